@@ -1,0 +1,102 @@
+/**
+ * Every error the library throws on purpose is a BillingError with a stable `code`, so callers
+ * (and the HTTP layer) can branch on it without parsing messages.
+ */
+export class BillingError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Bad or inconsistent input from a caller (admin API body, CLI flag, service argument). */
+export class ValidationError extends BillingError {
+  constructor(
+    message: string,
+    readonly issues: { path: string; message: string }[] = [],
+  ) {
+    super('validation_error', message);
+  }
+}
+
+/** Stripe product/price metadata that cannot be turned into features. Names the object and the field. */
+export class MetadataError extends BillingError {
+  constructor(
+    readonly objectType: 'product' | 'price',
+    readonly objectId: string,
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super('invalid_metadata', `Invalid ${objectType} metadata on ${objectId}: field "${field}" ${reason}`);
+  }
+}
+
+/** A feature key that is not in the feature catalog, or a value of the wrong type for its key. */
+export class UnknownFeatureError extends BillingError {
+  constructor(readonly featureKey: string, readonly context: string) {
+    super('unknown_feature', `Unknown feature key "${featureKey}" (${context}); add it to the feature catalog first`);
+  }
+}
+
+export class PlanNotFoundError extends BillingError {
+  constructor(readonly planId: string) {
+    super('plan_not_found', `No Stripe product, price or price lookup_key matches plan "${planId}"`);
+  }
+}
+
+export class TenantNotFoundError extends BillingError {
+  constructor(readonly tenantId: string) {
+    super('tenant_not_found', `Tenant "${tenantId}" does not exist`);
+  }
+}
+
+/** An optimistic-concurrency write lost too many times in a row. */
+export class ConcurrencyError extends BillingError {
+  constructor(readonly tenantId: string, readonly attempts: number) {
+    super('concurrent_update', `Tenant "${tenantId}" feature config changed concurrently ${attempts} times; giving up`);
+  }
+}
+
+/** Base of errors that come from calling Stripe. Carries Stripe's request id for support tickets. */
+export class StripeApiError extends BillingError {
+  constructor(
+    code: string,
+    message: string,
+    readonly statusCode: number | undefined,
+    readonly requestId: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+export class StripeAuthenticationError extends StripeApiError {}
+export class StripeRateLimitError extends StripeApiError {}
+export class StripeNotFoundError extends StripeApiError {}
+export class StripeConnectionError extends StripeApiError {}
+export class StripeInvalidRequestError extends StripeApiError {}
+export class StripeServerError extends StripeApiError {}
+
+export class WebhookSignatureError extends BillingError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid_signature', message, options);
+  }
+}
+
+export class WebhookPayloadError extends BillingError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid_payload', message, options);
+  }
+}
+
+export class CustomPlanError extends BillingError {
+  constructor(
+    code: string,
+    message: string,
+    readonly step: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}

@@ -1,0 +1,30 @@
+/** A feature flag is either on/off or a numeric limit. */
+export type FeatureValue = boolean | number;
+export type FeatureMap = Record<string, FeatureValue>;
+
+export interface FeatureDefinition {
+  key: string;
+  type: 'boolean' | 'number';
+  description: string;
+}
+
+/** Known feature keys; parsing and admin input reject anything else. */
+export type FeatureCatalog = ReadonlyMap<string, FeatureDefinition>;
+
+export type MergeStrategy = 'merge' | 'replace' | 'preserve';
+
+export type AuditSourceName = 'webhook' | 'sync' | 'cli' | 'admin' | 'custom_plan';
+
+/** What a Stripe plan (product + optional price) grants, after product and price metadata are merged. */
+export interface PlanDefaults {
+  productId: string;
+  productName: string;
+  priceId: string | null;
+  lookupKey: string | null;
+  bundle: string | null;
+  features: FeatureMap;
+  scrapeIntervalHours: number | null;
+  custom: boolean;
+  /** Set on custom (per-tenant) prices: the only tenant the plan is meant for. */
+  tenantId: string | null;
+}

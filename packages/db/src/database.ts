@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createPrismaClient, type PrismaHandle } from './client.js';
+import { startEmbeddedPostgres } from './embedded.js';
+import { assertSafeIdentifier, migrate } from './migrate.js';
+
+export interface Database extends PrismaHandle {
+  connectionString: string;
+  schema: string;
+  /** True when running on the embedded PGlite server rather than a real Postgres. */
+  embedded: boolean;
+}
+
+export interface OpenDatabaseOptions {
+  /** Defaults to process.env.DATABASE_URL; when neither is set an embedded PGlite server is started. */
+  databaseUrl?: string;
+  schema?: string;
+  /** Apply pending migrations first (default true). */
+  migrate?: boolean;
+  poolMax?: number;
+}
+
+/** Opens the application database: the real server when DATABASE_URL is set, embedded PGlite otherwise. */
+export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
+  const url = options.databaseUrl ?? process.env.DATABASE_URL;
+  const schema = options.schema ?? 'public';
+  if (url) {
+    if (options.migrate !== false) await migrate({ connectionString: url, schema });
+    const handle = createPrismaClient({ connectionString: url, schema, poolMax: options.poolMax });
+    return { ...handle, connectionString: url, schema, embedded: false };
+  }
+  const embedded = await startEmbeddedPostgres();
+  try {
+    if (options.migrate !== false) await migrate({ connectionString: embedded.url, schema });
+  } catch (error) {
+    await embedded.close();
+    throw error;
+  }
+  const handle = createPrismaClient({ connectionString: embedded.url, schema, poolMax: 1 });
+  return {
+    ...handle,
+    connectionString: embedded.url,
+    schema,
+    embedded: true,
+    async close() {
+      await handle.close();
+      await embedded.close();
+    },
+  };
+}
+
+/**
+ * A migrated database that belongs to one test file: a fresh schema on the server at DATABASE_URL
+ * (dropped on close), or a fresh embedded PGlite when DATABASE_URL is unset. Lets test files run in
+ * parallel without seeing each other's rows.
+ */
+export async function createIsolatedDatabase(options: { poolMax?: number } = {}): Promise<Database> {
+  const url = process.env.DATABASE_URL;
+  if (!url) return openDatabase({ databaseUrl: undefined, poolMax: options.poolMax });
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  assertSafeIdentifier(schema);
+  const db = await openDatabase({ databaseUrl: url, schema, poolMax: options.poolMax });
+  return {
+    ...db,
+    async close() {
+      await db.close();
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,7 @@
+export { PrismaClient, createPrismaClient, type PrismaHandle, type QueryStats } from './client.js';
+export { openDatabase, createIsolatedDatabase, type Database, type OpenDatabaseOptions } from './database.js';
+export { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
+export { migrate, readMigrations, MigrationChecksumError, MIGRATIONS_DIR, type MigrationResult } from './migrate.js';
+export { Prisma } from './generated/prisma/client.js';
+export type * from './generated/prisma/models.js';
+export { FeatureSource, AuditSource, FeatureType, EventStatus } from './generated/prisma/enums.js';
