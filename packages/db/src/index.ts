@@ -3,5 +3,13 @@ export { openDatabase, createIsolatedDatabase, type Database, type OpenDatabaseO
 export { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
 export { migrate, readMigrations, MigrationChecksumError, MIGRATIONS_DIR, type MigrationResult } from './migrate.js';
 export { Prisma } from './generated/prisma/client.js';
-export type * from './generated/prisma/models.js';
+export type {
+  Tenant,
+  TenantFeatureConfig,
+  FeatureAuditLog,
+  ProcessedStripeEvent,
+  CustomPlan,
+  FeatureCatalog as FeatureCatalogRow,
+  ApiToken,
+} from './generated/prisma/client.js';
 export { FeatureSource, AuditSource, FeatureType, EventStatus } from './generated/prisma/enums.js';

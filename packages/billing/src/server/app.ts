@@ -1,0 +1,25 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type Stripe from 'stripe';
+import type { PrismaClient } from '@packages/db';
+import { adminRoutes, type AdminRouteDeps } from './admin-routes.js';
+import { webhookRoutes, type WebhookRouteDeps } from './webhook-routes.js';
+
+export interface ServerDeps extends WebhookRouteDeps, AdminRouteDeps {
+  prisma: PrismaClient;
+  stripe: Stripe;
+}
+
+export interface ServerOptions {
+  /** Largest request body accepted, in bytes (Stripe events are well under 1 MiB). */
+  bodyLimit?: number;
+  logger?: boolean;
+}
+
+/** The HTTP layer: thin routes over the services, assembled here so tests can inject() without a port. */
+export async function buildServer(deps: ServerDeps, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 1024 * 1024 });
+  app.get('/health', async () => ({ status: 'ok' }));
+  await app.register(webhookRoutes, deps);
+  await app.register(adminRoutes, deps);
+  return app;
+}
