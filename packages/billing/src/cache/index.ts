@@ -86,8 +86,8 @@ export interface RedisCacheOptions {
 export function createRedisCache(url: string, options: RedisCacheOptions = {}): KeyValueCache {
   const redis = new Redis(url, {
     keyPrefix: options.keyPrefix ?? 'entitlements:',
-    // Fail fast instead of queueing while Redis is down: a feature read must never hang on the cache.
-    enableOfflineQueue: false,
+    // Commands wait for the connection at most commandTimeout, so a feature read never hangs on a dead cache.
+    enableOfflineQueue: true,
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs ?? 500,
     lazyConnect: false,
