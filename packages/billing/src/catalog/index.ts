@@ -1,0 +1,76 @@
+import type { PrismaClient } from '@packages/db';
+import { ValidationError } from '../errors.js';
+import type { FeatureCatalog, FeatureDefinition } from '../types.js';
+
+export const FEATURE_KEY_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
+
+/**
+ * Names that match FEATURE_KEY_PATTERN but are properties every plain object inherits; allowing
+ * them would let `features.constructor` look "present" and invites prototype tricks downstream.
+ */
+const RESERVED_KEYS: ReadonlySet<string> = new Set(['constructor', 'prototype']);
+
+export function isValidFeatureKey(key: unknown): key is string {
+  return typeof key === 'string' && FEATURE_KEY_PATTERN.test(key) && !RESERVED_KEYS.has(key);
+}
+
+/**
+ * Builds a catalog from definitions, rejecting the whole set on any problem: a catalog with a
+ * silently dropped key would make valid Stripe metadata fail later with a confusing error.
+ */
+export function createFeatureCatalog(defs: readonly FeatureDefinition[]): FeatureCatalog {
+  const issues: { path: string; message: string }[] = [];
+  const catalog = new Map<string, FeatureDefinition>();
+  defs.forEach((def, i) => {
+    const key: unknown = def?.key;
+    if (!isValidFeatureKey(key)) {
+      issues.push({ path: `[${i}].key`, message: `invalid feature key ${JSON.stringify(key)}: must match ${FEATURE_KEY_PATTERN} and not be reserved` });
+      return;
+    }
+    if (def.type !== 'boolean' && def.type !== 'number') {
+      issues.push({ path: `[${i}].type`, message: `feature "${key}" has type ${JSON.stringify(def.type)}; expected "boolean" or "number"` });
+      return;
+    }
+    if (typeof def.description !== 'string') {
+      issues.push({ path: `[${i}].description`, message: `feature "${key}" needs a string description` });
+      return;
+    }
+    if (catalog.has(key)) {
+      issues.push({ path: `[${i}].key`, message: `duplicate feature key "${key}"` });
+      return;
+    }
+    catalog.set(key, Object.freeze({ key, type: def.type, description: def.description }));
+  });
+  if (issues.length > 0) {
+    throw new ValidationError(`Invalid feature catalog: ${issues.map((x) => x.message).join('; ')}`, issues);
+  }
+  return catalog;
+}
+
+/** Mirrors the seed migration 20261125000100_seed_feature_catalog; a test keeps them in sync. */
+export const DEFAULT_FEATURE_CATALOG: FeatureCatalog = createFeatureCatalog([
+  { key: 'api_access', type: 'boolean', description: 'Access to the public REST API' },
+  { key: 'advanced_analytics', type: 'boolean', description: 'Advanced analytics dashboards' },
+  { key: 'priority_support', type: 'boolean', description: 'Priority support queue' },
+  { key: 'sso', type: 'boolean', description: 'Single sign-on (SAML/OIDC)' },
+  { key: 'custom_domains', type: 'boolean', description: 'Custom domains' },
+  { key: 'white_label', type: 'boolean', description: 'Remove product branding' },
+  { key: 'audit_export', type: 'boolean', description: 'Export of the audit log' },
+  { key: 'webhooks', type: 'boolean', description: 'Outgoing webhooks' },
+  { key: 'scheduled_reports', type: 'boolean', description: 'Scheduled e-mail reports' },
+  { key: 'bulk_export', type: 'boolean', description: 'Bulk data export' },
+  { key: 'max_projects', type: 'number', description: 'Maximum number of projects' },
+  { key: 'max_users', type: 'number', description: 'Maximum number of seats' },
+  { key: 'max_scrapers', type: 'number', description: 'Maximum number of concurrent scrapers' },
+  { key: 'api_rate_limit', type: 'number', description: 'API requests per minute' },
+  { key: 'data_retention_days', type: 'number', description: 'Days of data retention' },
+]);
+
+/**
+ * Reads the catalog table. Throws ValidationError if a row is invalid (e.g. inserted by hand with
+ * a bad key) rather than skipping it, so the problem surfaces at startup instead of per request.
+ */
+export async function loadFeatureCatalog(prisma: PrismaClient): Promise<FeatureCatalog> {
+  const rows = await prisma.featureCatalog.findMany({ orderBy: { key: 'asc' } });
+  return createFeatureCatalog(rows.map((row) => ({ key: row.key, type: row.type, description: row.description })));
+}
