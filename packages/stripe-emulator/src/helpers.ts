@@ -1,0 +1,27 @@
+import type { EmulatorCore } from './core.js';
+import { createSubscriptionInvoice } from './resources/invoices.js';
+import { renderSubscription, setSubscriptionStatus, type SubscriptionStatus } from './resources/subscriptions.js';
+import type { Obj } from './store.js';
+
+/**
+ * State changes Stripe's billing engine makes on its own (payments, dunning,
+ * trial reminders). Tests trigger them directly instead of waiting for clocks.
+ */
+export function setStatus(core: EmulatorCore, subscriptionId: string, status: SubscriptionStatus): Obj {
+  return setSubscriptionStatus(core.ctx(), subscriptionId, status);
+}
+
+export function payInvoice(core: EmulatorCore, subscriptionId: string, succeeded = true): Obj {
+  const sub = core.store.subscriptions.get(subscriptionId);
+  if (!sub) throw new Error(`No such subscription: '${subscriptionId}'`);
+  const invoice = createSubscriptionInvoice(core.ctx(), sub, succeeded);
+  // latest_invoice moves without its own event here; a real cycle would also emit invoice.created etc.
+  sub.latest_invoice = invoice.id;
+  return core.events.emit(succeeded ? 'invoice.payment_succeeded' : 'invoice.payment_failed', invoice);
+}
+
+export function triggerTrialWillEnd(core: EmulatorCore, subscriptionId: string): Obj {
+  const sub = core.store.subscriptions.get(subscriptionId);
+  if (!sub) throw new Error(`No such subscription: '${subscriptionId}'`);
+  return core.events.emit('customer.subscription.trial_will_end', renderSubscription(core.ctx(), sub));
+}

@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto';
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** Random base62 suffix; Stripe ids are opaque, only the prefix carries meaning. */
+export function randomSuffix(length: number): string {
+  const bytes = randomBytes(length);
+  let out = '';
+  for (let i = 0; i < length; i++) out += ALPHABET[bytes[i]! % ALPHABET.length];
+  return out;
+}
+
+// Suffix lengths roughly follow what Stripe hands out, so ids "look right" in logs.
+const LENGTHS: Record<string, number> = {
+  prod: 14,
+  price: 24,
+  cus: 14,
+  sub: 24,
+  si: 14,
+  cs_test: 58,
+  in: 24,
+  il: 24,
+  evt: 24,
+  req: 14,
+};
+
+export function newId(prefix: string): string {
+  return `${prefix}_${randomSuffix(LENGTHS[prefix] ?? 24)}`;
+}
+
+/**
+ * Wall-clock seconds that never go backwards. Several objects are routinely
+ * created within the same second; list ordering uses an insertion sequence as
+ * the tie-breaker (see Table), so `created` only has to be non-decreasing.
+ */
+export class Clock {
+  private last = 0;
+  now(): number {
+    const t = Math.floor(Date.now() / 1000);
+    this.last = Math.max(this.last, t);
+    return this.last;
+  }
+}

@@ -1,0 +1,54 @@
+import type { Method, Route } from './context.js';
+import { checkoutRoutes } from './resources/checkout.js';
+import { customerRoutes } from './resources/customers.js';
+import { eventRoutes } from './resources/events.js';
+import { invoiceRoutes } from './resources/invoices.js';
+import { priceRoutes } from './resources/prices.js';
+import { productRoutes } from './resources/products.js';
+import { searchRoutes } from './resources/search.js';
+import { subscriptionRoutes } from './resources/subscriptions.js';
+
+// Search routes first: `/v1/customers/search` must not be taken for a customer id.
+export const ROUTES: Route[] = [
+  ...searchRoutes,
+  ...productRoutes,
+  ...priceRoutes,
+  ...customerRoutes,
+  ...subscriptionRoutes,
+  ...checkoutRoutes,
+  ...eventRoutes,
+  ...invoiceRoutes,
+];
+
+export interface RouteMatch {
+  route: Route;
+  id: string;
+}
+
+export function matchRoute(method: string, pathname: string, routes: Route[] = ROUTES): RouteMatch | undefined {
+  const segments = pathname.split('/');
+  for (const route of routes) {
+    if (route.method !== (method as Method)) continue;
+    const pattern = route.path.split('/');
+    if (pattern.length !== segments.length) continue;
+    let id = '';
+    const ok = pattern.every((p, i) => {
+      const s = segments[i]!;
+      if (p === ':id') {
+        id = decodeURIComponent(s);
+        return s.length > 0;
+      }
+      return p === s;
+    });
+    if (ok) return { route, id };
+  }
+  return undefined;
+}
+
+/** For unrouted paths: replace id-looking segments so counts still group sensibly. */
+export function normalisePath(pathname: string): string {
+  return pathname
+    .split('/')
+    .map((s) => (/^[a-z]+(_test|_live)?_[A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*$/.test(s) ? ':id' : s))
+    .join('/');
+}
