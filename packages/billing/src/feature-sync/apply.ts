@@ -1,0 +1,151 @@
+import type { PrismaClient } from '@packages/db';
+import { BillingError, MetadataError, PlanNotFoundError, TenantNotFoundError } from '../errors.js';
+import type { FeatureReader } from '../feature-cache/index.js';
+import { validateFeatureMap } from '../metadata/index.js';
+import type { StripeSyncService } from '../stripe-sync/index.js';
+import {
+  inTransaction,
+  toState,
+  updateTenantFeatures,
+  type TenantFeatureState,
+  type Tx,
+  type UpdateOutcome,
+} from '../tenant-store/index.js';
+import type { AuditSourceName, FeatureCatalog, FeatureMap, MergeStrategy, PlanDefaults } from '../types.js';
+import { decidePlanChange, isNoOp, type PlanChangeOptions } from './decide.js';
+
+export interface ApplyPlanDefaultsOptions {
+  force?: boolean;
+  mergeStrategy?: MergeStrategy;
+  /** Compute before/after without opening a transaction. */
+  dryRun?: boolean;
+  actor?: string;
+  source?: AuditSourceName;
+}
+
+export interface ApplyPlanResult {
+  success: boolean;
+  /** tenant_not_found | plan_not_found | invalid_metadata | unknown_feature | custom_config | plan_for_other_tenant | up_to_date */
+  reason?: string;
+  tenantId: string;
+  planId: string;
+  before: FeatureMap | null;
+  after: FeatureMap | null;
+  changed: boolean;
+  version?: number;
+}
+
+export interface ApplyInTransactionOptions extends PlanChangeOptions {
+  actor: string;
+  source: AuditSourceName;
+  /** Record this Stripe customer on the tenant if it has none yet (same transaction as the config). */
+  linkCustomerId?: string;
+}
+
+/**
+ * The transactional core for callers that own the transaction (the webhook handler commits its
+ * event row with the change). The caller must `publish` the outcome's `after` once committed.
+ */
+export async function applyPlanInTransaction(
+  tx: Tx,
+  tenantId: string,
+  plan: PlanDefaults,
+  options: ApplyInTransactionOptions,
+): Promise<UpdateOutcome> {
+  const outcome = await updateTenantFeatures(tx, tenantId, (current) => decidePlanChange(current, tenantId, plan, options), {
+    actor: options.actor,
+    source: options.source,
+    stripeEventId: options.stripeEventId ?? null,
+  });
+  if (options.linkCustomerId && outcome.status !== 'tenant_not_found') {
+    // Only fills a gap: a tenant already bound to another customer is never re-pointed by a sync.
+    await tx.tenant.updateMany({ where: { id: tenantId, stripeCustomerId: null }, data: { stripeCustomerId: options.linkCustomerId } });
+  }
+  return outcome;
+}
+
+/** True when the outcome wrote a new version that readers should see. */
+export function wroteVersion(outcome: UpdateOutcome): outcome is Extract<UpdateOutcome, { after: TenantFeatureState }> {
+  return (outcome.status === 'updated' || outcome.status === 'unchanged') && outcome.after.version !== (outcome.before?.version ?? 0);
+}
+
+export function checkPlanAgainstCatalog(plan: PlanDefaults, catalog: FeatureCatalog | undefined): void {
+  if (catalog) validateFeatureMap(plan.features, catalog, `plan ${plan.priceId ?? plan.productId}`);
+}
+
+/** Skip reasons that are a successful no-op rather than a refusal. */
+const SUCCESSFUL_SKIPS = new Set(['up_to_date']);
+
+export function createPlanApplier(deps: {
+  prisma: PrismaClient;
+  stripeSync: StripeSyncService;
+  reader: FeatureReader;
+  catalog?: FeatureCatalog;
+}) {
+  const { prisma, stripeSync, reader } = deps;
+
+  /**
+   * Throws TenantNotFoundError, PlanNotFoundError, MetadataError (plan metadata unusable) and
+   * Stripe errors; refusals (custom_config, plan_for_other_tenant) and no-ops come back as results.
+   */
+  async function applyPlanDefaultsToTenantOrThrow(
+    tenantId: string,
+    planId: string,
+    options: ApplyPlanDefaultsOptions = {},
+  ): Promise<ApplyPlanResult> {
+    const { force = false, mergeStrategy = 'merge', dryRun = false, actor = 'system', source = 'sync' } = options;
+    // The tenant is checked first: it is a cheap local read and spares a Stripe call for a typo.
+    const tenant = await prisma.tenant.findUnique({ where: { id: tenantId }, include: { featureConfig: true } });
+    if (!tenant) throw new TenantNotFoundError(tenantId);
+    const plan = await stripeSync.getPlanDefaultsFromStripe(planId);
+    checkPlanAgainstCatalog(plan, deps.catalog);
+
+    const current = tenant.featureConfig ? toState(tenant.featureConfig) : null;
+    const base = { tenantId, planId, before: current?.features ?? null };
+    const decision = decidePlanChange(current, tenantId, plan, { force, mergeStrategy });
+    if ('skip' in decision) {
+      return { ...base, success: SUCCESSFUL_SKIPS.has(decision.skip), reason: decision.skip, after: current?.features ?? null, changed: false, version: current?.version };
+    }
+    if (dryRun) {
+      const changed = current === null || !isNoOp(current, decision.patch);
+      return { ...base, success: true, after: decision.patch.features ?? null, changed, version: current?.version, ...(changed ? {} : { reason: 'up_to_date' }) };
+    }
+
+    const outcome = await inTransaction(prisma, (tx) => applyPlanInTransaction(tx, tenantId, plan, { force, mergeStrategy, actor, source }));
+    if (wroteVersion(outcome)) await reader.publish([outcome.after]);
+    switch (outcome.status) {
+      case 'tenant_not_found':
+        throw new TenantNotFoundError(tenantId);
+      case 'skipped':
+        return { ...base, success: SUCCESSFUL_SKIPS.has(outcome.reason), reason: outcome.reason, after: outcome.state?.features ?? null, changed: false, version: outcome.state?.version };
+      default:
+        return {
+          tenantId,
+          planId,
+          success: true,
+          before: outcome.before?.features ?? null,
+          after: outcome.after.features,
+          changed: outcome.status === 'updated',
+          version: outcome.after.version,
+          ...(outcome.status === 'unchanged' ? { reason: 'up_to_date' } : {}),
+        };
+    }
+  }
+
+  /** Same, but unknown tenant/plan and unusable metadata come back as `success: false` with a reason. */
+  async function applyPlanDefaultsToTenant(tenantId: string, planId: string, options: ApplyPlanDefaultsOptions = {}): Promise<ApplyPlanResult> {
+    try {
+      return await applyPlanDefaultsToTenantOrThrow(tenantId, planId, options);
+    } catch (error) {
+      const expected =
+        error instanceof TenantNotFoundError ||
+        error instanceof PlanNotFoundError ||
+        error instanceof MetadataError ||
+        (error instanceof BillingError && (error.code === 'unknown_feature' || error.code === 'validation_error'));
+      if (!expected) throw error;
+      return { success: false, reason: error.code, tenantId, planId, before: null, after: null, changed: false };
+    }
+  }
+
+  return { applyPlanDefaultsToTenant, applyPlanDefaultsToTenantOrThrow };
+}

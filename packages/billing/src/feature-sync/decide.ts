@@ -1,0 +1,86 @@
+import { mergePlanIntoTenant, restrictFeatures } from '../features/merge.js';
+import { grantsAccess } from '../stripe-sync/subscriptions.js';
+import type { Decision, TenantFeaturePatch, TenantFeatureState } from '../tenant-store/index.js';
+import type { MergeStrategy, PlanDefaults } from '../types.js';
+
+export interface PlanChangeOptions {
+  /** Apply even to custom/manual configs, plans meant for another tenant, and unchanged configs. */
+  force?: boolean;
+  mergeStrategy?: MergeStrategy;
+  /** The subscription the plan comes from; sets subscription id/status and access. */
+  subscription?: { id: string; status: string };
+  stripeEventId?: string;
+  /** Stripe `created` of the triggering event: older than what was already applied → skipped as stale. */
+  eventCreatedAt?: Date;
+}
+
+/**
+ * Pure decision shared by the transactional write (re-run on the locked row) and the bulk sync's
+ * pre-check on bulk-loaded rows, so "would this change anything?" is answered identically in both
+ * and unchanged tenants never open a transaction.
+ *
+ * Skip reasons: 'stale_event', 'plan_for_other_tenant', 'custom_config', 'up_to_date'.
+ */
+export function decidePlanChange(
+  current: TenantFeatureState | null,
+  tenantId: string,
+  plan: PlanDefaults,
+  options: PlanChangeOptions = {},
+): Decision {
+  const force = options.force ?? false;
+  // Even force never lets an older event overwrite state written from a newer one.
+  if (options.eventCreatedAt && current?.lastStripeEventAt && options.eventCreatedAt < current.lastStripeEventAt) {
+    return { skip: 'stale_event' };
+  }
+  if (!force && plan.tenantId !== null && plan.tenantId !== tenantId) return { skip: 'plan_for_other_tenant' };
+  // A custom config that *is* this custom price stays in sync; any other hand-made config is
+  // left alone until someone forces the plan back on.
+  if (!force && current && (current.source === 'manual' || (current.source === 'custom' && current.stripePriceId !== plan.priceId))) {
+    return { skip: 'custom_config' };
+  }
+
+  const merged = mergePlanIntoTenant({
+    current: current ? { features: current.features, planFeatures: current.planFeatures, overrides: current.overrides } : null,
+    plan: plan.features,
+    strategy: options.mergeStrategy ?? 'merge',
+  });
+  // Without subscription information (an admin applying a plan) the tenant's access state stands.
+  const accessActive = options.subscription ? grantsAccess(options.subscription.status) : (current?.accessActive ?? true);
+  const patch: TenantFeaturePatch = {
+    features: accessActive ? merged.features : restrictFeatures(merged.features),
+    planFeatures: merged.planFeatures,
+    overrides: merged.overrides,
+    bundle: plan.bundle,
+    scrapeIntervalHours: plan.scrapeIntervalHours,
+    source: plan.custom ? 'custom' : 'plan',
+    stripeProductId: plan.productId,
+    stripePriceId: plan.priceId,
+    accessActive,
+  };
+  if (options.subscription) {
+    patch.stripeSubscriptionId = options.subscription.id;
+    patch.subscriptionStatus = options.subscription.status;
+  }
+  if (options.eventCreatedAt) patch.lastStripeEventAt = options.eventCreatedAt;
+  if (options.stripeEventId) patch.lastStripeEventId = options.stripeEventId;
+
+  if (!force && current && isNoOp(current, patch)) return { skip: 'up_to_date' };
+  const samePlan = current !== null && current.stripeProductId === plan.productId && current.stripePriceId === plan.priceId;
+  return { patch, action: current === null || current.stripeProductId === null ? 'plan_applied' : samePlan ? 'plan_refreshed' : 'plan_changed' };
+}
+
+export function isNoOp(current: TenantFeatureState, patch: TenantFeaturePatch): boolean {
+  return (Object.keys(patch) as (keyof TenantFeaturePatch)[]).every((key) => sameValue(current[key], patch[key]));
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a instanceof Date || b instanceof Date) {
+    return a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : a === b;
+  }
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
+    const ak = Object.keys(a);
+    const bk = Object.keys(b);
+    return ak.length === bk.length && ak.every((k) => Object.hasOwn(b, k) && sameValue((a as never)[k], (b as never)[k]));
+  }
+  return a === b;
+}

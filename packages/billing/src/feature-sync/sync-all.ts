@@ -1,0 +1,259 @@
+import type { PrismaClient } from '@packages/db';
+import { BillingError } from '../errors.js';
+import type { FeatureReader } from '../feature-cache/index.js';
+import type { StripePlanDefaults, StripeSyncService } from '../stripe-sync/index.js';
+import { inTransaction, toState, type TenantFeatureState } from '../tenant-store/index.js';
+import type { AuditSourceName, FeatureCatalog, FeatureMap, MergeStrategy } from '../types.js';
+import { applyPlanInTransaction, checkPlanAgainstCatalog, wroteVersion } from './apply.js';
+import { decidePlanChange, isNoOp } from './decide.js';
+
+export interface SyncAllOptions {
+  force?: boolean;
+  mergeStrategy?: MergeStrategy;
+  /** At most this many Stripe customers. */
+  limit?: number;
+  /** Only this tenant, via its customer's access-granting subscription. */
+  tenantId?: string;
+  dryRun?: boolean;
+  onProgress?: (progress: { done: number; total: number; tenantId: string | null }) => void;
+  actor?: string;
+  source?: AuditSourceName;
+}
+
+export interface SyncResult {
+  tenantId: string | null;
+  customerId: string;
+  planId: string | null;
+  success: boolean;
+  changed: boolean;
+  /**
+   * Skips: no_tenant, no_customer, customer_mismatch, duplicate_customer, no_active_subscription,
+   * custom_config, plan_for_other_tenant, tenant_not_found. No-op: up_to_date. Failures carry the
+   * error's code (invalid_metadata, plan_not_found, ...) plus `error`.
+   */
+  reason?: string;
+  error?: string;
+  before?: FeatureMap | null;
+  after?: FeatureMap | null;
+}
+
+export interface SyncSummary {
+  processed: number;
+  updated: number;
+  unchanged: number;
+  skipped: Record<string, number>;
+  failed: Array<{ tenantId: string | null; customerId: string; error: string }>;
+  stripeRequests: number;
+  durationMs: number;
+}
+
+interface WorkItem {
+  customerId: string;
+  tenantIdHint: string | null;
+  plan: StripePlanDefaults | null;
+  error?: BillingError;
+  subscription: { id: string; status: string } | null;
+  grantsAccess: boolean;
+}
+
+interface LoadedTenant {
+  id: string;
+  stripeCustomerId: string | null;
+  state: TenantFeatureState | null;
+}
+
+/** Keeps each `IN (...)` list well below Postgres' bind-parameter limit. */
+const LOAD_CHUNK = 1000;
+
+export function createBulkSync(deps: {
+  prisma: PrismaClient;
+  stripeSync: StripeSyncService;
+  reader: FeatureReader;
+  concurrency: number;
+  catalog?: FeatureCatalog;
+}) {
+  const { prisma, stripeSync, reader } = deps;
+
+  async function loadTenants(where: { ids: string[]; customerIds: string[] }): Promise<LoadedTenant[]> {
+    const out: LoadedTenant[] = [];
+    const chunks = Math.max(Math.ceil(where.ids.length / LOAD_CHUNK), Math.ceil(where.customerIds.length / LOAD_CHUNK));
+    for (let i = 0; i < chunks; i += 1) {
+      const ids = where.ids.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK);
+      const customerIds = where.customerIds.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK);
+      const rows = await prisma.tenant.findMany({
+        where: { OR: [{ id: { in: ids } }, { stripeCustomerId: { in: customerIds } }] },
+        select: { id: true, stripeCustomerId: true, featureConfig: true },
+      });
+      for (const row of rows) out.push({ id: row.id, stripeCustomerId: row.stripeCustomerId, state: row.featureConfig ? toState(row.featureConfig) : null });
+    }
+    return out;
+  }
+
+  async function collectItems(options: SyncAllOptions): Promise<{ items: WorkItem[]; early: SyncResult[] }> {
+    if (options.tenantId === undefined) {
+      const entries = await stripeSync.getCustomersWithSubscriptions(options.limit);
+      return {
+        early: [],
+        items: entries.map((e) => ({
+          customerId: e.customer.id,
+          tenantIdHint: e.tenantIdHint,
+          plan: e.plan,
+          error: e.error,
+          subscription: { id: e.subscription.id, status: e.status },
+          grantsAccess: e.grantsAccess,
+        })),
+      };
+    }
+    const tenantId = options.tenantId;
+    const tenant = await prisma.tenant.findUnique({ where: { id: tenantId }, select: { stripeCustomerId: true } });
+    const skip = (reason: string): SyncResult => ({ tenantId, customerId: tenant?.stripeCustomerId ?? '', planId: null, success: false, changed: false, reason });
+    if (!tenant) return { items: [], early: [skip('tenant_not_found')] };
+    if (!tenant.stripeCustomerId) return { items: [], early: [skip('no_customer')] };
+    const customerId = tenant.stripeCustomerId;
+    try {
+      const active = await stripeSync.getActiveSubscription(customerId);
+      if (!active) return { items: [], early: [skip('no_active_subscription')] };
+      const subscription = { id: active.subscription.id, status: active.status };
+      return { early: [], items: [{ customerId, tenantIdHint: tenantId, plan: active.plan, subscription, grantsAccess: true }] };
+    } catch (error) {
+      if (!(error instanceof BillingError)) throw error;
+      return { early: [], items: [{ customerId, tenantIdHint: tenantId, plan: null, error, subscription: null, grantsAccess: true }] };
+    }
+  }
+
+  return async function syncAllTenantsFromStripe(options: SyncAllOptions = {}): Promise<{ results: SyncResult[]; summary: SyncSummary }> {
+    const started = performance.now();
+    const requestsBefore = stripeSync.stats.stripeRequests;
+    const { force = false, mergeStrategy = 'merge', dryRun = false, actor = 'system', source = 'sync' } = options;
+
+    const { items, early } = await collectItems(options);
+    const tenants = await loadTenants({
+      ids: [...new Set(items.flatMap((i) => (i.tenantIdHint ? [i.tenantIdHint] : [])))],
+      customerIds: items.map((i) => i.customerId),
+    });
+    const byCustomer = new Map(tenants.flatMap((t) => (t.stripeCustomerId ? [[t.stripeCustomerId, t] as const] : [])));
+    const byId = new Map(tenants.map((t) => [t.id, t]));
+
+    const total = items.length + early.length;
+    const results: SyncResult[] = new Array(items.length);
+    let done = 0;
+    const finish = (index: number, result: SyncResult) => {
+      results[index] = result;
+      done += 1;
+      options.onProgress?.({ done, total, tenantId: result.tenantId });
+    };
+    for (const result of early) {
+      done += 1;
+      options.onProgress?.({ done, total, tenantId: result.tenantId });
+    }
+
+    // Tenants bound by stripe_customer_id are claimed before metadata hints, so a stale hint on
+    // another customer can never take a tenant away from the customer it is actually bound to.
+    const claimed = new Map<string, string>();
+    const match: Array<{ tenant: LoadedTenant; link: boolean } | { skip: string; tenantId: string | null }> = items.map((item) => {
+      const tenant = byCustomer.get(item.customerId);
+      if (tenant) claimed.set(tenant.id, item.customerId);
+      return tenant ? { tenant, link: false } : { skip: 'pending', tenantId: null };
+    });
+    items.forEach((item, i) => {
+      if (!('skip' in match[i]!)) return;
+      const tenant = item.tenantIdHint ? byId.get(item.tenantIdHint) : undefined;
+      if (!tenant) match[i] = { skip: 'no_tenant', tenantId: item.tenantIdHint };
+      else if (tenant.stripeCustomerId !== null && tenant.stripeCustomerId !== item.customerId) match[i] = { skip: 'customer_mismatch', tenantId: tenant.id };
+      else if (claimed.has(tenant.id)) match[i] = { skip: 'duplicate_customer', tenantId: tenant.id };
+      else {
+        claimed.set(tenant.id, item.customerId);
+        match[i] = { tenant, link: true };
+      }
+    });
+
+    const writes: Array<() => Promise<void>> = [];
+    items.forEach((item, index) => {
+      const m = match[index]!;
+      const base = { customerId: item.customerId, planId: item.plan?.priceId ?? item.plan?.productId ?? null, changed: false };
+      if ('skip' in m) return finish(index, { ...base, tenantId: m.tenantId, success: false, reason: m.skip });
+      const { tenant, link } = m;
+      const tenantId = tenant.id;
+      if (item.error || !item.plan) {
+        const error = item.error;
+        return finish(index, { ...base, tenantId, success: false, reason: error?.code ?? 'plan_not_found', error: error?.message ?? 'plan not resolved' });
+      }
+      if (!item.grantsAccess) {
+        // Revoking access belongs to the subscription lifecycle (webhooks, grace periods); a bulk
+        // reconcile that mass-revoked on a bad read would be far worse than one that lags.
+        return finish(index, { ...base, tenantId, success: false, reason: 'no_active_subscription' });
+      }
+      const plan = item.plan;
+      try {
+        checkPlanAgainstCatalog(plan, deps.catalog);
+      } catch (error) {
+        if (!(error instanceof BillingError)) throw error;
+        return finish(index, { ...base, tenantId, success: false, reason: error.code, error: error.message });
+      }
+      const changeOptions = { force, mergeStrategy, subscription: item.subscription ?? undefined };
+      const before = tenant.state?.features ?? null;
+      const decision = decidePlanChange(tenant.state, tenantId, plan, changeOptions);
+      if ('skip' in decision && !(link && !dryRun)) {
+        const ok = decision.skip === 'up_to_date';
+        return finish(index, { ...base, tenantId, success: ok, reason: decision.skip, before, after: before });
+      }
+      if (dryRun) {
+        const patch = 'patch' in decision ? decision.patch : {};
+        const changed = tenant.state === null || !isNoOp(tenant.state, patch);
+        return finish(index, { ...base, tenantId, success: true, changed, before, after: patch.features ?? before, ...(changed ? {} : { reason: 'up_to_date' }) });
+      }
+      writes.push(async () => {
+        try {
+          const outcome = await inTransaction(prisma, (tx) =>
+            applyPlanInTransaction(tx, tenantId, plan, { ...changeOptions, actor, source, linkCustomerId: link ? item.customerId : undefined }),
+          );
+          if (wroteVersion(outcome)) await reader.publish([outcome.after]);
+          if (outcome.status === 'tenant_not_found' || outcome.status === 'skipped') {
+            const reason = outcome.status === 'skipped' ? outcome.reason : 'tenant_not_found';
+            return finish(index, { ...base, tenantId, success: reason === 'up_to_date', reason, before, after: before });
+          }
+          finish(index, {
+            ...base,
+            tenantId,
+            success: true,
+            changed: outcome.status === 'updated',
+            before: outcome.before?.features ?? null,
+            after: outcome.after.features,
+            ...(outcome.status === 'unchanged' ? { reason: 'up_to_date' } : {}),
+          });
+        } catch (error) {
+          // One tenant's failure (lock timeout, constraint, bug) is reported, never fatal to the run.
+          const message = error instanceof Error ? error.message : String(error);
+          const reason = error instanceof BillingError ? error.code : 'write_failed';
+          finish(index, { ...base, tenantId, success: false, reason, error: message });
+        }
+      });
+    });
+    await runBounded(writes, Math.max(1, deps.concurrency));
+
+    const all = [...early, ...results];
+    return { results: all, summary: summarize(all, stripeSync.stats.stripeRequests - requestsBefore, performance.now() - started) };
+  };
+}
+
+async function runBounded(tasks: Array<() => Promise<void>>, concurrency: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const task = tasks[next++]!;
+      await task();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, tasks.length) }, worker));
+}
+
+function summarize(results: SyncResult[], stripeRequests: number, durationMs: number): SyncSummary {
+  const summary: SyncSummary = { processed: results.length, updated: 0, unchanged: 0, skipped: {}, failed: [], stripeRequests, durationMs: Math.round(durationMs) };
+  for (const r of results) {
+    if (r.error !== undefined) summary.failed.push({ tenantId: r.tenantId, customerId: r.customerId, error: r.error });
+    else if (r.success && r.changed) summary.updated += 1;
+    else if (r.success) summary.unchanged += 1;
+    else if (r.reason) summary.skipped[r.reason] = (summary.skipped[r.reason] ?? 0) + 1;
+  }
+  return summary;
+}

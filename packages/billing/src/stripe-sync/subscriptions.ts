@@ -1,0 +1,172 @@
+import type Stripe from 'stripe';
+import { BillingError, PlanNotFoundError } from '../errors.js';
+import type { StripeCall } from './client.js';
+import { forEachPage, listAll, type PlanResolver, type StripePlanDefaults } from './plans.js';
+
+/**
+ * Statuses that keep a tenant's features. past_due is included on purpose: Stripe is still
+ * retrying the payment (Smart Retries / dunning), and cutting features during that window would
+ * punish a card that is merely expiring. When retries are exhausted Stripe moves the subscription
+ * to unpaid or canceled (per the account's settings), and access ends then.
+ */
+export const ACCESS_GRANTING_STATUSES: readonly Stripe.Subscription.Status[] = ['active', 'trialing', 'past_due'];
+
+export function grantsAccess(status: string): boolean {
+  return (ACCESS_GRANTING_STATUSES as readonly string[]).includes(status);
+}
+
+const STATUS_RANK: Record<string, number> = { active: 0, trialing: 1, past_due: 2 };
+
+/**
+ * Total order used whenever a customer has several subscriptions, so every caller (sync, API,
+ * webhook) picks the same one: access-granting before not, then active > trialing > past_due,
+ * then the newest `created` (the most recent purchase reflects the customer's current intent),
+ * then the id so equal timestamps still give a stable answer.
+ */
+export function compareSubscriptions(a: Stripe.Subscription, b: Stripe.Subscription): number {
+  const rank = (s: Stripe.Subscription) => STATUS_RANK[s.status] ?? 10;
+  return rank(a) - rank(b) || b.created - a.created || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+export function chooseSubscription(subscriptions: readonly Stripe.Subscription[]): Stripe.Subscription | null {
+  return [...subscriptions].sort(compareSubscriptions)[0] ?? null;
+}
+
+const PLAN_METADATA_KEYS = ['bundle', 'features', 'featuresJson'];
+
+const productIdOf = (price: Stripe.Price): string => (typeof price.product === 'string' ? price.product : price.product.id);
+
+/**
+ * The item that carries the plan. Add-ons (extra seats, usage prices) ride on the same
+ * subscription, so the first item whose product has plan metadata wins; otherwise the first item.
+ */
+export function planItem(
+  subscription: Stripe.Subscription,
+  productOf: (productId: string) => { metadata?: Record<string, string> | null } | undefined = () => undefined,
+): Stripe.SubscriptionItem | null {
+  const items = subscription.items?.data ?? [];
+  const withPlan = items.find((item) => {
+    if (!item.price) return false;
+    const product = typeof item.price.product === 'object' ? item.price.product : productOf(item.price.product);
+    const metadata = product && 'metadata' in product ? product.metadata : undefined;
+    return metadata ? PLAN_METADATA_KEYS.some((key) => Object.hasOwn(metadata, key)) : false;
+  });
+  return withPlan ?? items[0] ?? null;
+}
+
+const itemProductIds = (subscription: Stripe.Subscription): string[] =>
+  (subscription.items?.data ?? []).flatMap((item) => (item.price ? [productIdOf(item.price)] : []));
+
+export interface ActiveSubscription {
+  subscription: Stripe.Subscription;
+  customerId: string;
+  status: Stripe.Subscription.Status;
+  plan: StripePlanDefaults;
+  priceId: string;
+  productId: string;
+}
+
+export interface CustomerSubscriptionEntry {
+  customer: Stripe.Customer;
+  /** The customer's subscription chosen by compareSubscriptions. */
+  subscription: Stripe.Subscription;
+  status: Stripe.Subscription.Status;
+  /** False when none of the customer's subscriptions grants access (then `subscription` is the best of the rest). */
+  grantsAccess: boolean;
+  /** Null when the plan could not be resolved; `error` says why (e.g. MetadataError on the product). */
+  plan: StripePlanDefaults | null;
+  error?: BillingError;
+  /** customer.metadata.tenantId, else subscription.metadata.tenantId. */
+  tenantIdHint: string | null;
+}
+
+const customerIdOf = (sub: Stripe.Subscription): string => (typeof sub.customer === 'string' ? sub.customer : sub.customer.id);
+
+function hint(value: string | undefined): string | null {
+  const trimmed = value?.trim();
+  return trimmed ? trimmed : null;
+}
+
+export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans: PlanResolver) {
+  return {
+    async getActiveSubscription(customerId: string): Promise<ActiveSubscription | null> {
+      // Subscription items embed the full price already; the product comes from the plan cache
+      // (Stripe caps expansion at 4 levels, so data.items.data.price.product is not allowed).
+      const subscriptions = await listAll(call, 'subscriptions.list', (page) =>
+        stripe.subscriptions.list({ ...page, customer: customerId, status: 'all' }),
+      );
+      const chosen = chooseSubscription(subscriptions.filter((s) => grantsAccess(s.status)));
+      if (!chosen) return null;
+      const known = await plans.prefetchProducts(itemProductIds(chosen));
+      const item = planItem(chosen, (id) => known.get(id));
+      if (!item) throw new PlanNotFoundError(chosen.id);
+      const plan = await plans.planFromPrice(item.price, known);
+      return { subscription: chosen, customerId, status: chosen.status, plan, priceId: item.price.id, productId: plan.productId };
+    },
+
+    /**
+     * One paginated walk over all subscriptions (customer expanded), grouped per customer, plus
+     * one products.list per 100 products not yet cached.
+     * `limit` caps the customers returned; the walk stops on the page where the cap is passed, so a
+     * customer whose older subscriptions sit on a later page is judged on the ones seen.
+     */
+    async getCustomersWithSubscriptions(limit?: number): Promise<CustomerSubscriptionEntry[]> {
+      const byCustomer = new Map<string, { customer: Stripe.Customer | Stripe.DeletedCustomer | string; subscriptions: Stripe.Subscription[] }>();
+      await forEachPage(
+        call,
+        'subscriptions.list',
+        (page) =>
+          stripe.subscriptions.list({ ...page, status: 'all', expand: ['data.customer'] }),
+        (page) => {
+          for (const sub of page) {
+            const id = customerIdOf(sub);
+            const group = byCustomer.get(id);
+            if (group) group.subscriptions.push(sub);
+            else byCustomer.set(id, { customer: sub.customer, subscriptions: [sub] });
+          }
+          return limit === undefined || byCustomer.size <= limit;
+        },
+      );
+
+      const chosen = new Map<string, { subscription: Stripe.Subscription; grantsAccess: boolean }>();
+      for (const [customerId, group] of byCustomer) {
+        if (limit !== undefined && chosen.size >= limit) break;
+        const granting = group.subscriptions.filter((s) => grantsAccess(s.status));
+        const subscription = chooseSubscription(granting.length > 0 ? granting : group.subscriptions);
+        if (subscription) chosen.set(customerId, { subscription, grantsAccess: granting.length > 0 });
+      }
+      // All products the chosen subscriptions need, in one products.list per 100 uncached ones.
+      const known = await plans.prefetchProducts([...chosen.values()].flatMap((c) => itemProductIds(c.subscription)));
+
+      const entries: CustomerSubscriptionEntry[] = [];
+      for (const [customerId, { subscription, grantsAccess: granting }] of chosen) {
+        const group = byCustomer.get(customerId)!;
+        let customer = group.customer;
+        if (typeof customer === 'string') {
+          customer = await call('customers.retrieve', () => stripe.customers.retrieve(customerId));
+        }
+        // A deleted customer's subscriptions are all canceled; there is nobody to sync.
+        if ((customer as Stripe.DeletedCustomer).deleted) continue;
+        const entry: CustomerSubscriptionEntry = {
+          customer: customer as Stripe.Customer,
+          subscription,
+          status: subscription.status,
+          grantsAccess: granting,
+          plan: null,
+          tenantIdHint: hint((customer as Stripe.Customer).metadata?.tenantId) ?? hint(subscription.metadata?.tenantId),
+        };
+        try {
+          const item = planItem(subscription, (id) => known.get(id));
+          if (!item) throw new PlanNotFoundError(subscription.id);
+          entry.plan = await plans.planFromPrice(item.price, known);
+        } catch (error) {
+          // One product with broken metadata must not stop the walk for everybody else.
+          if (!(error instanceof BillingError)) throw error;
+          entry.error = error;
+        }
+        entries.push(entry);
+      }
+      return entries;
+    },
+  };
+}
