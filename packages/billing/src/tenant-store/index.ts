@@ -132,6 +132,9 @@ export async function lockTenant(tx: Tx, tenantId: string): Promise<{ tenant: Te
     SELECT id, name, stripe_customer_id AS "stripeCustomerId" FROM tenants WHERE id = ${tenantId} FOR UPDATE`;
   const tenant = rows[0];
   if (!tenant) return null;
+  // A separate statement on purpose: under READ COMMITTED it takes a fresh snapshot after the lock
+  // wait, so it sees a config row that the previous lock holder created. Joining the config into the
+  // locking query would read it from the pre-wait snapshot and miss that row.
   const config = await tx.tenantFeatureConfig.findUnique({ where: { tenantId } });
   return { tenant, state: config ? toState(config) : null };
 }
@@ -164,15 +167,17 @@ export async function updateTenantFeatures(
   }
 
   const data = toRowData(next);
+  let written: TenantFeatureConfig;
   if (before === null) {
-    await tx.tenantFeatureConfig.create({ data: { tenantId, ...data, version: next.version } });
+    written = await tx.tenantFeatureConfig.create({ data: { tenantId, ...data, version: next.version } });
   } else {
     // The row lock makes a lost update impossible; the version check turns a bug into an error instead of silence.
-    const { count } = await tx.tenantFeatureConfig.updateMany({
+    const updated = await tx.tenantFeatureConfig.updateManyAndReturn({
       where: { tenantId, version: before.version },
       data: { ...data, version: next.version },
     });
-    if (count !== 1) throw new ConcurrencyError(tenantId, 1);
+    if (updated.length !== 1) throw new ConcurrencyError(tenantId, 1);
+    written = updated[0]!;
   }
   if (changed) {
     await tx.featureAuditLog.create({
@@ -187,7 +192,6 @@ export async function updateTenantFeatures(
       },
     });
   }
-  const written = await tx.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId } });
   return { status: changed ? 'updated' : 'unchanged', tenantId, action: decision.action, before, after: toState(written) };
 }
 
