@@ -14,7 +14,10 @@ export interface EmbeddedPostgres {
  */
 export async function startEmbeddedPostgres(options: { dataDir?: string } = {}): Promise<EmbeddedPostgres> {
   const db = await PGlite.create(options.dataDir);
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0 });
+  // Our pool uses one connection at a time, but pg destroys a client after a failed pool.query() and
+  // reconnects at once; with a limit of 1 the new connection can arrive before the server has seen
+  // the old one close and is refused. A few slots absorb that overlap.
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 8 });
   await server.start();
   // getServerConn() reports "host:port" with the port the OS picked for port 0.
   const port = Number(server.getServerConn().split(':').pop());
