@@ -1,6 +1,281 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { PrismaClient } from '@packages/db';
+import type { CustomPlanService } from '../custom-plans/index.js';
+import { parseOrThrow } from '../custom-plans/validation.js';
+import {
+  BillingError,
+  ConcurrencyError,
+  CustomPlanError,
+  MetadataError,
+  PlanNotFoundError,
+  StripeApiError,
+  StripeRateLimitError,
+  TenantNotFoundError,
+  UnknownFeatureError,
+  ValidationError,
+} from '../errors.js';
+import { toTenantFeatures } from '../feature-cache/index.js';
+import { emptyState, toState } from '../tenant-store/index.js';
+import type { FeatureSyncService } from '../feature-sync/index.js';
+import { authenticateToken, bearerToken, canReadTenant, type AuthConfig, type Principal } from './auth.js';
 
 // Owned by the admin API work: authenticated /api/admin/* endpoints.
-export interface AdminRouteDeps {}
+export interface AdminRouteDeps {
+  prisma: PrismaClient;
+  /** Needed by apply-plan and sync; those answer 503 without it. */
+  featureSync?: FeatureSyncService;
+  /** Needed by custom-plans; answers 503 without it. */
+  customPlans?: CustomPlanService;
+  /** Without it every admin request is refused (401): the API fails closed, never open. */
+  auth?: AuthConfig;
+}
 
-export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async () => {};
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export interface ApiErrorBody {
+  error: { code: string; message: string; issues?: { path: string; message: string }[]; step?: string };
+}
+
+/** An HTTP error with our `{ error: { code, message } }` body, thrown from handlers and hooks. */
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const tenantIdParam = z.object({ tenantId: z.string().min(1).max(255) });
+const mergeStrategy = z.enum(['merge', 'replace', 'preserve']);
+
+const applyPlanBody = z
+  .object({
+    planId: z.string().trim().min(1).max(255),
+    force: z.boolean().optional(),
+    mergeStrategy: mergeStrategy.optional(),
+    dryRun: z.boolean().optional(),
+  })
+  .strict();
+
+const syncBody = z
+  .object({
+    dryRun: z.boolean().optional(),
+    force: z.boolean().optional(),
+    mergeStrategy: mergeStrategy.optional(),
+    limit: z.number().int().positive().max(1_000_000).optional(),
+    tenantId: z.string().trim().min(1).max(255).optional(),
+  })
+  .strict();
+
+/** The service validates the plan itself; the route only needs an object to hand over. */
+const customPlanBody = z.record(z.string(), z.unknown());
+
+export const AUDIT_LOG_MAX_LIMIT = 200;
+const auditLogQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(AUDIT_LOG_MAX_LIMIT).optional().default(50),
+    // The cursor is the id of the last entry of the previous page (ids grow with insertion order).
+    before: z
+      .string()
+      .regex(/^[1-9][0-9]{0,18}$/, { error: 'must be an audit entry id from nextCursor' })
+      .optional(),
+  })
+  .strict();
+
+export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps) => {
+  const { prisma } = deps;
+
+  // onRequest runs before the body is parsed: an unauthenticated caller costs no parsing at all.
+  app.addHook('onRequest', async (request) => {
+    const token = bearerToken(request.headers.authorization);
+    if (token === null) throw unauthorized('Missing bearer token');
+    const principal = await authenticateToken(deps.auth, token);
+    if (!principal) throw unauthorized('Invalid or revoked token');
+    request.principal = principal;
+  });
+
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+
+  app.post('/api/admin/tenants/:tenantId/custom-plans', async (request, reply) => {
+    const principal = requireAdmin(request);
+    const { tenantId } = params(request);
+    const body = parseOrThrow(customPlanBody, request.body ?? {}, 'request body');
+    const service = required(deps.customPlans, 'custom plan service');
+    const headerKey = request.headers['idempotency-key'];
+    if (headerKey !== undefined && body.idempotencyKey !== undefined && body.idempotencyKey !== headerKey) {
+      throw new ValidationError('Idempotency-Key header and body idempotencyKey differ', [
+        { path: 'idempotencyKey', message: 'differs from the Idempotency-Key header' },
+      ]);
+    }
+    if ('tenantId' in body && body.tenantId !== tenantId) {
+      throw new ValidationError('tenantId in the body differs from the URL', [{ path: 'tenantId', message: 'must match the URL' }]);
+    }
+    const result = await service.createCustomEnterprisePlan({
+      ...(body as object),
+      ...(typeof headerKey === 'string' ? { idempotencyKey: headerKey } : {}),
+      tenantId,
+      actor: `admin:${principal.name}`,
+    } as Parameters<CustomPlanService['createCustomEnterprisePlan']>[0]);
+    return reply.code(201).send(result);
+  });
+
+  app.post('/api/admin/tenants/:tenantId/apply-plan', async (request) => {
+    const principal = requireAdmin(request);
+    const { tenantId } = params(request);
+    const body = parseOrThrow(applyPlanBody, request.body ?? {}, 'request body');
+    const featureSync = required(deps.featureSync, 'feature sync service');
+    // The throwing variant, so an unknown tenant or plan is a 404 rather than a 200 with a reason.
+    return featureSync.applyPlanDefaultsToTenantOrThrow(tenantId, body.planId, {
+      ...(body.force !== undefined ? { force: body.force } : {}),
+      ...(body.mergeStrategy !== undefined ? { mergeStrategy: body.mergeStrategy } : {}),
+      ...(body.dryRun !== undefined ? { dryRun: body.dryRun } : {}),
+      actor: `admin:${principal.name}`,
+      source: 'admin',
+    });
+  });
+
+  app.post('/api/admin/sync', async (request) => {
+    const principal = requireAdmin(request);
+    const body = parseOrThrow(syncBody, request.body ?? {}, 'request body');
+    const featureSync = required(deps.featureSync, 'feature sync service');
+    return featureSync.syncAllTenantsFromStripe({ ...stripUndefined(body), actor: `admin:${principal.name}`, source: 'admin' });
+  });
+
+  app.get('/api/admin/tenants/:tenantId/features', async (request) => {
+    const principal = authenticated(request);
+    const { tenantId } = params(request);
+    if (!canReadTenant(principal, tenantId)) throw forbidden(`This token may not read tenant "${tenantId}"`);
+    // Read from the database, not the cache: after an admin change this must show what was committed.
+    const tenant = await prisma.tenant.findUnique({ where: { id: tenantId }, include: { featureConfig: true } });
+    if (!tenant) throw new TenantNotFoundError(tenantId);
+    const state = tenant.featureConfig ? toState(tenant.featureConfig) : emptyState(tenantId);
+    const view = { ...toTenantFeatures(state), configured: tenant.featureConfig !== null };
+    if (principal.role !== 'admin') return view;
+    // Admins also get what the effective map was computed from, to explain it.
+    return {
+      ...view,
+      planFeatures: state.planFeatures,
+      overrides: state.overrides,
+      stripeCustomerId: tenant.stripeCustomerId,
+      stripeProductId: state.stripeProductId,
+      stripePriceId: state.stripePriceId,
+      stripeSubscriptionId: state.stripeSubscriptionId,
+      updatedAt: state.updatedAt?.toISOString() ?? null,
+    };
+  });
+
+  app.get('/api/admin/tenants/:tenantId/audit-log', async (request) => {
+    requireAdmin(request);
+    const { tenantId } = params(request);
+    const query = parseOrThrow(auditLogQuery, request.query ?? {}, 'query');
+    const tenant = await prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } });
+    if (!tenant) throw new TenantNotFoundError(tenantId);
+    const rows = await prisma.featureAuditLog.findMany({
+      where: { tenantId, ...(query.before ? { id: { lt: BigInt(query.before) } } : {}) },
+      orderBy: { id: 'desc' },
+      // One extra row tells whether another page exists without a count query.
+      take: query.limit + 1,
+    });
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    return {
+      tenantId,
+      entries: page.map((row) => ({
+        id: row.id.toString(),
+        actor: row.actor,
+        source: row.source,
+        action: row.action,
+        before: row.before,
+        after: row.after,
+        stripeEventId: row.stripeEventId,
+        createdAt: row.createdAt.toISOString(),
+      })),
+      nextCursor: rows.length > query.limit && last ? last.id.toString() : null,
+    };
+  });
+};
+
+function unauthorized(message: string): HttpError {
+  return new HttpError(401, 'unauthorized', message, { 'www-authenticate': 'Bearer realm="admin"' });
+}
+
+function forbidden(message: string): HttpError {
+  return new HttpError(403, 'forbidden', message);
+}
+
+function authenticated(request: FastifyRequest): Principal {
+  // The onRequest hook guarantees it; this keeps the types honest if a route ever escapes the hook.
+  if (!request.principal) throw unauthorized('Missing bearer token');
+  return request.principal;
+}
+
+function requireAdmin(request: FastifyRequest): Principal {
+  const principal = authenticated(request);
+  if (principal.role !== 'admin') throw forbidden('This endpoint needs an admin token');
+  return principal;
+}
+
+function params(request: FastifyRequest): { tenantId: string } {
+  return parseOrThrow(tenantIdParam, request.params, 'path parameters');
+}
+
+function required<T>(service: T | undefined, what: string): T {
+  if (!service) throw new HttpError(503, 'not_configured', `The ${what} is not configured on this server`);
+  return service;
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Typed library errors → HTTP status; anything unexpected is a 500 whose details stay in the log. */
+export function errorResponse(error: unknown): { status: number; body: ApiErrorBody; headers: Record<string, string> } {
+  const body = (code: string, message: string, issues?: { path: string; message: string }[]): ApiErrorBody => ({
+    error: { code, message, ...(issues ? { issues } : {}) },
+  });
+  if (error instanceof HttpError) return { status: error.statusCode, body: body(error.code, error.message), headers: error.headers };
+  if (error instanceof ValidationError) return { status: 400, body: body(error.code, error.message, error.issues), headers: {} };
+  if (error instanceof UnknownFeatureError) {
+    return { status: 400, body: body(error.code, error.message, [{ path: error.context, message: error.message }]), headers: {} };
+  }
+  if (error instanceof TenantNotFoundError || error instanceof PlanNotFoundError) {
+    return { status: 404, body: body(error.code, error.message), headers: {} };
+  }
+  if (error instanceof CustomPlanError) {
+    // Stripe refused or failed: our gateway problem (502). Anything else is a state conflict (409).
+    const stripeSide = error.code.startsWith('stripe_') || error.cause instanceof StripeApiError;
+    return { status: stripeSide ? 502 : 409, body: { error: { code: error.code, message: error.message, step: error.step } }, headers: {} };
+  }
+  if (error instanceof StripeRateLimitError) return { status: 503, body: body(error.code, error.message), headers: { 'retry-after': '5' } };
+  if (error instanceof StripeApiError) return { status: 502, body: body(error.code, error.message), headers: {} };
+  if (error instanceof MetadataError) return { status: 502, body: body(error.code, error.message), headers: {} };
+  if (error instanceof ConcurrencyError) return { status: 409, body: body(error.code, error.message), headers: {} };
+  if (error instanceof BillingError) return { status: 400, body: body(error.code, error.message), headers: {} };
+  const fastifyError = error as Partial<FastifyError>;
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    const code =
+      fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+        ? 'invalid_json'
+        : fastifyError.statusCode === 413
+          ? 'payload_too_large'
+          : fastifyError.statusCode === 415
+            ? 'unsupported_media_type'
+            : 'bad_request';
+    return { status: fastifyError.statusCode, body: body(code, fastifyError.message ?? 'Bad request'), headers: {} };
+  }
+  return { status: 500, body: body('internal_error', 'Internal server error'), headers: {} };
+}
+
+function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  const { status, body, headers } = errorResponse(error);
+  if (status >= 500) request.log.error({ err: error }, 'admin API request failed');
+  return reply.code(status).headers(headers).send(body);
+}

@@ -1,0 +1,95 @@
+import type Stripe from 'stripe';
+import { z } from 'zod';
+import { WebhookPayloadError, WebhookSignatureError } from '../errors.js';
+
+/** The part of a Stripe event the handler relies on; everything else is read defensively. */
+export interface VerifiedEvent {
+  id: string;
+  type: string;
+  /** Stripe's `created`, the moment the change happened (not when it was delivered). */
+  created: Date;
+  object: Record<string, unknown>;
+}
+
+const eventShape = z.object({
+  id: z.string().min(1),
+  type: z.string().min(1),
+  created: z.number().int().nonnegative(),
+  data: z.object({ object: z.record(z.string(), z.unknown()) }),
+});
+
+/**
+ * Signature first, then shape. The signature covers the raw bytes, so it must be checked before
+ * anything trusts the body; a body that is signed but unusable is Stripe's (or a test's) bug and
+ * gets a 400 too, because retrying the same bytes can never succeed.
+ */
+export function verifyEvent(
+  stripe: Stripe,
+  payload: Buffer | string,
+  signature: string | undefined,
+  secret: string,
+  toleranceSeconds: number,
+): VerifiedEvent {
+  if (payload.length === 0) throw new WebhookPayloadError('Empty webhook body');
+  if (!signature) throw new WebhookSignatureError('Missing Stripe-Signature header');
+  let raw: unknown;
+  try {
+    raw = stripe.webhooks.constructEvent(payload, signature, secret, toleranceSeconds);
+  } catch (error) {
+    if (isSignatureFailure(error)) {
+      throw new WebhookSignatureError(`Invalid Stripe signature: ${(error as Error).message}`, { cause: error });
+    }
+    // constructEvent only parses after the signature matched, so anything else is a bad body.
+    throw new WebhookPayloadError(`Malformed webhook body: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const parsed = eventShape.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new WebhookPayloadError(`Webhook body is not a Stripe event: ${issues}`);
+  }
+  const { id, type, created, data } = parsed.data;
+  return { id, type, created: new Date(created * 1000), object: data.object };
+}
+
+function isSignatureFailure(error: unknown): boolean {
+  // Read structurally: two copies of the SDK (ours and a caller's) must still be recognised.
+  return error instanceof Error && (error as { type?: unknown }).type === 'StripeSignatureVerificationError';
+}
+
+export const idOf = (value: unknown): string | null => {
+  if (typeof value === 'string' && value !== '') return value;
+  if (value && typeof value === 'object' && typeof (value as { id?: unknown }).id === 'string') return (value as { id: string }).id;
+  return null;
+};
+
+const metadataTenant = (metadata: unknown): string | null => {
+  if (!metadata || typeof metadata !== 'object') return null;
+  const value = (metadata as Record<string, unknown>).tenantId;
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
+};
+
+/** Customer id, subscription id and any tenantId hint an event object carries. */
+export interface EventRefs {
+  customerId: string | null;
+  subscriptionId: string | null;
+  tenantIdHint: string | null;
+}
+
+export function refsOf(event: VerifiedEvent): EventRefs {
+  const o = event.object;
+  if (o.object === 'subscription') {
+    return { customerId: idOf(o.customer), subscriptionId: idOf(o.id), tenantIdHint: metadataTenant(o.metadata) };
+  }
+  if (o.object === 'invoice') {
+    // Since API 2025-03 (basil) an invoice reaches its subscription through parent.subscription_details.
+    const parent = (o.parent ?? null) as { subscription_details?: { subscription?: unknown; metadata?: unknown } | null } | null;
+    const details = parent?.subscription_details ?? null;
+    const legacy = (o as { subscription?: unknown }).subscription;
+    return {
+      customerId: idOf(o.customer),
+      subscriptionId: idOf(details?.subscription) ?? idOf(legacy),
+      tenantIdHint: metadataTenant(details?.metadata) ?? metadataTenant(o.metadata),
+    };
+  }
+  return { customerId: idOf(o.customer), subscriptionId: null, tenantIdHint: metadataTenant(o.metadata) };
+}

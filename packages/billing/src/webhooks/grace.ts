@@ -1,0 +1,51 @@
+import type { PrismaClient } from '@packages/db';
+import type { FeatureReader } from '../feature-cache/index.js';
+import { inTransaction, updateTenantFeatures, type TenantFeatureState } from '../tenant-store/index.js';
+import { decideGraceEnforcement } from './decisions.js';
+import { DEFAULT_GRACE_PERIOD_DAYS } from './handler.js';
+
+export interface EnforcePaymentGraceOptions {
+  now?: Date;
+  gracePeriodDays?: number;
+}
+
+export interface EnforcePaymentGraceResult {
+  /** Tenants whose access this run switched off. */
+  restricted: string[];
+}
+
+/**
+ * The cron half of the payment-failure policy. Stripe only sends another invoice.payment_failed
+ * when it retries, so a customer whose retries are days apart would keep access past the grace
+ * period if we waited for the next event. Each tenant is re-checked under its row lock (a payment
+ * that landed meanwhile wins) and written in its own transaction, so one bad row cannot block the rest.
+ */
+export async function enforcePaymentGrace(
+  prisma: PrismaClient,
+  featureSync: { reader: Pick<FeatureReader, 'publish'> },
+  options: EnforcePaymentGraceOptions = {},
+): Promise<EnforcePaymentGraceResult> {
+  const now = options.now ?? new Date();
+  const graceMs = (options.gracePeriodDays ?? DEFAULT_GRACE_PERIOD_DAYS) * 86_400_000;
+  const cutoff = new Date(now.getTime() - graceMs);
+  const candidates = await prisma.tenantFeatureConfig.findMany({
+    where: { accessActive: true, paymentFailedAt: { lte: cutoff } },
+    select: { tenantId: true },
+    orderBy: { tenantId: 'asc' },
+  });
+  const restricted: string[] = [];
+  for (const { tenantId } of candidates) {
+    const outcome = await inTransaction(prisma, (tx) =>
+      updateTenantFeatures(tx, tenantId, (current) => decideGraceEnforcement(current, { now, graceMs }), {
+        actor: 'payment-grace',
+        source: 'sync',
+      }),
+    );
+    if (outcome.status === 'updated' || outcome.status === 'unchanged') {
+      const after: TenantFeatureState = outcome.after;
+      await featureSync.reader.publish([after]);
+      if (outcome.status === 'updated') restricted.push(tenantId);
+    }
+  }
+  return { restricted };
+}

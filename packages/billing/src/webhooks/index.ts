@@ -1,0 +1,16 @@
+export {
+  createStripeWebhookHandler,
+  DEFAULT_GRACE_PERIOD_DAYS,
+  type StripeWebhookHandler,
+  type StripeWebhookHandlerOptions,
+  type TrialWillEndInfo,
+  type WebhookFeatureSync,
+  type WebhookLog,
+  type WebhookResult,
+  type WebhookResultStatus,
+  type WebhookStripeSync,
+} from './handler.js';
+export { enforcePaymentGrace, type EnforcePaymentGraceOptions, type EnforcePaymentGraceResult } from './grace.js';
+export { listUnmatchedEvents, type UnmatchedEvent } from './ledger.js';
+export { graceExpired } from './decisions.js';
+export { verifyEvent, type VerifiedEvent } from './event.js';

@@ -1,0 +1,354 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
+import { createCustomPlanService, type CreateCustomPlanInput } from '../src/custom-plans/index.js';
+import { CustomPlanError, PlanNotFoundError, TenantNotFoundError, UnknownFeatureError, ValidationError } from '../src/errors.js';
+import { resolvePlanDefaults } from '../src/metadata/index.js';
+import { countOf, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import { createTenant, seedPlans, type SeededPlans } from './helpers/fixtures.js';
+
+let env: AdminTestEnv;
+let plans: SeededPlans;
+let tenantSeq = 0;
+
+beforeAll(async () => {
+  env = await setupAdminTestEnv();
+  plans = await seedPlans(env.stripe);
+});
+
+afterAll(async () => {
+  await env?.close();
+});
+
+beforeEach(() => {
+  env.emu.clearFaults();
+});
+
+/** A fresh tenant with a Stripe customer, so tests never share rows. */
+async function newTenant(withCustomer = true) {
+  tenantSeq += 1;
+  const id = `cp_tenant_${tenantSeq}`;
+  const customer = withCustomer ? await env.stripe.customers.create({ name: id, metadata: { tenantId: id } }) : null;
+  await createTenant(env.prisma, id, customer?.id ?? null);
+  return { id, customerId: customer?.id ?? null };
+}
+
+function input(tenantId: string, extra: Partial<CreateCustomPlanInput> = {}): CreateCustomPlanInput {
+  return {
+    tenantId,
+    basePlanId: plans.pro.price.id,
+    priceCents: 129_900,
+    currency: 'USD',
+    recurringInterval: 'year',
+    overrides: { max_users: 500, sso: true, white_label: true },
+    planName: `Enterprise custom for ${tenantId}`,
+    ...extra,
+  };
+}
+
+describe('createCustomEnterprisePlan on the emulator', () => {
+  it('creates product + price the parser reads back, switches the tenant to it with an audit row, and returns a checkout url', async () => {
+    const tenant = await newTenant();
+    const result = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true, actor: 'admin:ops' }));
+
+    const expectedFeatures = { ...plans.pro.fixture.features, max_users: 500, sso: true, white_label: true };
+    expect(result.features).toEqual(expectedFeatures);
+    expect(result.productId).toMatch(/^prod_/);
+    expect(result.priceId).toMatch(/^price_/);
+    expect(result.checkoutUrl).toMatch(/^http/);
+
+    const product = await env.stripe.products.retrieve(result.productId);
+    const price = await env.stripe.prices.retrieve(result.priceId);
+    expect(product.metadata).toMatchObject({ custom: 'true', tenantId: tenant.id, bundle: 'pro', basePlanId: plans.pro.price.id });
+    expect(price.metadata).toMatchObject({ custom: 'true', tenantId: tenant.id });
+    expect(price.unit_amount).toBe(129_900);
+    expect(price.currency).toBe('usd');
+    expect(price.recurring?.interval).toBe('year');
+    // The plan as any other reader (webhook, sync) will see it.
+    const parsed = resolvePlanDefaults(product, price, DEFAULT_FEATURE_CATALOG);
+    expect(parsed).toMatchObject({ custom: true, tenantId: tenant.id, bundle: 'pro', features: expectedFeatures, scrapeIntervalHours: 6 });
+
+    const config = await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: tenant.id } });
+    expect(config).toMatchObject({
+      source: 'custom',
+      features: expectedFeatures,
+      planFeatures: expectedFeatures,
+      bundle: 'pro',
+      stripeProductId: result.productId,
+      stripePriceId: result.priceId,
+    });
+    const audit = await env.prisma.featureAuditLog.findMany({ where: { tenantId: tenant.id } });
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ source: 'custom_plan', actor: 'admin:ops', action: 'custom_plan_applied' });
+
+    const row = await env.prisma.customPlan.findUniqueOrThrow({ where: { id: result.customPlanId } });
+    expect(row).toMatchObject({ status: 'active', stripeProductId: result.productId, stripePriceId: result.priceId, checkoutUrl: result.checkoutUrl });
+
+    const session = (await env.stripe.checkout.sessions.list({ customer: tenant.customerId! })).data[0];
+    expect(session?.mode).toBe('subscription');
+    expect(session?.url).toBe(result.checkoutUrl);
+    // The reader sees the committed state straight away (published after commit).
+    expect((await env.featureSync.getTenantFeatures(tenant.id))?.features).toEqual(expectedFeatures);
+  });
+
+  it('a retried call returns the same ids and creates nothing new in Stripe', async () => {
+    const tenant = await newTenant();
+    const request = input(tenant.id, { createCheckoutSession: true });
+    const productsBefore = countOf(env, 'POST /v1/products');
+    const pricesBefore = countOf(env, 'POST /v1/prices');
+    const first = await env.customPlans.createCustomEnterprisePlan(request);
+    const second = await env.customPlans.createCustomEnterprisePlan(request);
+    expect(second).toEqual(first);
+    expect(countOf(env, 'POST /v1/products') - productsBefore).toBe(1);
+    expect(countOf(env, 'POST /v1/prices') - pricesBefore).toBe(1);
+    const mine = (await env.stripe.products.list({ limit: 100 })).data.filter((p) => p.metadata.tenantId === tenant.id);
+    expect(mine).toHaveLength(1);
+    expect(await env.prisma.customPlan.count({ where: { tenantId: tenant.id } })).toBe(1);
+    expect(await env.prisma.featureAuditLog.count({ where: { tenantId: tenant.id } })).toBe(1);
+  });
+
+  it('a caller idempotency key makes retries safe and refuses reuse for a different plan', async () => {
+    const tenant = await newTenant();
+    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: `deal-${tenant.id}` }));
+    const again = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: `deal-${tenant.id}` }));
+    expect(again).toEqual(first);
+    const reused = env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: `deal-${tenant.id}`, priceCents: 1 }));
+    await expect(reused).rejects.toMatchObject({ name: 'CustomPlanError', code: 'idempotency_conflict' });
+  });
+
+  it('a Stripe-side replay after a lost row still yields one product (Stripe idempotency keys are deterministic)', async () => {
+    const tenant = await newTenant();
+    const request = input(tenant.id);
+    const key = env.customPlans.idempotencyKeyFor(request);
+    const first = await env.customPlans.createCustomEnterprisePlan(request);
+    // Simulate a crash-restart that lost nothing in Stripe: the same key replays the same product.
+    const replayed = await env.stripe.products.create(
+      { name: request.planName, metadata: (await env.stripe.products.retrieve(first.productId)).metadata },
+      { idempotencyKey: `${key}:product` },
+    );
+    expect(replayed.id).toBe(first.productId);
+  });
+
+  it('a price failure archives the product, marks the row failed, leaves the tenant alone, and a retry starts afresh', async () => {
+    const tenant = await newTenant();
+    await env.prisma.tenantFeatureConfig.create({ data: { tenantId: tenant.id, features: { api_access: true }, planFeatures: { api_access: true } } });
+    env.emu.injectFault({ status: 500, count: 5, method: 'POST', path: '/v1/prices' });
+    const productsBefore = countOf(env, 'POST /v1/products');
+
+    const attempt = env.customPlans.createCustomEnterprisePlan(input(tenant.id));
+    await expect(attempt).rejects.toBeInstanceOf(CustomPlanError);
+    const error = (await attempt.catch((e: unknown) => e)) as CustomPlanError;
+    expect(error.step).toBe('price');
+    expect(error.code).toBe('stripe_request_failed');
+
+    expect(countOf(env, 'POST /v1/products') - productsBefore).toBe(1);
+    const row = await env.prisma.customPlan.findFirstOrThrow({ where: { tenantId: tenant.id } });
+    expect(row.status).toBe('failed');
+    expect(row.error).toContain('[price]');
+    expect(row.stripeProductId).toMatch(/^prod_/);
+    expect(row.stripePriceId).toBeNull();
+    const product = await env.stripe.products.retrieve(row.stripeProductId!);
+    expect(product.active).toBe(false);
+
+    const config = await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: tenant.id } });
+    expect(config).toMatchObject({ source: 'plan', features: { api_access: true }, stripeProductId: null, version: 0 });
+    expect(await env.prisma.featureAuditLog.count({ where: { tenantId: tenant.id } })).toBe(0);
+
+    env.emu.clearFaults();
+    const retried = await env.customPlans.createCustomEnterprisePlan(input(tenant.id));
+    expect(retried.productId).not.toBe(row.stripeProductId);
+    const rows = await env.prisma.customPlan.findMany({ where: { tenantId: tenant.id }, orderBy: { createdAt: 'asc' } });
+    expect(rows.map((r) => r.status)).toEqual(['failed', 'active']);
+    expect((await env.stripe.products.retrieve(retried.productId)).active).toBe(true);
+  });
+
+  it('a checkout failure archives product and price and leaves the tenant unchanged', async () => {
+    const tenant = await newTenant();
+    env.emu.injectFault({ status: 500, count: 5, method: 'POST', path: '/v1/checkout/sessions' });
+    const attempt = env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    await expect(attempt).rejects.toMatchObject({ name: 'CustomPlanError', step: 'checkout' });
+    const row = await env.prisma.customPlan.findFirstOrThrow({ where: { tenantId: tenant.id } });
+    expect(row.status).toBe('failed');
+    expect((await env.stripe.products.retrieve(row.stripeProductId!)).active).toBe(false);
+    expect((await env.stripe.prices.retrieve(row.stripePriceId!)).active).toBe(false);
+    expect(await env.prisma.tenantFeatureConfig.findUnique({ where: { tenantId: tenant.id } })).toBeNull();
+  });
+
+  it('concurrent identical calls create one plan; the loser is told it is in progress', async () => {
+    const tenant = await newTenant();
+    const before = countOf(env, 'POST /v1/products');
+    const outcomes = await Promise.allSettled([0, 1, 2].map(() => env.customPlans.createCustomEnterprisePlan(input(tenant.id))));
+    const fulfilled = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const rejected = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as CustomPlanError] : []));
+    expect(fulfilled.length).toBeGreaterThanOrEqual(1);
+    for (const r of fulfilled) expect(r).toEqual(fulfilled[0]);
+    for (const e of rejected) expect(e).toMatchObject({ code: 'custom_plan_in_progress' });
+    expect(countOf(env, 'POST /v1/products') - before).toBe(1);
+    expect(await env.prisma.customPlan.count({ where: { tenantId: tenant.id } })).toBe(1);
+  });
+
+  it('resumes a crashed attempt from its row, reusing the product it already created', async () => {
+    const tenant = await newTenant();
+    const resuming = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync: env.stripeSync,
+      catalog: DEFAULT_FEATURE_CATALOG,
+      inProgressWindowMs: 0,
+    });
+    const request = input(tenant.id, { overrides: { max_users: 42 } });
+    const features = { ...plans.pro.fixture.features, max_users: 42 };
+    const orphan = await env.stripe.products.create({ name: request.planName, metadata: { custom: 'true', tenantId: tenant.id } });
+    const row = await env.prisma.customPlan.create({
+      data: {
+        tenantId: tenant.id,
+        basePlanId: request.basePlanId,
+        planName: request.planName,
+        status: 'pending',
+        priceCents: request.priceCents,
+        currency: 'usd',
+        interval: request.recurringInterval,
+        features,
+        idempotencyKey: resuming.idempotencyKeyFor(request),
+        stripeProductId: orphan.id,
+      },
+    });
+    const before = countOf(env, 'POST /v1/products');
+    const result = await resuming.createCustomEnterprisePlan(request);
+    expect(result).toMatchObject({ customPlanId: row.id, productId: orphan.id, features });
+    expect(countOf(env, 'POST /v1/products')).toBe(before);
+    expect((await env.prisma.customPlan.findUniqueOrThrow({ where: { id: row.id } })).status).toBe('active');
+  });
+
+  it('a recent pending row for the same request → custom_plan_in_progress, nothing created', async () => {
+    const tenant = await newTenant();
+    const request = input(tenant.id);
+    await env.prisma.customPlan.create({
+      data: {
+        tenantId: tenant.id,
+        basePlanId: request.basePlanId,
+        planName: request.planName,
+        priceCents: request.priceCents,
+        currency: 'usd',
+        interval: request.recurringInterval,
+        features: { ...plans.pro.fixture.features, max_users: 500, sso: true, white_label: true },
+        idempotencyKey: env.customPlans.idempotencyKeyFor(request),
+      },
+    });
+    const before = countOf(env, 'POST /v1/products');
+    await expect(env.customPlans.createCustomEnterprisePlan(request)).rejects.toMatchObject({ code: 'custom_plan_in_progress' });
+    expect(countOf(env, 'POST /v1/products')).toBe(before);
+  });
+
+  it('asking for checkout on a later retry adds a session to the existing plan', async () => {
+    const tenant = await newTenant();
+    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id));
+    expect(first.checkoutUrl).toBeUndefined();
+    const second = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    expect(second).toMatchObject({ customPlanId: first.customPlanId, productId: first.productId, priceId: first.priceId });
+    expect(second.checkoutUrl).toMatch(/^http/);
+    const third = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    expect(third.checkoutUrl).toBe(second.checkoutUrl);
+  });
+
+  it('keeps earlier tenant overrides except those the custom plan sets', async () => {
+    const tenant = await newTenant();
+    await env.prisma.tenantFeatureConfig.create({
+      data: { tenantId: tenant.id, features: { max_users: 50, bulk_export: true }, overrides: { max_users: 50, bulk_export: true } },
+    });
+    const result = await env.customPlans.createCustomEnterprisePlan(input(tenant.id));
+    const config = await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: tenant.id } });
+    expect(config.overrides).toEqual({ bulk_export: true });
+    expect(config.features).toEqual({ ...result.features, bulk_export: true });
+  });
+
+  it('accepts a product id or lookup key as the base plan', async () => {
+    const a = await newTenant();
+    const byProduct = await env.customPlans.createCustomEnterprisePlan(input(a.id, { basePlanId: plans.starter.product.id, overrides: {} }));
+    expect(byProduct.features).toEqual(plans.starter.fixture.features);
+    const b = await newTenant();
+    const byLookup = await env.customPlans.createCustomEnterprisePlan(input(b.id, { basePlanId: 'enterprise_monthly', overrides: { max_users: 5000 } }));
+    expect(byLookup.features).toEqual({ ...plans.enterprise.fixture.features, max_users: 5000 });
+  });
+});
+
+describe('createCustomEnterprisePlan validation', () => {
+  let tenantId: string;
+  beforeAll(async () => {
+    tenantId = (await newTenant()).id;
+  });
+
+  const cases: Array<[string, Partial<CreateCustomPlanInput>, string]> = [
+    ['zero price', { priceCents: 0 }, 'priceCents'],
+    ['negative price', { priceCents: -100 }, 'priceCents'],
+    ['fractional price', { priceCents: 10.5 }, 'priceCents'],
+    ['price above Stripe maximum', { priceCents: 100_000_000 }, 'priceCents'],
+    ['two-letter currency', { currency: 'us' }, 'currency'],
+    ['currency with digits', { currency: 'US1' }, 'currency'],
+    ['unknown interval', { recurringInterval: 'monthly' as never }, 'recurringInterval'],
+    ['empty plan name', { planName: '   ' }, 'planName'],
+    ['plan name over 250 characters', { planName: 'x'.repeat(251) }, 'planName'],
+    ['boolean feature given a number', { overrides: { sso: 1 as never } }, 'overrides.sso'],
+    ['number feature given a string', { overrides: { max_users: '10' as never } }, 'overrides.max_users'],
+    ['negative limit', { overrides: { max_users: -1 } }, 'overrides.max_users'],
+    ['bad success url', { createCheckoutSession: true, successUrl: 'javascript:alert(1)' }, 'successUrl'],
+    ['unknown field', { interval: 'month' } as never, ''],
+  ];
+
+  it.each(cases)('%s → ValidationError naming %s', async (_name, extra, path) => {
+    const before = countOf(env, 'POST /v1/products');
+    const error = await env.customPlans.createCustomEnterprisePlan(input(tenantId, extra)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    if (path) expect((error as ValidationError).issues.map((i) => i.path)).toContain(path);
+    expect(countOf(env, 'POST /v1/products')).toBe(before);
+  });
+
+  it('lowercases the currency', async () => {
+    const t = await newTenant();
+    const result = await env.customPlans.createCustomEnterprisePlan(input(t.id, { currency: 'EUR' }));
+    expect((await env.stripe.prices.retrieve(result.priceId)).currency).toBe('eur');
+  });
+
+  it('unknown feature key → UnknownFeatureError', async () => {
+    await expect(env.customPlans.createCustomEnterprisePlan(input(tenantId, { overrides: { teleport: true } }))).rejects.toBeInstanceOf(
+      UnknownFeatureError,
+    );
+  });
+
+  it('unknown tenant → TenantNotFoundError', async () => {
+    await expect(env.customPlans.createCustomEnterprisePlan(input('no_such_tenant'))).rejects.toBeInstanceOf(TenantNotFoundError);
+  });
+
+  it('unknown base plan → PlanNotFoundError, with no row and no product', async () => {
+    const before = countOf(env, 'POST /v1/products');
+    await expect(env.customPlans.createCustomEnterprisePlan(input(tenantId, { basePlanId: 'price_does_not_exist' }))).rejects.toBeInstanceOf(
+      PlanNotFoundError,
+    );
+    expect(countOf(env, 'POST /v1/products')).toBe(before);
+    expect(await env.prisma.customPlan.count({ where: { tenantId, basePlanId: 'price_does_not_exist' } })).toBe(0);
+  });
+
+  it('checkout without a Stripe customer → ValidationError', async () => {
+    const t = await newTenant(false);
+    const error = await env.customPlans.createCustomEnterprisePlan(input(t.id, { createCheckoutSession: true })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+  });
+
+  it('checkout without URLs (none configured) → ValidationError', async () => {
+    const bare = createCustomPlanService(env.stripe, env.prisma, { stripeSync: env.stripeSync, catalog: DEFAULT_FEATURE_CATALOG });
+    const t = await newTenant();
+    const error = (await bare.createCustomEnterprisePlan(input(t.id, { createCheckoutSession: true })).catch((e: unknown) => e)) as ValidationError;
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error.issues.map((i) => i.path).sort()).toEqual(['cancelUrl', 'successUrl']);
+  });
+
+  it('a base plan that is another tenant\'s custom plan is refused', async () => {
+    const owner = await newTenant();
+    const custom = await env.customPlans.createCustomEnterprisePlan(input(owner.id));
+    const other = await newTenant();
+    const error = await env.customPlans.createCustomEnterprisePlan(input(other.id, { basePlanId: custom.priceId })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+  });
+
+  it('loads the catalog from the database when none is given', async () => {
+    const fromDb = createCustomPlanService(env.stripe, env.prisma, { stripeSync: env.stripeSync });
+    await expect(fromDb.createCustomEnterprisePlan(input(tenantId, { overrides: { teleport: true } }))).rejects.toBeInstanceOf(UnknownFeatureError);
+  });
+});

@@ -1,0 +1,235 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createIsolatedDatabase, type Database } from '@packages/db';
+import { createBillingContext, parseBillingEnv, stripeConfigFromBase } from '../src/context.js';
+import { ValidationError } from '../src/errors.js';
+import { buildServer, type ServerDeps } from '../src/server/app.js';
+import type { StripeWebhookHandler } from '../src/webhooks/index.js';
+import { startStripeEmulator } from '@packages/stripe-emulator';
+import { seedPlans } from './helpers/fixtures.js';
+
+type Emulator = Awaited<ReturnType<typeof startStripeEmulator>>;
+
+const okResult = { received: true as const, eventId: 'evt_stub', type: 'stub', action: 'stub', status: 'processed' as const };
+
+/** The HTTP layer alone, over a stub handler that records what reached it. */
+async function stubServer(handle: StripeWebhookHandler['handleWebhook'], options: { bodyLimit?: number } = {}) {
+  const seen: { payload: Buffer | string; signature: string | undefined }[] = [];
+  const webhookHandler: StripeWebhookHandler = {
+    handleWebhook: async (payload, signature) => {
+      seen.push({ payload, signature });
+      return handle(payload, signature);
+    },
+  };
+  const app = await buildServer({ webhookHandler } as unknown as ServerDeps, options);
+  app.post('/echo', async (request) => ({ body: request.body }));
+  return { app, seen };
+}
+
+describe('POST /api/stripe/webhook (HTTP layer)', () => {
+  let app: FastifyInstance;
+  let seen: { payload: Buffer | string; signature: string | undefined }[];
+  beforeAll(async () => {
+    ({ app, seen } = await stubServer(async () => okResult, { bodyLimit: 2048 }));
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('hands the handler the exact raw bytes and the signature header', async () => {
+    const body = '{\n  "id": "evt_1",\n  "weird spacing"  : true\n}';
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/stripe/webhook',
+      headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': 't=1,v1=abc' },
+      payload: body,
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual(okResult);
+    const last = seen.at(-1)!;
+    expect(Buffer.isBuffer(last.payload)).toBe(true);
+    expect(last.payload.toString()).toBe(body);
+    expect(last.signature).toBe('t=1,v1=abc');
+  });
+
+  it('other routes keep normal JSON parsing', async () => {
+    const res = await app.inject({ method: 'POST', url: '/echo', payload: { a: 1 } });
+    expect(res.json()).toEqual({ body: { a: 1 } });
+  });
+
+  it('answers 413 above the body limit without calling the handler', async () => {
+    const before = seen.length;
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/stripe/webhook',
+      headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=abc' },
+      payload: JSON.stringify({ pad: 'x'.repeat(4096) }),
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.json()).toMatchObject({ error: { code: 'payload_too_large' } });
+    expect(seen.length).toBe(before);
+  });
+
+  it('answers 415 for a body that is not JSON', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/stripe/webhook', headers: { 'content-type': 'text/plain' }, payload: 'hi' });
+    expect(res.statusCode).toBe(415);
+    expect(res.json()).toMatchObject({ error: { code: 'unsupported_media_type' } });
+  });
+
+  it('answers 500 with a generic body for unexpected errors, so Stripe retries', async () => {
+    const failing = await stubServer(async () => {
+      throw new Error('connection terminated: secret internals');
+    });
+    try {
+      const res = await failing.app.inject({
+        method: 'POST',
+        url: '/api/stripe/webhook',
+        headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=abc' },
+        payload: '{}',
+      });
+      expect(res.statusCode).toBe(500);
+      expect(res.json()).toEqual({ error: { code: 'internal_error', message: expect.any(String) } });
+      expect(res.body).not.toContain('secret internals');
+    } finally {
+      await failing.app.close();
+    }
+  });
+});
+
+describe('createBillingContext', () => {
+  it('explains missing configuration', () => {
+    expect(() => parseBillingEnv({})).toThrow(ValidationError);
+    expect(() => parseBillingEnv({})).toThrow(/STRIPE_SECRET_KEY is required/);
+    expect(() => parseBillingEnv({ STRIPE_SECRET_KEY: 'sk_test_x' }, { requireWebhookSecret: true })).toThrow(/STRIPE_WEBHOOK_SECRET is required/);
+    expect(() => parseBillingEnv({ STRIPE_SECRET_KEY: 'sk_test_x', STRIPE_API_BASE: 'ftp://x' })).toThrow(/STRIPE_API_BASE/);
+    expect(() => parseBillingEnv({ STRIPE_SECRET_KEY: 'sk_test_x', PAYMENT_GRACE_PERIOD_DAYS: 'soon' })).toThrow(/PAYMENT_GRACE_PERIOD_DAYS/);
+    expect(parseBillingEnv({ STRIPE_SECRET_KEY: 'sk_test_x', STRIPE_WEBHOOK_SECRET: ' ', PAYMENT_GRACE_PERIOD_DAYS: '3' })).toMatchObject({
+      STRIPE_SECRET_KEY: 'sk_test_x',
+      STRIPE_WEBHOOK_SECRET: undefined,
+      PAYMENT_GRACE_PERIOD_DAYS: 3,
+    });
+  });
+
+  it('turns STRIPE_API_BASE into SDK host/port/protocol', () => {
+    expect(stripeConfigFromBase('http://127.0.0.1:12111')).toEqual({ host: '127.0.0.1', port: 12111, protocol: 'http' });
+    expect(stripeConfigFromBase('https://api.stripe.com')).toEqual({ host: 'api.stripe.com', port: 443, protocol: 'https' });
+    expect(stripeConfigFromBase(undefined)).toEqual({});
+  });
+
+  describe('wired against the emulator', () => {
+    let emu: Emulator;
+    let db: Database;
+    beforeAll(async () => {
+      [emu, db] = await Promise.all([startStripeEmulator({ port: 0 }), createIsolatedDatabase()]);
+    });
+    afterAll(async () => {
+      await emu?.close();
+      await db?.close();
+    });
+
+    it('builds every service, and its server processes a signed event end to end', async () => {
+      const context = await createBillingContext({
+        env: { STRIPE_SECRET_KEY: emu.apiKey, STRIPE_API_BASE: emu.url, STRIPE_WEBHOOK_SECRET: emu.webhookSecret },
+        database: db,
+        requireWebhookSecret: true,
+      });
+      const app = await buildServer(context);
+      try {
+        await app.listen({ port: 0, host: '127.0.0.1' });
+        const address = app.server.address();
+        if (!address || typeof address === 'string') throw new Error('no address');
+        emu.setWebhookEndpoint(`http://127.0.0.1:${address.port}/api/stripe/webhook`, { autoDeliver: false });
+
+        const plans = await seedPlans(context.stripe);
+        const customer = await context.stripe.customers.create({ metadata: { tenantId: 't_ctx' } });
+        await context.prisma.tenant.create({ data: { id: 't_ctx', name: 't_ctx' } });
+        const sub = await context.stripe.subscriptions.create({ customer: customer.id, items: [{ price: plans.pro.price.id }] });
+        const event = emu.events().find((e) => e.type === 'customer.subscription.created' && (e.data.object as { id: string }).id === sub.id)!;
+        const res = await emu.deliverEvent(event.id);
+        expect(res.status).toBe(200);
+        expect(JSON.parse(res.body)).toMatchObject({ status: 'processed', action: 'plan_applied' });
+        expect(await context.featureSync.isFeatureEnabled('t_ctx', 'advanced_analytics')).toBe(true);
+        expect(context.customPlans).toBeDefined();
+        expect(context.catalog.size).toBeGreaterThan(0);
+      } finally {
+        await app.close();
+        await context.close();
+      }
+    });
+
+    it('without a webhook secret the CLI-style context still works but webhooks fail closed', async () => {
+      const context = await createBillingContext({ env: { STRIPE_SECRET_KEY: emu.apiKey, STRIPE_API_BASE: emu.url }, database: db });
+      try {
+        await expect(context.webhookHandler.handleWebhook('{}', 't=1,v1=x')).rejects.toThrow(/STRIPE_WEBHOOK_SECRET/);
+      } finally {
+        await context.close();
+      }
+    });
+  });
+});
+
+describe('npm start (src/server/main.ts)', () => {
+  const mainPath = fileURLToPath(new URL('../src/server/main.ts', import.meta.url));
+
+  function startMain(env: NodeJS.ProcessEnv) {
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    // The child gets its own embedded database rather than the shared server's public schema.
+    delete childEnv.DATABASE_URL;
+    delete childEnv.REDIS_URL;
+    const child = spawn(process.execPath, ['--import', 'tsx', mainPath], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    return {
+      child,
+      exited,
+      output: () => output,
+      async listening(): Promise<number> {
+        for (let i = 0; i < 600; i++) {
+          const match = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+          if (match) return Number(match[1]);
+          if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`server did not start:\n${output}`);
+      },
+    };
+  }
+
+  it('refuses to start without STRIPE_WEBHOOK_SECRET, naming it', async () => {
+    const run = startMain({ STRIPE_SECRET_KEY: 'sk_test_x', STRIPE_WEBHOOK_SECRET: '', PORT: '0' });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(/Configuration error: .*STRIPE_WEBHOOK_SECRET is required/);
+  });
+
+  it('on SIGTERM lets an in-flight webhook finish, then exits cleanly', async () => {
+    const emu = await startStripeEmulator({ port: 0 });
+    const run = startMain({
+      STRIPE_SECRET_KEY: emu.apiKey,
+      STRIPE_API_BASE: emu.url,
+      STRIPE_WEBHOOK_SECRET: emu.webhookSecret,
+      PORT: '0',
+      HOST: '127.0.0.1',
+    });
+    try {
+      const port = await run.listening();
+      emu.setWebhookEndpoint(`http://127.0.0.1:${port}/api/stripe/webhook`, { autoDeliver: false });
+      const customer = await emu.emitEvent('customer.subscription.created', { id: 'sub_inflight', object: 'subscription', customer: 'cus_nobody', metadata: {} });
+      // The tenant lookup asks Stripe for the customer: make that slow so the request is in flight.
+      emu.injectLatency(1500, { path: /\/v1\/customers\// });
+      const delivery = emu.deliverEvent(customer.id);
+      await new Promise((r) => setTimeout(r, 500));
+      run.child.kill('SIGTERM');
+      const res = await delivery;
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body)).toMatchObject({ status: 'unknown_tenant' });
+      expect(await run.exited).toBe(0);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+      await emu.close();
+    }
+  }, 120_000);
+});

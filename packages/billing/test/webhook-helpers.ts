@@ -1,0 +1,184 @@
+import type { FastifyInstance } from 'fastify';
+import type Stripe from 'stripe';
+import { createFeatureReader } from '../src/feature-cache/index.js';
+import { createFeatureSyncService, type FeatureSyncService } from '../src/feature-sync/index.js';
+import { buildServer, type ServerOptions } from '../src/server/app.js';
+import { createStripeSyncService, type StripeSyncOptions, type StripeSyncService } from '../src/stripe-sync/index.js';
+import { toState, type TenantFeatureState } from '../src/tenant-store/index.js';
+import {
+  createStripeWebhookHandler,
+  type StripeWebhookHandler,
+  type StripeWebhookHandlerOptions,
+  type TrialWillEndInfo,
+} from '../src/webhooks/index.js';
+import { setupBillingTestEnv, type BillingTestEnv } from './helpers/env.js';
+import { seedPlans, type PlanName, type SeededPlans } from './helpers/fixtures.js';
+
+export interface WebhookTestEnvOptions {
+  /** Emulator POSTs each event as it happens (default false: tests deliver in the order they choose). */
+  autoDeliver?: boolean;
+  handler?: Partial<StripeWebhookHandlerOptions>;
+  stripeSync?: StripeSyncOptions;
+  server?: ServerOptions;
+  poolMax?: number;
+}
+
+export interface WebhookTestEnv extends BillingTestEnv {
+  plans: SeededPlans;
+  stripeSync: StripeSyncService;
+  featureSync: FeatureSyncService;
+  handler: StripeWebhookHandler;
+  app: FastifyInstance;
+  /** http://127.0.0.1:<port>/api/stripe/webhook */
+  webhookUrl: string;
+  /** Settable clock behind the handler's `now` option. */
+  clock: { now: Date };
+  trialCalls: TrialWillEndInfo[];
+  logs: { line: string; fields: Record<string, unknown> }[];
+  /** Tenant + Stripe customer; `link` says how the tenant is findable (default: stripe_customer_id column). */
+  createCustomer(tenantId: string, options?: { link?: 'column' | 'metadata' | 'none'; createTenant?: boolean }): Promise<string>;
+  subscribe(customerId: string, plan: PlanName, params?: Partial<Stripe.SubscriptionCreateParams>): Promise<Stripe.Subscription>;
+  state(tenantId: string): Promise<TenantFeatureState | null>;
+  audits(tenantId: string): Promise<{ action: string; stripeEventId: string | null; source: string; actor: string }[]>;
+  ledger(eventId: string): ReturnType<BillingTestEnv['prisma']['processedStripeEvent']['findUnique']>;
+  /** Events of `type` (oldest first), optionally only those about one object id. */
+  eventsOf(type: string, objectId?: string): Stripe.Event[];
+  lastEvent(type: string, objectId?: string): Stripe.Event;
+  deliver(event: Stripe.Event | string, options?: { timestamp?: number; secret?: string; url?: string }): Promise<{ status: number; json: Record<string, unknown> }>;
+  /** POSTs raw bytes to the webhook URL. */
+  post(body: string | Buffer, headers?: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Everything a webhook test needs, wired as the composition root does but with our Stripe retries
+ * off and the rate limit out of the way, listening on a real port so the emulator signs and POSTs
+ * events over HTTP exactly as Stripe would.
+ */
+export async function setupWebhookTestEnv(options: WebhookTestEnvOptions = {}): Promise<WebhookTestEnv> {
+  const env = await setupBillingTestEnv({ maxNetworkRetries: 0, poolMax: options.poolMax });
+  try {
+    const plans = await seedPlans(env.stripe);
+    const stripeSync = createStripeSyncService(env.stripe, {
+      maxRetries: 0,
+      requestsPerSecond: 100_000,
+      burst: 100_000,
+      ...options.stripeSync,
+    });
+    const reader = createFeatureReader(env.prisma, env.cache, { namespace: env.namespace });
+    const featureSync = createFeatureSyncService(env.prisma, stripeSync, { featureReader: reader });
+    const clock = { now: new Date() };
+    const trialCalls: TrialWillEndInfo[] = [];
+    const logs: WebhookTestEnv['logs'] = [];
+    const handler = createStripeWebhookHandler(env.stripe, env.prisma, featureSync, env.emu.webhookSecret, {
+      now: () => clock.now,
+      onTrialWillEnd: (info) => void trialCalls.push(info),
+      log: (line, fields) => void logs.push({ line, fields }),
+      ...options.handler,
+    });
+    const app = await buildServer({ prisma: env.prisma, stripe: env.stripe, webhookHandler: handler, featureSync }, options.server);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    if (!address || typeof address === 'string') throw new Error('server has no TCP address');
+    const webhookUrl = `http://127.0.0.1:${address.port}/api/stripe/webhook`;
+    env.emu.setWebhookEndpoint(webhookUrl, { autoDeliver: options.autoDeliver ?? false });
+
+    const eventsOf = (type: string, objectId?: string) =>
+      env.emu.events().filter((e) => e.type === type && (objectId === undefined || (e.data.object as { id?: string }).id === objectId));
+
+    const parse = (text: string): Record<string, unknown> => {
+      try {
+        return JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return { raw: text };
+      }
+    };
+
+    return {
+      ...env,
+      plans,
+      stripeSync,
+      featureSync,
+      handler,
+      app,
+      webhookUrl,
+      clock,
+      trialCalls,
+      logs,
+      async createCustomer(tenantId, o = {}) {
+        const link = o.link ?? 'column';
+        const customer = await env.stripe.customers.create({
+          name: tenantId,
+          ...(link === 'metadata' ? { metadata: { tenantId } } : {}),
+        });
+        if (o.createTenant !== false) {
+          await env.prisma.tenant.create({ data: { id: tenantId, name: tenantId, stripeCustomerId: link === 'column' ? customer.id : null } });
+        }
+        return customer.id;
+      },
+      subscribe(customerId, plan, params = {}) {
+        return env.stripe.subscriptions.create({ customer: customerId, items: [{ price: plans[plan].price.id }], ...params });
+      },
+      async state(tenantId) {
+        const row = await env.prisma.tenantFeatureConfig.findUnique({ where: { tenantId } });
+        return row ? toState(row) : null;
+      },
+      async audits(tenantId) {
+        return env.prisma.featureAuditLog.findMany({
+          where: { tenantId },
+          orderBy: { id: 'asc' },
+          select: { action: true, stripeEventId: true, source: true, actor: true },
+        });
+      },
+      ledger(eventId) {
+        return env.prisma.processedStripeEvent.findUnique({ where: { eventId } });
+      },
+      eventsOf,
+      lastEvent(type, objectId) {
+        const event = eventsOf(type, objectId).at(-1);
+        if (!event) throw new Error(`no ${type} event${objectId ? ` for ${objectId}` : ''}`);
+        return event;
+      },
+      async deliver(event, o) {
+        const id = typeof event === 'string' ? event : event.id;
+        const result = await env.emu.deliverEvent(id, o);
+        return { status: result.status, json: parse(result.body) };
+      },
+      async post(body, headers = {}) {
+        const response = await fetch(webhookUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: typeof body === 'string' ? body : new Uint8Array(body),
+        });
+        return { status: response.status, json: parse(await response.text()) };
+      },
+      async close() {
+        await app.close().catch(() => {});
+        await env.close();
+      },
+    };
+  } catch (error) {
+    await env.close();
+    throw error;
+  }
+}
+
+/**
+ * A second handler + server on the same database and emulator, for handler options the shared
+ * one does not use; deliver with `env.deliver(event, { url })`. The caller closes it.
+ */
+export async function startExtraServer(
+  env: WebhookTestEnv,
+  handlerOptions: Partial<StripeWebhookHandlerOptions>,
+): Promise<{ url: string; handler: StripeWebhookHandler; app: FastifyInstance; close(): Promise<void> }> {
+  const handler = createStripeWebhookHandler(env.stripe, env.prisma, env.featureSync, env.emu.webhookSecret, {
+    now: () => env.clock.now,
+    log: (line, fields) => void env.logs.push({ line, fields }),
+    ...handlerOptions,
+  });
+  const app = await buildServer({ prisma: env.prisma, stripe: env.stripe, webhookHandler: handler, featureSync: env.featureSync });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  if (!address || typeof address === 'string') throw new Error('server has no TCP address');
+  return { url: `http://127.0.0.1:${address.port}/api/stripe/webhook`, handler, app, close: () => app.close() };
+}
