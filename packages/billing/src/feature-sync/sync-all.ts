@@ -18,6 +18,11 @@ export interface SyncAllOptions {
   onProgress?: (progress: { done: number; total: number; tenantId: string | null }) => void;
   actor?: string;
   source?: AuditSourceName;
+  /**
+   * Stops the run between tenants: writes already started finish (each is one transaction), none
+   * start after the abort, and the tenants left out are reported with reason 'aborted'.
+   */
+  signal?: AbortSignal;
 }
 
 export interface SyncResult {
@@ -45,6 +50,8 @@ export interface SyncSummary {
   failed: Array<{ tenantId: string | null; customerId: string; error: string }>;
   stripeRequests: number;
   durationMs: number;
+  /** True when the run was stopped through `signal` before every tenant was handled. */
+  aborted: boolean;
 }
 
 interface WorkItem {
@@ -229,17 +236,25 @@ export function createBulkSync(deps: {
         }
       });
     });
-    await runBounded(writes, Math.max(1, deps.concurrency));
+    await runBounded(writes, Math.max(1, deps.concurrency), options.signal);
 
+    const aborted = options.signal?.aborted === true && done < total;
+    items.forEach((item, index) => {
+      if (results[index] === undefined) {
+        const tenantId = item.tenantIdHint;
+        results[index] = { tenantId, customerId: item.customerId, planId: item.plan?.priceId ?? null, success: false, changed: false, reason: 'aborted' };
+      }
+    });
     const all = [...early, ...results];
-    return { results: all, summary: summarize(all, stripeSync.stats.stripeRequests - requestsBefore, performance.now() - started) };
+    const summary = summarize(all, stripeSync.stats.stripeRequests - requestsBefore, performance.now() - started);
+    return { results: all, summary: { ...summary, aborted } };
   };
 }
 
-async function runBounded(tasks: Array<() => Promise<void>>, concurrency: number): Promise<void> {
+async function runBounded(tasks: Array<() => Promise<void>>, concurrency: number, signal?: AbortSignal): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < tasks.length) {
+    while (next < tasks.length && !signal?.aborted) {
       const task = tasks[next++]!;
       await task();
     }
@@ -248,8 +263,9 @@ async function runBounded(tasks: Array<() => Promise<void>>, concurrency: number
 }
 
 function summarize(results: SyncResult[], stripeRequests: number, durationMs: number): SyncSummary {
-  const summary: SyncSummary = { processed: results.length, updated: 0, unchanged: 0, skipped: {}, failed: [], stripeRequests, durationMs: Math.round(durationMs) };
+  const summary: SyncSummary = { processed: 0, updated: 0, unchanged: 0, skipped: {}, failed: [], stripeRequests, durationMs: Math.round(durationMs), aborted: false };
   for (const r of results) {
+    if (r.reason !== 'aborted') summary.processed += 1;
     if (r.error !== undefined) summary.failed.push({ tenantId: r.tenantId, customerId: r.customerId, error: r.error });
     else if (r.success && r.changed) summary.updated += 1;
     else if (r.success) summary.unchanged += 1;

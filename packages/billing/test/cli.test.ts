@@ -1,0 +1,242 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, runMigrateCli, type MigrateCliContext } from '../src/cli/migrate-stripe-metadata-to-db.js';
+import { renderBar } from '../src/cli/progress.js';
+import { captureStream, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import { seedPlan, seedPlans, seedTenantsWithSubscriptions, type SeededPlans, type SeededTenant } from './helpers/fixtures.js';
+
+let env: AdminTestEnv;
+let plans: SeededPlans;
+let tenants: SeededTenant[];
+let context: MigrateCliContext;
+
+beforeAll(async () => {
+  env = await setupAdminTestEnv();
+  plans = await seedPlans(env.stripe);
+  tenants = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 5, { plans, prefix: 'cli' });
+  context = { featureSync: env.featureSync };
+});
+
+afterAll(async () => {
+  await env?.close();
+});
+
+async function run(argv: string[], extra: { isTTY?: boolean; signal?: AbortSignal; context?: MigrateCliContext } = {}) {
+  const stdout = captureStream();
+  const stderr = captureStream();
+  const code = await runMigrateCli(argv, { context: extra.context ?? context, stdout, stderr, isTTY: extra.isTTY ?? false, signal: extra.signal });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+const configCount = () => env.prisma.tenantFeatureConfig.count();
+const auditCount = () => env.prisma.featureAuditLog.count();
+
+describe('migrate-stripe-metadata-to-db', () => {
+  it('--dry-run prints per-tenant diffs and writes nothing', async () => {
+    const { code, stdout } = await run(['--dry-run']);
+    expect(code).toBe(EXIT_OK);
+    expect(stdout).toContain('Dry run: nothing will be written.');
+    for (const t of tenants) expect(stdout).toContain(`tenant ${t.tenantId} (${t.customerId})`);
+    expect(stdout.match(/would update/g)?.length).toBeGreaterThanOrEqual(5);
+    expect(stdout).toContain('+ api_access: true');
+    expect(stdout).toMatch(/processed: 5/);
+    expect(await configCount()).toBe(0);
+    expect(await auditCount()).toBe(0);
+  });
+
+  it('--dry-run --json prints one JSON document and writes nothing', async () => {
+    const { code, stdout } = await run(['--dry-run', '--json']);
+    expect(code).toBe(EXIT_OK);
+    const report = JSON.parse(stdout);
+    expect(report).toMatchObject({ dryRun: true, interrupted: false, options: { mergeStrategy: 'merge', force: false } });
+    expect(report.summary).toMatchObject({ processed: 5, updated: 5, failed: [] });
+    const first = report.results.find((r: { tenantId: string }) => r.tenantId === tenants[0]!.tenantId);
+    expect(first.diff.added).toMatchObject({ api_access: true });
+    expect(await configCount()).toBe(0);
+    expect(await auditCount()).toBe(0);
+  });
+
+  it('--limit caps the customers processed', async () => {
+    const { code, stdout } = await run(['--limit', '2', '--json']);
+    expect(code).toBe(EXIT_OK);
+    const report = JSON.parse(stdout);
+    expect(report.summary).toMatchObject({ processed: 2, updated: 2 });
+    expect(await configCount()).toBe(2);
+    const audit = await env.prisma.featureAuditLog.findMany();
+    expect(audit).toHaveLength(2);
+    expect(audit.every((a) => a.source === 'cli' && a.actor === 'cli')).toBe(true);
+  });
+
+  it('--tenant-id syncs only that tenant', async () => {
+    const configured = new Set((await env.prisma.tenantFeatureConfig.findMany()).map((c) => c.tenantId));
+    const target = tenants.find((t) => !configured.has(t.tenantId))!;
+    const { code, stdout } = await run(['--tenant-id', target.tenantId]);
+    expect(code).toBe(EXIT_OK);
+    expect(stdout).toMatch(/processed: 1/);
+    expect(stdout).toContain(`tenant ${target.tenantId}`);
+    const config = await env.prisma.tenantFeatureConfig.findUnique({ where: { tenantId: target.tenantId } });
+    expect(config?.stripePriceId).toBe(target.priceId);
+    expect(await configCount()).toBe(configured.size + 1);
+  });
+
+  it('a full run updates the rest; a second run finds everything unchanged', async () => {
+    const first = await run(['--json']);
+    expect(first.code).toBe(EXIT_OK);
+    expect(await configCount()).toBe(5);
+    const second = JSON.parse((await run(['--json'])).stdout);
+    expect(second.summary).toMatchObject({ processed: 5, updated: 0, unchanged: 5 });
+  });
+
+  it('--force overrides a manual config that a normal run skips', async () => {
+    const target = tenants[0]!;
+    await env.prisma.tenantFeatureConfig.update({ where: { tenantId: target.tenantId }, data: { source: 'manual', features: { sso: true } } });
+    const normal = await run(['--tenant-id', target.tenantId]);
+    expect(normal.code).toBe(EXIT_OK);
+    expect(normal.stdout).toMatch(/skipped: 1 \(custom_config: 1\)/);
+    expect((await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: target.tenantId } })).source).toBe('manual');
+
+    const forced = await run(['--tenant-id', target.tenantId, '--force', '--merge-strategy', 'replace']);
+    expect(forced.code).toBe(EXIT_OK);
+    expect(forced.stdout).toMatch(/updated: 1/);
+    const config = await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: target.tenantId } });
+    expect(config.source).toBe('plan');
+    expect(config.stripePriceId).toBe(target.priceId);
+  });
+
+  it('exit 1 when a tenant fails, with the reason in the summary', async () => {
+    const broken = await seedPlan(env.stripe, 'broken', {
+      name: 'Broken',
+      bundle: 'broken',
+      lookupKey: 'broken_monthly',
+      unitAmount: 100,
+      productMetadata: { bundle: 'broken', features: 'api_access,teleportation' },
+      features: {},
+      scrapeIntervalHours: 1,
+    });
+    const [bad] = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 1, { prefix: 'cli_broken', priceFor: () => broken.price.id });
+    const { code, stdout } = await run([]);
+    expect(code).toBe(EXIT_FAILED);
+    expect(stdout).toMatch(/failed: 1/);
+    expect(stdout).toContain(`tenant ${bad!.tenantId}`);
+    expect(stdout).toContain('teleportation');
+    const json = await run(['--json', '--tenant-id', bad!.tenantId]);
+    expect(json.code).toBe(EXIT_FAILED);
+    expect(JSON.parse(json.stdout).summary.failed[0]).toMatchObject({ tenantId: bad!.tenantId });
+  });
+
+  it.each([
+    [['--limit', '0']],
+    [['--limit', '-3']],
+    [['--limit', 'abc']],
+    [['--limit', '1.5']],
+    [['--merge-strategy', 'squash']],
+    [['--bogus']],
+    [['extra-argument']],
+    [['--tenant-id', 'x', '--limit', '2']],
+    [['--tenant-id']],
+  ])('bad usage %j → exit 2 without touching anything', async (argv) => {
+    const createContext = vi.fn();
+    const stdout = captureStream();
+    const stderr = captureStream();
+    const code = await runMigrateCli(argv, { createContext, stdout, stderr });
+    expect(code).toBe(EXIT_USAGE);
+    expect(createContext).not.toHaveBeenCalled();
+    expect(stderr.text).toMatch(/error/i);
+  });
+
+  it('--help → exit 0', async () => {
+    const stdout = captureStream();
+    const code = await runMigrateCli(['--help'], { stdout, stderr: captureStream() });
+    expect(code).toBe(EXIT_OK);
+    expect(stdout.text).toContain('--dry-run');
+  });
+
+  it('missing configuration → exit 2 with the problem named', async () => {
+    const stderr = captureStream();
+    const code = await runMigrateCli(['--dry-run'], { env: {}, stdout: captureStream(), stderr });
+    expect(code).toBe(EXIT_USAGE);
+    expect(stderr.text).toContain('STRIPE_SECRET_KEY');
+  });
+
+  it('a bad Stripe key → exit 2', async () => {
+    const { createStripeSyncService } = await import('../src/stripe-sync/index.js');
+    const { createFeatureSyncService } = await import('../src/feature-sync/index.js');
+    const badStripe = env.newStripeClient({ apiKey: 'sk_test_wrong', maxNetworkRetries: 0 });
+    const featureSync = createFeatureSyncService(env.prisma, createStripeSyncService(badStripe, { maxRetries: 0 }));
+    const { code, stderr } = await run([], { context: { featureSync } });
+    expect(code).toBe(EXIT_USAGE);
+    expect(stderr).toMatch(/Configuration error/);
+  });
+
+  it('progress: plain lines off a terminal, a redrawn bar on one', async () => {
+    const plain = await run(['--dry-run', '--json']);
+    expect(plain.stderr).toMatch(/progress: \d+\/\d+ \(100%\)\n/);
+    expect(plain.stderr).not.toContain('\r');
+    const tty = await run(['--dry-run', '--json'], { isTTY: true });
+    expect(tty.stderr).toContain('\r');
+    expect(tty.stderr).toContain('[');
+    expect(renderBar(5, 10, 'tenant_1', 80)).toMatch(/^\[#+-+\] 5\/10\s+50% tenant_1$/);
+  });
+
+  it('Ctrl-C: stops between tenants, prints the partial summary, exit 130, nothing half-written', async () => {
+    const fresh = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 12, { plans, prefix: 'cli_abort' });
+    const controller = new AbortController();
+    const freshIds = new Set(fresh.map((t) => t.tenantId));
+    // The real service; the wrapper only presses "Ctrl-C" once the first new tenant has been written.
+    const interrupted: MigrateCliContext = {
+      featureSync: {
+        syncAllTenantsFromStripe: (options) =>
+          env.featureSync.syncAllTenantsFromStripe({
+            ...options,
+            onProgress: (progress) => {
+              options?.onProgress?.(progress);
+              if (progress.tenantId && freshIds.has(progress.tenantId)) controller.abort();
+            },
+          }),
+      },
+    };
+    const { code, stdout } = await run([], { context: interrupted, signal: controller.signal });
+    expect(code).toBe(EXIT_INTERRUPTED);
+    expect(stdout).toContain('Interrupted');
+    const written = await env.prisma.tenantFeatureConfig.findMany({ where: { tenantId: { in: fresh.map((t) => t.tenantId) } } });
+    expect(written.length).toBeGreaterThan(0);
+    expect(written.length).toBeLessThan(fresh.length);
+    // Every tenant that was written has its audit row: each write is one transaction.
+    for (const config of written) {
+      expect(await env.prisma.featureAuditLog.count({ where: { tenantId: config.tenantId } })).toBe(config.version);
+    }
+
+    const before = await run([], { signal: AbortSignal.abort() });
+    expect(before.code).toBe(EXIT_INTERRUPTED);
+  });
+});
+
+describe('bin', () => {
+  const bin = fileURLToPath(new URL('../bin/migrate-stripe-metadata-to-db.mjs', import.meta.url));
+  const exec = (args: string[], extraEnv: Record<string, string>) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', ...extraEnv } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+
+  it('bad flag → exit 2', async () => {
+    const result = await exec(['--limit', '0'], {});
+    expect(result.code).toBe(EXIT_USAGE);
+    expect(result.stderr).toContain('positive integer');
+  });
+
+  it('runs against the emulator end to end (embedded database)', { timeout: 60_000 }, async () => {
+    const result = await exec(['--dry-run', '--json'], { STRIPE_SECRET_KEY: env.emu.apiKey, STRIPE_API_BASE: env.emu.url });
+    expect(result.code, result.stderr).toBe(EXIT_OK);
+    const report = JSON.parse(result.stdout);
+    // A fresh embedded database has no tenants: every Stripe customer is reported, none written.
+    expect(report.summary.processed).toBeGreaterThan(0);
+    expect(report.summary.skipped.no_tenant).toBe(report.summary.processed);
+  });
+});
