@@ -1,0 +1,101 @@
+import Stripe from 'stripe';
+import { startStripeEmulator } from '@packages/stripe-emulator';
+import { createBillingContext, type BillingContext } from '../context.js';
+import { buildServer } from '../server/app.js';
+import { DEMO_TENANTS, seedDemo } from './seed.js';
+
+/**
+ * `npm run demo`: the whole loop on one machine. A local Stripe emulator stands in for Stripe; the
+ * database is embedded PGlite unless DATABASE_URL is set (Redis likewise with REDIS_URL).
+ *  1. seed plans, customers and subscriptions in "Stripe", tenants in the database
+ *  2. full sync: Stripe → tenant feature configs
+ *  3. start the HTTP server; Stripe changes (upgrade, cancel, failed payment) arrive as signed webhooks
+ *  4. create a custom enterprise plan for one tenant
+ */
+const emulator = await startStripeEmulator({ port: 0 });
+const stripe = new Stripe(emulator.apiKey, { ...emulator.stripeClientConfig(), maxNetworkRetries: 2 });
+let context: BillingContext | undefined;
+let server: Awaited<ReturnType<typeof buildServer>> | undefined;
+try {
+  context = await createBillingContext({
+    stripe,
+    env: { ...process.env, STRIPE_SECRET_KEY: emulator.apiKey, STRIPE_WEBHOOK_SECRET: emulator.webhookSecret, STRIPE_API_BASE: emulator.url },
+  });
+  const ctx = context;
+  console.log(`Stripe emulator: ${emulator.url}`);
+  console.log(`Database: ${ctx.db.embedded ? 'embedded PGlite' : 'PostgreSQL (DATABASE_URL)'}; cache: ${ctx.cache.kind}\n`);
+
+  console.log('Columns: tenant, bundle, Stripe status, access (grace = payment failed, still inside the grace period), config version, features on\n');
+  step('1. Seeding Stripe plans, customers and subscriptions');
+  const seeded = await seedDemo(stripe, ctx.prisma);
+  const stats = await ctx.stripeSync.getPlanStatistics();
+  console.log(`   ${stats.totalProducts} products (${stats.productsWithFeatures} with features), ${DEMO_TENANTS.length} tenants\n`);
+
+  step('2. Full sync from Stripe');
+  const { summary } = await ctx.featureSync.syncAllTenantsFromStripe({ actor: 'demo', source: 'sync' });
+  console.log(
+    `   processed ${summary.processed}, updated ${summary.updated}, unchanged ${summary.unchanged}, failed ${summary.failed.length}, ` +
+      `${summary.stripeRequests} Stripe requests`,
+  );
+  await printTenants(ctx);
+
+  step('3. Webhooks: upgrade acme to Pro, cancel umbrella, fail a payment for globex');
+  server = await buildServer(ctx);
+  const address = await server.listen({ port: 0, host: '127.0.0.1' });
+  emulator.setWebhookEndpoint(`${address}/api/stripe/webhook`, { autoDeliver: true });
+  const acmeSubscription = await stripe.subscriptions.retrieve(seeded.subscriptionIdByTenant.acme!);
+  await stripe.subscriptions.update(acmeSubscription.id, {
+    items: [{ id: acmeSubscription.items.data[0]!.id, price: seeded.priceIdByLookupKey.pro_monthly! }],
+  });
+  await stripe.subscriptions.cancel(seeded.subscriptionIdByTenant.umbrella!);
+  emulator.payInvoice(seeded.subscriptionIdByTenant.globex!, { succeeded: false });
+  await emulator.waitForDeliveries();
+  const delivered = await ctx.prisma.processedStripeEvent.groupBy({ by: ['type', 'status'], _count: true, orderBy: { type: 'asc' } });
+  for (const row of delivered) console.log(`   ${row.type.padEnd(36)} ${row.status} ×${row._count}`);
+  await printTenants(ctx);
+
+  step('4. Custom enterprise plan for initech (5000 seats, white label)');
+  const custom = await ctx.customPlans.createCustomEnterprisePlan({
+    tenantId: 'initech',
+    basePlanId: 'enterprise_monthly',
+    priceCents: 250_000,
+    currency: 'usd',
+    recurringInterval: 'month',
+    overrides: { max_users: 5000, white_label: true },
+    planName: 'Initech Enterprise',
+    createCheckoutSession: true,
+    successUrl: 'https://example.com/billing/success',
+    cancelUrl: 'https://example.com/billing/cancel',
+    actor: 'demo',
+  });
+  console.log(`   product ${custom.productId}, price ${custom.priceId}\n   checkout ${custom.checkoutUrl}`);
+  await printTenants(ctx);
+
+  const auditRows = await ctx.prisma.featureAuditLog.count();
+  console.log(`Audit log: ${auditRows} rows. Stripe requests served by the emulator: ${emulator.requestCounts().total ?? 0}.`);
+} finally {
+  await server?.close();
+  await context?.close();
+  await emulator.close();
+}
+
+function step(title: string) {
+  console.log(`── ${title}`);
+}
+
+async function printTenants(ctx: BillingContext) {
+  const rows = await ctx.prisma.tenantFeatureConfig.findMany({ orderBy: { tenantId: 'asc' } });
+  console.log('');
+  for (const row of rows) {
+    const features = await ctx.featureSync.getTenantFeatures(row.tenantId);
+    const on = Object.entries(features?.features ?? {})
+      .filter(([, v]) => v === true || (typeof v === 'number' && v > 0))
+      .map(([k, v]) => (v === true ? k : `${k}=${v}`))
+      .sort();
+    const access = !row.accessActive ? 'NO ACCESS' : row.paymentFailedAt ? 'grace' : 'access';
+    console.log(
+      `   ${row.tenantId.padEnd(9)} ${String(row.bundle ?? '-').padEnd(11)} ${String(row.subscriptionStatus ?? '-').padEnd(9)} ${access.padEnd(9)} v${row.version}  ${on.join(', ') || '(nothing enabled)'}`,
+    );
+  }
+  console.log('');
+}

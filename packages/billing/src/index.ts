@@ -1,0 +1,42 @@
+// Public API of @packages/billing. Everything a host application needs is exported here;
+// deep imports into src/ are not part of the contract.
+
+export * from './errors.js';
+export type { FeatureValue, FeatureMap, FeatureDefinition, FeatureCatalog, MergeStrategy, AuditSourceName, PlanDefaults } from './types.js';
+
+// Stripe → plan metadata
+export {
+  parseProductMetadata,
+  parsePriceMetadata,
+  resolvePlanDefaults,
+  validateFeatureMap,
+  buildProductMetadata,
+  buildPriceMetadata,
+} from './metadata/index.js';
+export { DEFAULT_FEATURE_CATALOG, createFeatureCatalog, loadFeatureCatalog } from './catalog/index.js';
+export { mergePlanIntoTenant, restrictFeatures, diffFeatures, featuresEqual } from './features/merge.js';
+
+// Services
+export { createStripeSyncService, type StripeSyncService, type StripeSyncOptions, type PlanStatistics } from './stripe-sync/index.js';
+export {
+  createFeatureSyncService,
+  type FeatureSyncService,
+  type FeatureSyncOptions,
+  type ApplyPlanDefaultsOptions,
+  type ApplyPlanResult,
+  type SyncAllOptions,
+  type SyncResult,
+  type SyncSummary,
+} from './feature-sync/index.js';
+export { createCustomPlanService, type CustomPlanService, type CreateCustomPlanInput, type CustomPlanResult } from './custom-plans/index.js';
+export * from './webhooks/index.js';
+
+// Feature resolution and caching
+export { createFeatureReader, type FeatureReader, type TenantFeatures } from './feature-cache/index.js';
+export { createCacheFromEnv, createMemoryCache, createRedisCache, type KeyValueCache } from './cache/index.js';
+export { updateTenantFeatures, inTransaction, type TenantFeatureState, type UpdateOutcome } from './tenant-store/index.js';
+
+// HTTP and composition
+export { buildServer, type ServerDeps, type ServerOptions } from './server/app.js';
+export { createApiToken, revokeApiToken, hashToken, parseAdminTokens, type AuthConfig } from './server/auth.js';
+export { createBillingContext, type BillingContext, type BillingContextOptions } from './context.js';
