@@ -15,11 +15,23 @@ export function grantsAccess(status: string): boolean {
   return (ACCESS_GRANTING_STATUSES as readonly string[]).includes(status);
 }
 
-const STATUS_RANK: Record<string, number> = { active: 0, trialing: 1, past_due: 2 };
+// Non-granting statuses are ranked too, so a customer left with only ended subscriptions is still
+// described by one deterministic choice: a subscription still open (unpaid, paused) says more about
+// the customer than one that ended.
+const STATUS_RANK: Record<string, number> = {
+  active: 0,
+  trialing: 1,
+  past_due: 2,
+  unpaid: 3,
+  paused: 4,
+  incomplete: 5,
+  canceled: 6,
+  incomplete_expired: 7,
+};
 
 /**
  * Total order used whenever a customer has several subscriptions, so every caller (sync, API,
- * webhook) picks the same one: access-granting before not, then active > trialing > past_due,
+ * webhook) picks the same one: active > trialing > past_due > unpaid > paused > incomplete > canceled,
  * then the newest `created` (the most recent purchase reflects the customer's current intent),
  * then the id so equal timestamps still give a stable answer.
  */

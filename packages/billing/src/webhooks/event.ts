@@ -2,6 +2,11 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import { WebhookPayloadError, WebhookSignatureError } from '../errors.js';
 
+/** Stripe object ids: a prefix and base62 characters, far below 255 characters. */
+const STRIPE_ID = /^[A-Za-z0-9_]{1,255}$/;
+/** Tenant ids are ours: anything printable that Postgres can store and an index can hold. */
+const TENANT_HINT = /^[^\u0000-\u001f\u007f]{1,255}$/;
+
 /** The part of a Stripe event the handler relies on; everything else is read defensively. */
 export interface VerifiedEvent {
   id: string;
@@ -11,10 +16,15 @@ export interface VerifiedEvent {
   object: Record<string, unknown>;
 }
 
+/** Year 3000 in Unix seconds: later than any real event, early enough to stay a valid Date. */
+const MAX_CREATED = 32_503_680_000;
+
+// Shapes no Stripe event can have are rejected here (400), not left to fail in Postgres or in a
+// Stripe URL later (500), which Stripe would retry for days.
 const eventShape = z.object({
-  id: z.string().min(1),
-  type: z.string().min(1),
-  created: z.number().int().nonnegative(),
+  id: z.string().regex(STRIPE_ID, 'must be a Stripe id'),
+  type: z.string().regex(/^[a-z0-9_.]{1,100}$/, 'must be a Stripe event type'),
+  created: z.number().int().nonnegative().max(MAX_CREATED),
   data: z.object({ object: z.record(z.string(), z.unknown()) }),
 });
 
@@ -57,15 +67,16 @@ function isSignatureFailure(error: unknown): boolean {
 }
 
 export const idOf = (value: unknown): string | null => {
-  if (typeof value === 'string' && value !== '') return value;
-  if (value && typeof value === 'object' && typeof (value as { id?: unknown }).id === 'string') return (value as { id: string }).id;
-  return null;
+  const id = value && typeof value === 'object' ? (value as { id?: unknown }).id : value;
+  return typeof id === 'string' && STRIPE_ID.test(id) ? id : null;
 };
 
 const metadataTenant = (metadata: unknown): string | null => {
   if (!metadata || typeof metadata !== 'object') return null;
   const value = (metadata as Record<string, unknown>).tenantId;
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
+  if (typeof value !== 'string') return null;
+  const trimmed = value.trim();
+  return TENANT_HINT.test(trimmed) ? trimmed : null;
 };
 
 /** Customer id, subscription id and any tenantId hint an event object carries. */

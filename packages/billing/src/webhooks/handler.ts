@@ -26,6 +26,7 @@ import {
   type SubscriptionTruth,
 } from './decisions.js';
 import { idOf, refsOf, verifyEvent, type EventRefs, type VerifiedEvent } from './event.js';
+import { readSubscriptionTruth } from './truth.js';
 import { claimEvent, finishEvent, UNKNOWN_TENANT } from './ledger.js';
 
 /** What the handler needs from the stripe-sync service (structural, so tests can wrap it). */
@@ -127,20 +128,10 @@ export function createStripeWebhookHandler(
 
   // ---- Stripe reads (always issued while the tenant row is locked; see docs/webhooks.md) ----
 
-  async function readSubscriptionTruth(customerId: string, eventSubscriptionId: string | null): Promise<SubscriptionTruth> {
-    const active = await stripeSync.getActiveSubscription(customerId);
-    if (active) {
-      return {
-        kind: 'granting',
-        subscriptionId: active.subscription.id,
-        status: active.status,
-        plan: active.plan,
-        priceId: active.priceId,
-        productId: active.productId,
-        trialEnd: toDate(active.subscription.trial_end),
-      };
-    }
-    if (!eventSubscriptionId) return { kind: 'none', subscriptionId: null, status: 'canceled' };
+  async function readTruth(customerId: string, eventSubscriptionId: string | null): Promise<SubscriptionTruth> {
+    const truth = await readSubscriptionTruth(stripe, stripeSync, customerId);
+    if (truth.subscriptionId !== null || !eventSubscriptionId) return truth;
+    // The customer lists no subscription at all (e.g. deleted): fall back to the event's own one.
     const sub = await retrieveSubscription(eventSubscriptionId);
     return { kind: 'none', subscriptionId: eventSubscriptionId, status: sub?.status ?? 'canceled' };
   }
@@ -212,7 +203,7 @@ export function createStripeWebhookHandler(
   async function onSubscriptionEvent(tx: Tx, event: VerifiedEvent, tenantId: string, refs: EventRefs): Promise<Applied> {
     // The row is locked (matchTenant) before Stripe is read: two events for one tenant then read
     // and write in the same order, so the one that commits last also read last.
-    const truth = await readSubscriptionTruth(refs.customerId!, refs.subscriptionId);
+    const truth = await readTruth(refs.customerId!, refs.subscriptionId);
     return write(tx, event, tenantId, (current) => decideFromTruth(current, truth, factsFor(event, tenantId)));
   }
 
@@ -220,7 +211,7 @@ export function createStripeWebhookHandler(
     if (!refs.subscriptionId) return ignored('not_subscription_invoice', tenantId);
     const row = await tx.tenantFeatureConfig.findUnique({ where: { tenantId }, select: { accessActive: true } });
     const paid = await newestInvoicePaid(refs.subscriptionId, true);
-    const truth = row && !row.accessActive && paid ? await readSubscriptionTruth(refs.customerId!, refs.subscriptionId) : null;
+    const truth = row && !row.accessActive && paid ? await readTruth(refs.customerId!, refs.subscriptionId) : null;
     return write(tx, event, tenantId, (current) => decidePaymentSucceeded(current, { newestInvoicePaid: paid, truth }, factsFor(event, tenantId)));
   }
 
