@@ -30,6 +30,7 @@ export {
 } from './feature-sync/index.js';
 export { createCustomPlanService, type CustomPlanService, type CreateCustomPlanInput, type CustomPlanResult } from './custom-plans/index.js';
 export * from './webhooks/index.js';
+export { reconcileTenants, type ReconcileResult, type ReconcileOptions } from './reconcile/index.js';
 
 // Feature resolution and caching
 export { createFeatureReader, type FeatureReader, type TenantFeatures } from './feature-cache/index.js';
