@@ -23,4 +23,30 @@ const rows: BenchRow[] = [];
 if (only.has('sync')) rows.push(...(await benchSync(tenantCounts)));
 if (only.has('webhooks')) rows.push(...(await benchWebhooks({ events, concurrency })));
 if (only.has('lookups')) rows.push(...(await benchLookups()));
-printTable(rows);
+printTable(rows.map(normalize));
+
+/** One column set for every benchmark, so the whole run reads as a single table. */
+function normalize(row: BenchRow): BenchRow {
+  const tenants = Number(/^sync (\d+)/.exec(row.benchmark)?.[1] ?? row.tenants ?? NaN);
+  const stripeRequests = typeof row.stripeRequests === 'number' ? row.stripeRequests : undefined;
+  const notes = [
+    row.byEndpoint,
+    row.updated !== undefined ? `updated ${row.updated}, unchanged ${row.unchanged}, failed ${row.failed}` : undefined,
+    row.events !== undefined ? `${row.events} events, concurrency ${row.concurrency}, ${row.tenants} tenants, non-2xx ${row.non2xx}` : undefined,
+    row.stripeCallsPerEvent !== undefined ? `Stripe calls/event ${row.stripeCallsPerEvent}, DB round trips/event ${row.dbRoundTripsPerEvent}` : undefined,
+  ].filter(Boolean);
+  const out: BenchRow = { benchmark: row.benchmark };
+  const set = (key: string, value: string | number | undefined) => {
+    out[key] = value === undefined || (typeof value === 'number' && !Number.isFinite(value)) ? '' : value;
+  };
+  set('wall ms', row.wallMs);
+  set('ops/s', row.eventsPerSec ?? row['ops/s']);
+  set('p50 ms', row.p50Ms ?? row['p50 ms']);
+  set('p99 ms', row.p99Ms ?? row['p99 ms']);
+  set('Stripe requests', stripeRequests);
+  set('Stripe req / 100 tenants', stripeRequests !== undefined && tenants > 0 && !row.benchmark.includes('seed') ? Math.round((stripeRequests / tenants) * 10000) / 100 : undefined);
+  set('DB round trips', row.dbRoundTrips);
+  set('peak RSS MiB', row.peakRssMiB);
+  set('notes', notes.join('; '));
+  return out;
+}
