@@ -25,6 +25,8 @@ export interface BillingContextOptions {
    */
   requireWebhookSecret?: boolean;
   webhookOptions?: StripeWebhookHandlerOptions;
+  /** Prefix of the feature-cache keys (default `features`); give each database its own when they share a Redis. */
+  cacheNamespace?: string;
 }
 
 export interface BillingContext {
@@ -118,7 +120,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     cache = createCacheFromEnv({ REDIS_URL: env.REDIS_URL });
     const catalog = await loadFeatureCatalog(db.prisma);
     const stripeSync = createStripeSyncService(stripe, { catalog });
-    const featureSync = createFeatureSyncService(db.prisma, stripeSync, { cache, catalog });
+    const featureSync = createFeatureSyncService(db.prisma, stripeSync, { cache, catalog, cacheNamespace: options.cacheNamespace });
     const webhookSecret = env.STRIPE_WEBHOOK_SECRET;
     const graceDays = env.PAYMENT_GRACE_PERIOD_DAYS;
     const webhookHandler: StripeWebhookHandler = webhookSecret

@@ -64,13 +64,20 @@ export async function createIsolatedDatabase(options: { poolMax?: number } = {})
     ...db,
     async close() {
       await db.close();
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      } finally {
-        await client.end();
-      }
+      await dropSchema(url, schema);
     },
   };
+}
+
+/** Drops a schema and everything in it (used for per-test and demo schemas, never for `public`). */
+export async function dropSchema(connectionString: string, schema: string): Promise<void> {
+  assertSafeIdentifier(schema);
+  if (schema === 'public') throw new Error('Refusing to drop the public schema');
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
 }

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
+import { dropSchema, openDatabase, type Database } from '@packages/db';
 import { startStripeEmulator } from '@packages/stripe-emulator';
 import { createBillingContext, type BillingContext } from '../context.js';
 import { buildServer } from '../server/app.js';
@@ -16,8 +18,13 @@ const emulator = await startStripeEmulator({ port: 0 });
 const stripe = new Stripe(emulator.apiKey, { ...emulator.stripeClientConfig(), maxNetworkRetries: 2 });
 let context: BillingContext | undefined;
 let server: Awaited<ReturnType<typeof buildServer>> | undefined;
+let database: Database | undefined;
 try {
+  database = await openDemoDatabase();
   context = await createBillingContext({
+    database,
+    // A fresh database each run: a fresh cache namespace too, or Redis would still hold the last run's versions.
+    cacheNamespace: `demo:${randomUUID()}`,
     stripe,
     env: { ...process.env, STRIPE_SECRET_KEY: emulator.apiKey, STRIPE_WEBHOOK_SECRET: emulator.webhookSecret, STRIPE_API_BASE: emulator.url },
   });
@@ -76,7 +83,20 @@ try {
 } finally {
   await server?.close();
   await context?.close();
+  await database?.close();
   await emulator.close();
+}
+
+/**
+ * Embedded by default. On a real server (DATABASE_URL) the demo gets a schema of its own, emptied
+ * at every run, so it can be run again and never touches the application's tables.
+ */
+async function openDemoDatabase(): Promise<Database> {
+  const url = process.env.DATABASE_URL;
+  if (!url) return openDatabase({ databaseUrl: undefined });
+  const schema = 'stripe_entitlements_demo';
+  await dropSchema(url, schema);
+  return openDatabase({ databaseUrl: url, schema });
 }
 
 function step(title: string) {
