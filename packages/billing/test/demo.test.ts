@@ -1,0 +1,31 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The README's first command runs this; the test keeps it true. */
+describe('npm run demo', () => {
+  it('seeds, syncs, applies webhooks and a custom plan, and exits 0', { timeout: 120_000 }, async () => {
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn('npm', ['run', '--silent', 'demo'], { cwd: repoRoot, env: process.env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (exitCode) => resolve({ code: exitCode, stdout, stderr }));
+    });
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/processed 4, updated 4, unchanged 0, failed 0/);
+    const afterWebhooks = stdout.slice(stdout.indexOf('── 3.'), stdout.indexOf('── 4.'));
+    expect(afterWebhooks).toMatch(/acme\s+pro\s+active\s+access/);
+    expect(afterWebhooks).toMatch(/globex\s+pro\s+active\s+grace/);
+    expect(afterWebhooks).toMatch(/umbrella\s+pro\s+canceled\s+NO ACCESS/);
+    expect(afterWebhooks).toMatch(/customer\.subscription\.deleted\s+processed ×1/);
+    const final = stdout.slice(stdout.indexOf('── 4.'));
+    expect(final).toMatch(/product prod_\w+, price price_\w+/);
+    expect(final).toMatch(/checkout http:\/\/127\.0\.0\.1:\d+\/checkout\/cs_test_\w+/);
+    expect(final).toMatch(/initech .*max_users=5000.*white_label/);
+  });
+});
