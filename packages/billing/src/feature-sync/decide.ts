@@ -1,6 +1,5 @@
-import { mergePlanIntoTenant, restrictFeatures } from '../features/merge.js';
 import { grantsAccess } from '../stripe-sync/subscriptions.js';
-import type { Decision, TenantFeaturePatch, TenantFeatureState } from '../tenant-store/index.js';
+import { planPatch, sameValue, type Decision, type TenantFeaturePatch, type TenantFeatureState } from '../tenant-store/index.js';
 import type { MergeStrategy, PlanDefaults } from '../types.js';
 
 export interface PlanChangeOptions {
@@ -39,24 +38,9 @@ export function decidePlanChange(
     return { skip: 'custom_config' };
   }
 
-  const merged = mergePlanIntoTenant({
-    current: current ? { features: current.features, planFeatures: current.planFeatures, overrides: current.overrides } : null,
-    plan: plan.features,
-    strategy: options.mergeStrategy ?? 'merge',
-  });
   // Without subscription information (an admin applying a plan) the tenant's access state stands.
   const accessActive = options.subscription ? grantsAccess(options.subscription.status) : (current?.accessActive ?? true);
-  const patch: TenantFeaturePatch = {
-    features: accessActive ? merged.features : restrictFeatures(merged.features),
-    planFeatures: merged.planFeatures,
-    overrides: merged.overrides,
-    bundle: plan.bundle,
-    scrapeIntervalHours: plan.scrapeIntervalHours,
-    source: plan.custom ? 'custom' : 'plan',
-    stripeProductId: plan.productId,
-    stripePriceId: plan.priceId,
-    accessActive,
-  };
+  const patch = planPatch(current, plan, { strategy: options.mergeStrategy ?? 'merge', accessActive });
   if (options.subscription) {
     patch.stripeSubscriptionId = options.subscription.id;
     patch.subscriptionStatus = options.subscription.status;
@@ -71,16 +55,4 @@ export function decidePlanChange(
 
 export function isNoOp(current: TenantFeatureState, patch: TenantFeaturePatch): boolean {
   return (Object.keys(patch) as (keyof TenantFeaturePatch)[]).every((key) => sameValue(current[key], patch[key]));
-}
-
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a instanceof Date || b instanceof Date) {
-    return a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : a === b;
-  }
-  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
-    const ak = Object.keys(a);
-    const bk = Object.keys(b);
-    return ak.length === bk.length && ak.every((k) => Object.hasOwn(b, k) && sameValue((a as never)[k], (b as never)[k]));
-  }
-  return a === b;
 }

@@ -1,6 +1,7 @@
 import type { Prisma, PrismaClient, TenantFeatureConfig } from '@packages/db';
 import { ConcurrencyError } from '../errors.js';
-import type { AuditSourceName, FeatureMap } from '../types.js';
+import { mergePlanIntoTenant, restrictFeatures } from '../features/merge.js';
+import type { AuditSourceName, FeatureMap, MergeStrategy, PlanDefaults } from '../types.js';
 
 /** A Prisma client bound to an open transaction. */
 export type Tx = Prisma.TransactionClient;
@@ -231,7 +232,8 @@ export function auditSnapshot(state: TenantFeatureState) {
   };
 }
 
-function sameValue(a: unknown, b: unknown): boolean {
+/** Deep equality for state fields: dates by instant, maps key-order independent. */
+export function sameValue(a: unknown, b: unknown): boolean {
   if (a instanceof Date || b instanceof Date) {
     return a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : a === b;
   }
@@ -242,6 +244,34 @@ function sameValue(a: unknown, b: unknown): boolean {
     return ak.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
   }
   return a === b;
+}
+
+/**
+ * The part of a patch that putting a tenant on `plan` writes, shared by every path that applies a
+ * plan (admin/sync apply, webhooks), so they cannot disagree on what a plan grants.
+ * planFeatures and overrides are kept even while access is off, so restoring access is exact.
+ */
+export function planPatch(
+  current: TenantFeatureState | null,
+  plan: PlanDefaults,
+  options: { strategy: MergeStrategy; accessActive: boolean },
+): TenantFeaturePatch {
+  const merged = mergePlanIntoTenant({
+    current: current ? { features: current.features, planFeatures: current.planFeatures, overrides: current.overrides } : null,
+    plan: plan.features,
+    strategy: options.strategy,
+  });
+  return {
+    features: options.accessActive ? merged.features : restrictFeatures(merged.features),
+    planFeatures: merged.planFeatures,
+    overrides: merged.overrides,
+    bundle: plan.bundle,
+    scrapeIntervalHours: plan.scrapeIntervalHours,
+    source: plan.custom ? 'custom' : 'plan',
+    stripeProductId: plan.productId,
+    stripePriceId: plan.priceId,
+    accessActive: options.accessActive,
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { mergePlanIntoTenant, restrictFeatures } from '../features/merge.js';
-import { emptyState, type Decision, type TenantFeaturePatch, type TenantFeatureState } from '../tenant-store/index.js';
+import { emptyState, planPatch, type Decision, type TenantFeaturePatch, type TenantFeatureState } from '../tenant-store/index.js';
 import type { FeatureMap, PlanDefaults } from '../types.js';
 
 /**
@@ -127,15 +127,9 @@ export function decideFromTruth(current: TenantFeatureState | null, truth: Subsc
     return { patch: { ...billing, features }, action };
   }
 
-  const merged = mergePlanIntoTenant({ current: base, plan: plan.features, strategy: 'merge' });
   const patch: TenantFeaturePatch = {
     ...billing,
-    features: accessActive ? merged.features : restrictFeatures(merged.features),
-    planFeatures: merged.planFeatures,
-    overrides: merged.overrides,
-    bundle: plan.bundle,
-    scrapeIntervalHours: plan.scrapeIntervalHours,
-    source: plan.custom ? 'custom' : 'plan',
+    ...planPatch(base, plan, { strategy: 'merge', accessActive }),
     stripeProductId: truth.productId,
     stripePriceId: truth.priceId,
   };
