@@ -1,15 +1,23 @@
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { BillingError, StripeAuthenticationError, ValidationError } from '../errors.js';
+import { Command, Option } from 'commander';
 import { diffFeatures } from '../features/merge.js';
 import type { SyncAllOptions, SyncResult, SyncSummary } from '../feature-sync/index.js';
 import type { FeatureMap, MergeStrategy } from '../types.js';
-import { createProgress, type ProgressWriter } from './progress.js';
+import {
+  EXIT_OK,
+  EXIT_USAGE,
+  exitWhenDone,
+  isEntryPoint,
+  parseArguments,
+  positiveInteger,
+  runWithContext,
+  tenantIdArgument,
+  withIo,
+  type CommandIo,
+} from './common.js';
+import { createProgress } from './progress.js';
 
-export const EXIT_OK = 0;
+export { EXIT_OK, EXIT_USAGE };
 export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
 /** 128 + SIGINT, what shells report for a command stopped with Ctrl-C. */
 export const EXIT_INTERRUPTED = 130;
 
@@ -21,13 +29,7 @@ export interface MigrateCliContext {
   close?(): Promise<void>;
 }
 
-export interface MigrateCliIo {
-  /** Used as is and left open (the caller owns it); otherwise one is created from `env` and closed. */
-  context?: MigrateCliContext;
-  createContext?: (env: NodeJS.ProcessEnv) => Promise<MigrateCliContext>;
-  env?: NodeJS.ProcessEnv;
-  stdout: ProgressWriter;
-  stderr: ProgressWriter;
+export interface MigrateCliIo extends CommandIo<MigrateCliContext> {
   /** Whether stderr is a terminal: a redrawn progress bar instead of progress lines. */
   isTTY?: boolean;
   columns?: number;
@@ -44,41 +46,22 @@ interface ParsedOptions {
   json: boolean;
 }
 
-function positiveInteger(value: string): number {
-  if (!/^[0-9]+$/.test(value.trim())) throw new InvalidArgumentError('must be a positive integer.');
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer.');
-  return n;
-}
-
-function nonEmpty(value: string): string {
-  const trimmed = value.trim();
-  if (trimmed === '' || trimmed.length > 255) throw new InvalidArgumentError('must be a tenant id (1-255 characters).');
-  return trimmed;
-}
-
 function buildProgram(io: MigrateCliIo): Command {
-  return new Command('migrate-stripe-metadata-to-db')
+  return withIo(new Command('migrate-stripe-metadata-to-db'), io)
     .description(
       'Copy plan features from Stripe product/price metadata into each tenant\'s feature config in the database.\n' +
         'Env: STRIPE_SECRET_KEY, DATABASE_URL (embedded database when unset), STRIPE_API_BASE, REDIS_URL.',
     )
     .option('--dry-run', 'show what would change (before → after per tenant) without writing anything', false)
     .option('--force', 'also update tenants whose config is custom or otherwise protected', false)
-    .addOption(new Option('--tenant-id <id>', 'only this tenant').argParser(nonEmpty).conflicts('limit'))
+    .addOption(new Option('--tenant-id <id>', 'only this tenant').argParser(tenantIdArgument).conflicts('limit'))
     .addOption(new Option('--limit <n>', 'at most this many Stripe customers').argParser(positiveInteger))
     .addOption(
       new Option('--merge-strategy <strategy>', 'how plan features combine with tenant overrides')
         .choices(['merge', 'replace', 'preserve'])
         .default('merge'),
     )
-    .option('--json', 'print one JSON document instead of text', false)
-    .helpOption('-h, --help', 'show this help')
-    .exitOverride()
-    .configureOutput({
-      writeOut: (text) => void io.stdout.write(text),
-      writeErr: (text) => void io.stderr.write(text),
-    });
+    .option('--json', 'print one JSON document instead of text', false);
 }
 
 /**
@@ -86,41 +69,21 @@ function buildProgram(io: MigrateCliIo): Command {
  * returns the exit code. Tests call it in-process with an injected context.
  */
 export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): Promise<number> {
-  const program = buildProgram(io);
-  let options: ParsedOptions;
-  try {
-    program.parse([...argv], { from: 'user' });
-    options = program.opts<ParsedOptions>();
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? EXIT_OK : EXIT_USAGE;
-    }
-    throw error;
-  }
+  const parsed = parseArguments<ParsedOptions>(buildProgram(io), argv);
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const { options } = parsed;
   if (io.signal?.aborted) return EXIT_INTERRUPTED;
 
-  let context = io.context;
-  let owned = false;
-  if (!context) {
-    try {
-      context = await (io.createContext ?? defaultCreateContext)(io.env ?? process.env);
-      owned = true;
-    } catch (error) {
-      io.stderr.write(`Configuration error: ${messageOf(error)}\n`);
-      return EXIT_USAGE;
-    }
-  }
-
-  const progress = createProgress(io.stderr, { isTTY: io.isTTY ?? false, columns: io.columns });
-  try {
+  return runWithContext(io, defaultCreateContext, { label: 'Sync failed', exitCode: EXIT_FAILED, json: options.json }, async (context) => {
     if (options.dryRun && !options.json) io.stdout.write('Dry run: nothing will be written.\n');
-    // `signal` is passed for the service to stop between tenants; see the README of this command.
-    const syncOptions: SyncAllOptions & { signal?: AbortSignal } = {
+    const progress = createProgress(io.stderr, { isTTY: io.isTTY ?? false, columns: io.columns });
+    const syncOptions: SyncAllOptions = {
       dryRun: options.dryRun,
       force: options.force,
       mergeStrategy: options.mergeStrategy,
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
       ...(options.tenantId !== undefined ? { tenantId: options.tenantId } : {}),
+      // The service stops between tenants once this is aborted (Ctrl-C).
       ...(io.signal ? { signal: io.signal } : {}),
       actor: 'cli',
       source: 'cli',
@@ -140,17 +103,7 @@ export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): 
     }
     if (interrupted) return EXIT_INTERRUPTED;
     return outcome.summary.failed.length > 0 ? EXIT_FAILED : EXIT_OK;
-  } catch (error) {
-    const configProblem = error instanceof StripeAuthenticationError || error instanceof ValidationError;
-    if (options.json) {
-      const code = error instanceof BillingError ? error.code : 'internal_error';
-      io.stdout.write(`${JSON.stringify({ error: { code, message: messageOf(error) } }, null, 2)}\n`);
-    }
-    io.stderr.write(`${configProblem ? 'Configuration error' : 'Sync failed'}: ${messageOf(error)}\n`);
-    return configProblem ? EXIT_USAGE : EXIT_FAILED;
-  } finally {
-    if (owned) await context.close?.().catch(() => {});
-  }
+  });
 }
 
 async function defaultCreateContext(env: NodeJS.ProcessEnv): Promise<MigrateCliContext> {
@@ -223,9 +176,6 @@ function show(value: unknown): string {
   return value === undefined ? '(none)' : JSON.stringify(value);
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /**
  * Process wiring: Ctrl-C once stops between tenants and prints the partial summary; a second
@@ -256,22 +206,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   }
 }
 
-/** Sets the exit code and makes sure a stray open handle cannot keep the process alive forever. */
 export async function runAsProcess(): Promise<void> {
-  const code = await main();
-  process.exitCode = code;
-  setTimeout(() => process.exit(code), 5_000).unref();
-}
-
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
+  exitWhenDone(await main());
 }
 
 // `tsx src/cli/migrate-stripe-metadata-to-db.ts` runs the command; importing the module (tests, the bin) does not.
-if (isEntryPoint()) await runAsProcess();
+if (isEntryPoint(import.meta.url)) await runAsProcess();

@@ -1,13 +1,21 @@
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { BillingError, StripeAuthenticationError, ValidationError } from '../errors.js';
+import { Command, Option } from 'commander';
+import {
+  EXIT_OK,
+  EXIT_USAGE,
+  exitWhenDone,
+  isEntryPoint,
+  parseArguments,
+  positiveInteger,
+  runWithContext,
+  tenantIdArgument,
+  withIo,
+  type CommandIo,
+} from '../cli/common.js';
 import { reconcileTenants, type ReconcileDeps, type ReconcileResult, type TenantDrift } from './index.js';
 
-export const EXIT_OK = 0;
+export { EXIT_OK, EXIT_USAGE };
 /** Drift left over (check only, or a fix that failed) or tenants that could not be checked. */
 export const EXIT_DRIFT = 1;
-export const EXIT_USAGE = 2;
 
 /** The part of the billing context the command needs (a BillingContext fits). */
 export interface ReconcileCliContext extends ReconcileDeps {
@@ -15,18 +23,7 @@ export interface ReconcileCliContext extends ReconcileDeps {
   close?(): Promise<void>;
 }
 
-export interface Writer {
-  write(chunk: string): unknown;
-}
-
-export interface ReconcileCliIo {
-  /** Used as is and left open (the caller owns it); otherwise one is built from `env` and closed. */
-  context?: ReconcileCliContext;
-  createContext?: (env: NodeJS.ProcessEnv) => Promise<ReconcileCliContext>;
-  env?: NodeJS.ProcessEnv;
-  stdout: Writer;
-  stderr: Writer;
-}
+export type ReconcileCliIo = CommandIo<ReconcileCliContext>;
 
 interface ParsedOptions {
   fix: boolean;
@@ -35,63 +32,25 @@ interface ParsedOptions {
   json: boolean;
 }
 
-function positiveInteger(value: string): number {
-  const n = /^[0-9]+$/.test(value.trim()) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer.');
-  return n;
-}
-
-function tenantId(value: string): string {
-  const trimmed = value.trim();
-  if (trimmed === '' || trimmed.length > 255) throw new InvalidArgumentError('must be a tenant id (1-255 characters).');
-  return trimmed;
-}
-
 function buildProgram(io: ReconcileCliIo): Command {
-  return new Command('reconcile')
+  return withIo(new Command('reconcile'), io)
     .description(
       "Compare every tenant's stored features with what Stripe implies now; with --fix, correct the drift (audited).\n" +
         'Exit: 0 no drift (or all fixed), 1 drift left or failures, 2 bad usage or configuration.\n' +
         'Env: STRIPE_SECRET_KEY, DATABASE_URL (embedded database when unset), STRIPE_API_BASE, REDIS_URL, PAYMENT_GRACE_PERIOD_DAYS.',
     )
     .option('--fix', 'write the expected state for drifting tenants (audit source "sync", action "reconcile")', false)
-    .addOption(new Option('--tenant-id <id>', 'only this tenant').argParser(tenantId).conflicts('limit'))
+    .addOption(new Option('--tenant-id <id>', 'only this tenant').argParser(tenantIdArgument).conflicts('limit'))
     .addOption(new Option('--limit <n>', 'at most this many Stripe customers').argParser(positiveInteger))
-    .option('--json', 'print one JSON document instead of text', false)
-    .helpOption('-h, --help', 'show this help')
-    .allowExcessArguments(false)
-    .exitOverride()
-    .configureOutput({
-      writeOut: (text) => void io.stdout.write(text),
-      writeErr: (text) => void io.stderr.write(text),
-    });
+    .option('--json', 'print one JSON document instead of text', false);
 }
 
 /** The command minus process wiring: parses user arguments, reconciles, reports, returns the exit code. */
 export async function runReconcileCli(argv: readonly string[], io: ReconcileCliIo): Promise<number> {
-  const program = buildProgram(io);
-  let options: ParsedOptions;
-  try {
-    program.parse([...argv], { from: 'user' });
-    options = program.opts<ParsedOptions>();
-  } catch (error) {
-    if (error instanceof CommanderError) return error.code === 'commander.helpDisplayed' ? EXIT_OK : EXIT_USAGE;
-    throw error;
-  }
-
-  let context = io.context;
-  let owned = false;
-  if (!context) {
-    try {
-      context = await (io.createContext ?? defaultCreateContext)(io.env ?? process.env);
-      owned = true;
-    } catch (error) {
-      io.stderr.write(`Configuration error: ${messageOf(error)}\n`);
-      return EXIT_USAGE;
-    }
-  }
-
-  try {
+  const parsed = parseArguments<ParsedOptions>(buildProgram(io), argv);
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const { options } = parsed;
+  return runWithContext(io, defaultCreateContext, { label: 'Reconcile failed', exitCode: EXIT_DRIFT, json: options.json }, async (context) => {
     const result = await reconcileTenants(context, {
       fix: options.fix,
       actor: 'cli',
@@ -103,18 +62,7 @@ export async function runReconcileCli(argv: readonly string[], io: ReconcileCliI
     if (options.json) io.stdout.write(`${JSON.stringify({ options: { fix: options.fix, tenantId: options.tenantId ?? null, limit: options.limit ?? null }, exitCode: code, ...result }, null, 2)}\n`);
     else io.stdout.write(textReport(options, result));
     return code;
-  } catch (error) {
-    // A bad key is a configuration problem, not drift: the operator must fix the setup, not the data.
-    const configProblem = error instanceof StripeAuthenticationError || error instanceof ValidationError;
-    if (options.json) {
-      const code = error instanceof BillingError ? error.code : 'internal_error';
-      io.stdout.write(`${JSON.stringify({ error: { code, message: messageOf(error) } }, null, 2)}\n`);
-    }
-    io.stderr.write(`${configProblem ? 'Configuration error' : 'Reconcile failed'}: ${messageOf(error)}\n`);
-    return configProblem ? EXIT_USAGE : EXIT_DRIFT;
-  } finally {
-    if (owned) await context.close?.().catch(() => {});
-  }
+  });
 }
 
 export function exitCodeOf(result: ReconcileResult): number {
@@ -161,28 +109,9 @@ function textReport(options: ParsedOptions, r: ReconcileResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
   return runReconcileCli(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env });
 }
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
 // `tsx src/reconcile/cli.ts` runs the command; importing it (tests) does not.
-if (isEntryPoint()) {
-  const code = await main();
-  process.exitCode = code;
-  // A stray handle (Redis reconnect timer, pool) must not keep a finished cron job alive.
-  setTimeout(() => process.exit(code), 5_000).unref();
-}
+if (isEntryPoint(import.meta.url)) exitWhenDone(await main());

@@ -1,0 +1,123 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { CommanderError, InvalidArgumentError, type Command, type OptionValues } from 'commander';
+import { BillingError, StripeAuthenticationError, ValidationError } from '../errors.js';
+
+/** Shared plumbing of the command-line tools: argument parsers, context lifetime, error reporting, process wiring. */
+
+export const EXIT_OK = 0;
+export const EXIT_USAGE = 2;
+
+export interface Writer {
+  write(chunk: string): unknown;
+}
+
+export interface CommandIo<Context> {
+  /** Used as is and left open (the caller owns it); otherwise one is created from `env` and closed. */
+  context?: Context;
+  createContext?: (env: NodeJS.ProcessEnv) => Promise<Context>;
+  env?: NodeJS.ProcessEnv;
+  stdout: Writer;
+  stderr: Writer;
+}
+
+export function positiveInteger(value: string): number {
+  const n = /^[0-9]+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer.');
+  return n;
+}
+
+export function tenantIdArgument(value: string): string {
+  const trimmed = value.trim();
+  if (trimmed === '' || trimmed.length > 255) throw new InvalidArgumentError('must be a tenant id (1-255 characters).');
+  return trimmed;
+}
+
+/** Help and errors go to the injected streams, and commander reports instead of exiting. */
+export function withIo(command: Command, io: { stdout: Writer; stderr: Writer }): Command {
+  return command
+    .helpOption('-h, --help', 'show this help')
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => void io.stdout.write(text),
+      writeErr: (text) => void io.stderr.write(text),
+    });
+}
+
+/** Parses user arguments: the options, or the exit code when parsing ended the command (help, bad usage). */
+export function parseArguments<Options extends OptionValues>(program: Command, argv: readonly string[]): { options: Options } | { exitCode: number } {
+  try {
+    program.parse([...argv], { from: 'user' });
+    return { options: program.opts<Options>() };
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return { exitCode: error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? EXIT_OK : EXIT_USAGE };
+    }
+    throw error;
+  }
+}
+
+export interface RunFailure {
+  /** Prefix of the error line, e.g. "Sync failed". */
+  label: string;
+  /** Exit code of a failure that is not a configuration problem. */
+  exitCode: number;
+  json: boolean;
+}
+
+/**
+ * Opens the billing context (unless injected), runs the command and always closes what it opened.
+ * A bad Stripe key or configuration exits with EXIT_USAGE: the operator must fix the setup, not the data.
+ */
+export async function runWithContext<Context extends { close?(): Promise<void> }>(
+  io: CommandIo<Context>,
+  createDefault: (env: NodeJS.ProcessEnv) => Promise<Context>,
+  failure: RunFailure,
+  run: (context: Context) => Promise<number>,
+): Promise<number> {
+  let context = io.context;
+  const owned = context === undefined;
+  if (!context) {
+    try {
+      context = await (io.createContext ?? createDefault)(io.env ?? process.env);
+    } catch (error) {
+      io.stderr.write(`Configuration error: ${messageOf(error)}\n`);
+      return EXIT_USAGE;
+    }
+  }
+  try {
+    return await run(context);
+  } catch (error) {
+    const configProblem = error instanceof StripeAuthenticationError || error instanceof ValidationError;
+    if (failure.json) {
+      const code = error instanceof BillingError ? error.code : 'internal_error';
+      io.stdout.write(`${JSON.stringify({ error: { code, message: messageOf(error) } }, null, 2)}\n`);
+    }
+    io.stderr.write(`${configProblem ? 'Configuration error' : failure.label}: ${messageOf(error)}\n`);
+    return configProblem ? EXIT_USAGE : failure.exitCode;
+  } finally {
+    if (owned) await context.close?.().catch(() => {});
+  }
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Whether the module at `moduleUrl` is the script node was started with (not imported by a test or a bin). */
+export function isEntryPoint(moduleUrl: string): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false;
+  }
+}
+
+/** Sets the exit code; a stray open handle (Redis reconnect timer, pool) cannot keep a finished job alive. */
+export function exitWhenDone(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 5_000).unref();
+}
