@@ -7,7 +7,7 @@ import {
   inTransaction,
   toState,
   updateTenantFeatures,
-  type TenantFeatureState,
+  wroteVersion,
   type Tx,
   type UpdateOutcome,
 } from '../tenant-store/index.js';
@@ -64,10 +64,7 @@ export async function applyPlanInTransaction(
   return outcome;
 }
 
-/** True when the outcome wrote a new version that readers should see. */
-export function wroteVersion(outcome: UpdateOutcome): outcome is Extract<UpdateOutcome, { after: TenantFeatureState }> {
-  return (outcome.status === 'updated' || outcome.status === 'unchanged') && outcome.after.version !== (outcome.before?.version ?? 0);
-}
+export { wroteVersion };
 
 export function checkPlanAgainstCatalog(plan: PlanDefaults, catalog: FeatureCatalog | undefined): void {
   if (catalog) validateFeatureMap(plan.features, catalog, `plan ${plan.priceId ?? plan.productId}`);

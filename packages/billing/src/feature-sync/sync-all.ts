@@ -33,7 +33,8 @@ export interface SyncResult {
   changed: boolean;
   /**
    * Skips: no_tenant, no_customer, customer_mismatch, duplicate_customer, no_active_subscription,
-   * custom_config, plan_for_other_tenant, tenant_not_found. No-op: up_to_date. Failures carry the
+   * custom_config, plan_for_other_tenant, tenant_not_found, stale_read (a webhook or another
+   * writer changed the tenant after the walk began reading Stripe; its newer state is kept). No-op: up_to_date. Failures carry the
    * error's code (invalid_metadata, plan_not_found, ...) plus `error`.
    */
   reason?: string;
@@ -133,6 +134,11 @@ export function createBulkSync(deps: {
     const requestsBefore = stripeSync.stats.stripeRequests;
     const { force = false, mergeStrategy = 'merge', dryRun = false, actor = 'system', source = 'sync' } = options;
 
+    // Taken before Stripe is read: a tenant that a webhook (or any other writer) changes after this
+    // moment holds a picture at least as new as the walk's, and the write (re-decided under the
+    // tenant's lock) must not overwrite it. Without this a cancellation committed between our read
+    // and our write was silently undone, handing the features back until the next event.
+    const observedAt = new Date();
     const { items, early } = await collectItems(options);
     const tenants = await loadTenants({
       ids: [...new Set(items.flatMap((i) => (i.tenantIdHint ? [i.tenantIdHint] : [])))],
@@ -197,7 +203,7 @@ export function createBulkSync(deps: {
         if (!(error instanceof BillingError)) throw error;
         return finish(index, { ...base, tenantId, success: false, reason: error.code, error: error.message });
       }
-      const changeOptions = { force, mergeStrategy, subscription: item.subscription ?? undefined };
+      const changeOptions = { force, mergeStrategy, subscription: item.subscription ?? undefined, observedAt };
       const before = tenant.state?.features ?? null;
       const decision = decidePlanChange(tenant.state, tenantId, plan, changeOptions);
       if ('skip' in decision && !(link && !dryRun)) {

@@ -10,6 +10,7 @@ import {
   lockTenant,
   toState,
   updateTenantFeatures,
+  wroteVersion,
   type TenantFeaturePatch,
   type TenantFeatureState,
   type UpdateOutcome,
@@ -17,6 +18,7 @@ import {
 import type { FeatureMap } from '../types.js';
 import { decideFromTruth, type EventFacts, type SubscriptionTruth } from '../webhooks/decisions.js';
 import { DEFAULT_GRACE_PERIOD_DAYS } from '../webhooks/handler.js';
+import { toDate } from '../webhooks/event.js';
 import { readSubscriptionTruth } from '../webhooks/truth.js';
 
 /** The entitlement-relevant part of a tenant's config: what reconciliation compares. */
@@ -146,10 +148,6 @@ function compare(expected: ReconcileSnapshot, actual: ReconcileSnapshot | null):
   const fields = actual === null ? [...SCALAR_FIELDS] : SCALAR_FIELDS.filter((f) => expected[f] !== actual[f]);
   const same = actual !== null && fields.length === 0 && features.added.length + features.removed.length + features.changed.length === 0;
   return same ? null : { ...features, fields };
-}
-
-function toDate(seconds: number | null | undefined): Date | null {
-  return typeof seconds === 'number' ? new Date(seconds * 1000) : null;
 }
 
 function truthFromEntry(entry: CustomerSubscriptionEntry): SubscriptionTruth {
@@ -383,7 +381,7 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
     if (outcome.status === 'tenant_not_found') throw new BillingError('tenant_not_found', `Tenant "${c.tenantId}" was deleted during the reconcile`);
     if (outcome.status === 'skipped') return outcome.reason === 'no_config' ? 'already_in_sync' : 'skipped';
     // After commit only, as every writer does: a version that rolled back must never reach the cache.
-    if (outcome.before === null || outcome.after.version !== outcome.before.version) await deps.featureSync.reader.publish([outcome.after]);
+    if (wroteVersion(outcome)) await deps.featureSync.reader.publish([outcome.after]);
     return outcome.status === 'updated' ? 'applied' : 'already_in_sync';
   }
 

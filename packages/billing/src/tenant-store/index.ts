@@ -196,6 +196,14 @@ export async function updateTenantFeatures(
   return { status: changed ? 'updated' : 'unchanged', tenantId, action: decision.action, before, after: toState(written) };
 }
 
+/**
+ * True when the outcome committed a new version that readers must see (publish it after commit).
+ * One definition for every writer, so none forgets a case and leaves the cache behind.
+ */
+export function wroteVersion(outcome: UpdateOutcome): outcome is Extract<UpdateOutcome, { after: TenantFeatureState }> {
+  return (outcome.status === 'updated' || outcome.status === 'unchanged') && outcome.after.version !== (outcome.before?.version ?? 0);
+}
+
 function toRowData(state: TenantFeatureState) {
   return {
     features: state.features as Prisma.InputJsonValue,

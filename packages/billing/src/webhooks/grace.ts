@@ -1,6 +1,6 @@
 import type { PrismaClient } from '@packages/db';
 import type { FeatureReader } from '../feature-cache/index.js';
-import { inTransaction, updateTenantFeatures, type TenantFeatureState } from '../tenant-store/index.js';
+import { inTransaction, updateTenantFeatures, wroteVersion, type UpdateOutcome } from '../tenant-store/index.js';
 import { decideGraceEnforcement } from './decisions.js';
 import { DEFAULT_GRACE_PERIOD_DAYS } from './handler.js';
 
@@ -12,6 +12,8 @@ export interface EnforcePaymentGraceOptions {
 export interface EnforcePaymentGraceResult {
   /** Tenants whose access this run switched off. */
   restricted: string[];
+  /** Tenants whose transaction failed (left as they were; the next run retries them). */
+  failed: Array<{ tenantId: string; error: string }>;
 }
 
 /**
@@ -34,18 +36,24 @@ export async function enforcePaymentGrace(
     orderBy: { tenantId: 'asc' },
   });
   const restricted: string[] = [];
+  const failed: EnforcePaymentGraceResult['failed'] = [];
   for (const { tenantId } of candidates) {
-    const outcome = await inTransaction(prisma, (tx) =>
-      updateTenantFeatures(tx, tenantId, (current) => decideGraceEnforcement(current, { now, graceMs }), {
-        actor: 'payment-grace',
-        source: 'sync',
-      }),
-    );
-    if (outcome.status === 'updated' || outcome.status === 'unchanged') {
-      const after: TenantFeatureState = outcome.after;
-      await featureSync.reader.publish([after]);
-      if (outcome.status === 'updated') restricted.push(tenantId);
+    let outcome: UpdateOutcome;
+    try {
+      outcome = await inTransaction(prisma, (tx) =>
+        updateTenantFeatures(tx, tenantId, (current) => decideGraceEnforcement(current, { now, graceMs }), {
+          actor: 'payment-grace',
+          source: 'sync',
+        }),
+      );
+    } catch (error) {
+      // The promise above ("one bad row cannot block the rest") needs this: an error used to end
+      // the run, leaving every tenant after it in id order with access past its grace period.
+      failed.push({ tenantId, error: error instanceof Error ? error.message : String(error) });
+      continue;
     }
+    if (wroteVersion(outcome)) await featureSync.reader.publish([outcome.after]);
+    if (outcome.status === 'updated') restricted.push(tenantId);
   }
-  return { restricted };
+  return { restricted, failed };
 }

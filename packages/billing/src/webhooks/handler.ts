@@ -9,6 +9,7 @@ import {
   inTransaction,
   lockTenant,
   updateTenantFeatures,
+  wroteVersion,
   type AuditContext,
   type Decision,
   type TenantFeatureState,
@@ -25,7 +26,7 @@ import {
   type EventFacts,
   type SubscriptionTruth,
 } from './decisions.js';
-import { idOf, refsOf, verifyEvent, type EventRefs, type VerifiedEvent } from './event.js';
+import { idOf, refsOf, toDate, verifyEvent, type EventRefs, type VerifiedEvent } from './event.js';
 import { readSubscriptionTruth } from './truth.js';
 import { claimEvent, finishEvent, UNKNOWN_TENANT } from './ledger.js';
 
@@ -257,8 +258,10 @@ export function createStripeWebhookHandler(
       const locked = await lockTenant(tx, tenantId);
       if (locked?.state) states.push(locked.state);
     }
-    const plans = new Map<string, PlanDefaults>();
+    // A plan that cannot be resolved is remembered as its error, so every tenant on it is skipped.
+    const plans = new Map<string, PlanDefaults | BillingError>();
     const publish: TenantFeatureState[] = [];
+    const errors: string[] = [];
     for (const state of states) {
       const planId = state.stripePriceId ?? state.stripeProductId;
       if (!planId) continue;
@@ -268,16 +271,21 @@ export function createStripeWebhookHandler(
           plan = await stripeSync.getPlanDefaultsFromStripe(planId);
         } catch (error) {
           // Broken metadata will not fix itself on a retry; the fix arrives as a new product.updated.
-          if (error instanceof BillingError) return { ...ignored('invalid_plan', null), error: describe(error) };
-          throw error;
+          // Only the tenants on *that* plan are skipped: returning here used to commit the writes
+          // already made for earlier tenants while dropping their cache publish (stale reads until
+          // the TTL) and recording the event as ignored, and left later tenants on good plans behind.
+          if (!(error instanceof BillingError)) throw error;
+          plan = error;
+          errors.push(describe(error));
         }
         plans.set(planId, plan);
       }
+      if (plan instanceof BillingError) continue;
       const chosen = plan;
       const applied = await write(tx, event, state.tenantId, (current) => decidePlanReapply(current, chosen, factsFor(event, state.tenantId)));
       publish.push(...applied.publish);
     }
-    return { status: 'processed', action: 'plan_reapplied', tenantId: null, publish };
+    return { status: 'processed', action: 'plan_reapplied', tenantId: null, publish, ...(errors.length > 0 ? { error: errors.join('; ') } : {}) };
   }
 
   async function process(tx: Tx, event: VerifiedEvent): Promise<Applied> {
@@ -360,15 +368,9 @@ function fromOutcome(outcome: UpdateOutcome): Applied {
       return { status: 'unknown_tenant', action: UNKNOWN_TENANT, tenantId: null, error: `tenant ${outcome.tenantId} vanished`, publish: [] };
     case 'skipped':
       return ignored(outcome.reason, outcome.tenantId);
-    default: {
-      const wrote = outcome.before === null || outcome.after.version !== outcome.before.version;
-      return { status: 'processed', action: outcome.action, tenantId: outcome.tenantId, publish: wrote ? [outcome.after] : [] };
-    }
+    default:
+      return { status: 'processed', action: outcome.action, tenantId: outcome.tenantId, publish: wroteVersion(outcome) ? [outcome.after] : [] };
   }
-}
-
-function toDate(seconds: number | null | undefined): Date | null {
-  return typeof seconds === 'number' ? new Date(seconds * 1000) : null;
 }
 
 function describe(error: unknown): string {

@@ -3,6 +3,7 @@ import type { StripeCall } from '../stripe-sync/client.js';
 import { listAll } from '../stripe-sync/plans.js';
 import { chooseSubscription, type ActiveSubscription } from '../stripe-sync/subscriptions.js';
 import type { SubscriptionTruth } from './decisions.js';
+import { toDate } from './event.js';
 
 export interface TruthReader {
   getActiveSubscription(customerId: string): Promise<ActiveSubscription | null>;
@@ -24,7 +25,7 @@ export async function readSubscriptionTruth(stripe: Stripe, reader: TruthReader,
       plan: active.plan,
       priceId: active.priceId,
       productId: active.productId,
-      trialEnd: typeof active.subscription.trial_end === 'number' ? new Date(active.subscription.trial_end * 1000) : null,
+      trialEnd: toDate(active.subscription.trial_end),
     };
   }
   const all = await listAll(reader.call, 'subscriptions.list', (page) => stripe.subscriptions.list({ ...page, customer: customerId, status: 'all' }));

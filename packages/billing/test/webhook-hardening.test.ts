@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { restrictFeatures } from '../src/features/merge.js';
+import { enforcePaymentGrace } from '../src/webhooks/index.js';
+import { PLAN_FIXTURES, seedPlan } from './helpers/fixtures.js';
+import { setupWebhookTestEnv, startExtraServer, type WebhookTestEnv } from './webhook-helpers.js';
+
+/** Regressions for defects found in review; each failed before its fix. */
+
+const DAY = 86_400_000;
+let env: WebhookTestEnv;
+beforeAll(async () => {
+  env = await setupWebhookTestEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+beforeEach(() => {
+  env.clock.now = new Date();
+});
+
+async function subscribed(tenantId: string, priceId: string) {
+  const customerId = await env.createCustomer(tenantId);
+  const sub = await env.stripe.subscriptions.create({ customer: customerId, items: [{ price: priceId }] });
+  expect((await env.deliver(env.lastEvent('customer.subscription.created', sub.id))).status).toBe(200);
+  return { customerId, sub };
+}
+
+describe('product.updated with reapplyOnPlanChange', () => {
+  it('a broken price on the product skips only its tenants: the others are written *and* published to the cache', async () => {
+    const extra = await startExtraServer(env, { reapplyOnPlanChange: true });
+    try {
+      const basic = {
+        name: 'Reapply',
+        bundle: 'reapply',
+        lookupKey: 'reapply_monthly',
+        unitAmount: 500,
+        productMetadata: { bundle: 'reapply', features: 'api_access', featuresJson: '{"max_projects":1}' },
+        features: { api_access: true, max_projects: 1 },
+        scrapeIntervalHours: 24,
+      };
+      const plan = await seedPlan(env.stripe, 'reapply', basic);
+      const second = await env.stripe.prices.create({
+        product: plan.product.id,
+        currency: 'usd',
+        unit_amount: 700,
+        recurring: { interval: 'month' },
+        metadata: { features: '{"max_projects":2}' },
+      });
+      // Tenants are re-applied in id order: the good price's tenant comes first.
+      await subscribed('reapply_a', plan.price.id);
+      await subscribed('reapply_b', second.id);
+      expect((await env.featureSync.getTenantFeatures('reapply_a'))?.features).toEqual(basic.features);
+
+      // The second price's metadata breaks (its price.updated only invalidates the cached price)...
+      await env.stripe.prices.update(second.id, { metadata: { features: '{"max_projects":"lots"}' } });
+      expect((await env.deliver(env.lastEvent('price.updated', second.id))).json).toMatchObject({ action: 'plan_invalidated' });
+      // ...then the product gains a feature.
+      await env.stripe.products.update(plan.product.id, { metadata: { features: 'api_access,sso' } });
+      const event = env.lastEvent('product.updated', plan.product.id);
+      const res = await env.deliver(event, { url: extra.url });
+
+      expect(res.json).toMatchObject({ status: 'processed', action: 'plan_reapplied' });
+      expect((await env.state('reapply_a'))?.features).toEqual({ ...basic.features, sso: true });
+      // The committed change is what readers see (it used to stay on the old cached version).
+      expect((await env.featureSync.getTenantFeatures('reapply_a'))?.features).toEqual({ ...basic.features, sso: true });
+      expect(await env.featureSync.isFeatureEnabled('reapply_a', 'sso')).toBe(true);
+      // The tenant on the broken price is left alone, and the ledger names the reason.
+      expect((await env.state('reapply_b'))?.features).toEqual({ api_access: true, max_projects: 2 });
+      const ledger = await env.ledger(event.id);
+      expect(ledger).toMatchObject({ status: 'processed', action: 'plan_reapplied' });
+      expect(ledger?.error).toContain(second.id);
+    } finally {
+      await extra.close();
+    }
+  });
+});
+
+describe('enforcePaymentGrace', () => {
+  it('one tenant whose transaction fails is reported; the tenants after it are still restricted', async () => {
+    const tenants = ['grace_a', 'grace_b', 'grace_c'];
+    let failedAt = 0;
+    for (const tenantId of tenants) {
+      const { sub } = await subscribed(tenantId, env.plans.starter.price.id);
+      const failed = env.emu.payInvoice(sub.id, { succeeded: false });
+      expect((await env.deliver(failed)).json).toMatchObject({ action: 'payment_failed' });
+      failedAt = Math.max(failedAt, failed.created * 1000);
+    }
+    // grace_a's audit insert fails inside its transaction.
+    const q = (sql: string) => env.db.pool.query(sql);
+    await q(`CREATE OR REPLACE FUNCTION grace_fault_fn() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        IF NEW.tenant_id = 'grace_a' THEN RAISE EXCEPTION 'injected failure for grace_a'; END IF;
+        RETURN NEW;
+      END $fn$`);
+    await q('CREATE TRIGGER grace_fault BEFORE INSERT ON feature_audit_logs FOR EACH ROW EXECUTE FUNCTION grace_fault_fn()');
+    try {
+      const run = await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 8 * DAY) });
+      expect(run.failed).toEqual([{ tenantId: 'grace_a', error: expect.stringContaining('injected failure') }]);
+      expect(run.restricted).toEqual(expect.arrayContaining(['grace_b', 'grace_c']));
+      expect(await env.state('grace_a')).toMatchObject({ accessActive: true });
+      for (const tenantId of ['grace_b', 'grace_c']) {
+        expect(await env.state(tenantId)).toMatchObject({ accessActive: false, features: restrictFeatures(PLAN_FIXTURES.starter.features) });
+        expect(await env.featureSync.isFeatureEnabled(tenantId, 'api_access')).toBe(false);
+      }
+    } finally {
+      await q('DROP TRIGGER IF EXISTS grace_fault ON feature_audit_logs');
+    }
+    // The next run heals the one that failed.
+    const again = await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 8 * DAY) });
+    expect(again).toMatchObject({ restricted: ['grace_a'], failed: [] });
+  });
+});
