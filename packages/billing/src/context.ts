@@ -64,8 +64,10 @@ const envSchema = z.object({
   ),
   DATABASE_URL: optionalText,
   REDIS_URL: optionalText,
-  CHECKOUT_SUCCESS_URL: optionalText,
-  CHECKOUT_CANCEL_URL: optionalText,
+  // Checked here: a bad URL would otherwise only surface as a Stripe error at the checkout step,
+  // after a product and price had been created (and then archived).
+  CHECKOUT_SUCCESS_URL: optionalText.pipe(z.url({ protocol: /^https?$/, error: 'CHECKOUT_SUCCESS_URL must be an http(s) URL' }).optional()),
+  CHECKOUT_CANCEL_URL: optionalText.pipe(z.url({ protocol: /^https?$/, error: 'CHECKOUT_CANCEL_URL must be an http(s) URL' }).optional()),
   PAYMENT_GRACE_PERIOD_DAYS: optionalText.pipe(
     z
       .string()
@@ -89,6 +91,11 @@ export function parseBillingEnv(env: NodeJS.ProcessEnv, options: { requireWebhoo
         message: 'STRIPE_WEBHOOK_SECRET is required to verify webhook signatures (the whsec_… secret of the endpoint)',
       });
     }
+  }
+  // One without the other used to be ignored silently, leaving every checkout request without defaults.
+  if (parsed.success && !parsed.data.CHECKOUT_SUCCESS_URL !== !parsed.data.CHECKOUT_CANCEL_URL) {
+    const missing = parsed.data.CHECKOUT_SUCCESS_URL ? 'CHECKOUT_CANCEL_URL' : 'CHECKOUT_SUCCESS_URL';
+    issues.push({ path: missing, message: 'CHECKOUT_SUCCESS_URL and CHECKOUT_CANCEL_URL must be set together' });
   }
   if (!parsed.success || issues.length > 0) {
     throw new ValidationError(`Invalid configuration: ${issues.map((i) => i.message).join('; ')}`, issues);

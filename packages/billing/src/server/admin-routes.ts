@@ -79,6 +79,7 @@ const syncBody = z
 const customPlanBody = z.record(z.string(), z.unknown());
 
 export const AUDIT_LOG_MAX_LIMIT = 200;
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
 const auditLogQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(AUDIT_LOG_MAX_LIMIT).optional().default(50),
@@ -86,6 +87,9 @@ const auditLogQuery = z
     before: z
       .string()
       .regex(/^[1-9][0-9]{0,18}$/, { error: 'must be an audit entry id from nextCursor' })
+      // 19 digits can exceed bigint; PostgreSQL would reject it with a 500.
+      // (zod runs this even after the regex failed, so non-digits are left to the regex's issue.)
+      .refine((v) => !/^[0-9]+$/.test(v) || BigInt(v) <= MAX_BIGINT, { error: 'must be an audit entry id from nextCursor' })
       .optional(),
   })
   .strict();
@@ -250,9 +254,16 @@ export function errorResponse(error: unknown): { status: number; body: ApiErrorB
     return { status: 404, body: body(error.code, error.message), headers: {} };
   }
   if (error instanceof CustomPlanError) {
-    // Stripe refused or failed: our gateway problem (502). Anything else is a state conflict (409).
+    // Stripe refused or failed: our gateway problem (502).
     const stripeSide = error.code.startsWith('stripe_') || error.cause instanceof StripeApiError;
-    return { status: stripeSide ? 502 : 409, body: { error: { code: error.code, message: error.message, step: error.step } }, headers: {} };
+    if (stripeSide) return { status: 502, body: { error: { code: error.code, message: error.message, step: error.step } }, headers: {} };
+    // Our own failure (database, unexpected error): not a conflict the caller could resolve, and its
+    // message carries internals, which stay in the log like every other 500.
+    if (error.code === 'custom_plan_failed') {
+      const message = `Custom plan creation failed at step "${error.step}"; Stripe objects were archived where possible. Details are in the server log.`;
+      return { status: 500, body: { error: { code: error.code, message, step: error.step } }, headers: {} };
+    }
+    return { status: 409, body: { error: { code: error.code, message: error.message, step: error.step } }, headers: {} };
   }
   if (error instanceof StripeRateLimitError) return { status: 503, body: body(error.code, error.message), headers: { 'retry-after': '5' } };
   if (error instanceof StripeApiError) return { status: 502, body: body(error.code, error.message), headers: {} };

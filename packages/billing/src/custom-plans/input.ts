@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import { validateFeatureMap } from '../metadata/index.js';
+import type { FeatureCatalog, FeatureMap } from '../types.js';
+import { MAX_PRICE_CENTS, RECURRING_INTERVALS, type CheckoutUrls, type CreateCustomPlanInput } from './types.js';
+import { parseOrThrow } from './validation.js';
+
+export const MAX_IDEMPOTENCY_KEY = 200;
+const httpUrl = z.httpUrl({ error: 'must be an http(s) URL' }).max(2000);
+
+export const inputSchema = z
+  .object({
+    tenantId: z.string().trim().min(1).max(255),
+    basePlanId: z.string().trim().min(1).max(255),
+    priceCents: z
+      .number({ error: 'must be a number of cents' })
+      .int({ error: 'must be a whole number of cents' })
+      .positive({ error: 'must be positive' })
+      .max(MAX_PRICE_CENTS, { error: `must be at most ${MAX_PRICE_CENTS}` }),
+    currency: z
+      .string()
+      .regex(/^[A-Za-z]{3}$/, { error: 'must be a 3-letter ISO 4217 currency code' })
+      .transform((c) => c.toLowerCase()),
+    recurringInterval: z.enum(RECURRING_INTERVALS, { error: `must be one of ${RECURRING_INTERVALS.join(', ')}` }),
+    // Values are checked against the catalog by validateFeatureMap, which knows each key's type.
+    overrides: z.unknown().optional(),
+    planName: z.string().trim().min(1, { error: 'must not be empty' }).max(250, { error: 'must be at most 250 characters' }),
+    createCheckoutSession: z.boolean().optional().default(false),
+    successUrl: httpUrl.optional(),
+    cancelUrl: httpUrl.optional(),
+    idempotencyKey: z
+      .string()
+      .min(1)
+      .max(MAX_IDEMPOTENCY_KEY)
+      // Printable ASCII without '#', which separates our retry-attempt suffix.
+      .regex(/^[\x21-\x22\x24-\x7e]+$/, { error: 'must be printable ASCII without spaces or "#"' })
+      .optional(),
+    actor: z.string().trim().min(1).max(200).optional(),
+  })
+  .strict();
+
+export type ParsedInput = z.output<typeof inputSchema> & { overrides: FeatureMap };
+
+/** Shape only: overrides are not catalog-checked (enough for deriving a key). */
+export function parseShape(raw: CreateCustomPlanInput): z.output<typeof inputSchema> {
+  return parseOrThrow(inputSchema, raw, 'custom plan request');
+}
+
+/** Shape and catalog: every problem with the request, before anything is read or written. */
+export function parseInput(raw: CreateCustomPlanInput, catalog: FeatureCatalog): ParsedInput {
+  const parsed = parseShape(raw);
+  const overrides = validateFeatureMap(parsed.overrides ?? {}, catalog, 'overrides');
+  return { ...parsed, overrides };
+}
+
+export function checkoutUrls(input: ParsedInput, defaults: CheckoutUrls | undefined): CheckoutUrls {
+  const successUrl = input.successUrl ?? defaults?.successUrl;
+  const cancelUrl = input.cancelUrl ?? defaults?.cancelUrl;
+  const issues = [
+    ...(successUrl ? [] : [{ path: 'successUrl', message: 'required when createCheckoutSession is true' }]),
+    ...(cancelUrl ? [] : [{ path: 'cancelUrl', message: 'required when createCheckoutSession is true' }]),
+  ];
+  if (!successUrl || !cancelUrl) throw new ValidationError('Checkout session needs successUrl and cancelUrl', issues);
+  return { successUrl, cancelUrl };
+}

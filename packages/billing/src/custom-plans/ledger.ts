@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import type { CustomPlan, PrismaClient } from '@packages/db';
+import { CustomPlanError } from '../errors.js';
+import type { FeatureMap } from '../types.js';
+import { failedKey, stripeKeyBase } from './idempotency.js';
+import type { ParsedInput } from './input.js';
+import type { CreatedObjects, CustomPlanStep } from './types.js';
+
+/** The `custom_plans` row of one request: its claim, progress, and outcome. */
+export interface CustomPlanLedger {
+  find(key: string): Promise<CustomPlan | null>;
+  /** The Stripe idempotency-key base for the current attempt at `key`. */
+  stripeKeyFor(key: string, tenantId: string): Promise<string>;
+  claim(key: string, input: ParsedInput, features: FeatureMap): Promise<Claim>;
+  recordProduct(rowId: string, productId: string): Promise<void>;
+  recordPrice(rowId: string, priceId: string): Promise<void>;
+  recordCheckoutUrl(rowId: string, checkoutUrl: string): Promise<void>;
+  markFailed(rowId: string, key: string, step: CustomPlanStep, message: string, ids: CreatedObjects): Promise<void>;
+}
+
+export type Claim = { row: CustomPlan; stripeKey: string } | { done: CustomPlan; stripeKey: string };
+
+export function createCustomPlanLedger(
+  prisma: PrismaClient,
+  options: { now: () => Date; inProgressWindowMs: number },
+): CustomPlanLedger {
+  const { now, inProgressWindowMs } = options;
+
+  async function stripeKeyFor(key: string, tenantId: string): Promise<string> {
+    const prefix = failedKey(key, '');
+    const failed = await prisma.customPlan.findMany({
+      where: { tenantId, status: 'failed', idempotencyKey: { startsWith: prefix } },
+      select: { idempotencyKey: true },
+    });
+    // Filtered again here: a caller key containing LIKE wildcards (% or _) must not match other keys.
+    const attempts = failed.filter((row) => row.idempotencyKey.startsWith(prefix)).length;
+    return stripeKeyBase(key, attempts);
+  }
+
+  return {
+    find: (key) => prisma.customPlan.findUnique({ where: { idempotencyKey: key } }),
+
+    stripeKeyFor,
+
+    /**
+     * The pending row for this key (new or resumed) and the Stripe idempotency-key base for this
+     * attempt. Stripe replays a key's first response for 24 h, errors included, so an attempt after
+     * a failure must use fresh Stripe keys: failed rows are renamed `<key>#failed:<id>`, and the
+     * number of those gives the attempt its own suffix.
+     */
+    async claim(key, input, features) {
+      for (let tries = 0; tries < 3; tries += 1) {
+        const stripeKey = await stripeKeyFor(key, input.tenantId);
+        const existing = await prisma.customPlan.findUnique({ where: { idempotencyKey: key } });
+        if (existing) {
+          assertSameRequest(existing, input);
+          if (existing.status === 'active') return { done: existing, stripeKey };
+          if (existing.status === 'pending') {
+            if (now().getTime() - existing.updatedAt.getTime() < inProgressWindowMs) {
+              throw new CustomPlanError(
+                'custom_plan_in_progress',
+                `Custom plan ${existing.id} for this request is still being created; retry shortly`,
+                'pending',
+              );
+            }
+            // Take the stale row over atomically: without this, concurrent retries would all resume
+            // it, and the ones that lose the activation would archive the Stripe objects they share
+            // (same idempotency keys) with the one that won.
+            const { count } = await prisma.customPlan.updateMany({
+              where: { id: existing.id, status: 'pending', updatedAt: existing.updatedAt },
+              data: { updatedAt: now() },
+            });
+            if (count === 1) return { row: { ...existing, updatedAt: now() }, stripeKey };
+            continue;
+          }
+          // A failed row that still holds the key (e.g. the rename itself failed): free the key and go again.
+          await prisma.customPlan.updateMany({
+            where: { id: existing.id, status: 'failed' },
+            data: { idempotencyKey: failedKey(key, existing.id) },
+          });
+          continue;
+        }
+        // ON CONFLICT DO NOTHING instead of catching a unique violation: a concurrent call with the
+        // same key simply loses, and no failed statement is sent (the embedded database drops its
+        // connection after one).
+        const id = randomUUID();
+        const { count } = await prisma.customPlan.createMany({
+          data: [
+            {
+              id,
+              tenantId: input.tenantId,
+              basePlanId: input.basePlanId,
+              planName: input.planName,
+              status: 'pending',
+              priceCents: input.priceCents,
+              currency: input.currency,
+              interval: input.recurringInterval,
+              features,
+              idempotencyKey: key,
+            },
+          ],
+          skipDuplicates: true,
+        });
+        if (count === 1) return { row: await prisma.customPlan.findUniqueOrThrow({ where: { id } }), stripeKey };
+      }
+      throw new CustomPlanError('custom_plan_in_progress', 'Custom plan row for this request keeps changing; retry shortly', 'pending');
+    },
+
+    async recordProduct(rowId, productId) {
+      await prisma.customPlan.update({ where: { id: rowId }, data: { stripeProductId: productId } });
+    },
+
+    async recordPrice(rowId, priceId) {
+      await prisma.customPlan.update({ where: { id: rowId }, data: { stripePriceId: priceId } });
+    },
+
+    async recordCheckoutUrl(rowId, checkoutUrl) {
+      await prisma.customPlan.update({ where: { id: rowId }, data: { checkoutUrl } });
+    },
+
+    async markFailed(rowId, key, step, message, ids) {
+      try {
+        // Only a pending row: an attempt that lost a race must not demote the plan that won.
+        await prisma.customPlan.updateMany({
+          where: { id: rowId, status: 'pending' },
+          data: {
+            status: 'failed',
+            error: `[${step}] ${message}`.slice(0, 4000),
+            idempotencyKey: failedKey(key, rowId),
+            ...(ids.productId ? { stripeProductId: ids.productId } : {}),
+            ...(ids.priceId ? { stripePriceId: ids.priceId } : {}),
+          },
+        });
+      } catch {
+        // The pending row still names what was created, so a later retry or an operator can find it.
+      }
+    },
+  };
+}
+
+export function asFeatureMap(value: unknown): FeatureMap {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
+  const out: FeatureMap = {};
+  for (const [key, v] of Object.entries(value)) if (typeof v === 'boolean' || typeof v === 'number') out[key] = v;
+  return out;
+}
+
+/** The row matches the request, or the caller reused an idempotency key for something else. */
+export function assertSameRequest(row: CustomPlan, input: ParsedInput): void {
+  const features = asFeatureMap(row.features);
+  const mismatch =
+    row.tenantId !== input.tenantId ||
+    row.basePlanId !== input.basePlanId ||
+    row.priceCents !== input.priceCents ||
+    row.currency !== input.currency ||
+    row.interval !== input.recurringInterval ||
+    row.planName !== input.planName ||
+    Object.entries(input.overrides).some(([key, value]) => features[key] !== value);
+  if (mismatch) {
+    throw new CustomPlanError(
+      'idempotency_conflict',
+      `Idempotency key "${row.idempotencyKey}" was already used for a different custom plan (${row.id})`,
+      'pending',
+    );
+  }
+}

@@ -1,0 +1,196 @@
+import type Stripe from 'stripe';
+import type { CustomPlan, PrismaClient } from '@packages/db';
+import { loadFeatureCatalog } from '../catalog/index.js';
+import { CustomPlanError, TenantNotFoundError, ValidationError } from '../errors.js';
+import { createStripeSyncService, mapStripeError } from '../stripe-sync/index.js';
+import type { TenantFeatureState } from '../tenant-store/index.js';
+import type { FeatureCatalog, FeatureMap } from '../types.js';
+import { archiveCreated, stepError } from './compensation.js';
+import { deriveKey, keyFor } from './idempotency.js';
+import { checkoutUrls, parseInput, parseShape, type ParsedInput } from './input.js';
+import { asFeatureMap, assertSameRequest, createCustomPlanLedger } from './ledger.js';
+import { createStripeSteps, customPlanMetadata } from './stripe-steps.js';
+import { activateCustomPlan, mergeFeatures } from './tenant-update.js';
+import type {
+  CheckoutUrls,
+  CreatedObjects,
+  CustomPlanResult,
+  CustomPlanService,
+  CustomPlanServiceOptions,
+  CustomPlanStep,
+  CustomPlanStripeSync,
+  StripeCall,
+} from './types.js';
+
+/**
+ * Orchestrates a custom plan: validate → claim the row → product → price → (checkout) → switch the
+ * tenant, recording each Stripe id on the row as soon as it exists and archiving them on failure.
+ */
+export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, options: CustomPlanServiceOptions = {}): CustomPlanService {
+  const now = options.now ?? (() => new Date());
+  const ledger = createCustomPlanLedger(prisma, { now, inProgressWindowMs: options.inProgressWindowMs ?? 60_000 });
+
+  let catalogPromise: Promise<FeatureCatalog> | null = options.catalog ? Promise.resolve(options.catalog) : null;
+  const catalog = () => {
+    catalogPromise ??= loadFeatureCatalog(prisma).catch((error: unknown) => {
+      catalogPromise = null;
+      throw error;
+    });
+    return catalogPromise;
+  };
+
+  let ownSync: Promise<CustomPlanStripeSync> | null = null;
+  const stripeSync = (): Promise<CustomPlanStripeSync> => {
+    if (options.stripeSync) return Promise.resolve(options.stripeSync);
+    ownSync ??= catalog().then((cat) => createStripeSyncService(stripe, { catalog: cat }));
+    return ownSync;
+  };
+
+  const call: StripeCall = async (label, fn) => {
+    const sync = await stripeSync();
+    if (sync.call) return sync.call(label, fn);
+    return fn().catch((error: unknown) => {
+      throw mapStripeError(error, label);
+    });
+  };
+  const steps = createStripeSteps(stripe, call);
+
+  /** An already active plan: the stored ids, plus a checkout session if one is asked for now. */
+  async function replay(row: CustomPlan, input: ParsedInput, customerId: string | null, stripeKey: string): Promise<CustomPlanResult> {
+    let checkoutUrl = row.checkoutUrl ?? undefined;
+    if (input.createCheckoutSession && !checkoutUrl && row.stripePriceId) {
+      let session: Stripe.Checkout.Session;
+      try {
+        session = await steps.createCheckout(row, customerId!, row.stripePriceId, checkoutUrls(input, options.checkoutBaseUrls), stripeKey);
+      } catch (error) {
+        // The plan itself is complete and in use; only the extra session failed, so nothing is archived.
+        throw stepError('checkout', error, []);
+      }
+      checkoutUrl = session.url ?? undefined;
+      if (checkoutUrl) await ledger.recordCheckoutUrl(row.id, checkoutUrl);
+    }
+    return {
+      customPlanId: row.id,
+      productId: row.stripeProductId!,
+      priceId: row.stripePriceId!,
+      ...(checkoutUrl ? { checkoutUrl } : {}),
+      features: asFeatureMap(row.features),
+    };
+  }
+
+  return {
+    idempotencyKeyFor(raw) {
+      const parsed = parseShape(raw);
+      if (parsed.idempotencyKey) return parsed.idempotencyKey;
+      // Overrides are not catalog-checked here; the key only needs to be stable for equal input.
+      const overrides = (parsed.overrides ?? {}) as FeatureMap;
+      return deriveKey({ ...parsed, overrides });
+    },
+
+    async createCustomEnterprisePlan(raw) {
+      const input = parseInput(raw, await catalog());
+      const tenant = await prisma.tenant.findUnique({ where: { id: input.tenantId } });
+      if (!tenant) throw new TenantNotFoundError(input.tenantId);
+      let urls: CheckoutUrls | null = null;
+      if (input.createCheckoutSession) {
+        if (!tenant.stripeCustomerId) {
+          throw new ValidationError(`Tenant "${tenant.id}" has no Stripe customer; a checkout session needs one`, [
+            { path: 'createCheckoutSession', message: 'tenant has no stripeCustomerId' },
+          ]);
+        }
+        urls = checkoutUrls(input, options.checkoutBaseUrls);
+      }
+      const key = keyFor(input);
+      const actor = input.actor ?? 'custom_plan';
+
+      // A completed plan is answered from the row alone: no Stripe reads, nothing created.
+      const completed = await ledger.find(key);
+      if (completed?.status === 'active') {
+        assertSameRequest(completed, input);
+        return replay(completed, input, tenant.stripeCustomerId, await ledger.stripeKeyFor(key, input.tenantId));
+      }
+
+      const base = await (await stripeSync()).getPlanDefaultsFromStripe(input.basePlanId);
+      if (base.custom && base.tenantId !== null && base.tenantId !== input.tenantId) {
+        throw new ValidationError(`Plan "${input.basePlanId}" is a custom plan of another tenant and cannot be a base plan`, [
+          { path: 'basePlanId', message: 'belongs to another tenant' },
+        ]);
+      }
+      const features = mergeFeatures(base.features, input.overrides);
+      // Before any row exists: metadata that cannot fit Stripe's limits is a validation error, not a failure.
+      customPlanMetadata(input, base, features, 'pending');
+
+      const claimed = await ledger.claim(key, input, features);
+      if ('done' in claimed) return replay(claimed.done, input, tenant.stripeCustomerId, claimed.stripeKey);
+      const { row, stripeKey } = claimed;
+      // A resumed row keeps the features it was created with, so replayed Stripe requests carry
+      // identical parameters (Stripe rejects a reused key with different ones).
+      const planFeatures = asFeatureMap(row.features);
+
+      const created: CreatedObjects = {
+        ...(row.stripeProductId ? { productId: row.stripeProductId } : {}),
+        ...(row.stripePriceId ? { priceId: row.stripePriceId } : {}),
+      };
+      let step: CustomPlanStep = 'product';
+      let activated: TenantFeatureState | null = null;
+      let result: CustomPlanResult;
+      try {
+        const metadata = customPlanMetadata(input, base, planFeatures, row.id);
+        if (!created.productId) {
+          const product = await steps.createProduct(input, metadata.product, stripeKey);
+          created.productId = product.id;
+          // Recorded at once so even a crash right now leaves the product findable from the row.
+          await ledger.recordProduct(row.id, product.id);
+        }
+        const productId = created.productId;
+
+        step = 'price';
+        if (!created.priceId) {
+          const price = await steps.createPrice(input, productId, metadata.price, stripeKey);
+          created.priceId = price.id;
+          await ledger.recordPrice(row.id, price.id);
+        }
+        const priceId = created.priceId;
+
+        // The checkout session is created before the tenant is switched, so a failure here can still
+        // be undone completely; after the commit it could not be without rewriting the tenant again.
+        let checkoutUrl: string | undefined;
+        if (urls && tenant.stripeCustomerId) {
+          step = 'checkout';
+          const session = await steps.createCheckout(row, tenant.stripeCustomerId, priceId, urls, stripeKey);
+          created.checkoutSessionId = session.id;
+          checkoutUrl = session.url ?? undefined;
+        }
+
+        step = 'tenant_update';
+        activated = await activateCustomPlan(
+          prisma,
+          row.id,
+          {
+            tenantId: input.tenantId,
+            features: planFeatures,
+            overrides: input.overrides,
+            bundle: base.bundle,
+            scrapeIntervalHours: base.scrapeIntervalHours,
+            productId,
+            priceId,
+            actor,
+          },
+          checkoutUrl,
+        );
+        result = { customPlanId: row.id, productId, priceId, ...(checkoutUrl ? { checkoutUrl } : {}), features: planFeatures };
+      } catch (error) {
+        // Another attempt owns the row now and shares our Stripe objects (same keys): leave both alone.
+        if (error instanceof CustomPlanError && error.code === 'custom_plan_state_changed') throw error;
+        const problems = await archiveCreated(stripe, call, created);
+        const failure = stepError(step, error, problems);
+        await ledger.markFailed(row.id, key, step, failure.message, created);
+        throw failure;
+      }
+      // Outside the try: the plan is committed and live, so nothing from here on may archive it. A
+      // missed publish only delays cached readers (versioned entries, TTL).
+      if (activated && options.featureReader) await options.featureReader.publish([activated]).catch(() => {});
+      return result;
+    },
+  };
+}

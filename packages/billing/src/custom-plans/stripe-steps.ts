@@ -1,0 +1,88 @@
+import type Stripe from 'stripe';
+import { buildPriceMetadata, buildProductMetadata } from '../metadata/index.js';
+import type { FeatureMap, PlanDefaults } from '../types.js';
+import type { ParsedInput } from './input.js';
+import type { CheckoutUrls, StripeCall } from './types.js';
+
+/**
+ * The Stripe writes of a custom plan. Each carries an idempotency key derived from the attempt's
+ * `stripeKey`, so a resumed or concurrent attempt gets Stripe's stored object instead of a second one.
+ */
+export interface CustomPlanStripeSteps {
+  createProduct(input: ParsedInput, metadata: Record<string, string>, stripeKey: string): Promise<Stripe.Product>;
+  createPrice(input: ParsedInput, productId: string, metadata: Record<string, string>, stripeKey: string): Promise<Stripe.Price>;
+  createCheckout(
+    row: { id: string; tenantId: string },
+    customerId: string,
+    priceId: string,
+    urls: CheckoutUrls,
+    stripeKey: string,
+  ): Promise<Stripe.Checkout.Session>;
+}
+
+export function createStripeSteps(stripe: Stripe, call: StripeCall): CustomPlanStripeSteps {
+  return {
+    createProduct(input, metadata, stripeKey) {
+      return call('products.create', () =>
+        stripe.products.create({ name: input.planName, metadata }, { idempotencyKey: `${stripeKey}:product` }),
+      );
+    },
+
+    createPrice(input, productId, metadata, stripeKey) {
+      return call('prices.create', () =>
+        stripe.prices.create(
+          {
+            product: productId,
+            unit_amount: input.priceCents,
+            currency: input.currency,
+            recurring: { interval: input.recurringInterval },
+            nickname: input.planName.slice(0, 250),
+            metadata,
+          },
+          { idempotencyKey: `${stripeKey}:price` },
+        ),
+      );
+    },
+
+    createCheckout(row, customerId, priceId, urls, stripeKey) {
+      return call('checkout.sessions.create', () =>
+        stripe.checkout.sessions.create(
+          {
+            mode: 'subscription',
+            customer: customerId,
+            line_items: [{ price: priceId, quantity: 1 }],
+            success_url: urls.successUrl,
+            cancel_url: urls.cancelUrl,
+            client_reference_id: row.tenantId,
+            metadata: { tenantId: row.tenantId, customPlanId: row.id },
+          },
+          { idempotencyKey: `${stripeKey}:checkout` },
+        ),
+      );
+    },
+  };
+}
+
+/** Product and price metadata of a custom plan, in the format every reader (sync, webhooks) parses. */
+export function customPlanMetadata(
+  input: ParsedInput,
+  base: PlanDefaults,
+  planFeatures: FeatureMap,
+  customPlanId: string,
+): { product: Record<string, string>; price: Record<string, string> } {
+  return {
+    product: {
+      ...buildProductMetadata({
+        bundle: base.bundle,
+        features: planFeatures,
+        scrapeIntervalHours: base.scrapeIntervalHours,
+        custom: true,
+        tenantId: input.tenantId,
+        basePlanId: input.basePlanId,
+      }),
+      // Lets anyone looking at the product in Stripe find its row (and so its tenant and status).
+      customPlanId,
+    },
+    price: buildPriceMetadata({ tenantId: input.tenantId, custom: true, features: input.overrides }),
+  };
+}

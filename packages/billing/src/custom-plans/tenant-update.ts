@@ -1,0 +1,81 @@
+import type { PrismaClient } from '@packages/db';
+import { CustomPlanError, TenantNotFoundError } from '../errors.js';
+import { restrictFeatures } from '../features/merge.js';
+import { inTransaction, updateTenantFeatures, type TenantFeatureState, type Tx } from '../tenant-store/index.js';
+import type { FeatureMap } from '../types.js';
+
+/** The features a custom plan grants: base plan features, overrides on top. */
+export function mergeFeatures(base: FeatureMap, overrides: FeatureMap): FeatureMap {
+  const merged = new Map(Object.entries(base));
+  for (const [key, value] of Object.entries(overrides)) merged.set(key, value);
+  return Object.fromEntries([...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Switches the tenant to the custom plan inside `tx` (row lock, version bump, audit row). */
+export async function updateTenantForCustomPlan(
+  tx: Tx,
+  plan: {
+    tenantId: string;
+    features: FeatureMap;
+    overrides: FeatureMap;
+    bundle: string | null;
+    scrapeIntervalHours: number | null;
+    productId: string;
+    priceId: string;
+    actor: string;
+  },
+): Promise<TenantFeatureState | null> {
+  const outcome = await updateTenantFeatures(
+    tx,
+    plan.tenantId,
+    (current) => {
+      // Earlier tenant overrides survive, except where this plan sets the key: the newest explicit
+      // decision about a feature wins, or a raised limit could stay hidden behind an old override.
+      const kept = Object.fromEntries(Object.entries(current?.overrides ?? {}).filter(([key]) => !Object.hasOwn(plan.overrides, key)));
+      const effective = mergeFeatures(plan.features, kept);
+      // A tenant without access keeps the keys but not the values until a subscription restores it.
+      const accessActive = current?.accessActive ?? true;
+      return {
+        action: 'custom_plan_applied',
+        patch: {
+          planFeatures: plan.features,
+          overrides: kept,
+          features: accessActive ? effective : restrictFeatures(effective),
+          bundle: plan.bundle,
+          scrapeIntervalHours: plan.scrapeIntervalHours,
+          source: 'custom',
+          stripeProductId: plan.productId,
+          stripePriceId: plan.priceId,
+        },
+      };
+    },
+    { actor: plan.actor, source: 'custom_plan' },
+  );
+  if (outcome.status === 'tenant_not_found') throw new TenantNotFoundError(plan.tenantId);
+  return outcome.status === 'skipped' ? null : outcome.after;
+}
+
+/**
+ * In one transaction: the pending row is locked and checked, the tenant switched, the row marked
+ * active. Returns the tenant's committed state (null when nothing changed).
+ */
+export async function activateCustomPlan(
+  prisma: PrismaClient,
+  rowId: string,
+  plan: Parameters<typeof updateTenantForCustomPlan>[1],
+  checkoutUrl: string | undefined,
+): Promise<TenantFeatureState | null> {
+  return inTransaction(prisma, async (tx) => {
+    // Serialises with a concurrent resume of the same row: only one of them may activate it.
+    const locked = await tx.$queryRaw<{ status: string }[]>`SELECT status FROM custom_plans WHERE id = ${rowId} FOR UPDATE`;
+    if (locked[0]?.status !== 'pending') {
+      throw new CustomPlanError('custom_plan_state_changed', `Custom plan ${rowId} is no longer pending`, 'tenant_update');
+    }
+    const outcome = await updateTenantForCustomPlan(tx, plan);
+    await tx.customPlan.update({
+      where: { id: rowId },
+      data: { status: 'active', stripeProductId: plan.productId, stripePriceId: plan.priceId, checkoutUrl: checkoutUrl ?? null, error: null },
+    });
+    return outcome;
+  });
+}

@@ -1,0 +1,82 @@
+import type { FeatureReader } from '../feature-cache/index.js';
+import type { FeatureCatalog, FeatureMap, PlanDefaults } from '../types.js';
+
+/** Stripe's ceiling for `unit_amount` in most currencies. */
+export const MAX_PRICE_CENTS = 99_999_999;
+export const RECURRING_INTERVALS = ['day', 'week', 'month', 'year'] as const;
+export type RecurringInterval = (typeof RECURRING_INTERVALS)[number];
+export type CustomPlanStatus = 'pending' | 'active' | 'failed';
+/** Where a custom plan creation stopped; `CustomPlanError.step` is one of these. */
+export type CustomPlanStep = 'pending' | 'product' | 'price' | 'checkout' | 'tenant_update';
+
+export interface CreateCustomPlanInput {
+  tenantId: string;
+  /** Product id, price id or price lookup_key of the plan whose features the custom plan starts from. */
+  basePlanId: string;
+  priceCents: number;
+  currency: string;
+  recurringInterval: RecurringInterval;
+  /** Feature values that differ from the base plan. */
+  overrides?: FeatureMap;
+  planName: string;
+  createCheckoutSession?: boolean;
+  successUrl?: string;
+  cancelUrl?: string;
+  idempotencyKey?: string;
+  /** Who asked (lands in the audit row). */
+  actor?: string;
+}
+
+export interface CustomPlanResult {
+  customPlanId: string;
+  productId: string;
+  priceId: string;
+  checkoutUrl?: string;
+  /** Everything the plan grants: base plan features with the overrides applied. */
+  features: FeatureMap;
+}
+
+/** What the service needs from the Stripe sync service; structural so tests can pass a stub. */
+export interface CustomPlanStripeSync {
+  getPlanDefaultsFromStripe(planId: string): Promise<PlanDefaults>;
+  /** Rate-limited, error-mapping wrapper for Stripe calls. */
+  call?<T>(label: string, fn: () => Promise<T>): Promise<T>;
+}
+
+export interface CustomPlanServiceOptions {
+  /** Reads the base plan and rate-limits our Stripe calls; one is created (with `catalog`) when omitted. */
+  stripeSync?: CustomPlanStripeSync;
+  /** Gets the committed tenant state after a plan is applied, so cached reads see it at once. */
+  featureReader?: FeatureReader;
+  /** Defaults to the `feature_catalog` table, read once. */
+  catalog?: FeatureCatalog;
+  /** Used when a checkout session is requested without explicit URLs. */
+  checkoutBaseUrls?: { successUrl: string; cancelUrl: string };
+  /**
+   * A pending row younger than this is assumed to belong to a call still running (409); an older one
+   * is a crashed attempt and is resumed. Default 60 s.
+   */
+  inProgressWindowMs?: number;
+  now?: () => Date;
+}
+
+export interface CustomPlanService {
+  createCustomEnterprisePlan(input: CreateCustomPlanInput): Promise<CustomPlanResult>;
+  /** The derived idempotency key for an input (what is used when the caller passes none). */
+  idempotencyKeyFor(input: CreateCustomPlanInput): string;
+}
+
+export interface CheckoutUrls {
+  successUrl: string;
+  cancelUrl: string;
+}
+
+/** What has been created in Stripe so far for one attempt; what compensation has to undo. */
+export interface CreatedObjects {
+  productId?: string;
+  priceId?: string;
+  checkoutSessionId?: string;
+}
+
+/** A Stripe call through the rate limiter and error mapping. */
+export type StripeCall = <T>(label: string, fn: () => Promise<T>) => Promise<T>;

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
+import { createCustomPlanService, type CreateCustomPlanInput } from '../src/custom-plans/index.js';
+import type { CustomPlanError } from '../src/errors.js';
+import { createFeatureReader, type FeatureReader } from '../src/feature-cache/index.js';
+import { countOf, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import { createTenant, seedPlans, type SeededPlans } from './helpers/fixtures.js';
+
+/** Failure and race paths of custom plan creation: nothing live may be archived or marked failed. */
+
+let env: AdminTestEnv;
+let plans: SeededPlans;
+let seq = 0;
+
+beforeAll(async () => {
+  env = await setupAdminTestEnv();
+  plans = await seedPlans(env.stripe);
+});
+
+afterAll(async () => {
+  await env?.close();
+});
+
+beforeEach(() => {
+  env.emu.clearFaults();
+});
+
+async function newTenant() {
+  seq += 1;
+  const id = `cpf_tenant_${seq}`;
+  const customer = await env.stripe.customers.create({ name: id, metadata: { tenantId: id } });
+  await createTenant(env.prisma, id, customer.id);
+  return { id, customerId: customer.id };
+}
+
+function input(tenantId: string, extra: Partial<CreateCustomPlanInput> = {}): CreateCustomPlanInput {
+  return {
+    tenantId,
+    basePlanId: plans.pro.price.id,
+    priceCents: 49_900,
+    currency: 'usd',
+    recurringInterval: 'month',
+    overrides: { max_users: 321 },
+    planName: `Custom for ${tenantId}`,
+    ...extra,
+  };
+}
+
+/** The plan is live: row active, Stripe objects active, tenant pointing at them. */
+async function expectLive(customPlanId: string, productId: string, priceId: string, tenantId: string) {
+  const row = await env.prisma.customPlan.findUniqueOrThrow({ where: { id: customPlanId } });
+  expect(row).toMatchObject({ status: 'active', stripeProductId: productId, stripePriceId: priceId, error: null });
+  expect((await env.stripe.products.retrieve(productId)).active).toBe(true);
+  expect((await env.stripe.prices.retrieve(priceId)).active).toBe(true);
+  const config = await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId } });
+  expect(config).toMatchObject({ source: 'custom', stripeProductId: productId, stripePriceId: priceId });
+}
+
+describe('custom plan races and post-commit failures', () => {
+  it('concurrent resumes of a stale pending row: one resumes it, the others are told it is in progress, nothing live is archived', async () => {
+    const tenant = await newTenant();
+    // The service's clock runs 5 minutes ahead, so the row created below looks like a crashed attempt.
+    const ahead = () => new Date(Date.now() + 5 * 60_000);
+    const service = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync: env.stripeSync,
+      catalog: DEFAULT_FEATURE_CATALOG,
+      now: ahead,
+    });
+    const request = input(tenant.id);
+    const row = await env.prisma.customPlan.create({
+      data: {
+        tenantId: tenant.id,
+        basePlanId: request.basePlanId,
+        planName: request.planName,
+        status: 'pending',
+        priceCents: request.priceCents,
+        currency: 'usd',
+        interval: request.recurringInterval,
+        features: { ...plans.pro.fixture.features, max_users: 321 },
+        idempotencyKey: service.idempotencyKeyFor(request),
+      },
+    });
+    const before = countOf(env, 'POST /v1/products');
+
+    const outcomes = await Promise.allSettled([0, 1, 2].map(() => service.createCustomEnterprisePlan(request)));
+    const fulfilled = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const rejected = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as CustomPlanError] : []));
+    expect(fulfilled.length).toBeGreaterThanOrEqual(1);
+    for (const r of fulfilled) expect(r).toEqual(fulfilled[0]);
+    for (const e of rejected) expect(e).toMatchObject({ code: 'custom_plan_in_progress' });
+    const result = fulfilled[0]!;
+    expect(result.customPlanId).toBe(row.id);
+    expect(countOf(env, 'POST /v1/products') - before).toBe(1);
+    await expectLive(result.customPlanId, result.productId, result.priceId, tenant.id);
+  });
+
+  it('a failure after the tenant switch committed (cache publish) does not archive the live plan or mark it failed', async () => {
+    const tenant = await newTenant();
+    const reader = createFeatureReader(env.prisma, env.cache, { namespace: env.namespace });
+    const failingReader: FeatureReader = {
+      getTenantFeatures: (id) => reader.getTenantFeatures(id),
+      isFeatureEnabled: (id, key) => reader.isFeatureEnabled(id, key),
+      invalidate: (...ids) => reader.invalidate(...ids),
+      stats: reader.stats,
+      publish: async () => {
+        throw new Error('cache unreachable');
+      },
+    } as FeatureReader;
+    const service = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync: env.stripeSync,
+      catalog: DEFAULT_FEATURE_CATALOG,
+      featureReader: failingReader,
+    });
+
+    const result = await service.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true, successUrl: 'https://a.example/ok', cancelUrl: 'https://a.example/no' }));
+    await expectLive(result.customPlanId, result.productId, result.priceId, tenant.id);
+    const session = (await env.stripe.checkout.sessions.list({ customer: tenant.customerId })).data[0];
+    expect(session?.status).toBe('open');
+    // And the request can be repeated: it replays the live plan.
+    expect(await service.createCustomEnterprisePlan(input(tenant.id))).toMatchObject({ customPlanId: result.customPlanId });
+  });
+});

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { parseBillingEnv } from '../src/context.js';
+import { ValidationError } from '../src/errors.js';
+
+/** Configuration the server and CLIs start from: bad values are refused at startup, not at request time. */
+
+const base = { STRIPE_SECRET_KEY: 'sk_test_x' };
+
+describe('parseBillingEnv: checkout URLs', () => {
+  it.each([
+    ['success URL not a URL', { CHECKOUT_SUCCESS_URL: 'app.example/ok', CHECKOUT_CANCEL_URL: 'https://app.example/no' }, /CHECKOUT_SUCCESS_URL/],
+    ['cancel URL not http(s)', { CHECKOUT_SUCCESS_URL: 'https://app.example/ok', CHECKOUT_CANCEL_URL: 'javascript:alert(1)' }, /CHECKOUT_CANCEL_URL/],
+    ['only the success URL', { CHECKOUT_SUCCESS_URL: 'https://app.example/ok' }, /CHECKOUT_CANCEL_URL/],
+    ['only the cancel URL', { CHECKOUT_CANCEL_URL: 'https://app.example/no' }, /CHECKOUT_SUCCESS_URL/],
+  ])('%s → ValidationError naming it', (_name, extra, pattern) => {
+    expect(() => parseBillingEnv({ ...base, ...extra })).toThrow(ValidationError);
+    expect(() => parseBillingEnv({ ...base, ...extra })).toThrow(pattern);
+  });
+
+  it('accepts both, or neither', () => {
+    expect(parseBillingEnv({ ...base, CHECKOUT_SUCCESS_URL: 'https://app.example/ok', CHECKOUT_CANCEL_URL: 'http://localhost:3000/no' })).toMatchObject({
+      CHECKOUT_SUCCESS_URL: 'https://app.example/ok',
+      CHECKOUT_CANCEL_URL: 'http://localhost:3000/no',
+    });
+    expect(parseBillingEnv({ ...base, CHECKOUT_SUCCESS_URL: ' ', CHECKOUT_CANCEL_URL: '' })).toMatchObject({
+      CHECKOUT_SUCCESS_URL: undefined,
+      CHECKOUT_CANCEL_URL: undefined,
+    });
+  });
+});
