@@ -120,3 +120,21 @@ describe('custom plan races and post-commit failures', () => {
     expect(await service.createCustomEnterprisePlan(input(tenant.id))).toMatchObject({ customPlanId: result.customPlanId });
   });
 });
+
+describe('caller idempotency keys across tenants', () => {
+  it('a key whose attempt failed for one tenant can be reused for another without replaying Stripe keys', async () => {
+    const first = await newTenant();
+    const second = await newTenant();
+    const service = createCustomPlanService(env.stripe, env.prisma, { stripeSync: env.stripeSync, catalog: DEFAULT_FEATURE_CATALOG });
+    const idempotencyKey = `shared-key-${seq}`;
+
+    env.emu.injectFault({ status: 500, method: 'POST', path: '/v1/prices', count: 10 });
+    await expect(service.createCustomEnterprisePlan(input(first.id, { idempotencyKey }))).rejects.toMatchObject({ step: 'price' });
+    env.emu.clearFaults();
+
+    // Stripe scopes idempotency keys to the API key: reusing `${key}:product` with other parameters
+    // (another tenant's product) would be refused, so the retry must get fresh Stripe keys.
+    const created = await service.createCustomEnterprisePlan(input(second.id, { idempotencyKey }));
+    await expectLive(created.customPlanId, created.productId, created.priceId, second.id);
+  });
+});

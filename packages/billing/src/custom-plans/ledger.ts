@@ -10,7 +10,7 @@ import type { CreatedObjects, CustomPlanStep } from './types.js';
 export interface CustomPlanLedger {
   find(key: string): Promise<CustomPlan | null>;
   /** The Stripe idempotency-key base for the current attempt at `key`. */
-  stripeKeyFor(key: string, tenantId: string): Promise<string>;
+  stripeKeyFor(key: string): Promise<string>;
   claim(key: string, input: ParsedInput, features: FeatureMap): Promise<Claim>;
   recordProduct(rowId: string, productId: string): Promise<void>;
   recordPrice(rowId: string, priceId: string): Promise<void>;
@@ -26,10 +26,12 @@ export function createCustomPlanLedger(
 ): CustomPlanLedger {
   const { now, inProgressWindowMs } = options;
 
-  async function stripeKeyFor(key: string, tenantId: string): Promise<string> {
+  async function stripeKeyFor(key: string): Promise<string> {
     const prefix = failedKey(key, '');
+    // Counted across all tenants: Stripe scopes idempotency keys to the API key, not to our tenant,
+    // so a key once used for another tenant's failed attempt must not be replayed with new parameters.
     const failed = await prisma.customPlan.findMany({
-      where: { tenantId, status: 'failed', idempotencyKey: { startsWith: prefix } },
+      where: { status: 'failed', idempotencyKey: { startsWith: prefix } },
       select: { idempotencyKey: true },
     });
     // Filtered again here: a caller key containing LIKE wildcards (% or _) must not match other keys.
@@ -50,7 +52,7 @@ export function createCustomPlanLedger(
      */
     async claim(key, input, features) {
       for (let tries = 0; tries < 3; tries += 1) {
-        const stripeKey = await stripeKeyFor(key, input.tenantId);
+        const stripeKey = await stripeKeyFor(key);
         const existing = await prisma.customPlan.findUnique({ where: { idempotencyKey: key } });
         if (existing) {
           assertSameRequest(existing, input);

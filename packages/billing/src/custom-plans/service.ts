@@ -107,7 +107,7 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
       const completed = await ledger.find(key);
       if (completed?.status === 'active') {
         assertSameRequest(completed, input);
-        return replay(completed, input, tenant.stripeCustomerId, await ledger.stripeKeyFor(key, input.tenantId));
+        return replay(completed, input, tenant.stripeCustomerId, await ledger.stripeKeyFor(key));
       }
 
       const base = await (await stripeSync()).getPlanDefaultsFromStripe(input.basePlanId);
