@@ -1,5 +1,4 @@
 import type { PrismaClient } from '@packages/db';
-import type Stripe from 'stripe';
 import { BillingError } from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import { diffFeatures } from '../features/merge.js';
@@ -195,7 +194,6 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
   const started = performance.now();
   const { prisma } = deps;
   const stripeSync = deps.featureSync.stripeSync;
-  const stripe: Stripe = stripeSync.stripe;
   const requestsBefore = stripeSync.stats.stripeRequests;
   const graceMs = (options.gracePeriodDays ?? DEFAULT_GRACE_PERIOD_DAYS) * 86_400_000;
   const now = options.now ?? (() => new Date());
@@ -212,7 +210,7 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
   const result: ReconcileResult = { checked: 0, inSync: 0, drift: [], fixed: 0, failed: [], skipped: [], stripeRequests: 0, durationMs: 0 };
   if (options.freshPlans !== false) stripeSync.invalidatePlan();
 
-  const readTruth = (customerId: string) => readSubscriptionTruth(stripe, stripeSync, customerId);
+  const readTruth = (customerId: string) => readSubscriptionTruth(stripeSync, customerId);
 
   const candidates = options.tenantId !== undefined ? await singleCandidate(options.tenantId) : await walkCandidates();
 

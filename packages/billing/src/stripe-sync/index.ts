@@ -6,7 +6,7 @@ import type { FeatureCatalog } from '../types.js';
 import { createStripeCaller, type StripeCall, type StripeSyncStats } from './client.js';
 import { createTokenBucket } from './limiter.js';
 import { createPlanResolver, forEachPage, type StripePlanDefaults } from './plans.js';
-import { createSubscriptionReader, type ActiveSubscription, type CustomerSubscriptionEntry } from './subscriptions.js';
+import { createSubscriptionReader, type ActiveSubscription, type CustomerSubscriptionEntry, type SubscriptionState } from './subscriptions.js';
 
 export { mapStripeError, isRetryable, retryAfterMs } from './errors.js';
 export { createTokenBucket, type TokenBucket, type TokenBucketOptions } from './limiter.js';
@@ -20,6 +20,7 @@ export {
   chooseSubscription,
   planItem,
   type ActiveSubscription,
+  type SubscriptionState,
   type CustomerSubscriptionEntry,
 } from './subscriptions.js';
 
@@ -56,6 +57,8 @@ export interface PlanStatistics {
 export interface StripeSyncService {
   getPlanDefaultsFromStripe(planId: string): Promise<StripePlanDefaults>;
   getActiveSubscription(customerId: string): Promise<ActiveSubscription | null>;
+  /** The granting subscription and the most relevant one overall, from one list call. */
+  getSubscriptionState(customerId: string): Promise<SubscriptionState>;
   getCustomersWithSubscriptions(limit?: number): Promise<CustomerSubscriptionEntry[]>;
   getPlanStatistics(): Promise<PlanStatistics>;
   /** Drops the cached product/price/lookup_key `id` (everything when omitted). */
@@ -126,6 +129,7 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
   return {
     getPlanDefaultsFromStripe: (planId) => plans.getPlanDefaults(planId),
     getActiveSubscription: (customerId) => subscriptions.getActiveSubscription(customerId),
+    getSubscriptionState: (customerId) => subscriptions.getSubscriptionState(customerId),
     getCustomersWithSubscriptions: (limit) => subscriptions.getCustomersWithSubscriptions(limit),
     getPlanStatistics,
     invalidatePlan: (id) => plans.invalidate(id),

@@ -78,6 +78,12 @@ export interface ActiveSubscription {
   productId: string;
 }
 
+/** A customer's subscriptions as seen now: the access-granting one (if any) and the best of all by the shared ranking. */
+export interface SubscriptionState {
+  active: ActiveSubscription | null;
+  mostRelevant: Stripe.Subscription | null;
+}
+
 export interface CustomerSubscriptionEntry {
   customer: Stripe.Customer;
   /** The customer's subscription chosen by compareSubscriptions. */
@@ -100,20 +106,32 @@ function hint(value: string | undefined): string | null {
 }
 
 export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans: PlanResolver) {
+  /**
+   * One list of the customer's subscriptions answers both questions callers ask: which one grants
+   * access (with its plan resolved), and which one best describes the customer when none does.
+   */
+  async function getSubscriptionState(customerId: string): Promise<SubscriptionState> {
+    // Subscription items embed the full price already; the product comes from the plan cache
+    // (Stripe caps expansion at 4 levels, so data.items.data.price.product is not allowed).
+    const subscriptions = await listAll(call, 'subscriptions.list', (page) =>
+      stripe.subscriptions.list({ ...page, customer: customerId, status: 'all' }),
+    );
+    // The ranking puts access-granting statuses first, so the best overall is the granting one if any.
+    const chosen = chooseSubscription(subscriptions);
+    if (!chosen || !grantsAccess(chosen.status)) return { active: null, mostRelevant: chosen };
+    const known = await plans.prefetchProducts(itemProductIds(chosen));
+    const item = planItem(chosen, (id) => known.get(id));
+    if (!item) throw new PlanNotFoundError(chosen.id);
+    const plan = await plans.planFromPrice(item.price, known);
+    const active = { subscription: chosen, customerId, status: chosen.status, plan, priceId: item.price.id, productId: plan.productId };
+    return { active, mostRelevant: chosen };
+  }
+
   return {
+    getSubscriptionState,
+
     async getActiveSubscription(customerId: string): Promise<ActiveSubscription | null> {
-      // Subscription items embed the full price already; the product comes from the plan cache
-      // (Stripe caps expansion at 4 levels, so data.items.data.price.product is not allowed).
-      const subscriptions = await listAll(call, 'subscriptions.list', (page) =>
-        stripe.subscriptions.list({ ...page, customer: customerId, status: 'all' }),
-      );
-      const chosen = chooseSubscription(subscriptions.filter((s) => grantsAccess(s.status)));
-      if (!chosen) return null;
-      const known = await plans.prefetchProducts(itemProductIds(chosen));
-      const item = planItem(chosen, (id) => known.get(id));
-      if (!item) throw new PlanNotFoundError(chosen.id);
-      const plan = await plans.planFromPrice(item.price, known);
-      return { subscription: chosen, customerId, status: chosen.status, plan, priceId: item.price.id, productId: plan.productId };
+      return (await getSubscriptionState(customerId)).active;
     },
 
     /**

@@ -4,7 +4,7 @@ import { BillingError, StripeNotFoundError } from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import type { StripeCall } from '../stripe-sync/client.js';
 import { mapStripeError } from '../stripe-sync/errors.js';
-import type { ActiveSubscription } from '../stripe-sync/subscriptions.js';
+import type { SubscriptionState } from '../stripe-sync/subscriptions.js';
 import {
   inTransaction,
   lockTenant,
@@ -32,7 +32,7 @@ import { claimEvent, finishEvent, UNKNOWN_TENANT } from './ledger.js';
 
 /** What the handler needs from the stripe-sync service (structural, so tests can wrap it). */
 export interface WebhookStripeSync {
-  getActiveSubscription(customerId: string): Promise<ActiveSubscription | null>;
+  getSubscriptionState(customerId: string): Promise<SubscriptionState>;
   getPlanDefaultsFromStripe(planId: string): Promise<PlanDefaults>;
   invalidatePlan(id?: string): void | Promise<void>;
   call: StripeCall;
@@ -130,7 +130,7 @@ export function createStripeWebhookHandler(
   // ---- Stripe reads (always issued while the tenant row is locked; see docs/webhooks.md) ----
 
   async function readTruth(customerId: string, eventSubscriptionId: string | null): Promise<SubscriptionTruth> {
-    const truth = await readSubscriptionTruth(stripe, stripeSync, customerId);
+    const truth = await readSubscriptionTruth(stripeSync, customerId);
     if (truth.subscriptionId !== null || !eventSubscriptionId) return truth;
     // The customer lists no subscription at all (e.g. deleted): fall back to the event's own one.
     const sub = await retrieveSubscription(eventSubscriptionId);

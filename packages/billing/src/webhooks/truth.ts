@@ -1,13 +1,9 @@
-import type Stripe from 'stripe';
-import type { StripeCall } from '../stripe-sync/client.js';
-import { listAll } from '../stripe-sync/plans.js';
-import { chooseSubscription, type ActiveSubscription } from '../stripe-sync/subscriptions.js';
+import type { SubscriptionState } from '../stripe-sync/subscriptions.js';
 import type { SubscriptionTruth } from './decisions.js';
 import { toDate } from './event.js';
 
 export interface TruthReader {
-  getActiveSubscription(customerId: string): Promise<ActiveSubscription | null>;
-  call: StripeCall;
+  getSubscriptionState(customerId: string): Promise<SubscriptionState>;
 }
 
 /**
@@ -15,8 +11,8 @@ export interface TruthReader {
  * relevant of the rest (same ranking as the bulk sync). Webhooks and the reconcile report both
  * decide from this, so "in sync" means exactly "what a webhook would write now".
  */
-export async function readSubscriptionTruth(stripe: Stripe, reader: TruthReader, customerId: string): Promise<SubscriptionTruth> {
-  const active = await reader.getActiveSubscription(customerId);
+export async function readSubscriptionTruth(reader: TruthReader, customerId: string): Promise<SubscriptionTruth> {
+  const { active, mostRelevant } = await reader.getSubscriptionState(customerId);
   if (active) {
     return {
       kind: 'granting',
@@ -28,7 +24,7 @@ export async function readSubscriptionTruth(stripe: Stripe, reader: TruthReader,
       trialEnd: toDate(active.subscription.trial_end),
     };
   }
-  const all = await listAll(reader.call, 'subscriptions.list', (page) => stripe.subscriptions.list({ ...page, customer: customerId, status: 'all' }));
-  const best = chooseSubscription(all);
-  return best ? { kind: 'none', subscriptionId: best.id, status: best.status } : { kind: 'none', subscriptionId: null, status: 'canceled' };
+  return mostRelevant
+    ? { kind: 'none', subscriptionId: mostRelevant.id, status: mostRelevant.status }
+    : { kind: 'none', subscriptionId: null, status: 'canceled' };
 }
