@@ -23,16 +23,10 @@ beforeEach(() => {
   env.clock.now = new Date();
 });
 
-async function subscribed(tenantId: string, plan: 'starter' | 'pro') {
-  const customerId = await env.createCustomer(tenantId);
-  const sub = await env.subscribe(customerId, plan);
-  expect((await env.deliver(env.lastEvent('customer.subscription.created', sub.id))).status).toBe(200);
-  return { customerId, sub };
-}
 
 /** Tenant on `pro`, past_due, whose grace period ran out (restricted by the cron). */
 async function graceExpired(tenantId: string) {
-  const { customerId, sub } = await subscribed(tenantId, 'pro');
+  const { customerId, sub } = await env.subscribed(tenantId, 'pro');
   const failed = env.emu.payInvoice(sub.id, { succeeded: false });
   expect((await env.deliver(failed)).json).toMatchObject({ action: 'payment_failed' });
   expect((await env.deliver(env.emu.setSubscriptionStatus(sub.id, 'past_due'))).status).toBe(200);
@@ -73,7 +67,7 @@ describe('bulk sync and the payment-grace policy', () => {
 
 describe('bulk sync racing a webhook', () => {
   it('a cancellation webhook that commits after the sync read Stripe is not overwritten with the older picture', async () => {
-    const { sub } = await subscribed('race_cancel', 'pro');
+    const { sub } = await env.subscribed('race_cancel', 'pro');
     // The sync reads Stripe (subscription active); before it writes, the customer cancels and the
     // webhook commits.
     let cancelled = false;

@@ -18,12 +18,8 @@ beforeEach(() => {
   env.clock.now = new Date();
 });
 
-async function subscribed(tenantId: string, priceId: string) {
-  const customerId = await env.createCustomer(tenantId);
-  const sub = await env.stripe.subscriptions.create({ customer: customerId, items: [{ price: priceId }] });
-  expect((await env.deliver(env.lastEvent('customer.subscription.created', sub.id))).status).toBe(200);
-  return { customerId, sub };
-}
+/** Subscribed to an arbitrary price (a plan seeded by the test), created event delivered. */
+const subscribedTo = (tenantId: string, priceId: string) => env.subscribed(tenantId, 'starter', { items: [{ price: priceId }] });
 
 describe('product.updated with reapplyOnPlanChange', () => {
   it('a broken price on the product skips only its tenants: the others are written *and* published to the cache', async () => {
@@ -47,8 +43,8 @@ describe('product.updated with reapplyOnPlanChange', () => {
         metadata: { features: '{"max_projects":2}' },
       });
       // Tenants are re-applied in id order: the good price's tenant comes first.
-      await subscribed('reapply_a', plan.price.id);
-      await subscribed('reapply_b', second.id);
+      await subscribedTo('reapply_a', plan.price.id);
+      await subscribedTo('reapply_b', second.id);
       expect((await env.featureSync.getTenantFeatures('reapply_a'))?.features).toEqual(basic.features);
 
       // The second price's metadata breaks (its price.updated only invalidates the cached price)...
@@ -80,7 +76,7 @@ describe('enforcePaymentGrace', () => {
     const tenants = ['grace_a', 'grace_b', 'grace_c'];
     let failedAt = 0;
     for (const tenantId of tenants) {
-      const { sub } = await subscribed(tenantId, env.plans.starter.price.id);
+      const { sub } = await subscribedTo(tenantId, env.plans.starter.price.id);
       const failed = env.emu.payInvoice(sub.id, { succeeded: false });
       expect((await env.deliver(failed)).json).toMatchObject({ action: 'payment_failed' });
       failedAt = Math.max(failedAt, failed.created * 1000);

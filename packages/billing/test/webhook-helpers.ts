@@ -38,6 +38,12 @@ export interface WebhookTestEnv extends BillingTestEnv {
   /** Tenant + Stripe customer; `link` says how the tenant is findable (default: stripe_customer_id column). */
   createCustomer(tenantId: string, options?: { link?: 'column' | 'metadata' | 'none'; createTenant?: boolean }): Promise<string>;
   subscribe(customerId: string, plan: PlanName, params?: Partial<Stripe.SubscriptionCreateParams>): Promise<Stripe.Subscription>;
+  /** A new tenant (customer linked by column) subscribed to `plan`, its created event delivered and acknowledged. */
+  subscribed(
+    tenantId: string,
+    plan: PlanName,
+    params?: Partial<Stripe.SubscriptionCreateParams>,
+  ): Promise<{ customerId: string; sub: Stripe.Subscription }>;
   state(tenantId: string): Promise<TenantFeatureState | null>;
   audits(tenantId: string): Promise<{ action: string; stripeEventId: string | null; source: string; actor: string }[]>;
   ledger(eventId: string): ReturnType<BillingTestEnv['prisma']['processedStripeEvent']['findUnique']>;
@@ -94,7 +100,10 @@ export async function setupWebhookTestEnv(options: WebhookTestEnvOptions = {}): 
       }
     };
 
-    return {
+    const subscribe = (customerId: string, plan: PlanName, params: Partial<Stripe.SubscriptionCreateParams> = {}) =>
+      env.stripe.subscriptions.create({ customer: customerId, items: [{ price: plans[plan].price.id }], ...params });
+
+    const webhookEnv: WebhookTestEnv = {
       ...env,
       plans,
       stripeSync,
@@ -116,8 +125,13 @@ export async function setupWebhookTestEnv(options: WebhookTestEnvOptions = {}): 
         }
         return customer.id;
       },
-      subscribe(customerId, plan, params = {}) {
-        return env.stripe.subscriptions.create({ customer: customerId, items: [{ price: plans[plan].price.id }], ...params });
+      subscribe,
+      async subscribed(tenantId, plan, params = {}) {
+        const customerId = await webhookEnv.createCustomer(tenantId);
+        const sub = await subscribe(customerId, plan, params);
+        const res = await webhookEnv.deliver(webhookEnv.lastEvent('customer.subscription.created', sub.id));
+        if (res.status !== 200) throw new Error(`created event for ${tenantId} answered ${res.status}: ${JSON.stringify(res.json)}`);
+        return { customerId, sub };
       },
       async state(tenantId) {
         const row = await env.prisma.tenantFeatureConfig.findUnique({ where: { tenantId } });
@@ -157,6 +171,7 @@ export async function setupWebhookTestEnv(options: WebhookTestEnvOptions = {}): 
         await env.close();
       },
     };
+    return webhookEnv;
   } catch (error) {
     await env.close();
     throw error;

@@ -17,14 +17,6 @@ beforeEach(() => {
   env.clock.now = new Date();
 });
 
-/** Tenant subscribed to `plan`, with the created event delivered. */
-async function subscribed(tenantId: string, plan: 'starter' | 'pro' | 'enterprise', params = {}) {
-  const customerId = await env.createCustomer(tenantId);
-  const sub = await env.subscribe(customerId, plan, params);
-  const res = await env.deliver(env.lastEvent('customer.subscription.created', sub.id));
-  expect(res.status).toBe(200);
-  return { customerId, sub };
-}
 
 describe('customer.subscription.created', () => {
   it('applies the plan of the subscription Stripe reports, audits it and publishes to the cache', async () => {
@@ -74,7 +66,7 @@ describe('customer.subscription.created', () => {
 
 describe('customer.subscription.updated', () => {
   it('applies a plan change with the merge strategy, keeping overrides', async () => {
-    const { sub } = await subscribed('t_upgrade', 'starter');
+    const { sub } = await env.subscribed('t_upgrade', 'starter');
     await env.prisma.tenantFeatureConfig.update({ where: { tenantId: 't_upgrade' }, data: { overrides: { max_users: 77 } } });
     const itemId = sub.items.data[0]!.id;
     await env.stripe.subscriptions.update(sub.id, { items: [{ id: itemId, price: env.plans.enterprise.price.id }] });
@@ -92,7 +84,7 @@ describe('customer.subscription.updated', () => {
   });
 
   it('follows status changes: past_due keeps access, unpaid restricts, active restores', async () => {
-    const { sub } = await subscribed('t_status', 'pro');
+    const { sub } = await env.subscribed('t_status', 'pro');
     await env.prisma.tenantFeatureConfig.update({ where: { tenantId: 't_status' }, data: { overrides: { sso: true } } });
     const full = { ...PLAN_FIXTURES.pro.features, sso: true };
 
@@ -117,14 +109,14 @@ describe('customer.subscription.updated', () => {
 
   it.each(['paused', 'incomplete', 'canceled'] as const)('%s restricts access', async (status) => {
     const tenantId = `t_status_${status}`;
-    const { sub } = await subscribed(tenantId, 'starter');
+    const { sub } = await env.subscribed(tenantId, 'starter');
     const res = await env.deliver(env.emu.setSubscriptionStatus(sub.id, status));
     expect(res.json).toMatchObject({ status: 'processed', action: 'access_restricted' });
     expect(await env.state(tenantId)).toMatchObject({ subscriptionStatus: status, accessActive: false, features: restrictFeatures(PLAN_FIXTURES.starter.features) });
   });
 
   it('trialing grants access and records the trial end', async () => {
-    const { sub } = await subscribed('t_trialing', 'pro', { trial_period_days: 14 });
+    const { sub } = await env.subscribed('t_trialing', 'pro', { trial_period_days: 14 });
     expect(await env.state('t_trialing')).toMatchObject({
       subscriptionStatus: 'trialing',
       accessActive: true,
@@ -136,7 +128,7 @@ describe('customer.subscription.updated', () => {
 
 describe('customer.subscription.deleted', () => {
   it('disables every feature but keeps the configuration, with an audit row', async () => {
-    const { sub } = await subscribed('t_deleted', 'enterprise');
+    const { sub } = await env.subscribed('t_deleted', 'enterprise');
     await env.stripe.subscriptions.cancel(sub.id);
     const res = await env.deliver(env.lastEvent('customer.subscription.deleted', sub.id));
     expect(res.json).toMatchObject({ status: 'processed', action: 'subscription_deleted' });
@@ -158,7 +150,7 @@ describe('customer.subscription.deleted', () => {
 
 describe('invoice payments and the grace period', () => {
   it('records a payment without an audit row (no entitlement changed)', async () => {
-    await subscribed('t_paid', 'starter');
+    await env.subscribed('t_paid', 'starter');
     const sub = (await env.state('t_paid'))!.stripeSubscriptionId!;
     const event = env.emu.payInvoice(sub, { succeeded: true });
     const res = await env.deliver(event);
@@ -168,7 +160,7 @@ describe('invoice payments and the grace period', () => {
   });
 
   it('keeps access during the grace period, restricts on a failure after it, restores on payment', async () => {
-    const { sub } = await subscribed('t_grace', 'pro');
+    const { sub } = await env.subscribed('t_grace', 'pro');
     const start = Date.now();
     env.clock.now = new Date(start);
     const first = env.emu.payInvoice(sub.id, { succeeded: false });
@@ -203,7 +195,7 @@ describe('invoice payments and the grace period', () => {
   });
 
   it('ignores a failure that Stripe has since settled, whatever the delivery order', async () => {
-    const { sub } = await subscribed('t_settled', 'starter');
+    const { sub } = await env.subscribed('t_settled', 'starter');
     const failed = env.emu.payInvoice(sub.id, { succeeded: false });
     const paid = env.emu.payInvoice(sub.id, { succeeded: true });
     expect((await env.deliver(paid)).json).toMatchObject({ action: 'payment_succeeded' });
@@ -213,7 +205,7 @@ describe('invoice payments and the grace period', () => {
   });
 
   it('enforcePaymentGrace restricts tenants whose grace ran out without another event', async () => {
-    const { sub } = await subscribed('t_cron', 'starter');
+    const { sub } = await env.subscribed('t_cron', 'starter');
     const failed = env.emu.payInvoice(sub.id, { succeeded: false });
     await env.deliver(failed);
     const failedAt = failed.created * 1000;
@@ -231,7 +223,7 @@ describe('invoice payments and the grace period', () => {
 
 describe('customer.subscription.trial_will_end', () => {
   it('records the trial end and calls the hook after commit', async () => {
-    const { sub } = await subscribed('t_trial', 'starter', { trial_period_days: 7 });
+    const { sub } = await env.subscribed('t_trial', 'starter', { trial_period_days: 7 });
     const res = await env.deliver(env.emu.triggerTrialWillEnd(sub.id));
     expect(res.json).toMatchObject({ status: 'processed', action: 'trial_will_end' });
     const trialEnd = new Date(sub.trial_end! * 1000);
@@ -246,7 +238,7 @@ describe('customer.subscription.trial_will_end', () => {
       },
     });
     try {
-      const { sub } = await subscribed('t_trial_hook', 'starter', { trial_period_days: 7 });
+      const { sub } = await env.subscribed('t_trial_hook', 'starter', { trial_period_days: 7 });
       const res = await env.deliver(env.emu.triggerTrialWillEnd(sub.id), { url: extra.url });
       expect(res.status).toBe(200);
       expect(res.json).toMatchObject({ status: 'processed', action: 'trial_will_end' });
