@@ -7,6 +7,7 @@ import { buildServer } from '../src/server/app.js';
 import type { AuthConfig } from '../src/server/auth.js';
 import { createStripeSyncService, type StripeSyncService } from '../src/stripe-sync/index.js';
 import { setupBillingTestEnv, type BillingTestEnv } from './helpers/env.js';
+import { createTenant } from './helpers/fixtures.js';
 
 export interface AdminTestEnv extends BillingTestEnv {
   stripeSync: StripeSyncService;
@@ -76,4 +77,15 @@ export function captureStream() {
 /** POST requests the emulator received for a route pattern, e.g. 'POST /v1/products'. */
 export function countOf(env: BillingTestEnv, key: string): number {
   return env.emu.requestCounts()[key] ?? 0;
+}
+
+let tenantSeq = 0;
+
+/** A fresh tenant (optionally with a Stripe customer carrying its tenantId), so tests never share rows. */
+export async function newTenant(env: BillingTestEnv, prefix: string, withCustomer = true): Promise<{ id: string; customerId: string | null }> {
+  tenantSeq += 1;
+  const id = `${prefix}_${tenantSeq}`;
+  const customer = withCustomer ? await env.stripe.customers.create({ name: id, metadata: { tenantId: id } }) : null;
+  await createTenant(env.prisma, id, customer?.id ?? null);
+  return { id, customerId: customer?.id ?? null };
 }

@@ -3,14 +3,13 @@ import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
 import { createCustomPlanService, type CreateCustomPlanInput } from '../src/custom-plans/index.js';
 import type { CustomPlanError } from '../src/errors.js';
 import { createFeatureReader, type FeatureReader } from '../src/feature-cache/index.js';
-import { countOf, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
-import { createTenant, seedPlans, type SeededPlans } from './helpers/fixtures.js';
+import { countOf, newTenant as newTenantIn, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import { seedPlans, type SeededPlans } from './helpers/fixtures.js';
 
 /** Failure and race paths of custom plan creation: nothing live may be archived or marked failed. */
 
 let env: AdminTestEnv;
 let plans: SeededPlans;
-let seq = 0;
 
 beforeAll(async () => {
   env = await setupAdminTestEnv();
@@ -25,13 +24,10 @@ beforeEach(() => {
   env.emu.clearFaults();
 });
 
-async function newTenant() {
-  seq += 1;
-  const id = `cpf_tenant_${seq}`;
-  const customer = await env.stripe.customers.create({ name: id, metadata: { tenantId: id } });
-  await createTenant(env.prisma, id, customer.id);
-  return { id, customerId: customer.id };
-}
+const newTenant = async () => {
+  const tenant = await newTenantIn(env, 'cpf_tenant');
+  return { id: tenant.id, customerId: tenant.customerId! };
+};
 
 function input(tenantId: string, extra: Partial<CreateCustomPlanInput> = {}): CreateCustomPlanInput {
   return {
@@ -126,7 +122,7 @@ describe('caller idempotency keys across tenants', () => {
     const first = await newTenant();
     const second = await newTenant();
     const service = createCustomPlanService(env.stripe, env.prisma, { stripeSync: env.stripeSync, catalog: DEFAULT_FEATURE_CATALOG });
-    const idempotencyKey = `shared-key-${seq}`;
+    const idempotencyKey = `shared-key-${first.id}`;
 
     env.emu.injectFault({ status: 500, method: 'POST', path: '/v1/prices', count: 10 });
     await expect(service.createCustomEnterprisePlan(input(first.id, { idempotencyKey }))).rejects.toMatchObject({ step: 'price' });

@@ -3,12 +3,11 @@ import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
 import { createCustomPlanService, type CreateCustomPlanInput } from '../src/custom-plans/index.js';
 import { CustomPlanError, PlanNotFoundError, TenantNotFoundError, UnknownFeatureError, ValidationError } from '../src/errors.js';
 import { resolvePlanDefaults } from '../src/metadata/index.js';
-import { countOf, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
-import { createTenant, seedPlans, type SeededPlans } from './helpers/fixtures.js';
+import { countOf, newTenant as newTenantIn, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import { seedPlans, type SeededPlans } from './helpers/fixtures.js';
 
 let env: AdminTestEnv;
 let plans: SeededPlans;
-let tenantSeq = 0;
 
 beforeAll(async () => {
   env = await setupAdminTestEnv();
@@ -23,14 +22,7 @@ beforeEach(() => {
   env.emu.clearFaults();
 });
 
-/** A fresh tenant with a Stripe customer, so tests never share rows. */
-async function newTenant(withCustomer = true) {
-  tenantSeq += 1;
-  const id = `cp_tenant_${tenantSeq}`;
-  const customer = withCustomer ? await env.stripe.customers.create({ name: id, metadata: { tenantId: id } }) : null;
-  await createTenant(env.prisma, id, customer?.id ?? null);
-  return { id, customerId: customer?.id ?? null };
-}
+const newTenant = (withCustomer = true) => newTenantIn(env, 'cp_tenant', withCustomer);
 
 function input(tenantId: string, extra: Partial<CreateCustomPlanInput> = {}): CreateCustomPlanInput {
   return {
