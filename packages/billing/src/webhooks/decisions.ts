@@ -1,4 +1,4 @@
-import { mergePlanIntoTenant, restrictFeatures } from '../features/merge.js';
+import { restrictFeatures } from '../features/merge.js';
 import { emptyState, planPatch, type Decision, type TenantFeaturePatch, type TenantFeatureState } from '../tenant-store/index.js';
 import type { FeatureMap, PlanDefaults } from '../types.js';
 
@@ -196,16 +196,13 @@ export function decidePlanReapply(current: TenantFeatureState | null, plan: Plan
   if (!current) return { skip: 'no_config' };
   if (plan.tenantId && plan.tenantId !== facts.tenantId) return { skip: 'plan_for_other_tenant' };
   if (isHeldConfig(current, plan.priceId)) return { skip: 'custom_config' };
-  const merged = mergePlanIntoTenant({ current, plan: plan.features, strategy: 'merge' });
   return {
     patch: {
       ...watermark(current, facts),
-      features: current.accessActive ? merged.features : restrictFeatures(merged.features),
-      planFeatures: merged.planFeatures,
-      overrides: merged.overrides,
-      bundle: plan.bundle,
-      scrapeIntervalHours: plan.scrapeIntervalHours,
-      source: plan.custom ? 'custom' : 'plan',
+      ...planPatch(current, plan, { strategy: 'merge', accessActive: current.accessActive }),
+      // The tenant stays on the product/price it is billed for; only what the plan grants changes.
+      stripeProductId: current.stripeProductId,
+      stripePriceId: current.stripePriceId,
     },
     action: 'plan_updated',
   };
