@@ -6,6 +6,7 @@ import { inTransaction, toState, type TenantFeatureState } from '../tenant-store
 import type { AuditSourceName, FeatureCatalog, FeatureMap, MergeStrategy } from '../types.js';
 import { applyPlanInTransaction, checkPlanAgainstCatalog, wroteVersion } from './apply.js';
 import { decidePlanChange, isNoOp } from './decide.js';
+import { matchCustomersToTenants } from './match.js';
 
 export interface SyncAllOptions {
   force?: boolean;
@@ -144,8 +145,6 @@ export function createBulkSync(deps: {
       ids: [...new Set(items.flatMap((i) => (i.tenantIdHint ? [i.tenantIdHint] : [])))],
       customerIds: items.map((i) => i.customerId),
     });
-    const byCustomer = new Map(tenants.flatMap((t) => (t.stripeCustomerId ? [[t.stripeCustomerId, t] as const] : [])));
-    const byId = new Map(tenants.map((t) => [t.id, t]));
 
     const total = items.length + early.length;
     const results: SyncResult[] = new Array(items.length);
@@ -160,25 +159,7 @@ export function createBulkSync(deps: {
       options.onProgress?.({ done, total, tenantId: result.tenantId });
     }
 
-    // Tenants bound by stripe_customer_id are claimed before metadata hints, so a stale hint on
-    // another customer can never take a tenant away from the customer it is actually bound to.
-    const claimed = new Map<string, string>();
-    const match: Array<{ tenant: LoadedTenant; link: boolean } | { skip: string; tenantId: string | null }> = items.map((item) => {
-      const tenant = byCustomer.get(item.customerId);
-      if (tenant) claimed.set(tenant.id, item.customerId);
-      return tenant ? { tenant, link: false } : { skip: 'pending', tenantId: null };
-    });
-    items.forEach((item, i) => {
-      if (!('skip' in match[i]!)) return;
-      const tenant = item.tenantIdHint ? byId.get(item.tenantIdHint) : undefined;
-      if (!tenant) match[i] = { skip: 'no_tenant', tenantId: item.tenantIdHint };
-      else if (tenant.stripeCustomerId !== null && tenant.stripeCustomerId !== item.customerId) match[i] = { skip: 'customer_mismatch', tenantId: tenant.id };
-      else if (claimed.has(tenant.id)) match[i] = { skip: 'duplicate_customer', tenantId: tenant.id };
-      else {
-        claimed.set(tenant.id, item.customerId);
-        match[i] = { tenant, link: true };
-      }
-    });
+    const match = matchCustomersToTenants(items, tenants);
 
     const writes: Array<() => Promise<void>> = [];
     items.forEach((item, index) => {

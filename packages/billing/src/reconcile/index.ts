@@ -19,6 +19,7 @@ import { decideFromTruth, type EventFacts, type SubscriptionTruth } from '../web
 import { DEFAULT_GRACE_PERIOD_DAYS } from '../webhooks/handler.js';
 import { toDate } from '../webhooks/event.js';
 import { readSubscriptionTruth } from '../webhooks/truth.js';
+import { matchCustomersToTenants } from '../feature-sync/match.js';
 
 /** The entitlement-relevant part of a tenant's config: what reconciliation compares. */
 export interface ReconcileSnapshot {
@@ -249,10 +250,7 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
     // failed read can never be mistaken for "these customers have no subscription".
     const entries = await stripeSync.getCustomersWithSubscriptions(options.limit);
     const tenants = await loadAllTenants();
-    const byCustomer = new Map(tenants.flatMap((t) => (t.stripeCustomerId ? [[t.stripeCustomerId, t] as const] : [])));
-    const byId = new Map(tenants.map((t) => [t.id, t]));
     const out: Candidate[] = [];
-    const claimed = new Set<string>();
     const candidate = (tenant: LoadedTenant, entry: CustomerSubscriptionEntry, link: boolean): Candidate => ({
       tenantId: tenant.id,
       customerId: entry.customer.id,
@@ -262,28 +260,24 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
       ...(entry.error ? { error: entry.error } : {}),
     });
 
-    // Same precedence as the bulk sync and the webhook handler: a tenant bound by
-    // stripe_customer_id belongs to that customer whatever another customer's metadata says.
-    const pending: CustomerSubscriptionEntry[] = [];
-    for (const entry of entries) {
-      const tenant = byCustomer.get(entry.customer.id);
-      if (!tenant) {
-        pending.push(entry);
-        continue;
-      }
-      claimed.add(tenant.id);
-      out.push(candidate(tenant, entry, false));
-    }
-    for (const entry of pending) {
-      const tenant = entry.tenantIdHint ? byId.get(entry.tenantIdHint) : undefined;
-      const skip = (reason: string) => result.skipped.push({ tenantId: entry.tenantIdHint, customerId: entry.customer.id, reason });
-      if (!tenant) skip('no_tenant');
-      else if (tenant.stripeCustomerId !== null) skip('customer_mismatch');
-      else if (claimed.has(tenant.id)) skip('duplicate_customer');
-      else {
-        claimed.add(tenant.id);
-        out.push(candidate(tenant, entry, true));
-      }
+    // Same matching as the bulk sync (a tenant bound by stripe_customer_id belongs to that customer
+    // whatever another customer's metadata says); bound customers first, as in the sync's report.
+    const matches = matchCustomersToTenants(
+      entries.map((e) => ({ customerId: e.customer.id, tenantIdHint: e.tenantIdHint })),
+      tenants,
+    );
+    const claimed = new Set<string>();
+    for (const pass of [false, true]) {
+      entries.forEach((entry, i) => {
+        const m = matches[i]!;
+        if ('tenant' in m) {
+          if (m.link !== pass) return;
+          claimed.add(m.tenant.id);
+          out.push(candidate(m.tenant, entry, m.link));
+        } else if (pass) {
+          result.skipped.push({ tenantId: entry.tenantIdHint, customerId: entry.customer.id, reason: m.skip });
+        }
+      });
     }
 
     // A partial walk proves nothing about the customers it did not reach.
