@@ -90,6 +90,50 @@ describe('custom plan races and post-commit failures', () => {
     await expectLive(result.customPlanId, result.productId, result.priceId, tenant.id);
   });
 
+  it('an attempt mid-flight keeps its row fresh by the service clock: a retry is told it is in progress, not let to take over', async () => {
+    const tenant = await newTenant();
+    // The service clock runs ahead of the database's, as a skewed host's would.
+    const ahead = () => new Date(Date.now() + 5 * 60_000);
+    const service = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync: env.stripeSync,
+      catalog: DEFAULT_FEATURE_CATALOG,
+      now: ahead,
+    });
+    const request = input(tenant.id);
+    env.emu.injectLatency(800, { method: 'POST', path: '/v1/prices' });
+    const first = service.createCustomEnterprisePlan(request);
+    // Wait until the first attempt has recorded its product and is waiting on the price.
+    const key = service.idempotencyKeyFor(request);
+    for (let i = 0; i < 100; i += 1) {
+      const row = await env.prisma.customPlan.findUnique({ where: { idempotencyKey: key } });
+      if (row?.stripeProductId) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await expect(service.createCustomEnterprisePlan(request)).rejects.toMatchObject({ code: 'custom_plan_in_progress' });
+    const result = await first;
+    await expectLive(result.customPlanId, result.productId, result.priceId, tenant.id);
+  });
+
+  it('a retry that takes over a slow attempt and loses the activation to it answers with the live plan', async () => {
+    const tenant = await newTenant();
+    // A tiny in-progress window: the retry below finds the first attempt's row stale and takes it over.
+    const service = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync: env.stripeSync,
+      catalog: DEFAULT_FEATURE_CATALOG,
+      inProgressWindowMs: 100,
+    });
+    const request = input(tenant.id);
+    env.emu.injectLatency(600, { method: 'POST', path: '/v1/prices' });
+    const before = countOf(env, 'POST /v1/products');
+    const first = service.createCustomEnterprisePlan(request);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const second = service.createCustomEnterprisePlan(request);
+    const [a, b] = await Promise.all([first, second]);
+    expect(b).toEqual(a);
+    expect(countOf(env, 'POST /v1/products') - before).toBe(1);
+    await expectLive(a.customPlanId, a.productId, a.priceId, tenant.id);
+  });
+
   it('a failure after the tenant switch committed (cache publish) does not archive the live plan or mark it failed', async () => {
     const tenant = await newTenant();
     const reader = createFeatureReader(env.prisma, env.cache, { namespace: env.namespace });

@@ -108,16 +108,18 @@ export function createCustomPlanLedger(
       throw new CustomPlanError('custom_plan_in_progress', 'Custom plan row for this request keeps changing; retry shortly', 'pending');
     },
 
+    // Each step refreshes `updatedAt` from the same clock `claim` judges staleness by, so a running
+    // attempt keeps its row from looking abandoned to concurrent retries.
     async recordProduct(rowId, productId) {
-      await prisma.customPlan.update({ where: { id: rowId }, data: { stripeProductId: productId } });
+      await prisma.customPlan.update({ where: { id: rowId }, data: { stripeProductId: productId, updatedAt: now() } });
     },
 
     async recordPrice(rowId, priceId) {
-      await prisma.customPlan.update({ where: { id: rowId }, data: { stripePriceId: priceId } });
+      await prisma.customPlan.update({ where: { id: rowId }, data: { stripePriceId: priceId, updatedAt: now() } });
     },
 
     async recordCheckoutUrl(rowId, checkoutUrl) {
-      await prisma.customPlan.update({ where: { id: rowId }, data: { checkoutUrl } });
+      await prisma.customPlan.update({ where: { id: rowId }, data: { checkoutUrl, updatedAt: now() } });
     },
 
     async markFailed(rowId, key, step, message, ids) {

@@ -181,7 +181,14 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
         result = { customPlanId: row.id, productId, priceId, ...(checkoutUrl ? { checkoutUrl } : {}), features: planFeatures };
       } catch (error) {
         // Another attempt owns the row now and shares our Stripe objects (same keys): leave both alone.
-        if (error instanceof CustomPlanError && error.code === 'custom_plan_state_changed') throw error;
+        // If it activated the plan, this request's answer is that plan.
+        if (error instanceof CustomPlanError && error.code === 'custom_plan_state_changed') {
+          const winner = await ledger.find(key);
+          if (winner?.id === row.id && winner.status === 'active') {
+            return replay(winner, input, tenant.stripeCustomerId, stripeKey);
+          }
+          throw error;
+        }
         const problems = await archiveCreated(stripe, call, created);
         const failure = stepError(step, error, problems);
         await ledger.markFailed(row.id, key, step, failure.message, created);
