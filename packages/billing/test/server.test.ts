@@ -220,8 +220,14 @@ describe('npm start (src/server/main.ts)', () => {
       const customer = await emu.emitEvent('customer.subscription.created', { id: 'sub_inflight', object: 'subscription', customer: 'cus_nobody', metadata: {} });
       // The tenant lookup asks Stripe for the customer: make that slow so the request is in flight.
       emu.injectLatency(1500, { path: /\/v1\/customers\// });
+      const customerReads = () =>
+        Object.entries(emu.requestCounts()).reduce((n, [key, count]) => (key.startsWith('GET /v1/customers/') ? n + count : n), 0);
+      const before = customerReads();
       const delivery = emu.deliverEvent(customer.id);
-      await new Promise((r) => setTimeout(r, 500));
+      // SIGTERM only once the server is inside the handler (its Stripe read has arrived), however slow the machine.
+      for (let i = 0; i < 200 && customerReads() === before; i += 1) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
       run.child.kill('SIGTERM');
       const res = await delivery;
       expect(res.status).toBe(200);
