@@ -76,6 +76,15 @@ const envSchema = z.object({
       .refine((n) => n <= 365, 'PAYMENT_GRACE_PERIOD_DAYS must be at most 365')
       .optional(),
   ),
+  // How often `npm start` restricts tenants whose payment grace ran out (0 turns it off, e.g. when a
+  // separate cron calls enforcePaymentGrace).
+  PAYMENT_GRACE_CHECK_MINUTES: optionalText.pipe(
+    z
+      .string()
+      .regex(/^\d{1,5}$/, 'PAYMENT_GRACE_CHECK_MINUTES must be a whole number of minutes (0 turns the check off)')
+      .transform(Number)
+      .optional(),
+  ),
 });
 
 export type BillingEnv = z.output<typeof envSchema>;

@@ -28,3 +28,15 @@ describe('parseBillingEnv: checkout URLs', () => {
     });
   });
 });
+
+describe('parseBillingEnv: payment grace', () => {
+  it.each(['-5', '1.5', 'hourly', '123456'])('PAYMENT_GRACE_CHECK_MINUTES=%s → ValidationError naming it', (value) => {
+    expect(() => parseBillingEnv({ ...base, PAYMENT_GRACE_CHECK_MINUTES: value })).toThrow(/PAYMENT_GRACE_CHECK_MINUTES/);
+  });
+
+  it('reads minutes, 0 (off) included, and leaves it unset by default', () => {
+    expect(parseBillingEnv({ ...base, PAYMENT_GRACE_CHECK_MINUTES: '15' }).PAYMENT_GRACE_CHECK_MINUTES).toBe(15);
+    expect(parseBillingEnv({ ...base, PAYMENT_GRACE_CHECK_MINUTES: '0' }).PAYMENT_GRACE_CHECK_MINUTES).toBe(0);
+    expect(parseBillingEnv(base).PAYMENT_GRACE_CHECK_MINUTES).toBeUndefined();
+  });
+});

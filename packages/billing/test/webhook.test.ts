@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeVersioned } from '../src/cache/index.js';
 import { restrictFeatures } from '../src/features/merge.js';
-import { enforcePaymentGrace, listUnmatchedEvents } from '../src/webhooks/index.js';
+import { enforcePaymentGrace, listUnmatchedEvents, schedulePaymentGrace, type EnforcePaymentGraceResult } from '../src/webhooks/index.js';
 import { PLAN_FIXTURES, seedPlan } from './helpers/fixtures.js';
 import { setupWebhookTestEnv, startExtraServer, type WebhookTestEnv } from './webhook-helpers.js';
 
@@ -218,6 +218,42 @@ describe('invoice payments and the grace period', () => {
     expect(await env.featureSync.isFeatureEnabled('t_cron', 'api_access')).toBe(false);
     // Idempotent: a second run finds nothing to do.
     expect((await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 9 * DAY) })).restricted).not.toContain('t_cron');
+  });
+});
+
+describe('schedulePaymentGrace (run by npm start)', () => {
+  it('restricts a tenant whose grace ran out on its own schedule, and stops cleanly', async () => {
+    const { sub } = await env.subscribed('t_sched', 'starter');
+    await env.deliver(env.emu.payInvoice(sub.id, { succeeded: false }));
+    expect((await env.state('t_sched'))?.accessActive).toBe(true);
+    // Eight days pass: only the failure time moves, as it would on a real clock.
+    await env.prisma.tenantFeatureConfig.update({
+      where: { tenantId: 't_sched' },
+      data: { paymentFailedAt: new Date(Date.now() - 8 * DAY) },
+    });
+    const runs: EnforcePaymentGraceResult[] = [];
+    const errors: unknown[] = [];
+    const schedule = schedulePaymentGrace(env.prisma, env.featureSync, {
+      intervalMs: 30,
+      onRun: (result) => runs.push(result),
+      onError: (error) => errors.push(error),
+    });
+    try {
+      await expect.poll(() => runs.some((r) => r.restricted.includes('t_sched')), { timeout: 10_000 }).toBe(true);
+    } finally {
+      await schedule.stop();
+    }
+    expect(errors).toEqual([]);
+    expect(await env.state('t_sched')).toMatchObject({ accessActive: false, features: restrictFeatures(PLAN_FIXTURES.starter.features) });
+    expect((await env.audits('t_sched')).filter((a) => a.action === 'payment_grace_expired')).toHaveLength(1);
+    const after = runs.length;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(runs.length).toBe(after);
+    expect(await schedule.runNow()).toBeUndefined();
+  });
+
+  it('rejects a non-positive interval', () => {
+    expect(() => schedulePaymentGrace(env.prisma, env.featureSync, { intervalMs: 0 })).toThrow(RangeError);
   });
 });
 

@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { createBillingContext, type BillingContext } from '../context.js';
+import { schedulePaymentGrace, type PaymentGraceSchedule } from '../webhooks/index.js';
 import { buildServer } from './app.js';
 
 /**
@@ -23,6 +24,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   // The context carries every dependency of both route sets; the compiler flags any new one it lacks.
   const app = await buildServer(context, { logger: env.LOG_LEVEL !== 'silent' });
 
+  let grace: PaymentGraceSchedule | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -34,6 +36,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     process.once('SIGTERM', force);
     try {
       await app.close();
+      // A grace run in progress finishes before the database it writes to is closed.
+      await grace?.stop();
     } finally {
       await context.close();
     }
@@ -47,8 +51,25 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     app.log.error({ err: error }, 'could not listen');
     await context.close();
     process.exitCode = 1;
+    return;
+  }
+  const graceMinutes = context.env.PAYMENT_GRACE_CHECK_MINUTES ?? DEFAULT_GRACE_CHECK_MINUTES;
+  if (graceMinutes > 0 && !stopping) {
+    grace = schedulePaymentGrace(context.prisma, context.featureSync, {
+      intervalMs: graceMinutes * 60_000,
+      ...(context.env.PAYMENT_GRACE_PERIOD_DAYS !== undefined ? { gracePeriodDays: context.env.PAYMENT_GRACE_PERIOD_DAYS } : {}),
+      onRun: (result) => {
+        if (result.restricted.length > 0 || result.failed.length > 0) {
+          app.log.info({ restricted: result.restricted, failed: result.failed }, 'payment grace enforced');
+        }
+      },
+      onError: (error) => app.log.error({ err: error }, 'payment grace run failed; retrying at the next interval'),
+    });
   }
 }
+
+/** Stripe retries a failed payment over days, so hourly is well inside any useful grace period. */
+const DEFAULT_GRACE_CHECK_MINUTES = 60;
 
 function parsePort(value: string | undefined): number {
   if (value === undefined || value.trim() === '') return 3000;

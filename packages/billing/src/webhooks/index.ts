@@ -14,3 +14,4 @@ export { enforcePaymentGrace, type EnforcePaymentGraceOptions, type EnforcePayme
 export { listUnmatchedEvents, type UnmatchedEvent } from './ledger.js';
 export { graceExpired } from './decisions.js';
 export { verifyEvent, type VerifiedEvent } from './event.js';
+export { schedulePaymentGrace, type PaymentGraceSchedule, type PaymentGraceScheduleOptions } from './grace-schedule.js';
