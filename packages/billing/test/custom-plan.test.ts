@@ -107,6 +107,19 @@ describe('createCustomEnterprisePlan on the emulator', () => {
     await expect(reused).rejects.toMatchObject({ name: 'CustomPlanError', code: 'idempotency_conflict' });
   });
 
+  it('a caller key reused with one override fewer, or one more, is a conflict, not a replay of the old plan', async () => {
+    const tenant = await newTenant();
+    const key = `deal-overrides-${tenant.id}`;
+    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: key, overrides: { max_users: 321, sso: true } }));
+    expect(first.features).toMatchObject({ max_users: 321, sso: true });
+    const fewer = env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: key, overrides: { max_users: 321 } }));
+    await expect(fewer).rejects.toMatchObject({ code: 'idempotency_conflict' });
+    const more = env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: key, overrides: { max_users: 321, sso: true, max_projects: 9 } }));
+    await expect(more).rejects.toMatchObject({ code: 'idempotency_conflict' });
+    // The exact request still replays, in any key order.
+    expect(await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: key, overrides: { sso: true, max_users: 321 } }))).toEqual(first);
+  });
+
   it('a Stripe-side replay after a lost row still yields one product (Stripe idempotency keys are deterministic)', async () => {
     const tenant = await newTenant();
     const request = input(tenant.id);

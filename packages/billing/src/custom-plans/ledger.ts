@@ -98,6 +98,7 @@ export function createCustomPlanLedger(
               currency: input.currency,
               interval: input.recurringInterval,
               features,
+              overrides: input.overrides,
               idempotencyKey: key,
             },
           ],
@@ -149,6 +150,18 @@ export function asFeatureMap(value: unknown): FeatureMap {
   return out;
 }
 
+/**
+ * Rows keep the request's overrides, so the check is exact: a reused key with one override fewer
+ * is a different plan. Rows older than that column can only be checked key by key against the
+ * merged features.
+ */
+function sameOverrides(row: CustomPlan, features: FeatureMap, overrides: FeatureMap): boolean {
+  if (row.overrides === null) return Object.entries(overrides).every(([key, value]) => features[key] === value);
+  const stored = asFeatureMap(row.overrides);
+  const keys = Object.keys(overrides);
+  return keys.length === Object.keys(stored).length && keys.every((key) => stored[key] === overrides[key]);
+}
+
 /** The row matches the request, or the caller reused an idempotency key for something else. */
 export function assertSameRequest(row: CustomPlan, input: ParsedInput): void {
   const features = asFeatureMap(row.features);
@@ -159,7 +172,7 @@ export function assertSameRequest(row: CustomPlan, input: ParsedInput): void {
     row.currency !== input.currency ||
     row.interval !== input.recurringInterval ||
     row.planName !== input.planName ||
-    Object.entries(input.overrides).some(([key, value]) => features[key] !== value);
+    !sameOverrides(row, features, input.overrides);
   if (mismatch) {
     throw new CustomPlanError(
       'idempotency_conflict',
