@@ -287,6 +287,7 @@ describe('createCustomEnterprisePlan validation', () => {
     ['price above Stripe maximum', { priceCents: 100_000_000 }, 'priceCents'],
     ['two-letter currency', { currency: 'us' }, 'currency'],
     ['currency with digits', { currency: 'US1' }, 'currency'],
+    ['well-formed but not an ISO 4217 code', { currency: 'xyz' }, 'currency'],
     ['unknown interval', { recurringInterval: 'monthly' as never }, 'recurringInterval'],
     ['empty plan name', { planName: '   ' }, 'planName'],
     ['plan name over 250 characters', { planName: 'x'.repeat(251) }, 'planName'],

@@ -6,6 +6,8 @@ import { MAX_PRICE_CENTS, RECURRING_INTERVALS, type CheckoutUrls, type CreateCus
 import { parseOrThrow } from './validation.js';
 
 export const MAX_IDEMPOTENCY_KEY = 200;
+/** ISO 4217 codes from Node's ICU data (full ICU ships with Node). */
+const ISO_CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 const httpUrl = z.httpUrl({ error: 'must be an http(s) URL' }).max(2000);
 
 export const inputSchema = z
@@ -20,6 +22,9 @@ export const inputSchema = z
     currency: z
       .string()
       .regex(/^[A-Za-z]{3}$/, { error: 'must be a 3-letter ISO 4217 currency code' })
+      // A well-formed but unknown code ("xyz") would otherwise pass here and fail at Stripe's price
+      // step, after the product had been created (and then archived).
+      .refine((c) => ISO_CURRENCIES.has(c.toUpperCase()), { error: 'is not an ISO 4217 currency code' })
       .transform((c) => c.toLowerCase()),
     recurringInterval: z.enum(RECURRING_INTERVALS, { error: `must be one of ${RECURRING_INTERVALS.join(', ')}` }),
     // Values are checked against the catalog by validateFeatureMap, which knows each key's type.
