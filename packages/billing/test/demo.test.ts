@@ -1,14 +1,22 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dropSchema } from '@packages/db';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** The README's first command runs this; the test keeps it true. */
 describe('npm run demo', () => {
+  // Its own schema, so test runs sharing one PostgreSQL never recreate each other's demo schema.
+  const schema = `demo_test_${randomBytes(6).toString('hex')}`;
+  afterAll(async () => {
+    if (process.env.DATABASE_URL) await dropSchema(process.env.DATABASE_URL, schema);
+  });
+
   it('seeds, syncs, applies webhooks and a custom plan, and exits 0', { timeout: 120_000 }, async () => {
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn('npm', ['run', '--silent', 'demo'], { cwd: repoRoot, env: process.env });
+      const child = spawn('npm', ['run', '--silent', 'demo'], { cwd: repoRoot, env: { ...process.env, DEMO_SCHEMA: schema } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

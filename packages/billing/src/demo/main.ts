@@ -94,7 +94,10 @@ try {
 async function openDemoDatabase(): Promise<Database> {
   const url = process.env.DATABASE_URL;
   if (!url) return openDatabase({ databaseUrl: undefined });
-  const schema = 'stripe_entitlements_demo';
+  // A schema of its own, recreated each run, so the demo never touches your tables; it stays after
+  // the run for inspection. DEMO_SCHEMA lets concurrent runs (parallel CI jobs) use different ones.
+  const schema = process.env.DEMO_SCHEMA?.trim() || 'stripe_entitlements_demo';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`DEMO_SCHEMA must be a lowercase SQL identifier, got "${schema}"`);
   await dropSchema(url, schema);
   return openDatabase({ databaseUrl: url, schema });
 }
