@@ -42,6 +42,15 @@ function input(tenantId: string, extra: Partial<CreateCustomPlanInput> = {}): Cr
   };
 }
 
+/** A service whose clock runs 5 minutes ahead of the database's. */
+function serviceWithClockAhead() {
+  return createCustomPlanService(env.stripe, env.prisma, {
+    stripeSync: env.stripeSync,
+    catalog: DEFAULT_FEATURE_CATALOG,
+    now: () => new Date(Date.now() + 5 * 60_000),
+  });
+}
+
 /** The plan is live: row active, Stripe objects active, tenant pointing at them. */
 async function expectLive(customPlanId: string, productId: string, priceId: string, tenantId: string) {
   const row = await env.prisma.customPlan.findUniqueOrThrow({ where: { id: customPlanId } });
@@ -56,12 +65,7 @@ describe('custom plan races and post-commit failures', () => {
   it('concurrent resumes of a stale pending row: one resumes it, the others are told it is in progress, nothing live is archived', async () => {
     const tenant = await newTenant();
     // The service's clock runs 5 minutes ahead, so the row created below looks like a crashed attempt.
-    const ahead = () => new Date(Date.now() + 5 * 60_000);
-    const service = createCustomPlanService(env.stripe, env.prisma, {
-      stripeSync: env.stripeSync,
-      catalog: DEFAULT_FEATURE_CATALOG,
-      now: ahead,
-    });
+    const service = serviceWithClockAhead();
     const request = input(tenant.id);
     const row = await env.prisma.customPlan.create({
       data: {
@@ -93,12 +97,7 @@ describe('custom plan races and post-commit failures', () => {
   it('an attempt mid-flight keeps its row fresh by the service clock: a retry is told it is in progress, not let to take over', async () => {
     const tenant = await newTenant();
     // The service clock runs ahead of the database's, as a skewed host's would.
-    const ahead = () => new Date(Date.now() + 5 * 60_000);
-    const service = createCustomPlanService(env.stripe, env.prisma, {
-      stripeSync: env.stripeSync,
-      catalog: DEFAULT_FEATURE_CATALOG,
-      now: ahead,
-    });
+    const service = serviceWithClockAhead();
     const request = input(tenant.id);
     env.emu.injectLatency(800, { method: 'POST', path: '/v1/prices' });
     const first = service.createCustomEnterprisePlan(request);
