@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorCore } from './core.js';
 import type { FaultSpec, RequestMatch } from './faults.js';
-import { payInvoice, setStatus, triggerTrialWillEnd } from './helpers.js';
+import { completeCheckout, payInvoice, setStatus, triggerTrialWillEnd } from './helpers.js';
 import { header, parseForm, sendJson } from './http-util.js';
 import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from './resources/subscriptions.js';
 
@@ -50,6 +50,8 @@ export async function handleControl(core: EmulatorCore, req: IncomingMessage, re
       if (action === 'pay') return sendJson(res, 200, payInvoice(core, id, boolOf(body.succeeded) ?? true));
       return sendJson(res, 200, triggerTrialWillEnd(core, id));
     }
+    const checkout = url.pathname.match(/^\/_emulator\/checkout\/sessions\/([^/]+)\/complete$/);
+    if (checkout && method === 'POST') return sendJson(res, 200, completeCheckout(core, checkout[1]!));
     switch (route) {
       case 'POST /reset':
         core.reset();

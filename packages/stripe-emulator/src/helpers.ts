@@ -1,4 +1,5 @@
 import type { EmulatorCore } from './core.js';
+import { completeCheckoutSession } from './resources/checkout.js';
 import { createSubscriptionInvoice } from './resources/invoices.js';
 import { renderSubscription, setSubscriptionStatus, type SubscriptionStatus } from './resources/subscriptions.js';
 import type { Obj } from './store.js';
@@ -24,4 +25,9 @@ export function triggerTrialWillEnd(core: EmulatorCore, subscriptionId: string):
   const sub = core.store.subscriptions.get(subscriptionId);
   if (!sub) throw new Error(`No such subscription: '${subscriptionId}'`);
   return core.events.emit('customer.subscription.trial_will_end', renderSubscription(core.ctx(), sub));
+}
+
+/** What a customer paying on the hosted page would cause; see completeCheckoutSession. */
+export function completeCheckout(core: EmulatorCore, sessionId: string): Obj {
+  return completeCheckoutSession(core.ctx(), sessionId);
 }

@@ -3,7 +3,7 @@ import type Stripe from 'stripe';
 import { EmulatorCore } from './core.js';
 import { DEFAULT_MAX_EXPAND_DEPTH } from './expand.js';
 import type { FaultSpec, RequestMatch } from './faults.js';
-import { payInvoice, setStatus, triggerTrialWillEnd } from './helpers.js';
+import { completeCheckout, payInvoice, setStatus, triggerTrialWillEnd } from './helpers.js';
 import type { SubscriptionStatus } from './resources/subscriptions.js';
 import { createServer } from './server.js';
 import { signPayload } from './webhooks.js';
@@ -64,6 +64,12 @@ export interface StripeEmulator {
   payInvoice(subscriptionId: string, options?: { succeeded?: boolean }): Stripe.Event;
   /** Emits customer.subscription.trial_will_end. */
   triggerTrialWillEnd(subscriptionId: string): Stripe.Event;
+  /**
+   * Pays an open subscription-mode session that has a customer, as a customer on the hosted page would:
+   * creates the subscription (customer.subscription.created), then emits checkout.session.completed.
+   * Throws for any other session.
+   */
+  completeCheckoutSession(sessionId: string): Stripe.Checkout.Session;
   emitEvent(type: string, object: unknown, previousAttributes?: Record<string, unknown>): Stripe.Event;
   /** Clears all objects, events, counts, faults and idempotency keys (webhook endpoint config is kept). */
   reset(): void;
@@ -124,6 +130,7 @@ export async function startStripeEmulator(options: EmulatorOptions = {}): Promis
     setSubscriptionStatus: (id, status) => asEvent(setStatus(core, id, status as SubscriptionStatus)),
     payInvoice: (id, opts) => asEvent(payInvoice(core, id, opts?.succeeded ?? true)),
     triggerTrialWillEnd: (id) => asEvent(triggerTrialWillEnd(core, id)),
+    completeCheckoutSession: (id) => completeCheckout(core, id) as Stripe.Checkout.Session,
     emitEvent: (type, object, previousAttributes) => asEvent(core.events.emit(type, object, previousAttributes ?? null)),
     reset: () => core.reset(),
     close: async () => {

@@ -6,6 +6,7 @@ import { applyExpand, validateExpand } from './expand.js';
 import type { FaultSpec } from './faults.js';
 import { header, parseForm, readBody, sendJson } from './http-util.js';
 import { newId } from './ids.js';
+import { expireIfDue } from './resources/checkout.js';
 import { matchRoute, normalisePath } from './router.js';
 import { API_VERSION } from './version.js';
 
@@ -137,7 +138,9 @@ async function handleApi(core: EmulatorCore, req: IncomingMessage, res: ServerRe
 }
 
 function checkoutPage(core: EmulatorCore, res: ServerResponse, id: string): void {
-  const session = core.store.checkoutSessions.get(id);
+  const stored = core.store.checkoutSessions.get(id);
+  // Loading a lapsed session is what shows a customer "expired" on Stripe too.
+  const session = stored && expireIfDue(core.ctx(), stored);
   const html = session
     ? `<!doctype html><title>Checkout ${id}</title><h1>Stripe emulator checkout</h1><p>Session <code>${id}</code> (${session.mode}, ${session.status}).</p>`
     : `<!doctype html><title>Not found</title><p>No such checkout session.</p>`;

@@ -1,14 +1,24 @@
 import type { Ctx, Route } from '../context.js';
 import { invalidRequest, missingParam, noSuchObject, noSuchReference } from '../errors.js';
+import { NO_REQUEST, type RequestRef } from '../events.js';
 import { newId } from '../ids.js';
 import { listOf, paginate } from '../list.js';
-import { applyMetadata, arr, int, nullableStr, oneOf, str, type Params } from '../params.js';
+import { applyMetadata, arr, int, nullableStr, obj, oneOf, str, type Params } from '../params.js';
 import type { Obj } from '../store.js';
 import { liveCustomer } from './customers.js';
+import { createSubscription } from './subscriptions.js';
 
 interface LineItemRecord {
   price: string;
   quantity: number;
+}
+
+/** Stripe demands 30 minutes to 24 hours ahead; any future time is accepted here so tests can watch a session expire. */
+function expiresAtParam(params: Params, now: number): number {
+  const expiresAt = int(params, 'expires_at');
+  if (expiresAt === undefined) return now + 24 * 3600;
+  if (expiresAt <= now) throw invalidRequest('The `expires_at` timestamp must be in the future.', 'expires_at');
+  return expiresAt;
 }
 
 function createSession(ctx: Ctx, params: Params): Obj {
@@ -82,7 +92,7 @@ function createSession(ctx: Ctx, params: Params): Obj {
     customer_details: null,
     customer_email: customerEmail,
     discounts: [],
-    expires_at: int(params, 'expires_at') ?? now + 24 * 3600,
+    expires_at: expiresAtParam(params, now),
     integration_identifier: null,
     invoice: null,
     invoice_creation: null,
@@ -116,13 +126,15 @@ function createSession(ctx: Ctx, params: Params): Obj {
     wallet_options: null,
     // Kept for `expand[]=line_items` and the line_items endpoint; stripped from responses.
     _line_items: lineItems,
+    // Stripe never shows subscription_data on the session, but completion copies it to the subscription.
+    _subscription_metadata: applyMetadata({}, obj(params, 'subscription_data') ?? {}),
   };
   ctx.store.checkoutSessions.insert(session);
   return renderSession(session);
 }
 
 export function renderSession(session: Obj): Obj {
-  const { _line_items: _ignored, ...rest } = session;
+  const { _line_items: _items, _subscription_metadata: _metadata, ...rest } = session;
   return structuredClone(rest);
 }
 
@@ -149,10 +161,74 @@ export function sessionLineItems(ctx: Ctx, session: Obj): Obj {
   return listOf(`/v1/checkout/sessions/${session.id}/line_items`, data);
 }
 
+/** The one way a session stops being open without payment, so explicit and lazy expiry leave the same state. */
+function expireSession(ctx: Ctx, session: Obj, request: RequestRef): Obj {
+  session.status = 'expired';
+  // Stripe only hands out a url while the session can still be paid.
+  session.url = null;
+  const rendered = renderSession(session);
+  ctx.events.emit('checkout.session.expired', rendered, null, request);
+  return rendered;
+}
+
+/**
+ * Stripe expires a session on its own at `expires_at`; the emulator has no timer, so
+ * every path that touches a session catches up here first. The expiry is not caused
+ * by the current request, hence no request reference on its event.
+ */
+export function expireIfDue(ctx: Ctx, session: Obj): Obj {
+  if (session.status === 'open' && session.expires_at <= ctx.store.clock.now()) expireSession(ctx, session, NO_REQUEST);
+  return session;
+}
+
 function findSession(ctx: Ctx, id: string): Obj {
   const session = ctx.store.checkoutSessions.get(id);
   if (!session) throw noSuchObject('checkout.session', id);
-  return session;
+  return expireIfDue(ctx, session);
+}
+
+function expireOpenSession(ctx: Ctx, id: string): Obj {
+  const session = findSession(ctx, id);
+  if (session.status !== 'open') {
+    throw invalidRequest(
+      `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${session.status}".`,
+    );
+  }
+  return expireSession(ctx, session, ctx.request);
+}
+
+/**
+ * Test helper standing in for a customer paying on the hosted page (Stripe has no API
+ * for it). The subscription goes through the API's own creation path so its shape and
+ * `customer.subscription.created` event match an API-created one.
+ */
+export function completeCheckoutSession(ctx: Ctx, id: string): Obj {
+  const stored = ctx.store.checkoutSessions.get(id);
+  if (!stored) throw new Error(`No such checkout session: '${id}'`);
+  const session = expireIfDue(ctx, stored);
+  if (session.status !== 'open') {
+    throw new Error(`Only open Checkout Sessions can be completed; ${id} has a status of "${session.status}".`);
+  }
+  if (session.mode !== 'subscription') {
+    throw new Error(`Only subscription-mode Checkout Sessions can be completed; ${id} is in "${session.mode}" mode.`);
+  }
+  if (!session.customer) throw new Error(`Checkout Session ${id} has no customer; create it with \`customer\` to complete it.`);
+  const records = session._line_items as LineItemRecord[];
+  const sub = createSubscription(ctx, {
+    customer: session.customer,
+    // One-time prices would land on the first invoice, which the emulator does not model.
+    items: records
+      .filter((li) => ctx.store.prices.get(li.price)?.type === 'recurring')
+      .map((li) => ({ price: li.price, quantity: String(li.quantity) })),
+    metadata: session._subscription_metadata,
+  });
+  session.status = 'complete';
+  session.payment_status = 'paid';
+  session.subscription = sub.id;
+  session.url = null;
+  const rendered = renderSession(session);
+  ctx.events.emit('checkout.session.completed', rendered, null, ctx.request);
+  return rendered;
 }
 
 export const checkoutRoutes: Route[] = [
@@ -163,12 +239,15 @@ export const checkoutRoutes: Route[] = [
     path: '/v1/checkout/sessions/:id/line_items',
     handler: ({ ctx, id }) => sessionLineItems(ctx, findSession(ctx, id)),
   },
+  { method: 'POST', path: '/v1/checkout/sessions/:id/expire', handler: ({ ctx, id }) => expireOpenSession(ctx, id) },
   {
     method: 'GET',
     path: '/v1/checkout/sessions',
     handler: ({ ctx, params }) => {
       const customer = str(params, 'customer');
       const status = oneOf(params, 'status', ['complete', 'expired', 'open'] as const);
+      // Oldest first, so the catch-up expiry events come out in creation order.
+      for (const session of ctx.store.checkoutSessions.values().reverse()) expireIfDue(ctx, session);
       return paginate(ctx.store.checkoutSessions, params, {
         url: '/v1/checkout/sessions',
         kind: 'checkout.session',

@@ -145,7 +145,8 @@ function trialEndParam(ctx: Ctx, params: Params): number | 'now' | undefined {
   return t;
 }
 
-function createSubscription(ctx: Ctx, params: Params): Obj {
+/** Exported for checkout completion, so a checkout-made subscription is indistinguishable from an API-made one. */
+export function createSubscription(ctx: Ctx, params: Params): Obj {
   const customerId = str(params, 'customer');
   if (!customerId) throw missingParam('customer');
   const customer = liveCustomer(ctx, customerId);
