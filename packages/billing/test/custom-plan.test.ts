@@ -253,6 +253,68 @@ describe('createCustomEnterprisePlan on the emulator', () => {
     expect(third.checkoutUrl).toBe(second.checkoutUrl);
   });
 
+  it('a repeated request reuses an open checkout session: same URL, no new session', async () => {
+    const tenant = await newTenant();
+    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    const sessionsBefore = countOf(env, 'POST /v1/checkout/sessions');
+    const again = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    expect(again.checkoutUrl).toBe(first.checkoutUrl);
+    expect(countOf(env, 'POST /v1/checkout/sessions')).toBe(sessionsBefore);
+  });
+
+  it('an expired checkout session is replaced: a new live URL, recorded on the row, one open session', async () => {
+    const tenant = await newTenant();
+    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    const row = await env.prisma.customPlan.findUniqueOrThrow({ where: { id: first.customPlanId } });
+    await env.stripe.checkout.sessions.expire(row.checkoutSessionId!);
+
+    // Without asking for checkout, the dead link is not handed out (the row's expiry says it is dead only
+    // once its time has passed, so move it; Stripe's own expiry is checked when checkout is asked for).
+    await env.prisma.customPlan.update({ where: { id: row.id }, data: { checkoutExpiresAt: new Date(Date.now() - 1000) } });
+    expect((await env.customPlans.createCustomEnterprisePlan(input(tenant.id))).checkoutUrl).toBeUndefined();
+
+    const renewed = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    expect(renewed).toMatchObject({ customPlanId: first.customPlanId, productId: first.productId, priceId: first.priceId });
+    expect(renewed.checkoutUrl).toMatch(/^http/);
+    expect(renewed.checkoutUrl).not.toBe(first.checkoutUrl);
+    const updated = await env.prisma.customPlan.findUniqueOrThrow({ where: { id: row.id } });
+    expect(updated.checkoutUrl).toBe(renewed.checkoutUrl);
+    expect(updated.checkoutSessionId).not.toBe(row.checkoutSessionId);
+    expect(updated.checkoutExpiresAt!.getTime()).toBeGreaterThan(Date.now() + 23 * 3600_000);
+    const open = await env.stripe.checkout.sessions.list({ customer: tenant.customerId!, status: 'open' });
+    expect(open.data.map((session) => session.id)).toEqual([updated.checkoutSessionId]);
+  });
+
+  it('a session close to its expiry is expired before its replacement is created, so two are never open', async () => {
+    const tenant = await newTenant();
+    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    const oldId = (await env.prisma.customPlan.findUniqueOrThrow({ where: { id: first.customPlanId } })).checkoutSessionId!;
+    // 23.5 h later by the service's clock: the 24 h session has half an hour left.
+    const later = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync: env.stripeSync,
+      catalog: DEFAULT_FEATURE_CATALOG,
+      checkoutBaseUrls: { successUrl: 'https://app.example/ok', cancelUrl: 'https://app.example/no' },
+      now: () => new Date(Date.now() + 23.5 * 3600_000),
+    });
+    const renewed = await later.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    expect(renewed.checkoutUrl).not.toBe(first.checkoutUrl);
+    expect((await env.stripe.checkout.sessions.retrieve(oldId)).status).toBe('expired');
+    expect((await env.stripe.checkout.sessions.list({ customer: tenant.customerId!, status: 'open' })).data).toHaveLength(1);
+  });
+
+  it('after the customer completed checkout, a repeated request returns no link and creates no session', async () => {
+    const tenant = await newTenant();
+    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    const row = await env.prisma.customPlan.findUniqueOrThrow({ where: { id: first.customPlanId } });
+    const completed = env.emu.completeCheckoutSession(row.checkoutSessionId!);
+    expect(completed.subscription).toBeTruthy();
+    const sessionsBefore = countOf(env, 'POST /v1/checkout/sessions');
+    const again = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    expect(again).toMatchObject({ customPlanId: first.customPlanId, productId: first.productId, priceId: first.priceId });
+    expect(again.checkoutUrl).toBeUndefined();
+    expect(countOf(env, 'POST /v1/checkout/sessions')).toBe(sessionsBefore);
+  });
+
   it('keeps earlier tenant overrides except those the custom plan sets', async () => {
     const tenant = await newTenant();
     await env.prisma.tenantFeatureConfig.create({

@@ -3,6 +3,7 @@ import type { CustomPlan, PrismaClient } from '@packages/db';
 import { CustomPlanError } from '../errors.js';
 import type { FeatureMap } from '../types.js';
 import { failedKey, stripeKeyBase } from './idempotency.js';
+import { checkoutColumns, type StoredCheckout } from './checkout.js';
 import type { ParsedInput } from './input.js';
 import type { CreatedObjects, CustomPlanStep } from './types.js';
 
@@ -14,7 +15,7 @@ export interface CustomPlanLedger {
   claim(key: string, input: ParsedInput, features: FeatureMap): Promise<Claim>;
   recordProduct(rowId: string, productId: string): Promise<void>;
   recordPrice(rowId: string, priceId: string): Promise<void>;
-  recordCheckoutUrl(rowId: string, checkoutUrl: string): Promise<void>;
+  recordCheckout(rowId: string, checkout: StoredCheckout): Promise<void>;
   markFailed(rowId: string, key: string, step: CustomPlanStep, message: string, ids: CreatedObjects): Promise<void>;
 }
 
@@ -119,8 +120,8 @@ export function createCustomPlanLedger(
       await prisma.customPlan.update({ where: { id: rowId }, data: { stripePriceId: priceId, updatedAt: now() } });
     },
 
-    async recordCheckoutUrl(rowId, checkoutUrl) {
-      await prisma.customPlan.update({ where: { id: rowId }, data: { checkoutUrl, updatedAt: now() } });
+    async recordCheckout(rowId, checkout) {
+      await prisma.customPlan.update({ where: { id: rowId }, data: { ...checkoutColumns(checkout), updatedAt: now() } });
     },
 
     async markFailed(rowId, key, step, message, ids) {

@@ -5,6 +5,7 @@ import { CustomPlanError, TenantNotFoundError, ValidationError } from '../errors
 import { createStripeSyncService, mapStripeError } from '../stripe-sync/index.js';
 import type { TenantFeatureState } from '../tenant-store/index.js';
 import type { FeatureCatalog, FeatureMap } from '../types.js';
+import { decideCheckoutReplay, storedCheckout, storedUrlIfLive, type StoredCheckout } from './checkout.js';
 import { archiveCreated, stepError } from './compensation.js';
 import { deriveKey, keyFor } from './idempotency.js';
 import { checkoutUrls, parseInput, parseShape, type ParsedInput } from './input.js';
@@ -55,19 +56,14 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
   };
   const steps = createStripeSteps(stripe, call);
 
-  /** An already active plan: the stored ids, plus a checkout session if one is asked for now. */
+  /** An already active plan: the stored ids, plus a usable checkout link if one is asked for now. */
   async function replay(row: CustomPlan, input: ParsedInput, customerId: string | null, stripeKey: string): Promise<CustomPlanResult> {
-    let checkoutUrl = row.checkoutUrl ?? undefined;
-    if (input.createCheckoutSession && !checkoutUrl && row.stripePriceId) {
-      let session: Stripe.Checkout.Session;
-      try {
-        session = await steps.createCheckout(row, customerId!, row.stripePriceId, checkoutUrls(input, options.checkoutBaseUrls), stripeKey);
-      } catch (error) {
-        // The plan itself is complete and in use; only the extra session failed, so nothing is archived.
-        throw stepError('checkout', error, []);
-      }
-      checkoutUrl = session.url ?? undefined;
-      if (checkoutUrl) await ledger.recordCheckoutUrl(row.id, checkoutUrl);
+    let checkoutUrl: string | undefined;
+    try {
+      checkoutUrl = await replayCheckout(row, input, customerId, stripeKey);
+    } catch (error) {
+      // The plan itself is complete and in use; only the checkout failed, so nothing is archived.
+      throw stepError('checkout', error, []);
     }
     return {
       customPlanId: row.id,
@@ -76,6 +72,48 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
       ...(checkoutUrl ? { checkoutUrl } : {}),
       features: asFeatureMap(row.features),
     };
+  }
+
+  /**
+   * The link a replay hands out. Asked for a checkout, it checks the stored session with Stripe:
+   * still open with time left → same URL; completed → none (a second session could sell the plan
+   * twice); expired or about to → the old one is expired and a new one created, so there is never
+   * more than one open session per plan.
+   */
+  async function replayCheckout(row: CustomPlan, input: ParsedInput, customerId: string | null, stripeKey: string): Promise<string | undefined> {
+    if (!input.createCheckoutSession || !row.stripePriceId || !customerId) return storedUrlIfLive(row, now());
+    // Rows from before the session column: nothing to check the URL against.
+    if (!row.checkoutSessionId && row.checkoutUrl) return row.checkoutUrl;
+    let replacing: string | undefined;
+    if (row.checkoutSessionId) {
+      const current = await steps.retrieveCheckout(row.checkoutSessionId);
+      const decision = decideCheckoutReplay(current, now());
+      if (decision.kind === 'reuse') return decision.url;
+      if (decision.kind === 'completed') return undefined;
+      if (decision.expireFirst) {
+        const outcome = await expireOpenSession(current.id);
+        if (outcome === 'completed') return undefined;
+      }
+      replacing = current.id;
+    }
+    const session = await steps.createCheckout(row, customerId, row.stripePriceId, checkoutUrls(input, options.checkoutBaseUrls), stripeKey, replacing);
+    const stored = storedCheckout(session);
+    if (!stored) return undefined;
+    await ledger.recordCheckout(row.id, stored);
+    return stored.url;
+  }
+
+  /** Expires an open session; a concurrent replay may have expired it, or the customer completed it. */
+  async function expireOpenSession(sessionId: string): Promise<'expired' | 'completed'> {
+    try {
+      await steps.expireCheckout(sessionId);
+      return 'expired';
+    } catch (error) {
+      const latest = await steps.retrieveCheckout(sessionId);
+      if (latest.status === 'complete') return 'completed';
+      if (latest.status === 'expired') return 'expired';
+      throw error;
+    }
   }
 
   return {
@@ -154,12 +192,12 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
 
         // The checkout session is created before the tenant is switched, so a failure here can still
         // be undone completely; after the commit it could not be without rewriting the tenant again.
-        let checkoutUrl: string | undefined;
+        let checkout: StoredCheckout | null = null;
         if (urls && tenant.stripeCustomerId) {
           step = 'checkout';
           const session = await steps.createCheckout(row, tenant.stripeCustomerId, priceId, urls, stripeKey);
           created.checkoutSessionId = session.id;
-          checkoutUrl = session.url ?? undefined;
+          checkout = storedCheckout(session);
         }
 
         step = 'tenant_update';
@@ -176,9 +214,9 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
             priceId,
             actor,
           },
-          checkoutUrl,
+          checkout,
         );
-        result = { customPlanId: row.id, productId, priceId, ...(checkoutUrl ? { checkoutUrl } : {}), features: planFeatures };
+        result = { customPlanId: row.id, productId, priceId, ...(checkout ? { checkoutUrl: checkout.url } : {}), features: planFeatures };
       } catch (error) {
         // Another attempt owns the row now and shares our Stripe objects (same keys): leave both alone.
         // If it activated the plan, this request's answer is that plan.

@@ -17,7 +17,11 @@ export interface CustomPlanStripeSteps {
     priceId: string,
     urls: CheckoutUrls,
     stripeKey: string,
+    /** The expired session this one replaces: part of the key, so concurrent replays share one new session. */
+    replacing?: string,
   ): Promise<Stripe.Checkout.Session>;
+  retrieveCheckout(sessionId: string): Promise<Stripe.Checkout.Session>;
+  expireCheckout(sessionId: string): Promise<Stripe.Checkout.Session>;
 }
 
 export function createStripeSteps(stripe: Stripe, call: StripeCall): CustomPlanStripeSteps {
@@ -44,7 +48,7 @@ export function createStripeSteps(stripe: Stripe, call: StripeCall): CustomPlanS
       );
     },
 
-    createCheckout(row, customerId, priceId, urls, stripeKey) {
+    createCheckout(row, customerId, priceId, urls, stripeKey, replacing) {
       return call('checkout.sessions.create', () =>
         stripe.checkout.sessions.create(
           {
@@ -56,9 +60,17 @@ export function createStripeSteps(stripe: Stripe, call: StripeCall): CustomPlanS
             client_reference_id: row.tenantId,
             metadata: { tenantId: row.tenantId, customPlanId: row.id },
           },
-          { idempotencyKey: `${stripeKey}:checkout` },
+          { idempotencyKey: replacing ? `${stripeKey}:checkout:after:${replacing}` : `${stripeKey}:checkout` },
         ),
       );
+    },
+
+    retrieveCheckout(sessionId) {
+      return call('checkout.sessions.retrieve', () => stripe.checkout.sessions.retrieve(sessionId));
+    },
+
+    expireCheckout(sessionId) {
+      return call('checkout.sessions.expire', () => stripe.checkout.sessions.expire(sessionId));
     },
   };
 }

@@ -3,6 +3,7 @@ import { CustomPlanError, TenantNotFoundError } from '../errors.js';
 import { restrictFeatures } from '../features/merge.js';
 import { inTransaction, updateTenantFeatures, type TenantFeatureState, type Tx } from '../tenant-store/index.js';
 import type { FeatureMap } from '../types.js';
+import { checkoutColumns, type StoredCheckout } from './checkout.js';
 
 /** The features a custom plan grants: base plan features, overrides on top. */
 export function mergeFeatures(base: FeatureMap, overrides: FeatureMap): FeatureMap {
@@ -63,7 +64,7 @@ export async function activateCustomPlan(
   prisma: PrismaClient,
   rowId: string,
   plan: Parameters<typeof updateTenantForCustomPlan>[1],
-  checkoutUrl: string | undefined,
+  checkout: StoredCheckout | null,
 ): Promise<TenantFeatureState | null> {
   return inTransaction(prisma, async (tx) => {
     // Serialises with a concurrent resume of the same row: only one of them may activate it.
@@ -74,7 +75,7 @@ export async function activateCustomPlan(
     const outcome = await updateTenantForCustomPlan(tx, plan);
     await tx.customPlan.update({
       where: { id: rowId },
-      data: { status: 'active', stripeProductId: plan.productId, stripePriceId: plan.priceId, checkoutUrl: checkoutUrl ?? null, error: null },
+      data: { status: 'active', stripeProductId: plan.productId, stripePriceId: plan.priceId, ...checkoutColumns(checkout), error: null },
     });
     return outcome;
   });
