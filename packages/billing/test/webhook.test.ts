@@ -2,6 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeVersioned } from '../src/cache/index.js';
 import { restrictFeatures } from '../src/features/merge.js';
 import { enforcePaymentGrace, listUnmatchedEvents, schedulePaymentGrace, type EnforcePaymentGraceResult } from '../src/webhooks/index.js';
+import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
+import { createCustomPlanService } from '../src/custom-plans/index.js';
 import { PLAN_FIXTURES, seedPlan } from './helpers/fixtures.js';
 import { setupWebhookTestEnv, startExtraServer, type WebhookTestEnv } from './webhook-helpers.js';
 
@@ -254,6 +256,45 @@ describe('schedulePaymentGrace (run by npm start)', () => {
 
   it('rejects a non-positive interval', () => {
     expect(() => schedulePaymentGrace(env.prisma, env.featureSync, { intervalMs: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('custom plan checkout, end to end', () => {
+  it('the customer completes the custom plan checkout: the subscription webhook keeps the tenant on the custom plan features', async () => {
+    const customerId = await env.createCustomer('t_custom_checkout');
+    const customPlans = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync: env.stripeSync,
+      featureReader: env.featureSync.reader,
+      catalog: DEFAULT_FEATURE_CATALOG,
+    });
+    const plan = await customPlans.createCustomEnterprisePlan({
+      tenantId: 't_custom_checkout',
+      basePlanId: env.plans.pro.price.id,
+      priceCents: 99_000,
+      currency: 'usd',
+      recurringInterval: 'month',
+      overrides: { max_users: 777, white_label: true },
+      planName: 'Custom for t_custom_checkout',
+      createCheckoutSession: true,
+      successUrl: 'https://app.example/ok',
+      cancelUrl: 'https://app.example/no',
+    });
+    const row = await env.prisma.customPlan.findUniqueOrThrow({ where: { id: plan.customPlanId } });
+    const session = env.emu.completeCheckoutSession(row.checkoutSessionId!);
+    const created = env.lastEvent('customer.subscription.created', String(session.subscription));
+    const res = await env.deliver(created);
+    expect(res.json).toMatchObject({ status: 'processed' });
+    const state = await env.state('t_custom_checkout');
+    expect(state).toMatchObject({
+      accessActive: true,
+      stripeSubscriptionId: session.subscription,
+      stripePriceId: plan.priceId,
+      features: plan.features,
+    });
+    // The custom plan's values are its plan features (its price carries them), not tenant overrides.
+    expect(state).toMatchObject({ source: 'custom', planFeatures: plan.features });
+    expect(plan.features).toMatchObject({ max_users: 777, white_label: true });
+    expect(await env.featureSync.isFeatureEnabled('t_custom_checkout', 'white_label')).toBe(true);
   });
 });
 
