@@ -261,7 +261,7 @@ describe('schedulePaymentGrace (run by npm start)', () => {
 
 describe('custom plan checkout, end to end', () => {
   it('the customer completes the custom plan checkout: the subscription webhook keeps the tenant on the custom plan features', async () => {
-    const customerId = await env.createCustomer('t_custom_checkout');
+    await env.createCustomer('t_custom_checkout');
     const customPlans = createCustomPlanService(env.stripe, env.prisma, {
       stripeSync: env.stripeSync,
       featureReader: env.featureSync.reader,
