@@ -5,6 +5,7 @@ import {
   ADMIN_TOKEN,
   bearer,
   buildAdminApp,
+  countOf,
   setupAdminTestEnv,
   TENANT_A_TOKEN,
   TENANT_B_TOKEN,
@@ -236,10 +237,24 @@ describe('endpoints', () => {
   it('custom plan via the API: 201, Idempotency-Key header replays, tenant switched to custom', async () => {
     const tenantId = tenants[2]!.tenantId;
     const headers = { ...admin, 'idempotency-key': `api-deal-${tenantId}` };
-    const payload = { ...customPlanBody(), overrides: { max_users: 777 }, createCheckoutSession: true };
+    // The tenant already pays: checkout would start a second subscription, so it is refused before anything is created.
+    const productsBefore = countOf(env, 'POST /v1/products');
+    const checkout = await app.inject({
+      method: 'POST',
+      url: `/api/admin/tenants/${tenantId}/custom-plans`,
+      headers: admin,
+      payload: { ...customPlanBody(), overrides: { max_users: 777 }, createCheckoutSession: true },
+    });
+    expect(checkout.statusCode).toBe(409);
+    expect(checkout.json().error).toMatchObject({ code: 'customer_already_subscribed', message: expect.stringMatching(/switchSubscription/) });
+    expect(countOf(env, 'POST /v1/products')).toBe(productsBefore);
+
+    const payload = { ...customPlanBody(), overrides: { max_users: 777 }, switchSubscription: true };
     const first = await app.inject({ method: 'POST', url: `/api/admin/tenants/${tenantId}/custom-plans`, headers, payload });
     expect(first.statusCode, first.body).toBe(201);
-    expect(first.json()).toMatchObject({ productId: expect.stringMatching(/^prod_/), checkoutUrl: expect.any(String) });
+    expect(first.json()).toMatchObject({ productId: expect.stringMatching(/^prod_/), subscriptionId: expect.stringMatching(/^sub_/) });
+    const subscription = await env.stripe.subscriptions.retrieve(first.json().subscriptionId);
+    expect(subscription.items.data.map((item) => item.price.id)).toEqual([first.json().priceId]);
     const second = await app.inject({ method: 'POST', url: `/api/admin/tenants/${tenantId}/custom-plans`, headers, payload });
     expect(second.json()).toEqual(first.json());
     const features = await app.inject({ method: 'GET', url: `/api/admin/tenants/${tenantId}/features`, headers: admin });

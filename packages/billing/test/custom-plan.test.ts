@@ -336,6 +336,96 @@ describe('createCustomEnterprisePlan on the emulator', () => {
   });
 });
 
+describe('custom plans for customers who already pay', () => {
+  /** A new tenant subscribed to `priceIds` (first = first item). */
+  async function subscribedTenant(priceIds: string[]) {
+    const tenant = await newTenant();
+    const subscription = await env.stripe.subscriptions.create({ customer: tenant.customerId!, items: priceIds.map((price) => ({ price })) });
+    return { ...tenant, subscription };
+  }
+
+  it('checkout for a subscribed customer is refused before anything is created (it would bill twice)', async () => {
+    const tenant = await subscribedTenant([plans.pro.price.id]);
+    const before = { products: countOf(env, 'POST /v1/products'), rows: await env.prisma.customPlan.count({ where: { tenantId: tenant.id } }) };
+    const error = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CustomPlanError);
+    expect(error).toMatchObject({ code: 'customer_already_subscribed', message: expect.stringContaining(tenant.subscription.id) });
+    expect(countOf(env, 'POST /v1/products')).toBe(before.products);
+    expect(await env.prisma.customPlan.count({ where: { tenantId: tenant.id } })).toBe(before.rows);
+  });
+
+  it('switchSubscription moves the plan item onto the custom price, keeps add-ons, and a repeat changes nothing', async () => {
+    const addOnProduct = await env.stripe.products.create({ name: 'Extra seats' });
+    const addOn = await env.stripe.prices.create({ product: addOnProduct.id, unit_amount: 500, currency: 'usd', recurring: { interval: 'month' } });
+    // The add-on comes first: the plan item is the one whose product carries plan metadata.
+    const tenant = await subscribedTenant([addOn.id, plans.pro.price.id]);
+    const result = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true }));
+    expect(result.subscriptionId).toBe(tenant.subscription.id);
+    const after = await env.stripe.subscriptions.retrieve(tenant.subscription.id);
+    expect(after.items.data.map((item) => item.price.id).sort()).toEqual([addOn.id, result.priceId].sort());
+    expect(after.status).toBe('active');
+    const config = await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: tenant.id } });
+    expect(config).toMatchObject({ source: 'custom', stripePriceId: result.priceId });
+
+    const updates = countOf(env, 'POST /v1/subscriptions/:id');
+    expect(await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true }))).toEqual(result);
+    expect(countOf(env, 'POST /v1/subscriptions/:id')).toBe(updates);
+    // And checkout is not offered to a customer already paying for this very plan.
+    expect((await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }))).checkoutUrl).toBeUndefined();
+  });
+
+  it('a plan created without switching can be switched by a later repeat', async () => {
+    const tenant = await subscribedTenant([plans.starter.price.id]);
+    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id));
+    expect(first.subscriptionId).toBeUndefined();
+    expect((await env.stripe.subscriptions.retrieve(tenant.subscription.id)).items.data[0]!.price.id).toBe(plans.starter.price.id);
+    const switched = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true }));
+    expect(switched).toMatchObject({ customPlanId: first.customPlanId, subscriptionId: tenant.subscription.id });
+    expect((await env.stripe.subscriptions.retrieve(tenant.subscription.id)).items.data[0]!.price.id).toBe(first.priceId);
+  });
+
+  it('switchSubscription without a subscription → ValidationError naming it, nothing created', async () => {
+    const tenant = await newTenant();
+    const before = countOf(env, 'POST /v1/products');
+    const error = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).issues.map((i) => i.path)).toContain('switchSubscription');
+    expect(countOf(env, 'POST /v1/products')).toBe(before);
+  });
+
+  it('checkout and switch together → ValidationError', async () => {
+    const tenant = await newTenant();
+    const error = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true, createCheckoutSession: true })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).issues.map((i) => i.path)).toContain('switchSubscription');
+  });
+
+  it('when the tenant switch fails after the subscription moved, the subscription is moved back and the plan archived', async () => {
+    const tenant = await subscribedTenant([plans.pro.price.id]);
+    const q = (sql: string) => env.db.pool.query(sql);
+    await q(`CREATE OR REPLACE FUNCTION custom_switch_fault_fn() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        IF NEW.tenant_id = '${tenant.id}' THEN RAISE EXCEPTION 'injected failure for ${tenant.id}'; END IF;
+        RETURN NEW;
+      END $fn$`);
+    await q('CREATE TRIGGER custom_switch_fault BEFORE INSERT ON feature_audit_logs FOR EACH ROW EXECUTE FUNCTION custom_switch_fault_fn()');
+    let error: unknown;
+    try {
+      error = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true })).catch((e: unknown) => e);
+    } finally {
+      await q('DROP TRIGGER IF EXISTS custom_switch_fault ON feature_audit_logs');
+    }
+    expect(error).toMatchObject({ name: 'CustomPlanError', step: 'tenant_update' });
+    const subscription = await env.stripe.subscriptions.retrieve(tenant.subscription.id);
+    expect(subscription.items.data.map((item) => item.price.id)).toEqual([plans.pro.price.id]);
+    const row = await env.prisma.customPlan.findFirstOrThrow({ where: { tenantId: tenant.id } });
+    expect(row.status).toBe('failed');
+    expect((await env.stripe.prices.retrieve(row.stripePriceId!)).active).toBe(false);
+    expect((await env.stripe.products.retrieve(row.stripeProductId!)).active).toBe(false);
+    expect(await env.prisma.tenantFeatureConfig.findUnique({ where: { tenantId: tenant.id } })).toBeNull();
+  });
+});
+
 describe('createCustomEnterprisePlan validation', () => {
   let tenantId: string;
   beforeAll(async () => {

@@ -31,9 +31,12 @@ describe('npm run demo', () => {
     expect(afterWebhooks).toMatch(/globex\s+pro\s+active\s+grace/);
     expect(afterWebhooks).toMatch(/umbrella\s+pro\s+canceled\s+NO ACCESS/);
     expect(afterWebhooks).toMatch(/customer\.subscription\.deleted\s+processed ×1/);
-    const final = stdout.slice(stdout.indexOf('── 4.'));
-    expect(final).toMatch(/product prod_\w+, price price_\w+/);
-    expect(final).toMatch(/checkout http:\/\/127\.0\.0\.1:\d+\/checkout\/cs_test_\w+/);
-    expect(final).toMatch(/initech .*max_users=5000.*white_label/);
+    const switched = stdout.slice(stdout.indexOf('── 4.'), stdout.indexOf('── 5.'));
+    expect(switched).toMatch(/product prod_\w+, price price_\w+, subscription sub_\w+ switched/);
+    expect(switched).toMatch(/initech .*max_users=5000.*white_label/);
+    const comeback = stdout.slice(stdout.indexOf('── 5.'));
+    expect(comeback).toMatch(/checkout http:\/\/127\.0\.0\.1:\d+\/checkout\/cs_test_\w+/);
+    expect(comeback).toMatch(/checkout completed: subscription sub_\w+/);
+    expect(comeback).toMatch(/umbrella\s+enterprise\s+active\s+access\s.*max_users=40/);
   });
 });

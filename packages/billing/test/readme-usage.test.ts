@@ -57,11 +57,9 @@ describe('README: using the library', () => {
       recurringInterval: 'month',
       overrides: { max_users: 5000 },
       planName: 'Acme Enterprise',
-      createCheckoutSession: true,
-      successUrl: 'https://app.example/ok',
-      cancelUrl: 'https://app.example/cancel',
+      switchSubscription: true,
     });
-    expect(custom).toMatchObject({ productId: expect.stringMatching(/^prod_/), priceId: expect.stringMatching(/^price_/), checkoutUrl: expect.any(String) });
+    expect(custom).toMatchObject({ productId: expect.stringMatching(/^prod_/), priceId: expect.stringMatching(/^price_/), subscriptionId: subscription.id });
     expect(custom.features.max_users).toBe(5000);
     expect((await featureSync.getTenantFeatures('acme'))?.features.max_users).toBe(5000);
   });

@@ -15,6 +15,15 @@ export async function archiveCreated(stripe: Stripe, call: StripeCall, created: 
       problems.push(`checkout session ${id} could not be expired: ${messageOf(e)}`);
     });
   }
+  // Before the price is archived: the customer goes back to what they were paying for.
+  if (created.switchedSubscription) {
+    const { subscriptionId, itemId, previousPriceId } = created.switchedSubscription;
+    await call('subscriptions.update', () => stripe.subscriptions.update(subscriptionId, { items: [{ id: itemId, price: previousPriceId }] })).catch(
+      (e: unknown) => {
+        problems.push(`subscription ${subscriptionId} could not be moved back to ${previousPriceId}: ${messageOf(e)}`);
+      },
+    );
+  }
   if (created.priceId) {
     const id = created.priceId;
     await call('prices.update', () => stripe.prices.update(id, { active: false })).catch((e: unknown) => {

@@ -31,6 +31,7 @@ export const inputSchema = z
     overrides: z.unknown().optional(),
     planName: z.string().trim().min(1, { error: 'must not be empty' }).max(250, { error: 'must be at most 250 characters' }),
     createCheckoutSession: z.boolean().optional().default(false),
+    switchSubscription: z.boolean().optional().default(false),
     successUrl: httpUrl.optional(),
     cancelUrl: httpUrl.optional(),
     idempotencyKey: z
@@ -42,7 +43,11 @@ export const inputSchema = z
       .optional(),
     actor: z.string().trim().min(1).max(200).optional(),
   })
-  .strict();
+  .strict()
+  .refine((input) => !(input.createCheckoutSession && input.switchSubscription), {
+    error: 'createCheckoutSession and switchSubscription cannot both be true: one starts a new subscription, the other moves the existing one',
+    path: ['switchSubscription'],
+  });
 
 export type ParsedInput = z.output<typeof inputSchema> & { overrides: FeatureMap };
 

@@ -11,6 +11,15 @@ import { deriveKey, keyFor } from './idempotency.js';
 import { checkoutUrls, parseInput, parseShape, type ParsedInput } from './input.js';
 import { asFeatureMap, assertSameRequest, createCustomPlanLedger } from './ledger.js';
 import { createStripeSteps, customPlanMetadata } from './stripe-steps.js';
+import {
+  currentSubscription,
+  onPrice,
+  refuseSecondSubscription,
+  requireSubscriptionToSwitch,
+  switchOf,
+  switchToPrice,
+  type CurrentSubscription,
+} from './subscription.js';
 import { activateCustomPlan, mergeFeatures } from './tenant-update.js';
 import type {
   CheckoutUrls,
@@ -59,19 +68,30 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
   /** An already active plan: the stored ids, plus a usable checkout link if one is asked for now. */
   async function replay(row: CustomPlan, input: ParsedInput, customerId: string | null, stripeKey: string): Promise<CustomPlanResult> {
     let checkoutUrl: string | undefined;
+    let subscriptionId: string | undefined;
     try {
-      checkoutUrl = await replayCheckout(row, input, customerId, stripeKey);
+      if (input.switchSubscription) subscriptionId = await replaySwitch(row, customerId, stripeKey);
+      else checkoutUrl = await replayCheckout(row, input, customerId, stripeKey);
     } catch (error) {
-      // The plan itself is complete and in use; only the checkout failed, so nothing is archived.
-      throw stepError('checkout', error, []);
+      if (error instanceof ValidationError || error instanceof CustomPlanError) throw error;
+      // The plan itself is complete and in use; only the extra step failed, so nothing is archived.
+      throw stepError(input.switchSubscription ? 'subscription' : 'checkout', error, []);
     }
     return {
       customPlanId: row.id,
       productId: row.stripeProductId!,
       priceId: row.stripePriceId!,
       ...(checkoutUrl ? { checkoutUrl } : {}),
+      ...(subscriptionId ? { subscriptionId } : {}),
       features: asFeatureMap(row.features),
     };
+  }
+
+  /** An existing plan asked to switch: the customer's subscription is moved onto it unless it is already. */
+  async function replaySwitch(row: CustomPlan, customerId: string | null, stripeKey: string): Promise<string> {
+    const current = requireSubscriptionToSwitch(customerId ? await currentSubscription(stripe, call, customerId) : null, customerId);
+    if (!onPrice(current, row.stripePriceId!)) await switchToPrice(stripe, call, switchOf(current), row.stripePriceId!, `${stripeKey}:switch`);
+    return current.subscription.id;
   }
 
   /**
@@ -82,6 +102,10 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
    */
   async function replayCheckout(row: CustomPlan, input: ParsedInput, customerId: string | null, stripeKey: string): Promise<string | undefined> {
     if (!input.createCheckoutSession || !row.stripePriceId || !customerId) return storedUrlIfLive(row, now());
+    const subscription = await currentSubscription(stripe, call, customerId);
+    // Already paying for this plan (through our checkout or a switch): no link is needed.
+    if (subscription && onPrice(subscription, row.stripePriceId)) return undefined;
+    if (subscription) refuseSecondSubscription(subscription, customerId);
     // Rows from before the session column: nothing to check the URL against.
     if (!row.checkoutSessionId && row.checkoutUrl) return row.checkoutUrl;
     let replacing: string | undefined;
@@ -141,7 +165,7 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
       const key = keyFor(input);
       const actor = input.actor ?? 'custom_plan';
 
-      // A completed plan is answered from the row alone: no Stripe reads, nothing created.
+      // A completed plan is answered from the row (Stripe is only asked about its checkout or subscription).
       const completed = await ledger.find(key);
       if (completed?.status === 'active') {
         assertSameRequest(completed, input);
@@ -157,6 +181,15 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
       const features = mergeFeatures(base.features, input.overrides);
       // Before any row exists: metadata that cannot fit Stripe's limits is a validation error, not a failure.
       customPlanMetadata(input, base, features, 'pending');
+
+      // Checked before anything is written: checkout for a paying customer would bill them twice, and
+      // a switch needs a subscription to move.
+      let subscription: CurrentSubscription | null = null;
+      if ((input.createCheckoutSession || input.switchSubscription) && tenant.stripeCustomerId) {
+        subscription = await currentSubscription(stripe, call, tenant.stripeCustomerId);
+      }
+      if (input.createCheckoutSession && subscription) refuseSecondSubscription(subscription, tenant.stripeCustomerId!);
+      if (input.switchSubscription) subscription = requireSubscriptionToSwitch(subscription, tenant.stripeCustomerId);
 
       const claimed = await ledger.claim(key, input, features);
       if ('done' in claimed) return replay(claimed.done, input, tenant.stripeCustomerId, claimed.stripeKey);
@@ -200,6 +233,15 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
           checkout = storedCheckout(session);
         }
 
+        // Like checkout, before the tenant switch, so a failure can still be undone (moved back).
+        if (input.switchSubscription && subscription) {
+          step = 'subscription';
+          if (!onPrice(subscription, priceId)) {
+            created.switchedSubscription = switchOf(subscription);
+            await switchToPrice(stripe, call, created.switchedSubscription, priceId, `${stripeKey}:switch`);
+          }
+        }
+
         step = 'tenant_update';
         activated = await activateCustomPlan(
           prisma,
@@ -216,7 +258,14 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
           },
           checkout,
         );
-        result = { customPlanId: row.id, productId, priceId, ...(checkout ? { checkoutUrl: checkout.url } : {}), features: planFeatures };
+        result = {
+          customPlanId: row.id,
+          productId,
+          priceId,
+          ...(checkout ? { checkoutUrl: checkout.url } : {}),
+          ...(input.switchSubscription && subscription ? { subscriptionId: subscription.subscription.id } : {}),
+          features: planFeatures,
+        };
       } catch (error) {
         // Another attempt owns the row now and shares our Stripe objects (same keys): leave both alone.
         // If it activated the plan, this request's answer is that plan.

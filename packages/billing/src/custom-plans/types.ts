@@ -7,7 +7,7 @@ export const RECURRING_INTERVALS = ['day', 'week', 'month', 'year'] as const;
 export type RecurringInterval = (typeof RECURRING_INTERVALS)[number];
 export type CustomPlanStatus = 'pending' | 'active' | 'failed';
 /** Where a custom plan creation stopped; `CustomPlanError.step` is one of these. */
-export type CustomPlanStep = 'pending' | 'product' | 'price' | 'checkout' | 'tenant_update';
+export type CustomPlanStep = 'pending' | 'product' | 'price' | 'checkout' | 'subscription' | 'tenant_update';
 
 export interface CreateCustomPlanInput {
   tenantId: string;
@@ -19,7 +19,14 @@ export interface CreateCustomPlanInput {
   /** Feature values that differ from the base plan. */
   overrides?: FeatureMap;
   planName: string;
+  /**
+   * A Checkout link for a customer without a subscription. Refused (409 `customer_already_subscribed`)
+   * when the customer already has one that grants access: checkout would start a second subscription
+   * and bill them twice; use `switchSubscription` for them.
+   */
   createCheckoutSession?: boolean;
+  /** Moves the customer's access-granting subscription onto the custom price (Stripe prorates). */
+  switchSubscription?: boolean;
   successUrl?: string;
   cancelUrl?: string;
   idempotencyKey?: string;
@@ -32,6 +39,8 @@ export interface CustomPlanResult {
   productId: string;
   priceId: string;
   checkoutUrl?: string;
+  /** With `switchSubscription`: the subscription now on the custom price. */
+  subscriptionId?: string;
   /** Everything the plan grants: base plan features with the overrides applied. */
   features: FeatureMap;
 }
@@ -76,6 +85,14 @@ export interface CreatedObjects {
   productId?: string;
   priceId?: string;
   checkoutSessionId?: string;
+  /** A subscription this attempt moved onto the custom price, and the price it was on before. */
+  switchedSubscription?: SwitchedSubscription;
+}
+
+export interface SwitchedSubscription {
+  subscriptionId: string;
+  itemId: string;
+  previousPriceId: string;
 }
 
 /** A Stripe call through the rate limiter and error mapping. */

@@ -12,7 +12,8 @@ import { DEMO_TENANTS, seedDemo } from './seed.js';
  *  1. seed plans, customers and subscriptions in "Stripe", tenants in the database
  *  2. full sync: Stripe → tenant feature configs
  *  3. start the HTTP server; Stripe changes (upgrade, cancel, failed payment) arrive as signed webhooks
- *  4. create a custom enterprise plan for one tenant
+ *  4. a custom enterprise plan for a paying tenant: its subscription is switched to the new price
+ *  5. a custom plan for a churned tenant: checkout link, completed in the emulator, access restored
  */
 const emulator = await startStripeEmulator({ port: 0 });
 const stripe = new Stripe(emulator.apiKey, { ...emulator.stripeClientConfig(), maxNetworkRetries: 2 });
@@ -61,21 +62,37 @@ try {
   for (const row of delivered) console.log(`   ${row.type.padEnd(36)} ${row.status} ×${row._count}`);
   await printTenants(ctx);
 
-  step('4. Custom enterprise plan for initech (5000 seats, white label)');
+  step('4. Custom enterprise plan for initech (5000 seats, white label): its subscription moves onto the new price');
+  const base = { basePlanId: 'enterprise_monthly', currency: 'usd', recurringInterval: 'month', actor: 'demo' } as const;
   const custom = await ctx.customPlans.createCustomEnterprisePlan({
+    ...base,
     tenantId: 'initech',
-    basePlanId: 'enterprise_monthly',
     priceCents: 250_000,
-    currency: 'usd',
-    recurringInterval: 'month',
     overrides: { max_users: 5000, white_label: true },
     planName: 'Initech Enterprise',
+    // initech already pays: a checkout would start a second subscription, so its own is switched.
+    switchSubscription: true,
+  });
+  await emulator.waitForDeliveries();
+  console.log(`   product ${custom.productId}, price ${custom.priceId}, subscription ${custom.subscriptionId} switched`);
+  await printTenants(ctx);
+
+  step('5. umbrella (canceled) comes back on a custom plan: checkout link, completed in the emulator, webhook restores access');
+  const comeback = await ctx.customPlans.createCustomEnterprisePlan({
+    ...base,
+    tenantId: 'umbrella',
+    priceCents: 90_000,
+    overrides: { max_users: 40 },
+    planName: 'Umbrella Comeback',
     createCheckoutSession: true,
     successUrl: 'https://example.com/billing/success',
     cancelUrl: 'https://example.com/billing/cancel',
-    actor: 'demo',
   });
-  console.log(`   product ${custom.productId}, price ${custom.priceId}\n   checkout ${custom.checkoutUrl}`);
+  console.log(`   checkout ${comeback.checkoutUrl}`);
+  const row = await ctx.prisma.customPlan.findUniqueOrThrow({ where: { id: comeback.customPlanId } });
+  const session = emulator.completeCheckoutSession(row.checkoutSessionId!);
+  await emulator.waitForDeliveries();
+  console.log(`   checkout completed: subscription ${session.subscription}`);
   await printTenants(ctx);
 
   const auditRows = await ctx.prisma.featureAuditLog.count();

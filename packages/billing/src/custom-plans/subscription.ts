@@ -1,0 +1,62 @@
+import type Stripe from 'stripe';
+import { CustomPlanError, ValidationError } from '../errors.js';
+import { chooseSubscription, grantsAccess, listAll, planItem } from '../stripe-sync/index.js';
+import type { StripeCall, SwitchedSubscription } from './types.js';
+
+/** The customer's access-granting subscription (the one sync and webhooks would pick) and its plan item. */
+export interface CurrentSubscription {
+  subscription: Stripe.Subscription;
+  item: Stripe.SubscriptionItem;
+}
+
+export async function currentSubscription(stripe: Stripe, call: StripeCall, customerId: string): Promise<CurrentSubscription | null> {
+  const all = await listAll(call, 'subscriptions.list', (page) => stripe.subscriptions.list({ ...page, customer: customerId, status: 'all' }));
+  const chosen = chooseSubscription(all.filter((subscription) => grantsAccess(subscription.status)));
+  if (!chosen) return null;
+  // Retrieved again with products expanded, so an add-on item (extra seats) is never mistaken for the
+  // plan. A list cannot expand that deep (Stripe caps expansion at 4 levels).
+  const subscription = await call('subscriptions.retrieve', () =>
+    stripe.subscriptions.retrieve(chosen.id, { expand: ['items.data.price.product'] }),
+  );
+  const item = planItem(subscription);
+  if (!item) return null;
+  return { subscription, item };
+}
+
+export const onPrice = (current: CurrentSubscription, priceId: string): boolean =>
+  (current.subscription.items?.data ?? []).some((item) => item.price?.id === priceId);
+
+/** Checkout starts a new subscription: for a customer who already pays, that means paying twice. */
+export function refuseSecondSubscription(current: CurrentSubscription, customerId: string): never {
+  throw new CustomPlanError(
+    'customer_already_subscribed',
+    `Customer ${customerId} already has subscription ${current.subscription.id} (${current.subscription.status}); ` +
+      'a checkout session would start a second one and bill twice. Use switchSubscription to move it onto the custom price.',
+    'pending',
+  );
+}
+
+export function requireSubscriptionToSwitch(current: CurrentSubscription | null, customerId: string | null): CurrentSubscription {
+  if (current) return current;
+  throw new ValidationError(
+    customerId
+      ? `Customer ${customerId} has no active, trialing or past_due subscription to switch; use createCheckoutSession instead`
+      : 'The tenant has no Stripe customer, so there is no subscription to switch',
+    [{ path: 'switchSubscription', message: customerId ? 'no access-granting subscription' : 'tenant has no stripeCustomerId' }],
+  );
+}
+
+/** What a switch changes, known before the call so a failed or uncertain switch can still be undone. */
+export function switchOf(current: CurrentSubscription): SwitchedSubscription {
+  return { subscriptionId: current.subscription.id, itemId: current.item.id, previousPriceId: current.item.price.id };
+}
+
+/**
+ * Puts the plan item on the custom price. Stripe prorates by default, which is what a mid-cycle plan
+ * change should do. The idempotency key makes a resumed or concurrent attempt replay the same update.
+ */
+export async function switchToPrice(stripe: Stripe, call: StripeCall, switched: SwitchedSubscription, priceId: string, idempotencyKey: string): Promise<void> {
+  await call('subscriptions.update', () =>
+    stripe.subscriptions.update(switched.subscriptionId, { items: [{ id: switched.itemId, price: priceId }] }, { idempotencyKey }),
+  );
+}
