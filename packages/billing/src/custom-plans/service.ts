@@ -1,16 +1,17 @@
 import type Stripe from 'stripe';
-import type { CustomPlan, PrismaClient } from '@packages/db';
+import type { PrismaClient } from '@packages/db';
 import { loadFeatureCatalog } from '../catalog/index.js';
 import { CustomPlanError, TenantNotFoundError, ValidationError } from '../errors.js';
 import { createStripeSyncService, mapStripeError } from '../stripe-sync/index.js';
 import type { TenantFeatureState } from '../tenant-store/index.js';
 import type { FeatureCatalog, FeatureMap } from '../types.js';
-import { decideCheckoutReplay, storedCheckout, storedUrlIfLive, type StoredCheckout } from './checkout.js';
+import { storedCheckout, type StoredCheckout } from './checkout.js';
 import { archiveCreated, stepError } from './compensation.js';
 import { deriveKey, keyFor } from './idempotency.js';
-import { checkoutUrls, parseInput, parseShape, type ParsedInput } from './input.js';
+import { checkoutUrls, parseInput, parseShape } from './input.js';
 import { asFeatureMap, assertSameRequest, createCustomPlanLedger } from './ledger.js';
 import { createStripeSteps, customPlanMetadata } from './stripe-steps.js';
+import { createPlanReplay } from './replay.js';
 import {
   currentSubscription,
   onPrice,
@@ -65,80 +66,7 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
   };
   const steps = createStripeSteps(stripe, call);
 
-  /** An already active plan: the stored ids, plus a usable checkout link if one is asked for now. */
-  async function replay(row: CustomPlan, input: ParsedInput, customerId: string | null, stripeKey: string): Promise<CustomPlanResult> {
-    let checkoutUrl: string | undefined;
-    let subscriptionId: string | undefined;
-    try {
-      if (input.switchSubscription) subscriptionId = await replaySwitch(row, customerId, stripeKey);
-      else checkoutUrl = await replayCheckout(row, input, customerId, stripeKey);
-    } catch (error) {
-      if (error instanceof ValidationError || error instanceof CustomPlanError) throw error;
-      // The plan itself is complete and in use; only the extra step failed, so nothing is archived.
-      throw stepError(input.switchSubscription ? 'subscription' : 'checkout', error, []);
-    }
-    return {
-      customPlanId: row.id,
-      productId: row.stripeProductId!,
-      priceId: row.stripePriceId!,
-      ...(checkoutUrl ? { checkoutUrl } : {}),
-      ...(subscriptionId ? { subscriptionId } : {}),
-      features: asFeatureMap(row.features),
-    };
-  }
-
-  /** An existing plan asked to switch: the customer's subscription is moved onto it unless it is already. */
-  async function replaySwitch(row: CustomPlan, customerId: string | null, stripeKey: string): Promise<string> {
-    const current = requireSubscriptionToSwitch(customerId ? await currentSubscription(stripe, call, customerId) : null, customerId);
-    if (!onPrice(current, row.stripePriceId!)) await switchToPrice(stripe, call, switchOf(current), row.stripePriceId!, `${stripeKey}:switch`);
-    return current.subscription.id;
-  }
-
-  /**
-   * The link a replay hands out. Asked for a checkout, it checks the stored session with Stripe:
-   * still open with time left → same URL; completed → none (a second session could sell the plan
-   * twice); expired or about to → the old one is expired and a new one created, so there is never
-   * more than one open session per plan.
-   */
-  async function replayCheckout(row: CustomPlan, input: ParsedInput, customerId: string | null, stripeKey: string): Promise<string | undefined> {
-    if (!input.createCheckoutSession || !row.stripePriceId || !customerId) return storedUrlIfLive(row, now());
-    const subscription = await currentSubscription(stripe, call, customerId);
-    // Already paying for this plan (through our checkout or a switch): no link is needed.
-    if (subscription && onPrice(subscription, row.stripePriceId)) return undefined;
-    if (subscription) refuseSecondSubscription(subscription, customerId);
-    // Rows from before the session column: nothing to check the URL against.
-    if (!row.checkoutSessionId && row.checkoutUrl) return row.checkoutUrl;
-    let replacing: string | undefined;
-    if (row.checkoutSessionId) {
-      const current = await steps.retrieveCheckout(row.checkoutSessionId);
-      const decision = decideCheckoutReplay(current, now());
-      if (decision.kind === 'reuse') return decision.url;
-      if (decision.kind === 'completed') return undefined;
-      if (decision.expireFirst) {
-        const outcome = await expireOpenSession(current.id);
-        if (outcome === 'completed') return undefined;
-      }
-      replacing = current.id;
-    }
-    const session = await steps.createCheckout(row, customerId, row.stripePriceId, checkoutUrls(input, options.checkoutBaseUrls), stripeKey, replacing);
-    const stored = storedCheckout(session);
-    if (!stored) return undefined;
-    await ledger.recordCheckout(row.id, stored);
-    return stored.url;
-  }
-
-  /** Expires an open session; a concurrent replay may have expired it, or the customer completed it. */
-  async function expireOpenSession(sessionId: string): Promise<'expired' | 'completed'> {
-    try {
-      await steps.expireCheckout(sessionId);
-      return 'expired';
-    } catch (error) {
-      const latest = await steps.retrieveCheckout(sessionId);
-      if (latest.status === 'complete') return 'completed';
-      if (latest.status === 'expired') return 'expired';
-      throw error;
-    }
-  }
+  const replay = createPlanReplay({ stripe, call, steps, ledger, now, checkoutBaseUrls: options.checkoutBaseUrls });
 
   return {
     idempotencyKeyFor(raw) {
