@@ -4,6 +4,7 @@ import { createCustomPlanService, type CreateCustomPlanInput } from '../src/cust
 import { CustomPlanError, PlanNotFoundError, TenantNotFoundError, UnknownFeatureError, ValidationError } from '../src/errors.js';
 import { resolvePlanDefaults } from '../src/metadata/index.js';
 import { countOf, newTenant as newTenantIn, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import { failAuditInsertsFor } from './helpers/db-faults.js';
 import { seedPlans, type SeededPlans } from './helpers/fixtures.js';
 
 let env: AdminTestEnv;
@@ -402,18 +403,12 @@ describe('custom plans for customers who already pay', () => {
 
   it('when the tenant switch fails after the subscription moved, the subscription is moved back and the plan archived', async () => {
     const tenant = await subscribedTenant([plans.pro.price.id]);
-    const q = (sql: string) => env.db.pool.query(sql);
-    await q(`CREATE OR REPLACE FUNCTION custom_switch_fault_fn() RETURNS trigger LANGUAGE plpgsql AS $fn$
-      BEGIN
-        IF NEW.tenant_id = '${tenant.id}' THEN RAISE EXCEPTION 'injected failure for ${tenant.id}'; END IF;
-        RETURN NEW;
-      END $fn$`);
-    await q('CREATE TRIGGER custom_switch_fault BEFORE INSERT ON feature_audit_logs FOR EACH ROW EXECUTE FUNCTION custom_switch_fault_fn()');
+    const restore = await failAuditInsertsFor(env.db, tenant.id);
     let error: unknown;
     try {
       error = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true })).catch((e: unknown) => e);
     } finally {
-      await q('DROP TRIGGER IF EXISTS custom_switch_fault ON feature_audit_logs');
+      await restore();
     }
     expect(error).toMatchObject({ name: 'CustomPlanError', step: 'tenant_update' });
     const subscription = await env.stripe.subscriptions.retrieve(tenant.subscription.id);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { restrictFeatures } from '../src/features/merge.js';
 import { enforcePaymentGrace } from '../src/webhooks/index.js';
+import { failAuditInsertsFor } from './helpers/db-faults.js';
 import { PLAN_FIXTURES, seedPlan } from './helpers/fixtures.js';
 import { setupWebhookTestEnv, startExtraServer, type WebhookTestEnv } from './webhook-helpers.js';
 
@@ -82,13 +83,7 @@ describe('enforcePaymentGrace', () => {
       failedAt = Math.max(failedAt, failed.created * 1000);
     }
     // grace_a's audit insert fails inside its transaction.
-    const q = (sql: string) => env.db.pool.query(sql);
-    await q(`CREATE OR REPLACE FUNCTION grace_fault_fn() RETURNS trigger LANGUAGE plpgsql AS $fn$
-      BEGIN
-        IF NEW.tenant_id = 'grace_a' THEN RAISE EXCEPTION 'injected failure for grace_a'; END IF;
-        RETURN NEW;
-      END $fn$`);
-    await q('CREATE TRIGGER grace_fault BEFORE INSERT ON feature_audit_logs FOR EACH ROW EXECUTE FUNCTION grace_fault_fn()');
+    const restore = await failAuditInsertsFor(env.db, 'grace_a');
     try {
       const run = await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 8 * DAY) });
       expect(run.failed).toEqual([{ tenantId: 'grace_a', error: expect.stringContaining('injected failure') }]);
@@ -99,7 +94,7 @@ describe('enforcePaymentGrace', () => {
         expect(await env.featureSync.isFeatureEnabled(tenantId, 'api_access')).toBe(false);
       }
     } finally {
-      await q('DROP TRIGGER IF EXISTS grace_fault ON feature_audit_logs');
+      await restore();
     }
     // The next run heals the one that failed.
     const again = await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 8 * DAY) });

@@ -1,0 +1,21 @@
+import type { Database } from '@packages/db';
+
+/**
+ * Makes every audit-row insert for `tenantId` fail with a real database error, inside whatever
+ * transaction is writing it (the audit row is the last write of every feature change, so the whole
+ * change must roll back). Returns the undo; call it in a `finally`.
+ */
+export async function failAuditInsertsFor(db: Pick<Database, 'pool'>, tenantId: string): Promise<() => Promise<void>> {
+  if (!/^[\w-]+$/.test(tenantId)) throw new Error(`unsafe literal ${tenantId}`);
+  const name = `audit_fault_${tenantId.replace(/-/g, '_')}`.slice(0, 60);
+  const q = (sql: string) => db.pool.query(sql);
+  await q(`CREATE OR REPLACE FUNCTION ${name}_fn() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+      IF NEW.tenant_id = '${tenantId}' THEN RAISE EXCEPTION 'injected failure for ${tenantId}'; END IF;
+      RETURN NEW;
+    END $fn$`);
+  await q(`CREATE TRIGGER ${name} BEFORE INSERT ON feature_audit_logs FOR EACH ROW EXECUTE FUNCTION ${name}_fn()`);
+  return async () => {
+    await q(`DROP TRIGGER IF EXISTS ${name} ON feature_audit_logs`);
+  };
+}
