@@ -83,6 +83,8 @@ const envSchema = z.object({
       .string()
       .regex(/^\d{1,5}$/, 'PAYMENT_GRACE_CHECK_MINUTES must be a whole number of minutes (0 turns the check off)')
       .transform(Number)
+      // A week is far longer than any useful check interval, and well inside what a Node timer can hold.
+      .refine((n) => n <= 10_080, 'PAYMENT_GRACE_CHECK_MINUTES must be at most 10080 (a week)')
       .optional(),
   ),
 });

@@ -3,6 +3,7 @@ import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
 import { createCustomPlanService, type CreateCustomPlanInput } from '../src/custom-plans/index.js';
 import type { CustomPlanError } from '../src/errors.js';
 import { createFeatureReader, type FeatureReader } from '../src/feature-cache/index.js';
+import { createStripeSyncService } from '../src/stripe-sync/index.js';
 import { countOf, newTenant as newTenantIn, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
 import { seedPlans, type SeededPlans } from './helpers/fixtures.js';
 
@@ -113,7 +114,7 @@ describe('custom plan races and post-commit failures', () => {
     await expectLive(result.customPlanId, result.productId, result.priceId, tenant.id);
   });
 
-  it('a retry that takes over a slow attempt and loses the activation to it answers with the live plan', async () => {
+  it('a retry that takes over a slow attempt finishes the plan; the slow attempt stands down without undoing anything', async () => {
     const tenant = await newTenant();
     // A tiny in-progress window: the retry below finds the first attempt's row stale and takes it over.
     const service = createCustomPlanService(env.stripe, env.prisma, {
@@ -127,10 +128,40 @@ describe('custom plan races and post-commit failures', () => {
     const first = service.createCustomEnterprisePlan(request);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const second = service.createCustomEnterprisePlan(request);
-    const [a, b] = await Promise.all([first, second]);
-    expect(b).toEqual(a);
+    const [a, b] = await Promise.allSettled([first, second]);
+    if (b.status !== 'fulfilled') throw b.reason;
+    // The slow attempt finds at its next write that the row is no longer its own: it either answers
+    // with the plan the retry made live or says the retry is still at it. It never archives.
+    if (a.status === 'fulfilled') expect(a.value).toEqual(b.value);
+    else expect(a.reason).toMatchObject({ code: 'custom_plan_in_progress' });
     expect(countOf(env, 'POST /v1/products') - before).toBe(1);
-    await expectLive(a.customPlanId, a.productId, a.priceId, tenant.id);
+    await expectLive(b.value.customPlanId, b.value.productId, b.value.priceId, tenant.id);
+  });
+
+  it('a slow attempt whose Stripe call fails after a retry took it over archives nothing: the retry\'s plan stays live', async () => {
+    const tenant = await newTenant();
+    const request = input(tenant.id);
+    // The slow attempt does not retry Stripe errors, so the one injected failure is its own.
+    const slow = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync: createStripeSyncService(env.stripe, { catalog: DEFAULT_FEATURE_CATALOG, maxRetries: 0 }),
+      catalog: DEFAULT_FEATURE_CATALOG,
+    });
+    const retrying = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync: env.stripeSync,
+      catalog: DEFAULT_FEATURE_CATALOG,
+      inProgressWindowMs: 100,
+    });
+    // Both price requests wait 600 ms; the first to finish waiting (the slow attempt's) fails.
+    env.emu.injectLatency(600, { method: 'POST', path: '/v1/prices' });
+    env.emu.injectFault({ status: 500, count: 1, method: 'POST', path: '/v1/prices', shouldRetry: false });
+    const first = slow.createCustomEnterprisePlan(request);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const second = retrying.createCustomEnterprisePlan(request);
+    const [a, b] = await Promise.allSettled([first, second]);
+    expect(a.status).toBe('rejected');
+    expect((a as PromiseRejectedResult).reason).toMatchObject({ code: 'custom_plan_in_progress' });
+    if (b.status !== 'fulfilled') throw b.reason;
+    await expectLive(b.value.customPlanId, b.value.productId, b.value.priceId, tenant.id);
   });
 
   it('a failure after the tenant switch committed (cache publish) does not archive the live plan or mark it failed', async () => {

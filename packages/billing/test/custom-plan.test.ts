@@ -401,6 +401,71 @@ describe('custom plans for customers who already pay', () => {
     expect((error as ValidationError).issues.map((i) => i.path)).toContain('switchSubscription');
   });
 
+  it('an attempt that crashed after moving the subscription is resumed; when its tenant switch fails, the move is still undone', async () => {
+    const tenant = await subscribedTenant([plans.pro.price.id]);
+    const request = input(tenant.id, { switchSubscription: true });
+    // What the crashed attempt left: product, price, the subscription on the price, and a stale row saying so.
+    const product = await env.stripe.products.create({ name: request.planName, metadata: { custom: 'true', tenantId: tenant.id } });
+    const price = await env.stripe.prices.create({ product: product.id, unit_amount: request.priceCents, currency: 'usd', recurring: { interval: 'month' } });
+    const itemId = tenant.subscription.items.data[0]!.id;
+    await env.stripe.subscriptions.update(tenant.subscription.id, { items: [{ id: itemId, price: price.id }] });
+    const longAgo = new Date(Date.now() - 10 * 60_000);
+    await env.prisma.customPlan.create({
+      data: {
+        tenantId: tenant.id,
+        basePlanId: request.basePlanId,
+        planName: request.planName,
+        status: 'pending',
+        priceCents: request.priceCents,
+        currency: 'usd',
+        interval: request.recurringInterval,
+        features: { ...plans.enterprise.fixture.features, ...request.overrides },
+        overrides: request.overrides,
+        idempotencyKey: env.customPlans.idempotencyKeyFor(request),
+        stripeProductId: product.id,
+        stripePriceId: price.id,
+        switchedSubscriptionId: tenant.subscription.id,
+        switchedItemId: itemId,
+        switchedFromPriceId: plans.pro.price.id,
+        createdAt: longAgo,
+        updatedAt: longAgo,
+      },
+    });
+    const restore = await failAuditInsertsFor(env.db, tenant.id);
+    let error: unknown;
+    try {
+      error = await env.customPlans.createCustomEnterprisePlan(request).catch((e: unknown) => e);
+    } finally {
+      await restore();
+    }
+    expect(error).toMatchObject({ name: 'CustomPlanError', step: 'tenant_update' });
+    const subscription = await env.stripe.subscriptions.retrieve(tenant.subscription.id);
+    expect(subscription.items.data.map((item) => item.price.id)).toEqual([plans.pro.price.id]);
+    expect((await env.stripe.prices.retrieve(price.id)).active).toBe(false);
+  });
+
+  it('if the subscription cannot be moved back (its old price was archived), the plan price stays active and the error says so', async () => {
+    const oldProduct = await env.stripe.products.create({ name: 'Legacy plan', metadata: { features: 'api_access' } });
+    const oldPrice = await env.stripe.prices.create({ product: oldProduct.id, unit_amount: 900, currency: 'usd', recurring: { interval: 'month' } });
+    const tenant = await subscribedTenant([oldPrice.id]);
+    await env.stripe.prices.update(oldPrice.id, { active: false });
+    const restore = await failAuditInsertsFor(env.db, tenant.id);
+    let error: unknown;
+    try {
+      error = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true })).catch((e: unknown) => e);
+    } finally {
+      await restore();
+    }
+    expect(error).toMatchObject({ name: 'CustomPlanError', step: 'tenant_update', message: expect.stringMatching(/could not be moved back.*left active/) });
+    const row = await env.prisma.customPlan.findFirstOrThrow({ where: { tenantId: tenant.id } });
+    expect(row).toMatchObject({ status: 'failed', error: expect.stringMatching(/left active/) });
+    // The customer is still billed on the custom price, so it is not hidden by archiving.
+    const subscription = await env.stripe.subscriptions.retrieve(tenant.subscription.id);
+    expect(subscription.items.data[0]!.price.id).toBe(row.stripePriceId);
+    expect((await env.stripe.prices.retrieve(row.stripePriceId!)).active).toBe(true);
+    expect((await env.stripe.products.retrieve(row.stripeProductId!)).active).toBe(true);
+  });
+
   it('when the tenant switch fails after the subscription moved, the subscription is moved back and the plan archived', async () => {
     const tenant = await subscribedTenant([plans.pro.price.id]);
     const restore = await failAuditInsertsFor(env.db, tenant.id);

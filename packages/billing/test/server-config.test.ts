@@ -30,7 +30,7 @@ describe('parseBillingEnv: checkout URLs', () => {
 });
 
 describe('parseBillingEnv: payment grace', () => {
-  it.each(['-5', '1.5', 'hourly', '123456'])('PAYMENT_GRACE_CHECK_MINUTES=%s → ValidationError naming it', (value) => {
+  it.each(['-5', '1.5', 'hourly', '123456', '10081', '99999'])('PAYMENT_GRACE_CHECK_MINUTES=%s → ValidationError naming it', (value) => {
     expect(() => parseBillingEnv({ ...base, PAYMENT_GRACE_CHECK_MINUTES: value })).toThrow(/PAYMENT_GRACE_CHECK_MINUTES/);
   });
 

@@ -254,8 +254,9 @@ describe('schedulePaymentGrace (run by npm start)', () => {
     expect(await schedule.runNow()).toBeUndefined();
   });
 
-  it('rejects a non-positive interval', () => {
+  it('rejects a non-positive interval, or one longer than a Node timer can hold', () => {
     expect(() => schedulePaymentGrace(env.prisma, env.featureSync, { intervalMs: 0 })).toThrow(RangeError);
+    expect(() => schedulePaymentGrace(env.prisma, env.featureSync, { intervalMs: 2 ** 31 })).toThrow(RangeError);
   });
 });
 

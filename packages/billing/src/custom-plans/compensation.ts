@@ -15,22 +15,35 @@ export async function archiveCreated(stripe: Stripe, call: StripeCall, created: 
       problems.push(`checkout session ${id} could not be expired: ${messageOf(e)}`);
     });
   }
-  // Before the price is archived: the customer goes back to what they were paying for.
-  if (created.switchedSubscription) {
+  // Before the price is archived: the customer goes back to what they were paying for. Only if the
+  // item is still on this plan's price: if someone moved it since, that is not ours to undo.
+  let priceInUse = false;
+  if (created.switchedSubscription && created.priceId) {
     const { subscriptionId, itemId, previousPriceId } = created.switchedSubscription;
-    await call('subscriptions.update', () => stripe.subscriptions.update(subscriptionId, { items: [{ id: itemId, price: previousPriceId }] })).catch(
-      (e: unknown) => {
-        problems.push(`subscription ${subscriptionId} could not be moved back to ${previousPriceId}: ${messageOf(e)}`);
-      },
-    );
+    const priceId = created.priceId;
+    try {
+      const subscription = await call('subscriptions.retrieve', () => stripe.subscriptions.retrieve(subscriptionId));
+      const item = subscription.items.data.find((candidate) => candidate.id === itemId);
+      if (item?.price.id === priceId) {
+        await call('subscriptions.update', () => stripe.subscriptions.update(subscriptionId, { items: [{ id: itemId, price: previousPriceId }] }));
+      }
+    } catch (e) {
+      // The customer is still billed on this plan's price: archiving it would hide a live charge, so
+      // price and product stay active for an operator to settle.
+      priceInUse = true;
+      problems.push(
+        `subscription ${subscriptionId} could not be moved back to ${previousPriceId} (${messageOf(e)}); ` +
+          `price ${priceId} and its product were left active`,
+      );
+    }
   }
-  if (created.priceId) {
+  if (created.priceId && !priceInUse) {
     const id = created.priceId;
     await call('prices.update', () => stripe.prices.update(id, { active: false })).catch((e: unknown) => {
       problems.push(`price ${id} could not be archived: ${messageOf(e)}`);
     });
   }
-  if (created.productId) {
+  if (created.productId && !priceInUse) {
     const id = created.productId;
     await call('products.update', () => stripe.products.update(id, { active: false })).catch((e: unknown) => {
       problems.push(`product ${id} could not be archived: ${messageOf(e)}`);

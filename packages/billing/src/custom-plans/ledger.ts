@@ -1,11 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import type { CustomPlan, PrismaClient } from '@packages/db';
+import type { CustomPlan, Prisma, PrismaClient } from '@packages/db';
 import { CustomPlanError } from '../errors.js';
 import type { FeatureMap } from '../types.js';
 import { failedKey, stripeKeyBase } from './idempotency.js';
 import { checkoutColumns, type StoredCheckout } from './checkout.js';
 import type { ParsedInput } from './input.js';
-import type { CreatedObjects, CustomPlanStep } from './types.js';
+import type { CreatedObjects, CustomPlanStep, SwitchedSubscription } from './types.js';
+
+/**
+ * An attempt's hold on its pending row: the row's `updated_at` as this attempt last wrote it. Every
+ * write is conditional on it, so an attempt taken over by a retry (it looked abandoned) finds out at
+ * its next write and stops, instead of undoing or finishing what the retry now owns.
+ */
+export interface Lease {
+  readonly rowId: string;
+  at: Date;
+}
+
+export type FailureRecord = 'marked' | 'lost' | 'unreachable';
 
 /** The `custom_plans` row of one request: its claim, progress, and outcome. */
 export interface CustomPlanLedger {
@@ -13,19 +25,44 @@ export interface CustomPlanLedger {
   /** The Stripe idempotency-key base for the current attempt at `key`. */
   stripeKeyFor(key: string): Promise<string>;
   claim(key: string, input: ParsedInput, features: FeatureMap): Promise<Claim>;
-  recordProduct(rowId: string, productId: string): Promise<void>;
-  recordPrice(rowId: string, priceId: string): Promise<void>;
+  /** Refreshes the lease (and writes `data`); throws `custom_plan_state_changed` once another attempt owns the row. */
+  touch(lease: Lease, data?: Prisma.CustomPlanUpdateManyMutationInput): Promise<void>;
+  recordProduct(lease: Lease, productId: string): Promise<void>;
+  recordPrice(lease: Lease, priceId: string): Promise<void>;
+  /** Written before the subscription is moved, so the move can be undone even by a resumed attempt. */
+  recordSwitch(lease: Lease, switched: SwitchedSubscription): Promise<void>;
+  /** The checkout of an already active plan (no lease: the row is no longer pending). */
   recordCheckout(rowId: string, checkout: StoredCheckout): Promise<void>;
-  markFailed(rowId: string, key: string, step: CustomPlanStep, message: string, ids: CreatedObjects): Promise<void>;
+  /**
+   * Marks the row failed, if this attempt still owns it: `lost` when another attempt does (which then
+   * owns the Stripe objects too), `unreachable` when the database could not be written.
+   */
+  markFailed(lease: Lease, key: string, step: CustomPlanStep, message: string, ids: CreatedObjects): Promise<FailureRecord>;
+  /** Best effort: appends what compensation could not undo to a failed row's error. */
+  noteCleanupProblems(rowId: string, message: string): Promise<void>;
 }
 
-export type Claim = { row: CustomPlan; stripeKey: string } | { done: CustomPlan; stripeKey: string };
+export type Claim = { row: CustomPlan; stripeKey: string; lease: Lease } | { done: CustomPlan; stripeKey: string };
 
 export function createCustomPlanLedger(
   prisma: PrismaClient,
   options: { now: () => Date; inProgressWindowMs: number },
 ): CustomPlanLedger {
   const { now, inProgressWindowMs } = options;
+  // Strictly increasing per lease, so two writes in the same millisecond still tell attempts apart.
+  const nextLeaseTime = (lease: Lease) => new Date(Math.max(now().getTime(), lease.at.getTime() + 1));
+
+  async function touch(lease: Lease, data: Prisma.CustomPlanUpdateManyMutationInput = {}): Promise<void> {
+    const at = nextLeaseTime(lease);
+    const { count } = await prisma.customPlan.updateMany({
+      where: { id: lease.rowId, status: 'pending', updatedAt: lease.at },
+      data: { ...data, updatedAt: at },
+    });
+    if (count !== 1) {
+      throw new CustomPlanError('custom_plan_state_changed', `Custom plan ${lease.rowId} was taken over or finished by another request`, 'pending');
+    }
+    lease.at = at;
+  }
 
   async function stripeKeyFor(key: string): Promise<string> {
     const prefix = failedKey(key, '');
@@ -69,11 +106,12 @@ export function createCustomPlanLedger(
             // Take the stale row over atomically: without this, concurrent retries would all resume
             // it, and the ones that lose the activation would archive the Stripe objects they share
             // (same idempotency keys) with the one that won.
+            const at = now();
             const { count } = await prisma.customPlan.updateMany({
               where: { id: existing.id, status: 'pending', updatedAt: existing.updatedAt },
-              data: { updatedAt: now() },
+              data: { updatedAt: at },
             });
-            if (count === 1) return { row: { ...existing, updatedAt: now() }, stripeKey };
+            if (count === 1) return { row: { ...existing, updatedAt: at }, stripeKey, lease: { rowId: existing.id, at } };
             continue;
           }
           // A failed row that still holds the key (e.g. the rename itself failed): free the key and go again.
@@ -87,6 +125,8 @@ export function createCustomPlanLedger(
         // same key simply loses, and no failed statement is sent (the embedded database drops its
         // connection after one).
         const id = randomUUID();
+        // By the service clock, which is what other attempts judge staleness by.
+        const at = now();
         const { count } = await prisma.customPlan.createMany({
           data: [
             {
@@ -101,45 +141,55 @@ export function createCustomPlanLedger(
               features,
               overrides: input.overrides,
               idempotencyKey: key,
+              createdAt: at,
+              updatedAt: at,
             },
           ],
           skipDuplicates: true,
         });
-        if (count === 1) return { row: await prisma.customPlan.findUniqueOrThrow({ where: { id } }), stripeKey };
+        if (count === 1) return { row: await prisma.customPlan.findUniqueOrThrow({ where: { id } }), stripeKey, lease: { rowId: id, at } };
       }
       throw new CustomPlanError('custom_plan_in_progress', 'Custom plan row for this request keeps changing; retry shortly', 'pending');
     },
 
-    // Each step refreshes `updatedAt` from the same clock `claim` judges staleness by, so a running
-    // attempt keeps its row from looking abandoned to concurrent retries.
-    async recordProduct(rowId, productId) {
-      await prisma.customPlan.update({ where: { id: rowId }, data: { stripeProductId: productId, updatedAt: now() } });
-    },
+    touch,
 
-    async recordPrice(rowId, priceId) {
-      await prisma.customPlan.update({ where: { id: rowId }, data: { stripePriceId: priceId, updatedAt: now() } });
-    },
+    recordProduct: (lease, productId) => touch(lease, { stripeProductId: productId }),
+
+    recordPrice: (lease, priceId) => touch(lease, { stripePriceId: priceId }),
+
+    recordSwitch: (lease, switched) =>
+      touch(lease, {
+        switchedSubscriptionId: switched.subscriptionId,
+        switchedItemId: switched.itemId,
+        switchedFromPriceId: switched.previousPriceId,
+      }),
 
     async recordCheckout(rowId, checkout) {
-      await prisma.customPlan.update({ where: { id: rowId }, data: { ...checkoutColumns(checkout), updatedAt: now() } });
+      await prisma.customPlan.update({ where: { id: rowId }, data: checkoutColumns(checkout) });
     },
 
-    async markFailed(rowId, key, step, message, ids) {
+    async markFailed(lease, key, step, message, ids) {
       try {
-        // Only a pending row: an attempt that lost a race must not demote the plan that won.
-        await prisma.customPlan.updateMany({
-          where: { id: rowId, status: 'pending' },
+        const { count } = await prisma.customPlan.updateMany({
+          where: { id: lease.rowId, status: 'pending', updatedAt: lease.at },
           data: {
             status: 'failed',
             error: `[${step}] ${message}`.slice(0, 4000),
-            idempotencyKey: failedKey(key, rowId),
+            idempotencyKey: failedKey(key, lease.rowId),
             ...(ids.productId ? { stripeProductId: ids.productId } : {}),
             ...(ids.priceId ? { stripePriceId: ids.priceId } : {}),
           },
         });
+        return count === 1 ? 'marked' : 'lost';
       } catch {
-        // The pending row still names what was created, so a later retry or an operator can find it.
+        // The pending row still names what was created, so a retry resumes it with the same objects.
+        return 'unreachable';
       }
+    },
+
+    async noteCleanupProblems(rowId, message) {
+      await prisma.customPlan.update({ where: { id: rowId }, data: { error: message.slice(0, 4000) } }).catch(() => {});
     },
   };
 }

@@ -33,7 +33,7 @@ export function createPlanReplay(deps: PlanReplayDeps): PlanReplay {
     let checkoutUrl: string | undefined;
     let subscriptionId: string | undefined;
     try {
-      if (input.switchSubscription) subscriptionId = await replaySwitch(row, customerId, stripeKey);
+      if (input.switchSubscription) subscriptionId = await replaySwitch(row, customerId);
       else checkoutUrl = await replayCheckout(row, input, customerId, stripeKey);
     } catch (error) {
       if (error instanceof ValidationError || error instanceof CustomPlanError) throw error;
@@ -51,9 +51,9 @@ export function createPlanReplay(deps: PlanReplayDeps): PlanReplay {
   }
 
   /** An existing plan asked to switch: the customer's subscription is moved onto it unless it is already. */
-  async function replaySwitch(row: CustomPlan, customerId: string | null, stripeKey: string): Promise<string> {
+  async function replaySwitch(row: CustomPlan, customerId: string | null): Promise<string> {
     const current = requireSubscriptionToSwitch(customerId ? await currentSubscription(stripe, call, customerId) : null, customerId);
-    if (!onPrice(current, row.stripePriceId!)) await switchToPrice(stripe, call, switchOf(current), row.stripePriceId!, `${stripeKey}:switch`);
+    if (!onPrice(current, row.stripePriceId!)) await switchToPrice(stripe, call, switchOf(current), row.stripePriceId!);
     return current.subscription.id;
   }
 

@@ -6,7 +6,7 @@ import { createStripeSyncService, mapStripeError } from '../stripe-sync/index.js
 import type { TenantFeatureState } from '../tenant-store/index.js';
 import type { FeatureCatalog, FeatureMap } from '../types.js';
 import { storedCheckout, type StoredCheckout } from './checkout.js';
-import { archiveCreated, stepError } from './compensation.js';
+import { archiveCreated, messageOf, stepError } from './compensation.js';
 import { deriveKey, keyFor } from './idempotency.js';
 import { checkoutUrls, parseInput, parseShape } from './input.js';
 import { asFeatureMap, assertSameRequest, createCustomPlanLedger } from './ledger.js';
@@ -121,7 +121,7 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
 
       const claimed = await ledger.claim(key, input, features);
       if ('done' in claimed) return replay(claimed.done, input, tenant.stripeCustomerId, claimed.stripeKey);
-      const { row, stripeKey } = claimed;
+      const { row, stripeKey, lease } = claimed;
       // A resumed row keeps the features it was created with, so replayed Stripe requests carry
       // identical parameters (Stripe rejects a reused key with different ones).
       const planFeatures = asFeatureMap(row.features);
@@ -129,6 +129,9 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
       const created: CreatedObjects = {
         ...(row.stripeProductId ? { productId: row.stripeProductId } : {}),
         ...(row.stripePriceId ? { priceId: row.stripePriceId } : {}),
+        ...(row.switchedSubscriptionId && row.switchedItemId && row.switchedFromPriceId
+          ? { switchedSubscription: { subscriptionId: row.switchedSubscriptionId, itemId: row.switchedItemId, previousPriceId: row.switchedFromPriceId } }
+          : {}),
       };
       let step: CustomPlanStep = 'product';
       let activated: TenantFeatureState | null = null;
@@ -139,7 +142,7 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
           const product = await steps.createProduct(input, metadata.product, stripeKey);
           created.productId = product.id;
           // Recorded at once so even a crash right now leaves the product findable from the row.
-          await ledger.recordProduct(row.id, product.id);
+          await ledger.recordProduct(lease, product.id);
         }
         const productId = created.productId;
 
@@ -147,7 +150,7 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
         if (!created.priceId) {
           const price = await steps.createPrice(input, productId, metadata.price, stripeKey);
           created.priceId = price.id;
-          await ledger.recordPrice(row.id, price.id);
+          await ledger.recordPrice(lease, price.id);
         }
         const priceId = created.priceId;
 
@@ -156,24 +159,28 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
         let checkout: StoredCheckout | null = null;
         if (urls && tenant.stripeCustomerId) {
           step = 'checkout';
+          await ledger.touch(lease);
           const session = await steps.createCheckout(row, tenant.stripeCustomerId, priceId, urls, stripeKey);
           created.checkoutSessionId = session.id;
           checkout = storedCheckout(session);
         }
 
-        // Like checkout, before the tenant switch, so a failure can still be undone (moved back).
+        // Like checkout, before the tenant switch, so a failure can still be undone (moved back). The
+        // row learns what is moved before the move, so even a resumed attempt can move it back.
         if (input.switchSubscription && subscription) {
           step = 'subscription';
           if (!onPrice(subscription, priceId)) {
             created.switchedSubscription = switchOf(subscription);
-            await switchToPrice(stripe, call, created.switchedSubscription, priceId, `${stripeKey}:switch`);
+            await ledger.recordSwitch(lease, created.switchedSubscription);
+            await switchToPrice(stripe, call, created.switchedSubscription, priceId);
           }
         }
 
         step = 'tenant_update';
+        await ledger.touch(lease);
         activated = await activateCustomPlan(
           prisma,
-          row.id,
+          lease,
           {
             tenantId: input.tenantId,
             features: planFeatures,
@@ -196,17 +203,34 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
         };
       } catch (error) {
         // Another attempt owns the row now and shares our Stripe objects (same keys): leave both alone.
-        // If it activated the plan, this request's answer is that plan.
-        if (error instanceof CustomPlanError && error.code === 'custom_plan_state_changed') {
-          const winner = await ledger.find(key);
-          if (winner?.id === row.id && winner.status === 'active') {
-            return replay(winner, input, tenant.stripeCustomerId, stripeKey);
+        // Its outcome is this request's answer: the live plan, "still in progress", or "failed".
+        const lostRace = async () => {
+          const current = await ledger.find(key);
+          if (current?.id === row.id && current.status === 'active') return replay(current, input, tenant.stripeCustomerId, stripeKey);
+          if (current?.id === row.id && current.status === 'pending') {
+            throw new CustomPlanError(
+              'custom_plan_in_progress',
+              `Custom plan ${row.id} was taken over by a retry of this request, which is still creating it; retry shortly`,
+              step,
+            );
           }
-          throw error;
+          throw new CustomPlanError(
+            'custom_plan_state_changed',
+            `Custom plan ${row.id} was failed by another request while this one ran; retry to start a fresh attempt`,
+            step,
+          );
+        };
+        if (error instanceof CustomPlanError && error.code === 'custom_plan_state_changed') return lostRace();
+        // The row is marked failed *before* anything is undone, and only while this attempt still owns
+        // it: compensation must never touch objects a retry has since made live.
+        const record = await ledger.markFailed(lease, key, step, messageOf(error), created);
+        if (record === 'lost') return lostRace();
+        if (record === 'unreachable') {
+          throw stepError(step, error, ['the attempt could not be recorded as failed, so nothing was undone; repeating the request resumes it']);
         }
         const problems = await archiveCreated(stripe, call, created);
         const failure = stepError(step, error, problems);
-        await ledger.markFailed(row.id, key, step, failure.message, created);
+        if (problems.length > 0) await ledger.noteCleanupProblems(row.id, `[${step}] ${failure.message}`);
         throw failure;
       }
       // Outside the try: the plan is committed and live, so nothing from here on may archive it. A

@@ -52,11 +52,21 @@ export function switchOf(current: CurrentSubscription): SwitchedSubscription {
 }
 
 /**
- * Puts the plan item on the custom price. Stripe prorates by default, which is what a mid-cycle plan
- * change should do. The idempotency key makes a resumed or concurrent attempt replay the same update.
+ * Puts the plan item on the custom price (Stripe prorates by default, as a mid-cycle plan change
+ * should). Setting a price is idempotent by nature, and a resumed attempt re-reads the subscription
+ * first, so no key of ours is needed; the SDK keys its own network retries. A key derived from the
+ * plan would be wrong here: Stripe would replay an old answer after someone moved the item since.
  */
-export async function switchToPrice(stripe: Stripe, call: StripeCall, switched: SwitchedSubscription, priceId: string, idempotencyKey: string): Promise<void> {
-  await call('subscriptions.update', () =>
-    stripe.subscriptions.update(switched.subscriptionId, { items: [{ id: switched.itemId, price: priceId }] }, { idempotencyKey }),
+export async function switchToPrice(stripe: Stripe, call: StripeCall, switched: SwitchedSubscription, priceId: string): Promise<void> {
+  const updated = await call('subscriptions.update', () =>
+    stripe.subscriptions.update(switched.subscriptionId, { items: [{ id: switched.itemId, price: priceId }] }),
   );
+  const item = updated.items.data.find((candidate) => candidate.id === switched.itemId);
+  if (item?.price.id !== priceId) {
+    throw new CustomPlanError(
+      'stripe_subscription_not_switched',
+      `Subscription ${switched.subscriptionId} item ${switched.itemId} is on ${item?.price.id ?? 'no price'} after the switch to ${priceId}`,
+      'subscription',
+    );
+  }
 }

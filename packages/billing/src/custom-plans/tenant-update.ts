@@ -4,6 +4,7 @@ import { restrictFeatures } from '../features/merge.js';
 import { inTransaction, updateTenantFeatures, type TenantFeatureState, type Tx } from '../tenant-store/index.js';
 import type { FeatureMap } from '../types.js';
 import { checkoutColumns, type StoredCheckout } from './checkout.js';
+import type { Lease } from './ledger.js';
 
 /** The features a custom plan grants: base plan features, overrides on top. */
 export function mergeFeatures(base: FeatureMap, overrides: FeatureMap): FeatureMap {
@@ -62,15 +63,17 @@ export async function updateTenantForCustomPlan(
  */
 export async function activateCustomPlan(
   prisma: PrismaClient,
-  rowId: string,
+  lease: Lease,
   plan: Parameters<typeof updateTenantForCustomPlan>[1],
   checkout: StoredCheckout | null,
 ): Promise<TenantFeatureState | null> {
   return inTransaction(prisma, async (tx) => {
-    // Serialises with a concurrent resume of the same row: only one of them may activate it.
-    const locked = await tx.$queryRaw<{ status: string }[]>`SELECT status FROM custom_plans WHERE id = ${rowId} FOR UPDATE`;
-    if (locked[0]?.status !== 'pending') {
-      throw new CustomPlanError('custom_plan_state_changed', `Custom plan ${rowId} is no longer pending`, 'tenant_update');
+    const rowId = lease.rowId;
+    // Serialises with a concurrent resume of the same row: only the attempt holding the lease may activate it.
+    await tx.$queryRaw`SELECT id FROM custom_plans WHERE id = ${rowId} FOR UPDATE`;
+    const locked = await tx.customPlan.findUnique({ where: { id: rowId }, select: { status: true, updatedAt: true } });
+    if (locked?.status !== 'pending' || locked.updatedAt.getTime() !== lease.at.getTime()) {
+      throw new CustomPlanError('custom_plan_state_changed', `Custom plan ${rowId} is no longer this request's to activate`, 'tenant_update');
     }
     const outcome = await updateTenantForCustomPlan(tx, plan);
     await tx.customPlan.update({

@@ -260,7 +260,7 @@ export function errorResponse(error: unknown): { status: number; body: ApiErrorB
     // Our own failure (database, unexpected error): not a conflict the caller could resolve, and its
     // message carries internals, which stay in the log like every other 500.
     if (error.code === 'custom_plan_failed') {
-      const message = `Custom plan creation failed at step "${error.step}"; Stripe objects were archived where possible. Details are in the server log.`;
+      const message = `Custom plan creation failed at step "${error.step}"; whatever it created in Stripe was undone where that was safe. Details are in the server log.`;
       return { status: 500, body: { error: { code: error.code, message, step: error.step } }, headers: {} };
     }
     return { status: 409, body: { error: { code: error.code, message: error.message, step: error.step } }, headers: {} };

@@ -2,6 +2,8 @@ import type { PrismaClient } from '@packages/db';
 import type { FeatureReader } from '../feature-cache/index.js';
 import { enforcePaymentGrace, type EnforcePaymentGraceResult } from './grace.js';
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface PaymentGraceScheduleOptions {
   /** Time between runs; the first run starts at once. */
   intervalMs: number;
@@ -28,8 +30,9 @@ export function schedulePaymentGrace(
   featureSync: { reader: Pick<FeatureReader, 'publish'> },
   options: PaymentGraceScheduleOptions,
 ): PaymentGraceSchedule {
-  if (!Number.isFinite(options.intervalMs) || options.intervalMs <= 0) {
-    throw new RangeError(`intervalMs must be a positive number of milliseconds, got ${options.intervalMs}`);
+  // Above 2^31-1 ms Node silently fires the timer every millisecond instead.
+  if (!Number.isFinite(options.intervalMs) || options.intervalMs <= 0 || options.intervalMs > MAX_TIMER_MS) {
+    throw new RangeError(`intervalMs must be a positive number of milliseconds up to ${MAX_TIMER_MS}, got ${options.intervalMs}`);
   }
   let running: Promise<EnforcePaymentGraceResult | undefined> | undefined;
   let stopped = false;
