@@ -47,8 +47,9 @@ export class PlanNotFoundError extends BillingError {
 }
 
 export class TenantNotFoundError extends BillingError {
-  constructor(readonly tenantId: string) {
-    super('tenant_not_found', `Tenant "${tenantId}" does not exist`);
+  /** `detail` adds what happened meanwhile (e.g. a custom plan's cleanup after its tenant was deleted). */
+  constructor(readonly tenantId: string, detail?: string) {
+    super('tenant_not_found', `Tenant "${tenantId}" does not exist${detail ? `; ${detail}` : ''}`);
   }
 }
 

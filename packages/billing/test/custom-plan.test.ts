@@ -337,6 +337,28 @@ describe('createCustomEnterprisePlan on the emulator', () => {
   });
 });
 
+describe('a tenant deleted while its custom plan is being created', () => {
+  it('the attempt undoes what it made in Stripe and answers TenantNotFoundError', async () => {
+    const tenant = await newTenant();
+    env.emu.injectLatency(500, { method: 'POST', path: '/v1/prices' });
+    const productsBefore = countOf(env, 'POST /v1/products');
+    const attempt = env.customPlans.createCustomEnterprisePlan(input(tenant.id)).catch((e: unknown) => e);
+    // Delete the tenant (its custom_plans row goes with it) while the price request is waiting.
+    for (let i = 0; i < 100 && countOf(env, 'POST /v1/products') === productsBefore; i += 1) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    await env.prisma.tenant.delete({ where: { id: tenant.id } });
+    const error = await attempt;
+    env.emu.clearFaults();
+    expect(error).toBeInstanceOf(TenantNotFoundError);
+    expect((error as Error).message).toMatch(/deleted while its custom plan was being created/);
+    const mine = (await env.stripe.products.list({ limit: 100 })).data.filter((p) => p.metadata.tenantId === tenant.id);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]!.active).toBe(false);
+    const prices = (await env.stripe.prices.list({ product: mine[0]!.id, limit: 10 })).data;
+    expect(prices.every((price) => !price.active)).toBe(true);
+  });
+});
+
 describe('custom plans for customers who already pay', () => {
   /** A new tenant subscribed to `priceIds` (first = first item). */
   async function subscribedTenant(priceIds: string[]) {
@@ -480,6 +502,9 @@ describe('custom plans for customers who already pay', () => {
     expect(subscription.items.data.map((item) => item.price.id)).toEqual([plans.pro.price.id]);
     const row = await env.prisma.customPlan.findFirstOrThrow({ where: { tenantId: tenant.id } });
     expect(row.status).toBe('failed');
+    // The interim "(undoing …)" note is replaced by the outcome once compensation has run.
+    expect(row.error).toMatch(/^\[tenant_update\] Custom plan creation failed/);
+    expect(row.error).not.toMatch(/undoing/);
     expect((await env.stripe.prices.retrieve(row.stripePriceId!)).active).toBe(false);
     expect((await env.stripe.products.retrieve(row.stripeProductId!)).active).toBe(false);
     expect(await env.prisma.tenantFeatureConfig.findUnique({ where: { tenantId: tenant.id } })).toBeNull();

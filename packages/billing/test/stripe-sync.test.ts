@@ -1,4 +1,5 @@
 import type Stripe from 'stripe';
+import StripeSdk from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   MetadataError,
@@ -11,6 +12,7 @@ import {
   chooseSubscription,
   createStripeSyncService,
   createTtlCache,
+  isRetryable,
   mapStripeError,
   type StripeSyncService,
 } from '../src/stripe-sync/index.js';
@@ -327,5 +329,19 @@ describe('rate limiting, retries and error mapping', () => {
     const error = await sync.call('customers.retrieve', () => env.stripe.customers.retrieve('cus_missing')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StripeNotFoundError);
     expect(mapStripeError(new Error('plain'), 'x')).toBeInstanceOf(Error);
+  });
+
+  it('treats idempotency_key_in_use (a concurrent request with the same key still running) as retryable', () => {
+    const inUse = new StripeSdk.errors.StripeIdempotencyError({
+      type: 'idempotency_error',
+      code: 'idempotency_key_in_use',
+      statusCode: 409,
+      message: 'There is currently another in-progress request using this Idempotent Key',
+    });
+    const mapped = mapStripeError(inUse, 'prices.create');
+    expect(mapped).toMatchObject({ code: 'stripe_idempotency_key_in_use', statusCode: 409 });
+    expect(isRetryable(mapped)).toBe(true);
+    const reused = new StripeSdk.errors.StripeIdempotencyError({ type: 'idempotency_error', statusCode: 400, message: 'Keys for idempotent requests can only be used with the same parameters' });
+    expect(isRetryable(mapStripeError(reused, 'prices.create'))).toBe(false);
   });
 });

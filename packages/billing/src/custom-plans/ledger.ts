@@ -38,8 +38,9 @@ export interface CustomPlanLedger {
    * owns the Stripe objects too), `unreachable` when the database could not be written.
    */
   markFailed(lease: Lease, key: string, step: CustomPlanStep, message: string, ids: CreatedObjects): Promise<FailureRecord>;
-  /** Best effort: appends what compensation could not undo to a failed row's error. */
-  noteCleanupProblems(rowId: string, message: string): Promise<void>;
+  findById(rowId: string): Promise<CustomPlan | null>;
+  /** Best effort: a failed row's final error, once compensation has run (with what it could not undo). */
+  noteOutcome(rowId: string, message: string): Promise<void>;
 }
 
 export type Claim = { row: CustomPlan; stripeKey: string; lease: Lease } | { done: CustomPlan; stripeKey: string };
@@ -80,6 +81,7 @@ export function createCustomPlanLedger(
   return {
     find: (key) => prisma.customPlan.findUnique({ where: { idempotencyKey: key } }),
 
+
     stripeKeyFor,
 
     /**
@@ -90,11 +92,10 @@ export function createCustomPlanLedger(
      */
     async claim(key, input, features) {
       for (let tries = 0; tries < 3; tries += 1) {
-        const stripeKey = await stripeKeyFor(key);
         const existing = await prisma.customPlan.findUnique({ where: { idempotencyKey: key } });
         if (existing) {
           assertSameRequest(existing, input);
-          if (existing.status === 'active') return { done: existing, stripeKey };
+          if (existing.status === 'active') return { done: existing, stripeKey: await stripeKeyFor(key) };
           if (existing.status === 'pending') {
             if (now().getTime() - existing.updatedAt.getTime() < inProgressWindowMs) {
               throw new CustomPlanError(
@@ -111,7 +112,7 @@ export function createCustomPlanLedger(
               where: { id: existing.id, status: 'pending', updatedAt: existing.updatedAt },
               data: { updatedAt: at },
             });
-            if (count === 1) return { row: { ...existing, updatedAt: at }, stripeKey, lease: { rowId: existing.id, at } };
+            if (count === 1) return { row: { ...existing, updatedAt: at }, stripeKey: await stripeKeyFor(key), lease: { rowId: existing.id, at } };
             continue;
           }
           // A failed row that still holds the key (e.g. the rename itself failed): free the key and go again.
@@ -147,7 +148,11 @@ export function createCustomPlanLedger(
           ],
           skipDuplicates: true,
         });
-        if (count === 1) return { row: await prisma.customPlan.findUniqueOrThrow({ where: { id } }), stripeKey, lease: { rowId: id, at } };
+        // Counted only now that this attempt holds the key: an attempt that failed a moment ago is
+        // then already renamed and counted, so its Stripe keys are never reused with new parameters.
+        if (count === 1) {
+          return { row: await prisma.customPlan.findUniqueOrThrow({ where: { id } }), stripeKey: await stripeKeyFor(key), lease: { rowId: id, at } };
+        }
       }
       throw new CustomPlanError('custom_plan_in_progress', 'Custom plan row for this request keeps changing; retry shortly', 'pending');
     },
@@ -188,7 +193,9 @@ export function createCustomPlanLedger(
       }
     },
 
-    async noteCleanupProblems(rowId, message) {
+    findById: (rowId) => prisma.customPlan.findUnique({ where: { id: rowId } }),
+
+    async noteOutcome(rowId, message) {
       await prisma.customPlan.update({ where: { id: rowId }, data: { error: message.slice(0, 4000) } }).catch(() => {});
     },
   };

@@ -34,12 +34,18 @@ import type {
 } from './types.js';
 
 /**
+ * How long a pending row counts as someone's work in progress. Longer than one slow Stripe call with
+ * its retries (SDK timeout 80 s, plus our backoff), so a live attempt is not taken over mid-call.
+ */
+export const DEFAULT_IN_PROGRESS_WINDOW_MS = 180_000;
+
+/**
  * Orchestrates a custom plan: validate → claim the row → product → price → (checkout) → switch the
  * tenant, recording each Stripe id on the row as soon as it exists and archiving them on failure.
  */
 export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, options: CustomPlanServiceOptions = {}): CustomPlanService {
   const now = options.now ?? (() => new Date());
-  const ledger = createCustomPlanLedger(prisma, { now, inProgressWindowMs: options.inProgressWindowMs ?? 60_000 });
+  const ledger = createCustomPlanLedger(prisma, { now, inProgressWindowMs: options.inProgressWindowMs ?? DEFAULT_IN_PROGRESS_WINDOW_MS });
 
   let catalogPromise: Promise<FeatureCatalog> | null = options.catalog ? Promise.resolve(options.catalog) : null;
   const catalog = () => {
@@ -205,9 +211,16 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
         // Another attempt owns the row now and shares our Stripe objects (same keys): leave both alone.
         // Its outcome is this request's answer: the live plan, "still in progress", or "failed".
         const lostRace = async () => {
-          const current = await ledger.find(key);
-          if (current?.id === row.id && current.status === 'active') return replay(current, input, tenant.stripeCustomerId, stripeKey);
-          if (current?.id === row.id && current.status === 'pending') {
+          const current = await ledger.findById(row.id);
+          if (!current) {
+            // Nobody holds the row: it went with its tenant (deleted mid-creation), so what this attempt
+            // made is orphaned and it is this attempt's to undo.
+            const problems = await archiveCreated(stripe, call, created);
+            const cleanup = problems.length > 0 ? `cleanup incomplete: ${problems.join('; ')}` : 'what the attempt created in Stripe was undone';
+            throw new TenantNotFoundError(input.tenantId, `it was deleted while its custom plan was being created; ${cleanup}`);
+          }
+          if (current.status === 'active') return replay(current, input, tenant.stripeCustomerId, stripeKey);
+          if (current.status === 'pending') {
             throw new CustomPlanError(
               'custom_plan_in_progress',
               `Custom plan ${row.id} was taken over by a retry of this request, which is still creating it; retry shortly`,
@@ -223,14 +236,17 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
         if (error instanceof CustomPlanError && error.code === 'custom_plan_state_changed') return lostRace();
         // The row is marked failed *before* anything is undone, and only while this attempt still owns
         // it: compensation must never touch objects a retry has since made live.
-        const record = await ledger.markFailed(lease, key, step, messageOf(error), created);
+        // The mark says cleanup is under way until it is done, so a crash in between is visible on the row.
+        const record = await ledger.markFailed(lease, key, step, `${messageOf(error)} (undoing what it created in Stripe)`, created);
         if (record === 'lost') return lostRace();
         if (record === 'unreachable') {
-          throw stepError(step, error, ['the attempt could not be recorded as failed, so nothing was undone; repeating the request resumes it']);
+          throw stepError(step, error, [
+            'the attempt could not be recorded as failed, so nothing was undone; if its row is still pending, repeating the request resumes it',
+          ]);
         }
         const problems = await archiveCreated(stripe, call, created);
         const failure = stepError(step, error, problems);
-        if (problems.length > 0) await ledger.noteCleanupProblems(row.id, `[${step}] ${failure.message}`);
+        await ledger.noteOutcome(row.id, `[${step}] ${failure.message}`);
         throw failure;
       }
       // Outside the try: the plan is committed and live, so nothing from here on may archive it. A

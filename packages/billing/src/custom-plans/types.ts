@@ -63,7 +63,7 @@ export interface CustomPlanServiceOptions {
   checkoutBaseUrls?: { successUrl: string; cancelUrl: string };
   /**
    * A pending row younger than this is assumed to belong to a call still running (409); an older one
-   * is a crashed attempt and is resumed. Default 60 s.
+   * is a crashed attempt and is resumed. Default 3 minutes (`DEFAULT_IN_PROGRESS_WINDOW_MS`).
    */
   inProgressWindowMs?: number;
   now?: () => Date;

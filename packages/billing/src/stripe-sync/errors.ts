@@ -46,6 +46,8 @@ export function mapStripeError(error: unknown, label: string): unknown {
       return new StripeConnectionError('stripe_connection_failed', message, ...args);
     case 'StripeInvalidRequestError':
     case 'StripeIdempotencyError':
+      // Another request with the same key is still running at Stripe: worth retrying once it is done.
+      if (e.code === 'idempotency_key_in_use') return new StripeServerError('stripe_idempotency_key_in_use', message, ...args);
     case 'StripeCardError':
       if (e.code === 'resource_missing' || e.statusCode === 404) {
         return new StripeNotFoundError('stripe_resource_missing', message, ...args);
@@ -59,7 +61,9 @@ export function mapStripeError(error: unknown, label: string): unknown {
 /** Rate limits, Stripe-side failures and lost connections are worth another try; our own mistakes are not. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof StripeRateLimitError || error instanceof StripeConnectionError) return true;
-  if (error instanceof StripeServerError) return error.statusCode === undefined || error.statusCode >= 500;
+  if (error instanceof StripeServerError) {
+    return error.code === 'stripe_idempotency_key_in_use' || error.statusCode === undefined || error.statusCode >= 500;
+  }
   if (error instanceof StripeApiError) return error.statusCode !== undefined && error.statusCode >= 500;
   return false;
 }
