@@ -1,10 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
-import { createCustomPlanService, type CustomPlanService } from '../src/custom-plans/index.js';
+import type { Prisma } from '@packages/db';
+import { createCustomPlanService, type CreateCustomPlanInput, type CustomPlanService } from '../src/custom-plans/index.js';
 import { createFeatureReader } from '../src/feature-cache/index.js';
 import { createFeatureSyncService, type FeatureSyncService } from '../src/feature-sync/index.js';
 import { buildServer } from '../src/server/app.js';
 import type { AuthConfig } from '../src/server/auth.js';
+import type { FeatureMap } from '../src/types.js';
 import { createStripeSyncService, type StripeSyncService } from '../src/stripe-sync/index.js';
 import { setupBillingTestEnv, type BillingTestEnv } from './helpers/env.js';
 import { createTenant } from './helpers/fixtures.js';
@@ -88,4 +90,28 @@ export async function newTenant(env: BillingTestEnv, prefix: string, withCustome
   const customer = withCustomer ? await env.stripe.customers.create({ name: id, metadata: { tenantId: id } }) : null;
   await createTenant(env.prisma, id, customer?.id ?? null);
   return { id, customerId: customer?.id ?? null };
+}
+
+/** The `pending` custom_plans row an attempt at `request` leaves when it crashes (`extra`: what it had recorded). */
+export function pendingPlanRow(
+  env: BillingTestEnv,
+  request: CreateCustomPlanInput,
+  idempotencyKey: string,
+  features: FeatureMap,
+  extra: Partial<Prisma.CustomPlanUncheckedCreateInput> = {},
+) {
+  return env.prisma.customPlan.create({
+    data: {
+      tenantId: request.tenantId,
+      basePlanId: request.basePlanId,
+      planName: request.planName,
+      status: 'pending',
+      priceCents: request.priceCents,
+      currency: request.currency.toLowerCase(),
+      interval: request.recurringInterval,
+      features,
+      idempotencyKey,
+      ...extra,
+    },
+  });
 }

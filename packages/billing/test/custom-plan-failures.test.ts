@@ -4,7 +4,7 @@ import { createCustomPlanService, type CreateCustomPlanInput } from '../src/cust
 import type { CustomPlanError } from '../src/errors.js';
 import { createFeatureReader, type FeatureReader } from '../src/feature-cache/index.js';
 import { createStripeSyncService } from '../src/stripe-sync/index.js';
-import { countOf, newTenant as newTenantIn, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import { countOf, newTenant as newTenantIn, pendingPlanRow, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
 import { seedPlans, type SeededPlans } from './helpers/fixtures.js';
 
 /** Failure and race paths of custom plan creation: nothing live may be archived or marked failed. */
@@ -68,19 +68,7 @@ describe('custom plan races and post-commit failures', () => {
     // The service's clock runs 5 minutes ahead, so the row created below looks like a crashed attempt.
     const service = serviceWithClockAhead();
     const request = input(tenant.id);
-    const row = await env.prisma.customPlan.create({
-      data: {
-        tenantId: tenant.id,
-        basePlanId: request.basePlanId,
-        planName: request.planName,
-        status: 'pending',
-        priceCents: request.priceCents,
-        currency: 'usd',
-        interval: request.recurringInterval,
-        features: { ...plans.pro.fixture.features, max_users: 321 },
-        idempotencyKey: service.idempotencyKeyFor(request),
-      },
-    });
+    const row = await pendingPlanRow(env, request, service.idempotencyKeyFor(request), { ...plans.pro.fixture.features, max_users: 321 });
     const before = countOf(env, 'POST /v1/products');
 
     const outcomes = await Promise.allSettled([0, 1, 2].map(() => service.createCustomEnterprisePlan(request)));

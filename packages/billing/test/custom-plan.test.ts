@@ -3,7 +3,7 @@ import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
 import { createCustomPlanService, type CreateCustomPlanInput } from '../src/custom-plans/index.js';
 import { CustomPlanError, PlanNotFoundError, TenantNotFoundError, UnknownFeatureError, ValidationError } from '../src/errors.js';
 import { resolvePlanDefaults } from '../src/metadata/index.js';
-import { countOf, newTenant as newTenantIn, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import { countOf, newTenant as newTenantIn, pendingPlanRow, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
 import { failAuditInsertsFor } from './helpers/db-faults.js';
 import { seedPlans, type SeededPlans } from './helpers/fixtures.js';
 
@@ -202,20 +202,7 @@ describe('createCustomEnterprisePlan on the emulator', () => {
     const request = input(tenant.id, { overrides: { max_users: 42 } });
     const features = { ...plans.pro.fixture.features, max_users: 42 };
     const orphan = await env.stripe.products.create({ name: request.planName, metadata: { custom: 'true', tenantId: tenant.id } });
-    const row = await env.prisma.customPlan.create({
-      data: {
-        tenantId: tenant.id,
-        basePlanId: request.basePlanId,
-        planName: request.planName,
-        status: 'pending',
-        priceCents: request.priceCents,
-        currency: 'usd',
-        interval: request.recurringInterval,
-        features,
-        idempotencyKey: resuming.idempotencyKeyFor(request),
-        stripeProductId: orphan.id,
-      },
-    });
+    const row = await pendingPlanRow(env, request, resuming.idempotencyKeyFor(request), features, { stripeProductId: orphan.id });
     const before = countOf(env, 'POST /v1/products');
     const result = await resuming.createCustomEnterprisePlan(request);
     expect(result).toMatchObject({ customPlanId: row.id, productId: orphan.id, features });
@@ -226,18 +213,7 @@ describe('createCustomEnterprisePlan on the emulator', () => {
   it('a recent pending row for the same request → custom_plan_in_progress, nothing created', async () => {
     const tenant = await newTenant();
     const request = input(tenant.id);
-    await env.prisma.customPlan.create({
-      data: {
-        tenantId: tenant.id,
-        basePlanId: request.basePlanId,
-        planName: request.planName,
-        priceCents: request.priceCents,
-        currency: 'usd',
-        interval: request.recurringInterval,
-        features: { ...plans.pro.fixture.features, max_users: 500, sso: true, white_label: true },
-        idempotencyKey: env.customPlans.idempotencyKeyFor(request),
-      },
-    });
+    await pendingPlanRow(env, request, env.customPlans.idempotencyKeyFor(request), { ...plans.pro.fixture.features, max_users: 500, sso: true, white_label: true });
     const before = countOf(env, 'POST /v1/products');
     await expect(env.customPlans.createCustomEnterprisePlan(request)).rejects.toMatchObject({ code: 'custom_plan_in_progress' });
     expect(countOf(env, 'POST /v1/products')).toBe(before);
@@ -432,26 +408,15 @@ describe('custom plans for customers who already pay', () => {
     const itemId = tenant.subscription.items.data[0]!.id;
     await env.stripe.subscriptions.update(tenant.subscription.id, { items: [{ id: itemId, price: price.id }] });
     const longAgo = new Date(Date.now() - 10 * 60_000);
-    await env.prisma.customPlan.create({
-      data: {
-        tenantId: tenant.id,
-        basePlanId: request.basePlanId,
-        planName: request.planName,
-        status: 'pending',
-        priceCents: request.priceCents,
-        currency: 'usd',
-        interval: request.recurringInterval,
-        features: { ...plans.enterprise.fixture.features, ...request.overrides },
-        overrides: request.overrides,
-        idempotencyKey: env.customPlans.idempotencyKeyFor(request),
-        stripeProductId: product.id,
-        stripePriceId: price.id,
-        switchedSubscriptionId: tenant.subscription.id,
-        switchedItemId: itemId,
-        switchedFromPriceId: plans.pro.price.id,
-        createdAt: longAgo,
-        updatedAt: longAgo,
-      },
+    await pendingPlanRow(env, request, env.customPlans.idempotencyKeyFor(request), { ...plans.enterprise.fixture.features, ...request.overrides }, {
+      overrides: request.overrides,
+      stripeProductId: product.id,
+      stripePriceId: price.id,
+      switchedSubscriptionId: tenant.subscription.id,
+      switchedItemId: itemId,
+      switchedFromPriceId: plans.pro.price.id,
+      createdAt: longAgo,
+      updatedAt: longAgo,
     });
     const restore = await failAuditInsertsFor(env.db, tenant.id);
     let error: unknown;
