@@ -1,12 +1,13 @@
 import type Stripe from 'stripe';
 import type { CustomPlan } from '@packages/db';
+import type { GrantingSubscription } from '../stripe-sync/index.js';
 import { CustomPlanError, ValidationError } from '../errors.js';
 import { decideCheckoutReplay, storedCheckout, storedUrlIfLive } from './checkout.js';
 import { stepError } from './compensation.js';
 import { checkoutUrls, type ParsedInput } from './input.js';
 import { asFeatureMap, type CustomPlanLedger } from './ledger.js';
 import type { CustomPlanStripeSteps } from './stripe-steps.js';
-import { currentSubscription, onPrice, refuseSecondSubscription, requireSubscriptionToSwitch, switchOf, switchToPrice } from './subscription.js';
+import { onPrice, refuseSecondSubscription, requireSubscriptionToSwitch, switchOf, switchToPrice } from './subscription.js';
 import type { CheckoutUrls, CustomPlanResult, StripeCall } from './types.js';
 
 export interface PlanReplayDeps {
@@ -16,6 +17,7 @@ export interface PlanReplayDeps {
   ledger: CustomPlanLedger;
   now: () => Date;
   checkoutBaseUrls: CheckoutUrls | undefined;
+  grantingSubscription(customerId: string): Promise<GrantingSubscription | null>;
 }
 
 export type PlanReplay = (row: CustomPlan, input: ParsedInput, customerId: string | null, stripeKey: string) => Promise<CustomPlanResult>;
@@ -52,7 +54,7 @@ export function createPlanReplay(deps: PlanReplayDeps): PlanReplay {
 
   /** An existing plan asked to switch: the customer's subscription is moved onto it unless it is already. */
   async function replaySwitch(row: CustomPlan, customerId: string | null): Promise<string> {
-    const current = requireSubscriptionToSwitch(customerId ? await currentSubscription(stripe, call, customerId) : null, customerId);
+    const current = requireSubscriptionToSwitch(customerId ? await deps.grantingSubscription(customerId) : null, customerId);
     if (!onPrice(current, row.stripePriceId!)) await switchToPrice(stripe, call, switchOf(current), row.stripePriceId!);
     return current.subscription.id;
   }
@@ -65,7 +67,7 @@ export function createPlanReplay(deps: PlanReplayDeps): PlanReplay {
    */
   async function replayCheckout(row: CustomPlan, input: ParsedInput, customerId: string | null, stripeKey: string): Promise<string | undefined> {
     if (!input.createCheckoutSession || !row.stripePriceId || !customerId) return storedUrlIfLive(row, now());
-    const subscription = await currentSubscription(stripe, call, customerId);
+    const subscription = await deps.grantingSubscription(customerId);
     // Already paying for this plan (through our checkout or a switch): no link is needed.
     if (subscription && onPrice(subscription, row.stripePriceId)) return undefined;
     if (subscription) refuseSecondSubscription(subscription, customerId);

@@ -2,7 +2,7 @@ import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
 import { loadFeatureCatalog } from '../catalog/index.js';
 import { CustomPlanError, TenantNotFoundError, ValidationError } from '../errors.js';
-import { createStripeSyncService, mapStripeError } from '../stripe-sync/index.js';
+import { createStripeSyncService, mapStripeError, type GrantingSubscription } from '../stripe-sync/index.js';
 import type { TenantFeatureState } from '../tenant-store/index.js';
 import type { FeatureCatalog, FeatureMap } from '../types.js';
 import { storedCheckout, type StoredCheckout } from './checkout.js';
@@ -13,13 +13,11 @@ import { asFeatureMap, assertSameRequest, createCustomPlanLedger } from './ledge
 import { createStripeSteps, customPlanMetadata } from './stripe-steps.js';
 import { createPlanReplay } from './replay.js';
 import {
-  currentSubscription,
   onPrice,
   refuseSecondSubscription,
   requireSubscriptionToSwitch,
   switchOf,
   switchToPrice,
-  type CurrentSubscription,
 } from './subscription.js';
 import { activateCustomPlan, mergeFeatures } from './tenant-update.js';
 import type {
@@ -72,7 +70,15 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
   };
   const steps = createStripeSteps(stripe, call);
 
-  const replay = createPlanReplay({ stripe, call, steps, ledger, now, checkoutBaseUrls: options.checkoutBaseUrls });
+  const replay = createPlanReplay({
+    stripe,
+    call,
+    steps,
+    ledger,
+    now,
+    checkoutBaseUrls: options.checkoutBaseUrls,
+    grantingSubscription: async (customerId) => (await stripeSync()).getGrantingSubscription(customerId),
+  });
 
   return {
     idempotencyKeyFor(raw) {
@@ -118,9 +124,9 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
 
       // Checked before anything is written: checkout for a paying customer would bill them twice, and
       // a switch needs a subscription to move.
-      let subscription: CurrentSubscription | null = null;
+      let subscription: GrantingSubscription | null = null;
       if ((input.createCheckoutSession || input.switchSubscription) && tenant.stripeCustomerId) {
-        subscription = await currentSubscription(stripe, call, tenant.stripeCustomerId);
+        subscription = await (await stripeSync()).getGrantingSubscription(tenant.stripeCustomerId);
       }
       if (input.createCheckoutSession && subscription) refuseSecondSubscription(subscription, tenant.stripeCustomerId!);
       if (input.switchSubscription) subscription = requireSubscriptionToSwitch(subscription, tenant.stripeCustomerId);

@@ -1,33 +1,13 @@
 import type Stripe from 'stripe';
 import { CustomPlanError, ValidationError } from '../errors.js';
-import { chooseSubscription, grantsAccess, listAll, planItem } from '../stripe-sync/index.js';
+import type { GrantingSubscription } from '../stripe-sync/index.js';
 import type { StripeCall, SwitchedSubscription } from './types.js';
 
-/** The customer's access-granting subscription (the one sync and webhooks would pick) and its plan item. */
-export interface CurrentSubscription {
-  subscription: Stripe.Subscription;
-  item: Stripe.SubscriptionItem;
-}
-
-export async function currentSubscription(stripe: Stripe, call: StripeCall, customerId: string): Promise<CurrentSubscription | null> {
-  const all = await listAll(call, 'subscriptions.list', (page) => stripe.subscriptions.list({ ...page, customer: customerId, status: 'all' }));
-  const chosen = chooseSubscription(all.filter((subscription) => grantsAccess(subscription.status)));
-  if (!chosen) return null;
-  // Retrieved again with products expanded, so an add-on item (extra seats) is never mistaken for the
-  // plan. A list cannot expand that deep (Stripe caps expansion at 4 levels).
-  const subscription = await call('subscriptions.retrieve', () =>
-    stripe.subscriptions.retrieve(chosen.id, { expand: ['items.data.price.product'] }),
-  );
-  const item = planItem(subscription);
-  if (!item) return null;
-  return { subscription, item };
-}
-
-export const onPrice = (current: CurrentSubscription, priceId: string): boolean =>
+export const onPrice = (current: GrantingSubscription, priceId: string): boolean =>
   (current.subscription.items?.data ?? []).some((item) => item.price?.id === priceId);
 
 /** Checkout starts a new subscription: for a customer who already pays, that means paying twice. */
-export function refuseSecondSubscription(current: CurrentSubscription, customerId: string): never {
+export function refuseSecondSubscription(current: GrantingSubscription, customerId: string): never {
   throw new CustomPlanError(
     'customer_already_subscribed',
     `Customer ${customerId} already has subscription ${current.subscription.id} (${current.subscription.status}); ` +
@@ -36,7 +16,7 @@ export function refuseSecondSubscription(current: CurrentSubscription, customerI
   );
 }
 
-export function requireSubscriptionToSwitch(current: CurrentSubscription | null, customerId: string | null): CurrentSubscription {
+export function requireSubscriptionToSwitch(current: GrantingSubscription | null, customerId: string | null): GrantingSubscription {
   if (current) return current;
   throw new ValidationError(
     customerId
@@ -47,7 +27,7 @@ export function requireSubscriptionToSwitch(current: CurrentSubscription | null,
 }
 
 /** What a switch changes, known before the call so a failed or uncertain switch can still be undone. */
-export function switchOf(current: CurrentSubscription): SwitchedSubscription {
+export function switchOf(current: GrantingSubscription): SwitchedSubscription {
   return { subscriptionId: current.subscription.id, itemId: current.item.id, previousPriceId: current.item.price.id };
 }
 

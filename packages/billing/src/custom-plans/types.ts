@@ -1,4 +1,5 @@
 import type { FeatureReader } from '../feature-cache/index.js';
+import type { GrantingSubscription } from '../stripe-sync/index.js';
 import type { FeatureCatalog, FeatureMap, PlanDefaults } from '../types.js';
 
 /** Stripe's ceiling for `unit_amount` in most currencies. */
@@ -48,6 +49,8 @@ export interface CustomPlanResult {
 /** What the service needs from the Stripe sync service; structural so tests can pass a stub. */
 export interface CustomPlanStripeSync {
   getPlanDefaultsFromStripe(planId: string): Promise<PlanDefaults>;
+  /** The customer's access-granting subscription (the one sync and webhooks pick) and its plan item. */
+  getGrantingSubscription(customerId: string): Promise<GrantingSubscription | null>;
   /** Rate-limited, error-mapping wrapper for Stripe calls. */
   call?<T>(label: string, fn: () => Promise<T>): Promise<T>;
 }

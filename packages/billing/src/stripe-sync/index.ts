@@ -6,7 +6,13 @@ import type { FeatureCatalog } from '../types.js';
 import { createStripeCaller, type StripeCall, type StripeSyncStats } from './client.js';
 import { createTokenBucket } from './limiter.js';
 import { createPlanResolver, forEachPage, type StripePlanDefaults } from './plans.js';
-import { createSubscriptionReader, type ActiveSubscription, type CustomerSubscriptionEntry, type SubscriptionState } from './subscriptions.js';
+import {
+  createSubscriptionReader,
+  type ActiveSubscription,
+  type CustomerSubscriptionEntry,
+  type GrantingSubscription,
+  type SubscriptionState,
+} from './subscriptions.js';
 
 export { mapStripeError, isRetryable, retryAfterMs } from './errors.js';
 export { createTokenBucket, type TokenBucket, type TokenBucketOptions } from './limiter.js';
@@ -20,6 +26,7 @@ export {
   chooseSubscription,
   planItem,
   type ActiveSubscription,
+  type GrantingSubscription,
   type SubscriptionState,
   type CustomerSubscriptionEntry,
 } from './subscriptions.js';
@@ -59,6 +66,8 @@ export interface StripeSyncService {
   getActiveSubscription(customerId: string): Promise<ActiveSubscription | null>;
   /** The granting subscription and the most relevant one overall, from one list call. */
   getSubscriptionState(customerId: string): Promise<SubscriptionState>;
+  /** The access-granting subscription and its plan item, from the same list; the plan is not resolved. */
+  getGrantingSubscription(customerId: string): Promise<GrantingSubscription | null>;
   getCustomersWithSubscriptions(limit?: number): Promise<CustomerSubscriptionEntry[]>;
   getPlanStatistics(): Promise<PlanStatistics>;
   /** Drops the cached product/price/lookup_key `id` (everything when omitted). */
@@ -130,6 +139,7 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
     getPlanDefaultsFromStripe: (planId) => plans.getPlanDefaults(planId),
     getActiveSubscription: (customerId) => subscriptions.getActiveSubscription(customerId),
     getSubscriptionState: (customerId) => subscriptions.getSubscriptionState(customerId),
+    getGrantingSubscription: (customerId) => subscriptions.getGrantingSubscription(customerId),
     getCustomersWithSubscriptions: (limit) => subscriptions.getCustomersWithSubscriptions(limit),
     getPlanStatistics,
     invalidatePlan: (id) => plans.invalidate(id),

@@ -78,6 +78,12 @@ export interface ActiveSubscription {
   productId: string;
 }
 
+/** A customer's access-granting subscription and the item that carries its plan. */
+export interface GrantingSubscription {
+  subscription: Stripe.Subscription;
+  item: Stripe.SubscriptionItem;
+}
+
 /** A customer's subscriptions as seen now: the access-granting one (if any) and the best of all by the shared ranking. */
 export interface SubscriptionState {
   active: ActiveSubscription | null;
@@ -107,10 +113,10 @@ function hint(value: string | undefined): string | null {
 
 export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans: PlanResolver) {
   /**
-   * One list of the customer's subscriptions answers both questions callers ask: which one grants
-   * access (with its plan resolved), and which one best describes the customer when none does.
+   * One list of the customer's subscriptions answers every question callers ask: which one grants
+   * access and which item carries its plan, and which one best describes the customer when none does.
    */
-  async function getSubscriptionState(customerId: string): Promise<SubscriptionState> {
+  async function readCustomer(customerId: string) {
     // Subscription items embed the full price already; the product comes from the plan cache
     // (Stripe caps expansion at 4 levels, so data.items.data.price.product is not allowed).
     const subscriptions = await listAll(call, 'subscriptions.list', (page) =>
@@ -118,17 +124,29 @@ export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans
     );
     // The ranking puts access-granting statuses first, so the best overall is the granting one if any.
     const chosen = chooseSubscription(subscriptions);
-    if (!chosen || !grantsAccess(chosen.status)) return { active: null, mostRelevant: chosen };
+    if (!chosen || !grantsAccess(chosen.status)) return { chosen, granting: null };
     const known = await plans.prefetchProducts(itemProductIds(chosen));
-    const item = planItem(chosen, (id) => known.get(id));
-    if (!item) throw new PlanNotFoundError(chosen.id);
+    return { chosen, granting: { subscription: chosen, item: planItem(chosen, (id) => known.get(id)), known } };
+  }
+
+  async function getSubscriptionState(customerId: string): Promise<SubscriptionState> {
+    const { chosen, granting } = await readCustomer(customerId);
+    if (!granting) return { active: null, mostRelevant: chosen };
+    const { subscription, item, known } = granting;
+    if (!item) throw new PlanNotFoundError(subscription.id);
     const plan = await plans.planFromPrice(item.price, known);
-    const active = { subscription: chosen, customerId, status: chosen.status, plan, priceId: item.price.id, productId: plan.productId };
+    const active = { subscription, customerId, status: subscription.status, plan, priceId: item.price.id, productId: plan.productId };
     return { active, mostRelevant: chosen };
   }
 
   return {
     getSubscriptionState,
+
+    /** The access-granting subscription and its plan item, without resolving (or judging) the plan's metadata. */
+    async getGrantingSubscription(customerId: string): Promise<GrantingSubscription | null> {
+      const { granting } = await readCustomer(customerId);
+      return granting?.item ? { subscription: granting.subscription, item: granting.item } : null;
+    },
 
     async getActiveSubscription(customerId: string): Promise<ActiveSubscription | null> {
       return (await getSubscriptionState(customerId)).active;
