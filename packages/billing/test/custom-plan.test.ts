@@ -4,7 +4,7 @@ import { createCustomPlanService, type CreateCustomPlanInput } from '../src/cust
 import { CustomPlanError, PlanNotFoundError, TenantNotFoundError, UnknownFeatureError, ValidationError } from '../src/errors.js';
 import { resolvePlanDefaults } from '../src/metadata/index.js';
 import { countOf, newTenant as newTenantIn, pendingPlanRow, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
-import { failAuditInsertsFor } from './helpers/db-faults.js';
+import { whileAuditInsertsFail } from './helpers/db-faults.js';
 import { seedPlans, type SeededPlans } from './helpers/fixtures.js';
 
 let env: AdminTestEnv;
@@ -418,13 +418,7 @@ describe('custom plans for customers who already pay', () => {
       createdAt: longAgo,
       updatedAt: longAgo,
     });
-    const restore = await failAuditInsertsFor(env.db, tenant.id);
-    let error: unknown;
-    try {
-      error = await env.customPlans.createCustomEnterprisePlan(request).catch((e: unknown) => e);
-    } finally {
-      await restore();
-    }
+    const error = await whileAuditInsertsFail(env.db, tenant.id, () => env.customPlans.createCustomEnterprisePlan(request).catch((e: unknown) => e));
     expect(error).toMatchObject({ name: 'CustomPlanError', step: 'tenant_update' });
     const subscription = await env.stripe.subscriptions.retrieve(tenant.subscription.id);
     expect(subscription.items.data.map((item) => item.price.id)).toEqual([plans.pro.price.id]);
@@ -436,13 +430,7 @@ describe('custom plans for customers who already pay', () => {
     const oldPrice = await env.stripe.prices.create({ product: oldProduct.id, unit_amount: 900, currency: 'usd', recurring: { interval: 'month' } });
     const tenant = await subscribedTenant([oldPrice.id]);
     await env.stripe.prices.update(oldPrice.id, { active: false });
-    const restore = await failAuditInsertsFor(env.db, tenant.id);
-    let error: unknown;
-    try {
-      error = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true })).catch((e: unknown) => e);
-    } finally {
-      await restore();
-    }
+    const error = await whileAuditInsertsFail(env.db, tenant.id, () => env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true })).catch((e: unknown) => e));
     expect(error).toMatchObject({ name: 'CustomPlanError', step: 'tenant_update', message: expect.stringMatching(/could not be moved back.*left active/) });
     const row = await env.prisma.customPlan.findFirstOrThrow({ where: { tenantId: tenant.id } });
     expect(row).toMatchObject({ status: 'failed', error: expect.stringMatching(/left active/) });
@@ -455,13 +443,7 @@ describe('custom plans for customers who already pay', () => {
 
   it('when the tenant switch fails after the subscription moved, the subscription is moved back and the plan archived', async () => {
     const tenant = await subscribedTenant([plans.pro.price.id]);
-    const restore = await failAuditInsertsFor(env.db, tenant.id);
-    let error: unknown;
-    try {
-      error = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true })).catch((e: unknown) => e);
-    } finally {
-      await restore();
-    }
+    const error = await whileAuditInsertsFail(env.db, tenant.id, () => env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true })).catch((e: unknown) => e));
     expect(error).toMatchObject({ name: 'CustomPlanError', step: 'tenant_update' });
     const subscription = await env.stripe.subscriptions.retrieve(tenant.subscription.id);
     expect(subscription.items.data.map((item) => item.price.id)).toEqual([plans.pro.price.id]);

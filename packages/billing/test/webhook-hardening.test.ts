@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { restrictFeatures } from '../src/features/merge.js';
 import { enforcePaymentGrace } from '../src/webhooks/index.js';
-import { failAuditInsertsFor } from './helpers/db-faults.js';
+import { whileAuditInsertsFail } from './helpers/db-faults.js';
 import { PLAN_FIXTURES, seedPlan } from './helpers/fixtures.js';
 import { setupWebhookTestEnv, startExtraServer, type WebhookTestEnv } from './webhook-helpers.js';
 
@@ -83,8 +83,7 @@ describe('enforcePaymentGrace', () => {
       failedAt = Math.max(failedAt, failed.created * 1000);
     }
     // grace_a's audit insert fails inside its transaction.
-    const restore = await failAuditInsertsFor(env.db, 'grace_a');
-    try {
+    await whileAuditInsertsFail(env.db, 'grace_a', async () => {
       const run = await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 8 * DAY) });
       expect(run.failed).toEqual([{ tenantId: 'grace_a', error: expect.stringContaining('injected failure') }]);
       expect(run.restricted).toEqual(expect.arrayContaining(['grace_b', 'grace_c']));
@@ -93,9 +92,7 @@ describe('enforcePaymentGrace', () => {
         expect(await env.state(tenantId)).toMatchObject({ accessActive: false, features: restrictFeatures(PLAN_FIXTURES.starter.features) });
         expect(await env.featureSync.isFeatureEnabled(tenantId, 'api_access')).toBe(false);
       }
-    } finally {
-      await restore();
-    }
+    });
     // The next run heals the one that failed.
     const again = await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 8 * DAY) });
     expect(again).toMatchObject({ restricted: ['grace_a'], failed: [] });

@@ -1,11 +1,11 @@
 import type { Database } from '@packages/db';
 
 /**
- * Makes every audit-row insert for `tenantId` fail with a real database error, inside whatever
- * transaction is writing it (the audit row is the last write of every feature change, so the whole
- * change must roll back). Returns the undo; call it in a `finally`.
+ * Runs `fn` while every audit-row insert for `tenantId` fails with a real database error, inside
+ * whatever transaction is writing it (the audit row is the last write of every feature change, so
+ * the whole change must roll back). The failure is removed again however `fn` ends.
  */
-export async function failAuditInsertsFor(db: Pick<Database, 'pool'>, tenantId: string): Promise<() => Promise<void>> {
+export async function whileAuditInsertsFail<T>(db: Pick<Database, 'pool'>, tenantId: string, fn: () => Promise<T>): Promise<T> {
   if (!/^[\w-]+$/.test(tenantId)) throw new Error(`unsafe literal ${tenantId}`);
   const name = `audit_fault_${tenantId.replace(/-/g, '_')}`.slice(0, 60);
   const q = (sql: string) => db.pool.query(sql);
@@ -15,7 +15,9 @@ export async function failAuditInsertsFor(db: Pick<Database, 'pool'>, tenantId: 
       RETURN NEW;
     END $fn$`);
   await q(`CREATE TRIGGER ${name} BEFORE INSERT ON feature_audit_logs FOR EACH ROW EXECUTE FUNCTION ${name}_fn()`);
-  return async () => {
+  try {
+    return await fn();
+  } finally {
     await q(`DROP TRIGGER IF EXISTS ${name} ON feature_audit_logs`);
-  };
+  }
 }
