@@ -40,59 +40,52 @@ describe('admin API error mapping', () => {
 
   it('a custom plan failing on our side (database, not Stripe) → 500 without internals, not 409', async () => {
     const internal = 'connection to postgres://billing:hunter2@db.internal:5432 terminated';
-    const failing: CustomPlanService = {
-      idempotencyKeyFor: () => 'k',
-      createCustomEnterprisePlan: async () => {
-        throw new CustomPlanError('custom_plan_failed', `Custom plan creation failed at step "tenant_update": ${internal}.`, 'tenant_update', {
-          cause: new Error(internal),
-        });
-      },
-    };
-    const stubApp = await buildServer({
-      prisma: env.prisma,
-      stripe: env.stripe,
-      customPlans: failing,
-      auth: testAuthConfig(env, 'adme_a', 'adme_b'),
-    } as Parameters<typeof buildServer>[0]);
-    try {
-      const res = await stubApp.inject({
-        method: 'POST',
-        url: '/api/admin/tenants/adme_a/custom-plans',
-        headers: bearer(ADMIN_TOKEN),
-        payload: { basePlanId: 'x', priceCents: 100, currency: 'usd', recurringInterval: 'month', planName: 'p' },
-      });
-      expect(res.statusCode).toBe(500);
-      expect(res.json().error).toMatchObject({ code: 'custom_plan_failed', step: 'tenant_update' });
-      expect(res.body).not.toContain('hunter2');
-    } finally {
-      await stubApp.close();
-    }
+    const res = await createCustomPlanFailingWith(
+      new CustomPlanError('custom_plan_failed', `Custom plan creation failed at step "tenant_update": ${internal}.`, 'tenant_update', {
+        cause: new Error(internal),
+      }),
+    );
+    expect(res.statusCode).toBe(500);
+    expect(res.json().error).toMatchObject({ code: 'custom_plan_failed', step: 'tenant_update' });
+    expect(res.body).not.toContain('hunter2');
   });
 
   it.each([
     ['idempotency_conflict', 409],
     ['custom_plan_in_progress', 409],
     ['custom_plan_state_changed', 409],
+    ['customer_already_subscribed', 409],
     ['stripe_request_failed', 502],
+    ['stripe_subscription_not_switched', 502],
   ])('custom plan error %s → %i', async (code, status) => {
-    const failing: CustomPlanService = {
-      idempotencyKeyFor: () => 'k',
-      createCustomEnterprisePlan: async () => {
-        throw new CustomPlanError(code, `failed: ${code}`, 'price');
-      },
-    };
-    const stubApp = await buildServer({
-      prisma: env.prisma,
-      stripe: env.stripe,
-      customPlans: failing,
-      auth: testAuthConfig(env, 'adme_a', 'adme_b'),
-    } as Parameters<typeof buildServer>[0]);
-    try {
-      const res = await stubApp.inject({ method: 'POST', url: '/api/admin/tenants/adme_a/custom-plans', headers: bearer(ADMIN_TOKEN), payload: {} });
-      expect(res.statusCode).toBe(status);
-      expect(res.json().error.code).toBe(code);
-    } finally {
-      await stubApp.close();
-    }
+    const res = await createCustomPlanFailingWith(new CustomPlanError(code, `failed: ${code}`, 'price'));
+    expect(res.statusCode).toBe(status);
+    expect(res.json().error.code).toBe(code);
   });
 });
+
+/** POST a custom plan to a server whose custom plan service always throws `error`. */
+async function createCustomPlanFailingWith(error: Error) {
+  const failing: CustomPlanService = {
+    idempotencyKeyFor: () => 'k',
+    createCustomEnterprisePlan: async () => {
+      throw error;
+    },
+  };
+  const stubApp = await buildServer({
+    prisma: env.prisma,
+    stripe: env.stripe,
+    customPlans: failing,
+    auth: testAuthConfig(env, 'adme_a', 'adme_b'),
+  } as Parameters<typeof buildServer>[0]);
+  try {
+    return await stubApp.inject({
+      method: 'POST',
+      url: '/api/admin/tenants/adme_a/custom-plans',
+      headers: bearer(ADMIN_TOKEN),
+      payload: { basePlanId: 'x', priceCents: 100, currency: 'usd', recurringInterval: 'month', planName: 'p' },
+    });
+  } finally {
+    await stubApp.close();
+  }
+}
