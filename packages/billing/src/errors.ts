@@ -101,3 +101,8 @@ export class CustomPlanError extends BillingError {
     super(code, message, options);
   }
 }
+
+/** The message of anything thrown (an Error's message, else its string form). */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CommanderError, InvalidArgumentError, type Command, type OptionValues } from 'commander';
-import { BillingError, StripeAuthenticationError, ValidationError } from '../errors.js';
+import { BillingError, messageOf, StripeAuthenticationError, ValidationError } from '../errors.js';
 
 /** Shared plumbing of the command-line tools: argument parsers, context lifetime, error reporting, process wiring. */
 
@@ -99,10 +99,6 @@ export async function runWithContext<Context extends { close?(): Promise<void> }
   } finally {
     if (owned) await context.close?.().catch(() => {});
   }
-}
-
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Whether the module at `moduleUrl` is the script node was started with (not imported by a test or a bin). */

@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { CustomPlanError, StripeApiError } from '../errors.js';
+import { CustomPlanError, messageOf, StripeApiError } from '../errors.js';
 import type { CreatedObjects, CustomPlanStep, StripeCall } from './types.js';
 
 /**
@@ -57,9 +57,4 @@ export function stepError(step: CustomPlanStep, error: unknown, archiveProblems:
   const code = stripeSide ? 'stripe_request_failed' : error instanceof CustomPlanError ? error.code : 'custom_plan_failed';
   const cleanup = archiveProblems.length > 0 ? ` Cleanup incomplete: ${archiveProblems.join('; ')}` : '';
   return new CustomPlanError(code, `Custom plan creation failed at step "${step}": ${messageOf(error)}.${cleanup}`, step, { cause: error });
-}
-
-export function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
 }

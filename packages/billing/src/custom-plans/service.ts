@@ -1,12 +1,12 @@
 import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
 import { loadFeatureCatalog } from '../catalog/index.js';
-import { CustomPlanError, TenantNotFoundError, ValidationError } from '../errors.js';
+import { CustomPlanError, messageOf, TenantNotFoundError, ValidationError } from '../errors.js';
 import { createStripeSyncService, mapStripeError, type GrantingSubscription } from '../stripe-sync/index.js';
 import type { TenantFeatureState } from '../tenant-store/index.js';
 import type { FeatureCatalog, FeatureMap } from '../types.js';
 import { storedCheckout, type StoredCheckout } from './checkout.js';
-import { archiveCreated, messageOf, stepError } from './compensation.js';
+import { archiveCreated, stepError } from './compensation.js';
 import { deriveKey, keyFor } from './idempotency.js';
 import { checkoutUrls, parseInput, parseShape } from './input.js';
 import { asFeatureMap, assertSameRequest, createCustomPlanLedger } from './ledger.js';

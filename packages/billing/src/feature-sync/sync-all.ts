@@ -1,5 +1,5 @@
 import type { PrismaClient } from '@packages/db';
-import { BillingError } from '../errors.js';
+import { BillingError, messageOf } from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import type { StripePlanDefaults, StripeSyncService } from '../stripe-sync/index.js';
 import { inTransaction, toState, type TenantFeatureState } from '../tenant-store/index.js';
@@ -217,7 +217,7 @@ export function createBulkSync(deps: {
           });
         } catch (error) {
           // One tenant's failure (lock timeout, constraint, bug) is reported, never fatal to the run.
-          const message = error instanceof Error ? error.message : String(error);
+          const message = messageOf(error);
           const reason = error instanceof BillingError ? error.code : 'write_failed';
           finish(index, { ...base, tenantId, success: false, reason, error: message });
         }

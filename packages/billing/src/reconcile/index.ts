@@ -1,5 +1,5 @@
 import type { PrismaClient } from '@packages/db';
-import { BillingError } from '../errors.js';
+import { BillingError, messageOf } from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import { diffFeatures } from '../features/merge.js';
 import type { CustomerSubscriptionEntry, StripeSyncService } from '../stripe-sync/index.js';
@@ -178,7 +178,6 @@ function expectedPatch(current: TenantFeatureState | null, truth: SubscriptionTr
   return { patch };
 }
 
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const codeOf = (error: unknown) => (error instanceof BillingError ? error.code : 'internal_error');
 
 /**
@@ -343,7 +342,7 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
         if (drift.fix === 'applied') result.fixed += 1;
       } catch (error) {
         drift.fix = 'failed';
-        result.failed.push({ tenantId: candidate.tenantId, customerId: candidate.customerId, phase: 'fix', code: codeOf(error), error: describe(error) });
+        result.failed.push({ tenantId: candidate.tenantId, customerId: candidate.customerId, phase: 'fix', code: codeOf(error), error: messageOf(error) });
       }
       options.onProgress?.({ phase: 'fix', done: fixedDone, total: drifting.length, tenantId: candidate.tenantId });
     }

@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { createBillingContext, type BillingContext } from '../context.js';
+import { messageOf } from '../errors.js';
 import { schedulePaymentGrace, type PaymentGraceSchedule } from '../webhooks/index.js';
 import { buildServer } from './app.js';
 
@@ -16,7 +17,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   try {
     context = await createBillingContext({ env, requireWebhookSecret: true });
   } catch (error) {
-    console.error(`Configuration error: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`Configuration error: ${messageOf(error)}`);
     process.exitCode = 1;
     return;
   }

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import { z } from 'zod';
-import { WebhookPayloadError, WebhookSignatureError } from '../errors.js';
+import { messageOf, WebhookPayloadError, WebhookSignatureError } from '../errors.js';
 
 /** Stripe object ids: a prefix and base62 characters, far below 255 characters. */
 const STRIPE_ID = /^[A-Za-z0-9_]{1,255}$/;
@@ -50,7 +50,7 @@ export function verifyEvent(
       throw new WebhookSignatureError(`Invalid Stripe signature: ${(error as Error).message}`, { cause: error });
     }
     // constructEvent only parses after the signature matched, so anything else is a bad body.
-    throw new WebhookPayloadError(`Malformed webhook body: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new WebhookPayloadError(`Malformed webhook body: ${messageOf(error)}`, { cause: error });
   }
   const parsed = eventShape.safeParse(raw);
   if (!parsed.success) {

@@ -1,4 +1,5 @@
 import type { PrismaClient } from '@packages/db';
+import { messageOf } from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import { inTransaction, updateTenantFeatures, wroteVersion, type UpdateOutcome } from '../tenant-store/index.js';
 import { decideGraceEnforcement } from './decisions.js';
@@ -49,7 +50,7 @@ export async function enforcePaymentGrace(
     } catch (error) {
       // The promise above ("one bad row cannot block the rest") needs this: an error used to end
       // the run, leaving every tenant after it in id order with access past its grace period.
-      failed.push({ tenantId, error: error instanceof Error ? error.message : String(error) });
+      failed.push({ tenantId, error: messageOf(error) });
       continue;
     }
     if (wroteVersion(outcome)) await featureSync.reader.publish([outcome.after]);
