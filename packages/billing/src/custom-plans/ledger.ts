@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CustomPlan, Prisma, PrismaClient } from '@packages/db';
 import { CustomPlanError } from '../errors.js';
+import { asFeatureMap } from '../features/merge.js';
 import type { FeatureMap } from '../types.js';
 import { failedKey, stripeKeyBase } from './idempotency.js';
 import { checkoutColumns, type StoredCheckout } from './checkout.js';
@@ -199,13 +200,6 @@ export function createCustomPlanLedger(
       await prisma.customPlan.update({ where: { id: rowId }, data: { error: message.slice(0, 4000) } }).catch(() => {});
     },
   };
-}
-
-export function asFeatureMap(value: unknown): FeatureMap {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
-  const out: FeatureMap = {};
-  for (const [key, v] of Object.entries(value)) if (typeof v === 'boolean' || typeof v === 'number') out[key] = v;
-  return out;
 }
 
 /**

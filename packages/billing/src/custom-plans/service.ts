@@ -2,6 +2,7 @@ import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
 import { loadFeatureCatalog } from '../catalog/index.js';
 import { CustomPlanError, messageOf, TenantNotFoundError, ValidationError } from '../errors.js';
+import { asFeatureMap } from '../features/merge.js';
 import { createStripeSyncService, mapStripeError, type GrantingSubscription } from '../stripe-sync/index.js';
 import type { TenantFeatureState } from '../tenant-store/index.js';
 import type { FeatureCatalog, FeatureMap } from '../types.js';
@@ -9,7 +10,7 @@ import { storedCheckout, type StoredCheckout } from './checkout.js';
 import { archiveCreated, stepError } from './compensation.js';
 import { deriveKey, keyFor } from './idempotency.js';
 import { checkoutUrls, parseInput, parseShape } from './input.js';
-import { asFeatureMap, assertSameRequest, createCustomPlanLedger } from './ledger.js';
+import { assertSameRequest, createCustomPlanLedger } from './ledger.js';
 import { createStripeSteps, customPlanMetadata } from './stripe-steps.js';
 import { createPlanReplay } from './replay.js';
 import {

@@ -50,6 +50,17 @@ export function mergePlanIntoTenant(input: MergePlanInput): TenantFeatureState {
   }
 }
 
+/**
+ * A feature map read back from a JSON column: only boolean and number values are features, so
+ * anything else a hand edit left there is dropped rather than trusted.
+ */
+export function asFeatureMap(value: unknown): FeatureMap {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
+  const out: FeatureMap = {};
+  for (const [key, v] of Object.entries(value)) if (typeof v === 'boolean' || typeof v === 'number') out[key] = v;
+  return out;
+}
+
 /** Every boolean off and every limit 0, keeping the keys so the UI can still show what was lost. */
 export function restrictFeatures(features: FeatureMap): FeatureMap {
   return fromEntries(Object.entries(features).map(([k, v]) => [k, typeof v === 'boolean' ? false : 0]));

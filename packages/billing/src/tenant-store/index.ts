@@ -1,6 +1,6 @@
 import type { Prisma, PrismaClient, TenantFeatureConfig } from '@packages/db';
 import { ConcurrencyError } from '../errors.js';
-import { mergePlanIntoTenant, restrictFeatures } from '../features/merge.js';
+import { asFeatureMap, mergePlanIntoTenant, restrictFeatures } from '../features/merge.js';
 import type { AuditSourceName, FeatureMap, MergeStrategy, PlanDefaults } from '../types.js';
 
 /** A Prisma client bound to an open transaction. */
@@ -113,15 +113,6 @@ export function toState(row: TenantFeatureConfig): TenantFeatureState {
     lastStripeEventId: row.lastStripeEventId,
     updatedAt: row.updatedAt,
   };
-}
-
-function asFeatureMap(value: Prisma.JsonValue): FeatureMap {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
-  const out: FeatureMap = {};
-  for (const [key, v] of Object.entries(value)) {
-    if (typeof v === 'boolean' || typeof v === 'number') out[key] = v;
-  }
-  return out;
 }
 
 /**
