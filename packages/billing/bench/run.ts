@@ -10,7 +10,10 @@ import { benchWebhooks } from './webhook.js';
  *   BENCH_WEBHOOK_EVENTS=2000  events for the webhook row (BENCH_WEBHOOK_CONCURRENCY=16)
  *   BENCH_ONLY=sync,webhooks,lookups
  */
-const tenantCounts = (process.env.BENCH_TENANTS ?? '1000,10000').split(',').map(Number).filter((n) => n > 0);
+const tenantCounts = (process.env.BENCH_TENANTS ?? '1000,10000')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const only = new Set((process.env.BENCH_ONLY ?? 'sync,webhooks,lookups').split(','));
 const events = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 2000);
 const concurrency = Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 16);
@@ -31,9 +34,15 @@ function normalize(row: BenchRow): BenchRow {
   const stripeRequests = typeof row.stripeRequests === 'number' ? row.stripeRequests : undefined;
   const notes = [
     row.byEndpoint,
-    row.updated !== undefined ? `updated ${row.updated}, unchanged ${row.unchanged}, failed ${row.failed}` : undefined,
-    row.events !== undefined ? `${row.events} events, concurrency ${row.concurrency}, ${row.tenants} tenants, non-2xx ${row.non2xx}` : undefined,
-    row.stripeCallsPerEvent !== undefined ? `Stripe calls/event ${row.stripeCallsPerEvent}, DB round trips/event ${row.dbRoundTripsPerEvent}` : undefined,
+    row.updated !== undefined
+      ? `updated ${row.updated}, unchanged ${row.unchanged}, failed ${row.failed}`
+      : undefined,
+    row.events !== undefined
+      ? `${row.events} events, concurrency ${row.concurrency}, ${row.tenants} tenants, non-2xx ${row.non2xx}`
+      : undefined,
+    row.stripeCallsPerEvent !== undefined
+      ? `Stripe calls/event ${row.stripeCallsPerEvent}, DB round trips/event ${row.dbRoundTripsPerEvent}`
+      : undefined,
   ].filter(Boolean);
   const out: BenchRow = { benchmark: row.benchmark };
   const set = (key: string, value: string | number | undefined) => {
@@ -44,7 +53,12 @@ function normalize(row: BenchRow): BenchRow {
   set('p50 ms', row.p50Ms ?? row['p50 ms']);
   set('p99 ms', row.p99Ms ?? row['p99 ms']);
   set('Stripe requests', stripeRequests);
-  set('Stripe req / 100 tenants', stripeRequests !== undefined && tenants > 0 && !row.benchmark.includes('seed') ? Math.round((stripeRequests / tenants) * 10000) / 100 : undefined);
+  set(
+    'Stripe req / 100 tenants',
+    stripeRequests !== undefined && tenants > 0 && !row.benchmark.includes('seed')
+      ? Math.round((stripeRequests / tenants) * 10000) / 100
+      : undefined,
+  );
   set('DB round trips', row.dbRoundTrips);
   set('peak RSS MiB', row.peakRssMiB);
   set('notes', notes.join('; '));

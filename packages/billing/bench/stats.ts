@@ -7,7 +7,11 @@ export function percentile(sortedMs: number[], p: number): number {
 }
 
 /** Runs `task` `total` times with at most `concurrency` in flight; returns per-call latencies (ms, sorted) and wall time. */
-export async function runConcurrently(total: number, concurrency: number, task: (i: number) => Promise<unknown>) {
+export async function runConcurrently(
+  total: number,
+  concurrency: number,
+  task: (i: number) => Promise<unknown>,
+) {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();

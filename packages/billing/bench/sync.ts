@@ -29,11 +29,21 @@ export async function benchSync(tenantCounts: number[] = [1000, 10000]): Promise
       const stripe = new Stripe(emu.apiKey, { ...emu.stripeClientConfig(), maxNetworkRetries: 2 });
       const seedStart = performance.now();
       const plans = await seedPlans(stripe);
-      await seedTenantsWithSubscriptions(stripe, db.prisma, tenants, { plans, prefix: 'bench', concurrency: 16 });
-      rows.push({ benchmark: `sync ${tenants}: seed (SDK, 16 parallel)`, wallMs: Math.round(performance.now() - seedStart), stripeRequests: emu.requestCounts().total ?? 0 });
+      await seedTenantsWithSubscriptions(stripe, db.prisma, tenants, {
+        plans,
+        prefix: 'bench',
+        concurrency: 16,
+      });
+      rows.push({
+        benchmark: `sync ${tenants}: seed (SDK, 16 parallel)`,
+        wallMs: Math.round(performance.now() - seedStart),
+        stripeRequests: emu.requestCounts().total ?? 0,
+      });
 
       const stripeSync = createStripeSyncService(stripe);
-      const sync = createFeatureSyncService(db.prisma, stripeSync, { cache: createMemoryCache({ maxEntries: tenants * 2 }) });
+      const sync = createFeatureSyncService(db.prisma, stripeSync, {
+        cache: createMemoryCache({ maxEntries: tenants * 2 }),
+      });
       for (const phase of ['first sync', 'second sync (no changes)'] as const) {
         emu.resetRequestCounts();
         const queriesBefore = db.stats.queries;
@@ -62,6 +72,9 @@ export async function benchSync(tenantCounts: number[] = [1000, 10000]): Promise
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const counts = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => n > 0);
   printTable(await benchSync(counts.length > 0 ? counts : undefined));
 }

@@ -27,7 +27,11 @@ export interface WebhookBenchOptions {
  * event), and a replay of everything (duplicates: the idempotency fast path). Real Postgres when
  * DATABASE_URL is set, Redis when REDIS_URL is set.
  */
-export async function benchWebhooks({ events = 2000, concurrency = 16, tenants }: WebhookBenchOptions = {}): Promise<BenchRow[]> {
+export async function benchWebhooks({
+  events = 2000,
+  concurrency = 16,
+  tenants,
+}: WebhookBenchOptions = {}): Promise<BenchRow[]> {
   const tenantCount = Math.max(1, tenants ?? Math.floor(events / 10));
   const emu = await startStripeEmulator({ port: 0 });
   const db = await createIsolatedDatabase({ poolMax: Math.max(10, concurrency + 4) });
@@ -36,7 +40,11 @@ export async function benchWebhooks({ events = 2000, concurrency = 16, tenants }
   try {
     const stripe = new Stripe(emu.apiKey, { ...emu.stripeClientConfig(), maxNetworkRetries: 2 });
     const plans = await seedPlans(stripe);
-    const seeded = await seedTenantsWithSubscriptions(stripe, db.prisma, tenantCount, { plans, prefix: 'bench_wh', concurrency: 16 });
+    const seeded = await seedTenantsWithSubscriptions(stripe, db.prisma, tenantCount, {
+      plans,
+      prefix: 'bench_wh',
+      concurrency: 16,
+    });
     // The emulator is local: the production rate limit would only measure the limiter.
     const stripeSync = createStripeSyncService(stripe, { requestsPerSecond: 100_000, burst: 100_000 });
     const reader = createFeatureReader(db.prisma, cache, { namespace: 'bench' });
@@ -55,9 +63,16 @@ export async function benchWebhooks({ events = 2000, concurrency = 16, tenants }
     const phases: { name: string; make: (i: number) => Stripe.Event }[] = [
       {
         name: 'subscription.updated',
-        make: (i) => emu.setSubscriptionStatus(seeded[i % tenantCount]!.subscriptionId, Math.floor(i / tenantCount) % 2 === 0 ? 'past_due' : 'active'),
+        make: (i) =>
+          emu.setSubscriptionStatus(
+            seeded[i % tenantCount]!.subscriptionId,
+            Math.floor(i / tenantCount) % 2 === 0 ? 'past_due' : 'active',
+          ),
       },
-      { name: 'invoice.payment_succeeded', make: (i) => emu.payInvoice(seeded[i % tenantCount]!.subscriptionId, { succeeded: true }) },
+      {
+        name: 'invoice.payment_succeeded',
+        make: (i) => emu.payInvoice(seeded[i % tenantCount]!.subscriptionId, { succeeded: true }),
+      },
     ];
     const all: string[] = [];
     for (const phase of phases) {

@@ -9,7 +9,11 @@ import { createFeatureSyncService, type FeatureSyncService } from './feature-syn
 import { authConfigFromEnv, type AuthConfig } from './server/auth.js';
 import { createStripeSyncService, type StripeSyncService } from './stripe-sync/index.js';
 import type { FeatureCatalog } from './types.js';
-import { createStripeWebhookHandler, type StripeWebhookHandler, type StripeWebhookHandlerOptions } from './webhooks/index.js';
+import {
+  createStripeWebhookHandler,
+  type StripeWebhookHandler,
+  type StripeWebhookHandlerOptions,
+} from './webhooks/index.js';
 
 export interface BillingContextOptions {
   env?: NodeJS.ProcessEnv;
@@ -53,21 +57,34 @@ const optionalText = z
 
 const envSchema = z.object({
   STRIPE_SECRET_KEY: z
-    .string({ error: 'STRIPE_SECRET_KEY is required (a Stripe secret key, sk_live_… / sk_test_…, or the emulator key)' })
+    .string({
+      error:
+        'STRIPE_SECRET_KEY is required (a Stripe secret key, sk_live_… / sk_test_…, or the emulator key)',
+    })
     .trim()
-    .min(1, 'STRIPE_SECRET_KEY is required (a Stripe secret key, sk_live_… / sk_test_…, or the emulator key)'),
+    .min(
+      1,
+      'STRIPE_SECRET_KEY is required (a Stripe secret key, sk_live_… / sk_test_…, or the emulator key)',
+    ),
   STRIPE_WEBHOOK_SECRET: optionalText,
   STRIPE_API_BASE: optionalText.pipe(
     z
-      .url({ protocol: /^https?$/, error: 'STRIPE_API_BASE must be an http(s) URL such as http://127.0.0.1:12111' })
+      .url({
+        protocol: /^https?$/,
+        error: 'STRIPE_API_BASE must be an http(s) URL such as http://127.0.0.1:12111',
+      })
       .optional(),
   ),
   DATABASE_URL: optionalText,
   REDIS_URL: optionalText,
   // Checked here: a bad URL would otherwise only surface as a Stripe error at the checkout step,
   // after a product and price had been created (and then archived).
-  CHECKOUT_SUCCESS_URL: optionalText.pipe(z.url({ protocol: /^https?$/, error: 'CHECKOUT_SUCCESS_URL must be an http(s) URL' }).optional()),
-  CHECKOUT_CANCEL_URL: optionalText.pipe(z.url({ protocol: /^https?$/, error: 'CHECKOUT_CANCEL_URL must be an http(s) URL' }).optional()),
+  CHECKOUT_SUCCESS_URL: optionalText.pipe(
+    z.url({ protocol: /^https?$/, error: 'CHECKOUT_SUCCESS_URL must be an http(s) URL' }).optional(),
+  ),
+  CHECKOUT_CANCEL_URL: optionalText.pipe(
+    z.url({ protocol: /^https?$/, error: 'CHECKOUT_CANCEL_URL must be an http(s) URL' }).optional(),
+  ),
   PAYMENT_GRACE_PERIOD_DAYS: optionalText.pipe(
     z
       .string()
@@ -81,7 +98,10 @@ const envSchema = z.object({
   PAYMENT_GRACE_CHECK_MINUTES: optionalText.pipe(
     z
       .string()
-      .regex(/^\d{1,5}$/, 'PAYMENT_GRACE_CHECK_MINUTES must be a whole number of minutes (0 turns the check off)')
+      .regex(
+        /^\d{1,5}$/,
+        'PAYMENT_GRACE_CHECK_MINUTES must be a whole number of minutes (0 turns the check off)',
+      )
       .transform(Number)
       // A week is far longer than any useful check interval, and well inside what a Node timer can hold.
       .refine((n) => n <= 10_080, 'PAYMENT_GRACE_CHECK_MINUTES must be at most 10080 (a week)')
@@ -92,21 +112,30 @@ const envSchema = z.object({
 export type BillingEnv = z.output<typeof envSchema>;
 
 /** Parses and checks the environment, with one line per problem (ValidationError). */
-export function parseBillingEnv(env: NodeJS.ProcessEnv, options: { requireWebhookSecret?: boolean } = {}): BillingEnv {
+export function parseBillingEnv(
+  env: NodeJS.ProcessEnv,
+  options: { requireWebhookSecret?: boolean } = {},
+): BillingEnv {
   const parsed = envSchema.safeParse(env);
-  const issues = parsed.success ? [] : parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+  const issues = parsed.success
+    ? []
+    : parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
   if (options.requireWebhookSecret && !(parsed.success && parsed.data.STRIPE_WEBHOOK_SECRET)) {
     if (!issues.some((i) => i.path === 'STRIPE_WEBHOOK_SECRET')) {
       issues.push({
         path: 'STRIPE_WEBHOOK_SECRET',
-        message: 'STRIPE_WEBHOOK_SECRET is required to verify webhook signatures (the whsec_… secret of the endpoint)',
+        message:
+          'STRIPE_WEBHOOK_SECRET is required to verify webhook signatures (the whsec_… secret of the endpoint)',
       });
     }
   }
   // One without the other used to be ignored silently, leaving every checkout request without defaults.
   if (parsed.success && !parsed.data.CHECKOUT_SUCCESS_URL !== !parsed.data.CHECKOUT_CANCEL_URL) {
     const missing = parsed.data.CHECKOUT_SUCCESS_URL ? 'CHECKOUT_CANCEL_URL' : 'CHECKOUT_SUCCESS_URL';
-    issues.push({ path: missing, message: 'CHECKOUT_SUCCESS_URL and CHECKOUT_CANCEL_URL must be set together' });
+    issues.push({
+      path: missing,
+      message: 'CHECKOUT_SUCCESS_URL and CHECKOUT_CANCEL_URL must be set together',
+    });
   }
   if (!parsed.success || issues.length > 0) {
     throw new ValidationError(`Invalid configuration: ${issues.map((i) => i.message).join('; ')}`, issues);
@@ -115,7 +144,9 @@ export function parseBillingEnv(env: NodeJS.ProcessEnv, options: { requireWebhoo
 }
 
 /** STRIPE_API_BASE → the SDK's host/port/protocol, so the same build talks to Stripe or the emulator. */
-export function stripeConfigFromBase(base: string | undefined): Pick<Stripe.StripeConfig, 'host' | 'port' | 'protocol'> {
+export function stripeConfigFromBase(
+  base: string | undefined,
+): Pick<Stripe.StripeConfig, 'host' | 'port' | 'protocol'> {
   if (!base) return {};
   const url = new URL(base);
   const protocol = url.protocol === 'http:' ? 'http' : 'https';
@@ -128,17 +159,25 @@ export function stripeConfigFromBase(base: string | undefined): Pick<Stripe.Stri
  * step fails, so a bad configuration never leaves a database or Redis connection behind.
  */
 export async function createBillingContext(options: BillingContextOptions = {}): Promise<BillingContext> {
-  const env = parseBillingEnv(options.env ?? process.env, { requireWebhookSecret: options.requireWebhookSecret });
+  const env = parseBillingEnv(options.env ?? process.env, {
+    requireWebhookSecret: options.requireWebhookSecret,
+  });
   const stripe =
-    options.stripe ?? new Stripe(env.STRIPE_SECRET_KEY, { ...stripeConfigFromBase(env.STRIPE_API_BASE), maxNetworkRetries: 2 });
+    options.stripe ??
+    new Stripe(env.STRIPE_SECRET_KEY, { ...stripeConfigFromBase(env.STRIPE_API_BASE), maxNetworkRetries: 2 });
   const ownsDb = options.database === undefined;
-  const db = options.database ?? (await openDatabase({ databaseUrl: options.databaseUrl ?? env.DATABASE_URL }));
+  const db =
+    options.database ?? (await openDatabase({ databaseUrl: options.databaseUrl ?? env.DATABASE_URL }));
   let cache: KeyValueCache | undefined;
   try {
     cache = createCacheFromEnv({ REDIS_URL: env.REDIS_URL });
     const catalog = await loadFeatureCatalog(db.prisma);
     const stripeSync = createStripeSyncService(stripe, { catalog });
-    const featureSync = createFeatureSyncService(db.prisma, stripeSync, { cache, catalog, cacheNamespace: options.cacheNamespace });
+    const featureSync = createFeatureSyncService(db.prisma, stripeSync, {
+      cache,
+      catalog,
+      cacheNamespace: options.cacheNamespace,
+    });
     const webhookSecret = env.STRIPE_WEBHOOK_SECRET;
     const graceDays = env.PAYMENT_GRACE_PERIOD_DAYS;
     const webhookHandler: StripeWebhookHandler = webhookSecret

@@ -35,8 +35,14 @@ export class MetadataError extends BillingError {
 
 /** A feature key that is not in the feature catalog, or a value of the wrong type for its key. */
 export class UnknownFeatureError extends BillingError {
-  constructor(readonly featureKey: string, readonly context: string) {
-    super('unknown_feature', `Unknown feature key "${featureKey}" (${context}); add it to the feature catalog first`);
+  constructor(
+    readonly featureKey: string,
+    readonly context: string,
+  ) {
+    super(
+      'unknown_feature',
+      `Unknown feature key "${featureKey}" (${context}); add it to the feature catalog first`,
+    );
   }
 }
 
@@ -48,15 +54,24 @@ export class PlanNotFoundError extends BillingError {
 
 export class TenantNotFoundError extends BillingError {
   /** `detail` adds what happened meanwhile (e.g. a custom plan's cleanup after its tenant was deleted). */
-  constructor(readonly tenantId: string, detail?: string) {
+  constructor(
+    readonly tenantId: string,
+    detail?: string,
+  ) {
     super('tenant_not_found', `Tenant "${tenantId}" does not exist${detail ? `; ${detail}` : ''}`);
   }
 }
 
 /** An optimistic-concurrency write lost too many times in a row. */
 export class ConcurrencyError extends BillingError {
-  constructor(readonly tenantId: string, readonly attempts: number) {
-    super('concurrent_update', `Tenant "${tenantId}" feature config changed concurrently ${attempts} times; giving up`);
+  constructor(
+    readonly tenantId: string,
+    readonly attempts: number,
+  ) {
+    super(
+      'concurrent_update',
+      `Tenant "${tenantId}" feature config changed concurrently ${attempts} times; giving up`,
+    );
   }
 }
 

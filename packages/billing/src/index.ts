@@ -2,7 +2,15 @@
 // deep imports into src/ are not part of the contract.
 
 export * from './errors.js';
-export type { FeatureValue, FeatureMap, FeatureDefinition, FeatureCatalog, MergeStrategy, AuditSourceName, PlanDefaults } from './types.js';
+export type {
+  FeatureValue,
+  FeatureMap,
+  FeatureDefinition,
+  FeatureCatalog,
+  MergeStrategy,
+  AuditSourceName,
+  PlanDefaults,
+} from './types.js';
 
 // Stripe → plan metadata
 export {
@@ -17,7 +25,12 @@ export { DEFAULT_FEATURE_CATALOG, createFeatureCatalog, loadFeatureCatalog } fro
 export { mergePlanIntoTenant, restrictFeatures, diffFeatures, featuresEqual } from './features/merge.js';
 
 // Services
-export { createStripeSyncService, type StripeSyncService, type StripeSyncOptions, type PlanStatistics } from './stripe-sync/index.js';
+export {
+  createStripeSyncService,
+  type StripeSyncService,
+  type StripeSyncOptions,
+  type PlanStatistics,
+} from './stripe-sync/index.js';
 export {
   createFeatureSyncService,
   type FeatureSyncService,
@@ -28,16 +41,37 @@ export {
   type SyncResult,
   type SyncSummary,
 } from './feature-sync/index.js';
-export { createCustomPlanService, type CustomPlanService, type CreateCustomPlanInput, type CustomPlanResult } from './custom-plans/index.js';
+export {
+  createCustomPlanService,
+  type CustomPlanService,
+  type CreateCustomPlanInput,
+  type CustomPlanResult,
+} from './custom-plans/index.js';
 export * from './webhooks/index.js';
 export { reconcileTenants, type ReconcileResult, type ReconcileOptions } from './reconcile/index.js';
 
 // Feature resolution and caching
 export { createFeatureReader, type FeatureReader, type TenantFeatures } from './feature-cache/index.js';
-export { createCacheFromEnv, createMemoryCache, createRedisCache, type KeyValueCache } from './cache/index.js';
-export { updateTenantFeatures, inTransaction, type TenantFeatureState, type UpdateOutcome } from './tenant-store/index.js';
+export {
+  createCacheFromEnv,
+  createMemoryCache,
+  createRedisCache,
+  type KeyValueCache,
+} from './cache/index.js';
+export {
+  updateTenantFeatures,
+  inTransaction,
+  type TenantFeatureState,
+  type UpdateOutcome,
+} from './tenant-store/index.js';
 
 // HTTP and composition
 export { buildServer, type ServerDeps, type ServerOptions } from './server/app.js';
-export { createApiToken, revokeApiToken, hashToken, parseAdminTokens, type AuthConfig } from './server/auth.js';
+export {
+  createApiToken,
+  revokeApiToken,
+  hashToken,
+  parseAdminTokens,
+  type AuthConfig,
+} from './server/auth.js';
 export { createBillingContext, type BillingContext, type BillingContextOptions } from './context.js';

@@ -12,7 +12,13 @@ import {
   testAuthConfig,
   type AdminTestEnv,
 } from './admin-helpers.js';
-import { createTenant, seedPlans, seedTenantsWithSubscriptions, type SeededPlans, type SeededTenant } from './helpers/fixtures.js';
+import {
+  createTenant,
+  seedPlans,
+  seedTenantsWithSubscriptions,
+  type SeededPlans,
+  type SeededTenant,
+} from './helpers/fixtures.js';
 
 let env: AdminTestEnv;
 let app: FastifyInstance;
@@ -48,8 +54,16 @@ const customPlanBody = () => ({
 type EndpointName = 'customPlans' | 'applyPlan' | 'sync' | 'features' | 'auditLog';
 function endpoints(tenantId: string): Record<EndpointName, Call> {
   return {
-    customPlans: { method: 'POST', url: `/api/admin/tenants/${tenantId}/custom-plans`, payload: customPlanBody() },
-    applyPlan: { method: 'POST', url: `/api/admin/tenants/${tenantId}/apply-plan`, payload: { planId: plans.starter.price.id, dryRun: true } },
+    customPlans: {
+      method: 'POST',
+      url: `/api/admin/tenants/${tenantId}/custom-plans`,
+      payload: customPlanBody(),
+    },
+    applyPlan: {
+      method: 'POST',
+      url: `/api/admin/tenants/${tenantId}/apply-plan`,
+      payload: { planId: plans.starter.price.id, dryRun: true },
+    },
     sync: { method: 'POST', url: '/api/admin/sync', payload: { dryRun: true } },
     features: { method: 'GET', url: `/api/admin/tenants/${tenantId}/features` },
     auditLog: { method: 'GET', url: `/api/admin/tenants/${tenantId}/audit-log` },
@@ -57,7 +71,12 @@ function endpoints(tenantId: string): Record<EndpointName, Call> {
 }
 
 const inject = (call: Call, headers: Record<string, string> = {}) =>
-  app.inject({ method: call.method, url: call.url, headers, ...(call.payload ? { payload: call.payload } : {}) });
+  app.inject({
+    method: call.method,
+    url: call.url,
+    headers,
+    ...(call.payload ? { payload: call.payload } : {}),
+  });
 
 describe('auth matrix', () => {
   const names = ['customPlans', 'applyPlan', 'sync', 'features', 'auditLog'] as const;
@@ -76,23 +95,37 @@ describe('auth matrix', () => {
   });
 
   it.each(names)('%s: malformed Authorization header → 401', async (name) => {
-    const res = await inject(endpoints(A)[name], { authorization: `Basic ${Buffer.from('x:y').toString('base64')}` });
+    const res = await inject(endpoints(A)[name], {
+      authorization: `Basic ${Buffer.from('x:y').toString('base64')}`,
+    });
     expect(res.statusCode).toBe(401);
   });
 
-  it.each(names)('%s: another tenant\'s token → 403', async (name) => {
+  it.each(names)("%s: another tenant's token → 403", async (name) => {
     const res = await inject(endpoints(A)[name], bearer(TENANT_B_TOKEN));
     expect(res.statusCode).toBe(403);
     expect(res.json().error.code).toBe('forbidden');
   });
 
-  const tenantExpectations: Record<(typeof names)[number], number> = { customPlans: 403, applyPlan: 403, sync: 403, features: 200, auditLog: 403 };
-  it.each(names)('%s: the tenant\'s own token → only features are readable', async (name) => {
+  const tenantExpectations: Record<(typeof names)[number], number> = {
+    customPlans: 403,
+    applyPlan: 403,
+    sync: 403,
+    features: 200,
+    auditLog: 403,
+  };
+  it.each(names)("%s: the tenant's own token → only features are readable", async (name) => {
     const res = await inject(endpoints(A)[name], bearer(TENANT_A_TOKEN));
     expect(res.statusCode).toBe(tenantExpectations[name]);
   });
 
-  const adminExpectations: Record<(typeof names)[number], number> = { customPlans: 201, applyPlan: 200, sync: 200, features: 200, auditLog: 200 };
+  const adminExpectations: Record<(typeof names)[number], number> = {
+    customPlans: 201,
+    applyPlan: 200,
+    sync: 200,
+    features: 200,
+    auditLog: 200,
+  };
   it.each(names)('%s: admin token → allowed', async (name) => {
     const res = await inject(endpoints(tenants[2]!.tenantId)[name], bearer(ADMIN_TOKEN));
     expect(res.statusCode, res.body).toBe(adminExpectations[name]);
@@ -101,7 +134,11 @@ describe('auth matrix', () => {
   it('without an auth config every request is refused (fails closed)', async () => {
     const open = await buildAdminApp(env, undefined);
     try {
-      const res = await open.inject({ method: 'GET', url: `/api/admin/tenants/${A}/features`, headers: bearer(ADMIN_TOKEN) });
+      const res = await open.inject({
+        method: 'GET',
+        url: `/api/admin/tenants/${A}/features`,
+        headers: bearer(ADMIN_TOKEN),
+      });
       expect(res.statusCode).toBe(401);
     } finally {
       await open.close();
@@ -114,19 +151,35 @@ describe('auth matrix', () => {
     expect(row.tokenHash).toBe(hashToken(created.token));
     expect(JSON.stringify(row)).not.toContain(created.token);
 
-    const own = await app.inject({ method: 'GET', url: `/api/admin/tenants/${A}/features`, headers: bearer(created.token) });
+    const own = await app.inject({
+      method: 'GET',
+      url: `/api/admin/tenants/${A}/features`,
+      headers: bearer(created.token),
+    });
     expect(own.statusCode).toBe(200);
-    const other = await app.inject({ method: 'GET', url: `/api/admin/tenants/${B}/features`, headers: bearer(created.token) });
+    const other = await app.inject({
+      method: 'GET',
+      url: `/api/admin/tenants/${B}/features`,
+      headers: bearer(created.token),
+    });
     expect(other.statusCode).toBe(403);
 
     expect(await revokeApiToken(env.prisma, created.id)).toBe(true);
-    const revoked = await app.inject({ method: 'GET', url: `/api/admin/tenants/${A}/features`, headers: bearer(created.token) });
+    const revoked = await app.inject({
+      method: 'GET',
+      url: `/api/admin/tenants/${A}/features`,
+      headers: bearer(created.token),
+    });
     expect(revoked.statusCode).toBe(401);
   });
 
   it('a database admin token may use admin endpoints', async () => {
     const created = await createApiToken(env.prisma, { name: 'db-admin', role: 'admin' });
-    const res = await app.inject({ method: 'GET', url: `/api/admin/tenants/${B}/audit-log`, headers: bearer(created.token) });
+    const res = await app.inject({
+      method: 'GET',
+      url: `/api/admin/tenants/${B}/audit-log`,
+      headers: bearer(created.token),
+    });
     expect(res.statusCode).toBe(200);
   });
 });
@@ -135,11 +188,43 @@ describe('request validation', () => {
   const admin = bearer(ADMIN_TOKEN);
 
   it.each([
-    ['custom plan: bad price', `/api/admin/tenants/${'adm_000002'}/custom-plans`, { ...{ basePlanId: 'x', currency: 'usd', recurringInterval: 'month', planName: 'p' }, priceCents: -1 }, 'priceCents'],
-    ['custom plan: bad currency', `/api/admin/tenants/${'adm_000002'}/custom-plans`, { basePlanId: 'x', priceCents: 100, currency: 'dollars', recurringInterval: 'month', planName: 'p' }, 'currency'],
-    ['custom plan: unknown field', `/api/admin/tenants/${'adm_000002'}/custom-plans`, { basePlanId: 'x', priceCents: 100, currency: 'usd', recurringInterval: 'month', planName: 'p', colour: 'red' }, ''],
-    ['apply-plan: missing planId', `/api/admin/tenants/${'adm_000002'}/apply-plan`, { force: true }, 'planId'],
-    ['apply-plan: bad merge strategy', `/api/admin/tenants/${'adm_000002'}/apply-plan`, { planId: 'x', mergeStrategy: 'squash' }, 'mergeStrategy'],
+    [
+      'custom plan: bad price',
+      `/api/admin/tenants/${'adm_000002'}/custom-plans`,
+      { ...{ basePlanId: 'x', currency: 'usd', recurringInterval: 'month', planName: 'p' }, priceCents: -1 },
+      'priceCents',
+    ],
+    [
+      'custom plan: bad currency',
+      `/api/admin/tenants/${'adm_000002'}/custom-plans`,
+      { basePlanId: 'x', priceCents: 100, currency: 'dollars', recurringInterval: 'month', planName: 'p' },
+      'currency',
+    ],
+    [
+      'custom plan: unknown field',
+      `/api/admin/tenants/${'adm_000002'}/custom-plans`,
+      {
+        basePlanId: 'x',
+        priceCents: 100,
+        currency: 'usd',
+        recurringInterval: 'month',
+        planName: 'p',
+        colour: 'red',
+      },
+      '',
+    ],
+    [
+      'apply-plan: missing planId',
+      `/api/admin/tenants/${'adm_000002'}/apply-plan`,
+      { force: true },
+      'planId',
+    ],
+    [
+      'apply-plan: bad merge strategy',
+      `/api/admin/tenants/${'adm_000002'}/apply-plan`,
+      { planId: 'x', mergeStrategy: 'squash' },
+      'mergeStrategy',
+    ],
     ['sync: negative limit', '/api/admin/sync', { limit: -1 }, 'limit'],
     ['sync: limit as string', '/api/admin/sync', { limit: '5' }, 'limit'],
     ['sync: unknown field', '/api/admin/sync', { everything: true }, ''],
@@ -170,7 +255,11 @@ describe('request validation', () => {
     ['before=abc', 'before'],
     ['colour=red', ''],
   ])('audit-log ?%s → 400', async (query, path) => {
-    const res = await app.inject({ method: 'GET', url: `/api/admin/tenants/${B}/audit-log?${query}`, headers: admin });
+    const res = await app.inject({
+      method: 'GET',
+      url: `/api/admin/tenants/${B}/audit-log?${query}`,
+      headers: admin,
+    });
     expect(res.statusCode).toBe(400);
     if (path) expect(res.json().error.issues.map((i: { path: string }) => i.path)).toContain(path);
   });
@@ -205,7 +294,12 @@ describe('endpoints', () => {
   });
 
   it('unknown plan → 404 plan_not_found', async () => {
-    const res = await app.inject({ method: 'POST', url: `/api/admin/tenants/${B}/apply-plan`, headers: admin, payload: { planId: 'price_nope' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: `/api/admin/tenants/${B}/apply-plan`,
+      headers: admin,
+      payload: { planId: 'price_nope' },
+    });
     expect(res.statusCode).toBe(404);
     expect(res.json().error.code).toBe('plan_not_found');
   });
@@ -219,17 +313,41 @@ describe('endpoints', () => {
       payload: { planId: plans.enterprise.price.id, mergeStrategy: 'replace' },
     });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ success: true, changed: true, after: plans.enterprise.fixture.features });
+    expect(res.json()).toMatchObject({
+      success: true,
+      changed: true,
+      after: plans.enterprise.fixture.features,
+    });
 
-    const features = await app.inject({ method: 'GET', url: `/api/admin/tenants/${tenantId}/features`, headers: bearer(TENANT_B_TOKEN) });
+    const features = await app.inject({
+      method: 'GET',
+      url: `/api/admin/tenants/${tenantId}/features`,
+      headers: bearer(TENANT_B_TOKEN),
+    });
     expect(features.statusCode).toBe(200);
-    expect(features.json()).toMatchObject({ tenantId, features: plans.enterprise.fixture.features, source: 'plan', configured: true });
+    expect(features.json()).toMatchObject({
+      tenantId,
+      features: plans.enterprise.fixture.features,
+      source: 'plan',
+      configured: true,
+    });
     // Tenants see their features, not the Stripe bookkeeping admins get.
     expect(features.json()).not.toHaveProperty('stripeCustomerId');
-    const asAdmin = await app.inject({ method: 'GET', url: `/api/admin/tenants/${tenantId}/features`, headers: admin });
-    expect(asAdmin.json()).toMatchObject({ stripeProductId: plans.enterprise.product.id, planFeatures: plans.enterprise.fixture.features });
+    const asAdmin = await app.inject({
+      method: 'GET',
+      url: `/api/admin/tenants/${tenantId}/features`,
+      headers: admin,
+    });
+    expect(asAdmin.json()).toMatchObject({
+      stripeProductId: plans.enterprise.product.id,
+      planFeatures: plans.enterprise.fixture.features,
+    });
 
-    const log = await app.inject({ method: 'GET', url: `/api/admin/tenants/${tenantId}/audit-log`, headers: admin });
+    const log = await app.inject({
+      method: 'GET',
+      url: `/api/admin/tenants/${tenantId}/audit-log`,
+      headers: admin,
+    });
     expect(log.statusCode).toBe(200);
     expect(log.json().entries[0]).toMatchObject({ source: 'admin', actor: 'admin:ops' });
   });
@@ -246,18 +364,38 @@ describe('endpoints', () => {
       payload: { ...customPlanBody(), overrides: { max_users: 777 }, createCheckoutSession: true },
     });
     expect(checkout.statusCode).toBe(409);
-    expect(checkout.json().error).toMatchObject({ code: 'customer_already_subscribed', message: expect.stringMatching(/switchSubscription/) });
+    expect(checkout.json().error).toMatchObject({
+      code: 'customer_already_subscribed',
+      message: expect.stringMatching(/switchSubscription/),
+    });
     expect(countOf(env, 'POST /v1/products')).toBe(productsBefore);
 
     const payload = { ...customPlanBody(), overrides: { max_users: 777 }, switchSubscription: true };
-    const first = await app.inject({ method: 'POST', url: `/api/admin/tenants/${tenantId}/custom-plans`, headers, payload });
+    const first = await app.inject({
+      method: 'POST',
+      url: `/api/admin/tenants/${tenantId}/custom-plans`,
+      headers,
+      payload,
+    });
     expect(first.statusCode, first.body).toBe(201);
-    expect(first.json()).toMatchObject({ productId: expect.stringMatching(/^prod_/), subscriptionId: expect.stringMatching(/^sub_/) });
+    expect(first.json()).toMatchObject({
+      productId: expect.stringMatching(/^prod_/),
+      subscriptionId: expect.stringMatching(/^sub_/),
+    });
     const subscription = await env.stripe.subscriptions.retrieve(first.json().subscriptionId);
     expect(subscription.items.data.map((item) => item.price.id)).toEqual([first.json().priceId]);
-    const second = await app.inject({ method: 'POST', url: `/api/admin/tenants/${tenantId}/custom-plans`, headers, payload });
+    const second = await app.inject({
+      method: 'POST',
+      url: `/api/admin/tenants/${tenantId}/custom-plans`,
+      headers,
+      payload,
+    });
     expect(second.json()).toEqual(first.json());
-    const features = await app.inject({ method: 'GET', url: `/api/admin/tenants/${tenantId}/features`, headers: admin });
+    const features = await app.inject({
+      method: 'GET',
+      url: `/api/admin/tenants/${tenantId}/features`,
+      headers: admin,
+    });
     expect(features.json()).toMatchObject({ source: 'custom', features: { max_users: 777 } });
     const reused = await app.inject({
       method: 'POST',
@@ -289,13 +427,24 @@ describe('endpoints', () => {
     const { createStripeSyncService } = await import('../src/stripe-sync/index.js');
     const { createFeatureSyncService } = await import('../src/feature-sync/index.js');
     const badStripe = env.newStripeClient({ apiKey: 'sk_test_wrong', maxNetworkRetries: 0 });
-    const badSync = createFeatureSyncService(env.prisma, createStripeSyncService(badStripe, { maxRetries: 0 }));
+    const badSync = createFeatureSyncService(
+      env.prisma,
+      createStripeSyncService(badStripe, { maxRetries: 0 }),
+    );
     const { buildServer } = await import('../src/server/app.js');
-    const badApp = await buildServer({ prisma: env.prisma, stripe: badStripe, featureSync: badSync, auth: testAuthConfig(env, A, B) } as Parameters<
-      typeof buildServer
-    >[0]);
+    const badApp = await buildServer({
+      prisma: env.prisma,
+      stripe: badStripe,
+      featureSync: badSync,
+      auth: testAuthConfig(env, A, B),
+    } as Parameters<typeof buildServer>[0]);
     try {
-      const res = await badApp.inject({ method: 'POST', url: '/api/admin/sync', headers: admin, payload: {} });
+      const res = await badApp.inject({
+        method: 'POST',
+        url: '/api/admin/sync',
+        headers: admin,
+        payload: {},
+      });
       expect(res.statusCode).toBe(502);
       expect(res.json().error.code).toBe('stripe_authentication_failed');
     } finally {
@@ -306,7 +455,12 @@ describe('endpoints', () => {
   it('sync returns summary and results; dryRun writes nothing', async () => {
     const fresh = await createTenant(env.prisma, 'adm_sync_probe');
     const before = await env.prisma.featureAuditLog.count();
-    const res = await app.inject({ method: 'POST', url: '/api/admin/sync', headers: admin, payload: { dryRun: true } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/admin/sync',
+      headers: admin,
+      payload: { dryRun: true },
+    });
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body.summary).toMatchObject({ processed: expect.any(Number), failed: [] });
@@ -317,7 +471,12 @@ describe('endpoints', () => {
 
   it('sync for one tenant writes with source admin', async () => {
     const tenantId = A;
-    const res = await app.inject({ method: 'POST', url: '/api/admin/sync', headers: admin, payload: { tenantId } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/admin/sync',
+      headers: admin,
+      payload: { tenantId },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.json().summary.processed).toBe(1);
     const entries = await env.prisma.featureAuditLog.findMany({ where: { tenantId } });
@@ -328,17 +487,33 @@ describe('endpoints', () => {
     const tenantId = 'adm_paged';
     await createTenant(env.prisma, tenantId);
     for (let i = 0; i < 5; i += 1) {
-      await env.prisma.featureAuditLog.create({ data: { tenantId, actor: 'test', source: 'admin', action: `step_${i}` } });
+      await env.prisma.featureAuditLog.create({
+        data: { tenantId, actor: 'test', source: 'admin', action: `step_${i}` },
+      });
     }
-    const page1 = (await app.inject({ method: 'GET', url: `/api/admin/tenants/${tenantId}/audit-log?limit=2`, headers: admin })).json();
+    const page1 = (
+      await app.inject({
+        method: 'GET',
+        url: `/api/admin/tenants/${tenantId}/audit-log?limit=2`,
+        headers: admin,
+      })
+    ).json();
     expect(page1.entries.map((e: { action: string }) => e.action)).toEqual(['step_4', 'step_3']);
     expect(page1.nextCursor).toEqual(expect.any(String));
     const page2 = (
-      await app.inject({ method: 'GET', url: `/api/admin/tenants/${tenantId}/audit-log?limit=2&before=${page1.nextCursor}`, headers: admin })
+      await app.inject({
+        method: 'GET',
+        url: `/api/admin/tenants/${tenantId}/audit-log?limit=2&before=${page1.nextCursor}`,
+        headers: admin,
+      })
     ).json();
     expect(page2.entries.map((e: { action: string }) => e.action)).toEqual(['step_2', 'step_1']);
     const page3 = (
-      await app.inject({ method: 'GET', url: `/api/admin/tenants/${tenantId}/audit-log?limit=2&before=${page2.nextCursor}`, headers: admin })
+      await app.inject({
+        method: 'GET',
+        url: `/api/admin/tenants/${tenantId}/audit-log?limit=2&before=${page2.nextCursor}`,
+        headers: admin,
+      })
     ).json();
     expect(page3.entries.map((e: { action: string }) => e.action)).toEqual(['step_0']);
     expect(page3.nextCursor).toBeNull();
@@ -346,7 +521,11 @@ describe('endpoints', () => {
 
   it('a tenant without a config reads empty features', async () => {
     await createTenant(env.prisma, 'adm_empty');
-    const res = await app.inject({ method: 'GET', url: '/api/admin/tenants/adm_empty/features', headers: admin });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/api/admin/tenants/adm_empty/features',
+      headers: admin,
+    });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ tenantId: 'adm_empty', features: {}, configured: false });
   });

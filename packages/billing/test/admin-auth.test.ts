@@ -7,7 +7,9 @@ const TOKEN = 'correct-horse-battery-staple-42';
 describe('parseAdminTokens', () => {
   it('parses admin, tenant and hashed entries', () => {
     const hash = hashToken('tenant-secret-value-123456');
-    expect(parseAdminTokens(` ops:admin=${TOKEN}, acme-app:tenant:acme=sha256:${hash.toUpperCase()} `)).toEqual([
+    expect(
+      parseAdminTokens(` ops:admin=${TOKEN}, acme-app:tenant:acme=sha256:${hash.toUpperCase()} `),
+    ).toEqual([
       { name: 'ops', role: 'admin', token: TOKEN },
       { name: 'acme-app', role: 'tenant', tenantId: 'acme', tokenHash: hash },
     ]);
@@ -47,11 +49,23 @@ describe('parseAdminTokens', () => {
 });
 
 describe('authenticateToken', () => {
-  const config = { tokens: parseAdminTokens(`ops:admin=${TOKEN},app:tenant:acme=sha256:${hashToken('tenant-secret-value-123456')}`) };
+  const config = {
+    tokens: parseAdminTokens(
+      `ops:admin=${TOKEN},app:tenant:acme=sha256:${hashToken('tenant-secret-value-123456')}`,
+    ),
+  };
 
   it('resolves plain and hashed entries', async () => {
-    expect(await authenticateToken(config, TOKEN)).toEqual({ name: 'ops', role: 'admin', tenantId: null, source: 'config' });
-    expect(await authenticateToken(config, 'tenant-secret-value-123456')).toMatchObject({ role: 'tenant', tenantId: 'acme' });
+    expect(await authenticateToken(config, TOKEN)).toEqual({
+      name: 'ops',
+      role: 'admin',
+      tenantId: null,
+      source: 'config',
+    });
+    expect(await authenticateToken(config, 'tenant-secret-value-123456')).toMatchObject({
+      role: 'tenant',
+      tenantId: 'acme',
+    });
   });
 
   it('rejects unknown, empty and near-miss tokens', async () => {

@@ -3,7 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CustomPlanService } from '../src/custom-plans/index.js';
 import { CustomPlanError } from '../src/errors.js';
 import { buildServer } from '../src/server/app.js';
-import { ADMIN_TOKEN, bearer, buildAdminApp, setupAdminTestEnv, testAuthConfig, type AdminTestEnv } from './admin-helpers.js';
+import {
+  ADMIN_TOKEN,
+  bearer,
+  buildAdminApp,
+  setupAdminTestEnv,
+  testAuthConfig,
+  type AdminTestEnv,
+} from './admin-helpers.js';
 import { createTenant } from './helpers/fixtures.js';
 
 /** Error mapping of the admin API: client mistakes are 4xx, our own failures 5xx without internals. */
@@ -23,11 +30,18 @@ afterAll(async () => {
 });
 
 describe('admin API error mapping', () => {
-  it.each(['9223372036854775808', '9999999999999999999'])('audit-log ?before=%s (beyond bigint) → 400, not 500', async (before) => {
-    const res = await app.inject({ method: 'GET', url: `/api/admin/tenants/adme_a/audit-log?before=${before}`, headers: bearer(ADMIN_TOKEN) });
-    expect(res.statusCode, res.body).toBe(400);
-    expect(res.json().error.issues.map((i: { path: string }) => i.path)).toContain('before');
-  });
+  it.each(['9223372036854775808', '9999999999999999999'])(
+    'audit-log ?before=%s (beyond bigint) → 400, not 500',
+    async (before) => {
+      const res = await app.inject({
+        method: 'GET',
+        url: `/api/admin/tenants/adme_a/audit-log?before=${before}`,
+        headers: bearer(ADMIN_TOKEN),
+      });
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.json().error.issues.map((i: { path: string }) => i.path)).toContain('before');
+    },
+  );
 
   it('audit-log ?before= the largest bigint is accepted', async () => {
     const res = await app.inject({
@@ -41,9 +55,14 @@ describe('admin API error mapping', () => {
   it('a custom plan failing on our side (database, not Stripe) → 500 without internals, not 409', async () => {
     const internal = 'connection to postgres://billing:hunter2@db.internal:5432 terminated';
     const res = await createCustomPlanFailingWith(
-      new CustomPlanError('custom_plan_failed', `Custom plan creation failed at step "tenant_update": ${internal}.`, 'tenant_update', {
-        cause: new Error(internal),
-      }),
+      new CustomPlanError(
+        'custom_plan_failed',
+        `Custom plan creation failed at step "tenant_update": ${internal}.`,
+        'tenant_update',
+        {
+          cause: new Error(internal),
+        },
+      ),
     );
     expect(res.statusCode).toBe(500);
     expect(res.json().error).toMatchObject({ code: 'custom_plan_failed', step: 'tenant_update' });
@@ -83,7 +102,13 @@ async function createCustomPlanFailingWith(error: Error) {
       method: 'POST',
       url: '/api/admin/tenants/adme_a/custom-plans',
       headers: bearer(ADMIN_TOKEN),
-      payload: { basePlanId: 'x', priceCents: 100, currency: 'usd', recurringInterval: 'month', planName: 'p' },
+      payload: {
+        basePlanId: 'x',
+        priceCents: 100,
+        currency: 'usd',
+        recurringInterval: 'month',
+        planName: 'p',
+      },
     });
   } finally {
     await stubApp.close();

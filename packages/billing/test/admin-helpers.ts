@@ -1,7 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
 import type { Prisma } from '@packages/db';
-import { createCustomPlanService, type CreateCustomPlanInput, type CustomPlanService } from '../src/custom-plans/index.js';
+import {
+  createCustomPlanService,
+  type CreateCustomPlanInput,
+  type CustomPlanService,
+} from '../src/custom-plans/index.js';
 import { createFeatureReader } from '../src/feature-cache/index.js';
 import { createFeatureSyncService, type FeatureSyncService } from '../src/feature-sync/index.js';
 import { buildServer } from '../src/server/app.js';
@@ -23,14 +27,21 @@ export interface AdminTestEnv extends BillingTestEnv {
  */
 export async function setupAdminTestEnv(): Promise<AdminTestEnv> {
   const env = await setupBillingTestEnv({ maxNetworkRetries: 0 });
-  const stripeSync = createStripeSyncService(env.stripe, { maxRetries: 0, requestsPerSecond: 10_000, burst: 10_000 });
+  const stripeSync = createStripeSyncService(env.stripe, {
+    maxRetries: 0,
+    requestsPerSecond: 10_000,
+    burst: 10_000,
+  });
   const reader = createFeatureReader(env.prisma, env.cache, { namespace: env.namespace });
   const featureSync = createFeatureSyncService(env.prisma, stripeSync, { featureReader: reader });
   const customPlans = createCustomPlanService(env.stripe, env.prisma, {
     stripeSync,
     featureReader: reader,
     catalog: DEFAULT_FEATURE_CATALOG,
-    checkoutBaseUrls: { successUrl: 'https://app.example.test/billing/success', cancelUrl: 'https://app.example.test/billing/cancel' },
+    checkoutBaseUrls: {
+      successUrl: 'https://app.example.test/billing/success',
+      cancelUrl: 'https://app.example.test/billing/cancel',
+    },
   });
   return { ...env, stripeSync, featureSync, customPlans };
 }
@@ -50,7 +61,10 @@ export function testAuthConfig(env: AdminTestEnv, tenantA: string, tenantB: stri
   };
 }
 
-export async function buildAdminApp(env: AdminTestEnv, auth: AuthConfig | undefined): Promise<FastifyInstance> {
+export async function buildAdminApp(
+  env: AdminTestEnv,
+  auth: AuthConfig | undefined,
+): Promise<FastifyInstance> {
   return buildServer({
     prisma: env.prisma,
     stripe: env.stripe,
@@ -84,10 +98,16 @@ export function countOf(env: BillingTestEnv, key: string): number {
 let tenantSeq = 0;
 
 /** A fresh tenant (optionally with a Stripe customer carrying its tenantId), so tests never share rows. */
-export async function newTenant(env: BillingTestEnv, prefix: string, withCustomer = true): Promise<{ id: string; customerId: string | null }> {
+export async function newTenant(
+  env: BillingTestEnv,
+  prefix: string,
+  withCustomer = true,
+): Promise<{ id: string; customerId: string | null }> {
   tenantSeq += 1;
   const id = `${prefix}_${tenantSeq}`;
-  const customer = withCustomer ? await env.stripe.customers.create({ name: id, metadata: { tenantId: id } }) : null;
+  const customer = withCustomer
+    ? await env.stripe.customers.create({ name: id, metadata: { tenantId: id } })
+    : null;
   await createTenant(env.prisma, id, customer?.id ?? null);
   return { id, customerId: customer?.id ?? null };
 }

@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedDatabase, type Database } from '@packages/db';
-import { createCacheFromEnv, createMemoryCache, createRedisCache, type KeyValueCache } from '../src/cache/index.js';
+import {
+  createCacheFromEnv,
+  createMemoryCache,
+  createRedisCache,
+  type KeyValueCache,
+} from '../src/cache/index.js';
 import { createFeatureReader } from '../src/feature-cache/index.js';
 import { inTransaction, updateTenantFeatures } from '../src/tenant-store/index.js';
 
@@ -30,7 +35,8 @@ describe('memory cache', () => {
 });
 
 const caches: Array<[string, () => KeyValueCache]> = [['memory', () => createMemoryCache()]];
-if (redisUrl) caches.push(['redis', () => createRedisCache(redisUrl, { keyPrefix: `test:${randomUUID()}:` })]);
+if (redisUrl)
+  caches.push(['redis', () => createRedisCache(redisUrl, { keyPrefix: `test:${randomUUID()}:` })]);
 
 describe.each(caches)('%s cache: setIfNewer', (_name, make) => {
   let cache: KeyValueCache;
@@ -67,10 +73,15 @@ describe('feature reader', () => {
 
   async function setFeatures(features: Record<string, boolean | number>) {
     const outcome = await inTransaction(db.prisma, (tx) =>
-      updateTenantFeatures(tx, 'acme', () => ({ patch: { features, planFeatures: features }, action: 'test' }), {
-        actor: 'test',
-        source: 'admin',
-      }),
+      updateTenantFeatures(
+        tx,
+        'acme',
+        () => ({ patch: { features, planFeatures: features }, action: 'test' }),
+        {
+          actor: 'test',
+          source: 'admin',
+        },
+      ),
     );
     if (outcome.status !== 'updated') throw new Error(`unexpected ${outcome.status}`);
     return outcome.after;
@@ -109,7 +120,10 @@ describe('feature reader', () => {
       const reader = createFeatureReader(db.prisma, deadCache, { namespace: 'r3' });
       const state = await setFeatures({ webhooks: true });
       await reader.publish([state]);
-      expect(await reader.getTenantFeatures('acme')).toMatchObject({ features: { webhooks: true }, version: state.version });
+      expect(await reader.getTenantFeatures('acme')).toMatchObject({
+        features: { webhooks: true },
+        version: state.version,
+      });
       expect(reader.stats.cacheErrors).toBeGreaterThanOrEqual(2);
     } finally {
       await deadCache.close();

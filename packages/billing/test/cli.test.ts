@@ -1,10 +1,23 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, runMigrateCli, type MigrateCliContext } from '../src/cli/migrate-stripe-metadata-to-db.js';
+import {
+  EXIT_FAILED,
+  EXIT_INTERRUPTED,
+  EXIT_OK,
+  EXIT_USAGE,
+  runMigrateCli,
+  type MigrateCliContext,
+} from '../src/cli/migrate-stripe-metadata-to-db.js';
 import { renderBar } from '../src/cli/progress.js';
 import { captureStream, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
-import { seedPlan, seedPlans, seedTenantsWithSubscriptions, type SeededPlans, type SeededTenant } from './helpers/fixtures.js';
+import {
+  seedPlan,
+  seedPlans,
+  seedTenantsWithSubscriptions,
+  type SeededPlans,
+  type SeededTenant,
+} from './helpers/fixtures.js';
 
 let env: AdminTestEnv;
 let plans: SeededPlans;
@@ -22,10 +35,19 @@ afterAll(async () => {
   await env?.close();
 });
 
-async function run(argv: string[], extra: { isTTY?: boolean; signal?: AbortSignal; context?: MigrateCliContext } = {}) {
+async function run(
+  argv: string[],
+  extra: { isTTY?: boolean; signal?: AbortSignal; context?: MigrateCliContext } = {},
+) {
   const stdout = captureStream();
   const stderr = captureStream();
-  const code = await runMigrateCli(argv, { context: extra.context ?? context, stdout, stderr, isTTY: extra.isTTY ?? false, signal: extra.signal });
+  const code = await runMigrateCli(argv, {
+    context: extra.context ?? context,
+    stdout,
+    stderr,
+    isTTY: extra.isTTY ?? false,
+    signal: extra.signal,
+  });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
@@ -49,7 +71,11 @@ describe('migrate-stripe-metadata-to-db', () => {
     const { code, stdout } = await run(['--dry-run', '--json']);
     expect(code).toBe(EXIT_OK);
     const report = JSON.parse(stdout);
-    expect(report).toMatchObject({ dryRun: true, interrupted: false, options: { mergeStrategy: 'merge', force: false } });
+    expect(report).toMatchObject({
+      dryRun: true,
+      interrupted: false,
+      options: { mergeStrategy: 'merge', force: false },
+    });
     expect(report.summary).toMatchObject({ processed: 5, updated: 5, failed: [] });
     const first = report.results.find((r: { tenantId: string }) => r.tenantId === tenants[0]!.tenantId);
     expect(first.diff.added).toMatchObject({ api_access: true });
@@ -90,16 +116,24 @@ describe('migrate-stripe-metadata-to-db', () => {
 
   it('--force overrides a manual config that a normal run skips', async () => {
     const target = tenants[0]!;
-    await env.prisma.tenantFeatureConfig.update({ where: { tenantId: target.tenantId }, data: { source: 'manual', features: { sso: true } } });
+    await env.prisma.tenantFeatureConfig.update({
+      where: { tenantId: target.tenantId },
+      data: { source: 'manual', features: { sso: true } },
+    });
     const normal = await run(['--tenant-id', target.tenantId]);
     expect(normal.code).toBe(EXIT_OK);
     expect(normal.stdout).toMatch(/skipped: 1 \(custom_config: 1\)/);
-    expect((await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: target.tenantId } })).source).toBe('manual');
+    expect(
+      (await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: target.tenantId } }))
+        .source,
+    ).toBe('manual');
 
     const forced = await run(['--tenant-id', target.tenantId, '--force', '--merge-strategy', 'replace']);
     expect(forced.code).toBe(EXIT_OK);
     expect(forced.stdout).toMatch(/updated: 1/);
-    const config = await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: target.tenantId } });
+    const config = await env.prisma.tenantFeatureConfig.findUniqueOrThrow({
+      where: { tenantId: target.tenantId },
+    });
     expect(config.source).toBe('plan');
     expect(config.stripePriceId).toBe(target.priceId);
   });
@@ -114,7 +148,10 @@ describe('migrate-stripe-metadata-to-db', () => {
       features: {},
       scrapeIntervalHours: 1,
     });
-    const [bad] = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 1, { prefix: 'cli_broken', priceFor: () => broken.price.id });
+    const [bad] = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 1, {
+      prefix: 'cli_broken',
+      priceFor: () => broken.price.id,
+    });
     const { code, stdout } = await run([]);
     expect(code).toBe(EXIT_FAILED);
     expect(stdout).toMatch(/failed: 1/);
@@ -163,7 +200,10 @@ describe('migrate-stripe-metadata-to-db', () => {
     const { createStripeSyncService } = await import('../src/stripe-sync/index.js');
     const { createFeatureSyncService } = await import('../src/feature-sync/index.js');
     const badStripe = env.newStripeClient({ apiKey: 'sk_test_wrong', maxNetworkRetries: 0 });
-    const featureSync = createFeatureSyncService(env.prisma, createStripeSyncService(badStripe, { maxRetries: 0 }));
+    const featureSync = createFeatureSyncService(
+      env.prisma,
+      createStripeSyncService(badStripe, { maxRetries: 0 }),
+    );
     const { code, stderr } = await run([], { context: { featureSync } });
     expect(code).toBe(EXIT_USAGE);
     expect(stderr).toMatch(/Configuration error/);
@@ -180,7 +220,10 @@ describe('migrate-stripe-metadata-to-db', () => {
   });
 
   it('Ctrl-C: stops between tenants, prints the partial summary, exit 130, nothing half-written', async () => {
-    const fresh = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 12, { plans, prefix: 'cli_abort' });
+    const fresh = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 12, {
+      plans,
+      prefix: 'cli_abort',
+    });
     const controller = new AbortController();
     const freshIds = new Set(fresh.map((t) => t.tenantId));
     // The real service; the wrapper only presses "Ctrl-C" once the first new tenant has been written.
@@ -199,12 +242,16 @@ describe('migrate-stripe-metadata-to-db', () => {
     const { code, stdout } = await run([], { context: interrupted, signal: controller.signal });
     expect(code).toBe(EXIT_INTERRUPTED);
     expect(stdout).toContain('Interrupted');
-    const written = await env.prisma.tenantFeatureConfig.findMany({ where: { tenantId: { in: fresh.map((t) => t.tenantId) } } });
+    const written = await env.prisma.tenantFeatureConfig.findMany({
+      where: { tenantId: { in: fresh.map((t) => t.tenantId) } },
+    });
     expect(written.length).toBeGreaterThan(0);
     expect(written.length).toBeLessThan(fresh.length);
     // Every tenant that was written has its audit row: each write is one transaction.
     for (const config of written) {
-      expect(await env.prisma.featureAuditLog.count({ where: { tenantId: config.tenantId } })).toBe(config.version);
+      expect(await env.prisma.featureAuditLog.count({ where: { tenantId: config.tenantId } })).toBe(
+        config.version,
+      );
     }
 
     const before = await run([], { signal: AbortSignal.abort() });
@@ -216,7 +263,9 @@ describe('bin', () => {
   const bin = fileURLToPath(new URL('../bin/migrate-stripe-metadata-to-db.mjs', import.meta.url));
   const exec = (args: string[], extraEnv: Record<string, string>) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', ...extraEnv } });
+      const child = spawn(process.execPath, [bin, ...args], {
+        env: { PATH: process.env.PATH ?? '', ...extraEnv },
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -232,7 +281,10 @@ describe('bin', () => {
   });
 
   it('runs against the emulator end to end (embedded database)', { timeout: 60_000 }, async () => {
-    const result = await exec(['--dry-run', '--json'], { STRIPE_SECRET_KEY: env.emu.apiKey, STRIPE_API_BASE: env.emu.url });
+    const result = await exec(['--dry-run', '--json'], {
+      STRIPE_SECRET_KEY: env.emu.apiKey,
+      STRIPE_API_BASE: env.emu.url,
+    });
     expect(result.code, result.stderr).toBe(EXIT_OK);
     const report = JSON.parse(result.stdout);
     // A fresh embedded database has no tenants: every Stripe customer is reported, none written.

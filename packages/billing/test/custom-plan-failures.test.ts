@@ -4,7 +4,13 @@ import { createCustomPlanService, type CreateCustomPlanInput } from '../src/cust
 import type { CustomPlanError } from '../src/errors.js';
 import { createFeatureReader, type FeatureReader } from '../src/feature-cache/index.js';
 import { createStripeSyncService } from '../src/stripe-sync/index.js';
-import { countOf, newTenant as newTenantIn, pendingPlanRow, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import {
+  countOf,
+  newTenant as newTenantIn,
+  pendingPlanRow,
+  setupAdminTestEnv,
+  type AdminTestEnv,
+} from './admin-helpers.js';
 import { seedPlans, type SeededPlans } from './helpers/fixtures.js';
 
 /** Failure and race paths of custom plan creation: nothing live may be archived or marked failed. */
@@ -55,7 +61,12 @@ function serviceWithClockAhead() {
 /** The plan is live: row active, Stripe objects active, tenant pointing at them. */
 async function expectLive(customPlanId: string, productId: string, priceId: string, tenantId: string) {
   const row = await env.prisma.customPlan.findUniqueOrThrow({ where: { id: customPlanId } });
-  expect(row).toMatchObject({ status: 'active', stripeProductId: productId, stripePriceId: priceId, error: null });
+  expect(row).toMatchObject({
+    status: 'active',
+    stripeProductId: productId,
+    stripePriceId: priceId,
+    error: null,
+  });
   expect((await env.stripe.products.retrieve(productId)).active).toBe(true);
   expect((await env.stripe.prices.retrieve(priceId)).active).toBe(true);
   const config = await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId } });
@@ -68,10 +79,15 @@ describe('custom plan races and post-commit failures', () => {
     // The service's clock runs 5 minutes ahead, so the row created below looks like a crashed attempt.
     const service = serviceWithClockAhead();
     const request = input(tenant.id);
-    const row = await pendingPlanRow(env, request, service.idempotencyKeyFor(request), { ...plans.pro.fixture.features, max_users: 321 });
+    const row = await pendingPlanRow(env, request, service.idempotencyKeyFor(request), {
+      ...plans.pro.fixture.features,
+      max_users: 321,
+    });
     const before = countOf(env, 'POST /v1/products');
 
-    const outcomes = await Promise.allSettled([0, 1, 2].map(() => service.createCustomEnterprisePlan(request)));
+    const outcomes = await Promise.allSettled(
+      [0, 1, 2].map(() => service.createCustomEnterprisePlan(request)),
+    );
     const fulfilled = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
     const rejected = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as CustomPlanError] : []));
     expect(fulfilled.length).toBeGreaterThanOrEqual(1);
@@ -97,7 +113,9 @@ describe('custom plan races and post-commit failures', () => {
       if (row?.stripeProductId) break;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    await expect(service.createCustomEnterprisePlan(request)).rejects.toMatchObject({ code: 'custom_plan_in_progress' });
+    await expect(service.createCustomEnterprisePlan(request)).rejects.toMatchObject({
+      code: 'custom_plan_in_progress',
+    });
     const result = await first;
     await expectLive(result.customPlanId, result.productId, result.priceId, tenant.id);
   });
@@ -126,7 +144,7 @@ describe('custom plan races and post-commit failures', () => {
     await expectLive(b.value.customPlanId, b.value.productId, b.value.priceId, tenant.id);
   });
 
-  it('a slow attempt whose Stripe call fails after a retry took it over archives nothing: the retry\'s plan stays live', async () => {
+  it("a slow attempt whose Stripe call fails after a retry took it over archives nothing: the retry's plan stays live", async () => {
     const tenant = await newTenant();
     const request = input(tenant.id);
     // The slow attempt does not retry Stripe errors, so the one injected failure is its own.
@@ -170,12 +188,20 @@ describe('custom plan races and post-commit failures', () => {
       featureReader: failingReader,
     });
 
-    const result = await service.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true, successUrl: 'https://a.example/ok', cancelUrl: 'https://a.example/no' }));
+    const result = await service.createCustomEnterprisePlan(
+      input(tenant.id, {
+        createCheckoutSession: true,
+        successUrl: 'https://a.example/ok',
+        cancelUrl: 'https://a.example/no',
+      }),
+    );
     await expectLive(result.customPlanId, result.productId, result.priceId, tenant.id);
     const session = (await env.stripe.checkout.sessions.list({ customer: tenant.customerId })).data[0];
     expect(session?.status).toBe('open');
     // And the request can be repeated: it replays the live plan.
-    expect(await service.createCustomEnterprisePlan(input(tenant.id))).toMatchObject({ customPlanId: result.customPlanId });
+    expect(await service.createCustomEnterprisePlan(input(tenant.id))).toMatchObject({
+      customPlanId: result.customPlanId,
+    });
   });
 });
 
@@ -183,11 +209,16 @@ describe('caller idempotency keys across tenants', () => {
   it('a key whose attempt failed for one tenant can be reused for another without replaying Stripe keys', async () => {
     const first = await newTenant();
     const second = await newTenant();
-    const service = createCustomPlanService(env.stripe, env.prisma, { stripeSync: env.stripeSync, catalog: DEFAULT_FEATURE_CATALOG });
+    const service = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync: env.stripeSync,
+      catalog: DEFAULT_FEATURE_CATALOG,
+    });
     const idempotencyKey = `shared-key-${first.id}`;
 
     env.emu.injectFault({ status: 500, method: 'POST', path: '/v1/prices', count: 10 });
-    await expect(service.createCustomEnterprisePlan(input(first.id, { idempotencyKey }))).rejects.toMatchObject({ step: 'price' });
+    await expect(
+      service.createCustomEnterprisePlan(input(first.id, { idempotencyKey })),
+    ).rejects.toMatchObject({ step: 'price' });
     env.emu.clearFaults();
 
     // Stripe scopes idempotency keys to the API key: reusing `${key}:product` with other parameters

@@ -1,9 +1,21 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
 import { createCustomPlanService, type CreateCustomPlanInput } from '../src/custom-plans/index.js';
-import { CustomPlanError, PlanNotFoundError, TenantNotFoundError, UnknownFeatureError, ValidationError } from '../src/errors.js';
+import {
+  CustomPlanError,
+  PlanNotFoundError,
+  TenantNotFoundError,
+  UnknownFeatureError,
+  ValidationError,
+} from '../src/errors.js';
 import { resolvePlanDefaults } from '../src/metadata/index.js';
-import { countOf, newTenant as newTenantIn, pendingPlanRow, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import {
+  countOf,
+  newTenant as newTenantIn,
+  pendingPlanRow,
+  setupAdminTestEnv,
+  type AdminTestEnv,
+} from './admin-helpers.js';
 import { whileAuditInsertsFail } from './helpers/db-faults.js';
 import { seedPlans, type SeededPlans } from './helpers/fixtures.js';
 
@@ -41,7 +53,9 @@ function input(tenantId: string, extra: Partial<CreateCustomPlanInput> = {}): Cr
 describe('createCustomEnterprisePlan on the emulator', () => {
   it('creates product + price the parser reads back, switches the tenant to it with an audit row, and returns a checkout url', async () => {
     const tenant = await newTenant();
-    const result = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true, actor: 'admin:ops' }));
+    const result = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { createCheckoutSession: true, actor: 'admin:ops' }),
+    );
 
     const expectedFeatures = { ...plans.pro.fixture.features, max_users: 500, sso: true, white_label: true };
     expect(result.features).toEqual(expectedFeatures);
@@ -51,14 +65,25 @@ describe('createCustomEnterprisePlan on the emulator', () => {
 
     const product = await env.stripe.products.retrieve(result.productId);
     const price = await env.stripe.prices.retrieve(result.priceId);
-    expect(product.metadata).toMatchObject({ custom: 'true', tenantId: tenant.id, bundle: 'pro', basePlanId: plans.pro.price.id });
+    expect(product.metadata).toMatchObject({
+      custom: 'true',
+      tenantId: tenant.id,
+      bundle: 'pro',
+      basePlanId: plans.pro.price.id,
+    });
     expect(price.metadata).toMatchObject({ custom: 'true', tenantId: tenant.id });
     expect(price.unit_amount).toBe(129_900);
     expect(price.currency).toBe('usd');
     expect(price.recurring?.interval).toBe('year');
     // The plan as any other reader (webhook, sync) will see it.
     const parsed = resolvePlanDefaults(product, price, DEFAULT_FEATURE_CATALOG);
-    expect(parsed).toMatchObject({ custom: true, tenantId: tenant.id, bundle: 'pro', features: expectedFeatures, scrapeIntervalHours: 6 });
+    expect(parsed).toMatchObject({
+      custom: true,
+      tenantId: tenant.id,
+      bundle: 'pro',
+      features: expectedFeatures,
+      scrapeIntervalHours: 6,
+    });
 
     const config = await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: tenant.id } });
     expect(config).toMatchObject({
@@ -71,10 +96,19 @@ describe('createCustomEnterprisePlan on the emulator', () => {
     });
     const audit = await env.prisma.featureAuditLog.findMany({ where: { tenantId: tenant.id } });
     expect(audit).toHaveLength(1);
-    expect(audit[0]).toMatchObject({ source: 'custom_plan', actor: 'admin:ops', action: 'custom_plan_applied' });
+    expect(audit[0]).toMatchObject({
+      source: 'custom_plan',
+      actor: 'admin:ops',
+      action: 'custom_plan_applied',
+    });
 
     const row = await env.prisma.customPlan.findUniqueOrThrow({ where: { id: result.customPlanId } });
-    expect(row).toMatchObject({ status: 'active', stripeProductId: result.productId, stripePriceId: result.priceId, checkoutUrl: result.checkoutUrl });
+    expect(row).toMatchObject({
+      status: 'active',
+      stripeProductId: result.productId,
+      stripePriceId: result.priceId,
+      checkoutUrl: result.checkoutUrl,
+    });
 
     const session = (await env.stripe.checkout.sessions.list({ customer: tenant.customerId! })).data[0];
     expect(session?.mode).toBe('subscription');
@@ -93,7 +127,9 @@ describe('createCustomEnterprisePlan on the emulator', () => {
     expect(second).toEqual(first);
     expect(countOf(env, 'POST /v1/products') - productsBefore).toBe(1);
     expect(countOf(env, 'POST /v1/prices') - pricesBefore).toBe(1);
-    const mine = (await env.stripe.products.list({ limit: 100 })).data.filter((p) => p.metadata.tenantId === tenant.id);
+    const mine = (await env.stripe.products.list({ limit: 100 })).data.filter(
+      (p) => p.metadata.tenantId === tenant.id,
+    );
     expect(mine).toHaveLength(1);
     expect(await env.prisma.customPlan.count({ where: { tenantId: tenant.id } })).toBe(1);
     expect(await env.prisma.featureAuditLog.count({ where: { tenantId: tenant.id } })).toBe(1);
@@ -101,24 +137,40 @@ describe('createCustomEnterprisePlan on the emulator', () => {
 
   it('a caller idempotency key makes retries safe and refuses reuse for a different plan', async () => {
     const tenant = await newTenant();
-    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: `deal-${tenant.id}` }));
-    const again = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: `deal-${tenant.id}` }));
+    const first = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { idempotencyKey: `deal-${tenant.id}` }),
+    );
+    const again = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { idempotencyKey: `deal-${tenant.id}` }),
+    );
     expect(again).toEqual(first);
-    const reused = env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: `deal-${tenant.id}`, priceCents: 1 }));
+    const reused = env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { idempotencyKey: `deal-${tenant.id}`, priceCents: 1 }),
+    );
     await expect(reused).rejects.toMatchObject({ name: 'CustomPlanError', code: 'idempotency_conflict' });
   });
 
   it('a caller key reused with one override fewer, or one more, is a conflict, not a replay of the old plan', async () => {
     const tenant = await newTenant();
     const key = `deal-overrides-${tenant.id}`;
-    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: key, overrides: { max_users: 321, sso: true } }));
+    const first = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { idempotencyKey: key, overrides: { max_users: 321, sso: true } }),
+    );
     expect(first.features).toMatchObject({ max_users: 321, sso: true });
-    const fewer = env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: key, overrides: { max_users: 321 } }));
+    const fewer = env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { idempotencyKey: key, overrides: { max_users: 321 } }),
+    );
     await expect(fewer).rejects.toMatchObject({ code: 'idempotency_conflict' });
-    const more = env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: key, overrides: { max_users: 321, sso: true, max_projects: 9 } }));
+    const more = env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { idempotencyKey: key, overrides: { max_users: 321, sso: true, max_projects: 9 } }),
+    );
     await expect(more).rejects.toMatchObject({ code: 'idempotency_conflict' });
     // The exact request still replays, in any key order.
-    expect(await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { idempotencyKey: key, overrides: { sso: true, max_users: 321 } }))).toEqual(first);
+    expect(
+      await env.customPlans.createCustomEnterprisePlan(
+        input(tenant.id, { idempotencyKey: key, overrides: { sso: true, max_users: 321 } }),
+      ),
+    ).toEqual(first);
   });
 
   it('a Stripe-side replay after a lost row still yields one product (Stripe idempotency keys are deterministic)', async () => {
@@ -136,7 +188,9 @@ describe('createCustomEnterprisePlan on the emulator', () => {
 
   it('a price failure archives the product, marks the row failed, leaves the tenant alone, and a retry starts afresh', async () => {
     const tenant = await newTenant();
-    await env.prisma.tenantFeatureConfig.create({ data: { tenantId: tenant.id, features: { api_access: true }, planFeatures: { api_access: true } } });
+    await env.prisma.tenantFeatureConfig.create({
+      data: { tenantId: tenant.id, features: { api_access: true }, planFeatures: { api_access: true } },
+    });
     env.emu.injectFault({ status: 500, count: 5, method: 'POST', path: '/v1/prices' });
     const productsBefore = countOf(env, 'POST /v1/products');
 
@@ -156,13 +210,21 @@ describe('createCustomEnterprisePlan on the emulator', () => {
     expect(product.active).toBe(false);
 
     const config = await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: tenant.id } });
-    expect(config).toMatchObject({ source: 'plan', features: { api_access: true }, stripeProductId: null, version: 0 });
+    expect(config).toMatchObject({
+      source: 'plan',
+      features: { api_access: true },
+      stripeProductId: null,
+      version: 0,
+    });
     expect(await env.prisma.featureAuditLog.count({ where: { tenantId: tenant.id } })).toBe(0);
 
     env.emu.clearFaults();
     const retried = await env.customPlans.createCustomEnterprisePlan(input(tenant.id));
     expect(retried.productId).not.toBe(row.stripeProductId);
-    const rows = await env.prisma.customPlan.findMany({ where: { tenantId: tenant.id }, orderBy: { createdAt: 'asc' } });
+    const rows = await env.prisma.customPlan.findMany({
+      where: { tenantId: tenant.id },
+      orderBy: { createdAt: 'asc' },
+    });
     expect(rows.map((r) => r.status)).toEqual(['failed', 'active']);
     expect((await env.stripe.products.retrieve(retried.productId)).active).toBe(true);
   });
@@ -170,7 +232,9 @@ describe('createCustomEnterprisePlan on the emulator', () => {
   it('a checkout failure archives product and price and leaves the tenant unchanged', async () => {
     const tenant = await newTenant();
     env.emu.injectFault({ status: 500, count: 5, method: 'POST', path: '/v1/checkout/sessions' });
-    const attempt = env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    const attempt = env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { createCheckoutSession: true }),
+    );
     await expect(attempt).rejects.toMatchObject({ name: 'CustomPlanError', step: 'checkout' });
     const row = await env.prisma.customPlan.findFirstOrThrow({ where: { tenantId: tenant.id } });
     expect(row.status).toBe('failed');
@@ -182,7 +246,9 @@ describe('createCustomEnterprisePlan on the emulator', () => {
   it('concurrent identical calls create one plan; the loser is told it is in progress', async () => {
     const tenant = await newTenant();
     const before = countOf(env, 'POST /v1/products');
-    const outcomes = await Promise.allSettled([0, 1, 2].map(() => env.customPlans.createCustomEnterprisePlan(input(tenant.id))));
+    const outcomes = await Promise.allSettled(
+      [0, 1, 2].map(() => env.customPlans.createCustomEnterprisePlan(input(tenant.id))),
+    );
     const fulfilled = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
     const rejected = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as CustomPlanError] : []));
     expect(fulfilled.length).toBeGreaterThanOrEqual(1);
@@ -201,8 +267,13 @@ describe('createCustomEnterprisePlan on the emulator', () => {
     });
     const request = input(tenant.id, { overrides: { max_users: 42 } });
     const features = { ...plans.pro.fixture.features, max_users: 42 };
-    const orphan = await env.stripe.products.create({ name: request.planName, metadata: { custom: 'true', tenantId: tenant.id } });
-    const row = await pendingPlanRow(env, request, resuming.idempotencyKeyFor(request), features, { stripeProductId: orphan.id });
+    const orphan = await env.stripe.products.create({
+      name: request.planName,
+      metadata: { custom: 'true', tenantId: tenant.id },
+    });
+    const row = await pendingPlanRow(env, request, resuming.idempotencyKeyFor(request), features, {
+      stripeProductId: orphan.id,
+    });
     const before = countOf(env, 'POST /v1/products');
     const result = await resuming.createCustomEnterprisePlan(request);
     expect(result).toMatchObject({ customPlanId: row.id, productId: orphan.id, features });
@@ -213,9 +284,16 @@ describe('createCustomEnterprisePlan on the emulator', () => {
   it('a recent pending row for the same request → custom_plan_in_progress, nothing created', async () => {
     const tenant = await newTenant();
     const request = input(tenant.id);
-    await pendingPlanRow(env, request, env.customPlans.idempotencyKeyFor(request), { ...plans.pro.fixture.features, max_users: 500, sso: true, white_label: true });
+    await pendingPlanRow(env, request, env.customPlans.idempotencyKeyFor(request), {
+      ...plans.pro.fixture.features,
+      max_users: 500,
+      sso: true,
+      white_label: true,
+    });
     const before = countOf(env, 'POST /v1/products');
-    await expect(env.customPlans.createCustomEnterprisePlan(request)).rejects.toMatchObject({ code: 'custom_plan_in_progress' });
+    await expect(env.customPlans.createCustomEnterprisePlan(request)).rejects.toMatchObject({
+      code: 'custom_plan_in_progress',
+    });
     expect(countOf(env, 'POST /v1/products')).toBe(before);
   });
 
@@ -223,35 +301,58 @@ describe('createCustomEnterprisePlan on the emulator', () => {
     const tenant = await newTenant();
     const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id));
     expect(first.checkoutUrl).toBeUndefined();
-    const second = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
-    expect(second).toMatchObject({ customPlanId: first.customPlanId, productId: first.productId, priceId: first.priceId });
+    const second = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { createCheckoutSession: true }),
+    );
+    expect(second).toMatchObject({
+      customPlanId: first.customPlanId,
+      productId: first.productId,
+      priceId: first.priceId,
+    });
     expect(second.checkoutUrl).toMatch(/^http/);
-    const third = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    const third = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { createCheckoutSession: true }),
+    );
     expect(third.checkoutUrl).toBe(second.checkoutUrl);
   });
 
   it('a repeated request reuses an open checkout session: same URL, no new session', async () => {
     const tenant = await newTenant();
-    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    const first = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { createCheckoutSession: true }),
+    );
     const sessionsBefore = countOf(env, 'POST /v1/checkout/sessions');
-    const again = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    const again = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { createCheckoutSession: true }),
+    );
     expect(again.checkoutUrl).toBe(first.checkoutUrl);
     expect(countOf(env, 'POST /v1/checkout/sessions')).toBe(sessionsBefore);
   });
 
   it('an expired checkout session is replaced: a new live URL, recorded on the row, one open session', async () => {
     const tenant = await newTenant();
-    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    const first = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { createCheckoutSession: true }),
+    );
     const row = await env.prisma.customPlan.findUniqueOrThrow({ where: { id: first.customPlanId } });
     await env.stripe.checkout.sessions.expire(row.checkoutSessionId!);
 
     // Without asking for checkout, the dead link is not handed out (the row's expiry says it is dead only
     // once its time has passed, so move it; Stripe's own expiry is checked when checkout is asked for).
-    await env.prisma.customPlan.update({ where: { id: row.id }, data: { checkoutExpiresAt: new Date(Date.now() - 1000) } });
+    await env.prisma.customPlan.update({
+      where: { id: row.id },
+      data: { checkoutExpiresAt: new Date(Date.now() - 1000) },
+    });
     expect((await env.customPlans.createCustomEnterprisePlan(input(tenant.id))).checkoutUrl).toBeUndefined();
 
-    const renewed = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
-    expect(renewed).toMatchObject({ customPlanId: first.customPlanId, productId: first.productId, priceId: first.priceId });
+    const renewed = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { createCheckoutSession: true }),
+    );
+    expect(renewed).toMatchObject({
+      customPlanId: first.customPlanId,
+      productId: first.productId,
+      priceId: first.priceId,
+    });
     expect(renewed.checkoutUrl).toMatch(/^http/);
     expect(renewed.checkoutUrl).not.toBe(first.checkoutUrl);
     const updated = await env.prisma.customPlan.findUniqueOrThrow({ where: { id: row.id } });
@@ -264,8 +365,11 @@ describe('createCustomEnterprisePlan on the emulator', () => {
 
   it('a session close to its expiry is expired before its replacement is created, so two are never open', async () => {
     const tenant = await newTenant();
-    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
-    const oldId = (await env.prisma.customPlan.findUniqueOrThrow({ where: { id: first.customPlanId } })).checkoutSessionId!;
+    const first = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { createCheckoutSession: true }),
+    );
+    const oldId = (await env.prisma.customPlan.findUniqueOrThrow({ where: { id: first.customPlanId } }))
+      .checkoutSessionId!;
     // 23.5 h later by the service's clock: the 24 h session has half an hour left.
     const later = createCustomPlanService(env.stripe, env.prisma, {
       stripeSync: env.stripeSync,
@@ -276,18 +380,28 @@ describe('createCustomEnterprisePlan on the emulator', () => {
     const renewed = await later.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
     expect(renewed.checkoutUrl).not.toBe(first.checkoutUrl);
     expect((await env.stripe.checkout.sessions.retrieve(oldId)).status).toBe('expired');
-    expect((await env.stripe.checkout.sessions.list({ customer: tenant.customerId!, status: 'open' })).data).toHaveLength(1);
+    expect(
+      (await env.stripe.checkout.sessions.list({ customer: tenant.customerId!, status: 'open' })).data,
+    ).toHaveLength(1);
   });
 
   it('after the customer completed checkout, a repeated request returns no link and creates no session', async () => {
     const tenant = await newTenant();
-    const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
+    const first = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { createCheckoutSession: true }),
+    );
     const row = await env.prisma.customPlan.findUniqueOrThrow({ where: { id: first.customPlanId } });
     const completed = env.emu.completeCheckoutSession(row.checkoutSessionId!);
     expect(completed.subscription).toBeTruthy();
     const sessionsBefore = countOf(env, 'POST /v1/checkout/sessions');
-    const again = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }));
-    expect(again).toMatchObject({ customPlanId: first.customPlanId, productId: first.productId, priceId: first.priceId });
+    const again = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { createCheckoutSession: true }),
+    );
+    expect(again).toMatchObject({
+      customPlanId: first.customPlanId,
+      productId: first.productId,
+      priceId: first.priceId,
+    });
     expect(again.checkoutUrl).toBeUndefined();
     expect(countOf(env, 'POST /v1/checkout/sessions')).toBe(sessionsBefore);
   });
@@ -295,7 +409,11 @@ describe('createCustomEnterprisePlan on the emulator', () => {
   it('keeps earlier tenant overrides except those the custom plan sets', async () => {
     const tenant = await newTenant();
     await env.prisma.tenantFeatureConfig.create({
-      data: { tenantId: tenant.id, features: { max_users: 50, bulk_export: true }, overrides: { max_users: 50, bulk_export: true } },
+      data: {
+        tenantId: tenant.id,
+        features: { max_users: 50, bulk_export: true },
+        overrides: { max_users: 50, bulk_export: true },
+      },
     });
     const result = await env.customPlans.createCustomEnterprisePlan(input(tenant.id));
     const config = await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: tenant.id } });
@@ -305,10 +423,14 @@ describe('createCustomEnterprisePlan on the emulator', () => {
 
   it('accepts a product id or lookup key as the base plan', async () => {
     const a = await newTenant();
-    const byProduct = await env.customPlans.createCustomEnterprisePlan(input(a.id, { basePlanId: plans.starter.product.id, overrides: {} }));
+    const byProduct = await env.customPlans.createCustomEnterprisePlan(
+      input(a.id, { basePlanId: plans.starter.product.id, overrides: {} }),
+    );
     expect(byProduct.features).toEqual(plans.starter.fixture.features);
     const b = await newTenant();
-    const byLookup = await env.customPlans.createCustomEnterprisePlan(input(b.id, { basePlanId: 'enterprise_monthly', overrides: { max_users: 5000 } }));
+    const byLookup = await env.customPlans.createCustomEnterprisePlan(
+      input(b.id, { basePlanId: 'enterprise_monthly', overrides: { max_users: 5000 } }),
+    );
     expect(byLookup.features).toEqual({ ...plans.enterprise.fixture.features, max_users: 5000 });
   });
 });
@@ -320,14 +442,17 @@ describe('a tenant deleted while its custom plan is being created', () => {
     const productsBefore = countOf(env, 'POST /v1/products');
     const attempt = env.customPlans.createCustomEnterprisePlan(input(tenant.id)).catch((e: unknown) => e);
     // Delete the tenant (its custom_plans row goes with it) while the price request is waiting.
-    for (let i = 0; i < 100 && countOf(env, 'POST /v1/products') === productsBefore; i += 1) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && countOf(env, 'POST /v1/products') === productsBefore; i += 1)
+      await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, 50));
     await env.prisma.tenant.delete({ where: { id: tenant.id } });
     const error = await attempt;
     env.emu.clearFaults();
     expect(error).toBeInstanceOf(TenantNotFoundError);
     expect((error as Error).message).toMatch(/deleted while its custom plan was being created/);
-    const mine = (await env.stripe.products.list({ limit: 100 })).data.filter((p) => p.metadata.tenantId === tenant.id);
+    const mine = (await env.stripe.products.list({ limit: 100 })).data.filter(
+      (p) => p.metadata.tenantId === tenant.id,
+    );
     expect(mine).toHaveLength(1);
     expect(mine[0]!.active).toBe(false);
     const prices = (await env.stripe.prices.list({ product: mine[0]!.id, limit: 10 })).data;
@@ -339,26 +464,44 @@ describe('custom plans for customers who already pay', () => {
   /** A new tenant subscribed to `priceIds` (first = first item). */
   async function subscribedTenant(priceIds: string[]) {
     const tenant = await newTenant();
-    const subscription = await env.stripe.subscriptions.create({ customer: tenant.customerId!, items: priceIds.map((price) => ({ price })) });
+    const subscription = await env.stripe.subscriptions.create({
+      customer: tenant.customerId!,
+      items: priceIds.map((price) => ({ price })),
+    });
     return { ...tenant, subscription };
   }
 
   it('checkout for a subscribed customer is refused before anything is created (it would bill twice)', async () => {
     const tenant = await subscribedTenant([plans.pro.price.id]);
-    const before = { products: countOf(env, 'POST /v1/products'), rows: await env.prisma.customPlan.count({ where: { tenantId: tenant.id } }) };
-    const error = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true })).catch((e: unknown) => e);
+    const before = {
+      products: countOf(env, 'POST /v1/products'),
+      rows: await env.prisma.customPlan.count({ where: { tenantId: tenant.id } }),
+    };
+    const error = await env.customPlans
+      .createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CustomPlanError);
-    expect(error).toMatchObject({ code: 'customer_already_subscribed', message: expect.stringContaining(tenant.subscription.id) });
+    expect(error).toMatchObject({
+      code: 'customer_already_subscribed',
+      message: expect.stringContaining(tenant.subscription.id),
+    });
     expect(countOf(env, 'POST /v1/products')).toBe(before.products);
     expect(await env.prisma.customPlan.count({ where: { tenantId: tenant.id } })).toBe(before.rows);
   });
 
   it('switchSubscription moves the plan item onto the custom price, keeps add-ons, and a repeat changes nothing', async () => {
     const addOnProduct = await env.stripe.products.create({ name: 'Extra seats' });
-    const addOn = await env.stripe.prices.create({ product: addOnProduct.id, unit_amount: 500, currency: 'usd', recurring: { interval: 'month' } });
+    const addOn = await env.stripe.prices.create({
+      product: addOnProduct.id,
+      unit_amount: 500,
+      currency: 'usd',
+      recurring: { interval: 'month' },
+    });
     // The add-on comes first: the plan item is the one whose product carries plan metadata.
     const tenant = await subscribedTenant([addOn.id, plans.pro.price.id]);
-    const result = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true }));
+    const result = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { switchSubscription: true }),
+    );
     expect(result.subscriptionId).toBe(tenant.subscription.id);
     const after = await env.stripe.subscriptions.retrieve(tenant.subscription.id);
     expect(after.items.data.map((item) => item.price.id).sort()).toEqual([addOn.id, result.priceId].sort());
@@ -367,26 +510,42 @@ describe('custom plans for customers who already pay', () => {
     expect(config).toMatchObject({ source: 'custom', stripePriceId: result.priceId });
 
     const updates = countOf(env, 'POST /v1/subscriptions/:id');
-    expect(await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true }))).toEqual(result);
+    expect(
+      await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true })),
+    ).toEqual(result);
     expect(countOf(env, 'POST /v1/subscriptions/:id')).toBe(updates);
     // And checkout is not offered to a customer already paying for this very plan.
-    expect((await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true }))).checkoutUrl).toBeUndefined();
+    expect(
+      (await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { createCheckoutSession: true })))
+        .checkoutUrl,
+    ).toBeUndefined();
   });
 
   it('a plan created without switching can be switched by a later repeat', async () => {
     const tenant = await subscribedTenant([plans.starter.price.id]);
     const first = await env.customPlans.createCustomEnterprisePlan(input(tenant.id));
     expect(first.subscriptionId).toBeUndefined();
-    expect((await env.stripe.subscriptions.retrieve(tenant.subscription.id)).items.data[0]!.price.id).toBe(plans.starter.price.id);
-    const switched = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true }));
-    expect(switched).toMatchObject({ customPlanId: first.customPlanId, subscriptionId: tenant.subscription.id });
-    expect((await env.stripe.subscriptions.retrieve(tenant.subscription.id)).items.data[0]!.price.id).toBe(first.priceId);
+    expect((await env.stripe.subscriptions.retrieve(tenant.subscription.id)).items.data[0]!.price.id).toBe(
+      plans.starter.price.id,
+    );
+    const switched = await env.customPlans.createCustomEnterprisePlan(
+      input(tenant.id, { switchSubscription: true }),
+    );
+    expect(switched).toMatchObject({
+      customPlanId: first.customPlanId,
+      subscriptionId: tenant.subscription.id,
+    });
+    expect((await env.stripe.subscriptions.retrieve(tenant.subscription.id)).items.data[0]!.price.id).toBe(
+      first.priceId,
+    );
   });
 
   it('switchSubscription without a subscription → ValidationError naming it, nothing created', async () => {
     const tenant = await newTenant();
     const before = countOf(env, 'POST /v1/products');
-    const error = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true })).catch((e: unknown) => e);
+    const error = await env.customPlans
+      .createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true }))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).issues.map((i) => i.path)).toContain('switchSubscription');
     expect(countOf(env, 'POST /v1/products')).toBe(before);
@@ -394,7 +553,9 @@ describe('custom plans for customers who already pay', () => {
 
   it('checkout and switch together → ValidationError', async () => {
     const tenant = await newTenant();
-    const error = await env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true, createCheckoutSession: true })).catch((e: unknown) => e);
+    const error = await env.customPlans
+      .createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true, createCheckoutSession: true }))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).issues.map((i) => i.path)).toContain('switchSubscription');
   });
@@ -403,22 +564,40 @@ describe('custom plans for customers who already pay', () => {
     const tenant = await subscribedTenant([plans.pro.price.id]);
     const request = input(tenant.id, { switchSubscription: true });
     // What the crashed attempt left: product, price, the subscription on the price, and a stale row saying so.
-    const product = await env.stripe.products.create({ name: request.planName, metadata: { custom: 'true', tenantId: tenant.id } });
-    const price = await env.stripe.prices.create({ product: product.id, unit_amount: request.priceCents, currency: 'usd', recurring: { interval: 'month' } });
-    const itemId = tenant.subscription.items.data[0]!.id;
-    await env.stripe.subscriptions.update(tenant.subscription.id, { items: [{ id: itemId, price: price.id }] });
-    const longAgo = new Date(Date.now() - 10 * 60_000);
-    await pendingPlanRow(env, request, env.customPlans.idempotencyKeyFor(request), { ...plans.enterprise.fixture.features, ...request.overrides }, {
-      overrides: request.overrides,
-      stripeProductId: product.id,
-      stripePriceId: price.id,
-      switchedSubscriptionId: tenant.subscription.id,
-      switchedItemId: itemId,
-      switchedFromPriceId: plans.pro.price.id,
-      createdAt: longAgo,
-      updatedAt: longAgo,
+    const product = await env.stripe.products.create({
+      name: request.planName,
+      metadata: { custom: 'true', tenantId: tenant.id },
     });
-    const error = await whileAuditInsertsFail(env.db, tenant.id, () => env.customPlans.createCustomEnterprisePlan(request).catch((e: unknown) => e));
+    const price = await env.stripe.prices.create({
+      product: product.id,
+      unit_amount: request.priceCents,
+      currency: 'usd',
+      recurring: { interval: 'month' },
+    });
+    const itemId = tenant.subscription.items.data[0]!.id;
+    await env.stripe.subscriptions.update(tenant.subscription.id, {
+      items: [{ id: itemId, price: price.id }],
+    });
+    const longAgo = new Date(Date.now() - 10 * 60_000);
+    await pendingPlanRow(
+      env,
+      request,
+      env.customPlans.idempotencyKeyFor(request),
+      { ...plans.enterprise.fixture.features, ...request.overrides },
+      {
+        overrides: request.overrides,
+        stripeProductId: product.id,
+        stripePriceId: price.id,
+        switchedSubscriptionId: tenant.subscription.id,
+        switchedItemId: itemId,
+        switchedFromPriceId: plans.pro.price.id,
+        createdAt: longAgo,
+        updatedAt: longAgo,
+      },
+    );
+    const error = await whileAuditInsertsFail(env.db, tenant.id, () =>
+      env.customPlans.createCustomEnterprisePlan(request).catch((e: unknown) => e),
+    );
     expect(error).toMatchObject({ name: 'CustomPlanError', step: 'tenant_update' });
     const subscription = await env.stripe.subscriptions.retrieve(tenant.subscription.id);
     expect(subscription.items.data.map((item) => item.price.id)).toEqual([plans.pro.price.id]);
@@ -426,12 +605,28 @@ describe('custom plans for customers who already pay', () => {
   });
 
   it('if the subscription cannot be moved back (its old price was archived), the plan price stays active and the error says so', async () => {
-    const oldProduct = await env.stripe.products.create({ name: 'Legacy plan', metadata: { features: 'api_access' } });
-    const oldPrice = await env.stripe.prices.create({ product: oldProduct.id, unit_amount: 900, currency: 'usd', recurring: { interval: 'month' } });
+    const oldProduct = await env.stripe.products.create({
+      name: 'Legacy plan',
+      metadata: { features: 'api_access' },
+    });
+    const oldPrice = await env.stripe.prices.create({
+      product: oldProduct.id,
+      unit_amount: 900,
+      currency: 'usd',
+      recurring: { interval: 'month' },
+    });
     const tenant = await subscribedTenant([oldPrice.id]);
     await env.stripe.prices.update(oldPrice.id, { active: false });
-    const error = await whileAuditInsertsFail(env.db, tenant.id, () => env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true })).catch((e: unknown) => e));
-    expect(error).toMatchObject({ name: 'CustomPlanError', step: 'tenant_update', message: expect.stringMatching(/could not be moved back.*left active/) });
+    const error = await whileAuditInsertsFail(env.db, tenant.id, () =>
+      env.customPlans
+        .createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true }))
+        .catch((e: unknown) => e),
+    );
+    expect(error).toMatchObject({
+      name: 'CustomPlanError',
+      step: 'tenant_update',
+      message: expect.stringMatching(/could not be moved back.*left active/),
+    });
     const row = await env.prisma.customPlan.findFirstOrThrow({ where: { tenantId: tenant.id } });
     expect(row).toMatchObject({ status: 'failed', error: expect.stringMatching(/left active/) });
     // The customer is still billed on the custom price, so it is not hidden by archiving.
@@ -443,7 +638,11 @@ describe('custom plans for customers who already pay', () => {
 
   it('when the tenant switch fails after the subscription moved, the subscription is moved back and the plan archived', async () => {
     const tenant = await subscribedTenant([plans.pro.price.id]);
-    const error = await whileAuditInsertsFail(env.db, tenant.id, () => env.customPlans.createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true })).catch((e: unknown) => e));
+    const error = await whileAuditInsertsFail(env.db, tenant.id, () =>
+      env.customPlans
+        .createCustomEnterprisePlan(input(tenant.id, { switchSubscription: true }))
+        .catch((e: unknown) => e),
+    );
     expect(error).toMatchObject({ name: 'CustomPlanError', step: 'tenant_update' });
     const subscription = await env.stripe.subscriptions.retrieve(tenant.subscription.id);
     expect(subscription.items.data.map((item) => item.price.id)).toEqual([plans.pro.price.id]);
@@ -484,7 +683,9 @@ describe('createCustomEnterprisePlan validation', () => {
 
   it.each(cases)('%s → ValidationError naming %s', async (_name, extra, path) => {
     const before = countOf(env, 'POST /v1/products');
-    const error = await env.customPlans.createCustomEnterprisePlan(input(tenantId, extra)).catch((e: unknown) => e);
+    const error = await env.customPlans
+      .createCustomEnterprisePlan(input(tenantId, extra))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     if (path) expect((error as ValidationError).issues.map((i) => i.path)).toContain(path);
     expect(countOf(env, 'POST /v1/products')).toBe(before);
@@ -497,48 +698,63 @@ describe('createCustomEnterprisePlan validation', () => {
   });
 
   it('unknown feature key → UnknownFeatureError', async () => {
-    await expect(env.customPlans.createCustomEnterprisePlan(input(tenantId, { overrides: { teleport: true } }))).rejects.toBeInstanceOf(
-      UnknownFeatureError,
-    );
+    await expect(
+      env.customPlans.createCustomEnterprisePlan(input(tenantId, { overrides: { teleport: true } })),
+    ).rejects.toBeInstanceOf(UnknownFeatureError);
   });
 
   it('unknown tenant → TenantNotFoundError', async () => {
-    await expect(env.customPlans.createCustomEnterprisePlan(input('no_such_tenant'))).rejects.toBeInstanceOf(TenantNotFoundError);
+    await expect(env.customPlans.createCustomEnterprisePlan(input('no_such_tenant'))).rejects.toBeInstanceOf(
+      TenantNotFoundError,
+    );
   });
 
   it('unknown base plan → PlanNotFoundError, with no row and no product', async () => {
     const before = countOf(env, 'POST /v1/products');
-    await expect(env.customPlans.createCustomEnterprisePlan(input(tenantId, { basePlanId: 'price_does_not_exist' }))).rejects.toBeInstanceOf(
-      PlanNotFoundError,
-    );
+    await expect(
+      env.customPlans.createCustomEnterprisePlan(input(tenantId, { basePlanId: 'price_does_not_exist' })),
+    ).rejects.toBeInstanceOf(PlanNotFoundError);
     expect(countOf(env, 'POST /v1/products')).toBe(before);
-    expect(await env.prisma.customPlan.count({ where: { tenantId, basePlanId: 'price_does_not_exist' } })).toBe(0);
+    expect(
+      await env.prisma.customPlan.count({ where: { tenantId, basePlanId: 'price_does_not_exist' } }),
+    ).toBe(0);
   });
 
   it('checkout without a Stripe customer → ValidationError', async () => {
     const t = await newTenant(false);
-    const error = await env.customPlans.createCustomEnterprisePlan(input(t.id, { createCheckoutSession: true })).catch((e: unknown) => e);
+    const error = await env.customPlans
+      .createCustomEnterprisePlan(input(t.id, { createCheckoutSession: true }))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
   });
 
   it('checkout without URLs (none configured) → ValidationError', async () => {
-    const bare = createCustomPlanService(env.stripe, env.prisma, { stripeSync: env.stripeSync, catalog: DEFAULT_FEATURE_CATALOG });
+    const bare = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync: env.stripeSync,
+      catalog: DEFAULT_FEATURE_CATALOG,
+    });
     const t = await newTenant();
-    const error = (await bare.createCustomEnterprisePlan(input(t.id, { createCheckoutSession: true })).catch((e: unknown) => e)) as ValidationError;
+    const error = (await bare
+      .createCustomEnterprisePlan(input(t.id, { createCheckoutSession: true }))
+      .catch((e: unknown) => e)) as ValidationError;
     expect(error).toBeInstanceOf(ValidationError);
     expect(error.issues.map((i) => i.path).sort()).toEqual(['cancelUrl', 'successUrl']);
   });
 
-  it('a base plan that is another tenant\'s custom plan is refused', async () => {
+  it("a base plan that is another tenant's custom plan is refused", async () => {
     const owner = await newTenant();
     const custom = await env.customPlans.createCustomEnterprisePlan(input(owner.id));
     const other = await newTenant();
-    const error = await env.customPlans.createCustomEnterprisePlan(input(other.id, { basePlanId: custom.priceId })).catch((e: unknown) => e);
+    const error = await env.customPlans
+      .createCustomEnterprisePlan(input(other.id, { basePlanId: custom.priceId }))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
   });
 
   it('loads the catalog from the database when none is given', async () => {
     const fromDb = createCustomPlanService(env.stripe, env.prisma, { stripeSync: env.stripeSync });
-    await expect(fromDb.createCustomEnterprisePlan(input(tenantId, { overrides: { teleport: true } }))).rejects.toBeInstanceOf(UnknownFeatureError);
+    await expect(
+      fromDb.createCustomEnterprisePlan(input(tenantId, { overrides: { teleport: true } })),
+    ).rejects.toBeInstanceOf(UnknownFeatureError);
   });
 });

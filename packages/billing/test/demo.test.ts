@@ -15,8 +15,15 @@ describe('npm run demo', () => {
   });
 
   it('seeds, syncs, applies webhooks and a custom plan, and exits 0', { timeout: 120_000 }, async () => {
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn('npm', ['run', '--silent', 'demo'], { cwd: repoRoot, env: { ...process.env, DEMO_SCHEMA: schema } });
+    const { code, stdout, stderr } = await new Promise<{
+      code: number | null;
+      stdout: string;
+      stderr: string;
+    }>((resolve, reject) => {
+      const child = spawn('npm', ['run', '--silent', 'demo'], {
+        cwd: repoRoot,
+        env: { ...process.env, DEMO_SCHEMA: schema },
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

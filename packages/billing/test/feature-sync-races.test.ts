@@ -23,7 +23,6 @@ beforeEach(() => {
   env.clock.now = new Date();
 });
 
-
 /** Tenant on `pro`, past_due, whose grace period ran out (restricted by the cron). */
 async function graceExpired(tenantId: string) {
   const { customerId, sub } = await env.subscribed(tenantId, 'pro');
@@ -31,7 +30,10 @@ async function graceExpired(tenantId: string) {
   expect((await env.deliver(failed)).json).toMatchObject({ action: 'payment_failed' });
   expect((await env.deliver(env.emu.setSubscriptionStatus(sub.id, 'past_due'))).status).toBe(200);
   const failedAt = failed.created * 1000;
-  expect((await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 8 * DAY) })).restricted).toContain(tenantId);
+  expect(
+    (await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 8 * DAY) }))
+      .restricted,
+  ).toContain(tenantId);
   return { customerId, sub, failedAt };
 }
 
@@ -39,7 +41,14 @@ describe('bulk sync and the payment-grace policy', () => {
   it('does not hand a past_due tenant whose grace ran out its features back (the webhook rules keep it restricted)', async () => {
     await graceExpired('sg_expired');
     const { results } = await env.featureSync.syncAllTenantsFromStripe({ tenantId: 'sg_expired' });
-    expect(results).toEqual([expect.objectContaining({ tenantId: 'sg_expired', success: true, changed: false, reason: 'up_to_date' })]);
+    expect(results).toEqual([
+      expect.objectContaining({
+        tenantId: 'sg_expired',
+        success: true,
+        changed: false,
+        reason: 'up_to_date',
+      }),
+    ]);
     expect(await env.state('sg_expired')).toMatchObject({
       accessActive: false,
       subscriptionStatus: 'past_due',
@@ -58,10 +67,19 @@ describe('bulk sync and the payment-grace policy', () => {
     // Neither event is delivered: the sync is what catches the tenant up.
     const { results } = await env.featureSync.syncAllTenantsFromStripe({ tenantId: 'sg_new_sub' });
     expect(results).toEqual([expect.objectContaining({ success: true, changed: true })]);
-    expect(await env.state('sg_new_sub')).toMatchObject({ accessActive: true, stripeSubscriptionId: fresh.id, paymentFailedAt: null });
-    const cron = await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 9 * DAY) });
+    expect(await env.state('sg_new_sub')).toMatchObject({
+      accessActive: true,
+      stripeSubscriptionId: fresh.id,
+      paymentFailedAt: null,
+    });
+    const cron = await enforcePaymentGrace(env.prisma, env.featureSync, {
+      now: new Date(failedAt + 9 * DAY),
+    });
     expect(cron.restricted).not.toContain('sg_new_sub');
-    expect(await env.state('sg_new_sub')).toMatchObject({ accessActive: true, features: PLAN_FIXTURES.starter.features });
+    expect(await env.state('sg_new_sub')).toMatchObject({
+      accessActive: true,
+      features: PLAN_FIXTURES.starter.features,
+    });
   });
 });
 
@@ -86,8 +104,19 @@ describe('bulk sync racing a webhook', () => {
     const sync = createFeatureSyncService(env.prisma, racing, { featureReader: env.featureSync.reader });
     const { results } = await sync.syncAllTenantsFromStripe({ tenantId: 'race_cancel' });
     expect(cancelled).toBe(true);
-    expect(results).toEqual([expect.objectContaining({ tenantId: 'race_cancel', success: false, changed: false, reason: 'stale_read' })]);
-    expect(await env.state('race_cancel')).toMatchObject({ accessActive: false, subscriptionStatus: 'canceled', features: restrictFeatures(PLAN_FIXTURES.pro.features) });
+    expect(results).toEqual([
+      expect.objectContaining({
+        tenantId: 'race_cancel',
+        success: false,
+        changed: false,
+        reason: 'stale_read',
+      }),
+    ]);
+    expect(await env.state('race_cancel')).toMatchObject({
+      accessActive: false,
+      subscriptionStatus: 'canceled',
+      features: restrictFeatures(PLAN_FIXTURES.pro.features),
+    });
     expect(await env.featureSync.isFeatureEnabled('race_cancel', 'api_access')).toBe(false);
     // The sync wrote no audit row of its own.
     expect((await env.audits('race_cancel')).map((a) => a.source)).toEqual(['webhook', 'webhook']);

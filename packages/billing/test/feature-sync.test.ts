@@ -2,7 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PlanNotFoundError, TenantNotFoundError } from '../src/errors.js';
 import { createFeatureReader } from '../src/feature-cache/index.js';
 import { createFeatureCatalog, DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
-import { applyPlanInTransaction, createFeatureSyncService, type FeatureSyncService } from '../src/feature-sync/index.js';
+import {
+  applyPlanInTransaction,
+  createFeatureSyncService,
+  type FeatureSyncService,
+} from '../src/feature-sync/index.js';
 import { createStripeSyncService, type StripeSyncService } from '../src/stripe-sync/index.js';
 import { inTransaction } from '../src/tenant-store/index.js';
 import type { FeatureMap, MergeStrategy } from '../src/types.js';
@@ -19,7 +23,10 @@ beforeAll(async () => {
   env = await setupBillingTestEnv();
   plans = await seedPlans(env.stripe);
   stripeSync = createStripeSyncService(env.stripe, { requestsPerSecond: 10_000 });
-  sync = createFeatureSyncService(env.prisma, stripeSync, { cache: env.cache, cacheNamespace: env.namespace });
+  sync = createFeatureSyncService(env.prisma, stripeSync, {
+    cache: env.cache,
+    cacheNamespace: env.namespace,
+  });
 });
 afterAll(async () => {
   await env?.close();
@@ -47,7 +54,12 @@ async function tenantOnStarterWithOverride(source: 'plan' | 'custom' | 'manual' 
   const config = await configOf(tenantId);
   await env.prisma.tenantFeatureConfig.update({
     where: { tenantId },
-    data: { overrides: { max_users: 50 }, features: { ...(config.features as FeatureMap), max_users: 50 }, source, version: { increment: 1 } },
+    data: {
+      overrides: { max_users: 50 },
+      features: { ...(config.features as FeatureMap), max_users: 50 },
+      source,
+      version: { increment: 1 },
+    },
   });
   return tenantId;
 }
@@ -55,8 +67,18 @@ async function tenantOnStarterWithOverride(source: 'plan' | 'custom' | 'manual' 
 describe('applyPlanDefaultsToTenant', () => {
   it('applies a plan to a new tenant: config fields, version, audit row', async () => {
     const tenantId = await newTenant();
-    const result = await sync.applyPlanDefaultsToTenant(tenantId, 'pro_monthly', { actor: 'alice', source: 'admin' });
-    expect(result).toMatchObject({ success: true, changed: true, tenantId, planId: 'pro_monthly', before: null, version: 1 });
+    const result = await sync.applyPlanDefaultsToTenant(tenantId, 'pro_monthly', {
+      actor: 'alice',
+      source: 'admin',
+    });
+    expect(result).toMatchObject({
+      success: true,
+      changed: true,
+      tenantId,
+      planId: 'pro_monthly',
+      before: null,
+      version: 1,
+    });
     expect(result.after).toEqual(PLAN_FIXTURES.pro.features);
 
     const config = await configOf(tenantId);
@@ -74,10 +96,20 @@ describe('applyPlanDefaultsToTenant', () => {
     const audit = await auditOf(tenantId);
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ actor: 'alice', source: 'admin', action: 'plan_applied', before: null });
-    expect(audit[0]!.after).toMatchObject({ features: PLAN_FIXTURES.pro.features, bundle: 'pro', stripePriceId: plans.pro.price.id });
+    expect(audit[0]!.after).toMatchObject({
+      features: PLAN_FIXTURES.pro.features,
+      bundle: 'pro',
+      stripePriceId: plans.pro.price.id,
+    });
 
     const changed = await sync.applyPlanDefaultsToTenant(tenantId, plans.enterprise.product.id);
-    expect(changed).toMatchObject({ success: true, changed: true, before: PLAN_FIXTURES.pro.features, after: PLAN_FIXTURES.enterprise.features, version: 2 });
+    expect(changed).toMatchObject({
+      success: true,
+      changed: true,
+      before: PLAN_FIXTURES.pro.features,
+      after: PLAN_FIXTURES.enterprise.features,
+      version: 2,
+    });
     const rows = await auditOf(tenantId);
     expect(rows).toHaveLength(2);
     expect(rows[1]).toMatchObject({ actor: 'system', source: 'sync', action: 'plan_changed' });
@@ -97,17 +129,35 @@ describe('applyPlanDefaultsToTenant', () => {
 
   it('returns tenant_not_found / plan_not_found, and the OrThrow variant throws typed errors', async () => {
     const tenantId = await newTenant();
-    expect(await sync.applyPlanDefaultsToTenant('tenant_missing', plans.pro.price.id)).toMatchObject({ success: false, reason: 'tenant_not_found', changed: false });
-    expect(await sync.applyPlanDefaultsToTenant(tenantId, 'price_missing')).toMatchObject({ success: false, reason: 'plan_not_found', changed: false });
-    await expect(sync.applyPlanDefaultsToTenantOrThrow('tenant_missing', plans.pro.price.id)).rejects.toBeInstanceOf(TenantNotFoundError);
-    await expect(sync.applyPlanDefaultsToTenantOrThrow(tenantId, 'nope')).rejects.toBeInstanceOf(PlanNotFoundError);
+    expect(await sync.applyPlanDefaultsToTenant('tenant_missing', plans.pro.price.id)).toMatchObject({
+      success: false,
+      reason: 'tenant_not_found',
+      changed: false,
+    });
+    expect(await sync.applyPlanDefaultsToTenant(tenantId, 'price_missing')).toMatchObject({
+      success: false,
+      reason: 'plan_not_found',
+      changed: false,
+    });
+    await expect(
+      sync.applyPlanDefaultsToTenantOrThrow('tenant_missing', plans.pro.price.id),
+    ).rejects.toBeInstanceOf(TenantNotFoundError);
+    await expect(sync.applyPlanDefaultsToTenantOrThrow(tenantId, 'nope')).rejects.toBeInstanceOf(
+      PlanNotFoundError,
+    );
     expect(await env.prisma.tenantFeatureConfig.findUnique({ where: { tenantId } })).toBeNull();
   });
 
   it('reports malformed plan metadata as invalid_metadata', async () => {
     const tenantId = await newTenant();
-    const product = await env.stripe.products.create({ name: 'Bad', metadata: { scrapeIntervalHours: 'soon' } });
-    expect(await sync.applyPlanDefaultsToTenant(tenantId, product.id)).toMatchObject({ success: false, reason: 'invalid_metadata' });
+    const product = await env.stripe.products.create({
+      name: 'Bad',
+      metadata: { scrapeIntervalHours: 'soon' },
+    });
+    expect(await sync.applyPlanDefaultsToTenant(tenantId, product.id)).toMatchObject({
+      success: false,
+      reason: 'invalid_metadata',
+    });
   });
 
   const PRO = PLAN_FIXTURES.pro.features;
@@ -121,7 +171,10 @@ describe('applyPlanDefaultsToTenant', () => {
   describe.each(['merge', 'replace', 'preserve'] as const)('strategy %s', (mergeStrategy) => {
     it.each([false, true])('on a plan-managed tenant (force=%s)', async (force) => {
       const tenantId = await tenantOnStarterWithOverride('plan');
-      const result = await sync.applyPlanDefaultsToTenant(tenantId, plans.pro.price.id, { mergeStrategy, force });
+      const result = await sync.applyPlanDefaultsToTenant(tenantId, plans.pro.price.id, {
+        mergeStrategy,
+        force,
+      });
       expect(result).toMatchObject({ success: true, changed: true });
       const config = await configOf(tenantId);
       expect(config.features).toEqual(expected[mergeStrategy].features);
@@ -129,7 +182,10 @@ describe('applyPlanDefaultsToTenant', () => {
       expect(config.planFeatures).toEqual(PRO);
       expect(config.source).toBe('plan');
       // Re-applying the same plan with the same strategy is a no-op unless forced (then unchanged).
-      const again = await sync.applyPlanDefaultsToTenant(tenantId, plans.pro.price.id, { mergeStrategy, force });
+      const again = await sync.applyPlanDefaultsToTenant(tenantId, plans.pro.price.id, {
+        mergeStrategy,
+        force,
+      });
       expect(again).toMatchObject({ success: true, changed: false, reason: 'up_to_date' });
       expect((await configOf(tenantId)).version).toBe(config.version);
     });
@@ -141,7 +197,10 @@ describe('applyPlanDefaultsToTenant', () => {
       expect(skipped).toMatchObject({ success: false, changed: false, reason: 'custom_config' });
       expect((await configOf(tenantId)).version).toBe(before.version);
 
-      const forced = await sync.applyPlanDefaultsToTenant(tenantId, plans.pro.price.id, { mergeStrategy, force: true });
+      const forced = await sync.applyPlanDefaultsToTenant(tenantId, plans.pro.price.id, {
+        mergeStrategy,
+        force: true,
+      });
       expect(forced).toMatchObject({ success: true, changed: true });
       const config = await configOf(tenantId);
       expect(config.features).toEqual(expected[mergeStrategy].features);
@@ -152,14 +211,27 @@ describe('applyPlanDefaultsToTenant', () => {
   it('dry run computes before/after and writes nothing', async () => {
     const fresh = await newTenant();
     const dry = await sync.applyPlanDefaultsToTenant(fresh, plans.pro.price.id, { dryRun: true });
-    expect(dry).toMatchObject({ success: true, changed: true, before: null, after: PLAN_FIXTURES.pro.features });
+    expect(dry).toMatchObject({
+      success: true,
+      changed: true,
+      before: null,
+      after: PLAN_FIXTURES.pro.features,
+    });
     expect(await env.prisma.tenantFeatureConfig.findUnique({ where: { tenantId: fresh } })).toBeNull();
 
     const tenantId = await tenantOnStarterWithOverride('plan');
     const before = await configOf(tenantId);
     const auditCount = (await auditOf(tenantId)).length;
-    const result = await sync.applyPlanDefaultsToTenant(tenantId, plans.enterprise.price.id, { dryRun: true, mergeStrategy: 'replace' });
-    expect(result).toMatchObject({ success: true, changed: true, before: before.features, after: PLAN_FIXTURES.enterprise.features });
+    const result = await sync.applyPlanDefaultsToTenant(tenantId, plans.enterprise.price.id, {
+      dryRun: true,
+      mergeStrategy: 'replace',
+    });
+    expect(result).toMatchObject({
+      success: true,
+      changed: true,
+      before: before.features,
+      after: PLAN_FIXTURES.enterprise.features,
+    });
     expect(await configOf(tenantId)).toEqual(before);
     expect(await auditOf(tenantId)).toHaveLength(auditCount);
   });
@@ -168,7 +240,9 @@ describe('applyPlanDefaultsToTenant', () => {
     const tenantId = await newTenant();
     const order = [plans.starter, plans.pro, plans.enterprise];
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => sync.applyPlanDefaultsToTenant(tenantId, order[i % 3]!.price.id, { actor: `worker-${i}` })),
+      Array.from({ length: 10 }, (_, i) =>
+        sync.applyPlanDefaultsToTenant(tenantId, order[i % 3]!.price.id, { actor: `worker-${i}` }),
+      ),
     );
     expect(results.every((r) => r.success)).toBe(true);
     const changes = results.filter((r) => r.changed).length;
@@ -178,7 +252,10 @@ describe('applyPlanDefaultsToTenant', () => {
     expect(audit).toHaveLength(changes);
     // Each row starts where the previous one ended, and the last one is what is stored.
     for (let i = 1; i < audit.length; i += 1) expect(audit[i]!.before).toEqual(audit[i - 1]!.after);
-    expect(audit.at(-1)!.after).toMatchObject({ stripePriceId: config.stripePriceId, features: config.features });
+    expect(audit.at(-1)!.after).toMatchObject({
+      stripePriceId: config.stripePriceId,
+      features: config.features,
+    });
     // Each result's version is unique: every change was applied on top of the previous one.
     const versions = results.filter((r) => r.changed).map((r) => r.version);
     expect(new Set(versions).size).toBe(changes);
@@ -186,7 +263,10 @@ describe('applyPlanDefaultsToTenant', () => {
 
   it('refuses a custom price meant for another tenant unless forced', async () => {
     const tenantId = await newTenant();
-    const product = await env.stripe.products.create({ name: 'Custom for X', metadata: { custom: 'true', features: 'sso' } });
+    const product = await env.stripe.products.create({
+      name: 'Custom for X',
+      metadata: { custom: 'true', features: 'sso' },
+    });
     const price = await env.stripe.prices.create({
       product: product.id,
       currency: 'usd',
@@ -194,8 +274,14 @@ describe('applyPlanDefaultsToTenant', () => {
       recurring: { interval: 'month' },
       metadata: { tenantId: 'someone_else' },
     });
-    expect(await sync.applyPlanDefaultsToTenant(tenantId, price.id)).toMatchObject({ success: false, reason: 'plan_for_other_tenant' });
-    expect(await sync.applyPlanDefaultsToTenant(tenantId, price.id, { force: true })).toMatchObject({ success: true, changed: true });
+    expect(await sync.applyPlanDefaultsToTenant(tenantId, price.id)).toMatchObject({
+      success: false,
+      reason: 'plan_for_other_tenant',
+    });
+    expect(await sync.applyPlanDefaultsToTenant(tenantId, price.id, { force: true })).toMatchObject({
+      success: true,
+      changed: true,
+    });
     expect((await configOf(tenantId)).source).toBe('custom');
   });
 
@@ -203,8 +289,14 @@ describe('applyPlanDefaultsToTenant', () => {
     const narrow = createFeatureCatalog([...DEFAULT_FEATURE_CATALOG.values()].filter((d) => d.key !== 'sso'));
     const strict = createFeatureSyncService(env.prisma, stripeSync, { catalog: narrow });
     const tenantId = await newTenant();
-    expect(await strict.applyPlanDefaultsToTenant(tenantId, plans.enterprise.price.id)).toMatchObject({ success: false, reason: 'unknown_feature' });
-    expect(await strict.applyPlanDefaultsToTenant(tenantId, plans.starter.price.id)).toMatchObject({ success: true, changed: true });
+    expect(await strict.applyPlanDefaultsToTenant(tenantId, plans.enterprise.price.id)).toMatchObject({
+      success: false,
+      reason: 'unknown_feature',
+    });
+    expect(await strict.applyPlanDefaultsToTenant(tenantId, plans.starter.price.id)).toMatchObject({
+      success: true,
+      changed: true,
+    });
   });
 });
 
@@ -242,10 +334,21 @@ describe('applyPlanInTransaction', () => {
       }),
     );
     expect(first.status).toBe('updated');
-    expect(await configOf(tenantId)).toMatchObject({ stripeSubscriptionId: 'sub_1', subscriptionStatus: 'active', accessActive: true, lastStripeEventId: 'evt_1' });
+    expect(await configOf(tenantId)).toMatchObject({
+      stripeSubscriptionId: 'sub_1',
+      subscriptionStatus: 'active',
+      accessActive: true,
+      lastStripeEventId: 'evt_1',
+    });
 
     const stale = await inTransaction(env.prisma, (tx) =>
-      applyPlanInTransaction(tx, tenantId, plan, { actor: 'stripe', source: 'webhook', stripeEventId: 'evt_0', eventCreatedAt: t1, subscription: { id: 'sub_1', status: 'canceled' } }),
+      applyPlanInTransaction(tx, tenantId, plan, {
+        actor: 'stripe',
+        source: 'webhook',
+        stripeEventId: 'evt_0',
+        eventCreatedAt: t1,
+        subscription: { id: 'sub_1', status: 'canceled' },
+      }),
     );
     expect(stale).toMatchObject({ status: 'skipped', reason: 'stale_event' });
 

@@ -36,12 +36,20 @@ describe('mergePlanIntoTenant', () => {
     });
 
     it('an override can turn a plan feature off', () => {
-      const r = mergePlanIntoTenant({ current: { features: {}, planFeatures: {}, overrides: { sso: false } }, plan, strategy: 'merge' });
+      const r = mergePlanIntoTenant({
+        current: { features: {}, planFeatures: {}, overrides: { sso: false } },
+        plan,
+        strategy: 'merge',
+      });
       expect(r.features.sso).toBe(false);
     });
 
     it('plan upgrades flow through for keys without overrides', () => {
-      const r = mergePlanIntoTenant({ current: result, plan: { ...plan, sso: false, max_users: 99 }, strategy: 'merge' });
+      const r = mergePlanIntoTenant({
+        current: result,
+        plan: { ...plan, sso: false, max_users: 99 },
+        strategy: 'merge',
+      });
       expect(r.features.sso).toBe(false);
       expect(r.features.max_users).toBe(50);
     });
@@ -57,10 +65,20 @@ describe('mergePlanIntoTenant', () => {
   describe("'preserve'", () => {
     const result = mergePlanIntoTenant({ current, plan, strategy: 'preserve' });
     it('only adds missing keys and never overwrites or removes', () => {
-      expect(result.features).toEqual({ sso: true, max_users: 50, white_label: true, bulk_export: true, api_access: true });
+      expect(result.features).toEqual({
+        sso: true,
+        max_users: 50,
+        white_label: true,
+        bulk_export: true,
+        api_access: true,
+      });
     });
     it('does not overwrite a value the plan disagrees with', () => {
-      const r = mergePlanIntoTenant({ current: { features: { sso: false }, planFeatures: {}, overrides: {} }, plan: { sso: true }, strategy: 'preserve' });
+      const r = mergePlanIntoTenant({
+        current: { features: { sso: false }, planFeatures: {}, overrides: {} },
+        plan: { sso: true },
+        strategy: 'preserve',
+      });
       expect(r.features).toEqual({ sso: false });
     });
     it('keeps overrides and records the plan', () => {
@@ -69,18 +87,40 @@ describe('mergePlanIntoTenant', () => {
     });
   });
 
-  it.each(['merge', 'replace', 'preserve'] as const)("null current behaves like an empty tenant (%s)", (strategy) => {
-    const r = mergePlanIntoTenant({ current: null, plan, strategy });
-    expect(r).toEqual({ features: plan, planFeatures: plan, overrides: {} });
-    expect(r).toEqual(mergePlanIntoTenant({ current: { features: {}, planFeatures: {}, overrides: {} }, plan, strategy }));
-  });
+  it.each(['merge', 'replace', 'preserve'] as const)(
+    'null current behaves like an empty tenant (%s)',
+    (strategy) => {
+      const r = mergePlanIntoTenant({ current: null, plan, strategy });
+      expect(r).toEqual({ features: plan, planFeatures: plan, overrides: {} });
+      expect(r).toEqual(
+        mergePlanIntoTenant({ current: { features: {}, planFeatures: {}, overrides: {} }, plan, strategy }),
+      );
+    },
+  );
 
   it('doc-comment example holds', () => {
-    const c = { features: { sso: true, max_users: 50, white_label: true }, planFeatures: { sso: true, max_users: 10, white_label: true }, overrides: { max_users: 50 } };
+    const c = {
+      features: { sso: true, max_users: 50, white_label: true },
+      planFeatures: { sso: true, max_users: 10, white_label: true },
+      overrides: { max_users: 50 },
+    };
     const p = { sso: true, max_users: 20, api_access: true };
-    expect(mergePlanIntoTenant({ current: c, plan: p, strategy: 'merge' }).features).toEqual({ api_access: true, max_users: 50, sso: true });
-    expect(mergePlanIntoTenant({ current: c, plan: p, strategy: 'replace' }).features).toEqual({ api_access: true, max_users: 20, sso: true });
-    expect(mergePlanIntoTenant({ current: c, plan: p, strategy: 'preserve' }).features).toEqual({ api_access: true, max_users: 50, sso: true, white_label: true });
+    expect(mergePlanIntoTenant({ current: c, plan: p, strategy: 'merge' }).features).toEqual({
+      api_access: true,
+      max_users: 50,
+      sso: true,
+    });
+    expect(mergePlanIntoTenant({ current: c, plan: p, strategy: 'replace' }).features).toEqual({
+      api_access: true,
+      max_users: 20,
+      sso: true,
+    });
+    expect(mergePlanIntoTenant({ current: c, plan: p, strategy: 'preserve' }).features).toEqual({
+      api_access: true,
+      max_users: 50,
+      sso: true,
+      white_label: true,
+    });
   });
 
   it('neither mutates nor aliases its inputs', () => {
@@ -112,7 +152,12 @@ describe('restrictFeatures', () => {
 
 describe('diffFeatures / featuresEqual', () => {
   it('reports added, removed and changed keys, sorted', () => {
-    expect(diffFeatures({ sso: true, max_users: 5, b: true, a: true }, { sso: false, max_users: 5, z: 1, c: true })).toEqual({
+    expect(
+      diffFeatures(
+        { sso: true, max_users: 5, b: true, a: true },
+        { sso: false, max_users: 5, z: 1, c: true },
+      ),
+    ).toEqual({
       added: ['c', 'z'],
       removed: ['a', 'b'],
       changed: ['sso'],

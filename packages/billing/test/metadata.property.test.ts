@@ -17,7 +17,15 @@ import type { FeatureMap } from '../src/types.js';
 const catalog = DEFAULT_FEATURE_CATALOG;
 const catalogKeys = [...catalog.keys()];
 const EXPECTED_ERRORS = [MetadataError, UnknownFeatureError, ValidationError];
-const HOSTILE_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', 'polluted'];
+const HOSTILE_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  'polluted',
+];
 const FIELDS = ['bundle', 'features', 'featuresJson', 'scrapeIntervalHours', 'custom', 'tenantId'];
 
 /** A value for one catalog key, of the right type. */
@@ -34,32 +42,52 @@ const anyFeatureMap: fc.Arbitrary<FeatureMap> = fc.dictionary(
   fc.oneof(fc.boolean(), fc.nat(1000)),
 );
 
-const hostileKey = fc.oneof(fc.constantFrom(...catalogKeys, ...HOSTILE_KEYS, ...FIELDS), fc.string({ maxLength: 20 }));
+const hostileKey = fc.oneof(
+  fc.constantFrom(...catalogKeys, ...HOSTILE_KEYS, ...FIELDS),
+  fc.string({ maxLength: 20 }),
+);
 const jsonish = fc.oneof(
   fc.json({ maxDepth: 4 }),
   fc.dictionary(hostileKey, fc.jsonValue({ maxDepth: 3 })).map((o) => JSON.stringify(o)),
-  fc.dictionary(hostileKey, fc.oneof(fc.boolean(), fc.integer(), fc.double(), fc.constant(null))).map((o) => JSON.stringify(o)),
-  fc.constantFrom('{"__proto__":{"polluted":true}}', '{"constructor":{"prototype":{"polluted":true}}}', '[[[[[[]]]]]]', '{'),
+  fc
+    .dictionary(hostileKey, fc.oneof(fc.boolean(), fc.integer(), fc.double(), fc.constant(null)))
+    .map((o) => JSON.stringify(o)),
+  fc.constantFrom(
+    '{"__proto__":{"polluted":true}}',
+    '{"constructor":{"prototype":{"polluted":true}}}',
+    '[[[[[[]]]]]]',
+    '{',
+  ),
 );
 const metadataValue = fc.oneof(
   fc.string({ maxLength: 40 }),
   validFeatureMap.map((m) => JSON.stringify(m)),
   fc.subarray(catalogKeys).map((keys) => keys.join(', ')),
   jsonish,
-  fc.array(fc.oneof(fc.constantFrom(...catalogKeys, ...HOSTILE_KEYS), fc.string({ maxLength: 8 })), { maxLength: 6 }).map((a) => a.join(',')),
+  fc
+    .array(fc.oneof(fc.constantFrom(...catalogKeys, ...HOSTILE_KEYS), fc.string({ maxLength: 8 })), {
+      maxLength: 6,
+    })
+    .map((a) => a.join(',')),
   fc.oneof(fc.integer(), fc.double()).map(String),
   fc.constantFrom('true', 'FALSE', 'yes', '', ' ', '24', '0', '-1', '1.5', '8761'),
   fc.string({ minLength: 490, maxLength: 520 }),
 );
-const rawHostileMetadata = fc.dictionary(fc.oneof(fc.constantFrom(...FIELDS, ...HOSTILE_KEYS), fc.string({ maxLength: 12 })), metadataValue, {
-  maxKeys: 8,
-});
+const rawHostileMetadata = fc.dictionary(
+  fc.oneof(fc.constantFrom(...FIELDS, ...HOSTILE_KEYS), fc.string({ maxLength: 12 })),
+  metadataValue,
+  {
+    maxKeys: 8,
+  },
+);
 /** Valid metadata with hostile keys mixed in, so parses succeed often enough to check their output. */
 const nearValidMetadata = fc
   .tuple(
     fc.record(
       {
-        features: fc.subarray(catalogKeys.filter((k) => catalog.get(k)?.type === 'boolean')).map((keys) => keys.join(',')),
+        features: fc
+          .subarray(catalogKeys.filter((k) => catalog.get(k)?.type === 'boolean'))
+          .map((keys) => keys.join(',')),
         featuresJson: validFeatureMap.map((m) => JSON.stringify(m)),
         scrapeIntervalHours: fc.integer({ min: 1, max: 8760 }).map(String),
         custom: fc.constantFrom('true', 'false', 'TRUE'),
@@ -112,9 +140,14 @@ describe('hostile metadata', () => {
   it('price parsing and resolution only throw library errors and return catalog keys', () => {
     fc.assert(
       fc.property(hostileMetadata, hostileMetadata, (pm, prm) => {
-        expectOnlyKnownErrors(() => expectCatalogKeysOnly(parsePriceMetadata({ id: 'price_h', metadata: prm }, catalog).features));
         expectOnlyKnownErrors(() =>
-          expectCatalogKeysOnly(resolvePlanDefaults({ id: 'prod_h', metadata: pm }, { id: 'price_h', metadata: prm }, catalog).features),
+          expectCatalogKeysOnly(parsePriceMetadata({ id: 'price_h', metadata: prm }, catalog).features),
+        );
+        expectOnlyKnownErrors(() =>
+          expectCatalogKeysOnly(
+            resolvePlanDefaults({ id: 'prod_h', metadata: pm }, { id: 'price_h', metadata: prm }, catalog)
+              .features,
+          ),
         );
       }),
       { numRuns: 300 },
@@ -174,7 +207,9 @@ describe('round trip', () => {
 
   it('buildPriceMetadata → parsePriceMetadata', () => {
     const input = fc.record({
-      tenantId: fc.option(fc.string({ minLength: 1, maxLength: 30 }).filter((s) => s.trim() === s && s !== '')),
+      tenantId: fc.option(
+        fc.string({ minLength: 1, maxLength: 30 }).filter((s) => s.trim() === s && s !== ''),
+      ),
       custom: fc.option(fc.boolean()),
       features: validFeatureMap,
     });
@@ -211,7 +246,8 @@ describe('merge properties', () => {
         const r = mergePlanIntoTenant({ current, plan, strategy: 'merge' });
         const overrides = current?.overrides ?? {};
         for (const [k, v] of Object.entries(overrides)) expect(r.features[k]).toBe(v);
-        for (const k of Object.keys(r.features)) expect(Object.hasOwn(overrides, k) || Object.hasOwn(plan, k)).toBe(true);
+        for (const k of Object.keys(r.features))
+          expect(Object.hasOwn(overrides, k) || Object.hasOwn(plan, k)).toBe(true);
         expect(r.overrides).toEqual(overrides);
         expect(featuresEqual(r.planFeatures, plan)).toBe(true);
       }),

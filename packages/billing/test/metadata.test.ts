@@ -41,12 +41,18 @@ function expectMetadataError(
   return e;
 }
 
-const product = (metadata: Record<string, string> | null | undefined, extra: { name?: string | null } = {}) => ({
+const product = (
+  metadata: Record<string, string> | null | undefined,
+  extra: { name?: string | null } = {},
+) => ({
   id: 'prod_1',
   metadata,
   ...extra,
 });
-const price = (metadata: Record<string, string> | null | undefined, extra: { lookup_key?: string | null } = {}) => ({
+const price = (
+  metadata: Record<string, string> | null | undefined,
+  extra: { lookup_key?: string | null } = {},
+) => ({
   id: 'price_1',
   metadata,
   ...extra,
@@ -55,7 +61,10 @@ const price = (metadata: Record<string, string> | null | undefined, extra: { loo
 describe('feature catalog', () => {
   it('DEFAULT_FEATURE_CATALOG matches the seed migration exactly', () => {
     const sqlPath = fileURLToPath(
-      new URL('../../db/prisma/migrations/20261125000100_seed_feature_catalog/migration.sql', import.meta.url),
+      new URL(
+        '../../db/prisma/migrations/20261125000100_seed_feature_catalog/migration.sql',
+        import.meta.url,
+      ),
     );
     const sql = readFileSync(sqlPath, 'utf8');
     const seeded = [...sql.matchAll(/\('([a-z0-9_]+)', '(boolean|number)', '([^']*)'\)/g)].map((m) => ({
@@ -74,7 +83,13 @@ describe('feature catalog', () => {
   });
 
   it.each([
-    ['duplicate', [{ key: 'sso', type: 'boolean', description: '' }, { key: 'sso', type: 'boolean', description: '' }]],
+    [
+      'duplicate',
+      [
+        { key: 'sso', type: 'boolean', description: '' },
+        { key: 'sso', type: 'boolean', description: '' },
+      ],
+    ],
     ['uppercase', [{ key: 'SSO', type: 'boolean', description: '' }]],
     ['leading digit', [{ key: '1x', type: 'boolean', description: '' }]],
     ['too long', [{ key: `a${'b'.repeat(64)}`, type: 'boolean', description: '' }]],
@@ -130,7 +145,9 @@ describe('parseProductMetadata: fields', () => {
   });
 
   it('ignores metadata keys it does not know', () => {
-    expect(parseProductMetadata(product({ owner: 'sales', tenantId: 't1', basePlanId: 'pro' }), catalog).features).toEqual({});
+    expect(
+      parseProductMetadata(product({ owner: 'sales', tenantId: 't1', basePlanId: 'pro' }), catalog).features,
+    ).toEqual({});
   });
 
   it('bundle: trimmed, blank → null', () => {
@@ -140,7 +157,10 @@ describe('parseProductMetadata: fields', () => {
   });
 
   it('features: comma list turns each key on, trimming whitespace and skipping empties/duplicates', () => {
-    const parsed = parseProductMetadata(product({ features: ' api_access, sso ,,sso,\tbulk_export ,' }), catalog);
+    const parsed = parseProductMetadata(
+      product({ features: ' api_access, sso ,,sso,\tbulk_export ,' }),
+      catalog,
+    );
     expect(parsed.features).toEqual({ api_access: true, bulk_export: true, sso: true });
   });
 
@@ -153,7 +173,12 @@ describe('parseProductMetadata: fields', () => {
       product({ featuresJson: '{"sso":false,"max_users":25,"data_retention_days":0,"api_rate_limit":1e3}' }),
       catalog,
     );
-    expect(parsed.features).toEqual({ sso: false, max_users: 25, data_retention_days: 0, api_rate_limit: 1000 });
+    expect(parsed.features).toEqual({
+      sso: false,
+      max_users: 25,
+      data_retention_days: 0,
+      api_rate_limit: 1000,
+    });
   });
 
   it('featuresJson wins over features for the same key and merges otherwise', () => {
@@ -165,7 +190,10 @@ describe('parseProductMetadata: fields', () => {
   });
 
   it('featuresJson: -0 is normalised to 0 and the upper bound 1e9 is accepted', () => {
-    const parsed = parseProductMetadata(product({ featuresJson: '{"max_users":-0,"max_projects":1000000000}' }), catalog);
+    const parsed = parseProductMetadata(
+      product({ featuresJson: '{"max_users":-0,"max_projects":1000000000}' }),
+      catalog,
+    );
     expect(Object.is(parsed.features.max_users, 0)).toBe(true);
     expect(parsed.features.max_projects).toBe(1_000_000_000);
   });
@@ -181,11 +209,15 @@ describe('parseProductMetadata: fields', () => {
     [' 12 ', 12],
     ['0024', 24],
   ])('scrapeIntervalHours %j → %d', (raw, expected) => {
-    expect(parseProductMetadata(product({ scrapeIntervalHours: raw }), catalog).scrapeIntervalHours).toBe(expected);
+    expect(parseProductMetadata(product({ scrapeIntervalHours: raw }), catalog).scrapeIntervalHours).toBe(
+      expected,
+    );
   });
 
   it('scrapeIntervalHours: blank → null', () => {
-    expect(parseProductMetadata(product({ scrapeIntervalHours: ' ' }), catalog).scrapeIntervalHours).toBeNull();
+    expect(
+      parseProductMetadata(product({ scrapeIntervalHours: ' ' }), catalog).scrapeIntervalHours,
+    ).toBeNull();
   });
 
   it.each([
@@ -270,7 +302,11 @@ describe('parseProductMetadata: bad input', () => {
   it.each(['0', '-1', '1.5', 'abc', '1e3', '+4', '0x10', '8761', '99999999999999999999', '12h', 'Infinity'])(
     'scrapeIntervalHours %j',
     (raw) => {
-      expectMetadataError(p({ scrapeIntervalHours: raw }), { ...err, field: 'scrapeIntervalHours', reason: /whole number of hours from 1 to 8760/ });
+      expectMetadataError(p({ scrapeIntervalHours: raw }), {
+        ...err,
+        field: 'scrapeIntervalHours',
+        reason: /whole number of hours from 1 to 8760/,
+      });
     },
   );
 
@@ -278,9 +314,12 @@ describe('parseProductMetadata: bad input', () => {
     expectMetadataError(p({ custom: raw }), { ...err, field: 'custom', reason: /must be "true" or "false"/ });
   });
 
-  it.each(['bundle', 'features', 'featuresJson', 'scrapeIntervalHours', 'custom'])('rejects %s values over 500 chars', (field) => {
-    expectMetadataError(p({ [field]: 'x'.repeat(501) }), { ...err, field, reason: /501 characters/ });
-  });
+  it.each(['bundle', 'features', 'featuresJson', 'scrapeIntervalHours', 'custom'])(
+    'rejects %s values over 500 chars',
+    (field) => {
+      expectMetadataError(p({ [field]: 'x'.repeat(501) }), { ...err, field, reason: /501 characters/ });
+    },
+  );
 
   it('rejects non-string metadata values', () => {
     const md = { bundle: 42 } as unknown as Record<string, string>;
@@ -295,11 +334,19 @@ describe('parseProductMetadata: bad input', () => {
 
   it('ignores inherited properties', () => {
     const md = Object.create({ custom: 'maybe', features: 'nope' }) as Record<string, string>;
-    expect(parseProductMetadata(product(md), catalog)).toEqual({ bundle: null, features: {}, scrapeIntervalHours: null, custom: false });
+    expect(parseProductMetadata(product(md), catalog)).toEqual({
+      bundle: null,
+      features: {},
+      scrapeIntervalHours: null,
+      custom: false,
+    });
   });
 
   it('truncates huge hostile keys in the error message', () => {
-    const e = expectMetadataError(p({ featuresJson: JSON.stringify({ ['k'.repeat(400)]: true }) }), { ...err, field: 'featuresJson' });
+    const e = expectMetadataError(p({ featuresJson: JSON.stringify({ ['k'.repeat(400)]: true }) }), {
+      ...err,
+      field: 'featuresJson',
+    });
     expect(e.message.length).toBeLessThan(300);
   });
 });
@@ -309,17 +356,30 @@ describe('parsePriceMetadata', () => {
   const p = (metadata: Record<string, string>) => () => parsePriceMetadata(price(metadata), catalog);
 
   it('defaults', () => {
-    expect(parsePriceMetadata(price(undefined), catalog)).toEqual({ tenantId: null, custom: null, features: {} });
+    expect(parsePriceMetadata(price(undefined), catalog)).toEqual({
+      tenantId: null,
+      custom: null,
+      features: {},
+    });
     expect(parsePriceMetadata(price({}), catalog)).toEqual({ tenantId: null, custom: null, features: {} });
   });
 
   it('reads tenantId, custom and features JSON', () => {
-    expect(parsePriceMetadata(price({ tenantId: ' t_42 ', custom: 'TRUE', features: '{"max_users":100,"sso":true}' }), catalog)).toEqual({
+    expect(
+      parsePriceMetadata(
+        price({ tenantId: ' t_42 ', custom: 'TRUE', features: '{"max_users":100,"sso":true}' }),
+        catalog,
+      ),
+    ).toEqual({
       tenantId: 't_42',
       custom: true,
       features: { max_users: 100, sso: true },
     });
-    expect(parsePriceMetadata(price({ custom: 'false', tenantId: '' }), catalog)).toEqual({ tenantId: null, custom: false, features: {} });
+    expect(parsePriceMetadata(price({ custom: 'false', tenantId: '' }), catalog)).toEqual({
+      tenantId: null,
+      custom: false,
+      features: {},
+    });
   });
 
   it.each([
@@ -376,17 +436,41 @@ describe('resolvePlanDefaults', () => {
   it('price features override product features key by key; price custom and tenantId apply', () => {
     const resolved = resolvePlanDefaults(
       prod,
-      { id: 'price_x', lookup_key: 'pro_monthly', metadata: { tenantId: 'acme', custom: 'true', features: '{"max_users":500,"sso":false,"priority_support":true}' } },
+      {
+        id: 'price_x',
+        lookup_key: 'pro_monthly',
+        metadata: {
+          tenantId: 'acme',
+          custom: 'true',
+          features: '{"max_users":500,"sso":false,"priority_support":true}',
+        },
+      },
       catalog,
     );
-    expect(resolved).toMatchObject({ priceId: 'price_x', lookupKey: 'pro_monthly', custom: true, tenantId: 'acme', bundle: 'pro', scrapeIntervalHours: 12 });
-    expect(resolved.features).toEqual({ api_access: true, max_projects: 5, max_users: 500, priority_support: true, sso: false, webhooks: true });
+    expect(resolved).toMatchObject({
+      priceId: 'price_x',
+      lookupKey: 'pro_monthly',
+      custom: true,
+      tenantId: 'acme',
+      bundle: 'pro',
+      scrapeIntervalHours: 12,
+    });
+    expect(resolved.features).toEqual({
+      api_access: true,
+      max_projects: 5,
+      max_users: 500,
+      priority_support: true,
+      sso: false,
+      webhooks: true,
+    });
   });
 
   it("a price without custom keeps the product's flag", () => {
     const customProduct = { ...prod, metadata: { ...prod.metadata, custom: 'true' } };
     expect(resolvePlanDefaults(customProduct, { id: 'price_y', metadata: {} }, catalog).custom).toBe(true);
-    expect(resolvePlanDefaults(customProduct, { id: 'price_y', metadata: { custom: 'false' } }, catalog).custom).toBe(false);
+    expect(
+      resolvePlanDefaults(customProduct, { id: 'price_y', metadata: { custom: 'false' } }, catalog).custom,
+    ).toBe(false);
   });
 
   it('ignores tenantId on the product; only the price names the tenant', () => {
@@ -395,18 +479,25 @@ describe('resolvePlanDefaults', () => {
   });
 
   it('falls back to the product id for a missing name and null for blank lookup keys', () => {
-    const resolved = resolvePlanDefaults({ id: 'prod_z', name: null }, { id: 'price_z', lookup_key: '' }, catalog);
+    const resolved = resolvePlanDefaults(
+      { id: 'prod_z', name: null },
+      { id: 'price_z', lookup_key: '' },
+      catalog,
+    );
     expect(resolved.productName).toBe('prod_z');
     expect(resolved.lookupKey).toBeNull();
     expect(resolved.features).toEqual({});
   });
 
   it('propagates metadata errors from the price with the price id', () => {
-    expectMetadataError(() => resolvePlanDefaults(prod, { id: 'price_bad', metadata: { features: '[]' } }, catalog), {
-      objectType: 'price',
-      objectId: 'price_bad',
-      field: 'features',
-    });
+    expectMetadataError(
+      () => resolvePlanDefaults(prod, { id: 'price_bad', metadata: { features: '[]' } }, catalog),
+      {
+        objectType: 'price',
+        objectId: 'price_bad',
+        field: 'features',
+      },
+    );
   });
 });
 
@@ -423,24 +514,42 @@ describe('validateFeatureMap', () => {
     expect(validateFeatureMap(input, catalog, 'x')).toEqual({ sso: false });
   });
 
-  it.each([null, undefined, [], 'sso', 42, true, new Date(), new Map([['sso', true]])])('rejects non-object %j with ValidationError', (input) => {
-    const error = catchError(() => validateFeatureMap(input, catalog, 'body.features'));
-    expect(error).toBeInstanceOf(ValidationError);
-    expect((error as ValidationError).issues[0]?.path).toBe('body.features');
-  });
+  it.each([null, undefined, [], 'sso', 42, true, new Date(), new Map([['sso', true]])])(
+    'rejects non-object %j with ValidationError',
+    (input) => {
+      const error = catchError(() => validateFeatureMap(input, catalog, 'body.features'));
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).issues[0]?.path).toBe('body.features');
+    },
+  );
 
-  it.each(['nope', '__proto__', 'constructor', 'prototype'])('rejects unknown key %s with UnknownFeatureError', (key) => {
-    const input = JSON.parse(`{${JSON.stringify(key)}: true}`) as unknown;
-    const error = catchError(() => validateFeatureMap(input, catalog, 'body.features'));
-    expect(error).toBeInstanceOf(UnknownFeatureError);
-    expect((error as UnknownFeatureError).featureKey).toBe(key);
-    expect((error as UnknownFeatureError).context).toBe('body.features');
-  });
+  it.each(['nope', '__proto__', 'constructor', 'prototype'])(
+    'rejects unknown key %s with UnknownFeatureError',
+    (key) => {
+      const input = JSON.parse(`{${JSON.stringify(key)}: true}`) as unknown;
+      const error = catchError(() => validateFeatureMap(input, catalog, 'body.features'));
+      expect(error).toBeInstanceOf(UnknownFeatureError);
+      expect((error as UnknownFeatureError).featureKey).toBe(key);
+      expect((error as UnknownFeatureError).context).toBe('body.features');
+    },
+  );
 
   it('collects every wrong-typed value into one ValidationError', () => {
     const error = catchError(() =>
       validateFeatureMap(
-        { sso: 'true', api_access: 1, max_users: true, max_projects: -1, max_scrapers: 1.5, api_rate_limit: Number.NaN, data_retention_days: Infinity, webhooks: true, bulk_export: null, white_label: {} , priority_support: [] },
+        {
+          sso: 'true',
+          api_access: 1,
+          max_users: true,
+          max_projects: -1,
+          max_scrapers: 1.5,
+          api_rate_limit: Number.NaN,
+          data_retention_days: Infinity,
+          webhooks: true,
+          bulk_export: null,
+          white_label: {},
+          priority_support: [],
+        },
         catalog,
         'body',
       ),
@@ -448,14 +557,25 @@ describe('validateFeatureMap', () => {
     expect(error).toBeInstanceOf(ValidationError);
     const paths = (error as ValidationError).issues.map((i) => i.path).sort();
     expect(paths).toEqual(
-      ['api_access', 'api_rate_limit', 'bulk_export', 'data_retention_days', 'max_projects', 'max_scrapers', 'max_users', 'priority_support', 'sso', 'white_label'].map(
-        (k) => `body.${k}`,
-      ),
+      [
+        'api_access',
+        'api_rate_limit',
+        'bulk_export',
+        'data_retention_days',
+        'max_projects',
+        'max_scrapers',
+        'max_users',
+        'priority_support',
+        'sso',
+        'white_label',
+      ].map((k) => `body.${k}`),
     );
   });
 
   it('rejects numbers above 1e9', () => {
-    expect(catchError(() => validateFeatureMap({ max_users: 1_000_000_001 }, catalog, 'x'))).toBeInstanceOf(ValidationError);
+    expect(catchError(() => validateFeatureMap({ max_users: 1_000_000_001 }, catalog, 'x'))).toBeInstanceOf(
+      ValidationError,
+    );
   });
 });
 
@@ -488,21 +608,31 @@ describe('buildProductMetadata / buildPriceMetadata', () => {
 
   it('omits absent fields', () => {
     expect(buildProductMetadata({ features: {} })).toEqual({});
-    expect(buildProductMetadata({ features: {}, bundle: '  ', custom: false, scrapeIntervalHours: null })).toEqual({ custom: 'false' });
+    expect(
+      buildProductMetadata({ features: {}, bundle: '  ', custom: false, scrapeIntervalHours: null }),
+    ).toEqual({ custom: 'false' });
     expect(buildPriceMetadata({})).toEqual({});
   });
 
   it('price metadata round-trips', () => {
     const md = buildPriceMetadata({ tenantId: 'acme', custom: false, features: { sso: true, max_users: 3 } });
     expect(md).toEqual({ tenantId: 'acme', custom: 'false', features: '{"max_users":3,"sso":true}' });
-    expect(parsePriceMetadata({ id: 'pr', metadata: md }, catalog)).toEqual({ tenantId: 'acme', custom: false, features: { sso: true, max_users: 3 } });
+    expect(parsePriceMetadata({ id: 'pr', metadata: md }, catalog)).toEqual({
+      tenantId: 'acme',
+      custom: false,
+      features: { sso: true, max_users: 3 },
+    });
   });
 
   it('throws a clear ValidationError when featuresJson would exceed 500 chars', () => {
-    const features = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`limit_number_${String(i).padStart(2, '0')}`, 1_000_000]));
+    const features = Object.fromEntries(
+      Array.from({ length: 30 }, (_, i) => [`limit_number_${String(i).padStart(2, '0')}`, 1_000_000]),
+    );
     const error = catchError(() => buildProductMetadata({ features }));
     expect(error).toBeInstanceOf(ValidationError);
-    expect((error as ValidationError).message).toMatch(/featuresJson would be \d+ characters; Stripe metadata values are limited to 500/);
+    expect((error as ValidationError).message).toMatch(
+      /featuresJson would be \d+ characters; Stripe metadata values are limited to 500/,
+    );
     expect((error as ValidationError).issues[0]?.path).toBe('featuresJson');
     expect(catchError(() => buildPriceMetadata({ features }))).toBeInstanceOf(ValidationError);
   });
@@ -526,11 +656,20 @@ describe('buildProductMetadata / buildPriceMetadata', () => {
   });
 
   it('rejects a bad tenantId on price', () => {
-    expect(catchError(() => buildPriceMetadata({ tenantId: 'x'.repeat(501) }))).toBeInstanceOf(ValidationError);
+    expect(catchError(() => buildPriceMetadata({ tenantId: 'x'.repeat(501) }))).toBeInstanceOf(
+      ValidationError,
+    );
   });
 
   it('stays within Stripe key limits', () => {
-    const md = buildProductMetadata({ bundle: 'b', features: { sso: true, max_users: 1 }, scrapeIntervalHours: 1, custom: true, tenantId: 't', basePlanId: 'b' });
+    const md = buildProductMetadata({
+      bundle: 'b',
+      features: { sso: true, max_users: 1 },
+      scrapeIntervalHours: 1,
+      custom: true,
+      tenantId: 't',
+      basePlanId: 'b',
+    });
     expect(Object.keys(md).length).toBeLessThanOrEqual(50);
     for (const [k, v] of Object.entries(md)) {
       expect(k.length).toBeLessThanOrEqual(40);

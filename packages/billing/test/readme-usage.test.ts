@@ -28,27 +28,50 @@ describe('README: using the library', () => {
 
     const catalog = await loadFeatureCatalog(env.prisma);
     const stripeSync = createStripeSyncService(env.stripe, { catalog });
-    const featureSync = createFeatureSyncService(env.prisma, stripeSync, { cache: env.cache, cacheNamespace: env.namespace, catalog });
+    const featureSync = createFeatureSyncService(env.prisma, stripeSync, {
+      cache: env.cache,
+      cacheNamespace: env.namespace,
+      catalog,
+    });
 
     const plan = await stripeSync.getPlanDefaultsFromStripe(PLAN_FIXTURES.pro.lookupKey);
     expect(plan.features).toEqual(PLAN_FIXTURES.pro.features);
-    const applied = await featureSync.applyPlanDefaultsToTenant('acme', PLAN_FIXTURES.pro.lookupKey, { mergeStrategy: 'merge', force: false });
+    const applied = await featureSync.applyPlanDefaultsToTenant('acme', PLAN_FIXTURES.pro.lookupKey, {
+      mergeStrategy: 'merge',
+      force: false,
+    });
     expect(applied).toMatchObject({ success: true, changed: true });
     expect(await featureSync.isFeatureEnabled('acme', 'advanced_analytics')).toBe(true);
     expect(await featureSync.isFeatureEnabled('acme', 'sso')).toBe(false);
 
     // A signed webhook, exactly as Stripe would deliver it: the upgrade to enterprise lands.
-    const subscription = await env.stripe.subscriptions.create({ customer: customer.id, items: [{ price: plans.enterprise.price.id }] });
-    const event = env.emu.events().find((e) => e.type === 'customer.subscription.created' && (e.data.object as { id: string }).id === subscription.id)!;
+    const subscription = await env.stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: plans.enterprise.price.id }],
+    });
+    const event = env.emu
+      .events()
+      .find(
+        (e) =>
+          e.type === 'customer.subscription.created' &&
+          (e.data.object as { id: string }).id === subscription.id,
+      )!;
     const payload = JSON.stringify(event);
     const webhooks = createStripeWebhookHandler(env.stripe, env.prisma, featureSync, env.emu.webhookSecret);
-    expect(await webhooks.handleWebhook(payload, env.emu.signPayload(payload))).toMatchObject({ received: true, status: 'processed' });
+    expect(await webhooks.handleWebhook(payload, env.emu.signPayload(payload))).toMatchObject({
+      received: true,
+      status: 'processed',
+    });
     expect(await featureSync.isFeatureEnabled('acme', 'sso')).toBe(true);
 
     const { summary } = await featureSync.syncAllTenantsFromStripe({ dryRun: true });
     expect(summary).toMatchObject({ processed: 1, failed: [] });
 
-    const customPlans = createCustomPlanService(env.stripe, env.prisma, { stripeSync, featureReader: featureSync.reader, catalog });
+    const customPlans = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync,
+      featureReader: featureSync.reader,
+      catalog,
+    });
     const custom = await customPlans.createCustomEnterprisePlan({
       tenantId: 'acme',
       basePlanId: PLAN_FIXTURES.enterprise.lookupKey,
@@ -59,7 +82,11 @@ describe('README: using the library', () => {
       planName: 'Acme Enterprise',
       switchSubscription: true,
     });
-    expect(custom).toMatchObject({ productId: expect.stringMatching(/^prod_/), priceId: expect.stringMatching(/^price_/), subscriptionId: subscription.id });
+    expect(custom).toMatchObject({
+      productId: expect.stringMatching(/^prod_/),
+      priceId: expect.stringMatching(/^price_/),
+      subscriptionId: subscription.id,
+    });
     expect(custom.features.max_users).toBe(5000);
     expect((await featureSync.getTenantFeatures('acme'))?.features.max_users).toBe(5000);
   });

@@ -1,10 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBillingContext } from '../src/context.js';
 import { restrictFeatures } from '../src/features/merge.js';
-import { EXIT_DRIFT, EXIT_OK, EXIT_USAGE, runReconcileCli, type ReconcileCliContext } from '../src/reconcile/cli.js';
+import {
+  EXIT_DRIFT,
+  EXIT_OK,
+  EXIT_USAGE,
+  runReconcileCli,
+  type ReconcileCliContext,
+} from '../src/reconcile/cli.js';
 import { reconcileTenants, type ReconcileOptions } from '../src/reconcile/index.js';
 import { captureStream, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
-import { PLAN_FIXTURES, seedPlan, seedPlans, seedTenantsWithSubscriptions, type SeededPlans, type SeededTenant } from './helpers/fixtures.js';
+import {
+  PLAN_FIXTURES,
+  seedPlan,
+  seedPlans,
+  seedTenantsWithSubscriptions,
+  type SeededPlans,
+  type SeededTenant,
+} from './helpers/fixtures.js';
 
 let env: AdminTestEnv;
 let plans: SeededPlans;
@@ -12,10 +25,16 @@ let tenants: SeededTenant[];
 let metaTenant: SeededTenant;
 let context: ReconcileCliContext;
 
-const reconcile = (options: ReconcileOptions = {}) => reconcileTenants({ prisma: env.prisma, featureSync: env.featureSync }, options);
-const config = (tenantId: string) => env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId } });
+const reconcile = (options: ReconcileOptions = {}) =>
+  reconcileTenants({ prisma: env.prisma, featureSync: env.featureSync }, options);
+const config = (tenantId: string) =>
+  env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId } });
 const auditCount = () => env.prisma.featureAuditLog.count();
-const versions = async () => (await env.prisma.tenantFeatureConfig.findMany({ orderBy: { tenantId: 'asc' } })).map((c) => [c.tenantId, c.version]);
+const versions = async () =>
+  (await env.prisma.tenantFeatureConfig.findMany({ orderBy: { tenantId: 'asc' } })).map((c) => [
+    c.tenantId,
+    c.version,
+  ]);
 
 async function cli(argv: string[], io: Partial<Parameters<typeof runReconcileCli>[1]> = {}) {
   const stdout = captureStream();
@@ -29,7 +48,11 @@ beforeAll(async () => {
   plans = await seedPlans(env.stripe);
   // Round robin: rc_0 starter, rc_1 pro, rc_2 enterprise, rc_3 starter, ...
   tenants = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 6, { plans, prefix: 'rc' });
-  [metaTenant] = (await seedTenantsWithSubscriptions(env.stripe, env.prisma, 1, { plans, prefix: 'rcmeta', link: 'metadata' })) as [SeededTenant];
+  [metaTenant] = (await seedTenantsWithSubscriptions(env.stripe, env.prisma, 1, {
+    plans,
+    prefix: 'rcmeta',
+    link: 'metadata',
+  })) as [SeededTenant];
   const { summary } = await env.featureSync.syncAllTenantsFromStripe();
   expect(summary.updated).toBe(7);
   context = { prisma: env.prisma, featureSync: env.featureSync };
@@ -50,9 +73,14 @@ describe('reconcileTenants', () => {
   it('detects tampered features, a missed plan change and a missed cancellation, and writes nothing', async () => {
     const [t0, t1, t2] = tenants as [SeededTenant, SeededTenant, SeededTenant];
     const { webhooks: _dropped, ...rest } = PLAN_FIXTURES.starter.features;
-    await env.prisma.tenantFeatureConfig.update({ where: { tenantId: t0.tenantId }, data: { features: { ...rest, max_users: 999, sso: true } } });
+    await env.prisma.tenantFeatureConfig.update({
+      where: { tenantId: t0.tenantId },
+      data: { features: { ...rest, max_users: 999, sso: true } },
+    });
     const sub1 = await env.stripe.subscriptions.retrieve(t1.subscriptionId);
-    await env.stripe.subscriptions.update(t1.subscriptionId, { items: [{ id: sub1.items.data[0]!.id, price: plans.enterprise.price.id }] });
+    await env.stripe.subscriptions.update(t1.subscriptionId, {
+      items: [{ id: sub1.items.data[0]!.id, price: plans.enterprise.price.id }],
+    });
     await env.stripe.subscriptions.cancel(t2.subscriptionId);
     const before = { versions: await versions(), audits: await auditCount() };
 
@@ -63,22 +91,43 @@ describe('reconcileTenants', () => {
     expect([...byTenant.keys()].sort()).toEqual([t0.tenantId, t1.tenantId, t2.tenantId]);
     expect(byTenant.get(t0.tenantId)).toMatchObject({
       customerId: t0.customerId,
-      expected: { features: PLAN_FIXTURES.starter.features, accessActive: true, bundle: 'starter', priceId: plans.starter.price.id, subscriptionStatus: 'active' },
+      expected: {
+        features: PLAN_FIXTURES.starter.features,
+        accessActive: true,
+        bundle: 'starter',
+        priceId: plans.starter.price.id,
+        subscriptionStatus: 'active',
+      },
       actual: { features: { ...rest, max_users: 999, sso: true }, accessActive: true },
       // The tenant gained sso and lost webhooks relative to what Stripe implies.
       diff: { added: ['webhooks'], removed: ['sso'], changed: ['max_users'], fields: [] },
     });
     expect(byTenant.get(t1.tenantId)).toMatchObject({
-      expected: { features: PLAN_FIXTURES.enterprise.features, bundle: 'enterprise', priceId: plans.enterprise.price.id },
+      expected: {
+        features: PLAN_FIXTURES.enterprise.features,
+        bundle: 'enterprise',
+        priceId: plans.enterprise.price.id,
+      },
       actual: { features: PLAN_FIXTURES.pro.features, bundle: 'pro', priceId: plans.pro.price.id },
       diff: { fields: ['bundle', 'priceId', 'scrapeIntervalHours'] },
     });
     expect(byTenant.get(t2.tenantId)).toMatchObject({
-      expected: { features: restrictFeatures(PLAN_FIXTURES.enterprise.features), accessActive: false, subscriptionStatus: 'canceled', bundle: 'enterprise' },
-      actual: { features: PLAN_FIXTURES.enterprise.features, accessActive: true, subscriptionStatus: 'active' },
+      expected: {
+        features: restrictFeatures(PLAN_FIXTURES.enterprise.features),
+        accessActive: false,
+        subscriptionStatus: 'canceled',
+        bundle: 'enterprise',
+      },
+      actual: {
+        features: PLAN_FIXTURES.enterprise.features,
+        accessActive: true,
+        subscriptionStatus: 'active',
+      },
       diff: { fields: ['accessActive', 'subscriptionStatus'] },
     });
-    expect(byTenant.get(t2.tenantId)!.diff.changed).toEqual(Object.keys(PLAN_FIXTURES.enterprise.features).sort());
+    expect(byTenant.get(t2.tenantId)!.diff.changed).toEqual(
+      Object.keys(PLAN_FIXTURES.enterprise.features).sort(),
+    );
     expect(result.drift.every((d) => d.fix === undefined)).toBe(true);
     expect({ versions: await versions(), audits: await auditCount() }).toEqual(before);
   });
@@ -92,13 +141,23 @@ describe('reconcileTenants', () => {
 
     expect(await auditCount()).toBe(audits + 3);
     for (const t of [t0, t1, t2]) {
-      const rows = await env.prisma.featureAuditLog.findMany({ where: { tenantId: t.tenantId, action: 'reconcile' } });
+      const rows = await env.prisma.featureAuditLog.findMany({
+        where: { tenantId: t.tenantId, action: 'reconcile' },
+      });
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ source: 'sync', actor: 'ops@example.test', stripeEventId: null });
     }
     expect(await config(t0.tenantId)).toMatchObject({ features: PLAN_FIXTURES.starter.features });
-    expect(await config(t1.tenantId)).toMatchObject({ features: PLAN_FIXTURES.enterprise.features, stripePriceId: plans.enterprise.price.id, bundle: 'enterprise' });
-    expect(await config(t2.tenantId)).toMatchObject({ accessActive: false, subscriptionStatus: 'canceled', features: restrictFeatures(PLAN_FIXTURES.enterprise.features) });
+    expect(await config(t1.tenantId)).toMatchObject({
+      features: PLAN_FIXTURES.enterprise.features,
+      stripePriceId: plans.enterprise.price.id,
+      bundle: 'enterprise',
+    });
+    expect(await config(t2.tenantId)).toMatchObject({
+      accessActive: false,
+      subscriptionStatus: 'canceled',
+      features: restrictFeatures(PLAN_FIXTURES.enterprise.features),
+    });
     // Through the reader (cache first): the committed versions were published.
     expect(await env.featureSync.isFeatureEnabled(t0.tenantId, 'sso')).toBe(false);
     expect(await env.featureSync.isFeatureEnabled(t1.tenantId, 'sso')).toBe(true);
@@ -111,30 +170,64 @@ describe('reconcileTenants', () => {
 
   it('restricts a linked tenant whose customer has no subscription at all, and leaves an unlinked manual config alone', async () => {
     const customer = await env.stripe.customers.create({ name: 'lapsed' });
-    await env.prisma.tenant.create({ data: { id: 'rc_lapsed', name: 'lapsed', stripeCustomerId: customer.id } });
-    await env.prisma.tenantFeatureConfig.create({ data: { tenantId: 'rc_lapsed', features: { sso: true, max_users: 10 }, planFeatures: { sso: true, max_users: 10 } } });
+    await env.prisma.tenant.create({
+      data: { id: 'rc_lapsed', name: 'lapsed', stripeCustomerId: customer.id },
+    });
+    await env.prisma.tenantFeatureConfig.create({
+      data: {
+        tenantId: 'rc_lapsed',
+        features: { sso: true, max_users: 10 },
+        planFeatures: { sso: true, max_users: 10 },
+      },
+    });
     await env.prisma.tenant.create({ data: { id: 'rc_internal', name: 'internal' } });
-    await env.prisma.tenantFeatureConfig.create({ data: { tenantId: 'rc_internal', source: 'manual', features: { sso: true } } });
+    await env.prisma.tenantFeatureConfig.create({
+      data: { tenantId: 'rc_internal', source: 'manual', features: { sso: true } },
+    });
 
     const result = await reconcile({ fix: true });
     expect(result.drift.map((d) => d.tenantId)).toEqual(['rc_lapsed']);
-    expect(result.drift[0]).toMatchObject({ expected: { accessActive: false, subscriptionStatus: 'canceled', features: { sso: false, max_users: 0 } }, fix: 'applied' });
+    expect(result.drift[0]).toMatchObject({
+      expected: {
+        accessActive: false,
+        subscriptionStatus: 'canceled',
+        features: { sso: false, max_users: 0 },
+      },
+      fix: 'applied',
+    });
     expect(result.skipped).toContainEqual({ tenantId: 'rc_internal', customerId: null, reason: 'unlinked' });
-    expect(await config('rc_internal')).toMatchObject({ features: { sso: true }, accessActive: true, version: 0 });
-    expect(await config('rc_lapsed')).toMatchObject({ accessActive: false, features: { sso: false, max_users: 0 } });
+    expect(await config('rc_internal')).toMatchObject({
+      features: { sso: true },
+      accessActive: true,
+      version: 0,
+    });
+    expect(await config('rc_lapsed')).toMatchObject({
+      accessActive: false,
+      features: { sso: false, max_users: 0 },
+    });
   });
 
   it('links a tenant found through customer metadata when it fixes it', async () => {
     await env.prisma.tenant.update({ where: { id: metaTenant.tenantId }, data: { stripeCustomerId: null } });
-    await env.prisma.tenantFeatureConfig.update({ where: { tenantId: metaTenant.tenantId }, data: { features: {} } });
+    await env.prisma.tenantFeatureConfig.update({
+      where: { tenantId: metaTenant.tenantId },
+      data: { features: {} },
+    });
     const result = await reconcile({ fix: true });
-    expect(result.drift.map((d) => [d.tenantId, d.customerId, d.fix])).toEqual([[metaTenant.tenantId, metaTenant.customerId, 'applied']]);
-    expect((await env.prisma.tenant.findUniqueOrThrow({ where: { id: metaTenant.tenantId } })).stripeCustomerId).toBe(metaTenant.customerId);
+    expect(result.drift.map((d) => [d.tenantId, d.customerId, d.fix])).toEqual([
+      [metaTenant.tenantId, metaTenant.customerId, 'applied'],
+    ]);
+    expect(
+      (await env.prisma.tenant.findUniqueOrThrow({ where: { id: metaTenant.tenantId } })).stripeCustomerId,
+    ).toBe(metaTenant.customerId);
   });
 
   it('a fix re-reads Stripe under the tenant lock, so a change after the walk is not overwritten with the walk’s picture', async () => {
     const t3 = tenants[3]!;
-    await env.prisma.tenantFeatureConfig.update({ where: { tenantId: t3.tenantId }, data: { features: { sso: true } } });
+    await env.prisma.tenantFeatureConfig.update({
+      where: { tenantId: t3.tenantId },
+      data: { features: { sso: true } },
+    });
     let flipped = false;
     const result = await reconcile({
       fix: true,
@@ -149,7 +242,11 @@ describe('reconcileTenants', () => {
     const drift = result.drift.find((d) => d.tenantId === t3.tenantId)!;
     expect(drift.expected.accessActive).toBe(true);
     expect(drift.fix).toBe('applied');
-    expect(await config(t3.tenantId)).toMatchObject({ accessActive: false, subscriptionStatus: 'unpaid', features: restrictFeatures(PLAN_FIXTURES.starter.features) });
+    expect(await config(t3.tenantId)).toMatchObject({
+      accessActive: false,
+      subscriptionStatus: 'unpaid',
+      features: restrictFeatures(PLAN_FIXTURES.starter.features),
+    });
     expect((await reconcile()).drift).toEqual([]);
   });
 
@@ -161,32 +258,53 @@ describe('reconcileTenants', () => {
     });
     const t4 = tenants[4]!;
     const sub = await env.stripe.subscriptions.retrieve(t4.subscriptionId);
-    await env.stripe.subscriptions.update(t4.subscriptionId, { items: [{ id: sub.items.data[0]!.id, price: broken.price.id }] });
+    await env.stripe.subscriptions.update(t4.subscriptionId, {
+      items: [{ id: sub.items.data[0]!.id, price: broken.price.id }],
+    });
     const before = await config(t4.tenantId);
 
     const result = await reconcile({ fix: true });
     expect(result.failed).toEqual([
-      { tenantId: t4.tenantId, customerId: t4.customerId, phase: 'check', code: 'invalid_metadata', error: expect.stringMatching(new RegExp(`${broken.product.id}.*featuresJson.*max_users`)) },
+      {
+        tenantId: t4.tenantId,
+        customerId: t4.customerId,
+        phase: 'check',
+        code: 'invalid_metadata',
+        error: expect.stringMatching(new RegExp(`${broken.product.id}.*featuresJson.*max_users`)),
+      },
     ]);
     expect(result.drift).toEqual([]);
     expect(await config(t4.tenantId)).toEqual(before);
     // Once the subscription is on a sound plan again the tenant is reconciled like any other.
-    await env.stripe.subscriptions.update(t4.subscriptionId, { items: [{ id: sub.items.data[0]!.id, price: plans.starter.price.id }] });
+    await env.stripe.subscriptions.update(t4.subscriptionId, {
+      items: [{ id: sub.items.data[0]!.id, price: plans.starter.price.id }],
+    });
     expect(await reconcile({ fix: true })).toMatchObject({ fixed: 1, failed: [] });
   });
 
   it('--tenant-id checks one tenant through its customer; limit checks only the customers it reaches', async () => {
     const t5 = tenants[5]!;
-    await env.prisma.tenantFeatureConfig.update({ where: { tenantId: t5.tenantId }, data: { bundle: 'hacked' } });
+    await env.prisma.tenantFeatureConfig.update({
+      where: { tenantId: t5.tenantId },
+      data: { bundle: 'hacked' },
+    });
     env.emu.resetRequestCounts();
     const one = await reconcile({ tenantId: t5.tenantId });
     expect(one).toMatchObject({ checked: 1, inSync: 0, failed: [] });
-    expect(one.drift[0]).toMatchObject({ tenantId: t5.tenantId, diff: { fields: ['bundle'] }, expected: { bundle: 'enterprise' } });
+    expect(one.drift[0]).toMatchObject({
+      tenantId: t5.tenantId,
+      diff: { fields: ['bundle'] },
+      expected: { bundle: 'enterprise' },
+    });
     expect(env.emu.requestCounts()['GET /v1/subscriptions']).toBe(1);
 
     expect((await reconcile({ tenantId: tenants[0]!.tenantId })).drift).toEqual([]);
-    expect((await reconcile({ tenantId: 'rc_internal' })).skipped).toEqual([{ tenantId: 'rc_internal', customerId: null, reason: 'unlinked' }]);
-    expect((await reconcile({ tenantId: 'nope' })).failed).toMatchObject([{ tenantId: 'nope', code: 'tenant_not_found' }]);
+    expect((await reconcile({ tenantId: 'rc_internal' })).skipped).toEqual([
+      { tenantId: 'rc_internal', customerId: null, reason: 'unlinked' },
+    ]);
+    expect((await reconcile({ tenantId: 'nope' })).failed).toMatchObject([
+      { tenantId: 'nope', code: 'tenant_not_found' },
+    ]);
 
     const limited = await reconcile({ limit: 2 });
     expect(limited.checked).toBe(2);
@@ -205,7 +323,10 @@ describe('reconcile CLI', () => {
 
   it('exit 1 with the per-tenant diff when drift remains; --json is one parseable document', async () => {
     const t0 = tenants[0]!;
-    await env.prisma.tenantFeatureConfig.update({ where: { tenantId: t0.tenantId }, data: { features: { ...PLAN_FIXTURES.starter.features, sso: true, max_users: 6 } } });
+    await env.prisma.tenantFeatureConfig.update({
+      where: { tenantId: t0.tenantId },
+      data: { features: { ...PLAN_FIXTURES.starter.features, sso: true, max_users: 6 } },
+    });
     const text = await cli([]);
     expect(text.code).toBe(EXIT_DRIFT);
     expect(text.stdout).toContain(`drift: tenant ${t0.tenantId} (${t0.customerId})`);
@@ -215,8 +336,16 @@ describe('reconcile CLI', () => {
     const json = await cli(['--json']);
     expect(json.code).toBe(EXIT_DRIFT);
     const report = JSON.parse(json.stdout);
-    expect(report).toMatchObject({ exitCode: 1, options: { fix: false, tenantId: null, limit: null }, checked: 8, inSync: 7, fixed: 0 });
-    expect(report.drift).toMatchObject([{ tenantId: t0.tenantId, diff: { removed: ['sso'], changed: ['max_users'] } }]);
+    expect(report).toMatchObject({
+      exitCode: 1,
+      options: { fix: false, tenantId: null, limit: null },
+      checked: 8,
+      inSync: 7,
+      fixed: 0,
+    });
+    expect(report.drift).toMatchObject([
+      { tenantId: t0.tenantId, diff: { removed: ['sso'], changed: ['max_users'] } },
+    ]);
   });
 
   it('--fix corrects the drift, exits 0, and audits with actor cli', async () => {
@@ -225,7 +354,9 @@ describe('reconcile CLI', () => {
     expect(code).toBe(EXIT_OK);
     expect(stdout).toMatch(/fix: applied/);
     expect(stdout).toMatch(/fixed: 1/);
-    const audit = await env.prisma.featureAuditLog.findFirstOrThrow({ where: { tenantId: t0.tenantId, actor: 'cli' } });
+    const audit = await env.prisma.featureAuditLog.findFirstOrThrow({
+      where: { tenantId: t0.tenantId, actor: 'cli' },
+    });
     expect(audit).toMatchObject({ source: 'sync', action: 'reconcile' });
     expect((await cli(['--limit', '3', '--json'])).code).toBe(EXIT_OK);
   });
@@ -237,7 +368,14 @@ describe('reconcile CLI', () => {
   });
 
   it('exit 2 on bad usage and on a broken configuration; --help is exit 0', async () => {
-    for (const argv of [['--limit', 'abc'], ['--limit', '0'], ['--bogus'], ['--tenant-id', 'a', '--limit', '2'], ['stray'], ['--tenant-id', '  ']]) {
+    for (const argv of [
+      ['--limit', 'abc'],
+      ['--limit', '0'],
+      ['--bogus'],
+      ['--tenant-id', 'a', '--limit', '2'],
+      ['stray'],
+      ['--tenant-id', '  '],
+    ]) {
       const { code, stderr } = await cli(argv);
       expect({ argv, code }).toEqual({ argv, code: EXIT_USAGE });
       expect(stderr).not.toBe('');
@@ -254,10 +392,20 @@ describe('reconcile CLI', () => {
       context: undefined,
       createContext: async () => {
         const ctx = await createBillingContext({
-          env: { STRIPE_SECRET_KEY: env.emu.apiKey, STRIPE_API_BASE: env.emu.url, PAYMENT_GRACE_PERIOD_DAYS: '3' },
+          env: {
+            STRIPE_SECRET_KEY: env.emu.apiKey,
+            STRIPE_API_BASE: env.emu.url,
+            PAYMENT_GRACE_PERIOD_DAYS: '3',
+          },
           database: env.db,
         });
-        return { ...ctx, close: async () => { closed = true; await ctx.close(); } };
+        return {
+          ...ctx,
+          close: async () => {
+            closed = true;
+            await ctx.close();
+          },
+        };
       },
     });
     expect(code).toBe(EXIT_OK);

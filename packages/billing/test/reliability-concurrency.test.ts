@@ -46,7 +46,9 @@ async function deliverUntilAccepted(eventId: string): Promise<number[]> {
 
 async function swapPlan(sub: Stripe.Subscription, plan: PlanName) {
   const current = await env.stripe.subscriptions.retrieve(sub.id);
-  return env.stripe.subscriptions.update(sub.id, { items: [{ id: current.items.data[0]!.id, price: env.plans[plan].price.id }] });
+  return env.stripe.subscriptions.update(sub.id, {
+    items: [{ id: current.items.data[0]!.id, price: env.plans[plan].price.id }],
+  });
 }
 
 const TENANT_TYPES = /^(customer\.subscription\.|invoice\.)/;
@@ -101,8 +103,13 @@ describe('concurrent, shuffled, duplicated webhooks', () => {
       }),
     );
 
-    const events = env.emu.events().slice(startEvents).filter((e) => TENANT_TYPES.test(e.type));
-    const deliveries = events.flatMap((e) => (random() < 0.4 ? [e.id, e.id] : random() < 0.1 ? [e.id, e.id, e.id] : [e.id]));
+    const events = env.emu
+      .events()
+      .slice(startEvents)
+      .filter((e) => TENANT_TYPES.test(e.type));
+    const deliveries = events.flatMap((e) =>
+      random() < 0.4 ? [e.id, e.id] : random() < 0.1 ? [e.id, e.id, e.id] : [e.id],
+    );
     for (let i = deliveries.length - 1; i > 0; i -= 1) {
       const j = Math.floor(random() * (i + 1));
       [deliveries[i], deliveries[j]] = [deliveries[j]!, deliveries[i]!];
@@ -110,15 +117,27 @@ describe('concurrent, shuffled, duplicated webhooks', () => {
     expect(events.length, `seed ${seed}`).toBeGreaterThan(30);
 
     const results = await Promise.all(deliveries.map((id) => deliverUntilAccepted(id)));
-    expect(results.flat().filter((s) => s >= 500), `seed ${seed}: no delivery may fail with a server error`).toEqual([]);
+    expect(
+      results.flat().filter((s) => s >= 500),
+      `seed ${seed}: no delivery may fail with a server error`,
+    ).toEqual([]);
 
     // Idempotency: one ledger row per distinct event, each event's audit row at most once.
     const distinct = new Set(events.map((e) => e.id));
-    const ledger = await env.prisma.processedStripeEvent.findMany({ where: { eventId: { in: [...distinct] } } });
+    const ledger = await env.prisma.processedStripeEvent.findMany({
+      where: { eventId: { in: [...distinct] } },
+    });
     expect(ledger, `seed ${seed}`).toHaveLength(distinct.size);
     expect(ledger.every((row) => row.status === 'processed' || row.status === 'ignored')).toBe(true);
-    const audits = await env.prisma.featureAuditLog.groupBy({ by: ['stripeEventId'], where: { stripeEventId: { in: [...distinct] } }, _count: { _all: true } });
-    expect(audits.filter((a) => a._count._all > 1), `seed ${seed}`).toEqual([]);
+    const audits = await env.prisma.featureAuditLog.groupBy({
+      by: ['stripeEventId'],
+      where: { stripeEventId: { in: [...distinct] } },
+      _count: { _all: true },
+    });
+    expect(
+      audits.filter((a) => a._count._all > 1),
+      `seed ${seed}`,
+    ).toEqual([]);
     const duplicates = deliveries.length - distinct.size;
     const attempts = ledger.reduce((n, row) => n + row.attempts, 0);
     expect(attempts, `seed ${seed}`).toBeGreaterThanOrEqual(distinct.size + duplicates);
@@ -133,12 +152,19 @@ describe('concurrent, shuffled, duplicated webhooks', () => {
       const context = `seed ${seed} ${tenantId}`;
       expect(state, context).toMatchObject({ accessActive: want.access, subscriptionStatus: want.status });
       if (want.access) {
-        expect(state, context).toMatchObject({ stripePriceId: env.plans[want.plan].price.id, features: PLAN_FIXTURES[want.plan].features });
+        expect(state, context).toMatchObject({
+          stripePriceId: env.plans[want.plan].price.id,
+          features: PLAN_FIXTURES[want.plan].features,
+        });
       } else {
         // If every delivery came after the subscription ended, no webhook ever saw the plan: the
         // tenant is restricted without knowing which keys it lost. Access is what must hold.
-        expect(Object.values(state!.features).every((v) => v === false || v === 0), context).toBe(true);
-        if (state!.stripePriceId !== null) expect(state!.features, context).toEqual(restrictFeatures(PLAN_FIXTURES[want.plan].features));
+        expect(
+          Object.values(state!.features).every((v) => v === false || v === 0),
+          context,
+        ).toBe(true);
+        if (state!.stripePriceId !== null)
+          expect(state!.features, context).toEqual(restrictFeatures(PLAN_FIXTURES[want.plan].features));
       }
     }
   });
@@ -159,7 +185,12 @@ describe('concurrent, shuffled, duplicated webhooks', () => {
   it('with no granting subscription left, the stored status is Stripe’s whatever event arrived last', async () => {
     // Two ended subscriptions: sub A canceled, then sub B that went unpaid. Stripe's picture is the
     // same whatever the delivery order: the open (unpaid) subscription B describes the customer.
-    const finalStates: Array<{ order: string; status: string | null; subscription: string | null; reconcileDrift: string[] }> = [];
+    const finalStates: Array<{
+      order: string;
+      status: string | null;
+      subscription: string | null;
+      reconcileDrift: string[];
+    }> = [];
     for (const order of ['b_last', 'a_last'] as const) {
       const tenantId = `cc_order_${order}`;
       const customerId = await env.createCustomer(tenantId);
@@ -171,15 +202,22 @@ describe('concurrent, shuffled, duplicated webhooks', () => {
       const createdB = env.lastEvent('customer.subscription.created', b.id);
       const deletedA = env.lastEvent('customer.subscription.deleted', a.id);
       const unpaidB = env.lastEvent('customer.subscription.updated', b.id);
-      const sequence = order === 'b_last' ? [createdA, createdB, deletedA, unpaidB] : [createdA, createdB, unpaidB, deletedA];
+      const sequence =
+        order === 'b_last'
+          ? [createdA, createdB, deletedA, unpaidB]
+          : [createdA, createdB, unpaidB, deletedA];
       for (const event of sequence) expect((await env.deliver(event)).status).toBe(200);
       const state = await env.state(tenantId);
       expect(state?.accessActive).toBe(false);
-      const report = await reconcileTenants({ prisma: env.prisma, featureSync: env.featureSync }, { tenantId });
+      const report = await reconcileTenants(
+        { prisma: env.prisma, featureSync: env.featureSync },
+        { tenantId },
+      );
       finalStates.push({
         order,
         status: state?.subscriptionStatus ?? null,
-        subscription: state?.stripeSubscriptionId === b.id ? 'B' : state?.stripeSubscriptionId === a.id ? 'A' : null,
+        subscription:
+          state?.stripeSubscriptionId === b.id ? 'B' : state?.stripeSubscriptionId === a.id ? 'A' : null,
         reconcileDrift: report.drift.flatMap((d) => d.diff.fields),
       });
     }

@@ -27,7 +27,11 @@ let tenants: SeededTenant[];
 
 beforeAll(async () => {
   env = await setupWebhookTestEnv({ poolMax: POOL });
-  tenants = await seedTenantsWithSubscriptions(env.stripe, env.prisma, TENANTS, { plans: env.plans, prefix: 'rf', concurrency: 32 });
+  tenants = await seedTenantsWithSubscriptions(env.stripe, env.prisma, TENANTS, {
+    plans: env.plans,
+    prefix: 'rf',
+    concurrency: 32,
+  });
 });
 afterAll(async () => {
   await env?.close();
@@ -43,7 +47,13 @@ const PLAN_BY_INDEX = ['starter', 'pro', 'enterprise'] as const;
 
 /** A sync service with our retry loop on and its backoff shrunk so storms cost milliseconds. */
 function retryingServices(options: { cache?: KeyValueCache } = {}) {
-  const stripeSync = createStripeSyncService(env.stripe, { requestsPerSecond: 100_000, burst: 100_000, maxRetries: 3, retryBaseDelayMs: 1, maxRetryDelayMs: 5 });
+  const stripeSync = createStripeSyncService(env.stripe, {
+    requestsPerSecond: 100_000,
+    burst: 100_000,
+    maxRetries: 3,
+    retryBaseDelayMs: 1,
+    maxRetryDelayMs: 5,
+  });
   const reader = createFeatureReader(env.prisma, options.cache ?? env.cache, { namespace: env.namespace });
   const featureSync = createFeatureSyncService(env.prisma, stripeSync, { featureReader: reader });
   return { stripeSync, featureSync, reader };
@@ -51,13 +61,19 @@ function retryingServices(options: { cache?: KeyValueCache } = {}) {
 
 /** Every tenant either has its config and exactly one audit row, or neither. */
 async function assertNoPartialRows(): Promise<{ configured: Set<string>; bare: Set<string> }> {
-  const configs = new Set((await env.prisma.tenantFeatureConfig.findMany({ select: { tenantId: true } })).map((c) => c.tenantId));
+  const configs = new Set(
+    (await env.prisma.tenantFeatureConfig.findMany({ select: { tenantId: true } })).map((c) => c.tenantId),
+  );
   const audits = await env.prisma.featureAuditLog.groupBy({ by: ['tenantId'], _count: { _all: true } });
   const auditCount = new Map(audits.map((a) => [a.tenantId, a._count._all]));
   const configured = new Set<string>();
   const bare = new Set<string>();
   for (const t of tenants) {
-    const pair = { tenantId: t.tenantId, config: configs.has(t.tenantId), audits: auditCount.get(t.tenantId) ?? 0 };
+    const pair = {
+      tenantId: t.tenantId,
+      config: configs.has(t.tenantId),
+      audits: auditCount.get(t.tenantId) ?? 0,
+    };
     expect(pair.config ? pair.audits === 1 : pair.audits === 0, JSON.stringify(pair)).toBe(true);
     (pair.config ? configured : bare).add(t.tenantId);
   }
@@ -69,7 +85,11 @@ async function assertAllSynced() {
   expect(rows).toHaveLength(TENANTS);
   const byId = new Map(rows.map((r) => [r.tenantId, r]));
   tenants.forEach((t, i) => {
-    expect(byId.get(t.tenantId)).toMatchObject({ features: PLAN_FIXTURES[PLAN_BY_INDEX[i % 3]!].features, stripePriceId: t.priceId, accessActive: true });
+    expect(byId.get(t.tenantId)).toMatchObject({
+      features: PLAN_FIXTURES[PLAN_BY_INDEX[i % 3]!].features,
+      stripePriceId: t.priceId,
+      accessActive: true,
+    });
   });
 }
 
@@ -79,7 +99,12 @@ async function assertAllSynced() {
  * the backend that runs it plus every backend in reliability_fault_pids: a database outage seen
  * from inside a transaction that has already written the config row.
  */
-async function failNextAuditInsert(column: 'tenant_id' | 'stripe_event_id', value: string, mode: 'raise' | 'terminate', killPids: number[] = []) {
+async function failNextAuditInsert(
+  column: 'tenant_id' | 'stripe_event_id',
+  value: string,
+  mode: 'raise' | 'terminate',
+  killPids: number[] = [],
+) {
   if (!/^[\w-]+$/.test(value)) throw new Error(`unsafe literal ${value}`);
   const action =
     mode === 'raise'
@@ -100,13 +125,17 @@ async function failNextAuditInsert(column: 'tenant_id' | 'stripe_event_id', valu
       RETURN NEW;
     END $fn$`);
   await q('DROP TRIGGER IF EXISTS reliability_fault ON feature_audit_logs');
-  await q('CREATE TRIGGER reliability_fault BEFORE INSERT ON feature_audit_logs FOR EACH ROW EXECUTE FUNCTION reliability_fault_fn()');
+  await q(
+    'CREATE TRIGGER reliability_fault BEFORE INSERT ON feature_audit_logs FOR EACH ROW EXECUTE FUNCTION reliability_fault_fn()',
+  );
 }
 
 /** Opens every connection the pool may hold and returns their backend pids. */
 async function poolBackendPids(): Promise<number[]> {
   const rows = await Promise.all(
-    Array.from({ length: POOL }, () => env.db.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid, pg_sleep(0.05)')),
+    Array.from({ length: POOL }, () =>
+      env.db.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid, pg_sleep(0.05)'),
+    ),
   );
   return [...new Set(rows.map((r) => r.rows[0]!.pid))];
 }
@@ -151,7 +180,9 @@ describe('Stripe faults during a full sync', () => {
     expect(stripeSync.stats).toMatchObject({ stripeRequests: 4, retries: 3, rateLimited: 4 });
     expect(await env.prisma.tenantFeatureConfig.count()).toBe(0);
     // Reconcile reads the same walk: no verdict at all rather than "every tenant lost its subscription".
-    await expect(reconcileTenants({ prisma: env.prisma, featureSync }, { fix: true })).rejects.toBeInstanceOf(StripeRateLimitError);
+    await expect(reconcileTenants({ prisma: env.prisma, featureSync }, { fix: true })).rejects.toBeInstanceOf(
+      StripeRateLimitError,
+    );
     expect(await env.prisma.featureAuditLog.count()).toBe(0);
   });
 });
@@ -162,7 +193,13 @@ describe('Postgres failures during a full sync', () => {
     const victim = tenants[17]!.tenantId;
     await failNextAuditInsert('tenant_id', victim, 'raise');
     const first = await featureSync.syncAllTenantsFromStripe();
-    expect(first.summary.failed).toEqual([{ tenantId: victim, customerId: tenants[17]!.customerId, error: expect.stringContaining('injected failure') }]);
+    expect(first.summary.failed).toEqual([
+      {
+        tenantId: victim,
+        customerId: tenants[17]!.customerId,
+        error: expect.stringContaining('injected failure'),
+      },
+    ]);
     expect(first.summary.updated).toBe(TENANTS - 1);
     const { bare } = await assertNoPartialRows();
     expect([...bare]).toEqual([victim]);
@@ -195,7 +232,10 @@ describe('Postgres failures during a full sync', () => {
   );
 
   it('Postgres unreachable from the start: the sync rejects after the Stripe walk and writes nothing', async () => {
-    const dead = createPrismaClient({ connectionString: 'postgresql://postgres@127.0.0.1:1/none', poolMax: 1 });
+    const dead = createPrismaClient({
+      connectionString: 'postgresql://postgres@127.0.0.1:1/none',
+      poolMax: 1,
+    });
     try {
       const stripeSync = createStripeSyncService(env.stripe, { requestsPerSecond: 100_000, burst: 100_000 });
       const featureSync = createFeatureSyncService(dead.prisma, stripeSync, { cache: createMemoryCache() });
@@ -227,15 +267,28 @@ describe('Postgres failures during a webhook', () => {
     expect(again).toMatchObject({ status: 200, json: { status: 'duplicate' } });
     expect(await env.ledger(event.id)).toMatchObject({ status: 'processed', attempts: 2 });
     expect(await env.prisma.featureAuditLog.count({ where: { stripeEventId: event.id } })).toBe(1);
-    expect(await env.state('rf_webhook')).toMatchObject({ features: PLAN_FIXTURES.pro.features, accessActive: true, version: 1 });
+    expect(await env.state('rf_webhook')).toMatchObject({
+      features: PLAN_FIXTURES.pro.features,
+      accessActive: true,
+      version: 1,
+    });
   });
 
   it('database unreachable: 500 (Stripe retries) and the delivery to a healthy server applies once', async () => {
     const customerId = await env.createCustomer('rf_webhook_down');
     const sub = await env.subscribe(customerId, 'starter');
     const event = env.lastEvent('customer.subscription.created', sub.id);
-    const dead = createPrismaClient({ connectionString: 'postgresql://postgres@127.0.0.1:1/none', poolMax: 1 });
-    const handler = createStripeWebhookHandler(env.stripe, dead.prisma, env.featureSync, env.emu.webhookSecret, { log: () => {} });
+    const dead = createPrismaClient({
+      connectionString: 'postgresql://postgres@127.0.0.1:1/none',
+      poolMax: 1,
+    });
+    const handler = createStripeWebhookHandler(
+      env.stripe,
+      dead.prisma,
+      env.featureSync,
+      env.emu.webhookSecret,
+      { log: () => {} },
+    );
     const app = await buildServer({ prisma: dead.prisma, stripe: env.stripe, webhookHandler: handler });
     await app.listen({ port: 0, host: '127.0.0.1' });
     try {
@@ -254,7 +307,10 @@ describe('Postgres failures during a webhook', () => {
 
 describe('Redis outages', () => {
   it('Redis unreachable (dead port): sync, webhooks and feature reads work from the database, no error reaches a caller', async () => {
-    const dead = createRedisCache('redis://127.0.0.1:1', { keyPrefix: `${env.namespace}:dead:`, commandTimeoutMs: 200 });
+    const dead = createRedisCache('redis://127.0.0.1:1', {
+      keyPrefix: `${env.namespace}:dead:`,
+      commandTimeoutMs: 200,
+    });
     try {
       const { featureSync, reader } = retryingServices({ cache: dead });
       const { summary } = await featureSync.syncAllTenantsFromStripe();
@@ -265,41 +321,57 @@ describe('Redis outages', () => {
       const reads = await Promise.all(sample.map((t) => featureSync.getTenantFeatures(t.tenantId)));
       // Bounded by the command timeout, not by ioredis' reconnect loop.
       expect(performance.now() - started).toBeLessThan(3_000);
-      reads.forEach((r, i) => expect(r).toMatchObject({ tenantId: sample[i]!.tenantId, features: PLAN_FIXTURES[PLAN_BY_INDEX[i % 3]!].features }));
+      reads.forEach((r, i) =>
+        expect(r).toMatchObject({
+          tenantId: sample[i]!.tenantId,
+          features: PLAN_FIXTURES[PLAN_BY_INDEX[i % 3]!].features,
+        }),
+      );
       expect(await featureSync.isFeatureEnabled(tenants[2]!.tenantId, 'sso')).toBe(true);
       expect(reader.stats.cacheErrors).toBeGreaterThan(0);
       expect(reader.stats.hits).toBe(0);
 
-      const handler = createStripeWebhookHandler(env.stripe, env.prisma, featureSync, env.emu.webhookSecret, { log: () => {} });
+      const handler = createStripeWebhookHandler(env.stripe, env.prisma, featureSync, env.emu.webhookSecret, {
+        log: () => {},
+      });
       const customerId = await env.createCustomer('rf_redis_down');
       const sub = await env.subscribe(customerId, 'enterprise');
       const event = env.lastEvent('customer.subscription.created', sub.id);
       const payload = JSON.stringify(event);
-      await expect(handler.handleWebhook(payload, env.emu.signPayload(payload))).resolves.toMatchObject({ status: 'processed' });
+      await expect(handler.handleWebhook(payload, env.emu.signPayload(payload))).resolves.toMatchObject({
+        status: 'processed',
+      });
       expect(await featureSync.isFeatureEnabled('rf_redis_down', 'sso')).toBe(true);
     } finally {
       await dead.close();
     }
   });
 
-  it.skipIf(!REAL_REDIS)('Redis disconnects while serving: later reads fall back to the database (REDIS_URL only; the in-memory cache cannot go down)', async () => {
-    const redis = createRedisCache(process.env.REDIS_URL!, { keyPrefix: `${env.namespace}:live:`, commandTimeoutMs: 200 });
-    const { featureSync, reader } = retryingServices({ cache: redis });
-    await featureSync.syncAllTenantsFromStripe({ limit: 3 });
-    const tenantId = (await env.prisma.tenantFeatureConfig.findFirstOrThrow()).tenantId;
-    await featureSync.getTenantFeatures(tenantId);
-    expect(reader.stats.hits).toBe(1);
-    await redis.close();
-    const after = await featureSync.getTenantFeatures(tenantId);
-    expect(after?.tenantId).toBe(tenantId);
-    expect(reader.stats.cacheErrors).toBeGreaterThan(0);
-  });
+  it.skipIf(!REAL_REDIS)(
+    'Redis disconnects while serving: later reads fall back to the database (REDIS_URL only; the in-memory cache cannot go down)',
+    async () => {
+      const redis = createRedisCache(process.env.REDIS_URL!, {
+        keyPrefix: `${env.namespace}:live:`,
+        commandTimeoutMs: 200,
+      });
+      const { featureSync, reader } = retryingServices({ cache: redis });
+      await featureSync.syncAllTenantsFromStripe({ limit: 3 });
+      const tenantId = (await env.prisma.tenantFeatureConfig.findFirstOrThrow()).tenantId;
+      await featureSync.getTenantFeatures(tenantId);
+      expect(reader.stats.hits).toBe(1);
+      await redis.close();
+      const after = await featureSync.getTenantFeatures(tenantId);
+      expect(after?.tenantId).toBe(tenantId);
+      expect(reader.stats.cacheErrors).toBeGreaterThan(0);
+    },
+  );
 
   it('a write during a cache partition leaves the old entry readable until its TTL, never longer', async () => {
     let clock = Date.now();
     const memory = createMemoryCache({ now: () => clock });
     let down = false;
-    const guard = <T>(op: () => Promise<T>) => (down ? Promise.reject(new Error('ECONNRESET (simulated partition)')) : op());
+    const guard = <T>(op: () => Promise<T>) =>
+      down ? Promise.reject(new Error('ECONNRESET (simulated partition)')) : op();
     const flaky: KeyValueCache = {
       kind: 'memory',
       get: (k) => guard(() => memory.get(k)),
@@ -309,14 +381,18 @@ describe('Redis outages', () => {
       close: () => memory.close(),
     };
     const reader = createFeatureReader(env.prisma, flaky, { namespace: 'partition', ttlSeconds: 60 });
-    const featureSync = createFeatureSyncService(env.prisma, retryingServices().stripeSync, { featureReader: reader });
+    const featureSync = createFeatureSyncService(env.prisma, retryingServices().stripeSync, {
+      featureReader: reader,
+    });
     const t = tenants[0]!; // starter
     await featureSync.syncAllTenantsFromStripe({ tenantId: t.tenantId });
     expect(await featureSync.isFeatureEnabled(t.tenantId, 'sso')).toBe(false);
 
     down = true;
     const item = (await env.stripe.subscriptions.retrieve(t.subscriptionId)).items.data[0]!;
-    await env.stripe.subscriptions.update(t.subscriptionId, { items: [{ id: item.id, price: env.plans.enterprise.price.id }] });
+    await env.stripe.subscriptions.update(t.subscriptionId, {
+      items: [{ id: item.id, price: env.plans.enterprise.price.id }],
+    });
     const { summary } = await featureSync.syncAllTenantsFromStripe({ tenantId: t.tenantId });
     expect(summary).toMatchObject({ updated: 1, failed: [] });
     down = false;

@@ -8,8 +8,16 @@ const base = { STRIPE_SECRET_KEY: 'sk_test_x' };
 
 describe('parseBillingEnv: checkout URLs', () => {
   it.each([
-    ['success URL not a URL', { CHECKOUT_SUCCESS_URL: 'app.example/ok', CHECKOUT_CANCEL_URL: 'https://app.example/no' }, /CHECKOUT_SUCCESS_URL/],
-    ['cancel URL not http(s)', { CHECKOUT_SUCCESS_URL: 'https://app.example/ok', CHECKOUT_CANCEL_URL: 'javascript:alert(1)' }, /CHECKOUT_CANCEL_URL/],
+    [
+      'success URL not a URL',
+      { CHECKOUT_SUCCESS_URL: 'app.example/ok', CHECKOUT_CANCEL_URL: 'https://app.example/no' },
+      /CHECKOUT_SUCCESS_URL/,
+    ],
+    [
+      'cancel URL not http(s)',
+      { CHECKOUT_SUCCESS_URL: 'https://app.example/ok', CHECKOUT_CANCEL_URL: 'javascript:alert(1)' },
+      /CHECKOUT_CANCEL_URL/,
+    ],
     ['only the success URL', { CHECKOUT_SUCCESS_URL: 'https://app.example/ok' }, /CHECKOUT_CANCEL_URL/],
     ['only the cancel URL', { CHECKOUT_CANCEL_URL: 'https://app.example/no' }, /CHECKOUT_SUCCESS_URL/],
   ])('%s → ValidationError naming it', (_name, extra, pattern) => {
@@ -18,7 +26,13 @@ describe('parseBillingEnv: checkout URLs', () => {
   });
 
   it('accepts both, or neither', () => {
-    expect(parseBillingEnv({ ...base, CHECKOUT_SUCCESS_URL: 'https://app.example/ok', CHECKOUT_CANCEL_URL: 'http://localhost:3000/no' })).toMatchObject({
+    expect(
+      parseBillingEnv({
+        ...base,
+        CHECKOUT_SUCCESS_URL: 'https://app.example/ok',
+        CHECKOUT_CANCEL_URL: 'http://localhost:3000/no',
+      }),
+    ).toMatchObject({
       CHECKOUT_SUCCESS_URL: 'https://app.example/ok',
       CHECKOUT_CANCEL_URL: 'http://localhost:3000/no',
     });
@@ -30,13 +44,22 @@ describe('parseBillingEnv: checkout URLs', () => {
 });
 
 describe('parseBillingEnv: payment grace', () => {
-  it.each(['-5', '1.5', 'hourly', '123456', '10081', '99999'])('PAYMENT_GRACE_CHECK_MINUTES=%s → ValidationError naming it', (value) => {
-    expect(() => parseBillingEnv({ ...base, PAYMENT_GRACE_CHECK_MINUTES: value })).toThrow(/PAYMENT_GRACE_CHECK_MINUTES/);
-  });
+  it.each(['-5', '1.5', 'hourly', '123456', '10081', '99999'])(
+    'PAYMENT_GRACE_CHECK_MINUTES=%s → ValidationError naming it',
+    (value) => {
+      expect(() => parseBillingEnv({ ...base, PAYMENT_GRACE_CHECK_MINUTES: value })).toThrow(
+        /PAYMENT_GRACE_CHECK_MINUTES/,
+      );
+    },
+  );
 
   it('reads minutes, 0 (off) included, and leaves it unset by default', () => {
-    expect(parseBillingEnv({ ...base, PAYMENT_GRACE_CHECK_MINUTES: '15' }).PAYMENT_GRACE_CHECK_MINUTES).toBe(15);
-    expect(parseBillingEnv({ ...base, PAYMENT_GRACE_CHECK_MINUTES: '0' }).PAYMENT_GRACE_CHECK_MINUTES).toBe(0);
+    expect(parseBillingEnv({ ...base, PAYMENT_GRACE_CHECK_MINUTES: '15' }).PAYMENT_GRACE_CHECK_MINUTES).toBe(
+      15,
+    );
+    expect(parseBillingEnv({ ...base, PAYMENT_GRACE_CHECK_MINUTES: '0' }).PAYMENT_GRACE_CHECK_MINUTES).toBe(
+      0,
+    );
     expect(parseBillingEnv(base).PAYMENT_GRACE_CHECK_MINUTES).toBeUndefined();
   });
 });

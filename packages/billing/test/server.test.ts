@@ -12,10 +12,19 @@ import { seedPlans } from './helpers/fixtures.js';
 
 type Emulator = Awaited<ReturnType<typeof startStripeEmulator>>;
 
-const okResult = { received: true as const, eventId: 'evt_stub', type: 'stub', action: 'stub', status: 'processed' as const };
+const okResult = {
+  received: true as const,
+  eventId: 'evt_stub',
+  type: 'stub',
+  action: 'stub',
+  status: 'processed' as const,
+};
 
 /** The HTTP layer alone, over a stub handler that records what reached it. */
-async function stubServer(handle: StripeWebhookHandler['handleWebhook'], options: { bodyLimit?: number } = {}) {
+async function stubServer(
+  handle: StripeWebhookHandler['handleWebhook'],
+  options: { bodyLimit?: number } = {},
+) {
   const seen: { payload: Buffer | string; signature: string | undefined }[] = [];
   const webhookHandler: StripeWebhookHandler = {
     handleWebhook: async (payload, signature) => {
@@ -73,7 +82,12 @@ describe('POST /api/stripe/webhook (HTTP layer)', () => {
   });
 
   it('answers 415 for a body that is not JSON', async () => {
-    const res = await app.inject({ method: 'POST', url: '/api/stripe/webhook', headers: { 'content-type': 'text/plain' }, payload: 'hi' });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/stripe/webhook',
+      headers: { 'content-type': 'text/plain' },
+      payload: 'hi',
+    });
     expect(res.statusCode).toBe(415);
     expect(res.json()).toMatchObject({ error: { code: 'unsupported_media_type' } });
   });
@@ -102,10 +116,22 @@ describe('createBillingContext', () => {
   it('explains missing configuration', () => {
     expect(() => parseBillingEnv({})).toThrow(ValidationError);
     expect(() => parseBillingEnv({})).toThrow(/STRIPE_SECRET_KEY is required/);
-    expect(() => parseBillingEnv({ STRIPE_SECRET_KEY: 'sk_test_x' }, { requireWebhookSecret: true })).toThrow(/STRIPE_WEBHOOK_SECRET is required/);
-    expect(() => parseBillingEnv({ STRIPE_SECRET_KEY: 'sk_test_x', STRIPE_API_BASE: 'ftp://x' })).toThrow(/STRIPE_API_BASE/);
-    expect(() => parseBillingEnv({ STRIPE_SECRET_KEY: 'sk_test_x', PAYMENT_GRACE_PERIOD_DAYS: 'soon' })).toThrow(/PAYMENT_GRACE_PERIOD_DAYS/);
-    expect(parseBillingEnv({ STRIPE_SECRET_KEY: 'sk_test_x', STRIPE_WEBHOOK_SECRET: ' ', PAYMENT_GRACE_PERIOD_DAYS: '3' })).toMatchObject({
+    expect(() => parseBillingEnv({ STRIPE_SECRET_KEY: 'sk_test_x' }, { requireWebhookSecret: true })).toThrow(
+      /STRIPE_WEBHOOK_SECRET is required/,
+    );
+    expect(() => parseBillingEnv({ STRIPE_SECRET_KEY: 'sk_test_x', STRIPE_API_BASE: 'ftp://x' })).toThrow(
+      /STRIPE_API_BASE/,
+    );
+    expect(() =>
+      parseBillingEnv({ STRIPE_SECRET_KEY: 'sk_test_x', PAYMENT_GRACE_PERIOD_DAYS: 'soon' }),
+    ).toThrow(/PAYMENT_GRACE_PERIOD_DAYS/);
+    expect(
+      parseBillingEnv({
+        STRIPE_SECRET_KEY: 'sk_test_x',
+        STRIPE_WEBHOOK_SECRET: ' ',
+        PAYMENT_GRACE_PERIOD_DAYS: '3',
+      }),
+    ).toMatchObject({
       STRIPE_SECRET_KEY: 'sk_test_x',
       STRIPE_WEBHOOK_SECRET: undefined,
       PAYMENT_GRACE_PERIOD_DAYS: 3,
@@ -113,8 +139,16 @@ describe('createBillingContext', () => {
   });
 
   it('turns STRIPE_API_BASE into SDK host/port/protocol', () => {
-    expect(stripeConfigFromBase('http://127.0.0.1:12111')).toEqual({ host: '127.0.0.1', port: 12111, protocol: 'http' });
-    expect(stripeConfigFromBase('https://api.stripe.com')).toEqual({ host: 'api.stripe.com', port: 443, protocol: 'https' });
+    expect(stripeConfigFromBase('http://127.0.0.1:12111')).toEqual({
+      host: '127.0.0.1',
+      port: 12111,
+      protocol: 'http',
+    });
+    expect(stripeConfigFromBase('https://api.stripe.com')).toEqual({
+      host: 'api.stripe.com',
+      port: 443,
+      protocol: 'https',
+    });
     expect(stripeConfigFromBase(undefined)).toEqual({});
   });
 
@@ -131,7 +165,11 @@ describe('createBillingContext', () => {
 
     it('builds every service, and its server processes a signed event end to end', async () => {
       const context = await createBillingContext({
-        env: { STRIPE_SECRET_KEY: emu.apiKey, STRIPE_API_BASE: emu.url, STRIPE_WEBHOOK_SECRET: emu.webhookSecret },
+        env: {
+          STRIPE_SECRET_KEY: emu.apiKey,
+          STRIPE_API_BASE: emu.url,
+          STRIPE_WEBHOOK_SECRET: emu.webhookSecret,
+        },
         database: db,
         requireWebhookSecret: true,
       });
@@ -145,8 +183,16 @@ describe('createBillingContext', () => {
         const plans = await seedPlans(context.stripe);
         const customer = await context.stripe.customers.create({ metadata: { tenantId: 't_ctx' } });
         await context.prisma.tenant.create({ data: { id: 't_ctx', name: 't_ctx' } });
-        const sub = await context.stripe.subscriptions.create({ customer: customer.id, items: [{ price: plans.pro.price.id }] });
-        const event = emu.events().find((e) => e.type === 'customer.subscription.created' && (e.data.object as { id: string }).id === sub.id)!;
+        const sub = await context.stripe.subscriptions.create({
+          customer: customer.id,
+          items: [{ price: plans.pro.price.id }],
+        });
+        const event = emu
+          .events()
+          .find(
+            (e) =>
+              e.type === 'customer.subscription.created' && (e.data.object as { id: string }).id === sub.id,
+          )!;
         const res = await emu.deliverEvent(event.id);
         expect(res.status).toBe(200);
         expect(JSON.parse(res.body)).toMatchObject({ status: 'processed', action: 'plan_applied' });
@@ -160,9 +206,14 @@ describe('createBillingContext', () => {
     });
 
     it('without a webhook secret the CLI-style context still works but webhooks fail closed', async () => {
-      const context = await createBillingContext({ env: { STRIPE_SECRET_KEY: emu.apiKey, STRIPE_API_BASE: emu.url }, database: db });
+      const context = await createBillingContext({
+        env: { STRIPE_SECRET_KEY: emu.apiKey, STRIPE_API_BASE: emu.url },
+        database: db,
+      });
       try {
-        await expect(context.webhookHandler.handleWebhook('{}', 't=1,v1=x')).rejects.toThrow(/STRIPE_WEBHOOK_SECRET/);
+        await expect(context.webhookHandler.handleWebhook('{}', 't=1,v1=x')).rejects.toThrow(
+          /STRIPE_WEBHOOK_SECRET/,
+        );
       } finally {
         await context.close();
       }
@@ -178,7 +229,10 @@ describe('npm start (src/server/main.ts)', () => {
     // The child gets its own embedded database rather than the shared server's public schema.
     delete childEnv.DATABASE_URL;
     delete childEnv.REDIS_URL;
-    const child = spawn(process.execPath, ['--import', 'tsx', mainPath], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', mainPath], {
+      env: childEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -217,11 +271,19 @@ describe('npm start (src/server/main.ts)', () => {
     try {
       const port = await run.listening();
       emu.setWebhookEndpoint(`http://127.0.0.1:${port}/api/stripe/webhook`, { autoDeliver: false });
-      const customer = await emu.emitEvent('customer.subscription.created', { id: 'sub_inflight', object: 'subscription', customer: 'cus_nobody', metadata: {} });
+      const customer = await emu.emitEvent('customer.subscription.created', {
+        id: 'sub_inflight',
+        object: 'subscription',
+        customer: 'cus_nobody',
+        metadata: {},
+      });
       // The tenant lookup asks Stripe for the customer: make that slow so the request is in flight.
       emu.injectLatency(1500, { path: /\/v1\/customers\// });
       const customerReads = () =>
-        Object.entries(emu.requestCounts()).reduce((n, [key, count]) => (key.startsWith('GET /v1/customers/') ? n + count : n), 0);
+        Object.entries(emu.requestCounts()).reduce(
+          (n, [key, count]) => (key.startsWith('GET /v1/customers/') ? n + count : n),
+          0,
+        );
       const before = customerReads();
       const delivery = emu.deliverEvent(customer.id);
       // SIGTERM only once the server is inside the handler (its Stripe read has arrived), however slow the machine.

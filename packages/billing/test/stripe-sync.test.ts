@@ -64,7 +64,10 @@ describe('getPlanDefaultsFromStripe', () => {
 
   it('resolves a product without a default price from product metadata alone', async () => {
     const sync = createStripeSyncService(env.stripe, fast);
-    const product = await env.stripe.products.create({ name: 'Bare', metadata: { bundle: 'bare', features: 'sso' } });
+    const product = await env.stripe.products.create({
+      name: 'Bare',
+      metadata: { bundle: 'bare', features: 'sso' },
+    });
     const plan = await sync.getPlanDefaultsFromStripe(product.id);
     expect(plan).toMatchObject({ priceId: null, lookupKey: null, bundle: 'bare', features: { sso: true } });
   });
@@ -93,7 +96,11 @@ describe('getPlanDefaultsFromStripe', () => {
 
   it('keeps archived products resolvable but flags them inactive', async () => {
     const sync = createStripeSyncService(env.stripe, fast);
-    const legacy = await seedPlan(env.stripe, 'legacy', { ...PLAN_FIXTURES.starter, name: 'Legacy', lookupKey: 'legacy_monthly' });
+    const legacy = await seedPlan(env.stripe, 'legacy', {
+      ...PLAN_FIXTURES.starter,
+      name: 'Legacy',
+      lookupKey: 'legacy_monthly',
+    });
     await env.stripe.products.update(legacy.product.id, { active: false });
     const plan = await sync.getPlanDefaultsFromStripe(legacy.price.id);
     expect(plan.active).toBe(false);
@@ -102,7 +109,10 @@ describe('getPlanDefaultsFromStripe', () => {
 
   it('throws MetadataError naming the object and field for malformed metadata', async () => {
     const sync = createStripeSyncService(env.stripe, fast);
-    const product = await env.stripe.products.create({ name: 'Broken', metadata: { featuresJson: '{not json' } });
+    const product = await env.stripe.products.create({
+      name: 'Broken',
+      metadata: { featuresJson: '{not json' },
+    });
     const error = await sync.getPlanDefaultsFromStripe(product.id).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MetadataError);
     expect(error).toMatchObject({ objectType: 'product', objectId: product.id, field: 'featuresJson' });
@@ -113,10 +123,17 @@ describe('plan cache', () => {
   it('serves repeats from cache, shares concurrent misses, and refetches after invalidatePlan', async () => {
     const sync = createStripeSyncService(env.stripe, fast);
     const product = await env.stripe.products.create({ name: 'Cached', metadata: { features: 'sso' } });
-    const price = await env.stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 500, recurring: { interval: 'month' } });
+    const price = await env.stripe.prices.create({
+      product: product.id,
+      currency: 'usd',
+      unit_amount: 500,
+      recurring: { interval: 'month' },
+    });
     env.emu.resetRequestCounts();
 
-    const results = await Promise.all(Array.from({ length: 10 }, () => sync.getPlanDefaultsFromStripe(price.id)));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => sync.getPlanDefaultsFromStripe(price.id)),
+    );
     expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
     expect(counts()['GET /v1/prices/:id']).toBe(1);
     expect(counts().total).toBe(1);
@@ -165,7 +182,10 @@ describe('plan cache', () => {
 });
 
 describe('subscriptions', () => {
-  async function customerWith(statuses: Array<'active' | 'trialing' | 'past_due' | 'canceled' | 'unpaid' | 'paused' | 'incomplete'>, metadata: Record<string, string> = {}) {
+  async function customerWith(
+    statuses: Array<'active' | 'trialing' | 'past_due' | 'canceled' | 'unpaid' | 'paused' | 'incomplete'>,
+    metadata: Record<string, string> = {},
+  ) {
     const customer = await env.stripe.customers.create({ metadata });
     const subs: Stripe.Subscription[] = [];
     for (const [i, status] of statuses.entries()) {
@@ -182,7 +202,12 @@ describe('subscriptions', () => {
     for (const status of ['active', 'trialing', 'past_due'] as const) {
       const { customer, subs } = await customerWith([status]);
       const active = await sync.getActiveSubscription(customer.id);
-      expect(active).toMatchObject({ customerId: customer.id, status, priceId: plans.starter.price.id, productId: plans.starter.product.id });
+      expect(active).toMatchObject({
+        customerId: customer.id,
+        status,
+        priceId: plans.starter.price.id,
+        productId: plans.starter.product.id,
+      });
       expect(active?.subscription.id).toBe(subs[0]!.id);
       expect(active?.plan.bundle).toBe('starter');
     }
@@ -203,10 +228,13 @@ describe('subscriptions', () => {
   });
 
   it('breaks ties by newest created, then by id', () => {
-    const sub = (id: string, status: Stripe.Subscription.Status, created: number) => ({ id, status, created }) as Stripe.Subscription;
+    const sub = (id: string, status: Stripe.Subscription.Status, created: number) =>
+      ({ id, status, created }) as Stripe.Subscription;
     expect(chooseSubscription([sub('sub_a', 'active', 100), sub('sub_b', 'active', 200)])?.id).toBe('sub_b');
     expect(chooseSubscription([sub('sub_b', 'active', 100), sub('sub_a', 'active', 100)])?.id).toBe('sub_a');
-    expect(chooseSubscription([sub('sub_a', 'trialing', 300), sub('sub_b', 'active', 100)])?.id).toBe('sub_b');
+    expect(chooseSubscription([sub('sub_a', 'trialing', 300), sub('sub_b', 'active', 100)])?.id).toBe(
+      'sub_b',
+    );
     expect(chooseSubscription([])).toBeNull();
   });
 });
@@ -226,17 +254,35 @@ describe('getCustomersWithSubscriptions', () => {
 
   it('walks 250 customers in ≤ 4 Stripe requests, choosing per customer and reporting bad metadata per entry', async () => {
     const seeded = await seedPlans(isolated.stripe);
-    const broken = await isolated.stripe.products.create({ name: 'Broken', metadata: { features: 'not_a_feature' } });
-    const brokenPrice = await isolated.stripe.prices.create({ product: broken.id, currency: 'usd', unit_amount: 1, recurring: { interval: 'month' } });
+    const broken = await isolated.stripe.products.create({
+      name: 'Broken',
+      metadata: { features: 'not_a_feature' },
+    });
+    const brokenPrice = await isolated.stripe.prices.create({
+      product: broken.id,
+      currency: 'usd',
+      unit_amount: 1,
+      recurring: { interval: 'month' },
+    });
     const customers = await mapConcurrent(250, 16, async (i) => {
-      const customer = await isolated.stripe.customers.create({ metadata: i % 10 === 0 ? {} : { tenantId: `t${i}` } });
-      const price = i === 7 ? brokenPrice.id : [seeded.starter, seeded.pro, seeded.enterprise][i % 3]!.price.id;
-      await isolated.stripe.subscriptions.create({ customer: customer.id, items: [{ price }], metadata: { tenantId: `sub-t${i}` } });
+      const customer = await isolated.stripe.customers.create({
+        metadata: i % 10 === 0 ? {} : { tenantId: `t${i}` },
+      });
+      const price =
+        i === 7 ? brokenPrice.id : [seeded.starter, seeded.pro, seeded.enterprise][i % 3]!.price.id;
+      await isolated.stripe.subscriptions.create({
+        customer: customer.id,
+        items: [{ price }],
+        metadata: { tenantId: `sub-t${i}` },
+      });
       return customer;
     });
     // One customer with two subscriptions: the active one wins over the canceled newer one.
     const twoSubs = customers[1]!;
-    const second = await isolated.stripe.subscriptions.create({ customer: twoSubs.id, items: [{ price: seeded.enterprise.price.id }] });
+    const second = await isolated.stripe.subscriptions.create({
+      customer: twoSubs.id,
+      items: [{ price: seeded.enterprise.price.id }],
+    });
     isolated.emu.setSubscriptionStatus(second.id, 'canceled');
     sync.invalidatePlan();
     isolated.emu.resetRequestCounts();
@@ -270,7 +316,14 @@ describe('getCustomersWithSubscriptions', () => {
 
   it('reports plan statistics over paginated products and prices', async () => {
     const stats = await sync.getPlanStatistics();
-    expect(stats).toMatchObject({ totalProducts: 4, activeProducts: 4, productsWithFeatures: 3, customPlans: 0, totalPrices: 4, pricesWithLookupKey: 3 });
+    expect(stats).toMatchObject({
+      totalProducts: 4,
+      activeProducts: 4,
+      productsWithFeatures: 3,
+      customPlans: 0,
+      totalPrices: 4,
+      pricesWithLookupKey: 3,
+    });
     expect(stats.bundles).toEqual({ starter: 1, pro: 1, enterprise: 1 });
     expect(stats.invalidProducts).toHaveLength(1);
     expect(stats.invalidProducts[0]!.error).toMatch(/not_a_feature/);
@@ -281,7 +334,11 @@ describe('rate limiting, retries and error mapping', () => {
   it('holds 40 calls at 20 rps to at least ~1.5 s', async () => {
     const sync = createStripeSyncService(env.stripe, { requestsPerSecond: 20 });
     const started = performance.now();
-    await Promise.all(Array.from({ length: 40 }, () => sync.call('products.list', () => env.stripe.products.list({ limit: 1 }))));
+    await Promise.all(
+      Array.from({ length: 40 }, () =>
+        sync.call('products.list', () => env.stripe.products.list({ limit: 1 })),
+      ),
+    );
     const elapsed = performance.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(1500);
     expect(elapsed).toBeLessThan(10_000);
@@ -320,13 +377,19 @@ describe('rate limiting, retries and error mapping', () => {
     const sync = createStripeSyncService(env.newStripeClient({ apiKey: 'sk_test_wrong' }), fast);
     const error = await sync.getPlanDefaultsFromStripe(plans.pro.price.id).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StripeAuthenticationError);
-    expect(error).toMatchObject({ statusCode: 401, requestId: expect.stringMatching(/^req_/), code: 'stripe_authentication_failed' });
+    expect(error).toMatchObject({
+      statusCode: 401,
+      requestId: expect.stringMatching(/^req_/),
+      code: 'stripe_authentication_failed',
+    });
     expect(sync.stats.retries).toBe(0);
   });
 
   it('maps resource_missing to StripeNotFoundError through call()', async () => {
     const sync = createStripeSyncService(env.stripe, fast);
-    const error = await sync.call('customers.retrieve', () => env.stripe.customers.retrieve('cus_missing')).catch((e: unknown) => e);
+    const error = await sync
+      .call('customers.retrieve', () => env.stripe.customers.retrieve('cus_missing'))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StripeNotFoundError);
     expect(mapStripeError(new Error('plain'), 'x')).toBeInstanceOf(Error);
   });
@@ -341,7 +404,11 @@ describe('rate limiting, retries and error mapping', () => {
     const mapped = mapStripeError(inUse, 'prices.create');
     expect(mapped).toMatchObject({ code: 'stripe_idempotency_key_in_use', statusCode: 409 });
     expect(isRetryable(mapped)).toBe(true);
-    const reused = new StripeSdk.errors.StripeIdempotencyError({ type: 'idempotency_error', statusCode: 400, message: 'Keys for idempotent requests can only be used with the same parameters' });
+    const reused = new StripeSdk.errors.StripeIdempotencyError({
+      type: 'idempotency_error',
+      statusCode: 400,
+      message: 'Keys for idempotent requests can only be used with the same parameters',
+    });
     expect(isRetryable(mapStripeError(reused, 'prices.create'))).toBe(false);
   });
 });

@@ -28,7 +28,9 @@ describe('signature and body checks', () => {
     const { event } = await pendingCreated('t_badsig');
     const res = await env.deliver(event, { secret: 'whsec_wrong' });
     expect(res.status).toBe(400);
-    expect(res.json).toEqual({ error: { code: 'invalid_signature', message: expect.stringContaining('signature') } });
+    expect(res.json).toEqual({
+      error: { code: 'invalid_signature', message: expect.stringContaining('signature') },
+    });
     await nothingWritten(event.id, 't_badsig');
   });
 
@@ -46,7 +48,9 @@ describe('signature and body checks', () => {
     const { event } = await pendingCreated('t_nosig');
     const res = await env.post(JSON.stringify(event));
     expect(res.status).toBe(400);
-    expect(res.json).toMatchObject({ error: { code: 'invalid_signature', message: expect.stringContaining('Missing') } });
+    expect(res.json).toMatchObject({
+      error: { code: 'invalid_signature', message: expect.stringContaining('Missing') },
+    });
     await nothingWritten(event.id, 't_nosig');
   });
 
@@ -73,7 +77,9 @@ describe('signature and body checks', () => {
     const body = JSON.stringify({ id: 'evt_shapeless', object: 'event', data: {} });
     const res = await env.post(body, { 'stripe-signature': env.emu.signPayload(body) });
     expect(res.status).toBe(400);
-    expect(res.json).toMatchObject({ error: { code: 'invalid_payload', message: expect.stringContaining('type') } });
+    expect(res.json).toMatchObject({
+      error: { code: 'invalid_payload', message: expect.stringContaining('type') },
+    });
     expect(await env.ledger('evt_shapeless')).toBeNull();
   });
 });
@@ -89,11 +95,15 @@ describe('failures inside the transaction', () => {
     expect(failed.json).toEqual({ error: { code: 'internal_error', message: expect.any(String) } });
     expect(await env.ledger(event.id)).toBeNull();
     expect(await env.state('t_stripe_down')).toBeNull();
-    expect((await env.prisma.tenant.findUnique({ where: { id: 't_stripe_down' } }))?.stripeCustomerId).toBeNull();
+    expect(
+      (await env.prisma.tenant.findUnique({ where: { id: 't_stripe_down' } }))?.stripeCustomerId,
+    ).toBeNull();
 
     const retried = await env.deliver(event);
     expect(retried.json).toMatchObject({ status: 'processed', action: 'plan_applied' });
-    expect((await env.prisma.tenant.findUnique({ where: { id: 't_stripe_down' } }))?.stripeCustomerId).toBe(customerId);
+    expect((await env.prisma.tenant.findUnique({ where: { id: 't_stripe_down' } }))?.stripeCustomerId).toBe(
+      customerId,
+    );
     expect(await env.audits('t_stripe_down')).toHaveLength(1);
     expect(await env.ledger(event.id)).toMatchObject({ status: 'processed', attempts: 1 });
     expect((await env.deliver(event)).json).toMatchObject({ status: 'duplicate' });
@@ -104,16 +114,22 @@ describe('failures inside the transaction', () => {
     const sub = await env.subscribe(customerId, 'starter');
     await env.deliver(env.lastEvent('customer.subscription.created', sub.id));
     const before = await env.state('t_db_fail');
-    await env.stripe.subscriptions.update(sub.id, { items: [{ id: sub.items.data[0]!.id, price: env.plans.enterprise.price.id }] });
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: sub.items.data[0]!.id, price: env.plans.enterprise.price.id }],
+    });
     const upgrade = env.lastEvent('customer.subscription.updated', sub.id);
 
     // A real constraint violation on the audit insert: it runs after the config row was updated.
-    await env.prisma.$executeRawUnsafe(`ALTER TABLE feature_audit_logs ADD CONSTRAINT webhook_test_no_plan_change CHECK (action <> 'plan_changed') NOT VALID`);
+    await env.prisma.$executeRawUnsafe(
+      `ALTER TABLE feature_audit_logs ADD CONSTRAINT webhook_test_no_plan_change CHECK (action <> 'plan_changed') NOT VALID`,
+    );
     try {
       const failed = await env.deliver(upgrade);
       expect(failed.status).toBe(500);
     } finally {
-      await env.prisma.$executeRawUnsafe(`ALTER TABLE feature_audit_logs DROP CONSTRAINT webhook_test_no_plan_change`);
+      await env.prisma.$executeRawUnsafe(
+        `ALTER TABLE feature_audit_logs DROP CONSTRAINT webhook_test_no_plan_change`,
+      );
     }
     expect(await env.state('t_db_fail')).toEqual(before);
     expect(await env.ledger(upgrade.id)).toBeNull();
@@ -121,7 +137,11 @@ describe('failures inside the transaction', () => {
 
     const retried = await env.deliver(upgrade);
     expect(retried.json).toMatchObject({ status: 'processed', action: 'plan_changed' });
-    expect(await env.state('t_db_fail')).toMatchObject({ stripePriceId: env.plans.enterprise.price.id, features: PLAN_FIXTURES.enterprise.features, version: before!.version + 1 });
+    expect(await env.state('t_db_fail')).toMatchObject({
+      stripePriceId: env.plans.enterprise.price.id,
+      features: PLAN_FIXTURES.enterprise.features,
+      version: before!.version + 1,
+    });
     expect((await env.audits('t_db_fail')).map((a) => a.action)).toEqual(['plan_applied', 'plan_changed']);
   });
 

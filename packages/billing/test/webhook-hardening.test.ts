@@ -20,7 +20,8 @@ beforeEach(() => {
 });
 
 /** Subscribed to an arbitrary price (a plan seeded by the test), created event delivered. */
-const subscribedTo = (tenantId: string, priceId: string) => env.subscribed(tenantId, 'starter', { items: [{ price: priceId }] });
+const subscribedTo = (tenantId: string, priceId: string) =>
+  env.subscribed(tenantId, 'starter', { items: [{ price: priceId }] });
 
 describe('product.updated with reapplyOnPlanChange', () => {
   it('a broken price on the product skips only its tenants: the others are written *and* published to the cache', async () => {
@@ -50,7 +51,9 @@ describe('product.updated with reapplyOnPlanChange', () => {
 
       // The second price's metadata breaks (its price.updated only invalidates the cached price)...
       await env.stripe.prices.update(second.id, { metadata: { features: '{"max_projects":"lots"}' } });
-      expect((await env.deliver(env.lastEvent('price.updated', second.id))).json).toMatchObject({ action: 'plan_invalidated' });
+      expect((await env.deliver(env.lastEvent('price.updated', second.id))).json).toMatchObject({
+        action: 'plan_invalidated',
+      });
       // ...then the product gains a feature.
       await env.stripe.products.update(plan.product.id, { metadata: { features: 'api_access,sso' } });
       const event = env.lastEvent('product.updated', plan.product.id);
@@ -59,7 +62,10 @@ describe('product.updated with reapplyOnPlanChange', () => {
       expect(res.json).toMatchObject({ status: 'processed', action: 'plan_reapplied' });
       expect((await env.state('reapply_a'))?.features).toEqual({ ...basic.features, sso: true });
       // The committed change is what readers see (it used to stay on the old cached version).
-      expect((await env.featureSync.getTenantFeatures('reapply_a'))?.features).toEqual({ ...basic.features, sso: true });
+      expect((await env.featureSync.getTenantFeatures('reapply_a'))?.features).toEqual({
+        ...basic.features,
+        sso: true,
+      });
       expect(await env.featureSync.isFeatureEnabled('reapply_a', 'sso')).toBe(true);
       // The tenant on the broken price is left alone, and the ledger names the reason.
       expect((await env.state('reapply_b'))?.features).toEqual({ api_access: true, max_projects: 2 });
@@ -84,17 +90,26 @@ describe('enforcePaymentGrace', () => {
     }
     // grace_a's audit insert fails inside its transaction.
     await whileAuditInsertsFail(env.db, 'grace_a', async () => {
-      const run = await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 8 * DAY) });
-      expect(run.failed).toEqual([{ tenantId: 'grace_a', error: expect.stringContaining('injected failure') }]);
+      const run = await enforcePaymentGrace(env.prisma, env.featureSync, {
+        now: new Date(failedAt + 8 * DAY),
+      });
+      expect(run.failed).toEqual([
+        { tenantId: 'grace_a', error: expect.stringContaining('injected failure') },
+      ]);
       expect(run.restricted).toEqual(expect.arrayContaining(['grace_b', 'grace_c']));
       expect(await env.state('grace_a')).toMatchObject({ accessActive: true });
       for (const tenantId of ['grace_b', 'grace_c']) {
-        expect(await env.state(tenantId)).toMatchObject({ accessActive: false, features: restrictFeatures(PLAN_FIXTURES.starter.features) });
+        expect(await env.state(tenantId)).toMatchObject({
+          accessActive: false,
+          features: restrictFeatures(PLAN_FIXTURES.starter.features),
+        });
         expect(await env.featureSync.isFeatureEnabled(tenantId, 'api_access')).toBe(false);
       }
     });
     // The next run heals the one that failed.
-    const again = await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 8 * DAY) });
+    const again = await enforcePaymentGrace(env.prisma, env.featureSync, {
+      now: new Date(failedAt + 8 * DAY),
+    });
     expect(again).toMatchObject({ restricted: ['grace_a'], failed: [] });
   });
 });

@@ -3,7 +3,11 @@ import type Stripe from 'stripe';
 import { createFeatureReader } from '../src/feature-cache/index.js';
 import { createFeatureSyncService, type FeatureSyncService } from '../src/feature-sync/index.js';
 import { buildServer, type ServerOptions } from '../src/server/app.js';
-import { createStripeSyncService, type StripeSyncOptions, type StripeSyncService } from '../src/stripe-sync/index.js';
+import {
+  createStripeSyncService,
+  type StripeSyncOptions,
+  type StripeSyncService,
+} from '../src/stripe-sync/index.js';
 import { toState, type TenantFeatureState } from '../src/tenant-store/index.js';
 import {
   createStripeWebhookHandler,
@@ -36,8 +40,15 @@ export interface WebhookTestEnv extends BillingTestEnv {
   trialCalls: TrialWillEndInfo[];
   logs: { line: string; fields: Record<string, unknown> }[];
   /** Tenant + Stripe customer; `link` says how the tenant is findable (default: stripe_customer_id column). */
-  createCustomer(tenantId: string, options?: { link?: 'column' | 'metadata' | 'none'; createTenant?: boolean }): Promise<string>;
-  subscribe(customerId: string, plan: PlanName, params?: Partial<Stripe.SubscriptionCreateParams>): Promise<Stripe.Subscription>;
+  createCustomer(
+    tenantId: string,
+    options?: { link?: 'column' | 'metadata' | 'none'; createTenant?: boolean },
+  ): Promise<string>;
+  subscribe(
+    customerId: string,
+    plan: PlanName,
+    params?: Partial<Stripe.SubscriptionCreateParams>,
+  ): Promise<Stripe.Subscription>;
   /** A new tenant (customer linked by column) subscribed to `plan`, its created event delivered and acknowledged. */
   subscribed(
     tenantId: string,
@@ -45,14 +56,22 @@ export interface WebhookTestEnv extends BillingTestEnv {
     params?: Partial<Stripe.SubscriptionCreateParams>,
   ): Promise<{ customerId: string; sub: Stripe.Subscription }>;
   state(tenantId: string): Promise<TenantFeatureState | null>;
-  audits(tenantId: string): Promise<{ action: string; stripeEventId: string | null; source: string; actor: string }[]>;
+  audits(
+    tenantId: string,
+  ): Promise<{ action: string; stripeEventId: string | null; source: string; actor: string }[]>;
   ledger(eventId: string): ReturnType<BillingTestEnv['prisma']['processedStripeEvent']['findUnique']>;
   /** Events of `type` (oldest first), optionally only those about one object id. */
   eventsOf(type: string, objectId?: string): Stripe.Event[];
   lastEvent(type: string, objectId?: string): Stripe.Event;
-  deliver(event: Stripe.Event | string, options?: { timestamp?: number; secret?: string; url?: string }): Promise<{ status: number; json: Record<string, unknown> }>;
+  deliver(
+    event: Stripe.Event | string,
+    options?: { timestamp?: number; secret?: string; url?: string },
+  ): Promise<{ status: number; json: Record<string, unknown> }>;
   /** POSTs raw bytes to the webhook URL. */
-  post(body: string | Buffer, headers?: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }>;
+  post(
+    body: string | Buffer,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; json: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 
@@ -82,7 +101,10 @@ export async function setupWebhookTestEnv(options: WebhookTestEnvOptions = {}): 
       log: (line, fields) => void logs.push({ line, fields }),
       ...options.handler,
     });
-    const app = await buildServer({ prisma: env.prisma, stripe: env.stripe, webhookHandler: handler, featureSync }, options.server);
+    const app = await buildServer(
+      { prisma: env.prisma, stripe: env.stripe, webhookHandler: handler, featureSync },
+      options.server,
+    );
     await app.listen({ port: 0, host: '127.0.0.1' });
     const address = app.server.address();
     if (!address || typeof address === 'string') throw new Error('server has no TCP address');
@@ -90,7 +112,12 @@ export async function setupWebhookTestEnv(options: WebhookTestEnvOptions = {}): 
     env.emu.setWebhookEndpoint(webhookUrl, { autoDeliver: options.autoDeliver ?? false });
 
     const eventsOf = (type: string, objectId?: string) =>
-      env.emu.events().filter((e) => e.type === type && (objectId === undefined || (e.data.object as { id?: string }).id === objectId));
+      env.emu
+        .events()
+        .filter(
+          (e) =>
+            e.type === type && (objectId === undefined || (e.data.object as { id?: string }).id === objectId),
+        );
 
     const parse = (text: string): Record<string, unknown> => {
       try {
@@ -100,8 +127,16 @@ export async function setupWebhookTestEnv(options: WebhookTestEnvOptions = {}): 
       }
     };
 
-    const subscribe = (customerId: string, plan: PlanName, params: Partial<Stripe.SubscriptionCreateParams> = {}) =>
-      env.stripe.subscriptions.create({ customer: customerId, items: [{ price: plans[plan].price.id }], ...params });
+    const subscribe = (
+      customerId: string,
+      plan: PlanName,
+      params: Partial<Stripe.SubscriptionCreateParams> = {},
+    ) =>
+      env.stripe.subscriptions.create({
+        customer: customerId,
+        items: [{ price: plans[plan].price.id }],
+        ...params,
+      });
 
     const webhookEnv: WebhookTestEnv = {
       ...env,
@@ -121,7 +156,9 @@ export async function setupWebhookTestEnv(options: WebhookTestEnvOptions = {}): 
           ...(link === 'metadata' ? { metadata: { tenantId } } : {}),
         });
         if (o.createTenant !== false) {
-          await env.prisma.tenant.create({ data: { id: tenantId, name: tenantId, stripeCustomerId: link === 'column' ? customer.id : null } });
+          await env.prisma.tenant.create({
+            data: { id: tenantId, name: tenantId, stripeCustomerId: link === 'column' ? customer.id : null },
+          });
         }
         return customer.id;
       },
@@ -130,7 +167,10 @@ export async function setupWebhookTestEnv(options: WebhookTestEnvOptions = {}): 
         const customerId = await webhookEnv.createCustomer(tenantId);
         const sub = await subscribe(customerId, plan, params);
         const res = await webhookEnv.deliver(webhookEnv.lastEvent('customer.subscription.created', sub.id));
-        if (res.status !== 200) throw new Error(`created event for ${tenantId} answered ${res.status}: ${JSON.stringify(res.json)}`);
+        if (res.status !== 200)
+          throw new Error(
+            `created event for ${tenantId} answered ${res.status}: ${JSON.stringify(res.json)}`,
+          );
         return { customerId, sub };
       },
       async state(tenantId) {
@@ -191,9 +231,19 @@ export async function startExtraServer(
     log: (line, fields) => void env.logs.push({ line, fields }),
     ...handlerOptions,
   });
-  const app = await buildServer({ prisma: env.prisma, stripe: env.stripe, webhookHandler: handler, featureSync: env.featureSync });
+  const app = await buildServer({
+    prisma: env.prisma,
+    stripe: env.stripe,
+    webhookHandler: handler,
+    featureSync: env.featureSync,
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('server has no TCP address');
-  return { url: `http://127.0.0.1:${address.port}/api/stripe/webhook`, handler, app, close: () => app.close() };
+  return {
+    url: `http://127.0.0.1:${address.port}/api/stripe/webhook`,
+    handler,
+    app,
+    close: () => app.close(),
+  };
 }

@@ -22,7 +22,12 @@ describe('idempotency', () => {
     const second = await env.deliver(event);
     expect(first.json).toMatchObject({ status: 'processed', action: 'plan_applied' });
     expect(second.status).toBe(200);
-    expect(second.json).toMatchObject({ received: true, status: 'duplicate', action: 'plan_applied', eventId: event.id });
+    expect(second.json).toMatchObject({
+      received: true,
+      status: 'duplicate',
+      action: 'plan_applied',
+      eventId: event.id,
+    });
     expect(await env.audits('t_dup')).toHaveLength(1);
     expect(await env.ledger(event.id)).toMatchObject({ status: 'processed', attempts: 2 });
     expect((await env.state('t_dup'))?.version).toBe(1);
@@ -46,15 +51,23 @@ describe('out-of-order delivery', () => {
   it('an updated delivered before its created ends in Stripe’s current state', async () => {
     const customerId = await env.createCustomer('t_reversed');
     const sub = await env.subscribe(customerId, 'starter');
-    await env.stripe.subscriptions.update(sub.id, { items: [{ id: sub.items.data[0]!.id, price: env.plans.pro.price.id }] });
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: sub.items.data[0]!.id, price: env.plans.pro.price.id }],
+    });
     const created = env.lastEvent('customer.subscription.created', sub.id);
     const updated = env.lastEvent('customer.subscription.updated', sub.id);
 
     expect((await env.deliver(updated)).json).toMatchObject({ status: 'processed', action: 'plan_applied' });
     expect((await env.state('t_reversed'))?.stripePriceId).toBe(env.plans.pro.price.id);
     // The created event's payload says "starter"; Stripe says "pro" now, and that is what stays.
-    expect((await env.deliver(created)).json).toMatchObject({ status: 'processed', action: 'subscription_synced' });
-    expect(await env.state('t_reversed')).toMatchObject({ stripePriceId: env.plans.pro.price.id, features: PLAN_FIXTURES.pro.features });
+    expect((await env.deliver(created)).json).toMatchObject({
+      status: 'processed',
+      action: 'subscription_synced',
+    });
+    expect(await env.state('t_reversed')).toMatchObject({
+      stripePriceId: env.plans.pro.price.id,
+      features: PLAN_FIXTURES.pro.features,
+    });
     expect(await env.audits('t_reversed')).toHaveLength(1);
   });
 
@@ -65,14 +78,22 @@ describe('out-of-order delivery', () => {
     const itemId = sub.items.data[0]!.id;
     await env.stripe.subscriptions.update(sub.id, { items: [{ id: itemId, price: env.plans.pro.price.id }] });
     const toPro = env.lastEvent('customer.subscription.updated', sub.id);
-    await env.stripe.subscriptions.update(sub.id, { items: [{ id: itemId, price: env.plans.enterprise.price.id }] });
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: itemId, price: env.plans.enterprise.price.id }],
+    });
     const toEnterprise = env.lastEvent('customer.subscription.updated', sub.id);
 
     expect((await env.deliver(toEnterprise)).json).toMatchObject({ action: 'plan_changed' });
     const newest = await env.state('t_stale_update');
-    expect((await env.deliver(toPro)).json).toMatchObject({ status: 'processed', action: 'subscription_synced' });
+    expect((await env.deliver(toPro)).json).toMatchObject({
+      status: 'processed',
+      action: 'subscription_synced',
+    });
     const after = await env.state('t_stale_update');
-    expect(after).toMatchObject({ stripePriceId: env.plans.enterprise.price.id, features: PLAN_FIXTURES.enterprise.features });
+    expect(after).toMatchObject({
+      stripePriceId: env.plans.enterprise.price.id,
+      features: PLAN_FIXTURES.enterprise.features,
+    });
     // lastStripeEvent* never moves backwards.
     expect(after?.lastStripeEventAt).toEqual(newest?.lastStripeEventAt);
     expect(after?.lastStripeEventId).toBe(newest?.lastStripeEventId);
@@ -105,7 +126,11 @@ describe('out-of-order delivery', () => {
     await env.stripe.subscriptions.cancel(sub.id);
     await env.deliver(env.lastEvent('customer.subscription.deleted', sub.id));
     await env.deliver(updated);
-    expect(await env.state('t_cancel_first')).toMatchObject({ accessActive: false, subscriptionStatus: 'canceled', features: restrictFeatures(PLAN_FIXTURES.pro.features) });
+    expect(await env.state('t_cancel_first')).toMatchObject({
+      accessActive: false,
+      subscriptionStatus: 'canceled',
+      features: restrictFeatures(PLAN_FIXTURES.pro.features),
+    });
   });
 });
 
@@ -117,7 +142,10 @@ describe('concurrency', () => {
     const cycle: PlanName[] = ['pro', 'enterprise', 'starter'];
     for (let i = 0; i < 19; i++) {
       if (i % 4 === 3) env.emu.setSubscriptionStatus(sub.id, i % 8 === 3 ? 'past_due' : 'active');
-      else await env.stripe.subscriptions.update(sub.id, { items: [{ id: itemId, price: env.plans[cycle[i % 3]!].price.id }] });
+      else
+        await env.stripe.subscriptions.update(sub.id, {
+          items: [{ id: itemId, price: env.plans[cycle[i % 3]!].price.id }],
+        });
     }
     const events = env.emu.events().filter((e) => (e.data.object as { id?: string }).id === sub.id);
     expect(events).toHaveLength(20);
@@ -129,13 +157,22 @@ describe('concurrency', () => {
 
     const state = await env.state('t_burst');
     const finalPrice = truth.items.data[0]!.price.id;
-    const finalPlan = (Object.keys(env.plans) as PlanName[]).find((name) => env.plans[name].price.id === finalPrice)!;
-    expect(state).toMatchObject({ stripePriceId: finalPrice, subscriptionStatus: truth.status, accessActive: true, features: PLAN_FIXTURES[finalPlan].features });
+    const finalPlan = (Object.keys(env.plans) as PlanName[]).find(
+      (name) => env.plans[name].price.id === finalPrice,
+    )!;
+    expect(state).toMatchObject({
+      stripePriceId: finalPrice,
+      subscriptionStatus: truth.status,
+      accessActive: true,
+      features: PLAN_FIXTURES[finalPlan].features,
+    });
     const audits = await env.audits('t_burst');
     expect(audits.length).toBeGreaterThanOrEqual(1);
     expect(audits.length).toBeLessThanOrEqual(20);
     expect(new Set(eventIdsOf(audits)).size).toBe(audits.length);
-    expect(await env.prisma.processedStripeEvent.count({ where: { tenantId: 't_burst', status: 'processed' } })).toBe(20);
+    expect(
+      await env.prisma.processedStripeEvent.count({ where: { tenantId: 't_burst', status: 'processed' } }),
+    ).toBe(20);
 
     // Stripe retrying the whole burst changes nothing.
     const again = await Promise.all(events.map((e) => env.deliver(e)));
@@ -151,13 +188,22 @@ describe('automatic delivery', () => {
     try {
       const customerId = await env.createCustomer('t_auto');
       const sub = await env.subscribe(customerId, 'starter');
-      await env.stripe.subscriptions.update(sub.id, { items: [{ id: sub.items.data[0]!.id, price: env.plans.pro.price.id }] });
+      await env.stripe.subscriptions.update(sub.id, {
+        items: [{ id: sub.items.data[0]!.id, price: env.plans.pro.price.id }],
+      });
       env.emu.payInvoice(sub.id, { succeeded: true });
       await env.emu.waitForDeliveries();
-      expect(await env.state('t_auto')).toMatchObject({ stripePriceId: env.plans.pro.price.id, accessActive: true, features: PLAN_FIXTURES.pro.features });
+      expect(await env.state('t_auto')).toMatchObject({
+        stripePriceId: env.plans.pro.price.id,
+        accessActive: true,
+        features: PLAN_FIXTURES.pro.features,
+      });
       await env.stripe.subscriptions.cancel(sub.id);
       await env.emu.waitForDeliveries();
-      expect(await env.state('t_auto')).toMatchObject({ accessActive: false, subscriptionStatus: 'canceled' });
+      expect(await env.state('t_auto')).toMatchObject({
+        accessActive: false,
+        subscriptionStatus: 'canceled',
+      });
       // Whether "plan_changed" shows up depends on whether the created event was handled before
       // the upgrade happened: it re-reads Stripe, so it may already see the pro plan.
       const actions = (await env.audits('t_auto')).map((a) => a.action);

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeVersioned } from '../src/cache/index.js';
 import { restrictFeatures } from '../src/features/merge.js';
-import { enforcePaymentGrace, listUnmatchedEvents, schedulePaymentGrace, type EnforcePaymentGraceResult } from '../src/webhooks/index.js';
+import {
+  enforcePaymentGrace,
+  listUnmatchedEvents,
+  schedulePaymentGrace,
+  type EnforcePaymentGraceResult,
+} from '../src/webhooks/index.js';
 import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
 import { createCustomPlanService } from '../src/custom-plans/index.js';
 import { PLAN_FIXTURES, seedPlan } from './helpers/fixtures.js';
@@ -19,14 +24,18 @@ beforeEach(() => {
   env.clock.now = new Date();
 });
 
-
 describe('customer.subscription.created', () => {
   it('applies the plan of the subscription Stripe reports, audits it and publishes to the cache', async () => {
     const customerId = await env.createCustomer('t_created');
     const sub = await env.subscribe(customerId, 'pro');
     const res = await env.deliver(env.lastEvent('customer.subscription.created', sub.id));
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ received: true, status: 'processed', action: 'plan_applied', type: 'customer.subscription.created' });
+    expect(res.json).toMatchObject({
+      received: true,
+      status: 'processed',
+      action: 'plan_applied',
+      type: 'customer.subscription.created',
+    });
     const state = await env.state('t_created');
     expect(state).toMatchObject({
       features: PLAN_FIXTURES.pro.features,
@@ -41,8 +50,15 @@ describe('customer.subscription.created', () => {
       accessActive: true,
       lastStripeEventId: res.json.eventId,
     });
-    expect(await env.audits('t_created')).toEqual([{ action: 'plan_applied', stripeEventId: res.json.eventId, source: 'webhook', actor: 'stripe' }]);
-    expect(await env.ledger(res.json.eventId as string)).toMatchObject({ status: 'processed', action: 'plan_applied', tenantId: 't_created', attempts: 1 });
+    expect(await env.audits('t_created')).toEqual([
+      { action: 'plan_applied', stripeEventId: res.json.eventId, source: 'webhook', actor: 'stripe' },
+    ]);
+    expect(await env.ledger(res.json.eventId as string)).toMatchObject({
+      status: 'processed',
+      action: 'plan_applied',
+      tenantId: 't_created',
+      attempts: 1,
+    });
     // Published after commit: the cache already holds the committed version.
     const cached = decodeVersioned(await env.cache.get(`${env.namespace}:t_created`));
     expect(cached?.version).toBe(state!.version);
@@ -53,7 +69,9 @@ describe('customer.subscription.created', () => {
     const sub = await env.subscribe(customerId, 'starter');
     const res = await env.deliver(env.lastEvent('customer.subscription.created', sub.id));
     expect(res.json).toMatchObject({ status: 'processed', action: 'plan_applied' });
-    expect((await env.prisma.tenant.findUnique({ where: { id: 't_meta' } }))?.stripeCustomerId).toBe(customerId);
+    expect((await env.prisma.tenant.findUnique({ where: { id: 't_meta' } }))?.stripeCustomerId).toBe(
+      customerId,
+    );
     expect((await env.state('t_meta'))?.features).toEqual(PLAN_FIXTURES.starter.features);
   });
 
@@ -62,16 +80,23 @@ describe('customer.subscription.created', () => {
     const sub = await env.subscribe(customerId, 'starter', { metadata: { tenantId: 't_submeta' } });
     const res = await env.deliver(env.lastEvent('customer.subscription.created', sub.id));
     expect(res.json).toMatchObject({ status: 'processed' });
-    expect((await env.prisma.tenant.findUnique({ where: { id: 't_submeta' } }))?.stripeCustomerId).toBe(customerId);
+    expect((await env.prisma.tenant.findUnique({ where: { id: 't_submeta' } }))?.stripeCustomerId).toBe(
+      customerId,
+    );
   });
 });
 
 describe('customer.subscription.updated', () => {
   it('applies a plan change with the merge strategy, keeping overrides', async () => {
     const { sub } = await env.subscribed('t_upgrade', 'starter');
-    await env.prisma.tenantFeatureConfig.update({ where: { tenantId: 't_upgrade' }, data: { overrides: { max_users: 77 } } });
+    await env.prisma.tenantFeatureConfig.update({
+      where: { tenantId: 't_upgrade' },
+      data: { overrides: { max_users: 77 } },
+    });
     const itemId = sub.items.data[0]!.id;
-    await env.stripe.subscriptions.update(sub.id, { items: [{ id: itemId, price: env.plans.enterprise.price.id }] });
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: itemId, price: env.plans.enterprise.price.id }],
+    });
     const res = await env.deliver(env.lastEvent('customer.subscription.updated', sub.id));
     expect(res.json).toMatchObject({ status: 'processed', action: 'plan_changed' });
     const state = await env.state('t_upgrade');
@@ -87,12 +112,19 @@ describe('customer.subscription.updated', () => {
 
   it('follows status changes: past_due keeps access, unpaid restricts, active restores', async () => {
     const { sub } = await env.subscribed('t_status', 'pro');
-    await env.prisma.tenantFeatureConfig.update({ where: { tenantId: 't_status' }, data: { overrides: { sso: true } } });
+    await env.prisma.tenantFeatureConfig.update({
+      where: { tenantId: 't_status' },
+      data: { overrides: { sso: true } },
+    });
     const full = { ...PLAN_FIXTURES.pro.features, sso: true };
 
     const pastDue = await env.deliver(env.emu.setSubscriptionStatus(sub.id, 'past_due'));
     expect(pastDue.json).toMatchObject({ action: 'subscription_status_changed' });
-    expect(await env.state('t_status')).toMatchObject({ subscriptionStatus: 'past_due', accessActive: true, features: full });
+    expect(await env.state('t_status')).toMatchObject({
+      subscriptionStatus: 'past_due',
+      accessActive: true,
+      features: full,
+    });
 
     const unpaid = await env.deliver(env.emu.setSubscriptionStatus(sub.id, 'unpaid'));
     expect(unpaid.json).toMatchObject({ action: 'access_restricted' });
@@ -106,7 +138,11 @@ describe('customer.subscription.updated', () => {
 
     const active = await env.deliver(env.emu.setSubscriptionStatus(sub.id, 'active'));
     expect(active.json).toMatchObject({ action: 'access_restored' });
-    expect(await env.state('t_status')).toMatchObject({ subscriptionStatus: 'active', accessActive: true, features: full });
+    expect(await env.state('t_status')).toMatchObject({
+      subscriptionStatus: 'active',
+      accessActive: true,
+      features: full,
+    });
   });
 
   it.each(['paused', 'incomplete', 'canceled'] as const)('%s restricts access', async (status) => {
@@ -114,7 +150,11 @@ describe('customer.subscription.updated', () => {
     const { sub } = await env.subscribed(tenantId, 'starter');
     const res = await env.deliver(env.emu.setSubscriptionStatus(sub.id, status));
     expect(res.json).toMatchObject({ status: 'processed', action: 'access_restricted' });
-    expect(await env.state(tenantId)).toMatchObject({ subscriptionStatus: status, accessActive: false, features: restrictFeatures(PLAN_FIXTURES.starter.features) });
+    expect(await env.state(tenantId)).toMatchObject({
+      subscriptionStatus: status,
+      accessActive: false,
+      features: restrictFeatures(PLAN_FIXTURES.starter.features),
+    });
   });
 
   it('trialing grants access and records the trial end', async () => {
@@ -145,7 +185,12 @@ describe('customer.subscription.deleted', () => {
     });
     expect(Object.values(state!.features).every((v) => v === false || v === 0)).toBe(true);
     const audits = await env.audits('t_deleted');
-    expect(audits.at(-1)).toEqual({ action: 'subscription_deleted', stripeEventId: res.json.eventId, source: 'webhook', actor: 'stripe' });
+    expect(audits.at(-1)).toEqual({
+      action: 'subscription_deleted',
+      stripeEventId: res.json.eventId,
+      source: 'webhook',
+      actor: 'stripe',
+    });
     expect(await env.featureSync.isFeatureEnabled('t_deleted', 'sso')).toBe(false);
   });
 });
@@ -157,7 +202,11 @@ describe('invoice payments and the grace period', () => {
     const event = env.emu.payInvoice(sub, { succeeded: true });
     const res = await env.deliver(event);
     expect(res.json).toMatchObject({ status: 'processed', action: 'payment_succeeded' });
-    expect(await env.state('t_paid')).toMatchObject({ lastPaymentAt: new Date(event.created * 1000), paymentFailedAt: null, accessActive: true });
+    expect(await env.state('t_paid')).toMatchObject({
+      lastPaymentAt: new Date(event.created * 1000),
+      paymentFailedAt: null,
+      accessActive: true,
+    });
     expect((await env.audits('t_paid')).map((a) => a.action)).toEqual(['plan_applied']);
   });
 
@@ -168,26 +217,43 @@ describe('invoice payments and the grace period', () => {
     const first = env.emu.payInvoice(sub.id, { succeeded: false });
     expect((await env.deliver(first)).json).toMatchObject({ status: 'processed', action: 'payment_failed' });
     const failedAt = new Date(first.created * 1000);
-    expect(await env.state('t_grace')).toMatchObject({ paymentFailedAt: failedAt, accessActive: true, features: PLAN_FIXTURES.pro.features });
+    expect(await env.state('t_grace')).toMatchObject({
+      paymentFailedAt: failedAt,
+      accessActive: true,
+      features: PLAN_FIXTURES.pro.features,
+    });
 
     env.clock.now = new Date(start + 3 * DAY);
-    expect((await env.deliver(env.emu.payInvoice(sub.id, { succeeded: false }))).json).toMatchObject({ action: 'payment_failed' });
+    expect((await env.deliver(env.emu.payInvoice(sub.id, { succeeded: false }))).json).toMatchObject({
+      action: 'payment_failed',
+    });
     // The streak started with the first failure; a retry's failure does not push the deadline out.
     expect(await env.state('t_grace')).toMatchObject({ paymentFailedAt: failedAt, accessActive: true });
 
     env.clock.now = new Date(start + 8 * DAY);
     const late = await env.deliver(env.emu.payInvoice(sub.id, { succeeded: false }));
     expect(late.json).toMatchObject({ status: 'processed', action: 'payment_grace_expired' });
-    expect(await env.state('t_grace')).toMatchObject({ accessActive: false, features: restrictFeatures(PLAN_FIXTURES.pro.features), planFeatures: PLAN_FIXTURES.pro.features });
+    expect(await env.state('t_grace')).toMatchObject({
+      accessActive: false,
+      features: restrictFeatures(PLAN_FIXTURES.pro.features),
+      planFeatures: PLAN_FIXTURES.pro.features,
+    });
 
     // A subscription event while past_due must not quietly undo the restriction.
-    expect((await env.deliver(env.emu.setSubscriptionStatus(sub.id, 'past_due'))).json).toMatchObject({ status: 'processed' });
+    expect((await env.deliver(env.emu.setSubscriptionStatus(sub.id, 'past_due'))).json).toMatchObject({
+      status: 'processed',
+    });
     expect(await env.state('t_grace')).toMatchObject({ accessActive: false, subscriptionStatus: 'past_due' });
 
     await env.emu.setSubscriptionStatus(sub.id, 'active');
     const paid = await env.deliver(env.emu.payInvoice(sub.id, { succeeded: true }));
     expect(paid.json).toMatchObject({ status: 'processed', action: 'access_restored' });
-    expect(await env.state('t_grace')).toMatchObject({ accessActive: true, paymentFailedAt: null, features: PLAN_FIXTURES.pro.features, subscriptionStatus: 'active' });
+    expect(await env.state('t_grace')).toMatchObject({
+      accessActive: true,
+      paymentFailedAt: null,
+      features: PLAN_FIXTURES.pro.features,
+      subscriptionStatus: 'active',
+    });
     expect((await env.audits('t_grace')).map((a) => a.action)).toEqual([
       'plan_applied',
       'payment_grace_expired',
@@ -201,9 +267,16 @@ describe('invoice payments and the grace period', () => {
     const failed = env.emu.payInvoice(sub.id, { succeeded: false });
     const paid = env.emu.payInvoice(sub.id, { succeeded: true });
     expect((await env.deliver(paid)).json).toMatchObject({ action: 'payment_succeeded' });
-    expect((await env.deliver(failed)).json).toMatchObject({ status: 'ignored', action: 'stale_payment_failure' });
+    expect((await env.deliver(failed)).json).toMatchObject({
+      status: 'ignored',
+      action: 'stale_payment_failure',
+    });
     expect(await env.state('t_settled')).toMatchObject({ paymentFailedAt: null, accessActive: true });
-    expect(await env.ledger(failed.id)).toMatchObject({ status: 'ignored', action: 'stale_payment_failure', tenantId: 't_settled' });
+    expect(await env.ledger(failed.id)).toMatchObject({
+      status: 'ignored',
+      action: 'stale_payment_failure',
+      tenantId: 't_settled',
+    });
   });
 
   it('enforcePaymentGrace restricts tenants whose grace ran out without another event', async () => {
@@ -211,15 +284,29 @@ describe('invoice payments and the grace period', () => {
     const failed = env.emu.payInvoice(sub.id, { succeeded: false });
     await env.deliver(failed);
     const failedAt = failed.created * 1000;
-    expect((await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 6 * DAY) })).restricted).not.toContain('t_cron');
+    expect(
+      (await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 6 * DAY) }))
+        .restricted,
+    ).not.toContain('t_cron');
     expect((await env.state('t_cron'))?.accessActive).toBe(true);
-    const run = await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 7 * DAY + 1000) });
+    const run = await enforcePaymentGrace(env.prisma, env.featureSync, {
+      now: new Date(failedAt + 7 * DAY + 1000),
+    });
     expect(run.restricted).toContain('t_cron');
-    expect(await env.state('t_cron')).toMatchObject({ accessActive: false, features: restrictFeatures(PLAN_FIXTURES.starter.features) });
-    expect((await env.audits('t_cron')).at(-1)).toMatchObject({ action: 'payment_grace_expired', source: 'sync' });
+    expect(await env.state('t_cron')).toMatchObject({
+      accessActive: false,
+      features: restrictFeatures(PLAN_FIXTURES.starter.features),
+    });
+    expect((await env.audits('t_cron')).at(-1)).toMatchObject({
+      action: 'payment_grace_expired',
+      source: 'sync',
+    });
     expect(await env.featureSync.isFeatureEnabled('t_cron', 'api_access')).toBe(false);
     // Idempotent: a second run finds nothing to do.
-    expect((await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 9 * DAY) })).restricted).not.toContain('t_cron');
+    expect(
+      (await enforcePaymentGrace(env.prisma, env.featureSync, { now: new Date(failedAt + 9 * DAY) }))
+        .restricted,
+    ).not.toContain('t_cron');
   });
 });
 
@@ -241,12 +328,17 @@ describe('schedulePaymentGrace (run by npm start)', () => {
       onError: (error) => errors.push(error),
     });
     try {
-      await expect.poll(() => runs.some((r) => r.restricted.includes('t_sched')), { timeout: 10_000 }).toBe(true);
+      await expect
+        .poll(() => runs.some((r) => r.restricted.includes('t_sched')), { timeout: 10_000 })
+        .toBe(true);
     } finally {
       await schedule.stop();
     }
     expect(errors).toEqual([]);
-    expect(await env.state('t_sched')).toMatchObject({ accessActive: false, features: restrictFeatures(PLAN_FIXTURES.starter.features) });
+    expect(await env.state('t_sched')).toMatchObject({
+      accessActive: false,
+      features: restrictFeatures(PLAN_FIXTURES.starter.features),
+    });
     expect((await env.audits('t_sched')).filter((a) => a.action === 'payment_grace_expired')).toHaveLength(1);
     const after = runs.length;
     await new Promise((resolve) => setTimeout(resolve, 150));
@@ -256,7 +348,9 @@ describe('schedulePaymentGrace (run by npm start)', () => {
 
   it('rejects a non-positive interval, or one longer than a Node timer can hold', () => {
     expect(() => schedulePaymentGrace(env.prisma, env.featureSync, { intervalMs: 0 })).toThrow(RangeError);
-    expect(() => schedulePaymentGrace(env.prisma, env.featureSync, { intervalMs: 2 ** 31 })).toThrow(RangeError);
+    expect(() => schedulePaymentGrace(env.prisma, env.featureSync, { intervalMs: 2 ** 31 })).toThrow(
+      RangeError,
+    );
   });
 });
 
@@ -321,7 +415,10 @@ describe('customer.subscription.trial_will_end', () => {
       expect(res.status).toBe(200);
       expect(res.json).toMatchObject({ status: 'processed', action: 'trial_will_end' });
       expect(env.logs).toContainEqual(
-        expect.objectContaining({ line: 'onTrialWillEnd hook failed', fields: expect.objectContaining({ tenantId: 't_trial_hook', error: 'Error: mailer down' }) }),
+        expect.objectContaining({
+          line: 'onTrialWillEnd hook failed',
+          fields: expect.objectContaining({ tenantId: 't_trial_hook', error: 'Error: mailer down' }),
+        }),
       );
     } finally {
       await extra.close();
@@ -348,7 +445,10 @@ describe('product.updated / price.updated', () => {
     expect((await env.stripeSync.getPlanDefaultsFromStripe(plan.price.id)).features).toEqual(basic.features);
     const res = await env.deliver(env.lastEvent('product.updated', plan.product.id));
     expect(res.json).toMatchObject({ status: 'processed', action: 'plan_invalidated' });
-    expect((await env.stripeSync.getPlanDefaultsFromStripe(plan.price.id)).features).toEqual({ ...basic.features, webhooks: true });
+    expect((await env.stripeSync.getPlanDefaultsFromStripe(plan.price.id)).features).toEqual({
+      ...basic.features,
+      webhooks: true,
+    });
   });
 
   it('with reapplyOnPlanChange, pushes the new defaults to tenants on that plan', async () => {
@@ -356,7 +456,10 @@ describe('product.updated / price.updated', () => {
     try {
       const plan = await seedPlan(env.stripe, 'basic', { ...basic, lookupKey: 'basic_reapply' });
       const customerId = await env.createCustomer('t_reapply');
-      const sub = await env.stripe.subscriptions.create({ customer: customerId, items: [{ price: plan.price.id }] });
+      const sub = await env.stripe.subscriptions.create({
+        customer: customerId,
+        items: [{ price: plan.price.id }],
+      });
       await env.deliver(env.lastEvent('customer.subscription.created', sub.id));
       expect((await env.state('t_reapply'))?.features).toEqual(basic.features);
 
@@ -364,12 +467,21 @@ describe('product.updated / price.updated', () => {
       const res = await env.deliver(env.lastEvent('product.updated', plan.product.id), { url: extra.url });
       expect(res.json).toMatchObject({ status: 'processed', action: 'plan_reapplied' });
       expect((await env.state('t_reapply'))?.features).toEqual({ ...basic.features, sso: true });
-      expect((await env.audits('t_reapply')).at(-1)).toEqual({ action: 'plan_updated', stripeEventId: res.json.eventId, source: 'webhook', actor: 'stripe' });
+      expect((await env.audits('t_reapply')).at(-1)).toEqual({
+        action: 'plan_updated',
+        stripeEventId: res.json.eventId,
+        source: 'webhook',
+        actor: 'stripe',
+      });
 
       await env.stripe.prices.update(plan.price.id, { metadata: { features: '{"max_projects":9}' } });
       const priceRes = await env.deliver(env.lastEvent('price.updated', plan.price.id), { url: extra.url });
       expect(priceRes.json).toMatchObject({ status: 'processed', action: 'plan_reapplied' });
-      expect((await env.state('t_reapply'))?.features).toEqual({ api_access: true, sso: true, max_projects: 9 });
+      expect((await env.state('t_reapply'))?.features).toEqual({
+        api_access: true,
+        sso: true,
+        max_projects: 9,
+      });
     } finally {
       await extra.close();
     }
@@ -383,10 +495,21 @@ describe('unknown tenants and other events', () => {
     const event = env.lastEvent('customer.subscription.created', sub.id);
     const res = await env.deliver(event);
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ received: true, status: 'unknown_tenant', action: 'unknown_tenant', eventId: event.id });
-    expect(await env.ledger(event.id)).toMatchObject({ status: 'ignored', action: 'unknown_tenant', tenantId: null });
+    expect(res.json).toMatchObject({
+      received: true,
+      status: 'unknown_tenant',
+      action: 'unknown_tenant',
+      eventId: event.id,
+    });
+    expect(await env.ledger(event.id)).toMatchObject({
+      status: 'ignored',
+      action: 'unknown_tenant',
+      tenantId: null,
+    });
     const unmatched = await listUnmatchedEvents(env.prisma);
-    expect(unmatched).toContainEqual(expect.objectContaining({ eventId: event.id, type: 'customer.subscription.created', customerId }));
+    expect(unmatched).toContainEqual(
+      expect.objectContaining({ eventId: event.id, type: 'customer.subscription.created', customerId }),
+    );
     // Stripe's retry of the same event is a duplicate, not a second lookup.
     expect((await env.deliver(event)).json).toMatchObject({ status: 'duplicate', action: 'unknown_tenant' });
   });
@@ -395,7 +518,11 @@ describe('unknown tenants and other events', () => {
     await env.stripe.customers.create({ name: 'someone' });
     const event = env.lastEvent('customer.created');
     const res = await env.deliver(event);
-    expect(res.json).toMatchObject({ status: 'ignored', action: 'unhandled_event_type', type: 'customer.created' });
+    expect(res.json).toMatchObject({
+      status: 'ignored',
+      action: 'unhandled_event_type',
+      type: 'customer.created',
+    });
     expect(await env.ledger(event.id)).toMatchObject({ status: 'ignored', action: 'unhandled_event_type' });
   });
 });

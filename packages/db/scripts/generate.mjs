@@ -12,9 +12,13 @@ const env = {
   PRISMA_HIDE_UPDATE_MESSAGE: '1',
   CHECKPOINT_DISABLE: '1',
 };
-const result = spawnSync(process.execPath, [path.join(pkgDir, '../../node_modules/prisma/build/index.js'), 'generate'], {
-  cwd: pkgDir,
-  env,
-  stdio: 'inherit',
-});
+const result = spawnSync(
+  process.execPath,
+  [path.join(pkgDir, '../../node_modules/prisma/build/index.js'), 'generate'],
+  {
+    cwd: pkgDir,
+    env,
+    stdio: 'inherit',
+  },
+);
 process.exit(result.status ?? 1);

@@ -1,7 +1,19 @@
 export { PrismaClient, createPrismaClient, type PrismaHandle, type QueryStats } from './client.js';
-export { openDatabase, createIsolatedDatabase, dropSchema, type Database, type OpenDatabaseOptions } from './database.js';
+export {
+  openDatabase,
+  createIsolatedDatabase,
+  dropSchema,
+  type Database,
+  type OpenDatabaseOptions,
+} from './database.js';
 export { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
-export { migrate, readMigrations, MigrationChecksumError, MIGRATIONS_DIR, type MigrationResult } from './migrate.js';
+export {
+  migrate,
+  readMigrations,
+  MigrationChecksumError,
+  MIGRATIONS_DIR,
+  type MigrationResult,
+} from './migrate.js';
 export { Prisma } from './generated/prisma/client.js';
 export type {
   Tenant,

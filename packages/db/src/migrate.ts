@@ -4,7 +4,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../prisma/migrations');
+export const MIGRATIONS_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../prisma/migrations',
+);
 
 export interface MigrationResult {
   applied: string[];
@@ -29,7 +32,10 @@ interface Migration {
 
 export async function readMigrations(migrationsDir = MIGRATIONS_DIR): Promise<Migration[]> {
   const entries = await readdir(migrationsDir, { withFileTypes: true });
-  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const names = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   return Promise.all(
     names.map(async (name) => {
       const sql = await readFile(path.join(migrationsDir, name, 'migration.sql'), 'utf8');
@@ -92,7 +98,9 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
           await client.query('COMMIT');
         } catch (error) {
           await client.query('ROLLBACK');
-          throw new Error(`Migration ${migration.name} failed: ${(error as Error).message}`, { cause: error });
+          throw new Error(`Migration ${migration.name} failed: ${(error as Error).message}`, {
+            cause: error,
+          });
         }
         result.applied.push(migration.name);
         log(`applied ${migration.name}`);
@@ -113,7 +121,9 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
 
 export class MigrationChecksumError extends Error {
   constructor(readonly migrationName: string) {
-    super(`Migration ${migrationName} was changed after it was applied; add a new migration instead of editing it.`);
+    super(
+      `Migration ${migrationName} was changed after it was applied; add a new migration instead of editing it.`,
+    );
     this.name = 'MigrationChecksumError';
   }
 }

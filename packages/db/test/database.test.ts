@@ -12,7 +12,9 @@ describe('database handle', () => {
 
   it('keeps working after a failed statement (pg reconnects; the embedded server must accept it)', async () => {
     await db.prisma.tenant.create({ data: { id: 'dup', name: 'Dup' } });
-    await expect(db.prisma.tenant.create({ data: { id: 'dup', name: 'Dup' } })).rejects.toThrow(/Unique constraint/);
+    await expect(db.prisma.tenant.create({ data: { id: 'dup', name: 'Dup' } })).rejects.toThrow(
+      /Unique constraint/,
+    );
     expect(await db.prisma.tenant.count()).toBe(1);
     await expect(db.pool.query('SELECT nope FROM no_such_table')).rejects.toThrow(/does not exist/);
     expect((await db.pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);

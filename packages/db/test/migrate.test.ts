@@ -30,7 +30,9 @@ describe('migrations', () => {
   it('records the add_tenant_features migration the way Prisma does', async () => {
     const migrations = await readMigrations();
     expect(migrations[0]!.name).toMatch(/_add_tenant_features$/);
-    const { rows } = await db.pool.query('SELECT migration_name, checksum FROM "_prisma_migrations" ORDER BY migration_name');
+    const { rows } = await db.pool.query(
+      'SELECT migration_name, checksum FROM "_prisma_migrations" ORDER BY migration_name',
+    );
     expect(rows).toEqual(migrations.map((m) => ({ migration_name: m.name, checksum: m.checksum })));
   });
 
@@ -41,12 +43,18 @@ describe('migrations', () => {
   });
 
   it('refuses a migration edited after it was applied', async () => {
-    await db.pool.query(`UPDATE "${db.schema}"."_prisma_migrations" SET checksum = 'tampered' WHERE migration_name LIKE '%add_tenant_features'`);
-    await expect(migrate({ pool: db.pool, schema: db.schema })).rejects.toThrow(/was changed after it was applied/);
+    await db.pool.query(
+      `UPDATE "${db.schema}"."_prisma_migrations" SET checksum = 'tampered' WHERE migration_name LIKE '%add_tenant_features'`,
+    );
+    await expect(migrate({ pool: db.pool, schema: db.schema })).rejects.toThrow(
+      /was changed after it was applied/,
+    );
   });
 
   it('enforces unique Stripe customer ids per tenant', async () => {
     await db.prisma.tenant.create({ data: { id: 'a', name: 'A', stripeCustomerId: 'cus_same' } });
-    await expect(db.prisma.tenant.create({ data: { id: 'b', name: 'B', stripeCustomerId: 'cus_same' } })).rejects.toThrow();
+    await expect(
+      db.prisma.tenant.create({ data: { id: 'b', name: 'B', stripeCustomerId: 'cus_same' } }),
+    ).rejects.toThrow();
   });
 });

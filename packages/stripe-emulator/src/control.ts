@@ -23,13 +23,20 @@ function matchFrom(body: Json): RequestMatch {
 }
 
 const num = (v: unknown): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
-const boolOf = (v: unknown): boolean | undefined => (v === undefined ? undefined : v === true || v === 'true');
+const boolOf = (v: unknown): boolean | undefined =>
+  v === undefined ? undefined : v === true || v === 'true';
 
 /**
  * `/_emulator/*`: the programmatic API for processes that talk to a CLI-started
  * emulator over HTTP. Unauthenticated, uncounted and never faulted.
  */
-export async function handleControl(core: EmulatorCore, req: IncomingMessage, res: ServerResponse, url: URL, raw: string): Promise<void> {
+export async function handleControl(
+  core: EmulatorCore,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  raw: string,
+): Promise<void> {
   const method = req.method ?? 'GET';
   const route = `${method} ${url.pathname.replace(/^\/_emulator/, '')}`;
   let body: Json;
@@ -44,7 +51,8 @@ export async function handleControl(core: EmulatorCore, req: IncomingMessage, re
       const [, id, action] = sub as unknown as [string, string, string];
       if (action === 'status') {
         const status = body.status as SubscriptionStatus;
-        if (!SUBSCRIPTION_STATUSES.includes(status)) throw new Error(`Invalid status: ${String(body.status)}`);
+        if (!SUBSCRIPTION_STATUSES.includes(status))
+          throw new Error(`Invalid status: ${String(body.status)}`);
         return sendJson(res, 200, setStatus(core, id, status));
       }
       if (action === 'pay') return sendJson(res, 200, payInvoice(core, id, boolOf(body.succeeded) ?? true));
@@ -65,7 +73,8 @@ export async function handleControl(core: EmulatorCore, req: IncomingMessage, re
         return sendJson(res, 200, { faults: core.faults.pending() });
       case 'POST /faults': {
         const status = num(body.status);
-        if (status !== 429 && status !== 500 && status !== 503) throw new Error('status must be 429, 500 or 503');
+        if (status !== 429 && status !== 500 && status !== 503)
+          throw new Error('status must be 429, 500 or 503');
         const fault: FaultSpec = { ...matchFrom(body), status, count: num(body.count) };
         const retryAfter = num(body.retryAfterSeconds);
         if (retryAfter !== undefined) fault.retryAfterSeconds = retryAfter;
@@ -96,7 +105,9 @@ export async function handleControl(core: EmulatorCore, req: IncomingMessage, re
         await core.webhooks.waitForDeliveries();
         return sendJson(res, 200, { ok: true });
       default:
-        return sendJson(res, 404, { error: { type: 'invalid_request_error', message: `Unknown control endpoint ${route}` } });
+        return sendJson(res, 404, {
+          error: { type: 'invalid_request_error', message: `Unknown control endpoint ${route}` },
+        });
     }
   } catch (err) {
     return sendJson(res, 400, { error: { type: 'invalid_request_error', message: (err as Error).message } });

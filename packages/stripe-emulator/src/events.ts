@@ -19,7 +19,8 @@ export function previousAttributes(before: Obj, after: Obj, ignore: string[] = [
   const prev: Obj = {};
   for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
     if (ignore.includes(key)) continue;
-    if (!isDeepStrictEqual(before[key], after[key])) prev[key] = before[key] === undefined ? null : structuredClone(before[key]);
+    if (!isDeepStrictEqual(before[key], after[key]))
+      prev[key] = before[key] === undefined ? null : structuredClone(before[key]);
   }
   return Object.keys(prev).length ? prev : null;
 }

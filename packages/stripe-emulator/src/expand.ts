@@ -55,9 +55,17 @@ const INCLUDABLE: Record<string, Record<string, (ctx: Ctx, target: Obj) => Obj>>
     subscriptions: (ctx, customer) => {
       const data = ctx.store.subscriptions
         .values()
-        .filter((s) => s.customer === customer.id && s.status !== 'canceled' && s.status !== 'incomplete_expired')
+        .filter(
+          (s) => s.customer === customer.id && s.status !== 'canceled' && s.status !== 'incomplete_expired',
+        )
         .map((s) => renderSubscription(ctx, s));
-      return { object: 'list', data, has_more: false, total_count: data.length, url: `/v1/customers/${customer.id}/subscriptions` };
+      return {
+        object: 'list',
+        data,
+        has_more: false,
+        total_count: data.length,
+        url: `/v1/customers/${customer.id}/subscriptions`,
+      };
     },
   },
   'checkout.session': {

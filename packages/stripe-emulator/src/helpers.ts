@@ -1,7 +1,11 @@
 import type { EmulatorCore } from './core.js';
 import { completeCheckoutSession } from './resources/checkout.js';
 import { createSubscriptionInvoice } from './resources/invoices.js';
-import { renderSubscription, setSubscriptionStatus, type SubscriptionStatus } from './resources/subscriptions.js';
+import {
+  renderSubscription,
+  setSubscriptionStatus,
+  type SubscriptionStatus,
+} from './resources/subscriptions.js';
 import type { Obj } from './store.js';
 
 /**

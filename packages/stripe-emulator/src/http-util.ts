@@ -18,7 +18,12 @@ export function parseForm(input: string): Record<string, unknown> {
   return qs.parse(input, { arrayLimit: 1000, depth: 10, parameterLimit: 10_000, allowPrototypes: false });
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body, null, 2);
   res.writeHead(status, {
     'Content-Type': 'application/json',

@@ -48,7 +48,10 @@ export interface StripeEmulator {
   setWebhookEndpoint(url: string | null, options?: { secret?: string; autoDeliver?: boolean }): void;
   /** All events produced so far, oldest first. */
   events(): Stripe.Event[];
-  deliverEvent(eventId: string, options?: { url?: string; timestamp?: number; secret?: string }): Promise<{ status: number; body: string }>;
+  deliverEvent(
+    eventId: string,
+    options?: { url?: string; timestamp?: number; secret?: string },
+  ): Promise<{ status: number; body: string }>;
   /** Delivers, in order, events not yet delivered successfully (one try each). */
   deliverPendingEvents(): Promise<Array<{ eventId: string; status: number }>>;
   /** Resolves when the auto-delivery queue is empty. */
@@ -126,12 +129,14 @@ export async function startStripeEmulator(options: EmulatorOptions = {}): Promis
     deliverEvent: (eventId, opts) => core.webhooks.deliver(eventId, opts),
     deliverPendingEvents: () => core.webhooks.deliverPending(),
     waitForDeliveries: () => core.webhooks.waitForDeliveries(),
-    signPayload: (payload, opts) => signPayload(payload, opts?.secret ?? core.options.webhook.secret, opts?.timestamp),
+    signPayload: (payload, opts) =>
+      signPayload(payload, opts?.secret ?? core.options.webhook.secret, opts?.timestamp),
     setSubscriptionStatus: (id, status) => asEvent(setStatus(core, id, status as SubscriptionStatus)),
     payInvoice: (id, opts) => asEvent(payInvoice(core, id, opts?.succeeded ?? true)),
     triggerTrialWillEnd: (id) => asEvent(triggerTrialWillEnd(core, id)),
     completeCheckoutSession: (id) => completeCheckout(core, id) as Stripe.Checkout.Session,
-    emitEvent: (type, object, previousAttributes) => asEvent(core.events.emit(type, object, previousAttributes ?? null)),
+    emitEvent: (type, object, previousAttributes) =>
+      asEvent(core.events.emit(type, object, previousAttributes ?? null)),
     reset: () => core.reset(),
     close: async () => {
       core.webhooks.close();

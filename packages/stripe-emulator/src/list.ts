@@ -60,7 +60,10 @@ export function paginate<T extends Obj>(
   const startingAfter = str(params, 'starting_after') || undefined;
   const endingBefore = str(params, 'ending_before') || undefined;
   if (startingAfter && endingBefore) {
-    throw invalidRequest('You may only specify one of these parameters: ending_before, starting_after.', 'ending_before');
+    throw invalidRequest(
+      'You may only specify one of these parameters: ending_before, starting_after.',
+      'ending_before',
+    );
   }
   const inRange = createdFilter(params);
   const filter = opts.filter ?? (() => true);
@@ -88,5 +91,9 @@ export function paginate<T extends Obj>(
     hasMore = entries.length > limit;
   }
   const render = opts.render ?? ((row: T) => structuredClone(row) as Obj);
-  return listOf(opts.url, page.map((e) => render(e.row)), hasMore);
+  return listOf(
+    opts.url,
+    page.map((e) => render(e.row)),
+    hasMore,
+  );
 }

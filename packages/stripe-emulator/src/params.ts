@@ -26,7 +26,8 @@ export function nullableStr(params: Params, key: string, param = key): string | 
 export function int(params: Params, key: string, param = key): number | undefined {
   const v = params[key];
   if (v === undefined || v === '') return undefined;
-  if (typeof v !== 'string' || !/^-?\d+$/.test(v)) throw invalidRequest(`Invalid integer: ${String(v)}`, param);
+  if (typeof v !== 'string' || !/^-?\d+$/.test(v))
+    throw invalidRequest(`Invalid integer: ${String(v)}`, param);
   return Number(v);
 }
 
@@ -70,7 +71,12 @@ export function strArray(params: Params, key: string): string[] | undefined {
   });
 }
 
-export function oneOf<T extends string>(params: Params, key: string, allowed: readonly T[], param = key): T | undefined {
+export function oneOf<T extends string>(
+  params: Params,
+  key: string,
+  allowed: readonly T[],
+  param = key,
+): T | undefined {
   const v = str(params, key, param);
   if (v === undefined || v === '') return undefined;
   if (!(allowed as readonly string[]).includes(v)) {
@@ -92,9 +98,12 @@ export function applyMetadata(current: Metadata, params: Params, key = 'metadata
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidRequest('Invalid hash', key);
   const next = { ...current };
   for (const [k, raw] of Object.entries(v as Params)) {
-    if (typeof raw !== 'string') throw invalidRequest(`Invalid string: ${JSON.stringify(raw)}`, `${key}[${k}]`);
-    if (k.length > 40) throw invalidRequest('Metadata keys can have a maximum length of 40 characters.', `${key}[${k}]`);
-    if (raw.length > 500) throw invalidRequest('Metadata values can have a maximum length of 500 characters.', `${key}[${k}]`);
+    if (typeof raw !== 'string')
+      throw invalidRequest(`Invalid string: ${JSON.stringify(raw)}`, `${key}[${k}]`);
+    if (k.length > 40)
+      throw invalidRequest('Metadata keys can have a maximum length of 40 characters.', `${key}[${k}]`);
+    if (raw.length > 500)
+      throw invalidRequest('Metadata values can have a maximum length of 500 characters.', `${key}[${k}]`);
     if (raw === '') delete next[k];
     else next[k] = raw;
   }

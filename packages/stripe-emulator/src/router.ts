@@ -25,7 +25,11 @@ export interface RouteMatch {
   id: string;
 }
 
-export function matchRoute(method: string, pathname: string, routes: Route[] = ROUTES): RouteMatch | undefined {
+export function matchRoute(
+  method: string,
+  pathname: string,
+  routes: Route[] = ROUTES,
+): RouteMatch | undefined {
   const segments = pathname.split('/');
   for (const route of routes) {
     if (route.method !== (method as Method)) continue;

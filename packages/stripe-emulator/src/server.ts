@@ -68,7 +68,13 @@ function faultError(fault: FaultSpec): ApiError {
 }
 
 /** Serves one Stripe API request: counting, latency, faults, auth, idempotency, dispatch, expansion. */
-async function handleApi(core: EmulatorCore, req: IncomingMessage, res: ServerResponse, url: URL, rawBody: string): Promise<void> {
+async function handleApi(
+  core: EmulatorCore,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  rawBody: string,
+): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
   const pathname = url.pathname;
   const match = matchRoute(method, pathname);
@@ -126,7 +132,9 @@ async function handleApi(core: EmulatorCore, req: IncomingMessage, res: ServerRe
     body = applyExpand(ctx, result, params.expand, core.options.maxExpandDepth);
   } catch (err) {
     const apiError =
-      err instanceof ApiError ? err : new ApiError(500, 'api_error', `Emulator error: ${(err as Error)?.message ?? String(err)}`);
+      err instanceof ApiError
+        ? err
+        : new ApiError(500, 'api_error', `Emulator error: ${(err as Error)?.message ?? String(err)}`);
     if (!(err instanceof ApiError)) console.error('[stripe-emulator]', err);
     status = apiError.status;
     body = apiError.toJSON();

@@ -82,7 +82,15 @@ export class Store {
   readonly events = new Table<Obj>(this.next);
 
   reset(): void {
-    for (const t of [this.products, this.prices, this.customers, this.subscriptions, this.checkoutSessions, this.invoices, this.events]) {
+    for (const t of [
+      this.products,
+      this.prices,
+      this.customers,
+      this.subscriptions,
+      this.checkoutSessions,
+      this.invoices,
+      this.events,
+    ]) {
       t.clear();
     }
   }

@@ -4,7 +4,11 @@ import https from 'node:https';
 import type { Obj, Store } from './store.js';
 
 /** `Stripe-Signature` header value: HMAC-SHA256 of `${t}.${payload}`, exactly what stripe.webhooks verifies. */
-export function signPayload(payload: string, secret: string, timestamp = Math.floor(Date.now() / 1000)): string {
+export function signPayload(
+  payload: string,
+  secret: string,
+  timestamp = Math.floor(Date.now() / 1000),
+): string {
   const signature = createHmac('sha256', secret).update(`${timestamp}.${payload}`, 'utf8').digest('hex');
   return `t=${timestamp},v1=${signature}`;
 }
@@ -20,7 +24,12 @@ export interface DeliveryResult {
 }
 
 /** One POST; status 0 means the endpoint could not be reached at all. */
-function post(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<DeliveryResult> {
+function post(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<DeliveryResult> {
   return new Promise((resolve) => {
     const target = new URL(url);
     const client = target.protocol === 'https:' ? https : http;
@@ -36,7 +45,9 @@ function post(url: string, body: string, headers: Record<string, string>, timeou
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', () => resolve({ status: res.statusCode ?? 0, body: '' }));
       },
     );
@@ -106,7 +117,10 @@ export class WebhookDispatcher {
     }
   }
 
-  async deliver(eventId: string, options: { url?: string; timestamp?: number; secret?: string } = {}): Promise<DeliveryResult> {
+  async deliver(
+    eventId: string,
+    options: { url?: string; timestamp?: number; secret?: string } = {},
+  ): Promise<DeliveryResult> {
     const event = this.store.events.get(eventId);
     if (!event) throw new Error(`No such event: '${eventId}'`);
     const url = options.url ?? this.config.url;

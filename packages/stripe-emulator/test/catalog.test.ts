@@ -21,12 +21,21 @@ describe('products', () => {
 
   it('creates, retrieves, updates and lists with Stripe object shapes', async () => {
     const created = await stripe.products.create({ name: 'Pro', metadata: { plan: 'pro', tier: '2' } });
-    expect(created).toMatchObject({ object: 'product', name: 'Pro', active: true, livemode: false, default_price: null });
+    expect(created).toMatchObject({
+      object: 'product',
+      name: 'Pro',
+      active: true,
+      livemode: false,
+      default_price: null,
+    });
     expect(created.id).toMatch(/^prod_[A-Za-z0-9]{14}$/);
     expect(created.lastResponse.requestId).toMatch(/^req_/);
     expect(created.lastResponse.apiVersion).toBe(API_VERSION);
 
-    const updated = await stripe.products.update(created.id, { name: 'Pro+', metadata: { tier: '', extra: 'x' } });
+    const updated = await stripe.products.update(created.id, {
+      name: 'Pro+',
+      metadata: { tier: '', extra: 'x' },
+    });
     expect(updated.name).toBe('Pro+');
     expect(updated.metadata).toEqual({ plan: 'pro', extra: 'x' });
     expect(await stripe.products.retrieve(created.id)).toMatchObject({ name: 'Pro+' });
@@ -81,7 +90,8 @@ describe('products', () => {
 
     // Auto-pagination with ending_before walks toward newer objects.
     const backwards: string[] = [];
-    for await (const p of stripe.products.list({ limit: 4, ending_before: newestFirst[9] })) backwards.push(p.id);
+    for await (const p of stripe.products.list({ limit: 4, ending_before: newestFirst[9] }))
+      backwards.push(p.id);
     expect(backwards).toEqual(newestFirst.slice(0, 9).reverse());
   });
 
@@ -125,12 +135,20 @@ describe('prices', () => {
     const addon = await stripe.products.retrieve(inline.product as string);
     expect(addon.name).toBe('Addon');
 
-    expect((await stripe.prices.list({ product: product.id })).data.map((p) => p.id)).toEqual([oneTime.id, monthly.id]);
+    expect((await stripe.prices.list({ product: product.id })).data.map((p) => p.id)).toEqual([
+      oneTime.id,
+      monthly.id,
+    ]);
     expect((await stripe.prices.list({ type: 'one_time' })).data.map((p) => p.id)).toEqual([oneTime.id]);
-    expect((await stripe.prices.list({ lookup_keys: ['pro_monthly', 'nope'] })).data.map((p) => p.id)).toEqual([monthly.id]);
+    expect(
+      (await stripe.prices.list({ lookup_keys: ['pro_monthly', 'nope'] })).data.map((p) => p.id),
+    ).toEqual([monthly.id]);
 
     await stripe.prices.update(oneTime.id, { active: false, metadata: { retired: 'yes' } });
-    expect((await stripe.prices.list({ active: true })).data.map((p) => p.id)).toEqual([inline.id, monthly.id]);
+    expect((await stripe.prices.list({ active: true })).data.map((p) => p.id)).toEqual([
+      inline.id,
+      monthly.id,
+    ]);
 
     const expanded = await stripe.prices.retrieve(monthly.id, { expand: ['product'] });
     expect((expanded.product as Stripe.Product).name).toBe('Pro');
@@ -158,34 +176,58 @@ describe('prices', () => {
 
 describe('customers', () => {
   it('creates, updates, filters by email, and deletes', async () => {
-    const a = await stripe.customers.create({ email: 'a@example.com', name: 'A', metadata: { tenant: 't1' } });
+    const a = await stripe.customers.create({
+      email: 'a@example.com',
+      name: 'A',
+      metadata: { tenant: 't1' },
+    });
     await stripe.customers.create({ email: 'b@example.com' });
     expect(a.id).toMatch(/^cus_/);
     expect((await stripe.customers.list({ email: 'a@example.com' })).data.map((c) => c.id)).toEqual([a.id]);
     const updated = await stripe.customers.update(a.id, { name: 'A2' });
     expect(updated.name).toBe('A2');
-    expect(emu.events().at(-1)).toMatchObject({ type: 'customer.updated', data: { previous_attributes: { name: 'A' } } });
+    expect(emu.events().at(-1)).toMatchObject({
+      type: 'customer.updated',
+      data: { previous_attributes: { name: 'A' } },
+    });
 
     expect(await stripe.customers.del(a.id)).toMatchObject({ id: a.id, object: 'customer', deleted: true });
     expect(await stripe.customers.retrieve(a.id)).toMatchObject({ id: a.id, deleted: true });
     expect((await stripe.customers.list()).data).toHaveLength(1);
-    expect(emu.events().at(-1)).toMatchObject({ type: 'customer.deleted', data: { object: { id: a.id, email: 'a@example.com' } } });
+    expect(emu.events().at(-1)).toMatchObject({
+      type: 'customer.deleted',
+      data: { object: { id: a.id, email: 'a@example.com' } },
+    });
   });
 });
 
 describe('search', () => {
   it('supports metadata/field clauses with AND/OR and page tokens', async () => {
     for (let i = 0; i < 12; i++) {
-      await stripe.customers.create({ email: `u${i}@t.test`, metadata: { tenant_id: i % 2 ? 'odd' : 'even' } });
+      await stripe.customers.create({
+        email: `u${i}@t.test`,
+        metadata: { tenant_id: i % 2 ? 'odd' : 'even' },
+      });
     }
     const even = await stripe.customers.search({ query: "metadata['tenant_id']:'even'", limit: 4 });
     expect(even).toMatchObject({ object: 'search_result', has_more: true });
     expect(even.data).toHaveLength(4);
-    const all = await stripe.customers.search({ query: "metadata['tenant_id']:'even'", limit: 4 }).autoPagingToArray({ limit: 100 });
-    expect(all.map((c) => c.email)).toEqual(['u10@t.test', 'u8@t.test', 'u6@t.test', 'u4@t.test', 'u2@t.test', 'u0@t.test']);
+    const all = await stripe.customers
+      .search({ query: "metadata['tenant_id']:'even'", limit: 4 })
+      .autoPagingToArray({ limit: 100 });
+    expect(all.map((c) => c.email)).toEqual([
+      'u10@t.test',
+      'u8@t.test',
+      'u6@t.test',
+      'u4@t.test',
+      'u2@t.test',
+      'u0@t.test',
+    ]);
     const either = await stripe.customers.search({ query: "email:'u1@t.test' OR email:'u2@t.test'" });
     expect(either.data.map((c) => c.email)).toEqual(['u2@t.test', 'u1@t.test']);
-    const both = await stripe.customers.search({ query: "email:'u1@t.test' AND metadata['tenant_id']:'even'" });
+    const both = await stripe.customers.search({
+      query: "email:'u1@t.test' AND metadata['tenant_id']:'even'",
+    });
     expect(both.data).toHaveLength(0);
   });
 });

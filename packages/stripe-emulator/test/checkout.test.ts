@@ -40,19 +40,25 @@ async function openSession(extra: Partial<Stripe.Checkout.SessionCreateParams> =
   return { ...catalog, session: await createSession(catalog, extra) };
 }
 
-const controlComplete = (id: string) => fetch(`${emu.url}/_emulator/checkout/sessions/${id}/complete`, { method: 'POST' });
+const controlComplete = (id: string) =>
+  fetch(`${emu.url}/_emulator/checkout/sessions/${id}/complete`, { method: 'POST' });
 
 describe('expiring checkout sessions', () => {
   it('expires an open session, drops its url and emits checkout.session.expired', async () => {
     const { session } = await openSession();
     const expired = await stripe.checkout.sessions.expire(session.id);
     expect(expired).toMatchObject({ id: session.id, status: 'expired', url: null, payment_status: 'unpaid' });
-    expect(await stripe.checkout.sessions.retrieve(session.id)).toMatchObject({ status: 'expired', url: null });
+    expect(await stripe.checkout.sessions.retrieve(session.id)).toMatchObject({
+      status: 'expired',
+      url: null,
+    });
 
     const [event] = eventsOfType('checkout.session.expired');
     expect(event).toMatchObject({ data: { object: { id: session.id, status: 'expired', url: null } } });
     expect(event!.request?.id).toBe(expired.lastResponse.requestId);
-    expect((await stripe.checkout.sessions.list({ status: 'expired' })).data.map((s) => s.id)).toEqual([session.id]);
+    expect((await stripe.checkout.sessions.list({ status: 'expired' })).data.map((s) => s.id)).toEqual([
+      session.id,
+    ]);
   });
 
   it('refuses to expire a session that is no longer open', async () => {
@@ -84,13 +90,19 @@ describe('expiring checkout sessions', () => {
 
     // The list is the first thing to look, and its status filter already sees the expiry.
     expect((await stripe.checkout.sessions.list({ status: 'open' })).data).toHaveLength(0);
-    expect(await stripe.checkout.sessions.retrieve(session.id)).toMatchObject({ status: 'expired', url: null });
+    expect(await stripe.checkout.sessions.retrieve(session.id)).toMatchObject({
+      status: 'expired',
+      url: null,
+    });
     await expect(stripe.checkout.sessions.expire(session.id)).rejects.toMatchObject({ statusCode: 400 });
     expect(() => emu.completeCheckoutSession(session.id)).toThrow('has a status of "expired"');
 
     const expired = eventsOfType('checkout.session.expired');
     expect(expired).toHaveLength(1);
-    expect(expired[0]).toMatchObject({ data: { object: { id: session.id, status: 'expired' } }, request: { id: null } });
+    expect(expired[0]).toMatchObject({
+      data: { object: { id: session.id, status: 'expired' } },
+      request: { id: null },
+    });
   });
 
   it('rejects an expires_at that is not in the future', async () => {
@@ -122,10 +134,16 @@ describe('completing checkout sessions', () => {
     const sub = await stripe.subscriptions.retrieve(completed.subscription as string);
     expect(sub).toMatchObject({ status: 'active', customer: customer.id, metadata: { tenant_id: 't_1' } });
     expect(sub.items.data.map((i) => [i.price.id, i.quantity])).toEqual([[price.id, 1]]);
-    expect(await stripe.checkout.sessions.retrieve(session.id)).toMatchObject({ status: 'complete', subscription: sub.id });
+    expect(await stripe.checkout.sessions.retrieve(session.id)).toMatchObject({
+      status: 'complete',
+      subscription: sub.id,
+    });
 
     const [created, done] = emu.events().slice(-2);
-    expect(created).toMatchObject({ type: 'customer.subscription.created', data: { object: { id: sub.id } } });
+    expect(created).toMatchObject({
+      type: 'customer.subscription.created',
+      data: { object: { id: sub.id } },
+    });
     expect(done).toMatchObject({
       type: 'checkout.session.completed',
       data: { object: { id: session.id, status: 'complete', subscription: sub.id } },
@@ -147,15 +165,25 @@ describe('completing checkout sessions', () => {
     expect(() => emu.completeCheckoutSession(session.id)).toThrow('has a status of "complete"');
     const again = await controlComplete(session.id);
     expect(again.status).toBe(400);
-    expect(await again.json()).toMatchObject({ error: { message: expect.stringContaining('has a status of "complete"') } });
+    expect(await again.json()).toMatchObject({
+      error: { message: expect.stringContaining('has a status of "complete"') },
+    });
     expect(eventsOfType('checkout.session.completed')).toHaveLength(1);
 
     const oneTime = await stripe.prices.create({ product: product.id, unit_amount: 5000, currency: 'usd' });
-    const payment = await stripe.checkout.sessions.create({ mode: 'payment', line_items: [{ price: oneTime.id, quantity: 1 }] });
+    const payment = await stripe.checkout.sessions.create({
+      mode: 'payment',
+      line_items: [{ price: oneTime.id, quantity: 1 }],
+    });
     expect(() => emu.completeCheckoutSession(payment.id)).toThrow('is in "payment" mode');
-    const guest = await stripe.checkout.sessions.create({ mode: 'subscription', line_items: [{ price: price.id, quantity: 1 }] });
+    const guest = await stripe.checkout.sessions.create({
+      mode: 'subscription',
+      line_items: [{ price: price.id, quantity: 1 }],
+    });
     expect(() => emu.completeCheckoutSession(guest.id)).toThrow('has no customer');
-    expect(() => emu.completeCheckoutSession('cs_test_missing')).toThrow("No such checkout session: 'cs_test_missing'");
+    expect(() => emu.completeCheckoutSession('cs_test_missing')).toThrow(
+      "No such checkout session: 'cs_test_missing'",
+    );
     expect(await stripe.checkout.sessions.retrieve(guest.id)).toMatchObject({ status: 'open' });
   });
 });

@@ -12,9 +12,13 @@ afterAll(() => {
 
 describe('cli', () => {
   it('starts from the command line, serves the API and stops on SIGTERM', async () => {
-    child = spawn(process.execPath, [bin, '--port', '0', '--api-key', 'sk_test_cli', '--webhook-secret', 'whsec_cli'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    child = spawn(
+      process.execPath,
+      [bin, '--port', '0', '--api-key', 'sk_test_cli', '--webhook-secret', 'whsec_cli'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
       child!.stdout!.on('data', (c: Buffer) => {
@@ -25,7 +29,12 @@ describe('cli', () => {
       child!.once('exit', (code) => reject(new Error(`exited early (${code}): ${out}`)));
     });
     const { hostname, port } = new URL(url);
-    const stripe = new Stripe('sk_test_cli', { host: hostname, port: Number(port), protocol: 'http', maxNetworkRetries: 0 });
+    const stripe = new Stripe('sk_test_cli', {
+      host: hostname,
+      port: Number(port),
+      protocol: 'http',
+      maxNetworkRetries: 0,
+    });
     const product = await stripe.products.create({ name: 'From CLI' });
     expect((await stripe.products.retrieve(product.id)).name).toBe('From CLI');
 

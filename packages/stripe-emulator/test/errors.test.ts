@@ -15,7 +15,11 @@ beforeEach(() => emu.reset());
 
 async function raw(path: string, init: RequestInit = {}) {
   const res = await fetch(`${emu.url}${path}`, init);
-  return { status: res.status, headers: res.headers, body: (await res.json()) as { error: Record<string, unknown> } };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: (await res.json()) as { error: Record<string, unknown> },
+  };
 }
 
 describe('errors', () => {
@@ -55,10 +59,22 @@ describe('errors', () => {
     const product = await stripe.products.create({ name: 'X' });
     const cases: Array<[() => Promise<unknown>, string]> = [
       [() => stripe.products.create({} as Stripe.ProductCreateParams), 'name'],
-      [() => stripe.prices.create({ product: product.id, unit_amount: 1 } as Stripe.PriceCreateParams), 'currency'],
+      [
+        () => stripe.prices.create({ product: product.id, unit_amount: 1 } as Stripe.PriceCreateParams),
+        'currency',
+      ],
       [() => stripe.prices.create({ currency: 'usd', unit_amount: 1 }), 'product'],
       [() => stripe.prices.create({ currency: 'usd', unit_amount: 1, product: 'prod_nope' }), 'product'],
-      [() => stripe.prices.create({ currency: 'usd', unit_amount: 1, product: product.id, recurring: { interval: 'fortnight' as 'week' } }), 'recurring[interval]'],
+      [
+        () =>
+          stripe.prices.create({
+            currency: 'usd',
+            unit_amount: 1,
+            product: product.id,
+            recurring: { interval: 'fortnight' as 'week' },
+          }),
+        'recurring[interval]',
+      ],
       [() => stripe.products.list({ limit: 101 }), 'limit'],
       [() => stripe.products.list({ limit: 0 }), 'limit'],
       [() => stripe.products.list({ starting_after: 'prod_nope' }), 'starting_after'],
@@ -120,7 +136,9 @@ describe('idempotency', () => {
   });
 
   it('scopes keys per API key and does not store failures', async () => {
-    await expect(stripe.products.create({} as Stripe.ProductCreateParams, { idempotencyKey: 'key-3' })).rejects.toThrow();
+    await expect(
+      stripe.products.create({} as Stripe.ProductCreateParams, { idempotencyKey: 'key-3' }),
+    ).rejects.toThrow();
     const ok = await stripe.products.create({ name: 'Now valid' }, { idempotencyKey: 'key-3' });
     expect(ok.name).toBe('Now valid');
   });

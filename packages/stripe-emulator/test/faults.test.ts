@@ -106,10 +106,16 @@ describe('control endpoints', () => {
     expect((await control('/requests')).body).toMatchObject({ total: 1, 'POST /v1/customers': 1 });
     expect(((await control('/events')).body.data as unknown[]).length).toBe(1);
 
-    await control('/faults', { method: 'POST', body: JSON.stringify({ status: 429, path: '/v1/customers', method: 'GET' }) });
+    await control('/faults', {
+      method: 'POST',
+      body: JSON.stringify({ status: 429, path: '/v1/customers', method: 'GET' }),
+    });
     await expect(stripe.customers.list()).rejects.toBeInstanceOf(Stripe.errors.StripeRateLimitError);
 
-    const sub = await control('/subscriptions/sub_missing/status', { method: 'POST', body: JSON.stringify({ status: 'active' }) });
+    const sub = await control('/subscriptions/sub_missing/status', {
+      method: 'POST',
+      body: JSON.stringify({ status: 'active' }),
+    });
     expect(sub.status).toBe(400);
 
     await control('/reset', { method: 'POST' });

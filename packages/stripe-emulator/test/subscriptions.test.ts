@@ -16,7 +16,10 @@ beforeEach(() => emu.reset());
 async function setup() {
   const basic = await makePlan(stripe, 'Basic', 500, 'basic');
   const pro = await makePlan(stripe, 'Pro', 1500, 'pro');
-  const customer = await stripe.customers.create({ email: 'owner@tenant.test', metadata: { tenant_id: 't_1' } });
+  const customer = await stripe.customers.create({
+    email: 'owner@tenant.test',
+    metadata: { tenant_id: 't_1' },
+  });
   return { basic, pro, customer };
 }
 
@@ -31,7 +34,12 @@ describe('subscriptions', () => {
       metadata: { tenant_id: 't_1' },
     });
     expect(sub.id).toMatch(/^sub_/);
-    expect(sub).toMatchObject({ object: 'subscription', status: 'active', customer: customer.id, currency: 'usd' });
+    expect(sub).toMatchObject({
+      object: 'subscription',
+      status: 'active',
+      customer: customer.id,
+      currency: 'usd',
+    });
     const item = sub.items.data[0]!;
     expect(item.id).toMatch(/^si_/);
     expect(item.price.id).toBe(basic.price.id);
@@ -63,12 +71,18 @@ describe('subscriptions', () => {
     expect(sub.items.data[0]!.current_period_end).toBe(sub.trial_end);
 
     const event = emu.triggerTrialWillEnd(sub.id);
-    expect(event).toMatchObject({ type: 'customer.subscription.trial_will_end', data: { object: { id: sub.id } } });
+    expect(event).toMatchObject({
+      type: 'customer.subscription.trial_will_end',
+      data: { object: { id: sub.id } },
+    });
   });
 
   it('changes the price of an item and reports previous_attributes', async () => {
     const { basic, pro, customer } = await setup();
-    const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: basic.price.id }] });
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: basic.price.id }],
+    });
     const itemId = sub.items.data[0]!.id;
     const updated = await stripe.subscriptions.update(sub.id, {
       items: [{ id: itemId, price: pro.price.id }],
@@ -86,7 +100,9 @@ describe('subscriptions', () => {
 
     // Add an item, then delete the original.
     const addon = await makePlan(stripe, 'Addon', 100);
-    const withAddon = await stripe.subscriptions.update(sub.id, { items: [{ price: addon.price.id, quantity: 3 }] });
+    const withAddon = await stripe.subscriptions.update(sub.id, {
+      items: [{ price: addon.price.id, quantity: 3 }],
+    });
     expect(withAddon.items.data).toHaveLength(2);
     const removed = await stripe.subscriptions.update(sub.id, { items: [{ id: itemId, deleted: true }] });
     expect(removed.items.data.map((i) => i.price.id)).toEqual([addon.price.id]);
@@ -95,14 +111,21 @@ describe('subscriptions', () => {
 
   it('does not emit events for no-op updates', async () => {
     const { basic, customer } = await setup();
-    const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: basic.price.id }], metadata: { a: '1' } });
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: basic.price.id }],
+      metadata: { a: '1' },
+    });
     await stripe.subscriptions.update(sub.id, { metadata: { a: '1' } });
     expect(eventsOfType('customer.subscription.updated')).toHaveLength(0);
   });
 
   it('schedules cancellation at period end and cancels immediately', async () => {
     const { basic, customer } = await setup();
-    const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: basic.price.id }] });
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: basic.price.id }],
+    });
     const scheduled = await stripe.subscriptions.update(sub.id, { cancel_at_period_end: true });
     expect(scheduled.cancel_at_period_end).toBe(true);
     expect(scheduled.cancel_at).toBe(sub.items.data[0]!.current_period_end);
@@ -127,14 +150,24 @@ describe('subscriptions', () => {
   it('lists by customer, status and price; canceled hidden by default', async () => {
     const { basic, pro, customer } = await setup();
     const other = await stripe.customers.create({ email: 'other@tenant.test' });
-    const a = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: basic.price.id }] });
-    const b = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: pro.price.id }], trial_period_days: 3 });
+    const a = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: basic.price.id }],
+    });
+    const b = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: pro.price.id }],
+      trial_period_days: 3,
+    });
     const c = await stripe.subscriptions.create({ customer: other.id, items: [{ price: pro.price.id }] });
     await stripe.subscriptions.cancel(a.id);
 
     const ids = (l: Stripe.ApiList<Stripe.Subscription>) => l.data.map((s) => s.id);
     expect(ids(await stripe.subscriptions.list({ customer: customer.id }))).toEqual([b.id]);
-    expect(ids(await stripe.subscriptions.list({ customer: customer.id, status: 'all' }))).toEqual([b.id, a.id]);
+    expect(ids(await stripe.subscriptions.list({ customer: customer.id, status: 'all' }))).toEqual([
+      b.id,
+      a.id,
+    ]);
     expect(ids(await stripe.subscriptions.list({ status: 'canceled' }))).toEqual([a.id]);
     expect(ids(await stripe.subscriptions.list({ status: 'trialing' }))).toEqual([b.id]);
     expect(ids(await stripe.subscriptions.list({ price: pro.price.id }))).toEqual([c.id, b.id]);
@@ -142,7 +175,10 @@ describe('subscriptions', () => {
 
   it('expands customers and prices across lists, and customer.subscriptions', async () => {
     const { basic, customer } = await setup();
-    const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: basic.price.id }] });
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: basic.price.id }],
+    });
 
     const list = await stripe.subscriptions.list({ expand: ['data.customer', 'data.items.data.price'] });
     const first = list.data[0]!;
@@ -150,15 +186,21 @@ describe('subscriptions', () => {
     expect(first.items.data[0]!.price.product).toBe(basic.product.id);
 
     const retrieved = await stripe.subscriptions.retrieve(sub.id, { expand: ['items.data.price.product'] });
-    expect((retrieved.items.data[0]!.price.product as Stripe.Product).metadata).toEqual({ features: 'basic_feature' });
+    expect((retrieved.items.data[0]!.price.product as Stripe.Product).metadata).toEqual({
+      features: 'basic_feature',
+    });
 
-    const withSubs = (await stripe.customers.retrieve(customer.id, { expand: ['subscriptions'] })) as Stripe.Customer;
+    const withSubs = (await stripe.customers.retrieve(customer.id, {
+      expand: ['subscriptions'],
+    })) as Stripe.Customer;
     expect(withSubs.subscriptions!.data.map((s) => s.id)).toEqual([sub.id]);
     const plain = (await stripe.customers.retrieve(customer.id)) as Stripe.Customer;
     expect(plain.subscriptions).toBeUndefined();
 
     // Stripe caps expansion at four levels, so this list expansion is rejected there too.
-    await expect(stripe.subscriptions.list({ expand: ['data.items.data.price.product'] })).rejects.toMatchObject({
+    await expect(
+      stripe.subscriptions.list({ expand: ['data.items.data.price.product'] }),
+    ).rejects.toMatchObject({
       statusCode: 400,
       message: 'You cannot expand more than 4 levels of a property.',
     });
@@ -170,13 +212,20 @@ describe('subscriptions', () => {
 
   it('validates create params like Stripe', async () => {
     const { basic, customer } = await setup();
-    const oneTime = await stripe.prices.create({ product: basic.product.id, unit_amount: 100, currency: 'usd' });
+    const oneTime = await stripe.prices.create({
+      product: basic.product.id,
+      unit_amount: 100,
+      currency: 'usd',
+    });
     const cases: Array<[Stripe.SubscriptionCreateParams, string]> = [
       [{ items: [{ price: basic.price.id }] } as Stripe.SubscriptionCreateParams, 'customer'],
       [{ customer: 'cus_missing', items: [{ price: basic.price.id }] }, 'customer'],
       [{ customer: customer.id }, 'items'],
       [{ customer: customer.id, items: [{ price: 'price_missing' }] }, 'items[0][price]'],
-      [{ customer: customer.id, items: [{ price: basic.price.id }, { price: oneTime.id }] }, 'items[1][price]'],
+      [
+        { customer: customer.id, items: [{ price: basic.price.id }, { price: oneTime.id }] },
+        'items[1][price]',
+      ],
     ];
     for (const [params, param] of cases) {
       await expect(stripe.subscriptions.create(params)).rejects.toMatchObject({
@@ -190,7 +239,10 @@ describe('subscriptions', () => {
 
   it('test helpers change status, pay invoices and emit events', async () => {
     const { basic, customer } = await setup();
-    const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: basic.price.id }] });
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: basic.price.id }],
+    });
 
     const pastDue = emu.setSubscriptionStatus(sub.id, 'past_due');
     expect(pastDue).toMatchObject({
@@ -210,22 +262,38 @@ describe('subscriptions', () => {
     const invoice = await stripe.invoices.retrieve((paid.data.object as Stripe.Invoice).id);
     expect(invoice).toMatchObject({ status: 'paid', amount_paid: 500, customer: customer.id });
     expect((await stripe.invoices.list({ subscription: sub.id })).data).toHaveLength(2);
-    expect((await stripe.subscriptions.retrieve(sub.id, { expand: ['latest_invoice'] })).latest_invoice).toMatchObject({
+    expect(
+      (await stripe.subscriptions.retrieve(sub.id, { expand: ['latest_invoice'] })).latest_invoice,
+    ).toMatchObject({
       id: invoice.id,
     });
 
-    const custom = emu.emitEvent('entitlements.active_entitlement_summary.updated', { object: 'x', customer: customer.id }, { a: 1 });
-    expect(custom).toMatchObject({ data: { object: { customer: customer.id }, previous_attributes: { a: 1 } } });
+    const custom = emu.emitEvent(
+      'entitlements.active_entitlement_summary.updated',
+      { object: 'x', customer: customer.id },
+      { a: 1 },
+    );
+    expect(custom).toMatchObject({
+      data: { object: { customer: customer.id }, previous_attributes: { a: 1 } },
+    });
     const types = (await stripe.events.list({ type: 'invoice.*' })).data.map((e) => e.type);
     expect(types).toEqual(['invoice.payment_succeeded', 'invoice.payment_failed']);
   });
 
   it('cancels subscriptions when the customer is deleted', async () => {
     const { basic, customer } = await setup();
-    const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: basic.price.id }] });
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: basic.price.id }],
+    });
     await stripe.customers.del(customer.id);
     expect((await stripe.subscriptions.retrieve(sub.id)).status).toBe('canceled');
-    expect(emu.events().slice(-2).map((e) => e.type)).toEqual(['customer.subscription.deleted', 'customer.deleted']);
+    expect(
+      emu
+        .events()
+        .slice(-2)
+        .map((e) => e.type),
+    ).toEqual(['customer.subscription.deleted', 'customer.deleted']);
     const expanded = await stripe.subscriptions.retrieve(sub.id, { expand: ['customer'] });
     expect(expanded.customer).toEqual({ id: customer.id, object: 'customer', deleted: true });
   });
@@ -243,7 +311,12 @@ describe('checkout sessions', () => {
       metadata: { tenant_id: 't_1' },
     });
     expect(session.id).toMatch(/^cs_test_/);
-    expect(session).toMatchObject({ object: 'checkout.session', status: 'open', amount_total: 1500, mode: 'subscription' });
+    expect(session).toMatchObject({
+      object: 'checkout.session',
+      status: 'open',
+      amount_total: 1500,
+      mode: 'subscription',
+    });
     expect(session.url).toBe(`${emu.url}/checkout/${session.id}`);
     const page = await fetch(session.url!);
     expect(page.status).toBe(200);
@@ -253,7 +326,10 @@ describe('checkout sessions', () => {
     expect(retrieved.metadata).toEqual({ tenant_id: 't_1' });
 
     await expect(
-      stripe.checkout.sessions.create({ mode: 'subscription', line_items: [{ price: 'price_nope', quantity: 1 }] }),
+      stripe.checkout.sessions.create({
+        mode: 'subscription',
+        line_items: [{ price: 'price_nope', quantity: 1 }],
+      }),
     ).rejects.toMatchObject({ statusCode: 400, param: 'line_items[0][price]', code: 'resource_missing' });
   });
 });

@@ -3,13 +3,19 @@ import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import type { StripeEmulator } from '../src/index.js';
 
-export function client(emu: StripeEmulator, opts: { maxNetworkRetries?: number; apiKey?: string } = {}): Stripe {
+export function client(
+  emu: StripeEmulator,
+  opts: { maxNetworkRetries?: number; apiKey?: string } = {},
+): Stripe {
   const stripe = new Stripe(opts.apiKey ?? emu.apiKey, {
     ...emu.stripeClientConfig(),
     maxNetworkRetries: opts.maxNetworkRetries ?? 0,
   });
   // The SDK sleeps >= 0.5 s between retries; shrink that so retry tests stay fast.
-  const internals = stripe as unknown as { getInitialNetworkRetryDelay: () => number; getMaxNetworkRetryDelay: () => number };
+  const internals = stripe as unknown as {
+    getInitialNetworkRetryDelay: () => number;
+    getMaxNetworkRetryDelay: () => number;
+  };
   internals.getInitialNetworkRetryDelay = () => 0.01;
   internals.getMaxNetworkRetryDelay = () => 0.02;
   return stripe;
@@ -45,7 +51,10 @@ export async function webhookReceiver(respond: (n: number, r: Received) => numbe
 
 /** Minimal Stripe-style recurring catalog entry. */
 export async function makePlan(stripe: Stripe, name: string, amount: number, lookupKey?: string) {
-  const product = await stripe.products.create({ name, metadata: { features: `${name.toLowerCase()}_feature` } });
+  const product = await stripe.products.create({
+    name,
+    metadata: { features: `${name.toLowerCase()}_feature` },
+  });
   const price = await stripe.prices.create({
     product: product.id,
     unit_amount: amount,

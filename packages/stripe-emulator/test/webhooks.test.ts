@@ -30,7 +30,11 @@ describe('webhook delivery', () => {
 
       const types = receiver.received.map((r) => {
         expect(r.headers['content-type']).toContain('application/json');
-        const event = verifier.webhooks.constructEvent(r.body, r.headers['stripe-signature'] as string, 'whsec_suite');
+        const event = verifier.webhooks.constructEvent(
+          r.body,
+          r.headers['stripe-signature'] as string,
+          'whsec_suite',
+        );
         return event.type;
       });
       expect(types).toEqual([
@@ -45,7 +49,11 @@ describe('webhook delivery', () => {
       expect(updated.pending_webhooks).toBe(1);
       expect(emu.events().every((e) => e.pending_webhooks === 0)).toBe(true);
       expect(() =>
-        verifier.webhooks.constructEvent(receiver.received[0]!.body, receiver.received[0]!.headers['stripe-signature'] as string, 'whsec_other'),
+        verifier.webhooks.constructEvent(
+          receiver.received[0]!.body,
+          receiver.received[0]!.headers['stripe-signature'] as string,
+          'whsec_other',
+        ),
       ).toThrow(Stripe.errors.StripeSignatureVerificationError);
       expect(await emu.deliverPendingEvents()).toEqual([]);
     } finally {
@@ -67,7 +75,9 @@ describe('webhook delivery', () => {
       failing = false;
       const results = await emu.deliverPendingEvents();
       expect(results).toEqual([{ eventId: event!.id, status: 200 }]);
-      expect(JSON.parse(receiver.received.at(-1)!.body)).toMatchObject({ data: { object: { id: product.id } } });
+      expect(JSON.parse(receiver.received.at(-1)!.body)).toMatchObject({
+        data: { object: { id: product.id } },
+      });
       expect(await emu.deliverPendingEvents()).toEqual([]);
     } finally {
       await receiver.close();
@@ -101,11 +111,13 @@ describe('webhook delivery', () => {
       const res = await emu.deliverEvent(first!.id, { timestamp: oldTimestamp });
       expect(res.status).toBe(200);
       const { body, headers } = receiver.received[0]!;
-      expect(headers['stripe-signature']).toBe(emu.signPayload(body, { timestamp: oldTimestamp, secret: 'whsec_manual' }));
-      // Stale timestamps fail the SDK's default 300 s tolerance, as with real Stripe.
-      expect(() => verifier.webhooks.constructEvent(body, headers['stripe-signature'] as string, 'whsec_manual')).toThrow(
-        /Timestamp outside the tolerance zone/,
+      expect(headers['stripe-signature']).toBe(
+        emu.signPayload(body, { timestamp: oldTimestamp, secret: 'whsec_manual' }),
       );
+      // Stale timestamps fail the SDK's default 300 s tolerance, as with real Stripe.
+      expect(() =>
+        verifier.webhooks.constructEvent(body, headers['stripe-signature'] as string, 'whsec_manual'),
+      ).toThrow(/Timestamp outside the tolerance zone/);
 
       const results = await emu.deliverPendingEvents();
       expect(results.map((r) => r.eventId)).toEqual([emu.events()[1]!.id]);
@@ -117,7 +129,11 @@ describe('webhook delivery', () => {
   it('signs like Stripe: the SDK test header generator agrees', () => {
     const payload = JSON.stringify({ id: 'evt_1', object: 'event' });
     const timestamp = 1_700_000_000;
-    const expected = verifier.webhooks.generateTestHeaderString({ payload, secret: 'whsec_suite', timestamp });
+    const expected = verifier.webhooks.generateTestHeaderString({
+      payload,
+      secret: 'whsec_suite',
+      timestamp,
+    });
     expect(emu.signPayload(payload, { timestamp })).toBe(expected);
   });
 });

@@ -104,7 +104,14 @@ export function createRedisCache(url: string, options: RedisCacheOptions = {}): 
       await redis.set(key, value, 'EX', Math.max(1, Math.round(ttlSeconds)));
     },
     async setIfNewer(key, version, value, ttlSeconds) {
-      const result = await redis.eval(SET_IF_NEWER_LUA, 1, key, String(version), value, String(Math.max(1, Math.round(ttlSeconds))));
+      const result = await redis.eval(
+        SET_IF_NEWER_LUA,
+        1,
+        key,
+        String(version),
+        value,
+        String(Math.max(1, Math.round(ttlSeconds))),
+      );
       return result === 1;
     },
     async del(...keys) {
@@ -117,6 +124,9 @@ export function createRedisCache(url: string, options: RedisCacheOptions = {}): 
 }
 
 /** Redis when REDIS_URL is set, in-memory otherwise. */
-export function createCacheFromEnv(env: NodeJS.ProcessEnv = process.env, options: RedisCacheOptions = {}): KeyValueCache {
+export function createCacheFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  options: RedisCacheOptions = {},
+): KeyValueCache {
   return env.REDIS_URL ? createRedisCache(env.REDIS_URL, options) : createMemoryCache();
 }

@@ -24,11 +24,17 @@ export function createFeatureCatalog(defs: readonly FeatureDefinition[]): Featur
   defs.forEach((def, i) => {
     const key: unknown = def?.key;
     if (!isValidFeatureKey(key)) {
-      issues.push({ path: `[${i}].key`, message: `invalid feature key ${JSON.stringify(key)}: must match ${FEATURE_KEY_PATTERN} and not be reserved` });
+      issues.push({
+        path: `[${i}].key`,
+        message: `invalid feature key ${JSON.stringify(key)}: must match ${FEATURE_KEY_PATTERN} and not be reserved`,
+      });
       return;
     }
     if (def.type !== 'boolean' && def.type !== 'number') {
-      issues.push({ path: `[${i}].type`, message: `feature "${key}" has type ${JSON.stringify(def.type)}; expected "boolean" or "number"` });
+      issues.push({
+        path: `[${i}].type`,
+        message: `feature "${key}" has type ${JSON.stringify(def.type)}; expected "boolean" or "number"`,
+      });
       return;
     }
     if (typeof def.description !== 'string') {
@@ -72,5 +78,7 @@ export const DEFAULT_FEATURE_CATALOG: FeatureCatalog = createFeatureCatalog([
  */
 export async function loadFeatureCatalog(prisma: PrismaClient): Promise<FeatureCatalog> {
   const rows = await prisma.featureCatalog.findMany({ orderBy: { key: 'asc' } });
-  return createFeatureCatalog(rows.map((row) => ({ key: row.key, type: row.type, description: row.description })));
+  return createFeatureCatalog(
+    rows.map((row) => ({ key: row.key, type: row.type, description: row.description })),
+  );
 }

@@ -29,7 +29,8 @@ export function positiveInteger(value: string): number {
 
 export function tenantIdArgument(value: string): string {
   const trimmed = value.trim();
-  if (trimmed === '' || trimmed.length > 255) throw new InvalidArgumentError('must be a tenant id (1-255 characters).');
+  if (trimmed === '' || trimmed.length > 255)
+    throw new InvalidArgumentError('must be a tenant id (1-255 characters).');
   return trimmed;
 }
 
@@ -46,13 +47,21 @@ export function withIo(command: Command, io: { stdout: Writer; stderr: Writer })
 }
 
 /** Parses user arguments: the options, or the exit code when parsing ended the command (help, bad usage). */
-export function parseArguments<Options extends OptionValues>(program: Command, argv: readonly string[]): { options: Options } | { exitCode: number } {
+export function parseArguments<Options extends OptionValues>(
+  program: Command,
+  argv: readonly string[],
+): { options: Options } | { exitCode: number } {
   try {
     program.parse([...argv], { from: 'user' });
     return { options: program.opts<Options>() };
   } catch (error) {
     if (error instanceof CommanderError) {
-      return { exitCode: error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? EXIT_OK : EXIT_USAGE };
+      return {
+        exitCode:
+          error.code === 'commander.helpDisplayed' || error.code === 'commander.version'
+            ? EXIT_OK
+            : EXIT_USAGE,
+      };
     }
     throw error;
   }

@@ -24,7 +24,9 @@ export const EXIT_INTERRUPTED = 130;
 /** The part of the billing context this command uses. */
 export interface MigrateCliContext {
   featureSync: {
-    syncAllTenantsFromStripe(options?: SyncAllOptions): Promise<{ results: SyncResult[]; summary: SyncSummary }>;
+    syncAllTenantsFromStripe(
+      options?: SyncAllOptions,
+    ): Promise<{ results: SyncResult[]; summary: SyncSummary }>;
   };
   close?(): Promise<void>;
 }
@@ -49,12 +51,14 @@ interface ParsedOptions {
 function buildProgram(io: MigrateCliIo): Command {
   return withIo(new Command('migrate-stripe-metadata-to-db'), io)
     .description(
-      'Copy plan features from Stripe product/price metadata into each tenant\'s feature config in the database.\n' +
+      "Copy plan features from Stripe product/price metadata into each tenant's feature config in the database.\n" +
         'Env: STRIPE_SECRET_KEY, DATABASE_URL (embedded database when unset), STRIPE_API_BASE, REDIS_URL.',
     )
     .option('--dry-run', 'show what would change (before → after per tenant) without writing anything', false)
     .option('--force', 'also update tenants whose config is custom or otherwise protected', false)
-    .addOption(new Option('--tenant-id <id>', 'only this tenant').argParser(tenantIdArgument).conflicts('limit'))
+    .addOption(
+      new Option('--tenant-id <id>', 'only this tenant').argParser(tenantIdArgument).conflicts('limit'),
+    )
     .addOption(new Option('--limit <n>', 'at most this many Stripe customers').argParser(positiveInteger))
     .addOption(
       new Option('--merge-strategy <strategy>', 'how plan features combine with tenant overrides')
@@ -74,36 +78,41 @@ export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): 
   const { options } = parsed;
   if (io.signal?.aborted) return EXIT_INTERRUPTED;
 
-  return runWithContext(io, defaultCreateContext, { label: 'Sync failed', exitCode: EXIT_FAILED, json: options.json }, async (context) => {
-    if (options.dryRun && !options.json) io.stdout.write('Dry run: nothing will be written.\n');
-    const progress = createProgress(io.stderr, { isTTY: io.isTTY ?? false, columns: io.columns });
-    const syncOptions: SyncAllOptions = {
-      dryRun: options.dryRun,
-      force: options.force,
-      mergeStrategy: options.mergeStrategy,
-      ...(options.limit !== undefined ? { limit: options.limit } : {}),
-      ...(options.tenantId !== undefined ? { tenantId: options.tenantId } : {}),
-      // The service stops between tenants once this is aborted (Ctrl-C).
-      ...(io.signal ? { signal: io.signal } : {}),
-      actor: 'cli',
-      source: 'cli',
-      onProgress: ({ done, total, tenantId }) => progress.update(done, total, tenantId),
-    };
-    let outcome: { results: SyncResult[]; summary: SyncSummary };
-    try {
-      outcome = await context.featureSync.syncAllTenantsFromStripe(syncOptions);
-    } finally {
-      progress.finish();
-    }
-    const interrupted = io.signal?.aborted ?? false;
-    if (options.json) {
-      io.stdout.write(`${JSON.stringify(jsonReport(options, outcome, interrupted), null, 2)}\n`);
-    } else {
-      io.stdout.write(textReport(options, outcome, interrupted));
-    }
-    if (interrupted) return EXIT_INTERRUPTED;
-    return outcome.summary.failed.length > 0 ? EXIT_FAILED : EXIT_OK;
-  });
+  return runWithContext(
+    io,
+    defaultCreateContext,
+    { label: 'Sync failed', exitCode: EXIT_FAILED, json: options.json },
+    async (context) => {
+      if (options.dryRun && !options.json) io.stdout.write('Dry run: nothing will be written.\n');
+      const progress = createProgress(io.stderr, { isTTY: io.isTTY ?? false, columns: io.columns });
+      const syncOptions: SyncAllOptions = {
+        dryRun: options.dryRun,
+        force: options.force,
+        mergeStrategy: options.mergeStrategy,
+        ...(options.limit !== undefined ? { limit: options.limit } : {}),
+        ...(options.tenantId !== undefined ? { tenantId: options.tenantId } : {}),
+        // The service stops between tenants once this is aborted (Ctrl-C).
+        ...(io.signal ? { signal: io.signal } : {}),
+        actor: 'cli',
+        source: 'cli',
+        onProgress: ({ done, total, tenantId }) => progress.update(done, total, tenantId),
+      };
+      let outcome: { results: SyncResult[]; summary: SyncSummary };
+      try {
+        outcome = await context.featureSync.syncAllTenantsFromStripe(syncOptions);
+      } finally {
+        progress.finish();
+      }
+      const interrupted = io.signal?.aborted ?? false;
+      if (options.json) {
+        io.stdout.write(`${JSON.stringify(jsonReport(options, outcome, interrupted), null, 2)}\n`);
+      } else {
+        io.stdout.write(textReport(options, outcome, interrupted));
+      }
+      if (interrupted) return EXIT_INTERRUPTED;
+      return outcome.summary.failed.length > 0 ? EXIT_FAILED : EXIT_OK;
+    },
+  );
 }
 
 async function defaultCreateContext(env: NodeJS.ProcessEnv): Promise<MigrateCliContext> {
@@ -111,7 +120,11 @@ async function defaultCreateContext(env: NodeJS.ProcessEnv): Promise<MigrateCliC
   return createBillingContext({ env });
 }
 
-type Diff = { added: Record<string, unknown>; removed: Record<string, unknown>; changed: Record<string, { from: unknown; to: unknown }> };
+type Diff = {
+  added: Record<string, unknown>;
+  removed: Record<string, unknown>;
+  changed: Record<string, { from: unknown; to: unknown }>;
+};
 
 function featureDiff(before: FeatureMap | null | undefined, after: FeatureMap | null | undefined): Diff {
   const b = before ?? {};
@@ -124,7 +137,11 @@ function featureDiff(before: FeatureMap | null | undefined, after: FeatureMap | 
   };
 }
 
-function jsonReport(options: ParsedOptions, outcome: { results: SyncResult[]; summary: SyncSummary }, interrupted: boolean) {
+function jsonReport(
+  options: ParsedOptions,
+  outcome: { results: SyncResult[]; summary: SyncSummary },
+  interrupted: boolean,
+) {
   return {
     dryRun: options.dryRun,
     interrupted,
@@ -142,17 +159,27 @@ function jsonReport(options: ParsedOptions, outcome: { results: SyncResult[]; su
   };
 }
 
-function textReport(options: ParsedOptions, outcome: { results: SyncResult[]; summary: SyncSummary }, interrupted: boolean): string {
+function textReport(
+  options: ParsedOptions,
+  outcome: { results: SyncResult[]; summary: SyncSummary },
+  interrupted: boolean,
+): string {
   const lines: string[] = [];
   const verb = options.dryRun ? 'would update' : 'updated';
   for (const result of outcome.results) {
     if (!result.changed) continue;
-    lines.push(`tenant ${result.tenantId ?? '?'} (${result.customerId || 'no customer'}) plan ${result.planId ?? '?'}: ${verb}`);
+    lines.push(
+      `tenant ${result.tenantId ?? '?'} (${result.customerId || 'no customer'}) plan ${result.planId ?? '?'}: ${verb}`,
+    );
     const diff = featureDiff(result.before, result.after);
-    for (const [key, change] of Object.entries(diff.changed)) lines.push(`  ${key}: ${show(change.from)} → ${show(change.to)}`);
+    for (const [key, change] of Object.entries(diff.changed))
+      lines.push(`  ${key}: ${show(change.from)} → ${show(change.to)}`);
     for (const [key, value] of Object.entries(diff.added)) lines.push(`  + ${key}: ${show(value)}`);
     for (const [key, value] of Object.entries(diff.removed)) lines.push(`  - ${key}: ${show(value)}`);
-    if (Object.keys(diff.changed).length + Object.keys(diff.added).length + Object.keys(diff.removed).length === 0) {
+    if (
+      Object.keys(diff.changed).length + Object.keys(diff.added).length + Object.keys(diff.removed).length ===
+      0
+    ) {
       lines.push('  (features unchanged; plan, source or Stripe ids change)');
     }
   }
@@ -165,9 +192,14 @@ function textReport(options: ParsedOptions, outcome: { results: SyncResult[]; su
   lines.push(`  unchanged: ${s.unchanged}`);
   const skipped = Object.entries(s.skipped).sort(([a], [b]) => (a < b ? -1 : 1));
   const skippedTotal = skipped.reduce((n, [, count]) => n + count, 0);
-  lines.push(`  skipped: ${skippedTotal}${skipped.length > 0 ? ` (${skipped.map(([reason, n]) => `${reason}: ${n}`).join(', ')})` : ''}`);
+  lines.push(
+    `  skipped: ${skippedTotal}${skipped.length > 0 ? ` (${skipped.map(([reason, n]) => `${reason}: ${n}`).join(', ')})` : ''}`,
+  );
   lines.push(`  failed: ${s.failed.length}`);
-  for (const failure of s.failed) lines.push(`    - tenant ${failure.tenantId ?? '?'} (${failure.customerId || 'no customer'}): ${failure.error}`);
+  for (const failure of s.failed)
+    lines.push(
+      `    - tenant ${failure.tenantId ?? '?'} (${failure.customerId || 'no customer'}): ${failure.error}`,
+    );
   lines.push(`  stripe requests: ${s.stripeRequests}, duration: ${s.durationMs} ms`);
   return `${lines.join('\n')}\n`;
 }
@@ -175,7 +207,6 @@ function textReport(options: ParsedOptions, outcome: { results: SyncResult[]; su
 function show(value: unknown): string {
   return value === undefined ? '(none)' : JSON.stringify(value);
 }
-
 
 /**
  * Process wiring: Ctrl-C once stops between tenants and prints the partial summary; a second

@@ -12,7 +12,10 @@ export interface Progress {
  * On a terminal: one self-overwriting bar. Elsewhere (CI logs, pipes) carriage returns turn into
  * garbage, so plain lines are written instead, about every 5% to keep big runs' logs short.
  */
-export function createProgress(out: ProgressWriter, options: { isTTY: boolean; columns?: number; now?: () => number }): Progress {
+export function createProgress(
+  out: ProgressWriter,
+  options: { isTTY: boolean; columns?: number; now?: () => number },
+): Progress {
   const now = options.now ?? Date.now;
   let drawn = false;
   let lastLine = -1;

@@ -28,7 +28,10 @@ export function storedCheckout(session: Stripe.Checkout.Session): StoredCheckout
 }
 
 /** The stored URL unless it is known to be dead; rows older than the expiry column cannot tell. */
-export function storedUrlIfLive(row: { checkoutUrl: string | null; checkoutExpiresAt: Date | null }, now: Date): string | undefined {
+export function storedUrlIfLive(
+  row: { checkoutUrl: string | null; checkoutExpiresAt: Date | null },
+  now: Date,
+): string | undefined {
   if (!row.checkoutUrl) return undefined;
   if (row.checkoutExpiresAt && row.checkoutExpiresAt.getTime() <= now.getTime()) return undefined;
   return row.checkoutUrl;

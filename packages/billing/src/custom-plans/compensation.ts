@@ -6,7 +6,11 @@ import type { CreatedObjects, CustomPlanStep, StripeCall } from './types.js';
  * Archives what an attempt created, and reports what could not be archived instead of throwing:
  * the original failure is what the caller must see.
  */
-export async function archiveCreated(stripe: Stripe, call: StripeCall, created: CreatedObjects): Promise<string[]> {
+export async function archiveCreated(
+  stripe: Stripe,
+  call: StripeCall,
+  created: CreatedObjects,
+): Promise<string[]> {
   const problems: string[] = [];
   // Reverse creation order: an open checkout must not be payable once its price is archived.
   if (created.checkoutSessionId) {
@@ -22,10 +26,14 @@ export async function archiveCreated(stripe: Stripe, call: StripeCall, created: 
     const { subscriptionId, itemId, previousPriceId } = created.switchedSubscription;
     const priceId = created.priceId;
     try {
-      const subscription = await call('subscriptions.retrieve', () => stripe.subscriptions.retrieve(subscriptionId));
+      const subscription = await call('subscriptions.retrieve', () =>
+        stripe.subscriptions.retrieve(subscriptionId),
+      );
       const item = subscription.items.data.find((candidate) => candidate.id === itemId);
       if (item?.price.id === priceId) {
-        await call('subscriptions.update', () => stripe.subscriptions.update(subscriptionId, { items: [{ id: itemId, price: previousPriceId }] }));
+        await call('subscriptions.update', () =>
+          stripe.subscriptions.update(subscriptionId, { items: [{ id: itemId, price: previousPriceId }] }),
+        );
       }
     } catch (e) {
       // The customer is still billed on this plan's price: archiving it would hide a live charge, so
@@ -54,7 +62,16 @@ export async function archiveCreated(stripe: Stripe, call: StripeCall, created: 
 
 export function stepError(step: CustomPlanStep, error: unknown, archiveProblems: string[]): CustomPlanError {
   const stripeSide = error instanceof StripeApiError;
-  const code = stripeSide ? 'stripe_request_failed' : error instanceof CustomPlanError ? error.code : 'custom_plan_failed';
+  const code = stripeSide
+    ? 'stripe_request_failed'
+    : error instanceof CustomPlanError
+      ? error.code
+      : 'custom_plan_failed';
   const cleanup = archiveProblems.length > 0 ? ` Cleanup incomplete: ${archiveProblems.join('; ')}` : '';
-  return new CustomPlanError(code, `Custom plan creation failed at step "${step}": ${messageOf(error)}.${cleanup}`, step, { cause: error });
+  return new CustomPlanError(
+    code,
+    `Custom plan creation failed at step "${step}": ${messageOf(error)}.${cleanup}`,
+    step,
+    { cause: error },
+  );
 }

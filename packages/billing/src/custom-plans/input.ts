@@ -2,7 +2,12 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import { validateFeatureMap } from '../metadata/index.js';
 import type { FeatureCatalog, FeatureMap } from '../types.js';
-import { MAX_PRICE_CENTS, RECURRING_INTERVALS, type CheckoutUrls, type CreateCustomPlanInput } from './types.js';
+import {
+  MAX_PRICE_CENTS,
+  RECURRING_INTERVALS,
+  type CheckoutUrls,
+  type CreateCustomPlanInput,
+} from './types.js';
 import { parseOrThrow } from './validation.js';
 
 export const MAX_IDEMPOTENCY_KEY = 200;
@@ -26,10 +31,16 @@ export const inputSchema = z
       // step, after the product had been created (and then archived).
       .refine((c) => ISO_CURRENCIES.has(c.toUpperCase()), { error: 'is not an ISO 4217 currency code' })
       .transform((c) => c.toLowerCase()),
-    recurringInterval: z.enum(RECURRING_INTERVALS, { error: `must be one of ${RECURRING_INTERVALS.join(', ')}` }),
+    recurringInterval: z.enum(RECURRING_INTERVALS, {
+      error: `must be one of ${RECURRING_INTERVALS.join(', ')}`,
+    }),
     // Values are checked against the catalog by validateFeatureMap, which knows each key's type.
     overrides: z.unknown().optional(),
-    planName: z.string().trim().min(1, { error: 'must not be empty' }).max(250, { error: 'must be at most 250 characters' }),
+    planName: z
+      .string()
+      .trim()
+      .min(1, { error: 'must not be empty' })
+      .max(250, { error: 'must be at most 250 characters' }),
     createCheckoutSession: z.boolean().optional().default(false),
     switchSubscription: z.boolean().optional().default(false),
     successUrl: httpUrl.optional(),
@@ -45,7 +56,8 @@ export const inputSchema = z
   })
   .strict()
   .refine((input) => !(input.createCheckoutSession && input.switchSubscription), {
-    error: 'createCheckoutSession and switchSubscription cannot both be true: one starts a new subscription, the other moves the existing one',
+    error:
+      'createCheckoutSession and switchSubscription cannot both be true: one starts a new subscription, the other moves the existing one',
     path: ['switchSubscription'],
   });
 
@@ -70,6 +82,7 @@ export function checkoutUrls(input: ParsedInput, defaults: CheckoutUrls | undefi
     ...(successUrl ? [] : [{ path: 'successUrl', message: 'required when createCheckoutSession is true' }]),
     ...(cancelUrl ? [] : [{ path: 'cancelUrl', message: 'required when createCheckoutSession is true' }]),
   ];
-  if (!successUrl || !cancelUrl) throw new ValidationError('Checkout session needs successUrl and cancelUrl', issues);
+  if (!successUrl || !cancelUrl)
+    throw new ValidationError('Checkout session needs successUrl and cancelUrl', issues);
   return { successUrl, cancelUrl };
 }

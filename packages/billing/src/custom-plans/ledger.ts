@@ -38,13 +38,20 @@ export interface CustomPlanLedger {
    * Marks the row failed, if this attempt still owns it: `lost` when another attempt does (which then
    * owns the Stripe objects too), `unreachable` when the database could not be written.
    */
-  markFailed(lease: Lease, key: string, step: CustomPlanStep, message: string, ids: CreatedObjects): Promise<FailureRecord>;
+  markFailed(
+    lease: Lease,
+    key: string,
+    step: CustomPlanStep,
+    message: string,
+    ids: CreatedObjects,
+  ): Promise<FailureRecord>;
   findById(rowId: string): Promise<CustomPlan | null>;
   /** Best effort: a failed row's final error, once compensation has run (with what it could not undo). */
   noteOutcome(rowId: string, message: string): Promise<void>;
 }
 
-export type Claim = { row: CustomPlan; stripeKey: string; lease: Lease } | { done: CustomPlan; stripeKey: string };
+export type Claim =
+  { row: CustomPlan; stripeKey: string; lease: Lease } | { done: CustomPlan; stripeKey: string };
 
 export function createCustomPlanLedger(
   prisma: PrismaClient,
@@ -61,7 +68,11 @@ export function createCustomPlanLedger(
       data: { ...data, updatedAt: at },
     });
     if (count !== 1) {
-      throw new CustomPlanError('custom_plan_state_changed', `Custom plan ${lease.rowId} was taken over or finished by another request`, 'pending');
+      throw new CustomPlanError(
+        'custom_plan_state_changed',
+        `Custom plan ${lease.rowId} was taken over or finished by another request`,
+        'pending',
+      );
     }
     lease.at = at;
   }
@@ -81,7 +92,6 @@ export function createCustomPlanLedger(
 
   return {
     find: (key) => prisma.customPlan.findUnique({ where: { idempotencyKey: key } }),
-
 
     stripeKeyFor,
 
@@ -113,7 +123,12 @@ export function createCustomPlanLedger(
               where: { id: existing.id, status: 'pending', updatedAt: existing.updatedAt },
               data: { updatedAt: at },
             });
-            if (count === 1) return { row: { ...existing, updatedAt: at }, stripeKey: await stripeKeyFor(key), lease: { rowId: existing.id, at } };
+            if (count === 1)
+              return {
+                row: { ...existing, updatedAt: at },
+                stripeKey: await stripeKeyFor(key),
+                lease: { rowId: existing.id, at },
+              };
             continue;
           }
           // A failed row that still holds the key (e.g. the rename itself failed): free the key and go again.
@@ -152,10 +167,18 @@ export function createCustomPlanLedger(
         // Counted only now that this attempt holds the key: an attempt that failed a moment ago is
         // then already renamed and counted, so its Stripe keys are never reused with new parameters.
         if (count === 1) {
-          return { row: await prisma.customPlan.findUniqueOrThrow({ where: { id } }), stripeKey: await stripeKeyFor(key), lease: { rowId: id, at } };
+          return {
+            row: await prisma.customPlan.findUniqueOrThrow({ where: { id } }),
+            stripeKey: await stripeKeyFor(key),
+            lease: { rowId: id, at },
+          };
         }
       }
-      throw new CustomPlanError('custom_plan_in_progress', 'Custom plan row for this request keeps changing; retry shortly', 'pending');
+      throw new CustomPlanError(
+        'custom_plan_in_progress',
+        'Custom plan row for this request keeps changing; retry shortly',
+        'pending',
+      );
     },
 
     touch,
@@ -197,7 +220,9 @@ export function createCustomPlanLedger(
     findById: (rowId) => prisma.customPlan.findUnique({ where: { id: rowId } }),
 
     async noteOutcome(rowId, message) {
-      await prisma.customPlan.update({ where: { id: rowId }, data: { error: message.slice(0, 4000) } }).catch(() => {});
+      await prisma.customPlan
+        .update({ where: { id: rowId }, data: { error: message.slice(0, 4000) } })
+        .catch(() => {});
     },
   };
 }
@@ -208,7 +233,8 @@ export function createCustomPlanLedger(
  * merged features.
  */
 function sameOverrides(row: CustomPlan, features: FeatureMap, overrides: FeatureMap): boolean {
-  if (row.overrides === null) return Object.entries(overrides).every(([key, value]) => features[key] === value);
+  if (row.overrides === null)
+    return Object.entries(overrides).every(([key, value]) => features[key] === value);
   const stored = asFeatureMap(row.overrides);
   const keys = Object.keys(overrides);
   return keys.length === Object.keys(stored).length && keys.every((key) => stored[key] === overrides[key]);

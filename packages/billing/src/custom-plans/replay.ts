@@ -8,7 +8,13 @@ import { stepError } from './compensation.js';
 import { checkoutUrls, type ParsedInput } from './input.js';
 import type { CustomPlanLedger } from './ledger.js';
 import type { CustomPlanStripeSteps } from './stripe-steps.js';
-import { onPrice, refuseSecondSubscription, requireSubscriptionToSwitch, switchOf, switchToPrice } from './subscription.js';
+import {
+  onPrice,
+  refuseSecondSubscription,
+  requireSubscriptionToSwitch,
+  switchOf,
+  switchToPrice,
+} from './subscription.js';
 import type { CheckoutUrls, CustomPlanResult, StripeCall } from './types.js';
 
 export interface PlanReplayDeps {
@@ -21,7 +27,12 @@ export interface PlanReplayDeps {
   grantingSubscription(customerId: string): Promise<GrantingSubscription | null>;
 }
 
-export type PlanReplay = (row: CustomPlan, input: ParsedInput, customerId: string | null, stripeKey: string) => Promise<CustomPlanResult>;
+export type PlanReplay = (
+  row: CustomPlan,
+  input: ParsedInput,
+  customerId: string | null,
+  stripeKey: string,
+) => Promise<CustomPlanResult>;
 
 /**
  * Answers a request for a plan that is already active: its ids, plus what the request asks for now
@@ -32,7 +43,12 @@ export function createPlanReplay(deps: PlanReplayDeps): PlanReplay {
   const { stripe, call, steps, ledger, now } = deps;
 
   /** An already active plan: the stored ids, plus a usable checkout link if one is asked for now. */
-  async function replay(row: CustomPlan, input: ParsedInput, customerId: string | null, stripeKey: string): Promise<CustomPlanResult> {
+  async function replay(
+    row: CustomPlan,
+    input: ParsedInput,
+    customerId: string | null,
+    stripeKey: string,
+  ): Promise<CustomPlanResult> {
     let checkoutUrl: string | undefined;
     let subscriptionId: string | undefined;
     try {
@@ -55,8 +71,12 @@ export function createPlanReplay(deps: PlanReplayDeps): PlanReplay {
 
   /** An existing plan asked to switch: the customer's subscription is moved onto it unless it is already. */
   async function replaySwitch(row: CustomPlan, customerId: string | null): Promise<string> {
-    const current = requireSubscriptionToSwitch(customerId ? await deps.grantingSubscription(customerId) : null, customerId);
-    if (!onPrice(current, row.stripePriceId!)) await switchToPrice(stripe, call, switchOf(current), row.stripePriceId!);
+    const current = requireSubscriptionToSwitch(
+      customerId ? await deps.grantingSubscription(customerId) : null,
+      customerId,
+    );
+    if (!onPrice(current, row.stripePriceId!))
+      await switchToPrice(stripe, call, switchOf(current), row.stripePriceId!);
     return current.subscription.id;
   }
 
@@ -66,7 +86,12 @@ export function createPlanReplay(deps: PlanReplayDeps): PlanReplay {
    * twice); expired or about to → the old one is expired and a new one created, so there is never
    * more than one open session per plan.
    */
-  async function replayCheckout(row: CustomPlan, input: ParsedInput, customerId: string | null, stripeKey: string): Promise<string | undefined> {
+  async function replayCheckout(
+    row: CustomPlan,
+    input: ParsedInput,
+    customerId: string | null,
+    stripeKey: string,
+  ): Promise<string | undefined> {
     if (!input.createCheckoutSession || !row.stripePriceId || !customerId) return storedUrlIfLive(row, now());
     const subscription = await deps.grantingSubscription(customerId);
     // Already paying for this plan (through our checkout or a switch): no link is needed.
@@ -86,7 +111,14 @@ export function createPlanReplay(deps: PlanReplayDeps): PlanReplay {
       }
       replacing = current.id;
     }
-    const session = await steps.createCheckout(row, customerId, row.stripePriceId, checkoutUrls(input, deps.checkoutBaseUrls), stripeKey, replacing);
+    const session = await steps.createCheckout(
+      row,
+      customerId,
+      row.stripePriceId,
+      checkoutUrls(input, deps.checkoutBaseUrls),
+      stripeKey,
+      replacing,
+    );
     const stored = storedCheckout(session);
     if (!stored) return undefined;
     await ledger.recordCheckout(row.id, stored);

@@ -42,11 +42,20 @@ export const DEFAULT_IN_PROGRESS_WINDOW_MS = 180_000;
  * Orchestrates a custom plan: validate → claim the row → product → price → (checkout) → switch the
  * tenant, recording each Stripe id on the row as soon as it exists and archiving them on failure.
  */
-export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, options: CustomPlanServiceOptions = {}): CustomPlanService {
+export function createCustomPlanService(
+  stripe: Stripe,
+  prisma: PrismaClient,
+  options: CustomPlanServiceOptions = {},
+): CustomPlanService {
   const now = options.now ?? (() => new Date());
-  const ledger = createCustomPlanLedger(prisma, { now, inProgressWindowMs: options.inProgressWindowMs ?? DEFAULT_IN_PROGRESS_WINDOW_MS });
+  const ledger = createCustomPlanLedger(prisma, {
+    now,
+    inProgressWindowMs: options.inProgressWindowMs ?? DEFAULT_IN_PROGRESS_WINDOW_MS,
+  });
 
-  let catalogPromise: Promise<FeatureCatalog> | null = options.catalog ? Promise.resolve(options.catalog) : null;
+  let catalogPromise: Promise<FeatureCatalog> | null = options.catalog
+    ? Promise.resolve(options.catalog)
+    : null;
   const catalog = () => {
     catalogPromise ??= loadFeatureCatalog(prisma).catch((error: unknown) => {
       catalogPromise = null;
@@ -97,9 +106,10 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
       let urls: CheckoutUrls | null = null;
       if (input.createCheckoutSession) {
         if (!tenant.stripeCustomerId) {
-          throw new ValidationError(`Tenant "${tenant.id}" has no Stripe customer; a checkout session needs one`, [
-            { path: 'createCheckoutSession', message: 'tenant has no stripeCustomerId' },
-          ]);
+          throw new ValidationError(
+            `Tenant "${tenant.id}" has no Stripe customer; a checkout session needs one`,
+            [{ path: 'createCheckoutSession', message: 'tenant has no stripeCustomerId' }],
+          );
         }
         urls = checkoutUrls(input, options.checkoutBaseUrls);
       }
@@ -115,9 +125,10 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
 
       const base = await (await stripeSync()).getPlanDefaultsFromStripe(input.basePlanId);
       if (base.custom && base.tenantId !== null && base.tenantId !== input.tenantId) {
-        throw new ValidationError(`Plan "${input.basePlanId}" is a custom plan of another tenant and cannot be a base plan`, [
-          { path: 'basePlanId', message: 'belongs to another tenant' },
-        ]);
+        throw new ValidationError(
+          `Plan "${input.basePlanId}" is a custom plan of another tenant and cannot be a base plan`,
+          [{ path: 'basePlanId', message: 'belongs to another tenant' }],
+        );
       }
       const features = mergeFeatures(base.features, input.overrides);
       // Before any row exists: metadata that cannot fit Stripe's limits is a validation error, not a failure.
@@ -129,8 +140,10 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
       if ((input.createCheckoutSession || input.switchSubscription) && tenant.stripeCustomerId) {
         subscription = await (await stripeSync()).getGrantingSubscription(tenant.stripeCustomerId);
       }
-      if (input.createCheckoutSession && subscription) refuseSecondSubscription(subscription, tenant.stripeCustomerId!);
-      if (input.switchSubscription) subscription = requireSubscriptionToSwitch(subscription, tenant.stripeCustomerId);
+      if (input.createCheckoutSession && subscription)
+        refuseSecondSubscription(subscription, tenant.stripeCustomerId!);
+      if (input.switchSubscription)
+        subscription = requireSubscriptionToSwitch(subscription, tenant.stripeCustomerId);
 
       const claimed = await ledger.claim(key, input, features);
       if ('done' in claimed) return replay(claimed.done, input, tenant.stripeCustomerId, claimed.stripeKey);
@@ -143,7 +156,13 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
         ...(row.stripeProductId ? { productId: row.stripeProductId } : {}),
         ...(row.stripePriceId ? { priceId: row.stripePriceId } : {}),
         ...(row.switchedSubscriptionId && row.switchedItemId && row.switchedFromPriceId
-          ? { switchedSubscription: { subscriptionId: row.switchedSubscriptionId, itemId: row.switchedItemId, previousPriceId: row.switchedFromPriceId } }
+          ? {
+              switchedSubscription: {
+                subscriptionId: row.switchedSubscriptionId,
+                itemId: row.switchedItemId,
+                previousPriceId: row.switchedFromPriceId,
+              },
+            }
           : {}),
       };
       let step: CustomPlanStep = 'product';
@@ -211,7 +230,9 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
           productId,
           priceId,
           ...(checkout ? { checkoutUrl: checkout.url } : {}),
-          ...(input.switchSubscription && subscription ? { subscriptionId: subscription.subscription.id } : {}),
+          ...(input.switchSubscription && subscription
+            ? { subscriptionId: subscription.subscription.id }
+            : {}),
           features: planFeatures,
         };
       } catch (error) {
@@ -223,8 +244,14 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
             // Nobody holds the row: it went with its tenant (deleted mid-creation), so what this attempt
             // made is orphaned and it is this attempt's to undo.
             const problems = await archiveCreated(stripe, call, created);
-            const cleanup = problems.length > 0 ? `cleanup incomplete: ${problems.join('; ')}` : 'what the attempt created in Stripe was undone';
-            throw new TenantNotFoundError(input.tenantId, `it was deleted while its custom plan was being created; ${cleanup}`);
+            const cleanup =
+              problems.length > 0
+                ? `cleanup incomplete: ${problems.join('; ')}`
+                : 'what the attempt created in Stripe was undone';
+            throw new TenantNotFoundError(
+              input.tenantId,
+              `it was deleted while its custom plan was being created; ${cleanup}`,
+            );
           }
           if (current.status === 'active') return replay(current, input, tenant.stripeCustomerId, stripeKey);
           if (current.status === 'pending') {
@@ -244,7 +271,13 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
         // The row is marked failed *before* anything is undone, and only while this attempt still owns
         // it: compensation must never touch objects a retry has since made live.
         // The mark says cleanup is under way until it is done, so a crash in between is visible on the row.
-        const record = await ledger.markFailed(lease, key, step, `${messageOf(error)} (undoing what it created in Stripe)`, created);
+        const record = await ledger.markFailed(
+          lease,
+          key,
+          step,
+          `${messageOf(error)} (undoing what it created in Stripe)`,
+          created,
+        );
         if (record === 'lost') return lostRace();
         if (record === 'unreachable') {
           throw stepError(step, error, [
@@ -258,7 +291,8 @@ export function createCustomPlanService(stripe: Stripe, prisma: PrismaClient, op
       }
       // Outside the try: the plan is committed and live, so nothing from here on may archive it. A
       // missed publish only delays cached readers (versioned entries, TTL).
-      if (activated && options.featureReader) await options.featureReader.publish([activated]).catch(() => {});
+      if (activated && options.featureReader)
+        await options.featureReader.publish([activated]).catch(() => {});
       return result;
     },
   };

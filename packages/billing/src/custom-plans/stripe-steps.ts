@@ -9,8 +9,17 @@ import type { CheckoutUrls, StripeCall } from './types.js';
  * `stripeKey`, so a resumed or concurrent attempt gets Stripe's stored object instead of a second one.
  */
 export interface CustomPlanStripeSteps {
-  createProduct(input: ParsedInput, metadata: Record<string, string>, stripeKey: string): Promise<Stripe.Product>;
-  createPrice(input: ParsedInput, productId: string, metadata: Record<string, string>, stripeKey: string): Promise<Stripe.Price>;
+  createProduct(
+    input: ParsedInput,
+    metadata: Record<string, string>,
+    stripeKey: string,
+  ): Promise<Stripe.Product>;
+  createPrice(
+    input: ParsedInput,
+    productId: string,
+    metadata: Record<string, string>,
+    stripeKey: string,
+  ): Promise<Stripe.Price>;
   createCheckout(
     row: { id: string; tenantId: string },
     customerId: string,
@@ -28,7 +37,10 @@ export function createStripeSteps(stripe: Stripe, call: StripeCall): CustomPlanS
   return {
     createProduct(input, metadata, stripeKey) {
       return call('products.create', () =>
-        stripe.products.create({ name: input.planName, metadata }, { idempotencyKey: `${stripeKey}:product` }),
+        stripe.products.create(
+          { name: input.planName, metadata },
+          { idempotencyKey: `${stripeKey}:product` },
+        ),
       );
     },
 
@@ -60,7 +72,9 @@ export function createStripeSteps(stripe: Stripe, call: StripeCall): CustomPlanS
             client_reference_id: row.tenantId,
             metadata: { tenantId: row.tenantId, customPlanId: row.id },
           },
-          { idempotencyKey: replacing ? `${stripeKey}:checkout:after:${replacing}` : `${stripeKey}:checkout` },
+          {
+            idempotencyKey: replacing ? `${stripeKey}:checkout:after:${replacing}` : `${stripeKey}:checkout`,
+          },
         ),
       );
     },

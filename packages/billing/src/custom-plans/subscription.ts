@@ -16,19 +16,31 @@ export function refuseSecondSubscription(current: GrantingSubscription, customer
   );
 }
 
-export function requireSubscriptionToSwitch(current: GrantingSubscription | null, customerId: string | null): GrantingSubscription {
+export function requireSubscriptionToSwitch(
+  current: GrantingSubscription | null,
+  customerId: string | null,
+): GrantingSubscription {
   if (current) return current;
   throw new ValidationError(
     customerId
       ? `Customer ${customerId} has no active, trialing or past_due subscription to switch; use createCheckoutSession instead`
       : 'The tenant has no Stripe customer, so there is no subscription to switch',
-    [{ path: 'switchSubscription', message: customerId ? 'no access-granting subscription' : 'tenant has no stripeCustomerId' }],
+    [
+      {
+        path: 'switchSubscription',
+        message: customerId ? 'no access-granting subscription' : 'tenant has no stripeCustomerId',
+      },
+    ],
   );
 }
 
 /** What a switch changes, known before the call so a failed or uncertain switch can still be undone. */
 export function switchOf(current: GrantingSubscription): SwitchedSubscription {
-  return { subscriptionId: current.subscription.id, itemId: current.item.id, previousPriceId: current.item.price.id };
+  return {
+    subscriptionId: current.subscription.id,
+    itemId: current.item.id,
+    previousPriceId: current.item.price.id,
+  };
 }
 
 /**
@@ -37,9 +49,16 @@ export function switchOf(current: GrantingSubscription): SwitchedSubscription {
  * first, so no key of ours is needed; the SDK keys its own network retries. A key derived from the
  * plan would be wrong here: Stripe would replay an old answer after someone moved the item since.
  */
-export async function switchToPrice(stripe: Stripe, call: StripeCall, switched: SwitchedSubscription, priceId: string): Promise<void> {
+export async function switchToPrice(
+  stripe: Stripe,
+  call: StripeCall,
+  switched: SwitchedSubscription,
+  priceId: string,
+): Promise<void> {
   const updated = await call('subscriptions.update', () =>
-    stripe.subscriptions.update(switched.subscriptionId, { items: [{ id: switched.itemId, price: priceId }] }),
+    stripe.subscriptions.update(switched.subscriptionId, {
+      items: [{ id: switched.itemId, price: priceId }],
+    }),
   );
   const item = updated.items.data.find((candidate) => candidate.id === switched.itemId);
   if (item?.price.id !== priceId) {

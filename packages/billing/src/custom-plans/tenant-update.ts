@@ -1,7 +1,12 @@
 import type { PrismaClient } from '@packages/db';
 import { CustomPlanError, TenantNotFoundError } from '../errors.js';
 import { restrictFeatures } from '../features/merge.js';
-import { inTransaction, updateTenantFeatures, type TenantFeatureState, type Tx } from '../tenant-store/index.js';
+import {
+  inTransaction,
+  updateTenantFeatures,
+  type TenantFeatureState,
+  type Tx,
+} from '../tenant-store/index.js';
 import type { FeatureMap } from '../types.js';
 import { checkoutColumns, type StoredCheckout } from './checkout.js';
 import type { Lease } from './ledger.js';
@@ -33,7 +38,9 @@ export async function updateTenantForCustomPlan(
     (current) => {
       // Earlier tenant overrides survive, except where this plan sets the key: the newest explicit
       // decision about a feature wins, or a raised limit could stay hidden behind an old override.
-      const kept = Object.fromEntries(Object.entries(current?.overrides ?? {}).filter(([key]) => !Object.hasOwn(plan.overrides, key)));
+      const kept = Object.fromEntries(
+        Object.entries(current?.overrides ?? {}).filter(([key]) => !Object.hasOwn(plan.overrides, key)),
+      );
       const effective = mergeFeatures(plan.features, kept);
       // A tenant without access keeps the keys but not the values until a subscription restores it.
       const accessActive = current?.accessActive ?? true;
@@ -71,14 +78,27 @@ export async function activateCustomPlan(
     const rowId = lease.rowId;
     // Serialises with a concurrent resume of the same row: only the attempt holding the lease may activate it.
     await tx.$queryRaw`SELECT id FROM custom_plans WHERE id = ${rowId} FOR UPDATE`;
-    const locked = await tx.customPlan.findUnique({ where: { id: rowId }, select: { status: true, updatedAt: true } });
+    const locked = await tx.customPlan.findUnique({
+      where: { id: rowId },
+      select: { status: true, updatedAt: true },
+    });
     if (locked?.status !== 'pending' || locked.updatedAt.getTime() !== lease.at.getTime()) {
-      throw new CustomPlanError('custom_plan_state_changed', `Custom plan ${rowId} is no longer this request's to activate`, 'tenant_update');
+      throw new CustomPlanError(
+        'custom_plan_state_changed',
+        `Custom plan ${rowId} is no longer this request's to activate`,
+        'tenant_update',
+      );
     }
     const outcome = await updateTenantForCustomPlan(tx, plan);
     await tx.customPlan.update({
       where: { id: rowId },
-      data: { status: 'active', stripeProductId: plan.productId, stripePriceId: plan.priceId, ...checkoutColumns(checkout), error: null },
+      data: {
+        status: 'active',
+        stripeProductId: plan.productId,
+        stripePriceId: plan.priceId,
+        ...checkoutColumns(checkout),
+        error: null,
+      },
     });
     return outcome;
   });

@@ -27,17 +27,28 @@ try {
     // A fresh database each run: a fresh cache namespace too, or Redis would still hold the last run's versions.
     cacheNamespace: `demo:${randomUUID()}`,
     stripe,
-    env: { ...process.env, STRIPE_SECRET_KEY: emulator.apiKey, STRIPE_WEBHOOK_SECRET: emulator.webhookSecret, STRIPE_API_BASE: emulator.url },
+    env: {
+      ...process.env,
+      STRIPE_SECRET_KEY: emulator.apiKey,
+      STRIPE_WEBHOOK_SECRET: emulator.webhookSecret,
+      STRIPE_API_BASE: emulator.url,
+    },
   });
   const ctx = context;
   console.log(`Stripe emulator: ${emulator.url}`);
-  console.log(`Database: ${ctx.db.embedded ? 'embedded PGlite' : 'PostgreSQL (DATABASE_URL)'}; cache: ${ctx.cache.kind}\n`);
+  console.log(
+    `Database: ${ctx.db.embedded ? 'embedded PGlite' : 'PostgreSQL (DATABASE_URL)'}; cache: ${ctx.cache.kind}\n`,
+  );
 
-  console.log('Columns: tenant, bundle, Stripe status, access (grace = payment failed, still inside the grace period), config version, features on\n');
+  console.log(
+    'Columns: tenant, bundle, Stripe status, access (grace = payment failed, still inside the grace period), config version, features on\n',
+  );
   step('1. Seeding Stripe plans, customers and subscriptions');
   const seeded = await seedDemo(stripe, ctx.prisma);
   const stats = await ctx.stripeSync.getPlanStatistics();
-  console.log(`   ${stats.totalProducts} products (${stats.productsWithFeatures} with features), ${DEMO_TENANTS.length} tenants\n`);
+  console.log(
+    `   ${stats.totalProducts} products (${stats.productsWithFeatures} with features), ${DEMO_TENANTS.length} tenants\n`,
+  );
 
   step('2. Full sync from Stripe');
   const { summary } = await ctx.featureSync.syncAllTenantsFromStripe({ actor: 'demo', source: 'sync' });
@@ -58,12 +69,23 @@ try {
   await stripe.subscriptions.cancel(seeded.subscriptionIdByTenant.umbrella!);
   emulator.payInvoice(seeded.subscriptionIdByTenant.globex!, { succeeded: false });
   await emulator.waitForDeliveries();
-  const delivered = await ctx.prisma.processedStripeEvent.groupBy({ by: ['type', 'status'], _count: true, orderBy: { type: 'asc' } });
+  const delivered = await ctx.prisma.processedStripeEvent.groupBy({
+    by: ['type', 'status'],
+    _count: true,
+    orderBy: { type: 'asc' },
+  });
   for (const row of delivered) console.log(`   ${row.type.padEnd(36)} ${row.status} ×${row._count}`);
   await printTenants(ctx);
 
-  step('4. Custom enterprise plan for initech (5000 seats, white label): its subscription moves onto the new price');
-  const base = { basePlanId: 'enterprise_monthly', currency: 'usd', recurringInterval: 'month', actor: 'demo' } as const;
+  step(
+    '4. Custom enterprise plan for initech (5000 seats, white label): its subscription moves onto the new price',
+  );
+  const base = {
+    basePlanId: 'enterprise_monthly',
+    currency: 'usd',
+    recurringInterval: 'month',
+    actor: 'demo',
+  } as const;
   const custom = await ctx.customPlans.createCustomEnterprisePlan({
     ...base,
     tenantId: 'initech',
@@ -74,10 +96,14 @@ try {
     switchSubscription: true,
   });
   await emulator.waitForDeliveries();
-  console.log(`   product ${custom.productId}, price ${custom.priceId}, subscription ${custom.subscriptionId} switched`);
+  console.log(
+    `   product ${custom.productId}, price ${custom.priceId}, subscription ${custom.subscriptionId} switched`,
+  );
   await printTenants(ctx);
 
-  step('5. umbrella (canceled) comes back on a custom plan: checkout link, completed in the emulator, webhook restores access');
+  step(
+    '5. umbrella (canceled) comes back on a custom plan: checkout link, completed in the emulator, webhook restores access',
+  );
   const comeback = await ctx.customPlans.createCustomEnterprisePlan({
     ...base,
     tenantId: 'umbrella',
@@ -96,7 +122,9 @@ try {
   await printTenants(ctx);
 
   const auditRows = await ctx.prisma.featureAuditLog.count();
-  console.log(`Audit log: ${auditRows} rows. Stripe requests served by the emulator: ${emulator.requestCounts().total ?? 0}.`);
+  console.log(
+    `Audit log: ${auditRows} rows. Stripe requests served by the emulator: ${emulator.requestCounts().total ?? 0}.`,
+  );
 } finally {
   await server?.close();
   await context?.close();
@@ -114,7 +142,8 @@ async function openDemoDatabase(): Promise<Database> {
   // A schema of its own, recreated each run, so the demo never touches your tables; it stays after
   // the run for inspection. DEMO_SCHEMA lets concurrent runs (parallel CI jobs) use different ones.
   const schema = process.env.DEMO_SCHEMA?.trim() || 'stripe_entitlements_demo';
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`DEMO_SCHEMA must be a lowercase SQL identifier, got "${schema}"`);
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+    throw new Error(`DEMO_SCHEMA must be a lowercase SQL identifier, got "${schema}"`);
   await dropSchema(url, schema);
   return openDatabase({ databaseUrl: url, schema });
 }

@@ -18,7 +18,14 @@ export const DEMO_PLANS = [
     name: 'Pro',
     unitAmount: 4900,
     bundle: 'pro',
-    features: { api_access: true, webhooks: true, advanced_analytics: true, scheduled_reports: true, max_projects: 20, max_users: 25 } satisfies FeatureMap,
+    features: {
+      api_access: true,
+      webhooks: true,
+      advanced_analytics: true,
+      scheduled_reports: true,
+      max_projects: 20,
+      max_users: 25,
+    } satisfies FeatureMap,
     scrapeIntervalHours: 6,
   },
   {
@@ -60,7 +67,11 @@ export async function seedDemo(stripe: Stripe, prisma: PrismaClient): Promise<Se
   for (const plan of DEMO_PLANS) {
     const product = await stripe.products.create({
       name: plan.name,
-      metadata: buildProductMetadata({ bundle: plan.bundle, features: plan.features, scrapeIntervalHours: plan.scrapeIntervalHours }),
+      metadata: buildProductMetadata({
+        bundle: plan.bundle,
+        features: plan.features,
+        scrapeIntervalHours: plan.scrapeIntervalHours,
+      }),
     });
     const price = await stripe.prices.create({
       product: product.id,

@@ -56,7 +56,11 @@ export function toTenantFeatures(state: TenantFeatureState): TenantFeatures {
  * after commit. Versioned entries mean a reader that raced a writer can never leave an older
  * value in the cache, and a cache outage degrades to database reads instead of errors.
  */
-export function createFeatureReader(prisma: PrismaClient, cache: KeyValueCache, options: FeatureReaderOptions = {}): FeatureReader {
+export function createFeatureReader(
+  prisma: PrismaClient,
+  cache: KeyValueCache,
+  options: FeatureReaderOptions = {},
+): FeatureReader {
   const ttl = options.ttlSeconds ?? 300;
   const namespace = options.namespace ?? 'features';
   const keyOf = (tenantId: string) => `${namespace}:${tenantId}`;
@@ -98,7 +102,12 @@ export function createFeatureReader(prisma: PrismaClient, cache: KeyValueCache, 
       await Promise.all(
         states.map((state) =>
           safely(async () => {
-            const ok = await cache.setIfNewer(keyOf(state.tenantId), state.version, JSON.stringify(toTenantFeatures(state)), ttl);
+            const ok = await cache.setIfNewer(
+              keyOf(state.tenantId),
+              state.version,
+              JSON.stringify(toTenantFeatures(state)),
+              ttl,
+            );
             if (!ok) return;
           }),
         ),

@@ -52,14 +52,22 @@ export async function applyPlanInTransaction(
   plan: PlanDefaults,
   options: ApplyInTransactionOptions,
 ): Promise<UpdateOutcome> {
-  const outcome = await updateTenantFeatures(tx, tenantId, (current) => decidePlanChange(current, tenantId, plan, options), {
-    actor: options.actor,
-    source: options.source,
-    stripeEventId: options.stripeEventId ?? null,
-  });
+  const outcome = await updateTenantFeatures(
+    tx,
+    tenantId,
+    (current) => decidePlanChange(current, tenantId, plan, options),
+    {
+      actor: options.actor,
+      source: options.source,
+      stripeEventId: options.stripeEventId ?? null,
+    },
+  );
   if (options.linkCustomerId && outcome.status !== 'tenant_not_found') {
     // Only fills a gap: a tenant already bound to another customer is never re-pointed by a sync.
-    await tx.tenant.updateMany({ where: { id: tenantId, stripeCustomerId: null }, data: { stripeCustomerId: options.linkCustomerId } });
+    await tx.tenant.updateMany({
+      where: { id: tenantId, stripeCustomerId: null },
+      data: { stripeCustomerId: options.linkCustomerId },
+    });
   }
   return outcome;
 }
@@ -90,9 +98,18 @@ export function createPlanApplier(deps: {
     planId: string,
     options: ApplyPlanDefaultsOptions = {},
   ): Promise<ApplyPlanResult> {
-    const { force = false, mergeStrategy = 'merge', dryRun = false, actor = 'system', source = 'sync' } = options;
+    const {
+      force = false,
+      mergeStrategy = 'merge',
+      dryRun = false,
+      actor = 'system',
+      source = 'sync',
+    } = options;
     // The tenant is checked first: it is a cheap local read and spares a Stripe call for a typo.
-    const tenant = await prisma.tenant.findUnique({ where: { id: tenantId }, include: { featureConfig: true } });
+    const tenant = await prisma.tenant.findUnique({
+      where: { id: tenantId },
+      include: { featureConfig: true },
+    });
     if (!tenant) throw new TenantNotFoundError(tenantId);
     const plan = await stripeSync.getPlanDefaultsFromStripe(planId);
     checkPlanAgainstCatalog(plan, deps.catalog);
@@ -101,20 +118,43 @@ export function createPlanApplier(deps: {
     const base = { tenantId, planId, before: current?.features ?? null };
     const decision = decidePlanChange(current, tenantId, plan, { force, mergeStrategy });
     if ('skip' in decision) {
-      return { ...base, success: SUCCESSFUL_SKIPS.has(decision.skip), reason: decision.skip, after: current?.features ?? null, changed: false, version: current?.version };
+      return {
+        ...base,
+        success: SUCCESSFUL_SKIPS.has(decision.skip),
+        reason: decision.skip,
+        after: current?.features ?? null,
+        changed: false,
+        version: current?.version,
+      };
     }
     if (dryRun) {
       const changed = current === null || !isNoOp(current, decision.patch);
-      return { ...base, success: true, after: decision.patch.features ?? null, changed, version: current?.version, ...(changed ? {} : { reason: 'up_to_date' }) };
+      return {
+        ...base,
+        success: true,
+        after: decision.patch.features ?? null,
+        changed,
+        version: current?.version,
+        ...(changed ? {} : { reason: 'up_to_date' }),
+      };
     }
 
-    const outcome = await inTransaction(prisma, (tx) => applyPlanInTransaction(tx, tenantId, plan, { force, mergeStrategy, actor, source }));
+    const outcome = await inTransaction(prisma, (tx) =>
+      applyPlanInTransaction(tx, tenantId, plan, { force, mergeStrategy, actor, source }),
+    );
     if (wroteVersion(outcome)) await reader.publish([outcome.after]);
     switch (outcome.status) {
       case 'tenant_not_found':
         throw new TenantNotFoundError(tenantId);
       case 'skipped':
-        return { ...base, success: SUCCESSFUL_SKIPS.has(outcome.reason), reason: outcome.reason, after: outcome.state?.features ?? null, changed: false, version: outcome.state?.version };
+        return {
+          ...base,
+          success: SUCCESSFUL_SKIPS.has(outcome.reason),
+          reason: outcome.reason,
+          after: outcome.state?.features ?? null,
+          changed: false,
+          version: outcome.state?.version,
+        };
       default:
         return {
           tenantId,
@@ -130,7 +170,11 @@ export function createPlanApplier(deps: {
   }
 
   /** Same, but unknown tenant/plan and unusable metadata come back as `success: false` with a reason. */
-  async function applyPlanDefaultsToTenant(tenantId: string, planId: string, options: ApplyPlanDefaultsOptions = {}): Promise<ApplyPlanResult> {
+  async function applyPlanDefaultsToTenant(
+    tenantId: string,
+    planId: string,
+    options: ApplyPlanDefaultsOptions = {},
+  ): Promise<ApplyPlanResult> {
     try {
       return await applyPlanDefaultsToTenantOrThrow(tenantId, planId, options);
     } catch (error) {
@@ -138,9 +182,18 @@ export function createPlanApplier(deps: {
         error instanceof TenantNotFoundError ||
         error instanceof PlanNotFoundError ||
         error instanceof MetadataError ||
-        (error instanceof BillingError && (error.code === 'unknown_feature' || error.code === 'validation_error'));
+        (error instanceof BillingError &&
+          (error.code === 'unknown_feature' || error.code === 'validation_error'));
       if (!expected) throw error;
-      return { success: false, reason: error.code, tenantId, planId, before: null, after: null, changed: false };
+      return {
+        success: false,
+        reason: error.code,
+        tenantId,
+        planId,
+        before: null,
+        after: null,
+        changed: false,
+      };
     }
   }
 

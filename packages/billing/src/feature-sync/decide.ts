@@ -1,5 +1,11 @@
 import { grantsAccess } from '../stripe-sync/subscriptions.js';
-import { planPatch, sameValue, type Decision, type TenantFeaturePatch, type TenantFeatureState } from '../tenant-store/index.js';
+import {
+  planPatch,
+  sameValue,
+  type Decision,
+  type TenantFeaturePatch,
+  type TenantFeatureState,
+} from '../tenant-store/index.js';
 import type { MergeStrategy, PlanDefaults } from '../types.js';
 
 export interface PlanChangeOptions {
@@ -36,25 +42,40 @@ export function decidePlanChange(
 ): Decision {
   const force = options.force ?? false;
   // Even force never lets an older event overwrite state written from a newer one.
-  if (options.eventCreatedAt && current?.lastStripeEventAt && options.eventCreatedAt < current.lastStripeEventAt) {
+  if (
+    options.eventCreatedAt &&
+    current?.lastStripeEventAt &&
+    options.eventCreatedAt < current.lastStripeEventAt
+  ) {
     return { skip: 'stale_event' };
   }
-  if (!force && plan.tenantId !== null && plan.tenantId !== tenantId) return { skip: 'plan_for_other_tenant' };
+  if (!force && plan.tenantId !== null && plan.tenantId !== tenantId)
+    return { skip: 'plan_for_other_tenant' };
   // A custom config that *is* this custom price stays in sync; any other hand-made config is
   // left alone until someone forces the plan back on.
-  if (!force && current && (current.source === 'manual' || (current.source === 'custom' && current.stripePriceId !== plan.priceId))) {
+  if (
+    !force &&
+    current &&
+    (current.source === 'manual' || (current.source === 'custom' && current.stripePriceId !== plan.priceId))
+  ) {
     return { skip: 'custom_config' };
   }
 
   // Without subscription information (an admin applying a plan) the tenant's access state stands.
-  let accessActive = options.subscription ? grantsAccess(options.subscription.status) : (current?.accessActive ?? true);
+  let accessActive = options.subscription
+    ? grantsAccess(options.subscription.status)
+    : (current?.accessActive ?? true);
   // Same payment rules as the webhook path (decideFromTruth): a streak belongs to its subscription,
   // so a different subscription starts clean (or the grace cron would cut it off at once), and
   // access that the grace policy took away on this subscription stays off (the grace clock only
   // moves forward) until invoice.payment_succeeded clears the streak. Without this, every bulk sync
   // handed a past_due tenant whose grace had run out its features back.
-  const newSubscription = options.subscription !== undefined && current?.stripeSubscriptionId != null && current.stripeSubscriptionId !== options.subscription.id;
-  if (options.subscription && !newSubscription && current?.paymentFailedAt && !current.accessActive) accessActive = false;
+  const newSubscription =
+    options.subscription !== undefined &&
+    current?.stripeSubscriptionId != null &&
+    current.stripeSubscriptionId !== options.subscription.id;
+  if (options.subscription && !newSubscription && current?.paymentFailedAt && !current.accessActive)
+    accessActive = false;
   const patch = planPatch(current, plan, { strategy: options.mergeStrategy ?? 'merge', accessActive });
   if (options.subscription) {
     patch.stripeSubscriptionId = options.subscription.id;
@@ -66,13 +87,29 @@ export function decidePlanChange(
 
   if (!force && current && isNoOp(current, patch)) return { skip: 'up_to_date' };
   // Checked after the no-op test: a webhook that already wrote what we would write is simply up to date.
-  if (options.observedAt && current?.updatedAt && current.updatedAt.getTime() >= options.observedAt.getTime() && !isNoOp(current, patch)) {
+  if (
+    options.observedAt &&
+    current?.updatedAt &&
+    current.updatedAt.getTime() >= options.observedAt.getTime() &&
+    !isNoOp(current, patch)
+  ) {
     return { skip: 'stale_read' };
   }
-  const samePlan = current !== null && current.stripeProductId === plan.productId && current.stripePriceId === plan.priceId;
-  return { patch, action: current === null || current.stripeProductId === null ? 'plan_applied' : samePlan ? 'plan_refreshed' : 'plan_changed' };
+  const samePlan =
+    current !== null && current.stripeProductId === plan.productId && current.stripePriceId === plan.priceId;
+  return {
+    patch,
+    action:
+      current === null || current.stripeProductId === null
+        ? 'plan_applied'
+        : samePlan
+          ? 'plan_refreshed'
+          : 'plan_changed',
+  };
 }
 
 export function isNoOp(current: TenantFeatureState, patch: TenantFeaturePatch): boolean {
-  return (Object.keys(patch) as (keyof TenantFeaturePatch)[]).every((key) => sameValue(current[key], patch[key]));
+  return (Object.keys(patch) as (keyof TenantFeaturePatch)[]).every((key) =>
+    sameValue(current[key], patch[key]),
+  );
 }

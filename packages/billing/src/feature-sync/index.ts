@@ -6,7 +6,12 @@ import type { FeatureCatalog } from '../types.js';
 import { createPlanApplier, type ApplyPlanDefaultsOptions, type ApplyPlanResult } from './apply.js';
 import { createBulkSync, type SyncAllOptions, type SyncResult, type SyncSummary } from './sync-all.js';
 
-export { applyPlanInTransaction, type ApplyInTransactionOptions, type ApplyPlanDefaultsOptions, type ApplyPlanResult } from './apply.js';
+export {
+  applyPlanInTransaction,
+  type ApplyInTransactionOptions,
+  type ApplyPlanDefaultsOptions,
+  type ApplyPlanResult,
+} from './apply.js';
 export { decidePlanChange, type PlanChangeOptions } from './decide.js';
 export type { SyncAllOptions, SyncResult, SyncSummary } from './sync-all.js';
 
@@ -26,20 +31,41 @@ export interface FeatureSyncOptions {
 }
 
 export interface FeatureSyncService {
-  applyPlanDefaultsToTenant(tenantId: string, planId: string, options?: ApplyPlanDefaultsOptions): Promise<ApplyPlanResult>;
-  applyPlanDefaultsToTenantOrThrow(tenantId: string, planId: string, options?: ApplyPlanDefaultsOptions): Promise<ApplyPlanResult>;
-  syncAllTenantsFromStripe(options?: SyncAllOptions): Promise<{ results: SyncResult[]; summary: SyncSummary }>;
+  applyPlanDefaultsToTenant(
+    tenantId: string,
+    planId: string,
+    options?: ApplyPlanDefaultsOptions,
+  ): Promise<ApplyPlanResult>;
+  applyPlanDefaultsToTenantOrThrow(
+    tenantId: string,
+    planId: string,
+    options?: ApplyPlanDefaultsOptions,
+  ): Promise<ApplyPlanResult>;
+  syncAllTenantsFromStripe(
+    options?: SyncAllOptions,
+  ): Promise<{ results: SyncResult[]; summary: SyncSummary }>;
   getTenantFeatures(tenantId: string): Promise<TenantFeatures | null>;
   isFeatureEnabled(tenantId: string, key: string): Promise<boolean>;
   readonly reader: FeatureReader;
   readonly stripeSync: StripeSyncService;
 }
 
-export function createFeatureSyncService(prisma: PrismaClient, stripeSync: StripeSyncService, options: FeatureSyncOptions = {}): FeatureSyncService {
+export function createFeatureSyncService(
+  prisma: PrismaClient,
+  stripeSync: StripeSyncService,
+  options: FeatureSyncOptions = {},
+): FeatureSyncService {
   const reader =
-    options.featureReader ?? createFeatureReader(prisma, options.cache ?? createMemoryCache(), { namespace: options.cacheNamespace });
+    options.featureReader ??
+    createFeatureReader(prisma, options.cache ?? createMemoryCache(), { namespace: options.cacheNamespace });
   const applier = createPlanApplier({ prisma, stripeSync, reader, catalog: options.catalog });
-  const syncAll = createBulkSync({ prisma, stripeSync, reader, concurrency: options.concurrency ?? 8, catalog: options.catalog });
+  const syncAll = createBulkSync({
+    prisma,
+    stripeSync,
+    reader,
+    concurrency: options.concurrency ?? 8,
+    catalog: options.catalog,
+  });
   return {
     applyPlanDefaultsToTenant: applier.applyPlanDefaultsToTenant,
     applyPlanDefaultsToTenantOrThrow: applier.applyPlanDefaultsToTenantOrThrow,

@@ -5,7 +5,10 @@ export interface TenantRef {
 }
 
 export type CustomerMatch<T extends TenantRef> =
-  | { tenant: T; /** true when found through metadata: the customer id is to be stored on the tenant */ link: boolean }
+  | {
+      tenant: T;
+      /** true when found through metadata: the customer id is to be stored on the tenant */ link: boolean;
+    }
   | { skip: 'no_tenant' | 'customer_mismatch' | 'duplicate_customer'; tenantId: string | null };
 
 /**
@@ -19,7 +22,9 @@ export function matchCustomersToTenants<T extends TenantRef>(
   customers: readonly { customerId: string; tenantIdHint: string | null }[],
   tenants: readonly T[],
 ): CustomerMatch<T>[] {
-  const byCustomer = new Map(tenants.flatMap((t) => (t.stripeCustomerId ? [[t.stripeCustomerId, t] as const] : [])));
+  const byCustomer = new Map(
+    tenants.flatMap((t) => (t.stripeCustomerId ? [[t.stripeCustomerId, t] as const] : [])),
+  );
   const byId = new Map(tenants.map((t) => [t.id, t]));
   const claimed = new Set<string>();
   const bound = customers.map((c) => byCustomer.get(c.customerId));

@@ -85,7 +85,10 @@ export function createBulkSync(deps: {
 
   async function loadTenants(where: { ids: string[]; customerIds: string[] }): Promise<LoadedTenant[]> {
     const out: LoadedTenant[] = [];
-    const chunks = Math.max(Math.ceil(where.ids.length / LOAD_CHUNK), Math.ceil(where.customerIds.length / LOAD_CHUNK));
+    const chunks = Math.max(
+      Math.ceil(where.ids.length / LOAD_CHUNK),
+      Math.ceil(where.customerIds.length / LOAD_CHUNK),
+    );
     for (let i = 0; i < chunks; i += 1) {
       const ids = where.ids.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK);
       const customerIds = where.customerIds.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK);
@@ -93,7 +96,12 @@ export function createBulkSync(deps: {
         where: { OR: [{ id: { in: ids } }, { stripeCustomerId: { in: customerIds } }] },
         select: { id: true, stripeCustomerId: true, featureConfig: true },
       });
-      for (const row of rows) out.push({ id: row.id, stripeCustomerId: row.stripeCustomerId, state: row.featureConfig ? toState(row.featureConfig) : null });
+      for (const row of rows)
+        out.push({
+          id: row.id,
+          stripeCustomerId: row.stripeCustomerId,
+          state: row.featureConfig ? toState(row.featureConfig) : null,
+        });
     }
     return out;
   }
@@ -114,8 +122,18 @@ export function createBulkSync(deps: {
       };
     }
     const tenantId = options.tenantId;
-    const tenant = await prisma.tenant.findUnique({ where: { id: tenantId }, select: { stripeCustomerId: true } });
-    const skip = (reason: string): SyncResult => ({ tenantId, customerId: tenant?.stripeCustomerId ?? '', planId: null, success: false, changed: false, reason });
+    const tenant = await prisma.tenant.findUnique({
+      where: { id: tenantId },
+      select: { stripeCustomerId: true },
+    });
+    const skip = (reason: string): SyncResult => ({
+      tenantId,
+      customerId: tenant?.stripeCustomerId ?? '',
+      planId: null,
+      success: false,
+      changed: false,
+      reason,
+    });
     if (!tenant) return { items: [], early: [skip('tenant_not_found')] };
     if (!tenant.stripeCustomerId) return { items: [], early: [skip('no_customer')] };
     const customerId = tenant.stripeCustomerId;
@@ -123,17 +141,33 @@ export function createBulkSync(deps: {
       const active = await stripeSync.getActiveSubscription(customerId);
       if (!active) return { items: [], early: [skip('no_active_subscription')] };
       const subscription = { id: active.subscription.id, status: active.status };
-      return { early: [], items: [{ customerId, tenantIdHint: tenantId, plan: active.plan, subscription, grantsAccess: true }] };
+      return {
+        early: [],
+        items: [{ customerId, tenantIdHint: tenantId, plan: active.plan, subscription, grantsAccess: true }],
+      };
     } catch (error) {
       if (!(error instanceof BillingError)) throw error;
-      return { early: [], items: [{ customerId, tenantIdHint: tenantId, plan: null, error, subscription: null, grantsAccess: true }] };
+      return {
+        early: [],
+        items: [
+          { customerId, tenantIdHint: tenantId, plan: null, error, subscription: null, grantsAccess: true },
+        ],
+      };
     }
   }
 
-  return async function syncAllTenantsFromStripe(options: SyncAllOptions = {}): Promise<{ results: SyncResult[]; summary: SyncSummary }> {
+  return async function syncAllTenantsFromStripe(
+    options: SyncAllOptions = {},
+  ): Promise<{ results: SyncResult[]; summary: SyncSummary }> {
     const started = performance.now();
     const requestsBefore = stripeSync.stats.stripeRequests;
-    const { force = false, mergeStrategy = 'merge', dryRun = false, actor = 'system', source = 'sync' } = options;
+    const {
+      force = false,
+      mergeStrategy = 'merge',
+      dryRun = false,
+      actor = 'system',
+      source = 'sync',
+    } = options;
 
     // Taken before Stripe is read: a tenant that a webhook (or any other writer) changes after this
     // moment holds a picture at least as new as the walk's, and the write (re-decided under the
@@ -164,13 +198,24 @@ export function createBulkSync(deps: {
     const writes: Array<() => Promise<void>> = [];
     items.forEach((item, index) => {
       const m = match[index]!;
-      const base = { customerId: item.customerId, planId: item.plan?.priceId ?? item.plan?.productId ?? null, changed: false };
-      if ('skip' in m) return finish(index, { ...base, tenantId: m.tenantId, success: false, reason: m.skip });
+      const base = {
+        customerId: item.customerId,
+        planId: item.plan?.priceId ?? item.plan?.productId ?? null,
+        changed: false,
+      };
+      if ('skip' in m)
+        return finish(index, { ...base, tenantId: m.tenantId, success: false, reason: m.skip });
       const { tenant, link } = m;
       const tenantId = tenant.id;
       if (item.error || !item.plan) {
         const error = item.error;
-        return finish(index, { ...base, tenantId, success: false, reason: error?.code ?? 'plan_not_found', error: error?.message ?? 'plan not resolved' });
+        return finish(index, {
+          ...base,
+          tenantId,
+          success: false,
+          reason: error?.code ?? 'plan_not_found',
+          error: error?.message ?? 'plan not resolved',
+        });
       }
       if (!item.grantsAccess) {
         // Revoking access belongs to the subscription lifecycle (webhooks, grace periods); a bulk
@@ -184,27 +229,59 @@ export function createBulkSync(deps: {
         if (!(error instanceof BillingError)) throw error;
         return finish(index, { ...base, tenantId, success: false, reason: error.code, error: error.message });
       }
-      const changeOptions = { force, mergeStrategy, subscription: item.subscription ?? undefined, observedAt };
+      const changeOptions = {
+        force,
+        mergeStrategy,
+        subscription: item.subscription ?? undefined,
+        observedAt,
+      };
       const before = tenant.state?.features ?? null;
       const decision = decidePlanChange(tenant.state, tenantId, plan, changeOptions);
       if ('skip' in decision && !(link && !dryRun)) {
         const ok = decision.skip === 'up_to_date';
-        return finish(index, { ...base, tenantId, success: ok, reason: decision.skip, before, after: before });
+        return finish(index, {
+          ...base,
+          tenantId,
+          success: ok,
+          reason: decision.skip,
+          before,
+          after: before,
+        });
       }
       if (dryRun) {
         const patch = 'patch' in decision ? decision.patch : {};
         const changed = tenant.state === null || !isNoOp(tenant.state, patch);
-        return finish(index, { ...base, tenantId, success: true, changed, before, after: patch.features ?? before, ...(changed ? {} : { reason: 'up_to_date' }) });
+        return finish(index, {
+          ...base,
+          tenantId,
+          success: true,
+          changed,
+          before,
+          after: patch.features ?? before,
+          ...(changed ? {} : { reason: 'up_to_date' }),
+        });
       }
       writes.push(async () => {
         try {
           const outcome = await inTransaction(prisma, (tx) =>
-            applyPlanInTransaction(tx, tenantId, plan, { ...changeOptions, actor, source, linkCustomerId: link ? item.customerId : undefined }),
+            applyPlanInTransaction(tx, tenantId, plan, {
+              ...changeOptions,
+              actor,
+              source,
+              linkCustomerId: link ? item.customerId : undefined,
+            }),
           );
           if (wroteVersion(outcome)) await reader.publish([outcome.after]);
           if (outcome.status === 'tenant_not_found' || outcome.status === 'skipped') {
             const reason = outcome.status === 'skipped' ? outcome.reason : 'tenant_not_found';
-            return finish(index, { ...base, tenantId, success: reason === 'up_to_date', reason, before, after: before });
+            return finish(index, {
+              ...base,
+              tenantId,
+              success: reason === 'up_to_date',
+              reason,
+              before,
+              after: before,
+            });
           }
           finish(index, {
             ...base,
@@ -229,16 +306,31 @@ export function createBulkSync(deps: {
     items.forEach((item, index) => {
       if (results[index] === undefined) {
         const tenantId = item.tenantIdHint;
-        results[index] = { tenantId, customerId: item.customerId, planId: item.plan?.priceId ?? null, success: false, changed: false, reason: 'aborted' };
+        results[index] = {
+          tenantId,
+          customerId: item.customerId,
+          planId: item.plan?.priceId ?? null,
+          success: false,
+          changed: false,
+          reason: 'aborted',
+        };
       }
     });
     const all = [...early, ...results];
-    const summary = summarize(all, stripeSync.stats.stripeRequests - requestsBefore, performance.now() - started);
+    const summary = summarize(
+      all,
+      stripeSync.stats.stripeRequests - requestsBefore,
+      performance.now() - started,
+    );
     return { results: all, summary: { ...summary, aborted } };
   };
 }
 
-async function runBounded(tasks: Array<() => Promise<void>>, concurrency: number, signal?: AbortSignal): Promise<void> {
+async function runBounded(
+  tasks: Array<() => Promise<void>>,
+  concurrency: number,
+  signal?: AbortSignal,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < tasks.length && !signal?.aborted) {
@@ -250,10 +342,20 @@ async function runBounded(tasks: Array<() => Promise<void>>, concurrency: number
 }
 
 function summarize(results: SyncResult[], stripeRequests: number, durationMs: number): SyncSummary {
-  const summary: SyncSummary = { processed: 0, updated: 0, unchanged: 0, skipped: {}, failed: [], stripeRequests, durationMs: Math.round(durationMs), aborted: false };
+  const summary: SyncSummary = {
+    processed: 0,
+    updated: 0,
+    unchanged: 0,
+    skipped: {},
+    failed: [],
+    stripeRequests,
+    durationMs: Math.round(durationMs),
+    aborted: false,
+  };
   for (const r of results) {
     if (r.reason !== 'aborted') summary.processed += 1;
-    if (r.error !== undefined) summary.failed.push({ tenantId: r.tenantId, customerId: r.customerId, error: r.error });
+    if (r.error !== undefined)
+      summary.failed.push({ tenantId: r.tenantId, customerId: r.customerId, error: r.error });
     else if (r.success && r.changed) summary.updated += 1;
     else if (r.success) summary.unchanged += 1;
     else if (r.reason) summary.skipped[r.reason] = (summary.skipped[r.reason] ?? 0) + 1;

@@ -41,12 +41,20 @@ export function mergePlanIntoTenant(input: MergePlanInput): TenantFeatureState {
     case 'replace':
       return { features: copy(plan), planFeatures: plan, overrides: {} };
     case 'preserve':
-      return { features: combine(plan, current.features), planFeatures: plan, overrides: copy(current.overrides) };
+      return {
+        features: combine(plan, current.features),
+        planFeatures: plan,
+        overrides: copy(current.overrides),
+      };
     case 'merge':
     default:
       // The old plan's keys are not consulted: features are derived from plan + overrides alone,
       // which is exactly "old-plan keys the new plan lacks are removed unless overridden".
-      return { features: combine(plan, current.overrides), planFeatures: plan, overrides: copy(current.overrides) };
+      return {
+        features: combine(plan, current.overrides),
+        planFeatures: plan,
+        overrides: copy(current.overrides),
+      };
   }
 }
 
@@ -57,7 +65,8 @@ export function mergePlanIntoTenant(input: MergePlanInput): TenantFeatureState {
 export function asFeatureMap(value: unknown): FeatureMap {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
   const out: FeatureMap = {};
-  for (const [key, v] of Object.entries(value)) if (typeof v === 'boolean' || typeof v === 'number') out[key] = v;
+  for (const [key, v] of Object.entries(value))
+    if (typeof v === 'boolean' || typeof v === 'number') out[key] = v;
   return out;
 }
 
@@ -66,7 +75,10 @@ export function restrictFeatures(features: FeatureMap): FeatureMap {
   return fromEntries(Object.entries(features).map(([k, v]) => [k, typeof v === 'boolean' ? false : 0]));
 }
 
-export function diffFeatures(before: FeatureMap, after: FeatureMap): { added: string[]; removed: string[]; changed: string[] } {
+export function diffFeatures(
+  before: FeatureMap,
+  after: FeatureMap,
+): { added: string[]; removed: string[]; changed: string[] } {
   const added: string[] = [];
   const removed: string[] = [];
   const changed: string[] = [];

@@ -58,7 +58,10 @@ export function buildPriceMetadata(input: PriceMetadataInput): Record<string, st
 
 function checkFeatures(features: unknown, path: string, issues: Issues): [string, FeatureValue][] {
   if (!isPlainObject(features)) {
-    issues.push({ path, message: `must be an object of feature key to boolean or number, got ${describeValue(features)}` });
+    issues.push({
+      path,
+      message: `must be an object of feature key to boolean or number, got ${describeValue(features)}`,
+    });
     return [];
   }
   const valid: [string, FeatureValue][] = [];
@@ -87,7 +90,12 @@ function putLimited(out: Record<string, string>, key: string, value: string, iss
 }
 
 /** Trimmed, because the parser trims: writing " pro " would otherwise not read back identically. */
-function putText(out: Record<string, string>, key: string, value: string | null | undefined, issues: Issues): void {
+function putText(
+  out: Record<string, string>,
+  key: string,
+  value: string | null | undefined,
+  issues: Issues,
+): void {
   if (value === null || value === undefined) return;
   if (typeof value !== 'string') {
     issues.push({ path: key, message: `must be a string, got ${describeValue(value)}` });
@@ -99,25 +107,40 @@ function putText(out: Record<string, string>, key: string, value: string | null 
 
 function putFlag(out: Record<string, string>, key: string, value: boolean | undefined, issues: Issues): void {
   if (value === undefined) return;
-  if (typeof value !== 'boolean') issues.push({ path: key, message: `must be a boolean, got ${describeValue(value)}` });
+  if (typeof value !== 'boolean')
+    issues.push({ path: key, message: `must be a boolean, got ${describeValue(value)}` });
   else out[key] = String(value);
 }
 
 function putInterval(out: Record<string, string>, value: number | null | undefined, issues: Issues): void {
   if (value === null || value === undefined) return;
-  if (Number.isInteger(value) && value >= 1 && value <= MAX_SCRAPE_INTERVAL_HOURS) out.scrapeIntervalHours = String(value);
-  else issues.push({ path: 'scrapeIntervalHours', message: `must be a whole number of hours from 1 to ${MAX_SCRAPE_INTERVAL_HOURS}, got ${describeValue(value)}` });
+  if (Number.isInteger(value) && value >= 1 && value <= MAX_SCRAPE_INTERVAL_HOURS)
+    out.scrapeIntervalHours = String(value);
+  else
+    issues.push({
+      path: 'scrapeIntervalHours',
+      message: `must be a whole number of hours from 1 to ${MAX_SCRAPE_INTERVAL_HOURS}, got ${describeValue(value)}`,
+    });
 }
 
-function finish(objectType: 'product' | 'price', out: Record<string, string>, issues: Issues): Record<string, string> {
+function finish(
+  objectType: 'product' | 'price',
+  out: Record<string, string>,
+  issues: Issues,
+): Record<string, string> {
   const keys = Object.keys(out);
   // Our key names are fixed and short, so these only fire if someone adds a field carelessly.
-  if (keys.length > STRIPE_METADATA_LIMITS.maxKeys) issues.push({ path: '', message: `too many metadata keys (${keys.length})` });
+  if (keys.length > STRIPE_METADATA_LIMITS.maxKeys)
+    issues.push({ path: '', message: `too many metadata keys (${keys.length})` });
   for (const key of keys) {
-    if (key.length > STRIPE_METADATA_LIMITS.maxKeyLength) issues.push({ path: key, message: `metadata key "${key}" is too long` });
+    if (key.length > STRIPE_METADATA_LIMITS.maxKeyLength)
+      issues.push({ path: key, message: `metadata key "${key}" is too long` });
   }
   if (issues.length > 0) {
-    throw new ValidationError(`Cannot build ${objectType} metadata: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`, issues);
+    throw new ValidationError(
+      `Cannot build ${objectType} metadata: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`,
+      issues,
+    );
   }
   return out;
 }

@@ -5,7 +5,11 @@ import { featureValueProblem, normalizeFeatureValue } from './values.js';
 type Fail = (reason: string) => never;
 
 /** "api_access, sso" → every listed key on. Only boolean features may be listed this way. */
-export function parseFeatureList(raw: string, catalog: FeatureCatalog, fail: Fail): Map<string, FeatureValue> {
+export function parseFeatureList(
+  raw: string,
+  catalog: FeatureCatalog,
+  fail: Fail,
+): Map<string, FeatureValue> {
   const out = new Map<string, FeatureValue>();
   for (const entry of raw.split(',')) {
     const key = entry.trim();
@@ -24,7 +28,11 @@ export function parseFeatureList(raw: string, catalog: FeatureCatalog, fail: Fai
  * A JSON object of feature key → boolean|number. Nested values (objects, arrays, strings, null)
  * are type errors, so deeply nested input never gets further than one level of inspection.
  */
-export function parseFeatureJson(raw: string, catalog: FeatureCatalog, fail: Fail): Map<string, FeatureValue> {
+export function parseFeatureJson(
+  raw: string,
+  catalog: FeatureCatalog,
+  fail: Fail,
+): Map<string, FeatureValue> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);

@@ -12,12 +12,20 @@ export interface FieldReader {
  * treated as absent rather than as an error. Values over Stripe's 500-char limit cannot have come
  * from Stripe and are rejected before any parsing work is done on them.
  */
-export function createFieldReader(objectType: MetadataObjectType, objectId: unknown, metadata: unknown): FieldReader {
+export function createFieldReader(
+  objectType: MetadataObjectType,
+  objectId: unknown,
+  metadata: unknown,
+): FieldReader {
   const id = String(objectId);
   const fail = (field: string, reason: string): never => {
     throw new MetadataError(objectType, id, field, reason);
   };
-  if (metadata !== null && metadata !== undefined && (typeof metadata !== 'object' || Array.isArray(metadata))) {
+  if (
+    metadata !== null &&
+    metadata !== undefined &&
+    (typeof metadata !== 'object' || Array.isArray(metadata))
+  ) {
     fail('metadata', `must be an object of string values, got ${describeValue(metadata)}`);
   }
   const record = (metadata ?? {}) as Record<string, unknown>;
@@ -30,7 +38,10 @@ export function createFieldReader(objectType: MetadataObjectType, objectId: unkn
       if (raw === undefined || raw === null) return null;
       if (typeof raw !== 'string') return fail(field, `must be a string, got ${describeValue(raw)}`);
       if (raw.length > STRIPE_METADATA_LIMITS.maxValueLength) {
-        return fail(field, `is ${raw.length} characters long; Stripe metadata values are limited to ${STRIPE_METADATA_LIMITS.maxValueLength}`);
+        return fail(
+          field,
+          `is ${raw.length} characters long; Stripe metadata values are limited to ${STRIPE_METADATA_LIMITS.maxValueLength}`,
+        );
       }
       const trimmed = raw.trim();
       return trimmed === '' ? null : trimmed;

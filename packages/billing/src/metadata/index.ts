@@ -2,7 +2,12 @@ export { parseProductMetadata } from './product.js';
 export { parsePriceMetadata } from './price.js';
 export { resolvePlanDefaults, type PriceLike, type ProductLike } from './resolve.js';
 export { validateFeatureMap } from './validate.js';
-export { buildPriceMetadata, buildProductMetadata, type PriceMetadataInput, type ProductMetadataInput } from './build.js';
+export {
+  buildPriceMetadata,
+  buildProductMetadata,
+  type PriceMetadataInput,
+  type ProductMetadataInput,
+} from './build.js';
 export { MAX_FEATURE_NUMBER } from './values.js';
 export {
   MAX_SCRAPE_INTERVAL_HOURS,

@@ -13,6 +13,8 @@ export function parsePriceMetadata(price: StripeObjectLike, catalog: FeatureCata
     tenantId: fields.read('tenantId'),
     custom: custom === null ? null : parseBooleanFlag(custom, (reason) => fields.fail('custom', reason)),
     features:
-      features === null ? {} : toFeatureMap(parseFeatureJson(features, catalog, (reason) => fields.fail('features', reason))),
+      features === null
+        ? {}
+        : toFeatureMap(parseFeatureJson(features, catalog, (reason) => fields.fail('features', reason))),
   };
 }

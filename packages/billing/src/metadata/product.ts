@@ -8,23 +8,29 @@ import { toFeatureMap } from './values.js';
  * Reads bundle / features / featuresJson / scrapeIntervalHours / custom. Other metadata keys
  * (including the informational tenantId/basePlanId written by buildProductMetadata) are ignored.
  */
-export function parseProductMetadata(product: StripeObjectLike, catalog: FeatureCatalog): ProductPlanMetadata {
+export function parseProductMetadata(
+  product: StripeObjectLike,
+  catalog: FeatureCatalog,
+): ProductPlanMetadata {
   const fields = createFieldReader('product', product.id, product.metadata);
   const failOn = (field: string) => (reason: string) => fields.fail(field, reason);
 
   const features = new Map<string, FeatureValue>();
   const list = fields.read('features');
-  if (list !== null) for (const [k, v] of parseFeatureList(list, catalog, failOn('features'))) features.set(k, v);
+  if (list !== null)
+    for (const [k, v] of parseFeatureList(list, catalog, failOn('features'))) features.set(k, v);
   // featuresJson is applied second so it wins per key: it is the only way to say `false` or a number.
   const json = fields.read('featuresJson');
-  if (json !== null) for (const [k, v] of parseFeatureJson(json, catalog, failOn('featuresJson'))) features.set(k, v);
+  if (json !== null)
+    for (const [k, v] of parseFeatureJson(json, catalog, failOn('featuresJson'))) features.set(k, v);
 
   const interval = fields.read('scrapeIntervalHours');
   const custom = fields.read('custom');
   return {
     bundle: fields.read('bundle'),
     features: toFeatureMap(features),
-    scrapeIntervalHours: interval === null ? null : parseScrapeInterval(interval, failOn('scrapeIntervalHours')),
+    scrapeIntervalHours:
+      interval === null ? null : parseScrapeInterval(interval, failOn('scrapeIntervalHours')),
     custom: custom === null ? false : parseBooleanFlag(custom, failOn('custom')),
   };
 }

@@ -15,7 +15,11 @@ export interface PriceLike extends StripeObjectLike {
  * Product metadata is the plan's baseline; the price refines it, because one product can carry
  * several prices (e.g. a per-tenant custom price) that grant different limits.
  */
-export function resolvePlanDefaults(product: ProductLike, price: PriceLike | null, catalog: FeatureCatalog): PlanDefaults {
+export function resolvePlanDefaults(
+  product: ProductLike,
+  price: PriceLike | null,
+  catalog: FeatureCatalog,
+): PlanDefaults {
   const fromProduct = parseProductMetadata(product, catalog);
   const fromPrice = price ? parsePriceMetadata(price, catalog) : null;
   const features = new Map(Object.entries(fromProduct.features));

@@ -9,7 +9,15 @@ export const STRIPE_METADATA_LIMITS = { maxKeys: 50, maxKeyLength: 40, maxValueL
 export const MAX_SCRAPE_INTERVAL_HOURS = 8760;
 
 /** Metadata keys this library reads/writes, so callers updating an object can blank stale ones. */
-export const PRODUCT_METADATA_KEYS = ['bundle', 'features', 'featuresJson', 'scrapeIntervalHours', 'custom', 'tenantId', 'basePlanId'] as const;
+export const PRODUCT_METADATA_KEYS = [
+  'bundle',
+  'features',
+  'featuresJson',
+  'scrapeIntervalHours',
+  'custom',
+  'tenantId',
+  'basePlanId',
+] as const;
 export const PRICE_METADATA_KEYS = ['tenantId', 'custom', 'features'] as const;
 
 export interface ProductPlanMetadata {

@@ -9,7 +9,8 @@ export function featureValueProblem(def: Pick<FeatureDefinition, 'type'>, value:
   if (def.type === 'boolean') {
     return typeof value === 'boolean' ? null : `must be a boolean (true/false), got ${describeValue(value)}`;
   }
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_FEATURE_NUMBER) return null;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_FEATURE_NUMBER)
+    return null;
   return `must be an integer from 0 to ${MAX_FEATURE_NUMBER}, got ${describeValue(value)}`;
 }
 

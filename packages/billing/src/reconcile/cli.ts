@@ -39,8 +39,14 @@ function buildProgram(io: ReconcileCliIo): Command {
         'Exit: 0 no drift (or all fixed), 1 drift left or failures, 2 bad usage or configuration.\n' +
         'Env: STRIPE_SECRET_KEY, DATABASE_URL (embedded database when unset), STRIPE_API_BASE, REDIS_URL, PAYMENT_GRACE_PERIOD_DAYS.',
     )
-    .option('--fix', 'write the expected state for drifting tenants (audit source "sync", action "reconcile")', false)
-    .addOption(new Option('--tenant-id <id>', 'only this tenant').argParser(tenantIdArgument).conflicts('limit'))
+    .option(
+      '--fix',
+      'write the expected state for drifting tenants (audit source "sync", action "reconcile")',
+      false,
+    )
+    .addOption(
+      new Option('--tenant-id <id>', 'only this tenant').argParser(tenantIdArgument).conflicts('limit'),
+    )
     .addOption(new Option('--limit <n>', 'at most this many Stripe customers').argParser(positiveInteger))
     .option('--json', 'print one JSON document instead of text', false);
 }
@@ -50,19 +56,29 @@ export async function runReconcileCli(argv: readonly string[], io: ReconcileCliI
   const parsed = parseArguments<ParsedOptions>(buildProgram(io), argv);
   if ('exitCode' in parsed) return parsed.exitCode;
   const { options } = parsed;
-  return runWithContext(io, defaultCreateContext, { label: 'Reconcile failed', exitCode: EXIT_DRIFT, json: options.json }, async (context) => {
-    const result = await reconcileTenants(context, {
-      fix: options.fix,
-      actor: 'cli',
-      ...(options.tenantId !== undefined ? { tenantId: options.tenantId } : {}),
-      ...(options.limit !== undefined ? { limit: options.limit } : {}),
-      ...(context.env?.PAYMENT_GRACE_PERIOD_DAYS !== undefined ? { gracePeriodDays: context.env.PAYMENT_GRACE_PERIOD_DAYS } : {}),
-    });
-    const code = exitCodeOf(result);
-    if (options.json) io.stdout.write(`${JSON.stringify({ options: { fix: options.fix, tenantId: options.tenantId ?? null, limit: options.limit ?? null }, exitCode: code, ...result }, null, 2)}\n`);
-    else io.stdout.write(textReport(options, result));
-    return code;
-  });
+  return runWithContext(
+    io,
+    defaultCreateContext,
+    { label: 'Reconcile failed', exitCode: EXIT_DRIFT, json: options.json },
+    async (context) => {
+      const result = await reconcileTenants(context, {
+        fix: options.fix,
+        actor: 'cli',
+        ...(options.tenantId !== undefined ? { tenantId: options.tenantId } : {}),
+        ...(options.limit !== undefined ? { limit: options.limit } : {}),
+        ...(context.env?.PAYMENT_GRACE_PERIOD_DAYS !== undefined
+          ? { gracePeriodDays: context.env.PAYMENT_GRACE_PERIOD_DAYS }
+          : {}),
+      });
+      const code = exitCodeOf(result);
+      if (options.json)
+        io.stdout.write(
+          `${JSON.stringify({ options: { fix: options.fix, tenantId: options.tenantId ?? null, limit: options.limit ?? null }, exitCode: code, ...result }, null, 2)}\n`,
+        );
+      else io.stdout.write(textReport(options, result));
+      return code;
+    },
+  );
 }
 
 export function exitCodeOf(result: ReconcileResult): number {
@@ -81,13 +97,16 @@ function show(value: unknown): string {
 }
 
 function driftLines(d: TenantDrift, fixing: boolean): string[] {
-  const lines = [`drift: tenant ${d.tenantId} (${d.customerId ?? 'no customer'})${d.actual === null ? ' has no config' : ''}`];
+  const lines = [
+    `drift: tenant ${d.tenantId} (${d.customerId ?? 'no customer'})${d.actual === null ? ' has no config' : ''}`,
+  ];
   const before = d.actual?.features ?? {};
   const after = d.expected.features;
   for (const key of d.diff.changed) lines.push(`  ${key}: ${show(before[key])} → ${show(after[key])}`);
   for (const key of d.diff.added) lines.push(`  + ${key}: ${show(after[key])}`);
   for (const key of d.diff.removed) lines.push(`  - ${key}: ${show(before[key])}`);
-  for (const field of d.diff.fields) lines.push(`  ${field}: ${show(d.actual?.[field])} → ${show(d.expected[field])}`);
+  for (const field of d.diff.fields)
+    lines.push(`  ${field}: ${show(d.actual?.[field])} → ${show(d.expected[field])}`);
   if (fixing) lines.push(`  fix: ${d.fix ?? 'not attempted'}`);
   return lines;
 }
@@ -102,9 +121,21 @@ function textReport(options: ParsedOptions, r: ReconcileResult): string {
   lines.push(`  in sync: ${r.inSync}`);
   lines.push(`  drift: ${r.drift.length}`);
   if (options.fix) lines.push(`  fixed: ${r.fixed}`);
-  lines.push(`  skipped: ${r.skipped.length}${skipped.size > 0 ? ` (${[...skipped].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''}`);
+  lines.push(
+    `  skipped: ${r.skipped.length}${
+      skipped.size > 0
+        ? ` (${[...skipped]
+            .sort(([a], [b]) => (a < b ? -1 : 1))
+            .map(([k, n]) => `${k}: ${n}`)
+            .join(', ')})`
+        : ''
+    }`,
+  );
   lines.push(`  failed: ${r.failed.length}`);
-  for (const f of r.failed) lines.push(`    - tenant ${f.tenantId ?? '?'} (${f.customerId ?? 'no customer'}) [${f.phase}] ${f.code}: ${f.error}`);
+  for (const f of r.failed)
+    lines.push(
+      `    - tenant ${f.tenantId ?? '?'} (${f.customerId ?? 'no customer'}) [${f.phase}] ${f.code}: ${f.error}`,
+    );
   lines.push(`  stripe requests: ${r.stripeRequests}, duration: ${r.durationMs} ms`);
   return `${lines.join('\n')}\n`;
 }

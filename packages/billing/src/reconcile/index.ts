@@ -38,7 +38,12 @@ export interface TenantDrift {
   /** Null when the tenant has no config row yet although Stripe grants it a plan. */
   actual: ReconcileSnapshot | null;
   /** Feature keys in `added`/`removed`/`changed`; other snapshot fields that differ in `fields`. */
-  diff: { added: string[]; removed: string[]; changed: string[]; fields: Array<Exclude<keyof ReconcileSnapshot, 'features'>> };
+  diff: {
+    added: string[];
+    removed: string[];
+    changed: string[];
+    fields: Array<Exclude<keyof ReconcileSnapshot, 'features'>>;
+  };
   /**
    * Only with `fix`: 'applied' = corrected with an audit row; 'already_in_sync' = Stripe or a
    * concurrent webhook made the tenant match before the fix took its lock; 'failed' = see `failed`.
@@ -141,12 +146,22 @@ export function snapshotOf(state: TenantFeatureState): ReconcileSnapshot {
   };
 }
 
-const SCALAR_FIELDS = ['bundle', 'accessActive', 'subscriptionStatus', 'priceId', 'scrapeIntervalHours'] as const;
+const SCALAR_FIELDS = [
+  'bundle',
+  'accessActive',
+  'subscriptionStatus',
+  'priceId',
+  'scrapeIntervalHours',
+] as const;
 
 function compare(expected: ReconcileSnapshot, actual: ReconcileSnapshot | null): TenantDrift['diff'] | null {
   const features = diffFeatures(actual?.features ?? {}, expected.features);
-  const fields = actual === null ? [...SCALAR_FIELDS] : SCALAR_FIELDS.filter((f) => expected[f] !== actual[f]);
-  const same = actual !== null && fields.length === 0 && features.added.length + features.removed.length + features.changed.length === 0;
+  const fields =
+    actual === null ? [...SCALAR_FIELDS] : SCALAR_FIELDS.filter((f) => expected[f] !== actual[f]);
+  const same =
+    actual !== null &&
+    fields.length === 0 &&
+    features.added.length + features.removed.length + features.changed.length === 0;
   return same ? null : { ...features, fields };
 }
 
@@ -169,7 +184,11 @@ function truthFromEntry(entry: CustomerSubscriptionEntry): SubscriptionTruth {
  * The webhook rules (decideFromTruth) are the single definition of "what Stripe implies"; the
  * watermark is dropped because a reconcile is not an event and must not move the event clock.
  */
-function expectedPatch(current: TenantFeatureState | null, truth: SubscriptionTruth, facts: EventFacts): { patch: TenantFeaturePatch } | { skip: string } {
+function expectedPatch(
+  current: TenantFeatureState | null,
+  truth: SubscriptionTruth,
+  facts: EventFacts,
+): { patch: TenantFeaturePatch } | { skip: string } {
   // No config and no access is already the restricted state: nothing to compare or write.
   if (current === null && truth.kind === 'none') return { skip: 'no_config' };
   const decision = decideFromTruth(current, truth, facts);
@@ -190,7 +209,10 @@ const codeOf = (error: unknown) => (error instanceof BillingError ? error.code :
  * *after* taking the tenant's row lock, like a webhook: a webhook that commits while the reconcile
  * runs can never be overwritten with the older picture from the walk.
  */
-export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOptions = {}): Promise<ReconcileResult> {
+export async function reconcileTenants(
+  deps: ReconcileDeps,
+  options: ReconcileOptions = {},
+): Promise<ReconcileResult> {
   const started = performance.now();
   const { prisma } = deps;
   const stripeSync = deps.featureSync.stripeSync;
@@ -207,17 +229,36 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
     graceMs,
   });
 
-  const result: ReconcileResult = { checked: 0, inSync: 0, drift: [], fixed: 0, failed: [], skipped: [], stripeRequests: 0, durationMs: 0 };
+  const result: ReconcileResult = {
+    checked: 0,
+    inSync: 0,
+    drift: [],
+    fixed: 0,
+    failed: [],
+    skipped: [],
+    stripeRequests: 0,
+    durationMs: 0,
+  };
   if (options.freshPlans !== false) stripeSync.invalidatePlan();
 
   const readTruth = (customerId: string) => readSubscriptionTruth(stripeSync, customerId);
 
-  const candidates = options.tenantId !== undefined ? await singleCandidate(options.tenantId) : await walkCandidates();
+  const candidates =
+    options.tenantId !== undefined ? await singleCandidate(options.tenantId) : await walkCandidates();
 
   async function singleCandidate(tenantId: string): Promise<Candidate[]> {
-    const row = await prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true, stripeCustomerId: true, featureConfig: true } });
+    const row = await prisma.tenant.findUnique({
+      where: { id: tenantId },
+      select: { id: true, stripeCustomerId: true, featureConfig: true },
+    });
     if (!row) {
-      result.failed.push({ tenantId, customerId: null, phase: 'check', code: 'tenant_not_found', error: `Tenant "${tenantId}" does not exist` });
+      result.failed.push({
+        tenantId,
+        customerId: null,
+        phase: 'check',
+        code: 'tenant_not_found',
+        error: `Tenant "${tenantId}" does not exist`,
+      });
       return [];
     }
     const state = row.featureConfig ? toState(row.featureConfig) : null;
@@ -238,7 +279,12 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
         take: PAGE,
         ...(cursor !== undefined ? { cursor: { id: cursor }, skip: 1 } : {}),
       });
-      for (const row of rows) out.push({ id: row.id, stripeCustomerId: row.stripeCustomerId, state: row.featureConfig ? toState(row.featureConfig) : null });
+      for (const row of rows)
+        out.push({
+          id: row.id,
+          stripeCustomerId: row.stripeCustomerId,
+          state: row.featureConfig ? toState(row.featureConfig) : null,
+        });
       if (rows.length < PAGE) return out;
       cursor = rows.at(-1)!.id;
     }
@@ -274,7 +320,11 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
           claimed.add(m.tenant.id);
           out.push(candidate(m.tenant, entry, m.link));
         } else if (pass) {
-          result.skipped.push({ tenantId: entry.tenantIdHint, customerId: entry.customer.id, reason: m.skip });
+          result.skipped.push({
+            tenantId: entry.tenantIdHint,
+            customerId: entry.customer.id,
+            reason: m.skip,
+          });
         }
       });
     }
@@ -288,7 +338,13 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
         continue;
       }
       // Linked, but the walk (status=all) saw no subscription: none left, or the customer was deleted.
-      out.push({ tenantId: tenant.id, customerId: tenant.stripeCustomerId, link: false, state: tenant.state, truth: NO_SUBSCRIPTION });
+      out.push({
+        tenantId: tenant.id,
+        customerId: tenant.stripeCustomerId,
+        link: false,
+        state: tenant.state,
+        truth: NO_SUBSCRIPTION,
+      });
     }
     return out;
   }
@@ -307,7 +363,13 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
       if (!(error instanceof BillingError)) throw error;
       // Broken plan metadata or a plan Stripe cannot resolve: report, never guess.
       result.checked += 1;
-      result.failed.push({ tenantId: c.tenantId, customerId: c.customerId, phase: 'check', code: error.code, error: error.message });
+      result.failed.push({
+        tenantId: c.tenantId,
+        customerId: c.customerId,
+        phase: 'check',
+        code: error.code,
+        error: error.message,
+      });
       continue;
     }
     const decided = expectedPatch(c.state, truth, factsFor(c.tenantId));
@@ -342,9 +404,20 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
         if (drift.fix === 'applied') result.fixed += 1;
       } catch (error) {
         drift.fix = 'failed';
-        result.failed.push({ tenantId: candidate.tenantId, customerId: candidate.customerId, phase: 'fix', code: codeOf(error), error: messageOf(error) });
+        result.failed.push({
+          tenantId: candidate.tenantId,
+          customerId: candidate.customerId,
+          phase: 'fix',
+          code: codeOf(error),
+          error: messageOf(error),
+        });
       }
-      options.onProgress?.({ phase: 'fix', done: fixedDone, total: drifting.length, tenantId: candidate.tenantId });
+      options.onProgress?.({
+        phase: 'fix',
+        done: fixedDone,
+        total: drifting.length,
+        tenantId: candidate.tenantId,
+      });
     }
   }
 
@@ -354,10 +427,14 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
       const locked = await lockTenant(tx, c.tenantId);
       if (!locked) return { status: 'tenant_not_found', tenantId: c.tenantId } as const;
       const customerId = locked.tenant.stripeCustomerId ?? (c.link ? c.customerId : null);
-      if (!customerId) return { status: 'skipped', tenantId: c.tenantId, reason: 'unlinked', state: locked.state } as const;
+      if (!customerId)
+        return { status: 'skipped', tenantId: c.tenantId, reason: 'unlinked', state: locked.state } as const;
       const truth = await readTruth(customerId);
       if (c.link && locked.tenant.stripeCustomerId === null) {
-        await tx.tenant.updateMany({ where: { id: c.tenantId, stripeCustomerId: null }, data: { stripeCustomerId: customerId } });
+        await tx.tenant.updateMany({
+          where: { id: c.tenantId, stripeCustomerId: null },
+          data: { stripeCustomerId: customerId },
+        });
       }
       return updateTenantFeatures(
         tx,
@@ -369,7 +446,8 @@ export async function reconcileTenants(deps: ReconcileDeps, options: ReconcileOp
         { actor, source: 'sync' },
       );
     });
-    if (outcome.status === 'tenant_not_found') throw new BillingError('tenant_not_found', `Tenant "${c.tenantId}" was deleted during the reconcile`);
+    if (outcome.status === 'tenant_not_found')
+      throw new BillingError('tenant_not_found', `Tenant "${c.tenantId}" was deleted during the reconcile`);
     if (outcome.status === 'skipped') return outcome.reason === 'no_config' ? 'already_in_sync' : 'skipped';
     // After commit only, as every writer does: a version that rolled back must never reach the cache.
     if (wroteVersion(outcome)) await deps.featureSync.reader.publish([outcome.after]);

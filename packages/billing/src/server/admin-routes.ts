@@ -89,7 +89,9 @@ const auditLogQuery = z
       .regex(/^[1-9][0-9]{0,18}$/, { error: 'must be an audit entry id from nextCursor' })
       // 19 digits can exceed bigint; PostgreSQL would reject it with a 500.
       // (zod runs this even after the regex failed, so non-digits are left to the regex's issue.)
-      .refine((v) => !/^[0-9]+$/.test(v) || BigInt(v) <= MAX_BIGINT, { error: 'must be an audit entry id from nextCursor' })
+      .refine((v) => !/^[0-9]+$/.test(v) || BigInt(v) <= MAX_BIGINT, {
+        error: 'must be an audit entry id from nextCursor',
+      })
       .optional(),
   })
   .strict();
@@ -120,7 +122,9 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
       ]);
     }
     if ('tenantId' in body && body.tenantId !== tenantId) {
-      throw new ValidationError('tenantId in the body differs from the URL', [{ path: 'tenantId', message: 'must match the URL' }]);
+      throw new ValidationError('tenantId in the body differs from the URL', [
+        { path: 'tenantId', message: 'must match the URL' },
+      ]);
     }
     const result = await service.createCustomEnterprisePlan({
       ...(body as object),
@@ -150,7 +154,11 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
     const principal = requireAdmin(request);
     const body = parseOrThrow(syncBody, request.body ?? {}, 'request body');
     const featureSync = required(deps.featureSync, 'feature sync service');
-    return featureSync.syncAllTenantsFromStripe({ ...stripUndefined(body), actor: `admin:${principal.name}`, source: 'admin' });
+    return featureSync.syncAllTenantsFromStripe({
+      ...stripUndefined(body),
+      actor: `admin:${principal.name}`,
+      source: 'admin',
+    });
   });
 
   app.get('/api/admin/tenants/:tenantId/features', async (request) => {
@@ -158,7 +166,10 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
     const { tenantId } = params(request);
     if (!canReadTenant(principal, tenantId)) throw forbidden(`This token may not read tenant "${tenantId}"`);
     // Read from the database, not the cache: after an admin change this must show what was committed.
-    const tenant = await prisma.tenant.findUnique({ where: { id: tenantId }, include: { featureConfig: true } });
+    const tenant = await prisma.tenant.findUnique({
+      where: { id: tenantId },
+      include: { featureConfig: true },
+    });
     if (!tenant) throw new TenantNotFoundError(tenantId);
     const state = tenant.featureConfig ? toState(tenant.featureConfig) : emptyState(tenantId);
     const view = { ...toTenantFeatures(state), configured: tenant.featureConfig !== null };
@@ -241,14 +252,28 @@ function stripUndefined<T extends object>(value: T): T {
 }
 
 /** Typed library errors → HTTP status; anything unexpected is a 500 whose details stay in the log. */
-export function errorResponse(error: unknown): { status: number; body: ApiErrorBody; headers: Record<string, string> } {
-  const body = (code: string, message: string, issues?: { path: string; message: string }[]): ApiErrorBody => ({
+export function errorResponse(error: unknown): {
+  status: number;
+  body: ApiErrorBody;
+  headers: Record<string, string>;
+} {
+  const body = (
+    code: string,
+    message: string,
+    issues?: { path: string; message: string }[],
+  ): ApiErrorBody => ({
     error: { code, message, ...(issues ? { issues } : {}) },
   });
-  if (error instanceof HttpError) return { status: error.statusCode, body: body(error.code, error.message), headers: error.headers };
-  if (error instanceof ValidationError) return { status: 400, body: body(error.code, error.message, error.issues), headers: {} };
+  if (error instanceof HttpError)
+    return { status: error.statusCode, body: body(error.code, error.message), headers: error.headers };
+  if (error instanceof ValidationError)
+    return { status: 400, body: body(error.code, error.message, error.issues), headers: {} };
   if (error instanceof UnknownFeatureError) {
-    return { status: 400, body: body(error.code, error.message, [{ path: error.context, message: error.message }]), headers: {} };
+    return {
+      status: 400,
+      body: body(error.code, error.message, [{ path: error.context, message: error.message }]),
+      headers: {},
+    };
   }
   if (error instanceof TenantNotFoundError || error instanceof PlanNotFoundError) {
     return { status: 404, body: body(error.code, error.message), headers: {} };
@@ -256,31 +281,54 @@ export function errorResponse(error: unknown): { status: number; body: ApiErrorB
   if (error instanceof CustomPlanError) {
     // Stripe refused or failed: our gateway problem (502).
     const stripeSide = error.code.startsWith('stripe_') || error.cause instanceof StripeApiError;
-    if (stripeSide) return { status: 502, body: { error: { code: error.code, message: error.message, step: error.step } }, headers: {} };
+    if (stripeSide)
+      return {
+        status: 502,
+        body: { error: { code: error.code, message: error.message, step: error.step } },
+        headers: {},
+      };
     // Our own failure (database, unexpected error): not a conflict the caller could resolve, and its
     // message carries internals, which stay in the log like every other 500.
     if (error.code === 'custom_plan_failed') {
       const message = `Custom plan creation failed at step "${error.step}"; whatever it created in Stripe was undone where that was safe. Details are in the server log.`;
       return { status: 500, body: { error: { code: error.code, message, step: error.step } }, headers: {} };
     }
-    return { status: 409, body: { error: { code: error.code, message: error.message, step: error.step } }, headers: {} };
+    return {
+      status: 409,
+      body: { error: { code: error.code, message: error.message, step: error.step } },
+      headers: {},
+    };
   }
-  if (error instanceof StripeRateLimitError) return { status: 503, body: body(error.code, error.message), headers: { 'retry-after': '5' } };
-  if (error instanceof StripeApiError) return { status: 502, body: body(error.code, error.message), headers: {} };
-  if (error instanceof MetadataError) return { status: 502, body: body(error.code, error.message), headers: {} };
-  if (error instanceof ConcurrencyError) return { status: 409, body: body(error.code, error.message), headers: {} };
-  if (error instanceof BillingError) return { status: 400, body: body(error.code, error.message), headers: {} };
+  if (error instanceof StripeRateLimitError)
+    return { status: 503, body: body(error.code, error.message), headers: { 'retry-after': '5' } };
+  if (error instanceof StripeApiError)
+    return { status: 502, body: body(error.code, error.message), headers: {} };
+  if (error instanceof MetadataError)
+    return { status: 502, body: body(error.code, error.message), headers: {} };
+  if (error instanceof ConcurrencyError)
+    return { status: 409, body: body(error.code, error.message), headers: {} };
+  if (error instanceof BillingError)
+    return { status: 400, body: body(error.code, error.message), headers: {} };
   const fastifyError = error as Partial<FastifyError>;
-  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+  if (
+    typeof fastifyError.statusCode === 'number' &&
+    fastifyError.statusCode >= 400 &&
+    fastifyError.statusCode < 500
+  ) {
     const code =
-      fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+      fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+      fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
         ? 'invalid_json'
         : fastifyError.statusCode === 413
           ? 'payload_too_large'
           : fastifyError.statusCode === 415
             ? 'unsupported_media_type'
             : 'bad_request';
-    return { status: fastifyError.statusCode, body: body(code, fastifyError.message ?? 'Bad request'), headers: {} };
+    return {
+      status: fastifyError.statusCode,
+      body: body(code, fastifyError.message ?? 'Bad request'),
+      headers: {},
+    };
   }
   return { status: 500, body: body('internal_error', 'Internal server error'), headers: {} };
 }

@@ -62,7 +62,10 @@ export function parseAdminTokens(envValue: string | undefined): TokenEntry[] {
       issues.push({ path, message: 'expected name:role[:tenantId]=token' });
       return;
     }
-    const head = entry.slice(0, eq).split(':').map((part) => part.trim());
+    const head = entry
+      .slice(0, eq)
+      .split(':')
+      .map((part) => part.trim());
     const secret = entry.slice(eq + 1).trim();
     const [name, role, tenantId, ...extra] = head;
     // Never echo the secret part: these messages end up in logs.
@@ -83,7 +86,10 @@ export function parseAdminTokens(envValue: string | undefined): TokenEntry[] {
       return;
     }
     if (role === 'tenant' && !tenantId) {
-      issues.push({ path, message: `token "${name}": tenant tokens need a tenant id (name:tenant:tenantId=token)` });
+      issues.push({
+        path,
+        message: `token "${name}": tenant tokens need a tenant id (name:tenant:tenantId=token)`,
+      });
       return;
     }
     if (role === 'admin' && tenantId) {
@@ -100,7 +106,10 @@ export function parseAdminTokens(envValue: string | undefined): TokenEntry[] {
       entries.push({ ...base, tokenHash: hash });
     } else {
       if (secret.length < MIN_TOKEN_LENGTH || /\s/.test(secret)) {
-        issues.push({ path, message: `token "${name}": token must be at least ${MIN_TOKEN_LENGTH} characters without whitespace` });
+        issues.push({
+          path,
+          message: `token "${name}": token must be at least ${MIN_TOKEN_LENGTH} characters without whitespace`,
+        });
         return;
       }
       entries.push({ ...base, token: secret });
@@ -108,7 +117,10 @@ export function parseAdminTokens(envValue: string | undefined): TokenEntry[] {
     names.add(name);
   });
   if (issues.length > 0) {
-    throw new ValidationError(`Invalid ADMIN_API_TOKENS: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+    throw new ValidationError(
+      `Invalid ADMIN_API_TOKENS: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    );
   }
   return entries;
 }
@@ -133,17 +145,25 @@ export async function createApiToken(
   input: { name: string; role: ApiRole; tenantId?: string | null },
 ): Promise<CreatedApiToken> {
   if (!NAME_PATTERN.test(input.name)) {
-    throw new ValidationError(`Invalid token name`, [{ path: 'name', message: `must match ${NAME_PATTERN}` }]);
+    throw new ValidationError(`Invalid token name`, [
+      { path: 'name', message: `must match ${NAME_PATTERN}` },
+    ]);
   }
   if (input.role !== 'admin' && input.role !== 'tenant') {
-    throw new ValidationError('Invalid token role', [{ path: 'role', message: 'must be "admin" or "tenant"' }]);
+    throw new ValidationError('Invalid token role', [
+      { path: 'role', message: 'must be "admin" or "tenant"' },
+    ]);
   }
   const tenantId = input.tenantId ?? null;
   if (input.role === 'tenant' && !tenantId) {
-    throw new ValidationError('Tenant tokens need a tenantId', [{ path: 'tenantId', message: 'required for role "tenant"' }]);
+    throw new ValidationError('Tenant tokens need a tenantId', [
+      { path: 'tenantId', message: 'required for role "tenant"' },
+    ]);
   }
   if (input.role === 'admin' && tenantId) {
-    throw new ValidationError('Admin tokens are not bound to a tenant', [{ path: 'tenantId', message: 'must be empty for role "admin"' }]);
+    throw new ValidationError('Admin tokens are not bound to a tenant', [
+      { path: 'tenantId', message: 'must be empty for role "admin"' },
+    ]);
   }
   // The prefix makes leaked tokens recognisable to secret scanners and humans.
   const token = `ent_${input.role}_${randomBytes(32).toString('base64url')}`;
@@ -154,7 +174,10 @@ export async function createApiToken(
 }
 
 export async function revokeApiToken(prisma: PrismaClient, id: string): Promise<boolean> {
-  const { count } = await prisma.apiToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date() } });
+  const { count } = await prisma.apiToken.updateMany({
+    where: { id, revokedAt: null },
+    data: { revokedAt: new Date() },
+  });
   return count === 1;
 }
 
@@ -170,16 +193,25 @@ export function bearerToken(header: string | string[] | undefined): string | nul
  * are compared by hash with timingSafeEqual and all of them are checked, so neither the content
  * nor the position of a valid token leaks through response time.
  */
-export async function authenticateToken(config: AuthConfig | undefined, token: string | null): Promise<Principal | null> {
+export async function authenticateToken(
+  config: AuthConfig | undefined,
+  token: string | null,
+): Promise<Principal | null> {
   if (!config || token === null || token === '') return null;
   const presented = Buffer.from(hashToken(token), 'hex');
   let found: Principal | null = null;
   for (const [index, entry] of config.tokens.entries()) {
-    const expectedHex = entry.tokenHash?.toLowerCase() ?? (entry.token !== undefined ? hashToken(entry.token) : null);
+    const expectedHex =
+      entry.tokenHash?.toLowerCase() ?? (entry.token !== undefined ? hashToken(entry.token) : null);
     if (expectedHex === null || !HEX_SHA256.test(expectedHex)) continue;
     const expected = Buffer.from(expectedHex, 'hex');
     if (timingSafeEqual(presented, expected) && found === null) {
-      found = { name: entry.name ?? `config-token-${index}`, role: entry.role, tenantId: entry.tenantId ?? null, source: 'config' };
+      found = {
+        name: entry.name ?? `config-token-${index}`,
+        role: entry.role,
+        tenantId: entry.tenantId ?? null,
+        source: 'config',
+      };
     }
   }
   if (found) return validPrincipal(found);

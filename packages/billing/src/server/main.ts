@@ -58,13 +58,16 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   if (graceMinutes > 0 && !stopping) {
     grace = schedulePaymentGrace(context.prisma, context.featureSync, {
       intervalMs: graceMinutes * 60_000,
-      ...(context.env.PAYMENT_GRACE_PERIOD_DAYS !== undefined ? { gracePeriodDays: context.env.PAYMENT_GRACE_PERIOD_DAYS } : {}),
+      ...(context.env.PAYMENT_GRACE_PERIOD_DAYS !== undefined
+        ? { gracePeriodDays: context.env.PAYMENT_GRACE_PERIOD_DAYS }
+        : {}),
       onRun: (result) => {
         if (result.restricted.length > 0 || result.failed.length > 0) {
           app.log.info({ restricted: result.restricted, failed: result.failed }, 'payment grace enforced');
         }
       },
-      onError: (error) => app.log.error({ err: error }, 'payment grace run failed; retrying at the next interval'),
+      onError: (error) =>
+        app.log.error({ err: error }, 'payment grace run failed; retrying at the next interval'),
     });
   }
 }
@@ -75,7 +78,8 @@ const DEFAULT_GRACE_CHECK_MINUTES = 60;
 function parsePort(value: string | undefined): number {
   if (value === undefined || value.trim() === '') return 3000;
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be an integer from 0 to 65535, got "${value}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`PORT must be an integer from 0 to 65535, got "${value}"`);
   return port;
 }
 

@@ -30,11 +30,15 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteDeps> = async (app, d
     // Fastify's own client errors (413 body too large, 415 content type, 400 unreadable body).
     const status = error.statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
-      return reply.code(status).send({ error: { code: clientErrorCode(status, error.code), message: error.message } });
+      return reply
+        .code(status)
+        .send({ error: { code: clientErrorCode(status, error.code), message: error.message } });
     }
     request.log.error({ err: error }, 'stripe webhook failed; Stripe will retry');
     // The detail stays in our log: Stripe shows response bodies in its dashboard.
-    return reply.code(500).send({ error: { code: 'internal_error', message: 'Webhook processing failed; it will be retried' } });
+    return reply
+      .code(500)
+      .send({ error: { code: 'internal_error', message: 'Webhook processing failed; it will be retried' } });
   });
 
   app.post(WEBHOOK_PATH, async (request, reply) => {
@@ -43,7 +47,11 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteDeps> = async (app, d
     // Only our buffer parser produces a Buffer; a body decoded by another parser (text/plain,
     // a missing content type) is not the byte-exact payload Stripe signed.
     if (!Buffer.isBuffer(request.body)) {
-      return reply.code(415).send({ error: { code: 'unsupported_media_type', message: 'Stripe webhooks are sent as application/json' } });
+      return reply
+        .code(415)
+        .send({
+          error: { code: 'unsupported_media_type', message: 'Stripe webhooks are sent as application/json' },
+        });
     }
     return deps.webhookHandler.handleWebhook(request.body, signature);
   });

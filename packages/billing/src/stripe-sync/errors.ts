@@ -22,7 +22,9 @@ interface StripeSdkErrorLike {
 function asSdkError(error: unknown): StripeSdkErrorLike | null {
   if (!(error instanceof Error)) return null;
   const type = (error as { type?: unknown }).type;
-  return typeof type === 'string' && type.startsWith('Stripe') ? (error as unknown as StripeSdkErrorLike) : null;
+  return typeof type === 'string' && type.startsWith('Stripe')
+    ? (error as unknown as StripeSdkErrorLike)
+    : null;
 }
 
 /**
@@ -47,7 +49,8 @@ export function mapStripeError(error: unknown, label: string): unknown {
     case 'StripeInvalidRequestError':
     case 'StripeIdempotencyError':
       // Another request with the same key is still running at Stripe: worth retrying once it is done.
-      if (e.code === 'idempotency_key_in_use') return new StripeServerError('stripe_idempotency_key_in_use', message, ...args);
+      if (e.code === 'idempotency_key_in_use')
+        return new StripeServerError('stripe_idempotency_key_in_use', message, ...args);
     case 'StripeCardError':
       if (e.code === 'resource_missing' || e.statusCode === 404) {
         return new StripeNotFoundError('stripe_resource_missing', message, ...args);
@@ -62,7 +65,11 @@ export function mapStripeError(error: unknown, label: string): unknown {
 export function isRetryable(error: unknown): boolean {
   if (error instanceof StripeRateLimitError || error instanceof StripeConnectionError) return true;
   if (error instanceof StripeServerError) {
-    return error.code === 'stripe_idempotency_key_in_use' || error.statusCode === undefined || error.statusCode >= 500;
+    return (
+      error.code === 'stripe_idempotency_key_in_use' ||
+      error.statusCode === undefined ||
+      error.statusCode >= 500
+    );
   }
   if (error instanceof StripeApiError) return error.statusCode !== undefined && error.statusCode >= 500;
   return false;

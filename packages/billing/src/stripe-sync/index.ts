@@ -81,8 +81,18 @@ export interface StripeSyncService {
 
 export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptions = {}): StripeSyncService {
   const catalog = options.catalog ?? DEFAULT_FEATURE_CATALOG;
-  const stats: StripeSyncStats = { stripeRequests: 0, cacheHits: 0, cacheMisses: 0, retries: 0, rateLimited: 0 };
-  const limiter = createTokenBucket({ ratePerSecond: options.requestsPerSecond ?? 25, burst: options.burst, sleep: options.sleep });
+  const stats: StripeSyncStats = {
+    stripeRequests: 0,
+    cacheHits: 0,
+    cacheMisses: 0,
+    retries: 0,
+    rateLimited: 0,
+  };
+  const limiter = createTokenBucket({
+    ratePerSecond: options.requestsPerSecond ?? 25,
+    burst: options.burst,
+    sleep: options.sleep,
+  });
   const call = createStripeCaller({
     limiter,
     stats,
@@ -111,27 +121,37 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
       invalidProducts: [],
     };
     // Counted page by page so the walk never holds the whole catalogue in memory.
-    await forEachPage(call, 'products.list', (page) => stripe.products.list(page), (page) => {
-      for (const product of page) {
-        stats.totalProducts += 1;
-        if (product.active) stats.activeProducts += 1;
-        try {
-          const parsed = parseProductMetadata(product, catalog);
-          if (Object.keys(parsed.features).length > 0) stats.productsWithFeatures += 1;
-          if (parsed.custom) stats.customPlans += 1;
-          if (parsed.bundle) stats.bundles[parsed.bundle] = (stats.bundles[parsed.bundle] ?? 0) + 1;
-        } catch (error) {
-          if (!(error instanceof BillingError)) throw error;
-          stats.invalidProducts.push({ id: product.id, error: error.message });
+    await forEachPage(
+      call,
+      'products.list',
+      (page) => stripe.products.list(page),
+      (page) => {
+        for (const product of page) {
+          stats.totalProducts += 1;
+          if (product.active) stats.activeProducts += 1;
+          try {
+            const parsed = parseProductMetadata(product, catalog);
+            if (Object.keys(parsed.features).length > 0) stats.productsWithFeatures += 1;
+            if (parsed.custom) stats.customPlans += 1;
+            if (parsed.bundle) stats.bundles[parsed.bundle] = (stats.bundles[parsed.bundle] ?? 0) + 1;
+          } catch (error) {
+            if (!(error instanceof BillingError)) throw error;
+            stats.invalidProducts.push({ id: product.id, error: error.message });
+          }
         }
-      }
-    });
-    await forEachPage(call, 'prices.list', (page) => stripe.prices.list(page), (page) => {
-      for (const price of page) {
-        stats.totalPrices += 1;
-        if (price.lookup_key) stats.pricesWithLookupKey += 1;
-      }
-    });
+      },
+    );
+    await forEachPage(
+      call,
+      'prices.list',
+      (page) => stripe.prices.list(page),
+      (page) => {
+        for (const price of page) {
+          stats.totalPrices += 1;
+          if (price.lookup_key) stats.pricesWithLookupKey += 1;
+        }
+      },
+    );
     return stats;
   }
 

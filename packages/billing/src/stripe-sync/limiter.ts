@@ -24,7 +24,8 @@ export const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTi
  */
 export function createTokenBucket(options: TokenBucketOptions): TokenBucket {
   const rate = options.ratePerSecond;
-  if (!(rate > 0) || !Number.isFinite(rate)) throw new RangeError(`ratePerSecond must be a positive number, got ${rate}`);
+  if (!(rate > 0) || !Number.isFinite(rate))
+    throw new RangeError(`ratePerSecond must be a positive number, got ${rate}`);
   const capacity = Math.max(1, options.burst ?? Math.ceil(rate / 5));
   const now = options.now ?? (() => performance.now());
   const sleep = options.sleep ?? defaultSleep;

@@ -36,7 +36,12 @@ function classify(planId: string): 'product' | 'price' | 'lookup_key' {
   return 'lookup_key';
 }
 
-export function createPlanResolver(stripe: Stripe, call: StripeCall, stats: StripeSyncStats, options: PlanResolverOptions) {
+export function createPlanResolver(
+  stripe: Stripe,
+  call: StripeCall,
+  stats: StripeSyncStats,
+  options: PlanResolverOptions,
+) {
   const cacheOptions = { ttlMs: options.ttlMs, maxEntries: options.maxEntries, now: options.now };
   const products = createTtlCache<StoredProduct>(cacheOptions);
   const prices = createTtlCache<StoredPrice>(cacheOptions);
@@ -54,14 +59,16 @@ export function createPlanResolver(stripe: Stripe, call: StripeCall, stats: Stri
   function storeProduct(product: Stripe.Product, gen = generation): StoredProduct {
     const stored: StoredProduct = { ...product, default_price: idOf(product.default_price) };
     if (gen === generation) products.set(product.id, stored);
-    if (product.default_price && typeof product.default_price === 'object') storePrice(product.default_price, gen);
+    if (product.default_price && typeof product.default_price === 'object')
+      storePrice(product.default_price, gen);
     return stored;
   }
 
   function storePrice(price: Stripe.Price, gen = generation): StoredPrice {
     const productId = idOf(price.product);
     if (!productId) throw new PlanNotFoundError(price.id);
-    if (typeof price.product === 'object' && !isDeleted(price.product)) storeProduct(price.product as Stripe.Product, gen);
+    if (typeof price.product === 'object' && !isDeleted(price.product))
+      storeProduct(price.product as Stripe.Product, gen);
     const stored: StoredPrice = { ...price, product: productId };
     if (gen === generation) {
       prices.set(price.id, stored);
@@ -79,7 +86,9 @@ export function createPlanResolver(stripe: Stripe, call: StripeCall, stats: Stri
     const cached = products.get(id);
     if (count(cached)) return cached;
     return shared(`product:${id}`, async (gen) => {
-      const product = await call('products.retrieve', () => stripe.products.retrieve(id, { expand: ['default_price'] }));
+      const product = await call('products.retrieve', () =>
+        stripe.products.retrieve(id, { expand: ['default_price'] }),
+      );
       if (isDeleted(product)) throw new PlanNotFoundError(id);
       return storeProduct(product, gen);
     });
@@ -99,9 +108,12 @@ export function createPlanResolver(stripe: Stripe, call: StripeCall, stats: Stri
     const priceId = lookups.get(key);
     if (count(priceId)) return getPrice(priceId);
     return shared(`lookup:${key}`, async (gen) => {
-      const list = await call('prices.list', () => stripe.prices.list({ lookup_keys: [key], expand: ['data.product'], limit: 1 }));
+      const list = await call('prices.list', () =>
+        stripe.prices.list({ lookup_keys: [key], expand: ['data.product'], limit: 1 }),
+      );
       const price = list.data[0];
-      if (!price || (typeof price.product === 'object' && isDeleted(price.product))) throw new PlanNotFoundError(key);
+      if (!price || (typeof price.product === 'object' && isDeleted(price.product)))
+        throw new PlanNotFoundError(key);
       return storePrice(price, gen);
     });
   }
@@ -129,7 +141,8 @@ export function createPlanResolver(stripe: Stripe, call: StripeCall, stats: Stri
   function planFromExpandedPrice(price: Stripe.Price): StripePlanDefaults {
     if (typeof price.product === 'object' && isDeleted(price.product)) throw new PlanNotFoundError(price.id);
     const stored = storePrice(price);
-    const product = typeof price.product === 'object' ? (price.product as Stripe.Product) : products.get(stored.product);
+    const product =
+      typeof price.product === 'object' ? (price.product as Stripe.Product) : products.get(stored.product);
     if (!product) throw new PlanNotFoundError(price.id);
     return resolve({ ...product, default_price: idOf(product.default_price) }, stored);
   }
@@ -152,7 +165,8 @@ export function createPlanResolver(stripe: Stripe, call: StripeCall, stats: Stri
       const chunk = missing.slice(i, i + 100);
       const gen = generation;
       const list = await call('products.list', () => stripe.products.list({ ids: chunk, limit: 100 }));
-      for (const product of list.data) if (!isDeleted(product)) found.set(product.id, storeProduct(product, gen));
+      for (const product of list.data)
+        if (!isDeleted(product)) found.set(product.id, storeProduct(product, gen));
     }
     return found;
   }
@@ -182,7 +196,10 @@ export function createPlanResolver(stripe: Stripe, call: StripeCall, stats: Stri
     planFromExpandedPrice,
 
     /** Like planFromExpandedPrice, but fetches (or reuses) the product when it came as a bare id. */
-    async planFromPrice(price: Stripe.Price, known?: ReadonlyMap<string, StoredProduct>): Promise<StripePlanDefaults> {
+    async planFromPrice(
+      price: Stripe.Price,
+      known?: ReadonlyMap<string, StoredProduct>,
+    ): Promise<StripePlanDefaults> {
       if (typeof price.product === 'object') return planFromExpandedPrice(price);
       const stored = storePrice(price);
       return resolve(known?.get(stored.product) ?? (await getProduct(stored.product)), stored);

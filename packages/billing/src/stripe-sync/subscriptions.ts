@@ -9,7 +9,11 @@ import { forEachPage, listAll, type PlanResolver, type StripePlanDefaults } from
  * punish a card that is merely expiring. When retries are exhausted Stripe moves the subscription
  * to unpaid or canceled (per the account's settings), and access ends then.
  */
-export const ACCESS_GRANTING_STATUSES: readonly Stripe.Subscription.Status[] = ['active', 'trialing', 'past_due'];
+export const ACCESS_GRANTING_STATUSES: readonly Stripe.Subscription.Status[] = [
+  'active',
+  'trialing',
+  'past_due',
+];
 
 export function grantsAccess(status: string): boolean {
   return (ACCESS_GRANTING_STATUSES as readonly string[]).includes(status);
@@ -40,13 +44,16 @@ export function compareSubscriptions(a: Stripe.Subscription, b: Stripe.Subscript
   return rank(a) - rank(b) || b.created - a.created || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-export function chooseSubscription(subscriptions: readonly Stripe.Subscription[]): Stripe.Subscription | null {
+export function chooseSubscription(
+  subscriptions: readonly Stripe.Subscription[],
+): Stripe.Subscription | null {
   return [...subscriptions].sort(compareSubscriptions)[0] ?? null;
 }
 
 const PLAN_METADATA_KEYS = ['bundle', 'features', 'featuresJson'];
 
-const productIdOf = (price: Stripe.Price): string => (typeof price.product === 'string' ? price.product : price.product.id);
+const productIdOf = (price: Stripe.Price): string =>
+  typeof price.product === 'string' ? price.product : price.product.id;
 
 /**
  * The item that carries the plan. Add-ons (extra seats, usage prices) ride on the same
@@ -54,12 +61,14 @@ const productIdOf = (price: Stripe.Price): string => (typeof price.product === '
  */
 export function planItem(
   subscription: Stripe.Subscription,
-  productOf: (productId: string) => { metadata?: Record<string, string> | null } | undefined = () => undefined,
+  productOf: (productId: string) => { metadata?: Record<string, string> | null } | undefined = () =>
+    undefined,
 ): Stripe.SubscriptionItem | null {
   const items = subscription.items?.data ?? [];
   const withPlan = items.find((item) => {
     if (!item.price) return false;
-    const product = typeof item.price.product === 'object' ? item.price.product : productOf(item.price.product);
+    const product =
+      typeof item.price.product === 'object' ? item.price.product : productOf(item.price.product);
     const metadata = product && 'metadata' in product ? product.metadata : undefined;
     return metadata ? PLAN_METADATA_KEYS.some((key) => Object.hasOwn(metadata, key)) : false;
   });
@@ -104,7 +113,8 @@ export interface CustomerSubscriptionEntry {
   tenantIdHint: string | null;
 }
 
-const customerIdOf = (sub: Stripe.Subscription): string => (typeof sub.customer === 'string' ? sub.customer : sub.customer.id);
+const customerIdOf = (sub: Stripe.Subscription): string =>
+  typeof sub.customer === 'string' ? sub.customer : sub.customer.id;
 
 function hint(value: string | undefined): string | null {
   const trimmed = value?.trim();
@@ -126,7 +136,10 @@ export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans
     const chosen = chooseSubscription(subscriptions);
     if (!chosen || !grantsAccess(chosen.status)) return { chosen, granting: null };
     const known = await plans.prefetchProducts(itemProductIds(chosen));
-    return { chosen, granting: { subscription: chosen, item: planItem(chosen, (id) => known.get(id)), known } };
+    return {
+      chosen,
+      granting: { subscription: chosen, item: planItem(chosen, (id) => known.get(id)), known },
+    };
   }
 
   async function getSubscriptionState(customerId: string): Promise<SubscriptionState> {
@@ -135,7 +148,14 @@ export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans
     const { subscription, item, known } = granting;
     if (!item) throw new PlanNotFoundError(subscription.id);
     const plan = await plans.planFromPrice(item.price, known);
-    const active = { subscription, customerId, status: subscription.status, plan, priceId: item.price.id, productId: plan.productId };
+    const active = {
+      subscription,
+      customerId,
+      status: subscription.status,
+      plan,
+      priceId: item.price.id,
+      productId: plan.productId,
+    };
     return { active, mostRelevant: chosen };
   }
 
@@ -159,12 +179,14 @@ export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans
      * customer whose older subscriptions sit on a later page is judged on the ones seen.
      */
     async getCustomersWithSubscriptions(limit?: number): Promise<CustomerSubscriptionEntry[]> {
-      const byCustomer = new Map<string, { customer: Stripe.Customer | Stripe.DeletedCustomer | string; subscriptions: Stripe.Subscription[] }>();
+      const byCustomer = new Map<
+        string,
+        { customer: Stripe.Customer | Stripe.DeletedCustomer | string; subscriptions: Stripe.Subscription[] }
+      >();
       await forEachPage(
         call,
         'subscriptions.list',
-        (page) =>
-          stripe.subscriptions.list({ ...page, status: 'all', expand: ['data.customer'] }),
+        (page) => stripe.subscriptions.list({ ...page, status: 'all', expand: ['data.customer'] }),
         (page) => {
           for (const sub of page) {
             const id = customerIdOf(sub);
@@ -184,7 +206,9 @@ export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans
         if (subscription) chosen.set(customerId, { subscription, grantsAccess: granting.length > 0 });
       }
       // All products the chosen subscriptions need, in one products.list per 100 uncached ones.
-      const known = await plans.prefetchProducts([...chosen.values()].flatMap((c) => itemProductIds(c.subscription)));
+      const known = await plans.prefetchProducts(
+        [...chosen.values()].flatMap((c) => itemProductIds(c.subscription)),
+      );
 
       const entries: CustomerSubscriptionEntry[] = [];
       for (const [customerId, { subscription, grantsAccess: granting }] of chosen) {
@@ -201,7 +225,8 @@ export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans
           status: subscription.status,
           grantsAccess: granting,
           plan: null,
-          tenantIdHint: hint((customer as Stripe.Customer).metadata?.tenantId) ?? hint(subscription.metadata?.tenantId),
+          tenantIdHint:
+            hint((customer as Stripe.Customer).metadata?.tenantId) ?? hint(subscription.metadata?.tenantId),
         };
         try {
           const item = planItem(subscription, (id) => known.get(id));

@@ -51,7 +51,13 @@ export type Decision = { patch: TenantFeaturePatch; action: string } | { skip: s
 export type UpdateOutcome =
   | { status: 'tenant_not_found'; tenantId: string }
   | { status: 'skipped'; tenantId: string; reason: string; state: TenantFeatureState | null }
-  | { status: 'updated' | 'unchanged'; tenantId: string; action: string; before: TenantFeatureState | null; after: TenantFeatureState };
+  | {
+      status: 'updated' | 'unchanged';
+      tenantId: string;
+      action: string;
+      before: TenantFeatureState | null;
+      after: TenantFeatureState;
+    };
 
 /** Fields whose change is a change of the tenant's entitlements, and so gets an audit row. */
 const AUDITED_FIELDS = [
@@ -119,7 +125,10 @@ export function toState(row: TenantFeatureConfig): TenantFeatureState {
  * Locks the tenant row for the rest of the transaction and reads its config. Every writer goes
  * through this lock, so two concurrent changes to one tenant serialise instead of losing one.
  */
-export async function lockTenant(tx: Tx, tenantId: string): Promise<{ tenant: TenantRow; state: TenantFeatureState | null } | null> {
+export async function lockTenant(
+  tx: Tx,
+  tenantId: string,
+): Promise<{ tenant: TenantRow; state: TenantFeatureState | null } | null> {
   const rows = await tx.$queryRaw<TenantRow[]>`
     SELECT id, name, stripe_customer_id AS "stripeCustomerId" FROM tenants WHERE id = ${tenantId} FOR UPDATE`;
   const tenant = rows[0];
@@ -153,7 +162,8 @@ export async function updateTenantFeatures(
   const next: TenantFeatureState = { ...base, ...decision.patch, tenantId, version: base.version + 1 };
   const changed = before === null || AUDITED_FIELDS.some((field) => !sameValue(before[field], next[field]));
   const bookkeepingChanged =
-    before === null || (Object.keys(decision.patch) as (keyof TenantFeatureState)[]).some((f) => !sameValue(before[f], next[f]));
+    before === null ||
+    (Object.keys(decision.patch) as (keyof TenantFeatureState)[]).some((f) => !sameValue(before[f], next[f]));
   if (!bookkeepingChanged) {
     return { status: 'unchanged', tenantId, action: decision.action, before, after: base };
   }
@@ -184,15 +194,26 @@ export async function updateTenantFeatures(
       },
     });
   }
-  return { status: changed ? 'updated' : 'unchanged', tenantId, action: decision.action, before, after: toState(written) };
+  return {
+    status: changed ? 'updated' : 'unchanged',
+    tenantId,
+    action: decision.action,
+    before,
+    after: toState(written),
+  };
 }
 
 /**
  * True when the outcome committed a new version that readers must see (publish it after commit).
  * One definition for every writer, so none forgets a case and leaves the cache behind.
  */
-export function wroteVersion(outcome: UpdateOutcome): outcome is Extract<UpdateOutcome, { after: TenantFeatureState }> {
-  return (outcome.status === 'updated' || outcome.status === 'unchanged') && outcome.after.version !== (outcome.before?.version ?? 0);
+export function wroteVersion(
+  outcome: UpdateOutcome,
+): outcome is Extract<UpdateOutcome, { after: TenantFeatureState }> {
+  return (
+    (outcome.status === 'updated' || outcome.status === 'unchanged') &&
+    outcome.after.version !== (outcome.before?.version ?? 0)
+  );
 }
 
 function toRowData(state: TenantFeatureState) {
@@ -256,7 +277,9 @@ export function planPatch(
   options: { strategy: MergeStrategy; accessActive: boolean },
 ): TenantFeaturePatch {
   const merged = mergePlanIntoTenant({
-    current: current ? { features: current.features, planFeatures: current.planFeatures, overrides: current.overrides } : null,
+    current: current
+      ? { features: current.features, planFeatures: current.planFeatures, overrides: current.overrides }
+      : null,
     plan: plan.features,
     strategy: options.strategy,
   });

@@ -1,5 +1,11 @@
 import { restrictFeatures } from '../features/merge.js';
-import { emptyState, planPatch, type Decision, type TenantFeaturePatch, type TenantFeatureState } from '../tenant-store/index.js';
+import {
+  emptyState,
+  planPatch,
+  type Decision,
+  type TenantFeaturePatch,
+  type TenantFeatureState,
+} from '../tenant-store/index.js';
 import type { FeatureMap, PlanDefaults } from '../types.js';
 
 /**
@@ -37,7 +43,10 @@ export type SubscriptionTruth =
       status: string;
     };
 
-export function graceExpired(paymentFailedAt: Date | null, facts: Pick<EventFacts, 'now' | 'graceMs'>): boolean {
+export function graceExpired(
+  paymentFailedAt: Date | null,
+  facts: Pick<EventFacts, 'now' | 'graceMs'>,
+): boolean {
   return paymentFailedAt !== null && facts.now.getTime() - paymentFailedAt.getTime() >= facts.graceMs;
 }
 
@@ -52,7 +61,13 @@ export function watermark(base: TenantFeatureState, facts: EventFacts): TenantFe
 
 /** Every key the tenant could have, switched off; kept visible so the UI can show what was lost. */
 export function restrictedFeatures(state: TenantFeatureState): FeatureMap {
-  return restrictFeatures(Object.fromEntries([...Object.entries(state.features), ...Object.entries(state.planFeatures), ...Object.entries(state.overrides)]));
+  return restrictFeatures(
+    Object.fromEntries([
+      ...Object.entries(state.features),
+      ...Object.entries(state.planFeatures),
+      ...Object.entries(state.overrides),
+    ]),
+  );
 }
 
 /** Manual configs, and custom configs for a price other than the one Stripe bills, are not overwritten by plans. */
@@ -79,10 +94,16 @@ export interface TruthOptions {
  * no payment failure older than the grace period, so a later subscription event (e.g. a metadata
  * edit while past_due) cannot quietly undo a grace-period restriction.
  */
-export function decideFromTruth(current: TenantFeatureState | null, truth: SubscriptionTruth, facts: EventFacts, options: TruthOptions = {}): Decision {
+export function decideFromTruth(
+  current: TenantFeatureState | null,
+  truth: SubscriptionTruth,
+  facts: EventFacts,
+  options: TruthOptions = {},
+): Decision {
   const base = current ?? emptyState(facts.tenantId);
   const mark = watermark(base, facts);
-  let paymentFailedAt = options.paymentFailedAt !== undefined ? options.paymentFailedAt : base.paymentFailedAt;
+  let paymentFailedAt =
+    options.paymentFailedAt !== undefined ? options.paymentFailedAt : base.paymentFailedAt;
 
   if (truth.kind === 'none') {
     const patch: TenantFeaturePatch = {
@@ -95,7 +116,9 @@ export function decideFromTruth(current: TenantFeatureState | null, truth: Subsc
       paymentFailedAt,
     };
     let action = options.quietAction ?? 'subscription_synced';
-    if (base.accessActive || current === null) action = facts.eventType === 'customer.subscription.deleted' ? 'subscription_deleted' : 'access_restricted';
+    if (base.accessActive || current === null)
+      action =
+        facts.eventType === 'customer.subscription.deleted' ? 'subscription_deleted' : 'access_restricted';
     else if (base.subscriptionStatus !== truth.status) action = 'subscription_status_changed';
     return { patch, action };
   }
@@ -104,7 +127,8 @@ export function decideFromTruth(current: TenantFeatureState | null, truth: Subsc
   // A custom price is minted for one tenant; another tenant subscribing to it must not get its features.
   if (plan.tenantId && plan.tenantId !== facts.tenantId) return { skip: 'plan_for_other_tenant' };
   // A payment streak belongs to the subscription it happened on; a different subscription starts clean.
-  if (base.stripeSubscriptionId !== null && base.stripeSubscriptionId !== truth.subscriptionId) paymentFailedAt = null;
+  if (base.stripeSubscriptionId !== null && base.stripeSubscriptionId !== truth.subscriptionId)
+    paymentFailedAt = null;
   const accessActive = !graceExpired(paymentFailedAt, facts);
   const billing: TenantFeaturePatch = {
     ...options.extra,
@@ -120,7 +144,11 @@ export function decideFromTruth(current: TenantFeatureState | null, truth: Subsc
   if (current && isHeldConfig(current, truth.priceId)) {
     // Same rule as feature-sync's decidePlanChange: a hand-made config (or a custom plan the tenant
     // has not switched to yet) keeps its features; billing state and access still follow Stripe.
-    const features = !accessActive ? restrictedFeatures(base) : base.accessActive ? base.features : derivedFeatures(base);
+    const features = !accessActive
+      ? restrictedFeatures(base)
+      : base.accessActive
+        ? base.features
+        : derivedFeatures(base);
     if (!base.accessActive && accessActive) action = 'access_restored';
     else if (base.accessActive && !accessActive) action = 'access_restricted';
     else if (base.subscriptionStatus !== truth.status) action = 'subscription_status_changed';
@@ -134,7 +162,8 @@ export function decideFromTruth(current: TenantFeatureState | null, truth: Subsc
     stripePriceId: truth.priceId,
   };
   if (current === null || base.stripeProductId === null) action = 'plan_applied';
-  else if (base.stripeProductId !== truth.productId || base.stripePriceId !== truth.priceId) action = 'plan_changed';
+  else if (base.stripeProductId !== truth.productId || base.stripePriceId !== truth.priceId)
+    action = 'plan_changed';
   else if (!base.accessActive && accessActive) action = 'access_restored';
   else if (base.accessActive && !accessActive) action = 'access_restricted';
   else if (base.subscriptionStatus !== truth.status) action = 'subscription_status_changed';
@@ -153,12 +182,22 @@ export function decidePaymentSucceeded(
   facts: EventFacts,
 ): Decision {
   const base = current ?? emptyState(facts.tenantId);
-  const lastPaymentAt = base.lastPaymentAt && base.lastPaymentAt.getTime() >= facts.created.getTime() ? base.lastPaymentAt : facts.created;
+  const lastPaymentAt =
+    base.lastPaymentAt && base.lastPaymentAt.getTime() >= facts.created.getTime()
+      ? base.lastPaymentAt
+      : facts.created;
   const paymentFailedAt = input.newestInvoicePaid ? null : base.paymentFailedAt;
   if (input.truth) {
-    return decideFromTruth(current, input.truth, facts, { paymentFailedAt, extra: { lastPaymentAt }, quietAction: 'payment_succeeded' });
+    return decideFromTruth(current, input.truth, facts, {
+      paymentFailedAt,
+      extra: { lastPaymentAt },
+      quietAction: 'payment_succeeded',
+    });
   }
-  return { patch: { ...watermark(base, facts), lastPaymentAt, paymentFailedAt }, action: 'payment_succeeded' };
+  return {
+    patch: { ...watermark(base, facts), lastPaymentAt, paymentFailedAt },
+    action: 'payment_succeeded',
+  };
 }
 
 /**
@@ -167,15 +206,25 @@ export function decidePaymentSucceeded(
  * streak starts at the earliest failure seen, and access ends once a failure arrives after the
  * grace period has run out.
  */
-export function decidePaymentFailed(current: TenantFeatureState | null, input: { newestInvoicePaid: boolean }, facts: EventFacts): Decision {
+export function decidePaymentFailed(
+  current: TenantFeatureState | null,
+  input: { newestInvoicePaid: boolean },
+  facts: EventFacts,
+): Decision {
   const base = current ?? emptyState(facts.tenantId);
   if (input.newestInvoicePaid) return { skip: 'stale_payment_failure' };
-  if (base.lastPaymentAt && facts.created.getTime() < base.lastPaymentAt.getTime()) return { skip: 'stale_payment_failure' };
+  if (base.lastPaymentAt && facts.created.getTime() < base.lastPaymentAt.getTime())
+    return { skip: 'stale_payment_failure' };
   const paymentFailedAt =
-    base.paymentFailedAt && base.paymentFailedAt.getTime() <= facts.created.getTime() ? base.paymentFailedAt : facts.created;
+    base.paymentFailedAt && base.paymentFailedAt.getTime() <= facts.created.getTime()
+      ? base.paymentFailedAt
+      : facts.created;
   const mark = watermark(base, facts);
   if (base.accessActive && graceExpired(paymentFailedAt, facts)) {
-    return { patch: { ...mark, paymentFailedAt, accessActive: false, features: restrictedFeatures(base) }, action: 'payment_grace_expired' };
+    return {
+      patch: { ...mark, paymentFailedAt, accessActive: false, features: restrictedFeatures(base) },
+      action: 'payment_grace_expired',
+    };
   }
   return { patch: { ...mark, paymentFailedAt }, action: 'payment_failed' };
 }
@@ -187,12 +236,17 @@ export function decideTrialWillEnd(
   facts: EventFacts,
 ): Decision {
   const base = current ?? emptyState(facts.tenantId);
-  if (base.stripeSubscriptionId !== null && base.stripeSubscriptionId !== input.subscriptionId) return { skip: 'not_current_subscription' };
+  if (base.stripeSubscriptionId !== null && base.stripeSubscriptionId !== input.subscriptionId)
+    return { skip: 'not_current_subscription' };
   return { patch: { ...watermark(base, facts), trialEndsAt: input.trialEnd }, action: 'trial_will_end' };
 }
 
 /** product/price updated with reapplyOnPlanChange: new plan defaults, access state untouched. */
-export function decidePlanReapply(current: TenantFeatureState | null, plan: PlanDefaults, facts: EventFacts): Decision {
+export function decidePlanReapply(
+  current: TenantFeatureState | null,
+  plan: PlanDefaults,
+  facts: EventFacts,
+): Decision {
   if (!current) return { skip: 'no_config' };
   if (plan.tenantId && plan.tenantId !== facts.tenantId) return { skip: 'plan_for_other_tenant' };
   if (isHeldConfig(current, plan.priceId)) return { skip: 'custom_config' };
@@ -209,7 +263,14 @@ export function decidePlanReapply(current: TenantFeatureState | null, plan: Plan
 }
 
 /** The cron side of the grace policy: same predicate as the webhook path. */
-export function decideGraceEnforcement(current: TenantFeatureState | null, facts: Pick<EventFacts, 'now' | 'graceMs'>): Decision {
-  if (!current || !current.accessActive || !graceExpired(current.paymentFailedAt, facts)) return { skip: 'within_grace' };
-  return { patch: { accessActive: false, features: restrictedFeatures(current) }, action: 'payment_grace_expired' };
+export function decideGraceEnforcement(
+  current: TenantFeatureState | null,
+  facts: Pick<EventFacts, 'now' | 'graceMs'>,
+): Decision {
+  if (!current || !current.accessActive || !graceExpired(current.paymentFailedAt, facts))
+    return { skip: 'within_grace' };
+  return {
+    patch: { accessActive: false, features: restrictedFeatures(current) },
+    action: 'payment_grace_expired',
+  };
 }

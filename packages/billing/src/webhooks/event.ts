@@ -47,7 +47,9 @@ export function verifyEvent(
     raw = stripe.webhooks.constructEvent(payload, signature, secret, toleranceSeconds);
   } catch (error) {
     if (isSignatureFailure(error)) {
-      throw new WebhookSignatureError(`Invalid Stripe signature: ${(error as Error).message}`, { cause: error });
+      throw new WebhookSignatureError(`Invalid Stripe signature: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     // constructEvent only parses after the signature matched, so anything else is a bad body.
     throw new WebhookPayloadError(`Malformed webhook body: ${messageOf(error)}`, { cause: error });
@@ -94,11 +96,17 @@ export interface EventRefs {
 export function refsOf(event: VerifiedEvent): EventRefs {
   const o = event.object;
   if (o.object === 'subscription') {
-    return { customerId: idOf(o.customer), subscriptionId: idOf(o.id), tenantIdHint: metadataTenant(o.metadata) };
+    return {
+      customerId: idOf(o.customer),
+      subscriptionId: idOf(o.id),
+      tenantIdHint: metadataTenant(o.metadata),
+    };
   }
   if (o.object === 'invoice') {
     // Since API 2025-03 (basil) an invoice reaches its subscription through parent.subscription_details.
-    const parent = (o.parent ?? null) as { subscription_details?: { subscription?: unknown; metadata?: unknown } | null } | null;
+    const parent = (o.parent ?? null) as {
+      subscription_details?: { subscription?: unknown; metadata?: unknown } | null;
+    } | null;
     const details = parent?.subscription_details ?? null;
     const legacy = (o as { subscription?: unknown }).subscription;
     return {

@@ -32,7 +32,9 @@ export function schedulePaymentGrace(
 ): PaymentGraceSchedule {
   // Above 2^31-1 ms Node silently fires the timer every millisecond instead.
   if (!Number.isFinite(options.intervalMs) || options.intervalMs <= 0 || options.intervalMs > MAX_TIMER_MS) {
-    throw new RangeError(`intervalMs must be a positive number of milliseconds up to ${MAX_TIMER_MS}, got ${options.intervalMs}`);
+    throw new RangeError(
+      `intervalMs must be a positive number of milliseconds up to ${MAX_TIMER_MS}, got ${options.intervalMs}`,
+    );
   }
   let running: Promise<EnforcePaymentGraceResult | undefined> | undefined;
   let stopped = false;

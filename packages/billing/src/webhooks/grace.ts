@@ -1,7 +1,12 @@
 import type { PrismaClient } from '@packages/db';
 import { messageOf } from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
-import { inTransaction, updateTenantFeatures, wroteVersion, type UpdateOutcome } from '../tenant-store/index.js';
+import {
+  inTransaction,
+  updateTenantFeatures,
+  wroteVersion,
+  type UpdateOutcome,
+} from '../tenant-store/index.js';
 import { decideGraceEnforcement } from './decisions.js';
 import { DEFAULT_GRACE_PERIOD_DAYS } from './handler.js';
 

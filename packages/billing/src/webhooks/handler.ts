@@ -110,7 +110,8 @@ type TenantMatch = { tenantId: string } | { unknown: string; action: string };
 
 /** Default log: only problems reach stderr, so a quiet server stays quiet. */
 const defaultLog: WebhookLog = (line, fields) => {
-  if (fields.level === 'error' || fields.level === 'warn') console.error(JSON.stringify({ msg: line, ...fields }));
+  if (fields.level === 'error' || fields.level === 'warn')
+    console.error(JSON.stringify({ msg: line, ...fields }));
 };
 
 export function createStripeWebhookHandler(
@@ -129,7 +130,10 @@ export function createStripeWebhookHandler(
 
   // ---- Stripe reads (always issued while the tenant row is locked; see docs/webhooks.md) ----
 
-  async function readTruth(customerId: string, eventSubscriptionId: string | null): Promise<SubscriptionTruth> {
+  async function readTruth(
+    customerId: string,
+    eventSubscriptionId: string | null,
+  ): Promise<SubscriptionTruth> {
     const truth = await readSubscriptionTruth(stripeSync, customerId);
     if (truth.subscriptionId !== null || !eventSubscriptionId) return truth;
     // The customer lists no subscription at all (e.g. deleted): fall back to the event's own one.
@@ -152,7 +156,9 @@ export function createStripeWebhookHandler(
    * second and would let a late failure overwrite a newer success.
    */
   async function newestInvoicePaid(subscriptionId: string, fallback: boolean): Promise<boolean> {
-    const list = await call('invoices.list', () => stripe.invoices.list({ subscription: subscriptionId, limit: 1 }));
+    const list = await call('invoices.list', () =>
+      stripe.invoices.list({ subscription: subscriptionId, limit: 1 }),
+    );
     const newest = list.data[0];
     return newest ? newest.status === 'paid' : fallback;
   }
@@ -175,16 +181,25 @@ export function createStripeWebhookHandler(
     const customerId = refs.customerId;
     if (!customerId) return { unknown: 'event names no customer', action: UNKNOWN_TENANT };
     // Finding and locking in one round trip; every path below returns with the tenant row locked.
-    const byCustomer = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM tenants WHERE stripe_customer_id = ${customerId} FOR UPDATE`;
+    const byCustomer = await tx.$queryRaw<
+      { id: string }[]
+    >`SELECT id FROM tenants WHERE stripe_customer_id = ${customerId} FOR UPDATE`;
     if (byCustomer[0]) return { tenantId: byCustomer[0].id };
     const hint = refs.tenantIdHint ?? (await customerTenantHint(customerId));
     if (!hint) return { unknown: `customer ${customerId} matches no tenant`, action: UNKNOWN_TENANT };
     const locked = await lockTenant(tx, hint);
-    if (!locked) return { unknown: `customer ${customerId} names tenant ${hint} in its metadata, which does not exist`, action: UNKNOWN_TENANT };
+    if (!locked)
+      return {
+        unknown: `customer ${customerId} names tenant ${hint} in its metadata, which does not exist`,
+        action: UNKNOWN_TENANT,
+      };
     const linked = locked.tenant.stripeCustomerId;
     if (linked && linked !== customerId) {
       // Two customers claiming one tenant needs a human; silently re-pointing would hand one customer's plan to the other.
-      return { unknown: `customer ${customerId} names tenant ${hint}, which is linked to customer ${linked}`, action: 'customer_mismatch' };
+      return {
+        unknown: `customer ${customerId} names tenant ${hint}, which is linked to customer ${linked}`,
+        action: 'customer_mismatch',
+      };
     }
     if (!linked) await tx.tenant.update({ where: { id: hint }, data: { stripeCustomerId: customerId } });
     return { tenantId: hint };
@@ -193,50 +208,99 @@ export function createStripeWebhookHandler(
   // ---- Per-type processing, all inside the event's transaction ----
 
   function factsFor(event: VerifiedEvent, tenantId: string): EventFacts {
-    return { tenantId, eventId: event.id, eventType: event.type, created: event.created, now: now(), graceMs };
+    return {
+      tenantId,
+      eventId: event.id,
+      eventType: event.type,
+      created: event.created,
+      now: now(),
+      graceMs,
+    };
   }
 
-  async function write(tx: Tx, event: VerifiedEvent, tenantId: string, decide: (current: TenantFeatureState | null) => Decision): Promise<Applied> {
+  async function write(
+    tx: Tx,
+    event: VerifiedEvent,
+    tenantId: string,
+    decide: (current: TenantFeatureState | null) => Decision,
+  ): Promise<Applied> {
     const outcome = await updateTenantFeatures(tx, tenantId, decide, { ...AUDIT, stripeEventId: event.id });
     return fromOutcome(outcome);
   }
 
-  async function onSubscriptionEvent(tx: Tx, event: VerifiedEvent, tenantId: string, refs: EventRefs): Promise<Applied> {
+  async function onSubscriptionEvent(
+    tx: Tx,
+    event: VerifiedEvent,
+    tenantId: string,
+    refs: EventRefs,
+  ): Promise<Applied> {
     // The row is locked (matchTenant) before Stripe is read: two events for one tenant then read
     // and write in the same order, so the one that commits last also read last.
     const truth = await readTruth(refs.customerId!, refs.subscriptionId);
-    return write(tx, event, tenantId, (current) => decideFromTruth(current, truth, factsFor(event, tenantId)));
+    return write(tx, event, tenantId, (current) =>
+      decideFromTruth(current, truth, factsFor(event, tenantId)),
+    );
   }
 
-  async function onPaymentSucceeded(tx: Tx, event: VerifiedEvent, tenantId: string, refs: EventRefs): Promise<Applied> {
+  async function onPaymentSucceeded(
+    tx: Tx,
+    event: VerifiedEvent,
+    tenantId: string,
+    refs: EventRefs,
+  ): Promise<Applied> {
     if (!refs.subscriptionId) return ignored('not_subscription_invoice', tenantId);
-    const row = await tx.tenantFeatureConfig.findUnique({ where: { tenantId }, select: { accessActive: true } });
+    const row = await tx.tenantFeatureConfig.findUnique({
+      where: { tenantId },
+      select: { accessActive: true },
+    });
     const paid = await newestInvoicePaid(refs.subscriptionId, true);
-    const truth = row && !row.accessActive && paid ? await readTruth(refs.customerId!, refs.subscriptionId) : null;
-    return write(tx, event, tenantId, (current) => decidePaymentSucceeded(current, { newestInvoicePaid: paid, truth }, factsFor(event, tenantId)));
+    const truth =
+      row && !row.accessActive && paid ? await readTruth(refs.customerId!, refs.subscriptionId) : null;
+    return write(tx, event, tenantId, (current) =>
+      decidePaymentSucceeded(current, { newestInvoicePaid: paid, truth }, factsFor(event, tenantId)),
+    );
   }
 
-  async function onPaymentFailed(tx: Tx, event: VerifiedEvent, tenantId: string, refs: EventRefs): Promise<Applied> {
+  async function onPaymentFailed(
+    tx: Tx,
+    event: VerifiedEvent,
+    tenantId: string,
+    refs: EventRefs,
+  ): Promise<Applied> {
     if (!refs.subscriptionId) return ignored('not_subscription_invoice', tenantId);
     const paid = await newestInvoicePaid(refs.subscriptionId, false);
-    return write(tx, event, tenantId, (current) => decidePaymentFailed(current, { newestInvoicePaid: paid }, factsFor(event, tenantId)));
+    return write(tx, event, tenantId, (current) =>
+      decidePaymentFailed(current, { newestInvoicePaid: paid }, factsFor(event, tenantId)),
+    );
   }
 
-  async function onTrialWillEnd(tx: Tx, event: VerifiedEvent, tenantId: string, refs: EventRefs): Promise<Applied> {
+  async function onTrialWillEnd(
+    tx: Tx,
+    event: VerifiedEvent,
+    tenantId: string,
+    refs: EventRefs,
+  ): Promise<Applied> {
     const subscriptionId = refs.subscriptionId;
     if (!subscriptionId) return ignored('no_subscription', tenantId);
     const sub = await retrieveSubscription(subscriptionId);
     // The notice is moot once the trial converted or the subscription ended before we got to it.
     if (!sub || sub.status !== 'trialing') return ignored('trial_not_active', tenantId);
     const trialEnd = toDate(sub.trial_end);
-    const applied = await write(tx, event, tenantId, (current) => decideTrialWillEnd(current, { subscriptionId, trialEnd }, factsFor(event, tenantId)));
+    const applied = await write(tx, event, tenantId, (current) =>
+      decideTrialWillEnd(current, { subscriptionId, trialEnd }, factsFor(event, tenantId)),
+    );
     const hook = options.onTrialWillEnd;
     if (hook && applied.status === 'processed') {
       applied.afterCommit = async () => {
         try {
           await hook({ tenantId, subscriptionId, trialEnd });
         } catch (error) {
-          log('onTrialWillEnd hook failed', { level: 'error', eventId: event.id, tenantId, error: describe(error) });
+          log('onTrialWillEnd hook failed', {
+            level: 'error',
+            eventId: event.id,
+            tenantId,
+            error: describe(error),
+          });
         }
       };
     }
@@ -247,10 +311,17 @@ export function createStripeWebhookHandler(
     const objectId = idOf(event.object.id);
     if (!objectId) return ignored('no_object_id', null);
     await stripeSync.invalidatePlan(objectId);
-    if (!options.reapplyOnPlanChange || event.type.endsWith('.deleted')) return { status: 'processed', action: 'plan_invalidated', tenantId: null, publish: [] };
+    if (!options.reapplyOnPlanChange || event.type.endsWith('.deleted'))
+      return { status: 'processed', action: 'plan_invalidated', tenantId: null, publish: [] };
 
-    const where = event.type.startsWith('product.') ? { stripeProductId: objectId } : { stripePriceId: objectId };
-    const configs = await tx.tenantFeatureConfig.findMany({ where, select: { tenantId: true }, orderBy: { tenantId: 'asc' } });
+    const where = event.type.startsWith('product.')
+      ? { stripeProductId: objectId }
+      : { stripePriceId: objectId };
+    const configs = await tx.tenantFeatureConfig.findMany({
+      where,
+      select: { tenantId: true },
+      orderBy: { tenantId: 'asc' },
+    });
     // Locks in id order (no deadlock between two plan events), then reads the plan, so a slower
     // event that read an older plan can never commit after a newer one.
     const states: TenantFeatureState[] = [];
@@ -282,10 +353,18 @@ export function createStripeWebhookHandler(
       }
       if (plan instanceof BillingError) continue;
       const chosen = plan;
-      const applied = await write(tx, event, state.tenantId, (current) => decidePlanReapply(current, chosen, factsFor(event, state.tenantId)));
+      const applied = await write(tx, event, state.tenantId, (current) =>
+        decidePlanReapply(current, chosen, factsFor(event, state.tenantId)),
+      );
       publish.push(...applied.publish);
     }
-    return { status: 'processed', action: 'plan_reapplied', tenantId: null, publish, ...(errors.length > 0 ? { error: errors.join('; ') } : {}) };
+    return {
+      status: 'processed',
+      action: 'plan_reapplied',
+      tenantId: null,
+      publish,
+      ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
+    };
   }
 
   async function process(tx: Tx, event: VerifiedEvent): Promise<Applied> {
@@ -295,8 +374,19 @@ export function createStripeWebhookHandler(
     const refs = refsOf(event);
     const match = await matchTenant(tx, refs);
     if ('unknown' in match) {
-      log('stripe event matches no tenant', { level: 'warn', eventId: event.id, type: event.type, reason: match.unknown });
-      return { status: 'unknown_tenant', action: match.action, tenantId: null, error: match.unknown, publish: [] };
+      log('stripe event matches no tenant', {
+        level: 'warn',
+        eventId: event.id,
+        type: event.type,
+        reason: match.unknown,
+      });
+      return {
+        status: 'unknown_tenant',
+        action: match.action,
+        tenantId: null,
+        error: match.unknown,
+        publish: [],
+      };
     }
     switch (kind) {
       case 'subscription':
@@ -329,7 +419,13 @@ export function createStripeWebhookHandler(
 
       if ('duplicate' in result) {
         log('stripe event duplicate', { level: 'info', eventId: event.id, type: event.type });
-        return { received: true, eventId: event.id, type: event.type, action: result.duplicate, status: 'duplicate' };
+        return {
+          received: true,
+          eventId: event.id,
+          type: event.type,
+          action: result.duplicate,
+          status: 'duplicate',
+        };
       }
       // After commit only: a cache entry for a version that then rolled back would outlive the truth.
       if (result.publish.length > 0) await featureSync.reader.publish(result.publish);
@@ -343,7 +439,13 @@ export function createStripeWebhookHandler(
         tenantId: result.tenantId,
         ms: Math.round(performance.now() - started),
       });
-      return { received: true, eventId: event.id, type: event.type, action: result.action, status: result.status };
+      return {
+        received: true,
+        eventId: event.id,
+        type: event.type,
+        action: result.action,
+        status: result.status,
+      };
     },
   };
 }
@@ -365,11 +467,22 @@ function ignored(action: string, tenantId: string | null): Applied {
 function fromOutcome(outcome: UpdateOutcome): Applied {
   switch (outcome.status) {
     case 'tenant_not_found':
-      return { status: 'unknown_tenant', action: UNKNOWN_TENANT, tenantId: null, error: `tenant ${outcome.tenantId} vanished`, publish: [] };
+      return {
+        status: 'unknown_tenant',
+        action: UNKNOWN_TENANT,
+        tenantId: null,
+        error: `tenant ${outcome.tenantId} vanished`,
+        publish: [],
+      };
     case 'skipped':
       return ignored(outcome.reason, outcome.tenantId);
     default:
-      return { status: 'processed', action: outcome.action, tenantId: outcome.tenantId, publish: wroteVersion(outcome) ? [outcome.after] : [] };
+      return {
+        status: 'processed',
+        action: outcome.action,
+        tenantId: outcome.tenantId,
+        publish: wroteVersion(outcome) ? [outcome.after] : [],
+      };
   }
 }
 

@@ -10,8 +10,16 @@ export {
   type WebhookResultStatus,
   type WebhookStripeSync,
 } from './handler.js';
-export { enforcePaymentGrace, type EnforcePaymentGraceOptions, type EnforcePaymentGraceResult } from './grace.js';
+export {
+  enforcePaymentGrace,
+  type EnforcePaymentGraceOptions,
+  type EnforcePaymentGraceResult,
+} from './grace.js';
 export { listUnmatchedEvents, type UnmatchedEvent } from './ledger.js';
 export { graceExpired } from './decisions.js';
 export { verifyEvent, type VerifiedEvent } from './event.js';
-export { schedulePaymentGrace, type PaymentGraceSchedule, type PaymentGraceScheduleOptions } from './grace-schedule.js';
+export {
+  schedulePaymentGrace,
+  type PaymentGraceSchedule,
+  type PaymentGraceScheduleOptions,
+} from './grace-schedule.js';

@@ -33,7 +33,13 @@ export async function finishEvent(
 ): Promise<void> {
   await tx.processedStripeEvent.update({
     where: { eventId },
-    data: { status: result.status, action: result.action, tenantId: result.tenantId, error: result.error ?? null, processedAt: new Date() },
+    data: {
+      status: result.status,
+      action: result.action,
+      tenantId: result.tenantId,
+      error: result.error ?? null,
+      processedAt: new Date(),
+    },
   });
 }
 
@@ -55,7 +61,10 @@ const CUSTOMER_IN_REASON = /customer (\S+)/;
  * and running a sync (syncAllTenantsFromStripe) catches the tenant up; replaying the events is not
  * needed because the webhook path only ever applies Stripe's current state anyway.
  */
-export async function listUnmatchedEvents(prisma: PrismaClient, options: { limit?: number } = {}): Promise<UnmatchedEvent[]> {
+export async function listUnmatchedEvents(
+  prisma: PrismaClient,
+  options: { limit?: number } = {},
+): Promise<UnmatchedEvent[]> {
   const rows = await prisma.processedStripeEvent.findMany({
     where: { action: UNKNOWN_TENANT },
     orderBy: [{ receivedAt: 'desc' }, { eventId: 'asc' }],

@@ -11,7 +11,10 @@ export interface TruthReader {
  * relevant of the rest (same ranking as the bulk sync). Webhooks and the reconcile report both
  * decide from this, so "in sync" means exactly "what a webhook would write now".
  */
-export async function readSubscriptionTruth(reader: TruthReader, customerId: string): Promise<SubscriptionTruth> {
+export async function readSubscriptionTruth(
+  reader: TruthReader,
+  customerId: string,
+): Promise<SubscriptionTruth> {
   const { active, mostRelevant } = await reader.getSubscriptionState(customerId);
   if (active) {
     return {

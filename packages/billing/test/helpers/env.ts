@@ -32,7 +32,10 @@ export interface TestStripe {
 export async function startTestStripe(options: { maxNetworkRetries?: number } = {}): Promise<TestStripe> {
   const emu = await startStripeEmulator({ port: 0 });
   const newStripeClient = (o: { apiKey?: string; maxNetworkRetries?: number } = {}) =>
-    new Stripe(o.apiKey ?? emu.apiKey, { ...emu.stripeClientConfig(), maxNetworkRetries: o.maxNetworkRetries ?? options.maxNetworkRetries ?? 2 });
+    new Stripe(o.apiKey ?? emu.apiKey, {
+      ...emu.stripeClientConfig(),
+      maxNetworkRetries: o.maxNetworkRetries ?? options.maxNetworkRetries ?? 2,
+    });
   return { emu, stripe: newStripeClient(), newStripeClient, close: () => emu.close() };
 }
 
@@ -48,7 +51,10 @@ export interface BillingTestEnvOptions {
  */
 export async function setupBillingTestEnv(options: BillingTestEnvOptions = {}): Promise<BillingTestEnv> {
   const namespace = `test:${process.pid}:${randomBytes(4).toString('hex')}`;
-  const [emuResult, dbResult] = await Promise.allSettled([startTestStripe(options), createIsolatedDatabase({ poolMax: options.poolMax })]);
+  const [emuResult, dbResult] = await Promise.allSettled([
+    startTestStripe(options),
+    createIsolatedDatabase({ poolMax: options.poolMax }),
+  ]);
   if (emuResult.status === 'rejected' || dbResult.status === 'rejected') {
     if (emuResult.status === 'fulfilled') await emuResult.value.close();
     if (dbResult.status === 'fulfilled') await dbResult.value.close();

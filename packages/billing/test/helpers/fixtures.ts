@@ -21,7 +21,12 @@ export const PLAN_FIXTURES = {
     bundle: 'starter',
     lookupKey: 'starter_monthly',
     unitAmount: 900,
-    productMetadata: { bundle: 'starter', features: 'api_access,webhooks', featuresJson: '{"max_projects":3,"max_users":5}', scrapeIntervalHours: '24' },
+    productMetadata: {
+      bundle: 'starter',
+      features: 'api_access,webhooks',
+      featuresJson: '{"max_projects":3,"max_users":5}',
+      scrapeIntervalHours: '24',
+    },
     features: { api_access: true, max_projects: 3, max_users: 5, webhooks: true },
     scrapeIntervalHours: 24,
   },
@@ -91,12 +96,18 @@ export type SeededPlans = { [N in PlanName]: SeededPlan<N> };
 /** Creates product + monthly price (lookup key, set as the product's default price) for each tier. */
 export async function seedPlans(stripe: Stripe): Promise<SeededPlans> {
   const entries = await Promise.all(
-    (Object.keys(PLAN_FIXTURES) as PlanName[]).map(async (name) => [name, await seedPlan(stripe, name, PLAN_FIXTURES[name])] as const),
+    (Object.keys(PLAN_FIXTURES) as PlanName[]).map(
+      async (name) => [name, await seedPlan(stripe, name, PLAN_FIXTURES[name])] as const,
+    ),
   );
   return Object.fromEntries(entries) as SeededPlans;
 }
 
-export async function seedPlan<N extends string>(stripe: Stripe, name: N, fixture: PlanFixture): Promise<SeededPlan<N>> {
+export async function seedPlan<N extends string>(
+  stripe: Stripe,
+  name: N,
+  fixture: PlanFixture,
+): Promise<SeededPlan<N>> {
   const product = await stripe.products.create({ name: fixture.name, metadata: fixture.productMetadata });
   const price = await stripe.prices.create({
     product: product.id,
@@ -149,22 +160,40 @@ export async function seedTenantsWithSubscriptions(
     });
   const seeded = await mapConcurrent(n, options.concurrency ?? 16, async (i) => {
     const tenantId = `${prefix}_${String(i).padStart(6, '0')}`;
-    const customer = await stripe.customers.create({ name: `Tenant ${i}`, email: `${tenantId}@example.test`, metadata: { tenantId } });
+    const customer = await stripe.customers.create({
+      name: `Tenant ${i}`,
+      email: `${tenantId}@example.test`,
+      metadata: { tenantId },
+    });
     const priceId = priceFor(i);
-    const subscription = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: priceId }], metadata: { tenantId } });
+    const subscription = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: priceId }],
+      metadata: { tenantId },
+    });
     return { tenantId, customerId: customer.id, subscriptionId: subscription.id, priceId };
   });
   const link = options.link ?? 'column';
   for (let i = 0; i < seeded.length; i += 1000) {
     await prisma.tenant.createMany({
-      data: seeded.slice(i, i + 1000).map((t) => ({ id: t.tenantId, name: t.tenantId, stripeCustomerId: link === 'column' ? t.customerId : null })),
+      data: seeded
+        .slice(i, i + 1000)
+        .map((t) => ({
+          id: t.tenantId,
+          name: t.tenantId,
+          stripeCustomerId: link === 'column' ? t.customerId : null,
+        })),
     });
   }
   return seeded;
 }
 
 /** Runs fn(0..n-1) with at most `concurrency` in flight, results in index order. */
-export async function mapConcurrent<T>(n: number, concurrency: number, fn: (index: number) => Promise<T>): Promise<T[]> {
+export async function mapConcurrent<T>(
+  n: number,
+  concurrency: number,
+  fn: (index: number) => Promise<T>,
+): Promise<T[]> {
   const out: T[] = new Array(n);
   let next = 0;
   const worker = async () => {

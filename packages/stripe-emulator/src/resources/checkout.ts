@@ -17,7 +17,8 @@ interface LineItemRecord {
 function expiresAtParam(params: Params, now: number): number {
   const expiresAt = int(params, 'expires_at');
   if (expiresAt === undefined) return now + 24 * 3600;
-  if (expiresAt <= now) throw invalidRequest('The `expires_at` timestamp must be in the future.', 'expires_at');
+  if (expiresAt <= now)
+    throw invalidRequest('The `expires_at` timestamp must be in the future.', 'expires_at');
   return expiresAt;
 }
 
@@ -28,7 +29,10 @@ function createSession(ctx: Ctx, params: Params): Obj {
   if (customerId && !liveCustomer(ctx, customerId)) throw noSuchReference('customer', customerId, 'customer');
   const customerEmail = nullableStr(params, 'customer_email') ?? null;
   if (customerId && customerEmail) {
-    throw invalidRequest('You may only specify one of these parameters: customer, customer_email.', 'customer_email');
+    throw invalidRequest(
+      'You may only specify one of these parameters: customer, customer_email.',
+      'customer_email',
+    );
   }
   const uiMode = oneOf(params, 'ui_mode', ['custom', 'embedded', 'hosted'] as const) ?? 'hosted';
   const successUrl = nullableStr(params, 'success_url') ?? null;
@@ -42,12 +46,18 @@ function createSession(ctx: Ctx, params: Params): Obj {
     const price = ctx.store.prices.get(priceId);
     if (!price) throw noSuchReference('price', priceId, `line_items[${i}][price]`);
     if (!price.active) {
-      throw invalidRequest('The price specified is inactive. This field only accepts active prices.', `line_items[${i}][price]`);
+      throw invalidRequest(
+        'The price specified is inactive. This field only accepts active prices.',
+        `line_items[${i}][price]`,
+      );
     }
     return { price: priceId, quantity: int(item, 'quantity', `line_items[${i}][quantity]`) ?? 1 };
   });
   if (mode !== 'setup' && lineItems.length === 0) throw missingParam('line_items');
-  if (mode === 'subscription' && !lineItems.some((li) => ctx.store.prices.get(li.price)!.type === 'recurring')) {
+  if (
+    mode === 'subscription' &&
+    !lineItems.some((li) => ctx.store.prices.get(li.price)!.type === 'recurring')
+  ) {
     throw invalidRequest(
       'You must provide at least one recurring price in `subscription` mode when using prices.',
       'line_items',
@@ -85,7 +95,12 @@ function createSession(ctx: Ctx, params: Params): Obj {
     currency,
     currency_conversion: null,
     custom_fields: [],
-    custom_text: { after_submit: null, shipping_address: null, submit: null, terms_of_service_acceptance: null },
+    custom_text: {
+      after_submit: null,
+      shipping_address: null,
+      submit: null,
+      terms_of_service_acceptance: null,
+    },
     customer: customerId ?? null,
     customer_account: null,
     customer_creation: customerId ? null : 'if_required',
@@ -177,7 +192,8 @@ function expireSession(ctx: Ctx, session: Obj, request: RequestRef): Obj {
  * by the current request, hence no request reference on its event.
  */
 export function expireIfDue(ctx: Ctx, session: Obj): Obj {
-  if (session.status === 'open' && session.expires_at <= ctx.store.clock.now()) expireSession(ctx, session, NO_REQUEST);
+  if (session.status === 'open' && session.expires_at <= ctx.store.clock.now())
+    expireSession(ctx, session, NO_REQUEST);
   return session;
 }
 
@@ -207,12 +223,17 @@ export function completeCheckoutSession(ctx: Ctx, id: string): Obj {
   if (!stored) throw new Error(`No such checkout session: '${id}'`);
   const session = expireIfDue(ctx, stored);
   if (session.status !== 'open') {
-    throw new Error(`Only open Checkout Sessions can be completed; ${id} has a status of "${session.status}".`);
+    throw new Error(
+      `Only open Checkout Sessions can be completed; ${id} has a status of "${session.status}".`,
+    );
   }
   if (session.mode !== 'subscription') {
-    throw new Error(`Only subscription-mode Checkout Sessions can be completed; ${id} is in "${session.mode}" mode.`);
+    throw new Error(
+      `Only subscription-mode Checkout Sessions can be completed; ${id} is in "${session.mode}" mode.`,
+    );
   }
-  if (!session.customer) throw new Error(`Checkout Session ${id} has no customer; create it with \`customer\` to complete it.`);
+  if (!session.customer)
+    throw new Error(`Checkout Session ${id} has no customer; create it with \`customer\` to complete it.`);
   const records = session._line_items as LineItemRecord[];
   const sub = createSubscription(ctx, {
     customer: session.customer,
@@ -233,13 +254,21 @@ export function completeCheckoutSession(ctx: Ctx, id: string): Obj {
 
 export const checkoutRoutes: Route[] = [
   { method: 'POST', path: '/v1/checkout/sessions', handler: ({ ctx, params }) => createSession(ctx, params) },
-  { method: 'GET', path: '/v1/checkout/sessions/:id', handler: ({ ctx, id }) => renderSession(findSession(ctx, id)) },
+  {
+    method: 'GET',
+    path: '/v1/checkout/sessions/:id',
+    handler: ({ ctx, id }) => renderSession(findSession(ctx, id)),
+  },
   {
     method: 'GET',
     path: '/v1/checkout/sessions/:id/line_items',
     handler: ({ ctx, id }) => sessionLineItems(ctx, findSession(ctx, id)),
   },
-  { method: 'POST', path: '/v1/checkout/sessions/:id/expire', handler: ({ ctx, id }) => expireOpenSession(ctx, id) },
+  {
+    method: 'POST',
+    path: '/v1/checkout/sessions/:id/expire',
+    handler: ({ ctx, id }) => expireOpenSession(ctx, id),
+  },
   {
     method: 'GET',
     path: '/v1/checkout/sessions',
@@ -251,7 +280,9 @@ export const checkoutRoutes: Route[] = [
       return paginate(ctx.store.checkoutSessions, params, {
         url: '/v1/checkout/sessions',
         kind: 'checkout.session',
-        filter: (s) => (customer === undefined || s.customer === customer) && (status === undefined || s.status === status),
+        filter: (s) =>
+          (customer === undefined || s.customer === customer) &&
+          (status === undefined || s.status === status),
         render: renderSession,
       });
     },

@@ -34,7 +34,12 @@ function createCustomer(ctx: Ctx, params: Params): Obj {
     discount: null,
     email: null,
     invoice_prefix: randomSuffix(8).toUpperCase(),
-    invoice_settings: { custom_fields: null, default_payment_method: null, footer: null, rendering_options: null },
+    invoice_settings: {
+      custom_fields: null,
+      default_payment_method: null,
+      footer: null,
+      rendering_options: null,
+    },
     livemode: false,
     metadata: applyMetadata({}, params),
     name: null,
@@ -92,7 +97,11 @@ export const customerRoutes: Route[] = [
       return customer.deleted ? deletedCustomerStub(id) : customer;
     },
   },
-  { method: 'POST', path: '/v1/customers/:id', handler: ({ ctx, id, params }) => updateCustomer(ctx, id, params) },
+  {
+    method: 'POST',
+    path: '/v1/customers/:id',
+    handler: ({ ctx, id, params }) => updateCustomer(ctx, id, params),
+  },
   { method: 'DELETE', path: '/v1/customers/:id', handler: ({ ctx, id }) => deleteCustomer(ctx, id) },
   {
     method: 'GET',

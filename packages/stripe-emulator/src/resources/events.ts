@@ -6,7 +6,12 @@ import { bool, str, strArray } from '../params.js';
 /** `customer.*` style wildcards are accepted by Stripe's `type` filter. */
 function typeMatcher(pattern: string): (type: string) => boolean {
   if (!pattern.includes('*')) return (t) => t === pattern;
-  const re = new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return (t) => re.test(t);
 }
 

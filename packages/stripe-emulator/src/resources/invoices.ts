@@ -5,7 +5,12 @@ import { listOf, paginate } from '../list.js';
 import { oneOf, str } from '../params.js';
 import type { Obj, SubscriptionRecord } from '../store.js';
 
-function lineFor(ctx: Ctx, sub: SubscriptionRecord, invoiceId: string, item: SubscriptionRecord['items'][number]): Obj {
+function lineFor(
+  ctx: Ctx,
+  sub: SubscriptionRecord,
+  invoiceId: string,
+  item: SubscriptionRecord['items'][number],
+): Obj {
   const price = ctx.store.prices.get(item.price)!;
   const product = ctx.store.products.get(price.product);
   const amount = (price.unit_amount ?? 0) * item.quantity;

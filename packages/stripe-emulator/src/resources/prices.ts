@@ -3,7 +3,18 @@ import { invalidRequest, missingParam, noSuchObject, noSuchReference } from '../
 import { previousAttributes } from '../events.js';
 import { newId } from '../ids.js';
 import { paginate } from '../list.js';
-import { applyMetadata, bool, int, nullableStr, obj, oneOf, requireStr, str, strArray, type Params } from '../params.js';
+import {
+  applyMetadata,
+  bool,
+  int,
+  nullableStr,
+  obj,
+  oneOf,
+  requireStr,
+  str,
+  strArray,
+  type Params,
+} from '../params.js';
 import type { Obj } from '../store.js';
 import { createProduct } from './products.js';
 
@@ -39,17 +50,25 @@ export function createPrice(ctx: Ctx, params: Params, paramPrefix = ''): Obj {
   const productId = str(params, 'product', p('product'));
   const productData = obj(params, 'product_data', p('product_data'));
   if (!productId && !productData) {
-    throw invalidRequest('You must specify either `product` or `product_data` when creating a price.', p('product'));
+    throw invalidRequest(
+      'You must specify either `product` or `product_data` when creating a price.',
+      p('product'),
+    );
   }
   if (productId && productData) {
-    throw invalidRequest('You may only specify one of these parameters: product, product_data.', p('product'));
+    throw invalidRequest(
+      'You may only specify one of these parameters: product, product_data.',
+      p('product'),
+    );
   }
-  if (productId && !ctx.store.products.has(productId)) throw noSuchReference('product', productId, p('product'));
+  if (productId && !ctx.store.products.has(productId))
+    throw noSuchReference('product', productId, p('product'));
 
   let unitAmount = int(params, 'unit_amount', p('unit_amount'));
   const unitAmountDecimal = str(params, 'unit_amount_decimal', p('unit_amount_decimal'));
   if (unitAmount === undefined && unitAmountDecimal !== undefined) {
-    if (!/^\d+(\.\d+)?$/.test(unitAmountDecimal)) throw invalidRequest('Invalid decimal', p('unit_amount_decimal'));
+    if (!/^\d+(\.\d+)?$/.test(unitAmountDecimal))
+      throw invalidRequest('Invalid decimal', p('unit_amount_decimal'));
     if (Number.isInteger(Number(unitAmountDecimal))) unitAmount = Number(unitAmountDecimal);
   }
   const customUnitAmount = obj(params, 'custom_unit_amount');

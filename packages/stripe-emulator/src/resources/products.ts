@@ -81,7 +81,10 @@ function updateProduct(ctx: Ctx, id: string, params: Params): Obj {
       const price = ctx.store.prices.get(defaultPrice);
       if (!price) throw noSuchReference('price', defaultPrice, 'default_price');
       if (price.product !== id) {
-        throw invalidRequest(`The price \`${defaultPrice}\` does not belong to product \`${id}\`.`, 'default_price');
+        throw invalidRequest(
+          `The price \`${defaultPrice}\` does not belong to product \`${id}\`.`,
+          'default_price',
+        );
       }
     }
     product.default_price = defaultPrice;
@@ -107,7 +110,11 @@ export const productRoutes: Route[] = [
       return product;
     },
   },
-  { method: 'POST', path: '/v1/products/:id', handler: ({ ctx, id, params }) => updateProduct(ctx, id, params) },
+  {
+    method: 'POST',
+    path: '/v1/products/:id',
+    handler: ({ ctx, id, params }) => updateProduct(ctx, id, params),
+  },
   {
     method: 'DELETE',
     path: '/v1/products/:id',
@@ -116,7 +123,10 @@ export const productRoutes: Route[] = [
       if (!product) throw noSuchObject('product', id);
       if (ctx.store.prices.values().some((p) => p.product === id)) {
         // Stripe refuses to delete products with prices; archive (active=false) instead.
-        throw invalidRequest('This product cannot be deleted because it has one or more user-created prices.', 'id');
+        throw invalidRequest(
+          'This product cannot be deleted because it has one or more user-created prices.',
+          'id',
+        );
       }
       ctx.store.products.delete(id);
       ctx.events.emit('product.deleted', product, null, ctx.request);

@@ -7,7 +7,8 @@ import { renderSubscription } from './subscriptions.js';
 
 type Predicate = (o: Obj) => boolean;
 
-const CLAUSE = /^(-)?([a-z_]+)(?:\[(?:'([^']*)'|"([^"]*)")\])?\s*(:|~|>=|<=|>|<)\s*(?:'([^']*)'|"([^"]*)"|(\S+))$/;
+const CLAUSE =
+  /^(-)?([a-z_]+)(?:\[(?:'([^']*)'|"([^"]*)")\])?\s*(:|~|>=|<=|>|<)\s*(?:'([^']*)'|"([^"]*)"|(\S+))$/;
 
 function clause(text: string): Predicate {
   const m = CLAUSE.exec(text.trim());
@@ -25,7 +26,10 @@ function clause(text: string): Predicate {
     };
   } else if (op === '~') {
     if (value.length < 3) throw invalidRequest('Substring search requires at least 3 characters.', 'query');
-    test = (o) => String(pick(o) ?? '').toLowerCase().includes(value.toLowerCase());
+    test = (o) =>
+      String(pick(o) ?? '')
+        .toLowerCase()
+        .includes(value.toLowerCase());
   } else {
     const n = Number(value);
     if (!Number.isFinite(n)) throw invalidRequest(`Invalid number in search query: ${value}`, 'query');
@@ -77,11 +81,24 @@ export const searchRoutes: Route[] = [
   {
     method: 'GET',
     path: '/v1/customers/search',
-    handler: ({ ctx, params }) => search(ctx.store.customers, params, '/v1/customers/search', (c) => !c.deleted),
+    handler: ({ ctx, params }) =>
+      search(ctx.store.customers, params, '/v1/customers/search', (c) => !c.deleted),
   },
-  { method: 'GET', path: '/v1/products/search', handler: ({ ctx, params }) => search(ctx.store.products, params, '/v1/products/search') },
-  { method: 'GET', path: '/v1/prices/search', handler: ({ ctx, params }) => search(ctx.store.prices, params, '/v1/prices/search') },
-  { method: 'GET', path: '/v1/invoices/search', handler: ({ ctx, params }) => search(ctx.store.invoices, params, '/v1/invoices/search') },
+  {
+    method: 'GET',
+    path: '/v1/products/search',
+    handler: ({ ctx, params }) => search(ctx.store.products, params, '/v1/products/search'),
+  },
+  {
+    method: 'GET',
+    path: '/v1/prices/search',
+    handler: ({ ctx, params }) => search(ctx.store.prices, params, '/v1/prices/search'),
+  },
+  {
+    method: 'GET',
+    path: '/v1/invoices/search',
+    handler: ({ ctx, params }) => search(ctx.store.invoices, params, '/v1/invoices/search'),
+  },
   {
     method: 'GET',
     path: '/v1/subscriptions/search',

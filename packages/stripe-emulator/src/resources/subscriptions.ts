@@ -107,7 +107,8 @@ function recurringPrice(ctx: Ctx, priceId: string | undefined, param: string): O
       param,
     );
   }
-  if (!price.active) throw invalidRequest('The price specified is inactive. This field only accepts active prices.', param);
+  if (!price.active)
+    throw invalidRequest('The price specified is inactive. This field only accepts active prices.', param);
   return price;
 }
 
@@ -127,7 +128,10 @@ function assertNoDuplicatePrices(items: SubscriptionItemRecord[]): void {
   const seen = new Set<string>();
   for (const item of items) {
     if (seen.has(item.price)) {
-      throw invalidRequest(`Cannot add multiple subscription items with the same price: ${item.price}`, 'items');
+      throw invalidRequest(
+        `Cannot add multiple subscription items with the same price: ${item.price}`,
+        'items',
+      );
     }
     seen.add(item.price);
   }
@@ -171,7 +175,8 @@ export function createSubscription(ctx: Ctx, params: Params): Obj {
   ] as const);
   oneOf(params, 'proration_behavior', ['always_invoice', 'create_prorations', 'none'] as const);
   const collectionMethod =
-    oneOf(params, 'collection_method', ['charge_automatically', 'send_invoice'] as const) ?? 'charge_automatically';
+    oneOf(params, 'collection_method', ['charge_automatically', 'send_invoice'] as const) ??
+    'charge_automatically';
 
   const id = newId('sub');
   const items: SubscriptionItemRecord[] = itemParams.map((raw, i) => {
@@ -237,7 +242,11 @@ export function createSubscription(ctx: Ctx, params: Params): Obj {
     next_pending_invoice_item_invoice: null,
     on_behalf_of: null,
     pause_collection: null,
-    payment_settings: { payment_method_options: null, payment_method_types: null, save_default_payment_method: 'off' },
+    payment_settings: {
+      payment_method_options: null,
+      payment_method_types: null,
+      save_default_payment_method: 'off',
+    },
     pending_invoice_item_interval: null,
     pending_setup_intent: null,
     pending_update: null,
@@ -270,7 +279,10 @@ function updateSubscription(ctx: Ctx, id: string, params: Params): Obj {
     const allowed = new Set(['metadata', 'cancellation_details', 'expand']);
     const offending = Object.keys(params).find((k) => !allowed.has(k));
     if (offending) {
-      throw invalidRequest('A canceled subscription can only update its cancellation_details and metadata.', offending);
+      throw invalidRequest(
+        'A canceled subscription can only update its cancellation_details and metadata.',
+        offending,
+      );
     }
   }
 
@@ -314,7 +326,8 @@ function updateSubscription(ctx: Ctx, id: string, params: Params): Obj {
           metadata: applyMetadata({}, item),
           current_period_start: template?.current_period_start ?? now,
           current_period_end:
-            template?.current_period_end ?? addInterval(now, price.recurring.interval, price.recurring.interval_count),
+            template?.current_period_end ??
+            addInterval(now, price.recurring.interval, price.recurring.interval_count),
         });
       }
     });
@@ -373,7 +386,8 @@ function updateSubscription(ctx: Ctx, id: string, params: Params): Obj {
     if (v !== undefined) next[key] = v;
   }
   const currencies = new Set(next.items.map((i) => ctx.store.prices.get(i.price)!.currency));
-  if (currencies.size > 1) throw invalidRequest('All prices on a subscription must have the same `currency`.', 'items');
+  if (currencies.size > 1)
+    throw invalidRequest('All prices on a subscription must have the same `currency`.', 'items');
 
   Object.assign(sub, next);
   const after = renderSubscription(ctx, sub);
@@ -412,13 +426,22 @@ export function setSubscriptionStatus(ctx: Ctx, id: string, status: Subscription
   } else {
     sub.ended_at = null;
   }
-  if (status !== 'trialing' && before.status === 'trialing' && sub.trial_end && sub.trial_end > now) sub.trial_end = now;
+  if (status !== 'trialing' && before.status === 'trialing' && sub.trial_end && sub.trial_end > now)
+    sub.trial_end = now;
   const after = renderSubscription(ctx, sub);
-  return ctx.events.emit('customer.subscription.updated', after, previousAttributes(before, after) ?? { status: before.status });
+  return ctx.events.emit(
+    'customer.subscription.updated',
+    after,
+    previousAttributes(before, after) ?? { status: before.status },
+  );
 }
 
 export const subscriptionRoutes: Route[] = [
-  { method: 'POST', path: '/v1/subscriptions', handler: ({ ctx, params }) => createSubscription(ctx, params) },
+  {
+    method: 'POST',
+    path: '/v1/subscriptions',
+    handler: ({ ctx, params }) => createSubscription(ctx, params),
+  },
   {
     method: 'GET',
     path: '/v1/subscriptions/:id',
