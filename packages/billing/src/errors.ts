@@ -117,6 +117,70 @@ export class CustomPlanError extends BillingError {
   }
 }
 
+/** A feature key that is in the catalog but deprecated: stored values stay readable, new overrides refuse it. */
+export class DeprecatedFeatureError extends BillingError {
+  constructor(
+    readonly featureKey: string,
+    readonly context: string,
+  ) {
+    super(
+      'deprecated_feature',
+      `Feature key "${featureKey}" is deprecated (${context}); existing values stay readable but it cannot be set anew`,
+    );
+  }
+}
+
+/** Catalog management: the key (or one differing only in case) is already registered. */
+export class FeatureAlreadyExistsError extends BillingError {
+  constructor(
+    readonly featureKey: string,
+    readonly existingKey: string,
+  ) {
+    super(
+      'feature_exists',
+      existingKey === featureKey
+        ? `Feature key "${featureKey}" is already in the catalog`
+        : `Feature key "${featureKey}" differs only in case from "${existingKey}", which is already in the catalog`,
+    );
+  }
+}
+
+/** Catalog management: changing a key that is not in the catalog. */
+export class FeatureNotFoundError extends BillingError {
+  constructor(readonly featureKey: string) {
+    super('feature_not_found', `Feature key "${featureKey}" is not in the feature catalog`);
+  }
+}
+
+export class TenantAlreadyExistsError extends BillingError {
+  constructor(readonly tenantId: string) {
+    super('tenant_exists', `Tenant "${tenantId}" already exists`);
+  }
+}
+
+/** A Stripe customer can belong to one tenant only. */
+export class CustomerAlreadyLinkedError extends BillingError {
+  constructor(
+    readonly customerId: string,
+    readonly linkedTenantId: string,
+  ) {
+    super(
+      'customer_already_linked',
+      `Stripe customer "${customerId}" is already linked to tenant "${linkedTenantId}"; unlink it there first`,
+    );
+  }
+}
+
+/** A custom plan should hand out a checkout link but no success/cancel URL was given or configured. */
+export class CheckoutNotConfiguredError extends BillingError {
+  constructor() {
+    super(
+      'checkout_not_configured',
+      'No checkout URLs: pass successUrl and cancelUrl, set CHECKOUT_SUCCESS_URL and CHECKOUT_CANCEL_URL, or pass createCheckoutSession: false',
+    );
+  }
+}
+
 /** The message of anything thrown (an Error's message, else its string form). */
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -21,7 +21,15 @@ export {
   buildProductMetadata,
   buildPriceMetadata,
 } from './metadata/index.js';
-export { DEFAULT_FEATURE_CATALOG, createFeatureCatalog, loadFeatureCatalog } from './catalog/index.js';
+export {
+  DEFAULT_FEATURE_CATALOG,
+  FEATURE_KEY_PATTERN,
+  MAX_FEATURE_KEY_LENGTH,
+  createFeatureCatalog,
+  featureKeyProblem,
+  isValidFeatureKey,
+  loadFeatureCatalog,
+} from './catalog/index.js';
 export { mergePlanIntoTenant, restrictFeatures, diffFeatures, featuresEqual } from './features/merge.js';
 
 // Services
@@ -74,4 +82,9 @@ export {
   parseAdminTokens,
   type AuthConfig,
 } from './server/auth.js';
+
+// Managing tenants, overrides and the feature catalog (also over the admin API and the CLI)
+export * from './management/index.js';
+export { databaseCatalog, type CatalogSource } from './catalog/registry.js';
+export { featureReaderFor, registerFeatureReader } from './feature-cache/registry.js';
 export { createBillingContext, type BillingContext, type BillingContextOptions } from './context.js';

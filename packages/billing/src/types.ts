@@ -6,6 +6,8 @@ export interface FeatureDefinition {
   key: string;
   type: 'boolean' | 'number';
   description: string;
+  /** Set when the key is deprecated: values already stored stay readable, new overrides refuse it. */
+  deprecatedAt?: Date | null;
 }
 
 /** Known feature keys; parsing and admin input reject anything else. */

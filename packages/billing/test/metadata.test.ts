@@ -90,7 +90,12 @@ describe('feature catalog', () => {
         { key: 'sso', type: 'boolean', description: '' },
       ],
     ],
-    ['uppercase', [{ key: 'SSO', type: 'boolean', description: '' }]],
+    ['empty segment', [{ key: 'platform..whiteLabel', type: 'boolean', description: '' }]],
+    ['leading dot', [{ key: '.sso', type: 'boolean', description: '' }]],
+    ['trailing dot', [{ key: 'sso.', type: 'boolean', description: '' }]],
+    ['segment starting with a digit', [{ key: 'google.1reviews', type: 'boolean', description: '' }]],
+    ['hyphen', [{ key: 'white-label', type: 'boolean', description: '' }]],
+    ['space', [{ key: 'white label', type: 'boolean', description: '' }]],
     ['leading digit', [{ key: '1x', type: 'boolean', description: '' }]],
     ['too long', [{ key: `a${'b'.repeat(64)}`, type: 'boolean', description: '' }]],
     ['empty', [{ key: '', type: 'boolean', description: '' }]],
@@ -102,6 +107,21 @@ describe('feature catalog', () => {
     const error = catchError(() => createFeatureCatalog(defs as FeatureDefinition[]));
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).issues.length).toBeGreaterThan(0);
+  });
+
+  it("accepts the spec's namespaced camelCase keys next to snake_case ones", () => {
+    const keys = [
+      'google.reviews',
+      'facebook.overview',
+      'twitter.alerts',
+      'platform.whiteLabel',
+      'platform.customIntegrations',
+      'platform.prioritySupport',
+      'max_users',
+      'a.b_c.D9',
+    ];
+    const catalog = createFeatureCatalog(keys.map((key) => ({ key, type: 'boolean', description: '' })));
+    expect([...catalog.keys()]).toEqual(keys);
   });
 
   it('accepts the longest allowed key (64 chars)', () => {

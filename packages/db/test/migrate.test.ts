@@ -21,6 +21,7 @@ describe('migrations', () => {
       'custom_plans',
       'feature_audit_logs',
       'feature_catalog',
+      'feature_catalog_audit_logs',
       'processed_stripe_events',
       'tenant_feature_configs',
       'tenants',

@@ -2,7 +2,15 @@ import type { PrismaClient } from '@packages/db';
 import { ValidationError } from '../errors.js';
 import type { FeatureCatalog, FeatureDefinition } from '../types.js';
 
-export const FEATURE_KEY_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
+/**
+ * Dot-separated segments, each a letter followed by letters, digits or underscores: the spec's
+ * namespaced camelCase keys (`google.reviews`, `platform.whiteLabel`) as well as snake_case ones
+ * (`max_users`). No empty segment, no leading/trailing dot, nothing that needs quoting anywhere.
+ */
+export const FEATURE_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*$/;
+
+/** Long enough for `namespace.subArea.featureName`, short enough to stay readable in a UI and a log line. */
+export const MAX_FEATURE_KEY_LENGTH = 64;
 
 /**
  * Names that match FEATURE_KEY_PATTERN but are properties every plain object inherits; allowing
@@ -11,7 +19,22 @@ export const FEATURE_KEY_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 const RESERVED_KEYS: ReadonlySet<string> = new Set(['constructor', 'prototype']);
 
 export function isValidFeatureKey(key: unknown): key is string {
-  return typeof key === 'string' && FEATURE_KEY_PATTERN.test(key) && !RESERVED_KEYS.has(key);
+  return (
+    typeof key === 'string' &&
+    key.length <= MAX_FEATURE_KEY_LENGTH &&
+    FEATURE_KEY_PATTERN.test(key) &&
+    !RESERVED_KEYS.has(key)
+  );
+}
+
+/** Why `key` is not a well-formed feature key, or null when it is. */
+export function featureKeyProblem(key: unknown): string | null {
+  if (typeof key !== 'string') return 'must be a string';
+  if (key.length > MAX_FEATURE_KEY_LENGTH) return `must be at most ${MAX_FEATURE_KEY_LENGTH} characters`;
+  if (RESERVED_KEYS.has(key)) return `"${key}" is reserved`;
+  if (!FEATURE_KEY_PATTERN.test(key))
+    return 'must be dot-separated segments of letters, digits and underscores, each starting with a letter (e.g. "platform.whiteLabel", "max_users")';
+  return null;
 }
 
 /**
@@ -26,7 +49,7 @@ export function createFeatureCatalog(defs: readonly FeatureDefinition[]): Featur
     if (!isValidFeatureKey(key)) {
       issues.push({
         path: `[${i}].key`,
-        message: `invalid feature key ${JSON.stringify(key)}: must match ${FEATURE_KEY_PATTERN} and not be reserved`,
+        message: `invalid feature key ${JSON.stringify(key)}: ${featureKeyProblem(key)}`,
       });
       return;
     }
@@ -45,7 +68,15 @@ export function createFeatureCatalog(defs: readonly FeatureDefinition[]): Featur
       issues.push({ path: `[${i}].key`, message: `duplicate feature key "${key}"` });
       return;
     }
-    catalog.set(key, Object.freeze({ key, type: def.type, description: def.description }));
+    catalog.set(
+      key,
+      Object.freeze({
+        key,
+        type: def.type,
+        description: def.description,
+        ...(def.deprecatedAt ? { deprecatedAt: def.deprecatedAt } : {}),
+      }),
+    );
   });
   if (issues.length > 0) {
     throw new ValidationError(`Invalid feature catalog: ${issues.map((x) => x.message).join('; ')}`, issues);
@@ -79,6 +110,11 @@ export const DEFAULT_FEATURE_CATALOG: FeatureCatalog = createFeatureCatalog([
 export async function loadFeatureCatalog(prisma: PrismaClient): Promise<FeatureCatalog> {
   const rows = await prisma.featureCatalog.findMany({ orderBy: { key: 'asc' } });
   return createFeatureCatalog(
-    rows.map((row) => ({ key: row.key, type: row.type, description: row.description })),
+    rows.map((row) => ({
+      key: row.key,
+      type: row.type,
+      description: row.description,
+      deprecatedAt: row.deprecatedAt,
+    })),
   );
 }

@@ -6,7 +6,11 @@ import { parseOrThrow } from '../custom-plans/validation.js';
 import {
   BillingError,
   ConcurrencyError,
+  CustomerAlreadyLinkedError,
   CustomPlanError,
+  FeatureAlreadyExistsError,
+  FeatureNotFoundError,
+  TenantAlreadyExistsError,
   MetadataError,
   PlanNotFoundError,
   StripeApiError,
@@ -18,6 +22,7 @@ import {
 import { toTenantFeatures } from '../feature-cache/index.js';
 import { emptyState, toState } from '../tenant-store/index.js';
 import type { FeatureSyncService } from '../feature-sync/index.js';
+import { managementRoutes } from './management-routes.js';
 import { authenticateToken, bearerToken, canReadTenant, type AuthConfig, type Principal } from './auth.js';
 
 // Owned by the admin API work: authenticated /api/admin/* endpoints.
@@ -109,6 +114,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
   });
 
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  // Registered inside this plugin so they share its auth hook and error handler.
+  await app.register(managementRoutes, deps);
 
   app.post('/api/admin/tenants/:tenantId/custom-plans', async (request, reply) => {
     const principal = requireAdmin(request);
@@ -222,17 +229,17 @@ function unauthorized(message: string): HttpError {
   return new HttpError(401, 'unauthorized', message, { 'www-authenticate': 'Bearer realm="admin"' });
 }
 
-function forbidden(message: string): HttpError {
+export function forbidden(message: string): HttpError {
   return new HttpError(403, 'forbidden', message);
 }
 
-function authenticated(request: FastifyRequest): Principal {
+export function authenticated(request: FastifyRequest): Principal {
   // The onRequest hook guarantees it; this keeps the types honest if a route ever escapes the hook.
   if (!request.principal) throw unauthorized('Missing bearer token');
   return request.principal;
 }
 
-function requireAdmin(request: FastifyRequest): Principal {
+export function requireAdmin(request: FastifyRequest): Principal {
   const principal = authenticated(request);
   if (principal.role !== 'admin') throw forbidden('This endpoint needs an admin token');
   return principal;
@@ -275,7 +282,18 @@ export function errorResponse(error: unknown): {
       headers: {},
     };
   }
-  if (error instanceof TenantNotFoundError || error instanceof PlanNotFoundError) {
+  if (
+    error instanceof TenantAlreadyExistsError ||
+    error instanceof CustomerAlreadyLinkedError ||
+    error instanceof FeatureAlreadyExistsError
+  ) {
+    return { status: 409, body: body(error.code, error.message), headers: {} };
+  }
+  if (
+    error instanceof TenantNotFoundError ||
+    error instanceof PlanNotFoundError ||
+    error instanceof FeatureNotFoundError
+  ) {
     return { status: 404, body: body(error.code, error.message), headers: {} };
   }
   if (error instanceof CustomPlanError) {

@@ -1,0 +1,195 @@
+import type { Prisma, PrismaClient } from '@packages/db';
+import { featureKeyProblem } from '../catalog/index.js';
+import { invalidateDatabaseCatalog } from '../catalog/registry.js';
+import { FeatureAlreadyExistsError, FeatureNotFoundError } from '../errors.js';
+import { inTransaction, type Tx } from '../tenant-store/index.js';
+import type { AuditSourceName, FeatureDefinition } from '../types.js';
+import { auditOf, isUniqueViolation, rejectIssues, type ManagementOptions } from './common.js';
+
+/**
+ * Managing the feature catalog (the `feature_catalog` table): the only way a key becomes known.
+ * Keys are added with their type, described, and deprecated; never removed or retyped, because
+ * stored tenant features and Stripe metadata may hold them.
+ */
+
+export interface CatalogEntry extends FeatureDefinition {
+  deprecatedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface AddFeatureInput {
+  key: string;
+  type: 'boolean' | 'number';
+  description: string;
+}
+
+export const MAX_FEATURE_DESCRIPTION_LENGTH = 500;
+
+function descriptionIssues(description: unknown): { path: string; message: string }[] {
+  if (typeof description !== 'string') return [{ path: 'description', message: 'must be a string' }];
+  const trimmed = description.trim();
+  if (trimmed === '') return [{ path: 'description', message: 'must not be empty' }];
+  if (trimmed.length > MAX_FEATURE_DESCRIPTION_LENGTH)
+    return [{ path: 'description', message: `must be at most ${MAX_FEATURE_DESCRIPTION_LENGTH} characters` }];
+  return [];
+}
+
+type CatalogRow = {
+  key: string;
+  type: 'boolean' | 'number';
+  description: string;
+  deprecatedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+const toEntry = (row: CatalogRow): CatalogEntry => ({
+  key: row.key,
+  type: row.type,
+  description: row.description,
+  deprecatedAt: row.deprecatedAt,
+  createdAt: row.createdAt,
+  updatedAt: row.updatedAt,
+});
+
+const snapshot = (entry: CatalogEntry) => ({
+  type: entry.type,
+  description: entry.description,
+  deprecatedAt: entry.deprecatedAt?.toISOString() ?? null,
+});
+
+async function audit(
+  tx: Tx,
+  key: string,
+  who: { actor: string; source: AuditSourceName },
+  action: string,
+  before: CatalogEntry | null,
+  after: CatalogEntry,
+): Promise<void> {
+  await tx.featureCatalogAuditLog.create({
+    data: {
+      key,
+      actor: who.actor,
+      source: who.source,
+      action,
+      before: before ? (snapshot(before) as Prisma.InputJsonValue) : undefined,
+      after: snapshot(after) as Prisma.InputJsonValue,
+    },
+  });
+}
+
+/** Locks the catalog row for the rest of the transaction (so the audit's `before` is what was replaced). */
+async function lockEntry(tx: Tx, key: string): Promise<CatalogEntry> {
+  const rows = await tx.$queryRaw<CatalogRow[]>`
+    SELECT key, type::text AS type, description, deprecated_at AS "deprecatedAt",
+           created_at AS "createdAt", updated_at AS "updatedAt"
+    FROM feature_catalog WHERE key = ${key} FOR UPDATE`;
+  const row = rows[0];
+  if (!row) throw new FeatureNotFoundError(key);
+  return toEntry(row);
+}
+
+/** Registers a key. Malformed input → ValidationError; the key (or one differing only in case) exists → FeatureAlreadyExistsError. */
+export async function addFeature(
+  prisma: PrismaClient,
+  input: AddFeatureInput,
+  options: ManagementOptions = {},
+): Promise<CatalogEntry> {
+  const keyProblem = featureKeyProblem(input?.key);
+  const issues = [
+    ...(keyProblem ? [{ path: 'key', message: keyProblem }] : []),
+    ...(input?.type === 'boolean' || input?.type === 'number'
+      ? []
+      : [{ path: 'type', message: 'must be "boolean" or "number"' }]),
+    ...descriptionIssues(input?.description),
+  ];
+  rejectIssues('feature', issues);
+  const who = auditOf(options);
+  const key = input.key;
+  try {
+    const entry = await inTransaction(prisma, async (tx) => {
+      const clash = await tx.featureCatalog.findFirst({
+        where: { key: { equals: key, mode: 'insensitive' } },
+        select: { key: true },
+      });
+      if (clash) throw new FeatureAlreadyExistsError(key, clash.key);
+      const created = toEntry(
+        await tx.featureCatalog.create({
+          data: { key, type: input.type, description: input.description.trim() },
+        }),
+      );
+      await audit(tx, key, who, 'feature_added', null, created);
+      return created;
+    });
+    invalidateDatabaseCatalog(prisma);
+    return entry;
+  } catch (error) {
+    // A concurrent add of the same key (or a case variant) loses on the unique indexes.
+    if (isUniqueViolation(error)) {
+      const existing = await prisma.featureCatalog.findFirst({
+        where: { key: { equals: key, mode: 'insensitive' } },
+        select: { key: true },
+      });
+      throw new FeatureAlreadyExistsError(key, existing?.key ?? key);
+    }
+    throw error;
+  }
+}
+
+/** Changes a key's description (its type never changes). Unknown key → FeatureNotFoundError. */
+export async function describeFeature(
+  prisma: PrismaClient,
+  key: string,
+  description: string,
+  options: ManagementOptions = {},
+): Promise<CatalogEntry> {
+  rejectIssues('feature description', descriptionIssues(description));
+  const who = auditOf(options);
+  const entry = await inTransaction(prisma, async (tx) => {
+    const before = await lockEntry(tx, key);
+    if (before.description === description.trim()) return before;
+    const after = toEntry(
+      await tx.featureCatalog.update({ where: { key }, data: { description: description.trim() } }),
+    );
+    await audit(tx, key, who, 'feature_described', before, after);
+    return after;
+  });
+  invalidateDatabaseCatalog(prisma);
+  return entry;
+}
+
+/**
+ * Deprecates a key: tenants keep the values they have and Stripe plans that grant it keep working,
+ * but new overrides refuse it (DeprecatedFeatureError). Deprecating twice changes nothing.
+ */
+export async function deprecateFeature(
+  prisma: PrismaClient,
+  key: string,
+  options: ManagementOptions = {},
+): Promise<CatalogEntry> {
+  const who = auditOf(options);
+  const entry = await inTransaction(prisma, async (tx) => {
+    const before = await lockEntry(tx, key);
+    if (before.deprecatedAt) return before;
+    const after = toEntry(
+      await tx.featureCatalog.update({ where: { key }, data: { deprecatedAt: new Date() } }),
+    );
+    await audit(tx, key, who, 'feature_deprecated', before, after);
+    return after;
+  });
+  invalidateDatabaseCatalog(prisma);
+  return entry;
+}
+
+/** Every key, sorted; deprecated ones included unless `includeDeprecated: false`. */
+export async function listFeatures(
+  prisma: PrismaClient,
+  options: { includeDeprecated?: boolean } = {},
+): Promise<CatalogEntry[]> {
+  const rows = await prisma.featureCatalog.findMany({
+    where: options.includeDeprecated === false ? { deprecatedAt: null } : {},
+    orderBy: { key: 'asc' },
+  });
+  return rows.map(toEntry);
+}

@@ -1,0 +1,24 @@
+export type { ManagementOptions, TenantManagementOptions } from './common.js';
+export {
+  addFeature,
+  describeFeature,
+  deprecateFeature,
+  listFeatures,
+  MAX_FEATURE_DESCRIPTION_LENGTH,
+  type AddFeatureInput,
+  type CatalogEntry,
+} from './catalog.js';
+export { setFeatureOverride, clearFeatureOverride, type OverrideResult } from './overrides.js';
+export {
+  createTenant,
+  getTenant,
+  renameTenant,
+  linkStripeCustomer,
+  unlinkStripeCustomer,
+  deleteTenant,
+  listTenants,
+  LIST_TENANTS_MAX_LIMIT,
+  TENANT_ID_PATTERN,
+  type ListTenantsOptions,
+  type TenantSummary,
+} from './tenants.js';

@@ -1,0 +1,156 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { parseOrThrow } from '../custom-plans/validation.js';
+import {
+  addFeature,
+  clearFeatureOverride,
+  createTenant,
+  deleteTenant,
+  deprecateFeature,
+  describeFeature,
+  getTenant,
+  linkStripeCustomer,
+  listFeatures,
+  listTenants,
+  LIST_TENANTS_MAX_LIMIT,
+  renameTenant,
+  setFeatureOverride,
+  unlinkStripeCustomer,
+  type TenantManagementOptions,
+} from '../management/index.js';
+import { authenticated, forbidden, requireAdmin, type AdminRouteDeps } from './admin-routes.js';
+import { canReadTenant } from './auth.js';
+
+/**
+ * Admin API over the management library: tenants, manual overrides and the feature catalog.
+ * Admin tokens only, except reading a tenant, which its own tenant token may do. Validation of
+ * values lives in the library; the routes check shapes and pass the caller as the audit actor.
+ */
+
+const tenantParam = z.object({ tenantId: z.string().min(1).max(255) }).strict();
+const overrideParam = z
+  .object({ tenantId: z.string().min(1).max(255), key: z.string().min(1).max(200) })
+  .strict();
+const keyParam = z.object({ key: z.string().min(1).max(200) }).strict();
+
+const boolText = z.enum(['true', 'false']).transform((v) => v === 'true');
+const listQuery = z
+  .object({
+    cursor: z.string().min(1).max(255).optional(),
+    limit: z.coerce.number().int().min(1).max(LIST_TENANTS_MAX_LIMIT).optional(),
+    bundle: z.string().min(1).max(255).optional(),
+    plan: z.string().min(1).max(255).optional(),
+    access: boolText.optional(),
+    customPlan: boolText.optional(),
+    updatedSince: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict();
+
+const createTenantBody = z
+  .object({ id: z.string(), name: z.string(), stripeCustomerId: z.string().nullable().optional() })
+  .strict();
+const renameBody = z.object({ name: z.string() }).strict();
+const linkBody = z.object({ stripeCustomerId: z.string() }).strict();
+const overrideBody = z.object({ value: z.union([z.boolean(), z.number()]) }).strict();
+const addFeatureBody = z
+  .object({ key: z.string(), type: z.enum(['boolean', 'number']), description: z.string() })
+  .strict();
+const describeBody = z.object({ description: z.string() }).strict();
+
+export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps) => {
+  const { prisma } = deps;
+  const who = (request: FastifyRequest): TenantManagementOptions => ({
+    actor: `admin:${requireAdmin(request).name}`,
+    source: 'admin',
+    ...(deps.featureSync ? { featureReader: deps.featureSync.reader } : {}),
+  });
+  const tenantOf = (request: FastifyRequest) => parseOrThrow(tenantParam, request.params, 'path parameters');
+
+  app.get('/api/admin/tenants', async (request) => {
+    requireAdmin(request);
+    const q = parseOrThrow(listQuery, request.query ?? {}, 'query');
+    return listTenants(prisma, {
+      ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
+      ...(q.limit !== undefined ? { limit: q.limit } : {}),
+      ...(q.bundle !== undefined ? { bundle: q.bundle } : {}),
+      ...(q.plan !== undefined ? { plan: q.plan } : {}),
+      ...(q.access !== undefined ? { accessActive: q.access } : {}),
+      ...(q.customPlan !== undefined ? { customPlan: q.customPlan } : {}),
+      ...(q.updatedSince !== undefined ? { updatedSince: new Date(q.updatedSince) } : {}),
+    });
+  });
+
+  app.post('/api/admin/tenants', async (request, reply) => {
+    const options = who(request);
+    const body = parseOrThrow(createTenantBody, request.body ?? {}, 'request body');
+    return reply.code(201).send(await createTenant(prisma, body, options));
+  });
+
+  app.get('/api/admin/tenants/:tenantId', async (request) => {
+    const principal = authenticated(request);
+    const { tenantId } = tenantOf(request);
+    if (!canReadTenant(principal, tenantId)) throw forbidden(`This token may not read tenant "${tenantId}"`);
+    return getTenant(prisma, tenantId);
+  });
+
+  app.patch('/api/admin/tenants/:tenantId', async (request) => {
+    const options = who(request);
+    const { tenantId } = tenantOf(request);
+    const body = parseOrThrow(renameBody, request.body ?? {}, 'request body');
+    return renameTenant(prisma, tenantId, body.name, options);
+  });
+
+  app.delete('/api/admin/tenants/:tenantId', async (request) => {
+    const options = who(request);
+    return deleteTenant(prisma, tenantOf(request).tenantId, options);
+  });
+
+  app.put('/api/admin/tenants/:tenantId/stripe-customer', async (request) => {
+    const options = who(request);
+    const { tenantId } = tenantOf(request);
+    const body = parseOrThrow(linkBody, request.body ?? {}, 'request body');
+    return linkStripeCustomer(prisma, tenantId, body.stripeCustomerId, options);
+  });
+
+  app.delete('/api/admin/tenants/:tenantId/stripe-customer', async (request) => {
+    const options = who(request);
+    return unlinkStripeCustomer(prisma, tenantOf(request).tenantId, options);
+  });
+
+  app.put('/api/admin/tenants/:tenantId/overrides/:key', async (request) => {
+    const options = who(request);
+    const { tenantId, key } = parseOrThrow(overrideParam, request.params, 'path parameters');
+    const body = parseOrThrow(overrideBody, request.body ?? {}, 'request body');
+    return setFeatureOverride(prisma, tenantId, key, body.value, options);
+  });
+
+  app.delete('/api/admin/tenants/:tenantId/overrides/:key', async (request) => {
+    const options = who(request);
+    const { tenantId, key } = parseOrThrow(overrideParam, request.params, 'path parameters');
+    return clearFeatureOverride(prisma, tenantId, key, options);
+  });
+
+  app.get('/api/admin/features', async (request) => {
+    requireAdmin(request);
+    return { features: await listFeatures(prisma) };
+  });
+
+  app.post('/api/admin/features', async (request, reply) => {
+    const options = who(request);
+    const body = parseOrThrow(addFeatureBody, request.body ?? {}, 'request body');
+    return reply.code(201).send(await addFeature(prisma, body, options));
+  });
+
+  app.patch('/api/admin/features/:key', async (request) => {
+    const options = who(request);
+    const { key } = parseOrThrow(keyParam, request.params, 'path parameters');
+    const body = parseOrThrow(describeBody, request.body ?? {}, 'request body');
+    return describeFeature(prisma, key, body.description, options);
+  });
+
+  app.post('/api/admin/features/:key/deprecate', async (request) => {
+    const options = who(request);
+    const { key } = parseOrThrow(keyParam, request.params, 'path parameters');
+    return deprecateFeature(prisma, key, options);
+  });
+};
