@@ -225,9 +225,10 @@ describe('npm start (src/server/main.ts)', () => {
   const mainPath = fileURLToPath(new URL('../src/server/main.ts', import.meta.url));
 
   function startMain(env: NodeJS.ProcessEnv) {
-    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, ALLOW_EMBEDDED_DATABASE: 'true', ...env };
     // The child gets its own embedded database rather than the shared server's public schema.
     delete childEnv.DATABASE_URL;
+    delete childEnv.DATABASE_SCHEMA;
     delete childEnv.REDIS_URL;
     const child = spawn(process.execPath, ['--import', 'tsx', mainPath], {
       env: childEnv,
@@ -258,6 +259,47 @@ describe('npm start (src/server/main.ts)', () => {
     expect(await run.exited).toBe(1);
     expect(run.output()).toMatch(/Configuration error: .*STRIPE_WEBHOOK_SECRET is required/);
   });
+
+  it('a bad variable is one line naming it, not a stack trace nor a false "webhook secret required"', async () => {
+    const run = startMain({
+      STRIPE_SECRET_KEY: 'sk_test_x',
+      STRIPE_WEBHOOK_SECRET: 'whsec_x',
+      PORT: 'abc',
+      PAYMENT_GRACE_PERIOD_DAYS: 'abc',
+    });
+    expect(await run.exited).toBe(1);
+    expect(run.output().trim().split('\n')).toEqual([
+      'Configuration error: PAYMENT_GRACE_PERIOD_DAYS must be a whole number of days from 0 to 365 (got "abc"); ' +
+        'PORT must be a whole number from 0 to 65535 (got "abc")',
+    ]);
+  });
+
+  it('refuses the embedded database unless ALLOW_EMBEDDED_DATABASE=true, and warns loudly when allowed', async () => {
+    const refused = startMain({
+      STRIPE_SECRET_KEY: 'sk_test_x',
+      STRIPE_WEBHOOK_SECRET: 'whsec_x',
+      ALLOW_EMBEDDED_DATABASE: '',
+    });
+    expect(await refused.exited).toBe(1);
+    expect(refused.output()).toMatch(
+      /^Configuration error: DATABASE_URL is required: .*ALLOW_EMBEDDED_DATABASE=true/,
+    );
+
+    const allowed = startMain({
+      STRIPE_SECRET_KEY: 'sk_test_x',
+      STRIPE_WEBHOOK_SECRET: 'whsec_x',
+      PORT: '0',
+    });
+    try {
+      await allowed.listening();
+      expect(allowed.output()).toMatch(
+        /"level":40,.*embedded in-memory database.*LOST when this process stops/,
+      );
+    } finally {
+      allowed.child.kill('SIGTERM');
+      expect(await allowed.exited).toBe(0);
+    }
+  }, 120_000);
 
   it('on SIGTERM lets an in-flight webhook finish, then exits cleanly', async () => {
     const emu = await startStripeEmulator({ port: 0 });

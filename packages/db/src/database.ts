@@ -3,6 +3,7 @@ import pg from 'pg';
 import { createPrismaClient, type PrismaHandle } from './client.js';
 import { startEmbeddedPostgres } from './embedded.js';
 import { assertSafeIdentifier, migrate } from './migrate.js';
+import { resolveDatabaseTarget, resolveEmbeddedSchema } from './target.js';
 
 export interface Database extends PrismaHandle {
   connectionString: string;
@@ -12,23 +13,44 @@ export interface Database extends PrismaHandle {
 }
 
 export interface OpenDatabaseOptions {
-  /** Defaults to process.env.DATABASE_URL; when neither is set an embedded PGlite server is started. */
-  databaseUrl?: string;
+  /**
+   * Defaults to process.env.DATABASE_URL; when neither is set an embedded PGlite server is started.
+   * A `?schema=` parameter selects the schema (Prisma's convention). `null`: the embedded
+   * database, whatever the environment says.
+   */
+  databaseUrl?: string | null;
+  /**
+   * Schema the tables live in. Default: the URL's `?schema=`, or process.env.DATABASE_SCHEMA when
+   * the URL came from the environment too (they must agree), else `public`.
+   */
   schema?: string;
   /** Apply pending migrations first (default true). */
   migrate?: boolean;
   poolMax?: number;
 }
 
-/** Opens the application database: the real server when DATABASE_URL is set, embedded PGlite otherwise. */
+/**
+ * Opens the application database: the real server when DATABASE_URL is set, embedded PGlite
+ * otherwise. A bad URL or schema name throws DatabaseConfigError before anything is opened.
+ */
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
-  const url = options.databaseUrl ?? process.env.DATABASE_URL;
-  const schema = options.schema ?? 'public';
-  if (url) {
+  const fromEnv = options.databaseUrl === undefined;
+  const rawUrl =
+    options.databaseUrl === null
+      ? undefined
+      : (options.databaseUrl ?? (process.env.DATABASE_URL?.trim() || undefined));
+  const schemaSetting = fromEnv ? process.env.DATABASE_SCHEMA : undefined;
+  if (rawUrl) {
+    const { connectionString: url, schema } = resolveDatabaseTarget({
+      url: rawUrl,
+      schema: options.schema,
+      schemaSetting,
+    });
     if (options.migrate !== false) await migrate({ connectionString: url, schema });
     const handle = createPrismaClient({ connectionString: url, schema, poolMax: options.poolMax });
     return { ...handle, connectionString: url, schema, embedded: false };
   }
+  const schema = resolveEmbeddedSchema({ schema: options.schema, schemaSetting });
   const embedded = await startEmbeddedPostgres();
   try {
     if (options.migrate !== false) await migrate({ connectionString: embedded.url, schema });

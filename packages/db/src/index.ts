@@ -6,6 +6,15 @@ export {
   type Database,
   type OpenDatabaseOptions,
 } from './database.js';
+export {
+  DatabaseConfigError,
+  DEFAULT_SCHEMA,
+  SCHEMA_NAME_PATTERN,
+  checkSchemaName,
+  parseDatabaseUrl,
+  resolveDatabaseTarget,
+  type DatabaseTarget,
+} from './target.js';
 export { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
 export {
   migrate,

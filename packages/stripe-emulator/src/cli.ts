@@ -27,13 +27,26 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 
-const emulator = await startStripeEmulator({
-  port,
-  host: args.host,
-  apiKey: args['api-key'],
-  webhookUrl: args['webhook-url'] || null,
-  webhookSecret: args['webhook-secret'],
-});
+let emulator: Awaited<ReturnType<typeof startStripeEmulator>>;
+try {
+  emulator = await startStripeEmulator({
+    port,
+    host: args.host,
+    apiKey: args['api-key'],
+    webhookUrl: args['webhook-url'] || null,
+    webhookSecret: args['webhook-secret'],
+  });
+} catch (error) {
+  // One line an operator can act on (a port in use, an address not on this machine), not a stack.
+  const code = (error as { code?: string }).code;
+  const where = `${args.host ?? '127.0.0.1'}:${port}`;
+  console.error(
+    code === 'EADDRINUSE'
+      ? `Cannot listen on ${where}: the port is already in use (choose another with --port)`
+      : `Cannot start the Stripe emulator on ${where}: ${error instanceof Error ? error.message : String(error)}`,
+  );
+  process.exit(1);
+}
 console.log(`Stripe emulator listening on ${emulator.url}`);
 console.log(`  api key:        ${emulator.apiKey}`);
 console.log(`  webhook secret: ${emulator.webhookSecret}`);

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
-import { dropSchema, openDatabase, type Database } from '@packages/db';
+import { checkSchemaName, DatabaseConfigError, dropSchema, openDatabase, type Database } from '@packages/db';
 import { startStripeEmulator } from '@packages/stripe-emulator';
 import { createBillingContext, type BillingContext } from '../context.js';
+import { messageOf, ValidationError } from '../errors.js';
 import { buildServer } from '../server/app.js';
 import { DEMO_TENANTS, seedDemo } from './seed.js';
 
@@ -15,13 +16,21 @@ import { DEMO_TENANTS, seedDemo } from './seed.js';
  *  4. a custom enterprise plan for a paying tenant: its subscription is switched to the new price
  *  5. a custom plan for a churned tenant: checkout link, completed in the emulator, access restored
  */
+// Settings first: a typo must cost one line on stderr, not a started emulator and a stack trace.
+let schema: string;
+try {
+  schema = demoSchema();
+} catch (error) {
+  console.error(`Configuration error: ${messageOf(error)}`);
+  process.exit(2);
+}
 const emulator = await startStripeEmulator({ port: 0 });
 const stripe = new Stripe(emulator.apiKey, { ...emulator.stripeClientConfig(), maxNetworkRetries: 2 });
 let context: BillingContext | undefined;
 let server: Awaited<ReturnType<typeof buildServer>> | undefined;
 let database: Database | undefined;
 try {
-  database = await openDemoDatabase();
+  database = await openDemoDatabase(schema);
   context = await createBillingContext({
     database,
     // A fresh database each run: a fresh cache namespace too, or Redis would still hold the last run's versions.
@@ -125,6 +134,10 @@ try {
   console.log(
     `Audit log: ${auditRows} rows. Stripe requests served by the emulator: ${emulator.requestCounts().total ?? 0}.`,
   );
+} catch (error) {
+  const configProblem = error instanceof ValidationError || error instanceof DatabaseConfigError;
+  console.error(`${configProblem ? 'Configuration error' : 'Demo failed'}: ${messageOf(error)}`);
+  process.exitCode = configProblem ? 2 : 1;
 } finally {
   await server?.close();
   await context?.close();
@@ -136,16 +149,26 @@ try {
  * Embedded by default. On a real server (DATABASE_URL) the demo gets a schema of its own, emptied
  * at every run, so it can be run again and never touches the application's tables.
  */
-async function openDemoDatabase(): Promise<Database> {
-  const url = process.env.DATABASE_URL;
-  if (!url) return openDatabase({ databaseUrl: undefined });
-  // A schema of its own, recreated each run, so the demo never touches your tables; it stays after
-  // the run for inspection. DEMO_SCHEMA lets concurrent runs (parallel CI jobs) use different ones.
-  const schema = process.env.DEMO_SCHEMA?.trim() || 'stripe_entitlements_demo';
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
-    throw new Error(`DEMO_SCHEMA must be a lowercase SQL identifier, got "${schema}"`);
+async function openDemoDatabase(schema: string): Promise<Database> {
+  const url = process.env.DATABASE_URL?.trim();
+  if (!url) return openDatabase({ databaseUrl: null });
   await dropSchema(url, schema);
   return openDatabase({ databaseUrl: url, schema });
+}
+
+/**
+ * A schema of its own, recreated each run, so the demo never touches your tables; it stays after
+ * the run for inspection. DEMO_SCHEMA lets concurrent runs (parallel CI jobs) use different ones.
+ */
+function demoSchema(): string {
+  const schema = process.env.DEMO_SCHEMA?.trim() || 'stripe_entitlements_demo';
+  try {
+    return checkSchemaName(schema, 'DATABASE_SCHEMA');
+  } catch {
+    throw new Error(
+      `DEMO_SCHEMA must be a lowercase SQL identifier (a-z, 0-9 and _, at most 63 characters), got ${JSON.stringify(schema.slice(0, 80))}`,
+    );
+  }
 }
 
 function step(title: string) {

@@ -12,7 +12,8 @@ export interface ServerDeps extends WebhookRouteDeps, AdminRouteDeps {
 export interface ServerOptions {
   /** Largest request body accepted, in bytes (Stripe events are well under 1 MiB). */
   bodyLimit?: number;
-  logger?: boolean;
+  /** false, true (level info) or pino options such as `{ level: 'warn' }`. */
+  logger?: boolean | { level: string };
 }
 
 /** The HTTP layer: thin routes over the services, assembled here so tests can inject() without a port. */

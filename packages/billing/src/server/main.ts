@@ -1,7 +1,9 @@
 import { pathToFileURL } from 'node:url';
+import { parseBillingConfig, type BillingConfig } from '../config.js';
 import { createBillingContext, type BillingContext } from '../context.js';
 import { messageOf } from '../errors.js';
 import { schedulePaymentGrace, type PaymentGraceSchedule } from '../webhooks/index.js';
+import { onInterrupt } from '../process/interrupts.js';
 import { buildServer } from './app.js';
 
 /**
@@ -11,55 +13,66 @@ import { buildServer } from './app.js';
  * log would show a spurious failure).
  */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const port = parsePort(env.PORT);
-  const host = env.HOST?.trim() || '127.0.0.1';
+  let config: BillingConfig;
   let context: BillingContext;
   try {
-    context = await createBillingContext({ env, requireWebhookSecret: true });
+    config = parseBillingConfig(env, { requireWebhookSecret: true, requirePersistentDatabase: true });
+    context = await createBillingContext({ config });
   } catch (error) {
     console.error(`Configuration error: ${messageOf(error)}`);
     process.exitCode = 1;
     return;
   }
+  const { PORT: port, HOST: host } = config;
 
   // The context carries every dependency of both route sets; the compiler flags any new one it lacks.
-  const app = await buildServer(context, { logger: env.LOG_LEVEL !== 'silent' });
+  const app = await buildServer(context, {
+    logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
+  });
+  if (context.db.embedded) {
+    app.log.warn(
+      'ALLOW_EMBEDDED_DATABASE: serving from an embedded in-memory database. Every tenant, feature and ' +
+        'acknowledged webhook is LOST when this process stops. Set DATABASE_URL for anything but development.',
+    );
+  }
 
   let grace: PaymentGraceSchedule | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'shutting down');
-    // A second signal while draining means "now".
-    const force = () => process.exit(1);
-    process.once('SIGINT', force);
-    process.once('SIGTERM', force);
     try {
       await app.close();
       // A grace run in progress finishes before the database it writes to is closed.
       await grace?.stop();
     } finally {
       await context.close();
+      removeHandlers();
     }
   };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  // A second, separate signal while draining means "now"; the copies one Ctrl-C produces
+  // (terminal and npm both signal this process) are one request.
+  const removeHandlers = onInterrupt({
+    onStop: (signal) => void stop(signal),
+    onForce: () => process.exit(1),
+  });
 
   try {
     await app.listen({ port, host });
   } catch (error) {
-    app.log.error({ err: error }, 'could not listen');
+    // One line an operator can act on (EADDRINUSE, EACCES); the stack says nothing more.
+    app.log.error(`could not listen on ${host}:${port}: ${messageOf(error)}`);
+    removeHandlers();
     await context.close();
     process.exitCode = 1;
     return;
   }
-  const graceMinutes = context.env.PAYMENT_GRACE_CHECK_MINUTES ?? DEFAULT_GRACE_CHECK_MINUTES;
+  const graceMinutes = config.PAYMENT_GRACE_CHECK_MINUTES ?? DEFAULT_GRACE_CHECK_MINUTES;
   if (graceMinutes > 0 && !stopping) {
     grace = schedulePaymentGrace(context.prisma, context.featureSync, {
       intervalMs: graceMinutes * 60_000,
-      ...(context.env.PAYMENT_GRACE_PERIOD_DAYS !== undefined
-        ? { gracePeriodDays: context.env.PAYMENT_GRACE_PERIOD_DAYS }
+      ...(config.PAYMENT_GRACE_PERIOD_DAYS !== undefined
+        ? { gracePeriodDays: config.PAYMENT_GRACE_PERIOD_DAYS }
         : {}),
       onRun: (result) => {
         if (result.restricted.length > 0 || result.failed.length > 0) {
@@ -75,18 +88,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
 /** Stripe retries a failed payment over days, so hourly is well inside any useful grace period. */
 const DEFAULT_GRACE_CHECK_MINUTES = 60;
 
-function parsePort(value: string | undefined): number {
-  if (value === undefined || value.trim() === '') return 3000;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`PORT must be an integer from 0 to 65535, got "${value}"`);
-  return port;
-}
-
 // Run only as the entry point, so tests can import main() without starting a server.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((error: unknown) => {
-    console.error(error);
+    // One line: the stack is noise for an operator, and the cause is in the message.
+    console.error(`Server failed: ${messageOf(error)}`);
     process.exit(1);
   });
 }

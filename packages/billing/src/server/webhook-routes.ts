@@ -47,11 +47,9 @@ export const webhookRoutes: FastifyPluginAsync<WebhookRouteDeps> = async (app, d
     // Only our buffer parser produces a Buffer; a body decoded by another parser (text/plain,
     // a missing content type) is not the byte-exact payload Stripe signed.
     if (!Buffer.isBuffer(request.body)) {
-      return reply
-        .code(415)
-        .send({
-          error: { code: 'unsupported_media_type', message: 'Stripe webhooks are sent as application/json' },
-        });
+      return reply.code(415).send({
+        error: { code: 'unsupported_media_type', message: 'Stripe webhooks are sent as application/json' },
+      });
     }
     return deps.webhookHandler.handleWebhook(request.body, signature);
   });

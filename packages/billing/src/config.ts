@@ -1,0 +1,245 @@
+import { z } from 'zod';
+import {
+  DatabaseConfigError,
+  parseDatabaseUrl,
+  resolveDatabaseTarget,
+  SCHEMA_NAME_PATTERN,
+} from '@packages/db';
+import { ValidationError } from './errors.js';
+import { parseAdminTokens } from './server/auth.js';
+
+/**
+ * Every environment variable the deployment reads, checked in one place. The composition root
+ * (context.ts) and the entry points (server, CLIs) take their settings from the parsed result and
+ * never read process.env themselves.
+ *
+ * To add a variable: one entry in `configVariables` (its check, and whether its value may be
+ * printed), then use `config.NAME` where it is needed. Messages start after the variable's name
+ * ("must be …"); the name is put in front, so every error names the variable that is wrong.
+ */
+
+/** Unset and blank are the same: an empty `FOO=` in a .env file means "not set". */
+const text = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+function optional<T>(check: z.ZodType<T, string>) {
+  return text.pipe(check.optional());
+}
+
+function withDefault<T>(check: z.ZodType<T, string>, fallback: T) {
+  return text.pipe(check.optional()).transform((v) => v ?? fallback);
+}
+
+function httpUrl(message: string) {
+  return z.url({ protocol: /^https?$/, error: message });
+}
+
+function wholeNumber(max: number, message: string) {
+  return z
+    .string()
+    .regex(/^\d{1,9}$/, message)
+    .transform(Number)
+    .refine((n) => n <= max, message);
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+interface VariableSpec<T> {
+  check: z.ZodType<T, string | undefined>;
+  /** Secrets and URLs that may carry credentials are never echoed in an error. */
+  secret?: boolean;
+}
+
+function variable<T>(check: z.ZodType<T, string | undefined>, options: { secret?: boolean } = {}) {
+  return { check, ...options } satisfies VariableSpec<T>;
+}
+
+export const configVariables = {
+  STRIPE_SECRET_KEY: variable(
+    text.pipe(
+      z.string({ error: 'is required (a Stripe secret key, sk_live_… / sk_test_…, or the emulator key)' }),
+    ),
+    { secret: true },
+  ),
+  STRIPE_WEBHOOK_SECRET: variable(text, { secret: true }),
+  STRIPE_API_BASE: variable(optional(httpUrl('must be an http(s) URL such as http://127.0.0.1:12111'))),
+  DATABASE_URL: variable(
+    text.superRefine((value, ctx) => {
+      if (value === undefined) return;
+      try {
+        parseDatabaseUrl(value);
+      } catch (error) {
+        if (!(error instanceof DatabaseConfigError)) throw error;
+        ctx.addIssue({ code: 'custom', message: error.message });
+      }
+    }),
+    { secret: true },
+  ),
+  /** The effective schema after parsing: this, or the URL's `?schema=`, or `public`. */
+  DATABASE_SCHEMA: variable(
+    optional(
+      z
+        .string()
+        .regex(
+          SCHEMA_NAME_PATTERN,
+          'must be a lowercase SQL identifier (a-z, 0-9 and _, not starting with a digit, at most 63 characters)',
+        ),
+    ),
+  ),
+  /** The server refuses the throwaway embedded database unless this says it is meant. */
+  ALLOW_EMBEDDED_DATABASE: variable(
+    withDefault(
+      z
+        .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+        .transform((v) => v === 'true' || v === '1'),
+      false,
+    ),
+  ),
+  REDIS_URL: variable(
+    optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
+    { secret: true },
+  ),
+  // Checked here: a bad URL would otherwise only surface as a Stripe error at the checkout step,
+  // after a product and price had been created (and then archived).
+  CHECKOUT_SUCCESS_URL: variable(optional(httpUrl('must be an http(s) URL'))),
+  CHECKOUT_CANCEL_URL: variable(optional(httpUrl('must be an http(s) URL'))),
+  PAYMENT_GRACE_PERIOD_DAYS: variable(
+    optional(wholeNumber(365, 'must be a whole number of days from 0 to 365')),
+  ),
+  // How often `npm start` restricts tenants whose payment grace ran out (0 turns it off, e.g. when a
+  // separate cron calls enforcePaymentGrace). A week is far longer than any useful interval, and
+  // well inside what a Node timer can hold.
+  PAYMENT_GRACE_CHECK_MINUTES: variable(
+    optional(wholeNumber(10_080, 'must be a whole number of minutes from 0 (off) to 10080 (a week)')),
+  ),
+  PORT: variable(withDefault(wholeNumber(65_535, 'must be a whole number from 0 to 65535'), 3000)),
+  HOST: variable(
+    withDefault(
+      z.string().regex(/^[^\s/]{1,253}$/, 'must be a host name or IP address to listen on'),
+      '127.0.0.1',
+    ),
+  ),
+  LOG_LEVEL: variable(
+    withDefault(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }), 'info' as LogLevel),
+  ),
+  ADMIN_API_TOKENS: variable(
+    text.transform((value, ctx) => {
+      try {
+        return parseAdminTokens(value);
+      } catch (error) {
+        if (!(error instanceof ValidationError)) throw error;
+        for (const issue of error.issues)
+          ctx.addIssue({ code: 'custom', message: `${issue.path}: ${issue.message}` });
+        return z.NEVER;
+      }
+    }),
+    { secret: true },
+  ),
+};
+
+type Variables = typeof configVariables;
+export type ConfigVariable = keyof Variables;
+
+/** The parsed configuration, one field per variable (DATABASE_SCHEMA always resolved). */
+export type BillingConfig = { [K in ConfigVariable]: z.output<Variables[K]['check']> } & {
+  DATABASE_SCHEMA: string;
+};
+
+export interface ConfigRequirements {
+  /** The HTTP server verifies webhooks, so it cannot start without the endpoint secret. */
+  requireWebhookSecret?: boolean;
+  /**
+   * The HTTP server acknowledges webhooks: into a database that vanishes on restart Stripe would
+   * never redeliver them. Without DATABASE_URL it starts only when ALLOW_EMBEDDED_DATABASE is true.
+   */
+  requirePersistentDatabase?: boolean;
+}
+
+export interface ConfigIssue {
+  /** The variable to fix. */
+  path: ConfigVariable;
+  message: string;
+}
+
+/**
+ * Reads and checks every variable; throws one ValidationError listing each problem, each message
+ * starting with the variable's name. Unset variables get their defaults.
+ */
+export function parseBillingConfig(
+  env: NodeJS.ProcessEnv,
+  requirements: ConfigRequirements = {},
+): BillingConfig {
+  const issues: ConfigIssue[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(configVariables) as [ConfigVariable, VariableSpec<unknown>][]) {
+    const raw = env[name];
+    const parsed = spec.check.safeParse(raw);
+    if (parsed.success) {
+      values[name] = parsed.data;
+      continue;
+    }
+    // One issue per variable: a value failing two checks still has one thing wrong with it.
+    const message = parsed.error.issues[0]?.message ?? 'is invalid';
+    const shown =
+      !spec.secret && typeof raw === 'string' ? ` (got ${JSON.stringify(raw.slice(0, 100))})` : '';
+    issues.push({ path: name, message: `${message.startsWith(name) ? '' : `${name} `}${message}${shown}` });
+  }
+  const config = values as BillingConfig;
+  const failed = (name: ConfigVariable) => issues.some((i) => i.path === name);
+
+  if (!failed('DATABASE_URL') && !failed('DATABASE_SCHEMA')) {
+    if (config.DATABASE_URL) {
+      try {
+        config.DATABASE_SCHEMA = resolveDatabaseTarget({
+          url: config.DATABASE_URL,
+          schemaSetting: config.DATABASE_SCHEMA,
+        }).schema;
+      } catch (error) {
+        if (!(error instanceof DatabaseConfigError)) throw error;
+        issues.push({ path: error.variable, message: error.message });
+      }
+    } else {
+      config.DATABASE_SCHEMA ??= 'public';
+    }
+  }
+  if (!failed('CHECKOUT_SUCCESS_URL') && !failed('CHECKOUT_CANCEL_URL')) {
+    if (!config.CHECKOUT_SUCCESS_URL !== !config.CHECKOUT_CANCEL_URL) {
+      const missing = config.CHECKOUT_SUCCESS_URL ? 'CHECKOUT_CANCEL_URL' : 'CHECKOUT_SUCCESS_URL';
+      issues.push({
+        path: missing,
+        message: `${missing} is missing: CHECKOUT_SUCCESS_URL and CHECKOUT_CANCEL_URL must be set together`,
+      });
+    }
+  }
+  if (
+    requirements.requireWebhookSecret &&
+    !failed('STRIPE_WEBHOOK_SECRET') &&
+    !config.STRIPE_WEBHOOK_SECRET
+  ) {
+    issues.push({
+      path: 'STRIPE_WEBHOOK_SECRET',
+      message:
+        'STRIPE_WEBHOOK_SECRET is required to verify webhook signatures (the whsec_… secret of the endpoint)',
+    });
+  }
+  if (
+    requirements.requirePersistentDatabase &&
+    !failed('DATABASE_URL') &&
+    !failed('ALLOW_EMBEDDED_DATABASE') &&
+    !config.DATABASE_URL &&
+    !config.ALLOW_EMBEDDED_DATABASE
+  ) {
+    issues.push({
+      path: 'DATABASE_URL',
+      message:
+        'DATABASE_URL is required: without it the server would keep tenants and acknowledged webhooks in an ' +
+        'embedded in-memory database that is lost on restart (Stripe never redelivers an acknowledged event). ' +
+        'Set ALLOW_EMBEDDED_DATABASE=true to run on it anyway, for development only',
+    });
+  }
+  if (issues.length > 0) throw new ValidationError(issues.map((i) => i.message).join('; '), issues);
+  return config;
+}
