@@ -176,13 +176,11 @@ export async function seedTenantsWithSubscriptions(
   const link = options.link ?? 'column';
   for (let i = 0; i < seeded.length; i += 1000) {
     await prisma.tenant.createMany({
-      data: seeded
-        .slice(i, i + 1000)
-        .map((t) => ({
-          id: t.tenantId,
-          name: t.tenantId,
-          stripeCustomerId: link === 'column' ? t.customerId : null,
-        })),
+      data: seeded.slice(i, i + 1000).map((t) => ({
+        id: t.tenantId,
+        name: t.tenantId,
+        stripeCustomerId: link === 'column' ? t.customerId : null,
+      })),
     });
   }
   return seeded;
