@@ -30,7 +30,15 @@ export {
   isValidFeatureKey,
   loadFeatureCatalog,
 } from './catalog/index.js';
-export { mergePlanIntoTenant, restrictFeatures, diffFeatures, featuresEqual } from './features/merge.js';
+export {
+  mergePlanIntoTenant,
+  restrictFeatures,
+  diffFeatures,
+  featuresEqual,
+  DEFAULT_GRACE_PERIOD_DAYS,
+  graceExpired,
+  type TenantFeatureState,
+} from './core/index.js';
 
 // Services
 export {
@@ -66,12 +74,7 @@ export {
   createRedisCache,
   type KeyValueCache,
 } from './cache/index.js';
-export {
-  updateTenantFeatures,
-  inTransaction,
-  type TenantFeatureState,
-  type UpdateOutcome,
-} from './tenant-store/index.js';
+export { updateTenantFeatures, inTransaction, type UpdateOutcome } from './tenant-store/index.js';
 
 // HTTP and composition
 export { buildServer, type ServerDeps, type ServerOptions } from './server/app.js';

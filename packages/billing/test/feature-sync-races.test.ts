@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { restrictFeatures } from '../src/core/index.js';
 import { createFeatureSyncService } from '../src/feature-sync/index.js';
-import { restrictFeatures } from '../src/features/merge.js';
 import type { StripeSyncService } from '../src/stripe-sync/index.js';
 import { enforcePaymentGrace } from '../src/webhooks/index.js';
 import { PLAN_FIXTURES } from './helpers/fixtures.js';

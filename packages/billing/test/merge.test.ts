@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { diffFeatures, featuresEqual, mergePlanIntoTenant, restrictFeatures } from '../src/features/merge.js';
+import { diffFeatures, featuresEqual, mergePlanIntoTenant, restrictFeatures } from '../src/core/index.js';
 import type { FeatureMap } from '../src/types.js';
 
 const current = {

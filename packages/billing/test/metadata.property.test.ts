@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
+import { featuresEqual, mergePlanIntoTenant } from '../src/core/index.js';
 import { MetadataError, UnknownFeatureError, ValidationError } from '../src/errors.js';
-import { featuresEqual, mergePlanIntoTenant } from '../src/features/merge.js';
 import {
   MAX_FEATURE_NUMBER,
   buildPriceMetadata,

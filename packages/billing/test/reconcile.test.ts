@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBillingContext } from '../src/context.js';
-import { restrictFeatures } from '../src/features/merge.js';
 import {
   EXIT_DRIFT,
   EXIT_OK,
   EXIT_USAGE,
   runReconcileCli,
   type ReconcileCliContext,
-} from '../src/reconcile/cli.js';
+} from '../src/cli/reconcile.js';
+import { restrictFeatures } from '../src/core/index.js';
 import { reconcileTenants, type ReconcileOptions } from '../src/reconcile/index.js';
 import { captureStream, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
 import {

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { restrictFeatures } from '../src/features/merge.js';
+import { restrictFeatures } from '../src/core/index.js';
 import { reconcileTenants } from '../src/reconcile/index.js';
 import { PLAN_FIXTURES, type PlanName } from './helpers/fixtures.js';
 import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';

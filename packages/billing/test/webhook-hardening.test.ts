@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { restrictFeatures } from '../src/features/merge.js';
+import { restrictFeatures } from '../src/core/index.js';
 import { enforcePaymentGrace } from '../src/webhooks/index.js';
 import { whileAuditInsertsFail } from './helpers/db-faults.js';
 import { PLAN_FIXTURES, seedPlan } from './helpers/fixtures.js';

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type Stripe from 'stripe';
+import { type TenantFeatureState } from '../src/core/index.js';
 import { createFeatureReader } from '../src/feature-cache/index.js';
 import { createFeatureSyncService, type FeatureSyncService } from '../src/feature-sync/index.js';
 import { buildServer, type ServerOptions } from '../src/server/app.js';
@@ -8,7 +9,7 @@ import {
   type StripeSyncOptions,
   type StripeSyncService,
 } from '../src/stripe-sync/index.js';
-import { toState, type TenantFeatureState } from '../src/tenant-store/index.js';
+import { toState } from '../src/tenant-store/index.js';
 import {
   createStripeWebhookHandler,
   type StripeWebhookHandler,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeVersioned } from '../src/cache/index.js';
-import { restrictFeatures } from '../src/features/merge.js';
+import { restrictFeatures } from '../src/core/index.js';
 import {
   enforcePaymentGrace,
   listUnmatchedEvents,

@@ -1,6 +1,6 @@
 import type { PrismaClient } from '@packages/db';
 import type { FeatureCatalog } from '../types.js';
-import { loadFeatureCatalog } from './index.js';
+import { loadFeatureCatalog } from './load.js';
 
 /**
  * The database's feature catalog as the services see it: loaded once per PrismaClient and shared

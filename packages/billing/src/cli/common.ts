@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CommanderError, InvalidArgumentError, type Command, type OptionValues } from 'commander';
+import type { BillingContext } from '../context.js';
 import { BillingError, messageOf, StripeAuthenticationError, ValidationError } from '../errors.js';
 
 /** Shared plumbing of the command-line tools: argument parsers, context lifetime, error reporting, process wiring. */
@@ -125,4 +126,18 @@ export function isEntryPoint(moduleUrl: string): boolean {
 export function exitWhenDone(code: number): void {
   process.exitCode = code;
   setTimeout(() => process.exit(code), 5_000).unref();
+}
+
+/**
+ * The context a command opens when none is injected, built by the one composition root from `env`.
+ * Imported lazily so that loading a command (tests, the bin) does not load the whole service graph.
+ */
+export async function createContextFromEnv(env: NodeJS.ProcessEnv): Promise<BillingContext> {
+  const { createBillingContext } = await import('../context.js');
+  return createBillingContext({ env });
+}
+
+/** A value in a before → after line: JSON, or "(none)" when absent. */
+export function show(value: unknown): string {
+  return value === undefined ? '(none)' : JSON.stringify(value);
 }

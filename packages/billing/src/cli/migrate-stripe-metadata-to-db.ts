@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { diffFeatures } from '../features/merge.js';
+import { diffFeatures } from '../core/index.js';
 import type { SyncAllOptions, SyncResult, SyncSummary } from '../feature-sync/index.js';
 import type { FeatureMap, MergeStrategy } from '../types.js';
 import {
@@ -9,7 +9,9 @@ import {
   isEntryPoint,
   parseArguments,
   positiveInteger,
+  createContextFromEnv,
   runWithContext,
+  show,
   tenantIdArgument,
   withIo,
   type CommandIo,
@@ -80,7 +82,7 @@ export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): 
 
   return runWithContext(
     io,
-    defaultCreateContext,
+    createContextFromEnv,
     { label: 'Sync failed', exitCode: EXIT_FAILED, json: options.json },
     async (context) => {
       if (options.dryRun && !options.json) io.stdout.write('Dry run: nothing will be written.\n');
@@ -113,11 +115,6 @@ export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): 
       return outcome.summary.failed.length > 0 ? EXIT_FAILED : EXIT_OK;
     },
   );
-}
-
-async function defaultCreateContext(env: NodeJS.ProcessEnv): Promise<MigrateCliContext> {
-  const { createBillingContext } = await import('../context.js');
-  return createBillingContext({ env });
 }
 
 type Diff = {
@@ -202,10 +199,6 @@ function textReport(
     );
   lines.push(`  stripe requests: ${s.stripeRequests}, duration: ${s.durationMs} ms`);
   return `${lines.join('\n')}\n`;
-}
-
-function show(value: unknown): string {
-  return value === undefined ? '(none)' : JSON.stringify(value);
 }
 
 /**

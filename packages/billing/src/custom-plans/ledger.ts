@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CustomPlan, Prisma, PrismaClient } from '@packages/db';
+import { asFeatureMap } from '../core/index.js';
 import { CustomPlanError } from '../errors.js';
-import { asFeatureMap } from '../features/merge.js';
 import type { FeatureMap } from '../types.js';
 import { failedKey, stripeKeyBase } from './idempotency.js';
 import { checkoutColumns, type StoredCheckout } from './checkout.js';

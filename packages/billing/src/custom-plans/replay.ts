@@ -1,8 +1,8 @@
 import type Stripe from 'stripe';
 import type { CustomPlan } from '@packages/db';
+import { asFeatureMap } from '../core/index.js';
 import type { GrantingSubscription } from '../stripe-sync/index.js';
 import { CustomPlanError, ValidationError } from '../errors.js';
-import { asFeatureMap } from '../features/merge.js';
 import { decideCheckoutReplay, storedCheckout, storedUrlIfLive } from './checkout.js';
 import { stepError } from './compensation.js';
 import { checkoutUrls, type ParsedInput } from './input.js';

@@ -1,10 +1,9 @@
 import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
 import { loadFeatureCatalog } from '../catalog/index.js';
+import { asFeatureMap, type TenantFeatureState } from '../core/index.js';
 import { CustomPlanError, messageOf, TenantNotFoundError, ValidationError } from '../errors.js';
-import { asFeatureMap } from '../features/merge.js';
 import { createStripeSyncService, mapStripeError, type GrantingSubscription } from '../stripe-sync/index.js';
-import type { TenantFeatureState } from '../tenant-store/index.js';
 import type { FeatureCatalog, FeatureMap } from '../types.js';
 import { storedCheckout, type StoredCheckout } from './checkout.js';
 import { archiveCreated, stepError } from './compensation.js';

@@ -1,12 +1,7 @@
 import type { PrismaClient } from '@packages/db';
+import { restrictFeatures, type TenantFeatureState } from '../core/index.js';
 import { CustomPlanError, TenantNotFoundError } from '../errors.js';
-import { restrictFeatures } from '../features/merge.js';
-import {
-  inTransaction,
-  updateTenantFeatures,
-  type TenantFeatureState,
-  type Tx,
-} from '../tenant-store/index.js';
+import { inTransaction, updateTenantFeatures, type Tx } from '../tenant-store/index.js';
 import type { FeatureMap } from '../types.js';
 import { checkoutColumns, type StoredCheckout } from './checkout.js';
 import type { Lease } from './ledger.js';

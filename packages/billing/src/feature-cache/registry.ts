@@ -1,6 +1,6 @@
 import type { PrismaClient } from '@packages/db';
 import { createMemoryCache } from '../cache/index.js';
-import { createFeatureReader, type FeatureReader } from './index.js';
+import { createFeatureReader, type FeatureReader } from './feature-reader.js';
 
 /**
  * One feature reader per database (PrismaClient), so services built separately — the spec's

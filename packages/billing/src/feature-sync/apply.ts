@@ -1,4 +1,5 @@
 import type { PrismaClient } from '@packages/db';
+import { decidePlanChange, isNoOp, type PlanChangeOptions } from '../core/index.js';
 import { BillingError, MetadataError, PlanNotFoundError, TenantNotFoundError } from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import { validateFeatureMap } from '../metadata/index.js';
@@ -12,7 +13,6 @@ import {
   type UpdateOutcome,
 } from '../tenant-store/index.js';
 import type { AuditSourceName, FeatureCatalog, FeatureMap, MergeStrategy, PlanDefaults } from '../types.js';
-import { decidePlanChange, isNoOp, type PlanChangeOptions } from './decide.js';
 
 export interface ApplyPlanDefaultsOptions {
   force?: boolean;

@@ -1,12 +1,11 @@
 import type { PrismaClient } from '@packages/db';
+import { decidePlanChange, isNoOp, matchCustomersToTenants, type TenantFeatureState } from '../core/index.js';
 import { BillingError, messageOf } from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import type { StripePlanDefaults, StripeSyncService } from '../stripe-sync/index.js';
-import { inTransaction, toState, type TenantFeatureState } from '../tenant-store/index.js';
+import { inTransaction, toState } from '../tenant-store/index.js';
 import type { AuditSourceName, FeatureCatalog, FeatureMap, MergeStrategy } from '../types.js';
 import { applyPlanInTransaction, checkPlanAgainstCatalog, wroteVersion } from './apply.js';
-import { decidePlanChange, isNoOp } from './decide.js';
-import { matchCustomersToTenants } from './match.js';
 
 export interface SyncAllOptions {
   force?: boolean;

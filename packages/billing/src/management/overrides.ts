@@ -1,16 +1,10 @@
 import type { PrismaClient } from '@packages/db';
 import { featureKeyProblem } from '../catalog/index.js';
+import { restrictFeatures, type TenantFeatureState } from '../core/index.js';
 import { DeprecatedFeatureError, TenantNotFoundError, UnknownFeatureError } from '../errors.js';
 import { featureReaderFor } from '../feature-cache/registry.js';
-import { restrictFeatures } from '../features/merge.js';
 import { featureValueProblem } from '../metadata/values.js';
-import {
-  inTransaction,
-  updateTenantFeatures,
-  wroteVersion,
-  type TenantFeatureState,
-  type Tx,
-} from '../tenant-store/index.js';
+import { inTransaction, updateTenantFeatures, wroteVersion, type Tx } from '../tenant-store/index.js';
 import type { FeatureMap, FeatureValue } from '../types.js';
 import { auditOf, rejectIssues, type TenantManagementOptions } from './common.js';
 

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { PrismaClient } from '@packages/db';
+import { emptyState } from '../core/index.js';
 import type { CustomPlanService } from '../custom-plans/index.js';
 import { parseOrThrow } from '../custom-plans/validation.js';
 import {
@@ -20,7 +21,7 @@ import {
   ValidationError,
 } from '../errors.js';
 import { toTenantFeatures } from '../feature-cache/index.js';
-import { emptyState, toState } from '../tenant-store/index.js';
+import { toState } from '../tenant-store/index.js';
 import type { FeatureSyncService } from '../feature-sync/index.js';
 import { managementRoutes } from './management-routes.js';
 import { authenticateToken, bearerToken, canReadTenant, type AuthConfig, type Principal } from './auth.js';

@@ -1,23 +1,8 @@
 import type Stripe from 'stripe';
+import { grantsAccess } from '../core/index.js';
 import { BillingError, PlanNotFoundError } from '../errors.js';
 import type { StripeCall } from './client.js';
 import { forEachPage, listAll, type PlanResolver, type StripePlanDefaults } from './plans.js';
-
-/**
- * Statuses that keep a tenant's features. past_due is included on purpose: Stripe is still
- * retrying the payment (Smart Retries / dunning), and cutting features during that window would
- * punish a card that is merely expiring. When retries are exhausted Stripe moves the subscription
- * to unpaid or canceled (per the account's settings), and access ends then.
- */
-export const ACCESS_GRANTING_STATUSES: readonly Stripe.Subscription.Status[] = [
-  'active',
-  'trialing',
-  'past_due',
-];
-
-export function grantsAccess(status: string): boolean {
-  return (ACCESS_GRANTING_STATUSES as readonly string[]).includes(status);
-}
 
 // Non-granting statuses are ranked too, so a customer left with only ended subscriptions is still
 // described by one deterministic choice: a subscription still open (unpaid, paused) says more about

@@ -68,11 +68,6 @@ function isSignatureFailure(error: unknown): boolean {
   return error instanceof Error && (error as { type?: unknown }).type === 'StripeSignatureVerificationError';
 }
 
-/** Stripe timestamps (Unix seconds) as Dates; absent → null. */
-export function toDate(seconds: number | null | undefined): Date | null {
-  return typeof seconds === 'number' ? new Date(seconds * 1000) : null;
-}
-
 export const idOf = (value: unknown): string | null => {
   const id = value && typeof value === 'object' ? (value as { id?: unknown }).id : value;
   return typeof id === 'string' && STRIPE_ID.test(id) ? id : null;

@@ -1,4 +1,5 @@
 import type { PrismaClient } from '@packages/db';
+import { decideGraceEnforcement, gracePeriodMs } from '../core/index.js';
 import { messageOf } from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import {
@@ -7,8 +8,6 @@ import {
   wroteVersion,
   type UpdateOutcome,
 } from '../tenant-store/index.js';
-import { decideGraceEnforcement } from './decisions.js';
-import { DEFAULT_GRACE_PERIOD_DAYS } from './handler.js';
 
 export interface EnforcePaymentGraceOptions {
   now?: Date;
@@ -34,7 +33,7 @@ export async function enforcePaymentGrace(
   options: EnforcePaymentGraceOptions = {},
 ): Promise<EnforcePaymentGraceResult> {
   const now = options.now ?? new Date();
-  const graceMs = (options.gracePeriodDays ?? DEFAULT_GRACE_PERIOD_DAYS) * 86_400_000;
+  const graceMs = gracePeriodMs(options.gracePeriodDays);
   const cutoff = new Date(now.getTime() - graceMs);
   const candidates = await prisma.tenantFeatureConfig.findMany({
     where: { accessActive: true, paymentFailedAt: { lte: cutoff } },

@@ -1,33 +1,37 @@
 import type { PrismaClient } from '@packages/db';
 import type Stripe from 'stripe';
-import { BillingError, StripeNotFoundError } from '../errors.js';
-import type { FeatureReader } from '../feature-cache/index.js';
-import type { StripeCall } from '../stripe-sync/client.js';
-import { mapStripeError } from '../stripe-sync/errors.js';
-import type { SubscriptionState } from '../stripe-sync/subscriptions.js';
-import {
-  inTransaction,
-  lockTenant,
-  updateTenantFeatures,
-  wroteVersion,
-  type AuditContext,
-  type Decision,
-  type TenantFeatureState,
-  type Tx,
-  type UpdateOutcome,
-} from '../tenant-store/index.js';
-import type { PlanDefaults } from '../types.js';
 import {
   decideFromTruth,
   decidePaymentFailed,
   decidePaymentSucceeded,
   decidePlanReapply,
   decideTrialWillEnd,
+  gracePeriodMs,
+  toDate,
+  type Decision,
   type EventFacts,
   type SubscriptionTruth,
-} from './decisions.js';
-import { idOf, refsOf, toDate, verifyEvent, type EventRefs, type VerifiedEvent } from './event.js';
-import { readSubscriptionTruth } from './truth.js';
+  type TenantFeatureState,
+} from '../core/index.js';
+import { BillingError, StripeNotFoundError } from '../errors.js';
+import type { FeatureReader } from '../feature-cache/index.js';
+import {
+  mapStripeError,
+  readSubscriptionTruth,
+  type StripeCall,
+  type SubscriptionState,
+} from '../stripe-sync/index.js';
+import {
+  inTransaction,
+  lockTenant,
+  updateTenantFeatures,
+  wroteVersion,
+  type AuditContext,
+  type Tx,
+  type UpdateOutcome,
+} from '../tenant-store/index.js';
+import type { PlanDefaults } from '../types.js';
+import { idOf, refsOf, verifyEvent, type EventRefs, type VerifiedEvent } from './event.js';
 import { claimEvent, finishEvent, UNKNOWN_TENANT } from './ledger.js';
 
 /** What the handler needs from the stripe-sync service (structural, so tests can wrap it). */
@@ -79,9 +83,6 @@ export interface StripeWebhookHandler {
   handleWebhook(payload: Buffer | string, signature: string | undefined): Promise<WebhookResult>;
 }
 
-export const DEFAULT_GRACE_PERIOD_DAYS = 7;
-const DAY_MS = 86_400_000;
-
 /** Events whose only trustworthy content is "something changed for this customer". */
 const SUBSCRIPTION_EVENTS = new Set([
   'customer.subscription.created',
@@ -122,7 +123,7 @@ export function createStripeWebhookHandler(
   options: StripeWebhookHandlerOptions = {},
 ): StripeWebhookHandler {
   const tolerance = options.toleranceSeconds ?? 300;
-  const graceMs = (options.paymentFailurePolicy?.gracePeriodDays ?? DEFAULT_GRACE_PERIOD_DAYS) * DAY_MS;
+  const graceMs = gracePeriodMs(options.paymentFailurePolicy?.gracePeriodDays);
   const now = options.now ?? (() => new Date());
   const log = options.log ?? defaultLog;
   const stripeSync = featureSync.stripeSync;

@@ -1,6 +1,5 @@
 export {
   createStripeWebhookHandler,
-  DEFAULT_GRACE_PERIOD_DAYS,
   type StripeWebhookHandler,
   type StripeWebhookHandlerOptions,
   type TrialWillEndInfo,
@@ -16,7 +15,6 @@ export {
   type EnforcePaymentGraceResult,
 } from './grace.js';
 export { listUnmatchedEvents, type UnmatchedEvent } from './ledger.js';
-export { graceExpired } from './decisions.js';
 export { verifyEvent, type VerifiedEvent } from './event.js';
 export {
   schedulePaymentGrace,

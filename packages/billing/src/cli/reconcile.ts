@@ -6,12 +6,19 @@ import {
   isEntryPoint,
   parseArguments,
   positiveInteger,
+  createContextFromEnv,
   runWithContext,
+  show,
   tenantIdArgument,
   withIo,
   type CommandIo,
-} from '../cli/common.js';
-import { reconcileTenants, type ReconcileDeps, type ReconcileResult, type TenantDrift } from './index.js';
+} from './common.js';
+import {
+  reconcileTenants,
+  type ReconcileDeps,
+  type ReconcileResult,
+  type TenantDrift,
+} from '../reconcile/index.js';
 
 export { EXIT_OK, EXIT_USAGE };
 /** Drift left over (check only, or a fix that failed) or tenants that could not be checked. */
@@ -58,7 +65,7 @@ export async function runReconcileCli(argv: readonly string[], io: ReconcileCliI
   const { options } = parsed;
   return runWithContext(
     io,
-    defaultCreateContext,
+    createContextFromEnv,
     { label: 'Reconcile failed', exitCode: EXIT_DRIFT, json: options.json },
     async (context) => {
       const result = await reconcileTenants(context, {
@@ -85,15 +92,6 @@ export function exitCodeOf(result: ReconcileResult): number {
   if (result.failed.length > 0) return EXIT_DRIFT;
   const remaining = result.drift.filter((d) => d.fix !== 'applied' && d.fix !== 'already_in_sync');
   return remaining.length > 0 ? EXIT_DRIFT : EXIT_OK;
-}
-
-async function defaultCreateContext(env: NodeJS.ProcessEnv): Promise<ReconcileCliContext> {
-  const { createBillingContext } = await import('../context.js');
-  return createBillingContext({ env });
-}
-
-function show(value: unknown): string {
-  return value === undefined ? '(none)' : JSON.stringify(value);
 }
 
 function driftLines(d: TenantDrift, fixing: boolean): string[] {
@@ -144,5 +142,5 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   return runReconcileCli(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env });
 }
 
-// `tsx src/reconcile/cli.ts` runs the command; importing it (tests) does not.
+// `tsx src/cli/reconcile.ts` runs the command; importing it (tests) does not.
 if (isEntryPoint(import.meta.url)) exitWhenDone(await main());

@@ -1,12 +1,9 @@
-import { grantsAccess } from '../stripe-sync/subscriptions.js';
-import {
-  planPatch,
-  sameValue,
-  type Decision,
-  type TenantFeaturePatch,
-  type TenantFeatureState,
-} from '../tenant-store/index.js';
 import type { MergeStrategy, PlanDefaults } from '../types.js';
+import { isHeldConfig } from './held-config.js';
+import { planPatch } from './plan-patch.js';
+import { sameValue } from './same-value.js';
+import { grantsAccess } from './subscription-status.js';
+import type { Decision, TenantFeaturePatch, TenantFeatureState } from './tenant-state.js';
 
 export interface PlanChangeOptions {
   /** Apply even to custom/manual configs, plans meant for another tenant, and unchanged configs. */
@@ -53,13 +50,7 @@ export function decidePlanChange(
     return { skip: 'plan_for_other_tenant' };
   // A custom config that *is* this custom price stays in sync; any other hand-made config is
   // left alone until someone forces the plan back on.
-  if (
-    !force &&
-    current &&
-    (current.source === 'manual' || (current.source === 'custom' && current.stripePriceId !== plan.priceId))
-  ) {
-    return { skip: 'custom_config' };
-  }
+  if (!force && current && isHeldConfig(current, plan.priceId)) return { skip: 'custom_config' };
 
   // Without subscription information (an admin applying a plan) the tenant's access state stands.
   let accessActive = options.subscription

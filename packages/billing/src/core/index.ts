@@ -1,0 +1,42 @@
+// The pure entitlement core: decisions over plain values, no database, Stripe client or cache.
+// Every other folder imports from here; nothing here imports from them.
+export { asFeatureMap, combineFeatures, copyFeatures, diffFeatures, featuresEqual } from './feature-map.js';
+export { mergePlanIntoTenant, type FeatureLayers, type MergePlanInput } from './merge.js';
+export { derivedFeatures, restrictedFeatures, restrictFeatures } from './restriction.js';
+export { isHeldConfig } from './held-config.js';
+export { planPatch } from './plan-patch.js';
+export { sameValue } from './same-value.js';
+export {
+  emptyState,
+  type ConfigSource,
+  type Decision,
+  type TenantFeaturePatch,
+  type TenantFeatureState,
+} from './tenant-state.js';
+export { ACCESS_GRANTING_STATUSES, grantsAccess } from './subscription-status.js';
+export { toDate } from './unix-time.js';
+export {
+  NO_SUBSCRIPTION,
+  subscriptionTruthOf,
+  truthFromCustomerEntry,
+  type CustomerSubscriptionLike,
+  type SubscriptionRef,
+  type SubscriptionStateLike,
+  type SubscriptionTruth,
+} from './subscription-truth.js';
+export { watermark, type EventFacts } from './event-facts.js';
+export { DEFAULT_GRACE_PERIOD_DAYS, decideGraceEnforcement, graceExpired, gracePeriodMs } from './grace.js';
+export { decideFromTruth, type TruthOptions } from './subscription-decision.js';
+export { decidePaymentFailed, decidePaymentSucceeded } from './payment-decisions.js';
+export { decideTrialWillEnd } from './trial-decision.js';
+export { decidePlanReapply } from './plan-reapply-decision.js';
+export { decidePlanChange, isNoOp, type PlanChangeOptions } from './plan-change.js';
+export { matchCustomersToTenants, type CustomerMatch, type TenantRef } from './customer-match.js';
+export {
+  compareSnapshots,
+  expectedPatch,
+  reconcileFacts,
+  snapshotOf,
+  type ReconcileSnapshot,
+  type SnapshotDiff,
+} from './reconcile-decisions.js';

@@ -1,0 +1,384 @@
+import type { PrismaClient } from '@packages/db';
+import {
+  compareSnapshots,
+  emptyState,
+  expectedPatch,
+  gracePeriodMs,
+  matchCustomersToTenants,
+  NO_SUBSCRIPTION,
+  reconcileFacts,
+  snapshotOf,
+  truthFromCustomerEntry,
+  type ReconcileSnapshot,
+  type SnapshotDiff,
+  type SubscriptionTruth,
+  type TenantFeatureState,
+} from '../core/index.js';
+import { BillingError, messageOf } from '../errors.js';
+import type { FeatureReader } from '../feature-cache/index.js';
+import {
+  readSubscriptionTruth,
+  type CustomerSubscriptionEntry,
+  type StripeSyncService,
+} from '../stripe-sync/index.js';
+import {
+  inTransaction,
+  lockTenant,
+  toState,
+  updateTenantFeatures,
+  wroteVersion,
+  type UpdateOutcome,
+} from '../tenant-store/index.js';
+
+export type { ReconcileSnapshot } from '../core/index.js';
+
+export interface TenantDrift {
+  tenantId: string;
+  customerId: string | null;
+  expected: ReconcileSnapshot;
+  /** Null when the tenant has no config row yet although Stripe grants it a plan. */
+  actual: ReconcileSnapshot | null;
+  diff: SnapshotDiff;
+  /**
+   * Only with `fix`: 'applied' = corrected with an audit row; 'already_in_sync' = Stripe or a
+   * concurrent webhook made the tenant match before the fix took its lock; 'failed' = see `failed`.
+   */
+  fix?: 'applied' | 'already_in_sync' | 'skipped' | 'failed';
+}
+
+export interface ReconcileFailure {
+  tenantId: string | null;
+  customerId: string | null;
+  phase: 'check' | 'fix';
+  code: string;
+  error: string;
+}
+
+export interface ReconcileSkip {
+  tenantId: string | null;
+  customerId: string | null;
+  /**
+   * unlinked (config but no Stripe customer: never restricted, reconcile cannot know it is billed
+   * through Stripe), no_tenant, customer_mismatch, duplicate_customer, plan_for_other_tenant.
+   */
+  reason: string;
+}
+
+export interface ReconcileProgress {
+  phase: 'check' | 'fix';
+  done: number;
+  total: number;
+  tenantId: string | null;
+}
+
+export interface ReconcileOptions {
+  /** Write the expected state for every drifting tenant (audit: source 'sync', action 'reconcile'). */
+  fix?: boolean;
+  /** Only this tenant, through its linked Stripe customer. */
+  tenantId?: string;
+  /** At most this many Stripe customers; tenants not reached are not checked (no "missing" verdicts). */
+  limit?: number;
+  /** Audit actor of fixes (default 'reconcile'). */
+  actor?: string;
+  onProgress?: (progress: ReconcileProgress) => void;
+  /** Same policy as the webhook handler (default DEFAULT_GRACE_PERIOD_DAYS). */
+  gracePeriodDays?: number;
+  now?: () => Date;
+  /**
+   * Drop the product/price cache first (default true): drift caused by a missed product.updated
+   * webhook is exactly what the cache would otherwise hide for up to its TTL.
+   */
+  freshPlans?: boolean;
+}
+
+export interface ReconcileResult {
+  /** Tenants compared with Stripe (in sync + drifting + failed in the check phase). */
+  checked: number;
+  inSync: number;
+  drift: TenantDrift[];
+  /** Drifting tenants corrected by this run (`fix: 'applied'`). */
+  fixed: number;
+  failed: ReconcileFailure[];
+  skipped: ReconcileSkip[];
+  stripeRequests: number;
+  durationMs: number;
+}
+
+export interface ReconcileDeps {
+  prisma: PrismaClient;
+  featureSync: { stripeSync: StripeSyncService; reader: Pick<FeatureReader, 'publish'> };
+}
+
+interface Candidate {
+  tenantId: string;
+  customerId: string | null;
+  /** Set the tenant's stripe_customer_id when fixing (matched through a metadata hint). */
+  link: boolean;
+  state: TenantFeatureState | null;
+  /** Null: read per customer (single-tenant mode). */
+  truth: SubscriptionTruth | null;
+  error?: BillingError;
+}
+
+interface LoadedTenant {
+  id: string;
+  stripeCustomerId: string | null;
+  state: TenantFeatureState | null;
+}
+
+const PAGE = 1000;
+
+const codeOf = (error: unknown) => (error instanceof BillingError ? error.code : 'internal_error');
+
+/**
+ * Compares every tenant's stored config with what Stripe implies now, by the same rules the
+ * webhook handler applies (so a tenant that received every event is in sync by construction), and
+ * with `fix` corrects the drift through the one write path with an audit row per tenant.
+ *
+ * Stripe is walked once (getCustomersWithSubscriptions) and all tenants are loaded in bulk, so the
+ * check costs O(customers / 100) Stripe requests. A fix re-reads the customer's subscriptions
+ * *after* taking the tenant's row lock, like a webhook: a webhook that commits while the reconcile
+ * runs can never be overwritten with the older picture from the walk.
+ */
+export async function reconcileTenants(
+  deps: ReconcileDeps,
+  options: ReconcileOptions = {},
+): Promise<ReconcileResult> {
+  const started = performance.now();
+  const { prisma } = deps;
+  const stripeSync = deps.featureSync.stripeSync;
+  const requestsBefore = stripeSync.stats.stripeRequests;
+  const graceMs = gracePeriodMs(options.gracePeriodDays);
+  const now = options.now ?? (() => new Date());
+  const actor = options.actor ?? 'reconcile';
+  const factsFor = (tenantId: string) => reconcileFacts(tenantId, now(), graceMs);
+
+  const result: ReconcileResult = {
+    checked: 0,
+    inSync: 0,
+    drift: [],
+    fixed: 0,
+    failed: [],
+    skipped: [],
+    stripeRequests: 0,
+    durationMs: 0,
+  };
+  if (options.freshPlans !== false) stripeSync.invalidatePlan();
+
+  const readTruth = (customerId: string) => readSubscriptionTruth(stripeSync, customerId);
+
+  const candidates =
+    options.tenantId !== undefined ? await singleCandidate(options.tenantId) : await walkCandidates();
+
+  async function singleCandidate(tenantId: string): Promise<Candidate[]> {
+    const row = await prisma.tenant.findUnique({
+      where: { id: tenantId },
+      select: { id: true, stripeCustomerId: true, featureConfig: true },
+    });
+    if (!row) {
+      result.failed.push({
+        tenantId,
+        customerId: null,
+        phase: 'check',
+        code: 'tenant_not_found',
+        error: `Tenant "${tenantId}" does not exist`,
+      });
+      return [];
+    }
+    const state = row.featureConfig ? toState(row.featureConfig) : null;
+    if (!row.stripeCustomerId) {
+      result.skipped.push({ tenantId, customerId: null, reason: 'unlinked' });
+      return [];
+    }
+    return [{ tenantId, customerId: row.stripeCustomerId, link: false, state, truth: null }];
+  }
+
+  async function loadAllTenants(): Promise<LoadedTenant[]> {
+    const out: LoadedTenant[] = [];
+    let cursor: string | undefined;
+    for (;;) {
+      const rows = await prisma.tenant.findMany({
+        select: { id: true, stripeCustomerId: true, featureConfig: true },
+        orderBy: { id: 'asc' },
+        take: PAGE,
+        ...(cursor !== undefined ? { cursor: { id: cursor }, skip: 1 } : {}),
+      });
+      for (const row of rows)
+        out.push({
+          id: row.id,
+          stripeCustomerId: row.stripeCustomerId,
+          state: row.featureConfig ? toState(row.featureConfig) : null,
+        });
+      if (rows.length < PAGE) return out;
+      cursor = rows.at(-1)!.id;
+    }
+  }
+
+  async function walkCandidates(): Promise<Candidate[]> {
+    // Stripe first: the walk is all-or-nothing (it throws rather than return a partial list), so a
+    // failed read can never be mistaken for "these customers have no subscription".
+    const entries = await stripeSync.getCustomersWithSubscriptions(options.limit);
+    const tenants = await loadAllTenants();
+    const out: Candidate[] = [];
+    const candidate = (tenant: LoadedTenant, entry: CustomerSubscriptionEntry, link: boolean): Candidate => ({
+      tenantId: tenant.id,
+      customerId: entry.customer.id,
+      link,
+      state: tenant.state,
+      truth: entry.error ? null : truthFromCustomerEntry(entry),
+      ...(entry.error ? { error: entry.error } : {}),
+    });
+
+    // Same matching as the bulk sync (a tenant bound by stripe_customer_id belongs to that customer
+    // whatever another customer's metadata says); bound customers first, as in the sync's report.
+    const matches = matchCustomersToTenants(
+      entries.map((e) => ({ customerId: e.customer.id, tenantIdHint: e.tenantIdHint })),
+      tenants,
+    );
+    const claimed = new Set<string>();
+    for (const pass of [false, true]) {
+      entries.forEach((entry, i) => {
+        const m = matches[i]!;
+        if ('tenant' in m) {
+          if (m.link !== pass) return;
+          claimed.add(m.tenant.id);
+          out.push(candidate(m.tenant, entry, m.link));
+        } else if (pass) {
+          result.skipped.push({
+            tenantId: entry.tenantIdHint,
+            customerId: entry.customer.id,
+            reason: m.skip,
+          });
+        }
+      });
+    }
+
+    // A partial walk proves nothing about the customers it did not reach.
+    if (options.limit !== undefined) return out;
+    for (const tenant of tenants) {
+      if (claimed.has(tenant.id) || tenant.state === null) continue;
+      if (tenant.stripeCustomerId === null) {
+        result.skipped.push({ tenantId: tenant.id, customerId: null, reason: 'unlinked' });
+        continue;
+      }
+      // Linked, but the walk (status=all) saw no subscription: none left, or the customer was deleted.
+      out.push({
+        tenantId: tenant.id,
+        customerId: tenant.stripeCustomerId,
+        link: false,
+        state: tenant.state,
+        truth: NO_SUBSCRIPTION,
+      });
+    }
+    return out;
+  }
+
+  // ---- Check ----
+  const drifting: Array<{ drift: TenantDrift; candidate: Candidate }> = [];
+  let done = 0;
+  for (const c of candidates) {
+    done += 1;
+    options.onProgress?.({ phase: 'check', done, total: candidates.length, tenantId: c.tenantId });
+    let truth = c.truth;
+    try {
+      if (c.error) throw c.error;
+      truth ??= await readTruth(c.customerId!);
+    } catch (error) {
+      if (!(error instanceof BillingError)) throw error;
+      // Broken plan metadata or a plan Stripe cannot resolve: report, never guess.
+      result.checked += 1;
+      result.failed.push({
+        tenantId: c.tenantId,
+        customerId: c.customerId,
+        phase: 'check',
+        code: error.code,
+        error: error.message,
+      });
+      continue;
+    }
+    const decided = expectedPatch(c.state, truth, factsFor(c.tenantId));
+    if ('skip' in decided && decided.skip !== 'no_config') {
+      result.skipped.push({ tenantId: c.tenantId, customerId: c.customerId, reason: decided.skip });
+      continue;
+    }
+    result.checked += 1;
+    if ('skip' in decided) {
+      result.inSync += 1;
+      continue;
+    }
+    const expected = snapshotOf({ ...(c.state ?? emptyState(c.tenantId)), ...decided.patch });
+    const actual = c.state ? snapshotOf(c.state) : null;
+    const diff = compareSnapshots(expected, actual);
+    if (!diff) {
+      result.inSync += 1;
+      continue;
+    }
+    const drift: TenantDrift = { tenantId: c.tenantId, customerId: c.customerId, expected, actual, diff };
+    result.drift.push(drift);
+    drifting.push({ drift, candidate: c });
+  }
+
+  // ---- Fix ----
+  if (options.fix) {
+    let fixedDone = 0;
+    for (const { drift, candidate } of drifting) {
+      fixedDone += 1;
+      try {
+        drift.fix = await fixOne(candidate);
+        if (drift.fix === 'applied') result.fixed += 1;
+      } catch (error) {
+        drift.fix = 'failed';
+        result.failed.push({
+          tenantId: candidate.tenantId,
+          customerId: candidate.customerId,
+          phase: 'fix',
+          code: codeOf(error),
+          error: messageOf(error),
+        });
+      }
+      options.onProgress?.({
+        phase: 'fix',
+        done: fixedDone,
+        total: drifting.length,
+        tenantId: candidate.tenantId,
+      });
+    }
+  }
+
+  async function fixOne(c: Candidate): Promise<'applied' | 'already_in_sync' | 'skipped'> {
+    const outcome: UpdateOutcome = await inTransaction(prisma, async (tx) => {
+      // Lock, then read Stripe: the order every webhook uses, so whichever commits last read last.
+      const locked = await lockTenant(tx, c.tenantId);
+      if (!locked) return { status: 'tenant_not_found', tenantId: c.tenantId } as const;
+      const customerId = locked.tenant.stripeCustomerId ?? (c.link ? c.customerId : null);
+      if (!customerId)
+        return { status: 'skipped', tenantId: c.tenantId, reason: 'unlinked', state: locked.state } as const;
+      const truth = await readTruth(customerId);
+      if (c.link && locked.tenant.stripeCustomerId === null) {
+        await tx.tenant.updateMany({
+          where: { id: c.tenantId, stripeCustomerId: null },
+          data: { stripeCustomerId: customerId },
+        });
+      }
+      return updateTenantFeatures(
+        tx,
+        c.tenantId,
+        (current) => {
+          const decided = expectedPatch(current, truth, factsFor(c.tenantId));
+          return 'skip' in decided ? decided : { patch: decided.patch, action: 'reconcile' };
+        },
+        { actor, source: 'sync' },
+      );
+    });
+    if (outcome.status === 'tenant_not_found')
+      throw new BillingError('tenant_not_found', `Tenant "${c.tenantId}" was deleted during the reconcile`);
+    if (outcome.status === 'skipped') return outcome.reason === 'no_config' ? 'already_in_sync' : 'skipped';
+    // After commit only, as every writer does: a version that rolled back must never reach the cache.
+    if (wroteVersion(outcome)) await deps.featureSync.reader.publish([outcome.after]);
+    return outcome.status === 'updated' ? 'applied' : 'already_in_sync';
+  }
+
+  result.stripeRequests = stripeSync.stats.stripeRequests - requestsBefore;
+  result.durationMs = Math.round(performance.now() - started);
+  return result;
+}

@@ -1,0 +1,154 @@
+import type Stripe from 'stripe';
+import { DEFAULT_FEATURE_CATALOG } from '../catalog/index.js';
+import { BillingError } from '../errors.js';
+import { parseProductMetadata } from '../metadata/index.js';
+import type { FeatureCatalog } from '../types.js';
+import { createStripeCaller, type StripeCall, type StripeSyncStats } from './client.js';
+import { createTokenBucket } from './limiter.js';
+import { createPlanResolver, forEachPage, type StripePlanDefaults } from './plans.js';
+import {
+  createSubscriptionReader,
+  type ActiveSubscription,
+  type CustomerSubscriptionEntry,
+  type GrantingSubscription,
+  type SubscriptionState,
+} from './subscriptions.js';
+
+export interface StripeSyncOptions {
+  catalog?: FeatureCatalog;
+  /** How long a product/price stays cached (default 5 minutes). */
+  cacheTtlMs?: number;
+  /** Per cache (products, prices, lookup keys); default 1000. */
+  cacheMaxEntries?: number;
+  /** Sustained request rate for every call this service makes (default 25: safe in Stripe test mode). */
+  requestsPerSecond?: number;
+  /** Token-bucket burst; defaults to a fifth of a second's worth of requests. */
+  burst?: number;
+  /** Our retries of 429/5xx/connection failures on top of the SDK's maxNetworkRetries (default 3). */
+  maxRetries?: number;
+  retryBaseDelayMs?: number;
+  maxRetryDelayMs?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface PlanStatistics {
+  totalProducts: number;
+  activeProducts: number;
+  productsWithFeatures: number;
+  customPlans: number;
+  totalPrices: number;
+  pricesWithLookupKey: number;
+  /** Products per `bundle` metadata value (products with valid metadata only). */
+  bundles: Record<string, number>;
+  invalidProducts: Array<{ id: string; error: string }>;
+}
+
+export interface StripeSyncService {
+  getPlanDefaultsFromStripe(planId: string): Promise<StripePlanDefaults>;
+  getActiveSubscription(customerId: string): Promise<ActiveSubscription | null>;
+  /** The granting subscription and the most relevant one overall, from one list call. */
+  getSubscriptionState(customerId: string): Promise<SubscriptionState>;
+  /** The access-granting subscription and its plan item, from the same list; the plan is not resolved. */
+  getGrantingSubscription(customerId: string): Promise<GrantingSubscription | null>;
+  getCustomersWithSubscriptions(limit?: number): Promise<CustomerSubscriptionEntry[]>;
+  getPlanStatistics(): Promise<PlanStatistics>;
+  /** Drops the cached product/price/lookup_key `id` (everything when omitted). */
+  invalidatePlan(id?: string): void;
+  /** Runs any Stripe call through this service's rate limiter, retries and error mapping. */
+  call: StripeCall;
+  readonly stats: Readonly<StripeSyncStats>;
+  readonly stripe: Stripe;
+  readonly catalog: FeatureCatalog;
+}
+
+export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptions = {}): StripeSyncService {
+  const catalog = options.catalog ?? DEFAULT_FEATURE_CATALOG;
+  const stats: StripeSyncStats = {
+    stripeRequests: 0,
+    cacheHits: 0,
+    cacheMisses: 0,
+    retries: 0,
+    rateLimited: 0,
+  };
+  const limiter = createTokenBucket({
+    ratePerSecond: options.requestsPerSecond ?? 25,
+    burst: options.burst,
+    sleep: options.sleep,
+  });
+  const call = createStripeCaller({
+    limiter,
+    stats,
+    maxRetries: options.maxRetries,
+    retryBaseDelayMs: options.retryBaseDelayMs,
+    maxRetryDelayMs: options.maxRetryDelayMs,
+    sleep: options.sleep,
+  });
+  const plans = createPlanResolver(stripe, call, stats, {
+    catalog,
+    ttlMs: options.cacheTtlMs ?? 5 * 60_000,
+    maxEntries: options.cacheMaxEntries ?? 1000,
+    now: options.now,
+  });
+  const subscriptions = createSubscriptionReader(stripe, call, plans);
+
+  async function getPlanStatistics(): Promise<PlanStatistics> {
+    const stats: PlanStatistics = {
+      totalProducts: 0,
+      activeProducts: 0,
+      productsWithFeatures: 0,
+      customPlans: 0,
+      totalPrices: 0,
+      pricesWithLookupKey: 0,
+      bundles: {},
+      invalidProducts: [],
+    };
+    // Counted page by page so the walk never holds the whole catalogue in memory.
+    await forEachPage(
+      call,
+      'products.list',
+      (page) => stripe.products.list(page),
+      (page) => {
+        for (const product of page) {
+          stats.totalProducts += 1;
+          if (product.active) stats.activeProducts += 1;
+          try {
+            const parsed = parseProductMetadata(product, catalog);
+            if (Object.keys(parsed.features).length > 0) stats.productsWithFeatures += 1;
+            if (parsed.custom) stats.customPlans += 1;
+            if (parsed.bundle) stats.bundles[parsed.bundle] = (stats.bundles[parsed.bundle] ?? 0) + 1;
+          } catch (error) {
+            if (!(error instanceof BillingError)) throw error;
+            stats.invalidProducts.push({ id: product.id, error: error.message });
+          }
+        }
+      },
+    );
+    await forEachPage(
+      call,
+      'prices.list',
+      (page) => stripe.prices.list(page),
+      (page) => {
+        for (const price of page) {
+          stats.totalPrices += 1;
+          if (price.lookup_key) stats.pricesWithLookupKey += 1;
+        }
+      },
+    );
+    return stats;
+  }
+
+  return {
+    getPlanDefaultsFromStripe: (planId) => plans.getPlanDefaults(planId),
+    getActiveSubscription: (customerId) => subscriptions.getActiveSubscription(customerId),
+    getSubscriptionState: (customerId) => subscriptions.getSubscriptionState(customerId),
+    getGrantingSubscription: (customerId) => subscriptions.getGrantingSubscription(customerId),
+    getCustomersWithSubscriptions: (limit) => subscriptions.getCustomersWithSubscriptions(limit),
+    getPlanStatistics,
+    invalidatePlan: (id) => plans.invalidate(id),
+    call,
+    stats,
+    stripe,
+    catalog,
+  };
+}
