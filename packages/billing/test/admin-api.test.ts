@@ -404,7 +404,8 @@ describe('endpoints', () => {
       payload: { ...payload, priceCents: 5 },
     });
     expect(reused.statusCode).toBe(409);
-    expect(reused.json().error.code).toBe('idempotency_conflict');
+    // The documented shape only: no internal `step` on a conflict the caller resolves.
+    expect(reused.json()).toEqual({ error: { code: 'idempotency_conflict', message: expect.any(String) } });
   });
 
   it('custom plan Stripe failure → 502 with the failed step', async () => {

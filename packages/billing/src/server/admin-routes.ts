@@ -21,6 +21,7 @@ import {
   ValidationError,
 } from '../errors.js';
 import { toTenantFeatures } from '../feature-cache/index.js';
+import { auditCursorSchema, planRefSchema, tenantIdSchema } from '../identifiers.js';
 import { toState } from '../tenant-store/index.js';
 import type { FeatureSyncService } from '../feature-sync/index.js';
 import { managementRoutes } from './management-routes.js';
@@ -59,12 +60,12 @@ class HttpError extends Error {
   }
 }
 
-const tenantIdParam = z.object({ tenantId: z.string().min(1).max(255) });
+const tenantIdParam = z.object({ tenantId: tenantIdSchema });
 const mergeStrategy = z.enum(['merge', 'replace', 'preserve']);
 
 const applyPlanBody = z
   .object({
-    planId: z.string().trim().min(1).max(255),
+    planId: planRefSchema,
     force: z.boolean().optional(),
     mergeStrategy: mergeStrategy.optional(),
     dryRun: z.boolean().optional(),
@@ -77,7 +78,7 @@ const syncBody = z
     force: z.boolean().optional(),
     mergeStrategy: mergeStrategy.optional(),
     limit: z.number().int().positive().max(1_000_000).optional(),
-    tenantId: z.string().trim().min(1).max(255).optional(),
+    tenantId: tenantIdSchema.optional(),
   })
   .strict();
 
@@ -85,20 +86,11 @@ const syncBody = z
 const customPlanBody = z.record(z.string(), z.unknown());
 
 export const AUDIT_LOG_MAX_LIMIT = 200;
-const MAX_BIGINT = 9_223_372_036_854_775_807n;
 const auditLogQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(AUDIT_LOG_MAX_LIMIT).optional().default(50),
     // The cursor is the id of the last entry of the previous page (ids grow with insertion order).
-    before: z
-      .string()
-      .regex(/^[1-9][0-9]{0,18}$/, { error: 'must be an audit entry id from nextCursor' })
-      // 19 digits can exceed bigint; PostgreSQL would reject it with a 500.
-      // (zod runs this even after the regex failed, so non-digits are left to the regex's issue.)
-      .refine((v) => !/^[0-9]+$/.test(v) || BigInt(v) <= MAX_BIGINT, {
-        error: 'must be an audit entry id from nextCursor',
-      })
-      .optional(),
+    before: auditCursorSchema.optional(),
   })
   .strict();
 
@@ -312,11 +304,9 @@ export function errorResponse(error: unknown): {
       const message = `Custom plan creation failed at step "${error.step}"; whatever it created in Stripe was undone where that was safe. Details are in the server log.`;
       return { status: 500, body: { error: { code: error.code, message, step: error.step } }, headers: {} };
     }
-    return {
-      status: 409,
-      body: { error: { code: error.code, message: error.message, step: error.step } },
-      headers: {},
-    };
+    // A conflict the caller resolves (another attempt, an idempotency key reused for another plan):
+    // the code and message say what to do; the internal step adds nothing to that.
+    return { status: 409, body: body(error.code, error.message), headers: {} };
   }
   if (error instanceof StripeRateLimitError)
     return { status: 503, body: body(error.code, error.message), headers: { 'retry-after': '5' } };

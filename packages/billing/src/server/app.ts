@@ -1,12 +1,19 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
+import type { KeyValueCache } from '../cache/index.js';
 import { adminRoutes, type AdminRouteDeps } from './admin-routes.js';
+import { errorShapeOptions, installErrorShape } from './error-shape.js';
+import { healthRoutes } from './health.js';
 import { webhookRoutes, type WebhookRouteDeps } from './webhook-routes.js';
 
 export interface ServerDeps extends WebhookRouteDeps, AdminRouteDeps {
   prisma: PrismaClient;
   stripe: Stripe;
+  /** Readiness pings it when it is Redis. */
+  cache?: KeyValueCache;
+  /** Longest a readiness check may take (default 2000 ms). */
+  healthCheckTimeoutMs?: number;
 }
 
 export interface ServerOptions {
@@ -18,8 +25,14 @@ export interface ServerOptions {
 
 /** The HTTP layer: thin routes over the services, assembled here so tests can inject() without a port. */
 export async function buildServer(deps: ServerDeps, options: ServerOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 1024 * 1024 });
-  app.get('/health', async () => ({ status: 'ok' }));
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    ...errorShapeOptions(),
+  });
+  // Before any route: every plugin registered below inherits the one error shape.
+  installErrorShape(app);
+  await app.register(healthRoutes, deps);
   await app.register(webhookRoutes, deps);
   await app.register(adminRoutes, deps);
   return app;

@@ -20,6 +20,13 @@ import {
 } from '../management/index.js';
 import { authenticated, forbidden, requireAdmin, type AdminRouteDeps } from './admin-routes.js';
 import { canReadTenant } from './auth.js';
+import {
+  bundleSchema,
+  featureKeyParamSchema,
+  planRefSchema,
+  tenantCursorSchema,
+  tenantIdSchema,
+} from '../identifiers.js';
 
 /**
  * Admin API over the management library: tenants, manual overrides and the feature catalog.
@@ -27,19 +34,17 @@ import { canReadTenant } from './auth.js';
  * values lives in the library; the routes check shapes and pass the caller as the audit actor.
  */
 
-const tenantParam = z.object({ tenantId: z.string().min(1).max(255) }).strict();
-const overrideParam = z
-  .object({ tenantId: z.string().min(1).max(255), key: z.string().min(1).max(200) })
-  .strict();
-const keyParam = z.object({ key: z.string().min(1).max(200) }).strict();
+const tenantParam = z.object({ tenantId: tenantIdSchema }).strict();
+const overrideParam = z.object({ tenantId: tenantIdSchema, key: featureKeyParamSchema }).strict();
+const keyParam = z.object({ key: featureKeyParamSchema }).strict();
 
 const boolText = z.enum(['true', 'false']).transform((v) => v === 'true');
 const listQuery = z
   .object({
-    cursor: z.string().min(1).max(255).optional(),
+    cursor: tenantCursorSchema.optional(),
     limit: z.coerce.number().int().min(1).max(LIST_TENANTS_MAX_LIMIT).optional(),
-    bundle: z.string().min(1).max(255).optional(),
-    plan: z.string().min(1).max(255).optional(),
+    bundle: bundleSchema.optional(),
+    plan: planRefSchema.optional(),
     access: boolText.optional(),
     customPlan: boolText.optional(),
     updatedSince: z.iso.datetime({ offset: true }).optional(),

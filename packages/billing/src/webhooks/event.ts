@@ -1,11 +1,7 @@
 import type Stripe from 'stripe';
 import { z } from 'zod';
 import { messageOf, WebhookPayloadError, WebhookSignatureError } from '../errors.js';
-
-/** Stripe object ids: a prefix and base62 characters, far below 255 characters. */
-const STRIPE_ID = /^[A-Za-z0-9_]{1,255}$/;
-/** Tenant ids are ours: anything printable that Postgres can store and an index can hold. */
-const TENANT_HINT = /^[^\u0000-\u001f\u007f]{1,255}$/;
+import { isTenantId, STRIPE_ID_PATTERN as STRIPE_ID, stripeIdSchema } from '../identifiers.js';
 
 /** The part of a Stripe event the handler relies on; everything else is read defensively. */
 export interface VerifiedEvent {
@@ -22,7 +18,7 @@ const MAX_CREATED = 32_503_680_000;
 // Shapes no Stripe event can have are rejected here (400), not left to fail in Postgres or in a
 // Stripe URL later (500), which Stripe would retry for days.
 const eventShape = z.object({
-  id: z.string().regex(STRIPE_ID, 'must be a Stripe id'),
+  id: stripeIdSchema,
   type: z.string().regex(/^[a-z0-9_.]{1,100}$/, 'must be a Stripe event type'),
   created: z.number().int().nonnegative().max(MAX_CREATED),
   data: z.object({ object: z.record(z.string(), z.unknown()) }),
@@ -54,6 +50,15 @@ export function verifyEvent(
     // constructEvent only parses after the signature matched, so anything else is a bad body.
     throw new WebhookPayloadError(`Malformed webhook body: ${messageOf(error)}`, { cause: error });
   }
+  // The SDK refuses signatures older than the tolerance but accepts any from the future; a
+  // timestamp far ahead of our clock is as unverifiable as an old one (a replay window that
+  // would only open later), so the same tolerance applies both ways.
+  const signedAt = signatureTimestamp(signature);
+  if (toleranceSeconds > 0 && signedAt !== null && signedAt - Date.now() / 1000 > toleranceSeconds) {
+    throw new WebhookSignatureError(
+      `Invalid Stripe signature: timestamp is more than ${toleranceSeconds} s in the future`,
+    );
+  }
   const parsed = eventShape.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
@@ -61,6 +66,11 @@ export function verifyEvent(
   }
   const { id, type, created, data } = parsed.data;
   return { id, type, created: new Date(created * 1000), object: data.object };
+}
+
+function signatureTimestamp(header: string): number | null {
+  const match = /(?:^|,)\s*t=(\d{1,12})(?:,|$)/.exec(header);
+  return match ? Number(match[1]) : null;
 }
 
 function isSignatureFailure(error: unknown): boolean {
@@ -78,7 +88,7 @@ const metadataTenant = (metadata: unknown): string | null => {
   const value = (metadata as Record<string, unknown>).tenantId;
   if (typeof value !== 'string') return null;
   const trimmed = value.trim();
-  return TENANT_HINT.test(trimmed) ? trimmed : null;
+  return isTenantId(trimmed) ? trimmed : null;
 };
 
 /** Customer id, subscription id and any tenantId hint an event object carries. */
