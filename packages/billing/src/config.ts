@@ -115,6 +115,11 @@ export const configVariables = {
   PAYMENT_GRACE_CHECK_MINUTES: variable(
     optional(wholeNumber(10_080, 'must be a whole number of minutes from 0 (off) to 10080 (a week)')),
   ),
+  // Signs the admin console's session cookies; every instance behind one address needs the same value.
+  CONSOLE_SESSION_SECRET: variable(
+    optional(z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)')),
+    { secret: true },
+  ),
   PORT: variable(withDefault(wholeNumber(65_535, 'must be a whole number from 0 to 65535'), 3000)),
   HOST: variable(
     withDefault(

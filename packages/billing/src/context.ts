@@ -47,6 +47,10 @@ export interface BillingContext {
   webhookHandler: StripeWebhookHandler;
   customPlans: CustomPlanService;
   auth: AuthConfig;
+  /** CONSOLE_SESSION_SECRET; the admin console is disabled (503) without it. */
+  consoleSecret?: string;
+  /** PAYMENT_GRACE_PERIOD_DAYS, when set. */
+  gracePeriodDays?: number;
   close(): Promise<void>;
 }
 
@@ -132,6 +136,8 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       webhookHandler,
       customPlans,
       auth,
+      ...(env.CONSOLE_SESSION_SECRET ? { consoleSecret: env.CONSOLE_SESSION_SECRET } : {}),
+      ...(graceDays !== undefined ? { gracePeriodDays: graceDays } : {}),
       close() {
         // Idempotent: a signal handler and a finally block may both call it.
         closed ??= (async () => {

@@ -20,6 +20,7 @@ import {
   UnknownFeatureError,
   ValidationError,
 } from '../errors.js';
+import { listAuditEntries } from '../audit/index.js';
 import { toTenantFeatures } from '../feature-cache/index.js';
 import { auditCursorSchema, planRefSchema, tenantIdSchema } from '../identifiers.js';
 import { toState } from '../tenant-store/index.js';
@@ -193,27 +194,16 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
     const query = parseOrThrow(auditLogQuery, request.query ?? {}, 'query');
     const tenant = await prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } });
     if (!tenant) throw new TenantNotFoundError(tenantId);
-    const rows = await prisma.featureAuditLog.findMany({
-      where: { tenantId, ...(query.before ? { id: { lt: BigInt(query.before) } } : {}) },
-      orderBy: { id: 'desc' },
-      // One extra row tells whether another page exists without a count query.
-      take: query.limit + 1,
+    const page = await listAuditEntries(prisma, {
+      tenantId,
+      limit: query.limit,
+      ...(query.before !== undefined ? { before: query.before } : {}),
     });
-    const page = rows.slice(0, query.limit);
-    const last = page.at(-1);
+    // The tenant is the URL's; each entry need not repeat it.
     return {
       tenantId,
-      entries: page.map((row) => ({
-        id: row.id.toString(),
-        actor: row.actor,
-        source: row.source,
-        action: row.action,
-        before: row.before,
-        after: row.after,
-        stripeEventId: row.stripeEventId,
-        createdAt: row.createdAt.toISOString(),
-      })),
-      nextCursor: rows.length > query.limit && last ? last.id.toString() : null,
+      entries: page.entries.map(({ tenantId: _tenant, ...entry }) => entry),
+      nextCursor: page.nextCursor,
     };
   });
 };

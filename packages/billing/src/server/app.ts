@@ -2,12 +2,13 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
 import type { KeyValueCache } from '../cache/index.js';
+import { consolePlugin, type ConsoleDeps } from '../console/index.js';
 import { adminRoutes, type AdminRouteDeps } from './admin-routes.js';
 import { errorShapeOptions, installErrorShape } from './error-shape.js';
 import { healthRoutes } from './health.js';
 import { webhookRoutes, type WebhookRouteDeps } from './webhook-routes.js';
 
-export interface ServerDeps extends WebhookRouteDeps, AdminRouteDeps {
+export interface ServerDeps extends WebhookRouteDeps, AdminRouteDeps, ConsoleDeps {
   prisma: PrismaClient;
   stripe: Stripe;
   /** Readiness pings it when it is Redis. */
@@ -35,5 +36,6 @@ export async function buildServer(deps: ServerDeps, options: ServerOptions = {})
   await app.register(healthRoutes, deps);
   await app.register(webhookRoutes, deps);
   await app.register(adminRoutes, deps);
+  await app.register(consolePlugin, deps);
   return app;
 }

@@ -198,7 +198,19 @@ export async function authenticateToken(
   token: string | null,
 ): Promise<Principal | null> {
   if (!config || token === null || token === '') return null;
-  const presented = Buffer.from(hashToken(token), 'hex');
+  return authenticateTokenHash(config, hashToken(token));
+}
+
+/**
+ * The same check from the token's sha256 (hex): the console keeps only the hash in its session
+ * cookie and re-checks it on every request, so a revoked token ends its sessions at once.
+ */
+export async function authenticateTokenHash(
+  config: AuthConfig | undefined,
+  tokenHashHex: string,
+): Promise<Principal | null> {
+  if (!config || !HEX_SHA256.test(tokenHashHex)) return null;
+  const presented = Buffer.from(tokenHashHex, 'hex');
   let found: Principal | null = null;
   for (const [index, entry] of config.tokens.entries()) {
     const expectedHex =

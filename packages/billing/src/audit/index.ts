@@ -1,0 +1,1 @@
+export { AUDIT_SOURCES, listAuditEntries, type AuditEntry, type AuditPage, type AuditQuery } from './list.js';

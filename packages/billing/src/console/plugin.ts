@@ -1,0 +1,273 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { PrismaClient } from '@packages/db';
+import type { CustomPlanService } from '../custom-plans/index.js';
+import type { FeatureSyncService } from '../feature-sync/index.js';
+import { errorResponse } from '../server/admin-routes.js';
+import {
+  authenticateToken,
+  authenticateTokenHash,
+  hashToken,
+  type AuthConfig,
+  type Principal,
+} from '../server/auth.js';
+import type { FeatureCatalog } from '../types.js';
+import { field, parseFormBody, type FormBody } from './form.js';
+import type { Html } from './html.js';
+import { consoleRoutes } from './routes.js';
+import {
+  createSessionKeys,
+  DEFAULT_SESSION_TTL_SECONDS,
+  parseCookies,
+  SESSION_COOKIE,
+  sessionCookie,
+  type ConsoleSession,
+  type SessionKeys,
+} from './session.js';
+import { errorPage, type Flash, type PageContext } from './views/layout.js';
+import { loginPage } from './views/login.js';
+
+export interface ConsoleDeps {
+  prisma: PrismaClient;
+  featureSync?: FeatureSyncService;
+  customPlans?: CustomPlanService;
+  /** The admin API's token configuration; without it nobody can sign in. */
+  auth?: AuthConfig;
+  /** CONSOLE_SESSION_SECRET (≥ 32 characters); without it the console answers 503. */
+  consoleSecret?: string;
+  catalog?: FeatureCatalog;
+  /** The webhook handler's payment grace policy, to show when a tenant's grace ends. */
+  gracePeriodDays?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    consoleSession?: ConsoleSession;
+    consolePrincipal?: Principal;
+  }
+}
+
+const FLASH_COOKIE = 'entitlements_console_flash';
+const ASSETS: Record<string, { file: string; type: string }> = {
+  'console.css': { file: 'console.css', type: 'text/css; charset=utf-8' },
+  'console.js': { file: 'console.js', type: 'text/javascript; charset=utf-8' },
+};
+const SECURITY_HEADERS = {
+  // Every asset is ours: no inline script or style, no third-party origin, no framing.
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'same-origin',
+  'x-frame-options': 'DENY',
+};
+
+/** An HTTP error the console renders as a page. */
+export class ConsoleHttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the route handlers get besides the request: rendering, flashing and role checks. */
+export interface ConsoleKit {
+  deps: ConsoleDeps;
+  ctx(request: FastifyRequest): PageContext;
+  send(reply: FastifyReply, page: Html, status?: number): FastifyReply;
+  /** Post/redirect/get with a one-time message for the next page. */
+  redirect(reply: FastifyReply, location: string, flash?: Flash): FastifyReply;
+  requireAdmin(request: FastifyRequest): Principal;
+  principal(request: FastifyRequest): Principal;
+}
+
+/**
+ * The admin console under /admin: server-rendered pages over the same services as the admin API,
+ * signed in with the same tokens. Encapsulated (not fastify-plugin), so its form parser, hooks and
+ * error pages never touch the JSON API.
+ */
+export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) => {
+  const keys: SessionKeys | null = deps.consoleSecret ? createSessionKeys(deps.consoleSecret) : null;
+  const assets = new Map(
+    Object.entries(ASSETS).map(([name, a]) => [
+      name,
+      { body: readFileSync(new URL(`./assets/${a.file}`, import.meta.url)), type: a.type },
+    ]),
+  );
+
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 64 * 1024 },
+    (_request, body, done) => done(null, parseFormBody(body as string)),
+  );
+
+  const flashOf = (request: FastifyRequest): Flash | null => {
+    const raw = parseCookies(request.headers.cookie).get(FLASH_COOKIE);
+    if (!raw) return null;
+    try {
+      const parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Flash;
+      return typeof parsed.text === 'string' ? parsed : null;
+    } catch {
+      return null;
+    }
+  };
+
+  const kit: ConsoleKit = {
+    deps,
+    ctx(request) {
+      const session = request.consoleSession;
+      return {
+        principal: request.consolePrincipal ?? null,
+        csrf: session && keys ? keys.csrfToken(session) : '',
+        flash: flashOf(request),
+      };
+    },
+    send(reply, page, status = 200) {
+      // A flash is shown once: the page that renders it clears it.
+      if (parseCookies(reply.request.headers.cookie).has(FLASH_COOKIE))
+        reply.header('set-cookie', `${FLASH_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0`);
+      return reply
+        .code(status)
+        .type('text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(page.value);
+    },
+    redirect(reply, location, flash) {
+      if (flash) {
+        const value = Buffer.from(JSON.stringify(flash)).toString('base64url');
+        reply.header(
+          'set-cookie',
+          `${FLASH_COOKIE}=${value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=60${secure(reply.request) ? '; Secure' : ''}`,
+        );
+      }
+      // 303: the browser follows with a GET, so a reload never re-submits the form.
+      return reply.code(303).header('location', location).send();
+    },
+    principal(request) {
+      if (!request.consolePrincipal) throw new ConsoleHttpError(401, 'Not signed in');
+      return request.consolePrincipal;
+    },
+    requireAdmin(request) {
+      const p = kit.principal(request);
+      if (p.role !== 'admin') throw new ConsoleHttpError(403, 'This page needs an admin token.');
+      return p;
+    },
+  };
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    const path = request.url.split('?')[0]!;
+    if (path.startsWith('/admin/assets/')) return;
+    if (!keys)
+      throw new ConsoleHttpError(
+        503,
+        'The console is disabled: set CONSOLE_SESSION_SECRET (at least 32 characters).',
+      );
+    if (path === '/admin/login') return;
+    const session = keys.read(parseCookies(request.headers.cookie).get(SESSION_COOKIE));
+    const principal = session ? await authenticateTokenHash(deps.auth, session.tokenHash) : null;
+    if (!session || !principal) {
+      if (request.method === 'GET' || request.method === 'HEAD') {
+        return reply
+          .code(303)
+          .header('location', `/admin/login?next=${encodeURIComponent(request.url)}`)
+          .send();
+      }
+      throw new ConsoleHttpError(401, 'Your session has ended; sign in again.');
+    }
+    request.consoleSession = session;
+    request.consolePrincipal = principal;
+    if (principal.role === 'tenant' && !tenantMay(request, principal))
+      throw new ConsoleHttpError(403, 'A tenant token may only view its own tenant.');
+  });
+
+  // The synchronizer token: every state-changing request must carry this session's token, which a
+  // cross-site form cannot read. (SameSite=Strict already keeps the cookie off such requests; the
+  // token also covers same-site attackers and browsers without SameSite.)
+  app.addHook('preHandler', async (request) => {
+    if (request.method !== 'POST' || request.url.split('?')[0] === '/admin/login') return;
+    const session = request.consoleSession;
+    const presented = (request.body as FormBody | undefined)?._csrf;
+    if (!session || !keys || !keys.csrfValid(session, presented))
+      throw new ConsoleHttpError(
+        403,
+        'The form was not accepted (missing or invalid CSRF token). Reload the page and try again.',
+      );
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const { status, body } =
+      error instanceof ConsoleHttpError
+        ? { status: error.statusCode, body: { error: { message: error.message } } }
+        : errorResponse(error);
+    if (status >= 500) request.log.error({ err: error }, 'console request failed');
+    return kit.send(reply, errorPage(kit.ctx(request), status, body.error.message), status);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    kit.send(reply, errorPage(kit.ctx(request), 404, `No console page at ${request.url}`), 404),
+  );
+
+  app.get('/admin/assets/:name', async (request, reply) => {
+    const asset = assets.get((request.params as { name: string }).name);
+    if (!asset) throw new ConsoleHttpError(404, 'No such asset');
+    return reply.type(asset.type).header('cache-control', 'public, max-age=300').send(asset.body);
+  });
+
+  app.get('/admin/login', async (request, reply) => {
+    const next = safeNext((request.query as { next?: string }).next);
+    return kit.send(reply, loginPage(kit.ctx(request), { next }));
+  });
+
+  app.post('/admin/login', async (request, reply) => {
+    const body = request.body as FormBody | undefined;
+    const next = safeNext(field(body, 'next'));
+    // Login CSRF: refuse a sign-in form posted from another site (it would sign the victim in as the attacker).
+    const site = request.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin' && site !== 'none')
+      throw new ConsoleHttpError(403, 'Sign-in is only accepted from the console itself.');
+    const token = field(body, 'token');
+    const principal = await authenticateToken(deps.auth, token || null);
+    if (!principal)
+      return kit.send(reply, loginPage(kit.ctx(request), { next, error: 'Invalid or revoked token.' }), 401);
+    const { cookieValue } = keys!.issue(hashToken(token));
+    reply.header(
+      'set-cookie',
+      sessionCookie(cookieValue, { secure: secure(request), maxAgeSeconds: DEFAULT_SESSION_TTL_SECONDS }),
+    );
+    const landing =
+      principal.role === 'tenant' ? `/admin/tenants/${encodeURIComponent(principal.tenantId!)}` : next;
+    return reply.code(303).header('location', landing).send();
+  });
+
+  app.post('/admin/logout', async (request, reply) => {
+    reply.header('set-cookie', sessionCookie('', { secure: secure(request), maxAgeSeconds: 0 }));
+    return reply.code(303).header('location', '/admin/login').send();
+  });
+
+  await consoleRoutes(app, kit);
+};
+
+/** The only pages a tenant token may open: its own tenant (read-only), the landing redirect and sign-out. */
+function tenantMay(request: FastifyRequest, principal: Principal): boolean {
+  const route = request.routeOptions.url;
+  if (request.method === 'POST') return route === '/admin/logout';
+  if (route === '/admin') return true;
+  if (route !== '/admin/tenants/:tenantId') return false;
+  return (request.params as { tenantId?: string }).tenantId === principal.tenantId;
+}
+
+/** Only console paths: an open redirect after sign-in would hand the session's trust to any URL. */
+function safeNext(next: string | undefined): string {
+  if (!next || !next.startsWith('/admin') || next.startsWith('//') || next.includes('\\')) return '/admin';
+  return next;
+}
+
+/**
+ * Secure cookies when the browser reached us over https: directly, or through a proxy that says
+ * so. Trusting the header here is harmless: on plain http a Secure cookie is merely not sent back.
+ */
+function secure(request: FastifyRequest): boolean {
+  return request.protocol === 'https' || request.headers['x-forwarded-proto'] === 'https';
+}

@@ -1,0 +1,388 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { AUDIT_SOURCES, listAuditEntries } from '../audit/index.js';
+import { parseOrThrow } from '../custom-plans/validation.js';
+import { messageOf, TenantNotFoundError } from '../errors.js';
+import { diffFeatures } from '../features/merge.js';
+import { parseProductMetadata } from '../metadata/index.js';
+import { reconcileTenants, type ReconcileResult } from '../reconcile/index.js';
+import { emptyState, toState } from '../tenant-store/index.js';
+import type { FeatureMap } from '../types.js';
+import { DEFAULT_GRACE_PERIOD_DAYS } from '../webhooks/handler.js';
+import { field, parseFeatureLines, type FormBody } from './form.js';
+import { ConsoleHttpError, type ConsoleKit } from './plugin.js';
+import { explainFeatures } from './provenance.js';
+import {
+  customPlansOf,
+  knownBundles,
+  listLedgerEvents,
+  listTenantsPage,
+  tenantCounts,
+  webhookFigures,
+} from './queries.js';
+import { applyPreviewPage, tenantPage } from './views/tenant.js';
+import { auditPage } from './views/audit.js';
+import { catalogPage } from './views/catalog.js';
+import { driftPage } from './views/drift.js';
+import { INBOX_TABS, inboxPage, type InboxTab } from './views/inbox.js';
+import { overviewPage } from './views/overview.js';
+import { tenantsPage } from './views/tenants.js';
+
+const PAGE_SIZE = 50;
+const tenantParam = z.object({ tenantId: z.string().min(1).max(255) });
+const optional = z
+  .string()
+  .trim()
+  .max(255)
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+const cursorId = z
+  .string()
+  .regex(/^[1-9][0-9]{0,17}$/, { error: 'must be an id from the previous page' })
+  .optional()
+  .or(z.literal('').transform(() => undefined));
+
+const tenantsQuery = z.object({
+  q: optional,
+  plan: optional,
+  access: z.enum(['active', 'restricted', 'unconfigured', '']).optional(),
+  custom: z.enum(['yes', 'no', '']).optional(),
+  drift: z.enum(['yes', '']).optional(),
+  after: optional,
+});
+const auditQuery = z.object({
+  tenant: optional,
+  source: z.enum([...AUDIT_SOURCES, '']).optional(),
+  actor: optional,
+  before: cursorId,
+});
+const applyQuery = z.object({
+  planId: z.string().trim().min(1).max(255),
+  mergeStrategy: z.enum(['merge', 'replace', 'preserve']).optional().default('merge'),
+  force: z.enum(['true']).optional(),
+});
+
+const tenantIdOf = (request: FastifyRequest) => parseOrThrow(tenantParam, request.params, 'path').tenantId;
+const actorOf = (name: string) => `admin:${name}`;
+const blank = <T>(v: T | '' | undefined): T | undefined => (v === '' ? undefined : v);
+
+/** Thin handlers: parse the request, call the library service, render or redirect. */
+export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Promise<void> {
+  const { deps } = kit;
+  const { prisma } = deps;
+  const featureSync = () => {
+    if (!deps.featureSync)
+      throw new ConsoleHttpError(503, 'The feature sync service is not configured on this server.');
+    return deps.featureSync;
+  };
+  const reconcile = (options: Parameters<typeof reconcileTenants>[1]) =>
+    reconcileTenants(
+      { prisma, featureSync: featureSync() },
+      {
+        ...options,
+        ...(deps.gracePeriodDays !== undefined ? { gracePeriodDays: deps.gracePeriodDays } : {}),
+      },
+    );
+
+  app.get('/admin', async (request, reply) => {
+    const principal = kit.principal(request);
+    if (principal.role === 'tenant')
+      return reply
+        .code(303)
+        .header('location', `/admin/tenants/${encodeURIComponent(principal.tenantId!)}`)
+        .send();
+    const stripeSync = deps.featureSync?.stripeSync;
+    const [counts, webhooks, plans] = await Promise.all([
+      tenantCounts(prisma),
+      webhookFigures(prisma),
+      stripeSync
+        ? stripeSync.getPlanStatistics().then(
+            (p) => ({ plans: p, error: null }),
+            (e: unknown) => ({ plans: null, error: messageOf(e) }),
+          )
+        : Promise.resolve({ plans: null, error: 'the Stripe sync service is not configured' }),
+    ]);
+    return kit.send(
+      reply,
+      overviewPage(
+        { ...kit.ctx(request), section: 'overview' },
+        {
+          counts,
+          webhooks,
+          plans: plans.plans,
+          planError: plans.error,
+          stripeStats: stripeSync?.stats ?? null,
+        },
+      ),
+    );
+  });
+
+  app.get('/admin/tenants', async (request, reply) => {
+    kit.requireAdmin(request);
+    const q = parseOrThrow(tenantsQuery, request.query ?? {}, 'query');
+    let ids: string[] | undefined;
+    let driftNote: string | null = null;
+    if (q.drift === 'yes') {
+      // Drift is not stored: it is what a reconcile check finds now (one walk of Stripe's customers).
+      const report = await reconcile({});
+      ids = report.drift.map((d) => d.tenantId);
+      driftNote = `Reconcile check: ${report.drift.length} of ${report.checked} checked tenants drift from Stripe (${report.stripeRequests} Stripe requests).`;
+    }
+    const access = blank(q.access);
+    const custom = blank(q.custom);
+    const [page, bundles] = await Promise.all([
+      listTenantsPage(prisma, {
+        ...(q.q !== undefined ? { q: q.q } : {}),
+        ...(q.plan !== undefined ? { plan: q.plan } : {}),
+        ...(access !== undefined ? { access } : {}),
+        ...(custom !== undefined ? { custom: custom === 'yes' } : {}),
+        ...(ids !== undefined ? { ids } : {}),
+        ...(q.after !== undefined ? { after: q.after } : {}),
+        limit: PAGE_SIZE,
+      }),
+      knownBundles(prisma),
+    ]);
+    return kit.send(
+      reply,
+      tenantsPage(kit.ctx(request), {
+        filters: q,
+        bundles,
+        rows: page.rows,
+        nextCursor: page.nextCursor,
+        driftNote,
+      }),
+    );
+  });
+
+  app.get('/admin/tenants/:tenantId', async (request, reply) => {
+    const principal = kit.principal(request);
+    const tenantId = tenantIdOf(request);
+    // Read from the database, not the cache: after a change this must show what was committed.
+    const tenant = await prisma.tenant.findUnique({
+      where: { id: tenantId },
+      include: { featureConfig: true },
+    });
+    if (!tenant) throw new TenantNotFoundError(tenantId);
+    const state = tenant.featureConfig ? toState(tenant.featureConfig) : null;
+    const admin = principal.role === 'admin';
+    const catalog = deps.catalog ?? deps.featureSync?.stripeSync.catalog ?? new Map();
+    let productFeatures: FeatureMap | null = null;
+    let provenanceNote: string | null = null;
+    if (admin && state?.stripeProductId && deps.featureSync) {
+      try {
+        // The product's own metadata, without its default price's: what the plan grants before a price refines it.
+        const { stripeSync } = deps.featureSync;
+        const productId = state.stripeProductId;
+        const product = await stripeSync.call('products.retrieve', () =>
+          stripeSync.stripe.products.retrieve(productId),
+        );
+        productFeatures = parseProductMetadata(product, catalog).features;
+      } catch (error) {
+        provenanceNote = `Plan and price values are not told apart: the product could not be read from Stripe (${messageOf(error)}).`;
+      }
+    }
+    const s = state ?? emptyState(tenantId);
+    const rows = explainFeatures(
+      {
+        features: s.features,
+        planFeatures: s.planFeatures,
+        overrides: s.overrides,
+        accessActive: s.accessActive,
+        productFeatures,
+      },
+      catalog,
+    );
+    const graceDays = deps.gracePeriodDays ?? DEFAULT_GRACE_PERIOD_DAYS;
+    const [customPlans, audit] = admin
+      ? await Promise.all([customPlansOf(prisma, tenantId), listAuditEntries(prisma, { tenantId, limit: 5 })])
+      : [[], { entries: [] }];
+    return kit.send(
+      reply,
+      tenantPage(kit.ctx(request), {
+        tenant: { id: tenant.id, name: tenant.name, stripeCustomerId: tenant.stripeCustomerId },
+        state,
+        rows,
+        provenanceNote,
+        graceEndsAt: state?.paymentFailedAt
+          ? new Date(state.paymentFailedAt.getTime() + graceDays * 86_400_000)
+          : null,
+        customPlans,
+        recentAudit: audit.entries,
+        catalog: [...catalog.values()].sort((a, b) => a.key.localeCompare(b.key)),
+        canEditOverrides: false,
+      }),
+    );
+  });
+
+  app.get('/admin/tenants/:tenantId/apply-plan', async (request, reply) => {
+    const principal = kit.requireAdmin(request);
+    const tenantId = tenantIdOf(request);
+    const q = parseOrThrow(applyQuery, request.query ?? {}, 'query');
+    const result = await featureSync().applyPlanDefaultsToTenantOrThrow(tenantId, q.planId, {
+      dryRun: true,
+      mergeStrategy: q.mergeStrategy,
+      force: q.force === 'true',
+      actor: actorOf(principal.name),
+      source: 'admin',
+    });
+    const before = result.before ?? {};
+    const after = result.after ?? {};
+    const d = diffFeatures(before, after);
+    const lines = [
+      ...d.added.map((key) => ({ key, kind: 'added' as const, before: undefined, after: after[key] })),
+      ...d.removed.map((key) => ({ key, kind: 'removed' as const, before: before[key], after: undefined })),
+      ...d.changed.map((key) => ({ key, kind: 'changed' as const, before: before[key], after: after[key] })),
+    ].sort((a, b) => a.key.localeCompare(b.key));
+    return kit.send(
+      reply,
+      applyPreviewPage(kit.ctx(request), {
+        tenantId,
+        planId: q.planId,
+        mergeStrategy: q.mergeStrategy,
+        force: q.force === 'true',
+        result,
+        lines,
+      }),
+    );
+  });
+
+  app.post('/admin/tenants/:tenantId/apply-plan', async (request, reply) => {
+    const principal = kit.requireAdmin(request);
+    const tenantId = tenantIdOf(request);
+    const body = request.body as FormBody;
+    const q = parseOrThrow(
+      applyQuery,
+      {
+        planId: field(body, 'planId'),
+        mergeStrategy: field(body, 'mergeStrategy') || undefined,
+        force: field(body, 'force') || undefined,
+      },
+      'form',
+    );
+    const result = await featureSync().applyPlanDefaultsToTenantOrThrow(tenantId, q.planId, {
+      mergeStrategy: q.mergeStrategy,
+      force: q.force === 'true',
+      actor: actorOf(principal.name),
+      source: 'admin',
+    });
+    const text = !result.success
+      ? `Plan ${q.planId} was not applied: ${result.reason ?? 'unknown reason'}.`
+      : result.changed
+        ? `Plan ${q.planId} applied (version ${result.version ?? '?'}).`
+        : `Plan ${q.planId}: nothing to change.`;
+    return kit.redirect(reply, `/admin/tenants/${encodeURIComponent(tenantId)}`, {
+      kind: result.success ? 'ok' : 'error',
+      text,
+    });
+  });
+
+  app.post('/admin/tenants/:tenantId/custom-plans', async (request, reply) => {
+    const principal = kit.requireAdmin(request);
+    const tenantId = tenantIdOf(request);
+    const body = request.body as FormBody;
+    if (!deps.customPlans)
+      throw new ConsoleHttpError(503, 'The custom plan service is not configured on this server.');
+    const priceText = field(body, 'priceCents');
+    const result = await deps.customPlans.createCustomEnterprisePlan({
+      tenantId,
+      planName: field(body, 'planName'),
+      basePlanId: field(body, 'basePlanId'),
+      // Left to the service's validation, which names the field in its error.
+      priceCents: priceText === '' ? Number.NaN : Number(priceText),
+      currency: field(body, 'currency'),
+      recurringInterval: field(body, 'recurringInterval') as 'month',
+      overrides: parseFeatureLines(field(body, 'overrides')),
+      createCheckoutSession: field(body, 'createCheckoutSession') === 'true',
+      ...(field(body, 'idempotencyKey') ? { idempotencyKey: field(body, 'idempotencyKey') } : {}),
+      actor: actorOf(principal.name),
+    });
+    return kit.redirect(reply, `/admin/tenants/${encodeURIComponent(tenantId)}`, {
+      kind: 'ok',
+      text: `Custom plan created: product ${result.productId}, price ${result.priceId}.`,
+      ...(result.checkoutUrl ? { link: result.checkoutUrl } : {}),
+    });
+  });
+
+  app.get('/admin/audit', async (request, reply) => {
+    kit.requireAdmin(request);
+    const q = parseOrThrow(auditQuery, request.query ?? {}, 'query');
+    const source = blank(q.source);
+    const page = await listAuditEntries(prisma, {
+      ...(q.tenant !== undefined ? { tenantId: q.tenant } : {}),
+      ...(source !== undefined ? { source } : {}),
+      ...(q.actor !== undefined ? { actor: q.actor } : {}),
+      ...(q.before !== undefined ? { before: q.before } : {}),
+      limit: PAGE_SIZE,
+    });
+    return kit.send(
+      reply,
+      auditPage(kit.ctx(request), {
+        filters: { tenant: q.tenant, source, actor: q.actor, before: q.before },
+        entries: page.entries,
+        nextCursor: page.nextCursor,
+      }),
+    );
+  });
+
+  app.get('/admin/inbox', async (request, reply) => {
+    kit.requireAdmin(request);
+    const status = (request.query as { status?: string }).status ?? 'recent';
+    const tab: InboxTab = (INBOX_TABS as readonly string[]).includes(status)
+      ? (status as InboxTab)
+      : 'recent';
+    const ledgerStatus = tab === 'recent' ? undefined : tab === 'pending' ? 'processing' : tab;
+    const rows = await listLedgerEvents(prisma, {
+      ...(ledgerStatus ? { status: ledgerStatus } : {}),
+      limit: 100,
+    });
+    return kit.send(
+      reply,
+      inboxPage(kit.ctx(request), {
+        tab,
+        rows,
+        canReplay: false,
+        note: 'Read-only: replaying events needs the webhook inbox service, which this server does not have yet.',
+      }),
+    );
+  });
+
+  app.get('/admin/drift', async (request, reply) => {
+    kit.requireAdmin(request);
+    let report: ReconcileResult | null = null;
+    let error: string | null = null;
+    try {
+      report = await reconcile({});
+    } catch (e) {
+      error = messageOf(e);
+    }
+    return kit.send(reply, driftPage(kit.ctx(request), { report, error, fixedNow: null }));
+  });
+
+  app.post('/admin/drift/fix', async (request, reply) => {
+    const principal = kit.requireAdmin(request);
+    const tenantId = field(request.body as FormBody, 'tenantId');
+    const result = await reconcile({
+      fix: true,
+      actor: actorOf(principal.name),
+      ...(tenantId ? { tenantId } : {}),
+    });
+    const failed = result.failed.filter((f) => f.phase === 'fix');
+    const scope = tenantId ? `Tenant ${tenantId}` : `${result.drift.length} drifting tenants`;
+    return kit.redirect(reply, '/admin/drift', {
+      kind: failed.length > 0 ? 'error' : 'ok',
+      text: `${scope}: ${result.fixed} fixed${failed.length > 0 ? `, ${failed.length} failed (${failed.map((f) => `${f.tenantId}: ${f.error}`).join('; ')})` : ''}.`,
+    });
+  });
+
+  app.get('/admin/catalog', async (request, reply) => {
+    kit.requireAdmin(request);
+    const rows = await prisma.featureCatalog.findMany({ orderBy: { key: 'asc' } });
+    return kit.send(
+      reply,
+      catalogPage(kit.ctx(request), {
+        rows: rows.map((r) => ({ key: r.key, type: r.type, description: r.description, deprecated: false })),
+        note: null,
+      }),
+    );
+  });
+}

@@ -1,0 +1,140 @@
+import type { ReconcileResult, TenantDrift } from '../../reconcile/index.js';
+import { html } from '../html.js';
+import { csrfField, page, value, type PageContext } from './layout.js';
+
+function driftDetails(d: TenantDrift) {
+  const lines: Array<[string, unknown, unknown]> = [
+    ...[...d.diff.added, ...d.diff.removed, ...d.diff.changed]
+      .sort()
+      .map((k): [string, unknown, unknown] => [
+        `features.${k}`,
+        d.actual?.features[k],
+        d.expected.features[k],
+      ]),
+    ...d.diff.fields.map((f): [string, unknown, unknown] => [
+      f,
+      d.actual ? d.actual[f] : undefined,
+      d.expected[f],
+    ]),
+  ];
+  return html`<ul class="diff-lines">
+    ${lines.map(
+      ([path, actual, expected]) =>
+        html`<li>
+          <code>${path}</code>: stored ${value(actual as never)} → Stripe implies ${value(expected as never)}
+        </li>`,
+    )}
+  </ul>`;
+}
+
+export function driftPage(
+  ctx: PageContext,
+  d: { report: ReconcileResult | null; error: string | null; fixedNow: ReconcileResult | null },
+) {
+  const r = d.report;
+  return page(
+    { ...ctx, section: 'drift' },
+    'Drift',
+    html`<h1>Drift between the database and Stripe</h1>
+      <p>
+        Each tenant's stored entitlements are compared with what Stripe implies now, by the webhook rules
+        (<code>reconcileTenants</code>). A fix writes what Stripe implies, with an audit entry (source
+        <code>sync</code>, action <code>reconcile</code>).
+      </p>
+      ${d.error && html`<p class="flash error" role="alert">The check failed: ${d.error}</p>`}
+      ${
+        r &&
+        html`<dl class="figures">
+  <div><dt>Checked</dt><dd>${r.checked}</dd></div>
+  <div><dt>In sync</dt><dd>${r.inSync}</dd></div>
+  <div${r.drift.length > 0 ? html` class="alert"` : ''}><dt>Drifting</dt><dd>${r.drift.length}</dd></div>
+  <div><dt>Failed</dt><dd>${r.failed.length}</dd></div>
+  <div><dt>Skipped</dt><dd>${r.skipped.length}</dd></div>
+  <div><dt>Stripe requests</dt><dd>${r.stripeRequests}</dd></div>
+</dl>
+${
+  r.drift.length > 0
+    ? html`<form
+          method="post"
+          action="/admin/drift/fix"
+          data-confirm="Fix all ${r.drift.length} drifting tenants?"
+        >
+          ${csrfField(ctx)}<button type="submit">Fix all drifting tenants</button>
+        </form>
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Tenant</th>
+                <th scope="col">Differences</th>
+                <th scope="col"><span class="sr-only">Actions</span></th>
+              </tr>
+            </thead>
+            <tbody>
+              ${r.drift.map(
+                (t) =>
+                  html`<tr>
+                    <td>
+                      <a href="/admin/tenants/${encodeURIComponent(t.tenantId)}">${t.tenantId}</a>
+                      <div class="muted small">${t.customerId}</div>
+                    </td>
+                    <td>${driftDetails(t)}</td>
+                    <td>
+                      <form method="post" action="/admin/drift/fix">
+                        ${csrfField(ctx)}<input type="hidden" name="tenantId" value="${t.tenantId}" /><button
+                          type="submit"
+                          class="secondary"
+                          aria-label="Fix ${t.tenantId}"
+                        >
+                          Fix
+                        </button>
+                      </form>
+                    </td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>
+        </div>`
+    : html`<p class="flash ok" role="status">No drift: every checked tenant matches Stripe.</p>`
+}
+${
+  r.failed.length > 0 &&
+  html`<div class="table-wrap">
+    <table>
+      <caption>
+        Failures
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">Tenant</th>
+          <th scope="col">Phase</th>
+          <th scope="col">Code</th>
+          <th scope="col">Error</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${r.failed.map(
+          (f) =>
+            html`<tr>
+              <td>${value(f.tenantId)}</td>
+              <td>${f.phase}</td>
+              <td><code>${f.code}</code></td>
+              <td>${f.error}</td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+  </div>`
+}
+${
+  r.skipped.length > 0 &&
+  html`<details>
+    <summary>${r.skipped.length} skipped</summary>
+    <ul>
+      ${r.skipped.map((s) => html`<li>${s.tenantId ?? s.customerId}: ${s.reason}</li>`)}
+    </ul>
+  </details>`
+}`
+      }`,
+  );
+}

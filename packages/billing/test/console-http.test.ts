@@ -1,0 +1,261 @@
+import type { LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../src/server/app.js';
+import { createApiToken, revokeApiToken } from '../src/server/auth.js';
+import { ADMIN_TOKEN, TENANT_A_TOKEN } from './admin-helpers.js';
+import { setupConsoleEnv, type ConsoleTestEnv } from './console-helpers.js';
+
+// The console's security rules at the HTTP level: sessions, CSRF, roles, headers. The browser
+// test (console.browser.test.ts) drives the same pages as an operator would.
+let t: ConsoleTestEnv;
+
+beforeAll(async () => {
+  t = await setupConsoleEnv('con');
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+const setCookie = (res: LightMyRequestResponse) => String(res.headers['set-cookie'] ?? '');
+const csrfIn = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+
+async function signIn(token: string, headers: Record<string, string> = {}) {
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/admin/login',
+    headers: { ...FORM, ...headers },
+    payload: form({ token, next: '/admin/drift' }),
+  });
+  const cookie = setCookie(res).split(';')[0]!;
+  return { res, cookie };
+}
+
+/** A signed-in session: its cookie and the CSRF token its pages carry. */
+async function session(token: string) {
+  const { cookie } = await signIn(token);
+  const page = await t.app.inject({ method: 'GET', url: '/admin/login', headers: { cookie } });
+  // The sign-in page has no session forms; any signed-in page carries the token in its sign-out form.
+  const tenantPage = await t.app.inject({ method: 'GET', url: `/admin/tenants/${t.A}`, headers: { cookie } });
+  expect(page.statusCode).toBe(200);
+  return { cookie, csrf: csrfIn(tenantPage.body) };
+}
+
+const auditCount = () => t.env.prisma.featureAuditLog.count();
+
+describe('sign-in and session cookie', () => {
+  it('sends a visitor without a session to the sign-in page, remembering where they were going', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/admin/tenants?q=x' });
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/admin/login?next=%2Fadmin%2Ftenants%3Fq%3Dx');
+  });
+
+  it('refuses a wrong token and sets no cookie', async () => {
+    const { res } = await signIn('not-a-valid-token-at-all-0123');
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['set-cookie']).toBeUndefined();
+    expect(res.body).toContain('Invalid or revoked token');
+  });
+
+  it('keeps the session in an HttpOnly, SameSite=Strict cookie, Secure behind https', async () => {
+    const { res } = await signIn(ADMIN_TOKEN);
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/admin/drift');
+    const cookie = setCookie(res);
+    expect(cookie).toMatch(
+      /^entitlements_console=[^;]+; Path=\/admin; HttpOnly; SameSite=Strict; Max-Age=28800$/,
+    );
+    // Only the token's hash is in the cookie, never the token.
+    expect(Buffer.from(cookie.split('=')[1]!.split('.')[0]!, 'base64url').toString()).not.toContain(
+      ADMIN_TOKEN,
+    );
+    const behindTls = await signIn(ADMIN_TOKEN, { 'x-forwarded-proto': 'https' });
+    expect(setCookie(behindTls.res)).toMatch(/; Secure$/);
+  });
+
+  it('never redirects off the console after sign-in', async () => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/admin/login',
+      headers: FORM,
+      payload: form({ token: ADMIN_TOKEN, next: '//evil.example/admin' }),
+    });
+    expect(res.headers.location).toBe('/admin');
+  });
+
+  it('refuses a sign-in form posted from another site', async () => {
+    const { res } = await signIn(ADMIN_TOKEN, { 'sec-fetch-site': 'cross-site' });
+    expect(res.statusCode).toBe(403);
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('treats a tampered cookie as no session', async () => {
+    const { cookie } = await signIn(ADMIN_TOKEN);
+    const [name, value] = cookie.split('=') as [string, string];
+    const [payload, sig] = value.split('.') as [string, string];
+    const forged = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { e: number };
+    forged.e += 3600;
+    const tampered = `${name}=${Buffer.from(JSON.stringify(forged)).toString('base64url')}.${sig}`;
+    const res = await t.app.inject({ method: 'GET', url: '/admin', headers: { cookie: tampered } });
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toMatch(/^\/admin\/login/);
+  });
+
+  it('ends every session of a token when the token is revoked', async () => {
+    const created = await createApiToken(t.env.prisma, { name: 'temp-ops', role: 'admin' });
+    const { cookie } = await signIn(created.token);
+    expect((await t.app.inject({ method: 'GET', url: '/admin', headers: { cookie } })).statusCode).toBe(200);
+    await revokeApiToken(t.env.prisma, created.id);
+    const after = await t.app.inject({ method: 'GET', url: '/admin', headers: { cookie } });
+    expect(after.statusCode).toBe(303);
+  });
+
+  it('is off (503) on a server without CONSOLE_SESSION_SECRET, and the JSON API is unaffected', async () => {
+    const app = await buildServer({ prisma: t.env.prisma, stripe: t.env.stripe } as Parameters<
+      typeof buildServer
+    >[0]);
+    try {
+      const res = await app.inject({ method: 'GET', url: '/admin/login' });
+      expect(res.statusCode).toBe(503);
+      expect(res.body).toContain('CONSOLE_SESSION_SECRET');
+      expect((await app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('CSRF', () => {
+  const fixDrift = (cookie: string, csrf?: string) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/admin/drift/fix',
+      headers: { ...FORM, cookie },
+      payload: form({ tenantId: t.A, ...(csrf !== undefined ? { _csrf: csrf } : {}) }),
+    });
+  const applyPlan = (cookie: string, csrf?: string) =>
+    t.app.inject({
+      method: 'POST',
+      url: `/admin/tenants/${t.A}/apply-plan`,
+      headers: { ...FORM, cookie },
+      payload: form({ planId: t.plans.enterprise.price.id, ...(csrf !== undefined ? { _csrf: csrf } : {}) }),
+    });
+
+  it('refuses a change without the token, or with another session’s token, and writes nothing', async () => {
+    const mine = await session(ADMIN_TOKEN);
+    const other = await session(ADMIN_TOKEN);
+    expect(mine.csrf).not.toBe('');
+    expect(other.csrf).not.toBe(mine.csrf);
+    const before = await auditCount();
+    for (const res of [
+      await applyPlan(mine.cookie),
+      await applyPlan(mine.cookie, ''),
+      await applyPlan(mine.cookie, other.csrf),
+      await fixDrift(mine.cookie),
+    ]) {
+      expect(res.statusCode).toBe(403);
+      expect(res.body).toContain('CSRF');
+    }
+    expect(await auditCount()).toBe(before);
+    const config = await t.env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: t.A } });
+    expect(config.bundle).toBe('starter');
+  });
+
+  it('accepts the same change with the session’s token', async () => {
+    const mine = await session(ADMIN_TOKEN);
+    const before = await auditCount();
+    const res = await applyPlan(mine.cookie, mine.csrf);
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe(`/admin/tenants/${t.A}`);
+    expect(await auditCount()).toBe(before + 1);
+    const entry = await t.env.prisma.featureAuditLog.findFirstOrThrow({ orderBy: { id: 'desc' } });
+    expect(entry).toMatchObject({ tenantId: t.A, actor: 'admin:ops', source: 'admin' });
+    // Back to what Stripe says, for the tests after this one.
+    await t.env.featureSync.syncAllTenantsFromStripe({ actor: 'test', source: 'sync', force: true });
+  });
+});
+
+describe('tenant tokens', () => {
+  it('see their own tenant read-only and nothing else', async () => {
+    const { res, cookie } = await signIn(TENANT_A_TOKEN);
+    expect(res.headers.location).toBe(`/admin/tenants/${t.A}`);
+    const own = await t.app.inject({ method: 'GET', url: `/admin/tenants/${t.A}`, headers: { cookie } });
+    expect(own.statusCode).toBe(200);
+    expect(own.body).not.toContain('Apply a plan');
+    expect(own.body).not.toContain('Comes from');
+    const landing = await t.app.inject({ method: 'GET', url: '/admin', headers: { cookie } });
+    expect(landing.headers.location).toBe(`/admin/tenants/${t.A}`);
+    for (const url of [
+      `/admin/tenants/${t.B}`,
+      '/admin/tenants',
+      '/admin/audit',
+      `/admin/audit?tenant=${t.A}`,
+      '/admin/inbox',
+      '/admin/drift',
+      '/admin/catalog',
+      `/admin/tenants/${t.A}/apply-plan?planId=x`,
+    ]) {
+      const r = await t.app.inject({ method: 'GET', url, headers: { cookie } });
+      expect(r.statusCode, url).toBe(403);
+    }
+  });
+
+  it('cannot change anything, even with a valid CSRF token of its own session', async () => {
+    const mine = await session(TENANT_A_TOKEN);
+    expect(mine.csrf).not.toBe('');
+    const before = await auditCount();
+    for (const [url, fields] of [
+      [`/admin/tenants/${t.A}/apply-plan`, { planId: t.plans.enterprise.price.id }],
+      ['/admin/drift/fix', { tenantId: t.A }],
+      [`/admin/tenants/${t.A}/custom-plans`, { planName: 'x' }],
+    ] as const) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url,
+        headers: { ...FORM, cookie: mine.cookie },
+        payload: form({ ...fields, _csrf: mine.csrf }),
+      });
+      expect(res.statusCode, url).toBe(403);
+    }
+    expect(await auditCount()).toBe(before);
+  });
+});
+
+describe('pages', () => {
+  it('escape data and carry a strict Content-Security-Policy', async () => {
+    await t.env.prisma.tenant.update({ where: { id: t.B }, data: { name: '<script>alert(1)</script>' } });
+    const { cookie } = await session(ADMIN_TOKEN);
+    const res = await t.app.inject({ method: 'GET', url: `/admin/tenants/${t.B}`, headers: { cookie } });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).not.toContain('<script>alert(1)</script>');
+    expect(res.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(res.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(res.headers['cache-control']).toBe('no-store');
+  });
+
+  it('render every admin page', async () => {
+    const { cookie } = await session(ADMIN_TOKEN);
+    for (const url of [
+      '/admin',
+      '/admin/tenants?plan=pro',
+      '/admin/tenants?drift=yes',
+      `/admin/audit?tenant=${t.A}&source=sync`,
+      '/admin/inbox?status=failed',
+      '/admin/drift',
+      '/admin/catalog',
+      `/admin/tenants/${t.A}/apply-plan?planId=${t.plans.pro.price.id}`,
+    ]) {
+      const res = await t.app.inject({ method: 'GET', url, headers: { cookie } });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.headers['content-type']).toContain('text/html');
+    }
+  });
+
+  it('show a missing tenant as a 404 page', async () => {
+    const { cookie } = await session(ADMIN_TOKEN);
+    const res = await t.app.inject({ method: 'GET', url: '/admin/tenants/nope', headers: { cookie } });
+    expect(res.statusCode).toBe(404);
+    expect(res.body).toContain('Not found');
+  });
+});

@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
+import { diffSnapshots } from '../src/console/diff.js';
+import { parseFeatureLines, parseFormBody } from '../src/console/form.js';
+import { html, raw } from '../src/console/html.js';
+import { explainFeatures } from '../src/console/provenance.js';
+import { createSessionKeys } from '../src/console/session.js';
+import { ValidationError } from '../src/errors.js';
+
+describe('html template', () => {
+  it('escapes every interpolated value unless it is already Html', () => {
+    const name = `<img src=x onerror="alert('x')">&`;
+    expect(html`<p title="${name}">${name}</p>`.value).toBe(
+      '<p title="&lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt;&amp;">&lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt;&amp;</p>',
+    );
+    // (Prettier formats html`` templates as HTML, hence the whitespace normalisation.)
+    expect(
+      html`<ul>
+        ${['<a>', html`<li>ok</li>`]}
+      </ul>`.value.replace(/\s+/g, ''),
+    ).toBe('<ul>&lt;a&gt;<li>ok</li></ul>');
+    expect(html`${null}${undefined}${false}${0}${raw('<br>')}`.value).toBe('0<br>');
+  });
+});
+
+describe('console session keys', () => {
+  const keys = createSessionKeys('s'.repeat(32), 60);
+  const hash = 'a'.repeat(64);
+  const now = new Date('2026-11-30T00:00:00Z');
+
+  it('reads back what it issued until it expires', () => {
+    const { cookieValue, session } = keys.issue(hash, now);
+    expect(keys.read(cookieValue, now)).toEqual(session);
+    expect(keys.read(cookieValue, new Date(now.getTime() + 61_000))).toBeNull();
+  });
+
+  it('rejects a cookie signed with another secret or altered', () => {
+    const { cookieValue } = keys.issue(hash, now);
+    expect(createSessionKeys('t'.repeat(32)).read(cookieValue, now)).toBeNull();
+    expect(
+      keys.read(
+        cookieValue.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')),
+        now,
+      ),
+    ).toBeNull();
+    expect(keys.read('garbage', now)).toBeNull();
+    expect(keys.read(undefined, now)).toBeNull();
+  });
+
+  it('ties the CSRF token to the session', () => {
+    const a = keys.issue(hash, now).session;
+    const b = keys.issue(hash, now).session;
+    expect(keys.csrfValid(a, keys.csrfToken(a))).toBe(true);
+    expect(keys.csrfValid(a, keys.csrfToken(b))).toBe(false);
+    expect(keys.csrfValid(a, '')).toBe(false);
+    expect(keys.csrfValid(a, ['x'])).toBe(false);
+  });
+
+  it('refuses a short secret', () => {
+    expect(() => createSessionKeys('short')).toThrow(/at least 32/);
+  });
+});
+
+describe('diffSnapshots', () => {
+  it('lists changed leaves as dotted paths', () => {
+    expect(
+      diffSnapshots(
+        { features: { sso: true, max_users: 10 }, bundle: 'pro', accessActive: true },
+        { features: { max_users: 50, api_access: true }, bundle: 'pro', accessActive: false },
+      ),
+    ).toEqual([
+      { path: 'accessActive', kind: 'changed', before: true, after: false },
+      { path: 'features.api_access', kind: 'added', before: undefined, after: true },
+      { path: 'features.max_users', kind: 'changed', before: 10, after: 50 },
+      { path: 'features.sso', kind: 'removed', before: true, after: undefined },
+    ]);
+  });
+
+  it('shows a first snapshot field by field', () => {
+    expect(diffSnapshots(null, { bundle: 'pro', features: { sso: true } }).map((l) => l.path)).toEqual([
+      'bundle',
+      'features.sso',
+    ]);
+  });
+});
+
+describe('explainFeatures', () => {
+  const input = {
+    features: { max_users: 50, sso: true, api_access: true, webhooks: true },
+    planFeatures: { max_users: 30, sso: true, api_access: true },
+    overrides: { max_users: 50 },
+    accessActive: true,
+    productFeatures: { max_users: 25, sso: true },
+  };
+
+  it('tells override, product, price and leftovers apart', () => {
+    const origins = Object.fromEntries(
+      explainFeatures(input, DEFAULT_FEATURE_CATALOG).map((r) => [r.key, r.origin]),
+    );
+    expect(origins).toEqual({ max_users: 'override', sso: 'plan', api_access: 'price', webhooks: 'kept' });
+  });
+
+  it('marks every value restricted without access and keeps the configured value', () => {
+    const rows = explainFeatures(
+      {
+        ...input,
+        accessActive: false,
+        features: { max_users: 0, sso: false, api_access: false, webhooks: false },
+      },
+      DEFAULT_FEATURE_CATALOG,
+    );
+    const maxUsers = rows.find((r) => r.key === 'max_users')!;
+    expect(maxUsers).toMatchObject({ effective: 0, configured: 50, restrictedByAccess: true });
+  });
+
+  it('does not tell plan from price when the product could not be read', () => {
+    const rows = explainFeatures({ ...input, productFeatures: null }, DEFAULT_FEATURE_CATALOG);
+    expect(rows.find((r) => r.key === 'api_access')!.origin).toBe('plan');
+  });
+});
+
+describe('form parsing', () => {
+  it('keeps repeated fields as a list', () => {
+    expect(parseFormBody('a=1&b=x+y&a=2')).toEqual({ a: ['1', '2'], b: 'x y' });
+  });
+
+  it('reads feature lines and refuses what is not a feature value', () => {
+    expect(parseFeatureLines('max_users=250\n\nsso = true\nwebhooks=off')).toEqual({
+      max_users: 250,
+      sso: true,
+      webhooks: false,
+    });
+    expect(() => parseFeatureLines('max_users')).toThrow(ValidationError);
+    expect(() => parseFeatureLines('sso=maybe')).toThrow(ValidationError);
+  });
+});

@@ -1,0 +1,148 @@
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, TENANT_A_TOKEN } from './admin-helpers.js';
+import {
+  chromiumPath,
+  CHROMIUM_ARGS,
+  freshProfileDir,
+  setupConsoleEnv,
+  type ConsoleTestEnv,
+} from './console-helpers.js';
+
+// End to end through a real browser: the console's pages, forms, cookies and redirects as an
+// operator uses them. The HTTP-level rules (CSRF, roles) are pinned in console-http.test.ts.
+const executablePath = chromiumPath();
+if (!executablePath)
+  console.warn(
+    'console.browser.test.ts SKIPPED: no Chromium found (apt-get install chromium, or set CHROMIUM_PATH)',
+  );
+
+const SHOTS = fileURLToPath(new URL('../docs/console/', import.meta.url));
+
+describe.skipIf(!executablePath)('admin console in Chromium', () => {
+  let t: ConsoleTestEnv;
+  let base: string;
+  let browser: BrowserContext;
+  let profile: Awaited<ReturnType<typeof freshProfileDir>>;
+
+  beforeAll(async () => {
+    [t, profile] = await Promise.all([setupConsoleEnv('web'), freshProfileDir()]);
+    base = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    browser = await chromium.launchPersistentContext(profile.dir, {
+      executablePath: executablePath!,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1280, height: 800 },
+    });
+    mkdirSync(SHOTS, { recursive: true });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await profile?.remove();
+    await t?.close();
+  });
+
+  const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+
+  async function signIn(page: Page, token: string) {
+    await page.goto(`${base}/admin`);
+    // Not signed in: the console sends us to its sign-in page.
+    await expect.poll(() => new URL(page.url()).pathname).toBe('/admin/login');
+    await page.getByLabel('API token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
+
+  it('signs an admin in, finds a tenant and shows where each feature comes from', async () => {
+    const page = await browser.newPage();
+    await signIn(page, ADMIN_TOKEN);
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    expect(await page.locator('.figures dd').first().textContent()).toBe('3');
+    await shot(page, 'overview');
+
+    await page.getByRole('link', { name: 'Tenants', exact: true }).click();
+    await page.getByLabel('Search').fill(t.B);
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const rows = page.locator('table tbody tr');
+    await expect.poll(() => rows.count()).toBe(1);
+    await page.getByRole('link', { name: t.B }).click();
+    await page.getByRole('heading', { name: 'Effective features' }).waitFor();
+    // Tenant B is on Pro, whose price raises max_users from 25 to 30.
+    const maxUsers = page.locator('tr', { has: page.locator('code', { hasText: /^max_users$/ }) });
+    expect(await maxUsers.locator('.origin').textContent()).toBe('price');
+    const sso = page.locator('tr', { has: page.locator('code', { hasText: /^advanced_analytics$/ }) });
+    expect(await sso.locator('.origin').textContent()).toBe('plan (product)');
+    await shot(page, 'tenant');
+    await page.close();
+  });
+
+  it('fixes a drifting tenant from the drift page, with an audit entry naming the operator', async () => {
+    // Drift: the stored plan loses a feature Stripe still grants (a hand edit, a lost webhook).
+    const C = t.tenants[2]!.tenantId;
+    await t.env.prisma.tenantFeatureConfig.update({
+      where: { tenantId: C },
+      data: { features: { api_access: false } },
+    });
+    const page = await browser.newPage();
+    await page.goto(`${base}/admin/drift`);
+    const row = page.locator('tr', { has: page.getByRole('link', { name: C }) });
+    await row.waitFor();
+    await shot(page, 'drift');
+    await row.getByRole('button', { name: `Fix ${C}` }).click();
+    await page.getByText(`Tenant ${C}: 1 fixed.`).waitFor();
+    expect(await page.getByText('No drift').count()).toBe(1);
+
+    await page.goto(`${base}/admin/audit?tenant=${C}`);
+    const entry = page.locator('.timeline > li').first();
+    expect(await entry.locator('strong').textContent()).toBe('reconcile');
+    expect(await entry.locator('code').first().textContent()).toBe('admin:ops');
+    expect(await entry.locator('.diff-lines').textContent()).toContain('features.api_access');
+    await page.goto(`${base}/admin/audit`);
+    await shot(page, 'audit');
+    await page.close();
+  });
+
+  it('lists failed webhook events with their reason', async () => {
+    await t.env.prisma.processedStripeEvent.create({
+      data: {
+        eventId: 'evt_console_failed',
+        type: 'customer.subscription.updated',
+        status: 'failed',
+        error: 'Stripe API unavailable (503) while reading the subscription',
+        attempts: 3,
+        stripeCreatedAt: new Date(),
+      },
+    });
+    const page = await browser.newPage();
+    await page.goto(`${base}/admin/inbox?status=failed`);
+    const row = page.locator('tr', { hasText: 'evt_console_failed' });
+    expect(await row.locator('.reason').textContent()).toContain('Stripe API unavailable');
+    await shot(page, 'inbox');
+    await page.goto(`${base}/admin/catalog`);
+    await shot(page, 'catalog');
+    await page.close();
+  });
+
+  it('shows a tenant token its own tenant read-only and nothing else', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${base}/admin`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.goto(`${base}/admin/login`);
+    await page.getByLabel('API token').fill(TENANT_A_TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Effective features' }).waitFor();
+    expect(new URL(page.url()).pathname).toBe(`/admin/tenants/${t.A}`);
+    expect(await page.locator('main form').count()).toBe(0);
+    expect(await page.getByText('Comes from').count()).toBe(0);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, 'tenant-token-phone');
+
+    const other = await page.goto(`${base}/admin/tenants/${t.B}`);
+    expect(other?.status()).toBe(403);
+    expect((await page.goto(`${base}/admin/tenants`))?.status()).toBe(403);
+    expect((await page.goto(`${base}/admin/audit`))?.status()).toBe(403);
+    await page.close();
+  });
+});
