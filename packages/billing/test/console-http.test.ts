@@ -252,6 +252,38 @@ describe('pages', () => {
     }
   });
 
+  it('filter tenants by search and by drift from Stripe', async () => {
+    const { cookie } = await session(ADMIN_TOKEN);
+    const list = async (query: string) => {
+      const res = await t.app.inject({ method: 'GET', url: `/admin/tenants?${query}`, headers: { cookie } });
+      expect(res.statusCode).toBe(200);
+      return [...res.body.matchAll(/<a href="\/admin\/tenants\/([^"]+)">/g)].map((m) => m[1]);
+    };
+    expect(await list(`q=${t.B.toUpperCase()}`)).toEqual([t.B]);
+    expect(await list(`q=${t.tenants[2]!.customerId}`)).toEqual([t.tenants[2]!.tenantId]);
+    expect(await list('drift=yes')).toEqual([]);
+    await t.env.prisma.tenantFeatureConfig.update({ where: { tenantId: t.B }, data: { bundle: 'gold' } });
+    try {
+      expect(await list('drift=yes')).toEqual([t.B]);
+    } finally {
+      await t.env.featureSync.syncAllTenantsFromStripe({ actor: 'test', source: 'sync', force: true });
+    }
+  });
+
+  it('show a refused change as an error page and write nothing', async () => {
+    const mine = await session(ADMIN_TOKEN);
+    const before = await auditCount();
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/admin/tenants/${t.A}/overrides`,
+      headers: { ...FORM, cookie: mine.cookie },
+      payload: form({ key: 'no_such_feature', value: 'true', _csrf: mine.csrf }),
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.body).toContain('no_such_feature');
+    expect(await auditCount()).toBe(before);
+  });
+
   it('show a missing tenant as a 404 page', async () => {
     const { cookie } = await session(ADMIN_TOKEN);
     const res = await t.app.inject({ method: 'GET', url: '/admin/tenants/nope', headers: { cookie } });

@@ -78,6 +78,34 @@ describe.skipIf(!executablePath)('admin console in Chromium', () => {
     await page.close();
   });
 
+  it('sets and clears an override, each leaving an audit entry', async () => {
+    const page = await browser.newPage();
+    page.on('dialog', (dialog) => void dialog.accept());
+    await page.goto(`${base}/admin/tenants/${t.B}`);
+    await page.getByLabel('Feature', { exact: true }).selectOption('max_users');
+    await page.getByLabel('Value', { exact: true }).fill('250');
+    await page.getByRole('button', { name: 'Set override' }).click();
+    await page.getByText('Override max_users = 250 set.').waitFor();
+    const maxUsers = page.locator('tr', { has: page.locator('code', { hasText: /^max_users$/ }) });
+    expect(await maxUsers.locator('.origin').textContent()).toBe('override');
+    expect((await maxUsers.locator('td').first().textContent())?.trim()).toBe('250');
+    const latest = page.locator('.timeline > li').first();
+    expect(await latest.locator('strong').textContent()).toBe('override_set');
+    expect(await latest.locator('.diff-lines').textContent()).toMatch(/features\.max_users:\s*30\s*→\s*250/);
+
+    await page.getByRole('button', { name: 'Clear override max_users' }).click();
+    await page.getByText('Override max_users cleared.').waitFor();
+    expect(await maxUsers.locator('.origin').textContent()).toBe('price');
+    expect((await maxUsers.locator('td').first().textContent())?.trim()).toBe('30');
+    expect(await page.locator('.timeline > li').first().locator('strong').textContent()).toBe(
+      'override_cleared',
+    );
+    expect(await t.env.featureSync.reader.getTenantFeatures(t.B)).toMatchObject({
+      features: { max_users: 30 },
+    });
+    await page.close();
+  });
+
   it('fixes a drifting tenant from the drift page, with an audit entry naming the operator', async () => {
     // Drift: the stored plan loses a feature Stripe still grants (a hand edit, a lost webhook).
     const C = t.tenants[2]!.tenantId;

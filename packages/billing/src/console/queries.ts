@@ -1,92 +1,9 @@
-import type { Prisma, PrismaClient } from '@packages/db';
+import type { PrismaClient } from '@packages/db';
 
 /**
  * Read models only the console needs (lists and counts for display). Every change the console
  * makes goes through the library's services; nothing here writes.
  */
-
-export interface TenantListFilters {
-  /** Substring of the id or name, or an exact Stripe customer id. */
-  q?: string;
-  /** A bundle (plan) name; `none` for tenants without one. */
-  plan?: string;
-  access?: 'active' | 'restricted' | 'unconfigured';
-  custom?: boolean;
-  /** Only these tenant ids (e.g. the drifting ones from a reconcile check). */
-  ids?: readonly string[];
-  /** The last id of the previous page. */
-  after?: string;
-  limit: number;
-}
-
-export interface TenantListRow {
-  id: string;
-  name: string;
-  stripeCustomerId: string | null;
-  bundle: string | null;
-  source: string | null;
-  accessActive: boolean | null;
-  subscriptionStatus: string | null;
-  updatedAt: Date;
-}
-
-export async function listTenantsPage(
-  prisma: PrismaClient,
-  filters: TenantListFilters,
-): Promise<{ rows: TenantListRow[]; nextCursor: string | null }> {
-  const and: Prisma.TenantWhereInput[] = [];
-  const q = filters.q?.trim();
-  if (q) {
-    and.push({
-      OR: [
-        { id: { contains: q, mode: 'insensitive' } },
-        { name: { contains: q, mode: 'insensitive' } },
-        { stripeCustomerId: q },
-      ],
-    });
-  }
-  if (filters.plan !== undefined)
-    and.push({ featureConfig: { is: { bundle: filters.plan === 'none' ? null : filters.plan } } });
-  if (filters.access === 'unconfigured') and.push({ featureConfig: { is: null } });
-  else if (filters.access !== undefined)
-    and.push({ featureConfig: { is: { accessActive: filters.access === 'active' } } });
-  if (filters.custom !== undefined)
-    and.push(
-      filters.custom
-        ? { featureConfig: { is: { source: 'custom' } } }
-        : { OR: [{ featureConfig: { is: null } }, { featureConfig: { isNot: { source: 'custom' } } }] },
-    );
-  if (filters.ids !== undefined) and.push({ id: { in: [...filters.ids] } });
-  if (filters.after !== undefined) and.push({ id: { gt: filters.after } });
-  const rows = await prisma.tenant.findMany({
-    where: { AND: and },
-    orderBy: { id: 'asc' },
-    take: filters.limit + 1,
-    select: {
-      id: true,
-      name: true,
-      stripeCustomerId: true,
-      updatedAt: true,
-      featureConfig: {
-        select: { bundle: true, source: true, accessActive: true, subscriptionStatus: true, updatedAt: true },
-      },
-    },
-  });
-  const page = rows.slice(0, filters.limit);
-  return {
-    rows: page.map((row) => ({
-      id: row.id,
-      name: row.name,
-      stripeCustomerId: row.stripeCustomerId,
-      bundle: row.featureConfig?.bundle ?? null,
-      source: row.featureConfig?.source ?? null,
-      accessActive: row.featureConfig?.accessActive ?? null,
-      subscriptionStatus: row.featureConfig?.subscriptionStatus ?? null,
-      updatedAt: row.featureConfig?.updatedAt ?? row.updatedAt,
-    })),
-    nextCursor: rows.length > filters.limit ? (page.at(-1)?.id ?? null) : null,
-  };
-}
 
 export interface TenantCounts {
   tenants: number;

@@ -4,22 +4,24 @@ import { AUDIT_SOURCES, listAuditEntries } from '../audit/index.js';
 import { parseOrThrow } from '../custom-plans/validation.js';
 import { messageOf, TenantNotFoundError } from '../errors.js';
 import { diffFeatures } from '../features/merge.js';
+import {
+  addFeature,
+  clearFeatureOverride,
+  deprecateFeature,
+  describeFeature,
+  listFeatures,
+  listTenants,
+  setFeatureOverride,
+} from '../management/index.js';
 import { parseProductMetadata } from '../metadata/index.js';
 import { reconcileTenants, type ReconcileResult } from '../reconcile/index.js';
 import { emptyState, toState } from '../tenant-store/index.js';
 import type { FeatureMap } from '../types.js';
 import { DEFAULT_GRACE_PERIOD_DAYS } from '../webhooks/handler.js';
-import { field, parseFeatureLines, type FormBody } from './form.js';
+import { field, parseFeatureLines, parseFeatureValue, type FormBody } from './form.js';
 import { ConsoleHttpError, type ConsoleKit } from './plugin.js';
 import { explainFeatures } from './provenance.js';
-import {
-  customPlansOf,
-  knownBundles,
-  listLedgerEvents,
-  listTenantsPage,
-  tenantCounts,
-  webhookFigures,
-} from './queries.js';
+import { customPlansOf, knownBundles, listLedgerEvents, tenantCounts, webhookFigures } from './queries.js';
 import { applyPreviewPage, tenantPage } from './views/tenant.js';
 import { auditPage } from './views/audit.js';
 import { catalogPage } from './views/catalog.js';
@@ -45,7 +47,7 @@ const cursorId = z
 const tenantsQuery = z.object({
   q: optional,
   plan: optional,
-  access: z.enum(['active', 'restricted', 'unconfigured', '']).optional(),
+  access: z.enum(['active', 'restricted', '']).optional(),
   custom: z.enum(['yes', 'no', '']).optional(),
   drift: z.enum(['yes', '']).optional(),
   after: optional,
@@ -64,6 +66,7 @@ const applyQuery = z.object({
 
 const tenantIdOf = (request: FastifyRequest) => parseOrThrow(tenantParam, request.params, 'path').tenantId;
 const actorOf = (name: string) => `admin:${name}`;
+const tenantPath = (tenantId: string) => `/admin/tenants/${encodeURIComponent(tenantId)}`;
 const blank = <T>(v: T | '' | undefined): T | undefined => (v === '' ? undefined : v);
 
 /** Thin handlers: parse the request, call the library service, render or redirect. */
@@ -75,6 +78,8 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
       throw new ConsoleHttpError(503, 'The feature sync service is not configured on this server.');
     return deps.featureSync;
   };
+  // The reader whose cache the services publish to after a write (the management default otherwise).
+  const readerOption = () => (deps.featureSync ? { featureReader: deps.featureSync.reader } : {});
   const reconcile = (options: Parameters<typeof reconcileTenants>[1]) =>
     reconcileTenants(
       { prisma, featureSync: featureSync() },
@@ -131,13 +136,13 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
     const access = blank(q.access);
     const custom = blank(q.custom);
     const [page, bundles] = await Promise.all([
-      listTenantsPage(prisma, {
-        ...(q.q !== undefined ? { q: q.q } : {}),
-        ...(q.plan !== undefined ? { plan: q.plan } : {}),
-        ...(access !== undefined ? { access } : {}),
-        ...(custom !== undefined ? { custom: custom === 'yes' } : {}),
+      listTenants(prisma, {
+        ...(q.q !== undefined ? { search: q.q } : {}),
+        ...(q.plan !== undefined ? { bundle: q.plan } : {}),
+        ...(access !== undefined ? { accessActive: access === 'active' } : {}),
+        ...(custom !== undefined ? { customPlan: custom === 'yes' } : {}),
         ...(ids !== undefined ? { ids } : {}),
-        ...(q.after !== undefined ? { after: q.after } : {}),
+        ...(q.after !== undefined ? { cursor: q.after } : {}),
         limit: PAGE_SIZE,
       }),
       knownBundles(prisma),
@@ -147,7 +152,7 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
       tenantsPage(kit.ctx(request), {
         filters: q,
         bundles,
-        rows: page.rows,
+        rows: page.tenants,
         nextCursor: page.nextCursor,
         driftNote,
       }),
@@ -165,7 +170,8 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
     if (!tenant) throw new TenantNotFoundError(tenantId);
     const state = tenant.featureConfig ? toState(tenant.featureConfig) : null;
     const admin = principal.role === 'admin';
-    const catalog = deps.catalog ?? deps.featureSync?.stripeSync.catalog ?? new Map();
+    const entries = await listFeatures(prisma);
+    const catalog = new Map(entries.map((e) => [e.key, e]));
     let productFeatures: FeatureMap | null = null;
     let provenanceNote: string | null = null;
     if (admin && state?.stripeProductId && deps.featureSync) {
@@ -176,7 +182,7 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
         const product = await stripeSync.call('products.retrieve', () =>
           stripeSync.stripe.products.retrieve(productId),
         );
-        productFeatures = parseProductMetadata(product, catalog).features;
+        productFeatures = parseProductMetadata(product, stripeSync.catalog).features;
       } catch (error) {
         provenanceNote = `Plan and price values are not told apart: the product could not be read from Stripe (${messageOf(error)}).`;
       }
@@ -191,6 +197,7 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
         productFeatures,
       },
       catalog,
+      (key) => catalog.get(key)?.deprecatedAt != null,
     );
     const graceDays = deps.gracePeriodDays ?? DEFAULT_GRACE_PERIOD_DAYS;
     const [customPlans, audit] = admin
@@ -208,10 +215,41 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
           : null,
         customPlans,
         recentAudit: audit.entries,
-        catalog: [...catalog.values()].sort((a, b) => a.key.localeCompare(b.key)),
-        canEditOverrides: false,
+        catalog: entries.filter((e) => e.deprecatedAt === null),
+        canEditOverrides: true,
       }),
     );
+  });
+
+  app.post('/admin/tenants/:tenantId/overrides', async (request, reply) => {
+    const principal = kit.requireAdmin(request);
+    const tenantId = tenantIdOf(request);
+    const body = request.body as FormBody;
+    const key = field(body, 'key');
+    const result = await setFeatureOverride(prisma, tenantId, key, parseFeatureValue(field(body, 'value')), {
+      actor: actorOf(principal.name),
+      ...readerOption(),
+    });
+    return kit.redirect(reply, tenantPath(tenantId), {
+      kind: 'ok',
+      text: result.changed
+        ? `Override ${key} = ${String(result.overrides[key])} set.`
+        : `Override ${key} already had this value.`,
+    });
+  });
+
+  app.post('/admin/tenants/:tenantId/overrides/clear', async (request, reply) => {
+    const principal = kit.requireAdmin(request);
+    const tenantId = tenantIdOf(request);
+    const key = field(request.body as FormBody, 'key');
+    const result = await clearFeatureOverride(prisma, tenantId, key, {
+      actor: actorOf(principal.name),
+      ...readerOption(),
+    });
+    return kit.redirect(reply, tenantPath(tenantId), {
+      kind: 'ok',
+      text: result.changed ? `Override ${key} cleared.` : `${key} had no override.`,
+    });
   });
 
   app.get('/admin/tenants/:tenantId/apply-plan', async (request, reply) => {
@@ -376,13 +414,38 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
 
   app.get('/admin/catalog', async (request, reply) => {
     kit.requireAdmin(request);
-    const rows = await prisma.featureCatalog.findMany({ orderBy: { key: 'asc' } });
-    return kit.send(
-      reply,
-      catalogPage(kit.ctx(request), {
-        rows: rows.map((r) => ({ key: r.key, type: r.type, description: r.description, deprecated: false })),
-        note: null,
-      }),
+    return kit.send(reply, catalogPage(kit.ctx(request), { rows: await listFeatures(prisma) }));
+  });
+
+  app.post('/admin/catalog', async (request, reply) => {
+    const principal = kit.requireAdmin(request);
+    const body = request.body as FormBody;
+    const entry = await addFeature(
+      prisma,
+      {
+        key: field(body, 'key'),
+        type: field(body, 'type') as 'boolean',
+        description: field(body, 'description'),
+      },
+      { actor: actorOf(principal.name) },
     );
+    return kit.redirect(reply, '/admin/catalog', { kind: 'ok', text: `Feature ${entry.key} added.` });
+  });
+
+  app.post('/admin/catalog/describe', async (request, reply) => {
+    const principal = kit.requireAdmin(request);
+    const body = request.body as FormBody;
+    const entry = await describeFeature(prisma, field(body, 'key'), field(body, 'description'), {
+      actor: actorOf(principal.name),
+    });
+    return kit.redirect(reply, '/admin/catalog', { kind: 'ok', text: `Description of ${entry.key} saved.` });
+  });
+
+  app.post('/admin/catalog/deprecate', async (request, reply) => {
+    const principal = kit.requireAdmin(request);
+    const entry = await deprecateFeature(prisma, field(request.body as FormBody, 'key'), {
+      actor: actorOf(principal.name),
+    });
+    return kit.redirect(reply, '/admin/catalog', { kind: 'ok', text: `Feature ${entry.key} deprecated.` });
   });
 }

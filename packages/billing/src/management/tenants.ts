@@ -283,6 +283,10 @@ export interface ListTenantsOptions {
   customPlan?: boolean;
   /** Tenants whose record or feature config changed at or after this instant. */
   updatedSince?: Date;
+  /** A substring of the id or name (case-insensitive), or an exact Stripe customer id. */
+  search?: string;
+  /** Only these tenants (e.g. the drifting ones a reconcile check found). */
+  ids?: readonly string[];
 }
 
 export const LIST_TENANTS_MAX_LIMIT = 200;
@@ -313,17 +317,30 @@ export async function listTenants(
         : { source: { not: 'custom' as const } }
       : {}),
   };
+  const search = options.search?.trim();
   const where: Prisma.TenantWhereInput = {
     ...(options.cursor !== undefined ? { id: { gt: options.cursor } } : {}),
     ...(Object.keys(config).length > 0 ? { featureConfig: { is: config } } : {}),
-    ...(options.updatedSince
-      ? {
-          OR: [
-            { updatedAt: { gte: options.updatedSince } },
-            { featureConfig: { is: { updatedAt: { gte: options.updatedSince } } } },
-          ],
-        }
-      : {}),
+    AND: [
+      options.updatedSince
+        ? {
+            OR: [
+              { updatedAt: { gte: options.updatedSince } },
+              { featureConfig: { is: { updatedAt: { gte: options.updatedSince } } } },
+            ],
+          }
+        : {},
+      search
+        ? {
+            OR: [
+              { id: { contains: search, mode: 'insensitive' as const } },
+              { name: { contains: search, mode: 'insensitive' as const } },
+              { stripeCustomerId: search },
+            ],
+          }
+        : {},
+      options.ids !== undefined ? { id: { in: [...options.ids] } } : {},
+    ],
   };
   const rows = await prisma.tenant.findMany({
     where,

@@ -1,5 +1,5 @@
 import { html } from '../html.js';
-import type { TenantListRow } from '../queries.js';
+import type { TenantSummary } from '../../management/index.js';
 import { page, query, value, when, type PageContext } from './layout.js';
 
 export interface TenantListQuery {
@@ -16,7 +16,7 @@ export function tenantsPage(
   d: {
     filters: TenantListQuery;
     bundles: string[];
-    rows: TenantListRow[];
+    rows: TenantSummary[];
     nextCursor: string | null;
     /** With the drift filter: what the reconcile check found, or why it could not run. */
     driftNote: string | null;
@@ -43,7 +43,7 @@ export function tenantsPage(
         <div>
           <label for="access">Access</label
           ><select id="access" name="access">
-            ${option('', 'Any', f.access)}${option('active', 'Active', f.access)}${option('restricted', 'Restricted', f.access)}${option('unconfigured', 'No config yet', f.access)}
+            ${option('', 'Any', f.access)}${option('active', 'Active', f.access)}${option('restricted', 'Restricted', f.access)}
           </select>
         </div>
         <div>
@@ -85,16 +85,16 @@ export function tenantsPage(
                     <div class="muted small">${t.name}</div>
                   </td>
                   <td>
-                    ${value(t.bundle)}${t.source === 'custom' ? html` <span class="badge">custom</span>` : ''}
+                    ${value(t.config?.bundle ?? null)}${t.config?.source === 'custom' ? html` <span class="badge">custom</span>` : ''}
                   </td>
                   <td>
-                    ${t.accessActive === null ? html`<span class="muted">no config</span>` : value(t.accessActive)}
+                    ${t.config === null ? html`<span class="muted">no config</span>` : value(t.config.accessActive)}
                   </td>
-                  <td>${value(t.subscriptionStatus)}</td>
+                  <td>${value(t.config?.subscriptionStatus ?? null)}</td>
                   <td>
                     ${t.stripeCustomerId ? html`<code>${t.stripeCustomerId}</code>` : html`<span class="muted">unlinked</span>`}
                   </td>
-                  <td>${when(t.updatedAt)}</td>
+                  <td>${when(t.config?.updatedAt ?? t.updatedAt)}</td>
                 </tr>`,
             )}
           </tbody>
