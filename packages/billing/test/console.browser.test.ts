@@ -21,23 +21,30 @@ if (!executablePath)
 
 const SHOTS = fileURLToPath(new URL('../docs/console/', import.meta.url));
 
-describe.skipIf(!executablePath)('admin console in Chromium', () => {
+describe.skipIf(!executablePath)('admin console in Chromium', { timeout: 60_000 }, () => {
   let t: ConsoleTestEnv;
   let base: string;
   let browser: BrowserContext;
   let profile: Awaited<ReturnType<typeof freshProfileDir>>;
 
+  // Generous limits: on a loaded machine Chromium alone can take several seconds to start. The
+  // browser starts while the database and emulator are being seeded.
   beforeAll(async () => {
-    [t, profile] = await Promise.all([setupConsoleEnv('web'), freshProfileDir()]);
-    base = await t.app.listen({ port: 0, host: '127.0.0.1' });
-    browser = await chromium.launchPersistentContext(profile.dir, {
+    profile = await freshProfileDir();
+    const launching = chromium.launchPersistentContext(profile.dir, {
       executablePath: executablePath!,
       headless: true,
       args: CHROMIUM_ARGS,
       viewport: { width: 1280, height: 800 },
     });
+    const [env, launched] = await Promise.allSettled([setupConsoleEnv('web'), launching]);
+    if (env.status === 'fulfilled') t = env.value;
+    if (launched.status === 'fulfilled') browser = launched.value;
+    if (env.status === 'rejected') throw env.reason;
+    if (launched.status === 'rejected') throw launched.reason;
+    base = await t.app.listen({ port: 0, host: '127.0.0.1' });
     mkdirSync(SHOTS, { recursive: true });
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     await browser?.close();
