@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
+import { explainFeatures } from '../src/core/index.js';
 import { diffSnapshots } from '../src/console/diff.js';
 import { parseFeatureLines, parseFormBody } from '../src/console/form.js';
 import { html, raw } from '../src/console/html.js';
-import { explainFeatures } from '../src/console/provenance.js';
 import { createSessionKeys } from '../src/console/session.js';
 import { ValidationError } from '../src/errors.js';
 

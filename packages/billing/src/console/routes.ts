@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AUDIT_SOURCES, listAuditEntries } from '../audit/index.js';
 import { parseOrThrow } from '../custom-plans/validation.js';
 import { messageOf, TenantNotFoundError } from '../errors.js';
-import { diffFeatures } from '../features/merge.js';
+import { DEFAULT_GRACE_PERIOD_DAYS, diffFeatures, emptyState, explainFeatures } from '../core/index.js';
 import {
   addFeature,
   clearFeatureOverride,
@@ -15,12 +15,10 @@ import {
 } from '../management/index.js';
 import { parseProductMetadata } from '../metadata/index.js';
 import { reconcileTenants, type ReconcileResult } from '../reconcile/index.js';
-import { emptyState, toState } from '../tenant-store/index.js';
+import { toState } from '../tenant-store/index.js';
 import type { FeatureMap } from '../types.js';
-import { DEFAULT_GRACE_PERIOD_DAYS } from '../webhooks/handler.js';
 import { field, parseFeatureLines, parseFeatureValue, type FormBody } from './form.js';
 import { ConsoleHttpError, type ConsoleKit } from './plugin.js';
-import { explainFeatures } from './provenance.js';
 import { customPlansOf, knownBundles, listLedgerEvents, tenantCounts, webhookFigures } from './queries.js';
 import { applyPreviewPage, tenantPage } from './views/tenant.js';
 import { auditPage } from './views/audit.js';

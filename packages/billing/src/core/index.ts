@@ -40,3 +40,9 @@ export {
   type ReconcileSnapshot,
   type SnapshotDiff,
 } from './reconcile-decisions.js';
+export {
+  explainFeatures,
+  type FeatureOrigin,
+  type FeatureRow,
+  type ProvenanceInput,
+} from './feature-provenance.js';

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { ApplyPlanResult } from '../../feature-sync/index.js';
-import type { TenantFeatureState } from '../../tenant-store/index.js';
+import type { FeatureRow, TenantFeatureState } from '../../core/index.js';
 import type { FeatureDefinition } from '../../types.js';
 import type { AuditEntry } from '../../audit/index.js';
 import { html, type Html } from '../html.js';
-import type { FeatureRow } from '../provenance.js';
 import type { CustomPlanRow } from '../queries.js';
 import { auditTimeline } from './audit.js';
 import { copyable, csrfField, isAdmin, page, value, when, type PageContext } from './layout.js';
