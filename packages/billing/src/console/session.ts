@@ -32,6 +32,16 @@ export interface SessionKeys {
 
 const b64 = (buf: Buffer | string) => Buffer.from(buf).toString('base64url');
 
+/**
+ * Constant-time comparison of the encoded strings, not of decoded bytes: base64url decoding ignores
+ * the unused low bits of the last character, so a byte comparison would accept altered spellings.
+ */
+function sameText(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 export function createSessionKeys(secret: string, ttlSeconds = DEFAULT_SESSION_TTL_SECONDS): SessionKeys {
   if (secret.length < MIN_SECRET_LENGTH)
     throw new Error(`The console session secret must be at least ${MIN_SECRET_LENGTH} characters`);
@@ -55,9 +65,7 @@ export function createSessionKeys(secret: string, ttlSeconds = DEFAULT_SESSION_T
       const dot = cookieValue.indexOf('.');
       if (dot <= 0) return null;
       const payload = cookieValue.slice(0, dot);
-      const signature = Buffer.from(cookieValue.slice(dot + 1), 'base64url');
-      const expected = mac(cookieKey, payload);
-      if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return null;
+      if (!sameText(cookieValue.slice(dot + 1), b64(mac(cookieKey, payload)))) return null;
       let parsed: unknown;
       try {
         parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
@@ -73,10 +81,7 @@ export function createSessionKeys(secret: string, ttlSeconds = DEFAULT_SESSION_T
       return b64(mac(csrfKey, session.sid));
     },
     csrfValid(session, presented) {
-      if (typeof presented !== 'string' || presented === '') return false;
-      const expected = mac(csrfKey, session.sid);
-      const given = Buffer.from(presented, 'base64url');
-      return given.length === expected.length && timingSafeEqual(given, expected);
+      return typeof presented === 'string' && sameText(presented, b64(mac(csrfKey, session.sid)));
     },
   };
 }
