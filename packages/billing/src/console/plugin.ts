@@ -205,10 +205,6 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
     return kit.send(reply, errorPage(kit.ctx(request), status, body.error.message), status);
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    kit.send(reply, errorPage(kit.ctx(request), 404, `No console page at ${request.url}`), 404),
-  );
-
   app.get('/admin/assets/:name', async (request, reply) => {
     const asset = assets.get((request.params as { name: string }).name);
     if (!asset) throw new ConsoleHttpError(404, 'No such asset');
