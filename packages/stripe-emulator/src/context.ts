@@ -17,11 +17,13 @@ export interface HandlerInput {
   params: Params;
   /** The `:id` path segment, when the route has one. */
   id: string;
+  /** The `:sub` path segment of nested routes (`/v1/products/:id/features/:sub`). */
+  subId: string;
 }
 
 export interface Route {
   method: Method;
-  /** Express-like pattern; `:id` matches one path segment. */
+  /** Express-like pattern; `:id` and `:sub` each match one path segment. */
   path: string;
   handler: (input: HandlerInput) => Obj;
 }

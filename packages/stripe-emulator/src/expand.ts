@@ -3,6 +3,7 @@ import { invalidRequest } from './errors.js';
 import type { Obj } from './store.js';
 import { deletedCustomerStub } from './resources/customers.js';
 import { renderSession, sessionLineItems } from './resources/checkout.js';
+import { renderFeature } from './resources/entitlements.js';
 import { renderSubscription } from './resources/subscriptions.js';
 
 /** Stripe's documented limit: `data.source.customer.default_source` is the deepest list expansion. */
@@ -36,6 +37,10 @@ const resolvers: Record<string, Resolver> = {
     const s = ctx.store.checkoutSessions.get(id);
     return s && renderSession(s);
   },
+  'entitlements.feature': (ctx, id) => {
+    const f = ctx.store.features.get(id);
+    return f && renderFeature(f);
+  },
 };
 
 /** Which kind of object an id-valued field points at. Field names beat id prefixes: product ids can be custom. */
@@ -47,6 +52,7 @@ const FIELD_KINDS: Record<string, string> = {
   subscription: 'subscription',
   latest_invoice: 'invoice',
   invoice: 'invoice',
+  feature: 'entitlements.feature',
 };
 
 /** Properties that are absent unless expanded ("includable" in Stripe's docs). */

@@ -22,6 +22,9 @@ const LENGTHS: Record<string, number> = {
   il: 24,
   evt: 24,
   req: 14,
+  feat_test: 32,
+  prodft: 24,
+  ent_test: 32,
 };
 
 export function newId(prefix: string): string {

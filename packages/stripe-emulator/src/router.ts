@@ -2,6 +2,7 @@ import type { Method, Route } from './context.js';
 import { checkoutRoutes } from './resources/checkout.js';
 import { customerRoutes } from './resources/customers.js';
 import { eventRoutes } from './resources/events.js';
+import { entitlementRoutes } from './resources/entitlements.js';
 import { invoiceRoutes } from './resources/invoices.js';
 import { priceRoutes } from './resources/prices.js';
 import { productRoutes } from './resources/products.js';
@@ -18,11 +19,14 @@ export const ROUTES: Route[] = [
   ...checkoutRoutes,
   ...eventRoutes,
   ...invoiceRoutes,
+  ...entitlementRoutes,
 ];
 
 export interface RouteMatch {
   route: Route;
   id: string;
+  /** The `:sub` segment of nested routes such as `/v1/products/:id/features/:sub`. */
+  subId: string;
 }
 
 export function matchRoute(
@@ -35,16 +39,16 @@ export function matchRoute(
     if (route.method !== (method as Method)) continue;
     const pattern = route.path.split('/');
     if (pattern.length !== segments.length) continue;
-    let id = '';
+    const found = { id: '', sub: '' };
     const ok = pattern.every((p, i) => {
       const s = segments[i]!;
-      if (p === ':id') {
-        id = decodeURIComponent(s);
+      if (p === ':id' || p === ':sub') {
+        found[p === ':id' ? 'id' : 'sub'] = decodeURIComponent(s);
         return s.length > 0;
       }
       return p === s;
     });
-    if (ok) return { route, id };
+    if (ok) return { route, id: found.id, subId: found.sub };
   }
   return undefined;
 }

@@ -128,7 +128,7 @@ async function handleApi(
   try {
     const ctx = core.ctx({ id: requestId, idempotency_key: idempotencyKey ?? null });
     validateExpand(params.expand, core.options.maxExpandDepth);
-    const result = structuredClone(match.route.handler({ ctx, params, id: match.id }));
+    const result = structuredClone(match.route.handler({ ctx, params, id: match.id, subId: match.subId }));
     body = applyExpand(ctx, result, params.expand, core.options.maxExpandDepth);
   } catch (err) {
     const apiError =

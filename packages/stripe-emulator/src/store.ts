@@ -80,6 +80,12 @@ export class Store {
   readonly checkoutSessions = new Table<Obj>(this.next);
   readonly invoices = new Table<Obj>(this.next);
   readonly events = new Table<Obj>(this.next);
+  /** `entitlements.feature` objects. */
+  readonly features = new Table<Obj>(this.next);
+  /** Attachments `{ id, product, feature, created }`; rendered with the feature's current state. */
+  readonly productFeatures = new Table<Obj>(this.next);
+  /** `{ id, customer, feature, created }`, kept in step with subscriptions by syncActiveEntitlements. */
+  readonly activeEntitlements = new Table<Obj>(this.next);
 
   reset(): void {
     for (const t of [
@@ -90,6 +96,9 @@ export class Store {
       this.checkoutSessions,
       this.invoices,
       this.events,
+      this.features,
+      this.productFeatures,
+      this.activeEntitlements,
     ]) {
       t.clear();
     }

@@ -6,6 +6,7 @@ import { listOf, paginate } from '../list.js';
 import { applyMetadata, arr, bool, int, nullableStr, obj, oneOf, str, type Params } from '../params.js';
 import type { Obj, SubscriptionItemRecord, SubscriptionRecord } from '../store.js';
 import { liveCustomer } from './customers.js';
+import { syncActiveEntitlements } from './entitlements.js';
 
 export const SUBSCRIPTION_STATUSES = [
   'incomplete',
@@ -262,6 +263,7 @@ export function createSubscription(ctx: Ctx, params: Params): Obj {
   ctx.store.subscriptions.insert(sub);
   const rendered = renderSubscription(ctx, sub);
   ctx.events.emit('customer.subscription.created', rendered, null, ctx.request);
+  syncActiveEntitlements(ctx, customerId);
   return rendered;
 }
 
@@ -393,6 +395,7 @@ function updateSubscription(ctx: Ctx, id: string, params: Params): Obj {
   const after = renderSubscription(ctx, sub);
   const prev = previousAttributes(before, after);
   if (prev) ctx.events.emit('customer.subscription.updated', after, prev, ctx.request);
+  syncActiveEntitlements(ctx, sub.customer);
   return after;
 }
 
@@ -410,6 +413,7 @@ export function cancelSubscriptionRecord(ctx: Ctx, sub: SubscriptionRecord, deta
   };
   const rendered = renderSubscription(ctx, sub);
   ctx.events.emit('customer.subscription.deleted', rendered, null, ctx.request);
+  syncActiveEntitlements(ctx, sub.customer);
   return rendered;
 }
 
@@ -429,11 +433,14 @@ export function setSubscriptionStatus(ctx: Ctx, id: string, status: Subscription
   if (status !== 'trialing' && before.status === 'trialing' && sub.trial_end && sub.trial_end > now)
     sub.trial_end = now;
   const after = renderSubscription(ctx, sub);
-  return ctx.events.emit(
+  const event = ctx.events.emit(
     'customer.subscription.updated',
     after,
     previousAttributes(before, after) ?? { status: before.status },
   );
+  // Only statuses that end entitlements change them, so trial end and pause send no summary event (as on Stripe).
+  syncActiveEntitlements(ctx, sub.customer);
+  return event;
 }
 
 export const subscriptionRoutes: Route[] = [
