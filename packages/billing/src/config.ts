@@ -6,6 +6,7 @@ import {
   SCHEMA_NAME_PATTERN,
 } from '@packages/db';
 import { ValidationError } from './errors.js';
+import { DEFAULT_PLAN_SOURCE, PLAN_SOURCES } from './plan-source/source.js';
 import { parseAdminTokens } from './server/auth.js';
 
 /**
@@ -96,6 +97,13 @@ export const configVariables = {
         .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
         .transform((v) => v === 'true' || v === '1'),
       false,
+    ),
+  ),
+  // Where plan features come from (docs/metadata.md, "Plan sources").
+  PLAN_SOURCE: variable(
+    withDefault(
+      z.enum(PLAN_SOURCES, { error: `must be one of ${PLAN_SOURCES.join(', ')}` }),
+      DEFAULT_PLAN_SOURCE,
     ),
   ),
   REDIS_URL: variable(

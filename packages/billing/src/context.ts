@@ -6,6 +6,7 @@ import { createCustomPlanService, type CustomPlanService } from './custom-plans/
 import { parseBillingConfig, type BillingConfig, type ConfigRequirements } from './config.js';
 import { createFeatureSyncService, type FeatureSyncService } from './feature-sync/index.js';
 import type { AuthConfig } from './server/auth.js';
+import { type PlanSource } from './plan-source/index.js';
 import { createStripeSyncService, type StripeSyncService } from './stripe-sync/index.js';
 import type { FeatureCatalog } from './types.js';
 import {
@@ -30,6 +31,8 @@ export interface BillingContextOptions {
    */
   requireWebhookSecret?: boolean;
   webhookOptions?: StripeWebhookHandlerOptions;
+  /** Where plan features come from; overrides PLAN_SOURCE (default `metadata`). */
+  planSource?: PlanSource;
   /** Prefix of the feature-cache keys (default `features`); give each database its own when they share a Redis. */
   cacheNamespace?: string;
 }
@@ -95,7 +98,10 @@ export async function createBillingContext(options: BillingContextOptions = {}):
   try {
     cache = createCacheFromEnv({ REDIS_URL: env.REDIS_URL });
     const catalog = await loadFeatureCatalog(db.prisma);
-    const stripeSync = createStripeSyncService(stripe, { catalog });
+    const stripeSync = createStripeSyncService(stripe, {
+      catalog,
+      planSource: options.planSource ?? env.PLAN_SOURCE,
+    });
     const featureSync = createFeatureSyncService(db.prisma, stripeSync, {
       cache,
       catalog,

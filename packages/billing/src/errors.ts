@@ -33,6 +33,21 @@ export class MetadataError extends BillingError {
   }
 }
 
+/** A Stripe Feature attached to a product that cannot be turned into a feature. Names the product and the Feature. */
+export class EntitlementFeatureError extends BillingError {
+  constructor(
+    readonly productId: string,
+    readonly featureId: string,
+    readonly lookupKey: string,
+    readonly reason: string,
+  ) {
+    super(
+      'invalid_entitlement_feature',
+      `Invalid Stripe Feature ${featureId} (lookup_key ${JSON.stringify(lookupKey)}) attached to product ${productId}: ${reason}`,
+    );
+  }
+}
+
 /** A feature key that is not in the feature catalog, or a value of the wrong type for its key. */
 export class UnknownFeatureError extends BillingError {
   constructor(

@@ -39,6 +39,13 @@ export {
   graceExpired,
   type TenantFeatureState,
 } from './core/index.js';
+export {
+  PLAN_SOURCES,
+  ENTITLEMENT_VALUE_KEY,
+  featuresFromEntitlements,
+  type PlanSource,
+  type EntitlementFeatureLike,
+} from './plan-source/index.js';
 
 // Services
 export {

@@ -1,6 +1,12 @@
 import type { PrismaClient } from '@packages/db';
 import { decidePlanChange, isNoOp, type PlanChangeOptions } from '../core/index.js';
-import { BillingError, MetadataError, PlanNotFoundError, TenantNotFoundError } from '../errors.js';
+import {
+  BillingError,
+  EntitlementFeatureError,
+  MetadataError,
+  PlanNotFoundError,
+  TenantNotFoundError,
+} from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import { validateFeatureMap } from '../metadata/index.js';
 import type { StripeSyncService } from '../stripe-sync/index.js';
@@ -25,7 +31,7 @@ export interface ApplyPlanDefaultsOptions {
 
 export interface ApplyPlanResult {
   success: boolean;
-  /** tenant_not_found | plan_not_found | invalid_metadata | unknown_feature | custom_config | plan_for_other_tenant | up_to_date */
+  /** tenant_not_found | plan_not_found | invalid_metadata | invalid_entitlement_feature | unknown_feature | custom_config | plan_for_other_tenant | up_to_date */
   reason?: string;
   tenantId: string;
   planId: string;
@@ -182,6 +188,7 @@ export function createPlanApplier(deps: {
         error instanceof TenantNotFoundError ||
         error instanceof PlanNotFoundError ||
         error instanceof MetadataError ||
+        error instanceof EntitlementFeatureError ||
         (error instanceof BillingError &&
           (error.code === 'unknown_feature' || error.code === 'validation_error'));
       if (!expected) throw error;

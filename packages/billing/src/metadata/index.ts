@@ -1,6 +1,11 @@
 export { parseProductMetadata } from './product.js';
 export { parsePriceMetadata } from './price.js';
-export { resolvePlanDefaults, type PriceLike, type ProductLike } from './resolve.js';
+export {
+  resolvePlanDefaults,
+  type PriceLike,
+  type ProductFeatureSources,
+  type ProductLike,
+} from './resolve.js';
 export { validateFeatureMap } from './validate.js';
 export {
   buildPriceMetadata,

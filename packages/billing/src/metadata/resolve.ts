@@ -1,4 +1,4 @@
-import type { FeatureCatalog, PlanDefaults } from '../types.js';
+import type { FeatureCatalog, FeatureMap, PlanDefaults } from '../types.js';
 import { parsePriceMetadata } from './price.js';
 import { parseProductMetadata } from './product.js';
 import type { StripeObjectLike } from './types.js';
@@ -12,17 +12,45 @@ export interface PriceLike extends StripeObjectLike {
 }
 
 /**
- * Product metadata is the plan's baseline; the price refines it, because one product can carry
- * several prices (e.g. a per-tenant custom price) that grant different limits.
+ * Which feature sources a plan reads besides the price's metadata. `metadata` alone is the default;
+ * `entitlements` replaces the product's metadata features with the product's attached Stripe
+ * Features; `both` reads the two (see docs/metadata.md, "Plan sources").
+ */
+export interface ProductFeatureSources {
+  /** Read the product's `features` / `featuresJson` metadata (default true). */
+  metadata?: boolean;
+  /** Features of the product's attached Stripe Features (featuresFromEntitlements), or none. */
+  entitlements?: FeatureMap | null;
+}
+
+const FEATURE_METADATA_KEYS = ['features', 'featuresJson'];
+
+/** The product as the metadata parser should see it when its feature keys are not a source. */
+function withoutFeatureMetadata(product: ProductLike): ProductLike {
+  if (!product.metadata) return product;
+  const metadata = Object.fromEntries(
+    Object.entries(product.metadata).filter(([key]) => !FEATURE_METADATA_KEYS.includes(key)),
+  );
+  return { ...product, metadata };
+}
+
+/**
+ * Product metadata is the plan's baseline; the product's attached Stripe Features come next and
+ * win per key (in `both` they are where a migrating team edits plans, metadata is the legacy copy);
+ * the price refines both, because one product can carry several prices (e.g. a per-tenant custom
+ * price) that grant different limits.
  */
 export function resolvePlanDefaults(
   product: ProductLike,
   price: PriceLike | null,
   catalog: FeatureCatalog,
+  sources: ProductFeatureSources = {},
 ): PlanDefaults {
-  const fromProduct = parseProductMetadata(product, catalog);
+  const readMetadata = sources.metadata ?? true;
+  const fromProduct = parseProductMetadata(readMetadata ? product : withoutFeatureMetadata(product), catalog);
   const fromPrice = price ? parsePriceMetadata(price, catalog) : null;
   const features = new Map(Object.entries(fromProduct.features));
+  for (const [key, value] of Object.entries(sources.entitlements ?? {})) features.set(key, value);
   for (const [key, value] of Object.entries(fromPrice?.features ?? {})) features.set(key, value);
   return {
     productId: product.id,

@@ -13,6 +13,7 @@ import {
   FeatureNotFoundError,
   TenantAlreadyExistsError,
   MetadataError,
+  EntitlementFeatureError,
   PlanNotFoundError,
   StripeApiError,
   StripeRateLimitError,
@@ -302,7 +303,7 @@ export function errorResponse(error: unknown): {
     return { status: 503, body: body(error.code, error.message), headers: { 'retry-after': '5' } };
   if (error instanceof StripeApiError)
     return { status: 502, body: body(error.code, error.message), headers: {} };
-  if (error instanceof MetadataError)
+  if (error instanceof MetadataError || error instanceof EntitlementFeatureError)
     return { status: 502, body: body(error.code, error.message), headers: {} };
   if (error instanceof ConcurrencyError)
     return { status: 409, body: body(error.code, error.message), headers: {} };

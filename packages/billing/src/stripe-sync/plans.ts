@@ -1,6 +1,13 @@
 import type Stripe from 'stripe';
 import { PlanNotFoundError, StripeNotFoundError } from '../errors.js';
 import { resolvePlanDefaults } from '../metadata/index.js';
+import {
+  DEFAULT_PLAN_SOURCE,
+  featuresFromEntitlements,
+  readsEntitlementFeatures,
+  readsMetadataFeatures,
+  type PlanSource,
+} from '../plan-source/index.js';
 import type { FeatureCatalog, PlanDefaults } from '../types.js';
 import type { StripeCall, StripeSyncStats } from './client.js';
 import { createSingleFlight, createTtlCache } from './ttl-cache.js';
@@ -16,6 +23,8 @@ export interface StripePlanDefaults extends PlanDefaults {
 
 export interface PlanResolverOptions {
   catalog: FeatureCatalog;
+  /** Where plan features come from (default `metadata`). */
+  source?: PlanSource;
   ttlMs: number;
   maxEntries: number;
   now?: () => number;
@@ -46,6 +55,10 @@ export function createPlanResolver(
   const products = createTtlCache<StoredProduct>(cacheOptions);
   const prices = createTtlCache<StoredPrice>(cacheOptions);
   const lookups = createTtlCache<string>(cacheOptions);
+  /** Active Stripe Features attached to each product, when the plan source reads them. */
+  const attached = createTtlCache<Stripe.Entitlements.Feature[]>(cacheOptions);
+  const source = options.source ?? DEFAULT_PLAN_SOURCE;
+  const readsEntitlements = readsEntitlementFeatures(source);
   const flights = createSingleFlight<unknown>();
   // Bumped by every invalidation: a load that started before it must not store what it read.
   let generation = 0;
@@ -118,8 +131,28 @@ export function createPlanResolver(
     });
   }
 
-  function resolve(product: StoredProduct, price: StoredPrice | null): StripePlanDefaults {
-    const plan = resolvePlanDefaults(product, price, options.catalog);
+  /** One products.listFeatures walk per product (100 per page), cached like products. */
+  async function getAttachedFeatures(productId: string): Promise<Stripe.Entitlements.Feature[]> {
+    const cached = attached.get(productId);
+    if (count(cached)) return cached;
+    return shared(`features:${productId}`, async (gen) => {
+      const list = await listAll(call, 'products.listFeatures', (page) =>
+        stripe.products.listFeatures(productId, page),
+      );
+      const features = list.map((pf) => pf.entitlement_feature).filter((f) => f.active);
+      if (gen === generation) attached.set(productId, features);
+      return features;
+    });
+  }
+
+  async function resolve(product: StoredProduct, price: StoredPrice | null): Promise<StripePlanDefaults> {
+    const entitlements = readsEntitlements
+      ? featuresFromEntitlements(product.id, await getAttachedFeatures(product.id), options.catalog)
+      : null;
+    const plan = resolvePlanDefaults(product, price, options.catalog, {
+      metadata: readsMetadataFeatures(source),
+      entitlements,
+    });
     return { ...plan, active: product.active && (price?.active ?? true) };
   }
 
@@ -135,10 +168,11 @@ export function createPlanResolver(
   }
 
   /**
-   * Plan of a price whose product came expanded in a list response: no Stripe call, and the
-   * objects refresh the cache so later lookups of the same plan are hits. Throws MetadataError.
+   * Plan of a price whose product came expanded in a list response: no Stripe call for the product
+   * (its attached Features may need one), and the objects refresh the cache so later lookups of the
+   * same plan are hits. Throws MetadataError / EntitlementFeatureError.
    */
-  function planFromExpandedPrice(price: Stripe.Price): StripePlanDefaults {
+  async function planFromExpandedPrice(price: Stripe.Price): Promise<StripePlanDefaults> {
     if (typeof price.product === 'object' && isDeleted(price.product)) throw new PlanNotFoundError(price.id);
     const stored = storePrice(price);
     const product =
@@ -168,11 +202,22 @@ export function createPlanResolver(
       for (const product of list.data)
         if (!isDeleted(product)) found.set(product.id, storeProduct(product, gen));
     }
+    // Stripe has no batch read of product features: one list per product not cached yet, all
+    // through the shared limiter, so planItem can see which products carry features.
+    if (readsEntitlements) await Promise.all([...found.keys()].map((id) => getAttachedFeatures(id)));
     return found;
+  }
+
+  /** Whether a product has active Stripe Features attached, as far as the cache knows (false in metadata mode). */
+  function hasAttachedFeatures(productId: string): boolean {
+    return readsEntitlements && (attached.get(productId)?.length ?? 0) > 0;
   }
 
   return {
     prefetchProducts,
+    hasAttachedFeatures,
+    getAttachedFeatures,
+    source,
 
     /** Product id, price id or price lookup_key → PlanDefaults; PlanNotFoundError when none matches. */
     async getPlanDefaults(planId: string): Promise<StripePlanDefaults> {
@@ -186,7 +231,7 @@ export function createPlanResolver(
         if (classify(planId) === 'lookup_key') throw new PlanNotFoundError(planId);
         try {
           const price = await getPriceByLookupKey(planId);
-          return resolve(await getProduct(price.product), price);
+          return await resolve(await getProduct(price.product), price);
         } catch (fallbackError) {
           throw fallbackError instanceof StripeNotFoundError ? new PlanNotFoundError(planId) : fallbackError;
         }
@@ -211,14 +256,25 @@ export function createPlanResolver(
         products.clear();
         prices.clear();
         lookups.clear();
+        attached.clear();
         flights.clear();
         return;
       }
       products.delete(id);
+      attached.delete(id);
       prices.delete(id);
       lookups.delete(id);
       // A lookup_key can be transferred to another price, so keys that pointed at this price go too.
       for (const key of [...lookups.keys()]) if (lookups.get(key) === id) lookups.delete(key);
+    },
+
+    /**
+     * Drops every product's cached Stripe Features. Stripe sends no event when a Feature is attached
+     * or detached, only a summary event per affected customer that does not say which product changed.
+     */
+    invalidateAttachedFeatures() {
+      generation += 1;
+      attached.clear();
     },
   };
 }
@@ -227,20 +283,21 @@ export type PlanResolver = ReturnType<typeof createPlanResolver>;
 
 /**
  * Walks a Stripe list endpoint 100 objects per request, each page through `call`, handing pages
- * to `onPage` as they arrive (return false to stop) so large walks need not hold every object.
+ * to `onPage` as they arrive (return false to stop; a promise is awaited before the next page) so
+ * large walks need not hold every object.
  */
 export async function forEachPage<T extends { id: string }>(
   call: StripeCall,
   label: string,
   page: (params: { limit: number; starting_after?: string }) => Promise<Stripe.ApiList<T>>,
-  onPage: (items: T[]) => boolean | void,
+  onPage: (items: T[]) => boolean | void | Promise<boolean | void>,
 ): Promise<void> {
   let startingAfter: string | undefined;
   for (;;) {
     const params = startingAfter ? { limit: 100, starting_after: startingAfter } : { limit: 100 };
     const list = await call(label, () => page(params));
     const last = list.data.at(-1);
-    if (onPage(list.data) === false || !list.has_more || !last) return;
+    if ((await onPage(list.data)) === false || !list.has_more || !last) return;
     startingAfter = last.id;
   }
 }

@@ -1,7 +1,14 @@
 import type Stripe from 'stripe';
 import { DEFAULT_FEATURE_CATALOG } from '../catalog/index.js';
 import { BillingError } from '../errors.js';
-import { parseProductMetadata } from '../metadata/index.js';
+import { resolvePlanDefaults } from '../metadata/index.js';
+import {
+  DEFAULT_PLAN_SOURCE,
+  featuresFromEntitlements,
+  readsEntitlementFeatures,
+  readsMetadataFeatures,
+  type PlanSource,
+} from '../plan-source/index.js';
 import type { FeatureCatalog } from '../types.js';
 import { createStripeCaller, type StripeCall, type StripeSyncStats } from './client.js';
 import { createTokenBucket } from './limiter.js';
@@ -16,6 +23,11 @@ import {
 
 export interface StripeSyncOptions {
   catalog?: FeatureCatalog;
+  /**
+   * Where plan features come from: product/price metadata (`metadata`, the default), the
+   * product's attached Stripe Features (`entitlements`), or both merged (`both`); see docs/metadata.md.
+   */
+  planSource?: PlanSource;
   /** How long a product/price stays cached (default 5 minutes). */
   cacheTtlMs?: number;
   /** Per cache (products, prices, lookup keys); default 1000. */
@@ -35,12 +47,14 @@ export interface StripeSyncOptions {
 export interface PlanStatistics {
   totalProducts: number;
   activeProducts: number;
+  /** Products granting at least one feature from the configured plan source(s). */
   productsWithFeatures: number;
   customPlans: number;
   totalPrices: number;
   pricesWithLookupKey: number;
   /** Products per `bundle` metadata value (products with valid metadata only). */
   bundles: Record<string, number>;
+  /** Products whose metadata or attached Stripe Features cannot be read, with the reason. */
   invalidProducts: Array<{ id: string; error: string }>;
 }
 
@@ -53,8 +67,11 @@ export interface StripeSyncService {
   getGrantingSubscription(customerId: string): Promise<GrantingSubscription | null>;
   getCustomersWithSubscriptions(limit?: number): Promise<CustomerSubscriptionEntry[]>;
   getPlanStatistics(): Promise<PlanStatistics>;
-  /** Drops the cached product/price/lookup_key `id` (everything when omitted). */
+  /** Drops the cached product/price/lookup_key `id`, and a product's attached Features (everything when omitted). */
   invalidatePlan(id?: string): void;
+  /** Drops every product's cached Stripe Features (a Feature was attached or detached somewhere). */
+  invalidateAttachedFeatures(): void;
+  readonly planSource: PlanSource;
   /** Runs any Stripe call through this service's rate limiter, retries and error mapping. */
   call: StripeCall;
   readonly stats: Readonly<StripeSyncStats>;
@@ -64,6 +81,7 @@ export interface StripeSyncService {
 
 export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptions = {}): StripeSyncService {
   const catalog = options.catalog ?? DEFAULT_FEATURE_CATALOG;
+  const planSource = options.planSource ?? DEFAULT_PLAN_SOURCE;
   const stats: StripeSyncStats = {
     stripeRequests: 0,
     cacheHits: 0,
@@ -86,6 +104,7 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
   });
   const plans = createPlanResolver(stripe, call, stats, {
     catalog,
+    source: planSource,
     ttlMs: options.cacheTtlMs ?? 5 * 60_000,
     maxEntries: options.cacheMaxEntries ?? 1000,
     now: options.now,
@@ -103,20 +122,27 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
       bundles: {},
       invalidProducts: [],
     };
-    // Counted page by page so the walk never holds the whole catalogue in memory.
+    // Counted page by page so the walk never holds the whole catalogue in memory. Attached Stripe
+    // Features have no batch read: in `entitlements`/`both` each product costs one more list call.
     await forEachPage(
       call,
       'products.list',
       (page) => stripe.products.list(page),
-      (page) => {
+      async (page) => {
         for (const product of page) {
           stats.totalProducts += 1;
           if (product.active) stats.activeProducts += 1;
           try {
-            const parsed = parseProductMetadata(product, catalog);
-            if (Object.keys(parsed.features).length > 0) stats.productsWithFeatures += 1;
-            if (parsed.custom) stats.customPlans += 1;
-            if (parsed.bundle) stats.bundles[parsed.bundle] = (stats.bundles[parsed.bundle] ?? 0) + 1;
+            const entitlements = readsEntitlementFeatures(planSource)
+              ? featuresFromEntitlements(product.id, await plans.getAttachedFeatures(product.id), catalog)
+              : null;
+            const plan = resolvePlanDefaults(product, null, catalog, {
+              metadata: readsMetadataFeatures(planSource),
+              entitlements,
+            });
+            if (Object.keys(plan.features).length > 0) stats.productsWithFeatures += 1;
+            if (plan.custom) stats.customPlans += 1;
+            if (plan.bundle) stats.bundles[plan.bundle] = (stats.bundles[plan.bundle] ?? 0) + 1;
           } catch (error) {
             if (!(error instanceof BillingError)) throw error;
             stats.invalidProducts.push({ id: product.id, error: error.message });
@@ -146,6 +172,8 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
     getCustomersWithSubscriptions: (limit) => subscriptions.getCustomersWithSubscriptions(limit),
     getPlanStatistics,
     invalidatePlan: (id) => plans.invalidate(id),
+    invalidateAttachedFeatures: () => plans.invalidateAttachedFeatures(),
+    planSource,
     call,
     stats,
     stripe,

@@ -42,16 +42,19 @@ const productIdOf = (price: Stripe.Price): string =>
 
 /**
  * The item that carries the plan. Add-ons (extra seats, usage prices) ride on the same
- * subscription, so the first item whose product has plan metadata wins; otherwise the first item.
+ * subscription, so the first item whose product has plan metadata (or, when the plan source reads
+ * them, attached Stripe Features) wins; otherwise the first item.
  */
 export function planItem(
   subscription: Stripe.Subscription,
   productOf: (productId: string) => { metadata?: Record<string, string> | null } | undefined = () =>
     undefined,
+  hasAttachedFeatures: (productId: string) => boolean = () => false,
 ): Stripe.SubscriptionItem | null {
   const items = subscription.items?.data ?? [];
   const withPlan = items.find((item) => {
     if (!item.price) return false;
+    if (hasAttachedFeatures(productIdOf(item.price))) return true;
     const product =
       typeof item.price.product === 'object' ? item.price.product : productOf(item.price.product);
     const metadata = product && 'metadata' in product ? product.metadata : undefined;
@@ -123,7 +126,11 @@ export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans
     const known = await plans.prefetchProducts(itemProductIds(chosen));
     return {
       chosen,
-      granting: { subscription: chosen, item: planItem(chosen, (id) => known.get(id)), known },
+      granting: {
+        subscription: chosen,
+        item: planItem(chosen, (id) => known.get(id), plans.hasAttachedFeatures),
+        known,
+      },
     };
   }
 
@@ -214,7 +221,7 @@ export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans
             hint((customer as Stripe.Customer).metadata?.tenantId) ?? hint(subscription.metadata?.tenantId),
         };
         try {
-          const item = planItem(subscription, (id) => known.get(id));
+          const item = planItem(subscription, (id) => known.get(id), plans.hasAttachedFeatures);
           if (!item) throw new PlanNotFoundError(subscription.id);
           entry.plan = await plans.planFromPrice(item.price, known);
         } catch (error) {

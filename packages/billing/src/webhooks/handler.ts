@@ -39,6 +39,8 @@ export interface WebhookStripeSync {
   getSubscriptionState(customerId: string): Promise<SubscriptionState>;
   getPlanDefaultsFromStripe(planId: string): Promise<PlanDefaults>;
   invalidatePlan(id?: string): void | Promise<void>;
+  /** Forget cached attached Stripe Features (only services whose plan source reads them have any). */
+  invalidateAttachedFeatures?(): void | Promise<void>;
   call: StripeCall;
 }
 
@@ -83,8 +85,15 @@ export interface StripeWebhookHandler {
   handleWebhook(payload: Buffer | string, signature: string | undefined): Promise<WebhookResult>;
 }
 
+/**
+ * Stripe's Entitlements announcement: its payload lists at most 10 entitlements and it is not sent
+ * on trial end or pause, so it is only a signal to re-read the customer, like a subscription event.
+ */
+const ENTITLEMENT_SUMMARY_EVENT = 'entitlements.active_entitlement_summary.updated';
+
 /** Events whose only trustworthy content is "something changed for this customer". */
 const SUBSCRIPTION_EVENTS = new Set([
+  ENTITLEMENT_SUMMARY_EVENT,
   'customer.subscription.created',
   'customer.subscription.updated',
   'customer.subscription.deleted',
@@ -237,6 +246,9 @@ export function createStripeWebhookHandler(
   ): Promise<Applied> {
     // The row is locked (matchTenant) before Stripe is read: two events for one tenant then read
     // and write in the same order, so the one that commits last also read last.
+    // Stripe sends no event when a Feature is attached to or detached from a product, only this
+    // summary per affected customer, so the cached attachments may be stale: read them afresh.
+    if (event.type === ENTITLEMENT_SUMMARY_EVENT) await stripeSync.invalidateAttachedFeatures?.();
     const truth = await readTruth(refs.customerId!, refs.subscriptionId);
     return write(tx, event, tenantId, (current) =>
       decideFromTruth(current, truth, factsFor(event, tenantId)),
