@@ -81,6 +81,7 @@ function createSession(ctx: Ctx, params: Params): Obj {
     adaptive_pricing: null,
     after_expiration: null,
     allow_promotion_codes: null,
+    allowed_payment_method_types: null,
     amount_subtotal: mode === 'setup' ? null : amount,
     amount_total: mode === 'setup' ? null : amount,
     automatic_tax: { enabled: false, liability: null, provider: null, status: null },
@@ -163,12 +164,14 @@ export function sessionLineItems(ctx: Ctx, session: Obj): Obj {
     return {
       id: `li_${session.id.slice(-20)}${i}`,
       object: 'item',
+      adjustable_quantity: null,
       amount_discount: 0,
       amount_subtotal: amount,
       amount_tax: 0,
       amount_total: amount,
       currency: price.currency,
       description: product?.name ?? null,
+      metadata: {},
       price,
       quantity: li.quantity,
     };

@@ -45,6 +45,9 @@ function lineFor(
       unit_amount_decimal: price.unit_amount_decimal,
     },
     quantity: item.quantity,
+    quantity_decimal: String(item.quantity),
+    subscription: sub.id,
+    subtotal: amount,
     taxes: [],
   };
 }

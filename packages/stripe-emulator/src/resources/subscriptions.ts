@@ -71,6 +71,8 @@ function renderItem(ctx: Ctx, sub: SubscriptionRecord, item: SubscriptionItemRec
     created: item.created,
     current_period_end: item.current_period_end,
     current_period_start: item.current_period_start,
+    // Item-level trials come from Trial Offers, which the emulator does not model; subscription trials use trial_end.
+    current_trial: null,
     discounts: [],
     metadata: structuredClone(item.metadata),
     plan: planFromPrice(price),
@@ -221,7 +223,7 @@ export function createSubscription(ctx: Ctx, params: Params): Obj {
     cancel_at: cancelAtPeriodEnd ? items[0]!.current_period_end : null,
     cancel_at_period_end: cancelAtPeriodEnd,
     canceled_at: null,
-    cancellation_details: { comment: null, feedback: null, reason: null },
+    cancellation_details: { comment: null, feedback: null, feedback_option: null, reason: null },
     collection_method: collectionMethod,
     created: now,
     currency: [...currencies][0]!,
@@ -234,7 +236,13 @@ export function createSubscription(ctx: Ctx, params: Params): Obj {
     description: nullableStr(params, 'description') ?? null,
     discounts: [],
     ended_at: null,
-    invoice_settings: { account_tax_ids: null, issuer: { type: 'self' } },
+    invoice_settings: {
+      account_tax_ids: null,
+      custom_fields: null,
+      description: null,
+      footer: null,
+      issuer: { type: 'self' },
+    },
     items,
     latest_invoice: null,
     livemode: false,
@@ -257,7 +265,10 @@ export function createSubscription(ctx: Ctx, params: Params): Obj {
     test_clock: null,
     transfer_data: null,
     trial_end: trialEnd,
-    trial_settings: { end_behavior: { missing_payment_method: 'create_invoice' } },
+    // billing_cycle_anchor null means Stripe's default, `now`.
+    trial_settings: {
+      end_behavior: { billing_cycle_anchor: null, missing_payment_method: 'create_invoice' },
+    },
     trial_start: trialEnd ? now : null,
   };
   ctx.store.subscriptions.insert(sub);
@@ -367,6 +378,7 @@ function updateSubscription(ctx: Ctx, id: string, params: Params): Obj {
     next.cancellation_details = {
       comment: null,
       feedback: null,
+      feedback_option: null,
       reason: cancelAtPeriodEnd ? 'cancellation_requested' : null,
     };
   }
@@ -409,6 +421,7 @@ export function cancelSubscriptionRecord(ctx: Ctx, sub: SubscriptionRecord, deta
   sub.cancellation_details = {
     comment: (details && nullableStr(details, 'comment')) ?? null,
     feedback: (details && nullableStr(details, 'feedback')) ?? null,
+    feedback_option: null,
     reason: 'cancellation_requested',
   };
   const rendered = renderSubscription(ctx, sub);
