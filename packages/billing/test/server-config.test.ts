@@ -92,6 +92,7 @@ describe('parseBillingConfig: every error names the variable that is wrong', () 
     ['DATABASE_SCHEMA', 'Bad-Name'],
     ['REDIS_URL', 'http://cache:6379'],
     ['ALLOW_EMBEDDED_DATABASE', 'yes please'],
+    ['PLAN_SOURCE', 'stripe'],
   ])('%s=%s → one issue, on that variable only', (name, value) => {
     const issues = issuesOf({ ...ok, [name]: value });
     expect(issues).toHaveLength(1);
@@ -117,6 +118,14 @@ describe('parseBillingConfig: every error names the variable that is wrong', () 
     ]);
     expect(issues.find((i) => i.path === 'PORT')!.message).toContain('(got "abc")');
     expect(JSON.stringify(issues)).not.toContain('hunter2');
+  });
+
+  it('PLAN_SOURCE: metadata by default, entitlements or both when set', () => {
+    expect(parseBillingConfig(ok, server).PLAN_SOURCE).toBe('metadata');
+    expect(parseBillingConfig({ ...ok, PLAN_SOURCE: ' both ' }, server).PLAN_SOURCE).toBe('both');
+    expect(issuesOf({ ...ok, PLAN_SOURCE: 'Entitlements' })[0]!.message).toBe(
+      'PLAN_SOURCE must be one of metadata, entitlements, both (got "Entitlements")',
+    );
   });
 
   it('applies defaults for the server settings', () => {
