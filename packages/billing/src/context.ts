@@ -41,6 +41,8 @@ export interface BillingContext {
   env: BillingEnv;
   db: Database;
   prisma: PrismaClient;
+  /** The read pool (`db.readPrisma`): feature lookups and admin reads, never queued behind writes. */
+  readPrisma: PrismaClient;
   stripe: Stripe;
   cache: KeyValueCache;
   catalog: FeatureCatalog;
@@ -104,6 +106,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     });
     const featureSync = createFeatureSyncService(db.prisma, stripeSync, {
       cache,
+      readPrisma: db.readPrisma,
       catalog,
       cacheNamespace: options.cacheNamespace,
     });
@@ -134,6 +137,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       env,
       db,
       prisma: db.prisma,
+      readPrisma: db.readPrisma,
       stripe,
       cache: openCache,
       catalog,

@@ -124,7 +124,8 @@ describe('feature reader', () => {
         features: { webhooks: true },
         version: state.version,
       });
-      expect(reader.stats.cacheErrors).toBeGreaterThanOrEqual(2);
+      // Either the command failed or the dead connection sent the call straight past the cache.
+      expect(reader.stats.cacheErrors + reader.stats.bypassed).toBeGreaterThanOrEqual(2);
     } finally {
       await deadCache.close();
     }

@@ -9,6 +9,7 @@ import {
   runMigrateCli,
   type MigrateCliContext,
 } from '../src/cli/migrate-stripe-metadata-to-db.js';
+import { createFeatureSyncService } from '../src/feature-sync/index.js';
 import { renderBar } from '../src/cli/progress.js';
 import { captureStream, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
 import {
@@ -219,18 +220,24 @@ describe('migrate-stripe-metadata-to-db', () => {
     expect(renderBar(5, 10, 'tenant_1', 80)).toMatch(/^\[#+-+\] 5\/10\s+50% tenant_1$/);
   });
 
-  it('Ctrl-C: stops between tenants, prints the partial summary, exit 130, nothing half-written', async () => {
+  it('Ctrl-C: stops between write batches, prints the partial summary, exit 130, nothing half-written', async () => {
     const fresh = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 12, {
       plans,
       prefix: 'cli_abort',
     });
     const controller = new AbortController();
     const freshIds = new Set(fresh.map((t) => t.tenantId));
-    // The real service; the wrapper only presses "Ctrl-C" once the first new tenant has been written.
+    // The real service with small batches (a batch is one statement, the unit an abort waits for);
+    // the wrapper only presses "Ctrl-C" once the first new tenant has been written.
+    const batched = createFeatureSyncService(env.prisma, env.stripeSync, {
+      featureReader: env.featureSync.reader,
+      batchSize: 2,
+      concurrency: 1,
+    });
     const interrupted: MigrateCliContext = {
       featureSync: {
         syncAllTenantsFromStripe: (options) =>
-          env.featureSync.syncAllTenantsFromStripe({
+          batched.syncAllTenantsFromStripe({
             ...options,
             onProgress: (progress) => {
               options?.onProgress?.(progress);
@@ -247,7 +254,7 @@ describe('migrate-stripe-metadata-to-db', () => {
     });
     expect(written.length).toBeGreaterThan(0);
     expect(written.length).toBeLessThan(fresh.length);
-    // Every tenant that was written has its audit row: each write is one transaction.
+    // Every tenant that was written has its audit row: each batch is one statement.
     for (const config of written) {
       expect(await env.prisma.featureAuditLog.count({ where: { tenantId: config.tenantId } })).toBe(
         config.version,

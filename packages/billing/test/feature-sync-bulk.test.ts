@@ -89,7 +89,11 @@ afterAll(async () => {
 describe('syncAllTenantsFromStripe', () => {
   it('first sync: applies plans, backfills customer ids, and reports skips and failures per customer', async () => {
     const progress: Array<{ done: number; total: number }> = [];
+    const queries = env.db.stats.queries;
     const { results, summary } = await sync.syncAllTenantsFromStripe({ onProgress: (p) => progress.push(p) });
+    // 34 tenants written (with their audit rows and customer links) in one statement, after the
+    // bulk load: round trips do not grow with the number of tenants.
+    expect(env.db.stats.queries - queries).toBeLessThanOrEqual(5);
 
     // 30 linked + 5 metadata + 2 broken + orphan + anonymous + impostor + canceled.
     expect(summary.processed).toBe(41);

@@ -222,7 +222,7 @@ describe('reconcileTenants', () => {
     ).toBe(metaTenant.customerId);
   });
 
-  it('a fix re-reads Stripe under the tenant lock, so a change after the walk is not overwritten with the walk’s picture', async () => {
+  it('a fix re-reads Stripe before it writes, so a change after the walk is not overwritten with the walk’s picture', async () => {
     const t3 = tenants[3]!;
     await env.prisma.tenantFeatureConfig.update({
       where: { tenantId: t3.tenantId },
@@ -247,6 +247,50 @@ describe('reconcileTenants', () => {
       subscriptionStatus: 'unpaid',
       features: restrictFeatures(PLAN_FIXTURES.starter.features),
     });
+    expect((await reconcile()).drift).toEqual([]);
+  });
+
+  it('a fix holds no transaction or row lock while it reads Stripe, and keeps a write that committed after that read began', async () => {
+    const t5 = tenants[5]!;
+    await env.prisma.tenantFeatureConfig.update({
+      where: { tenantId: t5.tenantId },
+      data: { features: { sso: true } },
+    });
+    // rc_5 is on enterprise: a picture that differs from what the fix would write.
+    const webhookFeatures = { ...PLAN_FIXTURES.starter.features };
+    let lockFree: boolean | undefined;
+    const stripeSync = env.featureSync.stripeSync;
+    const racing = {
+      ...stripeSync,
+      async getSubscriptionState(customerId: string) {
+        const state = await stripeSync.getSubscriptionState(customerId);
+        if (customerId === t5.customerId && lockFree === undefined) {
+          // Were the fix holding the tenant's lock (or the only embedded connection), this would fail or hang.
+          const probe = env.prisma.$transaction(
+            (tx) => tx.$queryRaw`SELECT id FROM tenants WHERE id = ${t5.tenantId} FOR UPDATE NOWAIT`,
+          );
+          lockFree = await Promise.race([
+            probe.then(() => true),
+            new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3_000)),
+          ]).catch(() => false);
+          // A webhook commits a newer picture after the fix's read began.
+          await env.prisma.tenantFeatureConfig.update({
+            where: { tenantId: t5.tenantId },
+            data: { features: webhookFeatures },
+          });
+        }
+        return state;
+      },
+    };
+    const result = await reconcileTenants(
+      { prisma: env.prisma, featureSync: { stripeSync: racing, reader: env.featureSync.reader } },
+      { fix: true },
+    );
+    expect(lockFree).toBe(true);
+    expect(result.drift.find((d) => d.tenantId === t5.tenantId)?.fix).toBe('skipped');
+    expect((await config(t5.tenantId)).features).toEqual(webhookFeatures);
+    // Put the tenant back for the tests below.
+    await reconcile({ fix: true });
     expect((await reconcile()).drift).toEqual([]);
   });
 

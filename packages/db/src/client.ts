@@ -15,6 +15,8 @@ export interface CreatePrismaOptions {
   schema?: string;
   /** Pool size. Must be 1 for the embedded PGlite server, which has a single session. */
   poolMax?: number;
+  /** Count statements into this object (shared by a database's write and read pools). */
+  stats?: QueryStats;
 }
 
 export interface PrismaHandle {
@@ -30,7 +32,7 @@ export interface PrismaHandle {
  */
 export function createPrismaClient(options: CreatePrismaOptions): PrismaHandle {
   const schema = options.schema ?? 'public';
-  const stats: QueryStats = { queries: 0 };
+  const stats: QueryStats = options.stats ?? { queries: 0 };
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.poolMax ?? 10,

@@ -1,11 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createPrismaClient, type PrismaHandle } from './client.js';
+import { createPrismaClient, type PrismaClient, type PrismaHandle } from './client.js';
 import { startEmbeddedPostgres } from './embedded.js';
 import { assertSafeIdentifier, migrate } from './migrate.js';
 import { resolveDatabaseTarget, resolveEmbeddedSchema } from './target.js';
 
 export interface Database extends PrismaHandle {
+  /**
+   * A second client over its own pool for short reads (feature lookups, admin reads), so they never
+   * queue behind webhook or sync transactions holding the write pool's connections. On the embedded
+   * PGlite server (a single session) it is the same client as `prisma`.
+   */
+  readPrisma: PrismaClient;
   connectionString: string;
   schema: string;
   /** True when running on the embedded PGlite server rather than a real Postgres. */
@@ -27,6 +33,8 @@ export interface OpenDatabaseOptions {
   /** Apply pending migrations first (default true). */
   migrate?: boolean;
   poolMax?: number;
+  /** Size of the read pool behind `readPrisma` (default 5; ignored on the embedded server). */
+  readPoolMax?: number;
 }
 
 /**
@@ -48,7 +56,22 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     });
     if (options.migrate !== false) await migrate({ connectionString: url, schema });
     const handle = createPrismaClient({ connectionString: url, schema, poolMax: options.poolMax });
-    return { ...handle, connectionString: url, schema, embedded: false };
+    const reads = createPrismaClient({
+      connectionString: url,
+      schema,
+      poolMax: options.readPoolMax ?? 5,
+      stats: handle.stats,
+    });
+    return {
+      ...handle,
+      readPrisma: reads.prisma,
+      connectionString: url,
+      schema,
+      embedded: false,
+      async close() {
+        await Promise.all([handle.close(), reads.close()]);
+      },
+    };
   }
   const schema = resolveEmbeddedSchema({ schema: options.schema, schemaSetting });
   const embedded = await startEmbeddedPostgres();
@@ -61,6 +84,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
   const handle = createPrismaClient({ connectionString: embedded.url, schema, poolMax: 1 });
   return {
     ...handle,
+    readPrisma: handle.prisma,
     connectionString: embedded.url,
     schema,
     embedded: true,
@@ -76,12 +100,19 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
  * (dropped on close), or a fresh embedded PGlite when DATABASE_URL is unset. Lets test files run in
  * parallel without seeing each other's rows.
  */
-export async function createIsolatedDatabase(options: { poolMax?: number } = {}): Promise<Database> {
+export async function createIsolatedDatabase(
+  options: { poolMax?: number; readPoolMax?: number } = {},
+): Promise<Database> {
   const url = process.env.DATABASE_URL;
   if (!url) return openDatabase({ databaseUrl: undefined, poolMax: options.poolMax });
   const schema = `t_${randomBytes(6).toString('hex')}`;
   assertSafeIdentifier(schema);
-  const db = await openDatabase({ databaseUrl: url, schema, poolMax: options.poolMax });
+  const db = await openDatabase({
+    databaseUrl: url,
+    schema,
+    poolMax: options.poolMax,
+    readPoolMax: options.readPoolMax,
+  });
   return {
     ...db,
     async close() {

@@ -1,3 +1,6 @@
-export { decodeVersioned, type KeyValueCache } from './key-value-cache.js';
+export { decodeVersioned, type CacheBus, type KeyValueCache } from './key-value-cache.js';
 export { createMemoryCache } from './memory-cache.js';
-export { createCacheFromEnv, createRedisCache, type RedisCacheOptions } from './redis-cache.js';
+export { createRedisCache, type RedisCacheOptions } from './redis-cache.js';
+export { createCacheFromEnv } from './from-env.js';
+export { createTtlCache, type TtlCache, type TtlCacheOptions } from './lru.js';
+export { createCircuitBreaker, type CircuitBreaker, type CircuitBreakerOptions } from './breaker.js';

@@ -1,5 +1,5 @@
 /**
- * The small key/value surface the library needs from a cache. Redis when REDIS_URL is set,
+ * The small key/value surface the library needs from a shared cache. Redis when REDIS_URL is set,
  * an in-process LRU otherwise; both expire entries so a missed invalidation heals itself.
  */
 export interface KeyValueCache {
@@ -13,7 +13,28 @@ export interface KeyValueCache {
    */
   setIfNewer(key: string, version: number, value: string, ttlSeconds: number): Promise<boolean>;
   del(...keys: string[]): Promise<void>;
+  /** A round trip that proves the cache answers (Redis PING); absent where there is nothing to prove. */
+  ping?(): Promise<void>;
+  /**
+   * False while the cache is known to be unreachable (its connection is down). Checked before every
+   * lookup, so an outage costs no timeout at all; a cache without a connection is always available.
+   */
+  available?(): boolean;
+  /** Fan-out to every process sharing this cache; absent on the in-process cache, which has no peers. */
+  readonly bus?: CacheBus;
   close(): Promise<void>;
+}
+
+/** Messages to every process on the same Redis (pub/sub): how in-process copies learn of writes elsewhere. */
+export interface CacheBus {
+  publish(channel: string, message: string): Promise<void>;
+  /** Resolves once the subscription is live; `onMessage` then receives every later message on `channel`. */
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
+  /**
+   * Bumped whenever a connection (re)connects. Messages published while a connection was down are
+   * lost, so an in-process copy made before the bump may be stale and must be dropped.
+   */
+  readonly generation: number;
 }
 
 /** Entries written by setIfNewer are stored as "<version>|<value>". */

@@ -1,35 +1,27 @@
+import { LRUCache } from 'lru-cache';
 import { decodeVersioned, type KeyValueCache } from './key-value-cache.js';
 
+/** The cache of a single process (no REDIS_URL): lru-cache with a TTL per entry. */
 export function createMemoryCache(options: { maxEntries?: number; now?: () => number } = {}): KeyValueCache {
-  const maxEntries = options.maxEntries ?? 10_000;
-  const now = options.now ?? Date.now;
-  const entries = new Map<string, { value: string; expiresAt: number }>();
+  const entries = new LRUCache<string, string>({
+    max: Math.max(1, options.maxEntries ?? 10_000),
+    // Every set passes its own TTL; this default only satisfies lru-cache's "ttl needs a bound" check.
+    ttl: 300_000,
+    // A hand-moved clock must be read on every check, not cached for ttlResolution.
+    ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
+  });
   return {
     kind: 'memory',
     async get(key) {
-      const entry = entries.get(key);
-      if (!entry) return null;
-      if (entry.expiresAt <= now()) {
-        entries.delete(key);
-        return null;
-      }
-      // Re-insert so Map order tracks recency and eviction drops the least recently used.
-      entries.delete(key);
-      entries.set(key, entry);
-      return entry.value;
+      return entries.get(key) ?? null;
     },
     async set(key, value, ttlSeconds) {
-      entries.delete(key);
-      entries.set(key, { value, expiresAt: now() + ttlSeconds * 1000 });
-      while (entries.size > maxEntries) {
-        const oldest = entries.keys().next().value as string;
-        entries.delete(oldest);
-      }
+      entries.set(key, value, { ttl: Math.max(1, ttlSeconds * 1000) });
     },
     async setIfNewer(key, version, value, ttlSeconds) {
-      const current = decodeVersioned(await this.get(key));
+      const current = decodeVersioned(entries.get(key) ?? null);
       if (current && current.version > version) return false;
-      await this.set(key, `${version}|${value}`, ttlSeconds);
+      entries.set(key, `${version}|${value}`, { ttl: Math.max(1, ttlSeconds * 1000) });
       return true;
     },
     async del(...keys) {

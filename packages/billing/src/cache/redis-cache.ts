@@ -1,6 +1,11 @@
 import { Redis } from 'ioredis';
-import type { KeyValueCache } from './key-value-cache.js';
-import { createMemoryCache } from './memory-cache.js';
+import type { CacheBus, KeyValueCache } from './key-value-cache.js';
+
+export interface RedisCacheOptions {
+  keyPrefix?: string;
+  /** How long a command may wait for Redis before failing (callers fall back to the database). */
+  commandTimeoutMs?: number;
+}
 
 const SET_IF_NEWER_LUA = `
 local current = redis.call('GET', KEYS[1])
@@ -11,26 +16,62 @@ end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
 return 1`;
 
-export interface RedisCacheOptions {
-  keyPrefix?: string;
-  /** How long a command may wait for Redis before failing (callers fall back to the database). */
-  commandTimeoutMs?: number;
-}
-
+/**
+ * Redis as the shared cache tier, plus a pub/sub bus on a second connection (a subscribed
+ * connection can issue no other command). Both connections report their state through
+ * `available()`, so callers skip Redis the moment a connection drops instead of waiting for
+ * command timeouts.
+ */
 export function createRedisCache(url: string, options: RedisCacheOptions = {}): KeyValueCache {
-  const redis = new Redis(url, {
-    keyPrefix: options.keyPrefix ?? 'entitlements:',
+  const keyPrefix = options.keyPrefix ?? 'entitlements:';
+  const connectionOptions = {
     // Commands wait for the connection at most commandTimeout, so a feature read never hangs on a dead cache.
     enableOfflineQueue: true,
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs ?? 500,
-    lazyConnect: false,
-    retryStrategy: (times) => Math.min(times * 200, 2_000),
-  });
+    retryStrategy: (times: number) => Math.min(times * 200, 2_000),
+  };
+  const redis = new Redis(url, { ...connectionOptions, keyPrefix, enableAutoPipelining: true });
+  let subscriber: Redis | undefined;
+  const handlers = new Map<string, (message: string) => void>();
+  let generation = 0;
+  const bump = () => {
+    generation += 1;
+  };
   // Connection errors surface on the commands; an unhandled 'error' event would crash the process.
   redis.on('error', () => {});
+  redis.on('ready', bump);
+
+  function ensureSubscriber(): Redis {
+    if (subscriber) return subscriber;
+    // Channels are not keys, so ioredis does not prefix them; the bus prefixes them itself.
+    const sub = new Redis(url, connectionOptions);
+    sub.on('error', () => {});
+    sub.on('ready', bump);
+    sub.on('message', (channel: string, message: string) => handlers.get(channel)?.(message));
+    subscriber = sub;
+    return sub;
+  }
+
+  const bus: CacheBus = {
+    async publish(channel, message) {
+      await redis.publish(`${keyPrefix}${channel}`, message);
+    },
+    async subscribe(channel, onMessage) {
+      handlers.set(`${keyPrefix}${channel}`, onMessage);
+      await ensureSubscriber().subscribe(`${keyPrefix}${channel}`);
+    },
+    get generation() {
+      return generation;
+    },
+  };
+
   return {
     kind: 'redis',
+    bus,
+    available() {
+      return redis.status === 'ready' && (subscriber === undefined || subscriber.status === 'ready');
+    },
     async get(key) {
       return redis.get(key);
     },
@@ -51,16 +92,12 @@ export function createRedisCache(url: string, options: RedisCacheOptions = {}): 
     async del(...keys) {
       if (keys.length > 0) await redis.del(...keys);
     },
+    async ping() {
+      await redis.ping();
+    },
     async close() {
       redis.disconnect();
+      subscriber?.disconnect();
     },
   };
-}
-
-/** Redis when REDIS_URL is set, in-memory otherwise. */
-export function createCacheFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-  options: RedisCacheOptions = {},
-): KeyValueCache {
-  return env.REDIS_URL ? createRedisCache(env.REDIS_URL, options) : createMemoryCache();
 }

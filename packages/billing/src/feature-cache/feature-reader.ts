@@ -1,6 +1,12 @@
 import type { PrismaClient } from '@packages/db';
-import { decodeVersioned, type KeyValueCache } from '../cache/index.js';
-import { type TenantFeatureState } from '../core/index.js';
+import {
+  createCircuitBreaker,
+  decodeVersioned,
+  createTtlCache,
+  type CircuitBreaker,
+  type KeyValueCache,
+} from '../cache/index.js';
+import type { TenantFeatureState } from '../core/index.js';
 import { toState } from '../tenant-store/index.js';
 import type { FeatureMap } from '../types.js';
 
@@ -17,26 +23,47 @@ export interface TenantFeatures {
 }
 
 export interface FeatureReaderStats {
+  /** Lookups answered by a cache tier (in-process or shared). */
   hits: number;
+  /** Of those, answered by the in-process tier without leaving the process. */
+  localHits: number;
   misses: number;
-  /** Cache operations that failed (e.g. Redis down); the read was served from the database. */
+  /** Cache operations that failed (e.g. Redis timed out); the read was served from the database. */
   cacheErrors: number;
+  /** Lookups and publishes that skipped the cache because it was down or the breaker was open. */
+  bypassed: number;
 }
 
 export interface FeatureReader {
   getTenantFeatures(tenantId: string): Promise<TenantFeatures | null>;
   /** True when the feature is on (boolean true, or a number above zero). Unknown tenant or key → false. */
   isFeatureEnabled(tenantId: string, key: string): Promise<boolean>;
-  /** Called after a write commits: puts the committed version in the cache. */
+  /** Called after a write commits: puts the committed version in every tier and tells the other instances. */
   publish(states: TenantFeatureState[]): Promise<void>;
   invalidate(...tenantIds: string[]): Promise<void>;
   readonly stats: FeatureReaderStats;
+  /** 'closed' while the shared cache is used; 'open' while lookups go straight to the database. */
+  readonly cacheState?: 'closed' | 'open' | 'half-open';
 }
 
 export interface FeatureReaderOptions {
   ttlSeconds?: number;
-  /** Prefix of this reader's cache keys; tests use one per file so they never see each other's entries. */
+  /** Prefix of this reader's cache keys and channel; tests use one per file so they never see each other's entries. */
   namespace?: string;
+  /**
+   * In-process tier in front of a shared (Redis) cache: entries and lifetime. Kept correct by the
+   * change messages every writer publishes; the TTL only bounds what a lost message could leave.
+   */
+  localMaxEntries?: number;
+  localTtlSeconds?: number;
+  /** How long the cache is skipped after a failed command before one lookup probes it again (default 1 s). */
+  breakerRetryMs?: number;
+  /**
+   * How often the in-process tier checks that the shared cache still answers (default 1 s). A frozen
+   * Redis keeps its connections open, so without this check nothing would notice that change
+   * messages have stopped arriving, and in-process copies could outlive a write made elsewhere.
+   */
+  heartbeatMs?: number;
 }
 
 export function toTenantFeatures(state: TenantFeatureState): TenantFeatures {
@@ -52,10 +79,26 @@ export function toTenantFeatures(state: TenantFeatureState): TenantFeatures {
   };
 }
 
+/** What travels on the bus: committed versions to adopt, or tenants to forget. */
+type ChangeMessage = { put: TenantFeatures[] } | { drop: string[] };
+
+/** Tenants whose publish could not reach the shared cache are remembered up to this many. */
+const MAX_UNPUBLISHED = 100_000;
+
 /**
- * Cached feature resolution. Reads go cache → database; writers publish the committed version
- * after commit. Versioned entries mean a reader that raced a writer can never leave an older
- * value in the cache, and a cache outage degrades to database reads instead of errors.
+ * Cached feature resolution in up to three tiers: in-process (only in front of a shared cache),
+ * the shared cache (Redis, or an in-process LRU without REDIS_URL), then the database's read pool.
+ *
+ * Order safety: every entry carries the committed `version` and each tier only ever moves forward,
+ * so a reader that raced a writer can never leave an older value behind. Writers publish after
+ * commit; with Redis the publish also goes out as a change message that every instance applies to
+ * its in-process tier.
+ *
+ * Outages: while the cache connection is down or the breaker is open, lookups go straight to the
+ * database (no timeout is waited per lookup) and skip the in-process tier, whose invalidations may
+ * have been missed. When the cache returns, the in-process tier is dropped and every tenant written
+ * meanwhile is evicted from the shared cache and announced to the other instances, so no reader is
+ * left with a value older than a commit it could observe.
  */
 export function createFeatureReader(
   prisma: PrismaClient,
@@ -65,33 +108,165 @@ export function createFeatureReader(
   const ttl = options.ttlSeconds ?? 300;
   const namespace = options.namespace ?? 'features';
   const keyOf = (tenantId: string) => `${namespace}:${tenantId}`;
-  const stats: FeatureReaderStats = { hits: 0, misses: 0, cacheErrors: 0 };
+  const channel = `${namespace}:changes`;
+  const stats: FeatureReaderStats = { hits: 0, localHits: 0, misses: 0, cacheErrors: 0, bypassed: 0 };
+  const breaker: CircuitBreaker = createCircuitBreaker({ retryAfterMs: options.breakerRetryMs });
+  const bus = cache.bus;
+  const local = bus
+    ? createTtlCache<TenantFeatures>({
+        maxEntries: options.localMaxEntries ?? 10_000,
+        ttlMs: (options.localTtlSeconds ?? Math.min(ttl, 60)) * 1000,
+      })
+    : undefined;
+  /** The in-process tier is usable only once subscribed, and only for the connection generation it was filled in. */
+  let subscribed = false;
+  let localEpoch = { generation: -1, recoveries: 0 };
+  const unpublished = new Set<string>();
+  let lostTrack = false;
+  let repairing: Promise<void> | undefined;
+
+  if (bus && local && cache.ping) {
+    const ping = cache.ping.bind(cache);
+    const heartbeat = setInterval(() => {
+      if (breaker.state === 'closed' && (!cache.available || cache.available())) void safely(ping);
+    }, options.heartbeatMs ?? 1_000);
+    // The heartbeat must never keep a process alive that has nothing else to do.
+    heartbeat.unref();
+  }
+  if (bus && local) {
+    bus
+      .subscribe(channel, (raw) => applyMessage(raw))
+      .then(() => {
+        subscribed = true;
+      })
+      .catch(() => {
+        // Without the subscription the in-process tier stays off; lookups use the shared cache.
+      });
+  }
+
+  function applyMessage(raw: string) {
+    if (!local) return;
+    let message: ChangeMessage;
+    try {
+      message = JSON.parse(raw) as ChangeMessage;
+    } catch {
+      return;
+    }
+    if ('put' in message) for (const entry of message.put) putLocal(entry);
+    else for (const tenantId of message.drop) local.delete(tenantId);
+  }
+
+  function putLocal(entry: TenantFeatures) {
+    if (!local) return;
+    const current = local.get(entry.tenantId);
+    if (current && current.version > entry.version) return;
+    local.set(entry.tenantId, Object.freeze(entry));
+  }
+
+  /** True when the shared cache may be used now; false sends the caller to the database. */
+  function cacheUp(): boolean {
+    if (cache.available && !cache.available()) return false;
+    if (!breaker.allow()) return false;
+    if (unpublished.size > 0 || lostTrack) void repair();
+    return true;
+  }
+
+  /** The in-process tier, or undefined when it cannot be trusted right now. */
+  function localTier() {
+    if (!local || !bus || !subscribed) return undefined;
+    const epoch = { generation: bus.generation, recoveries: breaker.recoveries };
+    if (epoch.generation !== localEpoch.generation || epoch.recoveries !== localEpoch.recoveries) {
+      // A connection dropped or the breaker was open: change messages may have been missed.
+      local.clear();
+      localEpoch = epoch;
+    }
+    return local;
+  }
 
   async function safely<T>(op: () => Promise<T>): Promise<T | undefined> {
+    const startedIn = breaker.recoveries;
     try {
-      return await op();
+      const result = await op();
+      breaker.success();
+      return result;
     } catch {
       stats.cacheErrors += 1;
+      // A command that was sent before the cache recovered (and timed out during the outage) is old
+      // news; only failures of commands sent since the last recovery reopen the breaker.
+      if (breaker.recoveries === startedIn) breaker.failure();
       return undefined;
     }
   }
 
+  function remember(tenantIds: string[]) {
+    for (const id of tenantIds) {
+      if (unpublished.size >= MAX_UNPUBLISHED) lostTrack = true;
+      else unpublished.add(id);
+    }
+  }
+
+  /** After an outage: evict what was written meanwhile from the shared cache and tell every instance. */
+  function repair(): Promise<void> {
+    repairing ??= (async () => {
+      const ids = [...unpublished];
+      const lost = lostTrack;
+      if (ids.length > 0) {
+        const ok = await safely(async () => {
+          await cache.del(...ids.map(keyOf));
+          await bus?.publish(channel, JSON.stringify({ drop: ids } satisfies ChangeMessage));
+          return true;
+        });
+        if (ok) for (const id of ids) unpublished.delete(id);
+      }
+      // Too many writes to list: nothing better than letting the shared entries expire.
+      if (lost) lostTrack = false;
+    })().finally(() => {
+      repairing = undefined;
+    });
+    return repairing;
+  }
+
+  async function fromDatabase(tenantId: string): Promise<TenantFeatures | null> {
+    const row = await prisma.tenantFeatureConfig.findUnique({ where: { tenantId } });
+    return row ? toTenantFeatures(toState(row)) : null;
+  }
+
   async function getTenantFeatures(tenantId: string): Promise<TenantFeatures | null> {
+    if (!cacheUp() || unpublished.has(tenantId)) {
+      stats.bypassed += 1;
+      stats.misses += 1;
+      return fromDatabase(tenantId);
+    }
+    // The probe of a half-open breaker must reach the shared cache: its outcome closes or reopens it.
+    const tier = breaker.state === 'half-open' ? undefined : localTier();
+    const hit = tier?.get(tenantId);
+    if (hit) {
+      stats.hits += 1;
+      stats.localHits += 1;
+      return hit;
+    }
     const cached = decodeVersioned((await safely(() => cache.get(keyOf(tenantId)))) ?? null);
     if (cached) {
       stats.hits += 1;
-      return JSON.parse(cached.value) as TenantFeatures;
+      const features = JSON.parse(cached.value) as TenantFeatures;
+      if (tier) putLocal(features);
+      return features;
     }
     stats.misses += 1;
-    const row = await prisma.tenantFeatureConfig.findUnique({ where: { tenantId } });
-    if (!row) return null;
-    const features = toTenantFeatures(toState(row));
-    await safely(() => cache.setIfNewer(keyOf(tenantId), features.version, JSON.stringify(features), ttl));
+    const features = await fromDatabase(tenantId);
+    if (!features) return null;
+    if (breaker.state === 'closed') {
+      await safely(() => cache.setIfNewer(keyOf(tenantId), features.version, JSON.stringify(features), ttl));
+      if (tier) putLocal(features);
+    }
     return features;
   }
 
   return {
     stats,
+    get cacheState() {
+      return cache.available && !cache.available() ? 'open' : breaker.state;
+    },
     getTenantFeatures,
     async isFeatureEnabled(tenantId, key) {
       const resolved = await getTenantFeatures(tenantId);
@@ -100,22 +275,35 @@ export function createFeatureReader(
       return value === true || (typeof value === 'number' && value > 0);
     },
     async publish(states) {
-      await Promise.all(
-        states.map((state) =>
-          safely(async () => {
-            const ok = await cache.setIfNewer(
-              keyOf(state.tenantId),
-              state.version,
-              JSON.stringify(toTenantFeatures(state)),
-              ttl,
-            );
-            if (!ok) return;
-          }),
-        ),
-      );
+      if (states.length === 0) return;
+      const entries = states.map(toTenantFeatures);
+      for (const entry of entries) putLocal(entry);
+      if (!cacheUp()) {
+        stats.bypassed += 1;
+        remember(entries.map((e) => e.tenantId));
+        return;
+      }
+      const ok = await safely(async () => {
+        await Promise.all(
+          entries.map((e) => cache.setIfNewer(keyOf(e.tenantId), e.version, JSON.stringify(e), ttl)),
+        );
+        await bus?.publish(channel, JSON.stringify({ put: entries } satisfies ChangeMessage));
+        return true;
+      });
+      if (!ok) remember(entries.map((e) => e.tenantId));
     },
     async invalidate(...tenantIds) {
-      await safely(() => cache.del(...tenantIds.map(keyOf)));
+      for (const id of tenantIds) local?.delete(id);
+      if (!cacheUp()) {
+        remember(tenantIds);
+        return;
+      }
+      const ok = await safely(async () => {
+        await cache.del(...tenantIds.map(keyOf));
+        await bus?.publish(channel, JSON.stringify({ drop: tenantIds } satisfies ChangeMessage));
+        return true;
+      });
+      if (!ok) remember(tenantIds);
     },
   };
 }

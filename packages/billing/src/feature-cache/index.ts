@@ -6,3 +6,4 @@ export {
   toTenantFeatures,
   createFeatureReader,
 } from './feature-reader.js';
+export { readTenantWithFeatures, type TenantWithFeatures } from './tenant-read.js';

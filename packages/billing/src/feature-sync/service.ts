@@ -9,11 +9,17 @@ import { createBulkSync, type SyncAllOptions, type SyncResult, type SyncSummary 
 export interface FeatureSyncOptions {
   /** Backing store of the default FeatureReader (in-memory when omitted). */
   cache?: KeyValueCache;
+  /** Client the default FeatureReader reads through (a read pool, e.g. `db.readPrisma`); defaults to `prisma`. */
+  readPrisma?: PrismaClient;
   /** Use this reader (and its cache) instead of building one. */
   featureReader?: FeatureReader;
   cacheNamespace?: string;
-  /** Tenants written in parallel by syncAllTenantsFromStripe (default 8). */
+  /**
+   * Write statements syncAllTenantsFromStripe keeps in flight at once (default 2); each writes a
+   * batch of `batchSize` tenants (default 500) in one statement.
+   */
   concurrency?: number;
+  batchSize?: number;
   /**
    * When set (e.g. loadFeatureCatalog(prisma)), plan features are re-checked against it before
    * being written, so a key removed from the database catalog is never granted from Stripe.
@@ -48,13 +54,16 @@ export function createFeatureSyncService(
 ): FeatureSyncService {
   const reader =
     options.featureReader ??
-    createFeatureReader(prisma, options.cache ?? createMemoryCache(), { namespace: options.cacheNamespace });
+    createFeatureReader(options.readPrisma ?? prisma, options.cache ?? createMemoryCache(), {
+      namespace: options.cacheNamespace,
+    });
   const applier = createPlanApplier({ prisma, stripeSync, reader, catalog: options.catalog });
   const syncAll = createBulkSync({
     prisma,
     stripeSync,
     reader,
-    concurrency: options.concurrency ?? 8,
+    concurrency: options.concurrency ?? 2,
+    batchSize: options.batchSize,
     catalog: options.catalog,
   });
   return {

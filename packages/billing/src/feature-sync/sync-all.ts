@@ -3,9 +3,10 @@ import { decidePlanChange, isNoOp, matchCustomersToTenants, type TenantFeatureSt
 import { BillingError, messageOf } from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import type { StripePlanDefaults, StripeSyncService } from '../stripe-sync/index.js';
-import { inTransaction, toState } from '../tenant-store/index.js';
+import { toState } from '../tenant-store/index.js';
 import type { AuditSourceName, FeatureCatalog, FeatureMap, MergeStrategy } from '../types.js';
-import { applyPlanInTransaction, checkPlanAgainstCatalog, wroteVersion } from './apply.js';
+import { checkPlanAgainstCatalog } from './apply.js';
+import { writeInBatches, type BatchWriteItem } from './batch-write.js';
 
 export interface SyncAllOptions {
   force?: boolean;
@@ -19,8 +20,8 @@ export interface SyncAllOptions {
   actor?: string;
   source?: AuditSourceName;
   /**
-   * Stops the run between tenants: writes already started finish (each is one transaction), none
-   * start after the abort, and the tenants left out are reported with reason 'aborted'.
+   * Stops the run between write batches: a batch already started finishes (each is one statement),
+   * none starts after the abort, and the tenants left out are reported with reason 'aborted'.
    */
   signal?: AbortSignal;
 }
@@ -77,7 +78,10 @@ export function createBulkSync(deps: {
   prisma: PrismaClient;
   stripeSync: StripeSyncService;
   reader: FeatureReader;
+  /** Batch statements in flight at once. */
   concurrency: number;
+  /** Tenants per write statement (default 500). */
+  batchSize?: number;
   catalog?: FeatureCatalog;
 }) {
   const { prisma, stripeSync, reader } = deps;
@@ -194,7 +198,12 @@ export function createBulkSync(deps: {
 
     const match = matchCustomersToTenants(items, tenants);
 
-    const writes: Array<() => Promise<void>> = [];
+    const writes: BatchWriteItem[] = [];
+    const writeMeta: Array<{
+      index: number;
+      base: { customerId: string; planId: string | null; changed: boolean };
+      before: FeatureMap | null;
+    }> = [];
     items.forEach((item, index) => {
       const m = match[index]!;
       const base = {
@@ -260,18 +269,32 @@ export function createBulkSync(deps: {
           ...(changed ? {} : { reason: 'up_to_date' }),
         });
       }
-      writes.push(async () => {
-        try {
-          const outcome = await inTransaction(prisma, (tx) =>
-            applyPlanInTransaction(tx, tenantId, plan, {
-              ...changeOptions,
-              actor,
-              source,
-              linkCustomerId: link ? item.customerId : undefined,
-            }),
-          );
-          if (wroteVersion(outcome)) await reader.publish([outcome.after]);
-          if (outcome.status === 'tenant_not_found' || outcome.status === 'skipped') {
+      writes.push({
+        tenantId,
+        state: tenant.state,
+        decide: (current) => decidePlanChange(current, tenantId, plan, changeOptions),
+        ...(link ? { linkCustomerId: item.customerId } : {}),
+      });
+      writeMeta.push({ index, base, before });
+    });
+    await writeInBatches(prisma, writes, {
+      audit: { actor, source },
+      batchSize: deps.batchSize,
+      concurrency: deps.concurrency,
+      signal: options.signal,
+      afterCommit: (states) => reader.publish(states),
+      onOutcome: (w, outcome) => {
+        const { index, base, before } = writeMeta[w]!;
+        const tenantId = writes[w]!.tenantId;
+        switch (outcome.status) {
+          case 'failed': {
+            // One tenant's failure (constraint, bug, lost connection) is reported, never fatal to the run.
+            const error = outcome.error;
+            const reason = error instanceof BillingError ? error.code : 'write_failed';
+            return finish(index, { ...base, tenantId, success: false, reason, error: messageOf(error) });
+          }
+          case 'tenant_not_found':
+          case 'skipped': {
             const reason = outcome.status === 'skipped' ? outcome.reason : 'tenant_not_found';
             return finish(index, {
               ...base,
@@ -282,24 +305,19 @@ export function createBulkSync(deps: {
               after: before,
             });
           }
-          finish(index, {
-            ...base,
-            tenantId,
-            success: true,
-            changed: outcome.status === 'updated',
-            before: outcome.before?.features ?? null,
-            after: outcome.after.features,
-            ...(outcome.status === 'unchanged' ? { reason: 'up_to_date' } : {}),
-          });
-        } catch (error) {
-          // One tenant's failure (lock timeout, constraint, bug) is reported, never fatal to the run.
-          const message = messageOf(error);
-          const reason = error instanceof BillingError ? error.code : 'write_failed';
-          finish(index, { ...base, tenantId, success: false, reason, error: message });
+          default:
+            return finish(index, {
+              ...base,
+              tenantId,
+              success: true,
+              changed: outcome.status === 'updated',
+              before: outcome.before?.features ?? null,
+              after: outcome.after.features,
+              ...(outcome.status === 'unchanged' ? { reason: 'up_to_date' } : {}),
+            });
         }
-      });
+      },
     });
-    await runBounded(writes, Math.max(1, deps.concurrency), options.signal);
 
     const aborted = options.signal?.aborted === true && done < total;
     items.forEach((item, index) => {
@@ -323,21 +341,6 @@ export function createBulkSync(deps: {
     );
     return { results: all, summary: { ...summary, aborted } };
   };
-}
-
-async function runBounded(
-  tasks: Array<() => Promise<void>>,
-  concurrency: number,
-  signal?: AbortSignal,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < tasks.length && !signal?.aborted) {
-      const task = tasks[next++]!;
-      await task();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, tasks.length) }, worker));
 }
 
 function summarize(results: SyncResult[], stripeRequests: number, durationMs: number): SyncSummary {

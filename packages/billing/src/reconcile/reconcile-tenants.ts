@@ -7,11 +7,13 @@ import {
   matchCustomersToTenants,
   NO_SUBSCRIPTION,
   reconcileFacts,
+  sameValue,
   snapshotOf,
   truthFromCustomerEntry,
   type ReconcileSnapshot,
   type SnapshotDiff,
   type SubscriptionTruth,
+  type TenantFeaturePatch,
   type TenantFeatureState,
 } from '../core/index.js';
 import { BillingError, messageOf } from '../errors.js';
@@ -23,7 +25,6 @@ import {
 } from '../stripe-sync/index.js';
 import {
   inTransaction,
-  lockTenant,
   toState,
   updateTenantFeatures,
   wroteVersion,
@@ -137,8 +138,9 @@ const codeOf = (error: unknown) => (error instanceof BillingError ? error.code :
  *
  * Stripe is walked once (getCustomersWithSubscriptions) and all tenants are loaded in bulk, so the
  * check costs O(customers / 100) Stripe requests. A fix re-reads the customer's subscriptions
- * *after* taking the tenant's row lock, like a webhook: a webhook that commits while the reconcile
- * runs can never be overwritten with the older picture from the walk.
+ * first (no transaction or lock is held across a Stripe call), then writes in a short transaction
+ * only if nobody wrote the tenant since that read began: a webhook that commits while the
+ * reconcile runs is never overwritten with an older picture.
  */
 export async function reconcileTenants(
   deps: ReconcileDeps,
@@ -346,15 +348,21 @@ export async function reconcileTenants(
   }
 
   async function fixOne(c: Candidate): Promise<'applied' | 'already_in_sync' | 'skipped'> {
+    // Stripe is read before any transaction opens and with no lock held; order safety comes from the
+    // moment the read began: a tenant written at or after it holds a picture at least as new as
+    // ours (a webhook, the grace cron), and is left alone rather than overwritten.
+    const tenant = await prisma.tenant.findUnique({
+      where: { id: c.tenantId },
+      select: { stripeCustomerId: true },
+    });
+    if (!tenant)
+      throw new BillingError('tenant_not_found', `Tenant "${c.tenantId}" was deleted during the reconcile`);
+    const customerId = tenant.stripeCustomerId ?? (c.link ? c.customerId : null);
+    if (!customerId) return 'skipped';
+    const observedAt = new Date();
+    const truth = await readTruth(customerId);
     const outcome: UpdateOutcome = await inTransaction(prisma, async (tx) => {
-      // Lock, then read Stripe: the order every webhook uses, so whichever commits last read last.
-      const locked = await lockTenant(tx, c.tenantId);
-      if (!locked) return { status: 'tenant_not_found', tenantId: c.tenantId } as const;
-      const customerId = locked.tenant.stripeCustomerId ?? (c.link ? c.customerId : null);
-      if (!customerId)
-        return { status: 'skipped', tenantId: c.tenantId, reason: 'unlinked', state: locked.state } as const;
-      const truth = await readTruth(customerId);
-      if (c.link && locked.tenant.stripeCustomerId === null) {
+      if (c.link && tenant.stripeCustomerId === null) {
         await tx.tenant.updateMany({
           where: { id: c.tenantId, stripeCustomerId: null },
           data: { stripeCustomerId: customerId },
@@ -363,16 +371,29 @@ export async function reconcileTenants(
       return updateTenantFeatures(
         tx,
         c.tenantId,
-        (current) => {
+        (current, row) => {
+          // Re-pointed to another customer since we looked: what we read is about someone else.
+          if (row.stripeCustomerId !== null && row.stripeCustomerId !== customerId)
+            return { skip: 'customer_mismatch' };
           const decided = expectedPatch(current, truth, factsFor(c.tenantId));
-          return 'skip' in decided ? decided : { patch: decided.patch, action: 'reconcile' };
+          if ('skip' in decided) return decided;
+          if (current?.updatedAt && current.updatedAt.getTime() >= observedAt.getTime()) {
+            const wouldChange = (Object.keys(decided.patch) as (keyof TenantFeaturePatch)[]).some(
+              (key) => !sameValue(current[key], decided.patch[key]),
+            );
+            return wouldChange ? { skip: 'stale_read' } : { skip: 'already_in_sync' };
+          }
+          return { patch: decided.patch, action: 'reconcile' };
         },
         { actor, source: 'sync' },
       );
     });
     if (outcome.status === 'tenant_not_found')
       throw new BillingError('tenant_not_found', `Tenant "${c.tenantId}" was deleted during the reconcile`);
-    if (outcome.status === 'skipped') return outcome.reason === 'no_config' ? 'already_in_sync' : 'skipped';
+    if (outcome.status === 'skipped')
+      return outcome.reason === 'no_config' || outcome.reason === 'already_in_sync'
+        ? 'already_in_sync'
+        : 'skipped';
     // After commit only, as every writer does: a version that rolled back must never reach the cache.
     if (wroteVersion(outcome)) await deps.featureSync.reader.publish([outcome.after]);
     return outcome.status === 'updated' ? 'applied' : 'already_in_sync';

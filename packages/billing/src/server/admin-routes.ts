@@ -22,9 +22,8 @@ import {
   ValidationError,
 } from '../errors.js';
 import { listAuditEntries } from '../audit/index.js';
-import { toTenantFeatures } from '../feature-cache/index.js';
+import { readTenantWithFeatures, toTenantFeatures } from '../feature-cache/index.js';
 import { auditCursorSchema, planRefSchema, tenantIdSchema } from '../identifiers.js';
-import { toState } from '../tenant-store/index.js';
 import type { FeatureSyncService } from '../feature-sync/index.js';
 import { managementRoutes } from './management-routes.js';
 import { authenticateToken, bearerToken, canReadTenant, type AuthConfig, type Principal } from './auth.js';
@@ -32,6 +31,8 @@ import { authenticateToken, bearerToken, canReadTenant, type AuthConfig, type Pr
 // Owned by the admin API work: authenticated /api/admin/* endpoints.
 export interface AdminRouteDeps {
   prisma: PrismaClient;
+  /** Read pool for GET routes, so they never queue behind webhook or sync writes (default `prisma`). */
+  readPrisma?: PrismaClient;
   /** Needed by apply-plan and sync; those answer 503 without it. */
   featureSync?: FeatureSyncService;
   /** Needed by custom-plans; answers 503 without it. */
@@ -168,13 +169,11 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
     const { tenantId } = params(request);
     if (!canReadTenant(principal, tenantId)) throw forbidden(`This token may not read tenant "${tenantId}"`);
     // Read from the database, not the cache: after an admin change this must show what was committed.
-    const tenant = await prisma.tenant.findUnique({
-      where: { id: tenantId },
-      include: { featureConfig: true },
-    });
+    // One statement on the read pool, so it never waits behind webhook or sync transactions.
+    const tenant = await readTenantWithFeatures(deps.readPrisma ?? prisma, tenantId);
     if (!tenant) throw new TenantNotFoundError(tenantId);
-    const state = tenant.featureConfig ? toState(tenant.featureConfig) : emptyState(tenantId);
-    const view = { ...toTenantFeatures(state), configured: tenant.featureConfig !== null };
+    const state = tenant.state ?? emptyState(tenantId);
+    const view = { ...toTenantFeatures(state), configured: tenant.state !== null };
     if (principal.role !== 'admin') return view;
     // Admins also get what the effective map was computed from, to explain it.
     return {

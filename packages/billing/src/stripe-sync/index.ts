@@ -1,6 +1,7 @@
 export { mapStripeError, isRetryable, retryAfterMs } from './errors.js';
 export { createTokenBucket, type TokenBucket, type TokenBucketOptions } from './limiter.js';
-export { createTtlCache, createSingleFlight, type TtlCache } from './ttl-cache.js';
+export { createTtlCache, type TtlCache } from '../cache/lru.js';
+export { createSingleFlight } from './single-flight.js';
 export { listAll, forEachPage, type StripePlanDefaults } from './plans.js';
 export type { StripeSyncStats, StripeCall } from './client.js';
 export {

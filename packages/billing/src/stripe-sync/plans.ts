@@ -10,7 +10,8 @@ import {
 } from '../plan-source/index.js';
 import type { FeatureCatalog, PlanDefaults } from '../types.js';
 import type { StripeCall, StripeSyncStats } from './client.js';
-import { createSingleFlight, createTtlCache } from './ttl-cache.js';
+import { createTtlCache } from '../cache/lru.js';
+import { createSingleFlight } from './single-flight.js';
 
 /**
  * PlanDefaults plus whether Stripe still sells the plan. Archived products and prices stay

@@ -29,7 +29,7 @@ export type UpdateOutcome =
     };
 
 /** Fields whose change is a change of the tenant's entitlements, and so gets an audit row. */
-const AUDITED_FIELDS = [
+export const AUDITED_FIELDS = [
   'features',
   'planFeatures',
   'overrides',

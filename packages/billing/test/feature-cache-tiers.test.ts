@@ -1,0 +1,259 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createIsolatedDatabase, type Database } from '@packages/db';
+import { createRedisCache, type KeyValueCache } from '../src/cache/index.js';
+import {
+  createFeatureReader,
+  readTenantWithFeatures,
+  type FeatureReader,
+} from '../src/feature-cache/index.js';
+import type { TenantFeatureState } from '../src/core/index.js';
+import { inTransaction, updateTenantFeatures } from '../src/tenant-store/index.js';
+import { HAS_REDIS_SERVER, startOwnRedis, type OwnRedis } from './helpers/redis-server.js';
+
+/**
+ * The read side under load and outages: the read pool, the in-process tier kept correct across
+ * instances by Redis pub/sub, and the breaker that sends lookups to the database while Redis is
+ * down. Outages are real: a redis-server of this file's own is stopped, frozen and restarted.
+ */
+
+const REAL_POSTGRES = Boolean(process.env.DATABASE_URL);
+const POOL = 2;
+
+let db: Database;
+beforeAll(async () => {
+  db = await createIsolatedDatabase({ poolMax: POOL });
+  await db.prisma.tenant.createMany({
+    data: ['acme', 'globex', 'initech'].map((id) => ({ id, name: id, stripeCustomerId: `cus_${id}` })),
+  });
+});
+afterAll(async () => {
+  await db?.close();
+});
+
+async function write(
+  tenantId: string,
+  features: Record<string, boolean | number>,
+): Promise<TenantFeatureState> {
+  const outcome = await inTransaction(db.prisma, (tx) =>
+    updateTenantFeatures(
+      tx,
+      tenantId,
+      () => ({ patch: { features, planFeatures: features }, action: 'test' }),
+      {
+        actor: 'test',
+        source: 'admin',
+      },
+    ),
+  );
+  if (outcome.status !== 'updated') throw new Error(`unexpected ${outcome.status}`);
+  return outcome.after;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await fn();
+  return { value, ms: performance.now() - started };
+}
+
+describe('read pool', () => {
+  it('an admin read of a tenant and its features is one statement', async () => {
+    await write('acme', { sso: true });
+    const before = db.stats.queries;
+    const tenant = await readTenantWithFeatures(db.readPrisma, 'acme');
+    expect(db.stats.queries - before).toBe(1);
+    expect(tenant).toMatchObject({
+      id: 'acme',
+      stripeCustomerId: 'cus_acme',
+      state: { features: { sso: true } },
+    });
+    expect(await readTenantWithFeatures(db.readPrisma, 'initech')).toEqual({
+      id: 'initech',
+      stripeCustomerId: 'cus_initech',
+      state: null,
+    });
+    expect(await readTenantWithFeatures(db.readPrisma, 'nobody')).toBeNull();
+  });
+
+  it.skipIf(!REAL_POSTGRES)(
+    'lookups and admin reads proceed while every write-pool connection is held by a transaction (real Postgres; PGlite is one session)',
+    async () => {
+      await write('globex', { api_access: true });
+      const reader = createFeatureReader(db.readPrisma, createNoCache(), { namespace: 'pool' });
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      // Saturate the write pool: POOL transactions that each hold a connection until released.
+      const holders = Array.from({ length: POOL }, () =>
+        inTransaction(db.prisma, async (tx) => {
+          await tx.$queryRaw`SELECT 1`;
+          await held;
+        }),
+      );
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        // A write now has to queue for a connection...
+        let queuedWriteDone = false;
+        const queued = db.prisma.tenant.count().then(() => {
+          queuedWriteDone = true;
+        });
+        // ...while reads go through their own pool at once.
+        const lookup = await timed(() => reader.getTenantFeatures('globex'));
+        expect(lookup.value?.features).toEqual({ api_access: true });
+        const admin = await timed(() => readTenantWithFeatures(db.readPrisma, 'globex'));
+        expect(admin.value?.state?.features).toEqual({ api_access: true });
+        expect(queuedWriteDone).toBe(false);
+        expect(lookup.ms).toBeLessThan(500);
+        expect(admin.ms).toBeLessThan(500);
+        release();
+        await queued;
+      } finally {
+        release();
+        await Promise.all(holders);
+      }
+    },
+  );
+});
+
+/** A shared cache that holds nothing: every lookup is a database read. */
+function createNoCache(): KeyValueCache {
+  return {
+    kind: 'memory',
+    get: async () => null,
+    set: async () => {},
+    setIfNewer: async () => false,
+    del: async () => {},
+    close: async () => {},
+  };
+}
+
+describe.skipIf(!HAS_REDIS_SERVER)('two instances on one Redis (own redis-server)', () => {
+  let redis: OwnRedis;
+  const caches: KeyValueCache[] = [];
+  const instance = (namespace: string): { cache: KeyValueCache; reader: FeatureReader } => {
+    // A long command timeout, so a lookup that waited for Redis instead of skipping it would show.
+    const cache = createRedisCache(redis.url, { keyPrefix: 'tiers:', commandTimeoutMs: 1_000 });
+    caches.push(cache);
+    return {
+      cache,
+      reader: createFeatureReader(db.readPrisma, cache, { namespace, breakerRetryMs: 100, heartbeatMs: 200 }),
+    };
+  };
+  beforeAll(async () => {
+    redis = await startOwnRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(caches.map((c) => c.close()));
+    await redis?.close();
+  });
+
+  it('a write published on one instance replaces the other instance’s in-process copy within 100 ms', async () => {
+    const a = instance('x1');
+    const b = instance('x1');
+    await vi.waitFor(() => expect(a.reader.cacheState).toBe('closed'));
+    await a.reader.publish([await write('acme', { sso: false })]);
+    // b: first lookup fills its in-process tier, the second is served from it.
+    expect((await b.reader.getTenantFeatures('acme'))?.features).toEqual({ sso: false });
+    await vi.waitFor(
+      async () => {
+        await b.reader.getTenantFeatures('acme');
+        expect(b.reader.stats.localHits).toBeGreaterThan(0);
+      },
+      { timeout: 5_000 },
+    );
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i += 1) {
+      const state = await write('acme', { sso: i % 2 === 0, max_users: i });
+      const started = performance.now();
+      await a.reader.publish([state]);
+      for (;;) {
+        const seen = await b.reader.getTenantFeatures('acme');
+        if (seen?.version === state.version) break;
+        expect(seen!.version).toBeLessThan(state.version);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      latencies.push(performance.now() - started);
+    }
+    latencies.sort((x, y) => x - y);
+    // Typically a millisecond; bounds loose enough for a loaded CI machine (the bench reports the p99).
+    expect(latencies[10]).toBeLessThan(100);
+    expect(latencies.at(-1)).toBeLessThan(500);
+    // Served from b's own memory between writes, not from Redis or the database.
+    const local = b.reader.stats.localHits;
+    await b.reader.getTenantFeatures('acme');
+    expect(b.reader.stats.localHits).toBe(local + 1);
+  });
+
+  it('Redis stopped: lookups go to the database at once with the committed value; restarted: the breaker closes and nothing stale is served', async () => {
+    const a = instance('x2');
+    const b = instance('x2');
+    await vi.waitFor(() => expect(b.reader.cacheState).toBe('closed'));
+    await a.reader.publish([await write('globex', { sso: false })]);
+    expect((await b.reader.getTenantFeatures('globex'))?.features).toEqual({ sso: false });
+    expect((await b.reader.getTenantFeatures('globex'))?.features).toEqual({ sso: false });
+
+    await redis.stop();
+    await vi.waitFor(() => expect(b.reader.cacheState).toBe('open'));
+    // A write during the outage: its publish cannot reach Redis or b.
+    const during = await write('globex', { sso: true });
+    await a.reader.publish([during]);
+    for (let i = 0; i < 50; i += 1) {
+      const { value, ms } = await timed(() => b.reader.getTenantFeatures('globex'));
+      expect(value?.version).toBe(during.version);
+      // Well under the 1 s command timeout: the lookup never waited for the dead Redis.
+      expect(ms).toBeLessThan(500);
+    }
+    expect(b.reader.stats.bypassed).toBeGreaterThanOrEqual(50);
+
+    await redis.start();
+    await vi.waitFor(() => expect(b.reader.cacheState).toBe('closed'), { timeout: 5_000 });
+    await vi.waitFor(() => expect(a.reader.cacheState).toBe('closed'), { timeout: 5_000 });
+    // b's in-process copy of the old version was dropped on reconnect; a's write is served.
+    for (let i = 0; i < 5; i += 1)
+      expect((await b.reader.getTenantFeatures('globex'))?.version).toBe(during.version);
+    const after = await write('globex', { sso: false, max_users: 3 });
+    await a.reader.publish([after]);
+    await vi.waitFor(
+      async () => expect((await b.reader.getTenantFeatures('globex'))?.version).toBe(after.version),
+      {
+        timeout: 1_000,
+      },
+    );
+  });
+
+  it('Redis frozen (SIGSTOP): one timeout opens the breaker, then lookups are fast database reads; resumed: the cache is used again', async () => {
+    const a = instance('x3');
+    await vi.waitFor(() => expect(a.reader.cacheState).toBe('closed'));
+    const v1 = await write('initech', { sso: true });
+    await a.reader.publish([v1]);
+    expect((await a.reader.getTenantFeatures('initech'))?.version).toBe(v1.version);
+    redis.pause();
+    try {
+      // The heartbeat's PING times out and opens the breaker (no write needed to notice).
+      await vi.waitFor(() => expect(a.reader.cacheState).toBe('open'), { timeout: 5_000 });
+      const v2 = await write('initech', { sso: false });
+      await a.reader.publish([v2]);
+      const lookups: number[] = [];
+      for (let i = 0; i < 50; i += 1) {
+        const { value, ms } = await timed(() => a.reader.getTenantFeatures('initech'));
+        expect(value?.version).toBe(v2.version);
+        lookups.push(ms);
+      }
+      // One probe per 100 ms may wait for the frozen Redis; every other lookup goes straight to the database.
+      expect(lookups.filter((ms) => ms > 500).length).toBeLessThanOrEqual(Math.ceil(lookups.length / 5));
+    } finally {
+      redis.resume();
+    }
+    await vi.waitFor(
+      async () => {
+        await a.reader.getTenantFeatures('initech');
+        expect(a.reader.cacheState).toBe('closed');
+      },
+      { timeout: 5_000, interval: 120 },
+    );
+    const hits = a.reader.stats.hits;
+    const v = (await a.reader.getTenantFeatures('initech'))?.version;
+    expect((await a.reader.getTenantFeatures('initech'))?.version).toBe(v);
+    expect(a.reader.stats.hits).toBeGreaterThan(hits);
+  });
+});
