@@ -136,7 +136,7 @@ export const configVariables = {
     ),
   ),
   LOG_LEVEL: variable(
-    withDefault(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }), 'info' as LogLevel),
+    withDefault(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }), 'info'),
   ),
   ADMIN_API_TOKENS: variable(
     text.transform((value, ctx) => {

@@ -181,7 +181,7 @@ describe('custom plan races and post-commit failures', () => {
       publish: async () => {
         throw new Error('cache unreachable');
       },
-    } as FeatureReader;
+    };
     const service = createCustomPlanService(env.stripe, env.prisma, {
       stripeSync: env.stripeSync,
       catalog: DEFAULT_FEATURE_CATALOG,

@@ -35,7 +35,7 @@ const featureValueFor = (key: string) =>
 const validFeatureMap: fc.Arbitrary<FeatureMap> = fc
   .subarray(catalogKeys)
   .chain((keys) => fc.tuple(...keys.map((k) => featureValueFor(k).map((v) => [k, v] as const))))
-  .map((entries) => Object.fromEntries(entries) as FeatureMap);
+  .map((entries): FeatureMap => Object.fromEntries(entries));
 
 const anyFeatureMap: fc.Arbitrary<FeatureMap> = fc.dictionary(
   fc.constantFrom(...catalogKeys, 'a', 'b', 'c'),
@@ -96,7 +96,7 @@ const nearValidMetadata = fc
     ),
     fc.dictionary(fc.constantFrom(...HOSTILE_KEYS), metadataValue, { maxKeys: 3 }),
   )
-  .map(([valid, extra]) => ({ ...extra, ...valid }) as Record<string, string>);
+  .map(([valid, extra]) => ({ ...extra, ...valid }));
 const hostileMetadata = fc.oneof(rawHostileMetadata, nearValidMetadata);
 
 function expectOnlyKnownErrors(fn: () => unknown): void {

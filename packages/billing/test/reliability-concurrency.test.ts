@@ -66,7 +66,7 @@ describe('concurrent, shuffled, duplicated webhooks', () => {
         const tenantId = `cc_${i}`;
         const customerId = await env.createCustomer(tenantId);
         const first = plans[i % 3]!;
-        let sub = await env.subscribe(customerId, first);
+        const sub = await env.subscribe(customerId, first);
         switch (i % 5) {
           case 0: // upgrade twice
             await swapPlan(sub, 'pro');
@@ -89,7 +89,7 @@ describe('concurrent, shuffled, duplicated webhooks', () => {
             // cancel, then come back on another plan with a new subscription
             await env.stripe.subscriptions.cancel(sub.id);
             const next = plans[(i + 1) % 3]!;
-            sub = await env.subscribe(customerId, next);
+            await env.subscribe(customerId, next);
             expected.set(tenantId, { plan: next, access: true, status: 'active' });
             break;
           }

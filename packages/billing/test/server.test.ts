@@ -313,7 +313,7 @@ describe('npm start (src/server/main.ts)', () => {
     try {
       const port = await run.listening();
       emu.setWebhookEndpoint(`http://127.0.0.1:${port}/api/stripe/webhook`, { autoDeliver: false });
-      const customer = await emu.emitEvent('customer.subscription.created', {
+      const customer = emu.emitEvent('customer.subscription.created', {
         id: 'sub_inflight',
         object: 'subscription',
         customer: 'cus_nobody',

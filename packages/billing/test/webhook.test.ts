@@ -245,7 +245,7 @@ describe('invoice payments and the grace period', () => {
     });
     expect(await env.state('t_grace')).toMatchObject({ accessActive: false, subscriptionStatus: 'past_due' });
 
-    await env.emu.setSubscriptionStatus(sub.id, 'active');
+    env.emu.setSubscriptionStatus(sub.id, 'active');
     const paid = await env.deliver(env.emu.payInvoice(sub.id, { succeeded: true }));
     expect(paid.json).toMatchObject({ status: 'processed', action: 'access_restored' });
     expect(await env.state('t_grace')).toMatchObject({

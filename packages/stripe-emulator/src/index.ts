@@ -4,7 +4,6 @@ import { EmulatorCore } from './core.js';
 import { DEFAULT_MAX_EXPAND_DEPTH } from './expand.js';
 import type { FaultSpec, RequestMatch } from './faults.js';
 import { completeCheckout, payInvoice, setStatus, triggerTrialWillEnd } from './helpers.js';
-import type { SubscriptionStatus } from './resources/subscriptions.js';
 import { createServer } from './server.js';
 import { signPayload } from './webhooks.js';
 
@@ -131,7 +130,7 @@ export async function startStripeEmulator(options: EmulatorOptions = {}): Promis
     waitForDeliveries: () => core.webhooks.waitForDeliveries(),
     signPayload: (payload, opts) =>
       signPayload(payload, opts?.secret ?? core.options.webhook.secret, opts?.timestamp),
-    setSubscriptionStatus: (id, status) => asEvent(setStatus(core, id, status as SubscriptionStatus)),
+    setSubscriptionStatus: (id, status) => asEvent(setStatus(core, id, status)),
     payInvoice: (id, opts) => asEvent(payInvoice(core, id, opts?.succeeded ?? true)),
     triggerTrialWillEnd: (id) => asEvent(triggerTrialWillEnd(core, id)),
     completeCheckoutSession: (id) => completeCheckout(core, id) as Stripe.Checkout.Session,

@@ -90,7 +90,7 @@ export function paginate<T extends Obj>(
     page = entries.slice(0, limit);
     hasMore = entries.length > limit;
   }
-  const render = opts.render ?? ((row: T) => structuredClone(row) as Obj);
+  const render = opts.render ?? ((row: T) => structuredClone(row));
   return listOf(
     opts.url,
     page.map((e) => render(e.row)),

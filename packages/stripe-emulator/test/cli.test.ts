@@ -56,7 +56,7 @@ describe('cli', () => {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stderr = '';
-      run.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+      run.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       const code = await new Promise<number | null>((resolve) => run.once('exit', resolve));
       expect(code).toBe(1);
       expect(stderr.trim()).toBe(

@@ -218,7 +218,7 @@ describe('subscriptions', () => {
       currency: 'usd',
     });
     const cases: Array<[Stripe.SubscriptionCreateParams, string]> = [
-      [{ items: [{ price: basic.price.id }] } as Stripe.SubscriptionCreateParams, 'customer'],
+      [{ items: [{ price: basic.price.id }] }, 'customer'],
       [{ customer: 'cus_missing', items: [{ price: basic.price.id }] }, 'customer'],
       [{ customer: customer.id }, 'items'],
       [{ customer: customer.id, items: [{ price: 'price_missing' }] }, 'items[0][price]'],

@@ -44,5 +44,5 @@ export function copyFeatures(map: FeatureMap): FeatureMap {
 }
 
 export function featureMapOf(entries: Iterable<readonly [string, FeatureValue]>): FeatureMap {
-  return Object.fromEntries(entries) as FeatureMap;
+  return Object.fromEntries<FeatureValue>(entries);
 }

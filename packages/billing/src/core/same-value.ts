@@ -4,8 +4,8 @@ export function sameValue(a: unknown, b: unknown): boolean {
     return a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : a === b;
   }
   if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
-    const ak = Object.keys(a as object);
-    const bk = Object.keys(b as object);
+    const ak = Object.keys(a);
+    const bk = Object.keys(b);
     if (ak.length !== bk.length) return false;
     return ak.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
   }

@@ -165,7 +165,7 @@ export function createCustomPlanService(
           : {}),
       };
       let step: CustomPlanStep = 'product';
-      let activated: TenantFeatureState | null = null;
+      let activated: TenantFeatureState | null;
       let result: CustomPlanResult;
       try {
         const metadata = customPlanMetadata(input, base, planFeatures, row.id);

@@ -74,7 +74,7 @@ async function audit(
       source: who.source,
       action,
       before: before ? (snapshot(before) as Prisma.InputJsonValue) : undefined,
-      after: snapshot(after) as Prisma.InputJsonValue,
+      after: snapshot(after),
     },
   });
 }

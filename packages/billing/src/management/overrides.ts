@@ -37,7 +37,7 @@ async function catalogType(tx: Tx, key: string): Promise<'boolean' | 'number'> {
 function withKey(map: FeatureMap, key: string, value: FeatureValue | undefined): FeatureMap {
   const entries = Object.entries(map).filter(([k]) => k !== key);
   if (value !== undefined) entries.push([key, value]);
-  return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) as FeatureMap;
+  return Object.fromEntries<FeatureValue>(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** What the tenant gets for `key`: the value itself while access is on, its restricted form while off. */

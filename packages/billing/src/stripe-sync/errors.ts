@@ -51,6 +51,7 @@ export function mapStripeError(error: unknown, label: string): unknown {
       // Another request with the same key is still running at Stripe: worth retrying once it is done.
       if (e.code === 'idempotency_key_in_use')
         return new StripeServerError('stripe_idempotency_key_in_use', message, ...args);
+    // falls through: any other invalid request is classified like a card error below
     case 'StripeCardError':
       if (e.code === 'resource_missing' || e.statusCode === 404) {
         return new StripeNotFoundError('stripe_resource_missing', message, ...args);

@@ -110,7 +110,7 @@ export async function updateTenantFeatures(
         source: audit.source,
         action: decision.action,
         before: before ? (auditSnapshot(before) as Prisma.InputJsonValue) : undefined,
-        after: auditSnapshot(next) as Prisma.InputJsonValue,
+        after: auditSnapshot(next),
         stripeEventId: audit.stripeEventId ?? null,
       },
     });

@@ -109,9 +109,10 @@ export function refsOf(event: VerifiedEvent): EventRefs {
   }
   if (o.object === 'invoice') {
     // Since API 2025-03 (basil) an invoice reaches its subscription through parent.subscription_details.
-    const parent = (o.parent ?? null) as {
-      subscription_details?: { subscription?: unknown; metadata?: unknown } | null;
-    } | null;
+    const parent =
+      o.parent !== null && typeof o.parent === 'object'
+        ? (o.parent as { subscription_details?: { subscription?: unknown; metadata?: unknown } | null })
+        : null;
     const details = parent?.subscription_details ?? null;
     const legacy = (o as { subscription?: unknown }).subscription;
     return {

@@ -1,0 +1,102 @@
+// Linting: type-aware rules (floating promises, misused promises, unused code) on top of the
+// recommended sets, and the import boundary of the pure core. Formatting is Prettier's job.
+import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
+import tseslint from 'typescript-eslint';
+
+/** Node modules that do I/O (or reach the process): never imported by the pure core. */
+const NODE_IO_MODULES = [
+  'fs',
+  'fs/promises',
+  'net',
+  'http',
+  'https',
+  'http2',
+  'dns',
+  'child_process',
+  'cluster',
+  'worker_threads',
+  'dgram',
+  'tls',
+  'readline',
+  'process',
+  'os',
+];
+
+export default defineConfig(
+  {
+    ignores: [
+      '**/node_modules/**',
+      'packages/db/src/generated/**',
+      'packages/db/prisma/migrations/**',
+      'coverage/**',
+      '.tmp/**',
+    ],
+  },
+  js.configs.recommended,
+  tseslint.configs.recommended,
+  {
+    languageOptions: {
+      parserOptions: {
+        // Files outside tsconfig.json's include (tool configs) get a default program instead of an error.
+        projectService: {
+          allowDefaultProject: ['vitest.summary-reporter.ts', 'packages/db/prisma.config.ts'],
+        },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    // The type-aware rules that catch real bugs here (a promise nobody awaits, an async callback
+    // where a sync one is expected, awaiting a non-promise, a cast that does nothing). The
+    // no-unsafe-* family is left out: the emulator and the tests read JSON bodies as `any` on purpose.
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/no-unnecessary-type-assertion': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
+    files: ['packages/billing/src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'stripe',
+              message: 'The core decides over plain values; Stripe is read by stripe-sync.',
+              allowTypeImports: true,
+            },
+            { name: 'ioredis', message: 'The core does no I/O; caches live in cache/.' },
+            {
+              name: '@packages/db',
+              message: 'The core does no I/O; the database is tenant-store and the services.',
+            },
+            ...NODE_IO_MODULES.flatMap((m) => [
+              { name: m, message: 'The core does no I/O.' },
+              { name: `node:${m}`, message: 'The core does no I/O.' },
+            ]),
+          ],
+          patterns: [
+            { group: ['@prisma/*'], message: 'The core does no I/O.' },
+            {
+              regex: '^\\.\\./(?!types\\.js$)',
+              message:
+                'The core imports nothing outside src/core/ (but the plain types in src/types.ts); other folders import the core.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+);
