@@ -8,6 +8,7 @@ import { z } from 'zod';
  */
 
 /** C0 controls and DEL: PostgreSQL text cannot hold NUL, and none belongs in an id or a log line. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are refused
 const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
 
 function printable(max: number, what: string) {

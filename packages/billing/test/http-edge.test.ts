@@ -257,7 +257,7 @@ describe('webhook signature timestamps', () => {
       prisma: env.prisma,
       stripe: env.stripe,
       webhookHandler: handler,
-    } as Parameters<typeof buildServer>[0]);
+    });
     try {
       const payload = JSON.stringify({
         id: 'evt_edge_future',

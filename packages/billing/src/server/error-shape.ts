@@ -38,16 +38,17 @@ export function errorShapeOptions(): Pick<
 > {
   return {
     maxParamLength: MAX_PARAM_LENGTH,
+    // Fastify expects nothing back here; the reply is sent, so its promise-like return is dropped.
     frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
       if (error.code === 'FST_ERR_BAD_URL')
-        return reply
+        return void reply
           .code(400)
           .send(body('bad_url', 'The request URL is malformed (invalid percent-encoding)'));
       if (error.code === 'FST_ERR_MAX_PARAM_LENGTH')
-        return reply
+        return void reply
           .code(414)
           .send(body('uri_too_long', `A path segment is longer than ${MAX_PARAM_LENGTH} characters`));
-      return reply.code(500).send(body('internal_error', 'Internal server error'));
+      void reply.code(500).send(body('internal_error', 'Internal server error'));
     },
     // Raised on the socket, before there is a request object (header overflow, unparsable request line).
     clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket) {
