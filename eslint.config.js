@@ -40,7 +40,11 @@ export default defineConfig(
       parserOptions: {
         // Files outside tsconfig.json's include (tool configs) get a default program instead of an error.
         projectService: {
-          allowDefaultProject: ['vitest.summary-reporter.ts', 'packages/db/prisma.config.ts'],
+          allowDefaultProject: [
+            'vitest.summary-reporter.ts',
+            'packages/db/prisma.config.ts',
+            'packages/*/scripts/*.ts',
+          ],
         },
         tsconfigRootDir: import.meta.dirname,
       },
@@ -64,6 +68,13 @@ export default defineConfig(
     files: ['**/*.js', '**/*.mjs'],
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
+    // The admin console's script runs in the browser.
+    files: ['packages/billing/src/console/assets/**/*.js'],
+    languageOptions: {
+      globals: { document: 'readonly', window: 'readonly', navigator: 'readonly', setTimeout: 'readonly' },
+    },
   },
   {
     files: ['packages/billing/src/core/**/*.ts'],
