@@ -46,7 +46,7 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     child = proc;
     await new Promise<void>((resolve, reject) => {
       let out = '';
-      proc.stdout!.on('data', (chunk: Buffer) => {
+      proc.stdout.on('data', (chunk: Buffer) => {
         out += chunk.toString();
         if (out.includes('Ready to accept connections')) resolve();
       });
