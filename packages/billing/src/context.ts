@@ -1,9 +1,11 @@
 import Stripe from 'stripe';
 import { openDatabase, type Database, type PrismaClient } from '@packages/db';
 import { createCacheFromEnv, type KeyValueCache } from './cache/index.js';
-import { loadFeatureCatalog } from './catalog/index.js';
+import { databaseCatalog } from './catalog/registry.js';
 import { createCustomPlanService, type CustomPlanService } from './custom-plans/index.js';
 import { parseBillingConfig, type BillingConfig, type ConfigRequirements } from './config.js';
+import { createFeatureReader, type FeatureReader } from './feature-cache/index.js';
+import { registerFeatureReader } from './feature-cache/registry.js';
 import { createFeatureSyncService, type FeatureSyncService } from './feature-sync/index.js';
 import type { AuthConfig } from './server/auth.js';
 import { type PlanSource } from './plan-source/index.js';
@@ -45,6 +47,7 @@ export interface BillingContext {
   readPrisma: PrismaClient;
   stripe: Stripe;
   cache: KeyValueCache;
+  /** The catalog as read at start; the services re-read the table (databaseCatalog) as it changes. */
   catalog: FeatureCatalog;
   stripeSync: StripeSyncService;
   featureSync: FeatureSyncService;
@@ -99,17 +102,22 @@ export async function createBillingContext(options: BillingContextOptions = {}):
   let cache: KeyValueCache | undefined;
   try {
     cache = createCacheFromEnv({ REDIS_URL: env.REDIS_URL });
-    const catalog = await loadFeatureCatalog(db.prisma);
+    // The database's catalog, shared by every service and re-read when it lacks a key, so a key
+    // registered through the admin API or the CLI is known without a restart.
+    const catalogSource = databaseCatalog(db.prisma);
+    const catalog = await catalogSource.refresh();
     const stripeSync = createStripeSyncService(stripe, {
-      catalog,
+      catalog: catalogSource,
       planSource: options.planSource ?? env.PLAN_SOURCE,
     });
     const featureSync = createFeatureSyncService(db.prisma, stripeSync, {
       cache,
       readPrisma: db.readPrisma,
-      catalog,
+      catalog: catalogSource,
       cacheNamespace: options.cacheNamespace,
     });
+    // Services built later on this database without a reader of their own use this one (and its cache).
+    registerFeatureReader(db.prisma, featureSync.reader);
     const webhookSecret = env.STRIPE_WEBHOOK_SECRET;
     const graceDays = env.PAYMENT_GRACE_PERIOD_DAYS;
     const webhookHandler: StripeWebhookHandler = webhookSecret
@@ -125,7 +133,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     const customPlans = createCustomPlanService(stripe, db.prisma, {
       stripeSync,
       featureReader: featureSync.reader,
-      catalog,
+      catalog: catalogSource,
       ...(env.CHECKOUT_SUCCESS_URL && env.CHECKOUT_CANCEL_URL
         ? { checkoutBaseUrls: { successUrl: env.CHECKOUT_SUCCESS_URL, cancelUrl: env.CHECKOUT_CANCEL_URL } }
         : {}),
@@ -162,4 +170,39 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     if (ownsDb) await db.close().catch(() => {});
     throw error;
   }
+}
+
+/** What the management CLI needs: the database and the feature cache to refresh; no Stripe. */
+export interface ManagementContext {
+  prisma: PrismaClient;
+  featureReader: FeatureReader;
+  /** True when DATABASE_URL is unset: an embedded database that lives only as long as the process. */
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export async function createManagementContext(
+  options: { env?: NodeJS.ProcessEnv } = {},
+): Promise<ManagementContext> {
+  const env = options.env ?? process.env;
+  // Only the database and the cache matter here; Stripe is never called, so its key is not asked for.
+  const config = parseBillingConfig({
+    DATABASE_URL: env.DATABASE_URL,
+    DATABASE_SCHEMA: env.DATABASE_SCHEMA,
+    REDIS_URL: env.REDIS_URL,
+    STRIPE_SECRET_KEY: 'not-used-by-management',
+  });
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL ?? null, schema: config.DATABASE_SCHEMA });
+  const cache = createCacheFromEnv({ REDIS_URL: config.REDIS_URL });
+  const featureReader = createFeatureReader(db.prisma, cache);
+  registerFeatureReader(db.prisma, featureReader);
+  return {
+    prisma: db.prisma,
+    featureReader,
+    embedded: !config.DATABASE_URL,
+    async close() {
+      await cache.close().catch(() => {});
+      await db.close();
+    },
+  };
 }

@@ -36,8 +36,11 @@ const newTenant = async () => {
   return { id: tenant.id, customerId: tenant.customerId! };
 };
 
+// createCheckoutSession: false because the default now hands out a link (custom-plan-links.test.ts);
+// these tests ask for a checkout or a switch explicitly where they want one.
 function input(tenantId: string, extra: Partial<CreateCustomPlanInput> = {}): CreateCustomPlanInput {
   return {
+    createCheckoutSession: false,
     tenantId,
     basePlanId: plans.pro.price.id,
     priceCents: 49_900,

@@ -256,7 +256,8 @@ describe('getCustomersWithSubscriptions', () => {
     const seeded = await seedPlans(isolated.stripe);
     const broken = await isolated.stripe.products.create({
       name: 'Broken',
-      metadata: { features: 'not_a_feature' },
+      // Malformed (a reader without a catalog accepts any well-formed key, so the key must be malformed).
+      metadata: { features: 'not a feature' },
     });
     const brokenPrice = await isolated.stripe.prices.create({
       product: broken.id,
@@ -326,7 +327,7 @@ describe('getCustomersWithSubscriptions', () => {
     });
     expect(stats.bundles).toEqual({ starter: 1, pro: 1, enterprise: 1 });
     expect(stats.invalidProducts).toHaveLength(1);
-    expect(stats.invalidProducts[0]!.error).toMatch(/not_a_feature/);
+    expect(stats.invalidProducts[0]!.error).toMatch(/not a feature/);
   });
 });
 

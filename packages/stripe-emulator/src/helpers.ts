@@ -1,4 +1,5 @@
 import type { EmulatorCore } from './core.js';
+import { confirmBillingPortalSession } from './resources/billing-portal.js';
 import { completeCheckoutSession } from './resources/checkout.js';
 import { createSubscriptionInvoice } from './resources/invoices.js';
 import {
@@ -34,4 +35,9 @@ export function triggerTrialWillEnd(core: EmulatorCore, subscriptionId: string):
 /** What a customer paying on the hosted page would cause; see completeCheckoutSession. */
 export function completeCheckout(core: EmulatorCore, sessionId: string): Obj {
   return completeCheckoutSession(core.ctx(), sessionId);
+}
+
+/** What a customer confirming a portal subscription_update_confirm flow would cause. */
+export function confirmBillingPortal(core: EmulatorCore, sessionId: string): Obj {
+  return confirmBillingPortalSession(core.ctx(), sessionId);
 }

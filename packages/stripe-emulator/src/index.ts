@@ -3,7 +3,13 @@ import type Stripe from 'stripe';
 import { EmulatorCore } from './core.js';
 import { DEFAULT_MAX_EXPAND_DEPTH } from './expand.js';
 import type { FaultSpec, RequestMatch } from './faults.js';
-import { completeCheckout, payInvoice, setStatus, triggerTrialWillEnd } from './helpers.js';
+import {
+  completeCheckout,
+  confirmBillingPortal,
+  payInvoice,
+  setStatus,
+  triggerTrialWillEnd,
+} from './helpers.js';
 import { createServer } from './server.js';
 import { signPayload } from './webhooks.js';
 
@@ -72,6 +78,11 @@ export interface StripeEmulator {
    * Throws for any other session.
    */
   completeCheckoutSession(sessionId: string): Stripe.Checkout.Session;
+  /**
+   * Confirms a billing portal session's subscription_update_confirm flow, as the customer would on
+   * the portal page: the subscription item moves to the flow's price (customer.subscription.updated).
+   */
+  confirmBillingPortalSession(sessionId: string): Stripe.Subscription;
   emitEvent(type: string, object: unknown, previousAttributes?: Record<string, unknown>): Stripe.Event;
   /** Clears all objects, events, counts, faults and idempotency keys (webhook endpoint config is kept). */
   reset(): void;
@@ -134,6 +145,7 @@ export async function startStripeEmulator(options: EmulatorOptions = {}): Promis
     payInvoice: (id, opts) => asEvent(payInvoice(core, id, opts?.succeeded ?? true)),
     triggerTrialWillEnd: (id) => asEvent(triggerTrialWillEnd(core, id)),
     completeCheckoutSession: (id) => completeCheckout(core, id) as Stripe.Checkout.Session,
+    confirmBillingPortalSession: (id) => confirmBillingPortal(core, id) as Stripe.Subscription,
     emitEvent: (type, object, previousAttributes) =>
       asEvent(core.events.emit(type, object, previousAttributes ?? null)),
     reset: () => core.reset(),

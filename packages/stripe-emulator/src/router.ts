@@ -1,4 +1,5 @@
 import type { Method, Route } from './context.js';
+import { billingPortalRoutes } from './resources/billing-portal.js';
 import { checkoutRoutes } from './resources/checkout.js';
 import { customerRoutes } from './resources/customers.js';
 import { eventRoutes } from './resources/events.js';
@@ -17,6 +18,7 @@ export const ROUTES: Route[] = [
   ...customerRoutes,
   ...subscriptionRoutes,
   ...checkoutRoutes,
+  ...billingPortalRoutes,
   ...eventRoutes,
   ...invoiceRoutes,
   ...entitlementRoutes,

@@ -78,6 +78,8 @@ export class Store {
   readonly customers = new Table<Obj>(this.next);
   readonly subscriptions = new Table<SubscriptionRecord>(this.next);
   readonly checkoutSessions = new Table<Obj>(this.next);
+  readonly billingPortalConfigurations = new Table<Obj>(this.next);
+  readonly billingPortalSessions = new Table<Obj>(this.next);
   readonly invoices = new Table<Obj>(this.next);
   readonly events = new Table<Obj>(this.next);
   /** `entitlements.feature` objects. */
@@ -94,6 +96,8 @@ export class Store {
       this.customers,
       this.subscriptions,
       this.checkoutSessions,
+      this.billingPortalConfigurations,
+      this.billingPortalSessions,
       this.invoices,
       this.events,
       this.features,

@@ -4,19 +4,32 @@ import { loadFeatureCatalog } from './load.js';
 
 /**
  * The database's feature catalog as the services see it: loaded once per PrismaClient and shared
- * by every service built on that client, reloaded when older than `maxAgeMs`, when this process
- * changed the catalog, or on demand (a key the cached copy does not know may have been added by
- * another process). Keys are only ever added, described or deprecated, never removed or retyped,
- * so a cached copy can lack a key but never holds a wrong one.
+ * by every service built on that client. Keys are only ever added, described or deprecated, never
+ * removed or retyped, so a cached copy can lack a key but never holds a wrong one; hence:
+ * - `current()` answers from memory once loaded; a copy older than `maxAgeMs` is re-read in the
+ *   background (never awaited, so a caller inside a transaction never waits for another connection);
+ * - a change made through this process's management functions starts a re-read at once, and the
+ *   next `current()` waits for it;
+ * - `refresh()` (a plan names a key the copy lacks: another process may just have registered it)
+ *   re-reads now, waiting at most `refreshWaitMs`: on the embedded single-connection database a
+ *   caller holding a transaction would otherwise wait for itself.
  */
 export interface CatalogSource {
   current(): Promise<FeatureCatalog>;
-  /** Reads the table now (concurrent callers share one read). */
+  /** Re-reads the table (concurrent callers share one read; at most once a second). */
   refresh(): Promise<FeatureCatalog>;
+}
+
+/** What Stripe metadata is checked against: a fixed catalog, the database's, or none (any well-formed key). */
+export type PlanCatalog = FeatureCatalog | CatalogSource | undefined;
+
+export function isCatalogSource(catalog: PlanCatalog): catalog is CatalogSource {
+  return catalog !== undefined && typeof (catalog as Partial<CatalogSource>).current === 'function';
 }
 
 export interface CatalogSourceOptions {
   maxAgeMs?: number;
+  refreshWaitMs?: number;
   now?: () => number;
 }
 
@@ -26,27 +39,52 @@ export function databaseCatalog(prisma: PrismaClient, options: CatalogSourceOpti
   const existing = sources.get(prisma);
   if (existing) return existing;
   const maxAgeMs = options.maxAgeMs ?? 30_000;
+  const refreshWaitMs = options.refreshWaitMs ?? 2_000;
   const now = options.now ?? Date.now;
   let loaded: { catalog: FeatureCatalog; at: number } | null = null;
   let inFlight: Promise<FeatureCatalog> | null = null;
-  const refresh = (): Promise<FeatureCatalog> => {
-    inFlight ??= loadFeatureCatalog(prisma)
+  // Bumped by invalidate(): a read that started before a change must not be taken for one after it.
+  let generation = 0;
+  const reload = (): Promise<FeatureCatalog> => {
+    if (inFlight) return inFlight;
+    const gen = generation;
+    const read: Promise<FeatureCatalog> = loadFeatureCatalog(prisma)
       .then((catalog) => {
-        loaded = { catalog, at: now() };
+        if (gen === generation) loaded = { catalog, at: now() };
         return catalog;
       })
       .finally(() => {
-        inFlight = null;
+        if (inFlight === read) inFlight = null;
       });
-    return inFlight;
+    inFlight = read;
+    return read;
   };
   const source = {
-    refresh,
     async current() {
-      return loaded && now() - loaded.at < maxAgeMs ? loaded.catalog : refresh();
+      if (!loaded) return reload();
+      if (now() - loaded.at >= maxAgeMs) reload().catch(() => {});
+      return loaded.catalog;
+    },
+    async refresh() {
+      if (loaded && now() - loaded.at < 1_000) return loaded.catalog;
+      const stale = loaded?.catalog;
+      if (!stale) return reload();
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<FeatureCatalog>((resolve) => {
+        timer = setTimeout(() => resolve(stale), refreshWaitMs);
+        timer.unref();
+      });
+      try {
+        return await Promise.race([reload(), waited]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     invalidate() {
+      generation += 1;
       loaded = null;
+      inFlight = null;
+      reload().catch(() => {});
     },
   };
   sources.set(prisma, source);

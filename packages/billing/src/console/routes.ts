@@ -180,7 +180,7 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
         const product = await stripeSync.call('products.retrieve', () =>
           stripeSync.stripe.products.retrieve(productId),
         );
-        productFeatures = parseProductMetadata(product, stripeSync.catalog).features;
+        productFeatures = parseProductMetadata(product, catalog).features;
       } catch (error) {
         provenanceNote = `Plan and price values are not told apart: the product could not be read from Stripe (${messageOf(error)}).`;
       }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ValidationError } from '../errors.js';
+import { CheckoutNotConfiguredError, DeprecatedFeatureError, ValidationError } from '../errors.js';
 import { validateFeatureMap } from '../metadata/index.js';
 import type { FeatureCatalog, FeatureMap } from '../types.js';
 import {
@@ -41,7 +41,8 @@ export const inputSchema = z
       .trim()
       .min(1, { error: 'must not be empty' })
       .max(250, { error: 'must be at most 250 characters' }),
-    createCheckoutSession: z.boolean().optional().default(false),
+    // Left undefined when not given: the default hands out whichever link fits the customer.
+    createCheckoutSession: z.boolean().optional(),
     switchSubscription: z.boolean().optional().default(false),
     successUrl: httpUrl.optional(),
     cancelUrl: httpUrl.optional(),
@@ -72,7 +73,27 @@ export function parseShape(raw: CreateCustomPlanInput): z.output<typeof inputSch
 export function parseInput(raw: CreateCustomPlanInput, catalog: FeatureCatalog): ParsedInput {
   const parsed = parseShape(raw);
   const overrides = validateFeatureMap(parsed.overrides ?? {}, catalog, 'overrides');
+  // A deprecated key stays readable where it is stored, but a new plan must not grant it anew.
+  for (const key of Object.keys(overrides))
+    if (catalog.get(key)?.deprecatedAt) throw new DeprecatedFeatureError(key, 'overrides');
   return { ...parsed, overrides };
+}
+
+/**
+ * Whether the request wants a link for the customer to pay with. The default (neither
+ * `createCheckoutSession` nor `switchSubscription` given) does: a Checkout Session for a customer
+ * who does not pay yet, a Billing Portal session confirming the move for one who does.
+ */
+export function linkMode(input: ParsedInput): 'checkout' | 'auto' | null {
+  if (input.switchSubscription || input.createCheckoutSession === false) return null;
+  return input.createCheckoutSession === true ? 'checkout' : 'auto';
+}
+
+/** The link's URLs for the default mode: CheckoutNotConfiguredError when neither the request nor the configuration has them. */
+export function defaultLinkUrls(input: ParsedInput, defaults: CheckoutUrls | undefined): CheckoutUrls {
+  if (!(input.successUrl ?? defaults?.successUrl) && !(input.cancelUrl ?? defaults?.cancelUrl))
+    throw new CheckoutNotConfiguredError();
+  return checkoutUrls(input, defaults);
 }
 
 export function checkoutUrls(input: ParsedInput, defaults: CheckoutUrls | undefined): CheckoutUrls {

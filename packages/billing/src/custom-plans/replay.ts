@@ -5,7 +5,7 @@ import type { GrantingSubscription } from '../stripe-sync/index.js';
 import { CustomPlanError, ValidationError } from '../errors.js';
 import { decideCheckoutReplay, storedCheckout, storedUrlIfLive } from './checkout.js';
 import { stepError } from './compensation.js';
-import { checkoutUrls, type ParsedInput } from './input.js';
+import { checkoutUrls, linkMode, type ParsedInput } from './input.js';
 import type { CustomPlanLedger } from './ledger.js';
 import type { CustomPlanStripeSteps } from './stripe-steps.js';
 import {
@@ -23,7 +23,7 @@ export interface PlanReplayDeps {
   steps: CustomPlanStripeSteps;
   ledger: CustomPlanLedger;
   now: () => Date;
-  checkoutBaseUrls: CheckoutUrls | undefined;
+  checkoutBaseUrls: () => CheckoutUrls | undefined;
   grantingSubscription(customerId: string): Promise<GrantingSubscription | null>;
 }
 
@@ -92,11 +92,23 @@ export function createPlanReplay(deps: PlanReplayDeps): PlanReplay {
     customerId: string | null,
     stripeKey: string,
   ): Promise<string | undefined> {
-    if (!input.createCheckoutSession || !row.stripePriceId || !customerId) return storedUrlIfLive(row, now());
+    const mode = linkMode(input);
+    if (!mode || !row.stripePriceId || !customerId) return storedUrlIfLive(row, now());
     const subscription = await deps.grantingSubscription(customerId);
-    // Already paying for this plan (through our checkout or a switch): no link is needed.
+    // Already paying for this plan (through our checkout, a switch or the portal): no link is needed.
     if (subscription && onPrice(subscription, row.stripePriceId)) return undefined;
-    if (subscription) refuseSecondSubscription(subscription, customerId);
+    if (subscription && mode === 'checkout') refuseSecondSubscription(subscription, customerId);
+    if (subscription) {
+      // Paying for another plan: a fresh portal session confirming the move (they are short-lived).
+      const session = await steps.createPortalUpdate(
+        customerId,
+        subscription.subscription.id,
+        subscription.item.id,
+        row.stripePriceId,
+        checkoutUrls(input, deps.checkoutBaseUrls()),
+      );
+      return session.url;
+    }
     // Rows from before the session column: nothing to check the URL against.
     if (!row.checkoutSessionId && row.checkoutUrl) return row.checkoutUrl;
     let replacing: string | undefined;
@@ -115,7 +127,7 @@ export function createPlanReplay(deps: PlanReplayDeps): PlanReplay {
       row,
       customerId,
       row.stripePriceId,
-      checkoutUrls(input, deps.checkoutBaseUrls),
+      checkoutUrls(input, deps.checkoutBaseUrls()),
       stripeKey,
       replacing,
     );

@@ -1,14 +1,23 @@
 import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
-import { loadFeatureCatalog } from '../catalog/index.js';
+import { databaseCatalog, isCatalogSource } from '../catalog/registry.js';
 import { asFeatureMap, type TenantFeatureState } from '../core/index.js';
-import { CustomPlanError, messageOf, TenantNotFoundError, ValidationError } from '../errors.js';
+import {
+  CustomPlanError,
+  messageOf,
+  TenantNotFoundError,
+  UnknownFeatureError,
+  ValidationError,
+} from '../errors.js';
+import { featureReaderFor } from '../feature-cache/registry.js';
 import { createStripeSyncService, mapStripeError, type GrantingSubscription } from '../stripe-sync/index.js';
-import type { FeatureCatalog, FeatureMap } from '../types.js';
+import type { FeatureMap } from '../types.js';
 import { storedCheckout, type StoredCheckout } from './checkout.js';
 import { archiveCreated, stepError } from './compensation.js';
 import { deriveKey, keyFor } from './idempotency.js';
-import { checkoutUrls, parseInput, parseShape } from './input.js';
+import { checkoutUrlsFromEnv } from './checkout-defaults.js';
+import { ensureTenantCustomer } from './customer.js';
+import { checkoutUrls, defaultLinkUrls, linkMode, parseInput, parseShape } from './input.js';
 import { assertSameRequest, createCustomPlanLedger } from './ledger.js';
 import { createStripeSteps, customPlanMetadata } from './stripe-steps.js';
 import { createPlanReplay } from './replay.js';
@@ -22,6 +31,7 @@ import {
 import { activateCustomPlan, mergeFeatures } from './tenant-update.js';
 import type {
   CheckoutUrls,
+  CreateCustomPlanInput,
   CreatedObjects,
   CustomPlanResult,
   CustomPlanService,
@@ -52,23 +62,28 @@ export function createCustomPlanService(
     inProgressWindowMs: options.inProgressWindowMs ?? DEFAULT_IN_PROGRESS_WINDOW_MS,
   });
 
-  let catalogPromise: Promise<FeatureCatalog> | null = options.catalog
-    ? Promise.resolve(options.catalog)
-    : null;
-  const catalog = () => {
-    catalogPromise ??= loadFeatureCatalog(prisma).catch((error: unknown) => {
-      catalogPromise = null;
-      throw error;
-    });
-    return catalogPromise;
+  // The database's catalog unless one is given: the same one every service on this database reads.
+  const catalog = options.catalog ?? databaseCatalog(prisma);
+  const featureReader = options.featureReader ?? featureReaderFor(prisma);
+  // Built without URLs (the spec's two-argument form): the deployment's configured defaults.
+  const checkoutBaseUrls = (): CheckoutUrls | undefined =>
+    options.checkoutBaseUrls ?? checkoutUrlsFromEnv(process.env);
+  if (isCatalogSource(catalog)) catalog.current().catch(() => {});
+  /** Overrides checked against the catalog, asked again once if it lacks a key (another process may just have added it). */
+  const parseChecked = async (raw: CreateCustomPlanInput) => {
+    if (!isCatalogSource(catalog)) return parseInput(raw, catalog);
+    try {
+      return parseInput(raw, await catalog.current());
+    } catch (error) {
+      if (!(error instanceof UnknownFeatureError)) throw error;
+      return parseInput(raw, await catalog.refresh());
+    }
   };
 
-  let ownSync: Promise<CustomPlanStripeSync> | null = null;
-  const stripeSync = (): Promise<CustomPlanStripeSync> => {
-    if (options.stripeSync) return Promise.resolve(options.stripeSync);
-    ownSync ??= catalog().then((cat) => createStripeSyncService(stripe, { catalog: cat }));
-    return ownSync;
-  };
+  const ownSync: CustomPlanStripeSync | null = options.stripeSync
+    ? null
+    : createStripeSyncService(stripe, { catalog });
+  const stripeSync = async (): Promise<CustomPlanStripeSync> => options.stripeSync ?? ownSync!;
 
   const call: StripeCall = async (label, fn) => {
     const sync = await stripeSync();
@@ -85,7 +100,7 @@ export function createCustomPlanService(
     steps,
     ledger,
     now,
-    checkoutBaseUrls: options.checkoutBaseUrls,
+    checkoutBaseUrls,
     grantingSubscription: async (customerId) => (await stripeSync()).getGrantingSubscription(customerId),
   });
 
@@ -99,27 +114,34 @@ export function createCustomPlanService(
     },
 
     async createCustomEnterprisePlan(raw) {
-      const input = parseInput(raw, await catalog());
+      const input = await parseChecked(raw);
       const tenant = await prisma.tenant.findUnique({ where: { id: input.tenantId } });
       if (!tenant) throw new TenantNotFoundError(input.tenantId);
+      const mode = linkMode(input);
+      const actor = input.actor ?? 'custom_plan';
       let urls: CheckoutUrls | null = null;
-      if (input.createCheckoutSession) {
-        if (!tenant.stripeCustomerId) {
+      let customerId = tenant.stripeCustomerId;
+      if (mode === 'checkout') {
+        if (!customerId) {
           throw new ValidationError(
             `Tenant "${tenant.id}" has no Stripe customer; a checkout session needs one`,
             [{ path: 'createCheckoutSession', message: 'tenant has no stripeCustomerId' }],
           );
         }
-        urls = checkoutUrls(input, options.checkoutBaseUrls);
+        urls = checkoutUrls(input, checkoutBaseUrls());
+      }
+      if (mode === 'auto') {
+        // URLs first: a missing configuration must not leave a customer created for nothing.
+        urls = defaultLinkUrls(input, checkoutBaseUrls());
+        customerId ??= await ensureTenantCustomer(prisma, steps, tenant, actor);
       }
       const key = keyFor(input);
-      const actor = input.actor ?? 'custom_plan';
 
       // A completed plan is answered from the row (Stripe is only asked about its checkout or subscription).
       const completed = await ledger.find(key);
       if (completed?.status === 'active') {
         assertSameRequest(completed, input);
-        return replay(completed, input, tenant.stripeCustomerId, await ledger.stripeKeyFor(key));
+        return replay(completed, input, customerId, await ledger.stripeKeyFor(key));
       }
 
       const base = await (await stripeSync()).getPlanDefaultsFromStripe(input.basePlanId);
@@ -136,16 +158,16 @@ export function createCustomPlanService(
       // Checked before anything is written: checkout for a paying customer would bill them twice, and
       // a switch needs a subscription to move.
       let subscription: GrantingSubscription | null = null;
-      if ((input.createCheckoutSession || input.switchSubscription) && tenant.stripeCustomerId) {
-        subscription = await (await stripeSync()).getGrantingSubscription(tenant.stripeCustomerId);
+      if ((mode !== null || input.switchSubscription) && customerId) {
+        subscription = await (await stripeSync()).getGrantingSubscription(customerId);
       }
-      if (input.createCheckoutSession && subscription)
-        refuseSecondSubscription(subscription, tenant.stripeCustomerId!);
-      if (input.switchSubscription)
-        subscription = requireSubscriptionToSwitch(subscription, tenant.stripeCustomerId);
+      if (mode === 'checkout' && subscription) refuseSecondSubscription(subscription, customerId!);
+      if (input.switchSubscription) subscription = requireSubscriptionToSwitch(subscription, customerId);
+      // The default link for a customer who already pays: confirm the move in the Billing Portal.
+      const portal = mode === 'auto' && subscription !== null;
 
       const claimed = await ledger.claim(key, input, features);
-      if ('done' in claimed) return replay(claimed.done, input, tenant.stripeCustomerId, claimed.stripeKey);
+      if ('done' in claimed) return replay(claimed.done, input, customerId, claimed.stripeKey);
       const { row, stripeKey, lease } = claimed;
       // A resumed row keeps the features it was created with, so replayed Stripe requests carry
       // identical parameters (Stripe rejects a reused key with different ones).
@@ -188,12 +210,25 @@ export function createCustomPlanService(
         // The checkout session is created before the tenant is switched, so a failure here can still
         // be undone completely; after the commit it could not be without rewriting the tenant again.
         let checkout: StoredCheckout | null = null;
-        if (urls && tenant.stripeCustomerId) {
+        let portalUrl: string | undefined;
+        if (urls && customerId && !portal) {
           step = 'checkout';
           await ledger.touch(lease);
-          const session = await steps.createCheckout(row, tenant.stripeCustomerId, priceId, urls, stripeKey);
+          const session = await steps.createCheckout(row, customerId, priceId, urls, stripeKey);
           created.checkoutSessionId = session.id;
           checkout = storedCheckout(session);
+        }
+        if (urls && customerId && portal && subscription && !onPrice(subscription, priceId)) {
+          step = 'checkout';
+          await ledger.touch(lease);
+          const session = await steps.createPortalUpdate(
+            customerId,
+            subscription.subscription.id,
+            subscription.item.id,
+            priceId,
+            urls,
+          );
+          portalUrl = session.url;
         }
 
         // Like checkout, before the tenant switch, so a failure can still be undone (moved back). The
@@ -228,7 +263,7 @@ export function createCustomPlanService(
           customPlanId: row.id,
           productId,
           priceId,
-          ...(checkout ? { checkoutUrl: checkout.url } : {}),
+          ...(checkout ? { checkoutUrl: checkout.url } : portalUrl ? { checkoutUrl: portalUrl } : {}),
           ...(input.switchSubscription && subscription
             ? { subscriptionId: subscription.subscription.id }
             : {}),
@@ -252,7 +287,7 @@ export function createCustomPlanService(
               `it was deleted while its custom plan was being created; ${cleanup}`,
             );
           }
-          if (current.status === 'active') return replay(current, input, tenant.stripeCustomerId, stripeKey);
+          if (current.status === 'active') return replay(current, input, customerId, stripeKey);
           if (current.status === 'pending') {
             throw new CustomPlanError(
               'custom_plan_in_progress',
@@ -290,8 +325,7 @@ export function createCustomPlanService(
       }
       // Outside the try: the plan is committed and live, so nothing from here on may archive it. A
       // missed publish only delays cached readers (versioned entries, TTL).
-      if (activated && options.featureReader)
-        await options.featureReader.publish([activated]).catch(() => {});
+      if (activated) await featureReader.publish([activated]).catch(() => {});
       return result;
     },
   };

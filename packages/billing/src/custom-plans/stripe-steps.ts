@@ -29,6 +29,20 @@ export interface CustomPlanStripeSteps {
     /** The expired session this one replaces: part of the key, so concurrent replays share one new session. */
     replacing?: string,
   ): Promise<Stripe.Checkout.Session>;
+  /**
+   * A Billing Portal session in which the customer confirms moving their subscription's plan item
+   * onto `priceId`: the link for a customer who already pays (a Checkout would bill them twice).
+   * No key: a portal session bills nothing, and each one is short-lived.
+   */
+  createPortalUpdate(
+    customerId: string,
+    subscriptionId: string,
+    itemId: string,
+    priceId: string,
+    urls: CheckoutUrls,
+  ): Promise<Stripe.BillingPortal.Session>;
+  /** The Stripe customer whose metadata.tenantId is this tenant, or a new one (keyed per tenant). */
+  findOrCreateCustomer(tenantId: string, name: string): Promise<Stripe.Customer>;
   retrieveCheckout(sessionId: string): Promise<Stripe.Checkout.Session>;
   expireCheckout(sessionId: string): Promise<Stripe.Checkout.Session>;
 }
@@ -75,6 +89,40 @@ export function createStripeSteps(stripe: Stripe, call: StripeCall): CustomPlanS
           {
             idempotencyKey: replacing ? `${stripeKey}:checkout:after:${replacing}` : `${stripeKey}:checkout`,
           },
+        ),
+      );
+    },
+
+    createPortalUpdate(customerId, subscriptionId, itemId, priceId, urls) {
+      return call('billing_portal.sessions.create', () =>
+        stripe.billingPortal.sessions.create({
+          customer: customerId,
+          return_url: urls.cancelUrl,
+          flow_data: {
+            type: 'subscription_update_confirm',
+            subscription_update_confirm: {
+              subscription: subscriptionId,
+              items: [{ id: itemId, price: priceId, quantity: 1 }],
+            },
+            after_completion: { type: 'redirect', redirect: { return_url: urls.successUrl } },
+          },
+        }),
+      );
+    },
+
+    async findOrCreateCustomer(tenantId, name) {
+      // Search cannot quote every character; such a tenant just gets a new customer.
+      if (/^[A-Za-z0-9_.:@-]+$/.test(tenantId)) {
+        const found = await call('customers.search', () =>
+          stripe.customers.search({ query: `metadata['tenantId']:'${tenantId}'`, limit: 1 }),
+        );
+        if (found.data[0]) return found.data[0];
+      }
+      return call('customers.create', () =>
+        stripe.customers.create(
+          { name, metadata: { tenantId } },
+          // Concurrent requests for one tenant get one customer.
+          { idempotencyKey: `tenant-customer:${tenantId}` },
         ),
       );
     },

@@ -1,3 +1,4 @@
+import type { CatalogSource } from '../catalog/registry.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import type { GrantingSubscription } from '../stripe-sync/index.js';
 import type { FeatureCatalog, FeatureMap, PlanDefaults } from '../types.js';
@@ -21,9 +22,14 @@ export interface CreateCustomPlanInput {
   overrides?: FeatureMap;
   planName: string;
   /**
-   * A Checkout link for a customer without a subscription. Refused (409 `customer_already_subscribed`)
-   * when the customer already has one that grants access: checkout would start a second subscription
-   * and bill them twice; use `switchSubscription` for them.
+   * Unset (the default, with `switchSubscription` unset too): the result carries `checkoutUrl`, a
+   * link fitting the customer: a Checkout Session for one without an access-granting subscription
+   * (a tenant without a linked customer gets the one whose metadata.tenantId names it, or a new one,
+   * linked), a Billing Portal session confirming the move onto the custom price for one who pays
+   * (it cannot bill twice). Needs URLs (below, `checkoutBaseUrls`, or CHECKOUT_SUCCESS_URL /
+   * CHECKOUT_CANCEL_URL), else CheckoutNotConfiguredError.
+   * `true`: a Checkout link only; refused (409 `customer_already_subscribed`) for a customer who already
+   * pays, since checkout would start a second subscription. `false`: no link.
    */
   createCheckoutSession?: boolean;
   /** Moves the customer's access-granting subscription onto the custom price (Stripe prorates). */
@@ -58,11 +64,15 @@ export interface CustomPlanStripeSync {
 export interface CustomPlanServiceOptions {
   /** Reads the base plan and rate-limits our Stripe calls; one is created (with `catalog`) when omitted. */
   stripeSync?: CustomPlanStripeSync;
-  /** Gets the committed tenant state after a plan is applied, so cached reads see it at once. */
+  /**
+   * Gets the committed tenant state after a plan is applied, so cached reads see it at once.
+   * Defaults to the reader registered for this database (`featureReaderFor(prisma)`), the one a
+   * `createFeatureSyncService(prisma, …)` without a cache of its own also uses.
+   */
   featureReader?: FeatureReader;
-  /** Defaults to the `feature_catalog` table, read once. */
-  catalog?: FeatureCatalog;
-  /** Used when a checkout session is requested without explicit URLs. */
+  /** Defaults to the `feature_catalog` table (`databaseCatalog(prisma)`, shared per database). */
+  catalog?: FeatureCatalog | CatalogSource;
+  /** Used when a link is made without explicit URLs (default: CHECKOUT_SUCCESS_URL / CHECKOUT_CANCEL_URL). */
   checkoutBaseUrls?: { successUrl: string; cancelUrl: string };
   /**
    * A pending row younger than this is assumed to belong to a call still running (409); an older one

@@ -2,6 +2,8 @@ import type { PrismaClient } from '@packages/db';
 import { createMemoryCache, type KeyValueCache } from '../cache/index.js';
 import { createFeatureReader, type FeatureReader, type TenantFeatures } from '../feature-cache/index.js';
 import type { StripeSyncService } from '../stripe-sync/index.js';
+import { databaseCatalog, isCatalogSource, type CatalogSource } from '../catalog/registry.js';
+import { featureReaderFor } from '../feature-cache/registry.js';
 import type { FeatureCatalog } from '../types.js';
 import { createPlanApplier, type ApplyPlanDefaultsOptions, type ApplyPlanResult } from './apply.js';
 import { createBulkSync, type SyncAllOptions, type SyncResult, type SyncSummary } from './sync-all.js';
@@ -21,10 +23,12 @@ export interface FeatureSyncOptions {
   concurrency?: number;
   batchSize?: number;
   /**
-   * When set (e.g. loadFeatureCatalog(prisma)), plan features are re-checked against it before
-   * being written, so a key removed from the database catalog is never granted from Stripe.
+   * What plan features are checked against before being written. Default: the database's catalog
+   * (`databaseCatalog(prisma)`, shared per database and re-read when it lacks a key), read through
+   * `stripeSync.withCatalog`, so a key unknown to the database is never granted from Stripe.
+   * A fixed catalog is checked after the plan is read instead.
    */
-  catalog?: FeatureCatalog;
+  catalog?: FeatureCatalog | CatalogSource;
 }
 
 export interface FeatureSyncService {
@@ -52,19 +56,31 @@ export function createFeatureSyncService(
   stripeSync: StripeSyncService,
   options: FeatureSyncOptions = {},
 ): FeatureSyncService {
+  // Without a cache of its own, the reader registered for this database: services built apart on
+  // one database (the spec's argument lists) then read each other's committed writes at once.
   const reader =
     options.featureReader ??
-    createFeatureReader(options.readPrisma ?? prisma, options.cache ?? createMemoryCache(), {
-      namespace: options.cacheNamespace,
-    });
-  const applier = createPlanApplier({ prisma, stripeSync, reader, catalog: options.catalog });
+    (options.cache || options.cacheNamespace
+      ? createFeatureReader(options.readPrisma ?? prisma, options.cache ?? createMemoryCache(), {
+          namespace: options.cacheNamespace,
+        })
+      : featureReaderFor(prisma));
+  const source = options.catalog === undefined ? databaseCatalog(prisma) : options.catalog;
+  const fixed = isCatalogSource(source) ? undefined : source;
+  // Plans are read against the database's catalog (a reader built without one accepts any key).
+  if (isCatalogSource(source) && typeof stripeSync.withCatalog === 'function') {
+    stripeSync = stripeSync.withCatalog(source);
+    // Loaded now, before any caller's transaction could be waiting on it.
+    source.current().catch(() => {});
+  }
+  const applier = createPlanApplier({ prisma, stripeSync, reader, catalog: fixed });
   const syncAll = createBulkSync({
     prisma,
     stripeSync,
     reader,
     concurrency: options.concurrency ?? 2,
     batchSize: options.batchSize,
-    catalog: options.catalog,
+    catalog: fixed,
   });
   return {
     applyPlanDefaultsToTenant: applier.applyPlanDefaultsToTenant,

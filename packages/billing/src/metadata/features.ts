@@ -1,21 +1,41 @@
-import type { FeatureCatalog, FeatureValue } from '../types.js';
+import { featureKeyProblem } from '../catalog/index.js';
+import type { FeatureCatalog, FeatureDefinition, FeatureValue } from '../types.js';
 import { describeValue, quote } from './fields.js';
 import { featureValueProblem, normalizeFeatureValue } from './values.js';
 
 type Fail = (reason: string) => never;
 
+/**
+ * The definition `key` is checked against. With a catalog, only its keys exist. Without one (a
+ * reader that has no database, e.g. `createStripeSyncService(stripe)`), every well-formed key is
+ * accepted with the type its value has; whoever writes the result checks it against the catalog.
+ */
+function definitionOf(
+  catalog: FeatureCatalog | undefined,
+  key: string,
+  value: unknown,
+  fail: Fail,
+): Pick<FeatureDefinition, 'type'> {
+  if (catalog) {
+    const def = catalog.get(key);
+    return def ?? fail(`contains unknown feature key ${quote(key)}`);
+  }
+  const problem = featureKeyProblem(key);
+  if (problem !== null) return fail(`contains malformed feature key ${quote(key)}: it ${problem}`);
+  return { type: typeof value === 'number' ? 'number' : 'boolean' };
+}
+
 /** "api_access, sso" → every listed key on. Only boolean features may be listed this way. */
 export function parseFeatureList(
   raw: string,
-  catalog: FeatureCatalog,
+  catalog: FeatureCatalog | undefined,
   fail: Fail,
 ): Map<string, FeatureValue> {
   const out = new Map<string, FeatureValue>();
   for (const entry of raw.split(',')) {
     const key = entry.trim();
     if (key === '') continue;
-    const def = catalog.get(key);
-    if (!def) return fail(`contains unknown feature key ${quote(key)}`);
+    const def = definitionOf(catalog, key, true, fail);
     if (def.type !== 'boolean') {
       return fail(`lists ${quote(key)}, which is a number feature; set numeric limits in JSON instead`);
     }
@@ -30,7 +50,7 @@ export function parseFeatureList(
  */
 export function parseFeatureJson(
   raw: string,
-  catalog: FeatureCatalog,
+  catalog: FeatureCatalog | undefined,
   fail: Fail,
 ): Map<string, FeatureValue> {
   let parsed: unknown;
@@ -45,8 +65,7 @@ export function parseFeatureJson(
   const out = new Map<string, FeatureValue>();
   // JSON.parse defines "__proto__" as an own data property, so it shows up here and is rejected.
   for (const [key, value] of Object.entries(parsed)) {
-    const def = catalog.get(key);
-    if (!def) return fail(`contains unknown feature key ${quote(key)}`);
+    const def = definitionOf(catalog, key, value, fail);
     const problem = featureValueProblem(def, value);
     if (problem !== null) return fail(`feature ${quote(key)} ${problem}`);
     out.set(key, normalizeFeatureValue(value as FeatureValue));

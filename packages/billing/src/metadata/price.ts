@@ -5,7 +5,7 @@ import type { PricePlanMetadata, StripeObjectLike } from './types.js';
 import { toFeatureMap } from './values.js';
 
 /** Reads tenantId / custom / features (a JSON object, unlike the product's comma list). */
-export function parsePriceMetadata(price: StripeObjectLike, catalog: FeatureCatalog): PricePlanMetadata {
+export function parsePriceMetadata(price: StripeObjectLike, catalog?: FeatureCatalog): PricePlanMetadata {
   const fields = createFieldReader('price', price.id, price.metadata);
   const custom = fields.read('custom');
   const features = fields.read('features');

@@ -10,7 +10,7 @@ import { toFeatureMap } from './values.js';
  */
 export function parseProductMetadata(
   product: StripeObjectLike,
-  catalog: FeatureCatalog,
+  catalog?: FeatureCatalog,
 ): ProductPlanMetadata {
   const fields = createFieldReader('product', product.id, product.metadata);
   const failOn = (field: string) => (reason: string) => fields.fail(field, reason);

@@ -43,7 +43,8 @@ function withoutFeatureMetadata(product: ProductLike): ProductLike {
 export function resolvePlanDefaults(
   product: ProductLike,
   price: PriceLike | null,
-  catalog: FeatureCatalog,
+  /** Without a catalog every well-formed key is accepted (see parseProductMetadata). */
+  catalog?: FeatureCatalog,
   sources: ProductFeatureSources = {},
 ): PlanDefaults {
   const readMetadata = sources.metadata ?? true;

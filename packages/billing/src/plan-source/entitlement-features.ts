@@ -42,7 +42,7 @@ const isDeprecated = (def: FeatureDefinition): boolean => def.deprecatedAt != nu
 export function entitlementFeatureValue(
   productId: string,
   feature: EntitlementFeatureLike,
-  catalog: FeatureCatalog,
+  catalog: FeatureCatalog | undefined,
 ): [string, FeatureValue] {
   const fail = (reason: string): never => {
     throw new EntitlementFeatureError(productId, feature.id, String(feature.lookup_key), reason);
@@ -50,13 +50,15 @@ export function entitlementFeatureValue(
   const key = featureKeyOfLookupKey(String(feature.lookup_key));
   const problem = featureKeyProblem(key);
   if (problem !== null) return fail(`${quote(key)} is not a valid feature key: it ${problem}`);
-  const def = catalog.get(key);
-  if (!def) return fail(`feature key ${quote(key)} is not in the feature catalog`);
-  if (isDeprecated(def)) return fail(`feature key ${quote(key)} is deprecated in the feature catalog`);
+  // Without a catalog (a Stripe reader with no database) any well-formed key is accepted, typed
+  // by its value, as for metadata; the database-facing services check the catalog.
+  const def = catalog ? catalog.get(key) : undefined;
+  if (catalog && !def) return fail(`feature key ${quote(key)} is not in the feature catalog`);
+  if (def && isDeprecated(def)) return fail(`feature key ${quote(key)} is deprecated in the feature catalog`);
   const metadata = feature.metadata ?? {};
   const raw = Object.hasOwn(metadata, ENTITLEMENT_VALUE_KEY) ? metadata[ENTITLEMENT_VALUE_KEY]?.trim() : '';
   if (!raw) {
-    if (def.type === 'boolean') return [key, true];
+    if (!def || def.type === 'boolean') return [key, true];
     return fail(`is a number feature; put its limit in metadata "${ENTITLEMENT_VALUE_KEY}"`);
   }
   const n = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : Number.NaN;
@@ -65,7 +67,7 @@ export function entitlementFeatureValue(
       `metadata "${ENTITLEMENT_VALUE_KEY}" must be a whole number from 0 to ${MAX_FEATURE_NUMBER}, got ${quote(raw)}`,
     );
   }
-  if (def.type === 'boolean') {
+  if (def?.type === 'boolean') {
     return fail(`carries a numeric metadata "${ENTITLEMENT_VALUE_KEY}", but it is a boolean feature`);
   }
   return [key, n];
@@ -78,7 +80,7 @@ export function entitlementFeatureValue(
 export function featuresFromEntitlements(
   productId: string,
   features: readonly EntitlementFeatureLike[],
-  catalog: FeatureCatalog,
+  catalog: FeatureCatalog | undefined,
 ): FeatureMap {
   const out = new Map<string, FeatureValue>();
   const from = new Map<string, EntitlementFeatureLike>();

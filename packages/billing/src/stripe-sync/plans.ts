@@ -1,11 +1,13 @@
 import type Stripe from 'stripe';
-import { PlanNotFoundError, StripeNotFoundError } from '../errors.js';
-import { resolvePlanDefaults } from '../metadata/index.js';
+import { isCatalogSource, type PlanCatalog } from '../catalog/registry.js';
+import { EntitlementFeatureError, MetadataError, PlanNotFoundError, StripeNotFoundError } from '../errors.js';
+import { resolvePlanDefaults, type PriceLike, type ProductLike } from '../metadata/index.js';
 import {
   DEFAULT_PLAN_SOURCE,
   featuresFromEntitlements,
   readsEntitlementFeatures,
   readsMetadataFeatures,
+  type EntitlementFeatureLike,
   type PlanSource,
 } from '../plan-source/index.js';
 import type { FeatureCatalog, PlanDefaults } from '../types.js';
@@ -23,7 +25,6 @@ export interface StripePlanDefaults extends PlanDefaults {
 }
 
 export interface PlanResolverOptions {
-  catalog: FeatureCatalog;
   /** Where plan features come from (default `metadata`). */
   source?: PlanSource;
   ttlMs: number;
@@ -146,26 +147,28 @@ export function createPlanResolver(
     });
   }
 
-  async function resolve(product: StoredProduct, price: StoredPrice | null): Promise<StripePlanDefaults> {
-    const entitlements = readsEntitlements
-      ? featuresFromEntitlements(product.id, await getAttachedFeatures(product.id), options.catalog)
-      : null;
-    const plan = resolvePlanDefaults(product, price, options.catalog, {
+  async function resolve(
+    product: StoredProduct,
+    price: StoredPrice | null,
+    catalog: PlanCatalog,
+  ): Promise<StripePlanDefaults> {
+    const attachedFeatures = readsEntitlements ? await getAttachedFeatures(product.id) : null;
+    const plan = await parsePlan(product, price, catalog, {
       metadata: readsMetadataFeatures(source),
-      entitlements,
+      attached: attachedFeatures,
     });
     return { ...plan, active: product.active && (price?.active ?? true) };
   }
 
-  async function resolveById(planId: string): Promise<StripePlanDefaults> {
+  async function resolveById(planId: string, catalog: PlanCatalog): Promise<StripePlanDefaults> {
     const kind = classify(planId);
     if (kind === 'product') {
       const product = await getProduct(planId);
       const price = product.default_price ? await getPrice(product.default_price) : null;
-      return resolve(product, price);
+      return resolve(product, price, catalog);
     }
     const price = kind === 'price' ? await getPrice(planId) : await getPriceByLookupKey(planId);
-    return resolve(await getProduct(price.product), price);
+    return resolve(await getProduct(price.product), price, catalog);
   }
 
   /**
@@ -173,13 +176,16 @@ export function createPlanResolver(
    * (its attached Features may need one), and the objects refresh the cache so later lookups of the
    * same plan are hits. Throws MetadataError / EntitlementFeatureError.
    */
-  async function planFromExpandedPrice(price: Stripe.Price): Promise<StripePlanDefaults> {
+  async function planFromExpandedPrice(
+    price: Stripe.Price,
+    catalog: PlanCatalog,
+  ): Promise<StripePlanDefaults> {
     if (typeof price.product === 'object' && isDeleted(price.product)) throw new PlanNotFoundError(price.id);
     const stored = storePrice(price);
     const product =
       typeof price.product === 'object' ? (price.product as Stripe.Product) : products.get(stored.product);
     if (!product) throw new PlanNotFoundError(price.id);
-    return resolve({ ...product, default_price: idOf(product.default_price) }, stored);
+    return resolve({ ...product, default_price: idOf(product.default_price) }, stored, catalog);
   }
 
   /**
@@ -221,10 +227,10 @@ export function createPlanResolver(
     source,
 
     /** Product id, price id or price lookup_key → PlanDefaults; PlanNotFoundError when none matches. */
-    async getPlanDefaults(planId: string): Promise<StripePlanDefaults> {
+    async getPlanDefaults(planId: string, catalog: PlanCatalog): Promise<StripePlanDefaults> {
       if (typeof planId !== 'string' || planId.trim() === '') throw new PlanNotFoundError(String(planId));
       try {
-        return await resolveById(planId);
+        return await resolveById(planId, catalog);
       } catch (error) {
         if (!(error instanceof StripeNotFoundError)) throw error;
         // A lookup_key may itself look like an id ("price_pro_monthly"), so an id that does not
@@ -232,23 +238,22 @@ export function createPlanResolver(
         if (classify(planId) === 'lookup_key') throw new PlanNotFoundError(planId);
         try {
           const price = await getPriceByLookupKey(planId);
-          return await resolve(await getProduct(price.product), price);
+          return await resolve(await getProduct(price.product), price, catalog);
         } catch (fallbackError) {
           throw fallbackError instanceof StripeNotFoundError ? new PlanNotFoundError(planId) : fallbackError;
         }
       }
     },
 
-    planFromExpandedPrice,
-
-    /** Like planFromExpandedPrice, but fetches (or reuses) the product when it came as a bare id. */
+    /** The plan of a subscription item's price; fetches (or reuses) the product when it came as a bare id. */
     async planFromPrice(
       price: Stripe.Price,
-      known?: ReadonlyMap<string, StoredProduct>,
+      known: ReadonlyMap<string, StoredProduct> | undefined,
+      catalog: PlanCatalog,
     ): Promise<StripePlanDefaults> {
-      if (typeof price.product === 'object') return planFromExpandedPrice(price);
+      if (typeof price.product === 'object') return planFromExpandedPrice(price, catalog);
       const stored = storePrice(price);
-      return resolve(known?.get(stored.product) ?? (await getProduct(stored.product)), stored);
+      return resolve(known?.get(stored.product) ?? (await getProduct(stored.product)), stored, catalog);
     },
 
     invalidate(id?: string) {
@@ -281,6 +286,30 @@ export function createPlanResolver(
 }
 
 export type PlanResolver = ReturnType<typeof createPlanResolver>;
+
+/**
+ * Parses product + price metadata against `catalog`. A catalog source (the database's) is asked
+ * again when the metadata names a key its copy lacks: another process may just have registered it.
+ */
+async function parsePlan(
+  product: ProductLike,
+  price: PriceLike | null,
+  catalog: PlanCatalog,
+  sources: { metadata: boolean; attached: readonly EntitlementFeatureLike[] | null },
+): Promise<PlanDefaults> {
+  const parse = (known: FeatureCatalog | undefined): PlanDefaults =>
+    resolvePlanDefaults(product, price, known, {
+      metadata: sources.metadata,
+      entitlements: sources.attached ? featuresFromEntitlements(product.id, sources.attached, known) : null,
+    });
+  if (!isCatalogSource(catalog)) return parse(catalog);
+  try {
+    return parse(await catalog.current());
+  } catch (error) {
+    if (!(error instanceof MetadataError) && !(error instanceof EntitlementFeatureError)) throw error;
+    return parse(await catalog.refresh());
+  }
+}
 
 /**
  * Walks a Stripe list endpoint 100 objects per request, each page through `call`, handing pages

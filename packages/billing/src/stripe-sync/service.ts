@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { DEFAULT_FEATURE_CATALOG } from '../catalog/index.js';
+import { isCatalogSource, type CatalogSource, type PlanCatalog } from '../catalog/registry.js';
 import { BillingError } from '../errors.js';
 import { resolvePlanDefaults } from '../metadata/index.js';
 import {
@@ -12,7 +12,7 @@ import {
 import type { FeatureCatalog } from '../types.js';
 import { createStripeCaller, type StripeCall, type StripeSyncStats } from './client.js';
 import { createTokenBucket } from './limiter.js';
-import { createPlanResolver, forEachPage, type StripePlanDefaults } from './plans.js';
+import { createPlanResolver, forEachPage, type PlanResolver, type StripePlanDefaults } from './plans.js';
 import {
   createSubscriptionReader,
   type ActiveSubscription,
@@ -22,7 +22,13 @@ import {
 } from './subscriptions.js';
 
 export interface StripeSyncOptions {
-  catalog?: FeatureCatalog;
+  /**
+   * What plan metadata is checked against: a fixed catalog, a catalog source such as
+   * `databaseCatalog(prisma)`, or nothing. Without one, any well-formed feature key is read with
+   * the type its value has; the database-facing services (createFeatureSyncService,
+   * createCustomPlanService) check plans against the database's catalog before writing.
+   */
+  catalog?: FeatureCatalog | CatalogSource;
   /**
    * Where plan features come from: product/price metadata (`metadata`, the default), the
    * product's attached Stripe Features (`entitlements`), or both merged (`both`); see docs/metadata.md.
@@ -74,14 +80,18 @@ export interface StripeSyncService {
   readonly planSource: PlanSource;
   /** Runs any Stripe call through this service's rate limiter, retries and error mapping. */
   call: StripeCall;
+  /**
+   * This service reading plans against another catalog, sharing everything else (caches, rate
+   * limiter, statistics), so an invalidation through either is seen by both.
+   */
+  withCatalog(catalog: FeatureCatalog | CatalogSource): StripeSyncService;
   readonly stats: Readonly<StripeSyncStats>;
   readonly stripe: Stripe;
-  readonly catalog: FeatureCatalog;
+  /** Undefined when any well-formed key is accepted. */
+  readonly catalog: FeatureCatalog | CatalogSource | undefined;
 }
 
 export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptions = {}): StripeSyncService {
-  const catalog = options.catalog ?? DEFAULT_FEATURE_CATALOG;
-  const planSource = options.planSource ?? DEFAULT_PLAN_SOURCE;
   const stats: StripeSyncStats = {
     stripeRequests: 0,
     cacheHits: 0,
@@ -103,15 +113,25 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
     sleep: options.sleep,
   });
   const plans = createPlanResolver(stripe, call, stats, {
-    catalog,
-    source: planSource,
+    source: options.planSource ?? DEFAULT_PLAN_SOURCE,
     ttlMs: options.cacheTtlMs ?? 5 * 60_000,
     maxEntries: options.cacheMaxEntries ?? 1000,
     now: options.now,
   });
-  const subscriptions = createSubscriptionReader(stripe, call, plans);
+  return bindCatalog(stripe, call, stats, plans, options.catalog);
+}
+
+function bindCatalog(
+  stripe: Stripe,
+  call: StripeCall,
+  stats: StripeSyncStats,
+  plans: PlanResolver,
+  catalog: PlanCatalog,
+): StripeSyncService {
+  const subscriptions = createSubscriptionReader(stripe, call, plans, catalog);
 
   async function getPlanStatistics(): Promise<PlanStatistics> {
+    const known = isCatalogSource(catalog) ? await catalog.current() : catalog;
     const stats: PlanStatistics = {
       totalProducts: 0,
       activeProducts: 0,
@@ -133,11 +153,11 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
           stats.totalProducts += 1;
           if (product.active) stats.activeProducts += 1;
           try {
-            const entitlements = readsEntitlementFeatures(planSource)
-              ? featuresFromEntitlements(product.id, await plans.getAttachedFeatures(product.id), catalog)
+            const entitlements = readsEntitlementFeatures(plans.source)
+              ? featuresFromEntitlements(product.id, await plans.getAttachedFeatures(product.id), known)
               : null;
-            const plan = resolvePlanDefaults(product, null, catalog, {
-              metadata: readsMetadataFeatures(planSource),
+            const plan = resolvePlanDefaults(product, null, known, {
+              metadata: readsMetadataFeatures(plans.source),
               entitlements,
             });
             if (Object.keys(plan.features).length > 0) stats.productsWithFeatures += 1;
@@ -165,7 +185,7 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
   }
 
   return {
-    getPlanDefaultsFromStripe: (planId) => plans.getPlanDefaults(planId),
+    getPlanDefaultsFromStripe: (planId) => plans.getPlanDefaults(planId, catalog),
     getActiveSubscription: (customerId) => subscriptions.getActiveSubscription(customerId),
     getSubscriptionState: (customerId) => subscriptions.getSubscriptionState(customerId),
     getGrantingSubscription: (customerId) => subscriptions.getGrantingSubscription(customerId),
@@ -173,7 +193,8 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
     getPlanStatistics,
     invalidatePlan: (id) => plans.invalidate(id),
     invalidateAttachedFeatures: () => plans.invalidateAttachedFeatures(),
-    planSource,
+    planSource: plans.source,
+    withCatalog: (other) => bindCatalog(stripe, call, stats, plans, other),
     call,
     stats,
     stripe,

@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import { grantsAccess } from '../core/index.js';
 import { BillingError, PlanNotFoundError } from '../errors.js';
+import type { PlanCatalog } from '../catalog/registry.js';
 import type { StripeCall } from './client.js';
 import { forEachPage, listAll, type PlanResolver, type StripePlanDefaults } from './plans.js';
 
@@ -109,7 +110,12 @@ function hint(value: string | undefined): string | null {
   return trimmed ? trimmed : null;
 }
 
-export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans: PlanResolver) {
+export function createSubscriptionReader(
+  stripe: Stripe,
+  call: StripeCall,
+  plans: PlanResolver,
+  catalog: PlanCatalog,
+) {
   /**
    * One list of the customer's subscriptions answers every question callers ask: which one grants
    * access and which item carries its plan, and which one best describes the customer when none does.
@@ -139,7 +145,7 @@ export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans
     if (!granting) return { active: null, mostRelevant: chosen };
     const { subscription, item, known } = granting;
     if (!item) throw new PlanNotFoundError(subscription.id);
-    const plan = await plans.planFromPrice(item.price, known);
+    const plan = await plans.planFromPrice(item.price, known, catalog);
     const active = {
       subscription,
       customerId,
@@ -223,7 +229,7 @@ export function createSubscriptionReader(stripe: Stripe, call: StripeCall, plans
         try {
           const item = planItem(subscription, (id) => known.get(id), plans.hasAttachedFeatures);
           if (!item) throw new PlanNotFoundError(subscription.id);
-          entry.plan = await plans.planFromPrice(item.price, known);
+          entry.plan = await plans.planFromPrice(item.price, known, catalog);
         } catch (error) {
           // One product with broken metadata must not stop the walk for everybody else.
           if (!(error instanceof BillingError)) throw error;

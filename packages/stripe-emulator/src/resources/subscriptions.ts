@@ -412,6 +412,11 @@ function updateSubscription(ctx: Ctx, id: string, params: Params): Obj {
 }
 
 /** Immediate cancellation; shared with customer deletion. */
+/** The API's item update path, for flows that move items without a subscriptions.update call (the portal). */
+export function updateSubscriptionItems(ctx: Ctx, id: string, items: Params[]): Obj {
+  return updateSubscription(ctx, id, { items });
+}
+
 export function cancelSubscriptionRecord(ctx: Ctx, sub: SubscriptionRecord, details?: Params): Obj {
   const now = ctx.store.clock.now();
   sub.status = 'canceled';
