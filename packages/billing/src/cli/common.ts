@@ -141,3 +141,16 @@ export async function createContextFromEnv(env: NodeJS.ProcessEnv): Promise<Bill
 export function show(value: unknown): string {
   return value === undefined ? '(none)' : JSON.stringify(value);
 }
+
+/**
+ * `npm run <script> --dry-run` (without `--`) hands --dry-run to npm, not to the script: npm only
+ * sets npm_config_dry_run=true in the script's environment and the script would run for real.
+ * Returns the refusal to print, or null when npm did not swallow the flag.
+ */
+export function npmSwallowedDryRun(env: NodeJS.ProcessEnv, script: string): string | null {
+  if (env.npm_config_dry_run !== 'true') return null;
+  return (
+    `npm took --dry-run for itself (npm_config_dry_run=true), so ${script} would have written for real; nothing was done.\n` +
+    `Put "--" before the command's options: npm run ${script} -- --dry-run\n`
+  );
+}

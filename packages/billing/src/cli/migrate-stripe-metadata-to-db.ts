@@ -7,6 +7,7 @@ import {
   EXIT_USAGE,
   exitWhenDone,
   isEntryPoint,
+  npmSwallowedDryRun,
   parseArguments,
   positiveInteger,
   createContextFromEnv,
@@ -79,6 +80,11 @@ export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): 
   if ('exitCode' in parsed) return parsed.exitCode;
   const { options } = parsed;
   if (io.signal?.aborted) return EXIT_INTERRUPTED;
+  const swallowed = npmSwallowedDryRun(io.env ?? process.env, 'migrate-stripe-metadata-to-db');
+  if (swallowed && !options.dryRun) {
+    io.stderr.write(swallowed);
+    return EXIT_USAGE;
+  }
 
   return runWithContext(
     io,

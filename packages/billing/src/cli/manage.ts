@@ -1,0 +1,230 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createManagementContext, type ManagementContext } from '../context.js';
+import {
+  addFeature,
+  clearFeatureOverride,
+  createTenant,
+  deleteTenant,
+  deprecateFeature,
+  describeFeature,
+  getTenant,
+  linkStripeCustomer,
+  listFeatures,
+  listTenants,
+  renameTenant,
+  setFeatureOverride,
+  unlinkStripeCustomer,
+  type TenantManagementOptions,
+} from '../management/index.js';
+import { BillingError } from '../errors.js';
+import type { FeatureValue } from '../types.js';
+import {
+  EXIT_OK,
+  EXIT_USAGE,
+  exitWhenDone,
+  isEntryPoint,
+  npmSwallowedDryRun,
+  positiveInteger,
+  runWithContext,
+  withIo,
+  type CommandIo,
+} from './common.js';
+
+/**
+ * `npm run manage -- <area> <action> …`: tenants, manual overrides and the feature catalog, through
+ * the same library functions as the admin API. Every change is audited with actor `cli` (or
+ * `--actor`). Prints JSON on stdout; errors on stderr with exit 1 (bad input, conflicts, not found)
+ * or 2 (usage, configuration).
+ */
+
+export type ManageCliContext = Pick<ManagementContext, 'prisma' | 'featureReader'> & {
+  embedded?: boolean;
+  close?(): Promise<void>;
+};
+export type ManageCliIo = CommandIo<ManageCliContext>;
+
+const EXIT_FAILED = 1;
+
+function featureValue(raw: string): FeatureValue {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  if (/^[0-9]+$/.test(raw)) return Number(raw);
+  throw new InvalidArgumentError('must be true, false or a whole number.');
+}
+
+function boolOption(raw: string): boolean {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new InvalidArgumentError('must be true or false.');
+}
+
+function isoDate(raw: string): Date {
+  const date = new Date(raw);
+  if (Number.isNaN(date.getTime())) throw new InvalidArgumentError('must be an ISO 8601 date/time.');
+  return date;
+}
+
+type Action = (context: ManageCliContext, who: TenantManagementOptions) => Promise<unknown>;
+
+function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
+  const program = withIo(new Command('manage'), io)
+    .description(
+      'Manage tenants, manual feature overrides and the feature catalog (audited, actor "cli").\n' +
+        'Env: DATABASE_URL (embedded, empty database when unset), REDIS_URL (feature cache to refresh).',
+    )
+    .option('--actor <name>', 'name recorded in the audit rows', 'cli');
+  const sub = (parent: Command, name: string) => withIo(parent.command(name), io);
+
+  const tenants = sub(program, 'tenants').description('tenants and their Stripe customer link');
+  sub(tenants, 'list')
+    .description('list tenants (sorted by id, one page)')
+    .addOption(new Option('--limit <n>', 'page size (1-200)').argParser(positiveInteger))
+    .option('--cursor <id>', 'nextCursor of the previous page')
+    .option('--bundle <bundle>', 'plan tier')
+    .option('--plan <id>', 'Stripe price or product id')
+    .addOption(new Option('--access <bool>', 'access granted (true/false)').argParser(boolOption))
+    .addOption(new Option('--custom-plan <bool>', 'on a custom plan (true/false)').argParser(boolOption))
+    .addOption(new Option('--updated-since <iso>', 'changed at or after').argParser(isoDate))
+    .action((o) =>
+      run((c) =>
+        listTenants(c.prisma, {
+          ...(o.limit !== undefined ? { limit: o.limit } : {}),
+          ...(o.cursor !== undefined ? { cursor: o.cursor } : {}),
+          ...(o.bundle !== undefined ? { bundle: o.bundle } : {}),
+          ...(o.plan !== undefined ? { plan: o.plan } : {}),
+          ...(o.access !== undefined ? { accessActive: o.access } : {}),
+          ...(o.customPlan !== undefined ? { customPlan: o.customPlan } : {}),
+          ...(o.updatedSince !== undefined ? { updatedSince: o.updatedSince } : {}),
+        }),
+      ),
+    );
+  sub(tenants, 'show')
+    .argument('<tenantId>')
+    .action((id: string) => run((c) => getTenant(c.prisma, id)));
+  sub(tenants, 'create')
+    .argument('<tenantId>')
+    .argument('<name>')
+    .option('--stripe-customer <customerId>', 'link this Stripe customer')
+    .action((id: string, name: string, o) =>
+      run((c, who) =>
+        createTenant(
+          c.prisma,
+          { id, name, ...(o.stripeCustomer ? { stripeCustomerId: o.stripeCustomer } : {}) },
+          who,
+        ),
+      ),
+    );
+  sub(tenants, 'rename')
+    .argument('<tenantId>')
+    .argument('<name>')
+    .action((id: string, name: string) => run((c, who) => renameTenant(c.prisma, id, name, who)));
+  sub(tenants, 'link')
+    .argument('<tenantId>')
+    .argument('<customerId>')
+    .action((id: string, customer: string) =>
+      run((c, who) => linkStripeCustomer(c.prisma, id, customer, who)),
+    );
+  sub(tenants, 'unlink')
+    .argument('<tenantId>')
+    .action((id: string) => run((c, who) => unlinkStripeCustomer(c.prisma, id, who)));
+  sub(tenants, 'delete')
+    .argument('<tenantId>')
+    .description('delete the tenant with its config and custom plans (its audit rows stay)')
+    .action((id: string) => run((c, who) => deleteTenant(c.prisma, id, who)));
+
+  const overrides = sub(program, 'overrides').description("one tenant's manual feature overrides");
+  sub(overrides, 'set')
+    .argument('<tenantId>')
+    .argument('<key>')
+    .argument('<value>', 'true, false or a whole number', featureValue)
+    .action((id: string, key: string, value: FeatureValue) =>
+      run((c, who) => setFeatureOverride(c.prisma, id, key, value, who)),
+    );
+  sub(overrides, 'clear')
+    .argument('<tenantId>')
+    .argument('<key>')
+    .action((id: string, key: string) => run((c, who) => clearFeatureOverride(c.prisma, id, key, who)));
+
+  const features = sub(program, 'features').description('the feature catalog');
+  sub(features, 'list').action(() => run((c) => listFeatures(c.prisma)));
+  sub(features, 'add')
+    .argument('<key>', 'e.g. platform.whiteLabel or max_users')
+    .addOption(new Option('--type <type>', 'value type').choices(['boolean', 'number']).makeOptionMandatory())
+    .requiredOption('--description <text>', 'what the feature grants')
+    .action((key: string, o) =>
+      run((c, who) => addFeature(c.prisma, { key, type: o.type, description: o.description }, who)),
+    );
+  sub(features, 'describe')
+    .argument('<key>')
+    .argument('<description>')
+    .action((key: string, description: string) =>
+      run((c, who) => describeFeature(c.prisma, key, description, who)),
+    );
+  sub(features, 'deprecate')
+    .argument('<key>')
+    .action((key: string) => run((c, who) => deprecateFeature(c.prisma, key, who)));
+  return program;
+}
+
+/** The whole command minus process wiring; returns the exit code. */
+export async function runManageCli(argv: readonly string[], io: ManageCliIo): Promise<number> {
+  // Nothing here has a dry run: npm swallowing the flag means the user expected one.
+  const swallowed = npmSwallowedDryRun(io.env ?? process.env, 'manage');
+  if (swallowed) {
+    io.stderr.write(swallowed.replace('-- --dry-run', '-- <command>'));
+    return EXIT_USAGE;
+  }
+  let chosen: Action | null = null;
+  const program = buildProgram(io, (action) => {
+    chosen = action;
+  });
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    return code === 'commander.helpDisplayed' || code === 'commander.help' || code === 'commander.version'
+      ? EXIT_OK
+      : EXIT_USAGE;
+  }
+  const action: Action | null = chosen;
+  if (!action) {
+    program.outputHelp();
+    return EXIT_USAGE;
+  }
+  const actor: string = program.opts().actor;
+  return runWithContext(
+    io,
+    (env) => createManagementContext({ env }),
+    { label: 'Failed', exitCode: EXIT_FAILED, json: false },
+    async (context) => {
+      if (context.embedded)
+        io.stderr.write(
+          'DATABASE_URL is not set: using an embedded database that disappears when this command ends.\n',
+        );
+      try {
+        const result = await (action as Action)(context, {
+          actor,
+          source: 'cli',
+          featureReader: context.featureReader,
+        });
+        io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        return EXIT_OK;
+      } catch (error) {
+        // Bad input, conflicts, unknown tenants or keys: the data is the problem, not the setup.
+        if (!(error instanceof BillingError)) throw error;
+        io.stderr.write(`Error (${error.code}): ${error.message}\n`);
+        return EXIT_FAILED;
+      }
+    },
+  );
+}
+
+if (isEntryPoint(import.meta.url)) {
+  exitWhenDone(
+    await runManageCli(process.argv.slice(2), {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      env: process.env,
+    }),
+  );
+}
