@@ -18,8 +18,11 @@ import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';
 let env: WebhookTestEnv;
 
 const SUMMARY = 'entitlements.active_entitlement_summary.updated';
+// A reader built without a catalog accepts any well-formed key typed by its value; these tests
+// check Features against the catalog, as the database-facing services do.
 const fastSync = (planSource: PlanSource) =>
   createStripeSyncService(env.stripe, {
+    catalog: DEFAULT_FEATURE_CATALOG,
     planSource,
     maxRetries: 0,
     requestsPerSecond: 100_000,

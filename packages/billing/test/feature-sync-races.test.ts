@@ -90,7 +90,8 @@ describe('bulk sync racing a webhook', () => {
     // webhook commits.
     let cancelled = false;
     const racing: StripeSyncService = {
-      ...env.stripeSync,
+      // The reader the feature service reads plans with (bound to the database's catalog).
+      ...env.featureSync.stripeSync,
       async getActiveSubscription(customerId) {
         const active = await env.stripeSync.getActiveSubscription(customerId);
         if (!cancelled) {

@@ -68,7 +68,12 @@ export function createFeatureSyncService(
   const source = options.catalog === undefined ? databaseCatalog(prisma) : options.catalog;
   const fixed = isCatalogSource(source) ? undefined : source;
   // Plans are read against the database's catalog (a reader built without one accepts any key).
-  if (isCatalogSource(source) && typeof stripeSync.withCatalog === 'function') {
+  // A reader already bound to it is used as given, so a caller's wrapper around it stays in place.
+  if (
+    isCatalogSource(source) &&
+    stripeSync.catalog !== source &&
+    typeof stripeSync.withCatalog === 'function'
+  ) {
     stripeSync = stripeSync.withCatalog(source);
     // Loaded now, before any caller's transaction could be waiting on it.
     source.current().catch(() => {});
