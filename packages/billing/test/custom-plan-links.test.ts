@@ -181,7 +181,7 @@ describe('emulator: billing_portal through the stripe SDK', () => {
         },
       },
       business_profile: { headline: 'Acme' },
-    } as never);
+    });
     expect(configuration).toMatchObject({ object: 'billing_portal.configuration', active: true });
     expect((await env.stripe.billingPortal.configurations.retrieve(configuration.id)).id).toBe(
       configuration.id,
