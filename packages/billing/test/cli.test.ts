@@ -287,7 +287,7 @@ describe('bin', () => {
     expect(result.stderr).toContain('positive integer');
   });
 
-  it('runs against the emulator end to end (embedded database)', { timeout: 60_000 }, async () => {
+  it('runs against the emulator end to end (embedded database)', { timeout: 120_000 }, async () => {
     const result = await exec(['--dry-run', '--json'], {
       STRIPE_SECRET_KEY: env.emu.apiKey,
       STRIPE_API_BASE: env.emu.url,

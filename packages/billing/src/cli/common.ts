@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CommanderError, InvalidArgumentError, type Command, type OptionValues } from 'commander';
 import type { BillingContext } from '../context.js';
+import { onInterrupt } from '../process/interrupts.js';
 import { BillingError, messageOf, StripeAuthenticationError, ValidationError } from '../errors.js';
 
 /** Shared plumbing of the command-line tools: argument parsers, context lifetime, error reporting, process wiring. */
@@ -153,4 +154,29 @@ export function npmSwallowedDryRun(env: NodeJS.ProcessEnv, script: string): stri
     `npm took --dry-run for itself (npm_config_dry_run=true), so ${script} would have written for real; nothing was done.\n` +
     `Put "--" before the command's options: npm run ${script} -- --dry-run\n`
   );
+}
+
+/** 128 + SIGINT, what shells report for a command stopped with Ctrl-C. */
+export const EXIT_INTERRUPTED = 130;
+
+/**
+ * Process wiring for a long command: the first Ctrl-C aborts the returned signal (the command
+ * stops between tenants and prints its partial summary); a second, separate Ctrl-C exits at once.
+ * The copies of one Ctrl-C (the terminal signals the whole group and npm forwards its own) count once.
+ */
+export async function withInterrupts<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const remove = onInterrupt({
+    signals: ['SIGINT', 'SIGTERM'],
+    onStop: () => {
+      process.stderr.write('\nStopping after the tenants in progress… (Ctrl-C again to quit immediately)\n');
+      controller.abort();
+    },
+    onForce: () => process.exit(EXIT_INTERRUPTED),
+  });
+  try {
+    return await run(controller.signal);
+  } finally {
+    remove();
+  }
 }

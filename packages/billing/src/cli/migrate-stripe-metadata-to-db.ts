@@ -3,6 +3,7 @@ import { diffFeatures } from '../core/index.js';
 import type { SyncAllOptions, SyncResult, SyncSummary } from '../feature-sync/index.js';
 import type { FeatureMap, MergeStrategy } from '../types.js';
 import {
+  EXIT_INTERRUPTED,
   EXIT_OK,
   EXIT_USAGE,
   exitWhenDone,
@@ -14,15 +15,14 @@ import {
   runWithContext,
   show,
   tenantIdArgument,
+  withInterrupts,
   withIo,
   type CommandIo,
 } from './common.js';
 import { createProgress } from './progress.js';
 
-export { EXIT_OK, EXIT_USAGE };
+export { EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE };
 export const EXIT_FAILED = 1;
-/** 128 + SIGINT, what shells report for a command stopped with Ctrl-C. */
-export const EXIT_INTERRUPTED = 130;
 
 /** The part of the billing context this command uses. */
 export interface MigrateCliContext {
@@ -118,6 +118,9 @@ export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): 
         io.stdout.write(textReport(options, outcome, interrupted));
       }
       if (interrupted) return EXIT_INTERRUPTED;
+      // Both CLIs: a tenant asked for by --tenant-id that does not exist is a failure (a typo must
+      // not look like success), reported as tenant_not_found.
+      if (options.tenantId !== undefined && outcome.summary.skipped.tenant_not_found) return EXIT_FAILED;
       return outcome.summary.failed.length > 0 ? EXIT_FAILED : EXIT_OK;
     },
   );
@@ -213,27 +216,16 @@ function textReport(
  * is left behind).
  */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts += 1;
-    if (interrupts > 1) process.exit(EXIT_INTERRUPTED);
-    process.stderr.write('\nStopping after the tenants in progress… (Ctrl-C again to quit immediately)\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    return await runMigrateCli(argv, {
+  return withInterrupts((signal) =>
+    runMigrateCli(argv, {
       stdout: process.stdout,
       stderr: process.stderr,
       isTTY: process.stderr.isTTY === true,
       columns: process.stderr.columns,
       env: process.env,
-      signal: controller.signal,
-    });
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
+      signal,
+    }),
+  );
 }
 
 export async function runAsProcess(): Promise<void> {

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import {
+  EXIT_INTERRUPTED,
   EXIT_OK,
   EXIT_USAGE,
   exitWhenDone,
@@ -10,9 +11,11 @@ import {
   runWithContext,
   show,
   tenantIdArgument,
+  withInterrupts,
   withIo,
   type CommandIo,
 } from './common.js';
+import { createProgress } from './progress.js';
 import {
   reconcileTenants,
   type ReconcileDeps,
@@ -20,7 +23,7 @@ import {
   type TenantDrift,
 } from '../reconcile/index.js';
 
-export { EXIT_OK, EXIT_USAGE };
+export { EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE };
 /** Drift left over (check only, or a fix that failed) or tenants that could not be checked. */
 export const EXIT_DRIFT = 1;
 
@@ -30,7 +33,13 @@ export interface ReconcileCliContext extends ReconcileDeps {
   close?(): Promise<void>;
 }
 
-export type ReconcileCliIo = CommandIo<ReconcileCliContext>;
+export interface ReconcileCliIo extends CommandIo<ReconcileCliContext> {
+  /** Whether stderr is a terminal: a redrawn progress bar instead of progress lines. */
+  isTTY?: boolean;
+  columns?: number;
+  /** Aborted on Ctrl-C: the run stops between tenants and reports what it did. */
+  signal?: AbortSignal;
+}
 
 interface ParsedOptions {
   fix: boolean;
@@ -43,7 +52,7 @@ function buildProgram(io: ReconcileCliIo): Command {
   return withIo(new Command('reconcile'), io)
     .description(
       "Compare every tenant's stored features with what Stripe implies now; with --fix, correct the drift (audited).\n" +
-        'Exit: 0 no drift (or all fixed), 1 drift left or failures, 2 bad usage or configuration.\n' +
+        'Exit: 0 no drift (or all fixed), 1 drift left or failures (an unknown --tenant-id included), 2 bad usage or configuration, 130 Ctrl-C.\n' +
         'Env: STRIPE_SECRET_KEY, DATABASE_URL (embedded database when unset), STRIPE_API_BASE, REDIS_URL, PAYMENT_GRACE_PERIOD_DAYS.',
     )
     .option(
@@ -63,21 +72,38 @@ export async function runReconcileCli(argv: readonly string[], io: ReconcileCliI
   const parsed = parseArguments<ParsedOptions>(buildProgram(io), argv);
   if ('exitCode' in parsed) return parsed.exitCode;
   const { options } = parsed;
+  if (io.signal?.aborted) return EXIT_INTERRUPTED;
   return runWithContext(
     io,
     createContextFromEnv,
     { label: 'Reconcile failed', exitCode: EXIT_DRIFT, json: options.json },
     async (context) => {
-      const result = await reconcileTenants(context, {
-        fix: options.fix,
-        actor: 'cli',
-        ...(options.tenantId !== undefined ? { tenantId: options.tenantId } : {}),
-        ...(options.limit !== undefined ? { limit: options.limit } : {}),
-        ...(context.env?.PAYMENT_GRACE_PERIOD_DAYS !== undefined
-          ? { gracePeriodDays: context.env.PAYMENT_GRACE_PERIOD_DAYS }
-          : {}),
-      });
-      const code = exitCodeOf(result);
+      const newProgress = () => createProgress(io.stderr, { isTTY: io.isTTY ?? false, columns: io.columns });
+      let progress = newProgress();
+      let phase: 'check' | 'fix' = 'check';
+      let result: ReconcileResult;
+      try {
+        result = await reconcileTenants(context, {
+          fix: options.fix,
+          actor: 'cli',
+          ...(io.signal ? { signal: io.signal } : {}),
+          onProgress: (p) => {
+            if (p.phase !== phase) {
+              progress.finish();
+              phase = p.phase;
+            }
+            progress.update(p.done, p.total, `${p.phase} ${p.tenantId ?? ''}`.trim());
+          },
+          ...(options.tenantId !== undefined ? { tenantId: options.tenantId } : {}),
+          ...(options.limit !== undefined ? { limit: options.limit } : {}),
+          ...(context.env?.PAYMENT_GRACE_PERIOD_DAYS !== undefined
+            ? { gracePeriodDays: context.env.PAYMENT_GRACE_PERIOD_DAYS }
+            : {}),
+        });
+      } finally {
+        progress.finish();
+      }
+      const code = result.interrupted ? EXIT_INTERRUPTED : exitCodeOf(result);
       if (options.json)
         io.stdout.write(
           `${JSON.stringify({ options: { fix: options.fix, tenantId: options.tenantId ?? null, limit: options.limit ?? null }, exitCode: code, ...result }, null, 2)}\n`,
@@ -112,6 +138,7 @@ function driftLines(d: TenantDrift, fixing: boolean): string[] {
 function textReport(options: ParsedOptions, r: ReconcileResult): string {
   const lines = r.drift.flatMap((d) => driftLines(d, options.fix));
   if (lines.length > 0) lines.push('');
+  if (r.interrupted) lines.push('Interrupted: the summary covers only the tenants handled before Ctrl-C.');
   const skipped = new Map<string, number>();
   for (const s of r.skipped) skipped.set(s.reason, (skipped.get(s.reason) ?? 0) + 1);
   lines.push(`Summary${options.fix ? '' : ' (check only; --fix to correct)'}`);
@@ -138,8 +165,18 @@ function textReport(options: ParsedOptions, r: ReconcileResult): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Process wiring: Ctrl-C once stops between tenants and prints the partial report; twice exits at once. */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  return runReconcileCli(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  return withInterrupts((signal) =>
+    runReconcileCli(argv, {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      isTTY: process.stderr.isTTY === true,
+      columns: process.stderr.columns,
+      env: process.env,
+      signal,
+    }),
+  );
 }
 
 // `tsx src/cli/reconcile.ts` runs the command; importing it (tests) does not.

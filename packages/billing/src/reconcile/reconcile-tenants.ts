@@ -82,6 +82,11 @@ export interface ReconcileOptions {
   /** Audit actor of fixes (default 'reconcile'). */
   actor?: string;
   onProgress?: (progress: ReconcileProgress) => void;
+  /**
+   * Once aborted (Ctrl-C), the run stops between tenants and returns what it did, with
+   * `interrupted: true`; tenants not reached are neither checked nor fixed.
+   */
+  signal?: AbortSignal;
   /** Same policy as the webhook handler (default DEFAULT_GRACE_PERIOD_DAYS). */
   gracePeriodDays?: number;
   now?: () => Date;
@@ -103,6 +108,8 @@ export interface ReconcileResult {
   skipped: ReconcileSkip[];
   stripeRequests: number;
   durationMs: number;
+  /** True when `signal` stopped the run before every tenant was handled. */
+  interrupted: boolean;
 }
 
 export interface ReconcileDeps {
@@ -128,6 +135,7 @@ interface LoadedTenant {
 }
 
 const PAGE = 1000;
+const YIELD_EVERY = 200;
 
 const codeOf = (error: unknown) => (error instanceof BillingError ? error.code : 'internal_error');
 
@@ -164,6 +172,11 @@ export async function reconcileTenants(
     skipped: [],
     stripeRequests: 0,
     durationMs: 0,
+    interrupted: false,
+  };
+  const stopped = () => {
+    if (options.signal?.aborted) result.interrupted = true;
+    return result.interrupted;
   };
   if (options.freshPlans !== false) stripeSync.invalidatePlan();
 
@@ -279,6 +292,10 @@ export async function reconcileTenants(
   const drifting: Array<{ drift: TenantDrift; candidate: Candidate }> = [];
   let done = 0;
   for (const c of candidates) {
+    // The check needs no I/O when the walk already read the truth: yield now and then, so a
+    // Ctrl-C handler runs (and stops the run) however many tenants there are.
+    if (done % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+    if (stopped()) break;
     done += 1;
     options.onProgress?.({ phase: 'check', done, total: candidates.length, tenantId: c.tenantId });
     let truth = c.truth;
@@ -324,6 +341,7 @@ export async function reconcileTenants(
   if (options.fix) {
     let fixedDone = 0;
     for (const { drift, candidate } of drifting) {
+      if (stopped()) break;
       fixedDone += 1;
       try {
         drift.fix = await fixOne(candidate);

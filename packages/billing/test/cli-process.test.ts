@@ -1,0 +1,121 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_FAILED, runMigrateCli } from '../src/cli/migrate-stripe-metadata-to-db.js';
+import { EXIT_DRIFT, runReconcileCli } from '../src/cli/reconcile.js';
+import { captureStream, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import { seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
+
+/**
+ * The CLIs as an operator runs them: the documented npm commands as real child processes, their
+ * stdout parsed, Ctrl-C sent to the whole process group (as a terminal does) in the middle of a run.
+ */
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+let env: AdminTestEnv;
+
+beforeAll(async () => {
+  env = await setupAdminTestEnv();
+  const plans = await seedPlans(env.stripe);
+  await seedTenantsWithSubscriptions(env.stripe, env.prisma, 12, { plans, prefix: 'proc' });
+});
+
+afterAll(async () => {
+  await env?.close();
+});
+
+/** The child works on the test's own schema (real PostgreSQL) or its own embedded database. */
+function childEnv(): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {
+    ...process.env,
+    STRIPE_SECRET_KEY: env.emu.apiKey,
+    STRIPE_API_BASE: env.emu.url,
+  };
+  delete out.REDIS_URL;
+  if (process.env.DATABASE_URL) out.DATABASE_SCHEMA = env.db.schema;
+  else delete out.DATABASE_SCHEMA;
+  return out;
+}
+
+function npm(args: string[]) {
+  const child = spawn('npm', args, { cwd: repoRoot, env: childEnv(), detached: true });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+const subscriptionListRequests = () =>
+  Object.entries(env.emu.requestCounts()).reduce(
+    (n, [key, count]) => (key.startsWith('GET /v1/subscriptions') ? n + count : n),
+    0,
+  );
+
+describe('--json through the documented npm commands is JSON on stdout', () => {
+  it.each([
+    [['run', '-s', 'migrate-stripe-metadata-to-db', '--', '--dry-run', '--json']],
+    [['run', '-s', '-w', '@packages/billing', 'migrate-stripe-metadata-to-db', '--', '--dry-run', '--json']],
+    [['run', '-s', 'reconcile', '--', '--json']],
+  ])('npm %j', { timeout: 120_000 }, async (args) => {
+    const { code, stdout, stderr } = await npm(args).done;
+    expect([0, 1], stderr).toContain(code);
+    expect(() => JSON.parse(stdout)).not.toThrow();
+  });
+});
+
+describe('Ctrl-C in the middle of a run prints the partial summary', () => {
+  it.each([
+    ['migrate-stripe-metadata-to-db', ['--dry-run', '--json']],
+    ['reconcile', ['--json']],
+  ])('npm run -s %s', { timeout: 120_000 }, async (script, flags) => {
+    // A slow Stripe keeps the run in progress long enough to interrupt it.
+    env.emu.injectLatency(3000, { path: /^\/v1\/subscriptions/ });
+    try {
+      const before = subscriptionListRequests();
+      const run = npm(['run', '-s', script, '--', ...flags]);
+      for (let i = 0; i < 1200 && subscriptionListRequests() === before; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(subscriptionListRequests()).toBeGreaterThan(before);
+      // The whole group, as a terminal's Ctrl-C: npm forwards its copy too, and both count as one.
+      process.kill(-run.child.pid!, 'SIGINT');
+      const { code, stdout, stderr } = await run.done;
+      expect(code, stderr).toBe(130);
+      expect(JSON.parse(stdout)).toMatchObject({ interrupted: true });
+      expect(stderr).toContain('Stopping after the tenants in progress');
+    } finally {
+      env.emu.clearFaults();
+    }
+  });
+});
+
+describe('one rule for an unknown --tenant-id: a failure (exit 1) in both CLIs', () => {
+  const io = () => ({ stdout: captureStream(), stderr: captureStream() });
+
+  it('migrate-stripe-metadata-to-db', async () => {
+    const streams = io();
+    const code = await runMigrateCli(['--tenant-id', 'no-such-tenant', '--json'], {
+      ...streams,
+      context: { featureSync: env.featureSync },
+    });
+    expect(code).toBe(EXIT_FAILED);
+    expect(JSON.parse(streams.stdout.text).summary.skipped).toEqual({ tenant_not_found: 1 });
+  });
+
+  it('reconcile', async () => {
+    const streams = io();
+    const code = await runReconcileCli(['--tenant-id', 'no-such-tenant', '--json'], {
+      ...streams,
+      context: { prisma: env.prisma, featureSync: env.featureSync },
+    });
+    expect(code).toBe(EXIT_DRIFT);
+    expect(EXIT_DRIFT).toBe(EXIT_FAILED);
+    expect(JSON.parse(streams.stdout.text).failed).toEqual([
+      expect.objectContaining({ tenantId: 'no-such-tenant', code: 'tenant_not_found' }),
+    ]);
+  });
+});
