@@ -289,6 +289,8 @@ export async function reconcileTenants(
   }
 
   // ---- Check ----
+  // A Ctrl-C during the walk interrupts the run even when no tenant is left to check.
+  stopped();
   const drifting: Array<{ drift: TenantDrift; candidate: Candidate }> = [];
   let done = 0;
   for (const c of candidates) {
