@@ -79,7 +79,7 @@ export async function runReconcileCli(argv: readonly string[], io: ReconcileCliI
     { label: 'Reconcile failed', exitCode: EXIT_DRIFT, json: options.json },
     async (context) => {
       const newProgress = () => createProgress(io.stderr, { isTTY: io.isTTY ?? false, columns: io.columns });
-      let progress = newProgress();
+      const progress = newProgress();
       let phase: 'check' | 'fix' = 'check';
       let result: ReconcileResult;
       try {
