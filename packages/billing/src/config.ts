@@ -45,7 +45,7 @@ function wholeNumber(max: number, message: string) {
     .refine((n) => n <= max, message);
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 interface VariableSpec<T> {
@@ -137,6 +137,22 @@ export const configVariables = {
   ),
   LOG_LEVEL: variable(
     withDefault(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }), 'info'),
+  ),
+  // With METRICS_PORT, GET /metrics moves to a listener of its own without a token (keep that
+  // address private); without it, /metrics is on the main port and needs an admin token.
+  METRICS_PORT: variable(
+    optional(
+      wholeNumber(65_535, 'must be a whole number from 1 to 65535').refine(
+        (n) => n >= 1,
+        'must be a whole number from 1 to 65535',
+      ),
+    ),
+  ),
+  METRICS_HOST: variable(
+    withDefault(
+      z.string().regex(/^[^\s/]{1,253}$/, 'must be a host name or IP address to listen on'),
+      '127.0.0.1',
+    ),
   ),
   ADMIN_API_TOKENS: variable(
     text.transform((value, ctx) => {

@@ -7,6 +7,7 @@ import { parseBillingConfig, type BillingConfig, type ConfigRequirements } from 
 import { createFeatureReader, type FeatureReader } from './feature-cache/index.js';
 import { registerFeatureReader } from './feature-cache/registry.js';
 import { createFeatureSyncService, type FeatureSyncService } from './feature-sync/index.js';
+import { createPrometheusMetrics, type BillingMetrics, type PrometheusMetrics } from './metrics/index.js';
 import type { AuthConfig } from './server/auth.js';
 import { type PlanSource } from './plan-source/index.js';
 import { createStripeSyncService, type StripeSyncService } from './stripe-sync/index.js';
@@ -37,6 +38,8 @@ export interface BillingContextOptions {
   planSource?: PlanSource;
   /** Prefix of the feature-cache keys (default `features`); give each database its own when they share a Redis. */
   cacheNamespace?: string;
+  /** Use this Prometheus registry wrapper (e.g. one the host also registers its own metrics in). */
+  prometheus?: PrometheusMetrics;
 }
 
 export interface BillingContext {
@@ -59,6 +62,10 @@ export interface BillingContext {
   consoleSecret?: string;
   /** PAYMENT_GRACE_PERIOD_DAYS, when set. */
   gracePeriodDays?: number;
+  /** What every service reports to; backed by `prometheus`. */
+  metrics: BillingMetrics;
+  /** The registry `GET /metrics` serves; a host mounting the adapters can serve or scrape it too. */
+  prometheus: PrometheusMetrics;
   close(): Promise<void>;
 }
 
@@ -102,6 +109,8 @@ export async function createBillingContext(options: BillingContextOptions = {}):
   let cache: KeyValueCache | undefined;
   try {
     cache = createCacheFromEnv({ REDIS_URL: env.REDIS_URL });
+    const prometheus = options.prometheus ?? createPrometheusMetrics({ processMetrics: true });
+    const metrics = prometheus.metrics;
     // The database's catalog, shared by every service and re-read when it lacks a key, so a key
     // registered through the admin API or the CLI is known without a restart.
     const catalogSource = databaseCatalog(db.prisma);
@@ -109,12 +118,14 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     const stripeSync = createStripeSyncService(stripe, {
       catalog: catalogSource,
       planSource: options.planSource ?? env.PLAN_SOURCE,
+      metrics,
     });
     const featureSync = createFeatureSyncService(db.prisma, stripeSync, {
       cache,
       readPrisma: db.readPrisma,
       catalog: catalogSource,
       cacheNamespace: options.cacheNamespace,
+      metrics,
     });
     // Services built later on this database without a reader of their own use this one (and its cache).
     registerFeatureReader(db.prisma, featureSync.reader);
@@ -123,6 +134,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     const webhookHandler: StripeWebhookHandler = webhookSecret
       ? createStripeWebhookHandler(stripe, db.prisma, featureSync, webhookSecret, {
           ...(graceDays !== undefined ? { paymentFailurePolicy: { gracePeriodDays: graceDays } } : {}),
+          metrics,
           ...options.webhookOptions,
         })
       : {
@@ -156,6 +168,8 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       auth,
       ...(env.CONSOLE_SESSION_SECRET ? { consoleSecret: env.CONSOLE_SESSION_SECRET } : {}),
       ...(graceDays !== undefined ? { gracePeriodDays: graceDays } : {}),
+      metrics,
+      prometheus,
       close() {
         // Idempotent: a signal handler and a finally block may both call it.
         closed ??= (async () => {

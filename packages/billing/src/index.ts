@@ -83,8 +83,26 @@ export {
 } from './cache/index.js';
 export { updateTenantFeatures, inTransaction, type UpdateOutcome } from './tenant-store/index.js';
 
+// Typed feature keys (augmented by the file `generate-feature-types` writes) and limit checks
+export type {
+  FeatureKeyTypes,
+  FeatureKey,
+  NumericFeatureKey,
+  CheckedKey,
+  FeatureChecks,
+  LimitCheck,
+} from './feature-keys.js';
+
+// Adapters for host applications: web-standard (Next.js, Hono, Bun, Deno), Express, Fastify.
+// Express, Hono and Fastify's types are type-only imports; the library loads no host framework.
+export * from './adapters/index.js';
+
+// Metrics: an injected interface, and its Prometheus implementation
+export * from './metrics/index.js';
+
 // HTTP and composition
-export { buildServer, type ServerDeps, type ServerOptions } from './server/app.js';
+export { buildServer, buildMetricsServer, type ServerDeps, type ServerOptions } from './server/app.js';
+export { loggerOptions, REDACT_PATHS } from './server/logging.js';
 export {
   createApiToken,
   revokeApiToken,

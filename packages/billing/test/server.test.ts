@@ -18,6 +18,7 @@ const okResult = {
   type: 'stub',
   action: 'stub',
   status: 'processed' as const,
+  tenantId: null,
 };
 
 /** The HTTP layer alone, over a stub handler that records what reached it. */

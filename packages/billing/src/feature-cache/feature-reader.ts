@@ -8,6 +8,7 @@ import {
 } from '../cache/index.js';
 import type { TenantFeatureState } from '../core/index.js';
 import { toState } from '../tenant-store/index.js';
+import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import type { FeatureMap } from '../types.js';
 
 /** What the application reads to decide what a tenant may do. */
@@ -64,6 +65,12 @@ export interface FeatureReaderOptions {
    * messages have stopped arriving, and in-process copies could outlive a write made elsewhere.
    */
   heartbeatMs?: number;
+  /**
+   * Hits and misses per tier: `local` (in-process, only in front of Redis), `redis` (the shared
+   * cache: Redis, or the in-process LRU without REDIS_URL) and `database` (the read pool; a miss
+   * there is a tenant without features).
+   */
+  metrics?: BillingMetrics;
 }
 
 export function toTenantFeatures(state: TenantFeatureState): TenantFeatures {
@@ -112,6 +119,7 @@ export function createFeatureReader(
   const stats: FeatureReaderStats = { hits: 0, localHits: 0, misses: 0, cacheErrors: 0, bypassed: 0 };
   const breaker: CircuitBreaker = createCircuitBreaker({ retryAfterMs: options.breakerRetryMs });
   const bus = cache.bus;
+  const metrics = options.metrics ?? noopMetrics;
   const local = bus
     ? createTtlCache<TenantFeatures>({
         maxEntries: options.localMaxEntries ?? 10_000,
@@ -228,6 +236,8 @@ export function createFeatureReader(
 
   async function fromDatabase(tenantId: string): Promise<TenantFeatures | null> {
     const row = await prisma.tenantFeatureConfig.findUnique({ where: { tenantId } });
+    if (row) metrics.cacheHit('database');
+    else metrics.cacheMiss('database');
     return row ? toTenantFeatures(toState(row)) : null;
   }
 
@@ -243,16 +253,20 @@ export function createFeatureReader(
     if (hit) {
       stats.hits += 1;
       stats.localHits += 1;
+      metrics.cacheHit('local');
       return hit;
     }
+    if (tier) metrics.cacheMiss('local');
     const cached = decodeVersioned((await safely(() => cache.get(keyOf(tenantId)))) ?? null);
     if (cached) {
       stats.hits += 1;
+      metrics.cacheHit('redis');
       const features = JSON.parse(cached.value) as TenantFeatures;
       if (tier) putLocal(features);
       return features;
     }
     stats.misses += 1;
+    metrics.cacheMiss('redis');
     const features = await fromDatabase(tenantId);
     if (!features) return null;
     if (breaker.state === 'closed') {

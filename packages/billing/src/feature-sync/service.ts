@@ -4,6 +4,9 @@ import { createFeatureReader, type FeatureReader, type TenantFeatures } from '..
 import type { StripeSyncService } from '../stripe-sync/index.js';
 import { databaseCatalog, isCatalogSource, type CatalogSource } from '../catalog/registry.js';
 import { featureReaderFor } from '../feature-cache/registry.js';
+import type { FeatureChecks } from '../feature-keys.js';
+import { createFeatureChecks } from '../features/checks.js';
+import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import type { FeatureCatalog } from '../types.js';
 import { createPlanApplier, type ApplyPlanDefaultsOptions, type ApplyPlanResult } from './apply.js';
 import { createBulkSync, type SyncAllOptions, type SyncResult, type SyncSummary } from './sync-all.js';
@@ -29,9 +32,12 @@ export interface FeatureSyncOptions {
    * A fixed catalog is checked after the plan is read instead.
    */
   catalog?: FeatureCatalog | CatalogSource;
+  /** Sync runs and tenants changed; also the default reader's cache hits and misses. */
+  metrics?: BillingMetrics;
 }
 
-export interface FeatureSyncService {
+/** isFeatureEnabled, getLimit and checkLimit come from FeatureChecks: typed keys, one cached reader. */
+export interface FeatureSyncService extends FeatureChecks {
   applyPlanDefaultsToTenant(
     tenantId: string,
     planId: string,
@@ -46,7 +52,6 @@ export interface FeatureSyncService {
     options?: SyncAllOptions,
   ): Promise<{ results: SyncResult[]; summary: SyncSummary }>;
   getTenantFeatures(tenantId: string): Promise<TenantFeatures | null>;
-  isFeatureEnabled(tenantId: string, key: string): Promise<boolean>;
   readonly reader: FeatureReader;
   readonly stripeSync: StripeSyncService;
 }
@@ -63,6 +68,7 @@ export function createFeatureSyncService(
     (options.cache || options.cacheNamespace
       ? createFeatureReader(options.readPrisma ?? prisma, options.cache ?? createMemoryCache(), {
           namespace: options.cacheNamespace,
+          metrics: options.metrics,
         })
       : featureReaderFor(prisma));
   const source = options.catalog === undefined ? databaseCatalog(prisma) : options.catalog;
@@ -78,6 +84,8 @@ export function createFeatureSyncService(
     // Loaded now, before any caller's transaction could be waiting on it.
     source.current().catch(() => {});
   }
+  const checks = createFeatureChecks(reader);
+  const metrics = options.metrics ?? noopMetrics;
   const applier = createPlanApplier({ prisma, stripeSync, reader, catalog: fixed });
   const syncAll = createBulkSync({
     prisma,
@@ -90,9 +98,23 @@ export function createFeatureSyncService(
   return {
     applyPlanDefaultsToTenant: applier.applyPlanDefaultsToTenant,
     applyPlanDefaultsToTenantOrThrow: applier.applyPlanDefaultsToTenantOrThrow,
-    syncAllTenantsFromStripe: syncAll,
+    async syncAllTenantsFromStripe(syncOptions) {
+      const run = await syncAll(syncOptions);
+      if (!syncOptions?.dryRun) {
+        const { summary } = run;
+        metrics.syncRun({
+          tenantsChanged: summary.updated,
+          failed: summary.failed.length,
+          aborted: summary.aborted,
+          durationMs: summary.durationMs,
+        });
+      }
+      return run;
+    },
     getTenantFeatures: (tenantId) => reader.getTenantFeatures(tenantId),
-    isFeatureEnabled: (tenantId, key) => reader.isFeatureEnabled(tenantId, key),
+    isFeatureEnabled: (tenantId: string, key: string) => reader.isFeatureEnabled(tenantId, key),
+    getLimit: checks.getLimit,
+    checkLimit: checks.checkLimit,
     reader,
     stripeSync,
   };

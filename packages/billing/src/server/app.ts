@@ -1,41 +1,75 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
+import { billingPlugin } from '../adapters/fastify.js';
 import type { KeyValueCache } from '../cache/index.js';
 import { consolePlugin, type ConsoleDeps } from '../console/index.js';
+import { noopMetrics, type BillingMetrics, type PrometheusMetrics } from '../metrics/index.js';
+import type { StripeWebhookHandler } from '../webhooks/index.js';
 import { adminRoutes, type AdminRouteDeps } from './admin-routes.js';
 import { errorShapeOptions, installErrorShape } from './error-shape.js';
 import { healthRoutes } from './health.js';
-import { webhookRoutes, type WebhookRouteDeps } from './webhook-routes.js';
+import { loggerOptions, type LoggerSetting } from './logging.js';
+import { metricsRoutes } from './metrics-routes.js';
 
-export interface ServerDeps extends WebhookRouteDeps, AdminRouteDeps, ConsoleDeps {
+export interface ServerDeps extends AdminRouteDeps, ConsoleDeps {
   prisma: PrismaClient;
   stripe: Stripe;
+  webhookHandler: StripeWebhookHandler;
   /** Readiness pings it when it is Redis. */
   cache?: KeyValueCache;
   /** Longest a readiness check may take (default 2000 ms). */
   healthCheckTimeoutMs?: number;
+  /** Counts HTTP requests and webhook outcomes; without it nothing is counted. */
+  metrics?: BillingMetrics;
+  /** The registry behind `metrics`; when given, `GET /metrics` serves it (see `metricsRoute`). */
+  prometheus?: PrometheusMetrics;
 }
 
 export interface ServerOptions {
   /** Largest request body accepted, in bytes (Stripe events are well under 1 MiB). */
   bodyLimit?: number;
-  /** false, true (level info) or pino options such as `{ level: 'warn' }`. */
-  logger?: boolean | { level: string };
+  /** false (default) = no logs; true = info; a level; or pino options (tests pass a stream). */
+  logger?: LoggerSetting;
+  /**
+   * `admin` (default): `GET /metrics` on this server, admin bearer token required. `off`: not on
+   * this server (main.ts serves it on METRICS_PORT instead).
+   */
+  metricsRoute?: 'admin' | 'off';
 }
 
 /** The HTTP layer: thin routes over the services, assembled here so tests can inject() without a port. */
 export async function buildServer(deps: ServerDeps, options: ServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...loggerOptions(options.logger ?? false),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     ...errorShapeOptions(),
   });
   // Before any route: every plugin registered below inherits the one error shape.
   installErrorShape(app);
+  const metrics = deps.metrics ?? noopMetrics;
+  app.addHook('onResponse', async (request, reply) => {
+    // The route pattern, never the raw URL: tenant ids in paths would make the label unbounded.
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequest(request.method, route, reply.statusCode, reply.elapsedTime);
+  });
   await app.register(healthRoutes, deps);
-  await app.register(webhookRoutes, deps);
+  await app.register(billingPlugin, { webhookHandler: deps.webhookHandler, metrics });
   await app.register(adminRoutes, deps);
   await app.register(consolePlugin, deps);
+  if (deps.prometheus && (options.metricsRoute ?? 'admin') === 'admin') {
+    await app.register(metricsRoutes, { prometheus: deps.prometheus, auth: deps.auth ?? { tokens: [] } });
+  }
+  return app;
+}
+
+/** A listener of its own for `GET /metrics` (METRICS_PORT): no token, the network keeps it private. */
+export async function buildMetricsServer(
+  prometheus: PrometheusMetrics,
+  options: { logger?: LoggerSetting } = {},
+): Promise<FastifyInstance> {
+  const app = Fastify({ ...loggerOptions(options.logger ?? false), ...errorShapeOptions() });
+  installErrorShape(app);
+  await app.register(metricsRoutes, { prometheus });
   return app;
 }

@@ -2,9 +2,9 @@ import { pathToFileURL } from 'node:url';
 import { parseBillingConfig, type BillingConfig } from '../config.js';
 import { createBillingContext, type BillingContext } from '../context.js';
 import { messageOf } from '../errors.js';
-import { schedulePaymentGrace, type PaymentGraceSchedule } from '../webhooks/index.js';
+import { schedulePaymentGrace, type PaymentGraceSchedule, type WebhookLog } from '../webhooks/index.js';
 import { onInterrupt } from '../process/interrupts.js';
-import { buildServer } from './app.js';
+import { buildMetricsServer, buildServer } from './app.js';
 
 /**
  * `npm start`: configuration → services → HTTP. On SIGINT/SIGTERM the server stops accepting,
@@ -15,9 +15,14 @@ import { buildServer } from './app.js';
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config: BillingConfig;
   let context: BillingContext;
+  // The handler is built before the server's logger exists; its lines go to that logger once it does.
+  let logWebhook: WebhookLog = () => {};
   try {
     config = parseBillingConfig(env, { requireWebhookSecret: true, requirePersistentDatabase: true });
-    context = await createBillingContext({ config });
+    context = await createBillingContext({
+      config,
+      webhookOptions: { log: (line, fields) => logWebhook(line, fields) },
+    });
   } catch (error) {
     console.error(`Configuration error: ${messageOf(error)}`);
     process.exitCode = 1;
@@ -26,9 +31,22 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const { PORT: port, HOST: host } = config;
 
   // The context carries every dependency of both route sets; the compiler flags any new one it lacks.
+  const metricsPort = config.METRICS_PORT;
   const app = await buildServer(context, {
-    logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
+    logger: config.LOG_LEVEL === 'silent' ? false : config.LOG_LEVEL,
+    metricsRoute: metricsPort === undefined ? 'admin' : 'off',
   });
+  logWebhook = (line, { level, eventId, ...fields }) => {
+    const log = level === 'error' ? app.log.error : level === 'warn' ? app.log.warn : app.log.info;
+    log.call(app.log, { ...fields, ...(eventId !== undefined ? { stripeEventId: eventId } : {}) }, line);
+  };
+  // GET /metrics on a listener of its own, without a token: for a scraper on a private network.
+  const metricsApp =
+    metricsPort === undefined
+      ? undefined
+      : await buildMetricsServer(context.prometheus, {
+          logger: config.LOG_LEVEL === 'silent' ? false : config.LOG_LEVEL,
+        });
   if (context.db.embedded) {
     app.log.warn(
       'ALLOW_EMBEDDED_DATABASE: serving from an embedded in-memory database. Every tenant, feature and ' +
@@ -42,7 +60,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     stopping = true;
     app.log.info({ signal }, 'shutting down');
     try {
-      await app.close();
+      await Promise.all([app.close(), metricsApp?.close()]);
       // A grace run in progress finishes before the database it writes to is closed.
       await grace?.stop();
     } finally {
@@ -57,12 +75,16 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     onForce: () => process.exit(1),
   });
 
+  let address = `${host}:${port}`;
   try {
     await app.listen({ port, host });
+    address = `${config.METRICS_HOST}:${metricsPort}`;
+    await metricsApp?.listen({ port: metricsPort, host: config.METRICS_HOST });
   } catch (error) {
     // One line an operator can act on (EADDRINUSE, EACCES); the stack says nothing more.
-    app.log.error(`could not listen on ${host}:${port}: ${messageOf(error)}`);
+    app.log.error(`could not listen on ${address}: ${messageOf(error)}`);
     removeHandlers();
+    await Promise.all([app.close(), metricsApp?.close()]);
     await context.close();
     process.exitCode = 1;
     return;

@@ -1,4 +1,5 @@
-import { StripeRateLimitError } from '../errors.js';
+import { BillingError, StripeRateLimitError } from '../errors.js';
+import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import { isRetryable, mapStripeError, retryAfterMs } from './errors.js';
 import { defaultSleep, type TokenBucket } from './limiter.js';
 
@@ -24,6 +25,8 @@ export interface StripeCallerOptions {
   maxRetryDelayMs?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** Attempts and their duration, rate-limiter waits and errors, by operation (the call's label). */
+  metrics?: BillingMetrics;
 }
 
 export type StripeCall = <T>(label: string, fn: () => Promise<T>) => Promise<T>;
@@ -40,15 +43,23 @@ export function createStripeCaller(options: StripeCallerOptions): StripeCall {
   const sleep = options.sleep ?? defaultSleep;
   const random = options.random ?? Math.random;
   const { stats, limiter } = options;
+  const metrics = options.metrics ?? noopMetrics;
 
   return async function call<T>(label: string, fn: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt += 1) {
+      const queued = performance.now();
       await limiter.take();
+      const started = performance.now();
+      metrics.rateLimiterWait(label, started - queued);
       stats.stripeRequests += 1;
       try {
-        return await fn();
+        const result = await fn();
+        metrics.stripeRequest(label, performance.now() - started);
+        return result;
       } catch (raw) {
+        metrics.stripeRequest(label, performance.now() - started);
         const error = mapStripeError(raw, label);
+        metrics.stripeError(label, error instanceof BillingError ? error.code : 'unexpected');
         if (error instanceof StripeRateLimitError) stats.rateLimited += 1;
         if (attempt >= maxRetries || !isRetryable(error)) throw error;
         const backoff = random() * Math.min(cap, base * 2 ** attempt);

@@ -9,6 +9,7 @@ import {
   readsMetadataFeatures,
   type PlanSource,
 } from '../plan-source/index.js';
+import type { BillingMetrics } from '../metrics/index.js';
 import type { FeatureCatalog } from '../types.js';
 import { createStripeCaller, type StripeCall, type StripeSyncStats } from './client.js';
 import { createTokenBucket } from './limiter.js';
@@ -48,6 +49,8 @@ export interface StripeSyncOptions {
   maxRetryDelayMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Stripe requests, rate-limiter waits and errors by operation. */
+  metrics?: BillingMetrics;
 }
 
 export interface PlanStatistics {
@@ -111,6 +114,7 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
     retryBaseDelayMs: options.retryBaseDelayMs,
     maxRetryDelayMs: options.maxRetryDelayMs,
     sleep: options.sleep,
+    metrics: options.metrics,
   });
   const plans = createPlanResolver(stripe, call, stats, {
     source: options.planSource ?? DEFAULT_PLAN_SOURCE,

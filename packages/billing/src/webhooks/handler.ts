@@ -1,5 +1,6 @@
 import type { PrismaClient } from '@packages/db';
 import type Stripe from 'stripe';
+import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import {
   decideFromTruth,
   decidePaymentFailed,
@@ -69,6 +70,8 @@ export interface StripeWebhookHandlerOptions {
   /** Clock for the grace policy only; signature tolerance always uses the real clock. */
   now?: () => Date;
   log?: WebhookLog;
+  /** Counts received / processed / duplicate / failed events by type, and the processing lag. */
+  metrics?: BillingMetrics;
 }
 
 export type WebhookResultStatus = 'processed' | 'duplicate' | 'ignored' | 'unknown_tenant';
@@ -79,6 +82,8 @@ export interface WebhookResult {
   type: string;
   action: string;
   status: WebhookResultStatus;
+  /** The tenant the event changed or was matched to; null when none (or for a duplicate). */
+  tenantId: string | null;
 }
 
 export interface StripeWebhookHandler {
@@ -135,6 +140,7 @@ export function createStripeWebhookHandler(
   const graceMs = gracePeriodMs(options.paymentFailurePolicy?.gracePeriodDays);
   const now = options.now ?? (() => new Date());
   const log = options.log ?? defaultLog;
+  const metrics = options.metrics ?? noopMetrics;
   const stripeSync = featureSync.stripeSync;
   const call = stripeSync.call;
 
@@ -417,20 +423,28 @@ export function createStripeWebhookHandler(
     async handleWebhook(payload, signature) {
       const started = performance.now();
       const event = verifyEvent(stripe, payload, signature, webhookSecret, tolerance);
-      const result = await inTransaction(prisma, async (tx): Promise<Applied | { duplicate: string }> => {
-        const claim = await claimEvent(tx, event);
-        if (!claim.claimed) return { duplicate: claim.action ?? claim.status };
-        const applied = await process(tx, event);
-        await finishEvent(tx, event.id, {
-          status: applied.status === 'processed' ? 'processed' : 'ignored',
-          action: applied.action,
-          tenantId: applied.tenantId,
-          error: applied.error,
+      metrics.webhookReceived(event.type);
+      let result: Applied | { duplicate: string };
+      try {
+        result = await inTransaction(prisma, async (tx): Promise<Applied | { duplicate: string }> => {
+          const claim = await claimEvent(tx, event);
+          if (!claim.claimed) return { duplicate: claim.action ?? claim.status };
+          const applied = await process(tx, event);
+          await finishEvent(tx, event.id, {
+            status: applied.status === 'processed' ? 'processed' : 'ignored',
+            action: applied.action,
+            tenantId: applied.tenantId,
+            error: applied.error,
+          });
+          return applied;
         });
-        return applied;
-      });
+      } catch (error) {
+        metrics.webhookFailed(event.type);
+        throw error;
+      }
 
       if ('duplicate' in result) {
+        metrics.webhookDuplicate(event.type);
         log('stripe event duplicate', { level: 'info', eventId: event.id, type: event.type });
         return {
           received: true,
@@ -438,11 +452,15 @@ export function createStripeWebhookHandler(
           type: event.type,
           action: result.duplicate,
           status: 'duplicate',
+          tenantId: null,
         };
       }
       // After commit only: a cache entry for a version that then rolled back would outlive the truth.
       if (result.publish.length > 0) await featureSync.reader.publish(result.publish);
       await result.afterCommit?.();
+      // Lag from Stripe's `created` (when the change happened) to the commit: delivery delay,
+      // Stripe's retries and our processing time together, the figure an operator alerts on.
+      metrics.webhookProcessed(event.type, Date.now() - event.created.getTime());
       log('stripe event handled', {
         level: 'info',
         eventId: event.id,
@@ -458,6 +476,7 @@ export function createStripeWebhookHandler(
         type: event.type,
         action: result.action,
         status: result.status,
+        tenantId: result.tenantId,
       };
     },
   };

@@ -1,0 +1,163 @@
+import { WebhookPayloadError, WebhookSignatureError } from '../errors.js';
+import { featureOn } from '../features/access.js';
+import type { TenantFeatureSource } from '../features/checks.js';
+import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
+import { errorResponse } from '../server/admin-routes.js';
+import type { StripeWebhookHandler, WebhookResult } from '../webhooks/index.js';
+
+/**
+ * The framework-neutral half of every adapter: request facts in, status + JSON body out. The
+ * web, Express and Fastify adapters only translate their request/response objects, so all of them
+ * answer with the same status codes and the same `{ error: { code, message } }` body as our server.
+ */
+
+export interface HttpAnswer {
+  status: number;
+  body: unknown;
+  headers: Record<string, string>;
+}
+
+/** Any pino-style logger (Fastify's `request.log`, pino, a console wrapper). */
+export interface AdapterLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+/** Only problems reach stderr, as JSON lines, when the host gives no logger. */
+export const consoleLogger: AdapterLogger = {
+  info: () => {},
+  warn: (fields, message) => console.error(JSON.stringify({ level: 'warn', msg: message, ...fields })),
+  error: (fields, message) =>
+    console.error(JSON.stringify({ level: 'error', msg: message, ...serializable(fields) })),
+};
+
+function serializable(fields: object): object {
+  const err = (fields as { err?: unknown }).err;
+  return err instanceof Error ? { ...fields, err: { type: err.name, message: err.message } } : fields;
+}
+
+/** What a host gives to resolve the tenant of a request: its id, or nothing when there is none. */
+export type TenantResolver<Req> = (
+  request: Req,
+) => string | null | undefined | Promise<string | null | undefined>;
+
+export function errorAnswer(
+  status: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): HttpAnswer {
+  return { status, body: { error: { code, message, ...extra } }, headers };
+}
+
+/** How to fix a body that the host's framework parsed before our webhook handler saw it. */
+export type ParsedBodyHint = string;
+
+export interface WebhookAnswerOptions {
+  metrics?: BillingMetrics;
+  logger?: AdapterLogger;
+  /** Said in the error when the body arrives already parsed into an object. */
+  parsedBodyHint?: ParsedBodyHint;
+}
+
+/**
+ * Checks that the body is the raw payload Stripe signed, runs the handler and maps the outcome:
+ * 200 done (duplicates too), 400 never retriable (bad signature or body), 500 retry later.
+ */
+export async function answerWebhook(
+  handler: StripeWebhookHandler,
+  body: unknown,
+  signatureHeader: string | string[] | null | undefined,
+  options: WebhookAnswerOptions = {},
+): Promise<HttpAnswer & { result?: WebhookResult }> {
+  const metrics = options.metrics ?? noopMetrics;
+  const logger = options.logger ?? consoleLogger;
+  const payload = rawPayload(body);
+  if (payload === null) {
+    metrics.webhookRejected('body_already_parsed');
+    return errorAnswer(
+      400,
+      'body_already_parsed',
+      'The webhook body reached the Stripe handler already parsed into an object, so the exact bytes ' +
+        'Stripe signed are gone and the signature cannot be checked. ' +
+        (options.parsedBodyHint ?? 'Pass the raw request body (a Buffer or the unparsed text).'),
+    );
+  }
+  const signature = Array.isArray(signatureHeader) ? signatureHeader[0] : (signatureHeader ?? undefined);
+  try {
+    const result = await handler.handleWebhook(payload, signature);
+    return { status: 200, body: result, headers: {}, result };
+  } catch (error) {
+    if (error instanceof WebhookSignatureError || error instanceof WebhookPayloadError) {
+      metrics.webhookRejected(error.code);
+      logger.warn({ code: error.code, reason: error.message }, 'stripe webhook rejected');
+      return errorAnswer(400, error.code, error.message);
+    }
+    logger.error({ err: error }, 'stripe webhook failed; Stripe will retry');
+    // The detail stays in our log: Stripe shows response bodies in its dashboard.
+    return errorAnswer(500, 'internal_error', 'Webhook processing failed; it will be retried');
+  }
+}
+
+/** The signed bytes, or null when a JSON parser already turned them into an object. */
+function rawPayload(body: unknown): Buffer | string | null {
+  if (body === undefined || body === null) return Buffer.alloc(0);
+  if (Buffer.isBuffer(body) || typeof body === 'string') return body;
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (body instanceof ArrayBuffer) return Buffer.from(body);
+  return null;
+}
+
+/** A tenant's effective features, as `GET …/features` answers them. */
+export async function answerFeatureRead(
+  source: TenantFeatureSource,
+  tenantId: string | null | undefined,
+): Promise<HttpAnswer> {
+  if (!tenantId) return tenantNotResolved();
+  const features = await source.getTenantFeatures(tenantId);
+  if (!features) return tenantNotFound(tenantId);
+  return { status: 200, body: features, headers: {} };
+}
+
+/** null when the tenant has the feature on; otherwise the answer that refuses the request. */
+export async function answerFeatureGuard(
+  source: TenantFeatureSource,
+  tenantId: string | null | undefined,
+  key: string,
+): Promise<HttpAnswer | null> {
+  if (!tenantId) return tenantNotResolved();
+  const features = await source.getTenantFeatures(tenantId);
+  if (!features) return tenantNotFound(tenantId);
+  if (featureOn(features.features, key)) return null;
+  return errorAnswer(
+    403,
+    'feature_not_enabled',
+    `Feature "${key}" is not enabled for tenant "${tenantId}"${features.accessActive ? '' : ' (its access is suspended)'}`,
+    { feature: key },
+  );
+}
+
+function tenantNotResolved(): HttpAnswer {
+  return errorAnswer(
+    401,
+    'tenant_not_resolved',
+    'No tenant for this request: the resolveTenant function returned no tenant id (not signed in?)',
+  );
+}
+
+function tenantNotFound(tenantId: string): HttpAnswer {
+  return errorAnswer(
+    404,
+    'tenant_not_found',
+    `Tenant "${tenantId}" is unknown or has no feature configuration yet (check the id resolveTenant returned)`,
+  );
+}
+
+/** Anything thrown by a resolver or a read: typed errors keep their status, the rest is a logged 500. */
+export function answerError(error: unknown, logger: AdapterLogger = consoleLogger): HttpAnswer {
+  const { status, body, headers } = errorResponse(error);
+  if (status >= 500) logger.error({ err: error }, 'billing adapter request failed');
+  return { status, body, headers };
+}

@@ -1,0 +1,176 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { CheckedKey } from '../feature-keys.js';
+import type { TenantFeatureSource } from '../features/checks.js';
+import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
+import type { StripeWebhookHandler } from '../webhooks/index.js';
+import {
+  answerError,
+  answerFeatureGuard,
+  answerFeatureRead,
+  answerWebhook,
+  consoleLogger,
+  errorAnswer,
+  type AdapterLogger,
+  type HttpAnswer,
+  type TenantResolver,
+} from './core.js';
+
+/**
+ * Express middleware. Express is a type-only import: the library never loads it, the host's own
+ * copy runs these handlers. The webhook middleware reads the raw body itself, so it needs no
+ * `express.raw()`; when the host did mount `express.raw()` (or `express.text()`) for the route, that
+ * Buffer / string is used as is. A body that `express.json()` already parsed is refused with a
+ * message that says how to mount the route instead.
+ */
+
+export interface ExpressAdapterOptions {
+  webhookHandler?: StripeWebhookHandler;
+  /** Usually `featureSync.reader`, the cached reader behind isFeatureEnabled. */
+  features?: TenantFeatureSource;
+  resolveTenant?: TenantResolver<Request>;
+  metrics?: BillingMetrics;
+  logger?: AdapterLogger;
+  /** Largest webhook body read, in bytes (default 1 MiB, as our server). */
+  bodyLimit?: number;
+}
+
+export interface ExpressAdapter {
+  /** `app.post('/api/stripe/webhook', billing.webhook)` — mount it before `express.json()`. */
+  webhook: RequestHandler;
+  /** `app.get('/api/billing/features', billing.features)` — the resolved tenant's features. */
+  features: RequestHandler;
+  /** Route middleware: `app.get('/reports', billing.requireFeature('advanced_analytics'), handler)`. */
+  requireFeature<K extends string>(key: CheckedKey<K>): RequestHandler;
+}
+
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+export const EXPRESS_PARSED_BODY_HINT =
+  'Register the webhook route before app.use(express.json()), e.g. ' +
+  "app.post('/api/stripe/webhook', billing.webhook); app.use(express.json()); " +
+  "or keep JSON parsing off that path (express.json({ type: (req) => req.url !== '/api/stripe/webhook' })).";
+
+export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAdapter {
+  const metrics = options.metrics ?? noopMetrics;
+  const logger = options.logger ?? consoleLogger;
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+
+  function send(res: Response, answer: HttpAnswer) {
+    res.status(answer.status).set(answer.headers).json(answer.body);
+  }
+
+  function source(): TenantFeatureSource {
+    if (!options.features) throw misconfigured('features');
+    return options.features;
+  }
+
+  async function tenantOf(req: Request) {
+    if (!options.resolveTenant) throw misconfigured('resolveTenant');
+    return options.resolveTenant(req);
+  }
+
+  async function webhookAnswer(req: Request): Promise<HttpAnswer> {
+    if (!options.webhookHandler) throw misconfigured('webhookHandler');
+    const signature = req.headers['stripe-signature'];
+    // Whatever a body parser left: a Buffer (express.raw), a string (express.text), an object
+    // (express.json: too late), or nothing, when the stream is still ours to read.
+    let body: unknown = req.body;
+    if (body === undefined || (isEmptyObject(body) && !req.readableEnded)) {
+      if (!isJson(req.headers['content-type'])) {
+        metrics.webhookRejected('unsupported_media_type');
+        return errorAnswer(415, 'unsupported_media_type', 'Stripe webhooks are sent as application/json');
+      }
+      if (req.readableEnded) {
+        metrics.webhookRejected('body_already_read');
+        return errorAnswer(
+          400,
+          'body_already_read',
+          'The request stream was consumed before the Stripe webhook middleware ran. ' +
+            EXPRESS_PARSED_BODY_HINT,
+        );
+      }
+      const read = await readBody(req, bodyLimit);
+      if (read === 'too_large') {
+        metrics.webhookRejected('payload_too_large');
+        return errorAnswer(413, 'payload_too_large', `Request body is larger than ${bodyLimit} bytes`);
+      }
+      body = read;
+    }
+    return answerWebhook(options.webhookHandler, body, signature, {
+      metrics,
+      logger,
+      parsedBodyHint: EXPRESS_PARSED_BODY_HINT,
+    });
+  }
+
+  return {
+    webhook(req, res) {
+      const started = performance.now();
+      webhookAnswer(req)
+        .catch((error: unknown) => answerError(error, logger))
+        .then((answer) => {
+          metrics.httpRequest(req.method, 'stripe_webhook', answer.status, performance.now() - started);
+          send(res, answer);
+        });
+    },
+
+    features(req, res) {
+      const started = performance.now();
+      (async () => answerFeatureRead(source(), await tenantOf(req)))()
+        .catch((error: unknown) => answerError(error, logger))
+        .then((answer) => {
+          metrics.httpRequest(req.method, 'tenant_features', answer.status, performance.now() - started);
+          send(res, answer);
+        });
+    },
+
+    requireFeature(key) {
+      return (req: Request, res: Response, next: NextFunction) => {
+        (async () => answerFeatureGuard(source(), await tenantOf(req), key))()
+          .catch((error: unknown) => answerError(error, logger))
+          .then((answer) => (answer ? send(res, answer) : next()));
+      };
+    },
+  };
+}
+
+/** express.json() of Express 4 leaves `{}` on requests it did not parse; that is not a parsed webhook. */
+function isEmptyObject(value: unknown): boolean {
+  return (
+    typeof value === 'object' && value !== null && !Buffer.isBuffer(value) && Object.keys(value).length === 0
+  );
+}
+
+function isJson(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^application\/json\s*(;|$)/i.test(contentType.trim());
+}
+
+function readBody(req: Request, limit: number): Promise<Buffer | 'too_large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > limit) {
+        done = true;
+        // Stop buffering but let the rest drain, so the 413 can still be written on this socket.
+        req.resume();
+        resolve('too_large');
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!done) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', reject);
+  });
+}
+
+function misconfigured(option: string): Error {
+  return new Error(
+    `The billing Express adapter was created without the "${option}" option this handler needs`,
+  );
+}

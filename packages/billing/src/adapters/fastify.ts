@@ -1,0 +1,126 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { CheckedKey } from '../feature-keys.js';
+import type { TenantFeatureSource } from '../features/checks.js';
+import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
+import type { StripeWebhookHandler } from '../webhooks/index.js';
+import {
+  answerError,
+  answerFeatureGuard,
+  answerFeatureRead,
+  answerWebhook,
+  errorAnswer,
+  type HttpAnswer,
+  type TenantResolver,
+} from './core.js';
+
+export const WEBHOOK_PATH = '/api/stripe/webhook';
+export const FEATURES_PATH = '/api/billing/features';
+
+export interface BillingPluginOptions {
+  /** Registers `POST webhookPath` when given. */
+  webhookHandler?: StripeWebhookHandler;
+  /** With `resolveTenant`, registers `GET featuresPath` (the resolved tenant's features). */
+  features?: TenantFeatureSource;
+  resolveTenant?: TenantResolver<FastifyRequest>;
+  metrics?: BillingMetrics;
+  /** Default `/api/stripe/webhook`. */
+  webhookPath?: string;
+  /** Default `/api/billing/features`. */
+  featuresPath?: string;
+}
+
+/**
+ * `fastify.register(billingPlugin, { webhookHandler, features, resolveTenant })`. Encapsulated on
+ * purpose (no fastify-plugin): the buffer body parser it adds for the webhook route stays inside,
+ * so the host's other routes keep their JSON bodies. It sets no error handler: Fastify's own client
+ * errors (413 body too large, 415) go to the handler the host set on its root instance, as every
+ * other route's do; the route outcomes themselves are answered here, in our error shape.
+ */
+export const billingPlugin: FastifyPluginAsync<BillingPluginOptions> = async (app, options) => {
+  const metrics = options.metrics ?? noopMetrics;
+
+  if (options.webhookHandler) {
+    const handler = options.webhookHandler;
+    // Stripe signs the exact bytes it sent, so this route must see the body before any JSON parsing.
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+      done(null, body);
+    });
+
+    app.post(options.webhookPath ?? WEBHOOK_PATH, async (request, reply) => {
+      // Only our buffer parser produces a Buffer; a body decoded by another parser (text/plain,
+      // no content type) is not the byte-exact payload Stripe signed.
+      if (!Buffer.isBuffer(request.body)) {
+        metrics.webhookRejected('unsupported_media_type');
+        return send(
+          reply,
+          errorAnswer(415, 'unsupported_media_type', 'Stripe webhooks are sent as application/json'),
+        );
+      }
+      const answer = await answerWebhook(handler, request.body, request.headers['stripe-signature'], {
+        metrics,
+        logger: request.log,
+      });
+      if (answer.result) {
+        request.log.info(
+          {
+            stripeEventId: answer.result.eventId,
+            eventType: answer.result.type,
+            tenantId: answer.result.tenantId ?? undefined,
+            status: answer.result.status,
+            action: answer.result.action,
+          },
+          'stripe webhook handled',
+        );
+      }
+      return send(reply, answer);
+    });
+  }
+
+  if (options.features && options.resolveTenant) {
+    const source = options.features;
+    const resolve = options.resolveTenant;
+    app.get(options.featuresPath ?? FEATURES_PATH, async (request, reply) => {
+      try {
+        const tenantId = await resolve(request);
+        if (tenantId) request.log.info({ tenantId }, 'tenant features read');
+        return send(reply, await answerFeatureRead(source, tenantId));
+      } catch (error) {
+        return send(reply, answerError(error, request.log));
+      }
+    });
+  }
+};
+
+export interface FastifyGuardOptions {
+  /** Usually `featureSync.reader`, the cached reader behind isFeatureEnabled. */
+  features: TenantFeatureSource;
+  resolveTenant: TenantResolver<FastifyRequest>;
+}
+
+export interface FastifyGuards {
+  /** A preHandler: `app.get('/reports', { preHandler: guards.requireFeature('advanced_analytics') }, handler)`. */
+  requireFeature<K extends string>(key: CheckedKey<K>): preHandlerAsyncHookHandler;
+}
+
+export function createFastifyGuards(options: FastifyGuardOptions): FastifyGuards {
+  return {
+    requireFeature(key) {
+      return async function requireFeature(request, reply) {
+        let answer: HttpAnswer | null;
+        try {
+          const tenantId = await options.resolveTenant(request);
+          answer = await answerFeatureGuard(options.features, tenantId, key);
+          if (answer)
+            request.log.info({ tenantId, feature: key, status: answer.status }, 'feature guard refused');
+        } catch (error) {
+          answer = answerError(error, request.log);
+        }
+        if (answer) return send(reply, answer);
+      };
+    },
+  };
+}
+
+function send(reply: FastifyReply, answer: HttpAnswer): FastifyReply {
+  return reply.code(answer.status).headers(answer.headers).send(answer.body);
+}

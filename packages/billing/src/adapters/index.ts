@@ -1,0 +1,25 @@
+export {
+  answerWebhook,
+  answerFeatureRead,
+  answerFeatureGuard,
+  type AdapterLogger,
+  type HttpAnswer,
+  type TenantResolver,
+} from './core.js';
+export { createFeatureChecks, type TenantFeatureSource } from '../features/checks.js';
+export { createWebAdapter, type WebAdapter, type WebAdapterOptions, type WebHandler } from './web.js';
+export {
+  createExpressAdapter,
+  EXPRESS_PARSED_BODY_HINT,
+  type ExpressAdapter,
+  type ExpressAdapterOptions,
+} from './express.js';
+export {
+  billingPlugin,
+  createFastifyGuards,
+  FEATURES_PATH,
+  WEBHOOK_PATH,
+  type BillingPluginOptions,
+  type FastifyGuardOptions,
+  type FastifyGuards,
+} from './fastify.js';

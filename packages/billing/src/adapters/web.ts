@@ -1,0 +1,152 @@
+import type { CheckedKey } from '../feature-keys.js';
+import type { TenantFeatureSource } from '../features/checks.js';
+import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
+import type { StripeWebhookHandler } from '../webhooks/index.js';
+import {
+  answerError,
+  answerFeatureGuard,
+  answerFeatureRead,
+  answerWebhook,
+  consoleLogger,
+  errorAnswer,
+  type AdapterLogger,
+  type HttpAnswer,
+  type TenantResolver,
+} from './core.js';
+
+/**
+ * Web-standard handlers, `(request: Request) => Promise<Response>`: a Next.js App Router route
+ * handler, a Hono / Bun / Deno handler as is. Nothing here imports a framework.
+ */
+
+export interface WebAdapterOptions {
+  /** Needed by `webhook`. */
+  webhookHandler?: StripeWebhookHandler;
+  /** Needed by `features` and the guards: usually `featureSync.reader`, the cached reader. */
+  features?: TenantFeatureSource;
+  /** The tenant a request acts for (from the host's session, a header, a subdomain...). */
+  resolveTenant?: TenantResolver<Request>;
+  metrics?: BillingMetrics;
+  logger?: AdapterLogger;
+  /** Largest webhook body accepted, in bytes (default 1 MiB, as our server). */
+  bodyLimit?: number;
+}
+
+export type WebHandler<Args extends unknown[] = []> = (request: Request, ...args: Args) => Promise<Response>;
+
+export interface WebAdapter {
+  /** `POST` Stripe webhook endpoint. */
+  webhook(request: Request): Promise<Response>;
+  /** `GET` the resolved tenant's effective features. */
+  features(request: Request): Promise<Response>;
+  /** Wraps a handler so it only runs when the request's tenant has `key` on; 403 otherwise. */
+  requireFeature<K extends string>(
+    key: CheckedKey<K>,
+  ): <Args extends unknown[]>(
+    handler: (request: Request, ...args: Args) => Response | Promise<Response>,
+  ) => WebHandler<Args>;
+  /** The refusal for a request whose tenant lacks `key`, or null: for middleware (Hono's `use`). */
+  featureDenied<K extends string>(request: Request, key: CheckedKey<K>): Promise<Response | null>;
+}
+
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
+  const metrics = options.metrics ?? noopMetrics;
+  const logger = options.logger ?? consoleLogger;
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+
+  async function resolveTenant(request: Request): Promise<string | null | undefined> {
+    if (!options.resolveTenant) throw misconfigured('resolveTenant');
+    return options.resolveTenant(request);
+  }
+
+  function source(): TenantFeatureSource {
+    if (!options.features) throw misconfigured('features');
+    return options.features;
+  }
+
+  async function guard(request: Request, key: string): Promise<Response | null> {
+    try {
+      const answer = await answerFeatureGuard(source(), await resolveTenant(request), key);
+      return answer && toResponse(answer);
+    } catch (error) {
+      return toResponse(answerError(error, logger));
+    }
+  }
+
+  return {
+    async webhook(request) {
+      const started = performance.now();
+      const answer = await webhookAnswer(request).catch((error: unknown) => answerError(error, logger));
+      metrics.httpRequest(request.method, 'stripe_webhook', answer.status, performance.now() - started);
+      return toResponse(answer);
+    },
+
+    async features(request) {
+      const started = performance.now();
+      let answer: HttpAnswer;
+      try {
+        answer = await answerFeatureRead(source(), await resolveTenant(request));
+      } catch (error) {
+        answer = answerError(error, logger);
+      }
+      metrics.httpRequest(request.method, 'tenant_features', answer.status, performance.now() - started);
+      return toResponse(answer);
+    },
+
+    requireFeature(key) {
+      return (handler) =>
+        async (request, ...args) =>
+          (await guard(request, key)) ?? (await handler(request, ...args));
+    },
+
+    featureDenied: (request, key) => guard(request, key),
+  };
+
+  async function webhookAnswer(request: Request): Promise<HttpAnswer> {
+    if (!options.webhookHandler) throw misconfigured('webhookHandler');
+    if (request.method !== 'POST') {
+      return errorAnswer(405, 'method_not_allowed', 'Stripe webhooks are POSTed', {}, { allow: 'POST' });
+    }
+    if (!isJson(request.headers.get('content-type'))) {
+      metrics.webhookRejected('unsupported_media_type');
+      return errorAnswer(415, 'unsupported_media_type', 'Stripe webhooks are sent as application/json');
+    }
+    if (request.bodyUsed) {
+      metrics.webhookRejected('body_already_read');
+      return errorAnswer(
+        400,
+        'body_already_read',
+        'The request body was already read (request.json() / request.text()) before the Stripe webhook ' +
+          'handler ran; pass the untouched Request, or request.clone() taken before reading it',
+      );
+    }
+    const declared = Number(request.headers.get('content-length') ?? 0);
+    if (declared > bodyLimit) return tooLarge(bodyLimit);
+    // A Request body is always the raw bytes: no framework can have parsed it into an object.
+    const body = Buffer.from(await request.arrayBuffer());
+    if (body.length > bodyLimit) return tooLarge(bodyLimit);
+    return answerWebhook(options.webhookHandler, body, request.headers.get('stripe-signature'), {
+      metrics,
+      logger,
+    });
+  }
+
+  function tooLarge(limit: number): HttpAnswer {
+    metrics.webhookRejected('payload_too_large');
+    return errorAnswer(413, 'payload_too_large', `Request body is larger than ${limit} bytes`);
+  }
+}
+
+function isJson(contentType: string | null): boolean {
+  return contentType !== null && /^application\/json\s*(;|$)/i.test(contentType.trim());
+}
+
+function misconfigured(option: string): Error {
+  return new Error(`The billing web adapter was created without the "${option}" option this handler needs`);
+}
+
+export function toResponse(answer: HttpAnswer): Response {
+  return Response.json(answer.body, { status: answer.status, headers: answer.headers });
+}

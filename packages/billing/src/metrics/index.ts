@@ -1,0 +1,6 @@
+export { noopMetrics, type BillingMetrics } from './types.js';
+export {
+  createPrometheusMetrics,
+  type PrometheusMetrics,
+  type PrometheusMetricsOptions,
+} from './prometheus.js';

@@ -1,0 +1,137 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import type { BillingMetrics } from './types.js';
+
+export interface PrometheusMetricsOptions {
+  /** Register into this registry (e.g. the host's own); a new one by default, never prom-client's global. */
+  registry?: Registry;
+  /** Prefix of every metric name (default `billing_`). */
+  prefix?: string;
+  /** Also collect Node.js process metrics (CPU, memory, event loop lag) into the registry (default false). */
+  processMetrics?: boolean;
+}
+
+export interface PrometheusMetrics {
+  metrics: BillingMetrics;
+  registry: Registry;
+  /** The text exposition format, as served by `GET /metrics`. */
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+// Stripe delivers within seconds normally, but retries for days: the lag buckets reach a day.
+const LAG_SECONDS = [0.1, 0.5, 1, 5, 15, 60, 300, 1800, 3600, 21_600, 86_400];
+
+/**
+ * BillingMetrics backed by prom-client. Each call owns its registry, so two instances (two tests,
+ * or a host running two billing setups) never collide on metric names.
+ */
+export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
+  const registry = options.registry ?? new Registry();
+  const p = options.prefix ?? 'billing_';
+  const registers = [registry];
+  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: p });
+
+  const webhooks = new Counter({
+    name: `${p}webhooks_total`,
+    help: 'Stripe webhook deliveries by event type and outcome (received, processed, duplicate, failed)',
+    labelNames: ['type', 'outcome'] as const,
+    registers,
+  });
+  const rejected = new Counter({
+    name: `${p}webhooks_rejected_total`,
+    help: 'Webhook deliveries refused before processing, by error code',
+    labelNames: ['code'] as const,
+    registers,
+  });
+  const lag = new Histogram({
+    name: `${p}webhook_processing_lag_seconds`,
+    help: 'Time from Stripe creating an event to its processing committing',
+    labelNames: ['type'] as const,
+    buckets: LAG_SECONDS,
+    registers,
+  });
+  const stripeRequests = new Histogram({
+    name: `${p}stripe_request_duration_seconds`,
+    help: 'Stripe API call attempts and their duration, by operation',
+    labelNames: ['operation'] as const,
+    buckets: SECONDS,
+    registers,
+  });
+  const limiterWait = new Histogram({
+    name: `${p}stripe_rate_limiter_wait_seconds`,
+    help: 'Time Stripe calls waited for the rate limiter, by operation',
+    labelNames: ['operation'] as const,
+    buckets: [0, ...SECONDS],
+    registers,
+  });
+  const stripeErrors = new Counter({
+    name: `${p}stripe_errors_total`,
+    help: 'Failed Stripe call attempts by operation and error code',
+    labelNames: ['operation', 'code'] as const,
+    registers,
+  });
+  const cache = new Counter({
+    name: `${p}feature_cache_requests_total`,
+    help: 'Feature reads by cache tier and result (hit, miss)',
+    labelNames: ['tier', 'result'] as const,
+    registers,
+  });
+  const syncRuns = new Counter({
+    name: `${p}sync_runs_total`,
+    help: 'Bulk sync runs by result (ok, failures, aborted)',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const tenantsChanged = new Counter({
+    name: `${p}sync_tenants_changed_total`,
+    help: 'Tenants whose features a bulk sync changed',
+    registers,
+  });
+  const syncDuration = new Histogram({
+    name: `${p}sync_duration_seconds`,
+    help: 'Duration of bulk sync runs',
+    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
+    registers,
+  });
+  const http = new Histogram({
+    name: `${p}http_request_duration_seconds`,
+    help: 'HTTP requests by method, route pattern and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: SECONDS,
+    registers,
+  });
+
+  const metrics: BillingMetrics = {
+    webhookReceived: (type) => webhooks.inc({ type, outcome: 'received' }),
+    webhookProcessed: (type, lagMs) => {
+      webhooks.inc({ type, outcome: 'processed' });
+      // A clock ahead of Stripe's would give a negative lag; it means "no measurable lag".
+      lag.observe({ type }, Math.max(0, lagMs) / 1000);
+    },
+    webhookDuplicate: (type) => webhooks.inc({ type, outcome: 'duplicate' }),
+    webhookFailed: (type) => webhooks.inc({ type, outcome: 'failed' }),
+    webhookRejected: (code) => rejected.inc({ code }),
+    stripeRequest: (operation, ms) => stripeRequests.observe({ operation }, ms / 1000),
+    rateLimiterWait: (operation, ms) => limiterWait.observe({ operation }, ms / 1000),
+    stripeError: (operation, code) => stripeErrors.inc({ operation, code }),
+    cacheHit: (tier) => cache.inc({ tier, result: 'hit' }),
+    cacheMiss: (tier) => cache.inc({ tier, result: 'miss' }),
+    syncRun: (result) => {
+      syncRuns.inc({ result: result.aborted ? 'aborted' : result.failed > 0 ? 'failures' : 'ok' });
+      tenantsChanged.inc(result.tenantsChanged);
+      syncDuration.observe(result.durationMs / 1000);
+    },
+    httpRequest: (method, route, status, ms) =>
+      http.observe({ method, route, status: String(status) }, ms / 1000),
+  };
+
+  return {
+    metrics,
+    registry,
+    render: () => registry.metrics(),
+    get contentType() {
+      return registry.contentType;
+    },
+  };
+}

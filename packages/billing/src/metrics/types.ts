@@ -1,0 +1,52 @@
+/**
+ * What the library reports about its own work. Code that has something to count calls these
+ * methods and never imports prom-client: the Prometheus implementation (prometheus.ts) is one
+ * implementation, `noopMetrics` the default, and a host may bring its own (StatsD, OpenTelemetry).
+ *
+ * Label values are bounded by construction: event types and Stripe operations are names from
+ * our code or Stripe's closed lists, error codes are our closed codes, routes are route patterns.
+ */
+export interface BillingMetrics {
+  /** A webhook whose signature verified (type from the event). */
+  webhookReceived(type: string): void;
+  /** Committed; `lagMs` is the time from Stripe creating the event to the commit. */
+  webhookProcessed(type: string, lagMs: number): void;
+  /** A verified event already processed before (Stripe's at-least-once delivery). */
+  webhookDuplicate(type: string): void;
+  /** A verified event whose processing threw (Stripe will retry it). */
+  webhookFailed(type: string): void;
+  /** A delivery refused before processing: bad signature, bad payload, body parsed by the host. */
+  webhookRejected(code: string): void;
+  /** One attempt of a Stripe API call, after the rate limiter let it through. */
+  stripeRequest(operation: string, durationMs: number): void;
+  /** Time a Stripe call waited for the rate limiter. */
+  rateLimiterWait(operation: string, waitMs: number): void;
+  /** A Stripe call that failed, by our error code (`stripe_rate_limited`, `stripe_api_error`, ...). */
+  stripeError(operation: string, code: string): void;
+  /** A feature read answered by a cache tier. */
+  cacheHit(tier: string): void;
+  /** A feature read that a cache tier could not answer. */
+  cacheMiss(tier: string): void;
+  /** One bulk sync run finished. */
+  syncRun(result: { tenantsChanged: number; failed: number; aborted: boolean; durationMs: number }): void;
+  /** One HTTP request answered by our server or one of the adapters; `route` is the route pattern. */
+  httpRequest(method: string, route: string, status: number, durationMs: number): void;
+}
+
+const ignore = () => {};
+
+/** The default wherever metrics are optional: every call does nothing. */
+export const noopMetrics: BillingMetrics = Object.freeze({
+  webhookReceived: ignore,
+  webhookProcessed: ignore,
+  webhookDuplicate: ignore,
+  webhookFailed: ignore,
+  webhookRejected: ignore,
+  stripeRequest: ignore,
+  rateLimiterWait: ignore,
+  stripeError: ignore,
+  cacheHit: ignore,
+  cacheMiss: ignore,
+  syncRun: ignore,
+  httpRequest: ignore,
+});
