@@ -54,7 +54,9 @@ export async function buildServer(deps: ServerDeps, options: ServerOptions = {})
     metrics.httpRequest(request.method, route, reply.statusCode, reply.elapsedTime);
   });
   await app.register(healthRoutes, deps);
-  await app.register(billingPlugin, { webhookHandler: deps.webhookHandler, metrics });
+  // The route exists even when a caller built the server without a handler (admin-only tests):
+  // Stripe then gets a 500 and retries, instead of a 404 that looks like a wrong endpoint URL.
+  await app.register(billingPlugin, { webhookHandler: deps.webhookHandler ?? unconfiguredWebhooks, metrics });
   await app.register(adminRoutes, deps);
   await app.register(consolePlugin, deps);
   if (deps.prometheus && (options.metricsRoute ?? 'admin') === 'admin') {
@@ -62,6 +64,12 @@ export async function buildServer(deps: ServerDeps, options: ServerOptions = {})
   }
   return app;
 }
+
+const unconfiguredWebhooks: StripeWebhookHandler = {
+  async handleWebhook() {
+    throw new Error('This server was built without a webhook handler');
+  },
+};
 
 /** A listener of its own for `GET /metrics` (METRICS_PORT): no token, the network keeps it private. */
 export async function buildMetricsServer(
