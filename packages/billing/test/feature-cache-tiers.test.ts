@@ -7,6 +7,7 @@ import {
   type FeatureReader,
 } from '../src/feature-cache/index.js';
 import type { TenantFeatureState } from '../src/core/index.js';
+import { noopMetrics, type BillingMetrics } from '../src/metrics/index.js';
 import { inTransaction, updateTenantFeatures } from '../src/tenant-store/index.js';
 import { HAS_REDIS_SERVER, startOwnRedis, type OwnRedis } from './helpers/redis-server.js';
 
@@ -182,6 +183,49 @@ describe.skipIf(!HAS_REDIS_SERVER)('two instances on one Redis (own redis-server
     const local = b.reader.stats.localHits;
     await b.reader.getTenantFeatures('acme');
     expect(b.reader.stats.localHits).toBe(local + 1);
+  });
+
+  it('metrics count each read once per tier it consulted: local, redis, database', async () => {
+    const recorder = () => {
+      const calls: string[] = [];
+      const metrics: BillingMetrics = {
+        ...noopMetrics,
+        cacheHit: (tier) => calls.push(`hit:${tier}`),
+        cacheMiss: (tier) => calls.push(`miss:${tier}`),
+      };
+      return { calls, metrics };
+    };
+    const cacheOf = () => {
+      const cache = createRedisCache(redis.url, { keyPrefix: 'tiers:', commandTimeoutMs: 1_000 });
+      caches.push(cache);
+      return cache;
+    };
+    const ra = recorder();
+    const a = createFeatureReader(db.readPrisma, cacheOf(), { namespace: 'm1', metrics: ra.metrics });
+    await vi.waitFor(() => expect(a.cacheState).toBe('closed'));
+    await write('globex', { api_access: true, max_users: 42 });
+    // First read: nothing cached, so Redis misses and the database answers.
+    await a.getTenantFeatures('globex');
+    expect(ra.calls.filter((c) => !c.endsWith(':local'))).toEqual(['miss:redis', 'hit:database']);
+    // Once subscribed, the in-process tier answers alone.
+    await vi.waitFor(
+      async () => {
+        ra.calls.length = 0;
+        await a.getTenantFeatures('globex');
+        expect(ra.calls).toEqual(['hit:local']);
+      },
+      { timeout: 20_000 },
+    );
+    // A tenant without features misses every tier.
+    ra.calls.length = 0;
+    expect(await a.getTenantFeatures('nobody')).toBeNull();
+    expect(ra.calls).toEqual(['miss:local', 'miss:redis', 'miss:database']);
+    // Another instance finds what the first one put in Redis.
+    const rb = recorder();
+    const b = createFeatureReader(db.readPrisma, cacheOf(), { namespace: 'm1', metrics: rb.metrics });
+    await vi.waitFor(() => expect(b.cacheState).toBe('closed'));
+    await b.getTenantFeatures('globex');
+    expect(rb.calls.filter((c) => !c.endsWith(':local'))).toEqual(['hit:redis']);
   });
 
   it('Redis stopped: lookups go to the database at once with the committed value; restarted: the breaker closes and nothing stale is served', async () => {
