@@ -104,31 +104,36 @@ export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAda
   }
 
   return {
-    webhook(req, res) {
+    // Errors of the services become our answer; what fails after that (sending it) goes to Express's
+    // error handling through next, never to an unhandled rejection.
+    webhook(req, res, next) {
       const started = performance.now();
       webhookAnswer(req)
         .catch((error: unknown) => answerError(error, logger))
         .then((answer) => {
           metrics.httpRequest(req.method, 'stripe_webhook', answer.status, performance.now() - started);
           send(res, answer);
-        });
+        })
+        .catch(next);
     },
 
-    features(req, res) {
+    features(req, res, next) {
       const started = performance.now();
       (async () => answerFeatureRead(source(), await tenantOf(req)))()
         .catch((error: unknown) => answerError(error, logger))
         .then((answer) => {
           metrics.httpRequest(req.method, 'tenant_features', answer.status, performance.now() - started);
           send(res, answer);
-        });
+        })
+        .catch(next);
     },
 
     requireFeature(key) {
       return (req: Request, res: Response, next: NextFunction) => {
         (async () => answerFeatureGuard(source(), await tenantOf(req), key))()
           .catch((error: unknown) => answerError(error, logger))
-          .then((answer) => (answer ? send(res, answer) : next()));
+          .then((answer) => (answer ? send(res, answer) : next()))
+          .catch(next);
       };
     },
   };
