@@ -180,3 +180,15 @@ export async function withInterrupts<T>(run: (signal: AbortSignal) => Promise<T>
     remove();
   }
 }
+
+/** The real process's streams, terminal facts and environment, as a long CLI command takes them. */
+export function processIo(signal: AbortSignal) {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    isTTY: process.stderr.isTTY === true,
+    columns: process.stderr.columns,
+    env: process.env,
+    signal,
+  };
+}

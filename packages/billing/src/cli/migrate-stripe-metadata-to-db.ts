@@ -15,6 +15,7 @@ import {
   runWithContext,
   show,
   tenantIdArgument,
+  processIo,
   withInterrupts,
   withIo,
   type CommandIo,
@@ -212,20 +213,11 @@ function textReport(
 
 /**
  * Process wiring: Ctrl-C once stops between tenants and prints the partial summary; a second
- * Ctrl-C exits at once (each tenant is written in its own transaction, so nothing half-written
- * is left behind).
+ * Ctrl-C exits at once (tenants are written in batches, each all-or-nothing, so nothing
+ * half-written is left behind).
  */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  return withInterrupts((signal) =>
-    runMigrateCli(argv, {
-      stdout: process.stdout,
-      stderr: process.stderr,
-      isTTY: process.stderr.isTTY === true,
-      columns: process.stderr.columns,
-      env: process.env,
-      signal,
-    }),
-  );
+  return withInterrupts((signal) => runMigrateCli(argv, processIo(signal)));
 }
 
 export async function runAsProcess(): Promise<void> {

@@ -11,6 +11,7 @@ import {
   runWithContext,
   show,
   tenantIdArgument,
+  processIo,
   withInterrupts,
   withIo,
   type CommandIo,
@@ -167,16 +168,7 @@ function textReport(options: ParsedOptions, r: ReconcileResult): string {
 
 /** Process wiring: Ctrl-C once stops between tenants and prints the partial report; twice exits at once. */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  return withInterrupts((signal) =>
-    runReconcileCli(argv, {
-      stdout: process.stdout,
-      stderr: process.stderr,
-      isTTY: process.stderr.isTTY === true,
-      columns: process.stderr.columns,
-      env: process.env,
-      signal,
-    }),
-  );
+  return withInterrupts((signal) => runReconcileCli(argv, processIo(signal)));
 }
 
 // `tsx src/cli/reconcile.ts` runs the command; importing it (tests) does not.
