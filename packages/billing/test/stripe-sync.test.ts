@@ -16,6 +16,7 @@ import {
   mapStripeError,
   type StripeSyncService,
 } from '../src/stripe-sync/index.js';
+import { noopMetrics } from '../src/metrics/index.js';
 import { startTestStripe, type TestStripe } from './helpers/env.js';
 import { mapConcurrent, PLAN_FIXTURES, seedPlan, seedPlans, type SeededPlans } from './helpers/fixtures.js';
 
@@ -313,6 +314,63 @@ describe('getCustomersWithSubscriptions', () => {
 
     const limited = await sync.getCustomersWithSubscriptions(50);
     expect(limited).toHaveLength(50);
+  });
+
+  it('reads a long walk with several pages in flight (disjoint created ranges): the same entries as one cursor walk', async () => {
+    const walk = await startTestStripe();
+    try {
+      const seeded = await seedPlans(walk.stripe);
+      const prices = [seeded.starter, seeded.pro, seeded.enterprise].map((p) => p.price.id);
+      // 600 subscriptions over ~30 seconds of the emulator's clock, in bursts as an import makes them;
+      // every 25th customer also has a newer canceled one, in another range than its live one.
+      const customers: string[] = [];
+      for (let burst = 0; burst < 20; burst += 1) {
+        walk.emu.advanceClock(burst % 7 === 0 ? 5 : 1);
+        const made = await mapConcurrent(30, 16, async (i) => {
+          const customer = await walk.stripe.customers.create({ metadata: { tenantId: `w${burst}-${i}` } });
+          await walk.stripe.subscriptions.create({
+            customer: customer.id,
+            items: [{ price: prices[(burst + i) % 3]! }],
+          });
+          return customer.id;
+        });
+        customers.push(...made);
+      }
+      for (const [i, customer] of customers.entries()) {
+        if (i % 25 !== 0 || i > 300) continue;
+        const sub = await walk.stripe.subscriptions.create({ customer, items: [{ price: prices[0]! }] });
+        walk.emu.setSubscriptionStatus(sub.id, 'canceled');
+      }
+      let inFlight = 0;
+      let peak = 0;
+      const metrics = {
+        ...noopMetrics,
+        rateLimiterWait: () => void (peak = Math.max(peak, ++inFlight)),
+        stripeRequest: () => void (inFlight -= 1),
+      };
+      walk.emu.injectLatency(20, { path: '/v1/subscriptions' });
+      const sequential = await createStripeSyncService(walk.stripe, {
+        ...fast,
+        listConcurrency: 1,
+      }).getCustomersWithSubscriptions();
+      walk.emu.resetRequestCounts();
+      const parallel = await createStripeSyncService(walk.stripe, {
+        ...fast,
+        listConcurrency: 6,
+        metrics,
+      }).getCustomersWithSubscriptions();
+      const listed = walk.emu.requestCounts()['GET /v1/subscriptions']!;
+
+      expect(parallel).toHaveLength(600);
+      expect(parallel).toEqual(sequential);
+      expect(peak).toBeGreaterThanOrEqual(2);
+      expect(peak).toBeLessThanOrEqual(6);
+      // 613 subscriptions = 7 pages; each range ends on a partial page.
+      expect(listed).toBeGreaterThanOrEqual(7);
+      expect(listed).toBeLessThanOrEqual(7 + 6);
+    } finally {
+      await walk.close();
+    }
   });
 
   it('reports plan statistics over paginated products and prices', async () => {

@@ -35,12 +35,20 @@ export function newId(prefix: string): string {
  * Wall-clock seconds that never go backwards. Several objects are routinely
  * created within the same second; list ordering uses an insertion sequence as
  * the tie-breaker (see Table), so `created` only has to be non-decreasing.
+ * `advance` moves the clock forward for everything the emulator stamps (objects'
+ * `created`, events, expiry checks), so tests can lay objects out over time.
  */
 export class Clock {
   private last = 0;
+  private offset = 0;
   now(): number {
-    const t = Math.floor(Date.now() / 1000);
+    const t = Math.floor(Date.now() / 1000) + this.offset;
     this.last = Math.max(this.last, t);
     return this.last;
+  }
+  advance(seconds: number): void {
+    if (!Number.isInteger(seconds) || seconds < 0)
+      throw new RangeError(`advanceClock takes a whole number of seconds ≥ 0, got ${seconds}`);
+    this.offset += seconds;
   }
 }

@@ -84,6 +84,11 @@ export interface StripeEmulator {
    */
   confirmBillingPortalSession(sessionId: string): Stripe.Subscription;
   emitEvent(type: string, object: unknown, previousAttributes?: Record<string, unknown>): Stripe.Event;
+  /**
+   * Moves the emulator's clock forward by whole seconds (never back): objects created afterwards
+   * carry the later `created`, so lists filtered by `created` ranges can be tested. Kept by reset().
+   */
+  advanceClock(seconds: number): void;
   /** Clears all objects, events, counts, faults and idempotency keys (webhook endpoint config is kept). */
   reset(): void;
   close(): Promise<void>;
@@ -148,6 +153,7 @@ export async function startStripeEmulator(options: EmulatorOptions = {}): Promis
     confirmBillingPortalSession: (id) => confirmBillingPortal(core, id) as Stripe.Subscription,
     emitEvent: (type, object, previousAttributes) =>
       asEvent(core.events.emit(type, object, previousAttributes ?? null)),
+    advanceClock: (seconds) => core.store.clock.advance(seconds),
     reset: () => core.reset(),
     close: async () => {
       core.webhooks.close();

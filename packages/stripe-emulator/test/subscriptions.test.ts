@@ -173,6 +173,43 @@ describe('subscriptions', () => {
     expect(ids(await stripe.subscriptions.list({ price: pro.price.id }))).toEqual([c.id, b.id]);
   });
 
+  it('lists by created range with a cursor, over a clock moved forward by advanceClock', async () => {
+    const { basic } = await setup();
+    const created: Stripe.Subscription[] = [];
+    for (const step of [0, 5, 0, 0, 100, 1]) {
+      emu.advanceClock(step);
+      const customer = await stripe.customers.create({});
+      created.push(
+        await stripe.subscriptions.create({ customer: customer.id, items: [{ price: basic.price.id }] }),
+      );
+    }
+    const [t0, t1, , , t4, t5] = created.map((s) => s.created);
+    expect(t1! - t0!).toBeGreaterThanOrEqual(5);
+    expect(t4! - t1!).toBeGreaterThanOrEqual(100);
+    expect(t5! - t4!).toBeGreaterThanOrEqual(1);
+    const ids = (l: Stripe.ApiList<Stripe.Subscription>) => l.data.map((s) => s.id);
+    const newestFirst = created.map((s) => s.id).reverse();
+
+    // [t1, t4): the three subscriptions created at t1, newest first, two per page.
+    const range = { gte: t1!, lt: t4! };
+    const first = await stripe.subscriptions.list({ created: range, limit: 2 });
+    expect(ids(first)).toEqual(newestFirst.slice(2, 4));
+    expect(first.has_more).toBe(true);
+    const next = await stripe.subscriptions.list({
+      created: range,
+      limit: 2,
+      starting_after: first.data[1]!.id,
+    });
+    expect(ids(next)).toEqual(newestFirst.slice(4, 5));
+    expect(next.has_more).toBe(false);
+    // A cursor from an unfiltered walk still marks a position in a filtered one.
+    const all = await stripe.subscriptions.list({ limit: 3 });
+    expect(
+      ids(await stripe.subscriptions.list({ created: { lte: t1! }, starting_after: all.data[2]!.id })),
+    ).toEqual(newestFirst.slice(3));
+    expect(() => emu.advanceClock(-1)).toThrow(RangeError);
+  });
+
   it('expands customers and prices across lists, and customer.subscriptions', async () => {
     const { basic, customer } = await setup();
     const sub = await stripe.subscriptions.create({

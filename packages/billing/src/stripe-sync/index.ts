@@ -3,6 +3,12 @@ export { createTokenBucket, type TokenBucket, type TokenBucketOptions } from './
 export { createTtlCache, type TtlCache } from '../cache/lru.js';
 export { createSingleFlight } from './single-flight.js';
 export { listAll, forEachPage, type StripePlanDefaults } from './plans.js';
+export {
+  listByCreatedRanges,
+  type CreatedRange,
+  type CreatedRangeWalkOptions,
+  type RangePageParams,
+} from './created-ranges.js';
 export type { StripeSyncStats, StripeCall } from './client.js';
 export {
   compareSubscriptions,

@@ -43,6 +43,11 @@ export interface StripeSyncOptions {
   requestsPerSecond?: number;
   /** Token-bucket burst; defaults to a fifth of a second's worth of requests. */
   burst?: number;
+  /**
+   * Pages of a bulk walk (every subscription, for the full sync and reconcile) in flight at once
+   * (default 8). The rate limit still caps requests per second; this hides Stripe's latency.
+   */
+  listConcurrency?: number;
   /** Our retries of 429/5xx/connection failures on top of the SDK's maxNetworkRetries (default 3). */
   maxRetries?: number;
   retryBaseDelayMs?: number;
@@ -122,7 +127,7 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
     maxEntries: options.cacheMaxEntries ?? 1000,
     now: options.now,
   });
-  return bindCatalog(stripe, call, stats, plans, options.catalog);
+  return bindCatalog(stripe, call, stats, plans, options.catalog, options.listConcurrency ?? 8);
 }
 
 function bindCatalog(
@@ -131,8 +136,9 @@ function bindCatalog(
   stats: StripeSyncStats,
   plans: PlanResolver,
   catalog: PlanCatalog,
+  listConcurrency: number,
 ): StripeSyncService {
-  const subscriptions = createSubscriptionReader(stripe, call, plans, catalog);
+  const subscriptions = createSubscriptionReader(stripe, call, plans, catalog, listConcurrency);
 
   async function getPlanStatistics(): Promise<PlanStatistics> {
     const known = isCatalogSource(catalog) ? await catalog.current() : catalog;
@@ -198,7 +204,7 @@ function bindCatalog(
     invalidatePlan: (id) => plans.invalidate(id),
     invalidateAttachedFeatures: () => plans.invalidateAttachedFeatures(),
     planSource: plans.source,
-    withCatalog: (other) => bindCatalog(stripe, call, stats, plans, other),
+    withCatalog: (other) => bindCatalog(stripe, call, stats, plans, other, listConcurrency),
     call,
     stats,
     stripe,

@@ -3,6 +3,7 @@ import { grantsAccess } from '../core/index.js';
 import { BillingError, PlanNotFoundError } from '../errors.js';
 import type { PlanCatalog } from '../catalog/registry.js';
 import type { StripeCall } from './client.js';
+import { listByCreatedRanges } from './created-ranges.js';
 import { forEachPage, listAll, type PlanResolver, type StripePlanDefaults } from './plans.js';
 
 // Non-granting statuses are ranked too, so a customer left with only ended subscriptions is still
@@ -115,6 +116,8 @@ export function createSubscriptionReader(
   call: StripeCall,
   plans: PlanResolver,
   catalog: PlanCatalog,
+  /** Pages of the bulk walk in flight at once (see listByCreatedRanges). */
+  listConcurrency = 1,
 ) {
   /**
    * One list of the customer's subscriptions answers every question callers ask: which one grants
@@ -171,30 +174,38 @@ export function createSubscriptionReader(
     },
 
     /**
-     * One paginated walk over all subscriptions (customer expanded), grouped per customer, plus
-     * one products.list per 100 products not yet cached.
-     * `limit` caps the customers returned; the walk stops on the page where the cap is passed, so a
-     * customer whose older subscriptions sit on a later page is judged on the ones seen.
+     * Every subscription (customer expanded), grouped per customer, plus one products.list per 100
+     * products not yet cached. The subscriptions are read with up to `listConcurrency` pages in
+     * flight (disjoint `created` ranges, every page through the rate limiter), in the order one
+     * cursor walk would give. `limit` caps the customers returned; it reads one page at a time and
+     * stops on the page where the cap is passed, so a customer whose older subscriptions sit on a
+     * later page is judged on the ones seen.
      */
     async getCustomersWithSubscriptions(limit?: number): Promise<CustomerSubscriptionEntry[]> {
       const byCustomer = new Map<
         string,
         { customer: Stripe.Customer | Stripe.DeletedCustomer | string; subscriptions: Stripe.Subscription[] }
       >();
-      await forEachPage(
-        call,
-        'subscriptions.list',
-        (page) => stripe.subscriptions.list({ ...page, status: 'all', expand: ['data.customer'] }),
-        (page) => {
-          for (const sub of page) {
-            const id = customerIdOf(sub);
-            const group = byCustomer.get(id);
-            if (group) group.subscriptions.push(sub);
-            else byCustomer.set(id, { customer: sub.customer, subscriptions: [sub] });
-          }
-          return limit === undefined || byCustomer.size <= limit;
-        },
-      );
+      const addPage = (page: Stripe.Subscription[]) => {
+        for (const sub of page) {
+          const id = customerIdOf(sub);
+          const entry = byCustomer.get(id);
+          if (entry) entry.subscriptions.push(sub);
+          else byCustomer.set(id, { customer: sub.customer, subscriptions: [sub] });
+        }
+      };
+      const list = (page: { limit: number; starting_after?: string; created?: Stripe.RangeQueryParam }) =>
+        stripe.subscriptions.list({ ...page, status: 'all', expand: ['data.customer'] });
+      if (limit === undefined) {
+        addPage(
+          await listByCreatedRanges(call, 'subscriptions.list', list, { concurrency: listConcurrency }),
+        );
+      } else {
+        await forEachPage(call, 'subscriptions.list', list, (page) => {
+          addPage(page);
+          return byCustomer.size <= limit;
+        });
+      }
 
       const chosen = new Map<string, { subscription: Stripe.Subscription; grantsAccess: boolean }>();
       for (const [customerId, group] of byCustomer) {

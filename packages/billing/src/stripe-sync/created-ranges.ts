@@ -1,0 +1,122 @@
+import type Stripe from 'stripe';
+import type { StripeCall } from './client.js';
+
+/** A half-open `created` interval: `gte` ≤ created < `lt`; a missing bound is open. */
+export interface CreatedRange {
+  gte?: number;
+  lt?: number;
+}
+
+export interface RangePageParams {
+  limit: number;
+  starting_after?: string;
+  created?: CreatedRange;
+}
+
+export interface CreatedRangeWalkOptions {
+  /** Pages in flight at once, at most (1: one plain cursor walk). Every page still goes through `call`. */
+  concurrency: number;
+  /**
+   * Pages read before the walk splits. Each range ends on a partial page, so a split costs up to
+   * one request; a list this short is read as one cursor walk, at exactly its page count.
+   */
+  pagesBeforeSplit?: number;
+  /** Pages a range peeled off the open-ended tail is sized to hold, from the density seen so far. */
+  pagesPerRange?: number;
+}
+
+interface Segment<T> {
+  range: CreatedRange;
+  cursor?: string;
+  items: T[];
+}
+
+const PAGE = 100;
+
+/**
+ * Reads a whole newest-first Stripe list (every object with an immutable `created`) with up to
+ * `concurrency` pages in flight. A cursor list has one next page at a time, so the concurrency
+ * comes from splitting the `created` axis: a walk that still has more after a page keeps the newer
+ * part of what is left (same cursor, a raised `created[gte]`) and hands the older part
+ * (`created[lt]`) to a new walk. `created` never changes, so the ranges are disjoint and together
+ * cover exactly what one walk would see, and their pages joined in range order are the same list in
+ * the same order. A bounded range is halved; the open-ended oldest range gives away a slice sized
+ * from the objects per second seen on the page. Filtering by status or price instead would let an
+ * object that changes mid-walk fall between two lists.
+ */
+export async function listByCreatedRanges<T extends { id: string; created: number }>(
+  call: StripeCall,
+  label: string,
+  page: (params: RangePageParams) => Promise<Stripe.ApiList<T>>,
+  options: CreatedRangeWalkOptions,
+): Promise<T[]> {
+  const concurrency = Math.max(1, Math.floor(options.concurrency));
+  const pagesBeforeSplit = Math.max(1, options.pagesBeforeSplit ?? 3);
+  const pagesPerRange = Math.max(1, options.pagesPerRange ?? 4);
+  const segments: Segment<T>[] = [{ range: {}, items: [] }];
+  let open = 1;
+  let pagesRead = 0;
+  let failure: { error: unknown } | undefined;
+
+  /** Gives away the older part of what `segment` has left after `data`; null when not worth a request. */
+  function split(segment: Segment<T>, data: T[]): Segment<T> | null {
+    const newest = data[0]!.created;
+    const oldest = data.at(-1)!.created;
+    const perSecond = data.length / Math.max(1, newest - oldest);
+    const { gte } = segment.range;
+    let boundary: number;
+    if (gte === undefined) {
+      boundary = oldest - Math.max(1, Math.ceil((pagesPerRange * PAGE) / perSecond));
+      if (boundary <= 0) return null;
+    } else {
+      // What is left lies in [gte, oldest]: two seconds at least, and likely more than a page.
+      if (oldest - gte < 1 || perSecond * (oldest - gte) < PAGE) return null;
+      boundary = gte + Math.ceil((oldest - gte) / 2);
+    }
+    segment.range = { ...segment.range, gte: boundary };
+    return { range: { ...(gte === undefined ? {} : { gte }), lt: boundary }, items: [] };
+  }
+
+  async function walk(segment: Segment<T>): Promise<void> {
+    for (;;) {
+      if (failure) return;
+      const { range, cursor } = segment;
+      const params: RangePageParams = {
+        limit: PAGE,
+        ...(cursor ? { starting_after: cursor } : {}),
+        ...(range.gte !== undefined || range.lt !== undefined ? { created: { ...range } } : {}),
+      };
+      const list = await call(label, () => page(params));
+      pagesRead += 1;
+      segment.items.push(...list.data);
+      const last = list.data.at(-1);
+      if (!list.has_more || !last) {
+        open -= 1;
+        return;
+      }
+      segment.cursor = last.id;
+      if (pagesRead >= pagesBeforeSplit && open < concurrency) {
+        const older = split(segment, list.data);
+        if (older) {
+          // Right after its parent: every object in it is older than the parent's, newer than the next range's.
+          segments.splice(segments.indexOf(segment) + 1, 0, older);
+          open += 1;
+          start(older);
+        }
+      }
+    }
+  }
+
+  const walks: Promise<void>[] = [];
+  const start = (segment: Segment<T>) =>
+    walks.push(
+      walk(segment).catch((error: unknown) => {
+        failure ??= { error };
+      }),
+    );
+  start(segments[0]!);
+  // Walks started while earlier ones run are appended, so this loop waits for every one of them.
+  for (let i = 0; i < walks.length; i += 1) await walks[i];
+  if (failure) throw failure.error;
+  return segments.flatMap((s) => s.items);
+}
