@@ -284,6 +284,26 @@ describe('pages', () => {
     expect(await auditCount()).toBe(before);
   });
 
+  it('answer an unknown console path with an HTML 404 page, and the API keeps its JSON 404', async () => {
+    const page = await t.app.inject({ method: 'GET', url: '/admin/no-such-page' });
+    expect(page.statusCode).toBe(404);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.headers['content-security-policy']).toContain("default-src 'none'");
+    expect(page.body).toContain('Not found');
+    expect(page.body).toContain('href="/admin"');
+    const wrongMethod = await t.app.inject({ method: 'DELETE', url: '/admin/login' });
+    expect(wrongMethod.statusCode).toBe(405);
+    expect(wrongMethod.headers.allow).toContain('GET');
+    expect(wrongMethod.headers['content-type']).toMatch(/^text\/html/);
+    const api = await t.app.inject({ method: 'GET', url: '/api/admin/no-such-route' });
+    expect(api.statusCode).toBe(404);
+    expect(api.json()).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
+    // A sibling path that merely starts with the prefix is not the console's.
+    expect((await t.app.inject({ method: 'GET', url: '/administrator' })).json()).toMatchObject({
+      error: { code: 'not_found' },
+    });
+  });
+
   it('show a missing tenant as a 404 page', async () => {
     const { cookie } = await session(ADMIN_TOKEN);
     const res = await t.app.inject({ method: 'GET', url: '/admin/tenants/nope', headers: { cookie } });

@@ -1,2 +1,2 @@
-export { consolePlugin, type ConsoleDeps } from './plugin.js';
+export { consoleErrorPages, consolePlugin, type ConsoleDeps } from './plugin.js';
 export { createSessionKeys, MIN_SECRET_LENGTH, type ConsoleSession, type SessionKeys } from './session.js';

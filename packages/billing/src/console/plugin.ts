@@ -4,6 +4,7 @@ import type { PrismaClient } from '@packages/db';
 import type { CustomPlanService } from '../custom-plans/index.js';
 import type { FeatureSyncService } from '../feature-sync/index.js';
 import { errorResponse } from '../server/admin-routes.js';
+import type { ErrorPages } from '../server/error-shape.js';
 import {
   authenticateToken,
   authenticateTokenHash,
@@ -59,6 +60,18 @@ const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
+};
+
+/**
+ * The server's 404 and 405 under `/admin` (no console route matched, so none of the console's hooks
+ * ran): a page a browser can show, with the console's headers, instead of the API's JSON.
+ */
+export const consoleErrorPages: ErrorPages = {
+  prefix: '/admin',
+  render(status, message) {
+    const page = errorPage({ principal: null, csrf: '', flash: null }, status, message);
+    return { headers: { ...SECURITY_HEADERS, 'cache-control': 'no-store' }, html: page.value };
+  },
 };
 
 /** An HTTP error the console renders as a page. */

@@ -3,7 +3,7 @@ import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
 import { billingPlugin } from '../adapters/fastify.js';
 import type { KeyValueCache } from '../cache/index.js';
-import { consolePlugin, type ConsoleDeps } from '../console/index.js';
+import { consoleErrorPages, consolePlugin, type ConsoleDeps } from '../console/index.js';
 import { noopMetrics, type BillingMetrics, type PrometheusMetrics } from '../metrics/index.js';
 import type { StripeWebhookHandler } from '../webhooks/index.js';
 import { adminRoutes, type AdminRouteDeps } from './admin-routes.js';
@@ -46,7 +46,7 @@ export async function buildServer(deps: ServerDeps, options: ServerOptions = {})
     ...errorShapeOptions(),
   });
   // Before any route: every plugin registered below inherits the one error shape.
-  installErrorShape(app);
+  installErrorShape(app, consoleErrorPages);
   const metrics = deps.metrics ?? noopMetrics;
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, never the raw URL: tenant ids in paths would make the label unbounded.

@@ -90,24 +90,37 @@ function routeTable(app: FastifyInstance): (method: string, path: string) => str
 }
 
 /** Installs the not-found and error handlers on the root instance; call before registering routes. */
-export function installErrorShape(app: FastifyInstance): void {
+export interface ErrorPages {
+  /** Paths under this prefix are a browser's (the console's): their 404 and 405 are pages, not JSON. */
+  prefix: string;
+  /** The whole answer: headers and an HTML document. */
+  render(status: number, message: string): { headers: Record<string, string>; html: string };
+}
+
+export function installErrorShape(app: FastifyInstance, pages?: ErrorPages): void {
   const otherMethods = routeTable(app);
+  const pageFor = (path: string) =>
+    pages && (path === pages.prefix || path.startsWith(`${pages.prefix}/`)) ? pages : undefined;
+  const answer = (reply: FastifyReply, path: string, status: number, code: string, message: string) => {
+    const page = pageFor(path)?.render(status, message);
+    if (!page) return reply.code(status).send(body(code, message));
+    return reply.code(status).headers(page.headers).type('text/html; charset=utf-8').send(page.html);
+  };
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '/';
     const allowed = otherMethods(request.method, path);
     if (allowed.length > 0) {
-      return reply
-        .code(405)
-        .header('allow', allowed.join(', '))
-        .send(
-          body(
-            'method_not_allowed',
-            `Method ${request.method} is not allowed here; allowed: ${allowed.join(', ')}`,
-          ),
-        );
+      reply.header('allow', allowed.join(', '));
+      return answer(
+        reply,
+        path,
+        405,
+        'method_not_allowed',
+        `Method ${request.method} is not allowed here; allowed: ${allowed.join(', ')}`,
+      );
     }
-    return reply.code(404).send(body('not_found', `No route for ${request.method} on this path`));
+    return answer(reply, path, 404, 'not_found', `No route for ${request.method} on this path`);
   });
 
   app.setErrorHandler((error, request, reply) => {
