@@ -123,6 +123,32 @@ export const configVariables = {
   PAYMENT_GRACE_CHECK_MINUTES: variable(
     optional(wholeNumber(10_080, 'must be a whole number of minutes from 0 (off) to 10080 (a week)')),
   ),
+  // Webhook workers inside `npm start`: customer queues processed at once (0 = none in this process;
+  // then run `npm run worker` elsewhere, or the route processes each event before answering).
+  WEBHOOK_WORKERS: variable(
+    withDefault(wholeNumber(256, 'must be a whole number from 0 (no in-process worker) to 256'), 4),
+  ),
+  // How often an idle worker looks for due events (retries, leases of a killed worker, events
+  // accepted by another process); events accepted by the same process wake it at once.
+  WEBHOOK_POLL_MS: variable(
+    withDefault(
+      wholeNumber(60_000, 'must be a whole number of milliseconds from 10 to 60000').refine(
+        (n) => n >= 10,
+        'must be a whole number of milliseconds from 10 to 60000',
+      ),
+      250,
+    ),
+  ),
+  // Processing tries before an event is marked failed (kept, listed and replayable by an admin).
+  WEBHOOK_MAX_ATTEMPTS: variable(
+    withDefault(
+      wholeNumber(100, 'must be a whole number from 1 to 100').refine(
+        (n) => n >= 1,
+        'must be a whole number from 1 to 100',
+      ),
+      8,
+    ),
+  ),
   // Signs the admin console's session cookies; every instance behind one address needs the same value.
   CONSOLE_SESSION_SECRET: variable(
     optional(z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)')),

@@ -16,6 +16,7 @@ import {
   createStripeWebhookHandler,
   type StripeWebhookHandler,
   type StripeWebhookHandlerOptions,
+  type StripeWebhookPipeline,
 } from './webhooks/index.js';
 
 export interface BillingContextOptions {
@@ -56,6 +57,11 @@ export interface BillingContext {
   featureSync: FeatureSyncService;
   /** Without STRIPE_WEBHOOK_SECRET every call fails with a configuration error (HTTP 500). */
   webhookHandler: StripeWebhookHandler;
+  /**
+   * The webhook inbox: what workers (`startWebhookWorkers`, `npm run worker`) and the admin API use.
+   * Processing needs no webhook secret; accepting through it without one fails verification.
+   */
+  webhooks: StripeWebhookPipeline;
   customPlans: CustomPlanService;
   auth: AuthConfig;
   /** CONSOLE_SESSION_SECRET; the admin console is disabled (503) without it. */
@@ -131,12 +137,14 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     registerFeatureReader(db.prisma, featureSync.reader);
     const webhookSecret = env.STRIPE_WEBHOOK_SECRET;
     const graceDays = env.PAYMENT_GRACE_PERIOD_DAYS;
+    const webhooks = createStripeWebhookHandler(stripe, db.prisma, featureSync, webhookSecret ?? '', {
+      ...(graceDays !== undefined ? { paymentFailurePolicy: { gracePeriodDays: graceDays } } : {}),
+      metrics,
+      ...options.webhookOptions,
+      retry: { maxAttempts: env.WEBHOOK_MAX_ATTEMPTS, ...options.webhookOptions?.retry },
+    });
     const webhookHandler: StripeWebhookHandler = webhookSecret
-      ? createStripeWebhookHandler(stripe, db.prisma, featureSync, webhookSecret, {
-          ...(graceDays !== undefined ? { paymentFailurePolicy: { gracePeriodDays: graceDays } } : {}),
-          metrics,
-          ...options.webhookOptions,
-        })
+      ? webhooks
       : {
           async handleWebhook() {
             throw new Error('STRIPE_WEBHOOK_SECRET is not configured; webhooks cannot be verified');
@@ -164,6 +172,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       stripeSync,
       featureSync,
       webhookHandler,
+      webhooks,
       customPlans,
       auth,
       ...(env.CONSOLE_SESSION_SECRET ? { consoleSecret: env.CONSOLE_SESSION_SECRET } : {}),

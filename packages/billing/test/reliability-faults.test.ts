@@ -262,7 +262,7 @@ describe('Postgres failures during a full sync', () => {
 });
 
 describe('Postgres failures during a webhook', () => {
-  it('failure after the config write: 500, no ledger row, no config, and the retried delivery applies exactly once', async () => {
+  it('failure in the write: 500, the event kept pending with its reason, no config, and the retried delivery applies exactly once', async () => {
     const customerId = await env.createCustomer('rf_webhook');
     const sub = await env.subscribe(customerId, 'pro');
     const event = env.lastEvent('customer.subscription.created', sub.id);
@@ -272,14 +272,14 @@ describe('Postgres failures during a webhook', () => {
     const failed = await env.deliver(event);
     expect(failed.status).toBe(500);
     expect(failed.json).toEqual({ error: { code: 'internal_error', message: expect.any(String) } });
-    expect(await env.ledger(event.id)).toBeNull();
+    expect(await env.ledger(event.id)).toMatchObject({ status: 'pending', lastError: expect.any(String) });
     expect(await env.state('rf_webhook')).toBeNull();
 
     const retried = await env.deliver(event);
     expect(retried).toMatchObject({ status: 200, json: { status: 'processed', action: 'plan_applied' } });
     const again = await env.deliver(event);
     expect(again).toMatchObject({ status: 200, json: { status: 'duplicate' } });
-    expect(await env.ledger(event.id)).toMatchObject({ status: 'processed', attempts: 2 });
+    expect(await env.ledger(event.id)).toMatchObject({ status: 'processed', attempts: 3, lastError: null });
     expect(await env.prisma.featureAuditLog.count({ where: { stripeEventId: event.id } })).toBe(1);
     expect(await env.state('rf_webhook')).toMatchObject({
       features: PLAN_FIXTURES.pro.features,

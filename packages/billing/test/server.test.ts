@@ -302,7 +302,8 @@ describe('npm start (src/server/main.ts)', () => {
     }
   }, 120_000);
 
-  it('on SIGTERM lets an in-flight webhook finish, then exits cleanly', async () => {
+  /** A signed event whose processing reads a customer from Stripe slowly (1.5 s), and the SIGTERM sent mid-read. */
+  async function sigtermDuringProcessing(workers: string) {
     const emu = await startStripeEmulator({ port: 0 });
     const run = startMain({
       STRIPE_SECRET_KEY: emu.apiKey,
@@ -310,6 +311,7 @@ describe('npm start (src/server/main.ts)', () => {
       STRIPE_WEBHOOK_SECRET: emu.webhookSecret,
       PORT: '0',
       HOST: '127.0.0.1',
+      WEBHOOK_WORKERS: workers,
     });
     try {
       const port = await run.listening();
@@ -320,7 +322,7 @@ describe('npm start (src/server/main.ts)', () => {
         customer: 'cus_nobody',
         metadata: {},
       });
-      // The tenant lookup asks Stripe for the customer: make that slow so the request is in flight.
+      // The tenant lookup asks Stripe for the customer: make that slow so the processing is in flight.
       emu.injectLatency(1500, { path: /\/v1\/customers\// });
       const customerReads = () =>
         Object.entries(emu.requestCounts()).reduce(
@@ -329,18 +331,32 @@ describe('npm start (src/server/main.ts)', () => {
         );
       const before = customerReads();
       const delivery = emu.deliverEvent(customer.id);
-      // SIGTERM only once the server is inside the handler (its Stripe read has arrived), however slow the machine.
+      // SIGTERM only once the processing is under way (its Stripe read has arrived), however slow the machine.
       for (let i = 0; i < 200 && customerReads() === before; i += 1) {
         await new Promise((r) => setTimeout(r, 25));
       }
       run.child.kill('SIGTERM');
       const res = await delivery;
       expect(res.status).toBe(200);
-      expect(JSON.parse(res.body)).toMatchObject({ status: 'unknown_tenant' });
-      expect(await run.exited).toBe(0);
+      const exit = await run.exited;
+      return { body: JSON.parse(res.body) as Record<string, unknown>, exit, output: run.output() };
     } finally {
       if (run.child.exitCode === null) run.child.kill('SIGKILL');
       await emu.close();
     }
+  }
+
+  it('on SIGTERM lets an in-flight webhook finish, then exits cleanly (no worker: processed in the request)', async () => {
+    const { body, exit } = await sigtermDuringProcessing('0');
+    expect(body).toMatchObject({ status: 'unknown_tenant' });
+    expect(exit).toBe(0);
+  }, 120_000);
+
+  it('on SIGTERM the in-process worker finishes its claim before the database closes', async () => {
+    const { body, exit, output } = await sigtermDuringProcessing('2');
+    // Answered as soon as it was stored; the worker processed it while the server shut down.
+    expect(body).toMatchObject({ status: 'queued' });
+    expect(exit).toBe(0);
+    expect(output).toMatch(/"status":"unknown_tenant".*"msg":"stripe event handled"/);
   }, 120_000);
 });

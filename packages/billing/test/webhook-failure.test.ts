@@ -84,8 +84,8 @@ describe('signature and body checks', () => {
   });
 });
 
-describe('failures inside the transaction', () => {
-  it('a Stripe 500 during the re-read rolls everything back (500), and the retry applies once', async () => {
+describe('failures while processing', () => {
+  it('a Stripe 500 during the re-read writes nothing (500), keeps the event with its reason, and the retry applies once', async () => {
     // Linked through metadata, so the transaction has already claimed the event and written the
     // customer id onto the tenant when the re-read fails.
     const { customerId, event } = await pendingCreated('t_stripe_down', 'metadata');
@@ -93,7 +93,12 @@ describe('failures inside the transaction', () => {
     const failed = await env.deliver(event);
     expect(failed.status).toBe(500);
     expect(failed.json).toEqual({ error: { code: 'internal_error', message: expect.any(String) } });
-    expect(await env.ledger(event.id)).toBeNull();
+    // Never lost: the inbox keeps the event, pending with a backoff and the reason.
+    expect(await env.ledger(event.id)).toMatchObject({
+      status: 'pending',
+      processingAttempts: 1,
+      lastError: expect.stringContaining('subscriptions.list'),
+    });
     expect(await env.state('t_stripe_down')).toBeNull();
     expect(
       (await env.prisma.tenant.findUnique({ where: { id: 't_stripe_down' } }))?.stripeCustomerId,
@@ -105,11 +110,17 @@ describe('failures inside the transaction', () => {
       customerId,
     );
     expect(await env.audits('t_stripe_down')).toHaveLength(1);
-    expect(await env.ledger(event.id)).toMatchObject({ status: 'processed', attempts: 1 });
+    // Two deliveries, two tries, applied once.
+    expect(await env.ledger(event.id)).toMatchObject({
+      status: 'processed',
+      attempts: 2,
+      processingAttempts: 2,
+      lastError: null,
+    });
     expect((await env.deliver(event)).json).toMatchObject({ status: 'duplicate' });
   });
 
-  it('a database error after the config was written rolls back config, audit and ledger together', async () => {
+  it('a database error in the write rolls back config, audit and the event’s outcome together', async () => {
     const customerId = await env.createCustomer('t_db_fail');
     const sub = await env.subscribe(customerId, 'starter');
     await env.deliver(env.lastEvent('customer.subscription.created', sub.id));
@@ -132,7 +143,11 @@ describe('failures inside the transaction', () => {
       );
     }
     expect(await env.state('t_db_fail')).toEqual(before);
-    expect(await env.ledger(upgrade.id)).toBeNull();
+    expect(await env.ledger(upgrade.id)).toMatchObject({
+      status: 'pending',
+      action: null,
+      lastError: expect.stringContaining('webhook_test_no_plan_change'),
+    });
     expect(env.logs.some((l) => l.line.includes('handled') && l.fields.eventId === upgrade.id)).toBe(false);
 
     const retried = await env.deliver(upgrade);
@@ -153,7 +168,7 @@ describe('failures inside the transaction', () => {
       const sub = await env.subscribe(customerId, 'enterprise');
       await env.emu.waitForDeliveries();
       const event = env.lastEvent('customer.subscription.created', sub.id);
-      expect(await env.ledger(event.id)).toMatchObject({ status: 'processed', attempts: 1 });
+      expect(await env.ledger(event.id)).toMatchObject({ status: 'processed', attempts: 2 });
       expect(await env.state('t_auto_retry')).toMatchObject({ features: PLAN_FIXTURES.enterprise.features });
       expect(await env.audits('t_auto_retry')).toHaveLength(1);
     } finally {

@@ -509,10 +509,14 @@ describe('hostile product metadata on a real emulator product', () => {
         expect(summary.failed).toMatchObject([
           { tenantId: victim.tenantId, error: expect.stringContaining(`field "${field}"`) },
         ]);
-        // The webhook path refuses too: a 500 keeps the event for Stripe's retries until the metadata is fixed.
+        // The webhook path refuses too: a 500 (Stripe retries) and the event kept in the inbox with its
+        // reason (retried with backoff, then `failed` until replayed) until the metadata is fixed.
         const delivery = await env.deliver(updateEvent);
         expect(delivery.status).toBe(500);
-        expect(await env.ledger(updateEvent.id)).toBeNull();
+        expect(await env.ledger(updateEvent.id)).toMatchObject({
+          status: expect.stringMatching(/^(pending|failed)$/),
+          lastError: expect.stringContaining(`field "${field}"`),
+        });
 
         expect(
           await env.prisma.tenantFeatureConfig.findUniqueOrThrow({ where: { tenantId: victim.tenantId } }),

@@ -87,7 +87,10 @@ export async function answerWebhook(
   }
   const signature = Array.isArray(signatureHeader) ? signatureHeader[0] : (signatureHeader ?? undefined);
   try {
-    const result = await handler.handleWebhook(payload, signature);
+    // With a worker attached the handler answers once the event is stored (`queued`).
+    const result = handler.receiveWebhook
+      ? await handler.receiveWebhook(payload, signature)
+      : await handler.handleWebhook(payload, signature);
     return { status: 200, body: result, headers: {}, result };
   } catch (error) {
     if (error instanceof WebhookSignatureError || error instanceof WebhookPayloadError) {

@@ -2,6 +2,7 @@ import type { PrismaClient } from '@packages/db';
 import { decidePlanChange, isNoOp, type PlanChangeOptions } from '../core/index.js';
 import {
   BillingError,
+  ConcurrencyError,
   EntitlementFeatureError,
   MetadataError,
   PlanNotFoundError,
@@ -11,9 +12,11 @@ import type { FeatureReader } from '../feature-cache/index.js';
 import { validateFeatureMap } from '../metadata/index.js';
 import type { StripeSyncService } from '../stripe-sync/index.js';
 import {
-  inTransaction,
-  toState,
+  applyDecision,
+  readForTicketedWrite,
+  readTenantState,
   updateTenantFeatures,
+  writeTicketed,
   wroteVersion,
   type Tx,
   type UpdateOutcome,
@@ -84,6 +87,9 @@ export function checkPlanAgainstCatalog(plan: PlanDefaults, catalog: FeatureCata
   if (catalog) validateFeatureMap(plan.features, catalog, `plan ${plan.priceId ?? plan.productId}`);
 }
 
+const MAX_VERSION_RETRIES = 5;
+const MAX_TICKET_ROUNDS = 3;
+
 /** Skip reasons that are a successful no-op rather than a refusal. */
 const SUCCESSFUL_SKIPS = new Set(['up_to_date']);
 
@@ -111,67 +117,81 @@ export function createPlanApplier(deps: {
       actor = 'system',
       source = 'sync',
     } = options;
-    // The tenant is checked first: it is a cheap local read and spares a Stripe call for a typo.
-    const tenant = await prisma.tenant.findUnique({
-      where: { id: tenantId },
-      include: { featureConfig: true },
-    });
-    if (!tenant) throw new TenantNotFoundError(tenantId);
-    const plan = await stripeSync.getPlanDefaultsFromStripe(planId);
-    checkPlanAgainstCatalog(plan, deps.catalog);
-
-    const current = tenant.featureConfig ? toState(tenant.featureConfig) : null;
-    const base = { tenantId, planId, before: current?.features ?? null };
-    const decision = decidePlanChange(current, tenantId, plan, { force, mergeStrategy });
-    if ('skip' in decision) {
-      return {
-        ...base,
-        success: SUCCESSFUL_SKIPS.has(decision.skip),
-        reason: decision.skip,
-        after: current?.features ?? null,
-        changed: false,
-        version: current?.version,
-      };
-    }
-    if (dryRun) {
-      const changed = current === null || !isNoOp(current, decision.patch);
-      return {
-        ...base,
-        success: true,
-        after: decision.patch.features ?? null,
-        changed,
-        version: current?.version,
-        ...(changed ? {} : { reason: 'up_to_date' }),
-      };
-    }
-
-    const outcome = await inTransaction(prisma, (tx) =>
-      applyPlanInTransaction(tx, tenantId, plan, { force, mergeStrategy, actor, source }),
-    );
-    if (wroteVersion(outcome)) await reader.publish([outcome.after]);
-    switch (outcome.status) {
-      case 'tenant_not_found':
-        throw new TenantNotFoundError(tenantId);
-      case 'skipped':
-        return {
-          ...base,
-          success: SUCCESSFUL_SKIPS.has(outcome.reason),
-          reason: outcome.reason,
-          after: outcome.state?.features ?? null,
-          changed: false,
-          version: outcome.state?.version,
-        };
-      default:
-        return {
+    // Round trip 1: a read ticket, the tenant and its config. The tenant is checked before Stripe is
+    // asked (a typo costs no Stripe call); the ticket is taken before the plan is read, so this
+    // write cannot overwrite the result of a Stripe read that started after it (see ticketed-write.ts).
+    for (let round = 1; ; round += 1) {
+      const read = await readForTicketedWrite(prisma, tenantId);
+      if (!read.tenant) throw new TenantNotFoundError(tenantId);
+      const plan = await stripeSync.getPlanDefaultsFromStripe(planId);
+      checkPlanAgainstCatalog(plan, deps.catalog);
+      let current = read.state;
+      for (let tries = 0; ; tries += 1) {
+        const base = { tenantId, planId, before: current?.features ?? null };
+        const decision = decidePlanChange(current, tenantId, plan, { force, mergeStrategy });
+        if ('skip' in decision) {
+          return {
+            ...base,
+            success: SUCCESSFUL_SKIPS.has(decision.skip),
+            reason: decision.skip,
+            after: current?.features ?? null,
+            changed: false,
+            version: current?.version,
+          };
+        }
+        if (dryRun) {
+          const changed = current === null || !isNoOp(current, decision.patch);
+          return {
+            ...base,
+            success: true,
+            after: decision.patch.features ?? null,
+            changed,
+            version: current?.version,
+            ...(changed ? {} : { reason: 'up_to_date' }),
+          };
+        }
+        const { changed, step } = applyDecision(tenantId, current, decision, null);
+        if (!changed) {
+          return {
+            ...base,
+            success: true,
+            after: current!.features,
+            changed: false,
+            version: current!.version,
+            reason: 'up_to_date',
+          };
+        }
+        // Round trip 2: config, version, ticket and audit row in one statement.
+        const result = await writeTicketed(prisma, {
           tenantId,
-          planId,
-          success: true,
-          before: outcome.before?.features ?? null,
-          after: outcome.after.features,
-          changed: outcome.status === 'updated',
-          version: outcome.after.version,
-          ...(outcome.status === 'unchanged' ? { reason: 'up_to_date' } : {}),
-        };
+          ticket: read.ticket,
+          expectedVersion: current?.version ?? 0,
+          next: step.after,
+          audits: step.audited ? [step] : [],
+          actor,
+          source,
+        });
+        if (result.status === 'written') {
+          const after = result.state!;
+          await reader.publish([after]);
+          return {
+            ...base,
+            success: true,
+            after: after.features,
+            changed: step.audited,
+            version: after.version,
+            ...(step.audited ? {} : { reason: 'up_to_date' }),
+          };
+        }
+        if (result.status === 'tenant_not_found') throw new TenantNotFoundError(tenantId);
+        if (result.status === 'stale_ticket') break;
+        if (result.status !== 'stale_version' || tries >= MAX_VERSION_RETRIES)
+          throw new ConcurrencyError(tenantId, tries + 1);
+        // Another writer (an override, say) changed the config: decide again on it, same plan read.
+        current = (await readTenantState(prisma, tenantId))?.state ?? null;
+      }
+      // A Stripe read that started after ours was written first: read the plan again, with a new ticket.
+      if (round >= MAX_TICKET_ROUNDS) throw new ConcurrencyError(tenantId, round);
     }
   }
 

@@ -2,15 +2,22 @@ import { pathToFileURL } from 'node:url';
 import { parseBillingConfig, type BillingConfig } from '../config.js';
 import { createBillingContext, type BillingContext } from '../context.js';
 import { messageOf } from '../errors.js';
-import { schedulePaymentGrace, type PaymentGraceSchedule, type WebhookLog } from '../webhooks/index.js';
+import {
+  schedulePaymentGrace,
+  startWebhookWorkers,
+  type PaymentGraceSchedule,
+  type WebhookLog,
+  type WebhookWorkers,
+} from '../webhooks/index.js';
 import { onInterrupt } from '../process/interrupts.js';
 import { buildMetricsServer, buildServer } from './app.js';
 
 /**
- * `npm start`: configuration → services → HTTP. On SIGINT/SIGTERM the server stops accepting,
- * lets in-flight requests (webhook transactions included) finish, and only then closes the
- * database, so a deploy never cuts a webhook mid-transaction (Stripe would retry it, but the
- * log would show a spurious failure).
+ * `npm start`: configuration → services → HTTP, plus WEBHOOK_WORKERS in-process webhook workers
+ * (the route then answers once the event is stored; the workers are woken at once). On
+ * SIGINT/SIGTERM the server stops accepting, lets in-flight requests and the workers' current
+ * claims finish, and only then closes the database. A claim cut short anyway (kill -9) is taken
+ * over by any worker once its lease runs out.
  */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config: BillingConfig;
@@ -55,14 +62,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   }
 
   let grace: PaymentGraceSchedule | undefined;
+  let workers: WebhookWorkers | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
     stopping = true;
     app.log.info({ signal }, 'shutting down');
     try {
       await Promise.all([app.close(), metricsApp?.close()]);
-      // A grace run in progress finishes before the database it writes to is closed.
-      await grace?.stop();
+      // A grace run or a worker's claim in progress finishes before the database it writes to is closed.
+      await Promise.all([grace?.stop(), workers?.stop()]);
     } finally {
       await context.close();
       removeHandlers();
@@ -88,6 +96,13 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     await context.close();
     process.exitCode = 1;
     return;
+  }
+  if (config.WEBHOOK_WORKERS > 0 && !stopping) {
+    workers = startWebhookWorkers(context.webhooks, {
+      concurrency: config.WEBHOOK_WORKERS,
+      pollIntervalMs: config.WEBHOOK_POLL_MS,
+      onError: (error) => app.log.error({ err: error }, 'webhook worker could not claim; retrying'),
+    });
   }
   const graceMinutes = config.PAYMENT_GRACE_CHECK_MINUTES ?? DEFAULT_GRACE_CHECK_MINUTES;
   if (graceMinutes > 0 && !stopping) {

@@ -9,3 +9,15 @@ export {
   type TenantRow,
   type UpdateOutcome,
 } from './write.js';
+export {
+  applyDecision,
+  readForTicketedWrite,
+  readTenantState,
+  stateFromJson,
+  takeReadTicket,
+  writeTicketed,
+  type FoldStep,
+  type LedgerFinish,
+  type TicketedWrite,
+  type TicketedWriteResult,
+} from './ticketed-write.js';

@@ -1,7 +1,9 @@
 export {
   createStripeWebhookHandler,
+  type ProcessedQueue,
   type StripeWebhookHandler,
   type StripeWebhookHandlerOptions,
+  type StripeWebhookPipeline,
   type TrialWillEndInfo,
   type WebhookFeatureSync,
   type WebhookLog,
@@ -15,7 +17,9 @@ export {
   type EnforcePaymentGraceResult,
 } from './grace.js';
 export { listUnmatchedEvents, type UnmatchedEvent } from './ledger.js';
+export { type InboxStatus, type RetryPolicy } from './inbox.js';
 export { verifyEvent, type VerifiedEvent } from './event.js';
+export { startWebhookWorkers, type WebhookWorkerOptions, type WebhookWorkers } from './worker.js';
 export {
   schedulePaymentGrace,
   type PaymentGraceSchedule,

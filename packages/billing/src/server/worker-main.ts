@@ -1,0 +1,69 @@
+import { pathToFileURL } from 'node:url';
+import pino from 'pino';
+import { parseBillingConfig, type BillingConfig } from '../config.js';
+import { createBillingContext, type BillingContext } from '../context.js';
+import { messageOf } from '../errors.js';
+import { onInterrupt } from '../process/interrupts.js';
+import { startWebhookWorkers, type WebhookLog } from '../webhooks/index.js';
+import { REDACT_PATHS } from './logging.js';
+
+/**
+ * `npm run worker`: webhook workers without an HTTP server, for scaling processing apart from
+ * ingestion. Any number of them (and of servers) share one database: claims use FOR UPDATE SKIP
+ * LOCKED with a lease, so no event is processed twice at once and a killed worker's events are
+ * taken over once its lease runs out. SIGINT/SIGTERM: no new claims, current ones finish, exit.
+ */
+export async function workerMain(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let config: BillingConfig;
+  let context: BillingContext;
+  let logWebhook: WebhookLog = () => {};
+  try {
+    config = parseBillingConfig(env, { requirePersistentDatabase: true });
+    context = await createBillingContext({
+      config,
+      webhookOptions: { log: (line, fields) => logWebhook(line, fields) },
+    });
+  } catch (error) {
+    console.error(`Configuration error: ${messageOf(error)}`);
+    process.exitCode = 1;
+    return;
+  }
+  const log = pino({
+    level: config.LOG_LEVEL,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  });
+  logWebhook = (line, { level, eventId, ...fields }) => {
+    const method = level === 'error' ? log.error : level === 'warn' ? log.warn : log.info;
+    method.call(log, { ...fields, ...(eventId !== undefined ? { stripeEventId: eventId } : {}) }, line);
+  };
+  // A worker process exists to process: WEBHOOK_WORKERS=0 (meant for `npm start`) still runs one loop.
+  const concurrency = Math.max(1, config.WEBHOOK_WORKERS);
+  const workers = startWebhookWorkers(context.webhooks, {
+    concurrency,
+    pollIntervalMs: config.WEBHOOK_POLL_MS,
+    onError: (error) => log.error({ err: error }, 'webhook worker could not claim; retrying'),
+  });
+  log.info({ concurrency, pollMs: config.WEBHOOK_POLL_MS }, 'webhook worker started');
+  const removeHandlers = onInterrupt({
+    onStop: (signal) => {
+      log.info({ signal }, 'shutting down');
+      void (async () => {
+        try {
+          await workers.stop();
+        } finally {
+          await context.close();
+          removeHandlers();
+        }
+      })();
+    },
+    onForce: () => process.exit(1),
+  });
+}
+
+// Run only as the entry point, so tests can import workerMain() without starting workers.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  workerMain().catch((error: unknown) => {
+    console.error(`Worker failed: ${messageOf(error)}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,288 @@
+import type { Prisma, PrismaClient } from '@packages/db';
+import { emptyState, sameValue, type Decision, type TenantFeatureState } from '../core/index.js';
+import type { AuditSourceName } from '../types.js';
+import { auditSnapshot } from './state-row.js';
+import { AUDITED_FIELDS, type TenantRow } from './write.js';
+
+/**
+ * Writes that follow a Stripe read, without any lock or transaction held across that read.
+ *
+ * Order safety comes from a read ticket (`nextval('stripe_read_ticket')`) taken *before* the read:
+ * the write lands only if its ticket is greater than the tenant row's `read_ticket`, checked in the
+ * same statement that writes. A read that started earlier can therefore never overwrite the result
+ * of a read that started later, whatever order the two finish in. Lost updates against writers that
+ * do not read Stripe (overrides, grace enforcement) are excluded by the version check in the same
+ * statement, which also takes the tenant row lock for its own duration only, like every writer.
+ */
+
+/** A step of a fold: one decision applied to a state, as updateTenantFeatures would apply it. */
+export interface FoldStep {
+  action: string;
+  /** Entitlement fields changed: this step gets an audit row. */
+  audited: boolean;
+  before: TenantFeatureState | null;
+  after: TenantFeatureState;
+  stripeEventId: string | null;
+}
+
+/**
+ * Applies `decision` to `current` (null = no config row yet). `changed` is false when nothing at all
+ * would be written (the decision repeats the stored state); `step.audited` when entitlements change.
+ */
+export function applyDecision(
+  tenantId: string,
+  current: TenantFeatureState | null,
+  decision: Exclude<Decision, { skip: string }>,
+  stripeEventId: string | null,
+): { changed: boolean; step: FoldStep } {
+  const base = current ?? emptyState(tenantId);
+  const next: TenantFeatureState = { ...base, ...decision.patch, tenantId, version: base.version };
+  const audited = current === null || AUDITED_FIELDS.some((f) => !sameValue(current[f], next[f]));
+  const changed =
+    current === null ||
+    (Object.keys(decision.patch) as (keyof TenantFeatureState)[]).some(
+      (f) => !sameValue(current[f], next[f]),
+    );
+  return { changed, step: { action: decision.action, audited, before: current, after: next, stripeEventId } };
+}
+
+export interface LedgerFinish {
+  eventId: string;
+  status: 'processed' | 'ignored';
+  action: string;
+  tenantId: string | null;
+  error?: string | null;
+}
+
+export interface TicketedWrite {
+  tenantId: string;
+  /** Ticket taken before the Stripe read this write is based on. */
+  ticket: bigint;
+  /** The version the decisions were computed from (0 = no config row). */
+  expectedVersion: number;
+  /** The state to store, or null when only `events` are to be finished (and the ticket is not needed). */
+  next: TenantFeatureState | null;
+  /** One audit row per entry, in order. */
+  audits: FoldStep[];
+  actor: string;
+  source: AuditSourceName;
+  /** Store this Stripe customer on the tenant if it has none yet. */
+  linkCustomerId?: string | null;
+  /** Inbox rows to mark done in the same statement; only while the claim `ticket` still holds them. */
+  events?: LedgerFinish[];
+}
+
+export type TicketedWriteResult =
+  | { status: 'written'; state: TenantFeatureState | null }
+  | { status: 'tenant_not_found' }
+  /** Another worker holds the events now (this one's lease ran out): nothing was written. */
+  | { status: 'lease_lost' }
+  /** The stored config changed since it was read (another writer); recompute and try again. */
+  | { status: 'stale_version'; version: number }
+  /** A read that started later was written first: this read's result must not be applied. */
+  | { status: 'stale_ticket'; readTicket: bigint };
+
+interface WriteRow {
+  tenant_exists: boolean;
+  leased: boolean;
+  written: boolean;
+  current_version: number | null;
+  current_ticket: bigint | null;
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+function rowJson(state: TenantFeatureState, ticket: bigint, now: Date) {
+  return {
+    tenant_id: state.tenantId,
+    features: state.features,
+    plan_features: state.planFeatures,
+    overrides: state.overrides,
+    scrape_interval_hours: state.scrapeIntervalHours,
+    bundle: state.bundle,
+    source: state.source,
+    stripe_product_id: state.stripeProductId,
+    stripe_price_id: state.stripePriceId,
+    stripe_subscription_id: state.stripeSubscriptionId,
+    subscription_status: state.subscriptionStatus,
+    access_active: state.accessActive,
+    payment_failed_at: iso(state.paymentFailedAt),
+    last_payment_at: iso(state.lastPaymentAt),
+    trial_ends_at: iso(state.trialEndsAt),
+    version: state.version,
+    last_stripe_event_at: iso(state.lastStripeEventAt),
+    last_stripe_event_id: state.lastStripeEventId,
+    updated_at: now.toISOString(),
+    created_at: now.toISOString(),
+    read_ticket: ticket.toString(),
+  };
+}
+
+/**
+ * One statement: tenant row lock (for the statement only), config upsert guarded by version and
+ * ticket, audit rows, customer link and inbox rows — all or nothing, one round trip.
+ */
+export async function writeTicketed(
+  prisma: PrismaClient | Prisma.TransactionClient,
+  write: TicketedWrite,
+  now: Date = new Date(),
+): Promise<TicketedWriteResult> {
+  const events = write.events ?? [];
+  const next = write.next ? { ...write.next, version: write.expectedVersion + 1, updatedAt: now } : null;
+  const audits = write.audits.map((a) => ({
+    action: a.action,
+    before: a.before ? auditSnapshot(a.before) : null,
+    after: auditSnapshot(a.after),
+    stripe_event_id: a.stripeEventId,
+  }));
+  const row = next ? rowJson(next, write.ticket, now) : null;
+  const finished = events.map((e) => ({
+    event_id: e.eventId,
+    status: e.status,
+    action: e.action,
+    tenant_id: e.tenantId,
+    error: e.error ?? null,
+  }));
+  const rows = await prisma.$queryRaw<WriteRow[]>`
+    WITH tenant AS (
+      SELECT id FROM tenants WHERE id = ${write.tenantId} FOR UPDATE
+    ), lease AS (
+      SELECT event_id FROM processed_stripe_events
+      WHERE event_id = ANY(${events.map((e) => e.eventId)}::text[])
+        AND status = 'processing' AND claim_ticket = ${write.ticket}::bigint
+      FOR UPDATE
+    ), ok AS (
+      SELECT EXISTS (SELECT 1 FROM tenant) AS tenant_exists,
+             (SELECT count(*) FROM lease) = ${events.length}::int AS leased
+    ), link AS (
+      UPDATE tenants SET stripe_customer_id = ${write.linkCustomerId ?? null}, updated_at = ${now.toISOString()}::timestamp(3)
+      WHERE id = ${write.tenantId} AND stripe_customer_id IS NULL AND ${write.linkCustomerId ?? null}::text IS NOT NULL
+        AND (SELECT tenant_exists AND leased FROM ok)
+      RETURNING id
+    ), upd AS (
+      INSERT INTO tenant_feature_configs
+      SELECT (jsonb_populate_record(NULL::tenant_feature_configs, ${row === null ? null : JSON.stringify(row)}::jsonb)).*
+      WHERE ${row !== null} AND (SELECT tenant_exists AND leased FROM ok)
+      ON CONFLICT (tenant_id) DO UPDATE SET
+        features = EXCLUDED.features, plan_features = EXCLUDED.plan_features, overrides = EXCLUDED.overrides,
+        scrape_interval_hours = EXCLUDED.scrape_interval_hours, bundle = EXCLUDED.bundle, source = EXCLUDED.source,
+        stripe_product_id = EXCLUDED.stripe_product_id, stripe_price_id = EXCLUDED.stripe_price_id,
+        stripe_subscription_id = EXCLUDED.stripe_subscription_id, subscription_status = EXCLUDED.subscription_status,
+        access_active = EXCLUDED.access_active, payment_failed_at = EXCLUDED.payment_failed_at,
+        last_payment_at = EXCLUDED.last_payment_at, trial_ends_at = EXCLUDED.trial_ends_at,
+        version = EXCLUDED.version, last_stripe_event_at = EXCLUDED.last_stripe_event_at,
+        last_stripe_event_id = EXCLUDED.last_stripe_event_id, updated_at = EXCLUDED.updated_at,
+        read_ticket = EXCLUDED.read_ticket
+      WHERE tenant_feature_configs.version = ${write.expectedVersion}::int
+        AND tenant_feature_configs.read_ticket < EXCLUDED.read_ticket
+      RETURNING tenant_id
+    ), audit AS (
+      INSERT INTO feature_audit_logs (tenant_id, actor, source, action, before, after, stripe_event_id, created_at)
+      SELECT ${write.tenantId}, ${write.actor}, ${write.source}::"AuditSource", a.action, a.before, a.after,
+             a.stripe_event_id, ${now.toISOString()}::timestamp(3)
+      FROM jsonb_to_recordset(${JSON.stringify(audits)}::jsonb)
+        AS a(action text, before jsonb, after jsonb, stripe_event_id text)
+      WHERE EXISTS (SELECT 1 FROM upd)
+    ), done AS (
+      UPDATE processed_stripe_events e
+      SET status = r.status::"EventStatus", action = r.action, tenant_id = r.tenant_id, error = r.error,
+          processed_at = ${now.toISOString()}::timestamp(3), locked_until = NULL, next_attempt_at = NULL,
+          last_error = NULL
+      FROM jsonb_to_recordset(${JSON.stringify(finished)}::jsonb)
+        AS r(event_id text, status text, action text, tenant_id text, error text)
+      WHERE e.event_id = r.event_id AND (SELECT leased FROM ok)
+        AND (${row === null} OR EXISTS (SELECT 1 FROM upd))
+      RETURNING e.event_id
+    )
+    SELECT ok.tenant_exists, ok.leased, EXISTS (SELECT 1 FROM upd) AS written,
+           (SELECT count(*) FROM done) AS finished,
+           cur.version AS current_version, cur.read_ticket AS current_ticket
+    FROM ok LEFT JOIN tenant_feature_configs cur ON cur.tenant_id = ${write.tenantId}`;
+  const result = rows[0]!;
+  if (!result.leased) return { status: 'lease_lost' };
+  if (!result.tenant_exists) return { status: 'tenant_not_found' };
+  if (next === null) return { status: 'written', state: null };
+  if (result.written) return { status: 'written', state: next };
+  const ticket = result.current_ticket ?? 0n;
+  if (ticket >= write.ticket) return { status: 'stale_ticket', readTicket: ticket };
+  return { status: 'stale_version', version: result.current_version ?? 0 };
+}
+
+/** Tenant + config + a fresh read ticket in one round trip: the start of a read-Stripe-then-write. */
+export async function readForTicketedWrite(
+  prisma: PrismaClient | Prisma.TransactionClient,
+  tenantId: string,
+): Promise<{ ticket: bigint; tenant: TenantRow | null; state: TenantFeatureState | null }> {
+  const rows = await prisma.$queryRaw<
+    { ticket: bigint; id: string | null; name: string | null; customer: string | null; config: unknown }[]
+  >`
+    SELECT nextval('stripe_read_ticket') AS ticket, t.id, t.name, t.stripe_customer_id AS customer,
+           row_to_json(c) AS config
+    FROM (SELECT 1) one
+    LEFT JOIN tenants t ON t.id = ${tenantId}
+    LEFT JOIN tenant_feature_configs c ON c.tenant_id = t.id`;
+  const row = rows[0]!;
+  return {
+    ticket: row.ticket,
+    tenant: row.id ? { id: row.id, name: row.name!, stripeCustomerId: row.customer } : null,
+    state: row.config ? stateFromJson(row.config) : null,
+  };
+}
+
+/** Tenant + config without a ticket: re-reading after another writer's change, the Stripe read kept. */
+export async function readTenantState(
+  prisma: PrismaClient | Prisma.TransactionClient,
+  tenantId: string,
+): Promise<{ tenant: TenantRow; state: TenantFeatureState | null } | null> {
+  const rows = await prisma.$queryRaw<
+    { id: string; name: string; customer: string | null; config: unknown }[]
+  >`
+    SELECT t.id, t.name, t.stripe_customer_id AS customer,
+           (SELECT row_to_json(c) FROM tenant_feature_configs c WHERE c.tenant_id = t.id) AS config
+    FROM tenants t WHERE t.id = ${tenantId}`;
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    tenant: { id: row.id, name: row.name, stripeCustomerId: row.customer },
+    state: row.config ? stateFromJson(row.config) : null,
+  };
+}
+
+/** Takes a read ticket on its own (bulk readers take one before their whole walk). */
+export async function takeReadTicket(prisma: PrismaClient | Prisma.TransactionClient): Promise<bigint> {
+  const rows = await prisma.$queryRaw<{ ticket: bigint }[]>`SELECT nextval('stripe_read_ticket') AS ticket`;
+  return rows[0]!.ticket;
+}
+
+/** A zone-less timestamp column as row_to_json prints it ("2026-11-30T06:31:10.123"), read as UTC. */
+function utc(value: unknown): Date | null {
+  if (typeof value !== 'string') return null;
+  return new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`);
+}
+
+/** A tenant_feature_configs row as `row_to_json` returns it. */
+export function stateFromJson(raw: unknown): TenantFeatureState {
+  const r = raw as Record<string, unknown>;
+  const map = (v: unknown) => (v && typeof v === 'object' ? (v as TenantFeatureState['features']) : {});
+  return {
+    tenantId: r.tenant_id as string,
+    features: map(r.features),
+    planFeatures: map(r.plan_features),
+    overrides: map(r.overrides),
+    bundle: (r.bundle as string | null) ?? null,
+    scrapeIntervalHours: (r.scrape_interval_hours as number | null) ?? null,
+    source: r.source as TenantFeatureState['source'],
+    stripeProductId: (r.stripe_product_id as string | null) ?? null,
+    stripePriceId: (r.stripe_price_id as string | null) ?? null,
+    stripeSubscriptionId: (r.stripe_subscription_id as string | null) ?? null,
+    subscriptionStatus: (r.subscription_status as string | null) ?? null,
+    accessActive: r.access_active as boolean,
+    paymentFailedAt: utc(r.payment_failed_at),
+    lastPaymentAt: utc(r.last_payment_at),
+    trialEndsAt: utc(r.trial_ends_at),
+    version: r.version as number,
+    lastStripeEventAt: utc(r.last_stripe_event_at),
+    lastStripeEventId: (r.last_stripe_event_id as string | null) ?? null,
+    updatedAt: utc(r.updated_at),
+  };
+}

@@ -1,0 +1,291 @@
+import type { PrismaClient } from '@packages/db';
+import { stateFromJson, type TenantRow } from '../tenant-store/index.js';
+import type { TenantFeatureState } from '../core/index.js';
+import type { VerifiedEvent } from './event.js';
+
+/**
+ * The webhook inbox: `processed_stripe_events`, one row per Stripe event id. A verified delivery is
+ * stored `pending` in one statement; workers claim the due rows of one queue (a customer) at a time
+ * with FOR UPDATE SKIP LOCKED and a lease, so a killed worker's events become claimable again once
+ * the lease runs out. Every statement here is a single round trip; none is held across Stripe.
+ */
+
+export type InboxStatus = 'pending' | 'processing' | 'processed' | 'ignored' | 'failed';
+
+export interface StoredEvent {
+  id: string;
+  type: string;
+  created: number;
+  object: Record<string, unknown>;
+}
+
+export type AcceptOutcome =
+  /** Stored for the first time. */
+  | { kind: 'new' }
+  /** Already stored and finished, being processed, or stored and not tried yet: nothing to do. */
+  | { kind: 'duplicate'; status: InboxStatus; action: string | null }
+  /** Stored earlier and not processed after a failure: due again now (a redelivery is a retry). */
+  | { kind: 'revived' };
+
+export interface AcceptInput {
+  event: VerifiedEvent;
+  customerId: string | null;
+  /** Finished at once (an event type the handler does not act on): stored `ignored` with this action. */
+  ignoredAction?: string;
+}
+
+export async function acceptEvent(prisma: PrismaClient, input: AcceptInput): Promise<AcceptOutcome> {
+  const { event, customerId } = input;
+  const payload: StoredEvent = {
+    id: event.id,
+    type: event.type,
+    created: Math.floor(event.created.getTime() / 1000),
+    object: event.object,
+  };
+  const ignored = input.ignoredAction !== undefined;
+  const rows = await prisma.$queryRaw<
+    { inserted: boolean; status: InboxStatus; action: string | null; processing_attempts: number }[]
+  >`
+    INSERT INTO processed_stripe_events
+      (event_id, type, status, action, stripe_created_at, attempts, payload, customer_id, queue_key,
+       next_attempt_at, processed_at)
+    VALUES (${event.id}, ${event.type},
+      ${ignored ? 'ignored' : 'pending'}::"EventStatus", ${input.ignoredAction ?? null},
+      ${event.created.toISOString()}::timestamp(3), 1, ${storable(payload)}::jsonb, ${customerId},
+      ${customerId ?? event.id}, now(), ${ignored ? new Date().toISOString() : null}::timestamp(3))
+    ON CONFLICT (event_id) DO UPDATE SET
+      attempts = processed_stripe_events.attempts + 1,
+      status = CASE WHEN processed_stripe_events.status = 'failed' THEN 'pending'::"EventStatus"
+                    ELSE processed_stripe_events.status END,
+      next_attempt_at = CASE WHEN processed_stripe_events.status IN ('failed', 'pending') THEN now()
+                             ELSE processed_stripe_events.next_attempt_at END,
+      payload = COALESCE(processed_stripe_events.payload, EXCLUDED.payload)
+    RETURNING (xmax = 0) AS inserted, status::text AS status, action, processing_attempts`;
+  const row = rows[0]!;
+  if (row.inserted) return { kind: 'new' };
+  if (row.status === 'pending' && row.processing_attempts > 0) return { kind: 'revived' };
+  return { kind: 'duplicate', status: row.status, action: row.action };
+}
+
+/**
+ * JSON text PostgreSQL's jsonb accepts: it refuses the NUL character (\u0000), which a signed but
+ * hostile body may carry in any string. Such strings are junk to every reader (no Stripe id or
+ * tenant id contains one), so the character is stored as U+FFFD instead of failing the delivery.
+ */
+function storable(payload: StoredEvent): string {
+  return JSON.stringify(payload).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+}
+
+export interface ClaimedEvent {
+  eventId: string;
+  type: string;
+  event: VerifiedEvent;
+  /** Processing tries including this one. */
+  processingAttempts: number;
+}
+
+export interface ClaimedQueue {
+  /** The claim's read ticket: taken before any Stripe read for these events; also fences the lease. */
+  ticket: bigint;
+  queueKey: string;
+  customerId: string | null;
+  /** Oldest first (Stripe's `created`, then arrival). */
+  events: ClaimedEvent[];
+  /** The tenant linked to the customer, with its config, as read in the claim. */
+  tenant: TenantRow | null;
+  state: TenantFeatureState | null;
+}
+
+export interface ClaimOptions {
+  leaseMs: number;
+  /** Only this queue (a request processing its own customer's events). */
+  queueKey?: string;
+  /** At most this many events in one claim (default 500). */
+  maxEvents?: number;
+}
+
+interface ClaimRow {
+  ticket: bigint;
+  queue_key: string;
+  customer_id: string | null;
+  events: { event_id: string; type: string; payload: StoredEvent | null; processing_attempts: number }[];
+  tenant_id: string | null;
+  tenant_name: string | null;
+  tenant_customer: string | null;
+  config: unknown;
+}
+
+/**
+ * One statement: picks the oldest due queue that no live lease holds (SKIP LOCKED, so concurrent
+ * claimers never wait for each other), leases all its due events with one new read ticket, and
+ * returns them with the customer's tenant and config. Pending events are due at `next_attempt_at`;
+ * processing events whose lease ran out (a killed worker) are due again.
+ */
+export async function claimQueue(prisma: PrismaClient, options: ClaimOptions): Promise<ClaimedQueue | null> {
+  const key = options.queueKey ?? null;
+  const rows = await prisma.$queryRaw<ClaimRow[]>`
+    WITH pick AS (
+      SELECT e.queue_key FROM processed_stripe_events e
+      WHERE ((e.status = 'pending' AND e.next_attempt_at <= now())
+          OR (e.status = 'processing' AND e.locked_until <= now()))
+        AND (${key}::text IS NULL OR e.queue_key = ${key}::text)
+        AND NOT EXISTS (
+          SELECT 1 FROM processed_stripe_events l
+          WHERE l.queue_key = e.queue_key AND l.status = 'processing' AND l.locked_until > now())
+      ORDER BY e.next_attempt_at NULLS FIRST, e.received_at
+      LIMIT 1
+      FOR UPDATE SKIP LOCKED
+    ), batch AS (
+      SELECT e.event_id FROM processed_stripe_events e
+      WHERE e.queue_key = (SELECT queue_key FROM pick)
+        AND ((e.status = 'pending' AND e.next_attempt_at <= now())
+          OR (e.status = 'processing' AND e.locked_until <= now()))
+      ORDER BY e.stripe_created_at, e.received_at, e.event_id
+      LIMIT ${options.maxEvents ?? 500}::int
+      FOR UPDATE SKIP LOCKED
+    ), ticket AS (
+      SELECT nextval('stripe_read_ticket') AS ticket FROM (SELECT 1) one WHERE EXISTS (SELECT 1 FROM batch)
+    ), claimed AS (
+      UPDATE processed_stripe_events e
+      SET status = 'processing', claim_ticket = (SELECT ticket FROM ticket),
+          locked_until = now() + ${options.leaseMs}::int * interval '1 millisecond',
+          processing_attempts = e.processing_attempts + 1
+      FROM batch WHERE e.event_id = batch.event_id
+      RETURNING e.event_id, e.type, e.payload, e.processing_attempts, e.queue_key, e.customer_id,
+                e.stripe_created_at, e.received_at
+    )
+    SELECT (SELECT ticket FROM ticket) AS ticket, c.queue_key, c.customer_id,
+           json_agg(json_build_object('event_id', c.event_id, 'type', c.type, 'payload', c.payload,
+                                      'processing_attempts', c.processing_attempts)
+                    ORDER BY c.stripe_created_at, c.received_at, c.event_id) AS events,
+           t.id AS tenant_id, t.name AS tenant_name, t.stripe_customer_id AS tenant_customer,
+           (SELECT row_to_json(cfg) FROM tenant_feature_configs cfg WHERE cfg.tenant_id = t.id) AS config
+    FROM claimed c
+    LEFT JOIN tenants t ON t.stripe_customer_id = c.customer_id
+    GROUP BY c.queue_key, c.customer_id, t.id, t.name, t.stripe_customer_id`;
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    ticket: row.ticket,
+    queueKey: row.queue_key,
+    customerId: row.customer_id,
+    events: row.events.map((e) => ({
+      eventId: e.event_id,
+      type: e.type,
+      processingAttempts: e.processing_attempts,
+      event: toVerified(e.event_id, e.type, e.payload),
+    })),
+    tenant: row.tenant_id
+      ? { id: row.tenant_id, name: row.tenant_name!, stripeCustomerId: row.tenant_customer }
+      : null,
+    state: row.config ? stateFromJson(row.config) : null,
+  };
+}
+
+function toVerified(eventId: string, type: string, payload: StoredEvent | null): VerifiedEvent {
+  // Rows stored before the inbox existed carry no payload; they were all processed in their request
+  // and only come back through a replay, where an empty object leads to `unknown_tenant`.
+  return {
+    id: eventId,
+    type,
+    created: new Date((payload?.created ?? 0) * 1000),
+    object: payload?.object ?? {},
+  };
+}
+
+export interface FinishRow {
+  eventId: string;
+  status: 'processed' | 'ignored';
+  action: string;
+  tenantId: string | null;
+  error?: string | null;
+}
+
+/** Marks claimed events done without a tenant write (unknown tenant, plan events); fenced by the claim ticket. */
+export async function finishEvents(prisma: PrismaClient, ticket: bigint, rows: FinishRow[]): Promise<number> {
+  const finished = rows.map((r) => ({
+    event_id: r.eventId,
+    status: r.status,
+    action: r.action,
+    tenant_id: r.tenantId,
+    error: r.error ?? null,
+  }));
+  return prisma.$executeRaw`
+    UPDATE processed_stripe_events e
+    SET status = r.status::"EventStatus", action = r.action, tenant_id = r.tenant_id, error = r.error,
+        processed_at = ${new Date().toISOString()}::timestamp(3), locked_until = NULL, next_attempt_at = NULL,
+        last_error = NULL
+    FROM jsonb_to_recordset(${JSON.stringify(finished)}::jsonb)
+      AS r(event_id text, status text, action text, tenant_id text, error text)
+    WHERE e.event_id = r.event_id AND e.status = 'processing' AND e.claim_ticket = ${ticket}::bigint`;
+}
+
+export interface RetryPolicy {
+  /** Tries before an event is marked `failed` (default 8). */
+  maxAttempts: number;
+  /** First wait after a failure; doubles per try (default 1 s). */
+  backoffBaseMs: number;
+  /** Longest wait between tries (default 5 min). */
+  backoffMaxMs: number;
+}
+
+/**
+ * A failed try: back to `pending` after an exponential backoff, or `failed` with the reason once
+ * the tries are used up. Never deleted: an admin lists and replays failed events.
+ */
+export async function retryLater(
+  prisma: PrismaClient,
+  ticket: bigint,
+  eventIds: string[],
+  error: string,
+  policy: RetryPolicy,
+): Promise<{ eventId: string; status: InboxStatus }[]> {
+  return prisma.$queryRaw<{ eventId: string; status: InboxStatus }[]>`
+    UPDATE processed_stripe_events
+    SET status = CASE WHEN processing_attempts >= ${policy.maxAttempts}::int THEN 'failed'::"EventStatus"
+                      ELSE 'pending'::"EventStatus" END,
+        next_attempt_at = CASE WHEN processing_attempts >= ${policy.maxAttempts}::int THEN NULL
+          ELSE now() + LEAST(${policy.backoffMaxMs}::float8,
+                             ${policy.backoffBaseMs}::float8 * power(2, processing_attempts - 1))
+                       * interval '1 millisecond' END,
+        locked_until = NULL, last_error = ${error}
+    WHERE event_id = ANY(${eventIds}::text[]) AND status = 'processing' AND claim_ticket = ${ticket}::bigint
+    RETURNING event_id AS "eventId", status::text AS status`;
+}
+
+/** Gives claimed events back untried (a newer read won the race): due at once, the try not counted. */
+export async function releaseEvents(prisma: PrismaClient, ticket: bigint, eventIds: string[]): Promise<void> {
+  await prisma.$executeRaw`
+    UPDATE processed_stripe_events
+    SET status = 'pending', next_attempt_at = now(), locked_until = NULL,
+        processing_attempts = GREATEST(processing_attempts - 1, 0)
+    WHERE event_id = ANY(${eventIds}::text[]) AND status = 'processing' AND claim_ticket = ${ticket}::bigint`;
+}
+
+export interface LedgerRow {
+  eventId: string;
+  type: string;
+  status: InboxStatus;
+  action: string | null;
+  tenantId: string | null;
+  error: string | null;
+  lastError: string | null;
+  nextAttemptAt: Date | null;
+}
+
+export async function readLedgerRow(prisma: PrismaClient, eventId: string): Promise<LedgerRow | null> {
+  const row = await prisma.processedStripeEvent.findUnique({
+    where: { eventId },
+    select: {
+      eventId: true,
+      type: true,
+      status: true,
+      action: true,
+      tenantId: true,
+      error: true,
+      lastError: true,
+      nextAttemptAt: true,
+    },
+  });
+  return row;
+}
