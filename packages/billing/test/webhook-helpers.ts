@@ -12,8 +12,8 @@ import {
 import { toState } from '../src/tenant-store/index.js';
 import {
   createStripeWebhookHandler,
-  type StripeWebhookHandler,
   type StripeWebhookHandlerOptions,
+  type StripeWebhookPipeline,
   type TrialWillEndInfo,
 } from '../src/webhooks/index.js';
 import { setupBillingTestEnv, type BillingTestEnv } from './helpers/env.js';
@@ -32,7 +32,7 @@ export interface WebhookTestEnv extends BillingTestEnv {
   plans: SeededPlans;
   stripeSync: StripeSyncService;
   featureSync: FeatureSyncService;
-  handler: StripeWebhookHandler;
+  handler: StripeWebhookPipeline;
   app: FastifyInstance;
   /** http://127.0.0.1:<port>/api/stripe/webhook */
   webhookUrl: string;
@@ -68,6 +68,16 @@ export interface WebhookTestEnv extends BillingTestEnv {
     event: Stripe.Event | string,
     options?: { timestamp?: number; secret?: string; url?: string },
   ): Promise<{ status: number; json: Record<string, unknown> }>;
+  /**
+   * Waits until each of these events (default: every event in the inbox) is finished — processed,
+   * ignored or failed — for tests where a worker processes after the route answered `queued`.
+   */
+  settled(eventIds?: string[], timeoutMs?: number): Promise<void>;
+  /** Signs and POSTs a hand-made event (defaults: a fresh id, `created` now). */
+  postEvent(
+    event: { id?: string; type: string; created?: number; object: Record<string, unknown> },
+    options?: { url?: string },
+  ): Promise<{ status: number; json: Record<string, unknown>; eventId: string }>;
   /** POSTs raw bytes to the webhook URL. */
   post(
     body: string | Buffer,
@@ -199,6 +209,40 @@ export async function setupWebhookTestEnv(options: WebhookTestEnvOptions = {}): 
         const result = await env.emu.deliverEvent(id, o);
         return { status: result.status, json: parse(result.body) };
       },
+      async settled(eventIds, timeoutMs = 15_000) {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const open = await env.prisma.processedStripeEvent.count({
+            where: {
+              status: { in: ['pending', 'processing'] },
+              ...(eventIds ? { eventId: { in: eventIds } } : {}),
+            },
+          });
+          const known = eventIds
+            ? await env.prisma.processedStripeEvent.count({ where: { eventId: { in: eventIds } } })
+            : 0;
+          if (open === 0 && (!eventIds || known === eventIds.length)) return;
+          if (Date.now() > deadline)
+            throw new Error(`${open} inbox event(s) still open after ${timeoutMs} ms`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      },
+      async postEvent(event, o = {}) {
+        const id = event.id ?? `evt_test_${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+        const body = JSON.stringify({
+          id,
+          object: 'event',
+          type: event.type,
+          created: event.created ?? Math.floor(Date.now() / 1000),
+          data: { object: event.object },
+        });
+        const response = await fetch(o.url ?? webhookUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'stripe-signature': env.emu.signPayload(body) },
+          body,
+        });
+        return { status: response.status, json: parse(await response.text()), eventId: id };
+      },
       async post(body, headers = {}) {
         const response = await fetch(webhookUrl, {
           method: 'POST',
@@ -226,7 +270,7 @@ export async function setupWebhookTestEnv(options: WebhookTestEnvOptions = {}): 
 export async function startExtraServer(
   env: WebhookTestEnv,
   handlerOptions: Partial<StripeWebhookHandlerOptions>,
-): Promise<{ url: string; handler: StripeWebhookHandler; app: FastifyInstance; close(): Promise<void> }> {
+): Promise<{ url: string; handler: StripeWebhookPipeline; app: FastifyInstance; close(): Promise<void> }> {
   const handler = createStripeWebhookHandler(env.stripe, env.prisma, env.featureSync, env.emu.webhookSecret, {
     now: () => env.clock.now,
     log: (line, fields) => void env.logs.push({ line, fields }),

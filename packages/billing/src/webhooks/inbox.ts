@@ -129,6 +129,16 @@ export async function claimQueue(prisma: PrismaClient, options: ClaimOptions): P
       WHERE ((e.status = 'pending' AND e.next_attempt_at <= now())
           OR (e.status = 'processing' AND e.locked_until <= now()))
         AND (${key}::text IS NULL OR e.queue_key = ${key}::text)
+        -- Only a queue's oldest due event can be picked: two claimers racing on one customer both
+        -- aim at that row, and the one that finds it locked skips the whole queue instead of
+        -- leasing the customer's newer events beside the other claim.
+        AND NOT EXISTS (
+          SELECT 1 FROM processed_stripe_events o
+          WHERE o.queue_key = e.queue_key
+            AND ((o.status = 'pending' AND o.next_attempt_at <= now())
+              OR (o.status = 'processing' AND o.locked_until <= now()))
+            AND (o.stripe_created_at, o.received_at, o.event_id) < (e.stripe_created_at, e.received_at, e.event_id))
+        -- A queue under a live lease is being processed; its new events wait for the next claim.
         AND NOT EXISTS (
           SELECT 1 FROM processed_stripe_events l
           WHERE l.queue_key = e.queue_key AND l.status = 'processing' AND l.locked_until > now())
@@ -288,4 +298,159 @@ export async function readLedgerRow(prisma: PrismaClient, eventId: string): Prom
     },
   });
   return row;
+}
+
+// ---- Listing and replaying (admin API, console, CLI) ----
+
+export interface InboxEvent {
+  eventId: string;
+  type: string;
+  status: InboxStatus;
+  action: string | null;
+  tenantId: string | null;
+  customerId: string | null;
+  /** Deliveries received. */
+  attempts: number;
+  processingAttempts: number;
+  lastError: string | null;
+  error: string | null;
+  stripeCreatedAt: Date;
+  receivedAt: Date;
+  processedAt: Date | null;
+  nextAttemptAt: Date | null;
+}
+
+export interface ListInboxOptions {
+  status?: InboxStatus;
+  /** Page size, 1–500 (default 50). */
+  limit?: number;
+  /** The `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+export interface InboxPage {
+  events: InboxEvent[];
+  /** Pass as `cursor` for the next page; null on the last one. */
+  nextCursor: string | null;
+}
+
+/** Newest first, keyset-paginated on (received_at, event_id): one statement per page. */
+export async function listWebhookEvents(
+  prisma: PrismaClient,
+  options: ListInboxOptions = {},
+): Promise<InboxPage> {
+  const limit = Math.min(500, Math.max(1, Math.floor(options.limit ?? 50)));
+  const cursor = options.cursor ? decodeCursor(options.cursor) : null;
+  const rows = await prisma.processedStripeEvent.findMany({
+    where: {
+      ...(options.status ? { status: options.status } : {}),
+      ...(cursor
+        ? {
+            OR: [
+              { receivedAt: { lt: cursor.receivedAt } },
+              { receivedAt: cursor.receivedAt, eventId: { gt: cursor.eventId } },
+            ],
+          }
+        : {}),
+    },
+    orderBy: [{ receivedAt: 'desc' }, { eventId: 'asc' }],
+    take: limit + 1,
+    select: {
+      eventId: true,
+      type: true,
+      status: true,
+      action: true,
+      tenantId: true,
+      customerId: true,
+      attempts: true,
+      processingAttempts: true,
+      lastError: true,
+      error: true,
+      stripeCreatedAt: true,
+      receivedAt: true,
+      processedAt: true,
+      nextAttemptAt: true,
+    },
+  });
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    events: page,
+    nextCursor: rows.length > limit && last ? encodeCursor(last.receivedAt, last.eventId) : null,
+  };
+}
+
+function encodeCursor(receivedAt: Date, eventId: string): string {
+  return Buffer.from(JSON.stringify([receivedAt.toISOString(), eventId])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { receivedAt: Date; eventId: string } | null {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [string, string];
+    const receivedAt = new Date(at);
+    if (typeof id !== 'string' || Number.isNaN(receivedAt.getTime())) return null;
+    return { receivedAt, eventId: id };
+  } catch {
+    return null;
+  }
+}
+
+export type ReplaySelection = { eventIds: string[] } | { status: 'failed' };
+
+export interface ReplayResult {
+  /** Made due again (pending, tries reset); a worker or processPending picks them up. */
+  replayed: string[];
+  /** Ids with no stored event, or stored before the inbox kept payloads, or being processed now. */
+  notReplayable: string[];
+}
+
+/**
+ * Makes events due again. A processed event is re-run against Stripe's current truth, which is
+ * harmless: every handler applies what Stripe says now. An event under a live lease is left alone.
+ */
+export async function replayWebhookEvents(
+  prisma: PrismaClient,
+  selection: ReplaySelection,
+): Promise<ReplayResult> {
+  const ids = 'eventIds' in selection ? [...new Set(selection.eventIds)] : null;
+  const rows = await prisma.$queryRaw<{ event_id: string }[]>`
+    UPDATE processed_stripe_events
+    SET status = 'pending', next_attempt_at = now(), locked_until = NULL, processing_attempts = 0,
+        last_error = NULL
+    WHERE payload IS NOT NULL
+      AND (${ids}::text[] IS NULL OR event_id = ANY(${ids ?? []}::text[]))
+      AND (${ids}::text[] IS NOT NULL OR status = 'failed')
+      AND NOT (status = 'processing' AND locked_until > now())
+    RETURNING event_id`;
+  const replayed = rows.map((r) => r.event_id).sort();
+  const done = new Set(replayed);
+  return { replayed, notReplayable: (ids ?? []).filter((id) => !done.has(id)) };
+}
+
+export interface InboxStats {
+  pending: number;
+  processing: number;
+  failed: number;
+  /** Age of the oldest pending event, in ms (0 when none). */
+  oldestPendingMs: number;
+}
+
+/** Queue depth for metrics and health: one statement over the claim indexes. */
+export async function inboxStats(prisma: PrismaClient): Promise<InboxStats> {
+  const rows = await prisma.$queryRaw<
+    { pending: number; processing: number; failed: number; oldest_ms: number | null }[]
+  >`
+    SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
+           count(*) FILTER (WHERE status = 'processing')::int AS processing,
+           count(*) FILTER (WHERE status = 'failed')::int AS failed,
+           (extract(epoch FROM now() - ((min(received_at) FILTER (WHERE status = 'pending')) AT TIME ZONE 'UTC'))
+             * 1000)::float8 AS oldest_ms
+    FROM processed_stripe_events WHERE status IN ('pending', 'processing', 'failed')`;
+  const row = rows[0]!;
+  return {
+    pending: row.pending,
+    processing: row.processing,
+    failed: row.failed,
+    oldestPendingMs: Math.max(0, row.oldest_ms ?? 0),
+  };
 }

@@ -17,7 +17,19 @@ export {
   type EnforcePaymentGraceResult,
 } from './grace.js';
 export { listUnmatchedEvents, type UnmatchedEvent } from './ledger.js';
-export { type InboxStatus, type RetryPolicy } from './inbox.js';
+export {
+  inboxStats,
+  listWebhookEvents,
+  replayWebhookEvents,
+  type InboxEvent,
+  type InboxPage,
+  type InboxStats,
+  type InboxStatus,
+  type ListInboxOptions,
+  type ReplayResult,
+  type ReplaySelection,
+  type RetryPolicy,
+} from './inbox.js';
 export { verifyEvent, type VerifiedEvent } from './event.js';
 export { startWebhookWorkers, type WebhookWorkerOptions, type WebhookWorkers } from './worker.js';
 export {

@@ -1,0 +1,369 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SubscriptionState } from '../src/stripe-sync/index.js';
+import {
+  createStripeWebhookHandler,
+  listWebhookEvents,
+  replayWebhookEvents,
+  startWebhookWorkers,
+  type StripeWebhookHandlerOptions,
+  type StripeWebhookPipeline,
+  type WebhookFeatureSync,
+  type WebhookWorkers,
+} from '../src/webhooks/index.js';
+import { PLAN_FIXTURES } from './helpers/fixtures.js';
+import { setupWebhookTestEnv, startExtraServer, type WebhookTestEnv } from './webhook-helpers.js';
+
+let env: WebhookTestEnv;
+beforeAll(async () => {
+  env = await setupWebhookTestEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+const subscriptionReads = () => env.emu.requestCounts()['GET /v1/subscriptions'] ?? 0;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A pipeline of its own on the shared database (no server, no worker), for options the shared one lacks. */
+function pipeline(
+  options: Partial<StripeWebhookHandlerOptions> = {},
+  featureSync: WebhookFeatureSync = env.featureSync,
+) {
+  return createStripeWebhookHandler(env.stripe, env.prisma, featureSync, env.emu.webhookSecret, {
+    log: () => {},
+    ...options,
+  });
+}
+
+/** Signs a hand-made subscription event the way Stripe would (it only says "re-read this customer"). */
+function signedUpdate(customerId: string, subscriptionId: string, id?: string) {
+  const eventId = id ?? `evt_inbox_${Math.random().toString(36).slice(2)}`;
+  const body = JSON.stringify({
+    id: eventId,
+    object: 'event',
+    type: 'customer.subscription.updated',
+    created: Math.floor(Date.now() / 1000),
+    data: { object: { object: 'subscription', id: subscriptionId, customer: customerId } },
+  });
+  return { eventId, body, signature: env.emu.signPayload(body) };
+}
+
+/** A stripe-sync whose subscription reads complete, then wait for `release()` before returning. */
+function gatedFeatureSync() {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let reads = 0;
+  const stripeSync = {
+    ...env.featureSync.stripeSync,
+    async getSubscriptionState(customerId: string): Promise<SubscriptionState> {
+      const state = await env.featureSync.stripeSync.getSubscriptionState(customerId);
+      reads += 1;
+      await gate;
+      return state;
+    },
+  };
+  return {
+    featureSync: { stripeSync, reader: env.featureSync.reader },
+    release: () => open(),
+    reads: () => reads,
+  };
+}
+
+async function until(condition: () => boolean | Promise<boolean>, what: string) {
+  for (let i = 0; i < 500; i += 1) {
+    if (await condition()) return;
+    await sleep(10);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('with workers attached, the route answers once the event is stored', () => {
+  let workers: WebhookWorkers;
+  beforeAll(() => {
+    workers = startWebhookWorkers(env.handler, { concurrency: 2, pollIntervalMs: 20 });
+  });
+  afterAll(async () => {
+    await workers?.stop();
+  });
+
+  it('answers queued; a woken worker applies it; a redelivery is a harmless duplicate', async () => {
+    const customerId = await env.createCustomer('ib_queued');
+    const sub = await env.subscribe(customerId, 'pro');
+    const event = env.lastEvent('customer.subscription.created', sub.id);
+    const first = await env.deliver(event);
+    expect(first).toMatchObject({
+      status: 200,
+      json: { received: true, status: 'queued', eventId: event.id },
+    });
+    await env.settled([event.id]);
+    expect(await env.state('ib_queued')).toMatchObject({ features: PLAN_FIXTURES.pro.features, version: 1 });
+    expect(await env.ledger(event.id)).toMatchObject({
+      status: 'processed',
+      action: 'plan_applied',
+      tenantId: 'ib_queued',
+      processingAttempts: 1,
+    });
+
+    const again = await env.deliver(event);
+    expect(again.json).toMatchObject({ status: 'duplicate', action: 'plan_applied' });
+    await env.settled([event.id]);
+    expect(await env.audits('ib_queued')).toHaveLength(1);
+    expect(await env.ledger(event.id)).toMatchObject({
+      status: 'processed',
+      attempts: 2,
+      processingAttempts: 1,
+    });
+  });
+
+  it('two processes’ workers racing on one customer coalesce: every event once, one audit row', async () => {
+    const extra = await startExtraServer(env, {});
+    const extraWorkers = startWebhookWorkers(extra.handler, { concurrency: 2, pollIntervalMs: 20 });
+    try {
+      const customerId = await env.createCustomer('ib_race');
+      const sub = await env.subscribe(customerId, 'starter');
+      await env.deliver(env.lastEvent('customer.subscription.created', sub.id));
+      await env.settled();
+      await env.stripe.subscriptions.update(sub.id, {
+        items: [{ id: sub.items.data[0]!.id, price: env.plans.pro.price.id }],
+      });
+      env.emu.injectLatency(100, { method: 'GET', path: /^\/v1\/subscriptions/ });
+      env.emu.resetRequestCounts();
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          env.postEvent(
+            {
+              type: 'customer.subscription.updated',
+              object: { object: 'subscription', id: sub.id, customer: customerId },
+            },
+            { url: i % 2 === 0 ? env.webhookUrl : extra.url },
+          ),
+        ),
+      );
+      const ids = answers.map((a) => a.eventId);
+      await env.settled(ids);
+      // One customer is processed by one claim at a time, each claim taking every event that arrived
+      // during the previous read: a handful of reads for 40 events (how many depends on how fast this
+      // machine accepts them), never one per event, and never a wrong or doubled write.
+      expect(subscriptionReads()).toBeLessThan(10);
+      expect(
+        await env.prisma.processedStripeEvent.count({ where: { eventId: { in: ids }, status: 'processed' } }),
+      ).toBe(40);
+      expect(
+        await env.prisma.featureAuditLog.count({
+          where: { tenantId: 'ib_race', stripeEventId: { in: ids } },
+        }),
+      ).toBe(1);
+      expect(await env.state('ib_race')).toMatchObject({ features: PLAN_FIXTURES.pro.features });
+    } finally {
+      env.emu.injectLatency(0);
+      await extraWorkers.stop();
+      await extra.close();
+    }
+  });
+});
+
+describe('coalescing', () => {
+  it('a burst of 50 events for one customer, arriving during a Stripe read, costs at most 2 reads and one audit row', async () => {
+    const customerId = await env.createCustomer('ib_burst');
+    const sub = await env.subscribe(customerId, 'starter');
+    await env.deliver(env.lastEvent('customer.subscription.created', sub.id));
+    await env.settled();
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: sub.items.data[0]!.id, price: env.plans.enterprise.price.id }],
+    });
+    // Another process's pipeline and workers; its first Stripe read is held until the whole burst is
+    // stored, however slow this machine is at accepting 50 requests.
+    const gated = gatedFeatureSync();
+    const p = pipeline({}, gated.featureSync);
+    const burstWorkers = startWebhookWorkers(p, { concurrency: 4, pollIntervalMs: 20 });
+    env.emu.resetRequestCounts();
+    try {
+      const events = Array.from({ length: 50 }, () => signedUpdate(customerId, sub.id));
+      const answers = await Promise.all(events.map((e) => p.acceptWebhook(e.body, e.signature)));
+      expect(answers.map((a) => a.status)).toEqual(Array(50).fill('queued'));
+      await until(() => gated.reads() >= 1, 'the first read');
+      gated.release();
+      const ids = events.map((e) => e.eventId);
+      await env.settled(ids);
+      expect(subscriptionReads()).toBeGreaterThanOrEqual(1);
+      expect(subscriptionReads()).toBeLessThanOrEqual(2);
+      const rows = await env.prisma.processedStripeEvent.findMany({ where: { eventId: { in: ids } } });
+      expect(rows.every((r) => r.status === 'processed' && r.tenantId === 'ib_burst')).toBe(true);
+      expect(
+        await env.prisma.featureAuditLog.count({
+          where: { tenantId: 'ib_burst', stripeEventId: { in: ids } },
+        }),
+      ).toBe(1);
+      expect(await env.state('ib_burst')).toMatchObject({
+        stripePriceId: env.plans.enterprise.price.id,
+        features: PLAN_FIXTURES.enterprise.features,
+      });
+    } finally {
+      gated.release();
+      await burstWorkers.stop();
+    }
+  });
+});
+
+describe('failures are retried with backoff, then kept as failed until replayed', () => {
+  it('Stripe 5xx → retries with backoff → failed with the reason → listed → replay applies it', async () => {
+    const p = pipeline({ retry: { maxAttempts: 3, backoffBaseMs: 200, backoffMaxMs: 200 } });
+    const customerId = await env.createCustomer('ib_fail');
+    const sub = await env.subscribe(customerId, 'pro');
+    const { eventId, body, signature } = signedUpdate(customerId, sub.id);
+    expect(await p.acceptWebhook(body, signature)).toMatchObject({ status: 'queued', eventId });
+    env.emu.injectFault({ status: 500, method: 'GET', path: '/v1/subscriptions', count: 3 });
+    try {
+      const first = await p.processNext();
+      expect(first).toMatchObject({ kind: 'failed', eventIds: [eventId] });
+      const pending = await env.ledger(eventId);
+      expect(pending).toMatchObject({ status: 'pending', processingAttempts: 1 });
+      expect(pending!.lastError).toMatch(/StripeServerError.*subscriptions\.list/);
+      // Backoff: not due at once.
+      expect(pending!.nextAttemptAt!.getTime()).toBeGreaterThan(Date.now() - 5);
+      expect(await p.processNext()).toBeNull();
+      await until(async () => {
+        await p.processPending();
+        return (await env.ledger(eventId))?.status === 'failed';
+      }, 'the event to fail');
+    } finally {
+      env.emu.clearFaults();
+    }
+    expect(await env.ledger(eventId)).toMatchObject({
+      status: 'failed',
+      processingAttempts: 3,
+      nextAttemptAt: null,
+      lastError: expect.stringContaining('subscriptions.list'),
+    });
+    expect(await env.state('ib_fail')).toBeNull();
+    // Failed events are no longer claimed …
+    expect(await p.processNext()).toBeNull();
+    const failed = await listWebhookEvents(env.prisma, { status: 'failed' });
+    expect(failed.events.map((e) => e.eventId)).toContain(eventId);
+
+    // … until replayed.
+    const replay = await replayWebhookEvents(env.prisma, { eventIds: [eventId, 'evt_never_seen'] });
+    expect(replay).toEqual({ replayed: [eventId], notReplayable: ['evt_never_seen'] });
+    await p.processPending();
+    expect(await env.ledger(eventId)).toMatchObject({ status: 'processed', lastError: null });
+    expect(await env.state('ib_fail')).toMatchObject({ features: PLAN_FIXTURES.pro.features });
+
+    // Replaying a processed event re-runs it against Stripe's current truth: no change, no audit row.
+    const audits = (await env.audits('ib_fail')).length;
+    expect((await replayWebhookEvents(env.prisma, { eventIds: [eventId] })).replayed).toEqual([eventId]);
+    await p.processPending();
+    expect(await env.ledger(eventId)).toMatchObject({ status: 'processed' });
+    expect(await env.audits('ib_fail')).toHaveLength(audits);
+  });
+
+  it('a worker that dies mid-claim: its lease runs out, another worker takes over, the dead one’s late write is refused', async () => {
+    const gated = gatedFeatureSync();
+    const dying = pipeline({ leaseMs: 150 }, gated.featureSync);
+    const healthy = pipeline({ leaseMs: 150 });
+    const customerId = await env.createCustomer('ib_lease');
+    const sub = await env.subscribe(customerId, 'enterprise');
+    const { eventId, body, signature } = signedUpdate(customerId, sub.id);
+    await dying.acceptWebhook(body, signature);
+    // The dying worker claims and reads Stripe, then hangs (as if killed) while holding the lease.
+    const stuck = dying.processNext();
+    await until(() => gated.reads() === 1, 'the first read');
+    expect(await healthy.processNext()).toBeNull(); // the lease is live: nobody else may take it
+    await sleep(200);
+    const takeover = await healthy.processNext();
+    expect(takeover).toMatchObject({ kind: 'done', events: [{ eventId, status: 'processed' }] });
+    // The first worker wakes up with its stale claim: fenced by the claim ticket, nothing written.
+    gated.release();
+    expect(await stuck).toEqual({ kind: 'released' });
+    expect(await env.ledger(eventId)).toMatchObject({ status: 'processed', processingAttempts: 2 });
+    expect(await env.prisma.featureAuditLog.count({ where: { stripeEventId: eventId } })).toBe(1);
+    expect(await env.state('ib_lease')).toMatchObject({
+      version: 1,
+      features: PLAN_FIXTURES.enterprise.features,
+    });
+  });
+});
+
+describe('order safety without a lock across Stripe: read tickets', () => {
+  it('a Stripe read that started earlier never overwrites the result of a read that started later', async () => {
+    const { customerId, sub } = await env.subscribed('ib_ticket', 'starter');
+    expect(await env.state('ib_ticket')).toMatchObject({ stripePriceId: env.plans.starter.price.id });
+    const itemId = sub.items.data[0]!.id;
+    await env.stripe.subscriptions.update(sub.id, { items: [{ id: itemId, price: env.plans.pro.price.id }] });
+    const gated = gatedFeatureSync();
+    const slow = pipeline({}, gated.featureSync);
+    const { eventId, body, signature } = signedUpdate(customerId, sub.id);
+    await slow.acceptWebhook(body, signature);
+    // Read 1 (its ticket taken at the claim) sees "pro" and is slow to write …
+    const processing = slow.processNext();
+    await until(() => gated.reads() === 1, 'the slow read');
+    // … meanwhile the plan changes in Stripe again and read 2 (a later ticket) writes "enterprise".
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: itemId, price: env.plans.enterprise.price.id }],
+    });
+    const applied = await env.featureSync.applyPlanDefaultsToTenant(
+      'ib_ticket',
+      env.plans.enterprise.price.id,
+    );
+    expect(applied).toMatchObject({ success: true, changed: true });
+    const afterNewer = await env.state('ib_ticket');
+
+    gated.release();
+    // The older read's write ("pro") is refused; its events go back to the queue, the try not counted.
+    expect(await processing).toEqual({ kind: 'released' });
+    expect(await env.state('ib_ticket')).toEqual(afterNewer);
+    expect(await env.ledger(eventId)).toMatchObject({ status: 'pending', processingAttempts: 0 });
+    // Tried again with a new ticket and a new read: Stripe's current truth, enterprise.
+    await slow.processPending();
+    expect(await env.ledger(eventId)).toMatchObject({ status: 'processed' });
+    expect(await env.state('ib_ticket')).toMatchObject({
+      stripePriceId: env.plans.enterprise.price.id,
+      features: PLAN_FIXTURES.enterprise.features,
+    });
+    const prices = (
+      await env.prisma.featureAuditLog.findMany({ where: { tenantId: 'ib_ticket' }, orderBy: { id: 'asc' } })
+    ).map((a) => (a.after as { stripePriceId: string }).stripePriceId);
+    expect(prices).toEqual([env.plans.starter.price.id, env.plans.enterprise.price.id]);
+  });
+});
+
+describe('a lean write path', () => {
+  it('a webhook event costs 3 database round trips (store, claim, write); a single-tenant apply 2', async () => {
+    const p: StripeWebhookPipeline = pipeline();
+    const customerId = await env.createCustomer('ib_trips');
+    const sub = await env.subscribe(customerId, 'starter');
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: sub.items.data[0]!.id, price: env.plans.pro.price.id }],
+    });
+    const stats = env.db.stats;
+
+    // Worker path: the route's accept is one statement; the worker's claim and write two more.
+    const queued = signedUpdate(customerId, sub.id);
+    let before = stats.queries;
+    await p.acceptWebhook(queued.body, queued.signature);
+    expect(stats.queries - before).toBe(1);
+    before = stats.queries;
+    expect(await p.processNext()).toMatchObject({ kind: 'done', events: [{ action: 'plan_applied' }] });
+    expect(stats.queries - before).toBe(2);
+
+    // The spec's handleWebhook: the same three statements in one call.
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: sub.items.data[0]!.id, price: env.plans.enterprise.price.id }],
+    });
+    const inline = signedUpdate(customerId, sub.id);
+    before = stats.queries;
+    expect(await p.handleWebhook(inline.body, inline.signature)).toMatchObject({
+      status: 'processed',
+      action: 'plan_changed',
+    });
+    expect(stats.queries - before).toBe(3);
+
+    // Single-tenant apply: ticket + tenant + config, then one write statement.
+    await env.featureSync.stripeSync.getPlanDefaultsFromStripe(env.plans.starter.price.id); // plan cached
+    before = stats.queries;
+    const applied = await env.featureSync.applyPlanDefaultsToTenant('ib_trips', env.plans.starter.price.id, {
+      force: true,
+    });
+    expect(applied).toMatchObject({ success: true, changed: true });
+    expect(stats.queries - before).toBeLessThanOrEqual(3);
+  });
+});
