@@ -1,3 +1,5 @@
+import { cpus, loadavg } from 'node:os';
+import { benchCache } from './cache.js';
 import { benchLookups } from './lookups.js';
 import { printTable, type BenchRow } from './stats.js';
 import { benchSync } from './sync.js';
@@ -7,26 +9,34 @@ import { benchWebhooks } from './webhook.js';
  * `npm run bench`: every benchmark, one table. Not a test: it asserts nothing and is not timed by CI.
  * Uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, embedded PGlite and memory otherwise.
  *   BENCH_TENANTS=1000,10000   tenant counts for the full-sync rows
+ *   BENCH_STRIPE_LATENCY_MS=150 latency the emulator adds to each request during the syncs
  *   BENCH_WEBHOOK_EVENTS=2000  events for the webhook row (BENCH_WEBHOOK_CONCURRENCY=16)
- *   BENCH_ONLY=sync,webhooks,lookups
+ *   BENCH_ONLY=sync,webhooks,lookups,cache
  */
 const tenantCounts = (process.env.BENCH_TENANTS ?? '1000,10000')
   .split(',')
   .map(Number)
   .filter((n) => n > 0);
-const only = new Set((process.env.BENCH_ONLY ?? 'sync,webhooks,lookups').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'sync,webhooks,lookups,cache').split(','));
+const stripeLatencyMs = Number(process.env.BENCH_STRIPE_LATENCY_MS ?? 150);
 const events = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 2000);
 const concurrency = Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 16);
 
+const load = () =>
+  loadavg()
+    .map((n) => n.toFixed(1))
+    .join(' ');
 console.log(
-  `node ${process.version}; database: ${process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ` +
+  `load average ${load()} (${cpus().length} cores); node ${process.version}; database: ${process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ` +
     `cache: ${process.env.REDIS_URL ? 'Redis (REDIS_URL)' : 'memory'}\n`,
 );
 const rows: BenchRow[] = [];
-if (only.has('sync')) rows.push(...(await benchSync(tenantCounts)));
+if (only.has('sync')) rows.push(...(await benchSync({ tenantCounts, stripeLatencyMs })));
 if (only.has('webhooks')) rows.push(...(await benchWebhooks({ events, concurrency })));
 if (only.has('lookups')) rows.push(...(await benchLookups()));
+if (only.has('cache')) rows.push(...(await benchCache()));
 printTable(rows.map(normalize));
+console.log(`\nload average at the end: ${load()}`);
 
 /** One column set for every benchmark, so the whole run reads as a single table. */
 function normalize(row: BenchRow): BenchRow {
@@ -43,6 +53,7 @@ function normalize(row: BenchRow): BenchRow {
     row.stripeCallsPerEvent !== undefined
       ? `Stripe calls/event ${row.stripeCallsPerEvent}, DB round trips/event ${row.dbRoundTripsPerEvent}`
       : undefined,
+    row.detail,
   ].filter(Boolean);
   const out: BenchRow = { benchmark: row.benchmark };
   const set = (key: string, value: string | number | undefined) => {
@@ -61,6 +72,8 @@ function normalize(row: BenchRow): BenchRow {
   );
   set('DB round trips', row.dbRoundTrips);
   set('peak RSS MiB', row.peakRssMiB);
+  set('vs baseline', row.vsBaseline);
+  set('target', row.target);
   set('notes', notes.join('; '));
   return out;
 }

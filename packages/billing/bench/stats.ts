@@ -45,6 +45,18 @@ export async function withPeakMemory<T>(fn: () => Promise<T>): Promise<{ result:
   }
 }
 
+/** `a / b` as "1.42×" (two significant decimals). */
+export function ratio(a: number, b: number): string {
+  if (!(b > 0)) return 'n/a';
+  const r = a / b;
+  return `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`;
+}
+
+/** "met (goal)" / "NOT met (goal)": the targets column. */
+export function verdict(met: boolean, goal: string): string {
+  return `${met ? 'met' : 'NOT met'}: ${goal}`;
+}
+
 export interface BenchRow {
   benchmark: string;
   [metric: string]: string | number;
@@ -62,5 +74,7 @@ export function printTable(rows: BenchRow[]): void {
 
 function formatNumber(n: number): string {
   if (Number.isInteger(n)) return String(n);
-  return n >= 100 ? n.toFixed(0) : n.toFixed(2);
+  if (n >= 100) return n.toFixed(0);
+  // Sub-millisecond latencies keep two significant digits (0.0031), larger ones two decimals.
+  return Math.abs(n) < 0.1 ? n.toPrecision(2) : n.toFixed(2);
 }

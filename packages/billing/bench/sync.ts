@@ -1,12 +1,13 @@
 import { pathToFileURL } from 'node:url';
 import Stripe from 'stripe';
 import { createIsolatedDatabase } from '@packages/db';
-import { startStripeEmulator } from '@packages/stripe-emulator';
 import { createMemoryCache } from '../src/cache/index.js';
 import { createFeatureSyncService } from '../src/feature-sync/index.js';
-import { createStripeSyncService } from '../src/stripe-sync/index.js';
+import { createStripeSyncService, createTokenBucket, listByCreatedRanges } from '../src/stripe-sync/index.js';
 import { seedPlans, seedTenantsWithSubscriptions } from '../test/helpers/fixtures.js';
-import { printTable, withPeakMemory, type BenchRow } from './stats.js';
+import { startEmulatorProcess } from './emulator-process.js';
+import { insertTenants, rawBatchedUpsert, rawPool, readSyncedRows } from './sql-baselines.js';
+import { printTable, ratio, verdict, withPeakMemory, type BenchRow } from './stats.js';
 
 function formatCounts(counts: Record<string, number>): string {
   return Object.entries(counts)
@@ -15,53 +16,109 @@ function formatCounts(counts: Record<string, number>): string {
     .join(', ');
 }
 
+export interface SyncBenchOptions {
+  tenantCounts?: number[];
+  /** Latency the emulator adds to every Stripe request during the syncs (default 150 ms, as real Stripe). */
+  stripeLatencyMs?: number;
+  /** The client-side Stripe budget (default 25 requests/second, the library's default). */
+  requestsPerSecond?: number;
+}
+
 /**
- * Full Stripe → tenant sync at several sizes: a first sync that writes every tenant, then a
- * second one where nothing changed (the cheap steady state). Reports wall time, Stripe requests
- * per endpoint, DB round trips and peak RSS for each. Stripe calls run at the default 25 rps.
+ * Full Stripe → tenant sync at several sizes, with the emulator (a process of its own, as Stripe is
+ * remote) answering every request after `stripeLatencyMs`: a first sync that writes every tenant, then a second one where nothing changed.
+ * Beside them, in the same run, the raw-SQL baseline: the same rows written by bare `pg` with one
+ * `INSERT … SELECT FROM unnest … ON CONFLICT` (+ audit rows) per 500 tenants.
  */
-export async function benchSync(tenantCounts: number[] = [1000, 10000]): Promise<BenchRow[]> {
-  const rows: BenchRow[] = [];
+export async function benchSync({
+  tenantCounts = [1000, 10000],
+  stripeLatencyMs = 150,
+  requestsPerSecond = 25,
+}: SyncBenchOptions = {}): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [await benchWalkSimulated({ latencyMs: stripeLatencyMs, requestsPerSecond })];
   for (const tenants of tenantCounts) {
-    const emu = await startStripeEmulator({ port: 0 });
+    const emu = await startEmulatorProcess();
     const db = await createIsolatedDatabase();
     try {
       const stripe = new Stripe(emu.apiKey, { ...emu.stripeClientConfig(), maxNetworkRetries: 2 });
       const seedStart = performance.now();
       const plans = await seedPlans(stripe);
-      await seedTenantsWithSubscriptions(stripe, db.prisma, tenants, {
+      const seeded = await seedTenantsWithSubscriptions(stripe, db.prisma, tenants, {
         plans,
         prefix: 'bench',
         concurrency: 16,
       });
       rows.push({
-        benchmark: `sync ${tenants}: seed (SDK, 16 parallel)`,
+        benchmark: `sync ${tenants}: seed (SDK, 16 parallel, no latency)`,
         wallMs: Math.round(performance.now() - seedStart),
-        stripeRequests: emu.requestCounts().total ?? 0,
+        stripeRequests: (await emu.requestCounts()).total ?? 0,
       });
 
-      const stripeSync = createStripeSyncService(stripe);
+      await emu.injectLatency(stripeLatencyMs);
+      const stripeSync = createStripeSyncService(stripe, { requestsPerSecond });
       const sync = createFeatureSyncService(db.prisma, stripeSync, {
         cache: createMemoryCache({ maxEntries: tenants * 2 }),
       });
+      let firstWriteMs = 0;
       for (const phase of ['first sync', 'second sync (no changes)'] as const) {
-        emu.resetRequestCounts();
+        await emu.resetRequestCounts();
         const queriesBefore = db.stats.queries;
         const started = performance.now();
         const { result, peakRssMiB } = await withPeakMemory(() => sync.syncAllTenantsFromStripe());
-        const counts = emu.requestCounts();
+        const wallMs = performance.now() - started;
+        const counts = await emu.requestCounts();
+        const { stripeMs } = result.summary;
+        const writeMs = wallMs - stripeMs;
+        const pages = counts.total ?? 0;
+        // The Stripe budget alone needs pages ÷ budget; the target allows 1.5× that plus the writes.
+        const budgetMs = (pages / requestsPerSecond) * 1000;
+        const limitMs = 1.5 * budgetMs + writeMs;
+        if (phase === 'first sync') firstWriteMs = writeMs;
         rows.push({
-          benchmark: `sync ${tenants}: ${phase}`,
-          wallMs: Math.round(performance.now() - started),
-          stripeRequests: counts.total ?? 0,
+          benchmark: `sync ${tenants}: ${phase}, ${stripeLatencyMs} ms Stripe latency, ${requestsPerSecond} req/s`,
+          wallMs: Math.round(wallMs),
+          stripeRequests: pages,
           byEndpoint: formatCounts(counts),
           dbRoundTrips: db.stats.queries - queriesBefore,
           peakRssMiB,
           updated: result.summary.updated,
           unchanged: result.summary.unchanged,
           failed: result.summary.failed.length,
-          database: db.embedded ? 'embedded' : 'postgres',
+          detail:
+            `Stripe walk ${stripeMs} ms (pages ÷ budget = ${Math.round(budgetMs)} ms), write phase ${Math.round(writeMs)} ms` +
+            `; whole sync ${ratio(wallMs - writeMs, budgetMs)} of pages ÷ budget`,
+          target: verdict(
+            wallMs <= limitMs,
+            `whole ≤ 1.5 × pages ÷ budget + writes = ${Math.round(limitMs)} ms`,
+          ),
         });
+      }
+
+      // The baseline: the very rows the first sync wrote, replayed by bare pg into a fresh schema.
+      const written = await readSyncedRows(db);
+      const baseDb = await createIsolatedDatabase({ poolMax: 1, readPoolMax: 1 });
+      const pool = rawPool(baseDb, 2);
+      try {
+        await insertTenants(
+          pool,
+          seeded.map((t) => t.tenantId),
+        );
+        const base = await rawBatchedUpsert(pool, written, { chunk: 500, concurrency: 2 });
+        rows.push({
+          benchmark: `sync ${tenants}: raw-SQL baseline (pg, unnest upsert + audit, 500/statement, 2 in flight)`,
+          wallMs: Math.round(base.wallMs),
+          dbRoundTrips: base.statements,
+          detail: `${written.length} rows`,
+        });
+        rows.push({
+          benchmark: `sync ${tenants}: first sync's write phase vs raw-SQL baseline`,
+          wallMs: Math.round(firstWriteMs),
+          vsBaseline: ratio(firstWriteMs, base.wallMs),
+          target: verdict(firstWriteMs <= 2 * base.wallMs, '≤ 2× baseline'),
+        });
+      } finally {
+        await pool.end();
+        await baseDb.close();
       }
     } finally {
       await db.close();
@@ -71,10 +128,66 @@ export async function benchSync(tenantCounts: number[] = [1000, 10000]): Promise
   return rows;
 }
 
+/**
+ * The concurrent walk alone, free of CPU contention: an in-memory list of `objects` (created at
+ * `perSecond`) whose every page answers after `latencyMs`, read through the library's token bucket
+ * at `requestsPerSecond` with listByCreatedRanges' default 8 pages in flight.
+ */
+export async function benchWalkSimulated({
+  objects = 10_000,
+  perSecond = 300,
+  latencyMs = 150,
+  requestsPerSecond = 25,
+} = {}): Promise<BenchRow> {
+  let t = 1_700_000_000;
+  const all = Array.from({ length: objects }, (_, i) => ({
+    id: `obj_${i}`,
+    created: i % perSecond === 0 ? ++t : t,
+  })).reverse();
+  const position = new Map(all.map((o, i) => [o.id, i]));
+  let requests = 0;
+  const bucket = createTokenBucket({ ratePerSecond: requestsPerSecond });
+  const started = performance.now();
+  const got = await listByCreatedRanges(
+    async (_label, fn) => {
+      await bucket.take();
+      return fn();
+    },
+    'simulated.list',
+    async (params) => {
+      requests += 1;
+      await new Promise((resolve) => setTimeout(resolve, latencyMs));
+      const from = params.starting_after === undefined ? 0 : position.get(params.starting_after)! + 1;
+      const { gte, lt } = params.created ?? {};
+      const matching = all
+        .slice(from)
+        .filter((o) => (gte === undefined || o.created >= gte) && (lt === undefined || o.created < lt));
+      return {
+        object: 'list' as const,
+        url: '/v1/simulated',
+        has_more: matching.length > params.limit,
+        data: matching.slice(0, params.limit),
+      };
+    },
+    { concurrency: 8 },
+  );
+  const wallMs = performance.now() - started;
+  const budgetMs = (requests / requestsPerSecond) * 1000;
+  if (got.length !== objects) throw new Error(`simulated walk returned ${got.length} of ${objects}`);
+  return {
+    benchmark: `Stripe walk alone, simulated: ${objects} objects, ${latencyMs} ms latency, ${requestsPerSecond} req/s`,
+    wallMs: Math.round(wallMs),
+    stripeRequests: requests,
+    detail: `${perSecond} objects per created second; pages ÷ budget = ${Math.round(budgetMs)} ms`,
+    vsBaseline: ratio(wallMs, budgetMs),
+    target: verdict(wallMs <= 1.5 * budgetMs, '≤ 1.5 × pages ÷ budget'),
+  };
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const counts = process.argv
     .slice(2)
     .map(Number)
     .filter((n) => n > 0);
-  printTable(await benchSync(counts.length > 0 ? counts : undefined));
+  printTable(await benchSync(counts.length > 0 ? { tenantCounts: counts } : undefined));
 }

@@ -6,4 +6,4 @@ export {
   toTenantFeatures,
   createFeatureReader,
 } from './feature-reader.js';
-export { readTenantWithFeatures, type TenantWithFeatures } from './tenant-read.js';
+export { readTenantWithFeatures, readTenantsWithFeatures, type TenantWithFeatures } from './tenant-read.js';

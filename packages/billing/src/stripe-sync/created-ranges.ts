@@ -40,8 +40,8 @@ const PAGE = 100;
  * part of what is left (same cursor, a raised `created[gte]`) and hands the older part
  * (`created[lt]`) to a new walk. `created` never changes, so the ranges are disjoint and together
  * cover exactly what one walk would see, and their pages joined in range order are the same list in
- * the same order. A bounded range is halved; the open-ended oldest range gives away a slice sized
- * from the objects per second seen on the page. Filtering by status or price instead would let an
+ * the same order. A bounded range is halved; the open-ended oldest range gives away slices sized
+ * from the objects per second seen on the page, one per free walk, and the open-ended rest. Filtering by status or price instead would let an
  * object that changes mid-walk fall between two lists.
  */
 export async function listByCreatedRanges<T extends { id: string; created: number }>(
@@ -58,23 +58,33 @@ export async function listByCreatedRanges<T extends { id: string; created: numbe
   let pagesRead = 0;
   let failure: { error: unknown } | undefined;
 
-  /** Gives away the older part of what `segment` has left after `data`; null when not worth a request. */
-  function split(segment: Segment<T>, data: T[]): Segment<T> | null {
+  /**
+   * Gives away the older part of what `segment` has left after `data`, as at most `room` new ranges
+   * (newest first); none when that would likely cost a request for nothing.
+   */
+  function split(segment: Segment<T>, data: T[], room: number): Segment<T>[] {
     const newest = data[0]!.created;
     const oldest = data.at(-1)!.created;
     const perSecond = data.length / Math.max(1, newest - oldest);
     const { gte } = segment.range;
-    let boundary: number;
     if (gte === undefined) {
-      boundary = oldest - Math.max(1, Math.ceil((pagesPerRange * PAGE) / perSecond));
-      if (boundary <= 0) return null;
-    } else {
-      // What is left lies in [gte, oldest]: two seconds at least, and likely more than a page.
-      if (oldest - gte < 1 || perSecond * (oldest - gte) < PAGE) return null;
-      boundary = gte + Math.ceil((oldest - gte) / 2);
+      // Open-ended: keep a slice sized from the density seen, give away slices of the same size
+      // (so every free walk starts at once) and the open-ended rest.
+      const width = Math.max(1, Math.ceil((pagesPerRange * PAGE) / perSecond));
+      const bounds: number[] = [];
+      for (let b = oldest - width; b > 0 && bounds.length < room; b -= width) bounds.push(b);
+      if (bounds.length === 0) return [];
+      segment.range = { ...segment.range, gte: bounds[0]! };
+      return bounds.map((lt, i) => ({
+        range: i + 1 < bounds.length ? { gte: bounds[i + 1]!, lt } : { lt },
+        items: [],
+      }));
     }
+    // What is left lies in [gte, oldest]: halve it when that is two seconds at least and likely more than a page.
+    if (oldest - gte < 1 || perSecond * (oldest - gte) < PAGE) return [];
+    const boundary = gte + Math.ceil((oldest - gte) / 2);
     segment.range = { ...segment.range, gte: boundary };
-    return { range: { ...(gte === undefined ? {} : { gte }), lt: boundary }, items: [] };
+    return [{ range: { gte, lt: boundary }, items: [] }];
   }
 
   async function walk(segment: Segment<T>): Promise<void> {
@@ -96,13 +106,11 @@ export async function listByCreatedRanges<T extends { id: string; created: numbe
       }
       segment.cursor = last.id;
       if (pagesRead >= pagesBeforeSplit && open < concurrency) {
-        const older = split(segment, list.data);
-        if (older) {
-          // Right after its parent: every object in it is older than the parent's, newer than the next range's.
-          segments.splice(segments.indexOf(segment) + 1, 0, older);
-          open += 1;
-          start(older);
-        }
+        const older = split(segment, list.data, concurrency - open);
+        // Right after their parent: every object in them is older than the parent's, newer than the next range's.
+        segments.splice(segments.indexOf(segment) + 1, 0, ...older);
+        open += older.length;
+        for (const range of older) start(range);
       }
     }
   }
