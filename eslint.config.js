@@ -40,11 +40,7 @@ export default defineConfig(
       parserOptions: {
         // Files outside tsconfig.json's include (tool configs) get a default program instead of an error.
         projectService: {
-          allowDefaultProject: [
-            'vitest.summary-reporter.ts',
-            'packages/db/prisma.config.ts',
-            'packages/*/scripts/*.ts',
-          ],
+          allowDefaultProject: ['packages/db/prisma.config.ts', 'packages/*/scripts/*.ts'],
         },
         tsconfigRootDir: import.meta.dirname,
       },

@@ -1,6 +1,13 @@
+import path from 'node:path';
 import type { Reporter, TestModule } from 'vitest/node';
 
-/** Prints one plain closing line ("tests: N passed, N failed, N skipped") that CI tooling can read. */
+/** How many of the slowest test files the closing lines list. */
+const SLOWEST = 10;
+
+/**
+ * Prints the slowest test files (their own time: importing the file plus its tests and hooks) and
+ * one plain closing line ("tests: N passed, N failed, N skipped") that CI tooling can read.
+ */
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
     let passed = 0;
@@ -15,6 +22,28 @@ export default class SummaryReporter implements Reporter {
       }
       if (mod.state() === 'failed' && [...mod.children.allTests()].length === 0) failed += 1;
     }
+    process.stdout.write(slowestFiles(testModules));
     process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }
+}
+
+function slowestFiles(testModules: ReadonlyArray<TestModule>): string {
+  const timed = testModules.map((mod) => {
+    const d = mod.diagnostic();
+    return {
+      file: path.relative(process.cwd(), mod.moduleId),
+      importMs: d.collectDuration,
+      runMs: d.duration,
+      totalMs: d.collectDuration + d.duration,
+    };
+  });
+  timed.sort((a, b) => b.totalMs - a.totalMs);
+  const top = timed.slice(0, SLOWEST);
+  if (top.length === 0) return '';
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+  const lines = top.map(
+    (t) =>
+      `  ${s(t.totalMs).padStart(7)}  ${t.file}  (import ${s(t.importMs)}, tests and hooks ${s(t.runMs)})`,
+  );
+  return `\nslowest ${top.length} test files:\n${lines.join('\n')}\n`;
 }

@@ -228,6 +228,8 @@ describe("the spec's CLI examples in npm form", () => {
         env: {
           PATH: process.env.PATH,
           HOME: process.env.HOME,
+          // The run's initialised embedded data directory (vitest.global-setup.ts), when there is one.
+          EMBEDDED_DATABASE_TEMPLATE: process.env.EMBEDDED_DATABASE_TEMPLATE,
           STRIPE_SECRET_KEY: env.emu.apiKey,
           STRIPE_API_BASE: env.emu.url,
         },

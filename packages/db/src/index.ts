@@ -15,7 +15,13 @@ export {
   resolveDatabaseTarget,
   type DatabaseTarget,
 } from './target.js';
-export { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
+export {
+  startEmbeddedPostgres,
+  writeEmbeddedTemplate,
+  EMBEDDED_TEMPLATE_VARIABLE,
+  type EmbeddedPostgres,
+  type StartEmbeddedOptions,
+} from './embedded.js';
 export {
   migrate,
   readMigrations,
