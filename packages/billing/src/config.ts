@@ -90,6 +90,26 @@ export const configVariables = {
         ),
     ),
   ),
+  // Connections per process: the write pool (webhook and sync writes, transactions) and the read
+  // pool (feature lookups, admin reads). Several processes on one PostgreSQL share max_connections.
+  DATABASE_POOL_MAX: variable(
+    withDefault(
+      wholeNumber(1000, 'must be a whole number of connections from 1 to 1000').refine(
+        (n) => n >= 1,
+        'must be a whole number of connections from 1 to 1000',
+      ),
+      10,
+    ),
+  ),
+  DATABASE_READ_POOL_MAX: variable(
+    withDefault(
+      wholeNumber(1000, 'must be a whole number of connections from 1 to 1000').refine(
+        (n) => n >= 1,
+        'must be a whole number of connections from 1 to 1000',
+      ),
+      5,
+    ),
+  ),
   /** The server refuses the throwaway embedded database unless this says it is meant. */
   ALLOW_EMBEDDED_DATABASE: variable(
     withDefault(
@@ -137,6 +157,17 @@ export const configVariables = {
         'must be a whole number of milliseconds from 10 to 60000',
       ),
       250,
+    ),
+  ),
+  // How long a worker's claim holds its events: a killed worker's events are taken over once it
+  // runs out, so it must outlast one processing (a Stripe read with its retries, one write).
+  WEBHOOK_LEASE_MS: variable(
+    withDefault(
+      wholeNumber(3_600_000, 'must be a whole number of milliseconds from 1000 to 3600000').refine(
+        (n) => n >= 1000,
+        'must be a whole number of milliseconds from 1000 to 3600000',
+      ),
+      60_000,
     ),
   ),
   // Processing tries before an event is marked failed (kept, listed and replayable by an admin).

@@ -111,6 +111,8 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       // null: the embedded database even when the process environment has a DATABASE_URL.
       databaseUrl: options.databaseUrl ?? env.DATABASE_URL ?? null,
       ...(options.databaseUrl === undefined ? { schema: env.DATABASE_SCHEMA } : {}),
+      poolMax: env.DATABASE_POOL_MAX,
+      readPoolMax: env.DATABASE_READ_POOL_MAX,
     }));
   let cache: KeyValueCache | undefined;
   try {
@@ -142,6 +144,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       metrics,
       ...options.webhookOptions,
       retry: { maxAttempts: env.WEBHOOK_MAX_ATTEMPTS, ...options.webhookOptions?.retry },
+      leaseMs: options.webhookOptions?.leaseMs ?? env.WEBHOOK_LEASE_MS,
     });
     const webhookHandler: StripeWebhookHandler = webhookSecret
       ? webhooks

@@ -93,6 +93,9 @@ describe('parseBillingConfig: every error names the variable that is wrong', () 
     ['REDIS_URL', 'http://cache:6379'],
     ['ALLOW_EMBEDDED_DATABASE', 'yes please'],
     ['PLAN_SOURCE', 'stripe'],
+    ['DATABASE_POOL_MAX', '0'],
+    ['DATABASE_READ_POOL_MAX', 'many'],
+    ['WEBHOOK_LEASE_MS', '500'],
   ])('%s=%s → one issue, on that variable only', (name, value) => {
     const issues = issuesOf({ ...ok, [name]: value });
     expect(issues).toHaveLength(1);
