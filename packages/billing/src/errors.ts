@@ -167,6 +167,13 @@ export class FeatureNotFoundError extends BillingError {
   }
 }
 
+/** Admin API: a webhook event id that was never received. */
+export class WebhookEventNotFoundError extends BillingError {
+  constructor(readonly eventId: string) {
+    super('event_not_found', `No webhook event "${eventId}" was received`);
+  }
+}
+
 export class TenantAlreadyExistsError extends BillingError {
   constructor(readonly tenantId: string) {
     super('tenant_exists', `Tenant "${tenantId}" already exists`);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../src/server/app.js';
 import type { SubscriptionState } from '../src/stripe-sync/index.js';
 import {
   createStripeWebhookHandler,
@@ -365,5 +366,93 @@ describe('a lean write path', () => {
     });
     expect(applied).toMatchObject({ success: true, changed: true });
     expect(stats.queries - before).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('admin API: list and replay inbox events', () => {
+  const ADMIN = 'inbox-admin-token-0123456789abcdef';
+  const TENANT = 'inbox-tenant-token-0123456789abcdef';
+
+  it('lists failed events (admin only, paginated), replays one and all failed, 404 for an unknown id', async () => {
+    const p = pipeline({ retry: { maxAttempts: 1 } });
+    const app = await buildServer({
+      prisma: env.prisma,
+      stripe: env.stripe,
+      webhookHandler: p,
+      webhooks: p,
+      featureSync: env.featureSync,
+      auth: {
+        tokens: [
+          { name: 'ops', role: 'admin', token: ADMIN },
+          { name: 'tenant', role: 'tenant', tenantId: 'ib_admin_a', token: TENANT },
+        ],
+        prisma: env.prisma,
+      },
+    });
+    const call = (method: 'GET' | 'POST', url: string, token: string | null, payload?: unknown) =>
+      app.inject({
+        method,
+        url,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        ...(payload !== undefined ? { payload: payload as object } : {}),
+      });
+    try {
+      const ids: string[] = [];
+      for (const tenantId of ['ib_admin_a', 'ib_admin_b']) {
+        const customerId = await env.createCustomer(tenantId);
+        const sub = await env.subscribe(customerId, 'pro');
+        const { eventId, body, signature } = signedUpdate(customerId, sub.id);
+        await p.acceptWebhook(body, signature);
+        ids.push(eventId);
+      }
+      env.emu.injectFault({ status: 503, method: 'GET', path: '/v1/subscriptions', count: 2 });
+      try {
+        await p.processPending();
+      } finally {
+        env.emu.clearFaults();
+      }
+      for (const id of ids) expect(await env.ledger(id)).toMatchObject({ status: 'failed' });
+
+      expect((await call('GET', '/api/admin/webhooks/events?status=failed', null)).statusCode).toBe(401);
+      expect((await call('GET', '/api/admin/webhooks/events?status=failed', TENANT)).statusCode).toBe(403);
+      expect((await call('POST', `/api/admin/webhooks/events/${ids[0]}/replay`, TENANT)).statusCode).toBe(
+        403,
+      );
+      const bad = await call('GET', '/api/admin/webhooks/events?status=lost', ADMIN);
+      expect([bad.statusCode, bad.json().error.code]).toEqual([400, 'validation_error']);
+
+      const first = await call('GET', '/api/admin/webhooks/events?status=failed&limit=1', ADMIN);
+      expect(first.statusCode).toBe(200);
+      const page1 = first.json<{ events: { eventId: string; lastError: string }[]; nextCursor: string }>();
+      expect(page1.events).toHaveLength(1);
+      expect(page1.events[0]!.lastError).toContain('subscriptions.list');
+      const second = await call(
+        'GET',
+        `/api/admin/webhooks/events?status=failed&limit=1&cursor=${page1.nextCursor}`,
+        ADMIN,
+      );
+      const page2 = second.json<{ events: { eventId: string }[] }>();
+      expect(page2.events).toHaveLength(1);
+      expect(new Set([page1.events[0]!.eventId, page2.events[0]!.eventId])).toEqual(new Set(ids));
+
+      // Replaying one: no worker runs in this process, so the request processes it.
+      const one = await call('POST', `/api/admin/webhooks/events/${ids[0]}/replay`, ADMIN);
+      expect([one.statusCode, one.json()]).toEqual([200, { replayed: [ids[0]], notReplayable: [] }]);
+      expect(await env.ledger(ids[0]!)).toMatchObject({ status: 'processed' });
+      expect(await env.state('ib_admin_a')).toMatchObject({ features: PLAN_FIXTURES.pro.features });
+
+      const unknown = await call('POST', '/api/admin/webhooks/events/evt_not_received/replay', ADMIN);
+      expect([unknown.statusCode, unknown.json().error.code]).toEqual([404, 'event_not_found']);
+      const badBody = await call('POST', '/api/admin/webhooks/replay', ADMIN, { status: 'processed' });
+      expect(badBody.statusCode).toBe(400);
+
+      const all = await call('POST', '/api/admin/webhooks/replay', ADMIN, { status: 'failed' });
+      expect(all.statusCode).toBe(200);
+      expect(all.json().replayed).toContain(ids[1]);
+      expect(await env.ledger(ids[1]!)).toMatchObject({ status: 'processed' });
+      expect(await env.state('ib_admin_b')).toMatchObject({ features: PLAN_FIXTURES.pro.features });
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -20,12 +20,15 @@ import {
   TenantNotFoundError,
   UnknownFeatureError,
   ValidationError,
+  WebhookEventNotFoundError,
 } from '../errors.js';
 import { listAuditEntries } from '../audit/index.js';
 import { readTenantWithFeatures, toTenantFeatures } from '../feature-cache/index.js';
 import { auditCursorSchema, planRefSchema, tenantIdSchema } from '../identifiers.js';
 import type { FeatureSyncService } from '../feature-sync/index.js';
 import { managementRoutes } from './management-routes.js';
+import { webhookAdminRoutes } from './webhook-admin-routes.js';
+import type { StripeWebhookPipeline } from '../webhooks/index.js';
 import { authenticateToken, bearerToken, canReadTenant, type AuthConfig, type Principal } from './auth.js';
 
 // Owned by the admin API work: authenticated /api/admin/* endpoints.
@@ -39,6 +42,8 @@ export interface AdminRouteDeps {
   customPlans?: CustomPlanService;
   /** Without it every admin request is refused (401): the API fails closed, never open. */
   auth?: AuthConfig;
+  /** The webhook inbox: replays are handed to its workers (or processed in the request when none runs). */
+  webhooks?: StripeWebhookPipeline;
 }
 
 declare module 'fastify' {
@@ -112,6 +117,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   // Registered inside this plugin so they share its auth hook and error handler.
   await app.register(managementRoutes, deps);
+  await app.register(webhookAdminRoutes, deps);
 
   app.post('/api/admin/tenants/:tenantId/custom-plans', async (request, reply) => {
     const principal = requireAdmin(request);
@@ -275,7 +281,8 @@ export function errorResponse(error: unknown): {
   if (
     error instanceof TenantNotFoundError ||
     error instanceof PlanNotFoundError ||
-    error instanceof FeatureNotFoundError
+    error instanceof FeatureNotFoundError ||
+    error instanceof WebhookEventNotFoundError
   ) {
     return { status: 404, body: body(error.code, error.message), headers: {} };
   }

@@ -81,6 +81,11 @@ export interface StripeWebhookPipeline extends StripeWebhookHandler {
   processPending(options?: { maxClaims?: number }): Promise<number>;
   /** Called after each accepted event; a worker pool registers its wake-up here. Returns the unsubscribe. */
   onAccepted(listener: () => void): () => void;
+  /**
+   * After events were made due outside an accept (a replay): wakes the attached workers, or, with
+   * none attached in this process, processes up to `maxClaims` claims right here.
+   */
+  dispatch(options?: { maxClaims?: number }): Promise<void>;
 }
 
 export type ProcessedQueue =
@@ -262,6 +267,17 @@ export function createStripeWebhookHandler(
     }
   }
 
+  async function processPending(opts: { maxClaims?: number } = {}): Promise<number> {
+    let claims = 0;
+    while (claims < (opts.maxClaims ?? Infinity)) {
+      const claim = await claimQueue(prisma, { leaseMs });
+      if (!claim) break;
+      await run(claim);
+      claims += 1;
+    }
+    return claims;
+  }
+
   return {
     handleWebhook,
     acceptWebhook,
@@ -272,19 +288,17 @@ export function createStripeWebhookHandler(
       const claim = await claimQueue(prisma, { leaseMs });
       return claim ? run(claim) : null;
     },
-    async processPending(opts = {}) {
-      let claims = 0;
-      while (claims < (opts.maxClaims ?? Infinity)) {
-        const claim = await claimQueue(prisma, { leaseMs });
-        if (!claim) break;
-        await run(claim);
-        claims += 1;
-      }
-      return claims;
-    },
+    processPending,
     onAccepted(listener) {
       listeners.add(listener);
       return () => void listeners.delete(listener);
+    },
+    async dispatch(opts = {}) {
+      if (listeners.size > 0) {
+        for (const listener of listeners) listener();
+        return;
+      }
+      await processPending(opts);
     },
   };
 }
