@@ -143,6 +143,18 @@ export const configVariables = {
   PAYMENT_GRACE_CHECK_MINUTES: variable(
     optional(wholeNumber(10_080, 'must be a whole number of minutes from 0 (off) to 10080 (a week)')),
   ),
+  // Stripe requests per second for the whole deployment: one bucket in Redis shared by every server
+  // and worker when REDIS_URL is set, else per process. Stripe allows 25/s in test mode, 100/s live.
+  STRIPE_REQUESTS_PER_SECOND: variable(
+    withDefault(
+      z
+        .string()
+        .regex(/^\d{1,5}(\.\d{1,3})?$/, 'must be a number of requests per second from 0.1 to 10000')
+        .transform(Number)
+        .refine((n) => n >= 0.1 && n <= 10_000, 'must be a number of requests per second from 0.1 to 10000'),
+      25,
+    ),
+  ),
   // Webhook workers inside `npm start`: customer queues processed at once (0 = none in this process;
   // then run `npm run worker` elsewhere, or the route processes each event before answering).
   WEBHOOK_WORKERS: variable(

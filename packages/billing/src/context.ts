@@ -10,7 +10,12 @@ import { createFeatureSyncService, type FeatureSyncService } from './feature-syn
 import { createPrometheusMetrics, type BillingMetrics, type PrometheusMetrics } from './metrics/index.js';
 import type { AuthConfig } from './server/auth.js';
 import { type PlanSource } from './plan-source/index.js';
-import { createStripeSyncService, type StripeSyncService } from './stripe-sync/index.js';
+import {
+  connectSharedStripeLimiter,
+  createStripeSyncService,
+  createTokenBucket,
+  type StripeSyncService,
+} from './stripe-sync/index.js';
 import type { FeatureCatalog } from './types.js';
 import {
   createStripeWebhookHandler,
@@ -115,6 +120,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       readPoolMax: env.DATABASE_READ_POOL_MAX,
     }));
   let cache: KeyValueCache | undefined;
+  let sharedLimiter: ReturnType<typeof connectSharedStripeLimiter> | undefined;
   try {
     cache = createCacheFromEnv({ REDIS_URL: env.REDIS_URL });
     const prometheus = options.prometheus ?? createPrometheusMetrics({ processMetrics: true });
@@ -123,7 +129,16 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     // registered through the admin API or the CLI is known without a restart.
     const catalogSource = databaseCatalog(db.prisma);
     const catalog = await catalogSource.refresh();
+    // One Stripe budget for the deployment: a Redis bucket shared by every process when REDIS_URL
+    // is set (falling back to this process's bucket whenever Redis does not answer), else per process.
+    sharedLimiter = env.REDIS_URL
+      ? connectSharedStripeLimiter(env.REDIS_URL, {
+          ratePerSecond: env.STRIPE_REQUESTS_PER_SECOND,
+          account: `${env.STRIPE_API_BASE ?? 'https://api.stripe.com'} ${env.STRIPE_SECRET_KEY}`,
+        })
+      : undefined;
     const stripeSync = createStripeSyncService(stripe, {
+      limiter: sharedLimiter?.limiter ?? createTokenBucket({ ratePerSecond: env.STRIPE_REQUESTS_PER_SECOND }),
       catalog: catalogSource,
       planSource: options.planSource ?? env.PLAN_SOURCE,
       metrics,
@@ -163,6 +178,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     });
     const auth: AuthConfig = { tokens: env.ADMIN_API_TOKENS, prisma: db.prisma };
     const openCache = cache;
+    const openLimiter = sharedLimiter;
     let closed: Promise<void> | undefined;
     return {
       env,
@@ -186,6 +202,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
         // Idempotent: a signal handler and a finally block may both call it.
         closed ??= (async () => {
           await openCache.close().catch(() => {});
+          await openLimiter?.close().catch(() => {});
           if (ownsDb) await db.close();
         })();
         return closed;
@@ -193,6 +210,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     };
   } catch (error) {
     await cache?.close().catch(() => {});
+    await sharedLimiter?.close().catch(() => {});
     if (ownsDb) await db.close().catch(() => {});
     throw error;
   }

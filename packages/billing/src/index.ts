@@ -50,6 +50,11 @@ export {
 // Services
 export {
   createStripeSyncService,
+  createTokenBucket,
+  createRedisTokenBucket,
+  withStripePriority,
+  type StripePriority,
+  type TokenBucket,
   type StripeSyncService,
   type StripeSyncOptions,
   type PlanStatistics,

@@ -1,7 +1,7 @@
 import type { PrismaClient } from '@packages/db';
 import { createMemoryCache, type KeyValueCache } from '../cache/index.js';
 import { createFeatureReader, type FeatureReader, type TenantFeatures } from '../feature-cache/index.js';
-import type { StripeSyncService } from '../stripe-sync/index.js';
+import { withStripePriority, type StripeSyncService } from '../stripe-sync/index.js';
 import { databaseCatalog, isCatalogSource, type CatalogSource } from '../catalog/registry.js';
 import { featureReaderFor } from '../feature-cache/registry.js';
 import type { FeatureChecks } from '../feature-keys.js';
@@ -99,7 +99,8 @@ export function createFeatureSyncService(
     applyPlanDefaultsToTenant: applier.applyPlanDefaultsToTenant,
     applyPlanDefaultsToTenantOrThrow: applier.applyPlanDefaultsToTenantOrThrow,
     async syncAllTenantsFromStripe(syncOptions) {
-      const run = await syncAll(syncOptions);
+      // Every tenant's Stripe reads: webhook work goes first when the shared Stripe budget is short.
+      const run = await withStripePriority('low', () => syncAll(syncOptions));
       if (!syncOptions?.dryRun) {
         const { summary } = run;
         metrics.syncRun({

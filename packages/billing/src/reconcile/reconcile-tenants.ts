@@ -20,6 +20,7 @@ import { BillingError, messageOf } from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import {
   readSubscriptionTruth,
+  withStripePriority,
   type CustomerSubscriptionEntry,
   type StripeSyncService,
 } from '../stripe-sync/index.js';
@@ -150,10 +151,15 @@ const codeOf = (error: unknown) => (error instanceof BillingError ? error.code :
  * only if nobody wrote the tenant since that read began: a webhook that commits while the
  * reconcile runs is never overwritten with an older picture.
  */
-export async function reconcileTenants(
+export function reconcileTenants(
   deps: ReconcileDeps,
   options: ReconcileOptions = {},
 ): Promise<ReconcileResult> {
+  // A walk over every customer: webhook work goes first when the shared Stripe budget is short.
+  return withStripePriority('low', () => reconcileAll(deps, options));
+}
+
+async function reconcileAll(deps: ReconcileDeps, options: ReconcileOptions): Promise<ReconcileResult> {
   const started = performance.now();
   const { prisma } = deps;
   const stripeSync = deps.featureSync.stripeSync;

@@ -2,6 +2,7 @@ import { BillingError, StripeRateLimitError } from '../errors.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import { isRetryable, mapStripeError, retryAfterMs } from './errors.js';
 import { defaultSleep, type TokenBucket } from './limiter.js';
+import { currentStripePriority } from './priority.js';
 
 export interface StripeSyncStats {
   /** Requests this service sent (each of its attempts; the SDK's own network retries are not visible here). */
@@ -48,7 +49,7 @@ export function createStripeCaller(options: StripeCallerOptions): StripeCall {
   return async function call<T>(label: string, fn: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt += 1) {
       const queued = performance.now();
-      await limiter.take();
+      await limiter.take(currentStripePriority());
       const started = performance.now();
       metrics.rateLimiterWait(label, started - queued);
       stats.stripeRequests += 1;

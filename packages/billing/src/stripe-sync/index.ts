@@ -1,5 +1,12 @@
 export { mapStripeError, isRetryable, retryAfterMs } from './errors.js';
 export { createTokenBucket, type TokenBucket, type TokenBucketOptions } from './limiter.js';
+export {
+  connectSharedStripeLimiter,
+  createRedisTokenBucket,
+  type RedisTokenBucketOptions,
+  type SharedLimiterOptions,
+} from './redis-limiter.js';
+export { currentStripePriority, withStripePriority, type StripePriority } from './priority.js';
 export { createTtlCache, type TtlCache } from '../cache/lru.js';
 export { createSingleFlight } from './single-flight.js';
 export { listAll, forEachPage, type StripePlanDefaults } from './plans.js';

@@ -12,7 +12,7 @@ import {
 import type { BillingMetrics } from '../metrics/index.js';
 import type { FeatureCatalog } from '../types.js';
 import { createStripeCaller, type StripeCall, type StripeSyncStats } from './client.js';
-import { createTokenBucket } from './limiter.js';
+import { createTokenBucket, type TokenBucket } from './limiter.js';
 import { createPlanResolver, forEachPage, type PlanResolver, type StripePlanDefaults } from './plans.js';
 import {
   createSubscriptionReader,
@@ -43,6 +43,11 @@ export interface StripeSyncOptions {
   requestsPerSecond?: number;
   /** Token-bucket burst; defaults to a fifth of a second's worth of requests. */
   burst?: number;
+  /**
+   * Use this bucket instead of building one (requestsPerSecond/burst are then its business): e.g.
+   * `createRedisTokenBucket`, one budget shared by every process of the deployment.
+   */
+  limiter?: TokenBucket;
   /**
    * Pages of a bulk walk (every subscription, for the full sync and reconcile) in flight at once
    * (default 8). The rate limit still caps requests per second; this hides Stripe's latency.
@@ -107,11 +112,13 @@ export function createStripeSyncService(stripe: Stripe, options: StripeSyncOptio
     retries: 0,
     rateLimited: 0,
   };
-  const limiter = createTokenBucket({
-    ratePerSecond: options.requestsPerSecond ?? 25,
-    burst: options.burst,
-    sleep: options.sleep,
-  });
+  const limiter =
+    options.limiter ??
+    createTokenBucket({
+      ratePerSecond: options.requestsPerSecond ?? 25,
+      burst: options.burst,
+      sleep: options.sleep,
+    });
   const call = createStripeCaller({
     limiter,
     stats,

@@ -1,0 +1,150 @@
+import { Redis } from 'ioredis';
+import { parseBillingConfig } from '../src/config.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  createRedisTokenBucket,
+  createTokenBucket,
+  withStripePriority,
+  currentStripePriority,
+  type TokenBucket,
+} from '../src/stripe-sync/index.js';
+
+/** A clock that only moves when someone sleeps: the in-process bucket's order, without real waiting. */
+function virtualClock() {
+  let t = 0;
+  return { now: () => t, sleep: async (ms: number) => void (t += ms), elapsed: () => t };
+}
+
+describe('in-process bucket', () => {
+  it('serves every high-priority waiter before any low one, FIFO within a priority', async () => {
+    const clock = virtualClock();
+    const bucket = createTokenBucket({ ratePerSecond: 10, burst: 1, ...clock });
+    const order: string[] = [];
+    const take = (name: string, priority: 'high' | 'low') =>
+      bucket.take(priority).then(() => void order.push(name));
+    await Promise.all([
+      take('low1', 'low'),
+      take('low2', 'low'),
+      take('low3', 'low'),
+      take('high1', 'high'),
+      take('high2', 'high'),
+    ]);
+    // low1 got the burst token at once; then both highs, then the remaining lows in order.
+    expect(order).toEqual(['low1', 'high1', 'high2', 'low2', 'low3']);
+    expect(clock.elapsed()).toBeGreaterThanOrEqual(400);
+  });
+
+  it('withStripePriority marks every call made inside it, however deep', async () => {
+    expect(currentStripePriority()).toBe('high');
+    const seen = await withStripePriority('low', async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      return currentStripePriority();
+    });
+    expect(seen).toBe('low');
+    expect(currentStripePriority()).toBe('high');
+  });
+});
+
+describe.skipIf(!process.env.REDIS_URL)('Redis bucket: one budget for every process', () => {
+  const clients: Redis[] = [];
+  const connect = () => {
+    const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: 1 });
+    clients.push(redis);
+    return redis;
+  };
+  afterAll(() => {
+    for (const c of clients) c.disconnect();
+  });
+  const key = () => `entitlements:test:stripe-budget:${process.pid}:${Math.random().toString(36).slice(2)}`;
+  const instance = (redis: Redis, k: string, rate: number, fallback?: TokenBucket) =>
+    createRedisTokenBucket({
+      redis,
+      key: k,
+      ratePerSecond: rate,
+      burst: 1,
+      fallback: fallback ?? createTokenBucket({ ratePerSecond: rate, burst: 1 }),
+    });
+
+  it('two limiter instances (two connections) share one budget: 20 tokens at 20/s take about a second', async () => {
+    const k = key();
+    const a = instance(connect(), k, 20);
+    const b = instance(connect(), k, 20);
+    const started = performance.now();
+    await Promise.all([
+      ...Array.from({ length: 10 }, () => a.take()),
+      ...Array.from({ length: 10 }, () => b.take()),
+    ]);
+    const elapsed = performance.now() - started;
+    // 1 burst token + 19 at 20/s = 950 ms; two separate per-process buckets would need only 450 ms.
+    expect(elapsed).toBeGreaterThanOrEqual(850);
+    expect(elapsed).toBeLessThan(3000);
+  });
+
+  it('high-priority takes of one process go before low-priority takes of another', async () => {
+    const k = key();
+    const bulk = instance(connect(), k, 20);
+    const webhooks = instance(connect(), k, 20);
+    const order: string[] = [];
+    const lows = Array.from({ length: 8 }, (_, i) => bulk.take('low').then(() => void order.push(`low${i}`)));
+    await new Promise((r) => setTimeout(r, 60));
+    const highs = Array.from({ length: 4 }, (_, i) =>
+      webhooks.take('high').then(() => void order.push(`high${i}`)),
+    );
+    await Promise.all([...lows, ...highs]);
+    // Once the webhook process waits, no low take gets a token before its four highs are served.
+    const lastHigh = Math.max(...[0, 1, 2, 3].map((i) => order.indexOf(`high${i}`)));
+    const lowsBeforeLastHigh = order.slice(0, lastHigh).filter((n) => n.startsWith('low')).length;
+    expect(lowsBeforeLastHigh).toBeLessThanOrEqual(3);
+    expect(order).toHaveLength(12);
+  });
+
+  it('a Redis that does not answer: the take falls back to the local bucket within the timeout, never blocks', async () => {
+    const dead = new Redis({ port: 1, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: false });
+    dead.on('error', () => {});
+    clients.push(dead);
+    const fallbacks: unknown[] = [];
+    const bucket = createRedisTokenBucket({
+      redis: dead,
+      key: key(),
+      ratePerSecond: 50,
+      burst: 5,
+      fallback: createTokenBucket({ ratePerSecond: 50, burst: 5 }),
+      timeoutMs: 100,
+      onFallback: (error) => void fallbacks.push(error),
+    });
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 5 }, () => bucket.take()));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(fallbacks).toHaveLength(1);
+  });
+});
+
+describe('configuration', () => {
+  const base = { STRIPE_SECRET_KEY: 'sk_test_x' };
+  it.each([
+    ['STRIPE_REQUESTS_PER_SECOND', 'fast'],
+    ['STRIPE_REQUESTS_PER_SECOND', '0'],
+    ['STRIPE_REQUESTS_PER_SECOND', '20000'],
+    ['WEBHOOK_WORKERS', '-1'],
+    ['WEBHOOK_WORKERS', '1000'],
+    ['WEBHOOK_POLL_MS', '5'],
+    ['WEBHOOK_MAX_ATTEMPTS', '0'],
+  ])('%s=%s is a configuration error naming the variable', (name, value) => {
+    expect(() => parseBillingConfig({ ...base, [name]: value })).toThrow(new RegExp(`${name} must be`));
+  });
+
+  it('defaults: 25 Stripe requests/s, 4 workers, 250 ms polling, 8 tries', () => {
+    expect(parseBillingConfig(base)).toMatchObject({
+      STRIPE_REQUESTS_PER_SECOND: 25,
+      WEBHOOK_WORKERS: 4,
+      WEBHOOK_POLL_MS: 250,
+      WEBHOOK_MAX_ATTEMPTS: 8,
+    });
+    expect(
+      parseBillingConfig({ ...base, STRIPE_REQUESTS_PER_SECOND: '2.5', WEBHOOK_WORKERS: '0' }),
+    ).toMatchObject({
+      STRIPE_REQUESTS_PER_SECOND: 2.5,
+      WEBHOOK_WORKERS: 0,
+    });
+  });
+});
