@@ -19,6 +19,7 @@ import {
 import type { FeatureCatalog } from './types.js';
 import {
   createStripeWebhookHandler,
+  inboxStats,
   type StripeWebhookHandler,
   type StripeWebhookHandlerOptions,
   type StripeWebhookPipeline,
@@ -161,6 +162,8 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       retry: { maxAttempts: env.WEBHOOK_MAX_ATTEMPTS, ...options.webhookOptions?.retry },
       leaseMs: options.webhookOptions?.leaseMs ?? env.WEBHOOK_LEASE_MS,
     });
+    // Queue depth and the oldest pending event's age, read on the read pool when /metrics is scraped.
+    prometheus.observeInbox(() => inboxStats(db.readPrisma));
     const webhookHandler: StripeWebhookHandler = webhookSecret
       ? webhooks
       : {

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPrometheusMetrics } from '../src/metrics/index.js';
 import { buildServer } from '../src/server/app.js';
 import type { SubscriptionState } from '../src/stripe-sync/index.js';
 import {
   createStripeWebhookHandler,
+  inboxStats,
   listWebhookEvents,
   replayWebhookEvents,
   startWebhookWorkers,
@@ -454,5 +456,33 @@ describe('admin API: list and replay inbox events', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('metrics', () => {
+  it('/metrics shows the inbox depth and the oldest pending event’s age, read at scrape time', async () => {
+    const prometheus = createPrometheusMetrics();
+    prometheus.observeInbox(() => inboxStats(env.prisma));
+    const p = pipeline({ metrics: prometheus.metrics });
+    const customerId = await env.createCustomer('ib_metrics');
+    const sub = await env.subscribe(customerId, 'starter');
+    const { body, signature } = signedUpdate(customerId, sub.id);
+    await p.acceptWebhook(body, signature);
+    await sleep(20);
+    const pending = await prometheus.render();
+    expect(pending).toMatch(/billing_webhook_inbox_events\{status="pending"\} [1-9]/);
+    const age = Number(/^billing_webhook_inbox_oldest_pending_seconds (\S+)$/m.exec(pending)?.[1]);
+    expect(age).toBeGreaterThan(0);
+    expect(age).toBeLessThan(60);
+    await p.processPending();
+    const done = await prometheus.render();
+    expect(done).toMatch(/billing_webhook_inbox_events\{status="pending"\} 0/);
+    expect(done).toMatch(/billing_webhook_inbox_oldest_pending_seconds 0\n/);
+    expect(done).toMatch(
+      /billing_webhooks_total\{type="customer.subscription.updated",outcome="processed"\} 1/,
+    );
+    expect(done).toMatch(
+      /billing_webhook_processing_lag_seconds_count\{type="customer.subscription.updated"\} 1/,
+    );
   });
 });

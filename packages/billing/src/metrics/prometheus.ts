@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BillingMetrics } from './types.js';
 
 export interface PrometheusMetricsOptions {
@@ -10,9 +10,23 @@ export interface PrometheusMetricsOptions {
   processMetrics?: boolean;
 }
 
+/** The webhook inbox's depth as one statement reads it (webhooks' `inboxStats`). */
+export interface InboxDepth {
+  pending: number;
+  processing: number;
+  failed: number;
+  oldestPendingMs: number;
+}
+
 export interface PrometheusMetrics {
   metrics: BillingMetrics;
   registry: Registry;
+  /**
+   * Gauges of the webhook inbox (`webhook_inbox_events{status}`, `webhook_inbox_oldest_pending_seconds`),
+   * read by `read` at scrape time only: one statement per scrape, nothing when nobody scrapes.
+   * Once per registry; a later call replaces the reader.
+   */
+  observeInbox(read: () => Promise<InboxDepth>): void;
   /** The text exposition format, as served by `GET /metrics`. */
   render(): Promise<string>;
   readonly contentType: string;
@@ -126,9 +140,48 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
       http.observe({ method, route, status: String(status) }, ms / 1000),
   };
 
+  let readInbox: (() => Promise<InboxDepth>) | undefined;
+  let inboxGauges = false;
+  function observeInbox(read: () => Promise<InboxDepth>) {
+    readInbox = read;
+    if (inboxGauges) return;
+    inboxGauges = true;
+    // One read serves both gauges of a scrape.
+    let current: Promise<InboxDepth | null> | undefined;
+    const depth = () => {
+      current ??= (readInbox?.() ?? Promise.resolve(null))
+        .catch(() => null)
+        .finally(() => setTimeout(() => (current = undefined), 0).unref());
+      return current;
+    };
+    new Gauge({
+      name: `${p}webhook_inbox_events`,
+      help: 'Webhook events in the inbox by status (pending: waiting, processing: leased, failed: needs a replay)',
+      labelNames: ['status'] as const,
+      registers,
+      async collect() {
+        const d = await depth();
+        if (!d) return;
+        this.set({ status: 'pending' }, d.pending);
+        this.set({ status: 'processing' }, d.processing);
+        this.set({ status: 'failed' }, d.failed);
+      },
+    });
+    new Gauge({
+      name: `${p}webhook_inbox_oldest_pending_seconds`,
+      help: 'Age of the oldest pending webhook event (0 when none): how far processing is behind',
+      registers,
+      async collect() {
+        const d = await depth();
+        if (d) this.set(d.oldestPendingMs / 1000);
+      },
+    });
+  }
+
   return {
     metrics,
     registry,
+    observeInbox,
     render: () => registry.metrics(),
     get contentType() {
       return registry.contentType;
