@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../src/server/app.js';
+import { createStripeWebhookHandler, type StripeWebhookPipeline } from '../src/webhooks/index.js';
 import { setupAdminTestEnv, testAuthConfig, type AdminTestEnv } from './admin-helpers.js';
 import {
   seedPlans,
@@ -22,6 +23,10 @@ export interface ConsoleTestEnv {
   /** Tenant A and B are the tenants of TENANT_A_TOKEN and TENANT_B_TOKEN. */
   A: string;
   B: string;
+  /** The server's webhook inbox (no workers: a replay is processed in the request). One try, then failed. */
+  webhooks: StripeWebhookPipeline;
+  /** Stores a real, signed event about tenant `tenantId`'s subscription and lets its processing fail on Stripe 500s. */
+  failedEvent(tenantId: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -34,6 +39,16 @@ export async function setupConsoleEnv(prefix: string): Promise<ConsoleTestEnv> {
     await env.featureSync.syncAllTenantsFromStripe({ actor: 'seed', source: 'sync' });
     const A = tenants[0]!.tenantId;
     const B = tenants[1]!.tenantId;
+    const webhooks = createStripeWebhookHandler(
+      env.stripe,
+      env.prisma,
+      env.featureSync,
+      env.emu.webhookSecret,
+      {
+        retry: { maxAttempts: 1 },
+        log: () => {},
+      },
+    );
     const app = await buildServer({
       prisma: env.prisma,
       stripe: env.stripe,
@@ -41,7 +56,32 @@ export async function setupConsoleEnv(prefix: string): Promise<ConsoleTestEnv> {
       customPlans: env.customPlans,
       auth: testAuthConfig(env, A, B),
       consoleSecret: CONSOLE_SECRET,
-    } as Parameters<typeof buildServer>[0]);
+      webhookHandler: webhooks,
+      webhooks,
+    });
+    const failedEvent = async (tenantId: string) => {
+      const seeded = tenants.find((x) => x.tenantId === tenantId)!;
+      const event = env.emu
+        .events()
+        .find(
+          (e) =>
+            e.type === 'customer.subscription.created' &&
+            (e.data.object as { id: string }).id === seeded.subscriptionId,
+        )!;
+      const payload = JSON.stringify(event);
+      const signature = env.stripe.webhooks.generateTestHeaderString({
+        payload,
+        secret: env.emu.webhookSecret,
+      });
+      await webhooks.acceptWebhook(payload, signature);
+      env.emu.injectFault({ status: 500, method: 'GET', path: '/v1/subscriptions', count: 1 });
+      try {
+        await webhooks.processPending();
+      } finally {
+        env.emu.clearFaults();
+      }
+      return event.id;
+    };
     return {
       env,
       app,
@@ -49,6 +89,8 @@ export async function setupConsoleEnv(prefix: string): Promise<ConsoleTestEnv> {
       tenants,
       A,
       B,
+      webhooks,
+      failedEvent,
       async close() {
         await app.close();
         await env.close();

@@ -209,6 +209,7 @@ describe('tenant tokens', () => {
       [`/admin/tenants/${t.A}/apply-plan`, { planId: t.plans.enterprise.price.id }],
       ['/admin/drift/fix', { tenantId: t.A }],
       [`/admin/tenants/${t.A}/custom-plans`, { planName: 'x' }],
+      ['/admin/inbox/replay', { status: 'failed' }],
     ] as const) {
       const res = await t.app.inject({
         method: 'POST',
@@ -219,6 +220,61 @@ describe('tenant tokens', () => {
       expect(res.statusCode, url).toBe(403);
     }
     expect(await auditCount()).toBe(before);
+  });
+});
+
+describe('webhook inbox', () => {
+  const replay = (cookie: string, fields: Record<string, string>) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/admin/inbox/replay',
+      headers: { ...FORM, cookie },
+      payload: form(fields),
+    });
+  const statusOf = async (eventId: string) =>
+    (await t.env.prisma.processedStripeEvent.findUniqueOrThrow({ where: { eventId } })).status;
+
+  it('lists a failed event with its reason and replays every failed event, only with the CSRF token', async () => {
+    const eventId = await t.failedEvent(t.B);
+    const mine = await session(ADMIN_TOKEN);
+    const failedTab = await t.app.inject({
+      method: 'GET',
+      url: '/admin/inbox?status=failed',
+      headers: { cookie: mine.cookie },
+    });
+    expect(failedTab.body).toContain(eventId);
+    expect(failedTab.body).toContain('Replay all failed');
+    expect(failedTab.body).toMatch(/class="reason">[^<]*subscriptions\.list/);
+
+    const refused = await replay(mine.cookie, { status: 'failed' });
+    expect(refused.statusCode).toBe(403);
+    expect(await statusOf(eventId)).toBe('failed');
+
+    const res = await replay(mine.cookie, { status: 'failed', _csrf: mine.csrf });
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/admin/inbox?status=recent');
+    expect(await statusOf(eventId)).toBe('processed');
+    const after = await t.app.inject({
+      method: 'GET',
+      url: '/admin/inbox?status=failed',
+      headers: { cookie: mine.cookie },
+    });
+    expect(after.body).not.toContain(eventId);
+  });
+
+  it('refuses a malformed event id or an empty selection and changes nothing', async () => {
+    const mine = await session(ADMIN_TOKEN);
+    for (const fields of [{ eventIds: 'evt bad\u0000' }, {}] as Record<string, string>[]) {
+      const res = await replay(mine.cookie, { ...fields, _csrf: mine.csrf });
+      expect(res.statusCode).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^text\/html/);
+    }
+    const badTab = await t.app.inject({
+      method: 'GET',
+      url: '/admin/inbox?status=nope',
+      headers: { cookie: mine.cookie },
+    });
+    expect(badTab.statusCode).toBe(400);
   });
 });
 

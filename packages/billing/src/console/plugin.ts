@@ -13,6 +13,7 @@ import {
   type Principal,
 } from '../server/auth.js';
 import type { FeatureCatalog } from '../types.js';
+import type { StripeWebhookPipeline } from '../webhooks/index.js';
 import { field, parseFormBody, type FormBody } from './form.js';
 import type { Html } from './html.js';
 import { consoleRoutes } from './routes.js';
@@ -37,6 +38,10 @@ export interface ConsoleDeps {
   /** CONSOLE_SESSION_SECRET (≥ 32 characters); without it the console answers 503. */
   consoleSecret?: string;
   catalog?: FeatureCatalog;
+  /** Reads (lists, pages) go here when set: the read pool, so they never queue behind writes. */
+  readPrisma?: PrismaClient;
+  /** The webhook inbox: a replay is handed to this process's workers (or processed in the request). */
+  webhooks?: StripeWebhookPipeline;
   /** The webhook handler's payment grace policy, to show when a tenant's grace ends. */
   gracePeriodDays?: number;
 }

@@ -103,28 +103,3 @@ export async function customPlansOf(prisma: PrismaClient, tenantId: string): Pro
     },
   });
 }
-
-export interface LedgerEventRow {
-  eventId: string;
-  type: string;
-  status: string;
-  action: string | null;
-  tenantId: string | null;
-  error: string | null;
-  attempts: number;
-  stripeCreatedAt: Date;
-  receivedAt: Date;
-  processedAt: Date | null;
-}
-
-/** Ledger rows newest first, optionally of one status. */
-export async function listLedgerEvents(
-  prisma: PrismaClient,
-  options: { status?: 'processing' | 'processed' | 'ignored' | 'failed'; limit: number },
-): Promise<LedgerEventRow[]> {
-  return prisma.processedStripeEvent.findMany({
-    where: options.status ? { status: options.status } : {},
-    orderBy: [{ receivedAt: 'desc' }, { eventId: 'asc' }],
-    take: options.limit,
-  });
-}

@@ -17,9 +17,11 @@ import { parseProductMetadata } from '../metadata/index.js';
 import { reconcileTenants, type ReconcileResult } from '../reconcile/index.js';
 import { toState } from '../tenant-store/index.js';
 import type { FeatureMap } from '../types.js';
-import { field, parseFeatureLines, parseFeatureValue, type FormBody } from './form.js';
+import { stripeIdSchema } from '../identifiers.js';
+import { listWebhookEvents, replayWebhookEvents, type ReplaySelection } from '../webhooks/index.js';
+import { field, fields, parseFeatureLines, parseFeatureValue, type FormBody } from './form.js';
 import { ConsoleHttpError, type ConsoleKit } from './plugin.js';
-import { customPlansOf, knownBundles, listLedgerEvents, tenantCounts, webhookFigures } from './queries.js';
+import { customPlansOf, knownBundles, tenantCounts, webhookFigures } from './queries.js';
 import { applyPreviewPage, tenantPage } from './views/tenant.js';
 import { auditPage } from './views/audit.js';
 import { catalogPage } from './views/catalog.js';
@@ -29,6 +31,11 @@ import { overviewPage } from './views/overview.js';
 import { tenantsPage } from './views/tenants.js';
 
 const PAGE_SIZE = 50;
+const inboxQuery = z.object({
+  status: z.enum(INBOX_TABS).optional(),
+  cursor: z.string().max(2000).optional(),
+});
+const replayIds = z.array(stripeIdSchema).min(1, { error: 'select at least one event' }).max(1000);
 const tenantParam = z.object({ tenantId: z.string().min(1).max(255) });
 const optional = z
   .string()
@@ -71,6 +78,7 @@ const blank = <T>(v: T | '' | undefined): T | undefined => (v === '' ? undefined
 export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Promise<void> {
   const { deps } = kit;
   const { prisma } = deps;
+  const read = deps.readPrisma ?? prisma;
   const featureSync = () => {
     if (!deps.featureSync)
       throw new ConsoleHttpError(503, 'The feature sync service is not configured on this server.');
@@ -362,24 +370,40 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
 
   app.get('/admin/inbox', async (request, reply) => {
     kit.requireAdmin(request);
-    const status = (request.query as { status?: string }).status ?? 'recent';
-    const tab: InboxTab = (INBOX_TABS as readonly string[]).includes(status)
-      ? (status as InboxTab)
-      : 'recent';
-    const ledgerStatus = tab === 'recent' ? undefined : tab === 'pending' ? 'processing' : tab;
-    const rows = await listLedgerEvents(prisma, {
-      ...(ledgerStatus ? { status: ledgerStatus } : {}),
-      limit: 100,
+    const q = parseOrThrow(inboxQuery, request.query ?? {}, 'query');
+    const tab: InboxTab = q.status ?? 'recent';
+    const page = await listWebhookEvents(read, {
+      limit: PAGE_SIZE,
+      ...(tab === 'recent' ? {} : { status: tab }),
+      ...(q.cursor ? { cursor: q.cursor } : {}),
     });
-    return kit.send(
-      reply,
-      inboxPage(kit.ctx(request), {
-        tab,
-        rows,
-        canReplay: false,
-        note: 'Read-only: replaying events needs the webhook inbox service, which this server does not have yet.',
-      }),
+    return kit.send(reply, inboxPage(kit.ctx(request), { tab, ...page, canReplay: true }));
+  });
+
+  app.post('/admin/inbox/replay', async (request, reply) => {
+    const principal = kit.requireAdmin(request);
+    const body = request.body as FormBody;
+    const selection: ReplaySelection =
+      field(body, 'status') === 'failed'
+        ? { status: 'failed' }
+        : { eventIds: parseOrThrow(replayIds, fields(body, 'eventIds'), 'eventIds') };
+    const result = await replayWebhookEvents(prisma, selection);
+    request.log.info(
+      { actor: actorOf(principal.name), ...result },
+      'webhook events replayed from the console',
     );
+    // This process's workers pick them up at once; without workers here they are processed now.
+    await deps.webhooks?.dispatch({ maxClaims: 100 });
+    const skipped = result.notReplayable.length;
+    return kit.redirect(reply, '/admin/inbox?status=recent', {
+      kind: result.replayed.length > 0 ? 'ok' : 'error',
+      text:
+        `${result.replayed.length} event${result.replayed.length === 1 ? '' : 's'} replayed` +
+        (skipped > 0
+          ? `; ${skipped} could not be (unknown, stored without payload, or being processed now)`
+          : '') +
+        '.',
+    });
   });
 
   app.get('/admin/drift', async (request, reply) => {

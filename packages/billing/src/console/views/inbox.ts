@@ -1,24 +1,28 @@
 import { html } from '../html.js';
-import type { LedgerEventRow } from '../queries.js';
+import type { InboxEvent } from '../../webhooks/index.js';
 import { csrfField, page, value, when, type PageContext } from './layout.js';
 
-export const INBOX_TABS = ['recent', 'pending', 'failed', 'processing', 'processed', 'ignored'] as const;
+/** `recent` is every status; the others are the inbox's own statuses. */
+export const INBOX_TABS = ['recent', 'pending', 'processing', 'failed', 'processed', 'ignored'] as const;
 export type InboxTab = (typeof INBOX_TABS)[number];
+
+/** A row under a live lease is being worked on; everything else may be made due again. */
+const replayable = (e: InboxEvent) => e.status !== 'processing';
 
 export function inboxPage(
   ctx: PageContext,
-  d: { tab: InboxTab; rows: LedgerEventRow[]; canReplay: boolean; note: string | null },
+  d: { tab: InboxTab; events: InboxEvent[]; nextCursor: string | null; canReplay: boolean },
 ) {
-  const replayable = d.canReplay && d.rows.some((r) => r.status === 'failed' || r.status === 'pending');
+  const selectable = d.canReplay && d.events.some(replayable);
   const table = html`<div class="table-wrap">
     <table>
       <caption>
-        ${d.rows.length} event${d.rows.length === 1 ? '' : 's'} (${d.tab})
+        ${d.events.length} event${d.events.length === 1 ? '' : 's'} (${d.tab})
       </caption>
       <thead>
         <tr>
           ${
-            replayable &&
+            selectable &&
             html`<th scope="col">
               <label class="check"
                 ><input type="checkbox" data-select-all="eventIds" /><span class="sr-only"
@@ -31,25 +35,33 @@ export function inboxPage(
           <th scope="col">Status</th>
           <th scope="col">Tenant</th>
           <th scope="col">Reason / action</th>
-          <th scope="col" class="num">Attempts</th>
+          <th scope="col" class="num">Deliveries</th>
+          <th scope="col" class="num">Tries</th>
           <th scope="col">Received</th>
         </tr>
       </thead>
       <tbody>
-        ${d.rows.map(
-          (r) => html`<tr${r.status === 'failed' ? html` class="failed"` : ''}>
-  ${replayable && html`<td>${(r.status === 'failed' || r.status === 'pending') && html`<label class="check"><input type="checkbox" name="eventIds" value="${r.eventId}" /><span class="sr-only">Select ${r.eventId}</span></label>`}</td>`}
-  <td><code>${r.eventId}</code><div class="muted small">${r.type}</div></td>
-  <td><span class="badge ${r.status === 'failed' ? 'warn' : ''}">${r.status}</span></td>
-  <td>${r.tenantId ? html`<a href="/admin/tenants/${encodeURIComponent(r.tenantId)}">${r.tenantId}</a>` : value(null)}</td>
-  <td>${r.error ? html`<span class="reason">${r.error}</span>` : value(r.action)}</td>
-  <td class="num">${r.attempts}</td>
-  <td>${when(r.receivedAt)}</td>
-</tr>`,
-        )}
+        ${d.events.map((e) => {
+          const reason = e.lastError ?? e.error;
+          return html`<tr${e.status === 'failed' ? html` class="failed"` : ''}>
+  ${selectable && html`<td>${replayable(e) && html`<label class="check"><input type="checkbox" name="eventIds" value="${e.eventId}" /><span class="sr-only">Select ${e.eventId}</span></label>`}</td>`}
+  <td><code>${e.eventId}</code><div class="muted small">${e.type}</div></td>
+  <td><span class="badge ${e.status === 'failed' ? 'warn' : ''}">${e.status}</span>${e.status === 'pending' && e.nextAttemptAt && html`<div class="muted small">due ${when(e.nextAttemptAt)}</div>`}</td>
+  <td>${e.tenantId ? html`<a href="/admin/tenants/${encodeURIComponent(e.tenantId)}">${e.tenantId}</a>` : e.customerId ? html`<code title="Stripe customer (tenant not resolved yet)">${e.customerId}</code>` : value(null)}</td>
+  <td>${reason ? html`<span class="reason">${reason}</span>` : value(e.action)}</td>
+  <td class="num">${e.attempts}</td>
+  <td class="num">${e.processingAttempts}</td>
+  <td>${when(e.receivedAt)}</td>
+</tr>`;
+        })}
       </tbody>
     </table>
   </div>`;
+  const more =
+    d.nextCursor &&
+    html`<p>
+      <a href="/admin/inbox?status=${d.tab}&amp;cursor=${encodeURIComponent(d.nextCursor)}">Older events</a>
+    </p>`;
   return page(
     { ...ctx, section: 'inbox' },
     'Webhook inbox',
@@ -64,14 +76,27 @@ export function inboxPage(
           )}
         </ul>
       </nav>
-      ${d.note && html`<p class="note">${d.note}</p>`}
+      <p class="note">
+        A replay makes an event due again: a worker re-reads Stripe and applies what Stripe says now, so
+        replaying an event that was already processed is harmless.
+      </p>
       ${
-        replayable
+        d.canReplay && d.tab === 'failed' && d.events.length > 0
+          ? html`<form method="post" action="/admin/inbox/replay" data-confirm="Replay every failed event?">
+              ${csrfField(ctx)}
+              <input type="hidden" name="status" value="failed" />
+              <button type="submit">Replay all failed</button>
+            </form>`
+          : ''
+      }
+      ${
+        selectable
           ? html`<form method="post" action="/admin/inbox/replay" data-confirm="Replay the selected events?">
               ${csrfField(ctx)} ${table}
               <button type="submit">Replay selected</button>
             </form>`
           : table
-      }`,
+      }
+      ${more}`,
   );
 }

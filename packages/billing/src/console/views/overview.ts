@@ -143,7 +143,7 @@ export function overviewPage(ctx: PageContext, d: OverviewData) {
             <dt>Last event received</dt>
             <dd>${when(webhooks.lastReceivedAt)}</dd>
           </div>
-          ${['processed', 'ignored', 'processing', 'failed'].map(
+          ${['pending', 'processing', 'processed', 'ignored', 'failed'].map(
             (s) =>
               html`<div${s === 'failed' && failed > 0 ? html` class="alert"` : ''}><dt><a href="/admin/inbox?status=${s}">${s}</a></dt><dd>${webhooks.byStatus[s] ?? 0}</dd></div>`,
           )}
