@@ -10,7 +10,7 @@ import { buildServer } from '../src/server/app.js';
 import { startOwnRedis } from '../test/helpers/redis-server.js';
 import { percentile, printTable, runConcurrently, verdict, type BenchRow } from './stats.js';
 
-const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
+export const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
 
 /** A cache that never holds anything: every read goes to the database. */
 export function noCache(): KeyValueCache {

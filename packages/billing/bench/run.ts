@@ -1,5 +1,6 @@
 import { cpus, loadavg } from 'node:os';
 import { benchCache } from './cache.js';
+import { benchInbox } from './webhook-inbox.js';
 import { benchLookups } from './lookups.js';
 import { printTable, type BenchRow } from './stats.js';
 import { benchSync } from './sync.js';
@@ -11,13 +12,13 @@ import { benchWebhooks } from './webhook.js';
  *   BENCH_TENANTS=1000,10000   tenant counts for the full-sync rows
  *   BENCH_STRIPE_LATENCY_MS=150 latency the emulator adds to each request during the syncs
  *   BENCH_WEBHOOK_EVENTS=2000  events for the webhook row (BENCH_WEBHOOK_CONCURRENCY=16)
- *   BENCH_ONLY=sync,webhooks,lookups,cache
+ *   BENCH_ONLY=sync,webhooks,lookups,cache,inbox   (inbox: `npm start` processes, c64, needs Postgres + Redis)
  */
 const tenantCounts = (process.env.BENCH_TENANTS ?? '1000,10000')
   .split(',')
   .map(Number)
   .filter((n) => n > 0);
-const only = new Set((process.env.BENCH_ONLY ?? 'sync,webhooks,lookups,cache').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'sync,webhooks,lookups,cache,inbox').split(','));
 const stripeLatencyMs = Number(process.env.BENCH_STRIPE_LATENCY_MS ?? 150);
 const events = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 2000);
 const concurrency = Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 16);
@@ -35,6 +36,7 @@ if (only.has('sync')) rows.push(...(await benchSync({ tenantCounts, stripeLatenc
 if (only.has('webhooks')) rows.push(...(await benchWebhooks({ events, concurrency })));
 if (only.has('lookups')) rows.push(...(await benchLookups()));
 if (only.has('cache')) rows.push(...(await benchCache()));
+if (only.has('inbox')) rows.push(...(await benchInbox({ stripeLatencyMs })));
 printTable(rows.map(normalize));
 console.log(`\nload average at the end: ${load()}`);
 
