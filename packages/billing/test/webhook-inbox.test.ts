@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrometheusMetrics } from '../src/metrics/index.js';
+import { reconcileTenants } from '../src/reconcile/index.js';
 import { buildServer } from '../src/server/app.js';
 import type { SubscriptionState } from '../src/stripe-sync/index.js';
 import {
@@ -326,6 +327,47 @@ describe('order safety without a lock across Stripe: read tickets', () => {
       await env.prisma.featureAuditLog.findMany({ where: { tenantId: 'ib_ticket' }, orderBy: { id: 'asc' } })
     ).map((a) => (a.after as { stripePriceId: string }).stripePriceId);
     expect(prices).toEqual([env.plans.starter.price.id, env.plans.enterprise.price.id]);
+  });
+});
+
+describe('read tickets across writers: the reconcile fix and the bulk sync win over an older webhook read', () => {
+  const writers = {
+    reconcile: async (tenantId: string) => {
+      const report = await reconcileTenants(
+        { prisma: env.prisma, featureSync: env.featureSync },
+        { tenantId, fix: true },
+      );
+      expect(report.drift.map((d) => d.fix)).toEqual(['applied']);
+    },
+    sync: async (tenantId: string) => {
+      const { summary } = await env.featureSync.syncAllTenantsFromStripe({ tenantId });
+      expect(summary.updated).toBe(1);
+    },
+  };
+  it.each(Object.keys(writers) as (keyof typeof writers)[])('%s', async (writer) => {
+    const tenantId = `ib_ticket_${writer}`;
+    const { customerId, sub } = await env.subscribed(tenantId, 'starter');
+    const itemId = sub.items.data[0]!.id;
+    await env.stripe.subscriptions.update(sub.id, { items: [{ id: itemId, price: env.plans.pro.price.id }] });
+    const gated = gatedFeatureSync();
+    const slow = pipeline({}, gated.featureSync);
+    const { eventId, body, signature } = signedUpdate(customerId, sub.id);
+    await slow.acceptWebhook(body, signature);
+    const processing = slow.processNext();
+    await until(() => gated.reads() === 1, 'the slow read');
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: itemId, price: env.plans.enterprise.price.id }],
+    });
+    await writers[writer](tenantId);
+    gated.release();
+    expect(await processing).toEqual({ kind: 'released' });
+    await slow.processPending();
+    expect(await env.ledger(eventId)).toMatchObject({ status: 'processed' });
+    expect(await env.state(tenantId)).toMatchObject({ stripePriceId: env.plans.enterprise.price.id });
+    const prices = (
+      await env.prisma.featureAuditLog.findMany({ where: { tenantId }, orderBy: { id: 'asc' } })
+    ).map((a) => (a.after as { stripePriceId: string }).stripePriceId);
+    expect(prices).not.toContain(env.plans.pro.price.id);
   });
 });
 

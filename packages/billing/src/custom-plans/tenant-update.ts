@@ -1,7 +1,7 @@
 import type { PrismaClient } from '@packages/db';
 import { restrictFeatures, type TenantFeatureState } from '../core/index.js';
 import { CustomPlanError, TenantNotFoundError } from '../errors.js';
-import { inTransaction, updateTenantFeatures, type Tx } from '../tenant-store/index.js';
+import { inTransaction, raiseReadTicket, updateTenantFeatures, type Tx } from '../tenant-store/index.js';
 import type { FeatureMap } from '../types.js';
 import { checkoutColumns, type StoredCheckout } from './checkout.js';
 import type { Lease } from './ledger.js';
@@ -85,6 +85,9 @@ export async function activateCustomPlan(
       );
     }
     const outcome = await updateTenantForCustomPlan(tx, plan);
+    // The tenant now reflects Stripe after this plan's own Stripe steps (the subscription switch
+    // included): a webhook whose read began before now must not overwrite it.
+    if (outcome) await raiseReadTicket(tx, plan.tenantId, 'now');
     await tx.customPlan.update({
       where: { id: rowId },
       data: {

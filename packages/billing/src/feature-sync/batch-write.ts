@@ -29,6 +29,11 @@ export type BatchWriteOutcome =
 
 export interface BatchWriteOptions {
   audit: AuditContext;
+  /**
+   * Read ticket taken before the Stripe reads these writes come from: stored on every row written
+   * (never lowered), so a webhook whose read started earlier cannot overwrite them afterwards.
+   */
+  readTicket?: bigint;
   /** Tenants per statement (default 500). */
   batchSize?: number;
   /** Statements in flight at once (default 2). */
@@ -121,7 +126,10 @@ export async function writeInBatches(
 
   async function writeRows(rows: PlannedRow[]): Promise<number[]> {
     const toSend = rows.filter((r) => r.next !== null || r.item.linkCustomerId !== undefined);
-    const result = toSend.length > 0 ? await executeBatch(prisma, toSend, options.audit) : emptyResult();
+    const result =
+      toSend.length > 0
+        ? await executeBatch(prisma, toSend, options.audit, options.readTicket)
+        : emptyResult();
     const conflicts: number[] = [];
     const committed: TenantFeatureState[] = [];
     const outcomes: Array<[number, BatchWriteOutcome]> = [];
@@ -219,6 +227,7 @@ async function executeBatch(
   prisma: PrismaClient,
   rows: PlannedRow[],
   audit: AuditContext,
+  readTicket: bigint | undefined,
 ): Promise<BatchResult> {
   const now = new Date();
   const input = rows.map((r) => {
@@ -277,11 +286,12 @@ async function executeBatch(
          tenant_id, features, plan_features, overrides, scrape_interval_hours, bundle, source,
          stripe_product_id, stripe_price_id, stripe_subscription_id, subscription_status, access_active,
          payment_failed_at, last_payment_at, trial_ends_at, version, last_stripe_event_at,
-         last_stripe_event_id, updated_at, created_at)
+         last_stripe_event_id, updated_at, created_at, read_ticket)
        SELECT i.tenant_id, i.features, i.plan_features, i.overrides, i.scrape_interval_hours, i.bundle, i.source,
               i.stripe_product_id, i.stripe_price_id, i.stripe_subscription_id, i.subscription_status,
               i.access_active, i.payment_failed_at, i.last_payment_at, i.trial_ends_at, i.new_version,
-              i.last_stripe_event_at, i.last_stripe_event_id, $2::timestamp(3), $2::timestamp(3)
+              i.last_stripe_event_at, i.last_stripe_event_id, $2::timestamp(3), $2::timestamp(3),
+              COALESCE($6::bigint, 0)
          FROM input i JOIN present p ON p.id = i.tenant_id
         WHERE i.write
        ON CONFLICT (tenant_id) DO UPDATE SET
@@ -293,7 +303,8 @@ async function executeBatch(
          payment_failed_at = EXCLUDED.payment_failed_at, last_payment_at = EXCLUDED.last_payment_at,
          trial_ends_at = EXCLUDED.trial_ends_at, version = EXCLUDED.version,
          last_stripe_event_at = EXCLUDED.last_stripe_event_at,
-         last_stripe_event_id = EXCLUDED.last_stripe_event_id, updated_at = EXCLUDED.updated_at
+         last_stripe_event_id = EXCLUDED.last_stripe_event_id, updated_at = EXCLUDED.updated_at,
+         read_ticket = GREATEST(c.read_ticket, EXCLUDED.read_ticket)
         WHERE c.version = EXCLUDED.version - 1
           AND c.version = (SELECT i2.expected_version FROM input i2 WHERE i2.tenant_id = c.tenant_id)
        RETURNING c.tenant_id, c.version, c.updated_at
@@ -314,6 +325,7 @@ async function executeBatch(
     audit.actor,
     audit.source,
     audit.stripeEventId ?? null,
+    readTicket ?? null,
   );
   const out = emptyResult();
   for (const row of result) {

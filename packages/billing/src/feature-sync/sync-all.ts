@@ -6,6 +6,7 @@ import type { StripePlanDefaults, StripeSyncService } from '../stripe-sync/index
 import type { AuditSourceName, FeatureCatalog, FeatureMap, MergeStrategy } from '../types.js';
 import { checkPlanAgainstCatalog } from './apply.js';
 import { writeInBatches, type BatchWriteItem } from './batch-write.js';
+import { takeReadTicket } from '../tenant-store/index.js';
 
 export interface SyncAllOptions {
   force?: boolean;
@@ -171,6 +172,9 @@ export function createBulkSync(deps: {
     // tenant's lock) must not overwrite it. Without this a cancellation committed between our read
     // and our write was silently undone, handing the features back until the next event.
     const observedAt = new Date();
+    // And a read ticket, stored on every row written, so a webhook whose Stripe read started before
+    // this walk cannot overwrite its result afterwards (tenant-store/ticketed-write.ts).
+    const readTicket = dryRun ? undefined : await takeReadTicket(prisma);
     const { items, early } = await collectItems(options);
     const stripeMs = Math.round(performance.now() - started);
     const tenants = await loadTenants({
@@ -274,6 +278,7 @@ export function createBulkSync(deps: {
     });
     await writeInBatches(prisma, writes, {
       audit: { actor, source },
+      readTicket,
       batchSize: deps.batchSize,
       concurrency: deps.concurrency,
       signal: options.signal,

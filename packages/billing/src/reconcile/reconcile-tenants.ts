@@ -26,6 +26,8 @@ import {
 } from '../stripe-sync/index.js';
 import {
   inTransaction,
+  raiseReadTicket,
+  readForTicketedWrite,
   toState,
   updateTenantFeatures,
   wroteVersion,
@@ -377,10 +379,8 @@ async function reconcileAll(deps: ReconcileDeps, options: ReconcileOptions): Pro
     // Stripe is read before any transaction opens and with no lock held; order safety comes from the
     // moment the read began: a tenant written at or after it holds a picture at least as new as
     // ours (a webhook, the grace cron), and is left alone rather than overwritten.
-    const tenant = await prisma.tenant.findUnique({
-      where: { id: c.tenantId },
-      select: { stripeCustomerId: true },
-    });
+    // One round trip: the tenant and a read ticket, taken before the read (see raiseReadTicket below).
+    const { tenant, ticket } = await readForTicketedWrite(prisma, c.tenantId);
     if (!tenant)
       throw new BillingError('tenant_not_found', `Tenant "${c.tenantId}" was deleted during the reconcile`);
     const customerId = tenant.stripeCustomerId ?? (c.link ? c.customerId : null);
@@ -394,7 +394,7 @@ async function reconcileAll(deps: ReconcileDeps, options: ReconcileOptions): Pro
           data: { stripeCustomerId: customerId },
         });
       }
-      return updateTenantFeatures(
+      const result = await updateTenantFeatures(
         tx,
         c.tenantId,
         (current, row) => {
@@ -413,6 +413,9 @@ async function reconcileAll(deps: ReconcileDeps, options: ReconcileOptions): Pro
         },
         { actor, source: 'sync' },
       );
+      // A webhook whose Stripe read began before ours must not overwrite this fix afterwards.
+      if (wroteVersion(result)) await raiseReadTicket(tx, c.tenantId, ticket);
+      return result;
     });
     if (outcome.status === 'tenant_not_found')
       throw new BillingError('tenant_not_found', `Tenant "${c.tenantId}" was deleted during the reconcile`);

@@ -11,6 +11,7 @@ export {
 } from './write.js';
 export {
   applyDecision,
+  raiseReadTicket,
   readForTicketedWrite,
   readTenantState,
   stateFromJson,

@@ -248,6 +248,27 @@ export async function readTenantState(
   };
 }
 
+/**
+ * Inside a writer's own transaction (reconcile fix, custom plan activation): records that this
+ * tenant's state now reflects a Stripe read that began at `ticket` (never lowers it), so a
+ * ticketed write whose read started earlier is refused afterwards.
+ */
+export async function raiseReadTicket(
+  tx: PrismaClient | Prisma.TransactionClient,
+  tenantId: string,
+  ticket: bigint | 'now',
+): Promise<void> {
+  if (ticket === 'now') {
+    await tx.$executeRaw`
+      UPDATE tenant_feature_configs SET read_ticket = GREATEST(read_ticket, nextval('stripe_read_ticket'))
+      WHERE tenant_id = ${tenantId}`;
+  } else {
+    await tx.$executeRaw`
+      UPDATE tenant_feature_configs SET read_ticket = GREATEST(read_ticket, ${ticket}::bigint)
+      WHERE tenant_id = ${tenantId}`;
+  }
+}
+
 /** Takes a read ticket on its own (bulk readers take one before their whole walk). */
 export async function takeReadTicket(prisma: PrismaClient | Prisma.TransactionClient): Promise<bigint> {
   const rows = await prisma.$queryRaw<{ ticket: bigint }[]>`SELECT nextval('stripe_read_ticket') AS ticket`;
