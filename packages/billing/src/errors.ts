@@ -1,10 +1,12 @@
+import type { BillingErrorCode, StripeErrorCode } from './error-codes.js';
+
 /**
- * Every error the library throws on purpose is a BillingError with a stable `code`, so callers
- * (and the HTTP layer) can branch on it without parsing messages.
+ * Every error the library throws on purpose is a BillingError with a stable `code`, one of
+ * BILLING_ERROR_CODES, so callers (and the HTTP layer) can branch on it without parsing messages.
  */
 export class BillingError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: BillingErrorCode;
+  constructor(code: BillingErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
@@ -92,8 +94,9 @@ export class ConcurrencyError extends BillingError {
 
 /** Base of errors that come from calling Stripe. Carries Stripe's request id for support tickets. */
 export class StripeApiError extends BillingError {
+  declare readonly code: StripeErrorCode;
   constructor(
-    code: string,
+    code: StripeErrorCode,
     message: string,
     readonly statusCode: number | undefined,
     readonly requestId: string | undefined,
@@ -123,7 +126,7 @@ export class WebhookPayloadError extends BillingError {
 
 export class CustomPlanError extends BillingError {
   constructor(
-    code: string,
+    code: BillingErrorCode,
     message: string,
     readonly step: string,
     options?: { cause?: unknown },

@@ -2,6 +2,7 @@
 // deep imports into src/ are not part of the contract.
 
 export * from './errors.js';
+export * from './error-codes.js';
 export type {
   FeatureValue,
   FeatureMap,

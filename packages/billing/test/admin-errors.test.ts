@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CustomPlanService } from '../src/custom-plans/index.js';
 import { CustomPlanError } from '../src/errors.js';
+import type { BillingErrorCode } from '../src/error-codes.js';
 import { buildServer } from '../src/server/app.js';
 import {
   ADMIN_TOKEN,
@@ -69,7 +70,7 @@ describe('admin API error mapping', () => {
     expect(res.body).not.toContain('hunter2');
   });
 
-  it.each([
+  it.each<[BillingErrorCode, number]>([
     ['idempotency_conflict', 409],
     ['custom_plan_in_progress', 409],
     ['custom_plan_state_changed', 409],

@@ -1,3 +1,4 @@
+import type { HttpErrorCode } from '../error-codes.js';
 import { WebhookPayloadError, WebhookSignatureError } from '../errors.js';
 import { featureOn } from '../features/access.js';
 import type { TenantFeatureSource } from '../features/checks.js';
@@ -44,7 +45,7 @@ export type TenantResolver<Req> = (
 
 export function errorAnswer(
   status: number,
-  code: string,
+  code: HttpErrorCode,
   message: string,
   extra: Record<string, unknown> = {},
   headers: Record<string, string> = {},

@@ -30,7 +30,7 @@ export { decideFromTruth, type TruthOptions } from './subscription-decision.js';
 export { decidePaymentFailed, decidePaymentSucceeded } from './payment-decisions.js';
 export { decideTrialWillEnd } from './trial-decision.js';
 export { decidePlanReapply } from './plan-reapply-decision.js';
-export { decidePlanChange, isNoOp, type PlanChangeOptions } from './plan-change.js';
+export { decidePlanChange, isNoOp, type PlanChangeOptions, type PlanChangeSkip } from './plan-change.js';
 export { matchCustomersToTenants, type CustomerMatch, type TenantRef } from './customer-match.js';
 export {
   compareSnapshots,

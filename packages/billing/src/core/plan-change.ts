@@ -24,6 +24,10 @@ export interface PlanChangeOptions {
   observedAt?: Date;
 }
 
+/** Why decidePlanChange leaves a tenant alone. */
+export type PlanChangeSkip =
+  'stale_event' | 'plan_for_other_tenant' | 'custom_config' | 'up_to_date' | 'stale_read';
+
 /**
  * Pure decision shared by the transactional write (re-run on the locked row) and the bulk sync's
  * pre-check on bulk-loaded rows, so "would this change anything?" is answered identically in both
@@ -36,7 +40,7 @@ export function decidePlanChange(
   tenantId: string,
   plan: PlanDefaults,
   options: PlanChangeOptions = {},
-): Decision {
+): Decision<PlanChangeSkip> {
   const force = options.force ?? false;
   // Even force never lets an older event overwrite state written from a newer one.
   if (

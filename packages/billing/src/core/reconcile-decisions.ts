@@ -70,7 +70,7 @@ export function expectedPatch(
   current: TenantFeatureState | null,
   truth: SubscriptionTruth,
   facts: EventFacts,
-): { patch: TenantFeaturePatch } | { skip: string } {
+): { patch: TenantFeaturePatch } | { skip: 'no_config' | 'plan_for_other_tenant' } {
   // No config and no access is already the restricted state: nothing to compare or write.
   if (current === null && truth.kind === 'none') return { skip: 'no_config' };
   const decision = decideFromTruth(current, truth, facts);

@@ -36,7 +36,7 @@ export function decideFromTruth(
   truth: SubscriptionTruth,
   facts: EventFacts,
   options: TruthOptions = {},
-): Decision {
+): Decision<'plan_for_other_tenant'> {
   const base = current ?? emptyState(facts.tenantId);
   const mark = watermark(base, facts);
   let paymentFailedAt =

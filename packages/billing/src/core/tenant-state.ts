@@ -28,7 +28,8 @@ export interface TenantFeatureState {
 export type TenantFeaturePatch = Partial<Omit<TenantFeatureState, 'tenantId' | 'version' | 'updatedAt'>>;
 
 /** What a decision returns: a change to write (with the audit action name), or a reason to leave the tenant alone. */
-export type Decision = { patch: TenantFeaturePatch; action: string } | { skip: string };
+export type Decision<Skip extends string = string> =
+  { patch: TenantFeaturePatch; action: string } | { skip: Skip };
 
 /** The state of a tenant that has no config row yet. */
 export function emptyState(tenantId: string): TenantFeatureState {

@@ -1,6 +1,12 @@
 import type { PrismaClient } from '@packages/db';
 import { ConcurrencyError } from '../errors.js';
-import { emptyState, sameValue, type Decision, type TenantFeatureState } from '../core/index.js';
+import {
+  emptyState,
+  sameValue,
+  type Decision,
+  type PlanChangeSkip,
+  type TenantFeatureState,
+} from '../core/index.js';
 import { AUDITED_FIELDS, auditSnapshot, toState, type AuditContext } from '../tenant-store/index.js';
 
 /** One tenant for the batched writer: the state it was decided from and how to decide again. */
@@ -9,14 +15,14 @@ export interface BatchWriteItem {
   /** The state read before the write (null: no config row). The write only lands if it is still current. */
   state: TenantFeatureState | null;
   /** Pure: the change for a given current state. Re-run on a fresh read when another writer got there first. */
-  decide: (current: TenantFeatureState | null) => Decision;
+  decide: (current: TenantFeatureState | null) => Decision<PlanChangeSkip>;
   /** Record this Stripe customer on the tenant if it has none yet (same statement as the config). */
   linkCustomerId?: string;
 }
 
 export type BatchWriteOutcome =
   | { status: 'tenant_not_found' }
-  | { status: 'skipped'; reason: string; state: TenantFeatureState | null }
+  | { status: 'skipped'; reason: PlanChangeSkip; state: TenantFeatureState | null }
   | {
       status: 'updated' | 'unchanged';
       action: string;
@@ -54,7 +60,7 @@ interface PlannedRow {
   next: TenantFeatureState | null;
   action: string;
   audit: boolean;
-  skip?: string;
+  skip?: PlanChangeSkip;
 }
 
 /** Rounds of "someone else wrote first: re-read, re-decide" before a tenant is reported as failed. */

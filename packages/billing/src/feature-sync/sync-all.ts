@@ -1,5 +1,12 @@
 import type { PrismaClient } from '@packages/db';
-import { decidePlanChange, isNoOp, matchCustomersToTenants, type TenantFeatureState } from '../core/index.js';
+import {
+  decidePlanChange,
+  isNoOp,
+  matchCustomersToTenants,
+  type PlanChangeSkip,
+  type TenantFeatureState,
+} from '../core/index.js';
+import type { SyncReason, SyncSkipReason } from '../error-codes.js';
 import { BillingError, messageOf } from '../errors.js';
 import { readTenantsWithFeatures, type FeatureReader } from '../feature-cache/index.js';
 import type { StripePlanDefaults, StripeSyncService } from '../stripe-sync/index.js';
@@ -33,12 +40,13 @@ export interface SyncResult {
   success: boolean;
   changed: boolean;
   /**
-   * Skips: no_tenant, no_customer, customer_mismatch, duplicate_customer, no_active_subscription,
-   * custom_config, plan_for_other_tenant, tenant_not_found, stale_read (a webhook or another
-   * writer changed the tenant after the walk began reading Stripe; its newer state is kept). No-op: up_to_date. Failures carry the
-   * error's code (invalid_metadata, plan_not_found, ...) plus `error`.
+   * Skips (SYNC_SKIP_REASONS): no_tenant, no_customer, customer_mismatch, duplicate_customer,
+   * no_active_subscription, custom_config, plan_for_other_tenant, tenant_not_found, stale_read (a
+   * webhook or another writer changed the tenant after the walk began reading Stripe; its newer
+   * state is kept), aborted. No-op: up_to_date. Failures carry the error's code (invalid_metadata,
+   * plan_not_found, ...; write_failed for anything but a BillingError) plus `error`.
    */
-  reason?: string;
+  reason?: SyncReason;
   error?: string;
   before?: FeatureMap | null;
   after?: FeatureMap | null;
@@ -48,7 +56,8 @@ export interface SyncSummary {
   processed: number;
   updated: number;
   unchanged: number;
-  skipped: Record<string, number>;
+  /** Per skip reason (and the failures' codes counted as skips, e.g. plan_not_found), how many tenants. */
+  skipped: Partial<Record<SyncReason, number>>;
   failed: Array<{ tenantId: string | null; customerId: string; error: string }>;
   stripeRequests: number;
   durationMs: number;
@@ -124,7 +133,7 @@ export function createBulkSync(deps: {
       where: { id: tenantId },
       select: { stripeCustomerId: true },
     });
-    const skip = (reason: string): SyncResult => ({
+    const skip = (reason: SyncSkipReason): SyncResult => ({
       tenantId,
       customerId: tenant?.stripeCustomerId ?? '',
       planId: null,
@@ -250,7 +259,7 @@ export function createBulkSync(deps: {
           ...base,
           tenantId,
           success: ok,
-          reason: decision.skip,
+          reason: syncSkip(decision.skip),
           before,
           after: before,
         });
@@ -295,7 +304,7 @@ export function createBulkSync(deps: {
           }
           case 'tenant_not_found':
           case 'skipped': {
-            const reason = outcome.status === 'skipped' ? outcome.reason : 'tenant_not_found';
+            const reason = outcome.status === 'skipped' ? syncSkip(outcome.reason) : 'tenant_not_found';
             return finish(index, {
               ...base,
               tenantId,
@@ -364,4 +373,9 @@ function summarize(results: SyncResult[], stripeRequests: number, durationMs: nu
     else if (r.reason) summary.skipped[r.reason] = (summary.skipped[r.reason] ?? 0) + 1;
   }
   return summary;
+}
+
+/** A plan-change skip as a sync reason: the sync passes no event time, so never 'stale_event'. */
+function syncSkip(skip: PlanChangeSkip): SyncReason {
+  return skip as Exclude<PlanChangeSkip, 'stale_event'>;
 }

@@ -16,6 +16,7 @@ import {
   type TenantFeaturePatch,
   type TenantFeatureState,
 } from '../core/index.js';
+import type { ReconcileFailureCode, ReconcileSkipReason } from '../error-codes.js';
 import { BillingError, messageOf } from '../errors.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import {
@@ -54,7 +55,7 @@ export interface ReconcileFailure {
   tenantId: string | null;
   customerId: string | null;
   phase: 'check' | 'fix';
-  code: string;
+  code: ReconcileFailureCode;
   error: string;
 }
 
@@ -62,10 +63,11 @@ export interface ReconcileSkip {
   tenantId: string | null;
   customerId: string | null;
   /**
-   * unlinked (config but no Stripe customer: never restricted, reconcile cannot know it is billed
-   * through Stripe), no_tenant, customer_mismatch, duplicate_customer, plan_for_other_tenant.
+   * RECONCILE_SKIP_REASONS: unlinked (config but no Stripe customer: never restricted, reconcile
+   * cannot know it is billed through Stripe), no_tenant, customer_mismatch, duplicate_customer,
+   * plan_for_other_tenant.
    */
-  reason: string;
+  reason: ReconcileSkipReason;
 }
 
 export interface ReconcileProgress {

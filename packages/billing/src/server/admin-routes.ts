@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import type { HttpErrorCode } from '../error-codes.js';
 import type { PrismaClient } from '@packages/db';
 import { emptyState } from '../core/index.js';
 import type { CustomPlanService } from '../custom-plans/index.js';
@@ -53,14 +54,19 @@ declare module 'fastify' {
 }
 
 export interface ApiErrorBody {
-  error: { code: string; message: string; issues?: { path: string; message: string }[]; step?: string };
+  error: {
+    code: HttpErrorCode;
+    message: string;
+    issues?: { path: string; message: string }[];
+    step?: string;
+  };
 }
 
 /** An HTTP error with our `{ error: { code, message } }` body, thrown from handlers and hooks. */
 class HttpError extends Error {
   constructor(
     readonly statusCode: number,
-    readonly code: string,
+    readonly code: HttpErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
@@ -254,7 +260,7 @@ export function errorResponse(error: unknown): {
   headers: Record<string, string>;
 } {
   const body = (
-    code: string,
+    code: HttpErrorCode,
     message: string,
     issues?: { path: string; message: string }[],
   ): ApiErrorBody => ({

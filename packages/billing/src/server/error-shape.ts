@@ -7,6 +7,7 @@ import type {
   FastifyRequest,
   FastifyServerOptions,
 } from 'fastify';
+import type { HttpErrorCode } from '../error-codes.js';
 import { errorResponse } from './admin-routes.js';
 
 /**
@@ -24,10 +25,10 @@ import { errorResponse } from './admin-routes.js';
 export const MAX_PARAM_LENGTH = 1024;
 
 interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: HttpErrorCode; message: string };
 }
 
-function body(code: string, message: string): ErrorBody {
+function body(code: HttpErrorCode, message: string): ErrorBody {
   return { error: { code, message } };
 }
 
@@ -101,7 +102,13 @@ export function installErrorShape(app: FastifyInstance, pages?: ErrorPages): voi
   const otherMethods = routeTable(app);
   const pageFor = (path: string) =>
     pages && (path === pages.prefix || path.startsWith(`${pages.prefix}/`)) ? pages : undefined;
-  const answer = (reply: FastifyReply, path: string, status: number, code: string, message: string) => {
+  const answer = (
+    reply: FastifyReply,
+    path: string,
+    status: number,
+    code: HttpErrorCode,
+    message: string,
+  ) => {
     const page = pageFor(path)?.render(status, message);
     if (!page) return reply.code(status).send(body(code, message));
     return reply.code(status).headers(page.headers).type('text/html; charset=utf-8').send(page.html);
