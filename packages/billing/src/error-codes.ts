@@ -18,6 +18,7 @@ export const BILLING_ERROR_CODES = [
   'tenant_not_found',
   'tenant_exists',
   'feature_not_found',
+  'event_not_found',
   'feature_exists',
   'customer_already_linked',
   'concurrent_update',
