@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
+import { forEachBounded } from '../src/bounded-concurrency.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -71,7 +72,6 @@ export async function postAll(
   const target = new URL(url);
   const latencies: number[] = [];
   let non2xx = 0;
-  let next = 0;
   const post = (body: string) =>
     new Promise<number>((resolve) => {
       const req = http.request(
@@ -96,17 +96,12 @@ export async function postAll(
       req.end(body);
     });
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, bodies.length) }, async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++]!;
-        const t0 = performance.now();
-        const status = await post(body);
-        latencies.push(performance.now() - t0);
-        if (status < 200 || status >= 300) non2xx += 1;
-      }
-    }),
-  );
+  await forEachBounded(bodies.length, concurrency, async (b) => {
+    const t0 = performance.now();
+    const status = await post(bodies[b]!);
+    latencies.push(performance.now() - t0);
+    if (status < 200 || status >= 300) non2xx += 1;
+  });
   const wallMs = performance.now() - started;
   agent.destroy();
   latencies.sort((a, b) => a - b);

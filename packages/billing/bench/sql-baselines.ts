@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Database } from '@packages/db';
+import { forEachBounded } from '../src/bounded-concurrency.js';
 
 /** A bare `pg` pool on a database's schema: the raw-SQL side of the benchmarks' ratios. */
 export function rawPool(db: Database, max: number): pg.Pool {
@@ -57,56 +58,51 @@ export async function rawBatchedUpsert(
   const chunks: ConfigRow[][] = [];
   for (let i = 0; i < rows.length; i += chunk) chunks.push(rows.slice(i, i + chunk));
   const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
-  let next = 0;
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, chunks.length) }, async () => {
-      while (next < chunks.length) {
-        const part = chunks[next++]!;
-        await pool.query(
-          `WITH input AS (
-             SELECT * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::int[], $5::text[], $6::text[],
-                                  $7::text[], $8::text[], $9::text[], $10::bool[], $11::jsonb[])
-               AS r(tenant_id, features, plan_features, scrape_interval_hours, bundle, stripe_product_id,
-                    stripe_price_id, stripe_subscription_id, subscription_status, access_active, after)
-           ),
-           written AS (
-             INSERT INTO tenant_feature_configs AS c (tenant_id, features, plan_features, scrape_interval_hours,
-                    bundle, stripe_product_id, stripe_price_id, stripe_subscription_id, subscription_status,
-                    access_active, version, updated_at)
-             SELECT tenant_id, features, plan_features, scrape_interval_hours, bundle, stripe_product_id,
-                    stripe_price_id, stripe_subscription_id, subscription_status, access_active, 1,
-                    now()::timestamp(3)
-               FROM input
-             ON CONFLICT (tenant_id) DO UPDATE SET
-               features = EXCLUDED.features, plan_features = EXCLUDED.plan_features,
-               scrape_interval_hours = EXCLUDED.scrape_interval_hours, bundle = EXCLUDED.bundle,
-               stripe_product_id = EXCLUDED.stripe_product_id, stripe_price_id = EXCLUDED.stripe_price_id,
-               stripe_subscription_id = EXCLUDED.stripe_subscription_id,
-               subscription_status = EXCLUDED.subscription_status, access_active = EXCLUDED.access_active,
-               version = c.version + 1, updated_at = EXCLUDED.updated_at
-             RETURNING c.tenant_id
-           )
-           INSERT INTO feature_audit_logs (tenant_id, actor, source, action, before, after)
-           SELECT i.tenant_id, 'system', 'sync', 'plan_applied', NULL, i.after
-             FROM input i JOIN written w ON w.tenant_id = i.tenant_id`,
-          [
-            part.map((r) => r.tenant_id),
-            part.map((r) => json(r.features)),
-            part.map((r) => json(r.plan_features)),
-            part.map((r) => r.scrape_interval_hours),
-            part.map((r) => r.bundle),
-            part.map((r) => r.stripe_product_id),
-            part.map((r) => r.stripe_price_id),
-            part.map((r) => r.stripe_subscription_id),
-            part.map((r) => r.subscription_status),
-            part.map((r) => r.access_active),
-            part.map((r) => json(r.after)),
-          ],
-        );
-      }
-    }),
-  );
+  await forEachBounded(chunks.length, concurrency, async (c) => {
+    const part = chunks[c]!;
+    await pool.query(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::int[], $5::text[], $6::text[],
+                              $7::text[], $8::text[], $9::text[], $10::bool[], $11::jsonb[])
+           AS r(tenant_id, features, plan_features, scrape_interval_hours, bundle, stripe_product_id,
+                stripe_price_id, stripe_subscription_id, subscription_status, access_active, after)
+       ),
+       written AS (
+         INSERT INTO tenant_feature_configs AS c (tenant_id, features, plan_features, scrape_interval_hours,
+                bundle, stripe_product_id, stripe_price_id, stripe_subscription_id, subscription_status,
+                access_active, version, updated_at)
+         SELECT tenant_id, features, plan_features, scrape_interval_hours, bundle, stripe_product_id,
+                stripe_price_id, stripe_subscription_id, subscription_status, access_active, 1,
+                now()::timestamp(3)
+           FROM input
+         ON CONFLICT (tenant_id) DO UPDATE SET
+           features = EXCLUDED.features, plan_features = EXCLUDED.plan_features,
+           scrape_interval_hours = EXCLUDED.scrape_interval_hours, bundle = EXCLUDED.bundle,
+           stripe_product_id = EXCLUDED.stripe_product_id, stripe_price_id = EXCLUDED.stripe_price_id,
+           stripe_subscription_id = EXCLUDED.stripe_subscription_id,
+           subscription_status = EXCLUDED.subscription_status, access_active = EXCLUDED.access_active,
+           version = c.version + 1, updated_at = EXCLUDED.updated_at
+         RETURNING c.tenant_id
+       )
+       INSERT INTO feature_audit_logs (tenant_id, actor, source, action, before, after)
+       SELECT i.tenant_id, 'system', 'sync', 'plan_applied', NULL, i.after
+         FROM input i JOIN written w ON w.tenant_id = i.tenant_id`,
+      [
+        part.map((r) => r.tenant_id),
+        part.map((r) => json(r.features)),
+        part.map((r) => json(r.plan_features)),
+        part.map((r) => r.scrape_interval_hours),
+        part.map((r) => r.bundle),
+        part.map((r) => r.stripe_product_id),
+        part.map((r) => r.stripe_price_id),
+        part.map((r) => r.stripe_subscription_id),
+        part.map((r) => r.subscription_status),
+        part.map((r) => r.access_active),
+        part.map((r) => json(r.after)),
+      ],
+    );
+  });
   return { wallMs: performance.now() - started, statements: chunks.length };
 }
 

@@ -1,4 +1,5 @@
 /** Small helpers shared by the benchmarks: percentiles, timing, memory sampling, table printing. */
+import { forEachBounded } from '../src/bounded-concurrency.js';
 
 export function percentile(sortedMs: number[], p: number): number {
   if (sortedMs.length === 0) return 0;
@@ -13,18 +14,12 @@ export async function runConcurrently(
   task: (i: number) => Promise<unknown>,
 ) {
   const latencies: number[] = [];
-  let next = 0;
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, total) }, async () => {
-      while (next < total) {
-        const i = next++;
-        const t0 = performance.now();
-        await task(i);
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
+  await forEachBounded(total, concurrency, async (i) => {
+    const t0 = performance.now();
+    await task(i);
+    latencies.push(performance.now() - t0);
+  });
   const wallMs = performance.now() - started;
   latencies.sort((a, b) => a - b);
   return { latencies, wallMs };

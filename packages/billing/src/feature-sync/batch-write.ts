@@ -1,4 +1,5 @@
 import type { PrismaClient } from '@packages/db';
+import { forEachBounded } from '../bounded-concurrency.js';
 import { ConcurrencyError } from '../errors.js';
 import {
   emptyState,
@@ -182,15 +183,14 @@ export async function writeInBatches(
     return conflicts;
   }
 
-  let next = 0;
-  const worker = async () => {
-    while (next < batches.length && !options.signal?.aborted) {
-      const batch = batches[next++]!;
+  await forEachBounded(
+    batches.length,
+    options.concurrency ?? 2,
+    async (b) => {
+      const batch = batches[b]!;
       await runBatch(batch, new Map(batch.map((index) => [index, items[index]!.state])));
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.min(Math.max(1, options.concurrency ?? 2), batches.length) }, worker),
+    },
+    { signal: options.signal },
   );
 }
 
