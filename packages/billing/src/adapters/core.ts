@@ -165,3 +165,50 @@ export function answerError(error: unknown, logger: AdapterLogger = consoleLogge
   if (status >= 500) logger.error({ err: error }, 'billing adapter request failed');
   return { status, body, headers };
 }
+
+/** What the web-standard and Express adapters are built from (`Req`: the framework's request). */
+export interface HostAdapterOptions<Req> {
+  /** Needed by `webhook`. */
+  webhookHandler?: StripeWebhookHandler;
+  /** Needed by `features` and the guards: usually `featureSync.reader`, the cached reader behind isFeatureEnabled. */
+  features?: TenantFeatureSource;
+  /** The tenant a request acts for (from the host's session, a header, a subdomain...). */
+  resolveTenant?: TenantResolver<Req>;
+  metrics?: BillingMetrics;
+  logger?: AdapterLogger;
+  /** Largest webhook body accepted, in bytes (default 1 MiB, as our server). */
+  bodyLimit?: number;
+}
+
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/**
+ * Where every host adapter starts: the options with their defaults, and each optional part a
+ * handler needs, or an error naming the option the `adapter` (as the message calls it) lacks.
+ */
+export function adapterParts<Req>(options: HostAdapterOptions<Req>, adapter: string) {
+  const misconfigured = (option: string) =>
+    new Error(`The billing ${adapter} adapter was created without the "${option}" option this handler needs`);
+  return {
+    metrics: options.metrics ?? noopMetrics,
+    logger: options.logger ?? consoleLogger,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    webhookHandler(): StripeWebhookHandler {
+      if (!options.webhookHandler) throw misconfigured('webhookHandler');
+      return options.webhookHandler;
+    },
+    source(): TenantFeatureSource {
+      if (!options.features) throw misconfigured('features');
+      return options.features;
+    },
+    async tenantOf(request: Req): Promise<string | null | undefined> {
+      if (!options.resolveTenant) throw misconfigured('resolveTenant');
+      return options.resolveTenant(request);
+    },
+  };
+}
+
+/** A JSON content type (`application/json`, any parameters). */
+export function isJsonContentType(contentType: string | null | undefined): boolean {
+  return typeof contentType === 'string' && /^application\/json\s*(;|$)/i.test(contentType.trim());
+}

@@ -1,18 +1,15 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { CheckedKey } from '../feature-keys.js';
-import type { TenantFeatureSource } from '../features/checks.js';
-import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
-import type { StripeWebhookHandler } from '../webhooks/index.js';
 import {
+  adapterParts,
   answerError,
   answerFeatureGuard,
   answerFeatureRead,
   answerWebhook,
-  consoleLogger,
   errorAnswer,
-  type AdapterLogger,
+  isJsonContentType,
+  type HostAdapterOptions,
   type HttpAnswer,
-  type TenantResolver,
 } from './core.js';
 
 /**
@@ -23,16 +20,7 @@ import {
  * message that says how to mount the route instead.
  */
 
-export interface ExpressAdapterOptions {
-  webhookHandler?: StripeWebhookHandler;
-  /** Usually `featureSync.reader`, the cached reader behind isFeatureEnabled. */
-  features?: TenantFeatureSource;
-  resolveTenant?: TenantResolver<Request>;
-  metrics?: BillingMetrics;
-  logger?: AdapterLogger;
-  /** Largest webhook body read, in bytes (default 1 MiB, as our server). */
-  bodyLimit?: number;
-}
+export type ExpressAdapterOptions = HostAdapterOptions<Request>;
 
 export interface ExpressAdapter {
   /** `app.post('/api/stripe/webhook', billing.webhook)` — mount it before `express.json()`. */
@@ -43,40 +31,26 @@ export interface ExpressAdapter {
   requireFeature<K extends string>(key: CheckedKey<K>): RequestHandler;
 }
 
-const DEFAULT_BODY_LIMIT = 1024 * 1024;
-
 export const EXPRESS_PARSED_BODY_HINT =
   'Register the webhook route before app.use(express.json()), e.g. ' +
   "app.post('/api/stripe/webhook', billing.webhook); app.use(express.json()); " +
   "or keep JSON parsing off that path (express.json({ type: (req) => req.url !== '/api/stripe/webhook' })).";
 
 export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAdapter {
-  const metrics = options.metrics ?? noopMetrics;
-  const logger = options.logger ?? consoleLogger;
-  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const { metrics, logger, bodyLimit, webhookHandler, source, tenantOf } = adapterParts(options, 'Express');
 
   function send(res: Response, answer: HttpAnswer) {
     res.status(answer.status).set(answer.headers).json(answer.body);
   }
 
-  function source(): TenantFeatureSource {
-    if (!options.features) throw misconfigured('features');
-    return options.features;
-  }
-
-  async function tenantOf(req: Request) {
-    if (!options.resolveTenant) throw misconfigured('resolveTenant');
-    return options.resolveTenant(req);
-  }
-
   async function webhookAnswer(req: Request): Promise<HttpAnswer> {
-    if (!options.webhookHandler) throw misconfigured('webhookHandler');
+    const handler = webhookHandler();
     const signature = req.headers['stripe-signature'];
     // Whatever a body parser left: a Buffer (express.raw), a string (express.text), an object
     // (express.json: too late), or nothing, when the stream is still ours to read.
     let body: unknown = req.body;
     if (body === undefined || (isEmptyObject(body) && !req.readableEnded)) {
-      if (!isJson(req.headers['content-type'])) {
+      if (!isJsonContentType(req.headers['content-type'])) {
         metrics.webhookRejected('unsupported_media_type');
         return errorAnswer(415, 'unsupported_media_type', 'Stripe webhooks are sent as application/json');
       }
@@ -96,7 +70,7 @@ export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAda
       }
       body = read;
     }
-    return answerWebhook(options.webhookHandler, body, signature, {
+    return answerWebhook(handler, body, signature, {
       metrics,
       logger,
       parsedBodyHint: EXPRESS_PARSED_BODY_HINT,
@@ -146,10 +120,6 @@ function isEmptyObject(value: unknown): boolean {
   );
 }
 
-function isJson(contentType: string | undefined): boolean {
-  return contentType !== undefined && /^application\/json\s*(;|$)/i.test(contentType.trim());
-}
-
 function readBody(req: Request, limit: number): Promise<Buffer | 'too_large'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -172,10 +142,4 @@ function readBody(req: Request, limit: number): Promise<Buffer | 'too_large'> {
     });
     req.on('error', reject);
   });
-}
-
-function misconfigured(option: string): Error {
-  return new Error(
-    `The billing Express adapter was created without the "${option}" option this handler needs`,
-  );
 }

@@ -3,6 +3,7 @@ export {
   answerFeatureRead,
   answerFeatureGuard,
   type AdapterLogger,
+  type HostAdapterOptions,
   type HttpAnswer,
   type TenantResolver,
 } from './core.js';

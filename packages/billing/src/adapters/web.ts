@@ -1,17 +1,14 @@
 import type { CheckedKey } from '../feature-keys.js';
-import type { TenantFeatureSource } from '../features/checks.js';
-import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
-import type { StripeWebhookHandler } from '../webhooks/index.js';
 import {
+  adapterParts,
   answerError,
   answerFeatureGuard,
   answerFeatureRead,
   answerWebhook,
-  consoleLogger,
   errorAnswer,
-  type AdapterLogger,
+  isJsonContentType,
+  type HostAdapterOptions,
   type HttpAnswer,
-  type TenantResolver,
 } from './core.js';
 
 /**
@@ -19,18 +16,7 @@ import {
  * handler, a Hono / Bun / Deno handler as is. Nothing here imports a framework.
  */
 
-export interface WebAdapterOptions {
-  /** Needed by `webhook`. */
-  webhookHandler?: StripeWebhookHandler;
-  /** Needed by `features` and the guards: usually `featureSync.reader`, the cached reader. */
-  features?: TenantFeatureSource;
-  /** The tenant a request acts for (from the host's session, a header, a subdomain...). */
-  resolveTenant?: TenantResolver<Request>;
-  metrics?: BillingMetrics;
-  logger?: AdapterLogger;
-  /** Largest webhook body accepted, in bytes (default 1 MiB, as our server). */
-  bodyLimit?: number;
-}
+export type WebAdapterOptions = HostAdapterOptions<Request>;
 
 export type WebHandler<Args extends unknown[] = []> = (request: Request, ...args: Args) => Promise<Response>;
 
@@ -49,22 +35,15 @@ export interface WebAdapter {
   featureDenied<K extends string>(request: Request, key: CheckedKey<K>): Promise<Response | null>;
 }
 
-const DEFAULT_BODY_LIMIT = 1024 * 1024;
-
 export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
-  const metrics = options.metrics ?? noopMetrics;
-  const logger = options.logger ?? consoleLogger;
-  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
-
-  async function resolveTenant(request: Request): Promise<string | null | undefined> {
-    if (!options.resolveTenant) throw misconfigured('resolveTenant');
-    return options.resolveTenant(request);
-  }
-
-  function source(): TenantFeatureSource {
-    if (!options.features) throw misconfigured('features');
-    return options.features;
-  }
+  const {
+    metrics,
+    logger,
+    bodyLimit,
+    webhookHandler,
+    source,
+    tenantOf: resolveTenant,
+  } = adapterParts(options, 'web');
 
   async function guard(request: Request, key: string): Promise<Response | null> {
     try {
@@ -105,11 +84,11 @@ export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
   };
 
   async function webhookAnswer(request: Request): Promise<HttpAnswer> {
-    if (!options.webhookHandler) throw misconfigured('webhookHandler');
+    const handler = webhookHandler();
     if (request.method !== 'POST') {
       return errorAnswer(405, 'method_not_allowed', 'Stripe webhooks are POSTed', {}, { allow: 'POST' });
     }
-    if (!isJson(request.headers.get('content-type'))) {
+    if (!isJsonContentType(request.headers.get('content-type'))) {
       metrics.webhookRejected('unsupported_media_type');
       return errorAnswer(415, 'unsupported_media_type', 'Stripe webhooks are sent as application/json');
     }
@@ -127,7 +106,7 @@ export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
     // A Request body is always the raw bytes: no framework can have parsed it into an object.
     const body = Buffer.from(await request.arrayBuffer());
     if (body.length > bodyLimit) return tooLarge(bodyLimit);
-    return answerWebhook(options.webhookHandler, body, request.headers.get('stripe-signature'), {
+    return answerWebhook(handler, body, request.headers.get('stripe-signature'), {
       metrics,
       logger,
     });
@@ -137,14 +116,6 @@ export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
     metrics.webhookRejected('payload_too_large');
     return errorAnswer(413, 'payload_too_large', `Request body is larger than ${limit} bytes`);
   }
-}
-
-function isJson(contentType: string | null): boolean {
-  return contentType !== null && /^application\/json\s*(;|$)/i.test(contentType.trim());
-}
-
-function misconfigured(option: string): Error {
-  return new Error(`The billing web adapter was created without the "${option}" option this handler needs`);
 }
 
 export function toResponse(answer: HttpAnswer): Response {
