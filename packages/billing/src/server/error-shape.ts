@@ -35,10 +35,11 @@ function body(code: HttpErrorCode, message: string): ErrorBody {
 /** Fastify options for the errors raised before routing (they never reach an error handler). */
 export function errorShapeOptions(): Pick<
   FastifyServerOptions,
-  'frameworkErrors' | 'clientErrorHandler' | 'maxParamLength'
+  'frameworkErrors' | 'clientErrorHandler' | 'routerOptions'
 > {
   return {
-    maxParamLength: MAX_PARAM_LENGTH,
+    // A router option: Fastify 5 deprecates the top-level `maxParamLength` (warning FSTDEP022).
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Fastify expects nothing back here; the reply is sent, so its promise-like return is dropped.
     frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
       if (error.code === 'FST_ERR_BAD_URL')
