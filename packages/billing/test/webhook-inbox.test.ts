@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrometheusMetrics } from '../src/metrics/index.js';
 import { reconcileTenants } from '../src/reconcile/index.js';
@@ -73,8 +75,9 @@ function gatedFeatureSync() {
   };
 }
 
-async function until(condition: () => boolean | Promise<boolean>, what: string) {
-  for (let i = 0; i < 500; i += 1) {
+async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
     if (await condition()) return;
     await sleep(10);
   }
@@ -528,3 +531,49 @@ describe('metrics', () => {
     );
   });
 });
+
+describe.skipIf(!process.env.DATABASE_URL)(
+  'npm run worker: a separate worker process on the same database',
+  () => {
+    it(
+      'processes events another process accepted, and stops cleanly on SIGTERM',
+      { timeout: 120_000 },
+      async () => {
+        const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+        const childEnv: NodeJS.ProcessEnv = {
+          ...process.env,
+          STRIPE_SECRET_KEY: env.emu.apiKey,
+          STRIPE_API_BASE: env.emu.url,
+          DATABASE_SCHEMA: env.db.schema,
+          WEBHOOK_WORKERS: '2',
+          WEBHOOK_POLL_MS: '20',
+          LOG_LEVEL: 'info',
+        };
+        delete childEnv.REDIS_URL;
+        const child = spawn('npm', ['run', '-s', 'worker'], { cwd: repoRoot, env: childEnv });
+        let output = '';
+        child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+        const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+        try {
+          await until(() => output.includes('webhook worker started'), 'the worker to start', 90_000);
+          const p = pipeline(); // this process only accepts: no worker attached here
+          const customerId = await env.createCustomer('ib_worker_process');
+          const sub = await env.subscribe(customerId, 'enterprise');
+          const { eventId, body, signature } = signedUpdate(customerId, sub.id);
+          expect(await p.acceptWebhook(body, signature)).toMatchObject({ status: 'queued' });
+          await env.settled([eventId]);
+          expect(await env.ledger(eventId)).toMatchObject({ status: 'processed', action: 'plan_applied' });
+          expect(await env.state('ib_worker_process')).toMatchObject({
+            features: PLAN_FIXTURES.enterprise.features,
+          });
+          child.kill('SIGTERM');
+          expect(await exited).toBe(0);
+          expect(output).toMatch(/"stripeEventId":"[^"]+".*"msg":"stripe event handled"/);
+        } finally {
+          if (child.exitCode === null) child.kill('SIGKILL');
+        }
+      },
+    );
+  },
+);
