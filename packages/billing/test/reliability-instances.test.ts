@@ -23,7 +23,7 @@ import {
  * random order, so updates arrive out of order) are spread over the servers while one server and
  * one worker are killed with SIGKILL and started again. Afterwards every event is in the ledger
  * once and processed, no change was written twice, every tenant is what Stripe says, and
- * reconcile finds no drift. Sized for CI: 200 tenants, ~800 deliveries.
+ * reconcile finds no drift. Sized for CI: 200 tenants, ~650 deliveries.
  */
 const HAS_SERVICES = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL);
 const SERVER = fileURLToPath(new URL('../src/server/main.ts', import.meta.url));
@@ -127,7 +127,8 @@ describe.skipIf(!HAS_SERVICES)(
         // Five processes share PostgreSQL's max_connections with every other suite running now.
         DATABASE_POOL_MAX: '3',
         DATABASE_READ_POOL_MAX: '1',
-        WEBHOOK_WORKERS: '2',
+        // One loop per server, two per worker process: all five claim from the same inbox.
+        WEBHOOK_WORKERS: '1',
         WEBHOOK_POLL_MS: '50',
         // A killed worker's claim is taken over after this; long enough for one processing here.
         WEBHOOK_LEASE_MS: '3000',
@@ -161,7 +162,7 @@ describe.skipIf(!HAS_SERVICES)(
       return proc;
     };
     const startWorker = async () => {
-      const proc = await startProcess(WORKER, { ...env, LOG_LEVEL: 'info' }, (out) =>
+      const proc = await startProcess(WORKER, { ...env, LOG_LEVEL: 'info', WEBHOOK_WORKERS: '2' }, (out) =>
         out.includes('webhook worker started'),
       );
       processes.push(proc);
@@ -179,9 +180,9 @@ describe.skipIf(!HAS_SERVICES)(
         await stripe.subscriptions.update(t.subscriptionId, {
           items: [{ id: sub.items.data[0]!.id, price: other }],
         });
-        if (i % 2 === 0) {
+        if (i % 4 === 0) {
           emu.setSubscriptionStatus(t.subscriptionId, 'past_due');
-          if (i % 4 === 0) emu.payInvoice(t.subscriptionId, { succeeded: false });
+          if (i % 8 === 0) emu.payInvoice(t.subscriptionId, { succeeded: false });
           emu.setSubscriptionStatus(t.subscriptionId, 'active');
         }
         if (i % 10 === 0) await stripe.subscriptions.cancel(t.subscriptionId);
@@ -195,14 +196,14 @@ describe.skipIf(!HAS_SERVICES)(
       const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
       // Stripe delivers at least once: a fifth of the events arrive twice.
       const deliveries = shuffle([...distinct, ...distinct.filter(() => random() < 0.2)], random);
-      expect(deliveries.length).toBeGreaterThan(600);
+      expect(deliveries.length).toBeGreaterThan(500);
 
       // Deliveries go to a random live server; a refused or failed one is retried elsewhere, as Stripe would.
       const live = new Set(servers);
       let delivered = 0;
       const killAt = Math.floor(deliveries.length * 0.4);
       let restarts: Promise<unknown> | undefined;
-      await mapConcurrent(deliveries.length, 24, async (i) => {
+      await mapConcurrent(deliveries.length, 16, async (i) => {
         for (let attempt = 0; ; attempt += 1) {
           const targets = [...live];
           const server = targets[Math.floor(random() * targets.length)]!;
