@@ -255,11 +255,13 @@ describe('npm start (src/server/main.ts)', () => {
     };
   }
 
+  // Each test starts a child that loads the whole server: on a loaded machine that takes as long here
+  // as in the tests that go on to serve, hence the same timeout.
   it('refuses to start without STRIPE_WEBHOOK_SECRET, naming it', async () => {
     const run = startMain({ STRIPE_SECRET_KEY: 'sk_test_x', STRIPE_WEBHOOK_SECRET: '', PORT: '0' });
     expect(await run.exited).toBe(1);
     expect(run.output()).toMatch(/Configuration error: .*STRIPE_WEBHOOK_SECRET is required/);
-  });
+  }, 120_000);
 
   it('a bad variable is one line naming it, not a stack trace nor a false "webhook secret required"', async () => {
     const run = startMain({
@@ -273,7 +275,7 @@ describe('npm start (src/server/main.ts)', () => {
       'Configuration error: PAYMENT_GRACE_PERIOD_DAYS must be a whole number of days from 0 to 365 (got "abc"); ' +
         'PORT must be a whole number from 0 to 65535 (got "abc")',
     ]);
-  });
+  }, 120_000);
 
   it('refuses the embedded database unless ALLOW_EMBEDDED_DATABASE=true, and warns loudly when allowed', async () => {
     const refused = startMain({
