@@ -59,6 +59,7 @@ function startProcess(
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  spawned.add(child);
   let output = '';
   // Only the tail is kept: workers log a line per event.
   const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000));
@@ -80,6 +81,9 @@ const healthy = (port: number) => async () => {
     return false;
   }
 };
+
+/** Every child started, from the moment it is spawned: none outlives the file, even one still booting. */
+const spawned = new Set<ChildProcess>();
 
 const killed = (proc: Proc) =>
   new Promise<void>((resolve) => {
@@ -150,7 +154,7 @@ describe.skipIf(!HAS_SERVICES)(
     }, 120_000);
 
     afterAll(async () => {
-      await Promise.all(processes.map(killed));
+      await Promise.all([...spawned].map((child) => killed({ child, output: () => '' })));
       await db?.close();
       await emu?.close();
     });
