@@ -2,7 +2,6 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import Stripe from 'stripe';
 import { createIsolatedDatabase, type Database } from '@packages/db';
 import { startStripeEmulator } from '@packages/stripe-emulator';
-import { configVariables } from '../src/config.js';
 import { seedPlans, seedTenantsWithSubscriptions, type SeededTenant } from '../test/helpers/fixtures.js';
 import { ADMIN_TOKEN, probeReads } from './cache.js';
 import { postAll, startHttpProcess, type ServerProcess } from './processes.js';
@@ -15,6 +14,8 @@ export interface InboxBenchOptions {
   tenants?: number;
   /** Deliveries of the ingest rows (c64). */
   ingestEvents?: number;
+  /** Customers (one event each) of the processing row with the budget lifted. */
+  liftedCustomers?: number;
   /** Customers (one event each) of the processing row with 150 ms Stripe latency. */
   processCustomers?: number;
   stripeLatencyMs?: number;
@@ -37,6 +38,7 @@ export async function benchInbox({
   tenants = 1000,
   ingestEvents = 10_000,
   processCustomers = 400,
+  liftedCustomers = 1000,
   stripeLatencyMs = 150,
   concurrency = 64,
   workers = 16,
@@ -243,11 +245,56 @@ export async function benchInbox({
       emu.clearFaults();
     }
 
-    if (!('STRIPE_REQUESTS_PER_SECOND' in configVariables))
+    // 3. Processing with the budget lifted (STRIPE_REQUESTS_PER_SECOND at its maximum), same
+    //    latency: how many customers per second the workers get through when only Stripe's latency
+    //    and the database bound them. Target: ≥ 250 customers/s.
+    {
+      const db = await newDatabase(seeded);
+      const liftedWorkers = 64;
+      const server = await start(
+        SERVER,
+        serverEnv(db, {
+          WEBHOOK_WORKERS: String(liftedWorkers),
+          STRIPE_REQUESTS_PER_SECOND: '10000',
+          DATABASE_POOL_MAX: '10',
+        }),
+      );
+      emu.injectLatency(stripeLatencyMs);
+      const customers = seeded.slice(0, liftedCustomers);
+      const eventIds = new Set(customers.map((t, i) => flip(t, i + 1)));
+      const bodies = payloadsOf(eventIds);
+      const stripeBefore = emu.requestCounts().total ?? 0;
+      const started = performance.now();
+      const delivery = await postAll(`${server.url}/api/stripe/webhook`, bodies, concurrency, sign);
+      for (;;) {
+        const [row] = await db.prisma.$queryRaw<Array<{ n: number }>>`
+          SELECT count(*)::int AS n FROM processed_stripe_events
+           WHERE event_id = ANY(${[...eventIds]}::text[]) AND status IN ('processed', 'ignored')`;
+        if (row?.n === eventIds.size) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const wallMs = performance.now() - started;
+      const lag = (
+        await db.prisma.$queryRaw<Array<{ ms: number }>>`
+          SELECT (EXTRACT(EPOCH FROM processed_at - received_at) * 1000)::float8 AS ms
+            FROM processed_stripe_events WHERE event_id = ANY(${[...eventIds]}::text[])`
+      )
+        .map((r) => r.ms)
+        .sort((a, b) => a - b);
+      const perSecond = (eventIds.size / wallMs) * 1000;
       rows.push({
-        benchmark: 'webhook processing, budget lifted, c64',
-        detail: 'not measured: the server has no STRIPE_REQUESTS_PER_SECOND setting yet (issue 10 item 3)',
+        benchmark: `webhook processing, ${stripeLatencyMs} ms Stripe latency, budget lifted, ${liftedWorkers} workers, c${concurrency}`,
+        wallMs: Math.round(wallMs),
+        'ops/s': Number(perSecond.toFixed(1)),
+        'p50 ms': percentile(lag, 50),
+        'p99 ms': percentile(lag, 99),
+        stripeRequests: (emu.requestCounts().total ?? 0) - stripeBefore,
+        detail: `${eventIds.size} customers, one event each (customers/s, from the first delivery to the last processed); p50/p99 = processing lag; STRIPE_REQUESTS_PER_SECOND=10000; non-2xx ${delivery.non2xx}`,
+        target: verdict(perSecond >= 250, '≥ 250 customers/s'),
       });
+      await server.kill();
+      emu.clearFaults();
+    }
   } finally {
     await Promise.all(processes.map((p) => p.kill()));
     for (const db of databases) await db.close().catch(() => {});
