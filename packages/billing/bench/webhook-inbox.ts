@@ -153,16 +153,9 @@ export async function benchInbox({
       const bodies = payloadsOf(eventIds);
       const stripeBefore = emu.requestCounts().total ?? 0;
       let done = false;
-      const processed = async () =>
-        (
-          await db.prisma.$queryRaw<Array<{ n: number }>>`
-            SELECT count(*)::int AS n FROM processed_stripe_events
-             WHERE event_id = ANY(${[...eventIds]}::text[]) AND status IN ('processed', 'ignored')`
-        )[0]!.n;
-      const watcher = (async () => {
-        while ((await processed()) < eventIds.size) await new Promise((r) => setTimeout(r, 100));
+      const watcher = untilProcessed(db, eventIds).then(() => {
         done = true;
-      })();
+      });
       const started = performance.now();
       const [delivery, loaded] = await Promise.all([
         postAll(`${server.url}/api/stripe/webhook`, bodies, concurrency, sign),
@@ -171,13 +164,7 @@ export async function benchInbox({
       ]);
       const wallMs = performance.now() - started;
       const stripeRequests = (emu.requestCounts().total ?? 0) - stripeBefore;
-      const lag = (
-        await db.prisma.$queryRaw<Array<{ ms: number }>>`
-          SELECT (EXTRACT(EPOCH FROM processed_at - received_at) * 1000)::float8 AS ms
-            FROM processed_stripe_events WHERE event_id = ANY(${[...eventIds]}::text[])`
-      )
-        .map((r) => r.ms)
-        .sort((a, b) => a - b);
+      const lag = await processingLags(db, eventIds);
       const perSecond = (eventIds.size / wallMs) * 1000;
       rows.push({
         benchmark: `webhook processing, ${stripeLatencyMs} ms Stripe latency, budget 25/s, ${workers} workers, c${concurrency}`,
@@ -217,13 +204,7 @@ export async function benchInbox({
         concurrency,
         sign,
       );
-      for (;;) {
-        const [row] = await db.prisma.$queryRaw<Array<{ n: number }>>`
-          SELECT count(*)::int AS n FROM processed_stripe_events
-           WHERE event_id = ANY(${[...burstIds]}::text[]) AND status IN ('processed', 'ignored')`;
-        if (row?.n === burstIds.size) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await untilProcessed(db, burstIds);
       const counts = emu.requestCounts();
       const reads = counts.total ?? 0;
       const byEndpoint = Object.entries(counts)
@@ -266,21 +247,9 @@ export async function benchInbox({
       const stripeBefore = emu.requestCounts().total ?? 0;
       const started = performance.now();
       const delivery = await postAll(`${server.url}/api/stripe/webhook`, bodies, concurrency, sign);
-      for (;;) {
-        const [row] = await db.prisma.$queryRaw<Array<{ n: number }>>`
-          SELECT count(*)::int AS n FROM processed_stripe_events
-           WHERE event_id = ANY(${[...eventIds]}::text[]) AND status IN ('processed', 'ignored')`;
-        if (row?.n === eventIds.size) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await untilProcessed(db, eventIds);
       const wallMs = performance.now() - started;
-      const lag = (
-        await db.prisma.$queryRaw<Array<{ ms: number }>>`
-          SELECT (EXTRACT(EPOCH FROM processed_at - received_at) * 1000)::float8 AS ms
-            FROM processed_stripe_events WHERE event_id = ANY(${[...eventIds]}::text[])`
-      )
-        .map((r) => r.ms)
-        .sort((a, b) => a - b);
+      const lag = await processingLags(db, eventIds);
       const perSecond = (eventIds.size / wallMs) * 1000;
       rows.push({
         benchmark: `webhook processing, ${stripeLatencyMs} ms Stripe latency, budget lifted, ${liftedWorkers} workers, c${concurrency}`,
@@ -301,6 +270,26 @@ export async function benchInbox({
     await emu.close();
   }
   return rows;
+}
+
+/** Finished events (processed or ignored) among `ids`. */
+async function finishedCount(db: Database, ids: Set<string>): Promise<number> {
+  const [row] = await db.prisma.$queryRaw<Array<{ n: number }>>`
+    SELECT count(*)::int AS n FROM processed_stripe_events
+     WHERE event_id = ANY(${[...ids]}::text[]) AND status IN ('processed', 'ignored')`;
+  return row?.n ?? 0;
+}
+
+async function untilProcessed(db: Database, ids: Set<string>): Promise<void> {
+  while ((await finishedCount(db, ids)) < ids.size) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** Received → processed of each of `ids`, in ms, ascending. */
+async function processingLags(db: Database, ids: Set<string>): Promise<number[]> {
+  const rows = await db.prisma.$queryRaw<Array<{ ms: number }>>`
+    SELECT (EXTRACT(EPOCH FROM processed_at - received_at) * 1000)::float8 AS ms
+      FROM processed_stripe_events WHERE event_id = ANY(${[...ids]}::text[])`;
+  return rows.map((r) => r.ms).sort((a, b) => a - b);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

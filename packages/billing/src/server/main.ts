@@ -1,15 +1,13 @@
 import { pathToFileURL } from 'node:url';
-import { parseBillingConfig, type BillingConfig } from '../config.js';
-import { createBillingContext, type BillingContext } from '../context.js';
 import { messageOf } from '../errors.js';
 import {
   schedulePaymentGrace,
   startWebhookWorkers,
   type PaymentGraceSchedule,
-  type WebhookLog,
   type WebhookWorkers,
 } from '../webhooks/index.js';
 import { onInterrupt } from '../process/interrupts.js';
+import { openProcessContext } from './process-context.js';
 import { buildMetricsServer, buildServer } from './app.js';
 
 /**
@@ -20,21 +18,12 @@ import { buildMetricsServer, buildServer } from './app.js';
  * over by any worker once its lease runs out.
  */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  let config: BillingConfig;
-  let context: BillingContext;
-  // The handler is built before the server's logger exists; its lines go to that logger once it does.
-  let logWebhook: WebhookLog = () => {};
-  try {
-    config = parseBillingConfig(env, { requireWebhookSecret: true, requirePersistentDatabase: true });
-    context = await createBillingContext({
-      config,
-      webhookOptions: { log: (line, fields) => logWebhook(line, fields) },
-    });
-  } catch (error) {
-    console.error(`Configuration error: ${messageOf(error)}`);
-    process.exitCode = 1;
-    return;
-  }
+  const opened = await openProcessContext(env, {
+    requireWebhookSecret: true,
+    requirePersistentDatabase: true,
+  });
+  if (!opened) return;
+  const { config, context } = opened;
   const { PORT: port, HOST: host } = config;
 
   // The context carries every dependency of both route sets; the compiler flags any new one it lacks.
@@ -43,10 +32,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     logger: config.LOG_LEVEL === 'silent' ? false : config.LOG_LEVEL,
     metricsRoute: metricsPort === undefined ? 'admin' : 'off',
   });
-  logWebhook = (line, { level, eventId, ...fields }) => {
-    const log = level === 'error' ? app.log.error : level === 'warn' ? app.log.warn : app.log.info;
-    log.call(app.log, { ...fields, ...(eventId !== undefined ? { stripeEventId: eventId } : {}) }, line);
-  };
+  opened.routeWebhookLogTo(app.log);
   // GET /metrics on a listener of its own, without a token: for a scraper on a private network.
   const metricsApp =
     metricsPort === undefined

@@ -1,10 +1,9 @@
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
-import { parseBillingConfig, type BillingConfig } from '../config.js';
-import { createBillingContext, type BillingContext } from '../context.js';
 import { messageOf } from '../errors.js';
 import { onInterrupt } from '../process/interrupts.js';
-import { startWebhookWorkers, type WebhookLog } from '../webhooks/index.js';
+import { openProcessContext } from './process-context.js';
+import { startWebhookWorkers } from '../webhooks/index.js';
 import { REDACT_PATHS } from './logging.js';
 
 /**
@@ -14,28 +13,14 @@ import { REDACT_PATHS } from './logging.js';
  * taken over once its lease runs out. SIGINT/SIGTERM: no new claims, current ones finish, exit.
  */
 export async function workerMain(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  let config: BillingConfig;
-  let context: BillingContext;
-  let logWebhook: WebhookLog = () => {};
-  try {
-    config = parseBillingConfig(env, { requirePersistentDatabase: true });
-    context = await createBillingContext({
-      config,
-      webhookOptions: { log: (line, fields) => logWebhook(line, fields) },
-    });
-  } catch (error) {
-    console.error(`Configuration error: ${messageOf(error)}`);
-    process.exitCode = 1;
-    return;
-  }
+  const opened = await openProcessContext(env, { requirePersistentDatabase: true });
+  if (!opened) return;
+  const { config, context } = opened;
   const log = pino({
     level: config.LOG_LEVEL,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   });
-  logWebhook = (line, { level, eventId, ...fields }) => {
-    const method = level === 'error' ? log.error : level === 'warn' ? log.warn : log.info;
-    method.call(log, { ...fields, ...(eventId !== undefined ? { stripeEventId: eventId } : {}) }, line);
-  };
+  opened.routeWebhookLogTo(log);
   // A worker process exists to process: WEBHOOK_WORKERS=0 (meant for `npm start`) still runs one loop.
   const concurrency = Math.max(1, config.WEBHOOK_WORKERS);
   const workers = startWebhookWorkers(context.webhooks, {
