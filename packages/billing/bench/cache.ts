@@ -7,22 +7,11 @@ import { createRedisCache, type KeyValueCache } from '../src/cache/index.js';
 import { createFeatureReader, type FeatureReader } from '../src/feature-cache/index.js';
 import { setFeatureOverride } from '../src/management/index.js';
 import { buildServer } from '../src/server/app.js';
+import { noCache } from '../test/helpers/no-cache.js';
 import { startOwnRedis } from '../test/helpers/redis-server.js';
 import { percentile, printTable, runConcurrently, verdict, type BenchRow } from './stats.js';
 
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
-
-/** A cache that never holds anything: every read goes to the database. */
-export function noCache(): KeyValueCache {
-  return {
-    kind: 'memory',
-    get: async () => null,
-    set: async () => {},
-    setIfNewer: async () => false,
-    del: async () => {},
-    close: async () => {},
-  };
-}
 
 /** `n` tenants with a config row each (sso on for even ones), in one database. */
 export async function seedConfiguredTenants(db: Database, n: number, prefix = 'bench'): Promise<string[]> {

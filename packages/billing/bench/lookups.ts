@@ -2,19 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createIsolatedDatabase } from '@packages/db';
 import { createMemoryCache, createRedisCache, type KeyValueCache } from '../src/cache/index.js';
 import { createFeatureReader } from '../src/feature-cache/index.js';
+import { noCache } from '../test/helpers/no-cache.js';
 import { runConcurrently, percentile, type BenchRow } from './stats.js';
-
-/** A cache that never holds anything: every read goes to the database. */
-function noCache(): KeyValueCache {
-  return {
-    kind: 'memory',
-    get: async () => null,
-    set: async () => {},
-    setIfNewer: async () => false,
-    del: async () => {},
-    close: async () => {},
-  };
-}
 
 /** Feature lookups per second and p99, uncached (database) and cached (memory, and Redis when REDIS_URL is set). */
 export async function benchLookups({ tenants = 1000, lookups = 20_000, concurrency = 16 } = {}): Promise<

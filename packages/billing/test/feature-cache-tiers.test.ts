@@ -9,6 +9,7 @@ import {
 import type { TenantFeatureState } from '../src/core/index.js';
 import { noopMetrics, type BillingMetrics } from '../src/metrics/index.js';
 import { inTransaction, updateTenantFeatures } from '../src/tenant-store/index.js';
+import { noCache } from './helpers/no-cache.js';
 import { HAS_REDIS_SERVER, startOwnRedis, type OwnRedis } from './helpers/redis-server.js';
 
 /**
@@ -79,7 +80,7 @@ describe('read pool', () => {
     'lookups and admin reads proceed while every write-pool connection is held by a transaction (real Postgres; PGlite is one session)',
     async () => {
       await write('globex', { api_access: true });
-      const reader = createFeatureReader(db.readPrisma, createNoCache(), { namespace: 'pool' });
+      const reader = createFeatureReader(db.readPrisma, noCache(), { namespace: 'pool' });
       let release!: () => void;
       const held = new Promise<void>((resolve) => {
         release = resolve;
@@ -115,18 +116,6 @@ describe('read pool', () => {
     },
   );
 });
-
-/** A shared cache that holds nothing: every lookup is a database read. */
-function createNoCache(): KeyValueCache {
-  return {
-    kind: 'memory',
-    get: async () => null,
-    set: async () => {},
-    setIfNewer: async () => false,
-    del: async () => {},
-    close: async () => {},
-  };
-}
 
 describe.skipIf(!HAS_REDIS_SERVER)('two instances on one Redis (own redis-server)', () => {
   let redis: OwnRedis;

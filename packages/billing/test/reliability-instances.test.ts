@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +15,7 @@ import {
   seedTenantsWithSubscriptions,
   type SeededTenant,
 } from './helpers/fixtures.js';
+import { freePort } from './helpers/ports.js';
 
 /**
  * Issue 10 item 7: three `npm start` servers and two `npm run worker` processes (real child
@@ -35,17 +35,6 @@ interface Proc {
   output: () => string;
   /** The server's port once it listens (servers only). */
   port?: number;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /** Starts `entry`; resolves once `ready()` says so (a log line, or the server's health route). */

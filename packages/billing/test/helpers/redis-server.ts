@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from './ports.js';
 
 /** True when a `redis-server` binary is on PATH (tests that start their own Redis skip otherwise). */
 export const HAS_REDIS_SERVER = spawnSync('redis-server', ['--version']).status === 0;
@@ -18,18 +18,6 @@ export interface OwnRedis {
   pause(): void;
   resume(): void;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startOwnRedis(): Promise<OwnRedis> {
