@@ -1,45 +1,23 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createApiToken, hashToken, revokeApiToken } from '../src/server/auth.js';
 import {
   ADMIN_TOKEN,
   bearer,
   buildAdminApp,
   countOf,
-  setupAdminTestEnv,
   TENANT_A_TOKEN,
   TENANT_B_TOKEN,
   testAuthConfig,
-  type AdminTestEnv,
 } from './admin-helpers.js';
-import {
-  createTenant,
-  seedPlans,
-  seedTenantsWithSubscriptions,
-  type SeededPlans,
-  type SeededTenant,
-} from './helpers/fixtures.js';
+import { createTenant, seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
+import { useAdminApp, useAdminTestEnv } from './helpers/use-env.js';
 
-let env: AdminTestEnv;
-let app: FastifyInstance;
-let plans: SeededPlans;
-let tenants: SeededTenant[];
-let A: string;
-let B: string;
-
-beforeAll(async () => {
-  env = await setupAdminTestEnv();
-  plans = await seedPlans(env.stripe);
-  tenants = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 3, { plans, prefix: 'adm' });
-  A = tenants[0]!.tenantId;
-  B = tenants[1]!.tenantId;
-  app = await buildAdminApp(env, testAuthConfig(env, A, B));
-});
-
-afterAll(async () => {
-  await app?.close();
-  await env?.close();
-});
+const env = await useAdminTestEnv();
+const plans = await seedPlans(env.stripe);
+const tenants = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 3, { plans, prefix: 'adm' });
+const A = tenants[0]!.tenantId;
+const B = tenants[1]!.tenantId;
+const app = await useAdminApp(env, A, B);
 
 type Call = { method: 'GET' | 'POST'; url: string; payload?: Record<string, unknown> };
 const customPlanBody = () => ({

@@ -1,34 +1,17 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CustomPlanService } from '../src/custom-plans/index.js';
 import { CustomPlanError } from '../src/errors.js';
 import type { BillingErrorCode } from '../src/error-codes.js';
 import { buildServer } from '../src/server/app.js';
-import {
-  ADMIN_TOKEN,
-  bearer,
-  buildAdminApp,
-  setupAdminTestEnv,
-  testAuthConfig,
-  type AdminTestEnv,
-} from './admin-helpers.js';
+import { ADMIN_TOKEN, bearer, testAuthConfig } from './admin-helpers.js';
 import { createTenant } from './helpers/fixtures.js';
+import { useAdminApp, useAdminTestEnv } from './helpers/use-env.js';
 
 /** Error mapping of the admin API: client mistakes are 4xx, our own failures 5xx without internals. */
 
-let env: AdminTestEnv;
-let app: FastifyInstance;
-
-beforeAll(async () => {
-  env = await setupAdminTestEnv();
-  await createTenant(env.prisma, 'adme_a');
-  app = await buildAdminApp(env, testAuthConfig(env, 'adme_a', 'adme_b'));
-});
-
-afterAll(async () => {
-  await app?.close();
-  await env?.close();
-});
+const env = await useAdminTestEnv();
+await createTenant(env.prisma, 'adme_a');
+const app = await useAdminApp(env, 'adme_a', 'adme_b');
 
 describe('admin API error mapping', () => {
   it.each(['9223372036854775808', '9999999999999999999'])(

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT_FAILED, runMigrateCli } from '../src/cli/migrate-stripe-metadata-to-db.js';
 import { EXIT_DRIFT, runReconcileCli } from '../src/cli/reconcile.js';
-import { captureStream, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import { captureStream } from './admin-helpers.js';
 import { seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
+import { useAdminTestEnv } from './helpers/use-env.js';
 
 /**
  * The CLIs as an operator runs them: the documented npm commands as real child processes, their
@@ -12,16 +13,10 @@ import { seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
  */
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-let env: AdminTestEnv;
-
-beforeAll(async () => {
-  env = await setupAdminTestEnv();
-  const plans = await seedPlans(env.stripe);
-  await seedTenantsWithSubscriptions(env.stripe, env.prisma, 12, { plans, prefix: 'proc' });
-});
-
-afterAll(async () => {
-  await env?.close();
+const env = await useAdminTestEnv();
+await seedTenantsWithSubscriptions(env.stripe, env.prisma, 12, {
+  plans: await seedPlans(env.stripe),
+  prefix: 'proc',
 });
 
 /** The child works on the test's own schema (real PostgreSQL) or its own embedded database. */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   EXIT_FAILED,
   EXIT_INTERRUPTED,
@@ -11,30 +11,14 @@ import {
 } from '../src/cli/migrate-stripe-metadata-to-db.js';
 import { createFeatureSyncService } from '../src/feature-sync/index.js';
 import { renderBar } from '../src/cli/progress.js';
-import { captureStream, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
-import {
-  seedPlan,
-  seedPlans,
-  seedTenantsWithSubscriptions,
-  type SeededPlans,
-  type SeededTenant,
-} from './helpers/fixtures.js';
+import { captureStream } from './admin-helpers.js';
+import { seedPlan, seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
+import { useAdminTestEnv } from './helpers/use-env.js';
 
-let env: AdminTestEnv;
-let plans: SeededPlans;
-let tenants: SeededTenant[];
-let context: MigrateCliContext;
-
-beforeAll(async () => {
-  env = await setupAdminTestEnv();
-  plans = await seedPlans(env.stripe);
-  tenants = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 5, { plans, prefix: 'cli' });
-  context = { featureSync: env.featureSync };
-});
-
-afterAll(async () => {
-  await env?.close();
-});
+const env = await useAdminTestEnv();
+const plans = await seedPlans(env.stripe);
+const tenants = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 5, { plans, prefix: 'cli' });
+const context: MigrateCliContext = { featureSync: env.featureSync };
 
 async function run(
   argv: string[],

@@ -1,20 +1,14 @@
 import type { LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildServer } from '../src/server/app.js';
 import { createApiToken, revokeApiToken } from '../src/server/auth.js';
 import { ADMIN_TOKEN, TENANT_A_TOKEN } from './admin-helpers.js';
-import { setupConsoleEnv, type ConsoleTestEnv } from './console-helpers.js';
+import { setupConsoleEnv } from './console-helpers.js';
+import { closeAfterAll } from './helpers/use-env.js';
 
 // The console's security rules at the HTTP level: sessions, CSRF, roles, headers. The browser
 // test (console.browser.test.ts) drives the same pages as an operator would.
-let t: ConsoleTestEnv;
-
-beforeAll(async () => {
-  t = await setupConsoleEnv('con');
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = closeAfterAll(await setupConsoleEnv('con'));
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();

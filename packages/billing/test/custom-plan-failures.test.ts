@@ -1,35 +1,17 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
 import { createCustomPlanService, type CreateCustomPlanInput } from '../src/custom-plans/index.js';
 import type { CustomPlanError } from '../src/errors.js';
 import { createFeatureReader, type FeatureReader } from '../src/feature-cache/index.js';
 import { createStripeSyncService } from '../src/stripe-sync/index.js';
-import {
-  countOf,
-  newTenant as newTenantIn,
-  pendingPlanRow,
-  setupAdminTestEnv,
-  type AdminTestEnv,
-} from './admin-helpers.js';
-import { seedPlans, type SeededPlans } from './helpers/fixtures.js';
+import { countOf, newTenant as newTenantIn, pendingPlanRow } from './admin-helpers.js';
+import { seedPlans } from './helpers/fixtures.js';
+import { useAdminTestEnv } from './helpers/use-env.js';
 
 /** Failure and race paths of custom plan creation: nothing live may be archived or marked failed. */
 
-let env: AdminTestEnv;
-let plans: SeededPlans;
-
-beforeAll(async () => {
-  env = await setupAdminTestEnv();
-  plans = await seedPlans(env.stripe);
-});
-
-afterAll(async () => {
-  await env?.close();
-});
-
-beforeEach(() => {
-  env.emu.clearFaults();
-});
+const env = await useAdminTestEnv({ clearFaultsEachTest: true });
+const plans = await seedPlans(env.stripe);
 
 const newTenant = async () => {
   const tenant = await newTenantIn(env, 'cpf_tenant');

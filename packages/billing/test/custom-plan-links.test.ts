@@ -1,26 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CheckoutNotConfiguredError,
   createCustomPlanService,
   type CreateCustomPlanInput,
   type CustomPlanService,
 } from '../src/index.js';
-import { countOf, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
-import { createTenant, seedPlans, type SeededPlans } from './helpers/fixtures.js';
+import { countOf } from './admin-helpers.js';
+import { createTenant, seedPlans } from './helpers/fixtures.js';
+import { useAdminTestEnv } from './helpers/use-env.js';
 
 /** The default of createCustomEnterprisePlan: a link fitting the customer, with no extra flags. */
 
-let env: AdminTestEnv;
-let plans: SeededPlans;
+const env = await useAdminTestEnv();
+const plans = await seedPlans(env.stripe);
 let seq = 0;
-
-beforeAll(async () => {
-  env = await setupAdminTestEnv();
-  plans = await seedPlans(env.stripe);
-});
-afterAll(async () => {
-  await env?.close();
-});
 
 function request(tenantId: string, extra: Partial<CreateCustomPlanInput> = {}): CreateCustomPlanInput {
   return {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
 import { createCustomPlanService, type CreateCustomPlanInput } from '../src/custom-plans/index.js';
 import {
@@ -9,31 +9,13 @@ import {
   ValidationError,
 } from '../src/errors.js';
 import { resolvePlanDefaults } from '../src/metadata/index.js';
-import {
-  countOf,
-  newTenant as newTenantIn,
-  pendingPlanRow,
-  setupAdminTestEnv,
-  type AdminTestEnv,
-} from './admin-helpers.js';
+import { countOf, newTenant as newTenantIn, pendingPlanRow } from './admin-helpers.js';
 import { whileAuditInsertsFail } from './helpers/db-faults.js';
-import { seedPlans, type SeededPlans } from './helpers/fixtures.js';
+import { seedPlans } from './helpers/fixtures.js';
+import { useAdminTestEnv } from './helpers/use-env.js';
 
-let env: AdminTestEnv;
-let plans: SeededPlans;
-
-beforeAll(async () => {
-  env = await setupAdminTestEnv();
-  plans = await seedPlans(env.stripe);
-});
-
-afterAll(async () => {
-  await env?.close();
-});
-
-beforeEach(() => {
-  env.emu.clearFaults();
-});
+const env = await useAdminTestEnv({ clearFaultsEachTest: true });
+const plans = await seedPlans(env.stripe);
 
 const newTenant = (withCustomer = true) => newTenantIn(env, 'cp_tenant', withCustomer);
 

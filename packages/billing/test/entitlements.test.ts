@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
 import {
   EXIT_OK,
@@ -11,11 +11,11 @@ import { createStripeSyncService } from '../src/stripe-sync/index.js';
 import type { PlanSource } from '../src/plan-source/index.js';
 import { captureStream } from './admin-helpers.js';
 import { PLAN_FIXTURES, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
-import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';
+import { useWebhookTestEnv } from './helpers/use-env.js';
 
 // One emulator + database for the file: the plans are seeded with metadata, then moved to Stripe
 // Features by the migration CLI, and every later test reads them in `entitlements` mode.
-let env: WebhookTestEnv;
+const env = await useWebhookTestEnv({ stripeSync: { planSource: 'entitlements' } });
 
 const SUMMARY = 'entitlements.active_entitlement_summary.updated';
 // A reader built without a catalog accepts any well-formed key typed by its value; these tests
@@ -41,11 +41,6 @@ const attachedKeys = async (productId: string) =>
   (await env.stripe.products.listFeatures(productId, { limit: 100 })).data
     .map((pf) => pf.entitlement_feature.lookup_key)
     .sort();
-
-beforeAll(async () => {
-  env = await setupWebhookTestEnv({ stripeSync: { planSource: 'entitlements' } });
-});
-afterAll(() => env?.close());
 
 describe('migrate-metadata-to-entitlements', () => {
   it('dry run first: prints the plan and creates nothing', async () => {

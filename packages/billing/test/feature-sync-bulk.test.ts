@@ -1,20 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFeatureSyncService, type FeatureSyncService } from '../src/feature-sync/index.js';
-import { createStripeSyncService, type StripeSyncService } from '../src/stripe-sync/index.js';
-import { setupBillingTestEnv, type BillingTestEnv } from './helpers/env.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createTenant,
   PLAN_FIXTURES,
-  seedPlans,
   seedTenantsWithSubscriptions,
-  type SeededPlans,
   type SeededTenant,
 } from './helpers/fixtures.js';
+import { useFeatureSyncEnv } from './helpers/use-env.js';
 
-let env: BillingTestEnv;
-let plans: SeededPlans;
-let stripeSync: StripeSyncService;
-let sync: FeatureSyncService;
+const { env, plans, stripeSync, sync } = await useFeatureSyncEnv({ concurrency: 4 });
 let linked: SeededTenant[];
 let byMetadata: SeededTenant[];
 let brokenTenants: SeededTenant[];
@@ -26,15 +19,6 @@ const special: Record<string, string> = {};
  * to someone else, a hand-edited config, a canceled subscription and a product with bad metadata.
  */
 beforeAll(async () => {
-  env = await setupBillingTestEnv();
-  plans = await seedPlans(env.stripe);
-  stripeSync = createStripeSyncService(env.stripe, { requestsPerSecond: 10_000 });
-  sync = createFeatureSyncService(env.prisma, stripeSync, {
-    cache: env.cache,
-    cacheNamespace: env.namespace,
-    concurrency: 4,
-  });
-
   linked = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 30, { plans, prefix: 'linked' });
   byMetadata = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 5, {
     plans,
@@ -82,10 +66,6 @@ beforeAll(async () => {
     data: { tenantId: special.manualTenant, source: 'manual', features: { sso: true } },
   });
 });
-afterAll(async () => {
-  await env?.close();
-});
-
 describe('syncAllTenantsFromStripe', () => {
   it('first sync: applies plans, backfills customer ids, and reports skips and failures per customer', async () => {
     const progress: Array<{ done: number; total: number }> = [];

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { restrictFeatures } from '../src/core/index.js';
 import { createFeatureSyncService } from '../src/feature-sync/index.js';
 import type { StripeSyncService } from '../src/stripe-sync/index.js';
 import { enforcePaymentGrace } from '../src/webhooks/index.js';
 import { PLAN_FIXTURES } from './helpers/fixtures.js';
-import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';
+import { useWebhookTestEnv } from './helpers/use-env.js';
 
 /**
  * The bulk sync next to the webhook path: it must never undo what the payment lifecycle or a
@@ -12,16 +12,7 @@ import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';
  */
 
 const DAY = 86_400_000;
-let env: WebhookTestEnv;
-beforeAll(async () => {
-  env = await setupWebhookTestEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => {
-  env.clock.now = new Date();
-});
+const env = await useWebhookTestEnv({ resetClockEachTest: true });
 
 /** Tenant on `pro`, past_due, whose grace period ran out (restricted by the cron). */
 async function graceExpired(tenantId: string) {

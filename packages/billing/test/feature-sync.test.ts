@@ -1,36 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PlanNotFoundError, TenantNotFoundError } from '../src/errors.js';
 import { createFeatureReader } from '../src/feature-cache/index.js';
 import { createFeatureCatalog, DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
-import {
-  applyPlanInTransaction,
-  createFeatureSyncService,
-  type FeatureSyncService,
-} from '../src/feature-sync/index.js';
-import { createStripeSyncService, type StripeSyncService } from '../src/stripe-sync/index.js';
+import { applyPlanInTransaction, createFeatureSyncService } from '../src/feature-sync/index.js';
 import { inTransaction } from '../src/tenant-store/index.js';
 import type { FeatureMap, MergeStrategy } from '../src/types.js';
-import { setupBillingTestEnv, type BillingTestEnv } from './helpers/env.js';
-import { createTenant, PLAN_FIXTURES, seedPlans, type SeededPlans } from './helpers/fixtures.js';
+import { createTenant, PLAN_FIXTURES } from './helpers/fixtures.js';
+import { useFeatureSyncEnv } from './helpers/use-env.js';
 
-let env: BillingTestEnv;
-let plans: SeededPlans;
-let stripeSync: StripeSyncService;
-let sync: FeatureSyncService;
+const { env, plans, stripeSync, sync } = await useFeatureSyncEnv();
 let seq = 0;
-
-beforeAll(async () => {
-  env = await setupBillingTestEnv();
-  plans = await seedPlans(env.stripe);
-  stripeSync = createStripeSyncService(env.stripe, { requestsPerSecond: 10_000 });
-  sync = createFeatureSyncService(env.prisma, stripeSync, {
-    cache: env.cache,
-    cacheNamespace: env.namespace,
-  });
-});
-afterAll(async () => {
-  await env?.close();
-});
 
 async function newTenant(customerId: string | null = null): Promise<string> {
   seq += 1;

@@ -1,35 +1,18 @@
 import { connect } from 'node:net';
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createPrismaClient } from '@packages/db';
 import { createRedisCache } from '../src/cache/index.js';
 import { buildServer } from '../src/server/app.js';
 import { createStripeWebhookHandler } from '../src/webhooks/index.js';
-import {
-  ADMIN_TOKEN,
-  bearer,
-  buildAdminApp,
-  setupAdminTestEnv,
-  testAuthConfig,
-  type AdminTestEnv,
-} from './admin-helpers.js';
+import { ADMIN_TOKEN, bearer } from './admin-helpers.js';
+import { useAdminApp, useAdminTestEnv } from './helpers/use-env.js';
 
 /** What the server answers at its edges: identifiers, unknown routes, bad URLs, health. */
 
-let env: AdminTestEnv;
-let app: FastifyInstance;
 const admin = bearer(ADMIN_TOKEN);
-
-beforeAll(async () => {
-  env = await setupAdminTestEnv();
-  await env.prisma.tenant.create({ data: { id: 'edge-tenant', name: 'Edge' } });
-  app = await buildAdminApp(env, testAuthConfig(env, 'edge-tenant', 'other'));
-});
-
-afterAll(async () => {
-  await app?.close();
-  await env?.close();
-});
+const env = await useAdminTestEnv();
+await env.prisma.tenant.create({ data: { id: 'edge-tenant', name: 'Edge' } });
+const app = await useAdminApp(env, 'edge-tenant', 'other');
 
 /** Exactly the documented shape: `{ error: { code, message } }` and nothing else. */
 function expectErrorShape(res: { json(): unknown }, code: string) {

@@ -1,5 +1,4 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   addFeature,
   clearFeatureOverride,
@@ -22,33 +21,15 @@ import {
   unlinkStripeCustomer,
   ValidationError,
 } from '../src/index.js';
-import {
-  ADMIN_TOKEN,
-  bearer,
-  buildAdminApp,
-  setupAdminTestEnv,
-  TENANT_A_TOKEN,
-  testAuthConfig,
-  type AdminTestEnv,
-} from './admin-helpers.js';
-import { seedPlans, type SeededPlans } from './helpers/fixtures.js';
+import { ADMIN_TOKEN, bearer, TENANT_A_TOKEN } from './admin-helpers.js';
+import { seedPlans } from './helpers/fixtures.js';
+import { useAdminApp, useAdminTestEnv } from './helpers/use-env.js';
 
-let env: AdminTestEnv;
-let app: FastifyInstance;
-let plans: SeededPlans;
-
-beforeAll(async () => {
-  env = await setupAdminTestEnv();
-  plans = await seedPlans(env.stripe);
-  await createTenant(env.prisma, { id: 'mg-a', name: 'A' });
-  await createTenant(env.prisma, { id: 'mg-b', name: 'B' });
-  app = await buildAdminApp(env, testAuthConfig(env, 'mg-a', 'mg-b'));
-});
-
-afterAll(async () => {
-  await app?.close();
-  await env?.close();
-});
+const env = await useAdminTestEnv();
+const plans = await seedPlans(env.stripe);
+await createTenant(env.prisma, { id: 'mg-a', name: 'A' });
+await createTenant(env.prisma, { id: 'mg-b', name: 'B' });
+const app = await useAdminApp(env, 'mg-a', 'mg-b');
 
 const auditRows = (tenantId: string) =>
   env.prisma.featureAuditLog.findMany({ where: { tenantId }, orderBy: { id: 'asc' } });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createBillingContext } from '../src/context.js';
 import {
   EXIT_DRIFT,
@@ -9,7 +9,7 @@ import {
 } from '../src/cli/reconcile.js';
 import { restrictFeatures } from '../src/core/index.js';
 import { reconcileTenants, type ReconcileOptions } from '../src/reconcile/index.js';
-import { captureStream, setupAdminTestEnv, type AdminTestEnv } from './admin-helpers.js';
+import { captureStream } from './admin-helpers.js';
 import {
   PLAN_FIXTURES,
   seedPlan,
@@ -18,8 +18,9 @@ import {
   type SeededPlans,
   type SeededTenant,
 } from './helpers/fixtures.js';
+import { useAdminTestEnv } from './helpers/use-env.js';
 
-let env: AdminTestEnv;
+const env = await useAdminTestEnv();
 let plans: SeededPlans;
 let tenants: SeededTenant[];
 let metaTenant: SeededTenant;
@@ -44,7 +45,6 @@ async function cli(argv: string[], io: Partial<Parameters<typeof runReconcileCli
 }
 
 beforeAll(async () => {
-  env = await setupAdminTestEnv();
   plans = await seedPlans(env.stripe);
   // Round robin: rc_0 starter, rc_1 pro, rc_2 enterprise, rc_3 starter, ...
   tenants = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 6, { plans, prefix: 'rc' });
@@ -56,10 +56,6 @@ beforeAll(async () => {
   const { summary } = await env.featureSync.syncAllTenantsFromStripe();
   expect(summary.updated).toBe(7);
   context = { prisma: env.prisma, featureSync: env.featureSync };
-});
-
-afterAll(async () => {
-  await env?.close();
 });
 
 describe('reconcileTenants', () => {

@@ -1,9 +1,9 @@
 import type Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { restrictFeatures } from '../src/core/index.js';
 import { reconcileTenants } from '../src/reconcile/index.js';
 import { PLAN_FIXTURES, type PlanName } from './helpers/fixtures.js';
-import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';
+import { useWebhookTestEnv } from './helpers/use-env.js';
 
 /**
  * Stripe delivers at least once, in any order, concurrently. Every change below is made through
@@ -12,13 +12,7 @@ import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';
  * with reconcileTenants, the same rules an operator's reconcile uses — and nothing is counted twice.
  */
 
-let env: WebhookTestEnv;
-beforeAll(async () => {
-  env = await setupWebhookTestEnv({ poolMax: 8 });
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = await useWebhookTestEnv({ poolMax: 8 });
 
 /** Small seeded PRNG (mulberry32) so a failing order can be replayed from the seed in the message. */
 function rng(seed: number) {

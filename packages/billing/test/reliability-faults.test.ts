@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { createPrismaClient } from '@packages/db';
 import { createMemoryCache, createRedisCache, type KeyValueCache } from '../src/cache/index.js';
 import { StripeRateLimitError } from '../src/errors.js';
@@ -8,8 +8,8 @@ import { reconcileTenants } from '../src/reconcile/index.js';
 import { buildServer } from '../src/server/app.js';
 import { createStripeSyncService } from '../src/stripe-sync/index.js';
 import { createStripeWebhookHandler } from '../src/webhooks/index.js';
-import { PLAN_FIXTURES, seedTenantsWithSubscriptions, type SeededTenant } from './helpers/fixtures.js';
-import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';
+import { PLAN_FIXTURES, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
+import { useWebhookTestEnv } from './helpers/use-env.js';
 
 /**
  * Faults are real wherever the setup allows it: Stripe errors come from the emulator over HTTP,
@@ -22,19 +22,11 @@ const REAL_REDIS = Boolean(process.env.REDIS_URL);
 const TENANTS = 110; // > 100: the subscription walk needs two pages.
 const POOL = 4;
 
-let env: WebhookTestEnv;
-let tenants: SeededTenant[];
-
-beforeAll(async () => {
-  env = await setupWebhookTestEnv({ poolMax: POOL });
-  tenants = await seedTenantsWithSubscriptions(env.stripe, env.prisma, TENANTS, {
-    plans: env.plans,
-    prefix: 'rf',
-    concurrency: 32,
-  });
-});
-afterAll(async () => {
-  await env?.close();
+const env = await useWebhookTestEnv({ poolMax: POOL });
+const tenants = await seedTenantsWithSubscriptions(env.stripe, env.prisma, TENANTS, {
+  plans: env.plans,
+  prefix: 'rf',
+  concurrency: 32,
 });
 beforeEach(async () => {
   env.emu.clearFaults();

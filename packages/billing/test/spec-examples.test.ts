@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   addFeature,
   BillingError,
@@ -10,7 +10,7 @@ import {
   createStripeWebhookHandler,
   createTenant,
 } from '@packages/billing';
-import { setupBillingTestEnv, type BillingTestEnv } from './helpers/env.js';
+import { useBillingTestEnv } from './helpers/use-env.js';
 
 /**
  * Every TypeScript example of the spec (shared/spec/billing-package-README.md), verbatim: the same
@@ -18,15 +18,11 @@ import { setupBillingTestEnv, type BillingTestEnv } from './helpers/env.js';
  * (docs/metadata.md: keys become known by being added to the feature catalog). Runs on both backends.
  */
 
-let env: BillingTestEnv;
-let stripe: BillingTestEnv['stripe'];
-let prisma: BillingTestEnv['prisma'];
+const env = await useBillingTestEnv();
+const { stripe, prisma } = env;
 const webhookSecret = 'whsec_spec_examples';
 
 beforeAll(async () => {
-  env = await setupBillingTestEnv();
-  stripe = env.stripe;
-  prisma = env.prisma;
   process.env.CHECKOUT_SUCCESS_URL ??= 'https://app.example.test/billing/success';
   process.env.CHECKOUT_CANCEL_URL ??= 'https://app.example.test/billing/cancel';
 
@@ -61,10 +57,6 @@ beforeAll(async () => {
   }
   const customer = await stripe.customers.create({ name: 'Acme', metadata: { tenantId: 'tenant-123' } });
   await createTenant(prisma, { id: 'tenant-123', name: 'Acme', stripeCustomerId: customer.id });
-});
-
-afterAll(async () => {
-  await env?.close();
 });
 
 describe('the spec, example by example', () => {

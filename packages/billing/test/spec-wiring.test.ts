@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   addFeature,
   createCustomPlanService,
@@ -8,14 +8,14 @@ import {
   createTenant,
   MetadataError,
 } from '../src/index.js';
-import { setupBillingTestEnv, type BillingTestEnv } from './helpers/env.js';
+import { useBillingTestEnv } from './helpers/use-env.js';
 
 /**
  * The spec's argument lists with no options behave like the wired context: the database's catalog
  * decides which keys exist, and services built apart on one database share one feature cache.
  */
 
-let env: BillingTestEnv;
+const env = await useBillingTestEnv();
 const SPEC_PRODUCT_METADATA = {
   bundle: 'pro',
   features: 'google.reviews,facebook.overview,twitter.alerts',
@@ -26,7 +26,6 @@ const SPEC_PRODUCT_METADATA = {
 let proPriceId: string;
 
 beforeAll(async () => {
-  env = await setupBillingTestEnv();
   const product = await env.stripe.products.create({ name: 'Pro', metadata: SPEC_PRODUCT_METADATA });
   const price = await env.stripe.prices.create({
     product: product.id,
@@ -36,10 +35,6 @@ beforeAll(async () => {
     lookup_key: 'spec_wiring_pro',
   });
   proPriceId = price.id;
-});
-
-afterAll(async () => {
-  await env?.close();
 });
 
 async function register(keys: string[]) {

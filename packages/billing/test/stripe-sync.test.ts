@@ -18,20 +18,13 @@ import {
 } from '../src/stripe-sync/index.js';
 import { noopMetrics } from '../src/metrics/index.js';
 import { startTestStripe, type TestStripe } from './helpers/env.js';
-import { mapConcurrent, PLAN_FIXTURES, seedPlan, seedPlans, type SeededPlans } from './helpers/fixtures.js';
+import { mapConcurrent, PLAN_FIXTURES, seedPlan, seedPlans } from './helpers/fixtures.js';
+import { closeAfterAll } from './helpers/use-env.js';
 
-let env: TestStripe;
-let plans: SeededPlans;
+const env = closeAfterAll(await startTestStripe());
+const plans = await seedPlans(env.stripe);
 /** Fast limiter so functional tests are not slowed down by the default 25 rps. */
 const fast = { requestsPerSecond: 10_000, retryBaseDelayMs: 5 };
-
-beforeAll(async () => {
-  env = await startTestStripe();
-  plans = await seedPlans(env.stripe);
-});
-afterAll(async () => {
-  await env?.close();
-});
 
 function counts(): Record<string, number> {
   return env.emu.requestCounts();

@@ -1,23 +1,15 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { restrictFeatures } from '../src/core/index.js';
 import { enforcePaymentGrace } from '../src/webhooks/index.js';
 import { whileAuditInsertsFail } from './helpers/db-faults.js';
 import { PLAN_FIXTURES, seedPlan } from './helpers/fixtures.js';
-import { setupWebhookTestEnv, startExtraServer, type WebhookTestEnv } from './webhook-helpers.js';
+import { startExtraServer } from './webhook-helpers.js';
+import { useWebhookTestEnv } from './helpers/use-env.js';
 
 /** Regressions for defects found in review; each failed before its fix. */
 
 const DAY = 86_400_000;
-let env: WebhookTestEnv;
-beforeAll(async () => {
-  env = await setupWebhookTestEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => {
-  env.clock.now = new Date();
-});
+const env = await useWebhookTestEnv({ resetClockEachTest: true });
 
 /** Subscribed to an arbitrary price (a plan seeded by the test), created event delivered. */
 const subscribedTo = (tenantId: string, priceId: string) =>

@@ -17,15 +17,10 @@ import {
   type WebhookWorkers,
 } from '../src/webhooks/index.js';
 import { PLAN_FIXTURES } from './helpers/fixtures.js';
-import { setupWebhookTestEnv, startExtraServer, type WebhookTestEnv } from './webhook-helpers.js';
+import { startExtraServer } from './webhook-helpers.js';
+import { useWebhookTestEnv } from './helpers/use-env.js';
 
-let env: WebhookTestEnv;
-beforeAll(async () => {
-  env = await setupWebhookTestEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = await useWebhookTestEnv();
 
 const subscriptionReads = () => env.emu.requestCounts()['GET /v1/subscriptions'] ?? 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

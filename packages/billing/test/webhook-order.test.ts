@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { restrictFeatures } from '../src/core/index.js';
 import { PLAN_FIXTURES, type PlanName } from './helpers/fixtures.js';
-import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';
+import { useWebhookTestEnv } from './helpers/use-env.js';
 
-let env: WebhookTestEnv;
-beforeAll(async () => {
-  env = await setupWebhookTestEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
+const env = await useWebhookTestEnv();
 
 const eventIdsOf = (audits: { stripeEventId: string | null }[]) => audits.map((a) => a.stripeEventId);
 

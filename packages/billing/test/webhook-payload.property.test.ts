@@ -1,9 +1,9 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { reconcileTenants } from '../src/reconcile/index.js';
 import { auditSnapshot, toState } from '../src/tenant-store/index.js';
 import { seedPlan } from './helpers/fixtures.js';
-import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';
+import { useWebhookTestEnv } from './helpers/use-env.js';
 
 /**
  * Signed-but-hostile input. The signature only proves the bytes came from whoever holds the
@@ -11,11 +11,10 @@ import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';
  * fields. The handler must answer a typed 400 or an ack, and no tenant may change.
  */
 
-let env: WebhookTestEnv;
+const env = await useWebhookTestEnv();
 const real: Array<{ tenantId: string; customerId: string; subscriptionId: string }> = [];
 
 beforeAll(async () => {
-  env = await setupWebhookTestEnv();
   for (const [i, plan] of (['starter', 'pro', 'enterprise'] as const).entries()) {
     const tenantId = `pp_${i}`;
     const customerId = await env.createCustomer(tenantId);
@@ -28,9 +27,6 @@ beforeAll(async () => {
   await env.prisma.tenantFeatureConfig.create({
     data: { tenantId: 'pp_manual', source: 'manual', features: { sso: true } },
   });
-});
-afterAll(async () => {
-  await env?.close();
 });
 
 const HOSTILE_KEYS = [

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeVersioned } from '../src/cache/index.js';
 import { restrictFeatures } from '../src/core/index.js';
 import {
@@ -10,19 +10,11 @@ import {
 import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
 import { createCustomPlanService } from '../src/custom-plans/index.js';
 import { PLAN_FIXTURES, seedPlan } from './helpers/fixtures.js';
-import { setupWebhookTestEnv, startExtraServer, type WebhookTestEnv } from './webhook-helpers.js';
+import { startExtraServer } from './webhook-helpers.js';
+import { useWebhookTestEnv } from './helpers/use-env.js';
 
 const DAY = 86_400_000;
-let env: WebhookTestEnv;
-beforeAll(async () => {
-  env = await setupWebhookTestEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => {
-  env.clock.now = new Date();
-});
+const env = await useWebhookTestEnv({ resetClockEachTest: true });
 
 describe('customer.subscription.created', () => {
   it('applies the plan of the subscription Stripe reports, audits it and publishes to the cache', async () => {

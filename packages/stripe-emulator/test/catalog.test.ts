@@ -1,18 +1,10 @@
 import type Stripe from 'stripe';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { API_VERSION, startStripeEmulator, type StripeEmulator } from '../src/index.js';
-import { client, makePlan } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { API_VERSION } from '../src/index.js';
+import { makePlan, useEmulator } from './support.js';
 import StripeSdk from 'stripe';
 
-let emu: StripeEmulator;
-let stripe: Stripe;
-
-beforeAll(async () => {
-  emu = await startStripeEmulator({ port: 0 });
-  stripe = client(emu);
-});
-afterAll(() => emu.close());
-beforeEach(() => emu.reset());
+const { emu, stripe } = await useEmulator();
 
 describe('products', () => {
   it('pins the API version of the installed SDK', () => {

@@ -1,17 +1,8 @@
 import type Stripe from 'stripe';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startStripeEmulator, type StripeEmulator } from '../src/index.js';
-import { client, makePlan } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { makePlan, useEmulator } from './support.js';
 
-let emu: StripeEmulator;
-let stripe: Stripe;
-
-beforeAll(async () => {
-  emu = await startStripeEmulator({ port: 0 });
-  stripe = client(emu);
-});
-afterAll(() => emu.close());
-beforeEach(() => emu.reset());
+const { emu, stripe } = await useEmulator();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const eventsOfType = (type: string) => emu.events().filter((e) => e.type === type);

@@ -1,17 +1,8 @@
 import type Stripe from 'stripe';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startStripeEmulator, type StripeEmulator } from '../src/index.js';
-import { client, makePlan } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { makePlan, useEmulator } from './support.js';
 
-let emu: StripeEmulator;
-let stripe: Stripe;
-
-beforeAll(async () => {
-  emu = await startStripeEmulator({ port: 0 });
-  stripe = client(emu);
-});
-afterAll(() => emu.close());
-beforeEach(() => emu.reset());
+const { emu, stripe } = await useEmulator();
 
 const SUMMARY = 'entitlements.active_entitlement_summary.updated';
 const summaries = () => emu.events().filter((e) => e.type === SUMMARY);

@@ -1,17 +1,8 @@
 import Stripe from 'stripe';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startStripeEmulator, type StripeEmulator } from '../src/index.js';
-import { client } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { client, useEmulator } from './support.js';
 
-let emu: StripeEmulator;
-let stripe: Stripe;
-
-beforeAll(async () => {
-  emu = await startStripeEmulator({ port: 0, apiKey: 'sk_test_errors_suite_key' });
-  stripe = client(emu);
-});
-afterAll(() => emu.close());
-beforeEach(() => emu.reset());
+const { emu, stripe } = await useEmulator({ apiKey: 'sk_test_errors_suite_key' });
 
 async function raw(path: string, init: RequestInit = {}) {
   const res = await fetch(`${emu.url}${path}`, init);

@@ -1,17 +1,8 @@
 import Stripe from 'stripe';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startStripeEmulator, type StripeEmulator } from '../src/index.js';
-import { client } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { client, useEmulator } from './support.js';
 
-let emu: StripeEmulator;
-let stripe: Stripe;
-
-beforeAll(async () => {
-  emu = await startStripeEmulator({ port: 0 });
-  stripe = client(emu);
-});
-afterAll(() => emu.close());
-beforeEach(() => emu.reset());
+const { emu, stripe } = await useEmulator();
 
 describe('fault injection', () => {
   it('429 surfaces as StripeRateLimitError with Retry-After when retries are off', async () => {

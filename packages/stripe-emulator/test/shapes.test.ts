@@ -1,17 +1,8 @@
-import type Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStripeEmulator, type StripeEmulator } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
 import { shapeProblems } from './stripe-shapes.js';
-import { client, makePlan } from './support.js';
+import { makePlan, useEmulator } from './support.js';
 
-let emu: StripeEmulator;
-let stripe: Stripe;
-
-beforeAll(async () => {
-  emu = await startStripeEmulator({ port: 0 });
-  stripe = client(emu);
-});
-afterAll(() => emu.close());
+const { emu, stripe } = await useEmulator({ resetEachTest: false });
 
 /** SDK results carry `lastResponse`; compare what came over the wire. */
 const wire = (value: unknown): unknown =>

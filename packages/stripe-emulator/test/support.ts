@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
-import type { StripeEmulator } from '../src/index.js';
+import { afterAll, beforeEach } from 'vitest';
+import { startStripeEmulator, type StripeEmulator } from '../src/index.js';
 
 export function client(
   emu: StripeEmulator,
@@ -19,6 +20,21 @@ export function client(
   internals.getInitialNetworkRetryDelay = () => 0.01;
   internals.getMaxNetworkRetryDelay = () => 0.02;
   return stripe;
+}
+
+/**
+ * An emulator and an SDK client for one test file, awaited at its top level
+ * (`const { emu, stripe } = await useEmulator()`): closed after the file's tests and, unless
+ * `resetEachTest` is false, reset before each test.
+ */
+export async function useEmulator(
+  options: Parameters<typeof startStripeEmulator>[0] & { resetEachTest?: boolean } = {},
+): Promise<{ emu: StripeEmulator; stripe: Stripe }> {
+  const { resetEachTest = true, ...start } = options;
+  const emu = await startStripeEmulator({ port: 0, ...start });
+  afterAll(() => emu.close());
+  if (resetEachTest) beforeEach(() => emu.reset());
+  return { emu, stripe: client(emu) };
 }
 
 export interface Received {

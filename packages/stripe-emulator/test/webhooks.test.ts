@@ -1,19 +1,10 @@
 import Stripe from 'stripe';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startStripeEmulator, type StripeEmulator } from '../src/index.js';
-import { client, makePlan, webhookReceiver } from './support.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { makePlan, useEmulator, webhookReceiver } from './support.js';
 
-let emu: StripeEmulator;
-let stripe: Stripe;
+const { emu, stripe } = await useEmulator({ webhookSecret: 'whsec_suite' });
 const verifier = new Stripe('sk_test_unused');
-
-beforeAll(async () => {
-  emu = await startStripeEmulator({ port: 0, webhookSecret: 'whsec_suite' });
-  stripe = client(emu);
-});
-afterAll(() => emu.close());
 beforeEach(() => {
-  emu.reset();
   emu.setWebhookEndpoint(null, { secret: 'whsec_suite' });
 });
 
