@@ -13,7 +13,7 @@ export interface RangePageParams {
   created?: CreatedRange;
 }
 
-export interface CreatedRangeWalkOptions {
+export interface CreatedRangeWalkOptions<T = unknown> {
   /** Pages in flight at once, at most (1: one plain cursor walk). Every page still goes through `call`. */
   concurrency: number;
   /**
@@ -23,6 +23,8 @@ export interface CreatedRangeWalkOptions {
   pagesBeforeSplit?: number;
   /** Pages a range peeled off the open-ended tail is sized to hold, from the density seen so far. */
   pagesPerRange?: number;
+  /** Called with each page's objects as it arrives (in arrival order, not list order), e.g. to start dependent reads early. */
+  onPage?: (items: T[]) => void;
 }
 
 interface Segment<T> {
@@ -48,7 +50,7 @@ export async function listByCreatedRanges<T extends { id: string; created: numbe
   call: StripeCall,
   label: string,
   page: (params: RangePageParams) => Promise<Stripe.ApiList<T>>,
-  options: CreatedRangeWalkOptions,
+  options: CreatedRangeWalkOptions<T>,
 ): Promise<T[]> {
   const concurrency = Math.max(1, Math.floor(options.concurrency));
   const pagesBeforeSplit = Math.max(1, options.pagesBeforeSplit ?? 3);
@@ -99,6 +101,7 @@ export async function listByCreatedRanges<T extends { id: string; created: numbe
       const list = await call(label, () => page(params));
       pagesRead += 1;
       segment.items.push(...list.data);
+      options.onPage?.(list.data);
       const last = list.data.at(-1);
       if (!list.has_more || !last) {
         open -= 1;
