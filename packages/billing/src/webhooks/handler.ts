@@ -4,14 +4,8 @@ import { gracePeriodMs } from '../core/index.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import { verifyEvent, type VerifiedEvent } from './event.js';
 import type { TrialWillEndInfo, WebhookFeatureSync, WebhookLog } from './handler-types.js';
-import {
-  acceptEvent,
-  claimQueue,
-  readLedgerRow,
-  retryLater,
-  type ClaimedQueue,
-  type RetryPolicy,
-} from './inbox.js';
+import { createAcceptBatcher } from './accept-batcher.js';
+import { claimQueue, readLedgerRow, retryLater, type ClaimedQueue, type RetryPolicy } from './inbox.js';
 import { UNKNOWN_TENANT } from './ledger.js';
 import {
   createQueueProcessor,
@@ -118,6 +112,8 @@ export function createStripeWebhookHandler(
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const sleep = options.sleep ?? defaultSleep;
   const listeners = new Set<() => void>();
+  // Concurrent deliveries share one INSERT (group commit); each still answers after its row committed.
+  const inbox = createAcceptBatcher(prisma);
   const processor = createQueueProcessor({
     stripe,
     prisma,
@@ -181,7 +177,7 @@ export function createStripeWebhookHandler(
   async function accept(event: VerifiedEvent): Promise<Accepted> {
     const handled = isHandledType(event.type);
     const customerId = handled ? queueCustomerOf(event) : null;
-    const outcome = await acceptEvent(prisma, {
+    const outcome = await inbox.accept({
       event,
       customerId,
       ...(handled ? {} : { ignoredAction: 'unhandled_event_type' }),

@@ -34,37 +34,84 @@ export interface AcceptInput {
   ignoredAction?: string;
 }
 
+/** One accept: a single-row `acceptEvents` (what the handler's accept batcher sends many of at once). */
 export async function acceptEvent(prisma: PrismaClient, input: AcceptInput): Promise<AcceptOutcome> {
-  const { event, customerId } = input;
-  const payload: StoredEvent = {
-    id: event.id,
-    type: event.type,
-    created: Math.floor(event.created.getTime() / 1000),
-    object: event.object,
-  };
-  const ignored = input.ignoredAction !== undefined;
-  const rows = await prisma.$queryRaw<
-    { inserted: boolean; status: InboxStatus; action: string | null; processing_attempts: number }[]
-  >`
+  const [outcome] = await acceptEvents(prisma, [input]);
+  return outcome!;
+}
+
+interface AcceptedRow {
+  event_id: string;
+  inserted: boolean;
+  status: InboxStatus;
+  action: string | null;
+  processing_attempts: number;
+}
+
+/**
+ * Stores many verified deliveries in ONE autocommit statement (one commit, one WAL flush), with the
+ * outcome each would have had alone, in `inputs` order. Each row's upsert is the single-event one:
+ * insert `pending` (or `ignored`), or on conflict count the delivery and revive a failed try.
+ * ON CONFLICT DO UPDATE cannot touch one row twice in a statement, so deliveries of one event id are
+ * written once (the first one's content, as a sequence of accepts would keep it) with their count
+ * added to `attempts`; the first gets the row's outcome, the others what a later accept of the same
+ * event gets (never `new`). A failed statement stores none of them and throws.
+ */
+export async function acceptEvents(prisma: PrismaClient, inputs: AcceptInput[]): Promise<AcceptOutcome[]> {
+  const distinct = new Map<string, { input: AcceptInput; deliveries: number }>();
+  for (const input of inputs) {
+    const same = distinct.get(input.event.id);
+    if (same) same.deliveries += 1;
+    else distinct.set(input.event.id, { input, deliveries: 1 });
+  }
+  const now = new Date().toISOString();
+  const records = [...distinct.values()].map(
+    ({ input: { event, customerId, ignoredAction }, deliveries }) => ({
+      event_id: event.id,
+      type: event.type,
+      status: ignoredAction === undefined ? 'pending' : 'ignored',
+      action: ignoredAction ?? null,
+      stripe_created_at: event.created.toISOString(),
+      attempts: deliveries,
+      payload: {
+        id: event.id,
+        type: event.type,
+        created: Math.floor(event.created.getTime() / 1000),
+        object: event.object,
+      } satisfies StoredEvent,
+      customer_id: customerId,
+      queue_key: customerId ?? event.id,
+      processed_at: ignoredAction === undefined ? null : now,
+    }),
+  );
+  const rows = await prisma.$queryRaw<AcceptedRow[]>`
     INSERT INTO processed_stripe_events
       (event_id, type, status, action, stripe_created_at, attempts, payload, customer_id, queue_key,
        next_attempt_at, processed_at)
-    VALUES (${event.id}, ${event.type},
-      ${ignored ? 'ignored' : 'pending'}::"EventStatus", ${input.ignoredAction ?? null},
-      ${event.created.toISOString()}::timestamp(3), 1, ${storable(payload)}::jsonb, ${customerId},
-      ${customerId ?? event.id}, now(), ${ignored ? new Date().toISOString() : null}::timestamp(3))
+    SELECT r.event_id, r.type, r.status::"EventStatus", r.action, r.stripe_created_at::timestamp(3),
+           r.attempts, r.payload, r.customer_id, r.queue_key, now(), r.processed_at::timestamp(3)
+    FROM jsonb_to_recordset(${storable(records)}::jsonb) AS r(
+      event_id text, type text, status text, action text, stripe_created_at text, attempts int,
+      payload jsonb, customer_id text, queue_key text, processed_at text)
     ON CONFLICT (event_id) DO UPDATE SET
-      attempts = processed_stripe_events.attempts + 1,
+      attempts = processed_stripe_events.attempts + EXCLUDED.attempts,
       status = CASE WHEN processed_stripe_events.status = 'failed' THEN 'pending'::"EventStatus"
                     ELSE processed_stripe_events.status END,
       next_attempt_at = CASE WHEN processed_stripe_events.status IN ('failed', 'pending') THEN now()
                              ELSE processed_stripe_events.next_attempt_at END,
       payload = COALESCE(processed_stripe_events.payload, EXCLUDED.payload)
-    RETURNING (xmax = 0) AS inserted, status::text AS status, action, processing_attempts`;
-  const row = rows[0]!;
-  if (row.inserted) return { kind: 'new' };
-  if (row.status === 'pending' && row.processing_attempts > 0) return { kind: 'revived' };
-  return { kind: 'duplicate', status: row.status, action: row.action };
+    RETURNING event_id, (xmax = 0) AS inserted, status::text AS status, action, processing_attempts`;
+  const byId = new Map(rows.map((row) => [row.event_id, row]));
+  const answered = new Set<string>();
+  return inputs.map(({ event }) => {
+    const row = byId.get(event.id);
+    if (!row) throw new Error(`event ${event.id} was not stored`);
+    const first = !answered.has(event.id);
+    answered.add(event.id);
+    if (row.inserted && first) return { kind: 'new' };
+    if (row.status === 'pending' && row.processing_attempts > 0) return { kind: 'revived' };
+    return { kind: 'duplicate', status: row.status, action: row.action };
+  });
 }
 
 /**
@@ -72,8 +119,8 @@ export async function acceptEvent(prisma: PrismaClient, input: AcceptInput): Pro
  * hostile body may carry in any string. Such strings are junk to every reader (no Stripe id or
  * tenant id contains one), so the character is stored as U+FFFD instead of failing the delivery.
  */
-function storable(payload: StoredEvent): string {
-  return JSON.stringify(payload).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+function storable(value: unknown): string {
+  return JSON.stringify(value).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
 }
 
 export interface ClaimedEvent {

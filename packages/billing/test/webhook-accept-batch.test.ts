@@ -1,0 +1,208 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createIsolatedDatabase, type Database } from '@packages/db';
+import { createAcceptBatcher } from '../src/webhooks/accept-batcher.js';
+import { acceptEvent, type AcceptInput, type AcceptOutcome } from '../src/webhooks/inbox.js';
+
+// Group commit of the inbox (src/webhooks/accept-batcher.ts) against the real database: deliveries
+// that arrive while an insert is in flight share one statement, with the outcome each would have had
+// alone, and a failed statement fails every delivery in it.
+
+let sequentialDb: Database;
+let batchedDb: Database;
+beforeAll(async () => {
+  [sequentialDb, batchedDb] = await Promise.all([
+    createIsolatedDatabase({ poolMax: 2, readPoolMax: 1 }),
+    createIsolatedDatabase({ poolMax: 2, readPoolMax: 1 }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([sequentialDb?.close(), batchedDb?.close()]);
+});
+
+const CREATED = new Date('2026-01-02T03:04:05.000Z');
+
+function delivery(id: string, options: { customerId?: string | null; ignored?: boolean } = {}): AcceptInput {
+  const customerId = options.customerId === undefined ? 'cus_batch' : options.customerId;
+  return {
+    event: {
+      id,
+      type: options.ignored ? 'charge.succeeded' : 'customer.subscription.updated',
+      created: CREATED,
+      object: { object: 'subscription', id: `sub_${id}`, customer: customerId, note: `payload of ${id}` },
+    },
+    customerId,
+    ...(options.ignored ? { ignoredAction: 'unhandled_event_type' } : {}),
+  };
+}
+
+/** Rows as a later reader sees them, without the clock-dependent columns. */
+async function rowsOf(db: Database, prefix: string) {
+  return db.pool
+    .query(
+      `SELECT event_id, type, status::text, action, attempts, processing_attempts, payload, customer_id,
+              queue_key, stripe_created_at, processed_at IS NOT NULL AS finished,
+              next_attempt_at <= now() AS due
+         FROM processed_stripe_events WHERE event_id LIKE $1 ORDER BY event_id`,
+      [`${prefix}%`],
+    )
+    .then((r) => r.rows);
+}
+
+/**
+ * Rows in every state a redelivery can meet: failed (revived), waiting for a retry after a failed
+ * try (revived), processed and processing (duplicates), ignored (duplicate with its action).
+ */
+async function seedStates(db: Database, p: string) {
+  for (const id of ['failed', 'retry', 'done', 'busy']) await acceptEvent(db.prisma, delivery(`${p}${id}`));
+  await acceptEvent(db.prisma, delivery(`${p}ign`, { customerId: null, ignored: true }));
+  await db.pool.query(
+    `UPDATE processed_stripe_events SET status = 'failed', processing_attempts = 8, last_error = 'boom'
+      WHERE event_id = $1`,
+    [`${p}failed`],
+  );
+  await db.pool.query(
+    `UPDATE processed_stripe_events SET processing_attempts = 1, last_error = 'boom',
+            next_attempt_at = now() + interval '1 hour' WHERE event_id = $1`,
+    [`${p}retry`],
+  );
+  await db.pool.query(
+    `UPDATE processed_stripe_events SET status = 'processed', action = 'subscription_synced',
+            processing_attempts = 1, processed_at = now() WHERE event_id = $1`,
+    [`${p}done`],
+  );
+  await db.pool.query(
+    `UPDATE processed_stripe_events SET status = 'processing', processing_attempts = 1,
+            locked_until = now() + interval '1 minute' WHERE event_id = $1`,
+    [`${p}busy`],
+  );
+}
+
+/** Every kind of delivery, each existing row and each new event more than once. */
+const deliveries = (p: string): AcceptInput[] => [
+  delivery(`${p}new1`),
+  delivery(`${p}failed`),
+  delivery(`${p}new1`),
+  delivery(`${p}retry`),
+  delivery(`${p}done`),
+  delivery(`${p}busy`),
+  delivery(`${p}failed`),
+  delivery(`${p}nocus`, { customerId: null }),
+  delivery(`${p}unh`, { customerId: null, ignored: true }),
+  delivery(`${p}ign`, { customerId: null, ignored: true }),
+  delivery(`${p}unh`, { customerId: null, ignored: true }),
+  delivery(`${p}done`),
+  delivery(`${p}new1`),
+];
+
+describe('accept batcher (group commit of the inbox)', () => {
+  it('deliveries that wait behind an insert go as one statement, with the outcomes and rows of one accept at a time', async () => {
+    const p = 'evt_same_';
+    await seedStates(sequentialDb, p);
+    await seedStates(batchedDb, p);
+
+    const sequential: AcceptOutcome[] = [];
+    for (const d of [delivery(`${p}lead`), ...deliveries(p)])
+      sequential.push(await acceptEvent(sequentialDb.prisma, d));
+
+    const batcher = createAcceptBatcher(batchedDb.prisma);
+    const before = batchedDb.stats.queries;
+    // The lead goes at once (nothing to wait for); the others arrive while it is in flight.
+    const lead = batcher.accept(delivery(`${p}lead`));
+    const rest = deliveries(p).map((d) => batcher.accept(d));
+    const batched = await Promise.all([lead, ...rest]);
+    expect(batchedDb.stats.queries - before).toBe(2);
+
+    expect(batched).toEqual(sequential);
+    // Spelled out, so the equality above cannot hold by both being wrong the same way.
+    expect(batched).toEqual([
+      { kind: 'new' },
+      { kind: 'new' },
+      { kind: 'revived' },
+      { kind: 'duplicate', status: 'pending', action: null },
+      { kind: 'revived' },
+      { kind: 'duplicate', status: 'processed', action: 'subscription_synced' },
+      { kind: 'duplicate', status: 'processing', action: null },
+      { kind: 'revived' },
+      { kind: 'new' },
+      { kind: 'new' },
+      { kind: 'duplicate', status: 'ignored', action: 'unhandled_event_type' },
+      { kind: 'duplicate', status: 'ignored', action: 'unhandled_event_type' },
+      { kind: 'duplicate', status: 'processed', action: 'subscription_synced' },
+      { kind: 'duplicate', status: 'pending', action: null },
+    ]);
+    const rows = await rowsOf(batchedDb, p);
+    expect(rows).toEqual(await rowsOf(sequentialDb, p));
+    const byId = Object.fromEntries(rows.map((r) => [r.event_id.slice(p.length), r]));
+    expect(byId.new1).toMatchObject({ attempts: 3, status: 'pending', due: true, queue_key: 'cus_batch' });
+    expect(byId.new1.payload).toEqual({
+      id: `${p}new1`,
+      type: 'customer.subscription.updated',
+      created: CREATED.getTime() / 1000,
+      object: delivery(`${p}new1`).event.object,
+    });
+    expect(byId.failed).toMatchObject({ attempts: 3, status: 'pending', due: true, processing_attempts: 8 });
+    expect(byId.retry).toMatchObject({ attempts: 2, status: 'pending', due: true });
+    expect(byId.unh).toMatchObject({ attempts: 2, status: 'ignored', finished: true, queue_key: `${p}unh` });
+    expect(byId.nocus).toMatchObject({ attempts: 1, queue_key: `${p}nocus`, customer_id: null });
+  });
+
+  it('many concurrent deliveries with repeats: one `new` per event, every delivery counted, batches bounded', async () => {
+    const p = 'evt_many_';
+    const batcher = createAcceptBatcher(batchedDb.prisma, { maxBatch: 50 });
+    const ids = Array.from({ length: 300 }, (_, i) => `${p}${(i * 7) % 40}`);
+    const before = batchedDb.stats.queries;
+    const outcomes = await Promise.all(ids.map((id) => batcher.accept(delivery(id))));
+    const statements = batchedDb.stats.queries - before;
+    // 1 (the first, alone) + ceil(299 / 50) at most 50 each.
+    expect(statements).toBe(7);
+    const news = new Map<string, number>();
+    outcomes.forEach((o, i) => {
+      if (o.kind === 'new') news.set(ids[i]!, (news.get(ids[i]!) ?? 0) + 1);
+      else expect(o).toEqual({ kind: 'duplicate', status: 'pending', action: null });
+    });
+    expect(news.size).toBe(40);
+    expect([...news.values()].every((n) => n === 1)).toBe(true);
+    // The first delivery of each event is the one told `new`.
+    for (const [id] of news) expect(outcomes[ids.indexOf(id)]).toEqual({ kind: 'new' });
+    const rows = await rowsOf(batchedDb, p);
+    expect(rows).toHaveLength(40);
+    const deliveredTimes = (id: string) => ids.filter((x) => x === id).length;
+    for (const row of rows) expect(row.attempts).toBe(deliveredTimes(row.event_id));
+  });
+
+  it('a statement that fails rejects every delivery in it with its error and stores none of them; the next batch is written', async () => {
+    const p = 'evt_fail_';
+    const db = batchedDb;
+    await db.pool.query(`CREATE OR REPLACE FUNCTION accept_fault_fn() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        IF NEW.event_id = '${p}poison' THEN RAISE EXCEPTION 'injected failure for ${p}poison'; END IF;
+        RETURN NEW;
+      END $fn$`);
+    await db.pool.query(
+      `CREATE TRIGGER accept_fault BEFORE INSERT ON processed_stripe_events
+         FOR EACH ROW EXECUTE FUNCTION accept_fault_fn()`,
+    );
+    const batcher = createAcceptBatcher(db.prisma);
+    let settled: PromiseSettledResult<AcceptOutcome>[];
+    try {
+      const lead = batcher.accept(delivery(`${p}lead`));
+      const rest = ['ok1', 'poison', 'ok2', 'ok1'].map((id) => batcher.accept(delivery(`${p}${id}`)));
+      settled = await Promise.allSettled([lead, ...rest]);
+    } finally {
+      await db.pool.query('DROP TRIGGER IF EXISTS accept_fault ON processed_stripe_events');
+    }
+    expect(settled[0]).toEqual({ status: 'fulfilled', value: { kind: 'new' } });
+    const errors = settled.slice(1).map((s) => (s.status === 'rejected' ? (s.reason as Error) : s.value));
+    for (const error of errors)
+      expect(String((error as Error).message)).toContain(`injected failure for ${p}poison`);
+    // One error: the statement's, given to each of its deliveries.
+    expect(new Set(errors).size).toBe(1);
+    expect((await rowsOf(db, p)).map((r) => r.event_id)).toEqual([`${p}lead`]);
+
+    // Stripe redelivers; the batcher was left idle and writes at once.
+    expect(await batcher.accept(delivery(`${p}ok1`))).toEqual({ kind: 'new' });
+    expect(
+      await Promise.all([batcher.accept(delivery(`${p}ok2`)), batcher.accept(delivery(`${p}poison`))]),
+    ).toEqual([{ kind: 'new' }, { kind: 'new' }]);
+  });
+});
