@@ -1,4 +1,4 @@
-import { isValidFeatureKey } from '../catalog/index.js';
+import { isValidFeatureKey } from '../catalog/feature-catalog.js';
 import { ValidationError } from '../errors.js';
 import type { FeatureMap, FeatureValue } from '../types.js';
 import { describeValue } from './fields.js';

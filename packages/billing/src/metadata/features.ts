@@ -1,4 +1,4 @@
-import { featureKeyProblem } from '../catalog/index.js';
+import { featureKeyProblem } from '../catalog/feature-catalog.js';
 import type { FeatureCatalog, FeatureDefinition, FeatureValue } from '../types.js';
 import { describeValue, quote } from './fields.js';
 import { featureValueProblem, normalizeFeatureValue } from './values.js';

@@ -1,4 +1,4 @@
-import { featureKeyProblem } from '../catalog/index.js';
+import { featureKeyProblem } from '../catalog/feature-catalog.js';
 import { EntitlementFeatureError } from '../errors.js';
 import { MAX_FEATURE_NUMBER, toFeatureMap } from '../metadata/values.js';
 import { quote } from '../metadata/fields.js';
