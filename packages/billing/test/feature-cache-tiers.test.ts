@@ -76,6 +76,30 @@ describe('read pool', () => {
     expect(await readTenantWithFeatures(db.readPrisma, 'nobody')).toBeNull();
   });
 
+  it('64 concurrent lookups that miss every cache cost a few batched statements, each with its own committed value', async () => {
+    await write('acme', { sso: true, seats: 5 });
+    await write('globex', { sso: false });
+    const reader = createFeatureReader(db.readPrisma, noCache(), { namespace: 'batched', databaseReads: 2 });
+    const ids = Array.from({ length: 64 }, (_, i) => ['acme', 'globex', 'initech', 'nobody'][i % 4]!);
+    const before = db.stats.queries;
+    const answers = await Promise.all(ids.map((id) => reader.getTenantFeatures(id)));
+    const statements = db.stats.queries - before;
+    // Two go out alone at once; every lookup made meanwhile waits for a free slot and joins one batch.
+    expect(statements).toBeGreaterThanOrEqual(2);
+    expect(statements).toBeLessThanOrEqual(4);
+    ids.forEach((id, i) => {
+      if (id === 'acme') expect(answers[i]?.features).toEqual({ sso: true, seats: 5 });
+      else if (id === 'globex') expect(answers[i]?.features).toEqual({ sso: false });
+      else expect(answers[i]).toBeNull();
+    });
+    // Every caller gets an object of its own.
+    expect(answers[0]).not.toBe(answers[4]);
+    // A lone lookup still goes out at once, alone.
+    const lone = db.stats.queries;
+    expect(await reader.isFeatureEnabled('acme', 'sso')).toBe(true);
+    expect(db.stats.queries - lone).toBe(1);
+  });
+
   it.skipIf(!REAL_POSTGRES)(
     'lookups and admin reads proceed while every write-pool connection is held by a transaction (real Postgres; PGlite is one session)',
     async () => {

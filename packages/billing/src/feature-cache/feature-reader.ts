@@ -9,6 +9,7 @@ import {
 import type { TenantFeatureState } from '../core/index.js';
 import { toState } from '../tenant-store/index.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
+import { createRequestBatcher } from '../request-batcher.js';
 import type { FeatureMap } from '../types.js';
 
 /** What the application reads to decide what a tenant may do. */
@@ -71,6 +72,12 @@ export interface FeatureReaderOptions {
    * there is a tenant without features).
    */
   metrics?: BillingMetrics;
+  /**
+   * Database reads in flight at once (default 4). Lookups that miss every cache while all are busy
+   * are answered together by the next one (one statement for all their tenants), so a burst of
+   * misses, or every lookup during a cache outage, costs a few statements instead of one each.
+   */
+  databaseReads?: number;
 }
 
 export function toTenantFeatures(state: TenantFeatureState): TenantFeatures {
@@ -234,8 +241,19 @@ export function createFeatureReader(
     return repairing;
   }
 
+  const configs = createRequestBatcher({
+    maxInFlight: options.databaseReads ?? 4,
+    run: async (tenantIds: string[]) => {
+      const rows = await prisma.tenantFeatureConfig.findMany({
+        where: { tenantId: { in: [...new Set(tenantIds)] } },
+      });
+      const byTenant = new Map(rows.map((row) => [row.tenantId, row]));
+      return tenantIds.map((id) => byTenant.get(id) ?? null);
+    },
+  });
+
   async function fromDatabase(tenantId: string): Promise<TenantFeatures | null> {
-    const row = await prisma.tenantFeatureConfig.findUnique({ where: { tenantId } });
+    const row = await configs.request(tenantId);
     if (row) metrics.cacheHit('database');
     else metrics.cacheMiss('database');
     return row ? toTenantFeatures(toState(row)) : null;
