@@ -8,7 +8,13 @@ import {
   type PlanChangeSkip,
   type TenantFeatureState,
 } from '../core/index.js';
-import { AUDITED_FIELDS, auditSnapshot, toState, type AuditContext } from '../tenant-store/index.js';
+import {
+  AUDITED_FIELDS,
+  auditSnapshot,
+  SET_CONFIG_FROM_EXCLUDED,
+  toState,
+  type AuditContext,
+} from '../tenant-store/index.js';
 
 /** One tenant for the batched writer: the state it was decided from and how to decide again. */
 export interface BatchWriteItem {
@@ -300,16 +306,7 @@ async function executeBatch(
               COALESCE($6::bigint, 0)
          FROM input i JOIN present p ON p.id = i.tenant_id
         WHERE i.write
-       ON CONFLICT (tenant_id) DO UPDATE SET
-         features = EXCLUDED.features, plan_features = EXCLUDED.plan_features, overrides = EXCLUDED.overrides,
-         scrape_interval_hours = EXCLUDED.scrape_interval_hours, bundle = EXCLUDED.bundle,
-         source = EXCLUDED.source, stripe_product_id = EXCLUDED.stripe_product_id,
-         stripe_price_id = EXCLUDED.stripe_price_id, stripe_subscription_id = EXCLUDED.stripe_subscription_id,
-         subscription_status = EXCLUDED.subscription_status, access_active = EXCLUDED.access_active,
-         payment_failed_at = EXCLUDED.payment_failed_at, last_payment_at = EXCLUDED.last_payment_at,
-         trial_ends_at = EXCLUDED.trial_ends_at, version = EXCLUDED.version,
-         last_stripe_event_at = EXCLUDED.last_stripe_event_at,
-         last_stripe_event_id = EXCLUDED.last_stripe_event_id, updated_at = EXCLUDED.updated_at,
+       ON CONFLICT (tenant_id) DO UPDATE SET ${SET_CONFIG_FROM_EXCLUDED},
          read_ticket = GREATEST(c.read_ticket, EXCLUDED.read_ticket)
         WHERE c.version = EXCLUDED.version - 1
           AND c.version = (SELECT i2.expected_version FROM input i2 WHERE i2.tenant_id = c.tenant_id)

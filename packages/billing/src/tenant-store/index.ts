@@ -1,5 +1,6 @@
 export { inTransaction, type Tx } from './transaction.js';
 export { auditSnapshot, toRowData, toState } from './state-row.js';
+export { CONFIG_UPSERT_COLUMNS, SET_CONFIG_FROM_EXCLUDED } from './config-upsert.js';
 export {
   AUDITED_FIELDS,
   lockTenant,

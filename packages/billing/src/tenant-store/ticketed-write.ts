@@ -1,6 +1,7 @@
-import type { Prisma, PrismaClient } from '@packages/db';
+import { Prisma, type PrismaClient } from '@packages/db';
 import { emptyState, sameValue, type Decision, type TenantFeatureState } from '../core/index.js';
 import type { AuditSourceName } from '../types.js';
+import { SET_CONFIG_FROM_EXCLUDED } from './config-upsert.js';
 import { auditSnapshot } from './state-row.js';
 import { AUDITED_FIELDS, type TenantRow } from './write.js';
 
@@ -163,15 +164,7 @@ export async function writeTicketed(
       INSERT INTO tenant_feature_configs
       SELECT (jsonb_populate_record(NULL::tenant_feature_configs, ${row === null ? null : JSON.stringify(row)}::jsonb)).*
       WHERE ${row !== null} AND (SELECT tenant_exists AND leased FROM ok)
-      ON CONFLICT (tenant_id) DO UPDATE SET
-        features = EXCLUDED.features, plan_features = EXCLUDED.plan_features, overrides = EXCLUDED.overrides,
-        scrape_interval_hours = EXCLUDED.scrape_interval_hours, bundle = EXCLUDED.bundle, source = EXCLUDED.source,
-        stripe_product_id = EXCLUDED.stripe_product_id, stripe_price_id = EXCLUDED.stripe_price_id,
-        stripe_subscription_id = EXCLUDED.stripe_subscription_id, subscription_status = EXCLUDED.subscription_status,
-        access_active = EXCLUDED.access_active, payment_failed_at = EXCLUDED.payment_failed_at,
-        last_payment_at = EXCLUDED.last_payment_at, trial_ends_at = EXCLUDED.trial_ends_at,
-        version = EXCLUDED.version, last_stripe_event_at = EXCLUDED.last_stripe_event_at,
-        last_stripe_event_id = EXCLUDED.last_stripe_event_id, updated_at = EXCLUDED.updated_at,
+      ON CONFLICT (tenant_id) DO UPDATE SET ${Prisma.raw(SET_CONFIG_FROM_EXCLUDED)},
         read_ticket = EXCLUDED.read_ticket
       WHERE tenant_feature_configs.version = ${write.expectedVersion}::int
         AND tenant_feature_configs.read_ticket < EXCLUDED.read_ticket
