@@ -11,9 +11,11 @@ import {
   linkStripeCustomer,
   listFeatures,
   listTenants,
+  listTenantsOptions,
   renameTenant,
   setFeatureOverride,
   unlinkStripeCustomer,
+  type TenantListFilter,
   type TenantManagementOptions,
 } from '../management/index.js';
 import { BillingError } from '../errors.js';
@@ -85,19 +87,7 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     .addOption(new Option('--access <bool>', 'access granted (true/false)').argParser(boolOption))
     .addOption(new Option('--custom-plan <bool>', 'on a custom plan (true/false)').argParser(boolOption))
     .addOption(new Option('--updated-since <iso>', 'changed at or after').argParser(isoDate))
-    .action((o) =>
-      run((c) =>
-        listTenants(c.prisma, {
-          ...(o.limit !== undefined ? { limit: o.limit } : {}),
-          ...(o.cursor !== undefined ? { cursor: o.cursor } : {}),
-          ...(o.bundle !== undefined ? { bundle: o.bundle } : {}),
-          ...(o.plan !== undefined ? { plan: o.plan } : {}),
-          ...(o.access !== undefined ? { accessActive: o.access } : {}),
-          ...(o.customPlan !== undefined ? { customPlan: o.customPlan } : {}),
-          ...(o.updatedSince !== undefined ? { updatedSince: o.updatedSince } : {}),
-        }),
-      ),
-    );
+    .action((o: TenantListFilter) => run((c) => listTenants(c.prisma, listTenantsOptions(o))));
   sub(tenants, 'show')
     .argument('<tenantId>')
     .action((id: string) => run((c) => getTenant(c.prisma, id)));

@@ -8,6 +8,7 @@ export {
   type AddFeatureInput,
   type CatalogEntry,
 } from './catalog.js';
+export { listTenantsOptions, type TenantListFilter } from './list-filter.js';
 export { setFeatureOverride, clearFeatureOverride, type OverrideResult } from './overrides.js';
 export {
   createTenant,

@@ -12,6 +12,7 @@ import {
   linkStripeCustomer,
   listFeatures,
   listTenants,
+  listTenantsOptions,
   LIST_TENANTS_MAX_LIMIT,
   renameTenant,
   setFeatureOverride,
@@ -47,7 +48,10 @@ const listQuery = z
     plan: planRefSchema.optional(),
     access: boolText.optional(),
     customPlan: boolText.optional(),
-    updatedSince: z.iso.datetime({ offset: true }).optional(),
+    updatedSince: z.iso
+      .datetime({ offset: true })
+      .transform((text) => new Date(text))
+      .optional(),
   })
   .strict();
 
@@ -74,15 +78,7 @@ export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, 
   app.get('/api/admin/tenants', async (request) => {
     requireAdmin(request);
     const q = parseOrThrow(listQuery, request.query ?? {}, 'query');
-    return listTenants(prisma, {
-      ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
-      ...(q.limit !== undefined ? { limit: q.limit } : {}),
-      ...(q.bundle !== undefined ? { bundle: q.bundle } : {}),
-      ...(q.plan !== undefined ? { plan: q.plan } : {}),
-      ...(q.access !== undefined ? { accessActive: q.access } : {}),
-      ...(q.customPlan !== undefined ? { customPlan: q.customPlan } : {}),
-      ...(q.updatedSince !== undefined ? { updatedSince: new Date(q.updatedSince) } : {}),
-    });
+    return listTenants(prisma, listTenantsOptions(q));
   });
 
   app.post('/api/admin/tenants', async (request, reply) => {
