@@ -1,5 +1,6 @@
 import { html } from '../html.js';
 import { csrfField, page, when, type PageContext } from './layout.js';
+import { dataTable } from './fragments.js';
 
 export interface CatalogRow {
   key: string;
@@ -18,62 +19,51 @@ export function catalogPage(ctx: PageContext, d: { rows: CatalogRow[] }) {
         removed or retyped (stored features and Stripe metadata may hold them): a deprecated key stays
         readable, but new overrides refuse it.
       </p>
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Key</th>
-              <th scope="col">Type</th>
-              <th scope="col">Description</th>
-              <th scope="col">Status</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${d.rows.map(
-              (r) =>
-                html`<tr>
-                  <th scope="row"><code>${r.key}</code></th>
-                  <td>${r.type}</td>
-                  <td>
-                    <form method="post" action="/admin/catalog/describe" class="inline">
-                      ${csrfField(ctx)}
-                      <input type="hidden" name="key" value="${r.key}" />
-                      <label class="sr-only" for="desc-${r.key}">Description of ${r.key}</label>
-                      <input
-                        id="desc-${r.key}"
-                        name="description"
-                        value="${r.description}"
-                        maxlength="500"
-                        required
-                      />
-                      <button type="submit" class="secondary">Save</button>
-                    </form>
-                  </td>
-                  <td>
-                    ${
-                      r.deprecatedAt
-                        ? html`<span class="badge warn">deprecated</span>
-                            <span class="small muted">${when(r.deprecatedAt)}</span>`
-                        : html`<form
-                            method="post"
-                            action="/admin/catalog/deprecate"
-                            data-confirm="Deprecate ${r.key}? New overrides will refuse it."
-                          >
-                            ${csrfField(ctx)} <input type="hidden" name="key" value="${r.key}" /><span
-                              class="badge"
-                              >active</span
-                            >
-                            <button type="submit" class="secondary" aria-label="Deprecate ${r.key}">
-                              Deprecate
-                            </button>
-                          </form>`
-                    }
-                  </td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
-      </div>
+      ${dataTable({
+        columns: ['Key', 'Type', 'Description', 'Status'],
+        rows: d.rows.map(
+          (r) =>
+            html`<tr>
+              <th scope="row"><code>${r.key}</code></th>
+              <td>${r.type}</td>
+              <td>
+                <form method="post" action="/admin/catalog/describe" class="inline">
+                  ${csrfField(ctx)}
+                  <input type="hidden" name="key" value="${r.key}" />
+                  <label class="sr-only" for="desc-${r.key}">Description of ${r.key}</label>
+                  <input
+                    id="desc-${r.key}"
+                    name="description"
+                    value="${r.description}"
+                    maxlength="500"
+                    required
+                  />
+                  <button type="submit" class="secondary">Save</button>
+                </form>
+              </td>
+              <td>
+                ${
+                  r.deprecatedAt
+                    ? html`<span class="badge warn">deprecated</span>
+                        <span class="small muted">${when(r.deprecatedAt)}</span>`
+                    : html`<form
+                        method="post"
+                        action="/admin/catalog/deprecate"
+                        data-confirm="Deprecate ${r.key}? New overrides will refuse it."
+                      >
+                        ${csrfField(ctx)} <input type="hidden" name="key" value="${r.key}" /><span
+                          class="badge"
+                          >active</span
+                        >
+                        <button type="submit" class="secondary" aria-label="Deprecate ${r.key}">
+                          Deprecate
+                        </button>
+                      </form>`
+                }
+              </td>
+            </tr>`,
+        ),
+      })}
       <section class="card" aria-labelledby="h-add">
         <h2 id="h-add">Add a feature key</h2>
         <form method="post" action="/admin/catalog">

@@ -1,6 +1,7 @@
 import type { ReconcileResult, TenantDrift } from '../../reconcile/index.js';
 import { html } from '../html.js';
 import { csrfField, page, value, type PageContext } from './layout.js';
+import { dataTable } from './fragments.js';
 
 function driftDetails(d: TenantDrift) {
   const lines: Array<[string, unknown, unknown]> = [
@@ -61,70 +62,47 @@ ${
         >
           ${csrfField(ctx)}<button type="submit">Fix all drifting tenants</button>
         </form>
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Tenant</th>
-                <th scope="col">Differences</th>
-                <th scope="col"><span class="sr-only">Actions</span></th>
-              </tr>
-            </thead>
-            <tbody>
-              ${r.drift.map(
-                (t) =>
-                  html`<tr>
-                    <td>
-                      <a href="/admin/tenants/${encodeURIComponent(t.tenantId)}">${t.tenantId}</a>
-                      <div class="muted small">${t.customerId}</div>
-                    </td>
-                    <td>${driftDetails(t)}</td>
-                    <td>
-                      <form method="post" action="/admin/drift/fix">
-                        ${csrfField(ctx)}<input type="hidden" name="tenantId" value="${t.tenantId}" /><button
-                          type="submit"
-                          class="secondary"
-                          aria-label="Fix ${t.tenantId}"
-                        >
-                          Fix
-                        </button>
-                      </form>
-                    </td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>
-        </div>`
+        ${dataTable({
+          columns: ['Tenant', 'Differences', html`<span class="sr-only">Actions</span>`],
+          rows: r.drift.map(
+            (t) =>
+              html`<tr>
+                <td>
+                  <a href="/admin/tenants/${encodeURIComponent(t.tenantId)}">${t.tenantId}</a>
+                  <div class="muted small">${t.customerId}</div>
+                </td>
+                <td>${driftDetails(t)}</td>
+                <td>
+                  <form method="post" action="/admin/drift/fix">
+                    ${csrfField(ctx)}<input type="hidden" name="tenantId" value="${t.tenantId}" /><button
+                      type="submit"
+                      class="secondary"
+                      aria-label="Fix ${t.tenantId}"
+                    >
+                      Fix
+                    </button>
+                  </form>
+                </td>
+              </tr>`,
+          ),
+        })}`
     : html`<p class="flash ok" role="status">No drift: every checked tenant matches Stripe.</p>`
 }
 ${
   r.failed.length > 0 &&
-  html`<div class="table-wrap">
-    <table>
-      <caption>
-        Failures
-      </caption>
-      <thead>
-        <tr>
-          <th scope="col">Tenant</th>
-          <th scope="col">Phase</th>
-          <th scope="col">Code</th>
-          <th scope="col">Error</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${r.failed.map(
-          (f) =>
-            html`<tr>
-              <td>${value(f.tenantId)}</td>
-              <td>${f.phase}</td>
-              <td><code>${f.code}</code></td>
-              <td>${f.error}</td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>
-  </div>`
+  dataTable({
+    caption: 'Failures',
+    columns: ['Tenant', 'Phase', 'Code', 'Error'],
+    rows: r.failed.map(
+      (f) =>
+        html`<tr>
+          <td>${value(f.tenantId)}</td>
+          <td>${f.phase}</td>
+          <td><code>${f.code}</code></td>
+          <td>${f.error}</td>
+        </tr>`,
+    ),
+  })
 }
 ${
   r.skipped.length > 0 &&

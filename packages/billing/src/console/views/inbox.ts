@@ -1,6 +1,7 @@
 import { html } from '../html.js';
 import type { InboxEvent } from '../../webhooks/index.js';
 import { csrfField, page, value, when, type PageContext } from './layout.js';
+import { dataTable } from './fragments.js';
 
 /** `recent` is every status; the others are the inbox's own statuses. */
 export const INBOX_TABS = ['recent', 'pending', 'processing', 'failed', 'processed', 'ignored'] as const;
@@ -14,36 +15,24 @@ export function inboxPage(
   d: { tab: InboxTab; events: InboxEvent[]; nextCursor: string | null; canReplay: boolean },
 ) {
   const selectable = d.canReplay && d.events.some(replayable);
-  const table = html`<div class="table-wrap">
-    <table>
-      <caption>
-        ${d.events.length} event${d.events.length === 1 ? '' : 's'} (${d.tab})
-      </caption>
-      <thead>
-        <tr>
-          ${
-            selectable &&
-            html`<th scope="col">
-              <label class="check"
-                ><input type="checkbox" data-select-all="eventIds" /><span class="sr-only"
-                  >Select all</span
-                ></label
-              >
-            </th>`
-          }
-          <th scope="col">Event</th>
-          <th scope="col">Status</th>
-          <th scope="col">Tenant</th>
-          <th scope="col">Reason / action</th>
-          <th scope="col" class="num">Deliveries</th>
-          <th scope="col" class="num">Tries</th>
-          <th scope="col">Received</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${d.events.map((e) => {
-          const reason = e.lastError ?? e.error;
-          return html`<tr${e.status === 'failed' ? html` class="failed"` : ''}>
+  const table = dataTable({
+    caption: html`${d.events.length} event${d.events.length === 1 ? '' : 's'} (${d.tab})`,
+    columns: [
+      selectable &&
+        html`<label class="check"
+          ><input type="checkbox" data-select-all="eventIds" /><span class="sr-only">Select all</span></label
+        >`,
+      'Event',
+      'Status',
+      'Tenant',
+      'Reason / action',
+      { label: 'Deliveries', className: 'num' },
+      { label: 'Tries', className: 'num' },
+      'Received',
+    ],
+    rows: d.events.map((e) => {
+      const reason = e.lastError ?? e.error;
+      return html`<tr${e.status === 'failed' ? html` class="failed"` : ''}>
   ${selectable && html`<td>${replayable(e) && html`<label class="check"><input type="checkbox" name="eventIds" value="${e.eventId}" /><span class="sr-only">Select ${e.eventId}</span></label>`}</td>`}
   <td><code>${e.eventId}</code><div class="muted small">${e.type}</div></td>
   <td><span class="badge ${e.status === 'failed' ? 'warn' : ''}">${e.status}</span>${e.status === 'pending' && e.nextAttemptAt && html`<div class="muted small">due ${when(e.nextAttemptAt)}</div>`}</td>
@@ -53,10 +42,8 @@ export function inboxPage(
   <td class="num">${e.processingAttempts}</td>
   <td>${when(e.receivedAt)}</td>
 </tr>`;
-        })}
-      </tbody>
-    </table>
-  </div>`;
+    }),
+  });
   const more =
     d.nextCursor &&
     html`<p>

@@ -2,6 +2,7 @@ import type { PlanStatistics, StripeSyncStats } from '../../stripe-sync/index.js
 import { html } from '../html.js';
 import type { TenantCounts, WebhookFigures } from '../queries.js';
 import { page, when, type PageContext } from './layout.js';
+import { dataTable } from './fragments.js';
 
 export interface OverviewData {
   counts: TenantCounts;
@@ -43,30 +44,19 @@ export function overviewPage(ctx: PageContext, d: OverviewData) {
             <dd>${counts.customPlans}</dd>
           </div>
         </dl>
-        <div class="table-wrap">
-          <table>
-            <caption>
-              Tenants per plan
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Plan (bundle)</th>
-                <th scope="col" class="num">Tenants</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${counts.perPlan.map(
-                (p) =>
-                  html`<tr>
-                    <td>
-                      ${p.bundle === null ? html`<span class="muted">no bundle</span>` : html`<a href="/admin/tenants?plan=${encodeURIComponent(p.bundle)}">${p.bundle}</a>`}
-                    </td>
-                    <td class="num">${p.tenants}</td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>
-        </div>
+        ${dataTable({
+          caption: 'Tenants per plan',
+          columns: ['Plan (bundle)', { label: 'Tenants', className: 'num' }],
+          rows: counts.perPlan.map(
+            (p) =>
+              html`<tr>
+                <td>
+                  ${p.bundle === null ? html`<span class="muted">no bundle</span>` : html`<a href="/admin/tenants?plan=${encodeURIComponent(p.bundle)}">${p.bundle}</a>`}
+                </td>
+                <td class="num">${p.tenants}</td>
+              </tr>`,
+          ),
+        })}
       </section>
       <section aria-labelledby="h-plans">
         <h2 id="h-plans">Stripe catalogue (getPlanStatistics)</h2>
@@ -106,28 +96,17 @@ export function overviewPage(ctx: PageContext, d: OverviewData) {
                 </p>
                 ${
                   plans.invalidProducts.length > 0 &&
-                  html`<div class="table-wrap">
-                    <table>
-                      <caption>
-                        Products with invalid metadata
-                      </caption>
-                      <thead>
-                        <tr>
-                          <th scope="col">Product</th>
-                          <th scope="col">Problem</th>
-                        </tr>
-                      </thead>
-                      <tbody>
-                        ${plans.invalidProducts.map(
-                          (p) =>
-                            html`<tr>
-                              <td><code>${p.id}</code></td>
-                              <td>${p.error}</td>
-                            </tr>`,
-                        )}
-                      </tbody>
-                    </table>
-                  </div>`
+                  dataTable({
+                    caption: 'Products with invalid metadata',
+                    columns: ['Product', 'Problem'],
+                    rows: plans.invalidProducts.map(
+                      (p) =>
+                        html`<tr>
+                          <td><code>${p.id}</code></td>
+                          <td>${p.error}</td>
+                        </tr>`,
+                    ),
+                  })
                 }`
             : html`<p class="flash error" role="alert">Stripe could not be read: ${d.planError}</p>`
         }

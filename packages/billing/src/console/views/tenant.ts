@@ -7,6 +7,7 @@ import { html, type Html } from '../html.js';
 import type { CustomPlanRow } from '../queries.js';
 import { auditTimeline } from './audit.js';
 import { copyable, csrfField, isAdmin, page, value, when, type PageContext } from './layout.js';
+import { dataTable } from './fragments.js';
 
 export interface TenantPageData {
   tenant: { id: string; name: string; stripeCustomerId: string | null };
@@ -82,62 +83,54 @@ export function tenantPage(ctx: PageContext, d: TenantPageData) {
         <h2 id="h-features">Effective features</h2>
         ${d.provenanceNote && html`<p class="note">${d.provenanceNote}</p>`}
         ${s && !s.accessActive && html`<p class="flash error">Access is restricted: every value below is forced off (0) until the subscription grants access again.</p>`}
-        <div class="table-wrap">
-          <table class="features">
-            <thead>
-              <tr>
-                <th scope="col">Feature</th>
-                <th scope="col">Value</th>
+        ${dataTable({
+          className: 'features',
+          columns: [
+            'Feature',
+            'Value',
+            admin && 'Comes from',
+            admin && 'Configured',
+            admin && d.canEditOverrides && html`<span class="sr-only">Actions</span>`,
+          ],
+          rows: d.rows.map(
+            (r) =>
+              html`<tr>
+                <th scope="row">
+                  <code>${r.key}</code
+                  >${r.deprecated ? html` <span class="badge warn">deprecated</span>` : ''}${r.description && html`<div class="muted small">${r.description}</div>`}
+                </th>
+                <td>
+                  ${value(r.effective)}${r.restrictedByAccess ? html` <span class="badge warn">restricted by access</span>` : ''}
+                </td>
                 ${
                   admin &&
-                  html`<th scope="col">Comes from</th>
-                    <th scope="col">Configured</th>
-                    ${d.canEditOverrides && html`<th scope="col"><span class="sr-only">Actions</span></th>`}`
-                }
-              </tr>
-            </thead>
-            <tbody>
-              ${d.rows.map(
-                (r) =>
-                  html`<tr>
-                    <th scope="row">
-                      <code>${r.key}</code
-                      >${r.deprecated ? html` <span class="badge warn">deprecated</span>` : ''}${r.description && html`<div class="muted small">${r.description}</div>`}
-                    </th>
-                    <td>
-                      ${value(r.effective)}${r.restrictedByAccess ? html` <span class="badge warn">restricted by access</span>` : ''}
-                    </td>
+                  html`<td><span class="origin ${r.origin}">${ORIGIN_LABEL[r.origin]}</span></td>
+                    <td>${value(r.configured)}</td>
                     ${
-                      admin &&
-                      html`<td><span class="origin ${r.origin}">${ORIGIN_LABEL[r.origin]}</span></td>
-                        <td>${value(r.configured)}</td>
+                      d.canEditOverrides &&
+                      html`<td>
                         ${
-                          d.canEditOverrides &&
-                          html`<td>
-                            ${
-                              r.origin === 'override' &&
-                              html`<form
-                                method="post"
-                                action="/admin/tenants/${id}/overrides/clear"
-                                data-confirm="Clear the override of ${r.key}?"
-                              >
-                                ${csrfField(ctx)}<input type="hidden" name="key" value="${r.key}" /><button
-                                  type="submit"
-                                  class="secondary"
-                                  aria-label="Clear override ${r.key}"
-                                >
-                                  Clear override
-                                </button>
-                              </form>`
-                            }
-                          </td>`
-                        }`
-                    }
-                  </tr>`,
-              )}
-            </tbody>
-          </table>
-        </div>
+                          r.origin === 'override' &&
+                          html`<form
+                            method="post"
+                            action="/admin/tenants/${id}/overrides/clear"
+                            data-confirm="Clear the override of ${r.key}?"
+                          >
+                            ${csrfField(ctx)}<input type="hidden" name="key" value="${r.key}" /><button
+                              type="submit"
+                              class="secondary"
+                              aria-label="Clear override ${r.key}"
+                            >
+                              Clear override
+                            </button>
+                          </form>`
+                        }
+                      </td>`
+                    }`
+                }
+              </tr>`,
+          ),
+        })}
         ${d.rows.length === 0 && html`<p class="muted">No features.</p>`}
       </section>
 
@@ -299,30 +292,19 @@ export function applyPreviewPage(
             ? html`<p class="flash ok" role="status">
                 No change: the tenant already has exactly these features.
               </p>`
-            : html`<div class="table-wrap">
-                <table class="diff">
-                  <caption>
-                    Feature changes
-                  </caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Feature</th>
-                      <th scope="col">Before</th>
-                      <th scope="col">After</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${d.lines.map(
-                      (l) =>
-                        html`<tr class="${l.kind}">
-                          <th scope="row"><code>${l.key}</code> <span class="badge">${l.kind}</span></th>
-                          <td>${value(l.before as never)}</td>
-                          <td>${value(l.after as never)}</td>
-                        </tr>`,
-                    )}
-                  </tbody>
-                </table>
-              </div>`
+            : dataTable({
+                caption: 'Feature changes',
+                className: 'diff',
+                columns: ['Feature', 'Before', 'After'],
+                rows: d.lines.map(
+                  (l) =>
+                    html`<tr class="${l.kind}">
+                      <th scope="row"><code>${l.key}</code> <span class="badge">${l.kind}</span></th>
+                      <td>${value(l.before as never)}</td>
+                      <td>${value(l.after as never)}</td>
+                    </tr>`,
+                ),
+              })
       }
       ${
         r.success &&

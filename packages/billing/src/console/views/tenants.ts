@@ -1,6 +1,7 @@
 import { html } from '../html.js';
 import type { TenantSummary } from '../../management/index.js';
 import { page, query, value, when, type PageContext } from './layout.js';
+import { dataTable } from './fragments.js';
 
 export interface TenantListQuery {
   q?: string;
@@ -61,45 +62,30 @@ export function tenantsPage(
         <div class="actions"><button type="submit">Filter</button> <a href="/admin/tenants">Reset</a></div>
       </form>
       ${d.driftNote && html`<p class="note">${d.driftNote}</p>`}
-      <div class="table-wrap">
-        <table>
-          <caption>
-            ${d.rows.length === 0 ? 'No tenant matches' : `Tenants${f.after ? ' (continued)' : ''}`}
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">Tenant</th>
-              <th scope="col">Plan</th>
-              <th scope="col">Access</th>
-              <th scope="col">Subscription</th>
-              <th scope="col">Stripe customer</th>
-              <th scope="col">Updated</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${d.rows.map(
-              (t) =>
-                html`<tr>
-                  <td>
-                    <a href="/admin/tenants/${encodeURIComponent(t.id)}">${t.id}</a>
-                    <div class="muted small">${t.name}</div>
-                  </td>
-                  <td>
-                    ${value(t.config?.bundle ?? null)}${t.config?.source === 'custom' ? html` <span class="badge">custom</span>` : ''}
-                  </td>
-                  <td>
-                    ${t.config === null ? html`<span class="muted">no config</span>` : value(t.config.accessActive)}
-                  </td>
-                  <td>${value(t.config?.subscriptionStatus ?? null)}</td>
-                  <td>
-                    ${t.stripeCustomerId ? html`<code>${t.stripeCustomerId}</code>` : html`<span class="muted">unlinked</span>`}
-                  </td>
-                  <td>${when(t.config?.updatedAt ?? t.updatedAt)}</td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>
-      </div>
+      ${dataTable({
+        caption: d.rows.length === 0 ? 'No tenant matches' : `Tenants${f.after ? ' (continued)' : ''}`,
+        columns: ['Tenant', 'Plan', 'Access', 'Subscription', 'Stripe customer', 'Updated'],
+        rows: d.rows.map(
+          (t) =>
+            html`<tr>
+              <td>
+                <a href="/admin/tenants/${encodeURIComponent(t.id)}">${t.id}</a>
+                <div class="muted small">${t.name}</div>
+              </td>
+              <td>
+                ${value(t.config?.bundle ?? null)}${t.config?.source === 'custom' ? html` <span class="badge">custom</span>` : ''}
+              </td>
+              <td>
+                ${t.config === null ? html`<span class="muted">no config</span>` : value(t.config.accessActive)}
+              </td>
+              <td>${value(t.config?.subscriptionStatus ?? null)}</td>
+              <td>
+                ${t.stripeCustomerId ? html`<code>${t.stripeCustomerId}</code>` : html`<span class="muted">unlinked</span>`}
+              </td>
+              <td>${when(t.config?.updatedAt ?? t.updatedAt)}</td>
+            </tr>`,
+        ),
+      })}
       <nav class="pager" aria-label="Pages">
         ${f.after && html`<a href="/admin/tenants${query({ ...f, after: undefined })}">First page</a>`}
         ${d.nextCursor && html`<a href="/admin/tenants${query({ ...f, after: d.nextCursor })}" rel="next">Next page</a>`}
