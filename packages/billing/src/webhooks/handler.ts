@@ -5,7 +5,14 @@ import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import { verifyEvent, type VerifiedEvent } from './event.js';
 import type { TrialWillEndInfo, WebhookFeatureSync, WebhookLog } from './handler-types.js';
 import { createAcceptBatcher } from './accept-batcher.js';
-import { claimQueue, readLedgerRow, retryLater, type ClaimedQueue, type RetryPolicy } from './inbox.js';
+import {
+  claimQueue,
+  claimQueues,
+  readLedgerRow,
+  retryLater,
+  type ClaimedQueue,
+  type RetryPolicy,
+} from './inbox.js';
 import { UNKNOWN_TENANT } from './ledger.js';
 import {
   createQueueProcessor,
@@ -71,6 +78,14 @@ export interface StripeWebhookPipeline extends StripeWebhookHandler {
    * Null when nothing is due. A failed try is scheduled for retry and reported, not thrown.
    */
   processNext(): Promise<ProcessedQueue | null>;
+  /**
+   * Claims the due events of up to `maxQueues` customers in one statement (what a worker pool's
+   * dispatcher calls to fill its free slots); each claim is then processed with `processClaim`,
+   * right away: the lease runs from the claim.
+   */
+  claimQueues(maxQueues: number): Promise<ClaimedQueue[]>;
+  /** Processes one claimed queue (one Stripe read, one write); a failed try is scheduled for retry and reported. */
+  processClaim(claim: ClaimedQueue): Promise<ProcessedQueue>;
   /** Processes until nothing is due (tests, a one-shot drain); returns the number of claims. */
   processPending(options?: { maxClaims?: number }): Promise<number>;
   /** Called after each accepted event; a worker pool registers its wake-up here. Returns the unsubscribe. */
@@ -284,6 +299,8 @@ export function createStripeWebhookHandler(
       const claim = await claimQueue(prisma, { leaseMs });
       return claim ? run(claim) : null;
     },
+    claimQueues: (maxQueues) => claimQueues(prisma, { leaseMs, maxQueues }),
+    processClaim: run,
     processPending,
     onAccepted(listener) {
       listeners.add(listener);

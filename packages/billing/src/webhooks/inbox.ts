@@ -169,16 +169,29 @@ interface ClaimRow {
  * processing events whose lease ran out (a killed worker) are due again.
  */
 export async function claimQueue(prisma: PrismaClient, options: ClaimOptions): Promise<ClaimedQueue | null> {
+  return (await claimQueues(prisma, { ...options, maxQueues: 1 }))[0] ?? null;
+}
+
+/**
+ * The same claim for up to `maxQueues` queues in one statement (a worker pool's dispatcher fills
+ * its free slots with one round trip): the oldest due queues, each leased with its own read
+ * ticket, oldest first. Every queue is claimed exactly as `claimQueue` claims one.
+ */
+export async function claimQueues(
+  prisma: PrismaClient,
+  options: ClaimOptions & { maxQueues: number },
+): Promise<ClaimedQueue[]> {
   const key = options.queueKey ?? null;
   const rows = await prisma.$queryRaw<ClaimRow[]>`
     WITH pick AS (
-      SELECT e.queue_key FROM processed_stripe_events e
+      SELECT e.queue_key, e.next_attempt_at, e.received_at FROM processed_stripe_events e
       WHERE ((e.status = 'pending' AND e.next_attempt_at <= now())
           OR (e.status = 'processing' AND e.locked_until <= now()))
         AND (${key}::text IS NULL OR e.queue_key = ${key}::text)
         -- Only a queue's oldest due event can be picked: two claimers racing on one customer both
         -- aim at that row, and the one that finds it locked skips the whole queue instead of
-        -- leasing the customer's newer events beside the other claim.
+        -- leasing the customer's newer events beside the other claim. (So a queue is picked at
+        -- most once per statement, too.)
         AND NOT EXISTS (
           SELECT 1 FROM processed_stripe_events o
           WHERE o.queue_key = e.queue_key
@@ -190,39 +203,45 @@ export async function claimQueue(prisma: PrismaClient, options: ClaimOptions): P
           SELECT 1 FROM processed_stripe_events l
           WHERE l.queue_key = e.queue_key AND l.status = 'processing' AND l.locked_until > now())
       ORDER BY e.next_attempt_at NULLS FIRST, e.received_at
-      LIMIT 1
-      FOR UPDATE SKIP LOCKED
-    ), batch AS (
-      SELECT e.event_id FROM processed_stripe_events e
-      WHERE e.queue_key = (SELECT queue_key FROM pick)
-        AND ((e.status = 'pending' AND e.next_attempt_at <= now())
-          OR (e.status = 'processing' AND e.locked_until <= now()))
-      ORDER BY e.stripe_created_at, e.received_at, e.event_id
-      LIMIT ${options.maxEvents ?? 500}::int
+      LIMIT ${Math.max(1, Math.floor(options.maxQueues))}::int
       FOR UPDATE SKIP LOCKED
     ), ticket AS (
-      SELECT nextval('stripe_read_ticket') AS ticket FROM (SELECT 1) one WHERE EXISTS (SELECT 1 FROM batch)
+      -- One read ticket per queue, taken in the claim, before any Stripe read for its events.
+      SELECT p.queue_key, nextval('stripe_read_ticket') AS ticket FROM pick p
+    ), batch AS (
+      SELECT b.event_id, p.queue_key FROM pick p
+      CROSS JOIN LATERAL (
+        SELECT e.event_id FROM processed_stripe_events e
+        WHERE e.queue_key = p.queue_key
+          AND ((e.status = 'pending' AND e.next_attempt_at <= now())
+            OR (e.status = 'processing' AND e.locked_until <= now()))
+        ORDER BY e.stripe_created_at, e.received_at, e.event_id
+        LIMIT ${options.maxEvents ?? 500}::int
+        FOR UPDATE SKIP LOCKED
+      ) b
     ), claimed AS (
       UPDATE processed_stripe_events e
-      SET status = 'processing', claim_ticket = (SELECT ticket FROM ticket),
+      SET status = 'processing', claim_ticket = t.ticket,
           locked_until = now() + ${options.leaseMs}::int * interval '1 millisecond',
           processing_attempts = e.processing_attempts + 1
-      FROM batch WHERE e.event_id = batch.event_id
+      FROM batch JOIN ticket t ON t.queue_key = batch.queue_key
+      WHERE e.event_id = batch.event_id
       RETURNING e.event_id, e.type, e.payload, e.processing_attempts, e.queue_key, e.customer_id,
-                e.stripe_created_at, e.received_at
+                e.stripe_created_at, e.received_at, e.claim_ticket
     )
-    SELECT (SELECT ticket FROM ticket) AS ticket, c.queue_key, c.customer_id,
+    SELECT c.claim_ticket AS ticket, c.queue_key, c.customer_id,
            json_agg(json_build_object('event_id', c.event_id, 'type', c.type, 'payload', c.payload,
                                       'processing_attempts', c.processing_attempts)
                     ORDER BY c.stripe_created_at, c.received_at, c.event_id) AS events,
            t.id AS tenant_id, t.name AS tenant_name, t.stripe_customer_id AS tenant_customer,
            (SELECT row_to_json(cfg) FROM tenant_feature_configs cfg WHERE cfg.tenant_id = t.id) AS config
     FROM claimed c
+    JOIN pick p ON p.queue_key = c.queue_key
     LEFT JOIN tenants t ON t.stripe_customer_id = c.customer_id
-    GROUP BY c.queue_key, c.customer_id, t.id, t.name, t.stripe_customer_id`;
-  const row = rows[0];
-  if (!row) return null;
-  return {
+    GROUP BY c.claim_ticket, c.queue_key, c.customer_id, t.id, t.name, t.stripe_customer_id,
+             p.next_attempt_at, p.received_at
+    ORDER BY p.next_attempt_at NULLS FIRST, p.received_at`;
+  return rows.map((row) => ({
     ticket: row.ticket,
     queueKey: row.queue_key,
     customerId: row.customer_id,
@@ -236,7 +255,7 @@ export async function claimQueue(prisma: PrismaClient, options: ClaimOptions): P
       ? { id: row.tenant_id, name: row.tenant_name!, stripeCustomerId: row.tenant_customer }
       : null,
     state: row.config ? stateFromJson(row.config) : null,
-  };
+  }));
 }
 
 function toVerified(eventId: string, type: string, payload: StoredEvent | null): VerifiedEvent {

@@ -21,6 +21,7 @@ export {
   inboxStats,
   listWebhookEvents,
   replayWebhookEvents,
+  type ClaimedQueue,
   type InboxEvent,
   type InboxPage,
   type InboxStats,

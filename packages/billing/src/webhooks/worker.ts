@@ -1,12 +1,12 @@
 import type { StripeWebhookPipeline, ProcessedQueue } from './handler.js';
 
 export interface WebhookWorkerOptions {
-  /** Customer queues processed at once (each loop claims one customer at a time). */
+  /** Customer queues processed at once (each slot processes one customer at a time). */
   concurrency: number;
   /**
-   * How often an idle loop looks for due events: retries whose backoff ran out, leases of a killed
+   * How often an idle pool looks for due events: retries whose backoff ran out, leases of a killed
    * worker, events accepted by another process (default 250 ms). Events accepted by this process
-   * wake the loops at once.
+   * wake the pool at once.
    */
   pollIntervalMs?: number;
   onError?: (error: unknown) => void;
@@ -14,35 +14,47 @@ export interface WebhookWorkerOptions {
 }
 
 export interface WebhookWorkers {
-  /** Wakes idle loops (called on every accept in this process). */
+  /** Wakes an idle pool (called on every accept in this process). */
   wake(): void;
   /** No new claims; resolves once the claims in progress have finished. */
   stop(): Promise<void>;
 }
 
 /**
- * Runs `concurrency` loops that claim and process due inbox events until stopped. Registers with
- * the pipeline, so while it runs the HTTP route answers right after storing the event.
+ * Processes due inbox events with up to `concurrency` customer queues in flight until stopped.
+ * One dispatcher claims for the whole pool: each claim statement takes as many queues as there are
+ * free slots (`claimQueues`), so the claim cost is shared by the customers it takes and the pool's
+ * slots never race each other for the same oldest row. Each claimed queue is processed at once in
+ * its slot (its lease runs from the claim). Registers with the pipeline, so while it runs the HTTP
+ * route answers right after storing the event.
  */
 export function startWebhookWorkers(
-  pipeline: Pick<StripeWebhookPipeline, 'processNext' | 'onAccepted'>,
+  pipeline: Pick<StripeWebhookPipeline, 'claimQueues' | 'processClaim' | 'onAccepted'>,
   options: WebhookWorkerOptions,
 ): WebhookWorkers {
   const concurrency = Math.max(1, Math.floor(options.concurrency));
   const poll = options.pollIntervalMs ?? 250;
   let stopped = false;
+  /** Set by every wake: a claim that started before an accept may have missed its event. */
+  let woken = false;
   let waiters: Array<() => void> = [];
+  const running = new Set<Promise<void>>();
 
-  const wake = () => {
+  const signal = () => {
     const woken = waiters;
     waiters = [];
     for (const resolve of woken) resolve();
   };
+  const wake = () => {
+    woken = true;
+    signal();
+  };
 
+  /** Until a wake, a finished slot or `ms` (Infinity: no timer). */
   const idle = (ms: number) =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      timer.unref?.();
+      const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
+      timer?.unref?.();
       function done() {
         clearTimeout(timer);
         waiters = waiters.filter((w) => w !== done);
@@ -51,39 +63,66 @@ export function startWebhookWorkers(
       waiters.push(done);
     });
 
-  async function loop() {
-    while (!stopped) {
-      let outcome: ProcessedQueue | null;
-      try {
-        outcome = await pipeline.processNext();
-      } catch (error) {
-        // The database is down or a bug: report it and keep the loop alive, slowly.
-        try {
-          options.onError?.(error);
-        } catch {
-          // A throwing logger must not end the loop.
-        }
-        if (!stopped) await idle(poll);
-        continue;
-      }
-      if (outcome === null) {
-        if (!stopped) await idle(poll);
-        continue;
-      }
-      options.onProcessed?.(outcome);
+  const report = (error: unknown) => {
+    try {
+      options.onError?.(error);
+    } catch {
+      // A throwing logger must not end the pool.
     }
+  };
+
+  function start(claim: Parameters<typeof pipeline.processClaim>[0]) {
+    const slot = (async () => {
+      try {
+        const outcome = await pipeline.processClaim(claim);
+        options.onProcessed?.(outcome);
+      } catch (error) {
+        // Recording the failure itself failed (the database is down): the lease hands the events
+        // to a later claim.
+        report(error);
+      }
+    })().finally(() => {
+      running.delete(slot);
+      signal();
+    });
+    running.add(slot);
+  }
+
+  async function dispatch() {
+    while (!stopped) {
+      const free = concurrency - running.size;
+      if (free <= 0) {
+        await idle(Infinity);
+        continue;
+      }
+      woken = false;
+      let claims;
+      try {
+        claims = await pipeline.claimQueues(free);
+      } catch (error) {
+        // The database is down or a bug: report it and keep the pool alive, slowly.
+        report(error);
+        if (!stopped) await idle(poll);
+        continue;
+      }
+      if (stopped && claims.length === 0) break;
+      for (const claim of claims) start(claim);
+      // Fewer than asked: nothing more is due, unless an accept came in during the claim.
+      if (claims.length < free && !woken && !stopped) await idle(poll);
+    }
+    while (running.size > 0) await Promise.all(running);
   }
 
   const unsubscribe = pipeline.onAccepted(wake);
-  const loops = Array.from({ length: concurrency }, () => loop());
+  const dispatcher = dispatch();
 
   return {
     wake,
     async stop() {
       stopped = true;
       unsubscribe();
-      wake();
-      await Promise.all(loops);
+      signal();
+      await dispatcher;
     },
   };
 }
