@@ -18,6 +18,7 @@ export {
   stateFromJson,
   takeReadTicket,
   writeTicketed,
+  writeTicketedMany,
   type FoldStep,
   type LedgerFinish,
   type TicketedWrite,

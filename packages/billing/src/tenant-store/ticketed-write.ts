@@ -84,6 +84,7 @@ export type TicketedWriteResult =
   | { status: 'stale_ticket'; readTicket: bigint };
 
 interface WriteRow {
+  i: number;
   tenant_exists: boolean;
   leased: boolean;
   written: boolean;
@@ -128,77 +129,134 @@ export async function writeTicketed(
   write: TicketedWrite,
   now: Date = new Date(),
 ): Promise<TicketedWriteResult> {
-  const events = write.events ?? [];
-  const next = write.next ? { ...write.next, version: write.expectedVersion + 1, updatedAt: now } : null;
-  const audits = write.audits.map((a) => ({
-    action: a.action,
-    before: a.before ? auditSnapshot(a.before) : null,
-    after: auditSnapshot(a.after),
-    stripe_event_id: a.stripeEventId,
+  return (await writeTicketedMany(prisma, [write], now))[0]!;
+}
+
+/**
+ * Several tenants' ticketed writes in one statement (a worker pool's writes that are ready at the
+ * same moment): each write is checked, applied or refused exactly as `writeTicketed` does it on
+ * its own — its lease, its tenant's version and read ticket — and gets its own result; one refused
+ * write does not hold the others back. The statement is atomic, so an error (not a refusal) fails
+ * every write in it: callers retry them one by one. At most one write per tenant per statement.
+ * Tenant rows are locked in id order, so two such statements cannot deadlock each other.
+ */
+export async function writeTicketedMany(
+  prisma: PrismaClient | Prisma.TransactionClient,
+  writes: TicketedWrite[],
+  now: Date = new Date(),
+): Promise<TicketedWriteResult[]> {
+  if (new Set(writes.map((w) => w.tenantId)).size !== writes.length)
+    throw new Error('writeTicketedMany: at most one write per tenant');
+  const nexts = writes.map((w) =>
+    w.next ? { ...w.next, version: w.expectedVersion + 1, updatedAt: now } : null,
+  );
+  const head = writes.map((w, i) => ({
+    i,
+    tenant_id: w.tenantId,
+    ticket: w.ticket.toString(),
+    expected_version: w.expectedVersion,
+    config_row: nexts[i] ? rowJson(nexts[i], w.ticket, now) : null,
+    link: w.linkCustomerId ?? null,
+    actor: w.actor,
+    source: w.source,
+    n_events: (w.events ?? []).length,
   }));
-  const row = next ? rowJson(next, write.ticket, now) : null;
-  const finished = events.map((e) => ({
-    event_id: e.eventId,
-    status: e.status,
-    action: e.action,
-    tenant_id: e.tenantId,
-    error: e.error ?? null,
-  }));
+  const audits = writes.flatMap((w, i) =>
+    w.audits.map((a, n) => ({
+      i,
+      n,
+      action: a.action,
+      before: a.before ? auditSnapshot(a.before) : null,
+      after: auditSnapshot(a.after),
+      stripe_event_id: a.stripeEventId,
+    })),
+  );
+  const finished = writes.flatMap((w, i) =>
+    (w.events ?? []).map((e) => ({
+      i,
+      event_id: e.eventId,
+      status: e.status,
+      action: e.action,
+      tenant_id: e.tenantId,
+      error: e.error ?? null,
+    })),
+  );
+  const at = now.toISOString();
   const rows = await prisma.$queryRaw<WriteRow[]>`
-    WITH tenant AS (
-      SELECT id FROM tenants WHERE id = ${write.tenantId} FOR UPDATE
+    WITH w AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(head)}::jsonb)
+        AS w(i int, tenant_id text, ticket bigint, expected_version int, config_row jsonb, link text, actor text,
+             source text, n_events int)
+    ), ev AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(finished)}::jsonb)
+        AS r(i int, event_id text, status text, action text, tenant_id text, error text)
+    ), tenant AS (
+      SELECT id FROM tenants WHERE id IN (SELECT tenant_id FROM w) ORDER BY id FOR UPDATE
     ), lease AS (
-      SELECT event_id FROM processed_stripe_events
-      WHERE event_id = ANY(${events.map((e) => e.eventId)}::text[])
-        AND status = 'processing' AND claim_ticket = ${write.ticket}::bigint
-      FOR UPDATE
+      SELECT e.event_id, ev.i FROM processed_stripe_events e
+      JOIN ev ON ev.event_id = e.event_id JOIN w ON w.i = ev.i
+      WHERE e.status = 'processing' AND e.claim_ticket = w.ticket
+      ORDER BY e.event_id
+      FOR UPDATE OF e
+    ), locked AS (
+      -- Aggregates read their CTE to the end: every lock is taken before anything is written.
+      SELECT (SELECT array_agg(id) FROM tenant) AS tenants,
+             (SELECT jsonb_object_agg(i::text, n) FROM (SELECT i, count(*) AS n FROM lease GROUP BY i) l) AS leases
     ), ok AS (
-      SELECT EXISTS (SELECT 1 FROM tenant) AS tenant_exists,
-             (SELECT count(*) FROM lease) = ${events.length}::int AS leased
+      SELECT w.*, COALESCE(w.tenant_id = ANY(locked.tenants), false) AS tenant_exists,
+             COALESCE((locked.leases ->> w.i::text)::int, 0) = w.n_events AS leased
+      FROM w CROSS JOIN locked
     ), link AS (
-      UPDATE tenants SET stripe_customer_id = ${write.linkCustomerId ?? null}, updated_at = ${now.toISOString()}::timestamp(3)
-      WHERE id = ${write.tenantId} AND stripe_customer_id IS NULL AND ${write.linkCustomerId ?? null}::text IS NOT NULL
-        AND (SELECT tenant_exists AND leased FROM ok)
-      RETURNING id
+      UPDATE tenants t SET stripe_customer_id = ok.link, updated_at = ${at}::timestamp(3)
+      FROM ok
+      WHERE t.id = ok.tenant_id AND t.stripe_customer_id IS NULL AND ok.link IS NOT NULL
+        AND ok.tenant_exists AND ok.leased
+      RETURNING t.id
     ), upd AS (
       INSERT INTO tenant_feature_configs
-      SELECT (jsonb_populate_record(NULL::tenant_feature_configs, ${row === null ? null : JSON.stringify(row)}::jsonb)).*
-      WHERE ${row !== null} AND (SELECT tenant_exists AND leased FROM ok)
+      SELECT (jsonb_populate_record(NULL::tenant_feature_configs, ok.config_row)).*
+      FROM ok WHERE ok.config_row IS NOT NULL AND ok.tenant_exists AND ok.leased
       ON CONFLICT (tenant_id) DO UPDATE SET ${Prisma.raw(SET_CONFIG_FROM_EXCLUDED)},
         read_ticket = EXCLUDED.read_ticket
-      WHERE tenant_feature_configs.version = ${write.expectedVersion}::int
+      -- EXCLUDED.version is the decided-from version + 1.
+      WHERE tenant_feature_configs.version = EXCLUDED.version - 1
         AND tenant_feature_configs.read_ticket < EXCLUDED.read_ticket
       RETURNING tenant_id
     ), audit AS (
       INSERT INTO feature_audit_logs (tenant_id, actor, source, action, before, after, stripe_event_id, created_at)
-      SELECT ${write.tenantId}, ${write.actor}, ${write.source}::"AuditSource", a.action, a.before, a.after,
-             a.stripe_event_id, ${now.toISOString()}::timestamp(3)
+      SELECT ok.tenant_id, ok.actor, ok.source::"AuditSource", a.action, a.before, a.after, a.stripe_event_id,
+             ${at}::timestamp(3)
       FROM jsonb_to_recordset(${JSON.stringify(audits)}::jsonb)
-        AS a(action text, before jsonb, after jsonb, stripe_event_id text)
-      WHERE EXISTS (SELECT 1 FROM upd)
+        AS a(i int, n int, action text, before jsonb, after jsonb, stripe_event_id text)
+      JOIN ok ON ok.i = a.i
+      WHERE ok.tenant_id IN (SELECT tenant_id FROM upd)
+      ORDER BY a.i, a.n
     ), done AS (
       UPDATE processed_stripe_events e
       SET status = r.status::"EventStatus", action = r.action, tenant_id = r.tenant_id, error = r.error,
-          processed_at = ${now.toISOString()}::timestamp(3), locked_until = NULL, next_attempt_at = NULL,
+          processed_at = ${at}::timestamp(3), locked_until = NULL, next_attempt_at = NULL,
           last_error = NULL
-      FROM jsonb_to_recordset(${JSON.stringify(finished)}::jsonb)
-        AS r(event_id text, status text, action text, tenant_id text, error text)
-      WHERE e.event_id = r.event_id AND (SELECT leased FROM ok)
-        AND (${row === null} OR EXISTS (SELECT 1 FROM upd))
+      FROM ev r JOIN ok ON ok.i = r.i
+      WHERE e.event_id = r.event_id AND ok.leased
+        AND (ok.config_row IS NULL OR ok.tenant_id IN (SELECT tenant_id FROM upd))
       RETURNING e.event_id
     )
-    SELECT ok.tenant_exists, ok.leased, EXISTS (SELECT 1 FROM upd) AS written,
+    SELECT ok.i, ok.tenant_exists, ok.leased, ok.tenant_id IN (SELECT tenant_id FROM upd) AS written,
            (SELECT count(*) FROM done) AS finished,
            cur.version AS current_version, cur.read_ticket AS current_ticket
-    FROM ok LEFT JOIN tenant_feature_configs cur ON cur.tenant_id = ${write.tenantId}`;
-  const result = rows[0]!;
-  if (!result.leased) return { status: 'lease_lost' };
-  if (!result.tenant_exists) return { status: 'tenant_not_found' };
-  if (next === null) return { status: 'written', state: null };
-  if (result.written) return { status: 'written', state: next };
-  const ticket = result.current_ticket ?? 0n;
-  if (ticket >= write.ticket) return { status: 'stale_ticket', readTicket: ticket };
-  return { status: 'stale_version', version: result.current_version ?? 0 };
+    FROM ok LEFT JOIN tenant_feature_configs cur ON cur.tenant_id = ok.tenant_id
+    ORDER BY ok.i`;
+  return rows.map((result): TicketedWriteResult => {
+    const write = writes[result.i]!;
+    const next = nexts[result.i] ?? null;
+    if (!result.leased) return { status: 'lease_lost' };
+    if (!result.tenant_exists) return { status: 'tenant_not_found' };
+    if (next === null) return { status: 'written', state: null };
+    if (result.written) return { status: 'written', state: next };
+    const ticket = result.current_ticket ?? 0n;
+    if (ticket >= write.ticket) return { status: 'stale_ticket', readTicket: ticket };
+    return { status: 'stale_version', version: result.current_version ?? 0 };
+  });
 }
 
 /** Tenant + config + a fresh read ticket in one round trip: the start of a read-Stripe-then-write. */
