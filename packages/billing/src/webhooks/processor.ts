@@ -19,7 +19,10 @@ import {
   readTenantState,
   stateFromJson,
   writeTicketed,
+  writeTicketedMany,
   type FoldStep,
+  type TicketedWrite,
+  type TicketedWriteResult,
 } from '../tenant-store/index.js';
 import type { PlanDefaults } from '../types.js';
 import { idOf, refsOf, type EventRefs, type VerifiedEvent } from './event.js';
@@ -111,8 +114,78 @@ interface StripeFacts {
   subscriptions: Map<string, Stripe.Subscription | null>;
 }
 
+/**
+ * Group commit for ticketed writes: a write that finds `maxInFlight` write statements already
+ * running waits, and every write waiting when one finishes goes out in the next statement
+ * (`writeTicketedMany`, one write per tenant per statement). An idle pipeline writes at once, alone;
+ * a busy one pays one statement for many customers. If a combined statement fails, its writes are
+ * retried one by one, so only the write at fault fails.
+ */
+export function createWriteBatcher(prisma: PrismaClient, { maxInFlight = 2, maxBatch = 64 } = {}) {
+  interface Job {
+    write: TicketedWrite;
+    resolve: (result: TicketedWriteResult) => void;
+    reject: (error: unknown) => void;
+  }
+  let queue: Job[] = [];
+  let inFlight = 0;
+
+  const alone = async (job: Job) => {
+    try {
+      job.resolve(await writeTicketed(prisma, job.write));
+    } catch (error) {
+      job.reject(error);
+    }
+  };
+
+  async function run(batch: Job[]) {
+    if (batch.length === 1) return alone(batch[0]!);
+    let results: TicketedWriteResult[];
+    try {
+      results = await writeTicketedMany(
+        prisma,
+        batch.map((j) => j.write),
+      );
+    } catch {
+      await Promise.all(batch.map(alone));
+      return;
+    }
+    batch.forEach((job, i) => job.resolve(results[i]!));
+  }
+
+  function pump() {
+    while (inFlight < maxInFlight && queue.length > 0) {
+      const batch: Job[] = [];
+      const tenants = new Set<string>();
+      const rest: Job[] = [];
+      for (const job of queue) {
+        if (batch.length < maxBatch && !tenants.has(job.write.tenantId)) {
+          batch.push(job);
+          tenants.add(job.write.tenantId);
+        } else rest.push(job);
+      }
+      queue = rest;
+      inFlight += 1;
+      void run(batch).finally(() => {
+        inFlight -= 1;
+        pump();
+      });
+    }
+  }
+
+  return {
+    write(write: TicketedWrite): Promise<TicketedWriteResult> {
+      return new Promise((resolve, reject) => {
+        queue.push({ write, resolve, reject });
+        pump();
+      });
+    },
+  };
+}
+
 export function createQueueProcessor(deps: ProcessorDeps) {
   const { stripe, prisma, featureSync } = deps;
+  const writes = createWriteBatcher(prisma);
   const stripeSync = featureSync.stripeSync;
   const call = stripeSync.call;
 
@@ -350,7 +423,7 @@ export function createQueueProcessor(deps: ProcessorDeps) {
     let state = match.state;
     for (let tries = 0; ; tries += 1) {
       const folded = fold(tenantId, state, planned, facts);
-      const result = await writeTicketed(prisma, {
+      const result = await writes.write({
         tenantId,
         ticket: claim.ticket,
         expectedVersion: state?.version ?? 0,
@@ -494,7 +567,7 @@ export function createQueueProcessor(deps: ProcessorDeps) {
         if ('skip' in decision) break;
         const applied = applyDecision(tenantId, state, decision, event.id);
         if (!applied.changed) break;
-        const result = await writeTicketed(prisma, {
+        const result = await writes.write({
           tenantId,
           ticket: claim.ticket,
           expectedVersion: state.version,
