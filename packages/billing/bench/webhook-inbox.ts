@@ -9,6 +9,7 @@ import { percentile, printTable, ratio, verdict, type BenchRow } from './stats.j
 
 const SERVER = fileURLToPath(new URL('../src/server/main.ts', import.meta.url));
 const RAW_INGEST = fileURLToPath(new URL('./raw-ingest-server.ts', import.meta.url));
+const RAW_WORKER = fileURLToPath(new URL('./raw-process-worker.ts', import.meta.url));
 
 export interface InboxBenchOptions {
   tenants?: number;
@@ -48,6 +49,21 @@ export async function benchInbox({
   rows: which = 'all',
 }: InboxBenchOptions = {}): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
+  // The server under test, and with BENCH_COMPARE_SERVER (another checkout's src/server/main.ts)
+  // the same processing rows against that one too, in the same run: before/after on a noisy machine.
+  const servers = [
+    { label: 'npm start', entry: SERVER },
+    ...(process.env.BENCH_COMPARE_SERVER
+      ? [
+          {
+            label: `npm start of ${process.env.BENCH_COMPARE_SERVER}`,
+            entry: process.env.BENCH_COMPARE_SERVER,
+          },
+        ]
+      : []),
+  ];
+  const groups = new Set((process.env.BENCH_INBOX_ROWS ?? 'ingest,budget,lifted,zero').split(','));
+  const wanted = (group: string) => groups.has(group);
   if (!process.env.DATABASE_URL || !process.env.REDIS_URL) {
     rows.push({ benchmark: 'webhook inbox', detail: 'skipped: needs DATABASE_URL and REDIS_URL' });
     return rows;
@@ -104,7 +120,7 @@ export async function benchInbox({
 
     // 1. Ingest at c64. The one in-process worker waits on a Stripe that answers after a minute,
     //    so the route (verify, record, answer) is all that runs.
-    {
+    if (wanted('ingest')) {
       const ids = new Set(Array.from({ length: ingestEvents }, (_, i) => flip(seeded[i % tenants]!, i)));
       const bodies = payloadsOf(ids);
       const db = await newDatabase(seeded);
@@ -145,7 +161,7 @@ export async function benchInbox({
     if (which === 'ingest') return rows;
 
     // 2. Processing with Stripe latency and the default budget, reads during it vs idle, a burst.
-    {
+    if (wanted('budget')) {
       const db = await newDatabase(seeded);
       // Workers ≥ budget × latency (25/s × 0.15 s ≈ 4), with room: the default 4 could not keep
       // 25 reads/s in flight once each processing's database work is added.
@@ -235,40 +251,130 @@ export async function benchInbox({
     // 3. Processing with the budget lifted (STRIPE_REQUESTS_PER_SECOND at its maximum), same
     //    latency: how many customers per second the workers get through when only Stripe's latency
     //    and the database bound them. Target: ≥ 250 customers/s.
-    {
-      const db = await newDatabase(seeded);
-      const liftedWorkers = 64;
-      const server = await start(
-        SERVER,
-        serverEnv(db, {
-          WEBHOOK_WORKERS: String(liftedWorkers),
-          STRIPE_REQUESTS_PER_SECOND: '10000',
-          DATABASE_POOL_MAX: '10',
-        }),
-      );
-      emu.injectLatency(stripeLatencyMs);
-      const customers = seeded.slice(0, liftedCustomers);
-      const eventIds = new Set(customers.map((t, i) => flip(t, i + 1)));
-      const bodies = payloadsOf(eventIds);
-      const stripeBefore = emu.requestCounts().total ?? 0;
-      const started = performance.now();
-      const delivery = await postAll(`${server.url}/api/stripe/webhook`, bodies, concurrency, sign);
-      await untilProcessed(db, eventIds);
-      const wallMs = performance.now() - started;
-      const lag = await processingLags(db, eventIds);
-      const perSecond = (eventIds.size / wallMs) * 1000;
-      rows.push({
-        benchmark: `webhook processing, ${stripeLatencyMs} ms Stripe latency, budget lifted, ${liftedWorkers} workers, c${concurrency}`,
-        wallMs: Math.round(wallMs),
-        'ops/s': Number(perSecond.toFixed(1)),
-        'p50 ms': percentile(lag, 50),
-        'p99 ms': percentile(lag, 99),
-        stripeRequests: (emu.requestCounts().total ?? 0) - stripeBefore,
-        detail: `${eventIds.size} customers, one event each (customers/s, from the first delivery to the last processed); p50/p99 = processing lag; STRIPE_REQUESTS_PER_SECOND=10000; non-2xx ${delivery.non2xx}`,
-        target: verdict(perSecond >= 250, '≥ 250 customers/s'),
+    const liftedWorkers = 64;
+    const lifted = (db: Database, extra: NodeJS.ProcessEnv = {}) =>
+      serverEnv(db, {
+        WEBHOOK_WORKERS: String(liftedWorkers),
+        STRIPE_REQUESTS_PER_SECOND: '10000',
+        DATABASE_POOL_MAX: '10',
+        ...extra,
       });
-      await server.kill();
+    if (wanted('lifted')) {
+      for (const { label, entry } of servers) {
+        const db = await newDatabase(seeded);
+        const server = await start(entry, lifted(db));
+        emu.injectLatency(stripeLatencyMs);
+        const customers = seeded.slice(0, liftedCustomers);
+        const eventIds = new Set(customers.map((t, i) => flip(t, i + 1)));
+        const bodies = payloadsOf(eventIds);
+        const stripeBefore = emu.requestCounts().total ?? 0;
+        const started = performance.now();
+        const delivery = await postAll(`${server.url}/api/stripe/webhook`, bodies, concurrency, sign);
+        await untilProcessed(db, eventIds);
+        const wallMs = performance.now() - started;
+        const lag = await processingLags(db, eventIds);
+        const perSecond = (eventIds.size / wallMs) * 1000;
+        rows.push({
+          benchmark: `webhook processing, ${stripeLatencyMs} ms Stripe latency, budget lifted, ${liftedWorkers} workers, c${concurrency}: ${label}`,
+          wallMs: Math.round(wallMs),
+          'ops/s': Number(perSecond.toFixed(1)),
+          'p50 ms': percentile(lag, 50),
+          'p99 ms': percentile(lag, 99),
+          stripeRequests: (emu.requestCounts().total ?? 0) - stripeBefore,
+          detail: `${eventIds.size} customers, one event each (customers/s, from the first delivery to the last processed); p50/p99 = processing lag; STRIPE_REQUESTS_PER_SECOND=10000, DATABASE_POOL_MAX=10; non-2xx ${delivery.non2xx}`,
+          target: verdict(perSecond >= 250, '≥ 250 customers/s'),
+        });
+        await server.kill();
+        emu.clearFaults();
+      }
+    }
+
+    // 4. Zero Stripe latency, budget lifted: the same database work per event as a bare-pg worker.
+    //    Both sides start from the same pre-loaded inbox (one pending subscription event for each
+    //    of `liftedCustomers` customers, stored as the route stores them and due 1 s after the
+    //    insert) and are measured from that due time to the last processed_at (database clock).
+    if (wanted('zero')) {
+      const preload = async (db: Database, ids: Set<string>, offset: number) => {
+        const stored = emu
+          .events()
+          .filter((e) => ids.has(e.id))
+          .map((e) => {
+            const object = e.data.object as unknown as Record<string, unknown>;
+            const customer = object.customer as string;
+            return {
+              event_id: e.id,
+              type: e.type,
+              created: e.created,
+              payload: { id: e.id, type: e.type, created: e.created, object },
+              customer_id: customer,
+            };
+          });
+        const [row] = await db.prisma.$queryRaw<Array<{ due: Date }>>`
+          INSERT INTO processed_stripe_events
+            (event_id, type, status, stripe_created_at, attempts, payload, customer_id, queue_key, next_attempt_at)
+          SELECT r.event_id, r.type, 'pending', to_timestamp(r.created)::timestamp(3), 1, r.payload, r.customer_id,
+                 r.customer_id, now() + ${offset}::int * interval '1 millisecond'
+          FROM jsonb_to_recordset(${JSON.stringify(stored)}::jsonb)
+            AS r(event_id text, type text, created bigint, payload jsonb, customer_id text)
+          RETURNING next_attempt_at AS due`;
+        return row!.due;
+      };
+      const drained = async (db: Database, ids: Set<string>, due: Date) => {
+        await untilProcessed(db, ids);
+        const [row] = await db.prisma.$queryRaw<Array<{ ms: number }>>`
+          SELECT (EXTRACT(EPOCH FROM max(processed_at) - ${due.toISOString()}::timestamptz AT TIME ZONE 'UTC') * 1000)::float8 AS ms
+            FROM processed_stripe_events WHERE event_id = ANY(${[...ids]}::text[])`;
+        return row!.ms;
+      };
+      const customers = seeded.slice(0, liftedCustomers);
+      const poll = '50';
+      const measure = async (entry: string, env: (db: Database) => NodeJS.ProcessEnv, round: number) => {
+        const db = await newDatabase(seeded);
+        const proc = await start(entry, env(db));
+        const ids = new Set(customers.map((t, i) => flip(t, i + round)));
+        const stripeBefore = emu.requestCounts().total ?? 0;
+        const due = await preload(db, ids, 1000);
+        const ms = await drained(db, ids, due);
+        await proc.kill();
+        return {
+          ms,
+          perSecond: (ids.size / ms) * 1000,
+          stripe: (emu.requestCounts().total ?? 0) - stripeBefore,
+        };
+      };
       emu.clearFaults();
+      const base = await measure(
+        RAW_WORKER,
+        (db) => ({
+          DATABASE_URL: process.env.DATABASE_URL,
+          BASELINE_SCHEMA: db.schema,
+          BASELINE_POOL_MAX: '10',
+          BASELINE_WORKERS: String(liftedWorkers),
+          BASELINE_POLL_MS: poll,
+          STRIPE_API_BASE: emu.url,
+          STRIPE_SECRET_KEY: emu.apiKey,
+        }),
+        2,
+      );
+      rows.push({
+        benchmark: `webhook processing, zero Stripe latency, ${liftedWorkers} loops: raw-pg baseline`,
+        wallMs: Math.round(base.ms),
+        'ops/s': Math.round(base.perSecond),
+        stripeRequests: base.stripe,
+        detail: `bench/raw-process-worker.ts: ${liftedWorkers} loops, bare pg pool of 10; per event one claim statement (UPDATE … FOR UPDATE SKIP LOCKED), one GET /v1/subscriptions?customer= over bare HTTP, one statement writing config + audit row + inbox row; ${customers.length} pre-loaded events (events/s from their due time to the last processed_at)`,
+      });
+      for (const [i, { label, entry }] of servers.entries()) {
+        const ours = await measure(entry, (db) => lifted(db, { WEBHOOK_POLL_MS: poll }), 3 + i);
+        rows.push({
+          benchmark: `webhook processing, zero Stripe latency, ${liftedWorkers} workers: ${label}`,
+          wallMs: Math.round(ours.ms),
+          'ops/s': Math.round(ours.perSecond),
+          stripeRequests: ours.stripe,
+          vsBaseline: ratio(ours.perSecond, base.perSecond),
+          detail: `the server's workers (WEBHOOK_WORKERS=${liftedWorkers}, DATABASE_POOL_MAX=10, STRIPE_REQUESTS_PER_SECOND=10000, WEBHOOK_POLL_MS=${poll}) on the same ${customers.length} pre-loaded events: claim, Stripe read through the SDK and the Redis limiter, decision, ticketed write (config, audit row, inbox row), cache publish to Redis`,
+          target: verdict(ours.perSecond >= 0.6 * base.perSecond, '≥ 0.6× baseline'),
+        });
+      }
     }
   } finally {
     await Promise.all(processes.map((p) => p.kill()));
