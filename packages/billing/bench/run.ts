@@ -13,7 +13,11 @@ import { benchWebhooks } from './webhook.js';
  *   BENCH_STRIPE_LATENCY_MS=150 latency the emulator adds to each request during the syncs
  *   BENCH_WEBHOOK_EVENTS=2000  events for the webhook row (BENCH_WEBHOOK_CONCURRENCY=16)
  *   BENCH_ONLY=sync,webhooks,lookups,cache,inbox   (inbox: `npm start` processes, c64, needs Postgres + Redis)
- *   BENCH_INBOX_ROWS=ingest    only the inbox bench's ingest rows (default all: ingest and processing)
+ *   BENCH_INBOX_ROWS=ingest,budget,lifted,zero  inbox row groups (default all): ingest at c64, processing
+ *                              at the default budget (+ reads during it, burst, RSS), processing with the
+ *                              budget lifted at 150 ms, processing at zero latency vs a bare-pg worker
+ *   BENCH_COMPARE_SERVER=/other/checkout/packages/billing/src/server/main.ts  the lifted and zero rows
+ *                              against that server too, in the same run (before/after on a noisy machine)
  */
 const tenantCounts = (process.env.BENCH_TENANTS ?? '1000,10000')
   .split(',')
@@ -37,8 +41,9 @@ if (only.has('sync')) rows.push(...(await benchSync({ tenantCounts, stripeLatenc
 if (only.has('webhooks')) rows.push(...(await benchWebhooks({ events, concurrency })));
 if (only.has('lookups')) rows.push(...(await benchLookups()));
 if (only.has('cache')) rows.push(...(await benchCache()));
-const inboxRows = process.env.BENCH_INBOX_ROWS === 'ingest' ? 'ingest' : 'all';
-if (only.has('inbox')) rows.push(...(await benchInbox({ stripeLatencyMs, rows: inboxRows })));
+const inboxRows = process.env.BENCH_INBOX_ROWS?.split(',');
+if (only.has('inbox'))
+  rows.push(...(await benchInbox({ stripeLatencyMs, ...(inboxRows ? { rows: inboxRows } : {}) })));
 printTable(rows.map(normalize));
 console.log(`\nload average at the end: ${load()}`);
 
