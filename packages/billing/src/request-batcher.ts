@@ -1,13 +1,15 @@
 /**
- * Coalesces single requests into batches without waiting on a timer: a request made while fewer
- * than `maxInFlight` batches are running goes out at once (alone, if nothing else is waiting);
- * requests made while all slots are busy wait, and the next free slot takes every one of them (up
- * to `maxBatch`) as one batch. So a lone request costs what it cost before, and under load the work
- * per request shrinks as the load grows: N concurrent requests cost about `maxInFlight` batches,
- * not N round trips.
+ * Coalesces single requests into batches without waiting on a timer (group commit): a request made
+ * while fewer than `maxInFlight` batches are running goes out at once (alone, if nothing else is
+ * waiting); requests made while all slots are busy wait, and the next free slot takes every one of
+ * them (up to `maxBatch`) as one batch. So a lone request costs what it cost before, and under load
+ * the work per request shrinks as the load grows: N concurrent requests cost about `maxInFlight`
+ * batches, not N round trips.
  *
  * `run` answers a batch with one result per input, in input order. When it throws, every request
- * of that batch rejects with its error; other batches are unaffected.
+ * of that batch rejects with its error, unless `runAlone` is given: then each request of the
+ * failed batch is tried again on its own, so only the one at fault fails. Other batches are never
+ * affected.
  */
 export interface RequestBatcher<I, O> {
   request(input: I): Promise<O>;
@@ -16,11 +18,19 @@ export interface RequestBatcher<I, O> {
 }
 
 export interface RequestBatcherOptions<I, O> {
+  /** One round trip for the whole batch (two or more requests, or one when `runAlone` is not given). */
   run(inputs: I[]): Promise<O[]>;
+  /** A lone request, and each request of a batch whose `run` failed. */
+  runAlone?(input: I): Promise<O>;
   /** Batches running at once (default 1). */
   maxInFlight?: number;
   /** Requests in one batch, at most (default 500). */
   maxBatch?: number;
+  /**
+   * Requests with the same key never share a batch: the later ones wait for the next (for a
+   * statement that may touch each row once, or must apply one tenant's writes in order).
+   */
+  keyOf?(input: I): string;
 }
 
 interface Waiter<I, O> {
@@ -32,24 +42,57 @@ interface Waiter<I, O> {
 export function createRequestBatcher<I, O>(options: RequestBatcherOptions<I, O>): RequestBatcher<I, O> {
   const maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 1));
   const maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 500));
+  const { run, runAlone, keyOf } = options;
   let queue: Waiter<I, O>[] = [];
   let inFlight = 0;
 
-  async function runBatch(batch: Waiter<I, O>[]): Promise<void> {
+  async function alone(waiter: Waiter<I, O>): Promise<void> {
     try {
-      const outputs = await options.run(batch.map((w) => w.input));
+      waiter.resolve(await runAlone!(waiter.input));
+    } catch (error) {
+      waiter.reject(error);
+    }
+  }
+
+  async function runBatch(batch: Waiter<I, O>[]): Promise<void> {
+    if (batch.length === 1 && runAlone) return alone(batch[0]!);
+    let outputs: O[];
+    try {
+      outputs = await run(batch.map((w) => w.input));
       if (outputs.length !== batch.length)
         throw new Error(`request batcher: run answered ${outputs.length} results for ${batch.length} inputs`);
-      batch.forEach((w, i) => w.resolve(outputs[i]!));
     } catch (error) {
-      for (const w of batch) w.reject(error);
+      if (runAlone) await Promise.all(batch.map(alone));
+      else for (const w of batch) w.reject(error);
+      return;
     }
+    batch.forEach((w, i) => w.resolve(outputs[i]!));
+  }
+
+  /** The oldest waiting requests that may share a batch; the rest stay queued in order. */
+  function take(): Waiter<I, O>[] {
+    if (!keyOf) {
+      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+      queue = batch === queue ? [] : queue.slice(maxBatch);
+      return batch;
+    }
+    const batch: Waiter<I, O>[] = [];
+    const rest: Waiter<I, O>[] = [];
+    const keys = new Set<string>();
+    for (const waiter of queue) {
+      const key = keyOf(waiter.input);
+      if (batch.length < maxBatch && !keys.has(key)) {
+        batch.push(waiter);
+        keys.add(key);
+      } else rest.push(waiter);
+    }
+    queue = rest;
+    return batch;
   }
 
   function drain(): void {
     while (inFlight < maxInFlight && queue.length > 0) {
-      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
-      queue = batch === queue ? [] : queue.slice(maxBatch);
+      const batch = take();
       inFlight += 1;
       void runBatch(batch).finally(() => {
         inFlight -= 1;

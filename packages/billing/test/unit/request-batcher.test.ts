@@ -82,6 +82,51 @@ describe('createRequestBatcher', () => {
     expect(await after).toBe(40);
   });
 
+  it('with keyOf, requests of one key never share a batch: the later ones wait for the next', async () => {
+    const batches: string[][] = [];
+    const batcher = createRequestBatcher({
+      maxInFlight: 1,
+      keyOf: (input: string) => input.split(':')[0]!,
+      run: async (inputs: string[]) => {
+        batches.push(inputs);
+        await tick();
+        return inputs.map((i) => i.toUpperCase());
+      },
+    });
+    const answers = await Promise.all(
+      ['a:1', 'a:2', 'b:1', 'a:3', 'b:2', 'c:1'].map((i) => batcher.request(i)),
+    );
+    expect(answers).toEqual(['A:1', 'A:2', 'B:1', 'A:3', 'B:2', 'C:1']);
+    expect(batches).toEqual([['a:1'], ['a:2', 'b:1', 'c:1'], ['a:3', 'b:2']]);
+  });
+
+  it('with runAlone, a lone request goes through it, and a failed batch is retried request by request so only the one at fault fails', async () => {
+    const calls: string[] = [];
+    const batcher = createRequestBatcher({
+      maxInFlight: 1,
+      run: async (inputs: number[]) => {
+        calls.push(`run ${inputs.join(',')}`);
+        await tick();
+        if (inputs.includes(13)) throw new Error('batch refused');
+        return inputs.map((n) => n * 10);
+      },
+      runAlone: async (n: number) => {
+        calls.push(`alone ${n}`);
+        await tick();
+        if (n === 13) throw new Error('13 is bad');
+        return n * 10;
+      },
+    });
+    const results = await Promise.allSettled([1, 12, 13, 14].map((n) => batcher.request(n)));
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual([
+      10,
+      120,
+      '13 is bad',
+      140,
+    ]);
+    expect(calls).toEqual(['alone 1', 'run 12,13,14', 'alone 12', 'alone 13', 'alone 14']);
+  });
+
   it('rejects a batch whose run answers the wrong number of results', async () => {
     const batcher = createRequestBatcher({ run: async (inputs: number[]) => inputs.slice(1) });
     await expect(batcher.request(1)).rejects.toThrow('run answered 0 results for 1 inputs');
