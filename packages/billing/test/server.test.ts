@@ -222,7 +222,11 @@ describe('createBillingContext', () => {
   });
 });
 
-describe('npm start (src/server/main.ts)', () => {
+// Each child (a server or a configuration check) has its own embedded database and emulator, so the
+// tests run at the same time: much of a child's life is waiting (the emulator's latency, a shutdown).
+// The two tests about the server without workers read one run of it. Assertions use the test's own
+// `expect`, as concurrent tests must.
+describe.concurrent('npm start (src/server/main.ts)', () => {
   const mainPath = fileURLToPath(new URL('../src/server/main.ts', import.meta.url));
 
   function startMain(env: NodeJS.ProcessEnv) {
@@ -257,13 +261,15 @@ describe('npm start (src/server/main.ts)', () => {
 
   // Each test starts a child that loads the whole server: on a loaded machine that takes as long here
   // as in the tests that go on to serve, hence the same timeout.
-  it('refuses to start without STRIPE_WEBHOOK_SECRET, naming it', async () => {
+  it('refuses to start without STRIPE_WEBHOOK_SECRET, naming it', async ({ expect }) => {
     const run = startMain({ STRIPE_SECRET_KEY: 'sk_test_x', STRIPE_WEBHOOK_SECRET: '', PORT: '0' });
     expect(await run.exited).toBe(1);
     expect(run.output()).toMatch(/Configuration error: .*STRIPE_WEBHOOK_SECRET is required/);
   }, 120_000);
 
-  it('a bad variable is one line naming it, not a stack trace nor a false "webhook secret required"', async () => {
+  it('a bad variable is one line naming it, not a stack trace nor a false "webhook secret required"', async ({
+    expect,
+  }) => {
     const run = startMain({
       STRIPE_SECRET_KEY: 'sk_test_x',
       STRIPE_WEBHOOK_SECRET: 'whsec_x',
@@ -277,7 +283,9 @@ describe('npm start (src/server/main.ts)', () => {
     ]);
   }, 120_000);
 
-  it('refuses the embedded database unless ALLOW_EMBEDDED_DATABASE=true, and warns loudly when allowed', async () => {
+  it('refuses the embedded database unless ALLOW_EMBEDDED_DATABASE=true, and warns loudly when allowed', async ({
+    expect,
+  }) => {
     const refused = startMain({
       STRIPE_SECRET_KEY: 'sk_test_x',
       STRIPE_WEBHOOK_SECRET: 'whsec_x',
@@ -288,20 +296,11 @@ describe('npm start (src/server/main.ts)', () => {
       /^Configuration error: DATABASE_URL is required: .*ALLOW_EMBEDDED_DATABASE=true/,
     );
 
-    const allowed = startMain({
-      STRIPE_SECRET_KEY: 'sk_test_x',
-      STRIPE_WEBHOOK_SECRET: 'whsec_x',
-      PORT: '0',
-    });
-    try {
-      await allowed.listening();
-      expect(allowed.output()).toMatch(
-        /"level":40,.*embedded in-memory database.*LOST when this process stops/,
-      );
-    } finally {
-      allowed.child.kill('SIGTERM');
-      expect(await allowed.exited).toBe(0);
-    }
+    // Allowed: the server of the SIGTERM test below (startMain allows the embedded database), which
+    // listened, warned, and exited cleanly on SIGTERM.
+    const allowed = await inFlightWithoutWorker();
+    expect(allowed.output).toMatch(/"level":40,.*embedded in-memory database.*LOST when this process stops/);
+    expect(allowed.exit).toBe(0);
   }, 120_000);
 
   /** A signed event whose processing reads a customer from Stripe slowly (1.5 s), and the SIGTERM sent mid-read. */
@@ -333,8 +332,9 @@ describe('npm start (src/server/main.ts)', () => {
         );
       const before = customerReads();
       const delivery = emu.deliverEvent(customer.id);
-      // SIGTERM only once the processing is under way (its Stripe read has arrived), however slow the machine.
-      for (let i = 0; i < 200 && customerReads() === before; i += 1) {
+      // SIGTERM only once the processing is under way (its Stripe read has arrived), however slow the
+      // machine: up to 30 s, as the children started beside this one slow it down.
+      for (let i = 0; i < 1200 && customerReads() === before; i += 1) {
         await new Promise((r) => setTimeout(r, 25));
       }
       run.child.kill('SIGTERM');
@@ -348,13 +348,19 @@ describe('npm start (src/server/main.ts)', () => {
     }
   }
 
-  it('on SIGTERM lets an in-flight webhook finish, then exits cleanly (no worker: processed in the request)', async () => {
-    const { body, exit } = await sigtermDuringProcessing('0');
+  let withoutWorker: ReturnType<typeof sigtermDuringProcessing> | undefined;
+  /** One run of sigtermDuringProcessing('0'), shared by the two tests that read it. */
+  const inFlightWithoutWorker = () => (withoutWorker ??= sigtermDuringProcessing('0'));
+
+  it('on SIGTERM lets an in-flight webhook finish, then exits cleanly (no worker: processed in the request)', async ({
+    expect,
+  }) => {
+    const { body, exit } = await inFlightWithoutWorker();
     expect(body).toMatchObject({ status: 'unknown_tenant' });
     expect(exit).toBe(0);
   }, 120_000);
 
-  it('on SIGTERM the in-process worker finishes its claim before the database closes', async () => {
+  it('on SIGTERM the in-process worker finishes its claim before the database closes', async ({ expect }) => {
     const { body, exit, output } = await sigtermDuringProcessing('2');
     // Answered as soon as it was stored; the worker processed it while the server shut down.
     expect(body).toMatchObject({ status: 'queued' });
