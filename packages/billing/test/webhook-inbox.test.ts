@@ -421,6 +421,79 @@ describe('a lean write path', () => {
   });
 });
 
+describe('a busy pool: several customers per claim statement and per write statement', () => {
+  it('claims 5 customers in one statement (one ticket each); their writes go out in 3 statements, each checked alone: a refused one is retried', async () => {
+    const tenants = ['ib_many_0', 'ib_many_1', 'ib_many_2', 'ib_many_3', 'ib_many_4'];
+    const customers: string[] = [];
+    const eventIds: string[] = [];
+    const gated = gatedFeatureSync();
+    const p = pipeline({}, gated.featureSync);
+    for (const tenantId of tenants) {
+      const { customerId, sub } = await env.subscribed(tenantId, 'starter');
+      await env.stripe.subscriptions.update(sub.id, {
+        items: [{ id: sub.items.data[0]!.id, price: env.plans.pro.price.id }],
+      });
+      const { eventId, body, signature } = signedUpdate(customerId, sub.id);
+      await p.acceptWebhook(body, signature);
+      customers.push(customerId);
+      eventIds.push(eventId);
+    }
+    const stats = env.db.stats;
+    await env.prisma.$queryRaw`SELECT 1`; // a warm connection: its setup is not counted
+    let before = stats.queries;
+    const claims = await p.claimQueues(50);
+    expect(stats.queries - before).toBe(1);
+    const ours = claims.filter((c) => customers.includes(c.customerId ?? ''));
+    expect(ours.map((c) => c.customerId).sort()).toEqual([...customers].sort());
+    expect(new Set(claims.map((c) => c.ticket)).size).toBe(claims.length);
+    // Leased: a second claim takes none of them.
+    const again = await p.claimQueues(50);
+    expect(again.filter((c) => customers.includes(c.customerId ?? ''))).toEqual([]);
+
+    // Every read is held until all five are in; meanwhile a newer read (a single-tenant apply, whose
+    // ticket is taken after the claim's) is written for the first tenant.
+    const processing = Promise.all([...claims, ...again].map((c) => p.processClaim(c)));
+    await until(() => gated.reads() === claims.length + again.length, 'the five reads');
+    const applied = await env.featureSync.applyPlanDefaultsToTenant(
+      tenants[0]!,
+      env.plans.enterprise.price.id,
+      {
+        force: true,
+      },
+    );
+    expect(applied).toMatchObject({ success: true, changed: true });
+    await env.prisma.$queryRaw`SELECT 1`;
+    before = stats.queries;
+    gated.release();
+    const outcomes = await processing;
+    // Two writes alone (the in-flight bound), the three that waited in one statement, and the
+    // refused customer's events given back: 4 statements for 5 customers.
+    expect(stats.queries - before).toBe(4);
+    const byCustomer = new Map([...claims, ...again].map((c, i) => [c.customerId, outcomes[i]]));
+    expect(byCustomer.get(customers[0]!)).toEqual({ kind: 'released' });
+    for (const c of customers.slice(1))
+      expect(byCustomer.get(c)).toMatchObject({ kind: 'done', events: [{ action: 'plan_changed' }] });
+    expect(await env.ledger(eventIds[0]!)).toMatchObject({ status: 'pending', processingAttempts: 0 });
+
+    // The refused one is claimed again with a new ticket and applies Stripe's truth (pro).
+    await p.processPending();
+    for (const [i, tenantId] of tenants.entries()) {
+      expect(await env.ledger(eventIds[i]!)).toMatchObject({ status: 'processed' });
+      expect(await env.state(tenantId)).toMatchObject({ stripePriceId: env.plans.pro.price.id });
+    }
+    const prices = async (tenantId: string) =>
+      (await env.prisma.featureAuditLog.findMany({ where: { tenantId }, orderBy: { id: 'asc' } })).map(
+        (a) => (a.after as { stripePriceId: string }).stripePriceId,
+      );
+    expect(await prices(tenants[0]!)).toEqual([
+      env.plans.starter.price.id,
+      env.plans.enterprise.price.id,
+      env.plans.pro.price.id,
+    ]);
+    expect(await prices(tenants[1]!)).toEqual([env.plans.starter.price.id, env.plans.pro.price.id]);
+  });
+});
+
 describe('admin API: list and replay inbox events', () => {
   const ADMIN = 'inbox-admin-token-0123456789abcdef';
   const TENANT = 'inbox-tenant-token-0123456789abcdef';
