@@ -13,6 +13,7 @@ import {
   type TenantFeatureState,
 } from '../core/index.js';
 import { BillingError, StripeNotFoundError } from '../errors.js';
+import { createRequestBatcher } from '../request-batcher.js';
 import { mapStripeError, readSubscriptionTruth } from '../stripe-sync/index.js';
 import {
   applyDecision,
@@ -114,78 +115,18 @@ interface StripeFacts {
   subscriptions: Map<string, Stripe.Subscription | null>;
 }
 
-/**
- * Group commit for ticketed writes: a write that finds `maxInFlight` write statements already
- * running waits, and every write waiting when one finishes goes out in the next statement
- * (`writeTicketedMany`, one write per tenant per statement). An idle pipeline writes at once, alone;
- * a busy one pays one statement for many customers. If a combined statement fails, its writes are
- * retried one by one, so only the write at fault fails.
- */
-export function createWriteBatcher(prisma: PrismaClient, { maxInFlight = 2, maxBatch = 64 } = {}) {
-  interface Job {
-    write: TicketedWrite;
-    resolve: (result: TicketedWriteResult) => void;
-    reject: (error: unknown) => void;
-  }
-  let queue: Job[] = [];
-  let inFlight = 0;
-
-  const alone = async (job: Job) => {
-    try {
-      job.resolve(await writeTicketed(prisma, job.write));
-    } catch (error) {
-      job.reject(error);
-    }
-  };
-
-  async function run(batch: Job[]) {
-    if (batch.length === 1) return alone(batch[0]!);
-    let results: TicketedWriteResult[];
-    try {
-      results = await writeTicketedMany(
-        prisma,
-        batch.map((j) => j.write),
-      );
-    } catch {
-      await Promise.all(batch.map(alone));
-      return;
-    }
-    batch.forEach((job, i) => job.resolve(results[i]!));
-  }
-
-  function pump() {
-    while (inFlight < maxInFlight && queue.length > 0) {
-      const batch: Job[] = [];
-      const tenants = new Set<string>();
-      const rest: Job[] = [];
-      for (const job of queue) {
-        if (batch.length < maxBatch && !tenants.has(job.write.tenantId)) {
-          batch.push(job);
-          tenants.add(job.write.tenantId);
-        } else rest.push(job);
-      }
-      queue = rest;
-      inFlight += 1;
-      void run(batch).finally(() => {
-        inFlight -= 1;
-        pump();
-      });
-    }
-  }
-
-  return {
-    write(write: TicketedWrite): Promise<TicketedWriteResult> {
-      return new Promise((resolve, reject) => {
-        queue.push({ write, resolve, reject });
-        pump();
-      });
-    },
-  };
-}
-
 export function createQueueProcessor(deps: ProcessorDeps) {
   const { stripe, prisma, featureSync } = deps;
-  const writes = createWriteBatcher(prisma);
+  // Group commit for the ticketed writes: a write that finds two write statements running waits,
+  // and the writes waiting when one finishes go out together (one per tenant per statement). An
+  // idle pipeline writes at once, alone; a failed combined statement is retried write by write.
+  const writes = createRequestBatcher<TicketedWrite, TicketedWriteResult>({
+    run: (batch) => writeTicketedMany(prisma, batch),
+    runAlone: (write) => writeTicketed(prisma, write),
+    keyOf: (write) => write.tenantId,
+    maxInFlight: 2,
+    maxBatch: 64,
+  });
   const stripeSync = featureSync.stripeSync;
   const call = stripeSync.call;
 
@@ -423,7 +364,7 @@ export function createQueueProcessor(deps: ProcessorDeps) {
     let state = match.state;
     for (let tries = 0; ; tries += 1) {
       const folded = fold(tenantId, state, planned, facts);
-      const result = await writes.write({
+      const result = await writes.request({
         tenantId,
         ticket: claim.ticket,
         expectedVersion: state?.version ?? 0,
@@ -567,7 +508,7 @@ export function createQueueProcessor(deps: ProcessorDeps) {
         if ('skip' in decision) break;
         const applied = applyDecision(tenantId, state, decision, event.id);
         if (!applied.changed) break;
-        const result = await writes.write({
+        const result = await writes.request({
           tenantId,
           ticket: claim.ticket,
           expectedVersion: state.version,
