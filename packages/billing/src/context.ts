@@ -158,6 +158,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     const webhooks = createStripeWebhookHandler(stripe, db.prisma, featureSync, webhookSecret ?? '', {
       ...(graceDays !== undefined ? { paymentFailurePolicy: { gracePeriodDays: graceDays } } : {}),
       metrics,
+      pool: db.pool,
       ...options.webhookOptions,
       retry: { maxAttempts: env.WEBHOOK_MAX_ATTEMPTS, ...options.webhookOptions?.retry },
       leaseMs: options.webhookOptions?.leaseMs ?? env.WEBHOOK_LEASE_MS,

@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedDatabase, type Database } from '@packages/db';
 import { createAcceptBatcher } from '../src/webhooks/accept-batcher.js';
-import { acceptEvent, type AcceptInput, type AcceptOutcome } from '../src/webhooks/inbox.js';
+import {
+  acceptEvent,
+  acceptEvents,
+  sqlThroughPool,
+  sqlThroughPrisma,
+  type AcceptInput,
+  type AcceptOutcome,
+} from '../src/webhooks/inbox.js';
 
 // Group commit of the inbox (src/webhooks/accept-batcher.ts) against the real database: deliveries
 // that arrive while an insert is in flight share one statement, with the outcome each would have had
@@ -12,7 +19,7 @@ let batchedDb: Database;
 beforeAll(async () => {
   [sequentialDb, batchedDb] = await Promise.all([
     createIsolatedDatabase({ poolMax: 2, readPoolMax: 1 }),
-    createIsolatedDatabase({ poolMax: 2, readPoolMax: 1 }),
+    createIsolatedDatabase({ poolMax: 4, readPoolMax: 1 }),
   ]);
 });
 afterAll(async () => {
@@ -104,7 +111,7 @@ describe('accept batcher (group commit of the inbox)', () => {
     for (const d of [delivery(`${p}lead`), ...deliveries(p)])
       sequential.push(await acceptEvent(sequentialDb.prisma, d));
 
-    const batcher = createAcceptBatcher(batchedDb.prisma);
+    const batcher = createAcceptBatcher(sqlThroughPool(batchedDb.pool));
     const before = batchedDb.stats.queries;
     // The lead goes at once (nothing to wait for); the others arrive while it is in flight.
     const lead = batcher.accept(delivery(`${p}lead`));
@@ -148,7 +155,7 @@ describe('accept batcher (group commit of the inbox)', () => {
 
   it('many concurrent deliveries with repeats: one `new` per event, every delivery counted, batches bounded', async () => {
     const p = 'evt_many_';
-    const batcher = createAcceptBatcher(batchedDb.prisma, { maxBatch: 50 });
+    const batcher = createAcceptBatcher(sqlThroughPrisma(batchedDb.prisma), { maxBatch: 50 });
     const ids = Array.from({ length: 300 }, (_, i) => `${p}${(i * 7) % 40}`);
     const before = batchedDb.stats.queries;
     const outcomes = await Promise.all(ids.map((id) => batcher.accept(delivery(id))));
@@ -170,6 +177,58 @@ describe('accept batcher (group commit of the inbox)', () => {
     for (const row of rows) expect(row.attempts).toBe(deliveredTimes(row.event_id));
   });
 
+  // Needs three sessions at once; the embedded PGlite has one.
+  it.skipIf(!process.env.DATABASE_URL)(
+    'two statements upserting the same events in opposite orders wait for each other instead of deadlocking',
+    async () => {
+      // Two servers on one inbox, each with a batch of the same redelivered events. A transaction
+      // holds the middle row, so each statement locks the rows before it in its own order and waits.
+      const p = 'evt_order_';
+      const ids = Array.from({ length: 20 }, (_, i) => `${p}${String(i).padStart(2, '0')}`);
+      for (const id of ids) await acceptEvent(batchedDb.prisma, delivery(id));
+      const sql = sqlThroughPool(batchedDb.pool);
+      const blocker = await batchedDb.pool.connect();
+      let results: PromiseSettledResult<AcceptOutcome[]>[];
+      try {
+        const blockerPid = (await blocker.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+        await blocker.query('BEGIN');
+        await blocker.query('SELECT 1 FROM processed_stripe_events WHERE event_id = $1 FOR UPDATE', [
+          ids[10],
+        ]);
+        const both = Promise.allSettled([
+          acceptEvents(
+            sql,
+            ids.map((id) => delivery(id)),
+          ),
+          acceptEvents(
+            sql,
+            [...ids].reverse().map((id) => delivery(id)),
+          ),
+        ]);
+        // Statements waiting on the blocker, or on a statement that waits on it. Polled from another
+        // connection: inside the blocker's transaction the view would not change.
+        const waiting = async () =>
+          (
+            await sequentialDb.pool.query(
+              `WITH direct AS (SELECT pid FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid)))
+             SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE pid IN (SELECT pid FROM direct) OR pg_blocking_pids(pid) && ARRAY(SELECT pid FROM direct)`,
+              [blockerPid],
+            )
+          ).rows[0].n as number;
+        for (let i = 0; i < 200 && (await waiting()) < 2; i++) await new Promise((r) => setTimeout(r, 10));
+        expect(await waiting()).toBe(2);
+        await blocker.query('COMMIT');
+        results = await both;
+      } finally {
+        await blocker.query('ROLLBACK').catch(() => {});
+        blocker.release();
+      }
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+      expect((await rowsOf(batchedDb, p)).map((r) => r.attempts)).toEqual(ids.map(() => 3));
+    },
+  );
+
   it('a statement that fails rejects every delivery in it with its error and stores none of them; the next batch is written', async () => {
     const p = 'evt_fail_';
     const db = batchedDb;
@@ -182,7 +241,7 @@ describe('accept batcher (group commit of the inbox)', () => {
       `CREATE TRIGGER accept_fault BEFORE INSERT ON processed_stripe_events
          FOR EACH ROW EXECUTE FUNCTION accept_fault_fn()`,
     );
-    const batcher = createAcceptBatcher(db.prisma);
+    const batcher = createAcceptBatcher(sqlThroughPool(db.pool));
     let settled: PromiseSettledResult<AcceptOutcome>[];
     try {
       const lead = batcher.accept(delivery(`${p}lead`));

@@ -1,14 +1,14 @@
-import type { PrismaClient } from '@packages/db';
-import { acceptEvents, type AcceptInput, type AcceptOutcome } from './inbox.js';
+import { acceptEvents, type AcceptInput, type AcceptOutcome, type RunSql } from './inbox.js';
 
 /**
- * Group commit for the inbox: accepts that arrive while an insert is in flight wait for it, then
- * go together as ONE multi-row statement (`acceptEvents`: one round trip, one commit, one WAL flush
- * for all of them) instead of one autocommit INSERT each. A lone accept is written at once (no timer
- * to wait for); under load the batch is whatever arrived during the previous write, at most
- * `maxBatch`. Every caller resolves only after the statement that holds its row committed, and a
- * failed statement rejects every caller in it with its error: no delivery is answered 2xx without
- * its row. One statement is in flight at a time, so accepts take one connection of the pool.
+ * Group commit for the inbox: accepts that arrive while an insert is in flight wait for it, then go
+ * together as ONE multi-row statement (`acceptEvents`: one round trip, one commit, one WAL flush for
+ * all of them) instead of one autocommit INSERT each. A lone accept is written at once (no timer to
+ * wait for); under load a batch is whatever arrived during the previous write, at most `maxBatch`.
+ * Every caller resolves only after the statement that holds its row committed, and a failed
+ * statement rejects every caller in it with its error: no delivery is answered 2xx without its row.
+ * One statement at a time, so accepts hold at most one connection of the pool (two in flight made
+ * smaller batches and measured slower, see docs/webhooks.md).
  */
 export interface AcceptBatcher {
   accept(input: AcceptInput): Promise<AcceptOutcome>;
@@ -25,7 +25,7 @@ interface Waiting {
   reject(error: unknown): void;
 }
 
-export function createAcceptBatcher(prisma: PrismaClient, options: AcceptBatcherOptions = {}): AcceptBatcher {
+export function createAcceptBatcher(sql: RunSql, options: AcceptBatcherOptions = {}): AcceptBatcher {
   const maxBatch = Math.max(1, options.maxBatch ?? 500);
   let waiting: Waiting[] = [];
   let writing = false;
@@ -37,7 +37,7 @@ export function createAcceptBatcher(prisma: PrismaClient, options: AcceptBatcher
       waiting = batch === waiting ? [] : waiting.slice(maxBatch);
       try {
         const outcomes = await acceptEvents(
-          prisma,
+          sql,
           batch.map((w) => w.input),
         );
         batch.forEach((w, i) => w.resolve(outcomes[i]!));

@@ -10,8 +10,11 @@ import {
   claimQueues,
   readLedgerRow,
   retryLater,
+  sqlThroughPool,
+  sqlThroughPrisma,
   type ClaimedQueue,
   type RetryPolicy,
+  type SqlPool,
 } from './inbox.js';
 import { UNKNOWN_TENANT } from './ledger.js';
 import {
@@ -43,6 +46,11 @@ export interface StripeWebhookHandlerOptions {
   /** How long a claim holds its events before another worker may take them over (default 60 s). */
   leaseMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * The pg pool behind `prisma` (`Database.pool`): deliveries are then stored through it directly,
+   * skipping Prisma's per-query work on the hot path. Without it they go through `prisma`.
+   */
+  pool?: SqlPool;
 }
 
 /** `queued`: stored in the inbox, a worker processes it (acceptWebhook). */
@@ -128,7 +136,7 @@ export function createStripeWebhookHandler(
   const sleep = options.sleep ?? defaultSleep;
   const listeners = new Set<() => void>();
   // Concurrent deliveries share one INSERT (group commit); each still answers after its row committed.
-  const inbox = createAcceptBatcher(prisma);
+  const inbox = createAcceptBatcher(options.pool ? sqlThroughPool(options.pool) : sqlThroughPrisma(prisma));
   const processor = createQueueProcessor({
     stripe,
     prisma,
