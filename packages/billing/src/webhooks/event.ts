@@ -12,6 +12,8 @@ export interface VerifiedEvent {
   object: Record<string, unknown>;
 }
 
+const utf8 = new TextDecoder('utf8');
+
 /** Year 3000 in Unix seconds: later than any real event, early enough to stay a valid Date. */
 const MAX_CREATED = 32_503_680_000;
 
@@ -21,7 +23,13 @@ const eventShape = z.object({
   id: stripeIdSchema,
   type: z.string().regex(/^[a-z0-9_.]{1,100}$/, 'must be a Stripe event type'),
   created: z.number().int().nonnegative().max(MAX_CREATED),
-  data: z.object({ object: z.record(z.string(), z.unknown()) }),
+  // Only "a JSON object": z.record would copy every key of the (large) object on each delivery.
+  data: z.object({
+    object: z.custom<Record<string, unknown>>(
+      (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+      'Invalid input: expected an object',
+    ),
+  }),
 });
 
 /**
@@ -40,7 +48,9 @@ export function verifyEvent(
   if (!signature) throw new WebhookSignatureError('Missing Stripe-Signature header');
   let raw: unknown;
   try {
-    raw = stripe.webhooks.constructEvent(payload, signature, secret, toleranceSeconds);
+    // Decoded once here, as the SDK would (it decodes a Buffer twice: to check, then to parse).
+    const text = typeof payload === 'string' ? payload : utf8.decode(payload);
+    raw = stripe.webhooks.constructEvent(text, signature, secret, toleranceSeconds);
   } catch (error) {
     if (isSignatureFailure(error)) {
       throw new WebhookSignatureError(`Invalid Stripe signature: ${(error as Error).message}`, {
