@@ -8,7 +8,7 @@ import { acceptEvents, type AcceptInput, type AcceptOutcome, type RunSql } from 
  * Every caller resolves only after the statement that holds its row committed, and a failed
  * statement rejects every caller in it with its error: no delivery is answered 2xx without its row.
  * One statement at a time, so accepts hold at most one connection of the pool (two in flight made
- * smaller batches and measured slower, see docs/webhooks.md).
+ * smaller batches and measured no faster, see docs/webhooks.md).
  */
 export interface AcceptBatcher {
   accept(input: AcceptInput): Promise<AcceptOutcome>;
