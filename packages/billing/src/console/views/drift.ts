@@ -1,7 +1,7 @@
 import type { ReconcileResult, TenantDrift } from '../../reconcile/index.js';
 import { html } from '../html.js';
 import { csrfField, page, value, type PageContext } from './layout.js';
-import { dataTable } from './fragments.js';
+import { dataTable, figures } from './fragments.js';
 
 function driftDetails(d: TenantDrift) {
   const lines: Array<[string, unknown, unknown]> = [
@@ -45,74 +45,74 @@ export function driftPage(
       ${d.error && html`<p class="flash error" role="alert">The check failed: ${d.error}</p>`}
       ${
         r &&
-        html`<dl class="figures">
-  <div><dt>Checked</dt><dd>${r.checked}</dd></div>
-  <div><dt>In sync</dt><dd>${r.inSync}</dd></div>
-  <div${r.drift.length > 0 ? html` class="alert"` : ''}><dt>Drifting</dt><dd>${r.drift.length}</dd></div>
-  <div><dt>Failed</dt><dd>${r.failed.length}</dd></div>
-  <div><dt>Skipped</dt><dd>${r.skipped.length}</dd></div>
-  <div><dt>Stripe requests</dt><dd>${r.stripeRequests}</dd></div>
-</dl>
-${
-  r.drift.length > 0
-    ? html`<form
-          method="post"
-          action="/admin/drift/fix"
-          data-confirm="Fix all ${r.drift.length} drifting tenants?"
-        >
-          ${csrfField(ctx)}<button type="submit">Fix all drifting tenants</button>
-        </form>
-        ${dataTable({
-          columns: ['Tenant', 'Differences', html`<span class="sr-only">Actions</span>`],
-          rows: r.drift.map(
-            (t) =>
-              html`<tr>
-                <td>
-                  <a href="/admin/tenants/${encodeURIComponent(t.tenantId)}">${t.tenantId}</a>
-                  <div class="muted small">${t.customerId}</div>
-                </td>
-                <td>${driftDetails(t)}</td>
-                <td>
-                  <form method="post" action="/admin/drift/fix">
-                    ${csrfField(ctx)}<input type="hidden" name="tenantId" value="${t.tenantId}" /><button
-                      type="submit"
-                      class="secondary"
-                      aria-label="Fix ${t.tenantId}"
-                    >
-                      Fix
-                    </button>
-                  </form>
-                </td>
-              </tr>`,
-          ),
-        })}`
-    : html`<p class="flash ok" role="status">No drift: every checked tenant matches Stripe.</p>`
-}
-${
-  r.failed.length > 0 &&
-  dataTable({
-    caption: 'Failures',
-    columns: ['Tenant', 'Phase', 'Code', 'Error'],
-    rows: r.failed.map(
-      (f) =>
-        html`<tr>
-          <td>${value(f.tenantId)}</td>
-          <td>${f.phase}</td>
-          <td><code>${f.code}</code></td>
-          <td>${f.error}</td>
-        </tr>`,
-    ),
-  })
-}
-${
-  r.skipped.length > 0 &&
-  html`<details>
-    <summary>${r.skipped.length} skipped</summary>
-    <ul>
-      ${r.skipped.map((s) => html`<li>${s.tenantId ?? s.customerId}: ${s.reason}</li>`)}
-    </ul>
-  </details>`
-}`
+        html`${figures([
+          ['Checked', r.checked],
+          ['In sync', r.inSync],
+          ['Drifting', r.drift.length, r.drift.length > 0 ? 'alert' : null],
+          ['Failed', r.failed.length],
+          ['Skipped', r.skipped.length],
+          ['Stripe requests', r.stripeRequests],
+        ])}
+        ${
+          r.drift.length > 0
+            ? html`<form
+                  method="post"
+                  action="/admin/drift/fix"
+                  data-confirm="Fix all ${r.drift.length} drifting tenants?"
+                >
+                  ${csrfField(ctx)}<button type="submit">Fix all drifting tenants</button>
+                </form>
+                ${dataTable({
+                  columns: ['Tenant', 'Differences', html`<span class="sr-only">Actions</span>`],
+                  rows: r.drift.map(
+                    (t) =>
+                      html`<tr>
+                        <td>
+                          <a href="/admin/tenants/${encodeURIComponent(t.tenantId)}">${t.tenantId}</a>
+                          <div class="muted small">${t.customerId}</div>
+                        </td>
+                        <td>${driftDetails(t)}</td>
+                        <td>
+                          <form method="post" action="/admin/drift/fix">
+                            ${csrfField(ctx)}<input
+                              type="hidden"
+                              name="tenantId"
+                              value="${t.tenantId}"
+                            /><button type="submit" class="secondary" aria-label="Fix ${t.tenantId}">
+                              Fix
+                            </button>
+                          </form>
+                        </td>
+                      </tr>`,
+                  ),
+                })}`
+            : html`<p class="flash ok" role="status">No drift: every checked tenant matches Stripe.</p>`
+        }
+        ${
+          r.failed.length > 0 &&
+          dataTable({
+            caption: 'Failures',
+            columns: ['Tenant', 'Phase', 'Code', 'Error'],
+            rows: r.failed.map(
+              (f) =>
+                html`<tr>
+                  <td>${value(f.tenantId)}</td>
+                  <td>${f.phase}</td>
+                  <td><code>${f.code}</code></td>
+                  <td>${f.error}</td>
+                </tr>`,
+            ),
+          })
+        }
+        ${
+          r.skipped.length > 0 &&
+          html`<details>
+            <summary>${r.skipped.length} skipped</summary>
+            <ul>
+              ${r.skipped.map((s) => html`<li>${s.tenantId ?? s.customerId}: ${s.reason}</li>`)}
+            </ul>
+          </details>`
+        }`
       }`,
   );
 }

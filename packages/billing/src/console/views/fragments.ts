@@ -40,7 +40,7 @@ export function dataTable(t: {
 }
 
 /** A figure of a `<dl class="figures">`: label, value, and a class for its row (`alert`). */
-export type Figure = readonly [label: string, value: HtmlValue, className?: string | null];
+export type Figure = readonly [label: HtmlValue, value: HtmlValue, className?: string | null];
 
 /** Labelled figures; entries given as `false` (`admin && [...]`) are left out. */
 export function figures(items: readonly (Figure | false | null | undefined)[]): Html {

@@ -2,7 +2,7 @@ import type { PlanStatistics, StripeSyncStats } from '../../stripe-sync/index.js
 import { html } from '../html.js';
 import type { TenantCounts, WebhookFigures } from '../queries.js';
 import { page, when, type PageContext } from './layout.js';
-import { dataTable } from './fragments.js';
+import { dataTable, figures, type Figure } from './fragments.js';
 
 export interface OverviewData {
   counts: TenantCounts;
@@ -22,28 +22,13 @@ export function overviewPage(ctx: PageContext, d: OverviewData) {
     html`<h1>Overview</h1>
       <section aria-labelledby="h-tenants">
         <h2 id="h-tenants">Tenants</h2>
-        <dl class="figures">
-          <div>
-            <dt>Tenants</dt>
-            <dd>${counts.tenants}</dd>
-          </div>
-          <div>
-            <dt>With a feature config</dt>
-            <dd>${counts.configured}</dd>
-          </div>
-          <div>
-            <dt>Restricted (no access)</dt>
-            <dd>${counts.restricted}</dd>
-          </div>
-          <div>
-            <dt>In payment grace</dt>
-            <dd>${counts.inPaymentGrace}</dd>
-          </div>
-          <div>
-            <dt>On a custom plan</dt>
-            <dd>${counts.customPlans}</dd>
-          </div>
-        </dl>
+        ${figures([
+          ['Tenants', counts.tenants],
+          ['With a feature config', counts.configured],
+          ['Restricted (no access)', counts.restricted],
+          ['In payment grace', counts.inPaymentGrace],
+          ['On a custom plan', counts.customPlans],
+        ])}
         ${dataTable({
           caption: 'Tenants per plan',
           columns: ['Plan (bundle)', { label: 'Tenants', className: 'num' }],
@@ -62,32 +47,14 @@ export function overviewPage(ctx: PageContext, d: OverviewData) {
         <h2 id="h-plans">Stripe catalogue (getPlanStatistics)</h2>
         ${
           plans
-            ? html`<dl class="figures">
-                  <div>
-                    <dt>Products</dt>
-                    <dd>${plans.totalProducts}</dd>
-                  </div>
-                  <div>
-                    <dt>Active products</dt>
-                    <dd>${plans.activeProducts}</dd>
-                  </div>
-                  <div>
-                    <dt>With features</dt>
-                    <dd>${plans.productsWithFeatures}</dd>
-                  </div>
-                  <div>
-                    <dt>Custom plans</dt>
-                    <dd>${plans.customPlans}</dd>
-                  </div>
-                  <div>
-                    <dt>Prices</dt>
-                    <dd>${plans.totalPrices}</dd>
-                  </div>
-                  <div>
-                    <dt>Prices with lookup key</dt>
-                    <dd>${plans.pricesWithLookupKey}</dd>
-                  </div>
-                </dl>
+            ? html`${figures([
+                  ['Products', plans.totalProducts],
+                  ['Active products', plans.activeProducts],
+                  ['With features', plans.productsWithFeatures],
+                  ['Custom plans', plans.customPlans],
+                  ['Prices', plans.totalPrices],
+                  ['Prices with lookup key', plans.pricesWithLookupKey],
+                ])}
                 <p>
                   Products per bundle:
                   ${Object.entries(plans.bundles)
@@ -113,35 +80,24 @@ export function overviewPage(ctx: PageContext, d: OverviewData) {
       </section>
       <section aria-labelledby="h-health">
         <h2 id="h-health">Sync and webhook health</h2>
-        <dl class="figures">
-          <div>
-            <dt>Events in the last 24 h</dt>
-            <dd>${webhooks.lastDay}</dd>
-          </div>
-          <div>
-            <dt>Last event received</dt>
-            <dd>${when(webhooks.lastReceivedAt)}</dd>
-          </div>
-          ${['pending', 'processing', 'processed', 'ignored', 'failed'].map(
-            (s) =>
-              html`<div${s === 'failed' && failed > 0 ? html` class="alert"` : ''}><dt><a href="/admin/inbox?status=${s}">${s}</a></dt><dd>${webhooks.byStatus[s] ?? 0}</dd></div>`,
-          )}
-          ${
-            d.stripeStats &&
-            html`<div>
-                <dt>Stripe requests (this process)</dt>
-                <dd>${d.stripeStats.stripeRequests}</dd>
-              </div>
-              <div>
-                <dt>Plan cache hits / misses</dt>
-                <dd>${d.stripeStats.cacheHits} / ${d.stripeStats.cacheMisses}</dd>
-              </div>
-              <div>
-                <dt>Retries / rate limited</dt>
-                <dd>${d.stripeStats.retries} / ${d.stripeStats.rateLimited}</dd>
-              </div>`
-          }
-        </dl>
+        ${figures([
+          ['Events in the last 24 h', webhooks.lastDay],
+          ['Last event received', when(webhooks.lastReceivedAt)],
+          ...['pending', 'processing', 'processed', 'ignored', 'failed'].map((s): Figure => [
+            html`<a href="/admin/inbox?status=${s}">${s}</a>`,
+            webhooks.byStatus[s] ?? 0,
+            s === 'failed' && failed > 0 ? 'alert' : null,
+          ]),
+          d.stripeStats && ['Stripe requests (this process)', d.stripeStats.stripeRequests],
+          d.stripeStats && [
+            'Plan cache hits / misses',
+            `${d.stripeStats.cacheHits} / ${d.stripeStats.cacheMisses}`,
+          ],
+          d.stripeStats && [
+            'Retries / rate limited',
+            `${d.stripeStats.retries} / ${d.stripeStats.rateLimited}`,
+          ],
+        ])}
       </section>`,
   );
 }

@@ -7,7 +7,7 @@ import { html, type Html } from '../html.js';
 import type { CustomPlanRow } from '../queries.js';
 import { auditTimeline } from './audit.js';
 import { copyable, csrfField, isAdmin, page, value, when, type PageContext } from './layout.js';
-import { dataTable } from './fragments.js';
+import { dataTable, figures } from './fragments.js';
 
 export interface TenantPageData {
   tenant: { id: string; name: string; stripeCustomerId: string | null };
@@ -44,34 +44,40 @@ export function tenantPage(ctx: PageContext, d: TenantPageData) {
         <h2 id="h-status">Plan and subscription</h2>
         ${
           s
-            ? html`<dl class="figures">
-  <div><dt>Plan (bundle)</dt><dd>${value(s.bundle)}${s.source === 'custom' ? html` <span class="badge">custom</span>` : ''}</dd></div>
-  <div><dt>Access</dt><dd>${s.accessActive ? html`<span class="bool on">active</span>` : html`<span class="bool off">restricted</span>`}</dd></div>
-  <div><dt>Subscription status</dt><dd>${value(s.subscriptionStatus)}</dd></div>
-  <div${d.graceEndsAt ? html` class="alert"` : ''}><dt>Payment grace</dt><dd>${
-    s.paymentFailedAt
-      ? html`payment failed ${when(s.paymentFailedAt)};
-        ${s.accessActive ? html`grace ends ${when(d.graceEndsAt)}` : 'grace over'}`
-      : html`<span class="muted">no failed payment</span>`
-  }</dd></div>
-  <div><dt>Trial ends</dt><dd>${when(s.trialEndsAt)}</dd></div>
-  <div><dt>Stripe customer</dt><dd>${d.tenant.stripeCustomerId ? html`<code>${d.tenant.stripeCustomerId}</code>` : html`<span class="muted">unlinked</span>`}</dd></div>
-  ${
-    admin &&
-    html`<div>
-        <dt>Price</dt>
-        <dd>${s.stripePriceId ? html`<code>${s.stripePriceId}</code>` : value(null)}</dd>
-      </div>
-      <div>
-        <dt>Subscription</dt>
-        <dd>${s.stripeSubscriptionId ? html`<code>${s.stripeSubscriptionId}</code>` : value(null)}</dd>
-      </div>
-      <div>
-        <dt>Config version</dt>
-        <dd>${s.version} (${when(s.updatedAt)})</dd>
-      </div>`
-  }
-</dl>`
+            ? figures([
+                [
+                  'Plan (bundle)',
+                  html`${value(s.bundle)}${s.source === 'custom' ? html` <span class="badge">custom</span>` : ''}`,
+                ],
+                [
+                  'Access',
+                  s.accessActive
+                    ? html`<span class="bool on">active</span>`
+                    : html`<span class="bool off">restricted</span>`,
+                ],
+                ['Subscription status', value(s.subscriptionStatus)],
+                [
+                  'Payment grace',
+                  s.paymentFailedAt
+                    ? html`payment failed ${when(s.paymentFailedAt)};
+                      ${s.accessActive ? html`grace ends ${when(d.graceEndsAt)}` : 'grace over'}`
+                    : html`<span class="muted">no failed payment</span>`,
+                  d.graceEndsAt ? 'alert' : null,
+                ],
+                ['Trial ends', when(s.trialEndsAt)],
+                [
+                  'Stripe customer',
+                  d.tenant.stripeCustomerId
+                    ? html`<code>${d.tenant.stripeCustomerId}</code>`
+                    : html`<span class="muted">unlinked</span>`,
+                ],
+                admin && ['Price', s.stripePriceId ? html`<code>${s.stripePriceId}</code>` : value(null)],
+                admin && [
+                  'Subscription',
+                  s.stripeSubscriptionId ? html`<code>${s.stripeSubscriptionId}</code>` : value(null),
+                ],
+                admin && ['Config version', html`${s.version} (${when(s.updatedAt)})`],
+              ])
             : html`<p>
                 No feature configuration yet: every feature is off until a plan is applied or Stripe sends an
                 event.
