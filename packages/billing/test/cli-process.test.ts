@@ -6,6 +6,7 @@ import { EXIT_DRIFT, runReconcileCli } from '../src/cli/reconcile.js';
 import { captureStream } from './admin-helpers.js';
 import { seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
 import { useAdminTestEnv } from './helpers/use-env.js';
+import { finished } from './helpers/child-process.js';
 
 /**
  * The CLIs as an operator runs them: the documented npm commands as real child processes, their
@@ -34,15 +35,7 @@ function childEnv(): NodeJS.ProcessEnv {
 
 function npm(args: string[]) {
   const child = spawn('npm', args, { cwd: repoRoot, env: childEnv(), detached: true });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-  return { child, done };
+  return { child, done: finished(child) };
 }
 
 const subscriptionListRequests = () =>

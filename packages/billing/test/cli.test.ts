@@ -14,6 +14,7 @@ import { renderBar } from '../src/cli/progress.js';
 import { captureStream } from './admin-helpers.js';
 import { seedPlan, seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
 import { useAdminTestEnv } from './helpers/use-env.js';
+import { finished } from './helpers/child-process.js';
 
 const env = await useAdminTestEnv();
 const plans = await seedPlans(env.stripe);
@@ -253,17 +254,7 @@ describe('migrate-stripe-metadata-to-db', () => {
 describe('bin', () => {
   const bin = fileURLToPath(new URL('../bin/migrate-stripe-metadata-to-db.mjs', import.meta.url));
   const exec = (args: string[], extraEnv: Record<string, string>) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [bin, ...args], {
-        env: { PATH: process.env.PATH ?? '', ...extraEnv },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    finished(spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', ...extraEnv } }));
 
   it('bad flag → exit 2', async () => {
     const result = await exec(['--limit', '0'], {});

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { dropSchema, openDatabase, type Database } from '@packages/db';
 import { createBillingContext } from '../src/context.js';
 import { ValidationError } from '../src/errors.js';
+import { finished } from './helpers/child-process.js';
 
 /** DATABASE_SCHEMA and `?schema=` select the schema wherever a database is opened. */
 
@@ -29,15 +30,7 @@ async function tablesIn(db: Database, schema: string): Promise<string[]> {
 }
 
 function run(args: string[], env: NodeJS.ProcessEnv) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: repoRoot, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return finished(spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: repoRoot, env }));
 }
 
 describe('the billing context honours DATABASE_SCHEMA', () => {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dropSchema } from '@packages/db';
+import { finished } from './helpers/child-process.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -15,22 +16,12 @@ describe('npm run demo', () => {
   });
 
   it('seeds, syncs, applies webhooks and a custom plan, and exits 0', { timeout: 120_000 }, async () => {
-    const { code, stdout, stderr } = await new Promise<{
-      code: number | null;
-      stdout: string;
-      stderr: string;
-    }>((resolve, reject) => {
-      const child = spawn('npm', ['run', '--silent', 'demo'], {
+    const { code, stdout, stderr } = await finished(
+      spawn('npm', ['run', '--silent', 'demo'], {
         cwd: repoRoot,
         env: { ...process.env, DEMO_SCHEMA: schema },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (exitCode) => resolve({ code: exitCode, stdout, stderr }));
-    });
+      }),
+    );
     expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/processed 4, updated 4, unchanged 0, failed 0/);
     const afterWebhooks = stdout.slice(stdout.indexOf('── 3.'), stdout.indexOf('── 4.'));

@@ -2,6 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { watched } from './helpers/child-process.js';
 
 /**
  * Signals through the real process chain (npm → sh → node), as a deploy tool or a terminal sends
@@ -58,23 +59,19 @@ function npmStart() {
   // Its own process group, like a job started from a shell: a terminal's Ctrl-C reaches the whole group.
   const child = spawn('npm', ['start'], { cwd: repoRoot, env, detached: true });
   started.push(child);
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const run = watched(child);
   return {
-    child,
-    exited,
-    output: () => output,
+    ...run,
     /** The server's port and the pid of the node process that listens (from its log line). */
     async listening(): Promise<{ port: number; serverPid: number }> {
       for (let i = 0; i < 1200; i++) {
+        const output = run.output();
         const match = /"pid":(\d+),[^\n]*Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
         if (match) return { serverPid: Number(match[1]), port: Number(match[2]) };
         if (child.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      throw new Error(`server did not start:\n${output}`);
+      throw new Error(`server did not start:\n${run.output()}`);
     },
   };
 }

@@ -9,6 +9,7 @@ import { buildServer, type ServerDeps } from '../src/server/app.js';
 import type { StripeWebhookHandler } from '../src/webhooks/index.js';
 import { startStripeEmulator } from '@packages/stripe-emulator';
 import { seedPlans } from './helpers/fixtures.js';
+import { watched } from './helpers/child-process.js';
 
 type Emulator = Awaited<ReturnType<typeof startStripeEmulator>>;
 
@@ -239,22 +240,18 @@ describe.concurrent('npm start (src/server/main.ts)', () => {
       env: childEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const run = watched(child);
     return {
-      child,
-      exited,
-      output: () => output,
+      ...run,
       async listening(): Promise<number> {
         for (let i = 0; i < 600; i++) {
+          const output = run.output();
           const match = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
           if (match) return Number(match[1]);
           if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
           await new Promise((r) => setTimeout(r, 100));
         }
-        throw new Error(`server did not start:\n${output}`);
+        throw new Error(`server did not start:\n${run.output()}`);
       },
     };
   }

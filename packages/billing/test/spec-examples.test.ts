@@ -11,6 +11,7 @@ import {
   createTenant,
 } from '@packages/billing';
 import { useBillingTestEnv } from './helpers/use-env.js';
+import { finished } from './helpers/child-process.js';
 
 /**
  * Every TypeScript example of the spec (shared/spec/billing-package-README.md), verbatim: the same
@@ -213,8 +214,8 @@ describe('the spec, example by example', () => {
 describe("the spec's CLI examples in npm form", () => {
   const root = fileURLToPath(new URL('../../..', import.meta.url));
   const run = (args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn('npm', args, {
+    finished(
+      spawn('npm', args, {
         cwd: root,
         // No DATABASE_URL: the embedded database (the dry run writes nothing anyway).
         env: {
@@ -226,13 +227,8 @@ describe("the spec's CLI examples in npm form", () => {
           STRIPE_API_BASE: env.emu.url,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+      }),
+    );
 
   it('npm run -w @packages/billing migrate-stripe-metadata-to-db -- --dry-run, and the root script', async () => {
     for (const args of [

@@ -19,6 +19,7 @@ import {
 import { PLAN_FIXTURES } from './helpers/fixtures.js';
 import { startExtraServer } from './webhook-helpers.js';
 import { useWebhookTestEnv } from './helpers/use-env.js';
+import { watched } from './helpers/child-process.js';
 
 const env = await useWebhookTestEnv();
 
@@ -628,13 +629,11 @@ describe.skipIf(!process.env.DATABASE_URL)(
           LOG_LEVEL: 'info',
         };
         delete childEnv.REDIS_URL;
-        const child = spawn('npm', ['run', '-s', 'worker'], { cwd: repoRoot, env: childEnv });
-        let output = '';
-        child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-        const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+        const { child, exited, output } = watched(
+          spawn('npm', ['run', '-s', 'worker'], { cwd: repoRoot, env: childEnv }),
+        );
         try {
-          await until(() => output.includes('webhook worker started'), 'the worker to start', 90_000);
+          await until(() => output().includes('webhook worker started'), 'the worker to start', 90_000);
           const p = pipeline(); // this process only accepts: no worker attached here
           const customerId = await env.createCustomer('ib_worker_process');
           const sub = await env.subscribe(customerId, 'enterprise');
@@ -647,7 +646,7 @@ describe.skipIf(!process.env.DATABASE_URL)(
           });
           child.kill('SIGTERM');
           expect(await exited).toBe(0);
-          expect(output).toMatch(/"stripeEventId":"[^"]+".*"msg":"stripe event handled"/);
+          expect(output()).toMatch(/"stripeEventId":"[^"]+".*"msg":"stripe event handled"/);
         } finally {
           if (child.exitCode === null) child.kill('SIGKILL');
         }
