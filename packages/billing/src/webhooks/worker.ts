@@ -25,7 +25,8 @@ export interface WebhookWorkers {
  * One dispatcher claims for the whole pool: each claim statement takes as many queues as there are
  * free slots (`claimQueues`), so the claim cost is shared by the customers it takes and the pool's
  * slots never race each other for the same oldest row. Each claimed queue is processed at once in
- * its slot (its lease runs from the claim). Registers with the pipeline, so while it runs the HTTP
+ * a free slot (its lease runs from the claim); pools of 8 slots or more also hold concurrency / 8
+ * claimed queues ready for the next slots that free up. Registers with the pipeline, so while it runs the HTTP
  * route answers right after storing the event.
  */
 export function startWebhookWorkers(
@@ -39,6 +40,11 @@ export function startWebhookWorkers(
   let woken = false;
   let waiters: Array<() => void> = [];
   const running = new Set<Promise<void>>();
+  // A large pool claims a few queues ahead, so a slot that frees up starts its next customer at
+  // once instead of waiting for a claim statement. They wait at most one slot's processing time,
+  // far inside their lease.
+  const prefetch = Math.floor(concurrency / 8);
+  const ready: Parameters<typeof pipeline.processClaim>[0][] = [];
 
   const signal = () => {
     const woken = waiters;
@@ -90,26 +96,32 @@ export function startWebhookWorkers(
 
   async function dispatch() {
     while (!stopped) {
-      const free = concurrency - running.size;
-      if (free <= 0) {
+      while (ready.length > 0 && running.size < concurrency) start(ready.shift()!);
+      const want = concurrency + prefetch - running.size - ready.length;
+      // With claims in hand, wait until a batch worth claiming is free: fewer, larger claims.
+      if (want <= 0 || (ready.length > 0 && want < Math.max(1, prefetch / 2))) {
         await idle(Infinity);
         continue;
       }
       woken = false;
       let claims;
       try {
-        claims = await pipeline.claimQueues(free);
+        claims = await pipeline.claimQueues(want);
       } catch (error) {
         // The database is down or a bug: report it and keep the pool alive, slowly.
         report(error);
         if (!stopped) await idle(poll);
         continue;
       }
-      if (stopped && claims.length === 0) break;
-      for (const claim of claims) start(claim);
+      for (const claim of claims) {
+        if (running.size < concurrency) start(claim);
+        else ready.push(claim);
+      }
       // Fewer than asked: nothing more is due, unless an accept came in during the claim.
-      if (claims.length < free && !woken && !stopped) await idle(poll);
+      if (claims.length < want && !woken && !stopped) await idle(poll);
     }
+    // Claims already taken are processed, not left to their lease.
+    for (const claim of ready.splice(0)) start(claim);
     while (running.size > 0) await Promise.all(running);
   }
 
