@@ -127,6 +127,17 @@ export function createQueueProcessor(deps: ProcessorDeps) {
     maxInFlight: 2,
     maxBatch: 64,
   });
+  // The cache publishes after those writes, the same way: one setIfNewer round and one change
+  // message for every state committed while the previous publish was under way.
+  const publishes = createRequestBatcher<TenantFeatureState, void>({
+    run: async (states) => {
+      await featureSync.reader.publish(states);
+      return states.map(() => undefined);
+    },
+    keyOf: (state) => state.tenantId,
+    maxInFlight: 2,
+    maxBatch: 64,
+  });
   const stripeSync = featureSync.stripeSync;
   const call = stripeSync.call;
 
@@ -377,7 +388,7 @@ export function createQueueProcessor(deps: ProcessorDeps) {
       switch (result.status) {
         case 'written': {
           // After commit only: a cache entry for a version that then rolled back would outlive the truth.
-          if (result.state) await featureSync.reader.publish([result.state]);
+          if (result.state) await publishes.request(result.state);
           await runHooks(folded.hooks);
           return {
             kind: 'done',
@@ -517,7 +528,7 @@ export function createQueueProcessor(deps: ProcessorDeps) {
           ...AUDIT,
         });
         if (result.status === 'written') {
-          if (result.state) await featureSync.reader.publish([result.state]);
+          if (result.state) await publishes.request(result.state);
           break;
         }
         // A newer read of this tenant (its subscription, with the plan read afresh) is already stored.
