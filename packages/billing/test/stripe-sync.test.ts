@@ -153,6 +153,24 @@ describe('plan cache', () => {
     expect(sync.stats.cacheMisses).toBeGreaterThan(0);
   });
 
+  it('customers read at once on a cold product share one products.list', async () => {
+    const sync = createStripeSyncService(env.stripe, fast);
+    const customers: string[] = [];
+    for (let i = 0; i < 10; i += 1) {
+      const customer = await env.stripe.customers.create({});
+      await env.stripe.subscriptions.create({
+        customer: customer.id,
+        items: [{ price: plans.pro.price.id }],
+      });
+      customers.push(customer.id);
+    }
+    env.emu.resetRequestCounts();
+    const states = await Promise.all(customers.map((id) => sync.getSubscriptionState(id)));
+    expect(states.map((s) => s.active?.productId)).toEqual(customers.map(() => plans.pro.product.id));
+    expect(counts()['GET /v1/subscriptions']).toBe(10);
+    expect(counts()['GET /v1/products']).toBe(1);
+  });
+
   it('expires entries after cacheTtlMs', async () => {
     let clock = 1_000_000;
     const sync = createStripeSyncService(env.stripe, { ...fast, cacheTtlMs: 60_000, now: () => clock });

@@ -204,10 +204,15 @@ export function createPlanResolver(
     }
     for (let i = 0; i < missing.length; i += 100) {
       const chunk = missing.slice(i, i + 100);
-      const gen = generation;
-      const list = await call('products.list', () => stripe.products.list({ ids: chunk, limit: 100 }));
-      for (const product of list.data)
-        if (!isDeleted(product)) found.set(product.id, storeProduct(product, gen));
+      // Shared like the single reads: the first customers after a start (or a plan change) all
+      // miss the same product at once, and one list answers all of them.
+      const loaded = await shared(`products:${[...chunk].sort().join(',')}`, async (gen) => {
+        const list = await call('products.list', () => stripe.products.list({ ids: chunk, limit: 100 }));
+        return list.data
+          .filter((product) => !isDeleted(product))
+          .map((product) => [product.id, storeProduct(product, gen)] as const);
+      });
+      for (const [id, product] of loaded) found.set(id, product);
     }
     // Stripe has no batch read of product features: one list per product not cached yet, all
     // through the shared limiter, so planItem can see which products carry features.
