@@ -13,7 +13,7 @@ export interface RangePageParams {
   created?: CreatedRange;
 }
 
-export interface CreatedRangeWalkOptions<T = unknown> {
+export interface CreatedRangeWalkOptions {
   /** Pages in flight at once, at most (1: one plain cursor walk). Every page still goes through `call`. */
   concurrency: number;
   /**
@@ -23,8 +23,6 @@ export interface CreatedRangeWalkOptions<T = unknown> {
   pagesBeforeSplit?: number;
   /** Pages a range peeled off the open-ended tail is sized to hold, from the density seen so far. */
   pagesPerRange?: number;
-  /** Called with each page's objects as it arrives (in arrival order, not list order), e.g. to start dependent reads early. */
-  onPage?: (items: T[]) => void;
 }
 
 interface Segment<T> {
@@ -50,7 +48,7 @@ export async function listByCreatedRanges<T extends { id: string; created: numbe
   call: StripeCall,
   label: string,
   page: (params: RangePageParams) => Promise<Stripe.ApiList<T>>,
-  options: CreatedRangeWalkOptions<T>,
+  options: CreatedRangeWalkOptions,
 ): Promise<T[]> {
   const concurrency = Math.max(1, Math.floor(options.concurrency));
   const pagesBeforeSplit = Math.max(1, options.pagesBeforeSplit ?? 3);
@@ -101,7 +99,6 @@ export async function listByCreatedRanges<T extends { id: string; created: numbe
       const list = await call(label, () => page(params));
       pagesRead += 1;
       segment.items.push(...list.data);
-      options.onPage?.(list.data);
       const last = list.data.at(-1);
       if (!list.has_more || !last) {
         open -= 1;

@@ -220,18 +220,6 @@ export function createPlanResolver(
     return found;
   }
 
-  /**
-   * When no product is cached: the newest page of the catalog (up to 100 products) into the cache.
-   * A bulk walk starts it beside its own pages, so that for a catalog of up to 100 products the
-   * walk's end is not followed by one more round trip for them. Costs nothing once the cache is warm.
-   */
-  async function warmProductCache(): Promise<void> {
-    if (products.size > 0) return;
-    const gen = generation;
-    const list = await call('products.list', () => stripe.products.list({ limit: 100 }));
-    for (const product of list.data) if (!isDeleted(product)) storeProduct(product, gen);
-  }
-
   /** Whether a product has active Stripe Features attached, as far as the cache knows (false in metadata mode). */
   function hasAttachedFeatures(productId: string): boolean {
     return readsEntitlements && (attached.get(productId)?.length ?? 0) > 0;
@@ -239,7 +227,6 @@ export function createPlanResolver(
 
   return {
     prefetchProducts,
-    warmProductCache,
     hasAttachedFeatures,
     getAttachedFeatures,
     source,

@@ -197,19 +197,9 @@ export function createSubscriptionReader(
       const list = (page: { limit: number; starting_after?: string; created?: Stripe.RangeQueryParam }) =>
         stripe.subscriptions.list({ ...page, status: 'all', expand: ['data.customer'] });
       if (limit === undefined) {
-        // The product cache is warmed beside the walk, from its first page on. A failed warm-up is
-        // only a missed head start: prefetchProducts below reads whatever is still missing.
-        let warming: Promise<void> | undefined;
-        const onPage = () => {
-          warming ??= plans.warmProductCache().catch(() => undefined);
-        };
         addPage(
-          await listByCreatedRanges(call, 'subscriptions.list', list, {
-            concurrency: listConcurrency,
-            onPage,
-          }),
+          await listByCreatedRanges(call, 'subscriptions.list', list, { concurrency: listConcurrency }),
         );
-        await warming;
       } else {
         await forEachPage(call, 'subscriptions.list', list, (page) => {
           addPage(page);
