@@ -27,8 +27,9 @@ export interface RequestBatcherOptions<I, O> {
   /** Requests in one batch, at most (default 500). */
   maxBatch?: number;
   /**
-   * Requests with the same key never share a batch: the later ones wait for the next (for a
-   * statement that may touch each row once, or must apply one tenant's writes in order).
+   * Requests with the same key never share a batch and never run at once: a later one waits until
+   * the batch holding the earlier one has finished (for a statement that may touch each row once,
+   * or one tenant's writes, which must go out in order).
    */
   keyOf?(input: I): string;
 }
@@ -45,6 +46,8 @@ export function createRequestBatcher<I, O>(options: RequestBatcherOptions<I, O>)
   const { run, runAlone, keyOf } = options;
   let queue: Waiter<I, O>[] = [];
   let inFlight = 0;
+  /** Keys of the requests in running batches (with keyOf). */
+  const busyKeys = new Set<string>();
 
   async function alone(waiter: Waiter<I, O>): Promise<void> {
     try {
@@ -62,7 +65,8 @@ export function createRequestBatcher<I, O>(options: RequestBatcherOptions<I, O>)
       if (outputs.length !== batch.length)
         throw new Error(`request batcher: run answered ${outputs.length} results for ${batch.length} inputs`);
     } catch (error) {
-      if (runAlone) await Promise.all(batch.map(alone));
+      // One by one, in this batch's slot, so a failure never puts more than maxInFlight statements in flight.
+      if (runAlone) for (const w of batch) await alone(w);
       else for (const w of batch) w.reject(error);
       return;
     }
@@ -78,12 +82,11 @@ export function createRequestBatcher<I, O>(options: RequestBatcherOptions<I, O>)
     }
     const batch: Waiter<I, O>[] = [];
     const rest: Waiter<I, O>[] = [];
-    const keys = new Set<string>();
     for (const waiter of queue) {
       const key = keyOf(waiter.input);
-      if (batch.length < maxBatch && !keys.has(key)) {
+      if (batch.length < maxBatch && !busyKeys.has(key)) {
         batch.push(waiter);
-        keys.add(key);
+        busyKeys.add(key);
       } else rest.push(waiter);
     }
     queue = rest;
@@ -93,9 +96,12 @@ export function createRequestBatcher<I, O>(options: RequestBatcherOptions<I, O>)
   function drain(): void {
     while (inFlight < maxInFlight && queue.length > 0) {
       const batch = take();
+      // Every waiting request's key is in a running batch: the first one to finish drains again.
+      if (batch.length === 0) return;
       inFlight += 1;
       void runBatch(batch).finally(() => {
         inFlight -= 1;
+        if (keyOf) for (const w of batch) busyKeys.delete(keyOf(w.input));
         drain();
       });
     }

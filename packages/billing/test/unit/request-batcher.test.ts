@@ -100,8 +100,30 @@ describe('createRequestBatcher', () => {
     expect(batches).toEqual([['a:1'], ['a:2', 'b:1', 'c:1'], ['a:3', 'b:2']]);
   });
 
+  it('with keyOf, a request never runs beside another of its key, even with a free slot', async () => {
+    const gate = gatedRun();
+    const batcher = createRequestBatcher({
+      run: gate.run,
+      maxInFlight: 3,
+      keyOf: (n: number) => String(n % 10),
+    });
+    const answers = Promise.all([1, 11, 2, 12].map((n) => batcher.request(n)));
+    await tick();
+    // 11 and 12 wait although a slot is free: 1 and 2 are running.
+    expect(gate.batches).toEqual([[1], [2]]);
+    expect(batcher.waiting).toBe(2);
+    gate.release();
+    await tick();
+    await tick();
+    expect(gate.batches).toEqual([[1], [2], [11], [12]]);
+    gate.release();
+    expect(await answers).toEqual([10, 110, 20, 120]);
+  });
+
   it('with runAlone, a lone request goes through it, and a failed batch is retried request by request so only the one at fault fails', async () => {
     const calls: string[] = [];
+    let alone = 0;
+    let maxAlone = 0;
     const batcher = createRequestBatcher({
       maxInFlight: 1,
       run: async (inputs: number[]) => {
@@ -112,7 +134,10 @@ describe('createRequestBatcher', () => {
       },
       runAlone: async (n: number) => {
         calls.push(`alone ${n}`);
+        alone += 1;
+        maxAlone = Math.max(maxAlone, alone);
         await tick();
+        alone -= 1;
         if (n === 13) throw new Error('13 is bad');
         return n * 10;
       },
@@ -125,6 +150,7 @@ describe('createRequestBatcher', () => {
       140,
     ]);
     expect(calls).toEqual(['alone 1', 'run 12,13,14', 'alone 12', 'alone 13', 'alone 14']);
+    expect(maxAlone).toBe(1);
   });
 
   it('rejects a batch whose run answers the wrong number of results', async () => {
