@@ -12,7 +12,7 @@ import {
 
 // Group commit of the inbox (src/webhooks/accept-batcher.ts) against the real database: deliveries
 // that arrive while an insert is in flight share one statement, with the outcome each would have had
-// alone, and a failed statement fails every delivery in it.
+// alone, and a failed statement is retried delivery by delivery so only the one at fault fails.
 
 let sequentialDb: Database;
 let batchedDb: Database;
@@ -229,7 +229,7 @@ describe('accept batcher (group commit of the inbox)', () => {
     },
   );
 
-  it('a statement that fails rejects every delivery in it with its error and stores none of them; the next batch is written', async () => {
+  it('a statement that fails is tried again delivery by delivery: only the delivery that cannot be stored fails, with its error', async () => {
     const p = 'evt_fail_';
     const db = batchedDb;
     await db.pool.query(`CREATE OR REPLACE FUNCTION accept_fault_fn() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -250,18 +250,48 @@ describe('accept batcher (group commit of the inbox)', () => {
     } finally {
       await db.pool.query('DROP TRIGGER IF EXISTS accept_fault ON processed_stripe_events');
     }
-    expect(settled[0]).toEqual({ status: 'fulfilled', value: { kind: 'new' } });
-    const errors = settled.slice(1).map((s) => (s.status === 'rejected' ? (s.reason as Error) : s.value));
-    for (const error of errors)
-      expect(String((error as Error).message)).toContain(`injected failure for ${p}poison`);
-    // One error: the statement's, given to each of its deliveries.
-    expect(new Set(errors).size).toBe(1);
-    expect((await rowsOf(db, p)).map((r) => r.event_id)).toEqual([`${p}lead`]);
+    const [lead, ok1, poison, ok2, ok1Again] = settled;
+    expect(lead).toEqual({ status: 'fulfilled', value: { kind: 'new' } });
+    expect(ok1).toEqual({ status: 'fulfilled', value: { kind: 'new' } });
+    expect(ok2).toEqual({ status: 'fulfilled', value: { kind: 'new' } });
+    expect(ok1Again).toMatchObject({ status: 'fulfilled', value: { kind: 'duplicate', status: 'pending' } });
+    expect(poison!.status).toBe('rejected');
+    expect(String(((poison as PromiseRejectedResult).reason as Error).message)).toContain(
+      `injected failure for ${p}poison`,
+    );
+    const rows = await rowsOf(db, p);
+    expect(rows.map((r) => r.event_id)).toEqual([`${p}lead`, `${p}ok1`, `${p}ok2`]);
+    expect(rows.find((r) => r.event_id === `${p}ok1`)?.attempts).toBe(2);
 
-    // Stripe redelivers; the batcher was left idle and writes at once.
-    expect(await batcher.accept(delivery(`${p}ok1`))).toEqual({ kind: 'new' });
-    expect(
-      await Promise.all([batcher.accept(delivery(`${p}ok2`)), batcher.accept(delivery(`${p}poison`))]),
-    ).toEqual([{ kind: 'new' }, { kind: 'new' }]);
+    // Stripe redelivers the one that failed; once it can be stored, it is.
+    expect(await batcher.accept(delivery(`${p}poison`))).toEqual({ kind: 'new' });
+  });
+
+  it('a body with a NUL or a lone surrogate in a string is stored (as U+FFFD), not refused by jsonb', async () => {
+    const p = 'evt_odd_';
+    const batcher = createAcceptBatcher(sqlThroughPool(batchedDb.pool));
+    const odd = (id: string, note: string): AcceptInput => {
+      const input = delivery(`${p}${id}`);
+      return { ...input, event: { ...input.event, object: { ...input.event.object, note } } };
+    };
+    const outcomes = await Promise.all([
+      batcher.accept(odd('nul', 'a\u0000b')),
+      batcher.accept(odd('high', 'a\ud800b')),
+      batcher.accept(odd('low', '\udfff')),
+      batcher.accept(odd('pair', 'ok \ud83d\ude00 and a literal \\ud800')),
+    ]);
+    expect(outcomes).toEqual(outcomes.map(() => ({ kind: 'new' })));
+    const notes = Object.fromEntries(
+      (await rowsOf(batchedDb, p)).map((r) => [
+        r.event_id,
+        (r.payload as { object: { note: string } }).object.note,
+      ]),
+    );
+    expect(notes).toEqual({
+      [`${p}nul`]: 'a\ufffdb',
+      [`${p}high`]: 'a\ufffdb',
+      [`${p}low`]: '\ufffd',
+      [`${p}pair`]: 'ok \ud83d\ude00 and a literal \\ud800',
+    });
   });
 });

@@ -142,12 +142,13 @@ export async function acceptEvents(sql: RunSql, inputs: AcceptInput[]): Promise<
 }
 
 /**
- * JSON text PostgreSQL's jsonb accepts: it refuses the NUL character (\u0000), which a signed but
- * hostile body may carry in any string. Such strings are junk to every reader (no Stripe id or
- * tenant id contains one), so the character is stored as U+FFFD instead of failing the delivery.
+ * JSON text PostgreSQL's jsonb accepts: it refuses the NUL character (\u0000) and a lone UTF-16
+ * surrogate (\ud800–\udfff without its pair, which JSON.stringify writes as an escape), and a signed
+ * but hostile body may carry either in any string. Such strings are junk to every reader (no Stripe
+ * id or tenant id contains one), so the character is stored as U+FFFD instead of failing the delivery.
  */
 function storable(value: unknown): string {
-  return JSON.stringify(value).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+  return JSON.stringify(value).replace(/(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/g, '$1\\ufffd');
 }
 
 export interface ClaimedEvent {
