@@ -495,6 +495,46 @@ describe('a busy pool: several customers per claim statement and per write state
   });
 });
 
+describe('a pool slot is free once its write committed', () => {
+  it('the cache publish finishes beside the slot, and stop() waits for it', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const published: string[] = [];
+    const reader = {
+      ...env.featureSync.reader,
+      async publish(states: Parameters<typeof env.featureSync.reader.publish>[0]) {
+        await gate;
+        await env.featureSync.reader.publish(states);
+        published.push(...states.map((s) => s.tenantId));
+      },
+    };
+    const p = pipeline({}, { stripeSync: env.featureSync.stripeSync, reader });
+    const outcomes: string[] = [];
+    const pool = startWebhookWorkers(p, {
+      concurrency: 1,
+      pollIntervalMs: 20,
+      onProcessed: (o) => outcomes.push(o.kind),
+    });
+    const { customerId, sub } = await env.subscribed('ib_tail', 'starter');
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: sub.items.data[0]!.id, price: env.plans.pro.price.id }],
+    });
+    const { eventId, body, signature } = signedUpdate(customerId, sub.id);
+    await p.acceptWebhook(body, signature);
+    // Committed and reported while the publish is still held.
+    await until(() => outcomes.includes('done'), 'the processed outcome');
+    expect(await env.ledger(eventId)).toMatchObject({ status: 'processed' });
+    expect(published).toEqual([]);
+    let stopped = false;
+    const stopping = pool.stop().then(() => (stopped = true));
+    await sleep(50);
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(published).toEqual(['ib_tail']);
+  });
+});
+
 describe('admin API: list and replay inbox events', () => {
   const ADMIN = 'inbox-admin-token-0123456789abcdef';
   const TENANT = 'inbox-tenant-token-0123456789abcdef';

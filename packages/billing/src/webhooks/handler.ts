@@ -22,6 +22,7 @@ import {
   describe,
   isHandledType,
   queueCustomerOf,
+  type AfterCommit,
   type EventOutcome,
   type QueueOutcome,
 } from './processor.js';
@@ -93,7 +94,7 @@ export interface StripeWebhookPipeline extends StripeWebhookHandler {
    */
   claimQueues(maxQueues: number): Promise<ClaimedQueue[]>;
   /** Processes one claimed queue (one Stripe read, one write); a failed try is scheduled for retry and reported. */
-  processClaim(claim: ClaimedQueue): Promise<ProcessedQueue>;
+  processClaim(claim: ClaimedQueue, options?: { afterCommit?: AfterCommit }): Promise<ProcessedQueue>;
   /** Processes until nothing is due (tests, a one-shot drain); returns the number of claims. */
   processPending(options?: { maxClaims?: number }): Promise<number>;
   /** Called after each accepted event; a worker pool registers its wake-up here. Returns the unsubscribe. */
@@ -149,11 +150,11 @@ export function createStripeWebhookHandler(
   });
 
   /** Processes a claim; a failure is recorded on its events (backoff or `failed`), then reported. */
-  async function run(claim: ClaimedQueue): Promise<ProcessedQueue> {
+  async function run(claim: ClaimedQueue, afterCommit?: AfterCommit): Promise<ProcessedQueue> {
     const started = performance.now();
     let outcome: QueueOutcome;
     try {
-      outcome = await processor.processQueue(claim);
+      outcome = await processor.processQueue(claim, afterCommit);
     } catch (error) {
       const message = describe(error);
       const eventIds = claim.events.map((e) => e.eventId);
@@ -308,7 +309,7 @@ export function createStripeWebhookHandler(
       return claim ? run(claim) : null;
     },
     claimQueues: (maxQueues) => claimQueues(prisma, { leaseMs, maxQueues }),
-    processClaim: run,
+    processClaim: (claim, opts) => run(claim, opts?.afterCommit),
     processPending,
     onAccepted(listener) {
       listeners.add(listener);

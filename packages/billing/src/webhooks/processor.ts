@@ -86,6 +86,9 @@ export type QueueOutcome =
   /** A newer read was written first, or the lease ran out: the events are (or will be) tried again. */
   | { kind: 'released' };
 
+/** Receives what is left to do after a commit (cache publish, then hooks); never rejects on hook errors. */
+export type AfterCommit = (tail: Promise<void>) => void;
+
 export interface ProcessorDeps {
   stripe: Stripe;
   prisma: PrismaClient;
@@ -340,7 +343,11 @@ export function createQueueProcessor(deps: ProcessorDeps) {
 
   // ---- One customer's claimed events: one Stripe read, one write statement ----
 
-  async function processTenantEvents(claim: ClaimedQueue, planned: PlannedEvent[]): Promise<QueueOutcome> {
+  async function processTenantEvents(
+    claim: ClaimedQueue,
+    planned: PlannedEvent[],
+    afterCommit?: AfterCommit,
+  ): Promise<QueueOutcome> {
     const match = await matchTenant(claim, planned);
     if ('unknown' in match) {
       deps.log('stripe event matches no tenant', {
@@ -388,8 +395,10 @@ export function createQueueProcessor(deps: ProcessorDeps) {
       switch (result.status) {
         case 'written': {
           // After commit only: a cache entry for a version that then rolled back would outlive the truth.
-          if (result.state) await publishes.request(result.state);
-          await runHooks(folded.hooks);
+          const published = result.state ? publishes.request(result.state) : Promise.resolve();
+          const tail = published.then(() => runHooks(folded.hooks));
+          if (afterCommit) afterCommit(tail);
+          else await tail;
           return {
             kind: 'done',
             events: planned.map((p, i) => ({
@@ -546,7 +555,11 @@ export function createQueueProcessor(deps: ProcessorDeps) {
 
   return {
     /** Processes one claimed queue. Throws on a failure (the caller schedules the retry). */
-    async processQueue(claim: ClaimedQueue): Promise<QueueOutcome> {
+    /**
+     * With `afterCommit`, a written customer's cache publish and hooks are handed to it instead of
+     * awaited: the outcome is known at commit (a worker slot is free for its next customer at once).
+     */
+    async processQueue(claim: ClaimedQueue, afterCommit?: AfterCommit): Promise<QueueOutcome> {
       const first = claim.events[0]!.event;
       if (PLAN_EVENTS.has(first.type)) return processPlanEvent(claim, first);
       const planned: PlannedEvent[] = [];
@@ -575,7 +588,7 @@ export function createQueueProcessor(deps: ProcessorDeps) {
             created: event.created,
           })),
         };
-      return processTenantEvents(claim, planned);
+      return processTenantEvents(claim, planned, afterCommit);
     },
   };
 }

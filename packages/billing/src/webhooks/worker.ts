@@ -77,10 +77,17 @@ export function startWebhookWorkers(
     }
   };
 
+  const tails = new Set<Promise<void>>();
+  function track(tail: Promise<void>) {
+    const settled: Promise<void> = tail.catch(report).finally(() => tails.delete(settled));
+    tails.add(settled);
+  }
+
   function start(claim: Parameters<typeof pipeline.processClaim>[0]) {
     const slot = (async () => {
       try {
-        const outcome = await pipeline.processClaim(claim);
+        // The slot is free once the write committed; the cache publish and hooks finish beside it.
+        const outcome = await pipeline.processClaim(claim, { afterCommit: track });
         options.onProcessed?.(outcome);
       } catch (error) {
         // Recording the failure itself failed (the database is down): the lease hands the events
@@ -123,6 +130,7 @@ export function startWebhookWorkers(
     // Claims already taken are processed, not left to their lease.
     for (const claim of ready.splice(0)) start(claim);
     while (running.size > 0) await Promise.all(running);
+    while (tails.size > 0) await Promise.all(tails);
   }
 
   const unsubscribe = pipeline.onAccepted(wake);
