@@ -306,6 +306,8 @@ async function executeBatch(
               COALESCE($6::bigint, 0)
          FROM input i JOIN present p ON p.id = i.tenant_id
         WHERE i.write
+        -- In tenant order, as the ticketed write: two statements sharing configs never deadlock.
+        ORDER BY i.tenant_id
        ON CONFLICT (tenant_id) DO UPDATE SET ${SET_CONFIG_FROM_EXCLUDED},
          read_ticket = GREATEST(c.read_ticket, EXCLUDED.read_ticket)
         WHERE c.version = EXCLUDED.version - 1

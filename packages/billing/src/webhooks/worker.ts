@@ -41,15 +41,17 @@ export function startWebhookWorkers(
   let waiters: Array<() => void> = [];
   const running = new Set<Promise<void>>();
   // A large pool claims a few queues ahead, so a slot that frees up starts its next customer at
-  // once instead of waiting for a claim statement. They wait at most one slot's processing time,
-  // far inside their lease.
+  // once instead of waiting for a claim statement. They usually wait one slot's processing time,
+  // far inside their lease; if every slot is stuck longer (Stripe retries), a waiting claim's lease
+  // may run out and another worker take the queue over: its late write is then refused
+  // (`lease_lost`), which costs a Stripe read but never a wrong write.
   const prefetch = Math.floor(concurrency / 8);
   const ready: Parameters<typeof pipeline.processClaim>[0][] = [];
 
   const signal = () => {
-    const woken = waiters;
+    const resolvers = waiters;
     waiters = [];
-    for (const resolve of woken) resolve();
+    for (const resolve of resolvers) resolve();
   };
   const wake = () => {
     woken = true;
