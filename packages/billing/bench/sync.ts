@@ -56,7 +56,9 @@ export async function benchSync({
 
       await emu.injectLatency(stripeLatencyMs);
       const stripeSync = createStripeSyncService(stripe, { requestsPerSecond });
+      // As the context builds it: the batch statements through the pg pool behind Prisma.
       const sync = createFeatureSyncService(db.prisma, stripeSync, {
+        pool: db.pool,
         cache: createMemoryCache({ maxEntries: tenants * 2 }),
       });
       let firstWriteMs = 0;
@@ -97,15 +99,15 @@ export async function benchSync({
       // The baseline: the very rows the first sync wrote, replayed by bare pg into a fresh schema.
       const written = await readSyncedRows(db);
       const baseDb = await createIsolatedDatabase({ poolMax: 1, readPoolMax: 1 });
-      const pool = rawPool(baseDb, 2);
+      const pool = rawPool(baseDb, 3);
       try {
         await insertTenants(
           pool,
           seeded.map((t) => t.tenantId),
         );
-        const base = await rawBatchedUpsert(pool, written, { chunk: 500, concurrency: 2 });
+        const base = await rawBatchedUpsert(pool, written, { chunk: 500, concurrency: 3 });
         rows.push({
-          benchmark: `sync ${tenants}: raw-SQL baseline (pg, unnest upsert + audit, 500/statement, 2 in flight)`,
+          benchmark: `sync ${tenants}: raw-SQL baseline (pg, unnest upsert + audit, 500/statement, 3 in flight)`,
           wallMs: Math.round(base.wallMs),
           dbRoundTrips: base.statements,
           detail: `${written.length} rows`,

@@ -147,6 +147,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     const featureSync = createFeatureSyncService(db.prisma, stripeSync, {
       cache,
       readPrisma: db.readPrisma,
+      pool: db.pool,
       catalog: catalogSource,
       cacheNamespace: options.cacheNamespace,
       metrics,

@@ -1,6 +1,7 @@
 import { Prisma, type PrismaClient, type TenantFeatureConfig } from '@packages/db';
 import type { TenantFeatureState } from '../core/index.js';
-import { toState } from '../tenant-store/index.js';
+import type { RunSql } from '../sql-runner.js';
+import { stateFromJson, toState } from '../tenant-store/index.js';
 
 export interface TenantWithFeatures {
   id: string;
@@ -56,14 +57,23 @@ export async function readTenantWithFeatures(
 /**
  * Every tenant whose id is in `ids` or whose Stripe customer is in `customerIds`, with its config,
  * in one statement (array parameters, so any number of ids binds as two parameters). The bulk sync
- * loads its tenants this way: Prisma's findMany with `include` costs two statements and maps each
- * row through the client, which dominated the sync's database time at 10,000 tenants.
+ * loads its tenants this way, through `sql` (the pg pool behind Prisma in the context): each config
+ * comes back as one JSON value read by `stateFromJson`, as the webhook claim reads it, instead of
+ * twenty columns mapped per row by the client, which dominated loading 10,000 tenants.
  */
 export async function readTenantsWithFeatures(
-  prisma: PrismaClient,
+  sql: RunSql,
   where: { ids: string[]; customerIds: string[] },
 ): Promise<TenantWithFeatures[]> {
-  const rows = await prisma.$queryRaw<JoinedRow[]>`${SELECT_TENANT_WITH_CONFIG}
-     WHERE t.id = ANY(${where.ids}::text[]) OR t.stripe_customer_id = ANY(${where.customerIds}::text[])`;
-  return rows.map(toTenantWithFeatures);
+  const rows = await sql<{ id: string; customer: string | null; config: unknown }>(
+    `SELECT t.id, t.stripe_customer_id AS customer, row_to_json(c) AS config
+       FROM tenants t LEFT JOIN tenant_feature_configs c ON c.tenant_id = t.id
+      WHERE t.id = ANY($1::text[]) OR t.stripe_customer_id = ANY($2::text[])`,
+    [where.ids, where.customerIds],
+  );
+  return rows.map((row) => ({
+    id: row.id,
+    stripeCustomerId: row.customer,
+    state: row.config ? stateFromJson(row.config) : null,
+  }));
 }

@@ -1,6 +1,7 @@
 import type { PrismaClient } from '@packages/db';
 import { forEachBounded } from '../bounded-concurrency.js';
 import { ConcurrencyError } from '../errors.js';
+import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
 import {
   emptyState,
   sameValue,
@@ -23,6 +24,8 @@ export interface BatchWriteItem {
   state: TenantFeatureState | null;
   /** Pure: the change for a given current state. Re-run on a fresh read when another writer got there first. */
   decide: (current: TenantFeatureState | null) => Decision<PlanChangeSkip>;
+  /** `decide(state)`, when the caller has made it already: used as long as `state` is still current. */
+  decided?: Decision<PlanChangeSkip>;
   /** Record this Stripe customer on the tenant if it has none yet (same statement as the config). */
   linkCustomerId?: string;
 }
@@ -49,7 +52,7 @@ export interface BatchWriteOptions {
   readTicket?: bigint;
   /** Tenants per statement (default 500). */
   batchSize?: number;
-  /** Statements in flight at once (default 2). */
+  /** Statements in flight at once (default 3). */
   concurrency?: number;
   /** Stops between batches: tenants of batches not started get no outcome. */
   signal?: AbortSignal;
@@ -57,6 +60,8 @@ export interface BatchWriteOptions {
   afterCommit?: (written: TenantFeatureState[]) => Promise<void>;
   /** Called with each tenant's final outcome, in batch order. */
   onOutcome?: (index: number, outcome: BatchWriteOutcome) => void;
+  /** Runs the batch statements (default: through `prisma`; the context passes the pg pool behind it). */
+  sql?: RunSql;
 }
 
 /** A planned row: what the statement writes for one tenant. */
@@ -93,6 +98,7 @@ export async function writeInBatches(
   options: BatchWriteOptions,
 ): Promise<void> {
   const size = Math.max(1, options.batchSize ?? 500);
+  const sql = options.sql ?? sqlThroughPrisma(prisma);
   const batches: number[][] = [];
   for (let i = 0; i < items.length; i += size)
     batches.push(Array.from({ length: Math.min(size, items.length - i) }, (_, k) => i + k));
@@ -140,9 +146,7 @@ export async function writeInBatches(
   async function writeRows(rows: PlannedRow[]): Promise<number[]> {
     const toSend = rows.filter((r) => r.next !== null || r.item.linkCustomerId !== undefined);
     const result =
-      toSend.length > 0
-        ? await executeBatch(prisma, toSend, options.audit, options.readTicket)
-        : emptyResult();
+      toSend.length > 0 ? await executeBatch(sql, toSend, options.audit, options.readTicket) : emptyResult();
     const conflicts: number[] = [];
     const committed: TenantFeatureState[] = [];
     const outcomes: Array<[number, BatchWriteOutcome]> = [];
@@ -191,7 +195,7 @@ export async function writeInBatches(
 
   await forEachBounded(
     batches.length,
-    options.concurrency ?? 2,
+    options.concurrency ?? 3,
     async (b) => {
       const batch = batches[b]!;
       await runBatch(batch, new Map(batch.map((index) => [index, items[index]!.state])));
@@ -202,7 +206,7 @@ export async function writeInBatches(
 
 /** Decides one tenant against `current`, the way updateTenantFeatures does under its lock. */
 function plan(index: number, item: BatchWriteItem, current: TenantFeatureState | null): PlannedRow {
-  const decision = item.decide(current);
+  const decision = item.decided && current === item.state ? item.decided : item.decide(current);
   if ('skip' in decision)
     return { index, item, before: current, next: null, action: '', audit: false, skip: decision.skip };
   const base = current ?? emptyState(item.tenantId);
@@ -236,7 +240,7 @@ const iso = (date: Date | null) => (date ? date.toISOString() : null);
  * Timestamps are written as UTC wall-clock values, as Prisma writes them.
  */
 async function executeBatch(
-  prisma: PrismaClient,
+  sql: RunSql,
   rows: PlannedRow[],
   audit: AuditContext,
   readTicket: bigint | undefined,
@@ -272,9 +276,12 @@ async function executeBatch(
       link_customer: r.item.linkCustomerId ?? null,
     };
   });
-  const result = await prisma.$queryRawUnsafe<
-    Array<{ kind: 'written' | 'missing'; tenantId: string; version: number | null; updatedAt: Date | null }>
-  >(
+  const result = await sql<{
+    kind: 'written' | 'missing';
+    tenantId: string;
+    version: number | null;
+    updatedAtMs: number | null;
+  }>(
     `WITH input AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
          tenant_id text, write boolean, expected_version int, new_version int,
@@ -321,21 +328,24 @@ async function executeBatch(
         WHERE i.audit
        RETURNING tenant_id
      )
-     SELECT 'written' AS kind, w.tenant_id AS "tenantId", w.version, w.updated_at AS "updatedAt" FROM written w
+     SELECT 'written' AS kind, w.tenant_id AS "tenantId", w.version,
+            (extract(epoch FROM w.updated_at) * 1000)::float8 AS "updatedAtMs" FROM written w
      UNION ALL
      SELECT 'missing', i.tenant_id, NULL, NULL FROM input i
       WHERE NOT EXISTS (SELECT 1 FROM present p WHERE p.id = i.tenant_id)`,
-    JSON.stringify(input),
-    now.toISOString(),
-    audit.actor,
-    audit.source,
-    audit.stripeEventId ?? null,
-    readTicket ?? null,
+    [
+      JSON.stringify(input),
+      now.toISOString(),
+      audit.actor,
+      audit.source,
+      audit.stripeEventId ?? null,
+      readTicket === undefined ? null : String(readTicket),
+    ],
   );
   const out = emptyResult();
   for (const row of result) {
     if (row.kind === 'missing') out.missing.add(row.tenantId);
-    else out.written.set(row.tenantId, { version: row.version!, updatedAt: row.updatedAt! });
+    else out.written.set(row.tenantId, { version: row.version!, updatedAt: new Date(row.updatedAtMs!) });
   }
   return out;
 }

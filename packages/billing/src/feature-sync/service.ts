@@ -11,6 +11,8 @@ import type { FeatureCatalog } from '../types.js';
 import { createPlanApplier, type ApplyPlanDefaultsOptions, type ApplyPlanResult } from './apply.js';
 import { createBulkSync, type SyncAllOptions, type SyncResult, type SyncSummary } from './sync-all.js';
 
+import { sqlThroughPool, type SqlPool } from '../sql-runner.js';
+
 export interface FeatureSyncOptions {
   /** Backing store of the default FeatureReader (in-memory when omitted). */
   cache?: KeyValueCache;
@@ -20,11 +22,17 @@ export interface FeatureSyncOptions {
   featureReader?: FeatureReader;
   cacheNamespace?: string;
   /**
-   * Write statements syncAllTenantsFromStripe keeps in flight at once (default 2); each writes a
+   * Write statements syncAllTenantsFromStripe keeps in flight at once (default 3); each writes a
    * batch of `batchSize` tenants (default 500) in one statement.
    */
   concurrency?: number;
   batchSize?: number;
+  /**
+   * The pg pool behind `prisma` (`db.pool`): the bulk sync's write statements go straight through it,
+   * skipping Prisma's per-query work, which grows with the size of their parameters (500 tenants'
+   * configs each). Without it they go through `prisma`.
+   */
+  pool?: SqlPool;
   /**
    * What plan features are checked against before being written. Default: the database's catalog
    * (`databaseCatalog(prisma)`, shared per database and re-read when it lacks a key), read through
@@ -91,8 +99,9 @@ export function createFeatureSyncService(
     prisma,
     stripeSync,
     reader,
-    concurrency: options.concurrency ?? 2,
+    concurrency: options.concurrency ?? 3,
     batchSize: options.batchSize,
+    ...(options.pool ? { sql: sqlThroughPool(options.pool) } : {}),
     catalog: fixed,
   });
   return {

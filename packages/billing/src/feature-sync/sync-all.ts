@@ -13,6 +13,7 @@ import type { StripePlanDefaults, StripeSyncService } from '../stripe-sync/index
 import type { AuditSourceName, FeatureCatalog, FeatureMap, MergeStrategy } from '../types.js';
 import { checkPlanAgainstCatalog } from './apply.js';
 import { writeInBatches, type BatchWriteItem } from './batch-write.js';
+import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
 import { takeReadTicket } from '../tenant-store/index.js';
 
 export interface SyncAllOptions {
@@ -94,8 +95,11 @@ export function createBulkSync(deps: {
   /** Tenants per write statement (default 500). */
   batchSize?: number;
   catalog?: FeatureCatalog;
+  /** Runs the tenant loading and write statements (default: through `prisma`). */
+  sql?: RunSql;
 }) {
   const { prisma, stripeSync, reader } = deps;
+  const sql = deps.sql ?? sqlThroughPrisma(prisma);
 
   async function loadTenants(where: { ids: string[]; customerIds: string[] }): Promise<LoadedTenant[]> {
     const out: LoadedTenant[] = [];
@@ -104,7 +108,7 @@ export function createBulkSync(deps: {
       Math.ceil(where.customerIds.length / LOAD_CHUNK),
     );
     for (let i = 0; i < chunks; i += 1) {
-      const rows = await readTenantsWithFeatures(prisma, {
+      const rows = await readTenantsWithFeatures(sql, {
         ids: where.ids.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK),
         customerIds: where.customerIds.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK),
       });
@@ -281,6 +285,7 @@ export function createBulkSync(deps: {
         tenantId,
         state: tenant.state,
         decide: (current) => decidePlanChange(current, tenantId, plan, changeOptions),
+        decided: decision,
         ...(link ? { linkCustomerId: item.customerId } : {}),
       });
       writeMeta.push({ index, base, before });
@@ -290,6 +295,7 @@ export function createBulkSync(deps: {
       readTicket,
       batchSize: deps.batchSize,
       concurrency: deps.concurrency,
+      sql,
       signal: options.signal,
       afterCommit: (states) => reader.publish(states),
       onOutcome: (w, outcome) => {

@@ -40,27 +40,8 @@ export async function acceptEvent(prisma: PrismaClient, input: AcceptInput): Pro
   return outcome!;
 }
 
-/** Runs one parameterised statement ($1, $2, …) and returns its rows. */
-export type RunSql = <Row>(sql: string, values: unknown[]) => Promise<Row[]>;
-
-/** A pg pool (or client): what `Database.pool` is. */
-export interface SqlPool {
-  query(sql: string, values: unknown[]): Promise<{ rows: unknown[] }>;
-}
-
-export const sqlThroughPrisma =
-  (prisma: PrismaClient): RunSql =>
-  <Row>(sql: string, values: unknown[]) =>
-    prisma.$queryRawUnsafe<Row[]>(sql, ...values);
-
-/**
- * Straight through the pg pool behind Prisma's adapter: Prisma's per-query work grows with the size
- * of the parameters, which for a batch of whole events is most of what the accept costs in Node.
- */
-export const sqlThroughPool =
-  (pool: SqlPool): RunSql =>
-  async <Row>(sql: string, values: unknown[]) =>
-    (await pool.query(sql, values)).rows as Row[];
+export { sqlThroughPool, sqlThroughPrisma, type RunSql, type SqlPool } from '../sql-runner.js';
+import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
 
 interface AcceptedRow {
   event_id: string;

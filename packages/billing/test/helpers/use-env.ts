@@ -68,6 +68,8 @@ export async function useFeatureSyncEnv(options: { concurrency?: number } = {}) 
   const sync = createFeatureSyncService(env.prisma, stripeSync, {
     cache: env.cache,
     cacheNamespace: env.namespace,
+    // As the context builds it: the bulk sync's statements through the pg pool behind Prisma.
+    pool: env.db.pool,
     ...options,
   });
   return { env, plans, stripeSync, sync };
