@@ -18,7 +18,12 @@ export interface InterruptHandlers {
 
 export const SAME_SIGNAL_MS = 1000;
 
-/** Installs the handlers; returns a function that removes them. */
+/**
+ * Installs the handlers; returns a function that removes them. Removed while the first signal's
+ * window is still open (the work was done quickly), they stay until it closes: npm's forwarded copy
+ * of the same Ctrl-C may still be on its way, and with no handler it would kill the process by the
+ * signal (npm then reports no exit code) instead of letting it exit as it was about to.
+ */
 export function onInterrupt(handlers: InterruptHandlers): () => void {
   const signals = handlers.signals ?? ['SIGINT', 'SIGTERM'];
   const window = handlers.sameSignalMs ?? SAME_SIGNAL_MS;
@@ -34,7 +39,13 @@ export function onInterrupt(handlers: InterruptHandlers): () => void {
     }
   };
   for (const signal of signals) process.on(signal, listener);
-  return () => {
+  const remove = () => {
     for (const signal of signals) process.off(signal, listener);
+  };
+  return () => {
+    const open = firstAt === null ? 0 : window - (now() - firstAt);
+    // Unref'd: the wait never keeps a process alive that has nothing else to do.
+    if (open > 0) setTimeout(remove, open).unref();
+    else remove();
   };
 }
