@@ -129,8 +129,11 @@ export function startWebhookWorkers(
       // Fewer than asked: nothing more is due, unless an accept came in during the claim.
       if (claims.length < want && !woken && !stopped) await idle(poll);
     }
-    // Claims already taken are processed, not left to their lease.
-    for (const claim of ready.splice(0)) start(claim);
+    // Claims already taken are processed, not left to their lease; still `concurrency` at most at once.
+    while (ready.length > 0) {
+      while (ready.length > 0 && running.size < concurrency) start(ready.shift()!);
+      if (ready.length > 0) await Promise.race(running);
+    }
     while (running.size > 0) await Promise.all(running);
     while (tails.size > 0) await Promise.all(tails);
   }
