@@ -3,6 +3,7 @@ import Stripe from 'stripe';
 import { createIsolatedDatabase, type Database } from '@packages/db';
 import { startStripeEmulator } from '@packages/stripe-emulator';
 import { seedPlans, seedTenantsWithSubscriptions, type SeededTenant } from '../test/helpers/fixtures.js';
+import { processEnv } from '../test/helpers/env.js';
 import { ADMIN_TOKEN, probeReads } from './cache.js';
 import { postAll, startHttpProcess, type ServerProcess } from './processes.js';
 import { percentile, printTable, ratio, verdict, type BenchRow } from './stats.js';
@@ -90,12 +91,7 @@ export async function benchInbox({
     return db;
   };
   const serverEnv = (db: Database, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
-    DATABASE_URL: process.env.DATABASE_URL,
-    DATABASE_SCHEMA: db.schema,
-    REDIS_URL: process.env.REDIS_URL,
-    STRIPE_SECRET_KEY: emu.apiKey,
-    STRIPE_API_BASE: emu.url,
-    STRIPE_WEBHOOK_SECRET: emu.webhookSecret,
+    ...processEnv(emu, db),
     ADMIN_API_TOKENS: `bench:admin=${ADMIN_TOKEN}`,
     LOG_LEVEL: 'warn',
     PAYMENT_GRACE_CHECK_MINUTES: '0',

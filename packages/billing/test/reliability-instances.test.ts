@@ -15,6 +15,7 @@ import {
   seedTenantsWithSubscriptions,
   type SeededTenant,
 } from './helpers/fixtures.js';
+import { processEnv } from './helpers/env.js';
 import { freePort } from './helpers/ports.js';
 
 /**
@@ -110,12 +111,7 @@ describe.skipIf(!HAS_SERVICES)(
       ]);
       stripe = new Stripe(emu.apiKey, { ...emu.stripeClientConfig(), maxNetworkRetries: 2 });
       env = {
-        DATABASE_URL: process.env.DATABASE_URL,
-        DATABASE_SCHEMA: db.schema,
-        REDIS_URL: process.env.REDIS_URL,
-        STRIPE_SECRET_KEY: emu.apiKey,
-        STRIPE_API_BASE: emu.url,
-        STRIPE_WEBHOOK_SECRET: emu.webhookSecret,
+        ...processEnv(emu, db),
         HOST: '127.0.0.1',
         // Servers log warnings only (a line per request would cost the storm); workers say when they run.
         LOG_LEVEL: 'warn',

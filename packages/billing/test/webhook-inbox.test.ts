@@ -286,23 +286,33 @@ describe('failures are retried with backoff, then kept as failed until replayed'
   });
 });
 
+/**
+ * A tenant on starter whose subscription moves to pro: that event is accepted and its processing
+ * started through a gated read, which has read "pro" and is held until `gated.release()`. Then the
+ * subscription moves on to enterprise in Stripe, for a later reader to see.
+ */
+async function slowReadOfPro(tenantId: string) {
+  const { customerId, sub } = await env.subscribed(tenantId, 'starter');
+  expect(await env.state(tenantId)).toMatchObject({ stripePriceId: env.plans.starter.price.id });
+  const itemId = sub.items.data[0]!.id;
+  await env.stripe.subscriptions.update(sub.id, { items: [{ id: itemId, price: env.plans.pro.price.id }] });
+  const gated = gatedFeatureSync();
+  const slow = pipeline({}, gated.featureSync);
+  const { eventId, body, signature } = signedUpdate(customerId, sub.id);
+  await slow.acceptWebhook(body, signature);
+  const processing = slow.processNext();
+  await until(() => gated.reads() === 1, 'the slow read');
+  await env.stripe.subscriptions.update(sub.id, {
+    items: [{ id: itemId, price: env.plans.enterprise.price.id }],
+  });
+  return { gated, slow, eventId, processing };
+}
+
 describe('order safety without a lock across Stripe: read tickets', () => {
   it('a Stripe read that started earlier never overwrites the result of a read that started later', async () => {
-    const { customerId, sub } = await env.subscribed('ib_ticket', 'starter');
-    expect(await env.state('ib_ticket')).toMatchObject({ stripePriceId: env.plans.starter.price.id });
-    const itemId = sub.items.data[0]!.id;
-    await env.stripe.subscriptions.update(sub.id, { items: [{ id: itemId, price: env.plans.pro.price.id }] });
-    const gated = gatedFeatureSync();
-    const slow = pipeline({}, gated.featureSync);
-    const { eventId, body, signature } = signedUpdate(customerId, sub.id);
-    await slow.acceptWebhook(body, signature);
-    // Read 1 (its ticket taken at the claim) sees "pro" and is slow to write …
-    const processing = slow.processNext();
-    await until(() => gated.reads() === 1, 'the slow read');
-    // … meanwhile the plan changes in Stripe again and read 2 (a later ticket) writes "enterprise".
-    await env.stripe.subscriptions.update(sub.id, {
-      items: [{ id: itemId, price: env.plans.enterprise.price.id }],
-    });
+    // Read 1 (its ticket taken at the claim) sees "pro" and is slow to write; meanwhile the plan
+    // changes in Stripe again and read 2 (a later ticket) writes "enterprise".
+    const { gated, slow, eventId, processing } = await slowReadOfPro('ib_ticket');
     const applied = await env.featureSync.applyPlanDefaultsToTenant(
       'ib_ticket',
       env.plans.enterprise.price.id,
@@ -345,18 +355,7 @@ describe('read tickets across writers: the reconcile fix and the bulk sync win o
   };
   it.each(Object.keys(writers) as (keyof typeof writers)[])('%s', async (writer) => {
     const tenantId = `ib_ticket_${writer}`;
-    const { customerId, sub } = await env.subscribed(tenantId, 'starter');
-    const itemId = sub.items.data[0]!.id;
-    await env.stripe.subscriptions.update(sub.id, { items: [{ id: itemId, price: env.plans.pro.price.id }] });
-    const gated = gatedFeatureSync();
-    const slow = pipeline({}, gated.featureSync);
-    const { eventId, body, signature } = signedUpdate(customerId, sub.id);
-    await slow.acceptWebhook(body, signature);
-    const processing = slow.processNext();
-    await until(() => gated.reads() === 1, 'the slow read');
-    await env.stripe.subscriptions.update(sub.id, {
-      items: [{ id: itemId, price: env.plans.enterprise.price.id }],
-    });
+    const { gated, slow, eventId, processing } = await slowReadOfPro(tenantId);
     await writers[writer](tenantId);
     gated.release();
     expect(await processing).toEqual({ kind: 'released' });

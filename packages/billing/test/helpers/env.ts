@@ -28,6 +28,24 @@ export interface TestStripe {
   close(): Promise<void>;
 }
 
+/**
+ * The environment a server, worker or CLI child process needs to run on `db`'s schema against the
+ * emulator (and on REDIS_URL when set): what every process test and the process benchmarks start from.
+ */
+export function processEnv(
+  emu: Pick<StripeEmulator, 'apiKey' | 'url' | 'webhookSecret'>,
+  db: Pick<Database, 'schema'>,
+): NodeJS.ProcessEnv {
+  return {
+    DATABASE_URL: process.env.DATABASE_URL,
+    DATABASE_SCHEMA: db.schema,
+    REDIS_URL: process.env.REDIS_URL,
+    STRIPE_SECRET_KEY: emu.apiKey,
+    STRIPE_API_BASE: emu.url,
+    STRIPE_WEBHOOK_SECRET: emu.webhookSecret,
+  };
+}
+
 /** Just an emulator and SDK clients, for tests that need no database (starting PGlite costs seconds). */
 export async function startTestStripe(options: { maxNetworkRetries?: number } = {}): Promise<TestStripe> {
   const emu = await startStripeEmulator({ port: 0 });
