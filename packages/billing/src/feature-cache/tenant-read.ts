@@ -1,7 +1,7 @@
-import { Prisma, type PrismaClient, type TenantFeatureConfig } from '@packages/db';
+import type { PrismaClient } from '@packages/db';
 import type { TenantFeatureState } from '../core/index.js';
-import type { RunSql } from '../sql-runner.js';
-import { stateFromJson, toState } from '../tenant-store/index.js';
+import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
+import { stateFromJson } from '../tenant-store/index.js';
 
 export interface TenantWithFeatures {
   id: string;
@@ -10,48 +10,19 @@ export interface TenantWithFeatures {
   state: TenantFeatureState | null;
 }
 
-type JoinedRow = Omit<TenantFeatureConfig, 'tenantId'> & {
-  id: string;
-  stripeCustomerId: string | null;
-  tenantId: string | null;
-};
-
-/**
- * Tenants joined to their feature configs. Columns are aliased to the Prisma field names, and
- * `$queryRaw` maps JSON and timestamps the way the generated client does, so `toState` applies.
- */
-const SELECT_TENANT_WITH_CONFIG = Prisma.sql`
-    SELECT t.id, t.stripe_customer_id AS "stripeCustomerId",
-           c.tenant_id AS "tenantId", c.features, c.plan_features AS "planFeatures", c.overrides,
-           c.scrape_interval_hours AS "scrapeIntervalHours", c.bundle, c.source,
-           c.stripe_product_id AS "stripeProductId", c.stripe_price_id AS "stripePriceId",
-           c.stripe_subscription_id AS "stripeSubscriptionId", c.subscription_status AS "subscriptionStatus",
-           c.access_active AS "accessActive", c.payment_failed_at AS "paymentFailedAt",
-           c.last_payment_at AS "lastPaymentAt", c.trial_ends_at AS "trialEndsAt", c.version,
-           c.last_stripe_event_at AS "lastStripeEventAt", c.last_stripe_event_id AS "lastStripeEventId",
-           c.updated_at AS "updatedAt", c.created_at AS "createdAt"
-      FROM tenants t LEFT JOIN tenant_feature_configs c ON c.tenant_id = t.id`;
-
-function toTenantWithFeatures(row: JoinedRow): TenantWithFeatures {
-  const { id, stripeCustomerId, tenantId: configTenantId, ...config } = row;
-  return {
-    id,
-    stripeCustomerId,
-    state: configTenantId === null ? null : toState({ ...config, tenantId: configTenantId }),
-  };
-}
-
 /**
  * A tenant and its feature config in ONE statement (Prisma's `include` sends two), so an admin
- * read costs one round trip on the read pool.
+ * read costs one round trip on the read pool: the bulk read below, for one id.
  */
 export async function readTenantWithFeatures(
   prisma: PrismaClient,
   tenantId: string,
 ): Promise<TenantWithFeatures | null> {
-  const rows = await prisma.$queryRaw<JoinedRow[]>`${SELECT_TENANT_WITH_CONFIG} WHERE t.id = ${tenantId}`;
-  const row = rows[0];
-  return row ? toTenantWithFeatures(row) : null;
+  const [tenant] = await readTenantsWithFeatures(sqlThroughPrisma(prisma), {
+    ids: [tenantId],
+    customerIds: [],
+  });
+  return tenant ?? null;
 }
 
 /**
@@ -59,7 +30,8 @@ export async function readTenantWithFeatures(
  * in one statement (array parameters, so any number of ids binds as two parameters). The bulk sync
  * loads its tenants this way, through `sql` (the pg pool behind Prisma in the context): each config
  * comes back as one JSON value read by `stateFromJson`, as the webhook claim reads it, instead of
- * twenty columns mapped per row by the client, which dominated loading 10,000 tenants.
+ * twenty columns mapped per row by the client, which dominated loading 10,000 tenants. A tenant
+ * without a config row comes back with `state: null`.
  */
 export async function readTenantsWithFeatures(
   sql: RunSql,
