@@ -33,6 +33,10 @@ export const BILLING_ERROR_CODES = [
   'idempotency_conflict',
   'stripe_request_failed',
   'stripe_subscription_not_switched',
+  // metered features (usage)
+  'feature_not_metered',
+  'reservation_not_found',
+  'reservation_expired',
   // Stripe refused or failed (StripeApiError and its subclasses)
   'stripe_authentication_failed',
   'stripe_permission_denied',

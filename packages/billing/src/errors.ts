@@ -206,6 +206,46 @@ export class CheckoutNotConfiguredError extends BillingError {
   }
 }
 
+/** Usage: the key is in the catalog but not metered (it has no `usage` rules). */
+export class FeatureNotMeteredError extends BillingError {
+  constructor(readonly featureKey: string) {
+    super(
+      'feature_not_metered',
+      `Feature key "${featureKey}" is not metered; give it usage rules (reset, overage) in the catalog first`,
+    );
+  }
+}
+
+/** Usage: finalize or release of a reservation that does not exist (never made, or already settled). */
+export class ReservationNotFoundError extends BillingError {
+  constructor(readonly reservationId: string) {
+    super(
+      'reservation_not_found',
+      `No open usage reservation "${reservationId}" (finalized, released or never made)`,
+    );
+  }
+}
+
+/** Usage: finalize of a reservation past its ttl; its amount was returned, nothing was charged. */
+export class ReservationExpiredError extends BillingError {
+  constructor(readonly reservationId: string) {
+    super(
+      'reservation_expired',
+      `Usage reservation "${reservationId}" expired before it was finalized; its amount was returned and nothing was charged`,
+    );
+  }
+}
+
+/** An idempotency key reused for a different request (another key, amount or operation). */
+export class IdempotencyConflictError extends BillingError {
+  constructor(readonly idempotencyKey: string) {
+    super(
+      'idempotency_conflict',
+      `Idempotency key "${idempotencyKey}" was already used for a different request; use a new key`,
+    );
+  }
+}
+
 /** The message of anything thrown (an Error's message, else its string form). */
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

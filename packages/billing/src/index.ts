@@ -79,6 +79,16 @@ export {
 export * from './webhooks/index.js';
 export { reconcileTenants, type ReconcileResult, type ReconcileOptions } from './reconcile/index.js';
 
+// Metered features: usage counted against the tenants' limits (docs/usage.md)
+export * from './usage/index.js';
+export {
+  USAGE_OVERAGE_POLICIES,
+  USAGE_RESETS,
+  type UsageOveragePolicy,
+  type UsageReset,
+  type UsageRules,
+} from './core/index.js';
+
 // Feature resolution and caching
 export { createFeatureReader, type FeatureReader, type TenantFeatures } from './feature-cache/index.js';
 export {

@@ -1,3 +1,5 @@
+import type { UsageRules } from './core/usage.js';
+
 /** A feature flag is either on/off or a numeric limit. */
 export type FeatureValue = boolean | number;
 export type FeatureMap = Record<string, FeatureValue>;
@@ -8,6 +10,8 @@ export interface FeatureDefinition {
   description: string;
   /** Set when the key is deprecated: values already stored stay readable, new overrides refuse it. */
   deprecatedAt?: Date | null;
+  /** Set on metered number keys: usage is counted against the tenant's value (docs/usage.md). */
+  usage?: UsageRules | null;
 }
 
 /** Known feature keys; parsing and admin input reject anything else. */

@@ -1,3 +1,4 @@
+import { usageRulesIssues, usageRulesOf } from '../core/usage.js';
 import { ValidationError } from '../errors.js';
 import type { FeatureCatalog, FeatureDefinition } from '../types.js';
 
@@ -63,6 +64,11 @@ export function createFeatureCatalog(defs: readonly FeatureDefinition[]): Featur
       issues.push({ path: `[${i}].description`, message: `feature "${key}" needs a string description` });
       return;
     }
+    const usageIssues = usageRulesIssues(def.usage, def.type, `[${i}].usage`);
+    if (usageIssues.length > 0) {
+      issues.push(...usageIssues.map((x) => ({ ...x, message: `feature "${key}" usage ${x.message}` })));
+      return;
+    }
     if (catalog.has(key)) {
       issues.push({ path: `[${i}].key`, message: `duplicate feature key "${key}"` });
       return;
@@ -74,6 +80,7 @@ export function createFeatureCatalog(defs: readonly FeatureDefinition[]): Featur
         type: def.type,
         description: def.description,
         ...(def.deprecatedAt ? { deprecatedAt: def.deprecatedAt } : {}),
+        ...(def.usage ? { usage: Object.freeze(usageRulesOf(def.usage)!) } : {}),
       }),
     );
   });

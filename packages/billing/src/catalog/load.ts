@@ -1,5 +1,5 @@
 import type { PrismaClient } from '@packages/db';
-import type { FeatureCatalog } from '../types.js';
+import type { FeatureCatalog, FeatureDefinition } from '../types.js';
 import { createFeatureCatalog } from './feature-catalog.js';
 
 /**
@@ -14,6 +14,7 @@ export async function loadFeatureCatalog(prisma: PrismaClient): Promise<FeatureC
       type: row.type,
       description: row.description,
       deprecatedAt: row.deprecatedAt,
+      usage: row.usage as FeatureDefinition['usage'],
     })),
   );
 }

@@ -14,11 +14,19 @@ import {
   listTenantsOptions,
   renameTenant,
   setFeatureOverride,
+  setFeatureUsage,
   unlinkStripeCustomer,
   type TenantListFilter,
   type TenantManagementOptions,
 } from '../management/index.js';
-import { BillingError } from '../errors.js';
+import {
+  USAGE_OVERAGE_POLICIES,
+  USAGE_RESETS,
+  type UsageOveragePolicy,
+  type UsageReset,
+  type UsageRules,
+} from '../core/index.js';
+import { BillingError, ValidationError } from '../errors.js';
 import type { FeatureValue } from '../types.js';
 import {
   EXIT_OK,
@@ -64,6 +72,16 @@ function isoDate(raw: string): Date {
   const date = new Date(raw);
   if (Number.isNaN(date.getTime())) throw new InvalidArgumentError('must be an ISO 8601 date/time.');
   return date;
+}
+
+/** --reset and --overage: both (a metered key), or neither; one alone is a usage error. */
+function usageOptions(reset?: UsageReset, overage?: UsageOveragePolicy): { usage?: UsageRules } {
+  if (reset === undefined && overage === undefined) return {};
+  if (reset === undefined || overage === undefined)
+    throw new ValidationError('give both --reset and --overage to meter a key', [
+      { path: reset === undefined ? 'reset' : 'overage', message: 'required with the other' },
+    ]);
+  return { usage: { reset, overage } };
 }
 
 type Action = (context: ManageCliContext, who: TenantManagementOptions) => Promise<unknown>;
@@ -141,8 +159,27 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     .argument('<key>', 'e.g. platform.whiteLabel or max_users')
     .addOption(new Option('--type <type>', 'value type').choices(['boolean', 'number']).makeOptionMandatory())
     .requiredOption('--description <text>', 'what the feature grants')
+    .addOption(new Option('--reset <when>', 'meter it: when usage resets').choices(USAGE_RESETS))
+    .addOption(new Option('--overage <policy>', 'meter it: beyond the limit').choices(USAGE_OVERAGE_POLICIES))
     .action((key: string, o) =>
-      run((c, who) => addFeature(c.prisma, { key, type: o.type, description: o.description }, who)),
+      run((c, who) =>
+        addFeature(
+          c.prisma,
+          { key, type: o.type, description: o.description, ...usageOptions(o.reset, o.overage) },
+          who,
+        ),
+      ),
+    );
+  sub(features, 'meter')
+    .description('make a number key metered (or change its rules); --off stops metering it')
+    .argument('<key>')
+    .addOption(new Option('--reset <when>', 'when usage resets').choices(USAGE_RESETS))
+    .addOption(new Option('--overage <policy>', 'beyond the limit').choices(USAGE_OVERAGE_POLICIES))
+    .option('--off', 'stop metering the key (counters stay)')
+    .action((key: string, o) =>
+      run((c, who) =>
+        setFeatureUsage(c.prisma, key, o.off ? null : (usageOptions(o.reset, o.overage).usage ?? null), who),
+      ),
     );
   sub(features, 'describe')
     .argument('<key>')

@@ -46,3 +46,18 @@ export {
   type FeatureRow,
   type ProvenanceInput,
 } from './feature-provenance.js';
+export {
+  crossedThresholds,
+  decideGrant,
+  meteredLimit,
+  remainingOf,
+  usageRulesIssues,
+  usageRulesOf,
+  USAGE_OVERAGE_POLICIES,
+  USAGE_RESETS,
+  type Grant,
+  type GrantInput,
+  type UsageOveragePolicy,
+  type UsageReset,
+  type UsageRules,
+} from './usage.js';

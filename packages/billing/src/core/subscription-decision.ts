@@ -75,6 +75,10 @@ export function decideFromTruth(
     accessActive,
     paymentFailedAt,
     trialEndsAt: truth.trialEnd,
+    // billing_period meters count within it (docs/usage.md); an unknown period keeps the stored one.
+    ...(truth.periodStart
+      ? { currentPeriodStart: truth.periodStart, currentPeriodEnd: truth.periodEnd ?? null }
+      : {}),
   };
   let action = options.quietAction ?? 'subscription_synced';
 

@@ -11,6 +11,9 @@ export type SubscriptionTruth =
       priceId: string;
       productId: string;
       trialEnd: Date | null;
+      /** The subscription's current period (its first item's, as Stripe reports it since 2025-03-31). */
+      periodStart?: Date | null;
+      periodEnd?: Date | null;
     }
   | {
       kind: 'none';
@@ -28,6 +31,13 @@ export interface SubscriptionRef {
   id: string;
   status: string;
   trial_end?: number | null;
+  items?: { data: { current_period_start?: number | null; current_period_end?: number | null }[] };
+}
+
+/** A subscription's current period: its first item's (all items of a subscription share it). */
+export function periodOf(sub: SubscriptionRef): { periodStart: Date | null; periodEnd: Date | null } {
+  const item = sub.items?.data[0];
+  return { periodStart: toDate(item?.current_period_start), periodEnd: toDate(item?.current_period_end) };
 }
 
 /** A customer's subscriptions as read from Stripe: the access-granting one (if any) and the best of all. */
@@ -57,6 +67,7 @@ export function subscriptionTruthOf({ active, mostRelevant }: SubscriptionStateL
       priceId: active.priceId,
       productId: active.productId,
       trialEnd: toDate(active.subscription.trial_end),
+      ...periodOf(active.subscription),
     };
   }
   return mostRelevant
@@ -83,6 +94,7 @@ export function truthFromCustomerEntry(entry: CustomerSubscriptionLike): Subscri
       priceId: entry.plan.priceId ?? '',
       productId: entry.plan.productId,
       trialEnd: toDate(entry.subscription.trial_end),
+      ...periodOf(entry.subscription),
     };
   }
   return { kind: 'none', subscriptionId: entry.subscription.id, status: entry.status };

@@ -19,6 +19,9 @@ export interface TenantFeatureState {
   paymentFailedAt: Date | null;
   lastPaymentAt: Date | null;
   trialEndsAt: Date | null;
+  /** The subscription's current period as Stripe last said (billing_period meters count within it). */
+  currentPeriodStart: Date | null;
+  currentPeriodEnd: Date | null;
   version: number;
   lastStripeEventAt: Date | null;
   lastStripeEventId: string | null;
@@ -49,6 +52,8 @@ export function emptyState(tenantId: string): TenantFeatureState {
     paymentFailedAt: null,
     lastPaymentAt: null,
     trialEndsAt: null,
+    currentPeriodStart: null,
+    currentPeriodEnd: null,
     version: 0,
     lastStripeEventAt: null,
     lastStripeEventId: null,

@@ -267,6 +267,8 @@ async function executeBatch(
       payment_failed_at: iso(n?.paymentFailedAt ?? null),
       last_payment_at: iso(n?.lastPaymentAt ?? null),
       trial_ends_at: iso(n?.trialEndsAt ?? null),
+      current_period_start: iso(n?.currentPeriodStart ?? null),
+      current_period_end: iso(n?.currentPeriodEnd ?? null),
       last_stripe_event_at: iso(n?.lastStripeEventAt ?? null),
       last_stripe_event_id: n?.lastStripeEventId ?? null,
       audit: n !== null && r.audit,
@@ -288,7 +290,8 @@ async function executeBatch(
          features jsonb, plan_features jsonb, overrides jsonb, scrape_interval_hours int, bundle text,
          source "FeatureSource", stripe_product_id text, stripe_price_id text, stripe_subscription_id text,
          subscription_status text, access_active boolean, payment_failed_at timestamp(3),
-         last_payment_at timestamp(3), trial_ends_at timestamp(3), last_stripe_event_at timestamp(3),
+         last_payment_at timestamp(3), trial_ends_at timestamp(3), current_period_start timestamp(3),
+         current_period_end timestamp(3), last_stripe_event_at timestamp(3),
          last_stripe_event_id text, audit boolean, action text, before jsonb, after jsonb, link_customer text)
      ),
      present AS (
@@ -304,11 +307,13 @@ async function executeBatch(
        INSERT INTO tenant_feature_configs AS c (
          tenant_id, features, plan_features, overrides, scrape_interval_hours, bundle, source,
          stripe_product_id, stripe_price_id, stripe_subscription_id, subscription_status, access_active,
-         payment_failed_at, last_payment_at, trial_ends_at, version, last_stripe_event_at,
+         payment_failed_at, last_payment_at, trial_ends_at, current_period_start, current_period_end, version,
+         last_stripe_event_at,
          last_stripe_event_id, updated_at, created_at, read_ticket)
        SELECT i.tenant_id, i.features, i.plan_features, i.overrides, i.scrape_interval_hours, i.bundle, i.source,
               i.stripe_product_id, i.stripe_price_id, i.stripe_subscription_id, i.subscription_status,
-              i.access_active, i.payment_failed_at, i.last_payment_at, i.trial_ends_at, i.new_version,
+              i.access_active, i.payment_failed_at, i.last_payment_at, i.trial_ends_at, i.current_period_start,
+              i.current_period_end, i.new_version,
               i.last_stripe_event_at, i.last_stripe_event_id, $2::timestamp(3), $2::timestamp(3),
               COALESCE($6::bigint, 0)
          FROM input i JOIN present p ON p.id = i.tenant_id

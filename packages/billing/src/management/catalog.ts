@@ -1,5 +1,6 @@
-import type { Prisma, PrismaClient } from '@packages/db';
+import { Prisma, type PrismaClient } from '@packages/db';
 import { featureKeyProblem } from '../catalog/index.js';
+import { usageRulesIssues, usageRulesOf, type UsageRules } from '../core/usage.js';
 import { invalidateDatabaseCatalog } from '../catalog/registry.js';
 import { FeatureAlreadyExistsError, FeatureNotFoundError } from '../errors.js';
 import { inTransaction, type Tx } from '../tenant-store/index.js';
@@ -14,6 +15,8 @@ import { auditOf, isUniqueViolation, rejectIssues, type ManagementOptions } from
 
 export interface CatalogEntry extends FeatureDefinition {
   deprecatedAt: Date | null;
+  /** Null unless the key is metered. */
+  usage: UsageRules | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -22,6 +25,8 @@ export interface AddFeatureInput {
   key: string;
   type: 'boolean' | 'number';
   description: string;
+  /** Makes a number key metered: usage is counted against each tenant's value (docs/usage.md). */
+  usage?: UsageRules | null;
 }
 
 export const MAX_FEATURE_DESCRIPTION_LENGTH = 500;
@@ -40,6 +45,7 @@ type CatalogRow = {
   type: 'boolean' | 'number';
   description: string;
   deprecatedAt: Date | null;
+  usage: unknown;
   createdAt: Date;
   updatedAt: Date;
 };
@@ -49,6 +55,7 @@ const toEntry = (row: CatalogRow): CatalogEntry => ({
   type: row.type,
   description: row.description,
   deprecatedAt: row.deprecatedAt,
+  usage: usageRulesOf(row.usage),
   createdAt: row.createdAt,
   updatedAt: row.updatedAt,
 });
@@ -57,6 +64,7 @@ const snapshot = (entry: CatalogEntry) => ({
   type: entry.type,
   description: entry.description,
   deprecatedAt: entry.deprecatedAt?.toISOString() ?? null,
+  ...(entry.usage ? { usage: { reset: entry.usage.reset, overage: entry.usage.overage } } : {}),
 });
 
 async function audit(
@@ -82,7 +90,7 @@ async function audit(
 /** Locks the catalog row for the rest of the transaction (so the audit's `before` is what was replaced). */
 async function lockEntry(tx: Tx, key: string): Promise<CatalogEntry> {
   const rows = await tx.$queryRaw<CatalogRow[]>`
-    SELECT key, type::text AS type, description, deprecated_at AS "deprecatedAt",
+    SELECT key, type::text AS type, description, deprecated_at AS "deprecatedAt", usage,
            created_at AS "createdAt", updated_at AS "updatedAt"
     FROM feature_catalog WHERE key = ${key} FOR UPDATE`;
   const row = rows[0];
@@ -103,8 +111,10 @@ export async function addFeature(
       ? []
       : [{ path: 'type', message: 'must be "boolean" or "number"' }]),
     ...descriptionIssues(input?.description),
+    ...usageRulesIssues(input?.usage, input?.type),
   ];
   rejectIssues('feature', issues);
+  const usage = usageRulesOf(input.usage);
   const who = auditOf(options);
   const key = input.key;
   try {
@@ -116,7 +126,12 @@ export async function addFeature(
       if (clash) throw new FeatureAlreadyExistsError(key, clash.key);
       const created = toEntry(
         await tx.featureCatalog.create({
-          data: { key, type: input.type, description: input.description.trim() },
+          data: {
+            key,
+            type: input.type,
+            description: input.description.trim(),
+            ...(usage ? { usage: { ...usage } } : {}),
+          },
         }),
       );
       await audit(tx, key, who, 'feature_added', null, created);
@@ -153,6 +168,35 @@ export async function describeFeature(
       await tx.featureCatalog.update({ where: { key }, data: { description: description.trim() } }),
     );
     await audit(tx, key, who, 'feature_described', before, after);
+    return after;
+  });
+  invalidateDatabaseCatalog(prisma);
+  return entry;
+}
+
+/**
+ * Makes a number key metered, changes its rules, or (null) stops metering it; counters already
+ * recorded stay. A boolean key → ValidationError; unknown key → FeatureNotFoundError.
+ */
+export async function setFeatureUsage(
+  prisma: PrismaClient,
+  key: string,
+  usage: UsageRules | null,
+  options: ManagementOptions = {},
+): Promise<CatalogEntry> {
+  const who = auditOf(options);
+  const entry = await inTransaction(prisma, async (tx) => {
+    const before = await lockEntry(tx, key);
+    rejectIssues('feature usage', usageRulesIssues(usage, before.type));
+    const next = usageRulesOf(usage);
+    if (JSON.stringify(before.usage) === JSON.stringify(next)) return before;
+    const after = toEntry(
+      await tx.featureCatalog.update({
+        where: { key },
+        data: { usage: next ? { ...next } : Prisma.DbNull },
+      }),
+    );
+    await audit(tx, key, who, next ? 'feature_metered' : 'feature_unmetered', before, after);
     return after;
   });
   invalidateDatabaseCatalog(prisma);

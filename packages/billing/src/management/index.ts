@@ -4,6 +4,7 @@ export {
   describeFeature,
   deprecateFeature,
   listFeatures,
+  setFeatureUsage,
   MAX_FEATURE_DESCRIPTION_LENGTH,
   type AddFeatureInput,
   type CatalogEntry,

@@ -1,6 +1,6 @@
 import type { PrismaClient } from '@packages/db';
 import { featureKeyProblem } from '../catalog/index.js';
-import { restrictFeatures, type TenantFeatureState } from '../core/index.js';
+import { restrictFeatures, usageRulesOf, type TenantFeatureState, type UsageRules } from '../core/index.js';
 import { DeprecatedFeatureError, TenantNotFoundError, UnknownFeatureError } from '../errors.js';
 import { featureReaderFor } from '../feature-cache/registry.js';
 import { featureValueProblem } from '../metadata/values.js';
@@ -25,13 +25,18 @@ export interface OverrideResult {
 }
 
 /** Reads the key's catalog row under a share lock, so a concurrent deprecation cannot slip in between. */
-async function catalogType(tx: Tx, key: string): Promise<'boolean' | 'number'> {
-  const rows = await tx.$queryRaw<{ type: 'boolean' | 'number'; deprecatedAt: Date | null }[]>`
-    SELECT type::text AS type, deprecated_at AS "deprecatedAt" FROM feature_catalog WHERE key = ${key} FOR SHARE`;
+async function catalogType(
+  tx: Tx,
+  key: string,
+): Promise<{ type: 'boolean' | 'number'; usage: UsageRules | null }> {
+  const rows = await tx.$queryRaw<
+    { type: 'boolean' | 'number'; deprecatedAt: Date | null; usage: unknown }[]
+  >`
+    SELECT type::text AS type, deprecated_at AS "deprecatedAt", usage FROM feature_catalog WHERE key = ${key} FOR SHARE`;
   const row = rows[0];
   if (!row) throw new UnknownFeatureError(key, 'override');
   if (row.deprecatedAt) throw new DeprecatedFeatureError(key, 'override');
-  return row.type;
+  return { type: row.type, usage: usageRulesOf(row.usage) };
 }
 
 function withKey(map: FeatureMap, key: string, value: FeatureValue | undefined): FeatureMap {
@@ -59,8 +64,7 @@ async function writeOverride(
   const who = auditOf(options);
   const outcome = await inTransaction(prisma, async (tx) => {
     if (value !== undefined) {
-      const type = await catalogType(tx, key);
-      const problem = featureValueProblem({ type }, value);
+      const problem = featureValueProblem(await catalogType(tx, key), value);
       if (problem)
         rejectIssues('override', [{ path: `overrides.${key}`, message: `feature "${key}" ${problem}` }]);
     }

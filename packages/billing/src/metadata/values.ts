@@ -5,12 +5,17 @@ import { describeValue } from './fields.js';
 export const MAX_FEATURE_NUMBER = 1_000_000_000;
 
 /** Returns why `value` is not valid for `def`, or null if it is. */
-export function featureValueProblem(def: Pick<FeatureDefinition, 'type'>, value: unknown): string | null {
+export function featureValueProblem(
+  def: Pick<FeatureDefinition, 'type' | 'usage'>,
+  value: unknown,
+): string | null {
   if (def.type === 'boolean') {
     return typeof value === 'boolean' ? null : `must be a boolean (true/false), got ${describeValue(value)}`;
   }
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_FEATURE_NUMBER)
     return null;
+  // A metered key granted as `true`: unlimited, but counted (docs/usage.md).
+  if (def.usage && value === true) return null;
   return `must be an integer from 0 to ${MAX_FEATURE_NUMBER}, got ${describeValue(value)}`;
 }
 

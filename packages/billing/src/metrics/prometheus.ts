@@ -91,6 +91,24 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     labelNames: ['tier', 'result'] as const,
     registers,
   });
+  const usageTracks = new Counter({
+    name: `${p}usage_tracks_total`,
+    help: 'Usage tracks by outcome (allowed, refused, replayed)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const usageReservations = new Counter({
+    name: `${p}usage_reservations_total`,
+    help: 'Usage reservations by outcome (reserved, refused, finalize, release)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const usageAlerts = new Counter({
+    name: `${p}usage_alert_deliveries_total`,
+    help: 'Usage alert webhook delivery attempts by outcome (delivered, failed, dropped)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
   const syncRuns = new Counter({
     name: `${p}sync_runs_total`,
     help: 'Bulk sync runs by result (ok, failures, aborted)',
@@ -138,6 +156,9 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     },
     httpRequest: (method, route, status, ms) =>
       http.observe({ method, route, status: String(status) }, ms / 1000),
+    usageTracked: (outcome) => usageTracks.inc({ outcome }),
+    usageReservation: (outcome) => usageReservations.inc({ outcome }),
+    usageAlertDelivery: (outcome) => usageAlerts.inc({ outcome }),
   };
 
   let readInbox: (() => Promise<InboxDepth>) | undefined;

@@ -31,6 +31,12 @@ export interface BillingMetrics {
   syncRun(result: { tenantsChanged: number; failed: number; aborted: boolean; durationMs: number }): void;
   /** One HTTP request answered by our server or one of the adapters; `route` is the route pattern. */
   httpRequest(method: string, route: string, status: number, durationMs: number): void;
+  /** A usage `track`: `allowed`, `refused` or `replayed` (an idempotency key seen before). Optional for hosts' own implementations. */
+  usageTracked?(outcome: 'allowed' | 'refused' | 'replayed'): void;
+  /** A usage reservation: `reserved`, `refused`, `finalize` or `release`. */
+  usageReservation?(outcome: 'reserved' | 'refused' | 'finalize' | 'release'): void;
+  /** An alert webhook delivery attempt: `delivered`, `failed` (retried later) or `dropped` (gave up). */
+  usageAlertDelivery?(outcome: 'delivered' | 'failed' | 'dropped'): void;
 }
 
 const ignore = () => {};
@@ -49,4 +55,7 @@ export const noopMetrics: BillingMetrics = Object.freeze({
   cacheMiss: ignore,
   syncRun: ignore,
   httpRequest: ignore,
+  usageTracked: ignore,
+  usageReservation: ignore,
+  usageAlertDelivery: ignore,
 });

@@ -12,6 +12,9 @@ import {
   CustomPlanError,
   FeatureAlreadyExistsError,
   FeatureNotFoundError,
+  IdempotencyConflictError,
+  ReservationExpiredError,
+  ReservationNotFoundError,
   TenantAlreadyExistsError,
   MetadataError,
   EntitlementFeatureError,
@@ -280,7 +283,9 @@ export function errorResponse(error: unknown): {
   if (
     error instanceof TenantAlreadyExistsError ||
     error instanceof CustomerAlreadyLinkedError ||
-    error instanceof FeatureAlreadyExistsError
+    error instanceof FeatureAlreadyExistsError ||
+    error instanceof IdempotencyConflictError ||
+    error instanceof ReservationExpiredError
   ) {
     return { status: 409, body: body(error.code, error.message), headers: {} };
   }
@@ -288,7 +293,8 @@ export function errorResponse(error: unknown): {
     error instanceof TenantNotFoundError ||
     error instanceof PlanNotFoundError ||
     error instanceof FeatureNotFoundError ||
-    error instanceof WebhookEventNotFoundError
+    error instanceof WebhookEventNotFoundError ||
+    error instanceof ReservationNotFoundError
   ) {
     return { status: 404, body: body(error.code, error.message), headers: {} };
   }

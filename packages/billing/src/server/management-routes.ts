@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { USAGE_OVERAGE_POLICIES, USAGE_RESETS } from '../core/index.js';
 import { parseOrThrow } from '../custom-plans/validation.js';
 import {
   addFeature,
@@ -16,6 +17,7 @@ import {
   LIST_TENANTS_MAX_LIMIT,
   renameTenant,
   setFeatureOverride,
+  setFeatureUsage,
   unlinkStripeCustomer,
   type TenantManagementOptions,
 } from '../management/index.js';
@@ -61,10 +63,23 @@ const createTenantBody = z
 const renameBody = z.object({ name: z.string() }).strict();
 const linkBody = z.object({ stripeCustomerId: z.string() }).strict();
 const overrideBody = z.object({ value: z.union([z.boolean(), z.number()]) }).strict();
-const addFeatureBody = z
-  .object({ key: z.string(), type: z.enum(['boolean', 'number']), description: z.string() })
+const usageRules = z
+  .object({ reset: z.enum(USAGE_RESETS), overage: z.enum(USAGE_OVERAGE_POLICIES) })
   .strict();
-const describeBody = z.object({ description: z.string() }).strict();
+const addFeatureBody = z
+  .object({
+    key: z.string(),
+    type: z.enum(['boolean', 'number']),
+    description: z.string(),
+    usage: usageRules.nullable().optional(),
+  })
+  .strict();
+const changeFeatureBody = z
+  .object({ description: z.string().optional(), usage: usageRules.nullable().optional() })
+  .strict()
+  .refine((b) => b.description !== undefined || b.usage !== undefined, {
+    message: 'give description, usage or both',
+  });
 
 export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps) => {
   const { prisma } = deps;
@@ -145,8 +160,11 @@ export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, 
   app.patch('/api/admin/features/:key', async (request) => {
     const options = who(request);
     const { key } = parseOrThrow(keyParam, request.params, 'path parameters');
-    const body = parseOrThrow(describeBody, request.body ?? {}, 'request body');
-    return describeFeature(prisma, key, body.description, options);
+    const body = parseOrThrow(changeFeatureBody, request.body ?? {}, 'request body');
+    let entry =
+      body.description !== undefined ? await describeFeature(prisma, key, body.description, options) : null;
+    if (body.usage !== undefined) entry = await setFeatureUsage(prisma, key, body.usage, options);
+    return entry;
   });
 
   app.post('/api/admin/features/:key/deprecate', async (request) => {

@@ -19,6 +19,8 @@ export const CONFIG_UPSERT_COLUMNS = [
   'payment_failed_at',
   'last_payment_at',
   'trial_ends_at',
+  'current_period_start',
+  'current_period_end',
   'version',
   'last_stripe_event_at',
   'last_stripe_event_id',

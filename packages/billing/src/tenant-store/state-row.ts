@@ -19,6 +19,8 @@ export function toState(row: TenantFeatureConfig): TenantFeatureState {
     paymentFailedAt: row.paymentFailedAt,
     lastPaymentAt: row.lastPaymentAt,
     trialEndsAt: row.trialEndsAt,
+    currentPeriodStart: row.currentPeriodStart,
+    currentPeriodEnd: row.currentPeriodEnd,
     version: row.version,
     lastStripeEventAt: row.lastStripeEventAt,
     lastStripeEventId: row.lastStripeEventId,
@@ -43,6 +45,8 @@ export function toRowData(state: TenantFeatureState) {
     paymentFailedAt: state.paymentFailedAt,
     lastPaymentAt: state.lastPaymentAt,
     trialEndsAt: state.trialEndsAt,
+    currentPeriodStart: state.currentPeriodStart,
+    currentPeriodEnd: state.currentPeriodEnd,
     lastStripeEventAt: state.lastStripeEventAt,
     lastStripeEventId: state.lastStripeEventId,
   };

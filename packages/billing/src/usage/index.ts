@@ -1,0 +1,12 @@
+export {
+  createUsageService,
+  type CountedUsage,
+  type Reservation,
+  type TenantUsage,
+  type TrackOptions,
+  type UsageAnswer,
+  type UsageAuditOptions,
+  type UsageMeter,
+  type UsageService,
+  type UsageServiceOptions,
+} from './service.js';

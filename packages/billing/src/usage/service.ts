@@ -1,0 +1,447 @@
+import { randomUUID } from 'node:crypto';
+import type { PrismaClient } from '@packages/db';
+import { createTtlCache } from '../cache/index.js';
+import { databaseCatalog, isCatalogSource, type PlanCatalog } from '../catalog/registry.js';
+import {
+  decideGrant,
+  meteredLimit,
+  remainingOf,
+  type UsageOveragePolicy,
+  type UsageReset,
+  type UsageRules,
+} from '../core/index.js';
+import {
+  FeatureNotMeteredError,
+  IdempotencyConflictError,
+  ReservationExpiredError,
+  ReservationNotFoundError,
+  TenantNotFoundError,
+  UnknownFeatureError,
+  ValidationError,
+} from '../errors.js';
+import { featureReaderFor } from '../feature-cache/registry.js';
+import type { FeatureReader } from '../feature-cache/index.js';
+import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
+import { createRequestBatcher } from '../request-batcher.js';
+import { sqlThroughPool, sqlThroughPrisma, type RunSql, type SqlPool } from '../sql-runner.js';
+import type { AuditSourceName, FeatureCatalog } from '../types.js';
+import {
+  applyUsage,
+  readCounters,
+  releaseExpired,
+  reservationOwner,
+  writeUsage,
+  type ApplyRequest,
+  type ApplyResult,
+} from './store.js';
+
+/** The answer of `track`, `check`, `reserve` and `finalize` (docs/usage.md). */
+export interface UsageAnswer {
+  tenantId: string;
+  key: string;
+  /** track: the amount was consumed (`cap`: some of it); check: it would be. */
+  allowed: boolean;
+  /** What this call consumed (check: would consume; reserve: holds). */
+  granted: number;
+  /** Consumed in the current period. */
+  used: number;
+  /** Held by open reservations (counts against the limit). */
+  reserved: number;
+  /** The tenant's limit for the key; null when unlimited (`true`), 0 when not entitled. */
+  limit: number | null;
+  /** `limit - used - reserved`, never below 0; null when unlimited. */
+  remaining: number | null;
+  /** Consumed beyond the limit in the current period (overage `allow`). */
+  overage: number;
+  /** False when the tenant's plan does not grant the key (`false` or no value). */
+  entitled: boolean;
+  periodStart: Date | null;
+  /** When the counter starts again (the period's end); null for `never`, or a billing period Stripe has not renewed yet. */
+  resetsAt: Date | null;
+  /** True when the idempotency key was seen before: the first call's answer, with current counters. */
+  replayed: boolean;
+}
+
+export interface Reservation extends UsageAnswer {
+  /** Null when nothing was reserved (refused). */
+  id: string | null;
+}
+
+export interface UsageMeter {
+  key: string;
+  reset: UsageReset;
+  policy: UsageOveragePolicy;
+  used: number;
+  reserved: number;
+  limit: number | null;
+  remaining: number | null;
+  overage: number;
+  entitled: boolean;
+  /** Used beyond the limit (e.g. after a downgrade): further use is refused under `reject`. */
+  overLimit: boolean;
+  periodStart: Date;
+  periodEnd: Date | null;
+}
+
+export interface TenantUsage {
+  tenantId: string;
+  meters: UsageMeter[];
+}
+
+export interface TrackOptions {
+  /** Counted once however often it is retried (also across processes and crashes). */
+  idempotencyKey?: string;
+  /** When the usage happened (picks the `month` / `day` period); default now. */
+  at?: Date;
+}
+
+export interface UsageAuditOptions {
+  actor?: string;
+  source?: AuditSourceName;
+}
+
+export interface UsageServiceOptions {
+  /** Where the tenants' limits come from (default: the reader registered for `prisma`). */
+  featureReader?: FeatureReader;
+  /** The catalog with the metered keys' rules (default: the database's). */
+  catalog?: PlanCatalog;
+  /** The pg pool behind `prisma` (the context passes `db.pool`): the batch statement skips Prisma's per-query work. */
+  pool?: SqlPool;
+  metrics?: BillingMetrics;
+  now?: () => Date;
+  /** Batch statements in flight at once (default 4). */
+  maxInFlight?: number;
+  /** Operations in one batch statement, at most (default 256). */
+  maxBatch?: number;
+  /** How long `check` answers from this process's last known counter (default 1000 ms; 0 reads every time). */
+  checkCacheMs?: number;
+  /** How often expired reservations are swept (default 30 s; 0 never; track releases them by itself when it matters). */
+  sweepIntervalMs?: number;
+  /** Called after every committed change of a counter (alerts); errors are the callee's. */
+  onCounted?: (event: CountedUsage) => void;
+}
+
+/** A committed change of a counter, for the alert outbox. */
+export interface CountedUsage {
+  tenantId: string;
+  key: string;
+  limit: number | null;
+  usedBefore: number;
+  usedAfter: number;
+  periodStart: Date;
+}
+
+export interface UsageService {
+  track(tenantId: string, key: string, amount?: number, options?: TrackOptions): Promise<UsageAnswer>;
+  check(tenantId: string, key: string, amount?: number): Promise<UsageAnswer>;
+  reserve(
+    tenantId: string,
+    key: string,
+    amount: number,
+    options: { ttlMs: number; idempotencyKey?: string },
+  ): Promise<Reservation>;
+  finalize(reservationId: string, actualAmount: number): Promise<UsageAnswer>;
+  release(reservationId: string): Promise<UsageAnswer>;
+  getUsage(tenantId: string): Promise<TenantUsage>;
+  setUsage(tenantId: string, key: string, used: number, options?: UsageAuditOptions): Promise<UsageMeter>;
+  /** Sets `used` to 0 for one key, or every metered key of the catalog. */
+  resetUsage(tenantId: string, key?: string, options?: UsageAuditOptions): Promise<TenantUsage>;
+  /** Stops the expiry sweep. */
+  close(): void;
+}
+
+interface Limit {
+  rules: UsageRules;
+  entitled: boolean;
+  limit: number | null;
+}
+
+function checkAmount(amount: unknown, path = 'amount'): number {
+  if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount < 0)
+    throw new ValidationError(`${path} must be a whole number ≥ 0`, [
+      { path, message: 'must be a whole number ≥ 0' },
+    ]);
+  return amount;
+}
+
+function checkText(value: unknown, path: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 255)
+    throw new ValidationError(`${path} must be a non-empty string of at most 255 characters`, [
+      { path, message: 'must be a non-empty string of at most 255 characters' },
+    ]);
+  return value;
+}
+
+export function createUsageService(prisma: PrismaClient, options: UsageServiceOptions = {}): UsageService {
+  const sql: RunSql = options.pool ? sqlThroughPool(options.pool) : sqlThroughPrisma(prisma);
+  const reader = options.featureReader ?? featureReaderFor(prisma);
+  const catalogOption = options.catalog ?? databaseCatalog(prisma);
+  const metrics = options.metrics ?? noopMetrics;
+  const now = options.now ?? (() => new Date());
+  const checkCacheMs = options.checkCacheMs ?? 1_000;
+  const onCounted = options.onCounted;
+  // Group commit: a call made while every slot is busy waits, and the next free slot sends every
+  // waiting call as one statement. Per-counter order is the order of arrival (the statement takes
+  // them in input order under the counter's lock), so a hot counter costs one statement per batch.
+  const batcher = createRequestBatcher<ApplyRequest, ApplyResult>({
+    run: (batch) => applyUsage(sql, batch, now()),
+    runAlone: async (request) => (await applyUsage(sql, [request], now()))[0]!,
+    maxInFlight: options.maxInFlight ?? 4,
+    maxBatch: options.maxBatch ?? 256,
+  });
+  /** Last known counters, per tenant and key: what `check` answers from. */
+  const known = createTtlCache<{
+    used: number;
+    reserved: number;
+    overage: number;
+    start: Date | null;
+    end: Date | null;
+  }>({ maxEntries: 100_000, ttlMs: Math.max(1, checkCacheMs) });
+  const sweepMs = options.sweepIntervalMs ?? 30_000;
+  const sweep =
+    sweepMs > 0
+      ? setInterval(() => void releaseExpired(sql, now()).catch(() => {}), sweepMs).unref()
+      : undefined;
+
+  async function catalog(): Promise<FeatureCatalog> {
+    return isCatalogSource(catalogOption) ? catalogOption.current() : (catalogOption ?? new Map());
+  }
+
+  async function rulesOf(key: string): Promise<UsageRules> {
+    let def = (await catalog()).get(key);
+    if (!def && isCatalogSource(catalogOption)) def = (await catalogOption.refresh()).get(key);
+    if (!def) throw new UnknownFeatureError(key, 'usage');
+    if (!def.usage) throw new FeatureNotMeteredError(key);
+    return def.usage;
+  }
+
+  async function limitOf(tenantId: string, key: string): Promise<Limit> {
+    checkText(tenantId, 'tenantId');
+    const [rules, features] = await Promise.all([rulesOf(key), reader.getTenantFeatures(tenantId)]);
+    if (!features) throw new TenantNotFoundError(tenantId);
+    return { rules, ...meteredLimit(features.features[key]) };
+  }
+
+  function answer(tenantId: string, key: string, l: Limit, r: ApplyResult): UsageAnswer {
+    return {
+      tenantId,
+      key,
+      allowed: l.entitled && r.allowed,
+      granted: r.granted,
+      used: r.used,
+      reserved: r.reserved,
+      limit: l.limit,
+      remaining: remainingOf(l.limit, r.used, r.reserved),
+      overage: r.overage,
+      entitled: l.entitled,
+      periodStart: r.periodStart,
+      resetsAt: r.periodEnd,
+      replayed: r.status === 'duplicate',
+    };
+  }
+
+  function remember(tenantId: string, key: string, r: ApplyResult) {
+    known.set(`${tenantId}\u0000${key}`, {
+      used: r.used,
+      reserved: r.reserved,
+      overage: r.overage,
+      start: r.periodStart,
+      end: r.periodEnd,
+    });
+  }
+
+  async function apply(
+    op: ApplyRequest['op'],
+    tenantId: string,
+    key: string,
+    l: Limit,
+    fields: Partial<ApplyRequest> & { amount: number },
+  ): Promise<ApplyResult> {
+    const result = await batcher.request({
+      op,
+      tenantId,
+      key,
+      reset: l.rules.reset,
+      // Not entitled: nothing may be consumed, whatever the key's overage policy.
+      policy: l.entitled ? l.rules.overage : 'reject',
+      limit: l.entitled ? l.limit : 0,
+      at: null,
+      idempotencyKey: null,
+      reservationId: null,
+      expiresAt: null,
+      ...fields,
+    });
+    if (result.status === 'conflict') throw new IdempotencyConflictError(fields.idempotencyKey ?? '');
+    remember(tenantId, key, result);
+    if (result.status === 'ok' && result.granted > 0 && op !== 'reserve' && op !== 'release')
+      onCounted?.({
+        tenantId,
+        key,
+        limit: l.entitled ? l.limit : 0,
+        usedBefore: result.used - result.granted,
+        usedAfter: result.used,
+        periodStart: result.periodStart!,
+      });
+    return result;
+  }
+
+  /** finalize / release: the reservation's tenant and key first (its limit is the tenant's now). */
+  async function settle(op: 'finalize' | 'release', reservationId: string, amount: number) {
+    checkText(reservationId, 'reservationId');
+    const owner = await reservationOwner(sql, reservationId);
+    if (!owner) throw new ReservationNotFoundError(reservationId);
+    const l = await limitOf(owner.tenantId, owner.key);
+    const result = await apply(op, owner.tenantId, owner.key, l, { amount, reservationId });
+    if (result.status === 'not_found') throw new ReservationNotFoundError(reservationId);
+    if (result.status === 'expired') throw new ReservationExpiredError(reservationId);
+    metrics.usageReservation?.(op);
+    return answer(owner.tenantId, owner.key, l, result);
+  }
+
+  async function meters(tenantId: string, only?: string): Promise<UsageMeter[]> {
+    const [cat, features] = await Promise.all([catalog(), reader.getTenantFeatures(tenantId)]);
+    if (!features) throw new TenantNotFoundError(tenantId);
+    const keys = [...cat.values()]
+      .filter((d) => d.usage && (only === undefined || d.key === only))
+      .map((d) => ({ key: d.key, reset: d.usage!.reset, policy: d.usage!.overage }));
+    const rows = await readCounters(sql, tenantId, keys, now());
+    return rows.map((row, i) => {
+      const { entitled, limit } = meteredLimit(features.features[row.key]);
+      return {
+        key: row.key,
+        reset: keys[i]!.reset,
+        policy: keys[i]!.policy,
+        used: row.used,
+        reserved: row.reserved,
+        limit,
+        remaining: remainingOf(limit, row.used, row.reserved),
+        overage: row.overage,
+        entitled,
+        overLimit: limit !== null && row.used > limit,
+        periodStart: row.periodStart,
+        periodEnd: row.periodEnd,
+      };
+    });
+  }
+
+  async function write(tenantId: string, changes: { key: string; used: number }[], o: UsageAuditOptions) {
+    const cat = await catalog();
+    const rows = changes.map((c) => ({ ...c, reset: cat.get(c.key)!.usage!.reset }));
+    const written = await writeUsage(
+      prisma,
+      tenantId,
+      rows,
+      { actor: o.actor ?? 'system', source: o.source ?? 'admin' },
+      now(),
+    );
+    if (!written) throw new TenantNotFoundError(tenantId);
+    for (const c of changes) known.delete(`${tenantId}\u0000${c.key}`);
+  }
+
+  return {
+    async track(tenantId, key, amount = 1, o = {}) {
+      checkAmount(amount);
+      if (o.idempotencyKey !== undefined) checkText(o.idempotencyKey, 'idempotencyKey');
+      const l = await limitOf(tenantId, key);
+      const result = await apply('track', tenantId, key, l, {
+        amount,
+        at: o.at ?? null,
+        idempotencyKey: o.idempotencyKey ?? null,
+      });
+      const out = answer(tenantId, key, l, result);
+      metrics.usageTracked?.(out.replayed ? 'replayed' : out.allowed ? 'allowed' : 'refused');
+      return out;
+    },
+
+    async check(tenantId, key, amount = 1) {
+      checkAmount(amount);
+      const l = await limitOf(tenantId, key);
+      let c = known.get(`${tenantId}\u0000${key}`);
+      if (!c || checkCacheMs <= 0) {
+        const [row] = await readCounters(sql, tenantId, [{ key, reset: l.rules.reset }], now());
+        c = {
+          used: row!.used,
+          reserved: row!.reserved,
+          overage: row!.overage,
+          start: row!.periodStart,
+          end: row!.periodEnd,
+        };
+        if (checkCacheMs > 0) known.set(`${tenantId}\u0000${key}`, c);
+      }
+      const g = decideGrant({
+        limit: l.entitled ? l.limit : 0,
+        used: c.used,
+        reserved: c.reserved,
+        amount,
+        policy: l.entitled ? l.rules.overage : 'reject',
+      });
+      return {
+        tenantId,
+        key,
+        allowed: l.entitled && g.allowed,
+        granted: g.granted,
+        used: c.used,
+        reserved: c.reserved,
+        limit: l.limit,
+        remaining: remainingOf(l.limit, c.used, c.reserved),
+        overage: c.overage,
+        entitled: l.entitled,
+        periodStart: c.start,
+        resetsAt: c.end,
+        replayed: false,
+      };
+    },
+
+    async reserve(tenantId, key, amount, o) {
+      checkAmount(amount);
+      if (typeof o?.ttlMs !== 'number' || !(o.ttlMs > 0))
+        throw new ValidationError('ttlMs must be a number of milliseconds > 0', [
+          { path: 'ttlMs', message: 'must be > 0' },
+        ]);
+      if (o.idempotencyKey !== undefined) checkText(o.idempotencyKey, 'idempotencyKey');
+      const l = await limitOf(tenantId, key);
+      const result = await apply('reserve', tenantId, key, l, {
+        amount,
+        idempotencyKey: o.idempotencyKey ?? null,
+        reservationId: randomUUID(),
+        expiresAt: new Date(now().getTime() + o.ttlMs),
+      });
+      metrics.usageReservation?.(result.reservationId ? 'reserved' : 'refused');
+      return { ...answer(tenantId, key, l, result), id: result.reservationId };
+    },
+
+    finalize: (reservationId, actualAmount) => settle('finalize', reservationId, checkAmount(actualAmount)),
+    release: (reservationId) => settle('release', reservationId, 0),
+
+    async getUsage(tenantId) {
+      checkText(tenantId, 'tenantId');
+      await releaseExpired(sql, now(), tenantId);
+      return { tenantId, meters: await meters(tenantId) };
+    },
+
+    async setUsage(tenantId, key, used, o = {}) {
+      checkAmount(used, 'used');
+      checkText(tenantId, 'tenantId');
+      await rulesOf(key);
+      await write(tenantId, [{ key, used }], o);
+      return (await meters(tenantId, key))[0]!;
+    },
+
+    async resetUsage(tenantId, key, o = {}) {
+      checkText(tenantId, 'tenantId');
+      if (key !== undefined) await rulesOf(key);
+      const keys =
+        key !== undefined ? [key] : [...(await catalog()).values()].filter((d) => d.usage).map((d) => d.key);
+      await write(
+        tenantId,
+        keys.map((k) => ({ key: k, used: 0 })),
+        o,
+      );
+      return { tenantId, meters: await meters(tenantId) };
+    },
+
+    close() {
+      if (sweep) clearInterval(sweep);
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { crossedThresholds, decideGrant, type UsageOveragePolicy } from '../../src/core/index.js';
+import { readDoc, tableAfter } from './doc-tables.js';
+
+/** docs/usage.md "How much is granted", row by row through decideGrant (the rule `check` answers with). */
+const rows = tableAfter(readDoc('usage.md'), '### How much is granted').map((cells) => ({
+  policy: cells[0]!.replace(/`/g, '') as UsageOveragePolicy,
+  limit: cells[1] === 'null' ? null : Number(cells[1]),
+  used: Number(cells[2]),
+  reserved: Number(cells[3]),
+  amount: Number(cells[4]),
+  allowed: cells[5] === 'yes',
+  granted: Number(cells[6]),
+  overage: Number(cells[7]),
+}));
+
+describe('docs/usage.md: how much is granted', () => {
+  it('documents every policy', () => {
+    expect(new Set(rows.map((r) => r.policy))).toEqual(new Set(['reject', 'cap', 'allow']));
+  });
+  it.each(rows)('$policy limit $limit used $used reserved $reserved amount $amount', (row) => {
+    expect(decideGrant(row)).toEqual({ allowed: row.allowed, granted: row.granted, overage: row.overage });
+  });
+});
+
+describe('finalize: the held amount is always granted', () => {
+  it('after a downgrade left no room', () => {
+    expect(decideGrant({ policy: 'reject', limit: 10, used: 20, reserved: 0, amount: 5, held: 5 })).toEqual({
+      allowed: true,
+      granted: 5,
+      overage: 5,
+    });
+    expect(
+      decideGrant({ policy: 'reject', limit: 10, used: 20, reserved: 0, amount: 6, held: 5 }).granted,
+    ).toBe(5);
+  });
+});
+
+describe('crossedThresholds', () => {
+  it('reports each threshold once, when a change crosses it', () => {
+    expect(crossedThresholds(100, 79, 80, [80, 100])).toEqual([80]);
+    expect(crossedThresholds(100, 10, 150, [80, 100])).toEqual([80, 100]);
+    expect(crossedThresholds(100, 80, 90, [80, 100])).toEqual([]);
+    expect(crossedThresholds(null, 0, 1e9, [80, 100])).toEqual([]);
+  });
+});

@@ -1,0 +1,220 @@
+-- Metered features (packages/billing/docs/usage.md): usage counted per tenant, key and period,
+-- against the tenant's resolved value for the key.
+
+-- A metered key's rules: { "reset": "billing_period"|"month"|"day"|"never",
+-- "overage": "reject"|"cap"|"allow" }. NULL: the key is not metered.
+ALTER TABLE "feature_catalog" ADD COLUMN "usage" JSONB;
+
+-- The subscription's current period as Stripe last said (written with the rest of the tenant's
+-- state by the webhook worker); billing_period meters count within it.
+ALTER TABLE "tenant_feature_configs"
+  ADD COLUMN "current_period_start" TIMESTAMP(3),
+  ADD COLUMN "current_period_end" TIMESTAMP(3);
+
+-- One counter per tenant, key and period: a new period starts a new row, so a reset is never an
+-- update that could be applied twice. `reserved` is what open reservations hold.
+CREATE TABLE "usage_counters" (
+    "tenant_id" TEXT NOT NULL,
+    "key" TEXT NOT NULL,
+    "period_start" TIMESTAMPTZ(3) NOT NULL,
+    "period_end" TIMESTAMPTZ(3),
+    "used" BIGINT NOT NULL DEFAULT 0,
+    "reserved" BIGINT NOT NULL DEFAULT 0,
+    "overage" BIGINT NOT NULL DEFAULT 0,
+    "updated_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "usage_counters_pkey" PRIMARY KEY ("tenant_id", "key", "period_start"),
+    CONSTRAINT "usage_counters_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "tenants"("id") ON DELETE CASCADE
+);
+
+-- Idempotency: one row per (tenant, idempotency key), written in the same transaction as the
+-- counter it moved, holding the first answer so a retry gets it again.
+CREATE TABLE "usage_ledger" (
+    "tenant_id" TEXT NOT NULL,
+    "idempotency_key" TEXT NOT NULL,
+    "key" TEXT NOT NULL,
+    "op" TEXT NOT NULL,
+    "requested" BIGINT NOT NULL,
+    "granted" BIGINT NOT NULL DEFAULT 0,
+    "allowed" BOOLEAN NOT NULL DEFAULT false,
+    "reservation_id" TEXT,
+    "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "usage_ledger_pkey" PRIMARY KEY ("tenant_id", "idempotency_key"),
+    CONSTRAINT "usage_ledger_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "tenants"("id") ON DELETE CASCADE
+);
+CREATE INDEX "usage_ledger_created_at_idx" ON "usage_ledger"("created_at");
+
+-- Open reservations; their amounts are in usage_counters.reserved until finalized, released or expired.
+CREATE TABLE "usage_reservations" (
+    "id" TEXT NOT NULL,
+    "tenant_id" TEXT NOT NULL,
+    "key" TEXT NOT NULL,
+    "period_start" TIMESTAMPTZ(3) NOT NULL,
+    "amount" BIGINT NOT NULL,
+    "expires_at" TIMESTAMPTZ(3) NOT NULL,
+    "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "usage_reservations_pkey" PRIMARY KEY ("id"),
+    CONSTRAINT "usage_reservations_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "tenants"("id") ON DELETE CASCADE
+);
+CREATE INDEX "usage_reservations_counter_idx" ON "usage_reservations"("tenant_id", "key", "period_start", "expires_at");
+CREATE INDEX "usage_reservations_expires_at_idx" ON "usage_reservations"("expires_at");
+
+-- The period a request counts in. billing_period: the stored subscription period (rolled forward to
+-- its end once `at` passes it, which is where Stripe's renewal starts the next one), else the UTC month.
+CREATE FUNCTION usage_period(p_tenant TEXT, p_reset TEXT, p_at TIMESTAMPTZ, OUT ps TIMESTAMPTZ, OUT pe TIMESTAMPTZ)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  cps TIMESTAMPTZ;
+  cpe TIMESTAMPTZ;
+BEGIN
+  IF p_reset = 'never' THEN
+    ps := 'epoch'::timestamptz; pe := NULL; RETURN;
+  END IF;
+  IF p_reset = 'billing_period' THEN
+    SELECT current_period_start AT TIME ZONE 'UTC', current_period_end AT TIME ZONE 'UTC' INTO cps, cpe
+      FROM tenant_feature_configs WHERE tenant_id = p_tenant;
+    IF cps IS NOT NULL THEN
+      IF cpe IS NOT NULL AND p_at >= cpe THEN ps := cpe; pe := NULL; ELSE ps := cps; pe := cpe; END IF;
+      RETURN;
+    END IF;
+  END IF;
+  IF p_reset = 'day' THEN
+    ps := date_trunc('day', p_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    pe := ps + interval '1 day';
+  ELSE
+    ps := date_trunc('month', p_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    pe := (date_trunc('month', p_at AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+  END IF;
+END $$;
+
+-- Applies a batch of usage operations (track, reserve, finalize, release) in order, one row lock per
+-- counter held until the statement's transaction commits: the whole batch is one round trip and one
+-- commit, and every decision is taken against the counter as the previous one left it. Input: a JSON
+-- array of { i, op, tenant_id, key, reset, policy, lim (null = unlimited), amount, at, idem,
+-- reservation_id, expires_at }, sorted by counter by the caller so batches lock in one order.
+CREATE FUNCTION usage_apply(p_requests JSONB, p_now TIMESTAMPTZ)
+RETURNS TABLE (i INT, status TEXT, allowed BOOLEAN, granted FLOAT8, overage_added FLOAT8, used FLOAT8,
+               reserved FLOAT8, overage FLOAT8, period_start TIMESTAMPTZ, period_end TIMESTAMPTZ,
+               reservation_id TEXT, tenant_id TEXT, key TEXT)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_variable
+DECLARE
+  r RECORD;
+  c RECORD;
+  l RECORD;
+  res RECORD;
+  v_ps TIMESTAMPTZ;
+  v_pe TIMESTAMPTZ;
+  v_avail FLOAT8;
+  v_grant BIGINT;
+  v_held BIGINT;
+  v_freed BIGINT;
+  v_n INT;
+BEGIN
+  FOR r IN
+    SELECT * FROM jsonb_to_recordset(p_requests) AS x(i INT, op TEXT, tenant_id TEXT, key TEXT, reset TEXT,
+      policy TEXT, lim BIGINT, amount BIGINT, at TIMESTAMPTZ, idem TEXT, reservation_id TEXT, expires_at TIMESTAMPTZ)
+  LOOP
+    i := r.i; tenant_id := r.tenant_id; key := r.key; reservation_id := r.reservation_id;
+    granted := 0; overage_added := 0; allowed := false; status := 'ok';
+    v_held := 0;
+    IF r.op IN ('finalize', 'release') THEN
+      SELECT * INTO res FROM usage_reservations u WHERE u.id = r.reservation_id FOR UPDATE;
+      IF NOT FOUND THEN
+        status := 'not_found'; used := NULL; reserved := NULL; overage := NULL; period_start := NULL;
+        period_end := NULL; RETURN NEXT; CONTINUE;
+      END IF;
+      tenant_id := res.tenant_id; key := res.key; v_ps := res.period_start; v_held := res.amount;
+      SELECT uc.period_end INTO v_pe FROM usage_counters uc
+        WHERE uc.tenant_id = res.tenant_id AND uc.key = res.key AND uc.period_start = res.period_start;
+    ELSE
+      SELECT p.ps, p.pe INTO v_ps, v_pe FROM usage_period(r.tenant_id, r.reset, COALESCE(r.at, p_now)) p;
+    END IF;
+    -- The counter row, created on first use, locked until commit; returns its latest committed values.
+    INSERT INTO usage_counters AS uc (tenant_id, key, period_start, period_end, updated_at)
+      VALUES (tenant_id, key, v_ps, v_pe, p_now)
+      ON CONFLICT ON CONSTRAINT usage_counters_pkey
+      DO UPDATE SET period_end = COALESCE(EXCLUDED.period_end, uc.period_end)
+      RETURNING uc.used, uc.reserved, uc.overage, uc.period_end INTO c;
+    period_start := v_ps; period_end := c.period_end;
+    used := c.used; reserved := c.reserved; overage := c.overage;
+
+    IF r.op IN ('finalize', 'release') THEN
+      DELETE FROM usage_reservations u WHERE u.id = r.reservation_id;
+      UPDATE usage_counters uc SET reserved = uc.reserved - v_held, updated_at = p_now
+        WHERE uc.tenant_id = res.tenant_id AND uc.key = res.key AND uc.period_start = v_ps;
+      reserved := reserved - v_held;
+      IF res.expires_at <= p_now THEN
+        status := 'expired'; RETURN NEXT; CONTINUE;
+      END IF;
+      IF r.op = 'release' THEN allowed := true; RETURN NEXT; CONTINUE; END IF;
+    END IF;
+
+    IF r.idem IS NOT NULL THEN
+      INSERT INTO usage_ledger AS ul (tenant_id, idempotency_key, key, op, requested, created_at)
+        VALUES (r.tenant_id, r.idem, r.key, r.op, r.amount, p_now)
+        ON CONFLICT ON CONSTRAINT usage_ledger_pkey DO NOTHING;
+      GET DIAGNOSTICS v_n = ROW_COUNT;
+      IF v_n = 0 THEN
+        -- Seen before (committed: the insert waited for it): the first answer again.
+        SELECT * INTO l FROM usage_ledger ul WHERE ul.tenant_id = r.tenant_id AND ul.idempotency_key = r.idem;
+        IF l.key <> r.key OR l.op <> r.op OR l.requested <> r.amount THEN status := 'conflict';
+        ELSE status := 'duplicate'; allowed := l.allowed; granted := l.granted; reservation_id := l.reservation_id;
+        END IF;
+        RETURN NEXT; CONTINUE;
+      END IF;
+    END IF;
+
+    v_avail := CASE WHEN r.lim IS NULL THEN 'Infinity'::float8 ELSE r.lim - used - reserved END;
+    -- A refusal while reservations are held: expired ones give their amount back first.
+    IF r.amount > GREATEST(v_avail, v_held) AND r.policy <> 'allow' AND reserved > 0 THEN
+      WITH gone AS (
+        DELETE FROM usage_reservations u
+        WHERE u.tenant_id = r.tenant_id AND u.key = r.key AND u.period_start = v_ps AND u.expires_at <= p_now
+        RETURNING u.amount)
+      SELECT COALESCE(sum(amount), 0) INTO v_freed FROM gone;
+      IF v_freed > 0 THEN
+        UPDATE usage_counters uc SET reserved = uc.reserved - v_freed
+          WHERE uc.tenant_id = r.tenant_id AND uc.key = r.key AND uc.period_start = v_ps;
+        reserved := reserved - v_freed;
+        v_avail := v_avail + v_freed;
+      END IF;
+    END IF;
+
+    -- A finalize's held amount is always granted (it was counted against the limit when reserved).
+    IF r.policy = 'allow' THEN v_grant := r.amount;
+    ELSIF r.amount <= GREATEST(v_avail, v_held) THEN v_grant := r.amount;
+    ELSIF r.policy = 'cap' THEN v_grant := GREATEST(LEAST(r.amount::float8, v_avail), v_held)::bigint;
+    ELSE v_grant := v_held;
+    END IF;
+    IF v_grant < 0 THEN v_grant := 0; END IF;
+    allowed := v_grant = r.amount OR (r.policy = 'cap' AND v_grant > 0);
+    granted := v_grant;
+    overage_added := GREATEST(0, v_grant - GREATEST(v_avail, 0));
+
+    IF r.op = 'reserve' THEN
+      IF v_grant > 0 THEN
+        INSERT INTO usage_reservations (id, tenant_id, key, period_start, amount, expires_at, created_at)
+          VALUES (r.reservation_id, r.tenant_id, r.key, v_ps, v_grant, r.expires_at, p_now);
+        UPDATE usage_counters uc SET reserved = uc.reserved + v_grant, updated_at = p_now
+          WHERE uc.tenant_id = r.tenant_id AND uc.key = r.key AND uc.period_start = v_ps;
+        reserved := reserved + v_grant;
+      ELSE
+        reservation_id := NULL;
+      END IF;
+      overage_added := 0;
+    ELSIF v_grant > 0 OR overage_added > 0 THEN
+      UPDATE usage_counters uc SET used = uc.used + v_grant, overage = uc.overage + overage_added,
+          updated_at = p_now
+        WHERE uc.tenant_id = tenant_id AND uc.key = key AND uc.period_start = v_ps;
+      used := used + v_grant; overage := overage + overage_added;
+    END IF;
+    IF r.idem IS NOT NULL THEN
+      UPDATE usage_ledger ul SET granted = v_grant, allowed = allowed, reservation_id = reservation_id
+        WHERE ul.tenant_id = r.tenant_id AND ul.idempotency_key = r.idem;
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END $$;
