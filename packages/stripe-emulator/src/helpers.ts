@@ -3,6 +3,7 @@ import { confirmBillingPortalSession } from './resources/billing-portal.js';
 import { completeCheckoutSession } from './resources/checkout.js';
 import { createSubscriptionInvoice } from './resources/invoices.js';
 import {
+  renewSubscriptionPeriod,
   renderSubscription,
   setSubscriptionStatus,
   type SubscriptionStatus,
@@ -24,6 +25,15 @@ export function payInvoice(core: EmulatorCore, subscriptionId: string, succeeded
   // latest_invoice moves without its own event here; a real cycle would also emit invoice.created etc.
   sub.latest_invoice = invoice.id;
   return core.events.emit(succeeded ? 'invoice.payment_succeeded' : 'invoice.payment_failed', invoice);
+}
+
+/**
+ * A renewal, as a test clock reaching the period end causes it: the next period starts
+ * (customer.subscription.updated), its invoice is paid (invoice.payment_succeeded). Answers both events.
+ */
+export function renewSubscription(core: EmulatorCore, subscriptionId: string): Obj[] {
+  const updated = renewSubscriptionPeriod(core.ctx(), subscriptionId);
+  return [updated, payInvoice(core, subscriptionId, true)];
 }
 
 export function triggerTrialWillEnd(core: EmulatorCore, subscriptionId: string): Obj {

@@ -7,6 +7,7 @@ import {
   completeCheckout,
   confirmBillingPortal,
   payInvoice,
+  renewSubscription,
   setStatus,
   triggerTrialWillEnd,
 } from './helpers.js';
@@ -70,6 +71,12 @@ export interface StripeEmulator {
   ): Stripe.Event;
   /** Creates a paid (or open, on failure) invoice and emits invoice.payment_succeeded / invoice.payment_failed. */
   payInvoice(subscriptionId: string, options?: { succeeded?: boolean }): Stripe.Event;
+  /**
+   * Renews the subscription as a test clock reaching its period end would (advance the clock there
+   * first): every item moves to the next period (customer.subscription.updated), and the period's
+   * invoice is paid (invoice.payment_succeeded). Answers both events.
+   */
+  renewSubscription(subscriptionId: string): Stripe.Event[];
   /** Emits customer.subscription.trial_will_end. */
   triggerTrialWillEnd(subscriptionId: string): Stripe.Event;
   /**
@@ -149,6 +156,7 @@ export async function startStripeEmulator(options: EmulatorOptions = {}): Promis
     setSubscriptionStatus: (id, status) => asEvent(setStatus(core, id, status)),
     payInvoice: (id, opts) => asEvent(payInvoice(core, id, opts?.succeeded ?? true)),
     triggerTrialWillEnd: (id) => asEvent(triggerTrialWillEnd(core, id)),
+    renewSubscription: (id) => renewSubscription(core, id).map(asEvent),
     completeCheckoutSession: (id) => completeCheckout(core, id) as Stripe.Checkout.Session,
     confirmBillingPortalSession: (id) => confirmBillingPortal(core, id) as Stripe.Subscription,
     emitEvent: (type, object, previousAttributes) =>

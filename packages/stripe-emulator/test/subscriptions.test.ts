@@ -164,6 +164,26 @@ describe('subscriptions', () => {
     expect(ids(await stripe.subscriptions.list({ price: pro.price.id }))).toEqual([c.id, b.id]);
   });
 
+  it('renewSubscription moves every item to the next period once the clock reaches its end', async () => {
+    const { basic, customer } = await setup();
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: basic.price.id }],
+    });
+    const item = sub.items.data[0]!;
+    expect(() => emu.renewSubscription(sub.id)).toThrow(/advance the clock/);
+    emu.advanceClock(item.current_period_end - emu.events().at(-1)!.created);
+    const [updated, paid] = emu.renewSubscription(sub.id);
+    expect(updated!.type).toBe('customer.subscription.updated');
+    expect(paid!.type).toBe('invoice.payment_succeeded');
+    const renewed = await stripe.subscriptions.retrieve(sub.id);
+    expect(renewed.items.data[0]!.current_period_start).toBe(item.current_period_end);
+    expect(renewed.items.data[0]!.current_period_end).toBeGreaterThan(item.current_period_end + 27 * 86_400);
+    const previous = (updated!.data.previous_attributes as { items: Stripe.ApiList<Stripe.SubscriptionItem> })
+      .items;
+    expect(previous.data[0]!.current_period_start).toBe(item.current_period_start);
+  });
+
   it('lists by created range with a cursor, over a clock moved forward by advanceClock', async () => {
     const { basic } = await setup();
     const created: Stripe.Subscription[] = [];

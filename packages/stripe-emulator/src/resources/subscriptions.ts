@@ -521,3 +521,38 @@ export const subscriptionRoutes: Route[] = [
     },
   },
 ];
+
+/**
+ * What Stripe's billing engine does when a subscription reaches its period end (a test clock
+ * advanced past it): every item moves to the next period, starting where the last one ended, and
+ * customer.subscription.updated is sent with the previous period in previous_attributes. The
+ * emulator's clock must already be at or past the end. Answers the event; the renewal invoice is
+ * the caller's (helpers.renewSubscription).
+ */
+export function renewSubscriptionPeriod(ctx: Ctx, id: string): Obj {
+  const sub = ctx.store.subscriptions.get(id);
+  if (!sub) throw new Error(`No such subscription: '${id}'`);
+  if (ENDED.includes(sub.status as string))
+    throw new Error(`Subscription ${id} has ended; it does not renew`);
+  const end = sub.items[0]!.current_period_end;
+  if (ctx.store.clock.now() < end)
+    throw new Error(`Subscription ${id} renews at ${end}; advance the clock to it first (advanceClock)`);
+  const before = renderSubscription(ctx, sub);
+  for (const item of sub.items) {
+    const price = ctx.store.prices.get(item.price) as
+      { recurring?: { interval: string; interval_count: number } } | undefined;
+    const recurring = price?.recurring ?? { interval: 'month', interval_count: 1 };
+    item.current_period_start = item.current_period_end;
+    item.current_period_end = addInterval(
+      item.current_period_start,
+      recurring.interval,
+      recurring.interval_count,
+    );
+  }
+  const after = renderSubscription(ctx, sub);
+  return ctx.events.emit(
+    'customer.subscription.updated',
+    after,
+    previousAttributes(before, after) ?? { items: before.items },
+  );
+}
