@@ -25,6 +25,9 @@ describe('migrations', () => {
       'processed_stripe_events',
       'tenant_feature_configs',
       'tenants',
+      'usage_counters',
+      'usage_ledger',
+      'usage_reservations',
     ]);
   });
 
