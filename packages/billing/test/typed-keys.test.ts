@@ -119,6 +119,16 @@ describe('generate-feature-types CLI and the typed overloads', () => {
     ).toBe(0);
   });
 
+  it.skipIf(!process.env.DATABASE_URL)(
+    "reads the catalog of DATABASE_SCHEMA, not public's (PostgreSQL only: the embedded database has one schema per process)",
+    async () => {
+      const out = io();
+      const env = { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: db.schema };
+      expect(await runGenerateFeatureTypes(['--out', 'from-env.d.ts'], { ...out, env, cwd: dir })).toBe(0);
+      expect(await readFile(join(dir, 'from-env.d.ts'), 'utf8')).toContain('"seats.extra": number;');
+    },
+  );
+
   it('with the declaration, literal keys are checked; without it, every string works', async () => {
     const [typed, untyped, typedWithout] = await Promise.all([
       compile(dir, 'typed', ['../typed.ts', 'feature-keys.generated.d.ts']),

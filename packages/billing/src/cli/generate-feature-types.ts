@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { openDatabase, type Database } from '@packages/db';
+import { openDatabase, resolveDatabaseTarget, type Database } from '@packages/db';
 import { loadFeatureCatalog } from '../catalog/index.js';
 import { renderFeatureTypes } from '../catalog/declaration.js';
 import { messageOf } from '../errors.js';
@@ -65,7 +65,13 @@ export async function runGenerateFeatureTypes(
 
   let db = io.database;
   try {
-    db ??= await openDatabase({ databaseUrl: env.DATABASE_URL?.trim() || undefined });
+    // The catalog of the schema the app's tables are in: DATABASE_SCHEMA (or the URL's ?schema=), as
+    // every other command reads it; a URL passed on its own would open `public`.
+    const url = env.DATABASE_URL?.trim() || undefined;
+    const target = url ? resolveDatabaseTarget({ url, schemaSetting: env.DATABASE_SCHEMA }) : undefined;
+    db ??= await openDatabase(
+      target ? { databaseUrl: target.connectionString, schema: target.schema } : { databaseUrl: undefined },
+    );
   } catch (error) {
     io.stderr.write(`Configuration error: ${messageOf(error)}\n`);
     return EXIT_USAGE;
