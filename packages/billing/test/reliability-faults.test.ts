@@ -413,10 +413,11 @@ describe('Redis outages', () => {
     expect(await featureSync.isFeatureEnabled(t.tenantId, 'sso')).toBe(true);
     down = false;
 
-    // After the breaker's wait the first lookup probes the cache; the repair evicts the stale entry.
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    expect(await featureSync.isFeatureEnabled(t.tenantId, 'sso')).toBe(true);
-    await vi.waitFor(() => expect(reader.cacheState).toBe('closed'));
+    // After the breaker's wait a lookup probes the cache and closes it; the repair evicts the stale entry.
+    await vi.waitFor(async () => {
+      expect(await featureSync.isFeatureEnabled(t.tenantId, 'sso')).toBe(true);
+      expect(reader.cacheState).toBe('closed');
+    });
     expect(await featureSync.isFeatureEnabled(t.tenantId, 'sso')).toBe(true);
     expect(await featureSync.isFeatureEnabled(t.tenantId, 'sso')).toBe(true);
     expect(reader.stats.hits).toBeGreaterThan(0);

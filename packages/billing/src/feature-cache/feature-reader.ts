@@ -64,6 +64,7 @@ export interface FeatureReaderOptions {
    * How often the in-process tier checks that the shared cache still answers (default 1 s). A frozen
    * Redis keeps its connections open, so without this check nothing would notice that change
    * messages have stopped arriving, and in-process copies could outlive a write made elsewhere.
+   * While the breaker is open the same PING is its probe, so it closes without waiting for a lookup.
    */
   heartbeatMs?: number;
   /**
@@ -142,8 +143,10 @@ export function createFeatureReader(
 
   if (bus && local && cache.ping) {
     const ping = cache.ping.bind(cache);
+    // While closed, the PING notices a frozen Redis; while open, it is the breaker's probe once the
+    // wait has passed, so the breaker closes when Redis is back even if no lookup comes to probe it.
     const heartbeat = setInterval(() => {
-      if (breaker.state === 'closed' && (!cache.available || cache.available())) void safely(ping);
+      if ((!cache.available || cache.available()) && breaker.allow()) void safely(ping);
     }, options.heartbeatMs ?? 1_000);
     // The heartbeat must never keep a process alive that has nothing else to do.
     heartbeat.unref();
