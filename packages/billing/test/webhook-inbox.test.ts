@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPrometheusMetrics } from '../src/metrics/index.js';
 import { reconcileTenants } from '../src/reconcile/index.js';
 import { buildServer } from '../src/server/app.js';
@@ -22,6 +22,23 @@ import { useWebhookTestEnv } from './helpers/use-env.js';
 import { watched } from './helpers/child-process.js';
 
 const env = await useWebhookTestEnv();
+
+// The tests share one inbox, and processNext, processPending and worker pools claim any customer
+// that is due: an event a test left open would be taken (or its injected faults spent) by the next
+// test. So each test must leave the inbox settled; what one left open is retired and reported here.
+afterEach(async () => {
+  const open = await env.prisma.processedStripeEvent.findMany({
+    where: { status: { in: ['pending', 'processing'] } },
+    select: { eventId: true },
+  });
+  if (open.length === 0) return;
+  const ids = open.map((r) => r.eventId);
+  await env.prisma.processedStripeEvent.updateMany({
+    where: { eventId: { in: ids } },
+    data: { status: 'ignored', action: 'left_open_by_a_test' },
+  });
+  throw new Error(`the test left ${ids.length} inbox event(s) open: ${ids.join(', ')}`);
+});
 
 const subscriptionReads = () => env.emu.requestCounts()['GET /v1/subscriptions'] ?? 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -210,7 +227,8 @@ describe('coalescing', () => {
 
 describe('failures are retried with backoff, then kept as failed until replayed', () => {
   it('Stripe 5xx → retries with backoff → failed with the reason → listed → replay applies it', async () => {
-    const p = pipeline({ retry: { maxAttempts: 3, backoffBaseMs: 200, backoffMaxMs: 200 } });
+    // A backoff long enough that "not due at once" still holds when this machine stalls for a while.
+    const p = pipeline({ retry: { maxAttempts: 3, backoffBaseMs: 1_000, backoffMaxMs: 1_000 } });
     const customerId = await env.createCustomer('ib_fail');
     const sub = await env.subscribe(customerId, 'pro');
     const { eventId, body, signature } = signedUpdate(customerId, sub.id);
@@ -225,10 +243,14 @@ describe('failures are retried with backoff, then kept as failed until replayed'
       // Backoff: not due at once.
       expect(pending!.nextAttemptAt!.getTime()).toBeGreaterThan(Date.now() - 5);
       expect(await p.processNext()).toBeNull();
-      await until(async () => {
-        await p.processPending();
-        return (await env.ledger(eventId))?.status === 'failed';
-      }, 'the event to fail');
+      await until(
+        async () => {
+          await p.processPending();
+          return (await env.ledger(eventId))?.status === 'failed';
+        },
+        'the event to fail',
+        20_000,
+      );
     } finally {
       env.emu.clearFaults();
     }
@@ -271,8 +293,8 @@ describe('failures are retried with backoff, then kept as failed until replayed'
     const stuck = dying.processNext();
     await until(() => gated.reads() === 1, 'the first read');
     expect(await healthy.processNext()).toBeNull(); // the lease is live: nobody else may take it
-    await sleep(200);
-    const takeover = await healthy.processNext();
+    let takeover: Awaited<ReturnType<typeof healthy.processNext>> = null;
+    await until(async () => (takeover = await healthy.processNext()) !== null, 'the lease to run out');
     expect(takeover).toMatchObject({ kind: 'done', events: [{ eventId, status: 'processed' }] });
     // The first worker wakes up with its stale claim: fenced by the claim ticket, nothing written.
     gated.release();
@@ -512,29 +534,38 @@ describe('a pool slot is free once its write committed', () => {
       },
     };
     const p = pipeline({}, { stripeSync: env.featureSync.stripeSync, reader });
-    const outcomes: string[] = [];
-    const pool = startWebhookWorkers(p, {
-      concurrency: 1,
-      pollIntervalMs: 20,
-      onProcessed: (o) => outcomes.push(o.kind),
-    });
+    // Subscribed before the pool starts, so the pool's only claim is the update below.
     const { customerId, sub } = await env.subscribed('ib_tail', 'starter');
     await env.stripe.subscriptions.update(sub.id, {
       items: [{ id: sub.items.data[0]!.id, price: env.plans.pro.price.id }],
     });
     const { eventId, body, signature } = signedUpdate(customerId, sub.id);
-    await p.acceptWebhook(body, signature);
-    // Committed and reported while the publish is still held.
-    await until(() => outcomes.includes('done'), 'the processed outcome');
-    expect(await env.ledger(eventId)).toMatchObject({ status: 'processed' });
-    expect(published).toEqual([]);
-    let stopped = false;
-    const stopping = pool.stop().then(() => (stopped = true));
-    await sleep(50);
-    expect(stopped).toBe(false);
-    release();
-    await stopping;
-    expect(published).toEqual(['ib_tail']);
+    const processed: string[] = [];
+    const pool = startWebhookWorkers(p, {
+      concurrency: 1,
+      pollIntervalMs: 20,
+      onProcessed: (o) => {
+        if (o.kind === 'done') processed.push(...o.events.map((e) => e.eventId));
+      },
+    });
+    try {
+      await p.acceptWebhook(body, signature);
+      // Committed and reported while the publish is still held.
+      await until(() => processed.includes(eventId), 'the processed outcome');
+      expect(await env.ledger(eventId)).toMatchObject({ status: 'processed' });
+      expect(published).toEqual([]);
+      let stopped = false;
+      const stopping = pool.stop().then(() => (stopped = true));
+      // stop() cannot finish while the publish is held; this only gives it the chance to.
+      await sleep(50);
+      expect(stopped).toBe(false);
+      release();
+      await stopping;
+      expect(published).toEqual(['ib_tail']);
+    } finally {
+      release();
+      await pool.stop();
+    }
   });
 });
 
