@@ -5,6 +5,7 @@ import type { CustomPlanError } from '../src/errors.js';
 import { createFeatureReader, type FeatureReader } from '../src/feature-cache/index.js';
 import { createStripeSyncService } from '../src/stripe-sync/index.js';
 import { countOf, newTenant as newTenantIn, pendingPlanRow } from './admin-helpers.js';
+import type { RequestHold } from '@packages/stripe-emulator';
 import { seedPlans } from './helpers/fixtures.js';
 import { useAdminTestEnv } from './helpers/use-env.js';
 
@@ -32,6 +33,26 @@ function input(tenantId: string, extra: Partial<CreateCustomPlanInput> = {}): Cr
     planName: `Custom for ${tenantId}`,
     ...extra,
   };
+}
+
+/**
+ * With a first attempt's price request held: once it waits there past the 100 ms in-progress window
+ * (its row now looks abandoned), starts `retry`, which takes the row over; once the retry's own
+ * price request is held too, lets both go on, the first attempt's first.
+ */
+async function retryWhileHeld<T>(
+  hold: RequestHold,
+  retry: () => Promise<T>,
+): Promise<{ second: Promise<T> }> {
+  await expect.poll(() => hold.held, { timeout: 15_000 }).toBe(1);
+  // A lower bound, not a guess: a slower machine only waits longer.
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const second = retry();
+  // Its outcome is the caller's to check; a rejection before that must not count as unhandled.
+  second.catch(() => {});
+  await expect.poll(() => hold.held, { timeout: 15_000 }).toBe(2);
+  hold.release();
+  return { second };
 }
 
 /** A service whose clock runs 5 minutes ahead of the database's. */
@@ -89,18 +110,21 @@ describe('custom plan races and post-commit failures', () => {
     // The service clock runs ahead of the database's, as a skewed host's would.
     const service = serviceWithClockAhead();
     const request = input(tenant.id);
-    env.emu.injectLatency(800, { method: 'POST', path: '/v1/prices' });
+    const hold = env.emu.holdRequests({ method: 'POST', path: '/v1/prices' });
     const first = service.createCustomEnterprisePlan(request);
-    // Wait until the first attempt has recorded its product and is waiting on the price.
-    const key = service.idempotencyKeyFor(request);
-    for (let i = 0; i < 100; i += 1) {
-      const row = await env.prisma.customPlan.findUnique({ where: { idempotencyKey: key } });
-      if (row?.stripeProductId) break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    // The first attempt has recorded its product and is waiting on the price.
+    await expect.poll(() => hold.held, { timeout: 15_000 }).toBe(1);
+    expect(
+      (
+        await env.prisma.customPlan.findUnique({
+          where: { idempotencyKey: service.idempotencyKeyFor(request) },
+        })
+      )?.stripeProductId,
+    ).toBeTruthy();
     await expect(service.createCustomEnterprisePlan(request)).rejects.toMatchObject({
       code: 'custom_plan_in_progress',
     });
+    hold.release();
     const result = await first;
     await expectLive(result.customPlanId, result.productId, result.priceId, tenant.id);
   });
@@ -114,11 +138,10 @@ describe('custom plan races and post-commit failures', () => {
       inProgressWindowMs: 100,
     });
     const request = input(tenant.id);
-    env.emu.injectLatency(600, { method: 'POST', path: '/v1/prices' });
+    const hold = env.emu.holdRequests({ method: 'POST', path: '/v1/prices' });
     const before = countOf(env, 'POST /v1/products');
     const first = service.createCustomEnterprisePlan(request);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const second = service.createCustomEnterprisePlan(request);
+    const { second } = await retryWhileHeld(hold, () => service.createCustomEnterprisePlan(request));
     const [a, b] = await Promise.allSettled([first, second]);
     if (b.status !== 'fulfilled') throw b.reason;
     // The slow attempt finds at its next write that the row is no longer its own: it either answers
@@ -142,12 +165,11 @@ describe('custom plan races and post-commit failures', () => {
       catalog: DEFAULT_FEATURE_CATALOG,
       inProgressWindowMs: 100,
     });
-    // Both price requests wait 600 ms; the first to finish waiting (the slow attempt's) fails.
-    env.emu.injectLatency(600, { method: 'POST', path: '/v1/prices' });
+    // Both price requests are held, then go on in arrival order: the slow attempt's, first, fails.
+    const hold = env.emu.holdRequests({ method: 'POST', path: '/v1/prices' });
     env.emu.injectFault({ status: 500, count: 1, method: 'POST', path: '/v1/prices', shouldRetry: false });
     const first = slow.createCustomEnterprisePlan(request);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const second = retrying.createCustomEnterprisePlan(request);
+    const { second } = await retryWhileHeld(hold, () => retrying.createCustomEnterprisePlan(request));
     const [a, b] = await Promise.allSettled([first, second]);
     expect(a.status).toBe('rejected');
     expect((a as PromiseRejectedResult).reason).toMatchObject({ code: 'custom_plan_in_progress' });

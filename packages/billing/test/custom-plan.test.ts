@@ -423,14 +423,12 @@ describe('createCustomEnterprisePlan on the emulator', () => {
 describe('a tenant deleted while its custom plan is being created', () => {
   it('the attempt undoes what it made in Stripe and answers TenantNotFoundError', async () => {
     const tenant = await newTenant();
-    env.emu.injectLatency(500, { method: 'POST', path: '/v1/prices' });
-    const productsBefore = countOf(env, 'POST /v1/products');
+    const hold = env.emu.holdRequests({ method: 'POST', path: '/v1/prices' });
     const attempt = env.customPlans.createCustomEnterprisePlan(input(tenant.id)).catch((e: unknown) => e);
     // Delete the tenant (its custom_plans row goes with it) while the price request is waiting.
-    for (let i = 0; i < 100 && countOf(env, 'POST /v1/products') === productsBefore; i += 1)
-      await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 50));
+    await expect.poll(() => hold.held, { timeout: 15_000 }).toBe(1);
     await env.prisma.tenant.delete({ where: { id: tenant.id } });
+    hold.release();
     const error = await attempt;
     env.emu.clearFaults();
     expect(error).toBeInstanceOf(TenantNotFoundError);

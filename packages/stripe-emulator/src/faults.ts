@@ -30,10 +30,52 @@ function matches(match: RequestMatch, method: string, path: string, pattern: str
   return match.path === path || match.path === pattern;
 }
 
-/** Scripted failures and delays, consumed by the server before a request reaches a handler. */
+/** Requests held by `holdRequests` until released. */
+export interface RequestHold {
+  /** Matching requests that arrived and are waiting (counted once each). */
+  readonly held: number;
+  /** Lets every waiting request go on, in arrival order, and stops holding new ones. */
+  release(): void;
+}
+
+interface ActiveHold extends RequestMatch {
+  waiting: Array<() => void>;
+  arrived: number;
+}
+
+/** Scripted failures, delays and holds, consumed by the server before a request reaches a handler. */
 export class Faults {
   private faults: ActiveFault[] = [];
   private latencies: Array<RequestMatch & { ms: number }> = [];
+  private holds: ActiveHold[] = [];
+
+  /**
+   * Matching requests wait (after being counted, before latency and faults) until `release()`, so
+   * a test can act at the exact moment a call is in flight instead of guessing it with a delay.
+   */
+  hold(match: RequestMatch = {}): RequestHold {
+    const hold: ActiveHold = { ...match, waiting: [], arrived: 0 };
+    this.holds.push(hold);
+    return {
+      get held() {
+        return hold.arrived;
+      },
+      release: () => this.release(hold),
+    };
+  }
+
+  /** Resolves at once unless a hold matches the request. */
+  async waitIfHeld(method: string, path: string, pattern?: string): Promise<void> {
+    const hold = this.holds.find((h) => matches(h, method, path, pattern));
+    if (!hold) return;
+    hold.arrived += 1;
+    await new Promise<void>((resolve) => hold.waiting.push(resolve));
+  }
+
+  private release(hold: ActiveHold): void {
+    this.holds = this.holds.filter((h) => h !== hold);
+    for (const resolve of hold.waiting.splice(0)) resolve();
+  }
 
   inject(fault: FaultSpec): void {
     this.faults.push({ ...fault, remaining: fault.count ?? 1 });
@@ -51,6 +93,7 @@ export class Faults {
   clear(): void {
     this.faults = [];
     this.latencies = [];
+    for (const hold of [...this.holds]) this.release(hold);
   }
 
   /** Consumes one use of the first matching fault, oldest first. */

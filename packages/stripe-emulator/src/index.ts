@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type Stripe from 'stripe';
 import { EmulatorCore } from './core.js';
 import { DEFAULT_MAX_EXPAND_DEPTH } from './expand.js';
-import type { FaultSpec, RequestMatch } from './faults.js';
+import type { FaultSpec, RequestHold, RequestMatch } from './faults.js';
 import {
   completeCheckout,
   confirmBillingPortal,
@@ -15,7 +15,7 @@ import { createServer } from './server.js';
 import { signPayload } from './webhooks.js';
 
 export { API_VERSION } from './version.js';
-export type { FaultSpec, RequestMatch } from './faults.js';
+export type { FaultSpec, RequestHold, RequestMatch } from './faults.js';
 
 export interface EmulatorOptions {
   /** 0 = random free port. */
@@ -50,6 +50,8 @@ export interface StripeEmulator {
   resetRequestCounts(): void;
   injectFault(fault: FaultSpec): void;
   injectLatency(ms: number, match?: RequestMatch): void;
+  /** Matching requests wait until `release()` (clearFaults releases them too). */
+  holdRequests(match?: RequestMatch): RequestHold;
   clearFaults(): void;
   setWebhookEndpoint(url: string | null, options?: { secret?: string; autoDeliver?: boolean }): void;
   /** All events produced so far, oldest first. */
@@ -145,6 +147,7 @@ export async function startStripeEmulator(options: EmulatorOptions = {}): Promis
     resetRequestCounts: () => core.counts.reset(),
     injectFault: (fault) => core.faults.inject(fault),
     injectLatency: (ms, match) => core.faults.injectLatency(ms, match),
+    holdRequests: (match) => core.faults.hold(match),
     clearFaults: () => core.faults.clear(),
     setWebhookEndpoint: (target, opts) => core.webhooks.configure(target, opts),
     events: () => core.events.all().map(asEvent),

@@ -90,6 +90,7 @@ async function handleApi(
   };
   const fail = (err: ApiError) => sendJson(res, err.status, err.toJSON(), { ...baseHeaders, ...err.headers });
 
+  await core.faults.waitIfHeld(method, pathname, pattern);
   const latency = core.faults.latencyFor(method, pathname, pattern);
   if (latency > 0) await sleep(latency);
   const fault = core.faults.take(method, pathname, pattern);

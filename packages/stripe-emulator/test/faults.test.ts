@@ -52,16 +52,48 @@ describe('fault injection', () => {
 
   it('adds latency to matching requests', async () => {
     emu.injectLatency(600, { method: 'GET', path: '/v1/products' });
-    let t = Date.now();
-    await stripe.products.list();
-    expect(Date.now() - t).toBeGreaterThanOrEqual(590);
-    t = Date.now();
+    const t = Date.now();
+    const order: string[] = [];
+    const slow = stripe.products.list().then(() => void order.push('products'));
+    // Started later, unmatched: it does not wait out the latency (however slow this machine is).
     await stripe.customers.list();
-    expect(Date.now() - t).toBeLessThan(500);
+    order.push('customers');
+    await slow;
+    expect(Date.now() - t).toBeGreaterThanOrEqual(590);
+    expect(order).toEqual(['customers', 'products']);
     emu.clearFaults();
-    t = Date.now();
+    // Cleared: a products list no longer waits behind a request that takes 600 ms.
+    emu.injectLatency(600, { method: 'GET', path: '/v1/customers' });
+    const after: string[] = [];
+    const customers = stripe.customers.list().then(() => void after.push('customers'));
     await stripe.products.list();
-    expect(Date.now() - t).toBeLessThan(500);
+    after.push('products');
+    await customers;
+    expect(after).toEqual(['products', 'customers']);
+  });
+
+  it('holds matching requests until released, counted on arrival', async () => {
+    const hold = emu.holdRequests({ method: 'POST', path: '/v1/products' });
+    let created = false;
+    const creating = stripe.products.create({ name: 'Held' }).then((p) => {
+      created = true;
+      return p;
+    });
+    await expect.poll(() => hold.held, { timeout: 10_000 }).toBe(1);
+    // Other requests pass while it waits.
+    expect((await stripe.products.list()).data.map((p) => p.name)).not.toContain('Held');
+    expect(created).toBe(false);
+    expect(emu.requestCounts()['POST /v1/products']).toBe(1);
+    hold.release();
+    expect((await creating).name).toBe('Held');
+    // Released: later requests are not held.
+    expect((await stripe.products.create({ name: 'Free' })).name).toBe('Free');
+    // clearFaults lets held requests go too.
+    const again = emu.holdRequests({ method: 'POST', path: '/v1/products' });
+    const late = stripe.products.create({ name: 'Late' });
+    await expect.poll(() => again.held, { timeout: 10_000 }).toBe(1);
+    emu.clearFaults();
+    expect((await late).name).toBe('Late');
   });
 });
 
