@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { parseBillingConfig } from '../src/config.js';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   createRedisTokenBucket,
   createTokenBucket,
@@ -82,11 +82,13 @@ describe.skipIf(!process.env.REDIS_URL)('Redis bucket: one budget for every proc
 
   it('high-priority takes of one process go before low-priority takes of another', async () => {
     const k = key();
-    const bulk = instance(connect(), k, 20);
-    const webhooks = instance(connect(), k, 20);
+    // 10/s: the seven lows after the burst token need 700 ms, room for the highs to arrive among them.
+    const bulk = instance(connect(), k, 10);
+    const webhooks = instance(connect(), k, 10);
     const order: string[] = [];
     const lows = Array.from({ length: 8 }, (_, i) => bulk.take('low').then(() => void order.push(`low${i}`)));
-    await new Promise((r) => setTimeout(r, 60));
+    // The lows are waiting once the first has its token.
+    await vi.waitFor(() => expect(order).toContain('low0'), { timeout: 10_000 });
     const highs = Array.from({ length: 4 }, (_, i) =>
       webhooks.take('high').then(() => void order.push(`high${i}`)),
     );
