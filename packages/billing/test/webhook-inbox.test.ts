@@ -283,8 +283,10 @@ describe('failures are retried with backoff, then kept as failed until replayed'
 
   it('a worker that dies mid-claim: its lease runs out, another worker takes over, the dead one’s late write is refused', async () => {
     const gated = gatedFeatureSync();
-    const dying = pipeline({ leaseMs: 150 }, gated.featureSync);
-    const healthy = pipeline({ leaseMs: 150 });
+    // A lease long enough to still be live at the first check below on a stalled machine; the
+    // healthy worker's own claim keeps the default (60 s), so it cannot lose the takeover.
+    const dying = pipeline({ leaseMs: 1_500 }, gated.featureSync);
+    const healthy = pipeline();
     const customerId = await env.createCustomer('ib_lease');
     const sub = await env.subscribe(customerId, 'enterprise');
     const { eventId, body, signature } = signedUpdate(customerId, sub.id);
