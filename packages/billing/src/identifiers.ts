@@ -28,12 +28,6 @@ export const tenantIdSchema = printable(255, 'tenant id');
 /** Stripe object ids (cus_…, prod_…, price_…, sub_…, evt_…): a prefix and base62 characters. */
 export const STRIPE_ID_PATTERN = /^[A-Za-z0-9_]{1,255}$/;
 export const stripeIdSchema = z.string().regex(STRIPE_ID_PATTERN, 'must be a Stripe id');
-export const eventIdSchema = z
-  .string()
-  .regex(/^evt_[A-Za-z0-9_]{1,250}$/, 'must be a Stripe event id (evt_…)');
-export const customerIdSchema = z
-  .string()
-  .regex(/^cus_[A-Za-z0-9]{1,250}$/, 'must be a Stripe customer id (cus_…)');
 
 /** A plan as callers name it: product id, price id or a price's lookup_key. */
 export const planRefSchema = z

@@ -125,11 +125,6 @@ export function parseAdminTokens(envValue: string | undefined): TokenEntry[] {
   return entries;
 }
 
-/** Auth configuration from the environment; database tokens are accepted when `prisma` is given. */
-export function authConfigFromEnv(env: NodeJS.ProcessEnv = process.env, prisma?: PrismaClient): AuthConfig {
-  return { tokens: parseAdminTokens(env.ADMIN_API_TOKENS), ...(prisma ? { prisma } : {}) };
-}
-
 export interface CreatedApiToken {
   id: string;
   name: string;
