@@ -3,6 +3,10 @@ import { WebhookPayloadError, WebhookSignatureError } from '../errors.js';
 import { featureOn } from '../features/access.js';
 import type { TenantFeatureSource } from '../features/checks.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
+import type { CatalogSource } from '../catalog/registry.js';
+import { hostAuthorizer, type OfrepOptions } from '../openfeature/ofrep.js';
+import type { AuthConfig } from '../server/auth.js';
+import type { FeatureCatalog } from '../types.js';
 import { errorResponse } from '../server/admin-routes.js';
 import type { StripeWebhookHandler, WebhookResult } from '../webhooks/index.js';
 
@@ -178,6 +182,31 @@ export interface HostAdapterOptions<Req> {
   logger?: AdapterLogger;
   /** Largest webhook body accepted, in bytes (default 1 MiB, as our server). */
   bodyLimit?: number;
+  /** The OFREP endpoints' settings (they also need `features`). */
+  ofrep?: HostOfrepSettings;
+}
+
+/**
+ * OFREP in a host app. The caller is the request's tenant (`resolveTenant`, from the host's
+ * session), evaluating only itself; with `auth`, a bearer token (or X-API-Key) is accepted too:
+ * an admin token evaluates any tenant, a tenant token its own.
+ */
+export interface HostOfrepSettings {
+  /** Known keys: `databaseCatalog(prisma)` or a fixed catalog (default: only the tenant's own keys). */
+  catalog?: FeatureCatalog | CatalogSource;
+  auth?: AuthConfig;
+}
+
+/** The OFREP options of a host adapter, from its options. */
+export function hostOfrepOptions<Req>(
+  options: HostAdapterOptions<Req>,
+  features: TenantFeatureSource,
+): OfrepOptions {
+  return {
+    features,
+    ...(options.ofrep?.catalog ? { catalog: options.ofrep.catalog } : {}),
+    authorize: hostAuthorizer(options.ofrep?.auth, options.resolveTenant),
+  };
 }
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -189,6 +218,7 @@ const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export function adapterParts<Req>(options: HostAdapterOptions<Req>, adapter: string) {
   const misconfigured = (option: string) =>
     new Error(`The billing ${adapter} adapter was created without the "${option}" option this handler needs`);
+  let ofrepOptions: OfrepOptions | undefined;
   return {
     metrics: options.metrics ?? noopMetrics,
     logger: options.logger ?? consoleLogger,
@@ -200,6 +230,11 @@ export function adapterParts<Req>(options: HostAdapterOptions<Req>, adapter: str
     source(): TenantFeatureSource {
       if (!options.features) throw misconfigured('features');
       return options.features;
+    },
+    ofrep(): OfrepOptions {
+      if (!options.features) throw misconfigured('features');
+      ofrepOptions ??= hostOfrepOptions(options, options.features);
+      return ofrepOptions;
     },
     async tenantOf(request: Req): Promise<string | null | undefined> {
       if (!options.resolveTenant) throw misconfigured('resolveTenant');

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { CheckedKey } from '../feature-keys.js';
+import { answerOfrepBulk, answerOfrepFlag, ofrepEndpoint } from '../openfeature/ofrep.js';
 import {
   adapterParts,
   answerError,
@@ -29,6 +30,12 @@ export interface ExpressAdapter {
   features: RequestHandler;
   /** Route middleware: `app.get('/reports', billing.requireFeature('advanced_analytics'), handler)`. */
   requireFeature<K extends string>(key: CheckedKey<K>): RequestHandler;
+  /**
+   * OFREP, both endpoints: `app.use(billing.ofrep)` answers `POST /ofrep/v1/evaluate/flags` and
+   * `POST /ofrep/v1/evaluate/flags/:key` and passes every other request on. Works with or without
+   * `express.json()` before it.
+   */
+  ofrep: RequestHandler;
 }
 
 export const EXPRESS_PARSED_BODY_HINT =
@@ -37,10 +44,35 @@ export const EXPRESS_PARSED_BODY_HINT =
   "or keep JSON parsing off that path (express.json({ type: (req) => req.url !== '/api/stripe/webhook' })).";
 
 export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAdapter {
-  const { metrics, logger, bodyLimit, webhookHandler, source, tenantOf } = adapterParts(options, 'Express');
+  const { metrics, logger, bodyLimit, webhookHandler, source, tenantOf, ofrep } = adapterParts(
+    options,
+    'Express',
+  );
 
   function send(res: Response, answer: HttpAnswer) {
-    res.status(answer.status).set(answer.headers).json(answer.body);
+    res.status(answer.status).set(answer.headers);
+    if (answer.body === null) res.end();
+    else res.json(answer.body);
+  }
+
+  async function ofrepAnswer(req: Request, endpoint: NonNullable<ReturnType<typeof ofrepEndpoint>>) {
+    let body: unknown = req.body;
+    if (body === undefined || (isEmptyObject(body) && !req.readableEnded)) {
+      const read = await readBody(req, bodyLimit);
+      if (read === 'too_large') {
+        return errorAnswer(413, 'payload_too_large', `Request body is larger than ${bodyLimit} bytes`);
+      }
+      body = read;
+    }
+    const request = {
+      header: (name: string) => req.get(name),
+      body,
+      raw: req,
+      logError: (error: unknown) => logger.error({ err: error }, 'OFREP evaluation failed'),
+    };
+    return endpoint.bulk
+      ? answerOfrepBulk(ofrep(), request)
+      : answerOfrepFlag(ofrep(), endpoint.key, request);
   }
 
   async function webhookAnswer(req: Request): Promise<HttpAnswer> {
@@ -97,6 +129,19 @@ export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAda
         .catch((error: unknown) => answerError(error, logger))
         .then((answer) => {
           metrics.httpRequest(req.method, 'tenant_features', answer.status, performance.now() - started);
+          send(res, answer);
+        })
+        .catch(next);
+    },
+
+    ofrep(req, res, next) {
+      const endpoint = req.method === 'POST' ? ofrepEndpoint(req.path) : null;
+      if (!endpoint) return next();
+      const started = performance.now();
+      ofrepAnswer(req, endpoint)
+        .catch((error: unknown) => answerError(error, logger))
+        .then((answer) => {
+          metrics.httpRequest(req.method, 'ofrep', answer.status, performance.now() - started);
           send(res, answer);
         })
         .catch(next);

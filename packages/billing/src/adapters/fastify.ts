@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncH
 import type { CheckedKey } from '../feature-keys.js';
 import type { TenantFeatureSource } from '../features/checks.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
+import { ofrepRoutes } from '../openfeature/fastify-routes.js';
 import type { StripeWebhookHandler } from '../webhooks/index.js';
 import {
   answerError,
@@ -9,6 +10,8 @@ import {
   answerFeatureRead,
   answerWebhook,
   errorAnswer,
+  hostOfrepOptions,
+  type HostOfrepSettings,
   type HttpAnswer,
   type TenantResolver,
 } from './core.js';
@@ -27,6 +30,11 @@ export interface BillingPluginOptions {
   webhookPath?: string;
   /** Default `/api/billing/features`. */
   featuresPath?: string;
+  /**
+   * With `features`, registers the OFREP endpoints (`POST /ofrep/v1/evaluate/flags[/:key]`): the
+   * caller is the resolved tenant, or a token from `ofrep.auth` (see HostOfrepSettings).
+   */
+  ofrep?: HostOfrepSettings;
 }
 
 /**
@@ -74,6 +82,10 @@ export const billingPlugin: FastifyPluginAsync<BillingPluginOptions> = async (ap
       }
       return send(reply, answer);
     });
+  }
+
+  if (options.features && options.ofrep) {
+    await app.register(ofrepRoutes, hostOfrepOptions(options, options.features));
   }
 
   if (options.features && options.resolveTenant) {

@@ -4,6 +4,7 @@ export {
   answerFeatureGuard,
   type AdapterLogger,
   type HostAdapterOptions,
+  type HostOfrepSettings,
   type HttpAnswer,
   type TenantResolver,
 } from './core.js';

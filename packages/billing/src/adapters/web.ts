@@ -1,4 +1,5 @@
 import type { CheckedKey } from '../feature-keys.js';
+import { answerOfrepBulk, answerOfrepFlag, ofrepEndpoint, type OfrepRequest } from '../openfeature/ofrep.js';
 import {
   adapterParts,
   answerError,
@@ -33,6 +34,11 @@ export interface WebAdapter {
   ) => WebHandler<Args>;
   /** The refusal for a request whose tenant lacks `key`, or null: for middleware (Hono's `use`). */
   featureDenied<K extends string>(request: Request, key: CheckedKey<K>): Promise<Response | null>;
+  /**
+   * `POST` OFREP, both endpoints in one handler: mount it at `/ofrep/v1/evaluate/flags` and
+   * `/ofrep/v1/evaluate/flags/:key` (Next.js: `app/ofrep/v1/evaluate/flags/[[...key]]/route.ts`).
+   */
+  ofrep(request: Request): Promise<Response>;
 }
 
 export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
@@ -43,6 +49,7 @@ export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
     webhookHandler,
     source,
     tenantOf: resolveTenant,
+    ofrep: ofrepOptions,
   } = adapterParts(options, 'web');
 
   async function guard(request: Request, key: string): Promise<Response | null> {
@@ -81,7 +88,31 @@ export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
     },
 
     featureDenied: (request, key) => guard(request, key),
+
+    async ofrep(request) {
+      const started = performance.now();
+      const answer = await ofrepAnswer(request).catch((error: unknown) => answerError(error, logger));
+      metrics.httpRequest(request.method, 'ofrep', answer.status, performance.now() - started);
+      return toResponse(answer);
+    },
   };
+
+  async function ofrepAnswer(request: Request): Promise<HttpAnswer> {
+    const endpoint = ofrepEndpoint(new URL(request.url).pathname);
+    if (!endpoint) return errorAnswer(404, 'not_found', 'Not an OFREP endpoint');
+    if (request.method !== 'POST') {
+      return errorAnswer(405, 'method_not_allowed', 'OFREP evaluations are POSTed', {}, { allow: 'POST' });
+    }
+    const ofrep: OfrepRequest = {
+      header: (name) => request.headers.get(name) ?? undefined,
+      body: await request.text(),
+      raw: request,
+      logError: (error) => logger.error({ err: error }, 'OFREP evaluation failed'),
+    };
+    return endpoint.bulk
+      ? answerOfrepBulk(ofrepOptions(), ofrep)
+      : answerOfrepFlag(ofrepOptions(), endpoint.key, ofrep);
+  }
 
   async function webhookAnswer(request: Request): Promise<HttpAnswer> {
     const handler = webhookHandler();
@@ -119,5 +150,7 @@ export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
 }
 
 export function toResponse(answer: HttpAnswer): Response {
+  // A 304 (OFREP's unchanged flags) has no body at all.
+  if (answer.body === null) return new Response(null, { status: answer.status, headers: answer.headers });
   return Response.json(answer.body, { status: answer.status, headers: answer.headers });
 }

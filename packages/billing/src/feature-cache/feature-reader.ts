@@ -22,6 +22,11 @@ export interface TenantFeatures {
   subscriptionStatus: string | null;
   source: TenantFeatureState['source'];
   version: number;
+  /**
+   * Keys whose value is a tenant override rather than the plan's (sorted); OpenFeature answers
+   * carry it as the value's source. Absent on entries cached before it was added: read as none.
+   */
+  overridden?: string[];
 }
 
 export interface FeatureReaderStats {
@@ -91,6 +96,7 @@ export function toTenantFeatures(state: TenantFeatureState): TenantFeatures {
     subscriptionStatus: state.subscriptionStatus,
     source: state.source,
     version: state.version,
+    overridden: Object.keys(state.overrides).sort(),
   };
 }
 
