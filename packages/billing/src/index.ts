@@ -113,8 +113,9 @@ export type {
 // Express, Hono and Fastify's types are type-only imports; the library loads no host framework.
 export * from './adapters/index.js';
 
-// OpenFeature: OFREP endpoints (also in the adapters and our server) and the flag evaluation they share
-export * from './openfeature/index.js';
+// OpenFeature: OFREP endpoints (also in the adapters and our server) and the flag evaluation they
+// share. The server provider, which loads @openfeature/server-sdk, is in src/openfeature/index.ts.
+export * from './openfeature/http.js';
 
 // Metrics: an injected interface, and its Prometheus implementation
 export * from './metrics/index.js';

@@ -7,7 +7,7 @@ import { consoleErrorPages, consolePlugin, type ConsoleDeps } from '../console/i
 import { databaseCatalog } from '../catalog/registry.js';
 import { featureReaderFor } from '../feature-cache/registry.js';
 import { noopMetrics, type BillingMetrics, type PrometheusMetrics } from '../metrics/index.js';
-import { ofrepRoutes, tokenAuthorizer } from '../openfeature/index.js';
+import { ofrepRoutes, tokenAuthorizer } from '../openfeature/http.js';
 import type { StripeWebhookHandler } from '../webhooks/index.js';
 import { adminRoutes, type AdminRouteDeps } from './admin-routes.js';
 import { errorShapeOptions, installErrorShape } from './error-shape.js';
@@ -61,12 +61,16 @@ export async function buildServer(deps: ServerDeps, options: ServerOptions = {})
   // Stripe then gets a 500 and retries, instead of a 404 that looks like a wrong endpoint URL.
   await app.register(billingPlugin, { webhookHandler: deps.webhookHandler ?? unconfiguredWebhooks, metrics });
   await app.register(adminRoutes, deps);
-  // OFREP: the admin API's tokens (admin = any tenant, tenant = its own), the cached reader.
-  await app.register(ofrepRoutes, {
-    features: deps.featureSync?.reader ?? featureReaderFor(deps.prisma),
-    catalog: databaseCatalog(deps.prisma),
-    authorize: tokenAuthorizer(deps.auth),
-  });
+  // OFREP: the admin API's tokens (admin = any tenant, tenant = its own), the cached reader. A server
+  // built without a database (a webhook-only stub) has no features to evaluate, so no OFREP routes.
+  const reader = deps.featureSync?.reader ?? (deps.prisma ? featureReaderFor(deps.prisma) : undefined);
+  if (reader) {
+    await app.register(ofrepRoutes, {
+      features: reader,
+      ...(deps.prisma ? { catalog: databaseCatalog(deps.prisma) } : {}),
+      authorize: tokenAuthorizer(deps.auth),
+    });
+  }
   await app.register(consolePlugin, deps);
   if (deps.prometheus && (options.metricsRoute ?? 'admin') === 'admin') {
     await app.register(metricsRoutes, { prometheus: deps.prometheus, auth: deps.auth ?? { tokens: [] } });
