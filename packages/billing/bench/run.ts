@@ -4,6 +4,7 @@ import { benchInbox } from './webhook-inbox.js';
 import { benchLookups } from './lookups.js';
 import { printTable, type BenchRow } from './stats.js';
 import { benchSync } from './sync.js';
+import { benchUsage } from './usage.js';
 import { benchWebhooks } from './webhook.js';
 
 /**
@@ -12,7 +13,7 @@ import { benchWebhooks } from './webhook.js';
  *   BENCH_TENANTS=1000,10000   tenant counts for the full-sync rows
  *   BENCH_STRIPE_LATENCY_MS=150 latency the emulator adds to each request during the syncs
  *   BENCH_WEBHOOK_EVENTS=2000  events for the webhook row (BENCH_WEBHOOK_CONCURRENCY=16)
- *   BENCH_ONLY=sync,webhooks,lookups,cache,inbox   (inbox: `npm start` processes, c64, needs Postgres + Redis)
+ *   BENCH_ONLY=sync,webhooks,lookups,cache,inbox,usage   (usage: track/check vs bare pg, issue 21; inbox: `npm start` processes, c64, needs Postgres + Redis)
  *   BENCH_INBOX_ROWS=ingest,budget,lifted,zero  inbox row groups (default all): ingest at c64, processing
  *                              at the default budget (+ reads during it, burst, RSS), processing with the
  *                              budget lifted at 150 ms, processing at zero latency vs a bare-pg worker
@@ -23,7 +24,7 @@ const tenantCounts = (process.env.BENCH_TENANTS ?? '1000,10000')
   .split(',')
   .map(Number)
   .filter((n) => n > 0);
-const only = new Set((process.env.BENCH_ONLY ?? 'sync,webhooks,lookups,cache,inbox').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'sync,webhooks,lookups,cache,inbox,usage').split(','));
 const stripeLatencyMs = Number(process.env.BENCH_STRIPE_LATENCY_MS ?? 150);
 const events = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 2000);
 const concurrency = Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 16);
@@ -41,6 +42,7 @@ if (only.has('sync')) rows.push(...(await benchSync({ tenantCounts, stripeLatenc
 if (only.has('webhooks')) rows.push(...(await benchWebhooks({ events, concurrency })));
 if (only.has('lookups')) rows.push(...(await benchLookups()));
 if (only.has('cache')) rows.push(...(await benchCache()));
+if (only.has('usage')) rows.push(...(await benchUsage()));
 const inboxRows = process.env.BENCH_INBOX_ROWS?.split(',');
 if (only.has('inbox'))
   rows.push(...(await benchInbox({ stripeLatencyMs, ...(inboxRows ? { rows: inboxRows } : {}) })));

@@ -17,6 +17,7 @@ import {
   type StripeSyncService,
 } from './stripe-sync/index.js';
 import type { FeatureCatalog } from './types.js';
+import { createUsageService, type UsageService } from './usage/index.js';
 import {
   createStripeWebhookHandler,
   inboxStats,
@@ -69,6 +70,8 @@ export interface BillingContext {
    */
   webhooks: StripeWebhookPipeline;
   customPlans: CustomPlanService;
+  /** Metered features: usage counted against the tenants' limits (docs/usage.md). */
+  usage: UsageService;
   auth: AuthConfig;
   /** CONSOLE_SESSION_SECRET; the admin console is disabled (503) without it. */
   consoleSecret?: string;
@@ -181,6 +184,12 @@ export async function createBillingContext(options: BillingContextOptions = {}):
         ? { checkoutBaseUrls: { successUrl: env.CHECKOUT_SUCCESS_URL, cancelUrl: env.CHECKOUT_CANCEL_URL } }
         : {}),
     });
+    const usage = createUsageService(db.prisma, {
+      featureReader: featureSync.reader,
+      catalog: catalogSource,
+      pool: db.pool,
+      metrics,
+    });
     const auth: AuthConfig = { tokens: env.ADMIN_API_TOKENS, prisma: db.prisma };
     const openCache = cache;
     const openLimiter = sharedLimiter;
@@ -198,6 +207,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       webhookHandler,
       webhooks,
       customPlans,
+      usage,
       auth,
       ...(env.CONSOLE_SESSION_SECRET ? { consoleSecret: env.CONSOLE_SESSION_SECRET } : {}),
       ...(graceDays !== undefined ? { gracePeriodDays: graceDays } : {}),
@@ -206,6 +216,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       close() {
         // Idempotent: a signal handler and a finally block may both call it.
         closed ??= (async () => {
+          usage.close();
           await openCache.close().catch(() => {});
           await openLimiter?.close().catch(() => {});
           if (ownsDb) await db.close();

@@ -23,6 +23,18 @@ export type NumericFeatureKey = Declared extends true
   : string;
 
 /**
+ * Metered catalog keys (docs/usage.md): the generated declaration adds one property per metered
+ * key. Without it (or from an older generator) every numeric key is accepted.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- augmented by the generated declaration
+export interface MeteredFeatureKeyTypes {}
+
+type KnownMeteredKey = keyof MeteredFeatureKeyTypes & string;
+
+/** Keys the usage service accepts as literals: the metered ones when declared, else the numeric ones. */
+export type MeteredFeatureKey = [KnownMeteredKey] extends [never] ? NumericFeatureKey : KnownMeteredKey;
+
+/**
  * `K` itself when it is the wide `string` type or one of `Allowed`; `Allowed` otherwise, so a
  * mistyped literal fails with "not assignable to '<the known keys>'".
  */

@@ -104,6 +104,8 @@ export type {
   FeatureKeyTypes,
   FeatureKey,
   NumericFeatureKey,
+  MeteredFeatureKeyTypes,
+  MeteredFeatureKey,
   CheckedKey,
   FeatureChecks,
   LimitCheck,

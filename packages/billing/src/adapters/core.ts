@@ -8,6 +8,7 @@ import { hostAuthorizer, type OfrepOptions } from '../openfeature/ofrep.js';
 import type { AuthConfig } from '../server/auth.js';
 import type { FeatureCatalog } from '../types.js';
 import { errorResponse } from '../server/admin-routes.js';
+import type { UsageService } from '../usage/index.js';
 import type { StripeWebhookHandler, WebhookResult } from '../webhooks/index.js';
 
 /**
@@ -129,6 +130,49 @@ export async function answerFeatureRead(
   return { status: 200, body: features, headers: {} };
 }
 
+/** What the usage routes call: `createUsageService(prisma)` or the context's `usage`. */
+export type UsageSource = Pick<UsageService, 'track' | 'getUsage'>;
+
+/**
+ * `POST …/usage/track` for the resolved tenant: `{ key, amount?, idempotencyKey? }` (JSON, already
+ * parsed or as raw bytes) → 200 with the track's answer (`allowed: false` is an answer, not an error).
+ */
+export async function answerUsageTrack(
+  usage: UsageSource,
+  tenantId: string | null | undefined,
+  body: unknown,
+): Promise<HttpAnswer> {
+  if (!tenantId) return tenantNotResolved();
+  let value: unknown = body;
+  if (Buffer.isBuffer(body) || typeof body === 'string') {
+    try {
+      value = JSON.parse(body.toString());
+    } catch {
+      return errorAnswer(400, 'invalid_json', 'The request body is not valid JSON');
+    }
+  }
+  const b = (value ?? {}) as { key?: unknown; amount?: unknown; idempotencyKey?: unknown };
+  if (typeof b.key !== 'string' || (b.amount !== undefined && typeof b.amount !== 'number'))
+    return errorAnswer(
+      400,
+      'validation_error',
+      'Expected { key: string, amount?: number, idempotencyKey?: string }',
+    );
+  const answer = await usage.track(tenantId, b.key, b.amount ?? 1, {
+    ...(typeof b.idempotencyKey === 'string' ? { idempotencyKey: b.idempotencyKey } : {}),
+  });
+  return { status: 200, body: answer, headers: {} };
+}
+
+/** `GET …/usage`: every metered key of the resolved tenant (used, limit, remaining, period, overLimit). */
+export async function answerUsageRead(
+  usage: UsageSource,
+  tenantId: string | null | undefined,
+): Promise<HttpAnswer> {
+  if (!tenantId) return tenantNotResolved();
+  return { status: 200, body: await usage.getUsage(tenantId), headers: {} };
+}
+
 /** null when the tenant has the feature on; otherwise the answer that refuses the request. */
 export async function answerFeatureGuard(
   source: TenantFeatureSource,
@@ -182,6 +226,8 @@ export interface HostAdapterOptions<Req> {
   logger?: AdapterLogger;
   /** Largest webhook body accepted, in bytes (default 1 MiB, as our server). */
   bodyLimit?: number;
+  /** Needed by `usageTrack` and `usage` (metered features, docs/usage.md). */
+  usage?: UsageSource;
   /** The OFREP endpoints' settings (they also need `features`). */
   ofrep?: HostOfrepSettings;
 }
@@ -226,6 +272,10 @@ export function adapterParts<Req>(options: HostAdapterOptions<Req>, adapter: str
     webhookHandler(): StripeWebhookHandler {
       if (!options.webhookHandler) throw misconfigured('webhookHandler');
       return options.webhookHandler;
+    },
+    usage(): UsageSource {
+      if (!options.usage) throw misconfigured('usage');
+      return options.usage;
     },
     source(): TenantFeatureSource {
       if (!options.features) throw misconfigured('features');

@@ -8,16 +8,20 @@ import {
   answerError,
   answerFeatureGuard,
   answerFeatureRead,
+  answerUsageRead,
+  answerUsageTrack,
   answerWebhook,
   errorAnswer,
   hostOfrepOptions,
   type HostOfrepSettings,
   type HttpAnswer,
   type TenantResolver,
+  type UsageSource,
 } from './core.js';
 
 export const WEBHOOK_PATH = '/api/stripe/webhook';
 export const FEATURES_PATH = '/api/billing/features';
+export const USAGE_PATH = '/api/billing/usage';
 
 export interface BillingPluginOptions {
   /** Registers `POST webhookPath` when given. */
@@ -35,6 +39,10 @@ export interface BillingPluginOptions {
    * caller is the resolved tenant, or a token from `ofrep.auth` (see HostOfrepSettings).
    */
   ofrep?: HostOfrepSettings;
+  /** With `resolveTenant`, registers `GET usagePath` and `POST usagePath/track` (metered features). */
+  usage?: UsageSource;
+  /** Default `/api/billing/usage`. */
+  usagePath?: string;
 }
 
 /**
@@ -96,6 +104,26 @@ export const billingPlugin: FastifyPluginAsync<BillingPluginOptions> = async (ap
         const tenantId = await resolve(request);
         if (tenantId) request.log.info({ tenantId }, 'tenant features read');
         return send(reply, await answerFeatureRead(source, tenantId));
+      } catch (error) {
+        return send(reply, answerError(error, request.log));
+      }
+    });
+  }
+
+  if (options.usage && options.resolveTenant) {
+    const usage = options.usage;
+    const resolve = options.resolveTenant;
+    const path = options.usagePath ?? USAGE_PATH;
+    app.get(path, async (request, reply) => {
+      try {
+        return send(reply, await answerUsageRead(usage, await resolve(request)));
+      } catch (error) {
+        return send(reply, answerError(error, request.log));
+      }
+    });
+    app.post(`${path}/track`, async (request, reply) => {
+      try {
+        return send(reply, await answerUsageTrack(usage, await resolve(request), request.body));
       } catch (error) {
         return send(reply, answerError(error, request.log));
       }

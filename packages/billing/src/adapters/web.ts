@@ -5,6 +5,8 @@ import {
   answerError,
   answerFeatureGuard,
   answerFeatureRead,
+  answerUsageRead,
+  answerUsageTrack,
   answerWebhook,
   errorAnswer,
   isJsonContentType,
@@ -26,6 +28,10 @@ export interface WebAdapter {
   webhook(request: Request): Promise<Response>;
   /** `GET` the resolved tenant's effective features. */
   features(request: Request): Promise<Response>;
+  /** `POST { key, amount?, idempotencyKey? }`: track usage of a metered key for the resolved tenant. */
+  usageTrack(request: Request): Promise<Response>;
+  /** `GET` the resolved tenant's usage of every metered key. */
+  usage(request: Request): Promise<Response>;
   /** Wraps a handler so it only runs when the request's tenant has `key` on; 403 otherwise. */
   requireFeature<K extends string>(
     key: CheckedKey<K>,
@@ -48,9 +54,17 @@ export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
     bodyLimit,
     webhookHandler,
     source,
+    usage,
     tenantOf: resolveTenant,
     ofrep: ofrepOptions,
   } = adapterParts(options, 'web');
+
+  async function answered(request: Request, route: string, answer: () => Promise<HttpAnswer>) {
+    const started = performance.now();
+    const result = await answer().catch((error: unknown) => answerError(error, logger));
+    metrics.httpRequest(request.method, route, result.status, performance.now() - started);
+    return toResponse(result);
+  }
 
   async function guard(request: Request, key: string): Promise<Response | null> {
     try {
@@ -80,6 +94,14 @@ export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
       metrics.httpRequest(request.method, 'tenant_features', answer.status, performance.now() - started);
       return toResponse(answer);
     },
+
+    usageTrack: (request) =>
+      answered(request, 'usage_track', async () =>
+        answerUsageTrack(usage(), await resolveTenant(request), await request.text()),
+      ),
+
+    usage: (request) =>
+      answered(request, 'usage', async () => answerUsageRead(usage(), await resolveTenant(request))),
 
     requireFeature(key) {
       return (handler) =>

@@ -27,6 +27,7 @@ import {
   type UsageRules,
 } from '../core/index.js';
 import { BillingError, ValidationError } from '../errors.js';
+import { createUsageService } from '../usage/index.js';
 import type { FeatureValue } from '../types.js';
 import {
   EXIT_OK,
@@ -60,6 +61,11 @@ function featureValue(raw: string): FeatureValue {
   if (raw === 'false') return false;
   if (/^[0-9]+$/.test(raw)) return Number(raw);
   throw new InvalidArgumentError('must be true, false or a whole number.');
+}
+
+function wholeNumber(raw: string): number {
+  if (/^[0-9]+$/.test(raw) && Number.isSafeInteger(Number(raw))) return Number(raw);
+  throw new InvalidArgumentError('must be a whole number.');
 }
 
 function boolOption(raw: string): boolean {
@@ -187,6 +193,25 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     .action((key: string, description: string) =>
       run((c, who) => describeFeature(c.prisma, key, description, who)),
     );
+  const usage = sub(program, 'usage').description("one tenant's usage of metered features (docs/usage.md)");
+  const usageOf = (c: ManageCliContext) =>
+    createUsageService(c.prisma, { featureReader: c.featureReader, sweepIntervalMs: 0 });
+  sub(usage, 'show')
+    .argument('<tenantId>')
+    .action((id: string) => run((c) => usageOf(c).getUsage(id)));
+  sub(usage, 'set')
+    .description("set the current period's usage of a key (audited)")
+    .argument('<tenantId>')
+    .argument('<key>')
+    .argument('<used>', 'a whole number', wholeNumber)
+    .action((id: string, key: string, used: number) =>
+      run((c, who) => usageOf(c).setUsage(id, key, used, who)),
+    );
+  sub(usage, 'reset')
+    .description("reset the current period's usage of one key, or of every metered key (audited)")
+    .argument('<tenantId>')
+    .argument('[key]')
+    .action((id: string, key: string | undefined) => run((c, who) => usageOf(c).resetUsage(id, key, who)));
   sub(features, 'deprecate')
     .argument('<key>')
     .action((key: string) => run((c, who) => deprecateFeature(c.prisma, key, who)));

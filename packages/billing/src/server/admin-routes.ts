@@ -30,7 +30,9 @@ import { listAuditEntries } from '../audit/index.js';
 import { readTenantWithFeatures, toTenantFeatures } from '../feature-cache/index.js';
 import { auditCursorSchema, planRefSchema, tenantIdSchema } from '../identifiers.js';
 import type { FeatureSyncService } from '../feature-sync/index.js';
+import type { UsageService } from '../usage/index.js';
 import { managementRoutes } from './management-routes.js';
+import { usageRoutes } from './usage-routes.js';
 import { webhookAdminRoutes } from './webhook-admin-routes.js';
 import type { StripeWebhookPipeline } from '../webhooks/index.js';
 import { authenticateToken, bearerToken, canReadTenant, type AuthConfig, type Principal } from './auth.js';
@@ -48,6 +50,8 @@ export interface AdminRouteDeps {
   auth?: AuthConfig;
   /** The webhook inbox: replays are handed to its workers (or processed in the request when none runs). */
   webhooks?: StripeWebhookPipeline;
+  /** Metered features (docs/usage.md); the usage routes answer 503 without it. */
+  usage?: UsageService;
 }
 
 declare module 'fastify' {
@@ -66,7 +70,7 @@ export interface ApiErrorBody {
 }
 
 /** An HTTP error with our `{ error: { code, message } }` body, thrown from handlers and hooks. */
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly statusCode: number,
     readonly code: HttpErrorCode,
@@ -126,6 +130,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   // Registered inside this plugin so they share its auth hook and error handler.
   await app.register(managementRoutes, deps);
+  await app.register(usageRoutes, deps);
   await app.register(webhookAdminRoutes, deps);
 
   app.post('/api/admin/tenants/:tenantId/custom-plans', async (request, reply) => {

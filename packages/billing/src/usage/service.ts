@@ -20,6 +20,7 @@ import {
   ValidationError,
 } from '../errors.js';
 import { featureReaderFor } from '../feature-cache/registry.js';
+import type { CheckedKey, MeteredFeatureKey } from '../feature-keys.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import { createRequestBatcher } from '../request-batcher.js';
@@ -131,19 +132,32 @@ export interface CountedUsage {
   periodStart: Date;
 }
 
+/** Metered keys written as literals are checked against the generated declaration (typed keys). */
+type Metered<K extends string> = CheckedKey<K, MeteredFeatureKey>;
+
 export interface UsageService {
-  track(tenantId: string, key: string, amount?: number, options?: TrackOptions): Promise<UsageAnswer>;
-  check(tenantId: string, key: string, amount?: number): Promise<UsageAnswer>;
-  reserve(
+  track<K extends string>(
     tenantId: string,
-    key: string,
+    key: Metered<K>,
+    amount?: number,
+    options?: TrackOptions,
+  ): Promise<UsageAnswer>;
+  check<K extends string>(tenantId: string, key: Metered<K>, amount?: number): Promise<UsageAnswer>;
+  reserve<K extends string>(
+    tenantId: string,
+    key: Metered<K>,
     amount: number,
     options: { ttlMs: number; idempotencyKey?: string },
   ): Promise<Reservation>;
   finalize(reservationId: string, actualAmount: number): Promise<UsageAnswer>;
   release(reservationId: string): Promise<UsageAnswer>;
   getUsage(tenantId: string): Promise<TenantUsage>;
-  setUsage(tenantId: string, key: string, used: number, options?: UsageAuditOptions): Promise<UsageMeter>;
+  setUsage<K extends string>(
+    tenantId: string,
+    key: Metered<K>,
+    used: number,
+    options?: UsageAuditOptions,
+  ): Promise<UsageMeter>;
   /** Sets `used` to 0 for one key, or every metered key of the catalog. */
   resetUsage(tenantId: string, key?: string, options?: UsageAuditOptions): Promise<TenantUsage>;
   /** Stops the expiry sweep. */

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { renderFeatureTypes } from '../../src/catalog/declaration.js';
+import { createFeatureCatalog } from '../../src/catalog/index.js';
 import { crossedThresholds, decideGrant, type UsageOveragePolicy } from '../../src/core/index.js';
 import { readDoc, tableAfter } from './doc-tables.js';
 
@@ -42,5 +44,24 @@ describe('crossedThresholds', () => {
     expect(crossedThresholds(100, 10, 150, [80, 100])).toEqual([80, 100]);
     expect(crossedThresholds(100, 80, 90, [80, 100])).toEqual([]);
     expect(crossedThresholds(null, 0, 1e9, [80, 100])).toEqual([]);
+  });
+});
+
+describe('typed keys: the generated declaration lists the metered keys', () => {
+  it('adds MeteredFeatureKeyTypes only when the catalog has metered keys', () => {
+    const catalog = createFeatureCatalog([
+      {
+        key: 'api.calls',
+        type: 'number',
+        description: 'Calls',
+        usage: { reset: 'month', overage: 'reject' },
+      },
+      { key: 'seats', type: 'number', description: 'Seats' },
+    ]);
+    const text = renderFeatureTypes(catalog);
+    expect(text).toContain('  interface MeteredFeatureKeyTypes {\n    "api.calls": true;\n  }\n');
+    expect(
+      renderFeatureTypes(createFeatureCatalog([{ key: 'seats', type: 'number', description: 'S' }])),
+    ).not.toContain('MeteredFeatureKeyTypes');
   });
 });

@@ -1,0 +1,83 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { parseOrThrow } from '../custom-plans/validation.js';
+import { featureKeyParamSchema, tenantIdSchema } from '../identifiers.js';
+import type { UsageService } from '../usage/index.js';
+import { authenticated, forbidden, HttpError, requireAdmin } from './admin-routes.js';
+import { canReadTenant } from './auth.js';
+
+/**
+ * Usage of metered features (docs/usage.md) over the admin API. A tenant's own token may track,
+ * check and read its usage; setting and resetting it is for admin tokens (audited as `admin:<name>`).
+ */
+
+const tenantParam = z.object({ tenantId: tenantIdSchema }).strict();
+const keyParam = z.object({ tenantId: tenantIdSchema, key: featureKeyParamSchema }).strict();
+const amount = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const trackBody = z
+  .object({
+    key: featureKeyParamSchema,
+    amount: amount.optional(),
+    idempotencyKey: z.string().min(1).max(255).optional(),
+  })
+  .strict();
+const checkBody = z.object({ key: featureKeyParamSchema, amount: amount.optional() }).strict();
+const setBody = z.object({ used: amount }).strict();
+
+export interface UsageRouteDeps {
+  usage?: UsageService;
+}
+
+export const usageRoutes: FastifyPluginAsync<UsageRouteDeps> = async (app, deps) => {
+  const service = (): UsageService => {
+    if (!deps.usage)
+      throw new HttpError(503, 'not_configured', 'The usage service is not configured on this server');
+    return deps.usage;
+  };
+  /** The path's tenant, when the caller may use it. */
+  const ownTenant = (request: FastifyRequest): string => {
+    const principal = authenticated(request);
+    const { tenantId } = parseOrThrow(tenantParam, request.params, 'path parameters');
+    if (!canReadTenant(principal, tenantId)) throw forbidden(`This token may not use tenant "${tenantId}"`);
+    return tenantId;
+  };
+  const who = (request: FastifyRequest) => ({
+    actor: `admin:${requireAdmin(request).name}`,
+    source: 'admin' as const,
+  });
+
+  app.get('/api/admin/tenants/:tenantId/usage', async (request) => service().getUsage(ownTenant(request)));
+
+  app.post('/api/admin/tenants/:tenantId/usage/track', async (request) => {
+    const tenantId = ownTenant(request);
+    const body = parseOrThrow(trackBody, request.body ?? {}, 'request body');
+    return service().track(tenantId, body.key, body.amount ?? 1, {
+      ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}),
+    });
+  });
+
+  app.post('/api/admin/tenants/:tenantId/usage/check', async (request) => {
+    const tenantId = ownTenant(request);
+    const body = parseOrThrow(checkBody, request.body ?? {}, 'request body');
+    return service().check(tenantId, body.key, body.amount ?? 1);
+  });
+
+  app.put('/api/admin/tenants/:tenantId/usage/:key', async (request) => {
+    const options = who(request);
+    const { tenantId, key } = parseOrThrow(keyParam, request.params, 'path parameters');
+    const body = parseOrThrow(setBody, request.body ?? {}, 'request body');
+    return service().setUsage(tenantId, key, body.used, options);
+  });
+
+  app.delete('/api/admin/tenants/:tenantId/usage', async (request) => {
+    const options = who(request);
+    const { tenantId } = parseOrThrow(tenantParam, request.params, 'path parameters');
+    return service().resetUsage(tenantId, undefined, options);
+  });
+
+  app.delete('/api/admin/tenants/:tenantId/usage/:key', async (request) => {
+    const options = who(request);
+    const { tenantId, key } = parseOrThrow(keyParam, request.params, 'path parameters');
+    return service().resetUsage(tenantId, key, options);
+  });
+};

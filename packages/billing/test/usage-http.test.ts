@@ -1,0 +1,232 @@
+import Fastify from 'fastify';
+import { createIsolatedDatabase } from '@packages/db';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runManageCli } from '../src/cli/manage.js';
+import { featureReaderFor } from '../src/feature-cache/registry.js';
+import {
+  addFeature,
+  billingPlugin,
+  buildServer,
+  createPrometheusMetrics,
+  createTenant,
+  createUsageService,
+  createWebAdapter,
+  setFeatureOverride,
+} from '../src/index.js';
+import { ADMIN_TOKEN, bearer, captureStream, TENANT_A_TOKEN } from './admin-helpers.js';
+
+/** Usage over HTTP (admin API, the adapters), the CLI and the Prometheus counters (docs/usage.md). */
+
+const db = await createIsolatedDatabase();
+afterAll(() => db.close());
+const { prisma } = db;
+const prometheus = createPrometheusMetrics();
+const usage = createUsageService(prisma, { metrics: prometheus.metrics, checkCacheMs: 0 });
+afterAll(() => usage.close());
+await addFeature(prisma, {
+  key: 'api.calls',
+  type: 'number',
+  description: 'API calls',
+  usage: { reset: 'month', overage: 'reject' },
+});
+for (const id of ['h-a', 'h-b']) {
+  await createTenant(prisma, { id, name: id });
+  await setFeatureOverride(prisma, id, 'api.calls', 3);
+}
+const app = await buildServer({
+  prisma,
+  usage,
+  auth: {
+    tokens: [
+      { name: 'ops', role: 'admin', token: ADMIN_TOKEN },
+      { name: 'tenant-a', role: 'tenant', tenantId: 'h-a', token: TENANT_A_TOKEN },
+    ],
+    prisma,
+  },
+} as unknown as Parameters<typeof buildServer>[0]);
+afterAll(() => app.close());
+
+describe('admin API', () => {
+  it('registers and changes a metered key', async () => {
+    const added = await app.inject({
+      method: 'POST',
+      url: '/api/admin/features',
+      headers: bearer(ADMIN_TOKEN),
+      payload: {
+        key: 'ai.tokens',
+        type: 'number',
+        description: 'Tokens',
+        usage: { reset: 'day', overage: 'cap' },
+      },
+    });
+    expect(added.statusCode).toBe(201);
+    expect(added.json()).toMatchObject({ usage: { reset: 'day', overage: 'cap' } });
+    const changed = await app.inject({
+      method: 'PATCH',
+      url: '/api/admin/features/ai.tokens',
+      headers: bearer(ADMIN_TOKEN),
+      payload: { usage: { reset: 'never', overage: 'allow' } },
+    });
+    expect(changed.json()).toMatchObject({ usage: { reset: 'never', overage: 'allow' } });
+    const bad = await app.inject({
+      method: 'PATCH',
+      url: '/api/admin/features/ai.tokens',
+      headers: bearer(ADMIN_TOKEN),
+      payload: { usage: { reset: 'hourly', overage: 'allow' } },
+    });
+    expect(bad.json()).toMatchObject({ error: { code: 'validation_error' } });
+  });
+
+  it('a tenant token tracks and reads its own usage only; setting it is for admins', async () => {
+    const track = (tenant: string, token: string, payload: object) =>
+      app.inject({
+        method: 'POST',
+        url: `/api/admin/tenants/${tenant}/usage/track`,
+        headers: bearer(token),
+        payload,
+      });
+    const first = await track('h-a', TENANT_A_TOKEN, { key: 'api.calls', amount: 2, idempotencyKey: 'x1' });
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toMatchObject({ allowed: true, used: 2, limit: 3, remaining: 1 });
+    expect((await track('h-a', TENANT_A_TOKEN, { key: 'api.calls', amount: 2 })).json()).toMatchObject({
+      allowed: false,
+      used: 2,
+    });
+    expect((await track('h-b', TENANT_A_TOKEN, { key: 'api.calls' })).statusCode).toBe(403);
+    expect((await track('h-a', TENANT_A_TOKEN, { key: 'seatz' })).json()).toMatchObject({
+      error: { code: 'unknown_feature' },
+    });
+    const read = await app.inject({
+      method: 'GET',
+      url: '/api/admin/tenants/h-a/usage',
+      headers: bearer(TENANT_A_TOKEN),
+    });
+    expect(read.json().meters.find((m: { key: string }) => m.key === 'api.calls')).toMatchObject({ used: 2 });
+    const set = (token: string) =>
+      app.inject({
+        method: 'PUT',
+        url: '/api/admin/tenants/h-a/usage/api.calls',
+        headers: bearer(token),
+        payload: { used: 1 },
+      });
+    expect((await set(TENANT_A_TOKEN)).statusCode).toBe(403);
+    expect((await set(ADMIN_TOKEN)).json()).toMatchObject({ key: 'api.calls', used: 1, remaining: 2 });
+    const reset = await app.inject({
+      method: 'DELETE',
+      url: '/api/admin/tenants/h-a/usage/api.calls',
+      headers: bearer(ADMIN_TOKEN),
+    });
+    expect(reset.json().meters.find((m: { key: string }) => m.key === 'api.calls')).toMatchObject({
+      used: 0,
+    });
+    const audit = await prisma.featureAuditLog.findMany({ where: { tenantId: 'h-a', action: 'usage_set' } });
+    expect(audit.map((a) => a.actor)).toEqual(['admin:ops', 'admin:ops']);
+  });
+});
+
+describe('adapters for the host-resolved tenant', () => {
+  it('Fastify: POST /api/billing/usage/track and GET /api/billing/usage', async () => {
+    const host = Fastify();
+    await host.register(billingPlugin, {
+      usage,
+      resolveTenant: (request) => request.headers['x-tenant'] as string | undefined,
+    });
+    try {
+      const tracked = await host.inject({
+        method: 'POST',
+        url: '/api/billing/usage/track',
+        headers: { 'x-tenant': 'h-b' },
+        payload: { key: 'api.calls' },
+      });
+      expect(tracked.json()).toMatchObject({ tenantId: 'h-b', allowed: true, used: 1 });
+      const read = await host.inject({
+        method: 'GET',
+        url: '/api/billing/usage',
+        headers: { 'x-tenant': 'h-b' },
+      });
+      expect(read.json()).toMatchObject({ tenantId: 'h-b' });
+      const anonymous = await host.inject({ method: 'GET', url: '/api/billing/usage' });
+      expect(anonymous.statusCode).toBe(401);
+      expect(anonymous.json()).toMatchObject({ error: { code: 'tenant_not_resolved' } });
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('web-standard: usageTrack and usage', async () => {
+    const web = createWebAdapter({ usage, resolveTenant: (request) => request.headers.get('x-tenant') });
+    const tracked = await web.usageTrack(
+      new Request('http://host/usage/track', {
+        method: 'POST',
+        headers: { 'x-tenant': 'h-b', 'content-type': 'application/json' },
+        body: JSON.stringify({ key: 'api.calls', amount: 2 }),
+      }),
+    );
+    expect(await tracked.json()).toMatchObject({ allowed: true, used: 3, remaining: 0 });
+    const broken = await web.usageTrack(
+      new Request('http://host/usage/track', { method: 'POST', headers: { 'x-tenant': 'h-b' }, body: '{' }),
+    );
+    expect(broken.status).toBe(400);
+    const read = await web.usage(new Request('http://host/usage', { headers: { 'x-tenant': 'h-b' } }));
+    const meters = ((await read.json()) as { meters: { key: string }[] }).meters;
+    expect(meters.find((m) => m.key === 'api.calls')).toMatchObject({ used: 3, overLimit: false });
+  });
+});
+
+describe('npm run manage -- usage …', () => {
+  async function manage(argv: string[]) {
+    const stdout = captureStream();
+    const stderr = captureStream();
+    const code = await runManageCli(argv, {
+      context: { prisma, featureReader: featureReaderFor(prisma) },
+      env: {},
+      stdout,
+      stderr,
+    });
+    return { code, out: stdout.text, err: stderr.text };
+  }
+
+  it('shows, sets and resets, audited as cli', async () => {
+    expect((await manage(['usage', 'set', 'h-b', 'api.calls', '2'])).code).toBe(0);
+    const shown = await manage(['usage', 'show', 'h-b']);
+    expect(JSON.parse(shown.out).meters.find((m: { key: string }) => m.key === 'api.calls')).toMatchObject({
+      used: 2,
+    });
+    const reset = await manage(['usage', 'reset', 'h-b']);
+    expect(JSON.parse(reset.out).meters.every((m: { used: number }) => m.used === 0)).toBe(true);
+    const missing = await manage(['usage', 'show', 'nobody']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('tenant_not_found');
+    const audit = await prisma.featureAuditLog.findMany({ where: { tenantId: 'h-b', action: 'usage_set' } });
+    expect(audit.every((a) => a.actor === 'cli' && a.source === 'cli')).toBe(true);
+  });
+
+  it('features add and meter take the usage rules', async () => {
+    const added = await manage([
+      'features',
+      'add',
+      'exports',
+      '--type',
+      'number',
+      '--description',
+      'Exports',
+      '--reset',
+      'month',
+      '--overage',
+      'allow',
+    ]);
+    expect(JSON.parse(added.out)).toMatchObject({ usage: { reset: 'month', overage: 'allow' } });
+    expect((await manage(['features', 'meter', 'exports', '--off'])).out).toContain('"usage": null');
+    const half = await manage(['features', 'meter', 'exports', '--reset', 'day']);
+    expect(half.code).toBe(1);
+    expect(half.err).toContain('validation_error');
+  });
+});
+
+describe('Prometheus counters', () => {
+  it('counts tracks by outcome', async () => {
+    const text = await prometheus.registry.metrics();
+    expect(text).toMatch(/billing_usage_tracks_total\{outcome="allowed"\} [1-9]/);
+    expect(text).toMatch(/billing_usage_tracks_total\{outcome="refused"\} [1-9]/);
+  });
+});
