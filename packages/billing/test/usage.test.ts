@@ -111,14 +111,17 @@ describe('track', () => {
     expect((await usage.getUsage(id)).meters.find((m) => m.key === 'api.calls')?.used).toBe(100);
   });
 
-  it('cap: amounts above 1 never push the sum past the limit; the last one is cut', async () => {
+  it('cap: amounts above 1 never push the sum past the limit; at most one is cut', async () => {
     const id = await tenant({ 'ai.tokens': 500 });
     const answers = await Promise.all(
       Array.from({ length: 64 }, (_, i) => usage.track(id, 'ai.tokens', 7 + (i % 5))),
     );
     const granted = answers.reduce((sum, a) => sum + a.granted, 0);
     expect(granted).toBe(500);
-    expect(answers.filter((a) => a.granted > 0 && a.granted < 7 + (answers.indexOf(a) % 5))).toHaveLength(1);
+    // The call that met the limit got what was left (all of it, when the rest matched its amount).
+    expect(
+      answers.filter((a) => a.granted > 0 && a.granted < 7 + (answers.indexOf(a) % 5)).length,
+    ).toBeLessThanOrEqual(1);
     expect(await usage.check(id, 'ai.tokens')).toMatchObject({ allowed: false, used: 500, remaining: 0 });
   });
 
