@@ -60,10 +60,8 @@ const INCLUDABLE: Record<string, Record<string, (ctx: Ctx, target: Obj) => Obj>>
   customer: {
     subscriptions: (ctx, customer) => {
       const data = ctx.store.subscriptions
-        .values()
-        .filter(
-          (s) => s.customer === customer.id && s.status !== 'canceled' && s.status !== 'incomplete_expired',
-        )
+        .where('customer', customer.id as string)
+        .filter((s) => s.status !== 'canceled' && s.status !== 'incomplete_expired')
         .map((s) => renderSubscription(ctx, s));
       return {
         object: 'list',

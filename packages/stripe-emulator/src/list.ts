@@ -1,6 +1,6 @@
 import { invalidRequest, noSuchReference } from './errors.js';
 import { int, str, type Params } from './params.js';
-import type { Entry, Obj, Table } from './store.js';
+import type { Entry, EntryList, Obj, Table, WalkBounds } from './store.js';
 
 export interface ListObject<T = Obj> {
   object: 'list';
@@ -13,13 +13,16 @@ export function listOf<T>(url: string, data: T[], hasMore = false): ListObject<T
   return { object: 'list', url, has_more: hasMore, data };
 }
 
-/** `created=123` or `created[gte]=...` style range filter, accepted by most Stripe lists. */
-export function createdFilter(params: Params, key = 'created'): (created: number) => boolean {
+/**
+ * `created=123` or `created[gte]=...` style range filter, accepted by most Stripe lists, as inclusive
+ * bounds (`gt` / `lt` become `gte + 1` / `lte - 1`: created is whole seconds).
+ */
+export function createdBounds(params: Params, key = 'created'): { minCreated?: number; maxCreated?: number } {
   const v = params[key];
-  if (v === undefined || v === '') return () => true;
+  if (v === undefined || v === '') return {};
   if (typeof v === 'string') {
     const exact = int(params, key);
-    return (c) => c === exact;
+    return { minCreated: exact, maxCreated: exact };
   }
   if (typeof v !== 'object' || v === null) throw invalidRequest('Invalid hash', key);
   const range = v as Params;
@@ -28,11 +31,12 @@ export function createdFilter(params: Params, key = 'created'): (created: number
   const gte = bound('gte');
   const lt = bound('lt');
   const lte = bound('lte');
-  return (c) =>
-    (gt === undefined || c > gt) &&
-    (gte === undefined || c >= gte) &&
-    (lt === undefined || c < lt) &&
-    (lte === undefined || c <= lte);
+  const mins = [gte, gt === undefined ? undefined : gt + 1].filter((n) => n !== undefined);
+  const maxes = [lte, lt === undefined ? undefined : lt - 1].filter((n) => n !== undefined);
+  return {
+    ...(mins.length ? { minCreated: Math.max(...mins) } : {}),
+    ...(maxes.length ? { maxCreated: Math.min(...maxes) } : {}),
+  };
 }
 
 export function parseLimit(params: Params): number {
@@ -49,12 +53,21 @@ export function parseLimit(params: Params): number {
 /**
  * Cursor pagination over a newest-first table. Cursors are resolved against the
  * whole table (not the filtered view) so a cursor object that no longer matches
- * the filter still marks a valid position, as in Stripe.
+ * the filter still marks a valid position, as in Stripe. The walk starts where the
+ * cursor or the `created` range puts it and stops once it has one row past the page,
+ * over the whole table or over `scope` (an index group, e.g. one customer's rows),
+ * so a page costs the rows it visits, not the table's size.
  */
 export function paginate<T extends Obj>(
   table: Table<T>,
   params: Params,
-  opts: { url: string; kind: string; filter?: (row: T) => boolean; render?: (row: T) => Obj },
+  opts: {
+    url: string;
+    kind: string;
+    filter?: (row: T) => boolean;
+    render?: (row: T) => Obj;
+    scope?: EntryList<T>;
+  },
 ): ListObject {
   const limit = parseLimit(params);
   const startingAfter = str(params, 'starting_after') || undefined;
@@ -65,35 +78,36 @@ export function paginate<T extends Obj>(
       'ending_before',
     );
   }
-  const inRange = createdFilter(params);
+  const bounds: WalkBounds = createdBounds(params);
   const filter = opts.filter ?? (() => true);
-  let entries: Entry<T>[] = table
-    .entries()
-    .filter((e) => filter(e.row) && (e.row.created === undefined || inRange(e.row.created)));
+  const list = opts.scope ?? table.scope();
+  const take = (walk: Iterable<Entry<T>>): T[] => {
+    const out: T[] = [];
+    for (const e of walk) {
+      if (!filter(e.row)) continue;
+      out.push(e.row);
+      if (out.length > limit) break;
+    }
+    return out;
+  };
 
-  let page: Entry<T>[];
-  let hasMore: boolean;
-  if (startingAfter) {
-    const cursor = table.entry(startingAfter);
-    if (!cursor) throw noSuchReference(opts.kind, startingAfter, 'starting_after');
-    entries = entries.filter((e) => e.seq < cursor.seq);
-    page = entries.slice(0, limit);
-    hasMore = entries.length > limit;
-  } else if (endingBefore) {
+  let rows: T[];
+  if (endingBefore) {
     const cursor = table.entry(endingBefore);
     if (!cursor) throw noSuchReference(opts.kind, endingBefore, 'ending_before');
     // The page is the `limit` objects immediately newer than the cursor, still newest-first.
-    entries = entries.filter((e) => e.seq > cursor.seq);
-    page = entries.slice(Math.max(0, entries.length - limit));
-    hasMore = entries.length > limit;
+    rows = take(list.oldestFirst({ ...bounds, afterSeq: cursor.seq }));
   } else {
-    page = entries.slice(0, limit);
-    hasMore = entries.length > limit;
+    if (startingAfter) {
+      const cursor = table.entry(startingAfter);
+      if (!cursor) throw noSuchReference(opts.kind, startingAfter, 'starting_after');
+      bounds.beforeSeq = cursor.seq;
+    }
+    rows = take(list.newestFirst(bounds));
   }
+  const hasMore = rows.length > limit;
+  const page = rows.slice(0, limit);
+  if (endingBefore) page.reverse();
   const render = opts.render ?? ((row: T) => structuredClone(row));
-  return listOf(
-    opts.url,
-    page.map((e) => render(e.row)),
-    hasMore,
-  );
+  return listOf(opts.url, page.map(render), hasMore);
 }

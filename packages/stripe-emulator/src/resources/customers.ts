@@ -75,8 +75,8 @@ function deleteCustomer(ctx: Ctx, id: string): Obj {
   const customer = liveCustomer(ctx, id);
   if (!customer) throw noSuchObject('customer', id);
   // Deleting a customer immediately cancels its subscriptions, each with its own event.
-  for (const sub of ctx.store.subscriptions.values()) {
-    if (sub.customer === id && sub.status !== 'canceled' && sub.status !== 'incomplete_expired') {
+  for (const sub of ctx.store.subscriptions.where('customer', id)) {
+    if (sub.status !== 'canceled' && sub.status !== 'incomplete_expired') {
       cancelSubscriptionRecord(ctx, sub);
     }
   }

@@ -134,21 +134,23 @@ function detachFeature(ctx: Ctx, productId: string, id: string): Obj {
 }
 
 const attachmentsOf = (ctx: Ctx, productId: string): Obj[] =>
-  ctx.store.productFeatures.values().filter((r) => r.product === productId);
+  ctx.store.productFeatures.where('product', productId);
 
 /** Active features a customer holds through its entitling subscriptions, oldest attachment first. */
 function entitledFeatureIds(ctx: Ctx, customerId: string): string[] {
   const products = new Set<string>();
-  for (const sub of ctx.store.subscriptions.values()) {
-    if (sub.customer !== customerId || NON_ENTITLING.includes(sub.status)) continue;
+  for (const sub of ctx.store.subscriptions.where('customer', customerId)) {
+    if (NON_ENTITLING.includes(sub.status)) continue;
     for (const item of sub.items) {
       const price = ctx.store.prices.get(item.price);
       if (price) products.add(price.product as string);
     }
   }
+  const attachments = [...products]
+    .flatMap((p) => [...ctx.store.productFeatures.scope('product', p).oldestFirst()])
+    .sort((a, b) => a.seq - b.seq);
   const ids = new Set<string>();
-  for (const record of ctx.store.productFeatures.values().reverse()) {
-    if (!products.has(record.product)) continue;
+  for (const { row: record } of attachments) {
     if (ctx.store.features.get(record.feature)?.active) ids.add(record.feature);
   }
   return [...ids];
@@ -171,7 +173,7 @@ function renderEntitlement(ctx: Ctx, record: Obj, expandFeature = false): Obj {
  */
 export function syncActiveEntitlements(ctx: Ctx, customerId: string): void {
   const wanted = entitledFeatureIds(ctx, customerId);
-  const current = ctx.store.activeEntitlements.values().filter((e) => e.customer === customerId);
+  const current = ctx.store.activeEntitlements.where('customer', customerId);
   let changed = false;
   for (const record of current) {
     if (wanted.includes(record.feature)) continue;
@@ -190,8 +192,7 @@ export function syncActiveEntitlements(ctx: Ctx, customerId: string): void {
   }
   if (!changed) return;
   const all = ctx.store.activeEntitlements
-    .values()
-    .filter((e) => e.customer === customerId)
+    .where('customer', customerId)
     .map((e) => renderEntitlement(ctx, e, true));
   const entitlements = listOf(
     `/v1/entitlements/active_entitlements?customer=${customerId}`,
@@ -275,7 +276,7 @@ export const entitlementRoutes: Route[] = [
       return paginate(ctx.store.productFeatures, params, {
         url: `/v1/products/${id}/features`,
         kind: 'product_feature',
-        filter: (r) => r.product === id,
+        scope: ctx.store.productFeatures.scope('product', id),
         render: (r) => renderProductFeature(ctx, r),
       });
     },
@@ -299,7 +300,7 @@ export const entitlementRoutes: Route[] = [
       return paginate(ctx.store.activeEntitlements, params, {
         url: '/v1/entitlements/active_entitlements',
         kind: 'active_entitlement',
-        filter: (e) => e.customer === customer,
+        scope: ctx.store.activeEntitlements.scope('customer', customer),
         render: (e) => renderEntitlement(ctx, e),
       });
     },

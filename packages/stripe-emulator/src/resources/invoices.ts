@@ -64,7 +64,7 @@ export function createSubscriptionInvoice(ctx: Ctx, sub: SubscriptionRecord, suc
   const lines = sub.items.map((item) => lineFor(ctx, sub, id, item));
   const total = lines.reduce((sum, l) => sum + (l.amount as number), 0);
   const period = sub.items[0];
-  const count = ctx.store.invoices.values().filter((i) => i.customer === sub.customer).length + 1;
+  const count = ctx.store.invoices.scope('customer', sub.customer).length + 1;
   const linesList = listOf(`/v1/invoices/${id}/lines`, lines) as Obj;
   linesList.total_count = lines.length;
   const invoice: Obj = {
@@ -176,8 +176,8 @@ export const invoiceRoutes: Route[] = [
       return paginate(ctx.store.invoices, params, {
         url: '/v1/invoices',
         kind: 'invoice',
+        ...(customer === undefined ? {} : { scope: ctx.store.invoices.scope('customer', customer) }),
         filter: (i) =>
-          (customer === undefined || i.customer === customer) &&
           (subscription === undefined || i.parent?.subscription_details?.subscription === subscription) &&
           (status === undefined || i.status === status),
       });

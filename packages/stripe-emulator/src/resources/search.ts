@@ -50,12 +50,12 @@ export function parseQuery(query: string): Predicate {
   return hasOr ? (o) => parts.some((p) => p(o)) : (o) => parts.every((p) => p(o));
 }
 
-function search(
-  table: Table<Obj>,
+function search<T extends Obj>(
+  table: Table<T>,
   params: Params,
   url: string,
   include: Predicate = () => true,
-  render: (o: Obj) => Obj = (o) => structuredClone(o),
+  render: (o: T) => Obj = (o) => structuredClone(o),
 ): Obj {
   const query = str(params, 'query');
   if (!query) throw missingParam('query');
@@ -65,7 +65,13 @@ function search(
   const offset = page ? Number(Buffer.from(page, 'base64url').toString('utf8')) : 0;
   if (!Number.isInteger(offset) || offset < 0) throw invalidRequest('Invalid page token.', 'page');
   const predicate = parseQuery(query);
-  const matches = table.values().filter((o) => include(o) && predicate(o));
+  // Stops one match past the page: a page costs the rows before it, not the whole table.
+  const matches: T[] = [];
+  for (const { row } of table.scope().newestFirst()) {
+    if (!include(row) || !predicate(row)) continue;
+    matches.push(row);
+    if (matches.length > offset + limit) break;
+  }
   const data = matches.slice(offset, offset + limit).map(render);
   const hasMore = matches.length > offset + limit;
   return {
@@ -104,7 +110,7 @@ export const searchRoutes: Route[] = [
     path: '/v1/subscriptions/search',
     handler: ({ ctx, params }: { ctx: Ctx; params: Params }) =>
       search(ctx.store.subscriptions, params, '/v1/subscriptions/search', undefined, (s) =>
-        renderSubscription(ctx, s as Parameters<typeof renderSubscription>[1]),
+        renderSubscription(ctx, s),
       ),
   },
 ];

@@ -501,10 +501,9 @@ export const subscriptionRoutes: Route[] = [
       return paginate(ctx.store.subscriptions, params, {
         url: '/v1/subscriptions',
         kind: 'subscription',
+        ...(customer === undefined ? {} : { scope: ctx.store.subscriptions.scope('customer', customer) }),
         filter: (s) =>
-          statusMatches(s.status) &&
-          (customer === undefined || s.customer === customer) &&
-          (price === undefined || s.items.some((i) => i.price === price)),
+          statusMatches(s.status) && (price === undefined || s.items.some((i) => i.price === price)),
         render: (s) => renderSubscription(ctx, s),
       });
     },
