@@ -155,6 +155,17 @@ export const configVariables = {
       25,
     ),
   ),
+  // Memory budget of the in-process feature cache in MiB: the tier in front of Redis, or the whole
+  // cache without REDIS_URL. Entries are counted by estimated size; least recently read go beyond it.
+  FEATURE_CACHE_MEMORY_MB: variable(
+    withDefault(
+      wholeNumber(65_536, 'must be a whole number of MiB from 1 to 65536').refine(
+        (n) => n >= 1,
+        'must be a whole number of MiB from 1 to 65536',
+      ),
+      128,
+    ),
+  ),
   // Webhook workers inside `npm start`: customer queues processed at once (0 = none in this process;
   // then run `npm run worker` elsewhere, or the route processes each event before answering).
   WEBHOOK_WORKERS: variable(

@@ -126,7 +126,8 @@ export async function createBillingContext(options: BillingContextOptions = {}):
   let cache: KeyValueCache | undefined;
   let sharedLimiter: ReturnType<typeof connectSharedStripeLimiter> | undefined;
   try {
-    cache = createCacheFromEnv({ REDIS_URL: env.REDIS_URL });
+    const cacheMemoryBytes = env.FEATURE_CACHE_MEMORY_MB * 1024 * 1024;
+    cache = createCacheFromEnv({ REDIS_URL: env.REDIS_URL }, { memoryBytes: cacheMemoryBytes });
     const prometheus = options.prometheus ?? createPrometheusMetrics({ processMetrics: true });
     const metrics = prometheus.metrics;
     // The database's catalog, shared by every service and re-read when it lacks a key, so a key
@@ -153,6 +154,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       pool: db.pool,
       catalog: catalogSource,
       cacheNamespace: options.cacheNamespace,
+      cacheMemoryBytes,
       metrics,
     });
     // Services built later on this database without a reader of their own use this one (and its cache).

@@ -8,6 +8,7 @@ import {
   type KeyValueCache,
 } from '../src/cache/index.js';
 import { createFeatureReader } from '../src/feature-cache/index.js';
+import { createPrometheusMetrics } from '../src/metrics/index.js';
 import { inTransaction, updateTenantFeatures } from '../src/tenant-store/index.js';
 
 const redisUrl = process.env.REDIS_URL;
@@ -31,6 +32,40 @@ describe('memory cache', () => {
     expect(await cache.get('b')).toBeNull();
     expect(await cache.get('a')).toBe('1');
     expect(await cache.get('c')).toBe('3');
+  });
+});
+
+describe('memory cache sized by memory', () => {
+  it('evicts least recently used entries to stay within its byte budget, telling its listeners', async () => {
+    const cache = createMemoryCache({ maxBytes: 20_000 });
+    const evicted: number[] = [];
+    cache.onEvict!((n) => evicted.push(n));
+    const value = 'x'.repeat(1_000);
+    for (let i = 0; i < 20; i += 1) await cache.set(`k${i}`, value, 60);
+    const { entries, bytes } = cache.size!();
+    expect(bytes).toBeLessThanOrEqual(20_000);
+    // About 4 kB an entry (the string and the parsed value kept beside it): four fit.
+    expect(entries).toBe(4);
+    expect(evicted.reduce((a, b) => a + b, 0)).toBe(16);
+    expect(await cache.get('k19')).toBe(value);
+    expect(await cache.get('k0')).toBeNull();
+  });
+
+  it('getDecoded parses a stored value once; a new value is parsed again', async () => {
+    const cache = createMemoryCache();
+    let parses = 0;
+    const decode = (raw: string) => {
+      parses += 1;
+      return { n: Number(raw) };
+    };
+    expect(await cache.getDecoded!('k', decode)).toBeNull();
+    await cache.set('k', '1', 60);
+    const first = await cache.getDecoded!('k', decode);
+    expect(await cache.getDecoded!('k', decode)).toBe(first);
+    expect(parses).toBe(1);
+    await cache.set('k', '2', 60);
+    expect(await cache.getDecoded!('k', decode)).toEqual({ n: 2 });
+    expect(parses).toBe(2);
   });
 });
 
@@ -111,6 +146,27 @@ describe('feature reader', () => {
     const read = await reader.getTenantFeatures('acme');
     expect(read?.version).toBe(newer.version);
     expect(read?.features).toEqual({ api_access: true });
+  });
+
+  it('without Redis, hits share one parsed, frozen value; evictions, hit ratio and bytes are in /metrics', async () => {
+    const prometheus = createPrometheusMetrics();
+    // A budget of a few entries: the three tenants read in turn do not all fit.
+    const memory = createMemoryCache({ maxBytes: 2_000 });
+    const reader = createFeatureReader(db.prisma, memory, { namespace: 'r4', metrics: prometheus.metrics });
+    await setFeatures({ sso: true, max_users: 3 });
+    const first = await reader.getTenantFeatures('acme');
+    const second = await reader.getTenantFeatures('acme');
+    const third = await reader.getTenantFeatures('acme');
+    expect(second).toEqual(first);
+    expect(third).toBe(second);
+    expect(Object.isFrozen(third) && Object.isFrozen(third!.features)).toBe(true);
+    for (let i = 0; i < 12; i += 1) await memory.set(`r4:filler${i}`, `1|${'{}'.padEnd(200)}`, 60);
+    const text = await prometheus.render();
+    expect(text).toMatch(/billing_feature_cache_evictions_total\{tier="redis"\} [1-9]/);
+    expect(text).toMatch(/billing_feature_cache_hit_ratio\{tier="redis"\} 0\.66/);
+    const bytes = Number(/billing_feature_cache_bytes\{tier="redis"\} (\d+)/.exec(text)?.[1]);
+    expect(bytes).toBeGreaterThan(0);
+    expect(bytes).toBeLessThanOrEqual(2_000);
   });
 
   it('falls back to the database when the cache is unreachable', async () => {

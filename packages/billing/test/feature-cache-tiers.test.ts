@@ -7,7 +7,7 @@ import {
   type FeatureReader,
 } from '../src/feature-cache/index.js';
 import type { TenantFeatureState } from '../src/core/index.js';
-import { noopMetrics, type BillingMetrics } from '../src/metrics/index.js';
+import { createPrometheusMetrics, noopMetrics, type BillingMetrics } from '../src/metrics/index.js';
 import { inTransaction, updateTenantFeatures } from '../src/tenant-store/index.js';
 import { noCache } from './helpers/no-cache.js';
 import { HAS_REDIS_SERVER, startOwnRedis, type OwnRedis } from './helpers/redis-server.js';
@@ -257,6 +257,35 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
       await vi.waitFor(() => expect(b.cacheState).toBe('closed'));
       await b.getTenantFeatures('globex');
       expect(rb.calls.filter((c) => !c.endsWith(':local'))).toEqual(['hit:redis']);
+    });
+
+    it('the in-process tier keeps within its memory budget: evictions, hit ratio and bytes in /metrics', async () => {
+      const prometheus = createPrometheusMetrics();
+      const cache = createRedisCache(redis.url, { keyPrefix: 'tiers:', commandTimeoutMs: 1_000 });
+      caches.push(cache);
+      // Room for two of the three tenants (about 400 estimated bytes each).
+      const reader = createFeatureReader(db.readPrisma, cache, {
+        namespace: 'budget',
+        localMaxBytes: 1_024,
+        metrics: prometheus.metrics,
+      });
+      await vi.waitFor(() => expect(reader.cacheState).toBe('closed'));
+      for (const id of ['acme', 'globex', 'initech']) await write(id, { sso: true, max_users: 7 });
+      await vi.waitFor(
+        async () => {
+          await reader.getTenantFeatures('acme');
+          expect(reader.stats.localHits).toBeGreaterThan(0);
+        },
+        { timeout: 20_000 },
+      );
+      for (let round = 0; round < 3; round += 1)
+        for (const id of ['acme', 'globex', 'initech']) await reader.getTenantFeatures(id);
+      const text = await prometheus.render();
+      expect(text).toMatch(/billing_feature_cache_evictions_total\{tier="local"\} [1-9]/);
+      expect(text).toMatch(/billing_feature_cache_hit_ratio\{tier="local"\} 0\.\d+/);
+      expect(Number(/billing_feature_cache_entries\{tier="local"\} (\d+)/.exec(text)?.[1])).toBe(2);
+      const bytes = Number(/billing_feature_cache_bytes\{tier="local"\} (\d+)/.exec(text)?.[1]);
+      expect(bytes).toBeLessThanOrEqual(1_024);
     });
 
     it('Redis stopped: lookups go to the database at once with the committed value; restarted: the breaker closes and nothing stale is served', async () => {

@@ -12,7 +12,17 @@ export interface KeyValueCache {
    * older read from overwriting a newer write.
    */
   setIfNewer(key: string, version: number, value: string, ttlSeconds: number): Promise<boolean>;
+  /**
+   * `get`, then `decode` of the raw value, where the cache can keep what `decode` made of it (the
+   * in-process cache does): a hit then costs no parse. `decode` must be pure and its result treated
+   * as read-only, since later hits share it. Absent on Redis, whose values cross the network as text.
+   */
+  getDecoded?<T>(key: string, decode: (raw: string) => T): Promise<T | null>;
   del(...keys: string[]): Promise<void>;
+  /** Called with a count whenever entries are evicted to stay within the cache's memory budget (in-process cache). */
+  onEvict?(listener: (count: number) => void): void;
+  /** Entries held and their estimated bytes (in-process cache). */
+  size?(): { entries: number; bytes: number };
   /** A round trip that proves the cache answers (Redis PING); absent where there is nothing to prove. */
   ping?(): Promise<void>;
   /**

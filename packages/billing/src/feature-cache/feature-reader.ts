@@ -3,6 +3,7 @@ import {
   createCircuitBreaker,
   decodeVersioned,
   createTtlCache,
+  DEFAULT_CACHE_MEMORY_MB,
   type CircuitBreaker,
   type KeyValueCache,
 } from '../cache/index.js';
@@ -58,9 +59,13 @@ export interface FeatureReaderOptions {
   /** Prefix of this reader's cache keys and channel; tests use one per file so they never see each other's entries. */
   namespace?: string;
   /**
-   * In-process tier in front of a shared (Redis) cache: entries and lifetime. Kept correct by the
-   * change messages every writer publishes; the TTL only bounds what a lost message could leave.
+   * In-process tier in front of a shared (Redis) cache: memory budget, optional entry bound and
+   * lifetime. Kept correct by the change messages every writer publishes; the TTL only bounds what a
+   * lost message could leave. The budget (default 128 MiB, FEATURE_CACHE_MEMORY_MB) is counted in
+   * estimated bytes per tenant (`estimateFeaturesBytes`), so it holds every active tenant of a
+   * deployment whose tenants fit, however many there are; least recently read go first beyond it.
    */
+  localMaxBytes?: number;
   localMaxEntries?: number;
   localTtlSeconds?: number;
   /** How long the cache is skipped after a failed command before one lookup probes it again (default 1 s). */
@@ -100,6 +105,26 @@ export function toTenantFeatures(state: TenantFeatureState): TenantFeatures {
   };
 }
 
+/**
+ * Estimated heap bytes of one cached TenantFeatures: the object and its fields, and per feature its
+ * key (two bytes a character) and its slot. Measured against the heap in bench/lookups.ts; errs high.
+ */
+export function estimateFeaturesBytes(entry: TenantFeatures): number {
+  let bytes = 240 + 2 * entry.tenantId.length + 2 * (entry.bundle?.length ?? 0);
+  // Values are booleans and numbers, held inline.
+  for (const key in entry.features) bytes += 48 + 2 * key.length;
+  return bytes;
+}
+
+/** A cached entry as the in-process cache keeps it once parsed: frozen, since every hit shares it. */
+function decodeEntry(raw: string): TenantFeatures | null {
+  const versioned = decodeVersioned(raw);
+  if (!versioned) return null;
+  const features = JSON.parse(versioned.value) as TenantFeatures;
+  Object.freeze(features.features);
+  return Object.freeze(features);
+}
+
 /** What travels on the bus: committed versions to adopt, or tenants to forget. */
 type ChangeMessage = { put: TenantFeatures[] } | { drop: string[] };
 
@@ -136,10 +161,22 @@ export function createFeatureReader(
   const metrics = options.metrics ?? noopMetrics;
   const local = bus
     ? createTtlCache<TenantFeatures>({
-        maxEntries: options.localMaxEntries ?? 10_000,
+        maxBytes: options.localMaxBytes ?? DEFAULT_CACHE_MEMORY_MB * 1024 * 1024,
+        sizeOf: estimateFeaturesBytes,
+        maxEntries: options.localMaxEntries,
+        onEvict: () => metrics.cacheEviction?.('local'),
         ttlMs: (options.localTtlSeconds ?? Math.min(ttl, 60)) * 1000,
       })
     : undefined;
+  if (local) {
+    metrics.observeCacheSize?.('local', () => ({ entries: local.size, bytes: local.calculatedSize }));
+  } else {
+    cache.onEvict?.((count) => {
+      for (let i = 0; i < count; i++) metrics.cacheEviction?.('redis');
+    });
+    const size = cache.size?.bind(cache);
+    if (size) metrics.observeCacheSize?.('redis', size);
+  }
   /** The in-process tier is usable only once subscribed, and only for the connection generation it was filled in. */
   let subscribed = false;
   let localEpoch = { generation: -1, recoveries: 0 };
@@ -284,23 +321,25 @@ export function createFeatureReader(
       return hit;
     }
     if (tier) metrics.cacheMiss('local');
-    const cached = decodeVersioned((await safely(() => cache.get(keyOf(tenantId)))) ?? null);
-    if (cached) {
+    // The in-process cache keeps what it parsed; Redis answers text, parsed once here.
+    const features = cache.getDecoded
+      ? await safely(() => cache.getDecoded!(keyOf(tenantId), decodeEntry))
+      : decodeEntry((await safely(() => cache.get(keyOf(tenantId)))) ?? '');
+    if (features) {
       stats.hits += 1;
       metrics.cacheHit('redis');
-      const features = JSON.parse(cached.value) as TenantFeatures;
       if (tier) putLocal(features);
       return features;
     }
     stats.misses += 1;
     metrics.cacheMiss('redis');
-    const features = await fromDatabase(tenantId);
-    if (!features) return null;
+    const read = await fromDatabase(tenantId);
+    if (!read) return null;
     if (breaker.state === 'closed') {
-      await safely(() => cache.setIfNewer(keyOf(tenantId), features.version, JSON.stringify(features), ttl));
-      if (tier) putLocal(features);
+      await safely(() => cache.setIfNewer(keyOf(tenantId), read.version, JSON.stringify(read), ttl));
+      if (tier) putLocal(read);
     }
-    return features;
+    return read;
   }
 
   return {

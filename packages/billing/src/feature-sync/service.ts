@@ -21,6 +21,8 @@ export interface FeatureSyncOptions {
   /** Use this reader (and its cache) instead of building one. */
   featureReader?: FeatureReader;
   cacheNamespace?: string;
+  /** Memory budget of the default reader's in-process tier in bytes (FeatureReaderOptions.localMaxBytes). */
+  cacheMemoryBytes?: number;
   /**
    * Write statements syncAllTenantsFromStripe keeps in flight at once (default 3); each writes a
    * batch of `batchSize` tenants (default 500) in one statement.
@@ -77,6 +79,7 @@ export function createFeatureSyncService(
       ? createFeatureReader(options.readPrisma ?? prisma, options.cache ?? createMemoryCache(), {
           namespace: options.cacheNamespace,
           metrics: options.metrics,
+          localMaxBytes: options.cacheMemoryBytes,
         })
       : featureReaderFor(prisma));
   const source = options.catalog === undefined ? databaseCatalog(prisma) : options.catalog;

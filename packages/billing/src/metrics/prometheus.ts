@@ -109,6 +109,48 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     labelNames: ['outcome'] as const,
     registers,
   });
+  const evictions = new Counter({
+    name: `${p}feature_cache_evictions_total`,
+    help: 'Entries a feature cache tier evicted to stay within its memory budget, by tier',
+    labelNames: ['tier'] as const,
+    registers,
+  });
+  new Gauge({
+    name: `${p}feature_cache_hit_ratio`,
+    help: 'Share of feature reads a cache tier answered since the process started, by tier',
+    labelNames: ['tier'] as const,
+    registers,
+    async collect() {
+      const totals = new Map<string, { hit: number; miss: number }>();
+      for (const { labels, value } of (await cache.get()).values) {
+        const tier = String(labels.tier);
+        const t = totals.get(tier) ?? { hit: 0, miss: 0 };
+        if (labels.result === 'hit') t.hit += value;
+        else t.miss += value;
+        totals.set(tier, t);
+      }
+      this.reset();
+      for (const [tier, { hit, miss }] of totals) if (hit + miss > 0) this.set({ tier }, hit / (hit + miss));
+    },
+  });
+  const cacheSizes = new Map<string, () => { entries: number; bytes: number }>();
+  const sizeGauge = (name: string, help: string, field: 'entries' | 'bytes') =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['tier'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [tier, read] of cacheSizes) this.set({ tier }, read()[field]);
+      },
+    });
+  sizeGauge(`${p}feature_cache_entries`, 'Entries held by an in-process feature cache tier', 'entries');
+  sizeGauge(
+    `${p}feature_cache_bytes`,
+    'Estimated bytes held by an in-process feature cache tier (its budget is FEATURE_CACHE_MEMORY_MB)',
+    'bytes',
+  );
   const syncRuns = new Counter({
     name: `${p}sync_runs_total`,
     help: 'Bulk sync runs by result (ok, failures, aborted)',
@@ -149,6 +191,8 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     stripeError: (operation, code) => stripeErrors.inc({ operation, code }),
     cacheHit: (tier) => cache.inc({ tier, result: 'hit' }),
     cacheMiss: (tier) => cache.inc({ tier, result: 'miss' }),
+    cacheEviction: (tier) => evictions.inc({ tier }),
+    observeCacheSize: (tier, read) => void cacheSizes.set(tier, read),
     syncRun: (result) => {
       syncRuns.inc({ result: result.aborted ? 'aborted' : result.failed > 0 ? 'failures' : 'ok' });
       tenantsChanged.inc(result.tenantsChanged);

@@ -27,6 +27,13 @@ export interface BillingMetrics {
   cacheHit(tier: string): void;
   /** A feature read that a cache tier could not answer. */
   cacheMiss(tier: string): void;
+  /** An entry a cache tier evicted to stay within its memory budget (optional for hosts' own implementations). */
+  cacheEviction?(tier: string): void;
+  /**
+   * Registers how to read a cache tier's size (entries, estimated bytes), read when metrics are
+   * collected; a later call for the same tier replaces the reader.
+   */
+  observeCacheSize?(tier: string, read: () => { entries: number; bytes: number }): void;
   /** One bulk sync run finished. */
   syncRun(result: { tenantsChanged: number; failed: number; aborted: boolean; durationMs: number }): void;
   /** One HTTP request answered by our server or one of the adapters; `route` is the route pattern. */
@@ -53,6 +60,8 @@ export const noopMetrics: BillingMetrics = Object.freeze({
   stripeError: ignore,
   cacheHit: ignore,
   cacheMiss: ignore,
+  cacheEviction: ignore,
+  observeCacheSize: ignore,
   syncRun: ignore,
   httpRequest: ignore,
   usageTracked: ignore,
