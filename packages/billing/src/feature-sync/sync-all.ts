@@ -9,10 +9,14 @@ import {
 import type { SyncReason, SyncSkipReason } from '../error-codes.js';
 import { BillingError, messageOf } from '../errors.js';
 import { readTenantsWithFeatures, type FeatureReader } from '../feature-cache/index.js';
-import type { StripePlanDefaults, StripeSyncService } from '../stripe-sync/index.js';
+import type {
+  CustomerSubscriptionEntry,
+  StripePlanDefaults,
+  StripeSyncService,
+} from '../stripe-sync/index.js';
 import type { AuditSourceName, FeatureCatalog, FeatureMap, MergeStrategy } from '../types.js';
 import { checkPlanAgainstCatalog } from './apply.js';
-import { writeInBatches, type BatchWriteItem } from './batch-write.js';
+import { writeInBatches, type BatchWriteItem, type BatchWriteOutcome } from './batch-write.js';
 import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
 import { takeReadTicket } from '../tenant-store/index.js';
 
@@ -32,6 +36,18 @@ export interface SyncAllOptions {
    * none starts after the abort, and the tenants left out are reported with reason 'aborted'.
    */
   signal?: AbortSignal;
+  /**
+   * Each tenant's result as soon as it is final, while the walk goes on (CLI progress, a stream to
+   * a file). A customer whose subscriptions span Stripe pages may get a second result that replaces
+   * the first (see `forEachCustomerPage`).
+   */
+  onResult?: (result: SyncResult) => void;
+  /**
+   * Keep every result for the returned `results` (default true, what small runs and the spec's
+   * examples read). False returns `results: []`, so memory stays bounded however many tenants
+   * there are: read them through `onResult` instead.
+   */
+  keepResults?: boolean;
 }
 
 export interface SyncResult {
@@ -62,7 +78,10 @@ export interface SyncSummary {
   failed: Array<{ tenantId: string | null; customerId: string; error: string }>;
   stripeRequests: number;
   durationMs: number;
-  /** Of durationMs, the time spent reading Stripe; the rest is the database (loading tenants, writing batches). */
+  /**
+   * Of durationMs, the time until the Stripe walk ended. Batches are matched, decided and written
+   * while the walk goes on, so the rest is the database work left after the last page.
+   */
   stripeMs: number;
   /** True when the run was stopped through `signal` before every tenant was handled. */
   aborted: boolean;
@@ -70,6 +89,10 @@ export interface SyncSummary {
 
 interface WorkItem {
   customerId: string;
+  /** Replaces the result of an earlier item for the same customer (a better subscription on a later page). */
+  supersedes?: boolean;
+  /** Position in the walk: kept results are returned in this order, whatever order batches finish in. */
+  seq?: number;
   tenantIdHint: string | null;
   plan: StripePlanDefaults | null;
   error?: BillingError;
@@ -167,11 +190,23 @@ export function createBulkSync(deps: {
     }
   }
 
-  return async function syncAllTenantsFromStripe(
-    options: SyncAllOptions = {},
-  ): Promise<{ results: SyncResult[]; summary: SyncSummary }> {
-    const started = performance.now();
-    const requestsBefore = stripeSync.stats.stripeRequests;
+  /** What one batch of items needs beyond the items: the run's options, its clock and how to report. */
+  interface BatchContext {
+    options: SyncAllOptions;
+    observedAt: Date;
+    readTicket: bigint | undefined;
+    /** Tenants linked through a `tenantId` hint in this run, to the customer that claimed them. */
+    linked: Map<string, string>;
+    report: (item: WorkItem, result: SyncResult) => void;
+  }
+
+  /**
+   * Matches one batch of customers to tenants (one loading statement), decides each and writes
+   * those that change in one statement. Matching is per batch with the run's `linked` map, so an
+   * unbound tenant named by two customers' hints goes to the first that claims it, as in one pass.
+   */
+  async function processBatch(items: WorkItem[], ctx: BatchContext): Promise<void> {
+    const { options, observedAt, readTicket, linked, report } = ctx;
     const {
       force = false,
       mergeStrategy = 'merge',
@@ -179,6 +214,137 @@ export function createBulkSync(deps: {
       actor = 'system',
       source = 'sync',
     } = options;
+    const tenants = await loadTenants({
+      ids: [...new Set(items.flatMap((i) => (i.tenantIdHint ? [i.tenantIdHint] : [])))],
+      customerIds: items.map((i) => i.customerId),
+    });
+    const match = matchCustomersToTenants(items, tenants);
+    const reported = new Set<number>();
+    const finish = (index: number, result: SyncResult) => {
+      reported.add(index);
+      report(items[index]!, result);
+    };
+    const writes: BatchWriteItem[] = [];
+    const writeMeta: Array<{
+      index: number;
+      base: { customerId: string; planId: string | null; changed: boolean };
+      before: FeatureMap | null;
+    }> = [];
+    items.forEach((item, index) => {
+      let m = match[index]!;
+      // An earlier batch of this run linked the tenant to another customer: the same answer one pass gives.
+      const tenantId = 'skip' in m ? m.tenantId : m.tenant.id;
+      const claimedBy = tenantId === null ? undefined : linked.get(tenantId);
+      if (
+        claimedBy !== undefined &&
+        claimedBy !== item.customerId &&
+        ('link' in m ? m.link : m.skip === 'customer_mismatch')
+      )
+        m = { skip: 'duplicate_customer', tenantId };
+      else if ('link' in m && m.link) linked.set(m.tenant.id, item.customerId);
+      const base = {
+        customerId: item.customerId,
+        planId: item.plan?.priceId ?? item.plan?.productId ?? null,
+        changed: false,
+      };
+      if ('skip' in m)
+        return finish(index, { ...base, tenantId: m.tenantId, success: false, reason: m.skip });
+      const { tenant, link } = m;
+      const decided = decideItem(
+        item,
+        tenant,
+        { force, mergeStrategy, observedAt },
+        link && !dryRun ? 'write' : 'skip',
+      );
+      if (decided.result) return finish(index, { ...base, tenantId: tenant.id, ...decided.result });
+      if (dryRun)
+        return finish(index, {
+          ...base,
+          tenantId: tenant.id,
+          ...dryRunResult(tenant.state, decided.decision!),
+        });
+      writes.push({
+        tenantId: tenant.id,
+        state: tenant.state,
+        decide: decided.decide!,
+        decided: decided.decision!,
+        ...(link ? { linkCustomerId: item.customerId } : {}),
+      });
+      writeMeta.push({ index, base, before: tenant.state?.features ?? null });
+    });
+    if (writes.length === 0) return;
+    await writeInBatches(prisma, writes, {
+      audit: { actor, source },
+      readTicket,
+      batchSize: writes.length,
+      concurrency: 1,
+      sql,
+      signal: options.signal,
+      afterCommit: (states) => reader.publish(states),
+      onOutcome: (w, outcome) => {
+        const { index, base, before } = writeMeta[w]!;
+        finish(index, { ...base, tenantId: writes[w]!.tenantId, ...outcomeResult(outcome, before) });
+      },
+    });
+    // Tenants of a write the abort stopped before it started.
+    items.forEach((item, index) => {
+      if (!reported.has(index)) report(item, abortedResult(item));
+    });
+  }
+
+  /**
+   * The decision for one matched tenant: a final result (a skip, a failure, or up to date), or the
+   * decision to write. `mode` 'skip' reports a skip as final; 'write' (a link to store) writes anyway.
+   */
+  function decideItem(
+    item: WorkItem,
+    tenant: LoadedTenant,
+    change: { force: boolean; mergeStrategy: MergeStrategy; observedAt: Date },
+    mode: 'skip' | 'write',
+  ): {
+    result?: Omit<SyncResult, 'tenantId' | 'customerId' | 'planId' | 'changed'> & { changed?: boolean };
+    decision?: ReturnType<typeof decidePlanChange>;
+    decide?: BatchWriteItem['decide'];
+  } {
+    if (item.error || !item.plan) {
+      const error = item.error;
+      return {
+        result: {
+          success: false,
+          reason: error?.code ?? 'plan_not_found',
+          error: error?.message ?? 'plan not resolved',
+        },
+      };
+    }
+    // Revoking access belongs to the subscription lifecycle (webhooks, grace periods); a bulk
+    // reconcile that mass-revoked on a bad read would be far worse than one that lags.
+    if (!item.grantsAccess) return { result: { success: false, reason: 'no_active_subscription' } };
+    const plan = item.plan;
+    try {
+      checkPlanAgainstCatalog(plan, deps.catalog);
+    } catch (error) {
+      if (!(error instanceof BillingError)) throw error;
+      return { result: { success: false, reason: error.code, error: error.message } };
+    }
+    const changeOptions = { ...change, subscription: item.subscription ?? undefined };
+    const decide = (current: TenantFeatureState | null) =>
+      decidePlanChange(current, tenant.id, plan, changeOptions);
+    const decision = decide(tenant.state);
+    if ('skip' in decision && mode === 'skip') {
+      const before = tenant.state?.features ?? null;
+      const ok = decision.skip === 'up_to_date';
+      return { result: { success: ok, reason: syncSkip(decision.skip), before, after: before } };
+    }
+    return { decision, decide };
+  }
+
+  return async function syncAllTenantsFromStripe(
+    options: SyncAllOptions = {},
+  ): Promise<{ results: SyncResult[]; summary: SyncSummary }> {
+    const started = performance.now();
+    const requestsBefore = stripeSync.stats.stripeRequests;
+    const dryRun = options.dryRun ?? false;
+    const keep = options.keepResults ?? true;
 
     // Taken before Stripe is read: a tenant that a webhook (or any other writer) changes after this
     // moment holds a picture at least as new as the walk's, and the write (re-decided under the
@@ -188,173 +354,248 @@ export function createBulkSync(deps: {
     // And a read ticket, stored on every row written, so a webhook whose Stripe read started before
     // this walk cannot overwrite its result afterwards (tenant-store/ticketed-write.ts).
     const readTicket = dryRun ? undefined : await takeReadTicket(prisma);
-    const { items, early } = await collectItems(options);
-    const stripeMs = Math.round(performance.now() - started);
-    const tenants = await loadTenants({
-      ids: [...new Set(items.flatMap((i) => (i.tenantIdHint ? [i.tenantIdHint] : [])))],
-      customerIds: items.map((i) => i.customerId),
-    });
 
-    const total = items.length + early.length;
-    const results: SyncResult[] = new Array(items.length);
+    const tally = createTally();
+    const kept: Array<{ seq: number; result: SyncResult }> = [];
+    let nextSeq = 0;
+    const numbered = (items: WorkItem[]) => {
+      for (const item of items) item.seq = nextSeq++;
+      return items;
+    };
+    const keptAt = new Map<string, number>();
+    let total = 0;
     let done = 0;
-    const finish = (index: number, result: SyncResult) => {
-      results[index] = result;
-      done += 1;
+    let stoppedEarly = false;
+    const report = (item: WorkItem | null, result: SyncResult) => {
+      if (result.reason === 'aborted') stoppedEarly = true;
+      const replaced = item?.supersedes === true ? tally.replace(item.customerId, result) : tally.add(result);
+      if (!replaced) done += 1;
+      if (keep) {
+        const at = replaced ? keptAt.get(result.customerId) : undefined;
+        if (at !== undefined) kept[at]!.result = result;
+        else {
+          if (item) keptAt.set(result.customerId, kept.length);
+          kept.push({ seq: item?.seq ?? -1, result });
+        }
+      }
+      options.onResult?.(result);
       options.onProgress?.({ done, total, tenantId: result.tenantId });
     };
-    for (const result of early) {
-      done += 1;
-      options.onProgress?.({ done, total, tenantId: result.tenantId });
-    }
+    const ctx: BatchContext = { options, observedAt, readTicket, linked: new Map(), report };
+    const queue = createBatchQueue(deps.batchSize ?? 500, deps.concurrency, (items) =>
+      processBatch(items, ctx),
+    );
+    const aborted = () => options.signal?.aborted === true;
 
-    const match = matchCustomersToTenants(items, tenants);
-
-    const writes: BatchWriteItem[] = [];
-    const writeMeta: Array<{
-      index: number;
-      base: { customerId: string; planId: string | null; changed: boolean };
-      before: FeatureMap | null;
-    }> = [];
-    items.forEach((item, index) => {
-      const m = match[index]!;
-      const base = {
-        customerId: item.customerId,
-        planId: item.plan?.priceId ?? item.plan?.productId ?? null,
-        changed: false,
-      };
-      if ('skip' in m)
-        return finish(index, { ...base, tenantId: m.tenantId, success: false, reason: m.skip });
-      const { tenant, link } = m;
-      const tenantId = tenant.id;
-      if (item.error || !item.plan) {
-        const error = item.error;
-        return finish(index, {
-          ...base,
-          tenantId,
-          success: false,
-          reason: error?.code ?? 'plan_not_found',
-          error: error?.message ?? 'plan not resolved',
-        });
-      }
-      if (!item.grantsAccess) {
-        // Revoking access belongs to the subscription lifecycle (webhooks, grace periods); a bulk
-        // reconcile that mass-revoked on a bad read would be far worse than one that lags.
-        return finish(index, { ...base, tenantId, success: false, reason: 'no_active_subscription' });
-      }
-      const plan = item.plan;
+    let stripeMs: number;
+    const stream = stripeSync.forEachCustomerPage?.bind(stripeSync);
+    if (options.tenantId !== undefined || options.limit !== undefined || !stream) {
+      const { items, early } = await collectItems(options);
+      stripeMs = Math.round(performance.now() - started);
+      total = items.length + early.length;
+      for (const result of early) report(null, result);
+      await queue.push(numbered(items), aborted);
+    } else {
+      // Pages are matched, decided and written in batches while the walk goes on; the walk waits
+      // while `concurrency` batches are in flight, so at most a few batches and pages are held.
+      const stop = new Error('sync aborted');
       try {
-        checkPlanAgainstCatalog(plan, deps.catalog);
+        await stream(async (entries) => {
+          if (aborted()) throw stop;
+          const items = numbered(entries.map(toWorkItem));
+          total += items.filter((i) => !i.supersedes).length;
+          await queue.push(items, aborted);
+        });
       } catch (error) {
-        if (!(error instanceof BillingError)) throw error;
-        return finish(index, { ...base, tenantId, success: false, reason: error.code, error: error.message });
+        if (error !== stop) throw error;
+        stoppedEarly = true;
       }
-      const changeOptions = {
-        force,
-        mergeStrategy,
-        subscription: item.subscription ?? undefined,
-        observedAt,
-      };
-      const before = tenant.state?.features ?? null;
-      const decision = decidePlanChange(tenant.state, tenantId, plan, changeOptions);
-      if ('skip' in decision && !(link && !dryRun)) {
-        const ok = decision.skip === 'up_to_date';
-        return finish(index, {
-          ...base,
-          tenantId,
-          success: ok,
-          reason: syncSkip(decision.skip),
-          before,
-          after: before,
-        });
-      }
-      if (dryRun) {
-        const patch = 'patch' in decision ? decision.patch : {};
-        const changed = tenant.state === null || !isNoOp(tenant.state, patch);
-        return finish(index, {
-          ...base,
-          tenantId,
-          success: true,
-          changed,
-          before,
-          after: patch.features ?? before,
-          ...(changed ? {} : { reason: 'up_to_date' }),
-        });
-      }
-      writes.push({
-        tenantId,
-        state: tenant.state,
-        decide: (current) => decidePlanChange(current, tenantId, plan, changeOptions),
-        decided: decision,
-        ...(link ? { linkCustomerId: item.customerId } : {}),
-      });
-      writeMeta.push({ index, base, before });
-    });
-    await writeInBatches(prisma, writes, {
-      audit: { actor, source },
-      readTicket,
-      batchSize: deps.batchSize,
-      concurrency: deps.concurrency,
-      sql,
-      signal: options.signal,
-      afterCommit: (states) => reader.publish(states),
-      onOutcome: (w, outcome) => {
-        const { index, base, before } = writeMeta[w]!;
-        const tenantId = writes[w]!.tenantId;
-        switch (outcome.status) {
-          case 'failed': {
-            // One tenant's failure (constraint, bug, lost connection) is reported, never fatal to the run.
-            const error = outcome.error;
-            const reason = error instanceof BillingError ? error.code : 'write_failed';
-            return finish(index, { ...base, tenantId, success: false, reason, error: messageOf(error) });
-          }
-          case 'tenant_not_found':
-          case 'skipped': {
-            const reason = outcome.status === 'skipped' ? syncSkip(outcome.reason) : 'tenant_not_found';
-            return finish(index, {
-              ...base,
-              tenantId,
-              success: reason === 'up_to_date',
-              reason,
-              before,
-              after: before,
-            });
-          }
-          default:
-            return finish(index, {
-              ...base,
-              tenantId,
-              success: true,
-              changed: outcome.status === 'updated',
-              before: outcome.before?.features ?? null,
-              after: outcome.after.features,
-              ...(outcome.status === 'unchanged' ? { reason: 'up_to_date' } : {}),
-            });
-        }
-      },
-    });
+      stripeMs = Math.round(performance.now() - started);
+    }
+    await queue.drain();
+    for (const item of queue.left()) report(item, abortedResult(item));
 
-    const aborted = options.signal?.aborted === true && done < total;
-    items.forEach((item, index) => {
-      if (results[index] === undefined) {
-        const tenantId = item.tenantIdHint;
-        results[index] = {
-          tenantId,
-          customerId: item.customerId,
-          planId: item.plan?.priceId ?? null,
-          success: false,
-          changed: false,
-          reason: 'aborted',
-        };
-      }
-    });
-    const all = [...early, ...results];
-    const summary = summarize(
-      all,
+    const summary = tally.summary(
       stripeSync.stats.stripeRequests - requestsBefore,
       performance.now() - started,
     );
-    return { results: all, summary: { ...summary, stripeMs, aborted } };
+    return {
+      results: kept.sort((a, b) => a.seq - b.seq).map((k) => k.result),
+      summary: { ...summary, stripeMs, aborted: stoppedEarly },
+    };
+  };
+}
+
+function toWorkItem(e: CustomerSubscriptionEntry): WorkItem {
+  return {
+    customerId: e.customer.id,
+    tenantIdHint: e.tenantIdHint,
+    plan: e.plan,
+    error: e.error,
+    subscription: { id: e.subscription.id, status: e.status },
+    grantsAccess: e.grantsAccess,
+    ...(e.supersedes ? { supersedes: true } : {}),
+  };
+}
+
+function abortedResult(item: WorkItem): SyncResult {
+  return {
+    tenantId: item.tenantIdHint,
+    customerId: item.customerId,
+    planId: item.plan?.priceId ?? null,
+    success: false,
+    changed: false,
+    reason: 'aborted',
+  };
+}
+
+/** A dry run's result for a tenant it would write: what would change, nothing written. */
+function dryRunResult(
+  state: TenantFeatureState | null,
+  decision: ReturnType<typeof decidePlanChange>,
+): Pick<SyncResult, 'success' | 'changed' | 'before' | 'after' | 'reason'> {
+  const before = state?.features ?? null;
+  const patch = 'patch' in decision ? decision.patch : {};
+  const changed = state === null || !isNoOp(state, patch);
+  return {
+    success: true,
+    changed,
+    before,
+    after: patch.features ?? before,
+    ...(changed ? {} : { reason: 'up_to_date' }),
+  };
+}
+
+/** A batch write's outcome for one tenant as a sync result. */
+function outcomeResult(
+  outcome: BatchWriteOutcome,
+  before: FeatureMap | null,
+): Pick<SyncResult, 'success' | 'changed' | 'before' | 'after' | 'reason' | 'error'> {
+  switch (outcome.status) {
+    case 'failed': {
+      // One tenant's failure (constraint, bug, lost connection) is reported, never fatal to the run.
+      const error = outcome.error;
+      const reason = error instanceof BillingError ? error.code : 'write_failed';
+      return { success: false, changed: false, reason, error: messageOf(error) };
+    }
+    case 'tenant_not_found':
+    case 'skipped': {
+      const reason = outcome.status === 'skipped' ? syncSkip(outcome.reason) : 'tenant_not_found';
+      return { success: reason === 'up_to_date', changed: false, reason, before, after: before };
+    }
+    default:
+      return {
+        success: true,
+        changed: outcome.status === 'updated',
+        before: outcome.before?.features ?? null,
+        after: outcome.after.features,
+        ...(outcome.status === 'unchanged' ? { reason: 'up_to_date' } : {}),
+      };
+  }
+}
+
+/**
+ * Items in batches of `size`, at most `concurrency` processed at once. `push` waits while that many
+ * are in flight, which is what holds a streaming walk back; once `stop()` says so, no batch starts
+ * and what is left is handed back by `left()`.
+ */
+function createBatchQueue(size: number, concurrency: number, process: (items: WorkItem[]) => Promise<void>) {
+  const limit = Math.max(1, concurrency);
+  let buffer: WorkItem[] = [];
+  const leftOver: WorkItem[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  let stopped = false;
+  const start = (items: WorkItem[]) => {
+    const run: Promise<void> = process(items)
+      .catch((error: unknown) => {
+        failure ??= { error };
+      })
+      .finally(() => inFlight.delete(run));
+    inFlight.add(run);
+  };
+  async function flush(stop: () => boolean, all: boolean) {
+    while (buffer.length >= size || (all && buffer.length > 0)) {
+      if (failure) throw failure.error;
+      while (inFlight.size >= limit) await Promise.race(inFlight);
+      if (stopped || stop()) {
+        stopped = true;
+        leftOver.push(...buffer);
+        buffer = [];
+        return;
+      }
+      start(buffer.slice(0, size));
+      buffer = buffer.slice(size);
+    }
+  }
+  let lastStop: () => boolean = () => false;
+  return {
+    async push(items: WorkItem[], stop: () => boolean) {
+      lastStop = stop;
+      if (stopped) {
+        leftOver.push(...items);
+        return;
+      }
+      buffer.push(...items);
+      await flush(stop, false);
+    },
+    async drain() {
+      await flush(lastStop, true);
+      await Promise.all(inFlight);
+      if (failure) throw failure.error;
+    },
+    left: () => leftOver,
+  };
+}
+
+/** The run's summary, counted as results come (a replaced result is taken back out first). */
+function createTally() {
+  const results = new Map<string, SyncResult>();
+  const summary = summarize([], 0, 0);
+  const count = (r: SyncResult, sign: 1 | -1) => {
+    if (r.reason !== 'aborted') summary.processed += sign;
+    if (r.error !== undefined) {
+      if (sign > 0) summary.failed.push({ tenantId: r.tenantId, customerId: r.customerId, error: r.error });
+      else {
+        const at = summary.failed.findIndex((f) => f.customerId === r.customerId);
+        if (at >= 0) summary.failed.splice(at, 1);
+      }
+    } else if (r.success && r.changed) summary.updated += sign;
+    else if (r.success) summary.unchanged += sign;
+    else if (r.reason) summary.skipped[r.reason] = (summary.skipped[r.reason] ?? 0) + sign;
+  };
+  return {
+    add(r: SyncResult): boolean {
+      count(r, 1);
+      if (r.customerId) results.set(r.customerId, lean(r));
+      return false;
+    },
+    /** Counts `r` in place of the customer's earlier result; false when there was none. */
+    replace(customerId: string, r: SyncResult): boolean {
+      const previous = results.get(customerId);
+      if (previous) count(previous, -1);
+      count(r, 1);
+      results.set(customerId, lean(r));
+      return previous !== undefined;
+    },
+    summary(stripeRequests: number, durationMs: number): SyncSummary {
+      for (const [reason, n] of Object.entries(summary.skipped))
+        if (n === 0) delete summary.skipped[reason as SyncReason];
+      return { ...summary, stripeRequests, durationMs: Math.round(durationMs) };
+    },
+  };
+}
+
+/** What the tally keeps of a result to take it back out: no feature maps. */
+function lean(r: SyncResult): SyncResult {
+  return {
+    tenantId: r.tenantId,
+    customerId: r.customerId,
+    planId: null,
+    success: r.success,
+    changed: r.changed,
+    ...(r.reason !== undefined ? { reason: r.reason } : {}),
+    ...(r.error !== undefined ? { error: r.error } : {}),
   };
 }
 

@@ -13,7 +13,7 @@ export interface RangePageParams {
   created?: CreatedRange;
 }
 
-export interface CreatedRangeWalkOptions {
+export interface CreatedRangeWalkOptions<T = unknown> {
   /** Pages in flight at once, at most (1: one plain cursor walk). Every page still goes through `call`. */
   concurrency: number;
   /**
@@ -23,6 +23,13 @@ export interface CreatedRangeWalkOptions {
   pagesBeforeSplit?: number;
   /** Pages a range peeled off the open-ended tail is sized to hold, from the density seen so far. */
   pagesPerRange?: number;
+  /**
+   * Hands each page to this as it arrives instead of keeping it (the walk then returns nothing):
+   * pages come in no particular order, and the walk that read a page waits for its promise before
+   * asking for the next one, so a slow consumer holds the walk back (at most `concurrency` pages
+   * waiting) instead of letting pages pile up in memory.
+   */
+  onPage?: (items: T[]) => Promise<void>;
 }
 
 interface Segment<T> {
@@ -48,7 +55,7 @@ export async function listByCreatedRanges<T extends { id: string; created: numbe
   call: StripeCall,
   label: string,
   page: (params: RangePageParams) => Promise<Stripe.ApiList<T>>,
-  options: CreatedRangeWalkOptions,
+  options: CreatedRangeWalkOptions<T>,
 ): Promise<T[]> {
   const concurrency = Math.max(1, Math.floor(options.concurrency));
   const pagesBeforeSplit = Math.max(1, options.pagesBeforeSplit ?? 3);
@@ -98,7 +105,8 @@ export async function listByCreatedRanges<T extends { id: string; created: numbe
       };
       const list = await call(label, () => page(params));
       pagesRead += 1;
-      segment.items.push(...list.data);
+      if (options.onPage) await options.onPage(list.data);
+      else segment.items.push(...list.data);
       const last = list.data.at(-1);
       if (!list.has_more || !last) {
         open -= 1;

@@ -85,6 +85,11 @@ export interface StripeSyncService {
   /** The access-granting subscription and its plan item, from the same list; the plan is not resolved. */
   getGrantingSubscription(customerId: string): Promise<GrantingSubscription | null>;
   getCustomersWithSubscriptions(limit?: number): Promise<CustomerSubscriptionEntry[]>;
+  /**
+   * The same walk handed out page by page as it arrives (bounded memory); absent on a caller's own
+   * implementation, where the bulk sync falls back to getCustomersWithSubscriptions.
+   */
+  forEachCustomerPage?(onEntries: (entries: CustomerSubscriptionEntry[]) => Promise<void>): Promise<void>;
   getPlanStatistics(): Promise<PlanStatistics>;
   /** Drops the cached product/price/lookup_key `id`, and a product's attached Features (everything when omitted). */
   invalidatePlan(id?: string): void;
@@ -207,6 +212,7 @@ function bindCatalog(
     getSubscriptionState: (customerId) => subscriptions.getSubscriptionState(customerId),
     getGrantingSubscription: (customerId) => subscriptions.getGrantingSubscription(customerId),
     getCustomersWithSubscriptions: (limit) => subscriptions.getCustomersWithSubscriptions(limit),
+    forEachCustomerPage: (onEntries) => subscriptions.forEachCustomerPage(onEntries),
     getPlanStatistics,
     invalidatePlan: (id) => plans.invalidate(id),
     invalidateAttachedFeatures: () => plans.invalidateAttachedFeatures(),

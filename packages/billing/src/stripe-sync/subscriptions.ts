@@ -26,8 +26,10 @@ const STATUS_RANK: Record<string, number> = {
  * then the newest `created` (the most recent purchase reflects the customer's current intent),
  * then the id so equal timestamps still give a stable answer.
  */
-export function compareSubscriptions(a: Stripe.Subscription, b: Stripe.Subscription): number {
-  const rank = (s: Stripe.Subscription) => STATUS_RANK[s.status] ?? 10;
+type Ranked = Pick<Stripe.Subscription, 'id' | 'status' | 'created'>;
+
+export function compareSubscriptions(a: Ranked, b: Ranked): number {
+  const rank = (s: Ranked) => STATUS_RANK[s.status] ?? 10;
   return rank(a) - rank(b) || b.created - a.created || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
@@ -101,6 +103,16 @@ export interface CustomerSubscriptionEntry {
   error?: BillingError;
   /** customer.metadata.tenantId, else subscription.metadata.tenantId. */
   tenantIdHint: string | null;
+  /**
+   * Streaming walk only: this customer was handed out before, judged on the subscriptions seen then;
+   * a better-ranked one arrived on a later page, and this entry replaces the earlier one.
+   */
+  supersedes?: boolean;
+}
+
+interface CustomerGroup {
+  customer: Stripe.Customer | Stripe.DeletedCustomer | string;
+  subscriptions: Stripe.Subscription[];
 }
 
 const customerIdOf = (sub: Stripe.Subscription): string =>
@@ -160,6 +172,54 @@ export function createSubscriptionReader(
     return { active, mostRelevant: chosen };
   }
 
+  const listPage = (page: { limit: number; starting_after?: string; created?: Stripe.RangeQueryParam }) =>
+    stripe.subscriptions.list({ ...page, status: 'all', expand: ['data.customer'] });
+
+  /** One entry per customer: its chosen subscription, the plan resolved (products fetched in bulk). */
+  async function toEntries(byCustomer: Map<string, CustomerGroup>): Promise<CustomerSubscriptionEntry[]> {
+    const chosen = new Map<string, { subscription: Stripe.Subscription; grantsAccess: boolean }>();
+    for (const [customerId, group] of byCustomer) {
+      const granting = group.subscriptions.filter((s) => grantsAccess(s.status));
+      const subscription = chooseSubscription(granting.length > 0 ? granting : group.subscriptions);
+      if (subscription) chosen.set(customerId, { subscription, grantsAccess: granting.length > 0 });
+    }
+    // All products the chosen subscriptions need, in one products.list per 100 uncached ones.
+    const known = await plans.prefetchProducts(
+      [...chosen.values()].flatMap((c) => itemProductIds(c.subscription)),
+    );
+
+    const entries: CustomerSubscriptionEntry[] = [];
+    for (const [customerId, { subscription, grantsAccess: granting }] of chosen) {
+      const group = byCustomer.get(customerId)!;
+      let customer = group.customer;
+      if (typeof customer === 'string') {
+        customer = await call('customers.retrieve', () => stripe.customers.retrieve(customerId));
+      }
+      // A deleted customer's subscriptions are all canceled; there is nobody to sync.
+      if ((customer as Stripe.DeletedCustomer).deleted) continue;
+      const entry: CustomerSubscriptionEntry = {
+        customer: customer as Stripe.Customer,
+        subscription,
+        status: subscription.status,
+        grantsAccess: granting,
+        plan: null,
+        tenantIdHint:
+          hint((customer as Stripe.Customer).metadata?.tenantId) ?? hint(subscription.metadata?.tenantId),
+      };
+      try {
+        const item = planItem(subscription, (id) => known.get(id), plans.hasAttachedFeatures);
+        if (!item) throw new PlanNotFoundError(subscription.id);
+        entry.plan = await plans.planFromPrice(item.price, known, catalog);
+      } catch (error) {
+        // One product with broken metadata must not stop the walk for everybody else.
+        if (!(error instanceof BillingError)) throw error;
+        entry.error = error;
+      }
+      entries.push(entry);
+    }
+    return entries;
+  }
+
   return {
     getSubscriptionState,
 
@@ -182,10 +242,7 @@ export function createSubscriptionReader(
      * later page is judged on the ones seen.
      */
     async getCustomersWithSubscriptions(limit?: number): Promise<CustomerSubscriptionEntry[]> {
-      const byCustomer = new Map<
-        string,
-        { customer: Stripe.Customer | Stripe.DeletedCustomer | string; subscriptions: Stripe.Subscription[] }
-      >();
+      const byCustomer = new Map<string, CustomerGroup>();
       const addPage = (page: Stripe.Subscription[]) => {
         for (const sub of page) {
           const id = customerIdOf(sub);
@@ -194,61 +251,56 @@ export function createSubscriptionReader(
           else byCustomer.set(id, { customer: sub.customer, subscriptions: [sub] });
         }
       };
-      const list = (page: { limit: number; starting_after?: string; created?: Stripe.RangeQueryParam }) =>
-        stripe.subscriptions.list({ ...page, status: 'all', expand: ['data.customer'] });
       if (limit === undefined) {
         addPage(
-          await listByCreatedRanges(call, 'subscriptions.list', list, { concurrency: listConcurrency }),
+          await listByCreatedRanges(call, 'subscriptions.list', listPage, { concurrency: listConcurrency }),
         );
       } else {
-        await forEachPage(call, 'subscriptions.list', list, (page) => {
+        await forEachPage(call, 'subscriptions.list', listPage, (page) => {
           addPage(page);
           return byCustomer.size <= limit;
         });
       }
+      return toEntries(limit === undefined ? byCustomer : new Map([...byCustomer].slice(0, limit)));
+    },
 
-      const chosen = new Map<string, { subscription: Stripe.Subscription; grantsAccess: boolean }>();
-      for (const [customerId, group] of byCustomer) {
-        if (limit !== undefined && chosen.size >= limit) break;
-        const granting = group.subscriptions.filter((s) => grantsAccess(s.status));
-        const subscription = chooseSubscription(granting.length > 0 ? granting : group.subscriptions);
-        if (subscription) chosen.set(customerId, { subscription, grantsAccess: granting.length > 0 });
-      }
-      // All products the chosen subscriptions need, in one products.list per 100 uncached ones.
-      const known = await plans.prefetchProducts(
-        [...chosen.values()].flatMap((c) => itemProductIds(c.subscription)),
-      );
-
-      const entries: CustomerSubscriptionEntry[] = [];
-      for (const [customerId, { subscription, grantsAccess: granting }] of chosen) {
-        const group = byCustomer.get(customerId)!;
-        let customer = group.customer;
-        if (typeof customer === 'string') {
-          customer = await call('customers.retrieve', () => stripe.customers.retrieve(customerId));
-        }
-        // A deleted customer's subscriptions are all canceled; there is nobody to sync.
-        if ((customer as Stripe.DeletedCustomer).deleted) continue;
-        const entry: CustomerSubscriptionEntry = {
-          customer: customer as Stripe.Customer,
-          subscription,
-          status: subscription.status,
-          grantsAccess: granting,
-          plan: null,
-          tenantIdHint:
-            hint((customer as Stripe.Customer).metadata?.tenantId) ?? hint(subscription.metadata?.tenantId),
-        };
-        try {
-          const item = planItem(subscription, (id) => known.get(id), plans.hasAttachedFeatures);
-          if (!item) throw new PlanNotFoundError(subscription.id);
-          entry.plan = await plans.planFromPrice(item.price, known, catalog);
-        } catch (error) {
-          // One product with broken metadata must not stop the walk for everybody else.
-          if (!(error instanceof BillingError)) throw error;
-          entry.error = error;
-        }
-        entries.push(entry);
-      }
-      return entries;
+    /**
+     * The same walk as getCustomersWithSubscriptions() without a limit, handed out a page at a time
+     * as pages arrive (in no particular order) instead of all at the end: `onEntries` gets the
+     * customers of each page, and the walk waits for it (so memory holds at most `listConcurrency`
+     * pages). A customer whose subscriptions span pages is handed out again, with `supersedes`,
+     * only when a later page holds a better-ranked subscription; remembering who was handed out
+     * costs one small record per customer for the run.
+     */
+    async forEachCustomerPage(onEntries: (entries: CustomerSubscriptionEntry[]) => Promise<void>) {
+      const best = new Map<string, { id: string; status: Stripe.Subscription.Status; created: number }>();
+      await listByCreatedRanges(call, 'subscriptions.list', listPage, {
+        concurrency: listConcurrency,
+        onPage: async (page) => {
+          const groups = new Map<string, CustomerGroup>();
+          for (const sub of page) {
+            const id = customerIdOf(sub);
+            const group = groups.get(id);
+            if (group) group.subscriptions.push(sub);
+            else groups.set(id, { customer: sub.customer, subscriptions: [sub] });
+          }
+          const superseding = new Set<string>();
+          for (const [customerId, group] of groups) {
+            const chosen = chooseSubscription(group.subscriptions)!;
+            const seen = best.get(customerId);
+            if (seen && compareSubscriptions(seen, chosen) <= 0) {
+              groups.delete(customerId);
+              continue;
+            }
+            if (seen) superseding.add(customerId);
+            best.set(customerId, { id: chosen.id, status: chosen.status, created: chosen.created });
+          }
+          if (groups.size === 0) return;
+          const entries = await toEntries(groups);
+          for (const entry of entries) if (superseding.has(entry.customer.id)) entry.supersedes = true;
+          await onEntries(entries);
+        },
+      });
     },
   };
 }
