@@ -2,6 +2,7 @@ import { cpus, loadavg } from 'node:os';
 import { benchCache } from './cache.js';
 import { benchInbox } from './webhook-inbox.js';
 import { benchLookups } from './lookups.js';
+import { benchLookupsAtScale } from './lookups-scale.js';
 import { printTable, type BenchRow } from './stats.js';
 import { benchSync } from './sync.js';
 import { benchUsage } from './usage.js';
@@ -13,7 +14,10 @@ import { benchWebhooks } from './webhook.js';
  *   BENCH_TENANTS=1000,10000   tenant counts for the full-sync rows
  *   BENCH_STRIPE_LATENCY_MS=150 latency the emulator adds to each request during the syncs
  *   BENCH_WEBHOOK_EVENTS=2000  events for the webhook row (BENCH_WEBHOOK_CONCURRENCY=16)
- *   BENCH_ONLY=sync,webhooks,lookups,cache,inbox,usage   (usage: track/check vs bare pg, issue 21; inbox: `npm start` processes, c64, needs Postgres + Redis)
+ *   BENCH_ONLY=sync,webhooks,lookups,cache,inbox,usage,scale-lookups   (usage: track/check vs bare pg, issue 21;
+ *                              inbox: `npm start` processes, c64, needs Postgres + Redis; scale-lookups is not in
+ *                              the default run: it seeds 251,000 tenants)
+ *   BENCH_LOOKUP_TENANTS=1000,50000,200000  tenant counts of the scale-lookups rows
  *   BENCH_INBOX_ROWS=ingest,budget,lifted,zero  inbox row groups (default all): ingest at c64, processing
  *                              at the default budget (+ reads during it, burst, RSS), processing with the
  *                              budget lifted at 150 ms, processing at zero latency vs a bare-pg worker
@@ -43,6 +47,10 @@ if (only.has('webhooks')) rows.push(...(await benchWebhooks({ events, concurrenc
 if (only.has('lookups')) rows.push(...(await benchLookups()));
 if (only.has('cache')) rows.push(...(await benchCache()));
 if (only.has('usage')) rows.push(...(await benchUsage()));
+if (only.has('scale-lookups')) {
+  const counts = process.env.BENCH_LOOKUP_TENANTS?.split(',').map(Number);
+  rows.push(...(await benchLookupsAtScale(counts ? { tenantCounts: counts } : {})));
+}
 const inboxRows = process.env.BENCH_INBOX_ROWS?.split(',');
 if (only.has('inbox'))
   rows.push(...(await benchInbox({ stripeLatencyMs, ...(inboxRows ? { rows: inboxRows } : {}) })));

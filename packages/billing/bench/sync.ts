@@ -66,7 +66,9 @@ export async function benchSync({
         await emu.resetRequestCounts();
         const queriesBefore = db.stats.queries;
         const started = performance.now();
-        const { result, peakRssMiB } = await withPeakMemory(() => sync.syncAllTenantsFromStripe());
+        const { result, peakRssMiB } = await withPeakMemory(() =>
+          sync.syncAllTenantsFromStripe({ keepResults: false }),
+        );
         const wallMs = performance.now() - started;
         const counts = await emu.requestCounts();
         const { stripeMs } = result.summary;
