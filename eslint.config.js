@@ -31,6 +31,8 @@ export default defineConfig(
       'packages/db/prisma/migrations/**',
       'coverage/**',
       '.tmp/**',
+      'packages/billing/dist/**',
+      'release/**',
     ],
   },
   js.configs.recommended,

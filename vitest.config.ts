@@ -2,6 +2,9 @@ import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // '@packages/billing' resolves to its TypeScript sources (the `source` export condition), so the
+  // suite tests the code as written, not the last build.
+  ssr: { resolve: { conditions: ['source', 'module', 'node', 'development|production'] } },
   test: {
     include: ['packages/*/test/**/*.test.ts'],
     testTimeout: 30_000,

@@ -1,7 +1,4 @@
 #!/usr/bin/env node
-// The package ships TypeScript sources; tsx compiles them on the fly so the bin needs no build step.
-import { register } from 'tsx/esm/api';
-
-register();
-const { runAsProcess } = await import('../src/cli/migrate-metadata-to-entitlements.ts');
+// Compiled JavaScript (npm run build); the same command is `stripe-entitlements migrate-metadata-to-entitlements`.
+const { runAsProcess } = await import('../dist/cli/migrate-metadata-to-entitlements.js');
 await runAsProcess();

@@ -1,7 +1,4 @@
 #!/usr/bin/env node
-// The package ships TypeScript sources; tsx compiles them on the fly so the bin needs no build step.
-import { register } from 'tsx/esm/api';
-
-register();
-const { runAsProcess } = await import('../src/cli/migrate-stripe-metadata-to-db.ts');
+// Compiled JavaScript (npm run build); the same command is `stripe-entitlements migrate-stripe-metadata-to-db`.
+const { runAsProcess } = await import('../dist/cli/migrate-stripe-metadata-to-db.js');
 await runAsProcess();

@@ -7,7 +7,7 @@ import {
 } from '@packages/db';
 import { ValidationError } from './errors.js';
 import { DEFAULT_PLAN_SOURCE, PLAN_SOURCES } from './plan-source/source.js';
-import { parseAdminTokens } from './server/auth.js';
+import { parseAdminTokens } from './http/auth.js';
 
 /**
  * Every environment variable the deployment reads, checked in one place. The composition root

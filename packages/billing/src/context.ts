@@ -8,7 +8,7 @@ import { createFeatureReader, type FeatureReader } from './feature-cache/index.j
 import { registerFeatureReader } from './feature-cache/registry.js';
 import { createFeatureSyncService, type FeatureSyncService } from './feature-sync/index.js';
 import { createPrometheusMetrics, type BillingMetrics, type PrometheusMetrics } from './metrics/index.js';
-import type { AuthConfig } from './server/auth.js';
+import type { AuthConfig } from './http/auth.js';
 import { type PlanSource } from './plan-source/index.js';
 import {
   connectSharedStripeLimiter,

@@ -111,9 +111,25 @@ export type {
   LimitCheck,
 } from './feature-keys.js';
 
-// Adapters for host applications: web-standard (Next.js, Hono, Bun, Deno), Express, Fastify.
-// Express, Hono and Fastify's types are type-only imports; the library loads no host framework.
-export * from './adapters/index.js';
+// What every host adapter shares, and the web-standard one (no framework types). The Express and
+// Fastify adapters are at '@packages/billing/express' and '/fastify', so importing the core
+// loads no HTTP framework and its declarations name none.
+export {
+  answerWebhook,
+  answerFeatureRead,
+  answerFeatureGuard,
+  type AdapterLogger,
+  type HostAdapterOptions,
+  type HttpAnswer,
+  type TenantResolver,
+} from './adapters/core.js';
+export { createFeatureChecks, type TenantFeatureSource } from './features/checks.js';
+export {
+  createWebAdapter,
+  type WebAdapter,
+  type WebAdapterOptions,
+  type WebHandler,
+} from './adapters/web.js';
 
 // OpenFeature: OFREP endpoints (also in the adapters and our server) and the flag evaluation they
 // share. The server provider, which loads @openfeature/server-sdk, is in src/openfeature/index.ts.
@@ -122,19 +138,33 @@ export * from './openfeature/http.js';
 // Metrics: an injected interface, and its Prometheus implementation
 export * from './metrics/index.js';
 
-// HTTP and composition
-export { buildServer, buildMetricsServer, type ServerDeps, type ServerOptions } from './server/app.js';
-export { loggerOptions, REDACT_PATHS } from './server/logging.js';
-export {
-  createApiToken,
-  revokeApiToken,
-  hashToken,
-  parseAdminTokens,
-  type AuthConfig,
-} from './server/auth.js';
+// Admin API tokens and the one HTTP error shape (the Fastify server itself is at '@packages/billing/server')
+export { errorResponse, HttpError, type ApiErrorBody } from './http/error-response.js';
+export { createApiToken, revokeApiToken, hashToken, parseAdminTokens, type AuthConfig } from './http/auth.js';
 
 // Managing tenants, overrides and the feature catalog (also over the admin API and the CLI)
 export * from './management/index.js';
 export { databaseCatalog, type CatalogSource } from './catalog/registry.js';
 export { featureReaderFor, registerFeatureReader } from './feature-cache/registry.js';
 export { createBillingContext, type BillingContext, type BillingContextOptions } from './context.js';
+
+// The database: opened from DATABASE_URL / DATABASE_SCHEMA (else an embedded PGlite), our migrations
+// and their runner, and the generated Prisma client (built and shipped; no `prisma generate`).
+export {
+  openDatabase,
+  migrate,
+  readMigrations,
+  MigrationChecksumError,
+  MIGRATIONS_DIR,
+  DEFAULT_SCHEMA,
+  DatabaseConfigError,
+  resolveDatabaseTarget,
+  createPrismaClient,
+  PrismaClient,
+  Prisma,
+  type Database,
+  type OpenDatabaseOptions,
+  type MigrationResult,
+  type DatabaseTarget,
+  type PrismaHandle,
+} from '@packages/db';

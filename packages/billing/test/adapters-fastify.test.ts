@@ -2,13 +2,9 @@ import { Writable } from 'node:stream';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBillingEnv } from '../src/context.js';
-import {
-  billingPlugin,
-  buildMetricsServer,
-  buildServer,
-  createFastifyGuards,
-  createPrometheusMetrics,
-} from '../src/index.js';
+import { billingPlugin, createFastifyGuards } from '../src/fastify.js';
+import { createPrometheusMetrics } from '../src/index.js';
+import { buildMetricsServer, buildServer } from '../src/server.js';
 import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';
 
 const ADMIN_TOKEN = 'admin-token-0123456789abcdef';

@@ -2,12 +2,8 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createExpressAdapter,
-  createPrometheusMetrics,
-  createWebAdapter,
-  type WebAdapter,
-} from '../src/index.js';
+import { createExpressAdapter } from '../src/express.js';
+import { createPrometheusMetrics, createWebAdapter, type WebAdapter } from '../src/index.js';
 import { setupWebhookTestEnv, type WebhookTestEnv } from './webhook-helpers.js';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createApiToken, hashToken, revokeApiToken } from '../src/server/auth.js';
+import { createApiToken, hashToken, revokeApiToken } from '../src/http/auth.js';
 import {
   ADMIN_TOKEN,
   bearer,

@@ -9,7 +9,7 @@ import {
 import { createFeatureReader } from '../src/feature-cache/index.js';
 import { createFeatureSyncService, type FeatureSyncService } from '../src/feature-sync/index.js';
 import { buildServer } from '../src/server/app.js';
-import type { AuthConfig } from '../src/server/auth.js';
+import type { AuthConfig } from '../src/http/auth.js';
 import type { FeatureMap } from '../src/types.js';
 import { createStripeSyncService, type StripeSyncService } from '../src/stripe-sync/index.js';
 import { setupBillingTestEnv, type BillingTestEnv } from './helpers/env.js';

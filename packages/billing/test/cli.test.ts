@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   EXIT_FAILED,
   EXIT_INTERRUPTED,
@@ -15,6 +15,7 @@ import { captureStream } from './admin-helpers.js';
 import { seedPlan, seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
 import { useAdminTestEnv } from './helpers/use-env.js';
 import { finished } from './helpers/child-process.js';
+import { ensureBuilt } from './helpers/build.js';
 
 const env = await useAdminTestEnv();
 const plans = await seedPlans(env.stripe);
@@ -252,6 +253,8 @@ describe('migrate-stripe-metadata-to-db', () => {
 });
 
 describe('bin', () => {
+  // The bin runs the compiled package.
+  beforeAll(ensureBuilt, 300_000);
   const bin = fileURLToPath(new URL('../bin/migrate-stripe-metadata-to-db.mjs', import.meta.url));
   const exec = (args: string[], extraEnv: Record<string, string>) =>
     finished(spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', ...extraEnv } }));

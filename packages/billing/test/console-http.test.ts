@@ -1,7 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { buildServer } from '../src/server/app.js';
-import { createApiToken, revokeApiToken } from '../src/server/auth.js';
+import { createApiToken, revokeApiToken } from '../src/http/auth.js';
 import { ADMIN_TOKEN, TENANT_A_TOKEN } from './admin-helpers.js';
 import { setupConsoleEnv } from './console-helpers.js';
 import { closeAfterAll } from './helpers/use-env.js';

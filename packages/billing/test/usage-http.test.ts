@@ -3,16 +3,16 @@ import { createIsolatedDatabase } from '@packages/db';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runManageCli } from '../src/cli/manage.js';
 import { featureReaderFor } from '../src/feature-cache/registry.js';
+import { billingPlugin } from '../src/fastify.js';
 import {
   addFeature,
-  billingPlugin,
-  buildServer,
   createPrometheusMetrics,
   createTenant,
   createUsageService,
   createWebAdapter,
   setFeatureOverride,
 } from '../src/index.js';
+import { buildServer } from '../src/server.js';
 import { ADMIN_TOKEN, bearer, captureStream, TENANT_A_TOKEN } from './admin-helpers.js';
 
 /** Usage over HTTP (admin API, the adapters), the CLI and the Prometheus counters (docs/usage.md). */

@@ -1,6 +1,8 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+
+// PGlite (Postgres in WASM, several MB of JavaScript) is loaded on first use, so a host that sets
+// DATABASE_URL never loads it and importing the package stays light.
+const loadPGlite = async () => (await import('@electric-sql/pglite')).PGlite;
 
 export interface EmbeddedPostgres {
   /** A postgres:// URL that any wire-protocol client (pg, Prisma's adapter) can use. */
@@ -34,6 +36,8 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions = {}):
     options.dataDir === undefined
       ? (options.templateFile ?? (process.env[EMBEDDED_TEMPLATE_VARIABLE]?.trim() || undefined))
       : undefined;
+  const PGlite = await loadPGlite();
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const db = await PGlite.create(
     options.dataDir,
     templateFile ? { loadDataDir: await readTemplate(templateFile) } : undefined,
@@ -60,6 +64,7 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions = {}):
  * never sees half a file.
  */
 export async function writeEmbeddedTemplate(file: string): Promise<void> {
+  const PGlite = await loadPGlite();
   const db = await PGlite.create();
   try {
     const tarball = await db.dumpDataDir('none');

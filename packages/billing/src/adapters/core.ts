@@ -5,9 +5,9 @@ import type { TenantFeatureSource } from '../features/checks.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import type { CatalogSource } from '../catalog/registry.js';
 import { hostAuthorizer, type OfrepOptions } from '../openfeature/ofrep.js';
-import type { AuthConfig } from '../server/auth.js';
+import type { AuthConfig } from '../http/auth.js';
 import type { FeatureCatalog } from '../types.js';
-import { errorResponse } from '../server/admin-routes.js';
+import { errorResponse } from '../http/error-response.js';
 import type { UsageService } from '../usage/index.js';
 import type { StripeWebhookHandler, WebhookResult } from '../webhooks/index.js';
 

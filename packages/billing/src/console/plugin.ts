@@ -3,7 +3,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { PrismaClient } from '@packages/db';
 import type { CustomPlanService } from '../custom-plans/index.js';
 import type { FeatureSyncService } from '../feature-sync/index.js';
-import { errorResponse } from '../server/admin-routes.js';
+import { errorResponse } from '../http/error-response.js';
 import type { ErrorPages } from '../server/error-shape.js';
 import {
   authenticateToken,
@@ -11,7 +11,7 @@ import {
   hashToken,
   type AuthConfig,
   type Principal,
-} from '../server/auth.js';
+} from '../http/auth.js';
 import type { FeatureCatalog } from '../types.js';
 import type { StripeWebhookPipeline } from '../webhooks/index.js';
 import { field, parseFormBody, type FormBody } from './form.js';

@@ -3,7 +3,7 @@ import { isCatalogSource, type CatalogSource } from '../catalog/registry.js';
 import type { TenantFeatures } from '../feature-cache/index.js';
 import type { TenantFeatureSource } from '../features/checks.js';
 import { isTenantId } from '../identifiers.js';
-import { authenticateToken, bearerToken, type AuthConfig } from '../server/auth.js';
+import { authenticateToken, bearerToken, type AuthConfig } from '../http/auth.js';
 import type { FeatureCatalog } from '../types.js';
 import { evaluateAll, evaluateFlag, isNotFound, type RemainingOf } from './evaluation.js';
 

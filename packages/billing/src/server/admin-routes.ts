@@ -1,31 +1,11 @@
-import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { HttpErrorCode } from '../error-codes.js';
 import type { PrismaClient } from '@packages/db';
 import { emptyState } from '../core/index.js';
 import type { CustomPlanService } from '../custom-plans/index.js';
 import { parseOrThrow } from '../custom-plans/validation.js';
-import {
-  BillingError,
-  ConcurrencyError,
-  CustomerAlreadyLinkedError,
-  CustomPlanError,
-  FeatureAlreadyExistsError,
-  FeatureNotFoundError,
-  IdempotencyConflictError,
-  ReservationExpiredError,
-  ReservationNotFoundError,
-  TenantAlreadyExistsError,
-  MetadataError,
-  EntitlementFeatureError,
-  PlanNotFoundError,
-  StripeApiError,
-  StripeRateLimitError,
-  TenantNotFoundError,
-  UnknownFeatureError,
-  ValidationError,
-  WebhookEventNotFoundError,
-} from '../errors.js';
+import { TenantNotFoundError, ValidationError } from '../errors.js';
+import { errorResponse, HttpError } from '../http/error-response.js';
 import { listAuditEntries } from '../audit/index.js';
 import { readTenantWithFeatures, toTenantFeatures } from '../feature-cache/index.js';
 import { auditCursorSchema, planRefSchema, tenantIdSchema } from '../identifiers.js';
@@ -35,7 +15,13 @@ import { managementRoutes } from './management-routes.js';
 import { usageRoutes } from './usage-routes.js';
 import { webhookAdminRoutes } from './webhook-admin-routes.js';
 import type { StripeWebhookPipeline } from '../webhooks/index.js';
-import { authenticateToken, bearerToken, canReadTenant, type AuthConfig, type Principal } from './auth.js';
+import {
+  authenticateToken,
+  bearerToken,
+  canReadTenant,
+  type AuthConfig,
+  type Principal,
+} from '../http/auth.js';
 
 // Owned by the admin API work: authenticated /api/admin/* endpoints.
 export interface AdminRouteDeps {
@@ -57,27 +43,6 @@ export interface AdminRouteDeps {
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
-  }
-}
-
-export interface ApiErrorBody {
-  error: {
-    code: HttpErrorCode;
-    message: string;
-    issues?: { path: string; message: string }[];
-    step?: string;
-  };
-}
-
-/** An HTTP error with our `{ error: { code, message } }` body, thrown from handlers and hooks. */
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: HttpErrorCode,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
   }
 }
 
@@ -259,101 +224,6 @@ function required<T>(service: T | undefined, what: string): T {
 
 function stripUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-}
-
-/** Typed library errors → HTTP status; anything unexpected is a 500 whose details stay in the log. */
-export function errorResponse(error: unknown): {
-  status: number;
-  body: ApiErrorBody;
-  headers: Record<string, string>;
-} {
-  const body = (
-    code: HttpErrorCode,
-    message: string,
-    issues?: { path: string; message: string }[],
-  ): ApiErrorBody => ({
-    error: { code, message, ...(issues ? { issues } : {}) },
-  });
-  if (error instanceof HttpError)
-    return { status: error.statusCode, body: body(error.code, error.message), headers: error.headers };
-  if (error instanceof ValidationError)
-    return { status: 400, body: body(error.code, error.message, error.issues), headers: {} };
-  if (error instanceof UnknownFeatureError) {
-    return {
-      status: 400,
-      body: body(error.code, error.message, [{ path: error.context, message: error.message }]),
-      headers: {},
-    };
-  }
-  if (
-    error instanceof TenantAlreadyExistsError ||
-    error instanceof CustomerAlreadyLinkedError ||
-    error instanceof FeatureAlreadyExistsError ||
-    error instanceof IdempotencyConflictError ||
-    error instanceof ReservationExpiredError
-  ) {
-    return { status: 409, body: body(error.code, error.message), headers: {} };
-  }
-  if (
-    error instanceof TenantNotFoundError ||
-    error instanceof PlanNotFoundError ||
-    error instanceof FeatureNotFoundError ||
-    error instanceof WebhookEventNotFoundError ||
-    error instanceof ReservationNotFoundError
-  ) {
-    return { status: 404, body: body(error.code, error.message), headers: {} };
-  }
-  if (error instanceof CustomPlanError) {
-    // Stripe refused or failed: our gateway problem (502).
-    const stripeSide = error.code.startsWith('stripe_') || error.cause instanceof StripeApiError;
-    if (stripeSide)
-      return {
-        status: 502,
-        body: { error: { code: error.code, message: error.message, step: error.step } },
-        headers: {},
-      };
-    // Our own failure (database, unexpected error): not a conflict the caller could resolve, and its
-    // message carries internals, which stay in the log like every other 500.
-    if (error.code === 'custom_plan_failed') {
-      const message = `Custom plan creation failed at step "${error.step}"; whatever it created in Stripe was undone where that was safe. Details are in the server log.`;
-      return { status: 500, body: { error: { code: error.code, message, step: error.step } }, headers: {} };
-    }
-    // A conflict the caller resolves (another attempt, an idempotency key reused for another plan):
-    // the code and message say what to do; the internal step adds nothing to that.
-    return { status: 409, body: body(error.code, error.message), headers: {} };
-  }
-  if (error instanceof StripeRateLimitError)
-    return { status: 503, body: body(error.code, error.message), headers: { 'retry-after': '5' } };
-  if (error instanceof StripeApiError)
-    return { status: 502, body: body(error.code, error.message), headers: {} };
-  if (error instanceof MetadataError || error instanceof EntitlementFeatureError)
-    return { status: 502, body: body(error.code, error.message), headers: {} };
-  if (error instanceof ConcurrencyError)
-    return { status: 409, body: body(error.code, error.message), headers: {} };
-  if (error instanceof BillingError)
-    return { status: 400, body: body(error.code, error.message), headers: {} };
-  const fastifyError = error as Partial<FastifyError>;
-  if (
-    typeof fastifyError.statusCode === 'number' &&
-    fastifyError.statusCode >= 400 &&
-    fastifyError.statusCode < 500
-  ) {
-    const code =
-      fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
-      fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
-        ? 'invalid_json'
-        : fastifyError.statusCode === 413
-          ? 'payload_too_large'
-          : fastifyError.statusCode === 415
-            ? 'unsupported_media_type'
-            : 'bad_request';
-    return {
-      status: fastifyError.statusCode,
-      body: body(code, fastifyError.message ?? 'Bad request'),
-      headers: {},
-    };
-  }
-  return { status: 500, body: body('internal_error', 'Internal server error'), headers: {} };
 }
 
 function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply) {

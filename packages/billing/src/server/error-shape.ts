@@ -8,7 +8,7 @@ import type {
   FastifyServerOptions,
 } from 'fastify';
 import type { HttpErrorCode } from '../error-codes.js';
-import { errorResponse } from './admin-routes.js';
+import { errorResponse } from '../http/error-response.js';
 
 /**
  * One error shape, `{ "error": { "code", "message" } }`, for every response the server sends:

@@ -22,7 +22,7 @@ import {
   type TenantManagementOptions,
 } from '../management/index.js';
 import { authenticated, forbidden, requireAdmin, type AdminRouteDeps } from './admin-routes.js';
-import { canReadTenant } from './auth.js';
+import { canReadTenant } from '../http/auth.js';
 import {
   bundleSchema,
   featureKeyParamSchema,

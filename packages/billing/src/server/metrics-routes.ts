@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { PrometheusMetrics } from '../metrics/index.js';
-import { authenticateToken, bearerToken, type AuthConfig } from './auth.js';
+import { authenticateToken, bearerToken, type AuthConfig } from '../http/auth.js';
 
 export interface MetricsRouteOptions {
   prometheus: PrometheusMetrics;

@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { parseOrThrow } from '../custom-plans/validation.js';
 import { featureKeyParamSchema, tenantIdSchema } from '../identifiers.js';
 import type { UsageService } from '../usage/index.js';
-import { authenticated, forbidden, HttpError, requireAdmin } from './admin-routes.js';
-import { canReadTenant } from './auth.js';
+import { HttpError } from '../http/error-response.js';
+import { authenticated, forbidden, requireAdmin } from './admin-routes.js';
+import { canReadTenant } from '../http/auth.js';
 
 /**
  * Usage of metered features (docs/usage.md) over the admin API. A tenant's own token may track,

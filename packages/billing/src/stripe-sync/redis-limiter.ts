@@ -38,8 +38,16 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], 60000)
 return wait`;
 
+/**
+ * The one command the bucket sends (an ioredis `Redis` or `Cluster` has it). Named structurally so
+ * the declarations a host type-checks against do not pull in ioredis's own.
+ */
+export interface RedisEval {
+  eval(script: string, numKeys: number, ...args: string[]): Promise<unknown>;
+}
+
 export interface RedisTokenBucketOptions {
-  redis: Redis;
+  redis: RedisEval;
   /** The bucket's key; every process spending one Stripe account's budget must use the same one. */
   key: string;
   ratePerSecond: number;

@@ -1,4 +1,4 @@
-import type { Principal } from '../../server/auth.js';
+import type { Principal } from '../../http/auth.js';
 import { html, type Html, type HtmlValue } from '../html.js';
 
 /** What every page needs to render its shell: who is signed in and this session's CSRF token. */

@@ -1,0 +1,12 @@
+// '@packages/billing/fastify': the plugin and guards for the host's own Fastify app.
+// Fastify is the host's; this module only names its types.
+export {
+  billingPlugin,
+  createFastifyGuards,
+  FEATURES_PATH,
+  WEBHOOK_PATH,
+  type BillingPluginOptions,
+  type FastifyGuardOptions,
+  type FastifyGuards,
+} from './adapters/fastify.js';
+export type { AdapterLogger, HostAdapterOptions, HttpAnswer, TenantResolver } from './adapters/core.js';
