@@ -1,12 +1,16 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_FAILED, runMigrateCli } from '../src/cli/migrate-stripe-metadata-to-db.js';
 import { EXIT_DRIFT, runReconcileCli } from '../src/cli/reconcile.js';
 import { captureStream } from './admin-helpers.js';
 import { seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
 import { useAdminTestEnv } from './helpers/use-env.js';
 import { finished } from './helpers/child-process.js';
+import { ensureBuilt } from './helpers/build.js';
+
+// The npm scripts run the compiled package (npm run build); rebuilt here when a source is newer.
+beforeAll(ensureBuilt, 300_000);
 
 /**
  * The CLIs as an operator runs them: the documented npm commands as real child processes, their

@@ -94,7 +94,7 @@ describe('the billing context honours DATABASE_SCHEMA', () => {
 
 describe('entry points report a bad schema in one line', () => {
   it('npm run db:migrate with DATABASE_SCHEMA=Bad-Name', { timeout: 60_000 }, async () => {
-    const result = await run(['packages/db/src/migrate-cli.ts'], {
+    const result = await run(['packages/billing/src/cli/main.ts', 'db', 'migrate'], {
       PATH: process.env.PATH,
       DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/test',
       DATABASE_SCHEMA: 'Bad-Name',
@@ -107,7 +107,7 @@ describe('entry points report a bad schema in one line', () => {
 
   it.skipIf(!url)('npm run db:migrate applies into DATABASE_SCHEMA', { timeout: 60_000 }, async () => {
     const schema = freshSchema();
-    const result = await run(['packages/db/src/migrate-cli.ts'], {
+    const result = await run(['packages/billing/src/cli/main.ts', 'db', 'migrate'], {
       PATH: process.env.PATH,
       DATABASE_URL: url,
       DATABASE_SCHEMA: schema,

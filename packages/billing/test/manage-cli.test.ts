@@ -6,6 +6,10 @@ import { EXIT_USAGE, runMigrateCli } from '../src/cli/migrate-stripe-metadata-to
 import { featureReaderFor } from '../src/feature-cache/registry.js';
 import { captureStream } from './admin-helpers.js';
 import { createIsolatedDatabase, type Database } from '@packages/db';
+import { ensureBuilt } from './helpers/build.js';
+
+// The npm scripts run the compiled package (npm run build); rebuilt here when a source is newer.
+beforeAll(ensureBuilt, 300_000);
 
 let db: Database;
 let context: ManageCliContext;

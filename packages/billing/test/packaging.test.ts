@@ -17,6 +17,7 @@ const manifest = JSON.parse(await readFile(path.join(packageDir, 'package.json')
   bin: Record<string, string>;
   files: string[];
   sideEffects: boolean;
+  version: string;
 };
 const FRAMEWORKS = [
   'fastify',
@@ -145,5 +146,76 @@ describe('the built package', () => {
     );
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout.trim()).toBe('function function function');
+  });
+});
+
+describe('the stripe-entitlements bin (compiled)', () => {
+  const bin = path.join(packageDir, manifest.bin['stripe-entitlements']!);
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    finished(spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', ...env } }));
+  const COMMANDS = [
+    'serve',
+    'worker',
+    'db',
+    'sync',
+    'reconcile',
+    'manage',
+    'migrate-stripe-metadata-to-db',
+    'migrate-metadata-to-entitlements',
+    'generate-feature-types',
+  ];
+
+  it('ships the spec command and the one CLI as bins', () => {
+    expect(Object.keys(manifest.bin).sort()).toEqual([
+      'migrate-metadata-to-entitlements',
+      'migrate-stripe-metadata-to-db',
+      'stripe-entitlements',
+    ]);
+  });
+
+  it('--help lists every command; --version prints the package version, also as JSON', async () => {
+    const help = await cli(['--help']);
+    expect(help.code, help.stderr).toBe(0);
+    for (const command of COMMANDS) expect(help.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
+    const version = await cli(['--version']);
+    expect(version.stdout.trim()).toBe(`stripe-entitlements ${manifest.version}`);
+    const json = await cli(['db', '--version', '--json']);
+    expect(JSON.parse(json.stdout)).toEqual({
+      name: '@packages/billing',
+      command: 'db',
+      version: manifest.version,
+    });
+  });
+
+  it('every command answers --help (exit 0) and --version without touching a database', async () => {
+    const results = await Promise.all(COMMANDS.map((command) => cli([command, '--help'])));
+    for (const [i, result] of results.entries()) {
+      expect(result.code, `${COMMANDS[i]} --help: ${result.stderr}`).toBe(0);
+      expect(result.stdout, COMMANDS[i]).toMatch(/Usage:/);
+    }
+    const versions = await Promise.all(COMMANDS.map((command) => cli([command, '--version'])));
+    for (const result of versions)
+      expect(result.stdout.trim()).toBe(`stripe-entitlements ${manifest.version}`);
+  });
+
+  it('an unknown command, or none, is bad usage (exit 2)', async () => {
+    const unknown = await cli(['reconcil']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command 'reconcil'.*\n.*reconcile/s);
+    expect((await cli([])).code).toBe(2);
+  });
+
+  it('db migrate / db status need DATABASE_URL and a valid DATABASE_SCHEMA (exit 2, one line)', async () => {
+    const none = await cli(['db', 'status']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^Configuration error: DATABASE_URL is not set/);
+    const bad = await cli(['db', 'migrate'], {
+      DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/test',
+      DATABASE_SCHEMA: 'Bad-Name',
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^Configuration error: DATABASE_SCHEMA/),
+    ]);
   });
 });

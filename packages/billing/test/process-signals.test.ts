@@ -1,8 +1,12 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { watched } from './helpers/child-process.js';
+import { ensureBuilt } from './helpers/build.js';
+
+// The npm scripts run the compiled package (npm run build); rebuilt here when a source is newer.
+beforeAll(ensureBuilt, 300_000);
 
 /**
  * Signals through the real process chain (npm → sh → node), as a deploy tool or a terminal sends

@@ -12,6 +12,10 @@ import {
 } from '@packages/billing';
 import { useBillingTestEnv } from './helpers/use-env.js';
 import { finished } from './helpers/child-process.js';
+import { ensureBuilt } from './helpers/build.js';
+
+// The npm scripts run the compiled package (npm run build); rebuilt here when a source is newer.
+beforeAll(ensureBuilt, 300_000);
 
 /**
  * Every TypeScript example of the spec (shared/spec/billing-package-README.md), verbatim: the same

@@ -24,10 +24,12 @@ export {
 } from './embedded.js';
 export {
   migrate,
+  migrationStatus,
   readMigrations,
   MigrationChecksumError,
   MIGRATIONS_DIR,
   type MigrationResult,
+  type MigrationStatus,
 } from './migrate.js';
 export { Prisma } from './generated/prisma/client.js';
 export type {

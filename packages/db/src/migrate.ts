@@ -119,6 +119,45 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
   return result;
 }
 
+export interface MigrationStatus {
+  /** Applied migrations, in name order (a name that is no longer shipped is listed too). */
+  applied: string[];
+  /** Shipped migrations not applied yet, in the order `migrate` would apply them. */
+  pending: string[];
+}
+
+/** What `migrate` would do in `schema`, read without writing (and without creating the schema). */
+export async function migrationStatus(options: {
+  connectionString: string;
+  schema?: string;
+  migrationsDir?: string;
+}): Promise<MigrationStatus> {
+  const schema = options.schema ?? 'public';
+  assertSafeIdentifier(schema);
+  const migrations = await readMigrations(options.migrationsDir);
+  const client = new pg.Client({ connectionString: options.connectionString });
+  await client.connect();
+  try {
+    const { rows: exists } = await client.query<{ table: string | null }>(
+      'SELECT to_regclass($1)::text AS table',
+      [`"${schema}"."_prisma_migrations"`],
+    );
+    const applied = new Set<string>();
+    if (exists[0]?.table) {
+      const { rows } = await client.query<{ migration_name: string }>(
+        `SELECT migration_name FROM "${schema}"."_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+      );
+      for (const row of rows) applied.add(row.migration_name);
+    }
+    return {
+      applied: [...applied].sort(),
+      pending: migrations.map((m) => m.name).filter((name) => !applied.has(name)),
+    };
+  } finally {
+    await client.end();
+  }
+}
+
 export class MigrationChecksumError extends Error {
   constructor(readonly migrationName: string) {
     super(
