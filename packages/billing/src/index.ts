@@ -147,6 +147,7 @@ export * from './management/index.js';
 export { databaseCatalog, type CatalogSource } from './catalog/registry.js';
 export { featureReaderFor, registerFeatureReader } from './feature-cache/registry.js';
 export { createBillingContext, type BillingContext, type BillingContextOptions } from './context.js';
+export { lazyBillingContext, type LazyBillingContext } from './lazy-context.js';
 
 // The database: opened from DATABASE_URL / DATABASE_SCHEMA (else an embedded PGlite), our migrations
 // and their runner, and the generated Prisma client (built and shipped; no `prisma generate`).
