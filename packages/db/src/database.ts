@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import pg from 'pg';
 import { createPrismaClient, type PrismaClient, type PrismaHandle } from './client.js';
 import { startEmbeddedPostgres } from './embedded.js';
-import { assertSafeIdentifier, migrate } from './migrate.js';
+import { assertSafeIdentifier, migrate, MIGRATIONS_DIR } from './migrate.js';
 import { resolveDatabaseTarget, resolveEmbeddedSchema } from './target.js';
 
 export interface Database extends PrismaHandle {
@@ -104,7 +106,8 @@ export async function createIsolatedDatabase(
   options: { poolMax?: number; readPoolMax?: number } = {},
 ): Promise<Database> {
   const url = process.env.DATABASE_URL;
-  if (!url) return openDatabase({ databaseUrl: undefined, poolMax: options.poolMax });
+  if (!url)
+    return registerDemoCatalog(await openDatabase({ databaseUrl: undefined, poolMax: options.poolMax }));
   const schema = `t_${randomBytes(6).toString('hex')}`;
   assertSafeIdentifier(schema);
   const db = await openDatabase({
@@ -113,14 +116,32 @@ export async function createIsolatedDatabase(
     poolMax: options.poolMax,
     readPoolMax: options.readPoolMax,
   });
-  return {
+  const isolated = {
     ...db,
     async close() {
       await db.close();
       await dropSchema(url, schema);
     },
   };
+  try {
+    return await registerDemoCatalog(isolated);
+  } catch (error) {
+    await isolated.close().catch(() => {});
+    throw error;
+  }
 }
+
+/**
+ * The demo's feature keys (the rows migration 20261125000100 seeds, which a later migration removes
+ * from new installs): the tests' plans use them, as a host's plans use the keys it registered.
+ */
+async function registerDemoCatalog(db: Database): Promise<Database> {
+  const seed = await readFile(path.join(MIGRATIONS_DIR, DEMO_CATALOG_MIGRATION, 'migration.sql'), 'utf8');
+  await db.prisma.$executeRawUnsafe(seed);
+  return db;
+}
+
+const DEMO_CATALOG_MIGRATION = '20261125000100_seed_feature_catalog';
 
 /** Drops a schema and everything in it (used for per-test and demo schemas, never for `public`). */
 export async function dropSchema(connectionString: string, schema: string): Promise<void> {

@@ -90,7 +90,10 @@ export function createFeatureCatalog(defs: readonly FeatureDefinition[]): Featur
   return catalog;
 }
 
-/** Mirrors the seed migration 20261125000100_seed_feature_catalog; a test keeps them in sync. */
+/**
+ * The demo's keys, which the demo and the tests register: mirrors the seed migration
+ * 20261125000100_seed_feature_catalog (a test keeps them in sync), which new installs no longer keep.
+ */
 export const DEFAULT_FEATURE_CATALOG: FeatureCatalog = createFeatureCatalog([
   { key: 'api_access', type: 'boolean', description: 'Access to the public REST API' },
   { key: 'advanced_analytics', type: 'boolean', description: 'Advanced analytics dashboards' },

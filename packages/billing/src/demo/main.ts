@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { checkSchemaName, DatabaseConfigError, dropSchema, openDatabase, type Database } from '@packages/db';
 import { startStripeEmulator } from '@packages/stripe-emulator';
+import { DEFAULT_FEATURE_CATALOG } from '../catalog/index.js';
 import { createBillingContext, type BillingContext } from '../context.js';
 import { messageOf, ValidationError } from '../errors.js';
 import { buildServer } from '../server/app.js';
@@ -31,6 +32,15 @@ let server: Awaited<ReturnType<typeof buildServer>> | undefined;
 let database: Database | undefined;
 try {
   database = await openDemoDatabase(schema);
+  // The demo's plans use these keys; like any host, it registers its catalog (new installs start empty).
+  await database.prisma.featureCatalog.createMany({
+    data: [...DEFAULT_FEATURE_CATALOG.values()].map(({ key, type, description }) => ({
+      key,
+      type,
+      description,
+    })),
+    skipDuplicates: true,
+  });
   context = await createBillingContext({
     database,
     // A fresh database each run: a fresh cache namespace too, or Redis would still hold the last run's versions.
