@@ -81,7 +81,8 @@ async function packagesLoadedBy(specifier: string): Promise<string[]> {
   return JSON.parse(line!.slice('LOADED '.length)) as string[];
 }
 
-describe('the built package', () => {
+// Each test starts node processes; on a crowded machine one can take tens of seconds.
+describe('the built package', { timeout: 180_000 }, () => {
   it('is one module type, declares no side effects, and ships no tests or sources', () => {
     expect(manifest.sideEffects).toBe(false);
     expect(manifest.files).toContain('dist');
@@ -149,7 +150,7 @@ describe('the built package', () => {
   });
 });
 
-describe('the stripe-entitlements bin (compiled)', () => {
+describe('the stripe-entitlements bin (compiled)', { timeout: 180_000 }, () => {
   const bin = path.join(packageDir, manifest.bin['stripe-entitlements']!);
   const cli = (args: string[], env: Record<string, string> = {}) =>
     finished(spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', ...env } }));
