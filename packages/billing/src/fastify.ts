@@ -10,3 +10,5 @@ export {
   type FastifyGuards,
 } from './adapters/fastify.js';
 export type { AdapterLogger, HostAdapterOptions, HttpAnswer, TenantResolver } from './adapters/core.js';
+// OFREP routes as a Fastify plugin (the host adapter above registers them too).
+export { ofrepRoutes } from './openfeature/fastify-routes.js';

@@ -3,13 +3,9 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import {
-  billingPlugin,
-  createExpressAdapter,
-  createWebAdapter,
-  databaseCatalog,
-  setFeatureOverride,
-} from '../src/index.js';
+import { createExpressAdapter } from '../src/express.js';
+import { billingPlugin } from '../src/fastify.js';
+import { createWebAdapter, databaseCatalog, setFeatureOverride } from '../src/index.js';
 import { restrictedFeatures } from '../src/core/index.js';
 import { inTransaction, updateTenantFeatures } from '../src/tenant-store/index.js';
 import { ADMIN_TOKEN, TENANT_A_TOKEN, testAuthConfig } from './admin-helpers.js';

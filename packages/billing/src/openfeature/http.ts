@@ -26,4 +26,3 @@ export {
   type OfrepOptions,
   type OfrepRequest,
 } from './ofrep.js';
-export { ofrepRoutes } from './fastify-routes.js';

@@ -7,7 +7,8 @@ import { consoleErrorPages, consolePlugin, type ConsoleDeps } from '../console/i
 import { databaseCatalog } from '../catalog/registry.js';
 import { featureReaderFor } from '../feature-cache/registry.js';
 import { noopMetrics, type BillingMetrics, type PrometheusMetrics } from '../metrics/index.js';
-import { ofrepRoutes, tokenAuthorizer } from '../openfeature/http.js';
+import { ofrepRoutes } from '../openfeature/fastify-routes.js';
+import { tokenAuthorizer } from '../openfeature/http.js';
 import type { StripeWebhookHandler } from '../webhooks/index.js';
 import { adminRoutes, type AdminRouteDeps } from './admin-routes.js';
 import { errorShapeOptions, installErrorShape } from './error-shape.js';
