@@ -134,6 +134,11 @@ export const configVariables = {
   // after a product and price had been created (and then archived).
   CHECKOUT_SUCCESS_URL: variable(optional(httpUrl('must be an http(s) URL'))),
   CHECKOUT_CANCEL_URL: variable(optional(httpUrl('must be an http(s) URL'))),
+  // Usage alerts (docs/usage.md): signed webhooks to the host when a metered key crosses 80 % / 100 %.
+  USAGE_WEBHOOK_URL: variable(optional(httpUrl('must be an http(s) URL'))),
+  USAGE_WEBHOOK_SECRET: variable(optional(z.string().min(16, 'must be at least 16 characters')), {
+    secret: true,
+  }),
   PAYMENT_GRACE_PERIOD_DAYS: variable(
     optional(wholeNumber(365, 'must be a whole number of days from 0 to 365')),
   ),
@@ -323,6 +328,16 @@ export function parseBillingConfig(
       });
     }
   }
+  if (
+    !failed('USAGE_WEBHOOK_URL') &&
+    !failed('USAGE_WEBHOOK_SECRET') &&
+    config.USAGE_WEBHOOK_URL &&
+    !config.USAGE_WEBHOOK_SECRET
+  )
+    issues.push({
+      path: 'USAGE_WEBHOOK_SECRET',
+      message: 'USAGE_WEBHOOK_SECRET is required with USAGE_WEBHOOK_URL: the alerts are signed with it',
+    });
   if (
     requirements.requireWebhookSecret &&
     !failed('STRIPE_WEBHOOK_SECRET') &&

@@ -17,7 +17,12 @@ import {
   type StripeSyncService,
 } from './stripe-sync/index.js';
 import type { FeatureCatalog } from './types.js';
-import { createUsageService, type UsageService } from './usage/index.js';
+import {
+  createUsageAlertDispatcher,
+  createUsageService,
+  type UsageAlertDispatcher,
+  type UsageService,
+} from './usage/index.js';
 import {
   createStripeWebhookHandler,
   inboxStats,
@@ -72,6 +77,8 @@ export interface BillingContext {
   customPlans: CustomPlanService;
   /** Metered features: usage counted against the tenants' limits (docs/usage.md). */
   usage: UsageService;
+  /** With USAGE_WEBHOOK_URL: the alert outbox's deliverer (`npm start` and `npm run worker` start it). */
+  usageAlerts?: UsageAlertDispatcher;
   auth: AuthConfig;
   /** CONSOLE_SESSION_SECRET; the admin console is disabled (503) without it. */
   consoleSecret?: string;
@@ -191,7 +198,17 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       catalog: catalogSource,
       pool: db.pool,
       metrics,
+      recordAlerts: Boolean(env.USAGE_WEBHOOK_URL),
     });
+    const usageAlerts =
+      env.USAGE_WEBHOOK_URL && env.USAGE_WEBHOOK_SECRET
+        ? createUsageAlertDispatcher(db.prisma, {
+            url: env.USAGE_WEBHOOK_URL,
+            secret: env.USAGE_WEBHOOK_SECRET,
+            pool: db.pool,
+            metrics,
+          })
+        : undefined;
     const auth: AuthConfig = { tokens: env.ADMIN_API_TOKENS, prisma: db.prisma };
     const openCache = cache;
     const openLimiter = sharedLimiter;
@@ -210,6 +227,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       webhooks,
       customPlans,
       usage,
+      ...(usageAlerts ? { usageAlerts } : {}),
       auth,
       ...(env.CONSOLE_SESSION_SECRET ? { consoleSecret: env.CONSOLE_SESSION_SECRET } : {}),
       ...(graceDays !== undefined ? { gracePeriodDays: graceDays } : {}),
@@ -219,6 +237,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
         // Idempotent: a signal handler and a finally block may both call it.
         closed ??= (async () => {
           usage.close();
+          await usageAlerts?.stop();
           await openCache.close().catch(() => {});
           await openLimiter?.close().catch(() => {});
           if (ownsDb) await db.close();

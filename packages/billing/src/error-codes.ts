@@ -37,6 +37,7 @@ export const BILLING_ERROR_CODES = [
   'feature_not_metered',
   'reservation_not_found',
   'reservation_expired',
+  'usage_alert_not_found',
   // Stripe refused or failed (StripeApiError and its subclasses)
   'stripe_authentication_failed',
   'stripe_permission_denied',

@@ -236,6 +236,13 @@ export class ReservationExpiredError extends BillingError {
   }
 }
 
+/** Admin API: replay of a usage alert id that does not exist. */
+export class UsageAlertNotFoundError extends BillingError {
+  constructor(readonly alertId: number) {
+    super('usage_alert_not_found', `No usage alert ${alertId}`);
+  }
+}
+
 /** An idempotency key reused for a different request (another key, amount or operation). */
 export class IdempotencyConflictError extends BillingError {
   constructor(readonly idempotencyKey: string) {

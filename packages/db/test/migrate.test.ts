@@ -25,6 +25,7 @@ describe('migrations', () => {
       'processed_stripe_events',
       'tenant_feature_configs',
       'tenants',
+      'usage_alerts',
       'usage_counters',
       'usage_ledger',
       'usage_reservations',

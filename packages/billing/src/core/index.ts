@@ -49,6 +49,7 @@ export {
 export {
   crossedThresholds,
   decideGrant,
+  DEFAULT_USAGE_THRESHOLDS,
   meteredLimit,
   remainingOf,
   usageRulesIssues,

@@ -20,7 +20,12 @@ export type UsageOveragePolicy = (typeof USAGE_OVERAGE_POLICIES)[number];
 export interface UsageRules {
   reset: UsageReset;
   overage: UsageOveragePolicy;
+  /** Alert thresholds, percent of the limit (default 80 and 100; docs/usage.md, Alerts). */
+  thresholds?: number[];
 }
+
+/** Where alerts fire when a key names none. */
+export const DEFAULT_USAGE_THRESHOLDS: readonly number[] = [80, 100];
 
 /** Each problem with a `usage` setting, as `{ path, message }` (empty when valid). */
 export function usageRulesIssues(
@@ -41,7 +46,16 @@ export function usageRulesIssues(
       path: `${path}.overage`,
       message: `must be one of ${USAGE_OVERAGE_POLICIES.join(', ')}`,
     });
-  const extra = Object.keys(u).filter((k) => k !== 'reset' && k !== 'overage');
+  if (
+    u.thresholds !== undefined &&
+    !(
+      Array.isArray(u.thresholds) &&
+      u.thresholds.length <= 10 &&
+      u.thresholds.every((t) => Number.isInteger(t) && t >= 1 && t <= 1000)
+    )
+  )
+    issues.push({ path: `${path}.thresholds`, message: 'must be up to 10 whole percentages from 1 to 1000' });
+  const extra = Object.keys(u).filter((k) => k !== 'reset' && k !== 'overage' && k !== 'thresholds');
   if (extra.length > 0) issues.push({ path, message: `unknown field(s): ${extra.join(', ')}` });
   return issues;
 }
@@ -52,7 +66,10 @@ export function usageRulesOf(usage: unknown): UsageRules | null {
   const u = usage as Record<string, unknown>;
   if (!USAGE_RESETS.includes(u.reset as UsageReset)) return null;
   if (!USAGE_OVERAGE_POLICIES.includes(u.overage as UsageOveragePolicy)) return null;
-  return { reset: u.reset as UsageReset, overage: u.overage as UsageOveragePolicy };
+  const rules: UsageRules = { reset: u.reset as UsageReset, overage: u.overage as UsageOveragePolicy };
+  if (Array.isArray(u.thresholds))
+    rules.thresholds = [...new Set(u.thresholds as number[])].sort((a, b) => a - b);
+  return rules;
 }
 
 /**

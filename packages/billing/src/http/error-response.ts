@@ -9,6 +9,7 @@ import {
   IdempotencyConflictError,
   ReservationExpiredError,
   ReservationNotFoundError,
+  UsageAlertNotFoundError,
   TenantAlreadyExistsError,
   MetadataError,
   EntitlementFeatureError,
@@ -91,7 +92,8 @@ export function errorResponse(error: unknown): {
     error instanceof PlanNotFoundError ||
     error instanceof FeatureNotFoundError ||
     error instanceof WebhookEventNotFoundError ||
-    error instanceof ReservationNotFoundError
+    error instanceof ReservationNotFoundError ||
+    error instanceof UsageAlertNotFoundError
   ) {
     return { status: 404, body: body(error.code, error.message), headers: {} };
   }

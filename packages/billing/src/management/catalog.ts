@@ -64,7 +64,15 @@ const snapshot = (entry: CatalogEntry) => ({
   type: entry.type,
   description: entry.description,
   deprecatedAt: entry.deprecatedAt?.toISOString() ?? null,
-  ...(entry.usage ? { usage: { reset: entry.usage.reset, overage: entry.usage.overage } } : {}),
+  ...(entry.usage
+    ? {
+        usage: {
+          reset: entry.usage.reset,
+          overage: entry.usage.overage,
+          ...(entry.usage.thresholds ? { thresholds: entry.usage.thresholds } : {}),
+        },
+      }
+    : {}),
 });
 
 async function audit(

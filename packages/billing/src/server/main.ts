@@ -90,6 +90,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       onError: (error) => app.log.error({ err: error }, 'webhook worker could not claim; retrying'),
     });
   }
+  // Usage alerts (USAGE_WEBHOOK_URL): delivered from the outbox; context.close() stops it.
+  if (!stopping) context.usageAlerts?.start();
   const graceMinutes = config.PAYMENT_GRACE_CHECK_MINUTES ?? DEFAULT_GRACE_CHECK_MINUTES;
   if (graceMinutes > 0 && !stopping) {
     grace = schedulePaymentGrace(context.prisma, context.featureSync, {

@@ -64,7 +64,11 @@ const renameBody = z.object({ name: z.string() }).strict();
 const linkBody = z.object({ stripeCustomerId: z.string() }).strict();
 const overrideBody = z.object({ value: z.union([z.boolean(), z.number()]) }).strict();
 const usageRules = z
-  .object({ reset: z.enum(USAGE_RESETS), overage: z.enum(USAGE_OVERAGE_POLICIES) })
+  .object({
+    reset: z.enum(USAGE_RESETS),
+    overage: z.enum(USAGE_OVERAGE_POLICIES),
+    thresholds: z.array(z.number().int()).optional(),
+  })
   .strict();
 const addFeatureBody = z
   .object({

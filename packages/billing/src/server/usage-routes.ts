@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { PrismaClient } from '@packages/db';
 import { z } from 'zod';
 import { parseOrThrow } from '../custom-plans/validation.js';
 import { featureKeyParamSchema, tenantIdSchema } from '../identifiers.js';
@@ -6,6 +7,8 @@ import type { UsageService } from '../usage/index.js';
 import { HttpError } from '../http/error-response.js';
 import { authenticated, forbidden, requireAdmin } from './admin-routes.js';
 import { canReadTenant } from '../http/auth.js';
+import { UsageAlertNotFoundError } from '../errors.js';
+import { listUsageAlerts, replayUsageAlert } from '../usage/index.js';
 
 /**
  * Usage of metered features (docs/usage.md) over the admin API. A tenant's own token may track,
@@ -24,8 +27,13 @@ const trackBody = z
   .strict();
 const checkBody = z.object({ key: featureKeyParamSchema, amount: amount.optional() }).strict();
 const setBody = z.object({ used: amount }).strict();
+const alertsQuery = z
+  .object({ tenantId: tenantIdSchema.optional(), limit: z.coerce.number().int().min(1).max(500).optional() })
+  .strict();
+const alertParam = z.object({ id: z.coerce.number().int().min(1) }).strict();
 
 export interface UsageRouteDeps {
+  prisma: PrismaClient;
   usage?: UsageService;
 }
 
@@ -74,6 +82,21 @@ export const usageRoutes: FastifyPluginAsync<UsageRouteDeps> = async (app, deps)
     const options = who(request);
     const { tenantId } = parseOrThrow(tenantParam, request.params, 'path parameters');
     return service().resetUsage(tenantId, undefined, options);
+  });
+
+  // The alert outbox (USAGE_WEBHOOK_URL): what was sent, what is waiting, what failed; replayable.
+  app.get('/api/admin/usage-alerts', async (request) => {
+    requireAdmin(request);
+    const q = parseOrThrow(alertsQuery, request.query ?? {}, 'query');
+    return { alerts: await listUsageAlerts(deps.prisma, q) };
+  });
+
+  app.post('/api/admin/usage-alerts/:id/replay', async (request) => {
+    requireAdmin(request);
+    const { id } = parseOrThrow(alertParam, request.params, 'path parameters');
+    const alert = await replayUsageAlert(deps.prisma, id);
+    if (!alert) throw new UsageAlertNotFoundError(id);
+    return alert;
   });
 
   app.delete('/api/admin/tenants/:tenantId/usage/:key', async (request) => {

@@ -29,6 +29,8 @@ export async function workerMain(env: NodeJS.ProcessEnv = process.env): Promise<
     onError: (error) => log.error({ err: error }, 'webhook worker could not claim; retrying'),
   });
   log.info({ concurrency, pollMs: config.WEBHOOK_POLL_MS }, 'webhook worker started');
+  // Usage alerts (USAGE_WEBHOOK_URL) are delivered by every server and worker; context.close() stops it.
+  context.usageAlerts?.start();
   const removeHandlers = onInterrupt({
     onStop: (signal) => {
       log.info({ signal }, 'shutting down');

@@ -10,3 +10,13 @@ export {
   type UsageService,
   type UsageServiceOptions,
 } from './service.js';
+export {
+  alertEvent,
+  createUsageAlertDispatcher,
+  listUsageAlerts,
+  replayUsageAlert,
+  signUsagePayload,
+  type UsageAlertDispatcher,
+  type UsageAlertOptions,
+  type UsageAlertRow,
+} from './alerts.js';

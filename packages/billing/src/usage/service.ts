@@ -4,6 +4,7 @@ import { createTtlCache } from '../cache/index.js';
 import { databaseCatalog, isCatalogSource, type PlanCatalog } from '../catalog/registry.js';
 import {
   decideGrant,
+  DEFAULT_USAGE_THRESHOLDS,
   meteredLimit,
   remainingOf,
   type UsageOveragePolicy,
@@ -118,8 +119,13 @@ export interface UsageServiceOptions {
   checkCacheMs?: number;
   /** How often expired reservations are swept (default 30 s; 0 never; track releases them by itself when it matters). */
   sweepIntervalMs?: number;
-  /** Called after every committed change of a counter (alerts); errors are the callee's. */
+  /** Called after every committed change of a counter; errors are the callee's. */
   onCounted?: (event: CountedUsage) => void;
+  /**
+   * Record threshold crossings in the alert outbox, in the statement that counts (default false; the
+   * context turns it on with USAGE_WEBHOOK_URL, and createUsageAlertDispatcher delivers them).
+   */
+  recordAlerts?: boolean;
 }
 
 /** A committed change of a counter, for the alert outbox. */
@@ -194,6 +200,7 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
   const now = options.now ?? (() => new Date());
   const checkCacheMs = options.checkCacheMs ?? 1_000;
   const onCounted = options.onCounted;
+  const recordAlerts = options.recordAlerts ?? false;
   // Group commit: a call made while every slot is busy waits, and the next free slot sends every
   // waiting call as one statement. Per-counter order is the order of arrival (the statement takes
   // them in input order under the counter's lock), so a hot counter costs one statement per batch.
@@ -283,6 +290,7 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
       idempotencyKey: null,
       reservationId: null,
       expiresAt: null,
+      thresholds: recordAlerts && l.entitled ? (l.rules.thresholds ?? DEFAULT_USAGE_THRESHOLDS) : null,
       ...fields,
     });
     if (result.status === 'conflict') throw new IdempotencyConflictError(fields.idempotencyKey ?? '');

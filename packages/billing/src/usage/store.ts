@@ -25,6 +25,8 @@ export interface ApplyRequest {
   idempotencyKey: string | null;
   reservationId: string | null;
   expiresAt: Date | null;
+  /** Alert thresholds (percent) whose crossing is recorded in the outbox; null: none. */
+  thresholds?: readonly number[] | null;
 }
 
 export interface ApplyResult {
@@ -77,6 +79,7 @@ export async function applyUsage(sql: RunSql, requests: ApplyRequest[], now: Dat
     idem: r.idempotencyKey,
     reservation_id: r.reservationId,
     expires_at: r.expiresAt?.toISOString() ?? null,
+    thresholds: r.thresholds?.length ? `{${r.thresholds.join(',')}}` : null,
   }));
   const rows = await sql<ApplyRow>(
     `SELECT i, status, allowed, granted, overage_added, used, reserved, overage, period_start, period_end,
