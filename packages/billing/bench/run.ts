@@ -1,5 +1,6 @@
 import { cpus, loadavg } from 'node:os';
 import { benchCache } from './cache.js';
+import { benchExplain } from './explain.js';
 import { benchInbox } from './webhook-inbox.js';
 import { benchLookups } from './lookups.js';
 import { benchLookupsAtScale } from './lookups-scale.js';
@@ -14,7 +15,7 @@ import { benchWebhooks } from './webhook.js';
  *   BENCH_TENANTS=1000,10000   tenant counts for the full-sync rows
  *   BENCH_STRIPE_LATENCY_MS=150 latency the emulator adds to each request during the syncs
  *   BENCH_WEBHOOK_EVENTS=2000  events for the webhook row (BENCH_WEBHOOK_CONCURRENCY=16)
- *   BENCH_ONLY=sync,webhooks,lookups,cache,inbox,usage,scale-lookups   (usage: track/check vs bare pg, issue 21;
+ *   BENCH_ONLY=sync,webhooks,lookups,cache,inbox,usage,explain,scale-lookups   (explain: explainFeature p99 over 1,000 audit rows, issue 22; usage: track/check vs bare pg, issue 21;
  *                              inbox: `npm start` processes, c64, needs Postgres + Redis; scale-lookups is not in
  *                              the default run: it seeds 251,000 tenants)
  *   BENCH_LOOKUP_TENANTS=1000,50000,200000  tenant counts of the scale-lookups rows
@@ -28,7 +29,9 @@ const tenantCounts = (process.env.BENCH_TENANTS ?? '1000,10000')
   .split(',')
   .map(Number)
   .filter((n) => n > 0);
-const only = new Set((process.env.BENCH_ONLY ?? 'sync,webhooks,lookups,cache,inbox,usage').split(','));
+const only = new Set(
+  (process.env.BENCH_ONLY ?? 'sync,webhooks,lookups,cache,inbox,usage,explain').split(','),
+);
 const stripeLatencyMs = Number(process.env.BENCH_STRIPE_LATENCY_MS ?? 150);
 const events = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 2000);
 const concurrency = Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 16);
@@ -51,6 +54,7 @@ if (only.has('scale-lookups')) {
   const counts = process.env.BENCH_LOOKUP_TENANTS?.split(',').map(Number);
   rows.push(...(await benchLookupsAtScale(counts ? { tenantCounts: counts } : {})));
 }
+if (only.has('explain')) rows.push(...(await benchExplain()));
 const inboxRows = process.env.BENCH_INBOX_ROWS?.split(',');
 if (only.has('inbox'))
   rows.push(...(await benchInbox({ stripeLatencyMs, ...(inboxRows ? { rows: inboxRows } : {}) })));

@@ -135,6 +135,9 @@ export {
 // share. The server provider, which loads @openfeature/server-sdk, is in src/openfeature/index.ts.
 export * from './openfeature/http.js';
 
+// Why a tenant has a value (now or at a past instant), from its config and the audit log
+export * from './explain/index.js';
+
 // Metrics: an injected interface, and its Prometheus implementation
 export * from './metrics/index.js';
 

@@ -28,6 +28,7 @@ import {
 } from '../core/index.js';
 import { BillingError, ValidationError } from '../errors.js';
 import { createUsageService } from '../usage/index.js';
+import { explainFeature } from '../explain/index.js';
 import type { FeatureValue } from '../types.js';
 import {
   EXIT_OK,
@@ -215,6 +216,15 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
   sub(features, 'deprecate')
     .argument('<key>')
     .action((key: string) => run((c, who) => deprecateFeature(c.prisma, key, who)));
+
+  sub(program, 'explain')
+    .description('why a tenant has its value of a feature: plan, override, access, the change behind it')
+    .argument('<tenantId>')
+    .argument('<key>')
+    .addOption(new Option('--at <iso>', 'explain a past instant, from the audit log').argParser(isoDate))
+    .action((id: string, key: string, o: { at?: Date }) =>
+      run((c) => explainFeature(c.prisma, id, key, o.at ? { at: o.at } : {})),
+    );
   return program;
 }
 

@@ -11,6 +11,7 @@ import { readTenantWithFeatures, toTenantFeatures } from '../feature-cache/index
 import { auditCursorSchema, planRefSchema, tenantIdSchema } from '../identifiers.js';
 import type { FeatureSyncService } from '../feature-sync/index.js';
 import type { UsageService } from '../usage/index.js';
+import { explainRoutes } from './explain-routes.js';
 import { managementRoutes } from './management-routes.js';
 import { usageRoutes } from './usage-routes.js';
 import { webhookAdminRoutes } from './webhook-admin-routes.js';
@@ -97,6 +98,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
   await app.register(managementRoutes, deps);
   await app.register(usageRoutes, deps);
   await app.register(webhookAdminRoutes, deps);
+  await app.register(explainRoutes, deps);
 
   app.post('/api/admin/tenants/:tenantId/custom-plans', async (request, reply) => {
     const principal = requireAdmin(request);
