@@ -6,6 +6,7 @@ export { derivedFeatures, restrictedFeatures, restrictFeatures } from './restric
 export { isHeldConfig } from './held-config.js';
 export { planPatch } from './plan-patch.js';
 export { sameValue } from './same-value.js';
+export { AUDITED_FIELDS, applyDecision, type FoldStep } from './apply-decision.js';
 export {
   emptyState,
   type ConfigSource,
@@ -30,6 +31,20 @@ export { decideFromTruth, type TruthOptions } from './subscription-decision.js';
 export { decidePaymentFailed, decidePaymentSucceeded } from './payment-decisions.js';
 export { decideTrialWillEnd } from './trial-decision.js';
 export { decidePlanReapply } from './plan-reapply-decision.js';
+export {
+  factReads,
+  foldEvents,
+  truthRead,
+  type FactRead,
+  type Fold,
+  type FoldedEvent,
+  type FoldEvent,
+  type RuledEvent,
+  type StripeFacts,
+  type SubscriptionFact,
+  type TenantEventRule,
+  type TrialNotice,
+} from './webhook-fold.js';
 export { decidePlanChange, isNoOp, type PlanChangeOptions, type PlanChangeSkip } from './plan-change.js';
 export { matchCustomersToTenants, type CustomerMatch, type TenantRef } from './customer-match.js';
 export {

@@ -1,8 +1,9 @@
 export { inTransaction, type Tx } from './transaction.js';
 export { auditSnapshot, toRowData, toState } from './state-row.js';
 export { CONFIG_UPSERT_COLUMNS, SET_CONFIG_FROM_EXCLUDED } from './config-upsert.js';
+// The pure step every writer applies lives in the core; re-exported for the writers that import the store.
+export { AUDITED_FIELDS, applyDecision, type FoldStep } from '../core/index.js';
 export {
-  AUDITED_FIELDS,
   lockTenant,
   updateTenantFeatures,
   wroteVersion,
@@ -11,7 +12,6 @@ export {
   type UpdateOutcome,
 } from './write.js';
 export {
-  applyDecision,
   raiseReadTicket,
   readForTicketedWrite,
   readTenantState,
@@ -19,7 +19,6 @@ export {
   takeReadTicket,
   writeTicketed,
   writeTicketedMany,
-  type FoldStep,
   type LedgerFinish,
   type TicketedWrite,
   type TicketedWriteResult,

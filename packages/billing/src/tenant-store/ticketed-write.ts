@@ -1,9 +1,9 @@
 import { Prisma, type PrismaClient } from '@packages/db';
-import { emptyState, sameValue, type Decision, type TenantFeatureState } from '../core/index.js';
+import { type FoldStep, type TenantFeatureState } from '../core/index.js';
 import type { AuditSourceName } from '../types.js';
 import { SET_CONFIG_FROM_EXCLUDED } from './config-upsert.js';
 import { auditSnapshot } from './state-row.js';
-import { AUDITED_FIELDS, type TenantRow } from './write.js';
+import type { TenantRow } from './write.js';
 
 /**
  * Writes that follow a Stripe read, without any lock or transaction held across that read.
@@ -15,37 +15,6 @@ import { AUDITED_FIELDS, type TenantRow } from './write.js';
  * do not read Stripe (overrides, grace enforcement) are excluded by the version check in the same
  * statement, which also takes the tenant row lock for its own duration only, like every writer.
  */
-
-/** A step of a fold: one decision applied to a state, as updateTenantFeatures would apply it. */
-export interface FoldStep {
-  action: string;
-  /** Entitlement fields changed: this step gets an audit row. */
-  audited: boolean;
-  before: TenantFeatureState | null;
-  after: TenantFeatureState;
-  stripeEventId: string | null;
-}
-
-/**
- * Applies `decision` to `current` (null = no config row yet). `changed` is false when nothing at all
- * would be written (the decision repeats the stored state); `step.audited` when entitlements change.
- */
-export function applyDecision(
-  tenantId: string,
-  current: TenantFeatureState | null,
-  decision: Exclude<Decision, { skip: string }>,
-  stripeEventId: string | null,
-): { changed: boolean; step: FoldStep } {
-  const base = current ?? emptyState(tenantId);
-  const next: TenantFeatureState = { ...base, ...decision.patch, tenantId, version: base.version };
-  const audited = current === null || AUDITED_FIELDS.some((f) => !sameValue(current[f], next[f]));
-  const changed =
-    current === null ||
-    (Object.keys(decision.patch) as (keyof TenantFeatureState)[]).some(
-      (f) => !sameValue(current[f], next[f]),
-    );
-  return { changed, step: { action: decision.action, audited, before: current, after: next, stripeEventId } };
-}
 
 export interface LedgerFinish {
   eventId: string;

@@ -1,5 +1,11 @@
 import type { Prisma, TenantFeatureConfig } from '@packages/db';
-import { emptyState, sameValue, type Decision, type TenantFeatureState } from '../core/index.js';
+import {
+  AUDITED_FIELDS,
+  emptyState,
+  sameValue,
+  type Decision,
+  type TenantFeatureState,
+} from '../core/index.js';
 import { ConcurrencyError } from '../errors.js';
 import type { AuditSourceName } from '../types.js';
 import { auditSnapshot, toRowData, toState } from './state-row.js';
@@ -27,20 +33,6 @@ export type UpdateOutcome =
       before: TenantFeatureState | null;
       after: TenantFeatureState;
     };
-
-/** Fields whose change is a change of the tenant's entitlements, and so gets an audit row. */
-export const AUDITED_FIELDS = [
-  'features',
-  'planFeatures',
-  'overrides',
-  'bundle',
-  'scrapeIntervalHours',
-  'source',
-  'stripeProductId',
-  'stripePriceId',
-  'subscriptionStatus',
-  'accessActive',
-] as const satisfies readonly (keyof TenantFeatureState)[];
 
 /**
  * Locks the tenant row for the rest of the transaction and reads its config. Every writer goes
