@@ -13,6 +13,7 @@ const PURE_ROOTS = [
   ...readdirSync(join(src, 'core')).map((f) => `core/${f}`),
   ...readdirSync(join(src, 'metadata')).map((f) => `metadata/${f}`),
   'plan-source/index.ts',
+  ...readdirSync(join(src, 'webhooks/events')).map((f) => `webhooks/events/${f}`),
 ];
 
 /** Every module `file` imports at run time, followed through relative imports. */
