@@ -2,31 +2,25 @@ import type { PrismaClient } from '@packages/db';
 import type Stripe from 'stripe';
 import { gracePeriodMs } from '../core/index.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
-import { verifyEvent, type VerifiedEvent } from './event.js';
-import type { TrialWillEndInfo, WebhookFeatureSync, WebhookLog } from './handler-types.js';
+import { createAccept, type WebhookResult } from './accept.js';
 import { createAcceptBatcher } from './accept-batcher.js';
+import type { AfterCommit } from './claim-context.js';
+import { createClaimRunner, type ProcessedQueue } from './claim-runner.js';
+import type { TrialWillEndInfo, WebhookFeatureSync, WebhookLog } from './handler-types.js';
 import {
   claimQueue,
   claimQueues,
-  readLedgerRow,
-  retryLater,
   sqlThroughPool,
   sqlThroughPrisma,
   type ClaimedQueue,
   type RetryPolicy,
   type SqlPool,
 } from './inbox.js';
-import { UNKNOWN_TENANT } from './ledger.js';
-import {
-  createQueueProcessor,
-  describe,
-  isHandledType,
-  queueCustomerOf,
-  type AfterCommit,
-  type EventOutcome,
-  type QueueOutcome,
-} from './processor.js';
+import { createQueueProcessor } from './processor.js';
+import { settleHere } from './settle.js';
 
+export type { WebhookResult, WebhookResultStatus } from './accept.js';
+export type { ProcessedQueue } from './claim-runner.js';
 export type { TrialWillEndInfo, WebhookFeatureSync, WebhookLog, WebhookStripeSync } from './handler-types.js';
 
 export interface StripeWebhookHandlerOptions {
@@ -52,19 +46,6 @@ export interface StripeWebhookHandlerOptions {
    * skipping Prisma's per-query work on the hot path. Without it they go through `prisma`.
    */
   pool?: SqlPool;
-}
-
-/** `queued`: stored in the inbox, a worker processes it (acceptWebhook). */
-export type WebhookResultStatus = 'processed' | 'duplicate' | 'ignored' | 'unknown_tenant' | 'queued';
-
-export interface WebhookResult {
-  received: true;
-  eventId: string;
-  type: string;
-  action: string;
-  status: WebhookResultStatus;
-  /** The tenant the event changed or was matched to; null when none (or for a duplicate). */
-  tenantId: string | null;
 }
 
 export interface StripeWebhookHandler {
@@ -106,10 +87,6 @@ export interface StripeWebhookPipeline extends StripeWebhookHandler {
   dispatch(options?: { maxClaims?: number }): Promise<void>;
 }
 
-export type ProcessedQueue =
-  | QueueOutcome
-  | { kind: 'failed'; eventIds: string[]; error: string; statuses: { eventId: string; status: string }[] };
-
 const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, backoffBaseMs: 1_000, backoffMaxMs: 300_000 };
 const DEFAULT_LEASE_MS = 60_000;
 
@@ -121,6 +98,12 @@ const defaultLog: WebhookLog = (line, fields) => {
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * One path for every delivery: accept (verify, store), then either answer `queued` (a worker
+ * processes it) or process its customer's queue here before answering. The three entry names only
+ * choose who processes: `handleWebhook` (the spec's contract) always here, `acceptWebhook` never,
+ * `receiveWebhook` (what the HTTP route calls) here unless a worker pool of this process is attached.
+ */
 export function createStripeWebhookHandler(
   stripe: Stripe,
   prisma: PrismaClient,
@@ -128,163 +111,49 @@ export function createStripeWebhookHandler(
   webhookSecret: string,
   options: StripeWebhookHandlerOptions = {},
 ): StripeWebhookPipeline {
-  const tolerance = options.toleranceSeconds ?? 300;
-  const now = options.now ?? (() => new Date());
   const log = options.log ?? defaultLog;
   const metrics = options.metrics ?? noopMetrics;
-  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-  const sleep = options.sleep ?? defaultSleep;
-  const listeners = new Set<() => void>();
-  // Concurrent deliveries share one INSERT (group commit); each still answers after its row committed.
-  const inbox = createAcceptBatcher(options.pool ? sqlThroughPool(options.pool) : sqlThroughPrisma(prisma));
-  const processor = createQueueProcessor({
+  const accept = createAccept({
     stripe,
-    prisma,
-    featureSync,
-    graceMs: gracePeriodMs(options.paymentFailurePolicy?.gracePeriodDays),
-    now,
+    webhookSecret,
+    toleranceSeconds: options.toleranceSeconds ?? 300,
+    // Concurrent deliveries share one INSERT (group commit); each still answers after its row committed.
+    inbox: createAcceptBatcher(options.pool ? sqlThroughPool(options.pool) : sqlThroughPrisma(prisma)),
+    metrics,
     log,
-    onTrialWillEnd: options.onTrialWillEnd,
-    reapplyOnPlanChange: options.reapplyOnPlanChange ?? false,
   });
+  const run = createClaimRunner({
+    prisma,
+    processor: createQueueProcessor({
+      stripe,
+      prisma,
+      featureSync,
+      graceMs: gracePeriodMs(options.paymentFailurePolicy?.gracePeriodDays),
+      now: options.now ?? (() => new Date()),
+      log,
+      onTrialWillEnd: options.onTrialWillEnd,
+      reapplyOnPlanChange: options.reapplyOnPlanChange ?? false,
+    }),
+    retry: { ...DEFAULT_RETRY, ...options.retry },
+    metrics,
+    log,
+  });
+  const settle = { prisma, run, leaseMs, sleep: options.sleep ?? defaultSleep };
+  /** Wake-ups of the worker pools attached in this process. */
+  const workers = new Set<() => void>();
 
-  /** Processes a claim; a failure is recorded on its events (backoff or `failed`), then reported. */
-  async function run(claim: ClaimedQueue, afterCommit?: AfterCommit): Promise<ProcessedQueue> {
-    const started = performance.now();
-    let outcome: QueueOutcome;
-    try {
-      outcome = await processor.processQueue(claim, afterCommit);
-    } catch (error) {
-      const message = describe(error);
-      const eventIds = claim.events.map((e) => e.eventId);
-      for (const e of claim.events) metrics.webhookFailed(e.type);
-      const statuses = await retryLater(prisma, claim.ticket, eventIds, message, retry);
-      log('stripe event processing failed; will retry', {
-        level: 'error',
-        eventId: eventIds[0],
-        events: eventIds.length,
-        queue: claim.queueKey,
-        error: message,
-        statuses,
-      });
-      return { kind: 'failed', eventIds, error: message, statuses };
-    }
-    if (outcome.kind === 'done') {
-      for (const e of outcome.events) {
-        // Lag from Stripe's `created` (when the change happened) to the commit: delivery delay,
-        // queueing, Stripe's retries and our processing time together, the figure an operator alerts on.
-        metrics.webhookProcessed(e.type, Date.now() - e.created.getTime());
-        log('stripe event handled', {
-          level: 'info',
-          eventId: e.eventId,
-          type: e.type,
-          status: e.status,
-          action: e.action,
-          tenantId: e.tenantId,
-          events: outcome.events.length,
-          ms: Math.round(performance.now() - started),
-        });
-      }
-    }
-    return outcome;
-  }
-
-  function verify(payload: Buffer | string, signature: string | undefined): VerifiedEvent {
-    const event = verifyEvent(stripe, payload, signature, webhookSecret, tolerance);
-    metrics.webhookReceived(event.type);
-    return event;
-  }
-
-  type Accepted = { result: WebhookResult } | { queueKey: string };
-
-  async function accept(event: VerifiedEvent): Promise<Accepted> {
-    const handled = isHandledType(event.type);
-    const customerId = handled ? queueCustomerOf(event) : null;
-    const outcome = await inbox.accept({
-      event,
-      customerId,
-      ...(handled ? {} : { ignoredAction: 'unhandled_event_type' }),
-    });
-    const base = { received: true as const, eventId: event.id, type: event.type, tenantId: null };
-    if (outcome.kind === 'duplicate') {
-      metrics.webhookDuplicate(event.type);
-      log('stripe event duplicate', { level: 'info', eventId: event.id, type: event.type });
-      return { result: { ...base, status: 'duplicate', action: outcome.action ?? outcome.status } };
-    }
-    if (!handled) {
-      metrics.webhookProcessed(event.type, Date.now() - event.created.getTime());
-      return { result: { ...base, status: 'ignored', action: 'unhandled_event_type' } };
-    }
-    return { queueKey: customerId ?? event.id };
-  }
-
-  function resultOf(e: EventOutcome): WebhookResult {
-    return {
-      received: true,
-      eventId: e.eventId,
-      type: e.type,
-      action: e.action,
-      status: e.status,
-      tenantId: e.tenantId,
-    };
-  }
-
-  async function acceptWebhook(payload: Buffer | string, signature: string | undefined) {
-    const event = verify(payload, signature);
-    const accepted = await accept(event);
+  async function receive(
+    payload: Buffer | string,
+    signature: string | undefined,
+    processHere: boolean,
+  ): Promise<WebhookResult> {
+    const accepted = await accept(payload, signature);
     if ('result' in accepted) return accepted.result;
-    for (const listener of listeners) listener();
-    return {
-      received: true as const,
-      eventId: event.id,
-      type: event.type,
-      action: 'queued',
-      status: 'queued' as const,
-      tenantId: null,
-    };
-  }
-
-  /**
-   * Stores the event, then processes its customer's due events right here (the same coalesced path
-   * a worker takes: one Stripe read outside any transaction, one write). If another request or a
-   * worker holds that customer's queue, waits for it and reports what became of this event.
-   */
-  async function handleWebhook(payload: Buffer | string, signature: string | undefined) {
-    const event = verify(payload, signature);
-    const accepted = await accept(event);
-    if ('result' in accepted) return accepted.result;
-    const deadline = Date.now() + leaseMs * 2;
-    for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
-      const claim = await claimQueue(prisma, { queueKey: accepted.queueKey, leaseMs });
-      if (claim) {
-        const outcome = await run(claim);
-        if (outcome.kind === 'failed' && outcome.eventIds.includes(event.id)) throw new Error(outcome.error);
-        if (outcome.kind === 'done') {
-          const mine = outcome.events.find((e) => e.eventId === event.id);
-          if (mine) return resultOf(mine);
-        }
-        continue;
-      }
-      const row = await readLedgerRow(prisma, event.id);
-      if (row && (row.status === 'processed' || row.status === 'ignored')) {
-        const unknown = row.action === UNKNOWN_TENANT || row.action === 'customer_mismatch';
-        return {
-          received: true as const,
-          eventId: event.id,
-          type: event.type,
-          action: row.action ?? row.status,
-          status: unknown ? ('unknown_tenant' as const) : row.status,
-          tenantId: row.tenantId,
-        };
-      }
-      // Tried by someone else meanwhile and failed: Stripe's redelivery (or a worker) tries again.
-      if (row?.status === 'failed' || (row?.status === 'pending' && row.lastError !== null))
-        throw new Error(row.lastError ?? `event ${event.id} failed`);
-      if (Date.now() > deadline)
-        throw new Error(`event ${event.id} is still waiting for its customer's queue`);
-      await sleep(wait);
-    }
+    if (processHere) return settleHere(settle, accepted.event, accepted.queueKey);
+    for (const wake of workers) wake();
+    const { id: eventId, type } = accepted.event;
+    return { received: true, eventId, type, action: 'queued', status: 'queued', tenantId: null };
   }
 
   async function processPending(opts: { maxClaims?: number } = {}): Promise<number> {
@@ -299,11 +168,9 @@ export function createStripeWebhookHandler(
   }
 
   return {
-    handleWebhook,
-    acceptWebhook,
-    receiveWebhook(payload, signature) {
-      return listeners.size > 0 ? acceptWebhook(payload, signature) : handleWebhook(payload, signature);
-    },
+    handleWebhook: (payload, signature) => receive(payload, signature, true),
+    acceptWebhook: (payload, signature) => receive(payload, signature, false),
+    receiveWebhook: (payload, signature) => receive(payload, signature, workers.size === 0),
     async processNext() {
       const claim = await claimQueue(prisma, { leaseMs });
       return claim ? run(claim) : null;
@@ -311,13 +178,13 @@ export function createStripeWebhookHandler(
     claimQueues: (maxQueues) => claimQueues(prisma, { leaseMs, maxQueues }),
     processClaim: (claim, opts) => run(claim, opts?.afterCommit),
     processPending,
-    onAccepted(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
+    onAccepted(wake) {
+      workers.add(wake);
+      return () => void workers.delete(wake);
     },
     async dispatch(opts = {}) {
-      if (listeners.size > 0) {
-        for (const listener of listeners) listener();
+      if (workers.size > 0) {
+        for (const wake of workers) wake();
         return;
       }
       await processPending(opts);
