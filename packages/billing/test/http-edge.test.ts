@@ -184,7 +184,7 @@ describe('health', () => {
     }
   });
 
-  it('database or Redis unreachable → 503 within the check timeout; liveness stays 200', async () => {
+  it('database unreachable → 503 within the check timeout (Redis reported, not the cause); liveness stays 200', async () => {
     const deadDb = createPrismaClient({
       connectionString: 'postgresql://nobody@127.0.0.1:1/none',
       poolMax: 1,
@@ -202,7 +202,7 @@ describe('health', () => {
       expect(res.statusCode).toBe(503);
       expect(res.json().error).toMatchObject({
         code: 'not_ready',
-        message: 'Not ready: database unreachable; redis unreachable',
+        message: 'Not ready: database unreachable',
         checks: { database: 'failed', migrations: 'failed', redis: 'failed' },
       });
       expect((await down.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
@@ -210,6 +210,31 @@ describe('health', () => {
       await down.close();
       await deadRedis.close();
       await deadDb.close().catch(() => {});
+    }
+  });
+
+  it('Redis unreachable alone → still ready (200), reported as degraded: a shared Redis outage must not empty the load balancer', async () => {
+    const deadRedis = createRedisCache('redis://127.0.0.1:1', { commandTimeoutMs: 200 });
+    const degraded = await buildServer({
+      prisma: env.prisma,
+      stripe: env.stripe,
+      cache: deadRedis,
+      healthCheckTimeoutMs: 1000,
+      webhookHandler: { handleWebhook: async () => ({}) },
+    } as unknown as Parameters<typeof buildServer>[0]);
+    try {
+      for (const url of ['/health/ready', '/health']) {
+        const res = await degraded.inject({ method: 'GET', url });
+        expect(res.statusCode).toBe(200);
+        expect(res.json()).toEqual({
+          status: 'ready',
+          checks: { database: 'ok', migrations: 'ok', redis: 'failed' },
+          degraded: ['redis unreachable'],
+        });
+      }
+    } finally {
+      await degraded.close();
+      await deadRedis.close();
     }
   });
 

@@ -9,9 +9,11 @@ import { messageOf } from '../errors.js';
  * - `GET /health/live`: the process is up and its event loop answers. Checks nothing else on
  *   purpose: a liveness probe that failed on a database outage would restart every instance at
  *   once and fix nothing.
- * - `GET /health/ready` (and `GET /health`): the instance can do its work: the database answers,
- *   every migration this build ships is applied, and Redis answers when one is configured. A
- *   load balancer routes traffic by this one; 503 takes the instance out until it recovers.
+ * - `GET /health/ready` (and `GET /health`): the instance can do its work: the database answers
+ *   and every migration this build ships is applied. A load balancer routes traffic by this one;
+ *   503 takes the instance out until it recovers. Redis is reported (`checks.redis`, `degraded`)
+ *   but never makes an instance unready: lookups and webhooks work without it (the cache is
+ *   optional), and a shared Redis outage would otherwise take every instance out at once.
  */
 export interface HealthDeps {
   prisma: PrismaClient;
@@ -32,6 +34,8 @@ export interface Readiness {
   };
   /** What failed, in words safe to show an unauthenticated caller (details go to the log). */
   problems: string[];
+  /** Optional dependencies that failed (Redis): reported, but the instance stays ready. */
+  degraded: string[];
 }
 
 const HEALTH_KEY = 'health:ready';
@@ -43,6 +47,7 @@ export async function checkReadiness(
 ): Promise<Readiness> {
   const timeoutMs = deps.healthCheckTimeoutMs ?? 2000;
   const problems: string[] = [];
+  const degraded: string[] = [];
   const checks: Readiness['checks'] = { database: 'ok', migrations: 'ok', redis: 'not_configured' };
 
   // One round trip proves the database answers and says which migrations it has.
@@ -72,10 +77,10 @@ export async function checkReadiness(
     checks.redis = cache.status === 'fulfilled' ? 'ok' : 'failed';
     if (cache.status === 'rejected') {
       log(cache.reason, 'redis');
-      problems.push('redis unreachable');
+      degraded.push('redis unreachable');
     }
   }
-  return { ready: problems.length === 0, checks, problems };
+  return { ready: problems.length === 0, checks, problems, degraded };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -94,7 +99,10 @@ export const healthRoutes: FastifyPluginAsync<HealthDeps> = async (app, deps) =>
     const result = await checkReadiness(deps, expected, (error, check) =>
       request.log.warn({ check, err: messageOf(error) }, 'readiness check failed'),
     );
-    if (result.ready) return { status: 'ready', checks: result.checks };
+    if (result.ready) {
+      if (result.degraded.length === 0) return { status: 'ready', checks: result.checks };
+      return { status: 'ready', checks: result.checks, degraded: result.degraded };
+    }
     return reply.code(503).send({
       error: {
         code: 'not_ready',

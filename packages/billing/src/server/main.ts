@@ -7,7 +7,7 @@ import {
   type WebhookWorkers,
 } from '../webhooks/index.js';
 import { onInterrupt } from '../process/interrupts.js';
-import { openProcessContext } from './process-context.js';
+import { openProcessContext, redisWarningAtStart } from './process-context.js';
 import { buildMetricsServer, buildServer } from './app.js';
 
 /**
@@ -40,6 +40,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       : await buildMetricsServer(context.prometheus, {
           logger: config.LOG_LEVEL === 'silent' ? false : config.LOG_LEVEL,
         });
+  const redisWarning = await redisWarningAtStart(context);
+  if (redisWarning) app.log.warn(redisWarning);
   if (context.db.embedded) {
     app.log.warn(
       'ALLOW_EMBEDDED_DATABASE: serving from an embedded in-memory database. Every tenant, feature and ' +

@@ -10,6 +10,34 @@ export interface LineLogger {
   error(fields: object, line: string): void;
 }
 
+/**
+ * A warning line when REDIS_URL is set but Redis does not answer within `timeoutMs`, else null.
+ * Redis is a degraded dependency: the process starts and serves from PostgreSQL meanwhile, but an
+ * operator should hear about it at start rather than find it in the readiness details later.
+ */
+export async function redisWarningAtStart(
+  context: Pick<BillingContext, 'cache'>,
+  timeoutMs = 1000,
+): Promise<string | null> {
+  const cache = context.cache;
+  if (cache.kind !== 'redis' || !cache.ping) return null;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([cache.ping(), timeout]);
+    return null;
+  } catch (error) {
+    return (
+      `REDIS_URL: Redis is unreachable (${messageOf(error)}); running degraded: lookups go to ` +
+      'PostgreSQL and the cache is used again once Redis answers'
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface ProcessContext {
   config: BillingConfig;
   context: BillingContext;

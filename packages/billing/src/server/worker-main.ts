@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { messageOf } from '../errors.js';
 import { onInterrupt } from '../process/interrupts.js';
-import { openProcessContext } from './process-context.js';
+import { openProcessContext, redisWarningAtStart } from './process-context.js';
 import { startWebhookWorkers } from '../webhooks/index.js';
 import { REDACT_PATHS } from './logging.js';
 
@@ -21,6 +21,8 @@ export async function workerMain(env: NodeJS.ProcessEnv = process.env): Promise<
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   });
   opened.routeWebhookLogTo(log);
+  const redisWarning = await redisWarningAtStart(context);
+  if (redisWarning) log.warn(redisWarning);
   // A worker process exists to process: WEBHOOK_WORKERS=0 (meant for `npm start`) still runs one loop.
   const concurrency = Math.max(1, config.WEBHOOK_WORKERS);
   const workers = startWebhookWorkers(context.webhooks, {
