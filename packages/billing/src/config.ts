@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import {
   DatabaseConfigError,
+  DEFAULT_DATABASE_TIMEOUTS,
+  type DatabaseTimeouts,
   parseDatabaseUrl,
   resolveDatabaseTarget,
   SCHEMA_NAME_PATTERN,
@@ -43,6 +45,20 @@ function wholeNumber(max: number, message: string) {
     .regex(/^\d{1,9}$/, message)
     .transform(Number)
     .refine((n) => n <= max, message);
+}
+
+function milliseconds(min: number, max: number) {
+  const message = `must be a whole number of milliseconds from ${min} to ${max}`;
+  return wholeNumber(max, message).refine((n) => n >= min, message);
+}
+
+/** The database timeouts of a parsed configuration, as openDatabase takes them. */
+export function databaseTimeouts(config: BillingConfig): DatabaseTimeouts {
+  return {
+    connectMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+    statementMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    idleInTransactionMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  };
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -109,6 +125,23 @@ export const configVariables = {
       ),
       5,
     ),
+  ),
+  // Bounds on every wait on PostgreSQL (both pools and the start-up connect), so a frozen or
+  // partitioned server fails requests with 503 and start-up with one line instead of hanging them.
+  // Opening a connection: start-up against a server that accepts and never answers fails this long
+  // after the attempt (plus process start); waiting for a free pool connection is bounded by
+  // connect + statement.
+  DATABASE_CONNECT_TIMEOUT_MS: variable(
+    withDefault(milliseconds(100, 600_000), DEFAULT_DATABASE_TIMEOUTS.connectMs),
+  ),
+  // One statement, lock waits included (statement_timeout); the client gives up 1 s later if the
+  // server is too frozen to cancel it (query_timeout).
+  DATABASE_STATEMENT_TIMEOUT_MS: variable(
+    withDefault(milliseconds(100, 3_600_000), DEFAULT_DATABASE_TIMEOUTS.statementMs),
+  ),
+  // A session left idle inside an open transaction is ended by the server (idle_in_transaction_session_timeout).
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: variable(
+    withDefault(milliseconds(1000, 3_600_000), DEFAULT_DATABASE_TIMEOUTS.idleInTransactionMs),
   ),
   /** The server refuses the throwaway embedded database unless this says it is meant. */
   ALLOW_EMBEDDED_DATABASE: variable(

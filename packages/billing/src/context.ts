@@ -3,12 +3,18 @@ import { openDatabase, type Database, type PrismaClient } from '@packages/db';
 import { createCacheFromEnv, type KeyValueCache } from './cache/index.js';
 import { databaseCatalog } from './catalog/registry.js';
 import { createCustomPlanService, type CustomPlanService } from './custom-plans/index.js';
-import { parseBillingConfig, type BillingConfig, type ConfigRequirements } from './config.js';
+import {
+  databaseTimeouts,
+  parseBillingConfig,
+  type BillingConfig,
+  type ConfigRequirements,
+} from './config.js';
 import { createFeatureReader, type FeatureReader } from './feature-cache/index.js';
 import { registerFeatureReader } from './feature-cache/registry.js';
 import { createFeatureSyncService, type FeatureSyncService } from './feature-sync/index.js';
 import { createPrometheusMetrics, type BillingMetrics, type PrometheusMetrics } from './metrics/index.js';
 import type { AuthConfig } from './http/auth.js';
+import { watchApiTokens, type KnownTokenHashes } from './http/known-tokens.js';
 import { type PlanSource } from './plan-source/index.js';
 import {
   connectSharedStripeLimiter,
@@ -129,9 +135,11 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       ...(options.databaseUrl === undefined ? { schema: env.DATABASE_SCHEMA } : {}),
       poolMax: env.DATABASE_POOL_MAX,
       readPoolMax: env.DATABASE_READ_POOL_MAX,
+      timeouts: databaseTimeouts(env),
     }));
   let cache: KeyValueCache | undefined;
   let sharedLimiter: ReturnType<typeof connectSharedStripeLimiter> | undefined;
+  let openTokens: KnownTokenHashes | undefined;
   try {
     const cacheMemoryBytes = env.FEATURE_CACHE_MEMORY_MB * 1024 * 1024;
     cache = createCacheFromEnv({ REDIS_URL: env.REDIS_URL }, { memoryBytes: cacheMemoryBytes });
@@ -209,7 +217,10 @@ export async function createBillingContext(options: BillingContextOptions = {}):
             metrics,
           })
         : undefined;
-    const auth: AuthConfig = { tokens: env.ADMIN_API_TOKENS, prisma: db.prisma };
+    // api_tokens hashes in memory, so an unknown token is refused without waiting on the database.
+    const knownTokens = watchApiTokens(db.readPrisma);
+    openTokens = knownTokens;
+    const auth: AuthConfig = { tokens: env.ADMIN_API_TOKENS, prisma: db.prisma, knownTokens };
     const openCache = cache;
     const openLimiter = sharedLimiter;
     let closed: Promise<void> | undefined;
@@ -236,6 +247,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       close() {
         // Idempotent: a signal handler and a finally block may both call it.
         closed ??= (async () => {
+          knownTokens.close();
           usage.close();
           await usageAlerts?.stop();
           await openCache.close().catch(() => {});
@@ -246,6 +258,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       },
     };
   } catch (error) {
+    openTokens?.close();
     await cache?.close().catch(() => {});
     await sharedLimiter?.close().catch(() => {});
     if (ownsDb) await db.close().catch(() => {});
@@ -271,9 +284,16 @@ export async function createManagementContext(
     DATABASE_URL: env.DATABASE_URL,
     DATABASE_SCHEMA: env.DATABASE_SCHEMA,
     REDIS_URL: env.REDIS_URL,
+    DATABASE_CONNECT_TIMEOUT_MS: env.DATABASE_CONNECT_TIMEOUT_MS,
+    DATABASE_STATEMENT_TIMEOUT_MS: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: env.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     STRIPE_SECRET_KEY: 'not-used-by-management',
   });
-  const db = await openDatabase({ databaseUrl: config.DATABASE_URL ?? null, schema: config.DATABASE_SCHEMA });
+  const db = await openDatabase({
+    databaseUrl: config.DATABASE_URL ?? null,
+    schema: config.DATABASE_SCHEMA,
+    timeouts: databaseTimeouts(config),
+  });
   const cache = createCacheFromEnv({ REDIS_URL: config.REDIS_URL });
   const featureReader = createFeatureReader(db.prisma, cache);
   registerFeatureReader(db.prisma, featureReader);

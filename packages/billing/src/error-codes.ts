@@ -77,6 +77,7 @@ export const HTTP_ONLY_ERROR_CODES = [
   'feature_not_enabled',
   'not_configured',
   'not_ready',
+  'database_unavailable',
   'internal_error',
 ] as const;
 

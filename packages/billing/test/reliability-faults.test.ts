@@ -254,7 +254,7 @@ describe('Postgres failures during a full sync', () => {
 });
 
 describe('Postgres failures during a webhook', () => {
-  it('failure in the write: 500, the event kept pending with its reason, no config, and the retried delivery applies exactly once', async () => {
+  it('failure in the write: 500 (503 when the backend is gone), the event kept pending with its reason, no config, and the retried delivery applies exactly once', async () => {
     const customerId = await env.createCustomer('rf_webhook');
     const sub = await env.subscribe(customerId, 'pro');
     const event = env.lastEvent('customer.subscription.created', sub.id);
@@ -262,8 +262,11 @@ describe('Postgres failures during a webhook', () => {
     await failNextAuditInsert('stripe_event_id', event.id, REAL_POSTGRES ? 'terminate' : 'raise');
 
     const failed = await env.deliver(event);
-    expect(failed.status).toBe(500);
-    expect(failed.json).toEqual({ error: { code: 'internal_error', message: expect.any(String) } });
+    // A terminated backend is the database going away (503 database_unavailable); a raised error is ours.
+    expect(failed.status).toBe(REAL_POSTGRES ? 503 : 500);
+    expect(failed.json).toEqual({
+      error: { code: REAL_POSTGRES ? 'database_unavailable' : 'internal_error', message: expect.any(String) },
+    });
     expect(await env.ledger(event.id)).toMatchObject({ status: 'pending', lastError: expect.any(String) });
     expect(await env.state('rf_webhook')).toBeNull();
 
@@ -280,7 +283,7 @@ describe('Postgres failures during a webhook', () => {
     });
   });
 
-  it('database unreachable: 500 (Stripe retries) and the delivery to a healthy server applies once', async () => {
+  it('database unreachable: 503 database_unavailable (Stripe retries) and the delivery to a healthy server applies once', async () => {
     const customerId = await env.createCustomer('rf_webhook_down');
     const sub = await env.subscribe(customerId, 'starter');
     const event = env.lastEvent('customer.subscription.created', sub.id);
@@ -301,7 +304,8 @@ describe('Postgres failures during a webhook', () => {
       const address = app.server.address();
       if (!address || typeof address === 'string') throw new Error('no address');
       const down = await env.deliver(event, { url: `http://127.0.0.1:${address.port}/api/stripe/webhook` });
-      expect(down.status).toBe(500);
+      expect(down.status).toBe(503);
+      expect(down.json).toMatchObject({ error: { code: 'database_unavailable' } });
     } finally {
       await app.close();
       await dead.close().catch(() => {});

@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import { createPrismaClient, type PrismaClient, type PrismaHandle } from './client.js';
+import {
+  createPrismaClient,
+  DEFAULT_DATABASE_TIMEOUTS,
+  type DatabaseTimeouts,
+  type PrismaClient,
+  type PrismaHandle,
+} from './client.js';
 import { startEmbeddedPostgres } from './embedded.js';
 import { assertSafeIdentifier, migrate, MIGRATIONS_DIR } from './migrate.js';
 import { resolveDatabaseTarget, resolveEmbeddedSchema } from './target.js';
@@ -37,6 +43,12 @@ export interface OpenDatabaseOptions {
   poolMax?: number;
   /** Size of the read pool behind `readPrisma` (default 5; ignored on the embedded server). */
   readPoolMax?: number;
+  /**
+   * Bounds on every wait, for both pools and the migrations' connect (default
+   * DEFAULT_DATABASE_TIMEOUTS). Not applied to the embedded server: it runs in this process, and
+   * its single session makes a queue that a timeout would only turn into errors.
+   */
+  timeouts?: DatabaseTimeouts;
 }
 
 /**
@@ -56,13 +68,15 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
       schema: options.schema,
       schemaSetting,
     });
-    if (options.migrate !== false) await migrate({ connectionString: url, schema });
-    const handle = createPrismaClient({ connectionString: url, schema, poolMax: options.poolMax });
+    const timeouts = options.timeouts ?? DEFAULT_DATABASE_TIMEOUTS;
+    if (options.migrate !== false) await migrate({ connectionString: url, schema, timeouts });
+    const handle = createPrismaClient({ connectionString: url, schema, poolMax: options.poolMax, timeouts });
     const reads = createPrismaClient({
       connectionString: url,
       schema,
       poolMax: options.readPoolMax ?? 5,
       stats: handle.stats,
+      timeouts,
     });
     return {
       ...handle,
@@ -83,7 +97,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     await embedded.close();
     throw error;
   }
-  const handle = createPrismaClient({ connectionString: embedded.url, schema, poolMax: 1 });
+  const handle = createPrismaClient({ connectionString: embedded.url, schema, poolMax: 1, timeouts: null });
   return {
     ...handle,
     readPrisma: handle.prisma,
@@ -147,7 +161,11 @@ const DEMO_CATALOG_MIGRATION = '20261125000100_seed_feature_catalog';
 export async function dropSchema(connectionString: string, schema: string): Promise<void> {
   assertSafeIdentifier(schema);
   if (schema === 'public') throw new Error('Refusing to drop the public schema');
-  const client = new pg.Client({ connectionString });
+  const client = new pg.Client({
+    connectionString,
+    connectionTimeoutMillis: DEFAULT_DATABASE_TIMEOUTS.connectMs,
+    query_timeout: DEFAULT_DATABASE_TIMEOUTS.statementMs,
+  });
   await client.connect();
   try {
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

@@ -1,4 +1,12 @@
-export { PrismaClient, createPrismaClient, type PrismaHandle, type QueryStats } from './client.js';
+export {
+  PrismaClient,
+  createPrismaClient,
+  DEFAULT_DATABASE_TIMEOUTS,
+  QUERY_TIMEOUT_MARGIN_MS,
+  type DatabaseTimeouts,
+  type PrismaHandle,
+  type QueryStats,
+} from './client.js';
 export {
   openDatabase,
   createIsolatedDatabase,
@@ -27,6 +35,7 @@ export {
   migrationStatus,
   readMigrations,
   MigrationChecksumError,
+  DatabaseConnectError,
   MIGRATIONS_DIR,
   type MigrationResult,
   type MigrationStatus,

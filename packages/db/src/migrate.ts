@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { pgTimeoutSettings, type DatabaseTimeouts } from './client.js';
 
 export const MIGRATIONS_DIR = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -22,6 +23,39 @@ export interface MigrateOptions {
   schema?: string;
   migrationsDir?: string;
   log?: (line: string) => void;
+  /**
+   * Bounds the connect and the bookkeeping statements. The migrations' own SQL and the wait for
+   * another runner's lock are not bounded: a schema change on a large table may rightly take long.
+   */
+  timeouts?: DatabaseTimeouts;
+}
+
+/**
+ * PostgreSQL could not be reached at start: refused, unknown host, wrong credentials, or no answer
+ * within the connect timeout. One line that names DATABASE_URL (host, port and database, never the
+ * password), so an operator knows which setting to look at.
+ */
+export class DatabaseConnectError extends Error {
+  constructor(connectionString: string | undefined, timeouts: DatabaseTimeouts | undefined, cause: unknown) {
+    const message = (cause as Error)?.message ?? String(cause);
+    const timedOut = /timeout/i.test(message);
+    const reason =
+      timedOut && timeouts
+        ? `no answer within ${timeouts.connectMs} ms (DATABASE_CONNECT_TIMEOUT_MS)`
+        : message.split('\n')[0];
+    super(`DATABASE_URL: cannot connect to PostgreSQL at ${where(connectionString)}: ${reason}`, { cause });
+    this.name = 'DatabaseConnectError';
+  }
+}
+
+function where(connectionString: string | undefined): string {
+  if (!connectionString) return '(no URL)';
+  try {
+    const url = new URL(connectionString);
+    return `${url.hostname}:${url.port || '5432'}${url.pathname}`;
+  } catch {
+    return '(unparsable URL)';
+  }
 }
 
 interface Migration {
@@ -56,15 +90,35 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
   const log = options.log ?? (() => {});
   const migrations = await readMigrations(options.migrationsDir);
   const pooled = options.pool ? await options.pool.connect() : undefined;
-  const client: pg.ClientBase = pooled ?? new pg.Client({ connectionString: options.connectionString });
-  if (!pooled) await (client as pg.Client).connect();
+  const timeouts = options.timeouts;
+  const client: pg.ClientBase =
+    pooled ??
+    new pg.Client({
+      connectionString: options.connectionString,
+      ...(timeouts ? { connectionTimeoutMillis: timeouts.connectMs, keepAlive: true } : {}),
+    });
+  if (!pooled) {
+    try {
+      await (client as pg.Client).connect();
+    } catch (error) {
+      await (client as pg.Client).end().catch(() => {});
+      throw new DatabaseConnectError(options.connectionString, timeouts, error);
+    }
+  }
+  // The bookkeeping statements below are quick; a server that stops answering fails them in time.
+  const bounded = (text: string, values?: unknown[]) =>
+    client.query({
+      text,
+      ...(values ? { values } : {}),
+      ...(timeouts ? { query_timeout: pgTimeoutSettings(timeouts).query_timeout } : {}),
+    } as pg.QueryConfig);
   const result: MigrationResult = { applied: [], skipped: [] };
   try {
-    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-    await client.query(`SET search_path TO "${schema}"`);
+    await bounded(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await bounded(`SET search_path TO "${schema}"`);
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [`migrate:${schema}`]);
     try {
-      await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+      await bounded(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
         "id" VARCHAR(36) PRIMARY KEY NOT NULL,
         "checksum" VARCHAR(64) NOT NULL,
         "finished_at" TIMESTAMPTZ,
@@ -74,9 +128,9 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
         "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
         "applied_steps_count" INTEGER NOT NULL DEFAULT 0
       )`);
-      const { rows } = await client.query<{ migration_name: string; checksum: string }>(
+      const { rows } = (await bounded(
         'SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
-      );
+      )) as pg.QueryResult<{ migration_name: string; checksum: string }>;
       const done = new Map(rows.map((r) => [r.migration_name, r.checksum]));
       for (const migration of migrations) {
         const appliedChecksum = done.get(migration.name);

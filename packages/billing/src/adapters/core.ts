@@ -1,4 +1,5 @@
 import type { HttpErrorCode } from '../error-codes.js';
+import { isDatabaseUnavailable } from '../database-errors.js';
 import { WebhookPayloadError, WebhookSignatureError } from '../errors.js';
 import { featureOn } from '../features/access.js';
 import type { TenantFeatureSource } from '../features/checks.js';
@@ -70,7 +71,8 @@ export interface WebhookAnswerOptions {
 
 /**
  * Checks that the body is the raw payload Stripe signed, runs the handler and maps the outcome:
- * 200 done (duplicates too), 400 never retriable (bad signature or body), 500 retry later.
+ * 200 done (duplicates too), 400 never retriable (bad signature or body), 500 retry later (503
+ * when the database did not answer in time).
  */
 export async function answerWebhook(
   handler: StripeWebhookHandler,
@@ -106,6 +108,13 @@ export async function answerWebhook(
     }
     logger.error({ err: error }, 'stripe webhook failed; Stripe will retry');
     // The detail stays in our log: Stripe shows response bodies in its dashboard.
+    if (isDatabaseUnavailable(error)) {
+      return errorAnswer(
+        503,
+        'database_unavailable',
+        'The database did not answer in time; it will be retried',
+      );
+    }
     return errorAnswer(500, 'internal_error', 'Webhook processing failed; it will be retried');
   }
 }

@@ -159,24 +159,44 @@ export function npmSwallowedDryRun(env: NodeJS.ProcessEnv, script: string): stri
 /** 128 + SIGINT, what shells report for a command stopped with Ctrl-C. */
 export const EXIT_INTERRUPTED = 130;
 
+/** How long a stopping command may take to reach a point where it can stop before it exits anyway. */
+export const STOP_GRACE_MS = 5_000;
+
 /**
- * Process wiring for a long command: the first Ctrl-C aborts the returned signal (the command
- * stops between tenants and prints its partial summary); a second, separate Ctrl-C exits at once.
+ * Process wiring for a long command: the first Ctrl-C / SIGTERM aborts the returned signal (the
+ * command stops between tenants and prints its partial summary); a second, separate one exits at
+ * once. A command still busy STOP_GRACE_MS after the first (waiting on a database or Stripe that
+ * does not answer) exits then with EXIT_INTERRUPTED: nothing it leaves is half-written, since every
+ * write is one transaction the server rolls back when the connection goes.
  * The copies of one Ctrl-C (the terminal signals the whole group and npm forwards its own) count once.
  */
-export async function withInterrupts<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withInterrupts<T>(
+  run: (signal: AbortSignal) => Promise<T>,
+  options: { graceMs?: number; exit?: (code: number) => void } = {},
+): Promise<T> {
   const controller = new AbortController();
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+  const graceMs = options.graceMs ?? STOP_GRACE_MS;
+  let grace: NodeJS.Timeout | undefined;
   const remove = onInterrupt({
     signals: ['SIGINT', 'SIGTERM'],
     onStop: () => {
       process.stderr.write('\nStopping after the tenants in progress… (Ctrl-C again to quit immediately)\n');
       controller.abort();
+      grace = setTimeout(() => {
+        process.stderr.write(
+          `Still waiting (database or Stripe) ${graceMs} ms after the stop request; exiting.\n`,
+        );
+        exit(EXIT_INTERRUPTED);
+      }, graceMs);
+      grace.unref();
     },
-    onForce: () => process.exit(EXIT_INTERRUPTED),
+    onForce: () => exit(EXIT_INTERRUPTED),
   });
   try {
     return await run(controller.signal);
   } finally {
+    clearTimeout(grace);
     remove();
   }
 }

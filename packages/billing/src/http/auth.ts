@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { PrismaClient } from '@packages/db';
 import { ValidationError } from '../errors.js';
+import { noteLocalTokenWrite, type KnownTokenHashes } from './known-tokens.js';
 
 export type ApiRole = 'admin' | 'tenant';
 
@@ -21,6 +22,11 @@ export interface AuthConfig {
   tokens: TokenEntry[];
   /** When set, `api_tokens` rows (hash only, not revoked) are accepted as well. */
   prisma?: PrismaClient;
+  /**
+   * The live rows' hashes in memory (watchApiTokens): a token matching none is refused without a
+   * database round trip. Without it every unknown token is looked up.
+   */
+  knownTokens?: KnownTokenHashes;
 }
 
 /** Who made a request, as far as authorisation is concerned. */
@@ -165,6 +171,7 @@ export async function createApiToken(
   const row = await prisma.apiToken.create({
     data: { name: input.name, role: input.role, tenantId, tokenHash: hashToken(token) },
   });
+  noteLocalTokenWrite();
   return { id: row.id, name: row.name, role: input.role, tenantId, token };
 }
 
@@ -173,6 +180,7 @@ export async function revokeApiToken(prisma: PrismaClient, id: string): Promise<
     where: { id, revokedAt: null },
     data: { revokedAt: new Date() },
   });
+  noteLocalTokenWrite();
   return count === 1;
 }
 
@@ -223,12 +231,22 @@ export async function authenticateTokenHash(
   }
   if (found) return validPrincipal(found);
   if (!config.prisma) return null;
+  if (!(await mayBeStored(config.knownTokens, presented.toString('hex')))) return null;
   // Looking the row up by hash is safe: knowing which hashes exist does not help forge a token.
   const row = await config.prisma.apiToken.findUnique({ where: { tokenHash: presented.toString('hex') } });
   if (!row || row.revokedAt !== null) return null;
   if (!timingSafeEqual(presented, Buffer.from(row.tokenHash, 'hex'))) return null;
   if (row.role !== 'admin' && row.role !== 'tenant') return null;
   return validPrincipal({ name: row.name, role: row.role, tenantId: row.tenantId, source: 'database' });
+}
+
+/** False only when the in-memory set proves no live row has this hash (no database round trip then). */
+async function mayBeStored(known: KnownTokenHashes | undefined, hashHex: string): Promise<boolean> {
+  if (!known) return true;
+  if (known.has(hashHex) === true) return true;
+  // A token this process just created: re-read once (an outsider cannot cause this wait).
+  if (known.staleForLocalWrites()) await known.refresh();
+  return known.has(hashHex) !== false;
 }
 
 /** A tenant principal without a tenant would be able to read nothing, or worse, everything. */

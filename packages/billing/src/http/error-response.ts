@@ -1,4 +1,5 @@
 import type { HttpErrorCode } from '../error-codes.js';
+import { isDatabaseUnavailable } from '../database-errors.js';
 import {
   BillingError,
   ConcurrencyError,
@@ -145,6 +146,14 @@ export function errorResponse(error: unknown): {
       status: fastifyError.statusCode,
       body: body(code, fastifyError.message ?? 'Bad request'),
       headers: {},
+    };
+  }
+  if (isDatabaseUnavailable(error)) {
+    // The request was fine; PostgreSQL did not answer in time (or at all). Retry later, elsewhere.
+    return {
+      status: 503,
+      body: body('database_unavailable', 'The database did not answer in time; retry shortly'),
+      headers: { 'retry-after': '5' },
     };
   }
   return { status: 500, body: body('internal_error', 'Internal server error'), headers: {} };
