@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '@packages/db';
 import { createBillingContext, type BillingContext } from '../src/context.js';
 import { buildServer } from '../src/server/app.js';
-import { createApiToken } from '../src/server/auth.js';
+import { createApiToken } from '../src/http/auth.js';
 import { setupBillingTestEnv, processEnv, type BillingTestEnv } from './helpers/env.js';
 import { watched } from './helpers/child-process.js';
 import { startFreezableProxy, startSilentListener, type FreezableProxy } from './helpers/frozen-postgres.js';
@@ -134,19 +134,21 @@ describe('start-up against a PostgreSQL that accepts and never answers', () => {
         ...extra,
       },
     });
-    return { run: watched(child), silent, started: performance.now() };
+    return { run: watched(child), silent };
   }
 
+  // The bound runs from the connection attempt (the listener accepting it) to the exit: loading the
+  // process (tsx) before it takes anything from 2 to 30 s on a loaded machine and is not the wait.
   it.each([
     ['npm start', 'server/main.ts'],
     ['npm run worker', 'server/worker-main.ts'],
   ])(
     '%s exits 1 within the connect timeout with one line naming DATABASE_URL',
     async (_name, script) => {
-      const { run, silent, started } = await startAgainstSilence(script);
+      const { run, silent } = await startAgainstSilence(script);
       try {
         const code = await run.exited;
-        const ms = performance.now() - started;
+        const exitedAt = performance.now();
         expect(code).toBe(1);
         const lines = run.output().trim().split('\n');
         expect(lines).toHaveLength(1);
@@ -156,14 +158,13 @@ describe('start-up against a PostgreSQL that accepts and never answers', () => {
           ),
         );
         expect(lines[0]).not.toContain('secret-password');
-        // Process start (tsx) takes most of it on a loaded machine; without a timeout it never exits.
-        expect(ms).toBeLessThan(CONNECT_MS + 15_000);
+        expect(exitedAt - silent.firstConnectionAt()!).toBeLessThan(CONNECT_MS + 3_000);
       } finally {
         run.child.kill('SIGKILL');
         await silent.close();
       }
     },
-    30_000,
+    90_000,
   );
 
   it('npm run reconcile honours SIGTERM while it waits on the database', async () => {
@@ -172,7 +173,7 @@ describe('start-up against a PostgreSQL that accepts and never answers', () => {
       DATABASE_CONNECT_TIMEOUT_MS: '600000',
     });
     try {
-      await until(() => /./.test(run.output()) || silent.connections() > 0, 20_000);
+      await until(() => silent.connections() > 0 || run.child.exitCode !== null, 60_000);
       expect(silent.connections()).toBeGreaterThan(0);
       const signalled = performance.now();
       run.child.kill('SIGTERM');
@@ -183,7 +184,7 @@ describe('start-up against a PostgreSQL that accepts and never answers', () => {
       run.child.kill('SIGKILL');
       await silent.close();
     }
-  }, 40_000);
+  }, 90_000);
 });
 
 async function until(condition: () => boolean, timeoutMs: number): Promise<void> {

@@ -34,7 +34,11 @@ export function watchApiTokens(
   let hashes: Set<string> | undefined;
   let readAtWrites = -1;
   let inFlight: Promise<void> | undefined;
-  const refresh = () => {
+  let inFlightWrites = -1;
+  const refresh = (): Promise<void> => {
+    // A read that started before the latest local write cannot see it: wait for it, then read again.
+    if (inFlight && inFlightWrites !== localWrites) return inFlight.then(refresh);
+    inFlightWrites = localWrites;
     inFlight ??= (async () => {
       const writes = localWrites;
       try {

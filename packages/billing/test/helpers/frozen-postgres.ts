@@ -78,12 +78,16 @@ export async function startSilentListener(): Promise<{
   port: number;
   /** Connections accepted so far. */
   connections(): number;
+  /** performance.now() of the first connection accepted, or undefined. */
+  firstConnectionAt(): number | undefined;
   close(): Promise<void>;
 }> {
   const sockets = new Set<Socket>();
   let accepted = 0;
+  let firstAt: number | undefined;
   const server = createServer((socket) => {
     accepted += 1;
+    firstAt ??= performance.now();
     sockets.add(socket);
     socket.on('error', () => {});
     socket.on('close', () => sockets.delete(socket));
@@ -92,6 +96,7 @@ export async function startSilentListener(): Promise<{
   return {
     port,
     connections: () => accepted,
+    firstConnectionAt: () => firstAt,
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
