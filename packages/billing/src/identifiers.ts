@@ -11,6 +11,15 @@ import { z } from 'zod';
 // eslint-disable-next-line no-control-regex -- matching control characters is the point: they are refused
 const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
 
+/** Control characters text fields may not hold: every C0 and DEL, except tab and newline (and CR). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are refused
+const TEXT_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/** True when `value` holds a control character: C0 or DEL, with tab, LF and CR allowed when `text`. */
+export function hasControlCharacter(value: string, options: { text?: boolean } = {}): boolean {
+  return options.text ? TEXT_CONTROL.test(value) : !PRINTABLE.test(value);
+}
+
 function printable(max: number, what: string) {
   return z
     .string()

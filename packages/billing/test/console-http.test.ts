@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { buildServer } from '../src/server/app.js';
@@ -15,14 +16,25 @@ const form = (fields: Record<string, string>) => new URLSearchParams(fields).toS
 const setCookie = (res: LightMyRequestResponse) => String(res.headers['set-cookie'] ?? '');
 const csrfIn = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
-async function signIn(token: string, headers: Record<string, string> = {}) {
+const cookiesOf = (res: LightMyRequestResponse) =>
+  [res.headers['set-cookie'] ?? []].flat().map((c) => String(c).split(';')[0]!);
+
+/** The sign-in form as a browser gets it: its nonce cookie and the CSRF token it carries. */
+async function signInForm() {
+  const page = await t.app.inject({ method: 'GET', url: '/admin/login' });
+  const loginCookie = cookiesOf(page).find((c) => c.startsWith('entitlements_console_login='))!;
+  return { loginCookie, csrf: csrfIn(page.body) };
+}
+
+async function signIn(token: string, headers: Record<string, string> = {}, next = '/admin/drift') {
+  const { loginCookie, csrf } = await signInForm();
   const res = await t.app.inject({
     method: 'POST',
     url: '/admin/login',
-    headers: { ...FORM, ...headers },
-    payload: form({ token, next: '/admin/drift' }),
+    headers: { ...FORM, cookie: loginCookie, ...headers },
+    payload: form({ token, next, _csrf: csrf }),
   });
-  const cookie = setCookie(res).split(';')[0]!;
+  const cookie = cookiesOf(res).find((c) => c.startsWith('entitlements_console=')) ?? '';
   return { res, cookie };
 }
 
@@ -45,10 +57,10 @@ describe('sign-in and session cookie', () => {
     expect(res.headers.location).toBe('/admin/login?next=%2Fadmin%2Ftenants%3Fq%3Dx');
   });
 
-  it('refuses a wrong token and sets no cookie', async () => {
-    const { res } = await signIn('not-a-valid-token-at-all-0123');
+  it('refuses a wrong token and sets no session cookie', async () => {
+    const { res, cookie } = await signIn('not-a-valid-token-at-all-0123');
     expect(res.statusCode).toBe(401);
-    expect(res.headers['set-cookie']).toBeUndefined();
+    expect(cookie).toBe('');
     expect(res.body).toContain('Invalid or revoked token');
   });
 
@@ -56,7 +68,10 @@ describe('sign-in and session cookie', () => {
     const { res } = await signIn(ADMIN_TOKEN);
     expect(res.statusCode).toBe(303);
     expect(res.headers.location).toBe('/admin/drift');
-    const cookie = setCookie(res);
+    const cookie = [res.headers['set-cookie']]
+      .flat()
+      .map(String)
+      .find((c) => c.startsWith('entitlements_console='))!;
     expect(cookie).toMatch(
       /^entitlements_console=[^;]+; Path=\/admin; HttpOnly; SameSite=Strict; Max-Age=28800$/,
     );
@@ -65,35 +80,33 @@ describe('sign-in and session cookie', () => {
       ADMIN_TOKEN,
     );
     const behindTls = await signIn(ADMIN_TOKEN, { 'x-forwarded-proto': 'https' });
-    expect(setCookie(behindTls.res)).toMatch(/; Secure$/);
+    expect(setCookie(behindTls.res)).toMatch(/^entitlements_console=[^;]+;[^,]*; Secure/);
   });
 
   it('never redirects off the console after sign-in', async () => {
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/admin/login',
-      headers: FORM,
-      payload: form({ token: ADMIN_TOKEN, next: '//evil.example/admin' }),
-    });
+    const { res } = await signIn(ADMIN_TOKEN, {}, '//evil.example/admin');
     expect(res.headers.location).toBe('/admin');
   });
 
   it('refuses a sign-in form posted from another site', async () => {
-    const { res } = await signIn(ADMIN_TOKEN, { 'sec-fetch-site': 'cross-site' });
+    const { res, cookie } = await signIn(ADMIN_TOKEN, { 'sec-fetch-site': 'cross-site' });
     expect(res.statusCode).toBe(403);
-    expect(res.headers['set-cookie']).toBeUndefined();
+    expect(cookie).toBe('');
   });
 
   it('treats a tampered cookie as no session', async () => {
     const { cookie } = await signIn(ADMIN_TOKEN);
     const [name, value] = cookie.split('=') as [string, string];
-    const [payload, sig] = value.split('.') as [string, string];
-    const forged = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { e: number };
-    forged.e += 3600;
-    const tampered = `${name}=${Buffer.from(JSON.stringify(forged)).toString('base64url')}.${sig}`;
-    const res = await t.app.inject({ method: 'GET', url: '/admin', headers: { cookie: tampered } });
-    expect(res.statusCode).toBe(303);
-    expect(res.headers.location).toMatch(/^\/admin\/login/);
+    const [sid, sig] = value.split('.') as [string, string];
+    const other = sid[0] === 'A' ? 'B' : 'A';
+    for (const tampered of [
+      `${name}=${other}${sid.slice(1)}.${sig}`,
+      `${name}=${sid}.${other}${sig.slice(1)}`,
+    ]) {
+      const res = await t.app.inject({ method: 'GET', url: '/admin', headers: { cookie: tampered } });
+      expect(res.statusCode).toBe(303);
+      expect(res.headers.location).toMatch(/^\/admin\/login/);
+    }
   });
 
   it('ends every session of a token when the token is revoked', async () => {
@@ -117,6 +130,145 @@ describe('sign-in and session cookie', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('server-side sessions', () => {
+  const describeSso = (cookie: string, csrf: string) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/admin/catalog/describe',
+      headers: { ...FORM, cookie },
+      payload: form({ key: 'sso', description: 'Single sign-on', _csrf: csrf }),
+    });
+
+  it('sign-out ends the session on the server: the old cookie neither reads nor writes', async () => {
+    const { cookie, csrf } = await session(ADMIN_TOKEN);
+    expect((await t.app.inject({ method: 'GET', url: '/admin', headers: { cookie } })).statusCode).toBe(200);
+    const out = await t.app.inject({
+      method: 'POST',
+      url: '/admin/logout',
+      headers: { ...FORM, cookie },
+      payload: form({ _csrf: csrf }),
+    });
+    expect(out.statusCode).toBe(303);
+    // A copy of the cookie kept from before (another tab, a stolen copy) is dead too.
+    const read = await t.app.inject({ method: 'GET', url: '/admin/tenants', headers: { cookie } });
+    expect(read.statusCode).toBe(303);
+    expect(read.headers.location).toMatch(/^\/admin\/login/);
+    const write = await describeSso(cookie, csrf);
+    expect(write.statusCode).toBe(401);
+  });
+
+  it('the cookie carries no token material: a random id, different at each sign-in', async () => {
+    const first = (await signIn(ADMIN_TOKEN)).cookie.split('=')[1]!;
+    const second = (await signIn(ADMIN_TOKEN)).cookie.split('=')[1]!;
+    expect(first).not.toBe(second);
+    const digest = createHash('sha256').update(ADMIN_TOKEN).digest();
+    for (const spelling of [
+      digest.toString('hex'),
+      digest.toString('base64url'),
+      digest.toString('base64'),
+    ]) {
+      expect(first).not.toContain(spelling);
+      expect(Buffer.from(first.split('.')[0]!, 'base64url').toString('hex')).not.toContain(
+        digest.toString('hex'),
+      );
+    }
+  });
+
+  it('an expired session ends, whatever the cookie says', async () => {
+    const { cookie } = await signIn(ADMIN_TOKEN);
+    expect((await t.app.inject({ method: 'GET', url: '/admin', headers: { cookie } })).statusCode).toBe(200);
+    const sid = cookie.split('=')[1]!.split('.')[0]!;
+    const idHash = createHash('sha256').update(sid).digest('hex');
+    await t.env.prisma.consoleSession.update({
+      where: { idHash },
+      data: { expiresAt: new Date(Date.now() - 1000) },
+    });
+    const res = await t.app.inject({ method: 'GET', url: '/admin', headers: { cookie } });
+    expect(res.statusCode).toBe(303);
+  });
+
+  it('sign-in CSRF does not rest on Sec-Fetch-Site: Origin, Referer and the form token are checked', async () => {
+    const attempts: Record<string, string>[] = [
+      { origin: 'https://evil.example' },
+      { referer: 'https://evil.example/page' },
+      { origin: 'null' },
+    ];
+    for (const headers of attempts) {
+      const { res, cookie } = await signIn(ADMIN_TOKEN, headers);
+      expect(res.statusCode, JSON.stringify(headers)).toBe(403);
+      expect(cookie).toBe('');
+    }
+    // No Origin, Referer or Sec-Fetch-Site at all (an old browser, a script): the form token decides.
+    const post = (cookie: string | undefined, csrf: string | undefined) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/admin/login',
+        headers: { ...FORM, ...(cookie ? { cookie } : {}) },
+        payload: form({ token: ADMIN_TOKEN, next: '/admin', ...(csrf !== undefined ? { _csrf: csrf } : {}) }),
+      });
+    const a = await signInForm();
+    const b = await signInForm();
+    for (const res of [
+      await post(undefined, undefined),
+      await post(a.loginCookie, undefined),
+      await post(a.loginCookie, b.csrf),
+      await post(undefined, a.csrf),
+    ]) {
+      expect(res.statusCode).toBe(403);
+      expect(cookiesOf(res).some((c) => c.startsWith('entitlements_console='))).toBe(false);
+    }
+    // The console's own form, with the host's own Origin: accepted.
+    const ok = await signIn(ADMIN_TOKEN, {
+      origin: 'http://console.example:8080',
+      referer: 'http://console.example:8080/admin/login',
+      host: 'console.example:8080',
+    });
+    expect(ok.res.statusCode).toBe(303);
+  });
+
+  it('a flash cookie the console did not sign is not shown', async () => {
+    const { cookie } = await session(ADMIN_TOKEN);
+    const forged = Buffer.from(JSON.stringify({ kind: 'ok', text: 'Call support at +1 555 0100' })).toString(
+      'base64url',
+    );
+    const res = await t.app.inject({
+      method: 'GET',
+      url: '/admin',
+      headers: { cookie: `${cookie}; entitlements_console_flash=${forged}` },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).not.toContain('+1 555 0100');
+  });
+});
+
+describe('next= after sign-in', () => {
+  it.each([
+    ['/admin/tenants?q=a', '/admin/tenants?q=a'],
+    ['/admin', '/admin'],
+    ['/admin/./tenants', '/admin/tenants'],
+    ['/admin/tenants/caf\u00e9', '/admin/tenants/caf%C3%A9'],
+    ['/admin\r\nX-Evil: 1', '/admin'],
+    ['/admin\u202e\u00e9', '/admin'],
+    ['/admin/../../x', '/admin'],
+    ['/admin/%2e%2e/x', '/admin'],
+    ['/admin.evil.com', '/admin'],
+    ['/admin@evil.com', '/admin'],
+    ['//evil.example/admin', '/admin'],
+    ['/\\evil.example/admin', '/admin'],
+    ['https://evil.example/admin/', '/admin'],
+  ])('%j → %s', async (next, location) => {
+    const { res } = await signIn(ADMIN_TOKEN, {}, next);
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe(location);
+  });
+
+  it('a sign-in page asked for a hostile next= renders (no 500) and carries the safe one', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/admin/login?next=/admin%0d%0aX-Evil:%201' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('name="next" value="/admin"');
   });
 });
 

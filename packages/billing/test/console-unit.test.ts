@@ -24,36 +24,45 @@ describe('html template', () => {
 });
 
 describe('console session keys', () => {
-  const keys = createSessionKeys('s'.repeat(32), 60);
-  const hash = 'a'.repeat(64);
-  const now = new Date('2026-11-30T00:00:00Z');
+  const keys = createSessionKeys('s'.repeat(32));
 
-  it('reads back what it issued until it expires', () => {
-    const { cookieValue, session } = keys.issue(hash, now);
-    expect(keys.read(cookieValue, now)).toEqual(session);
-    expect(keys.read(cookieValue, new Date(now.getTime() + 61_000))).toBeNull();
+  it('reads back the session id it issued; the cookie holds nothing else', () => {
+    const { sid, cookieValue } = keys.issue();
+    expect(keys.sidOf(cookieValue)).toBe(sid);
+    expect(cookieValue.split('.')).toHaveLength(2);
+    expect(cookieValue.split('.')[0]).toBe(sid);
+    expect(keys.issue().sid).not.toBe(sid);
   });
 
   it('rejects a cookie signed with another secret or altered', () => {
-    const { cookieValue } = keys.issue(hash, now);
-    expect(createSessionKeys('t'.repeat(32)).read(cookieValue, now)).toBeNull();
+    const { cookieValue } = keys.issue();
+    expect(createSessionKeys('t'.repeat(32)).sidOf(cookieValue)).toBeNull();
     // Any other spelling of the signature, even one that decodes to the same bytes, is refused.
     for (const at of [cookieValue.length - 1, cookieValue.length - 10, 3]) {
       const c = cookieValue[at]!;
       const altered = cookieValue.slice(0, at) + (c === 'A' ? 'B' : 'A') + cookieValue.slice(at + 1);
-      expect(keys.read(altered, now)).toBeNull();
+      expect(keys.sidOf(altered)).toBeNull();
     }
-    expect(keys.read('garbage', now)).toBeNull();
-    expect(keys.read(undefined, now)).toBeNull();
+    expect(keys.sidOf('garbage')).toBeNull();
+    expect(keys.sidOf(undefined)).toBeNull();
   });
 
   it('ties the CSRF token to the session', () => {
-    const a = keys.issue(hash, now).session;
-    const b = keys.issue(hash, now).session;
+    const a = keys.issue().sid;
+    const b = keys.issue().sid;
     expect(keys.csrfValid(a, keys.csrfToken(a))).toBe(true);
     expect(keys.csrfValid(a, keys.csrfToken(b))).toBe(false);
     expect(keys.csrfValid(a, '')).toBe(false);
     expect(keys.csrfValid(a, ['x'])).toBe(false);
+  });
+
+  it('seals values (flash messages) so only this secret opens them, unaltered', () => {
+    const sealed = keys.seal('{"kind":"ok","text":"Saved"}');
+    expect(keys.opened(sealed)).toBe('{"kind":"ok","text":"Saved"}');
+    expect(createSessionKeys('t'.repeat(32)).opened(sealed)).toBeNull();
+    const forged = `${Buffer.from('{"kind":"ok","text":"Call +1 555"}').toString('base64url')}.${sealed.split('.')[1]}`;
+    expect(keys.opened(forged)).toBeNull();
+    expect(keys.opened(Buffer.from('{"text":"x"}').toString('base64url'))).toBeNull();
   });
 
   it('refuses a short secret', () => {

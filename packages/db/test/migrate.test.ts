@@ -18,6 +18,7 @@ describe('migrations', () => {
     expect(rows.map((r) => r.table_name)).toEqual([
       '_prisma_migrations',
       'api_tokens',
+      'console_sessions',
       'custom_plans',
       'feature_audit_logs',
       'feature_catalog',

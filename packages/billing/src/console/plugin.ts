@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { PrismaClient } from '@packages/db';
@@ -12,6 +13,7 @@ import {
   type AuthConfig,
   type Principal,
 } from '../http/auth.js';
+import { hasControlCharacter } from '../identifiers.js';
 import type { FeatureCatalog } from '../types.js';
 import type { StripeWebhookPipeline } from '../webhooks/index.js';
 import { field, parseFormBody, type FormBody } from './form.js';
@@ -19,7 +21,9 @@ import type { Html } from './html.js';
 import { consoleRoutes } from './routes.js';
 import {
   createSessionKeys,
+  createSessionStore,
   DEFAULT_SESSION_TTL_SECONDS,
+  LOGIN_COOKIE,
   parseCookies,
   SESSION_COOKIE,
   sessionCookie,
@@ -107,6 +111,7 @@ export interface ConsoleKit {
  */
 export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) => {
   const keys: SessionKeys | null = deps.consoleSecret ? createSessionKeys(deps.consoleSecret) : null;
+  const sessions = createSessionStore(deps.prisma, deps.readPrisma ? { readPrisma: deps.readPrisma } : {});
   const assets = new Map(
     Object.entries(ASSETS).map(([name, a]) => [
       name,
@@ -121,10 +126,11 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
   );
 
   const flashOf = (request: FastifyRequest): Flash | null => {
-    const raw = parseCookies(request.headers.cookie).get(FLASH_COOKIE);
+    // Signed: a flash is shown as the console's own words, so nobody else may set one.
+    const raw = keys?.opened(parseCookies(request.headers.cookie).get(FLASH_COOKIE));
     if (!raw) return null;
     try {
-      const parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Flash;
+      const parsed = JSON.parse(raw) as Flash;
       return typeof parsed.text === 'string' ? parsed : null;
     } catch {
       return null;
@@ -137,7 +143,7 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
       const session = request.consoleSession;
       return {
         principal: request.consolePrincipal ?? null,
-        csrf: session && keys ? keys.csrfToken(session) : '',
+        csrf: session && keys ? keys.csrfToken(session.sid) : '',
         flash: flashOf(request),
       };
     },
@@ -152,8 +158,8 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
         .send(page.value);
     },
     redirect(reply, location, flash) {
-      if (flash) {
-        const value = Buffer.from(JSON.stringify(flash)).toString('base64url');
+      if (flash && keys) {
+        const value = keys.seal(JSON.stringify(flash));
         reply.header(
           'set-cookie',
           `${FLASH_COOKIE}=${value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=60${secure(reply.request) ? '; Secure' : ''}`,
@@ -183,7 +189,8 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
         'The console is disabled: set CONSOLE_SESSION_SECRET (at least 32 characters).',
       );
     if (path === '/admin/login') return;
-    const session = keys.read(parseCookies(request.headers.cookie).get(SESSION_COOKIE));
+    const sid = keys.sidOf(parseCookies(request.headers.cookie).get(SESSION_COOKIE));
+    const session = sid ? await sessions.find(sid) : null;
     const principal = session ? await authenticateTokenHash(deps.auth, session.tokenHash) : null;
     if (!session || !principal) {
       if (request.method === 'GET' || request.method === 'HEAD') {
@@ -207,7 +214,7 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
     if (request.method !== 'POST' || request.url.split('?')[0] === '/admin/login') return;
     const session = request.consoleSession;
     const presented = (request.body as FormBody | undefined)?._csrf;
-    if (!session || !keys || !keys.csrfValid(session, presented))
+    if (!session || !keys || !keys.csrfValid(session.sid, presented))
       throw new ConsoleHttpError(
         403,
         'The form was not accepted (missing or invalid CSRF token). Reload the page and try again.',
@@ -229,33 +236,55 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
     return reply.type(asset.type).header('cache-control', 'public, max-age=300').send(asset.body);
   });
 
+  /** The sign-in form with a fresh nonce: its signed copy in a cookie, its CSRF token in the form. */
+  const signInForm = (request: FastifyRequest, reply: FastifyReply, next: string, error?: string) => {
+    const nonce = randomBytes(16).toString('base64url');
+    reply.header(
+      'set-cookie',
+      `${LOGIN_COOKIE}=${keys!.seal(nonce)}; Path=/admin/login; HttpOnly; SameSite=Strict; Max-Age=3600${secure(request) ? '; Secure' : ''}`,
+    );
+    const csrf = keys!.csrfToken(`login:${nonce}`);
+    return loginPage(kit.ctx(request), { next, csrf, ...(error ? { error } : {}) });
+  };
+
   app.get('/admin/login', async (request, reply) => {
     const next = safeNext((request.query as { next?: string }).next);
-    return kit.send(reply, loginPage(kit.ctx(request), { next }));
+    return kit.send(reply, signInForm(request, reply, next));
   });
 
   app.post('/admin/login', async (request, reply) => {
     const body = request.body as FormBody | undefined;
     const next = safeNext(field(body, 'next'));
-    // Login CSRF: refuse a sign-in form posted from another site (it would sign the victim in as the attacker).
-    const site = request.headers['sec-fetch-site'];
-    if (site !== undefined && site !== 'same-origin' && site !== 'none')
+    // Login CSRF: a sign-in form posted from another site would sign the victim in as the attacker.
+    // Refused when the browser says so (Origin, Referer, Sec-Fetch-Site), and in any case unless
+    // the form carries the token of the nonce this console set with the form (a cross-site page
+    // can read neither).
+    if (!fromThisSite(request))
       throw new ConsoleHttpError(403, 'Sign-in is only accepted from the console itself.');
+    const nonce = keys!.opened(parseCookies(request.headers.cookie).get(LOGIN_COOKIE));
+    if (!nonce || !keys!.csrfValid(`login:${nonce}`, body?._csrf))
+      throw new ConsoleHttpError(
+        403,
+        'The sign-in form has expired or is not ours; reload the page and try again.',
+      );
     const token = field(body, 'token');
     const principal = await authenticateToken(deps.auth, token || null);
     if (!principal)
-      return kit.send(reply, loginPage(kit.ctx(request), { next, error: 'Invalid or revoked token.' }), 401);
-    const { cookieValue } = keys!.issue(hashToken(token));
-    reply.header(
-      'set-cookie',
+      return kit.send(reply, signInForm(request, reply, next, 'Invalid or revoked token.'), 401);
+    const { sid, cookieValue } = keys!.issue();
+    await sessions.create(sid, hashToken(token));
+    reply.header('set-cookie', [
       sessionCookie(cookieValue, { secure: secure(request), maxAgeSeconds: DEFAULT_SESSION_TTL_SECONDS }),
-    );
+      `${LOGIN_COOKIE}=; Path=/admin/login; HttpOnly; SameSite=Strict; Max-Age=0`,
+    ]);
     const landing =
       principal.role === 'tenant' ? `/admin/tenants/${encodeURIComponent(principal.tenantId!)}` : next;
     return reply.code(303).header('location', landing).send();
   });
 
   app.post('/admin/logout', async (request, reply) => {
+    // Ended on the server: the old cookie opens nothing anywhere, whoever kept a copy.
+    if (request.consoleSession) await sessions.end(request.consoleSession.sid);
     reply.header('set-cookie', sessionCookie('', { secure: secure(request), maxAgeSeconds: 0 }));
     return reply.code(303).header('location', '/admin/login').send();
   });
@@ -272,10 +301,58 @@ function tenantMay(request: FastifyRequest, principal: Principal): boolean {
   return (request.params as { tenantId?: string }).tenantId === principal.tenantId;
 }
 
-/** Only console paths: an open redirect after sign-in would hand the session's trust to any URL. */
-function safeNext(next: string | undefined): string {
-  if (!next || !next.startsWith('/admin') || next.startsWith('//') || next.includes('\\')) return '/admin';
-  return next;
+/**
+ * Where sign-in may send the browser: only the console (`/admin` or a path under `/admin/`), as
+ * the URL parser reads it (`..` resolved, `/admin.evil.com` and `/admin@evil.com` are other paths),
+ * returned normalised: percent-encoded ASCII, so it is always a valid Location header. An open
+ * redirect after sign-in would hand the session's trust to any URL; control characters (a CR LF
+ * header injection) and backslashes (which browsers read as `/`) are refused outright.
+ */
+export function safeNext(next: string | undefined): string {
+  const fallback = '/admin';
+  if (
+    !next ||
+    !next.startsWith('/') ||
+    next.startsWith('//') ||
+    next.includes('\\') ||
+    hasControlCharacter(next)
+  )
+    return fallback;
+  const base = 'http://console.invalid';
+  let url: URL;
+  try {
+    url = new URL(next, base);
+  } catch {
+    return fallback;
+  }
+  if (url.origin !== base) return fallback;
+  if (url.pathname !== '/admin' && !url.pathname.startsWith('/admin/')) return fallback;
+  return `${url.pathname}${url.search}`;
+}
+
+/**
+ * False when the browser says the request comes from another site: an Origin or Referer whose host
+ * is not the one this request was addressed to (Host, or X-Forwarded-Host behind a proxy: a
+ * cross-site form cannot set either), an opaque `Origin: null`, or Sec-Fetch-Site other than
+ * same-origin / none. Browsers that send none of them rely on the form's CSRF token alone.
+ */
+function fromThisSite(request: FastifyRequest): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
+  const hosts = [request.headers.host, request.headers['x-forwarded-host']].filter(
+    (h): h is string => typeof h === 'string' && h !== '',
+  );
+  for (const header of [request.headers.origin, request.headers.referer]) {
+    if (header === undefined) continue;
+    let host: string;
+    try {
+      host = new URL(header).host;
+    } catch {
+      return false;
+    }
+    if (!hosts.includes(host)) return false;
+  }
+  return true;
 }
 
 /**
