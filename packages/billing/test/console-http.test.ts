@@ -244,6 +244,22 @@ describe('server-side sessions', () => {
   });
 });
 
+describe('control characters in console queries', () => {
+  it.each([
+    '/admin/tenants?q=%00',
+    '/admin/tenants?after=%00',
+    '/admin/tenants?plan=%00',
+    '/admin/audit?tenant=%00',
+    '/admin/tenants/%00',
+    '/admin/tenants?q=%1B%5B31m',
+  ])('%s → 400 page, not 500', async (url) => {
+    const { cookie } = await session(ADMIN_TOKEN);
+    const res = await t.app.inject({ method: 'GET', url, headers: { cookie } });
+    expect(res.statusCode, res.body.slice(0, 300)).toBe(400);
+    expect(res.body).toContain('must not contain control characters');
+  });
+});
+
 describe('next= after sign-in', () => {
   it.each([
     ['/admin/tenants?q=a', '/admin/tenants?q=a'],

@@ -93,7 +93,7 @@ export async function runWithContext<Context extends { close?(): Promise<void> }
     try {
       context = await (io.createContext ?? createDefault)(io.env ?? process.env);
     } catch (error) {
-      io.stderr.write(`Configuration error: ${messageOf(error)}\n`);
+      io.stderr.write(`Configuration error: ${terminalSafe(messageOf(error))}\n`);
       return EXIT_USAGE;
     }
   }
@@ -105,7 +105,9 @@ export async function runWithContext<Context extends { close?(): Promise<void> }
       const code = error instanceof BillingError ? error.code : 'internal_error';
       io.stdout.write(`${JSON.stringify({ error: { code, message: messageOf(error) } }, null, 2)}\n`);
     }
-    io.stderr.write(`${configProblem ? 'Configuration error' : failure.label}: ${messageOf(error)}\n`);
+    io.stderr.write(
+      `${configProblem ? 'Configuration error' : failure.label}: ${terminalSafe(messageOf(error))}\n`,
+    );
     return configProblem ? EXIT_USAGE : failure.exitCode;
   } finally {
     if (owned) await context.close?.().catch(() => {});
@@ -136,6 +138,18 @@ export function exitWhenDone(code: number): void {
 export async function createContextFromEnv(env: NodeJS.ProcessEnv): Promise<BillingContext> {
   const { createBillingContext } = await import('../context.js');
   return createBillingContext({ env });
+}
+
+/**
+ * Text safe to print on a terminal: control characters (ESC above all, which can recolour, move
+ * the cursor or retitle the window) are shown as \u escapes; tab and newline stay.
+ */
+export function terminalSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point: they are escaped
+  return text.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** A value in a before → after line: JSON, or "(none)" when absent. */

@@ -35,6 +35,7 @@ import {
   EXIT_USAGE,
   exitWhenDone,
   isEntryPoint,
+  terminalSafe,
   npmSwallowedDryRun,
   positiveInteger,
   runWithContext,
@@ -274,7 +275,7 @@ export async function runManageCli(argv: readonly string[], io: ManageCliIo): Pr
       } catch (error) {
         // Bad input, conflicts, unknown tenants or keys: the data is the problem, not the setup.
         if (!(error instanceof BillingError)) throw error;
-        io.stderr.write(`Error (${error.code}): ${error.message}\n`);
+        io.stderr.write(`Error (${error.code}): ${terminalSafe(error.message)}\n`);
         return EXIT_FAILED;
       }
     },

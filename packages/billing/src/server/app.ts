@@ -11,6 +11,7 @@ import { ofrepRoutes } from '../openfeature/fastify-routes.js';
 import { tokenAuthorizer } from '../openfeature/http.js';
 import type { StripeWebhookHandler } from '../webhooks/index.js';
 import { adminRoutes, type AdminRouteDeps } from './admin-routes.js';
+import { refuseControlCharacters } from './control-characters.js';
 import { errorShapeOptions, installErrorShape } from './error-shape.js';
 import { healthRoutes } from './health.js';
 import { loggerOptions, type LoggerSetting } from './logging.js';
@@ -57,6 +58,8 @@ export async function buildServer(deps: ServerDeps, options: ServerOptions = {})
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpRequest(request.method, route, reply.statusCode, reply.elapsedTime);
   });
+  // Every route below inherits it: NUL, ESC and other control characters are a 400 at the edge.
+  app.addHook('preValidation', refuseControlCharacters);
   await app.register(healthRoutes, deps);
   // The route exists even when a caller built the server without a handler (admin-only tests):
   // Stripe then gets a 500 and retries, instead of a 404 that looks like a wrong endpoint URL.
