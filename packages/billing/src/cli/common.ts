@@ -144,10 +144,12 @@ export async function createContextFromEnv(env: NodeJS.ProcessEnv): Promise<Bill
  * Text safe to print on a terminal: control characters (ESC above all, which can recolour, move
  * the cursor or retitle the window) are shown as \u escapes; tab and newline stay.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are escaped
+const TERMINAL_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
+
 export function terminalSafe(text: string): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point: they are escaped
   return text.replace(
-    /[\u0000-\u0008\u000b-\u001f\u007f]/g,
+    TERMINAL_CONTROL,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }
