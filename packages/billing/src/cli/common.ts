@@ -148,10 +148,7 @@ export async function createContextFromEnv(env: NodeJS.ProcessEnv): Promise<Bill
 const TERMINAL_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
 
 export function terminalSafe(text: string): string {
-  return text.replace(
-    TERMINAL_CONTROL,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return text.replace(TERMINAL_CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A value in a before → after line: JSON, or "(none)" when absent. */
