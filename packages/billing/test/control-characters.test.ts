@@ -26,19 +26,19 @@ const send = (method: 'POST' | 'PATCH' | 'PUT' | 'GET', url: string, payload?: u
 
 describe('control characters at the admin API edge', () => {
   it.each([
-    ['POST', '/api/admin/tenants', { id: 'ctl_new', name: 'a\u0000b' }, 'body.name'],
-    ['POST', '/api/admin/tenants', { id: 'ctl_new', name: 'a\u001b[31mb' }, 'body.name'],
-    ['PATCH', '/api/admin/tenants/ctl_a', { name: 'a\u0000b' }, 'body.name'],
+    ['POST', '/api/admin/tenants', { id: 'ctl_new', name: 'a\u0000b' }, 'name'],
+    ['POST', '/api/admin/tenants', { id: 'ctl_new', name: 'a\u001b[31mb' }, 'name'],
+    ['PATCH', '/api/admin/tenants/ctl_a', { name: 'a\u0000b' }, 'name'],
     [
       'POST',
       '/api/admin/features',
       { key: 'ctl.one', type: 'boolean', description: 'x\u0000' },
-      'body.description',
+      'description',
     ],
-    ['PATCH', '/api/admin/features/sso', { description: 'x\u0007y' }, 'body.description'],
-    ['PUT', '/api/admin/tenants/ctl_a/overrides/sso', { value: true, ['k\u0000']: 1 }, 'body."k\\u0000"'],
-    ['GET', '/api/admin/tenants?cursor=%00', undefined, 'query.cursor'],
-    ['GET', '/api/admin/tenants/%1B', undefined, 'params.tenantId'],
+    ['PATCH', '/api/admin/features/sso', { description: 'x\u0007y' }, 'description'],
+    ['PUT', '/api/admin/tenants/ctl_a/overrides/sso', { value: true, ['k\u0000']: 1 }, '"k\\u0000"'],
+    ['GET', '/api/admin/tenants?cursor=%00', undefined, 'cursor'],
+    ['GET', '/api/admin/tenants/%1B', undefined, 'tenantId'],
   ] as const)('%s %s %j → 400 naming %s', async (method, url, payload, path) => {
     const res = await send(method, url, payload);
     expect(res.statusCode, res.body).toBe(400);

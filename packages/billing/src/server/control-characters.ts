@@ -13,10 +13,11 @@ import { hasControlCharacter } from '../identifiers.js';
  * exactly what Stripe sent) are not walked: the webhook handler validates its own ids.
  */
 export async function refuseControlCharacters(request: FastifyRequest): Promise<void> {
+  // Issues name the field as the routes' own validation does (`tenantId`, `cursor`, `name`).
   const found =
-    findControl(request.params, 'params', false) ??
-    findControl(request.query, 'query', false) ??
-    (typeof request.body === 'object' ? findControl(request.body, 'body', true) : null);
+    findControl(request.params, '', false) ??
+    findControl(request.query, '', false) ??
+    (typeof request.body === 'object' ? findControl(request.body, '', true) : null);
   if (found) {
     throw new ValidationError(`${found} must not contain control characters`, [
       { path: found, message: 'must not contain control characters (NUL, ESC and other C0 or DEL)' },
@@ -27,7 +28,7 @@ export async function refuseControlCharacters(request: FastifyRequest): Promise<
 const MAX_DEPTH = 32;
 
 function findControl(value: unknown, path: string, text: boolean, depth = 0): string | null {
-  if (typeof value === 'string') return hasControlCharacter(value, { text }) ? path : null;
+  if (typeof value === 'string') return hasControlCharacter(value, { text }) ? path || 'value' : null;
   if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return null;
   if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return null;
   if (Array.isArray(value)) {
@@ -38,7 +39,8 @@ function findControl(value: unknown, path: string, text: boolean, depth = 0): st
     return null;
   }
   for (const [key, item] of Object.entries(value)) {
-    const at = `${path}.${hasControlCharacter(key) ? JSON.stringify(key) : key}`;
+    const name = hasControlCharacter(key) ? JSON.stringify(key) : key;
+    const at = path === '' ? name : `${path}.${name}`;
     if (hasControlCharacter(key)) return at;
     const hit = findControl(item, at, text, depth + 1);
     if (hit) return hit;
