@@ -192,8 +192,13 @@ describe('the stripe-entitlements bin (compiled)', { timeout: 180_000 }, () => {
     const results = await Promise.all(COMMANDS.map((command) => cli([command, '--help'])));
     for (const [i, result] of results.entries()) {
       expect(result.code, `${COMMANDS[i]} --help: ${result.stderr}`).toBe(0);
-      expect(result.stdout, COMMANDS[i]).toMatch(/Usage:/);
+      // Named as it is typed (`stripe-entitlements sync`), not as the module's own bin would be.
+      expect(result.stdout, COMMANDS[i]).toMatch(
+        new RegExp(`^Usage: stripe-entitlements ${COMMANDS[i]} \\[options\\]`, 'm'),
+      );
     }
+    const nested = await cli(['manage', 'tenants', 'list', '--help']);
+    expect(nested.stdout).toMatch(/^Usage: stripe-entitlements manage tenants list \[options\]/m);
     const versions = await Promise.all(COMMANDS.map((command) => cli([command, '--version'])));
     for (const result of versions)
       expect(result.stdout.trim()).toBe(`stripe-entitlements ${manifest.version}`);

@@ -37,7 +37,13 @@ export function tenantIdArgument(value: string): string {
 }
 
 /** Help and errors go to the injected streams, and commander reports instead of exiting. */
-export function withIo(command: Command, io: { stdout: Writer; stderr: Writer }): Command {
+export function withIo(
+  command: Command,
+  io: { stdout: Writer; stderr: Writer; commandName?: string },
+): Command {
+  // Run as `stripe-entitlements <command>`, the command's usage lines name it that way (its
+  // subcommands keep their own names under it).
+  if (io.commandName && !command.parent) command.name(io.commandName);
   return command
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)

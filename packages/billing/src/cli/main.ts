@@ -24,6 +24,8 @@ export interface MainIo {
   env: NodeJS.ProcessEnv;
   /** Aborted on Ctrl-C, for the long commands (sync, reconcile). */
   signal?: AbortSignal;
+  /** How the chosen command is named in its usage lines (`stripe-entitlements reconcile`). */
+  commandName?: string;
 }
 
 /** What a chosen command does with the rest of the arguments; `serve` and `worker` keep running. */
@@ -46,6 +48,7 @@ function processLike(io: MainIo, signal: AbortSignal) {
     stderr: io.stderr,
     env: io.env,
     signal,
+    commandName: io.commandName,
     isTTY: io.stderr === process.stderr && process.stderr.isTTY === true,
     columns: process.stderr.columns,
   };
@@ -153,14 +156,14 @@ export async function runMain(argv: readonly string[], io: MainIo): Promise<numb
     const parsed = parseArguments(program, argv);
     return 'exitCode' in parsed ? parsed.exitCode : EXIT_USAGE;
   }
-  return entry.run(rest, io);
+  return entry.run(rest, { ...io, commandName: `stripe-entitlements ${name}` });
 }
 
 /** serve and worker: their own help here; the process runs until a signal stops it. */
 async function processCommand(which: 'serve' | 'worker', argv: readonly string[], io: MainIo) {
   const program = withIo(new Command(which), io).description(
     which === 'serve'
-      ? 'Run the HTTP server: POST /webhooks/stripe, the admin API, the console, /health/live and /health/ready,\n' +
+      ? 'Run the HTTP server: POST /api/stripe/webhook, the admin API, the console, /health/live and /health/ready,\n' +
           '/metrics, plus WEBHOOK_WORKERS in-process workers. SIGINT/SIGTERM drain and exit 0.\n' +
           'Exit: 1 bad configuration or port in use.\n' +
           'Env: DATABASE_URL, DATABASE_SCHEMA, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, ADMIN_API_TOKENS, PORT, HOST,\n' +
