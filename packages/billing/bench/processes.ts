@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import { forEachBounded } from '../src/bounded-concurrency.js';
 import { freePort } from '../test/helpers/ports.js';
@@ -12,10 +13,36 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
-/** Starts `node --import tsx <entry>` with PORT set, and waits until GET /health/live answers. */
+/**
+ * The compiled module of `src/<name>.ts` in packages/billing/dist, refusing a build older than any
+ * source file (run `npm run build`), so a bench never measures stale code.
+ */
+export function compiledEntry(name: string): string {
+  const src = fileURLToPath(new URL('../src', import.meta.url));
+  const entry = fileURLToPath(new URL(`../dist/${name}.js`, import.meta.url));
+  let built: number;
+  try {
+    built = statSync(entry).mtimeMs;
+  } catch {
+    throw new Error(`${entry} is missing: run \`npm run build\` (or BENCH_SERVER=tsx)`);
+  }
+  const newest = readdirSync(src, { recursive: true, withFileTypes: true })
+    .filter((f) => f.isFile() && f.name.endsWith('.ts'))
+    .reduce((max, f) => Math.max(max, statSync(`${f.parentPath}/${f.name}`).mtimeMs), 0);
+  if (newest > built) {
+    throw new Error(`dist/ is older than src/: run \`npm run build\` (or BENCH_SERVER=tsx)`);
+  }
+  return entry;
+}
+
+/**
+ * Starts `node <entry>` (`node --import tsx <entry>` for TypeScript) with PORT set, and waits until
+ * GET /health/live answers.
+ */
 export async function startHttpProcess(entry: string, env: NodeJS.ProcessEnv): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const args = entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry];
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -5,10 +5,16 @@ import { startStripeEmulator } from '@packages/stripe-emulator';
 import { seedPlans, seedTenantsWithSubscriptions, type SeededTenant } from '../test/helpers/fixtures.js';
 import { processEnv } from '../test/helpers/env.js';
 import { ADMIN_TOKEN, probeReads } from './cache.js';
-import { postAll, startHttpProcess, type ServerProcess } from './processes.js';
+import { compiledEntry, postAll, startHttpProcess, type ServerProcess } from './processes.js';
 import { percentile, printTable, ratio, verdict, type BenchRow } from './stats.js';
 
-const SERVER = fileURLToPath(new URL('../src/server/main.ts', import.meta.url));
+// `npm start` runs the compiled server (dist/, written by `npm run build`, which `npm ci` runs);
+// BENCH_SERVER=tsx runs the TypeScript sources instead. A dist older than the sources is refused
+// rather than measured.
+const serverEntry = () =>
+  process.env.BENCH_SERVER === 'tsx'
+    ? fileURLToPath(new URL('../src/server/main.ts', import.meta.url))
+    : compiledEntry('server/main');
 const RAW_INGEST = fileURLToPath(new URL('./raw-ingest-server.ts', import.meta.url));
 const RAW_WORKER = fileURLToPath(new URL('./raw-process-worker.ts', import.meta.url));
 
@@ -58,8 +64,9 @@ export async function benchInbox({
   // The server under test, and with BENCH_COMPARE_SERVER (another checkout's src/server/main.ts)
   // the same ingest and processing rows against that one too, in the same run: before/after on a
   // noisy machine.
+  const SERVER = serverEntry();
   const servers = [
-    { label: 'npm start', entry: SERVER },
+    { label: process.env.BENCH_SERVER === 'tsx' ? 'npm start (tsx)' : 'npm start', entry: SERVER },
     ...(process.env.BENCH_COMPARE_SERVER
       ? [
           {
