@@ -1,11 +1,28 @@
 import type { BillingErrorCode, StripeErrorCode } from './error-codes.js';
 
 /**
+ * What kind of failure an error is, for whoever reports it: the HTTP layer answers one status per
+ * kind (http/error-response.ts), as stripe-node's errors carry their type.
+ * - `invalid_request`: the caller's input (the default);
+ * - `not_found`: the tenant, plan, feature, event or reservation named does not exist;
+ * - `conflict`: the state the caller asked for clashes with what is there (retry or choose another);
+ * - `upstream`: Stripe refused or failed, or its objects cannot be read as features;
+ * - `rate_limited`: our share of Stripe's rate limit is spent; retry shortly;
+ * - `internal`: our own failure; details stay in the log.
+ */
+export type ErrorKind =
+  'invalid_request' | 'not_found' | 'conflict' | 'upstream' | 'rate_limited' | 'internal';
+
+/**
  * Every error the library throws on purpose is a BillingError with a stable `code`, one of
- * BILLING_ERROR_CODES, so callers (and the HTTP layer) can branch on it without parsing messages.
+ * BILLING_ERROR_CODES, so callers (and the HTTP layer) can branch on it without parsing messages,
+ * and a `kind` that says which sort of failure it is.
  */
 export class BillingError extends Error {
   readonly code: BillingErrorCode;
+  readonly kind: ErrorKind = 'invalid_request';
+  /** Which fields were wrong, where the error can say. */
+  declare readonly issues?: { path: string; message: string }[];
   constructor(code: BillingErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
@@ -15,16 +32,16 @@ export class BillingError extends Error {
 
 /** Bad or inconsistent input from a caller (admin API body, CLI flag, service argument). */
 export class ValidationError extends BillingError {
-  constructor(
-    message: string,
-    readonly issues: { path: string; message: string }[] = [],
-  ) {
+  declare readonly issues: { path: string; message: string }[];
+  constructor(message: string, issues: { path: string; message: string }[] = []) {
     super('validation_error', message);
+    this.issues = issues;
   }
 }
 
 /** Stripe product/price metadata that cannot be turned into features. Names the object and the field. */
 export class MetadataError extends BillingError {
+  override readonly kind = 'upstream';
   constructor(
     readonly objectType: 'product' | 'price',
     readonly objectId: string,
@@ -37,6 +54,7 @@ export class MetadataError extends BillingError {
 
 /** A Stripe Feature attached to a product that cannot be turned into a feature. Names the product and the Feature. */
 export class EntitlementFeatureError extends BillingError {
+  override readonly kind = 'upstream';
   constructor(
     readonly productId: string,
     readonly featureId: string,
@@ -52,6 +70,7 @@ export class EntitlementFeatureError extends BillingError {
 
 /** A feature key that is not in the feature catalog, or a value of the wrong type for its key. */
 export class UnknownFeatureError extends BillingError {
+  declare readonly issues: { path: string; message: string }[];
   constructor(
     readonly featureKey: string,
     readonly context: string,
@@ -60,16 +79,19 @@ export class UnknownFeatureError extends BillingError {
       'unknown_feature',
       `Unknown feature key "${featureKey}" (${context}); add it to the feature catalog first`,
     );
+    this.issues = [{ path: context, message: this.message }];
   }
 }
 
 export class PlanNotFoundError extends BillingError {
+  override readonly kind = 'not_found';
   constructor(readonly planId: string) {
     super('plan_not_found', `No Stripe product, price or price lookup_key matches plan "${planId}"`);
   }
 }
 
 export class TenantNotFoundError extends BillingError {
+  override readonly kind = 'not_found';
   /** `detail` adds what happened meanwhile (e.g. a custom plan's cleanup after its tenant was deleted). */
   constructor(
     readonly tenantId: string,
@@ -81,6 +103,7 @@ export class TenantNotFoundError extends BillingError {
 
 /** An optimistic-concurrency write lost too many times in a row. */
 export class ConcurrencyError extends BillingError {
+  override readonly kind = 'conflict';
   constructor(
     readonly tenantId: string,
     readonly attempts: number,
@@ -95,6 +118,7 @@ export class ConcurrencyError extends BillingError {
 /** Base of errors that come from calling Stripe. Carries Stripe's request id for support tickets. */
 export class StripeApiError extends BillingError {
   declare readonly code: StripeErrorCode;
+  override readonly kind: ErrorKind = 'upstream';
   constructor(
     code: StripeErrorCode,
     message: string,
@@ -106,7 +130,9 @@ export class StripeApiError extends BillingError {
   }
 }
 export class StripeAuthenticationError extends StripeApiError {}
-export class StripeRateLimitError extends StripeApiError {}
+export class StripeRateLimitError extends StripeApiError {
+  override readonly kind = 'rate_limited';
+}
 export class StripeNotFoundError extends StripeApiError {}
 export class StripeConnectionError extends StripeApiError {}
 export class StripeInvalidRequestError extends StripeApiError {}
@@ -124,7 +150,13 @@ export class WebhookPayloadError extends BillingError {
   }
 }
 
+/**
+ * A custom plan that could not be made. Stripe refusing or failing is `upstream`; our own failure
+ * (`custom_plan_failed`: database, unexpected error) `internal`; anything else a `conflict` the
+ * caller resolves (another attempt running, an idempotency key reused for another plan).
+ */
 export class CustomPlanError extends BillingError {
+  override readonly kind: ErrorKind;
   constructor(
     code: BillingErrorCode,
     message: string,
@@ -132,6 +164,12 @@ export class CustomPlanError extends BillingError {
     options?: { cause?: unknown },
   ) {
     super(code, message, options);
+    this.kind =
+      code.startsWith('stripe_') || options?.cause instanceof StripeApiError
+        ? 'upstream'
+        : code === 'custom_plan_failed'
+          ? 'internal'
+          : 'conflict';
   }
 }
 
@@ -150,6 +188,7 @@ export class DeprecatedFeatureError extends BillingError {
 
 /** Catalog management: the key (or one differing only in case) is already registered. */
 export class FeatureAlreadyExistsError extends BillingError {
+  override readonly kind = 'conflict';
   constructor(
     readonly featureKey: string,
     readonly existingKey: string,
@@ -165,6 +204,7 @@ export class FeatureAlreadyExistsError extends BillingError {
 
 /** Catalog management: changing a key that is not in the catalog. */
 export class FeatureNotFoundError extends BillingError {
+  override readonly kind = 'not_found';
   constructor(readonly featureKey: string) {
     super('feature_not_found', `Feature key "${featureKey}" is not in the feature catalog`);
   }
@@ -172,12 +212,14 @@ export class FeatureNotFoundError extends BillingError {
 
 /** Admin API: a webhook event id that was never received. */
 export class WebhookEventNotFoundError extends BillingError {
+  override readonly kind = 'not_found';
   constructor(readonly eventId: string) {
     super('event_not_found', `No webhook event "${eventId}" was received`);
   }
 }
 
 export class TenantAlreadyExistsError extends BillingError {
+  override readonly kind = 'conflict';
   constructor(readonly tenantId: string) {
     super('tenant_exists', `Tenant "${tenantId}" already exists`);
   }
@@ -185,6 +227,7 @@ export class TenantAlreadyExistsError extends BillingError {
 
 /** A Stripe customer can belong to one tenant only. */
 export class CustomerAlreadyLinkedError extends BillingError {
+  override readonly kind = 'conflict';
   constructor(
     readonly customerId: string,
     readonly linkedTenantId: string,
@@ -218,6 +261,7 @@ export class FeatureNotMeteredError extends BillingError {
 
 /** Usage: finalize or release of a reservation that does not exist (never made, or already settled). */
 export class ReservationNotFoundError extends BillingError {
+  override readonly kind = 'not_found';
   constructor(readonly reservationId: string) {
     super(
       'reservation_not_found',
@@ -228,6 +272,7 @@ export class ReservationNotFoundError extends BillingError {
 
 /** Usage: finalize of a reservation past its ttl; its amount was returned, nothing was charged. */
 export class ReservationExpiredError extends BillingError {
+  override readonly kind = 'conflict';
   constructor(readonly reservationId: string) {
     super(
       'reservation_expired',
@@ -238,6 +283,7 @@ export class ReservationExpiredError extends BillingError {
 
 /** Admin API: replay of a usage alert id that does not exist. */
 export class UsageAlertNotFoundError extends BillingError {
+  override readonly kind = 'not_found';
   constructor(readonly alertId: number) {
     super('usage_alert_not_found', `No usage alert ${alertId}`);
   }
@@ -245,6 +291,7 @@ export class UsageAlertNotFoundError extends BillingError {
 
 /** An idempotency key reused for a different request (another key, amount or operation). */
 export class IdempotencyConflictError extends BillingError {
+  override readonly kind = 'conflict';
   constructor(readonly idempotencyKey: string) {
     super(
       'idempotency_conflict',
