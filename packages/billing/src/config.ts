@@ -53,7 +53,14 @@ function milliseconds(min: number, max: number) {
 }
 
 /** The database timeouts of a parsed configuration, as openDatabase takes them. */
-export function databaseTimeouts(config: BillingConfig): DatabaseTimeouts {
+export function databaseTimeouts(
+  config: Pick<
+    BillingConfig,
+    | 'DATABASE_CONNECT_TIMEOUT_MS'
+    | 'DATABASE_STATEMENT_TIMEOUT_MS'
+    | 'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS'
+  >,
+): DatabaseTimeouts {
   return {
     connectMs: config.DATABASE_CONNECT_TIMEOUT_MS,
     statementMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
@@ -303,6 +310,8 @@ export interface ConfigRequirements {
    * never redeliver them. Without DATABASE_URL it starts only when ALLOW_EMBEDDED_DATABASE is true.
    */
   requirePersistentDatabase?: boolean;
+  /** Read and check only these variables (the others stay unset): see parseStorageConfig. */
+  only?: readonly ConfigVariable[];
 }
 
 export interface ConfigIssue {
@@ -322,6 +331,7 @@ export function parseBillingConfig(
   const issues: ConfigIssue[] = [];
   const values: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(configVariables) as [ConfigVariable, VariableSpec<unknown>][]) {
+    if (requirements.only && !requirements.only.includes(name)) continue;
     const raw = env[name];
     const parsed = spec.check.safeParse(raw);
     if (parsed.success) {
@@ -399,4 +409,20 @@ export function parseBillingConfig(
   }
   if (issues.length > 0) throw new ValidationError(issues.map((i) => i.message).join('; '), issues);
   return config;
+}
+
+/** What a command that never calls Stripe needs (`manage`): the database, its timeouts and the feature cache. */
+const STORAGE_VARIABLES = [
+  'DATABASE_URL',
+  'DATABASE_SCHEMA',
+  'DATABASE_CONNECT_TIMEOUT_MS',
+  'DATABASE_STATEMENT_TIMEOUT_MS',
+  'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS',
+  'REDIS_URL',
+] as const satisfies readonly ConfigVariable[];
+export type StorageConfig = Pick<BillingConfig, (typeof STORAGE_VARIABLES)[number]>;
+
+/** parseBillingConfig of the storage variables only: no Stripe key is asked for. */
+export function parseStorageConfig(env: NodeJS.ProcessEnv): StorageConfig {
+  return parseBillingConfig(env, { only: STORAGE_VARIABLES });
 }

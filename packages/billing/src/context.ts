@@ -6,6 +6,7 @@ import { createCustomPlanService, type CustomPlanService } from './custom-plans/
 import {
   databaseTimeouts,
   parseBillingConfig,
+  parseStorageConfig,
   type BillingConfig,
   type ConfigRequirements,
 } from './config.js';
@@ -278,17 +279,8 @@ export interface ManagementContext {
 export async function createManagementContext(
   options: { env?: NodeJS.ProcessEnv } = {},
 ): Promise<ManagementContext> {
-  const env = options.env ?? process.env;
   // Only the database and the cache matter here; Stripe is never called, so its key is not asked for.
-  const config = parseBillingConfig({
-    DATABASE_URL: env.DATABASE_URL,
-    DATABASE_SCHEMA: env.DATABASE_SCHEMA,
-    REDIS_URL: env.REDIS_URL,
-    DATABASE_CONNECT_TIMEOUT_MS: env.DATABASE_CONNECT_TIMEOUT_MS,
-    DATABASE_STATEMENT_TIMEOUT_MS: env.DATABASE_STATEMENT_TIMEOUT_MS,
-    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: env.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
-    STRIPE_SECRET_KEY: 'not-used-by-management',
-  });
+  const config = parseStorageConfig(options.env ?? process.env);
   const db = await openDatabase({
     databaseUrl: config.DATABASE_URL ?? null,
     schema: config.DATABASE_SCHEMA,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseBillingConfig } from '../src/config.js';
+import { parseBillingConfig, parseStorageConfig } from '../src/config.js';
 import { parseBillingEnv } from '../src/context.js';
 import { ValidationError } from '../src/errors.js';
 
@@ -182,5 +182,34 @@ describe('parseBillingConfig: every error names the variable that is wrong', () 
         message: expect.stringMatching(/schema parameter of DATABASE_URL must be a lowercase/),
       },
     ]);
+  });
+});
+
+describe('parseStorageConfig: what manage needs, and no Stripe key', () => {
+  it('reads the database and cache variables only', () => {
+    const config = parseStorageConfig({
+      DATABASE_URL: 'postgresql://u@db:5432/app',
+      DATABASE_SCHEMA: 'billing',
+      REDIS_URL: 'redis://cache:6379',
+      STRIPE_API_BASE: 'not a url',
+    });
+    const timeouts = {
+      DATABASE_CONNECT_TIMEOUT_MS: 5000,
+      DATABASE_STATEMENT_TIMEOUT_MS: 15000,
+      DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: 60000,
+    };
+    expect(config).toEqual({
+      DATABASE_URL: 'postgresql://u@db:5432/app',
+      DATABASE_SCHEMA: 'billing',
+      REDIS_URL: 'redis://cache:6379',
+      ...timeouts,
+    });
+    expect(parseStorageConfig({})).toEqual({ DATABASE_SCHEMA: 'public', ...timeouts });
+  });
+
+  it('still names a wrong database variable', () => {
+    expect(() =>
+      parseStorageConfig({ DATABASE_URL: 'postgresql://u@db/app', DATABASE_SCHEMA: 'Bad-Name' }),
+    ).toThrow(/DATABASE_SCHEMA/);
   });
 });
