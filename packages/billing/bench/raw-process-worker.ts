@@ -13,8 +13,15 @@ import pg from 'pg';
  *      inserting an audit row and marking the inbox row processed.
  * No read tickets, no leases checked at write time, no cache publish, no plan resolution: the floor
  * for this database work. Idle loops poll every BASELINE_POLL_MS. A GET answers 200 (readiness).
+ *
+ * BASELINE_MODE=batched (the reference since issue 26) is the batched design a competent engineer
+ * writes for the same work: one dispatcher claims as many rows as there are free slots
+ * (BASELINE_WORKERS) in ONE statement, each claimed event's Stripe read runs at once, and the writes
+ * are group-committed: writes that become ready while one write statement is in flight go together
+ * in the next one (config upserts, audit rows and inbox rows for all of them; a tenant at most once
+ * per statement). The default (`loops`) is the first baseline, one row per claim per loop.
  * Env: PORT, DATABASE_URL, BASELINE_SCHEMA, BASELINE_POOL_MAX, BASELINE_WORKERS, BASELINE_POLL_MS,
- * STRIPE_API_BASE, STRIPE_SECRET_KEY.
+ * BASELINE_MODE, STRIPE_API_BASE, STRIPE_SECRET_KEY.
  */
 const schema = process.env.BASELINE_SCHEMA!;
 const pool = new pg.Pool({
@@ -116,8 +123,136 @@ async function loop() {
   }
 }
 
+// --- BASELINE_MODE=batched -------------------------------------------------------------------
+
+const CLAIM_MANY = CLAIM.replace('LIMIT 1', 'LIMIT $1');
+
+const WRITE_MANY = `
+  WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::text[], $7::text[])
+      AS i(tenant_id, subscription_id, status, price_id, active, after, event_id)
+  ), cfg AS (
+    INSERT INTO tenant_feature_configs
+      (tenant_id, stripe_subscription_id, subscription_status, stripe_price_id, access_active, version, updated_at)
+    SELECT tenant_id, subscription_id, status, price_id, active, 1, now() FROM input ORDER BY tenant_id
+    ON CONFLICT (tenant_id) DO UPDATE SET
+      stripe_subscription_id = EXCLUDED.stripe_subscription_id, subscription_status = EXCLUDED.subscription_status,
+      stripe_price_id = EXCLUDED.stripe_price_id, access_active = EXCLUDED.access_active,
+      version = tenant_feature_configs.version + 1, updated_at = now()
+    RETURNING tenant_id
+  ), audit AS (
+    INSERT INTO feature_audit_logs (tenant_id, actor, source, action, after, stripe_event_id)
+    SELECT i.tenant_id, 'stripe', 'webhook', 'plan_applied', i.after::jsonb, i.event_id
+      FROM input i JOIN cfg ON cfg.tenant_id = i.tenant_id
+  )
+  UPDATE processed_stripe_events e SET status = 'processed', action = 'plan_applied', tenant_id = i.tenant_id,
+    processed_at = now(), locked_until = NULL, next_attempt_at = NULL
+  FROM input i WHERE e.event_id = i.event_id`;
+
+interface ReadyWrite {
+  values: [string, string | null, string | null, string | null, boolean, string, string];
+  done(): void;
+}
+
+const slots = Number(process.env.BASELINE_WORKERS ?? 64);
+let active = 0;
+let wake: (() => void) | undefined;
+const readyWrites: ReadyWrite[] = [];
+let writing = false;
+
+function flushWrites(): void {
+  if (writing || readyWrites.length === 0) return;
+  // A tenant at most once per statement (ON CONFLICT cannot touch a row twice): later ones wait.
+  const seen = new Set<string>();
+  const batch: ReadyWrite[] = [];
+  for (let i = 0; i < readyWrites.length;) {
+    const write = readyWrites[i]!;
+    if (seen.has(write.values[0])) {
+      i += 1;
+      continue;
+    }
+    seen.add(write.values[0]);
+    batch.push(write);
+    readyWrites.splice(i, 1);
+  }
+  writing = true;
+  const column = (k: number) => batch.map((w) => w.values[k]);
+  pool
+    .query(WRITE_MANY, [column(0), column(1), column(2), column(3), column(4), column(5), column(6)])
+    .then(
+      () => batch.forEach((w) => w.done()),
+      (error: unknown) => {
+        console.error(error);
+        batch.forEach((w) => w.done());
+      },
+    )
+    .finally(() => {
+      writing = false;
+      flushWrites();
+    });
+}
+
+async function processClaimed(row: { event_id: string; customer_id: string; tenant_id: string }) {
+  try {
+    const subs = await listSubscriptions(row.customer_id);
+    const sub = subs.find((s) => s.status === 'active' || s.status === 'trialing' || s.status === 'past_due');
+    const chosen = sub ?? subs[0];
+    const priceId = chosen?.items.data[0]?.price.id ?? null;
+    await new Promise<void>((done) => {
+      readyWrites.push({
+        values: [
+          row.tenant_id,
+          chosen?.id ?? null,
+          chosen?.status ?? null,
+          priceId,
+          sub !== undefined,
+          JSON.stringify({ subscriptionStatus: chosen?.status ?? null, stripePriceId: priceId }),
+          row.event_id,
+        ],
+        done,
+      });
+      flushWrites();
+    });
+  } catch (error) {
+    console.error(error);
+  } finally {
+    active -= 1;
+    wake?.();
+  }
+}
+
+async function dispatch() {
+  for (;;) {
+    const free = slots - active;
+    let claimed = 0;
+    if (free > 0) {
+      try {
+        const result = await pool.query<{ event_id: string; customer_id: string; tenant_id: string }>(
+          CLAIM_MANY,
+          [free],
+        );
+        claimed = result.rows.length;
+        active += claimed;
+        for (const row of result.rows) void processClaimed(row);
+      } catch (error) {
+        console.error(error);
+      }
+    }
+    // Claim again when a slot frees up (or after the poll interval when nothing was due).
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, claimed === free && free > 0 ? 0 : poll);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    wake = undefined;
+  }
+}
+
 http
   .createServer((_req, res) => res.writeHead(200).end('ok'))
   .listen(Number(process.env.PORT), '127.0.0.1', () => {
-    for (let i = 0; i < Number(process.env.BASELINE_WORKERS ?? 64); i += 1) void loop();
+    if (process.env.BASELINE_MODE === 'batched') void dispatch();
+    else for (let i = 0; i < Number(process.env.BASELINE_WORKERS ?? 64); i += 1) void loop();
   });

@@ -143,33 +143,51 @@ export async function benchInbox({
         await server.kill();
       }
       emu.clearFaults();
-      const baseDb = await newDatabase();
-      const raw = await start(RAW_INGEST, {
-        DATABASE_URL: process.env.DATABASE_URL,
-        BASELINE_SCHEMA: baseDb.schema,
-        STRIPE_WEBHOOK_SECRET: emu.webhookSecret,
-        BASELINE_POOL_MAX: '10',
-      });
-      const base = await postAll(`${raw.url}/`, bodies, concurrency, sign);
-      await raw.kill();
-      const baseRate = (bodies.length / base.wallMs) * 1000;
-      rows.push({
-        benchmark: `webhook ingest (verified, recorded, 2xx), c${concurrency}: raw-pg baseline`,
-        'ops/s': Math.round(baseRate),
-        'p50 ms': percentile(base.latencies, 50),
-        'p99 ms': percentile(base.latencies, 99),
-        detail: `bare node:http + HMAC check + one INSERT … ON CONFLICT DO NOTHING through pg (pool 10); ${bodies.length} events, non-2xx ${base.non2xx}`,
-      });
+      // The baselines: group-committed into the same inbox table (the reference), and one INSERT
+      // per delivery (the first baseline, for comparison).
+      const baselines: { mode: 'group' | 'single'; result: Awaited<ReturnType<typeof postAll>> }[] = [];
+      for (const mode of ['group', 'single'] as const) {
+        const baseDb = await newDatabase();
+        const raw = await start(RAW_INGEST, {
+          DATABASE_URL: process.env.DATABASE_URL,
+          BASELINE_SCHEMA: baseDb.schema,
+          STRIPE_WEBHOOK_SECRET: emu.webhookSecret,
+          BASELINE_POOL_MAX: '10',
+          BASELINE_MODE: mode,
+        });
+        baselines.push({ mode, result: await postAll(`${raw.url}/`, bodies, concurrency, sign) });
+        await raw.kill();
+      }
+      const rateOf = (result: { wallMs: number }) => (bodies.length / result.wallMs) * 1000;
+      const reference = rateOf(baselines[0]!.result);
+      for (const { mode, result } of baselines) {
+        rows.push({
+          benchmark: `webhook ingest (verified, recorded, 2xx), c${concurrency}: ${
+            mode === 'group' ? 'bare group-commit baseline' : 'bare per-request baseline'
+          }`,
+          'ops/s': Math.round(rateOf(result)),
+          'p50 ms': percentile(result.latencies, 50),
+          'p99 ms': percentile(result.latencies, 99),
+          ...(mode === 'single' ? { vsBaseline: ratio(rateOf(result), reference) } : {}),
+          detail:
+            mode === 'group'
+              ? `bare node:http + HMAC check; deliveries that arrive while 1 statement is in flight go together in the next multi-row INSERT … ON CONFLICT DO NOTHING into processed_stripe_events (pg pool 10); ${bodies.length} events, non-2xx ${result.non2xx}`
+              : `bare node:http + HMAC check + one INSERT … ON CONFLICT DO NOTHING per delivery (pg pool 10); ${bodies.length} events, non-2xx ${result.non2xx}`,
+        });
+      }
       for (const { label, result } of measured) {
-        const rate = (bodies.length / result.wallMs) * 1000;
+        const rate = rateOf(result);
         rows.push({
           benchmark: `webhook ingest (verified, recorded, 2xx), c${concurrency}: ${label}`,
           'ops/s': Math.round(rate),
           'p50 ms': percentile(result.latencies, 50),
           'p99 ms': percentile(result.latencies, 99),
-          vsBaseline: ratio(rate, baseRate),
+          vsBaseline: `${ratio(rate, reference)} group-commit baseline`,
           detail: `${bodies.length} events over ${tenants} tenants, non-2xx ${result.non2xx}; answered 'queued'`,
-          target: verdict(rate >= 1500 && rate >= 0.6 * baseRate, '≥ 1,500/s and ≥ 0.6× baseline'),
+          target: verdict(
+            rate >= 1500 && rate >= 0.8 * reference,
+            '≥ 1,500/s and ≥ 0.8× the group-commit baseline',
+          ),
         });
       }
     }
@@ -357,36 +375,44 @@ export async function benchInbox({
         };
       };
       emu.clearFaults();
-      const base = await measure(
-        RAW_WORKER,
-        (db) => ({
-          DATABASE_URL: process.env.DATABASE_URL,
-          BASELINE_SCHEMA: db.schema,
-          BASELINE_POOL_MAX: '10',
-          BASELINE_WORKERS: String(liftedWorkers),
-          BASELINE_POLL_MS: poll,
-          STRIPE_API_BASE: emu.url,
-          STRIPE_SECRET_KEY: emu.apiKey,
-        }),
-        2,
-      );
+      // The baselines: the batched bare-pg worker (the reference) and the first one, a loop per slot.
+      const baseEnv = (db: Database, mode: 'batched' | 'loops'): NodeJS.ProcessEnv => ({
+        DATABASE_URL: process.env.DATABASE_URL,
+        BASELINE_SCHEMA: db.schema,
+        BASELINE_POOL_MAX: '10',
+        BASELINE_WORKERS: String(liftedWorkers),
+        BASELINE_POLL_MS: poll,
+        BASELINE_MODE: mode,
+        STRIPE_API_BASE: emu.url,
+        STRIPE_SECRET_KEY: emu.apiKey,
+      });
+      const base = await measure(RAW_WORKER, (db) => baseEnv(db, 'batched'), 2);
+      const loops = await measure(RAW_WORKER, (db) => baseEnv(db, 'loops'), 3);
       rows.push({
-        benchmark: `webhook processing, zero Stripe latency, ${liftedWorkers} loops: raw-pg baseline`,
+        benchmark: `webhook processing, zero Stripe latency, ${liftedWorkers} slots: bare batched baseline`,
         wallMs: Math.round(base.ms),
         'ops/s': Math.round(base.perSecond),
         stripeRequests: base.stripe,
-        detail: `bench/raw-process-worker.ts: ${liftedWorkers} loops, bare pg pool of 10; per event one claim statement (UPDATE … FOR UPDATE SKIP LOCKED), one GET /v1/subscriptions?customer= over bare HTTP, one statement writing config + audit row + inbox row; ${customers.length} pre-loaded events (events/s from their due time to the last processed_at)`,
+        detail: `bench/raw-process-worker.ts BASELINE_MODE=batched, bare pg pool of 10: one claim statement takes as many rows as there are free slots (of ${liftedWorkers}), each claimed event's GET /v1/subscriptions?customer= over bare HTTP at once, writes group-committed (config upserts + audit rows + inbox rows of every write ready while one statement is in flight, in the next one); ${customers.length} pre-loaded events (events/s from their due time to the last processed_at)`,
+      });
+      rows.push({
+        benchmark: `webhook processing, zero Stripe latency, ${liftedWorkers} loops: bare per-row baseline`,
+        wallMs: Math.round(loops.ms),
+        'ops/s': Math.round(loops.perSecond),
+        stripeRequests: loops.stripe,
+        vsBaseline: ratio(loops.perSecond, base.perSecond),
+        detail: `bench/raw-process-worker.ts: ${liftedWorkers} loops, bare pg pool of 10; per event one claim statement (UPDATE … FOR UPDATE SKIP LOCKED), one GET /v1/subscriptions?customer= over bare HTTP, one statement writing config + audit row + inbox row`,
       });
       for (const [i, { label, entry }] of servers.entries()) {
-        const ours = await measure(entry, (db) => lifted(db, { WEBHOOK_POLL_MS: poll }), 3 + i);
+        const ours = await measure(entry, (db) => lifted(db, { WEBHOOK_POLL_MS: poll }), 4 + i);
         rows.push({
           benchmark: `webhook processing, zero Stripe latency, ${liftedWorkers} workers: ${label}`,
           wallMs: Math.round(ours.ms),
           'ops/s': Math.round(ours.perSecond),
           stripeRequests: ours.stripe,
-          vsBaseline: ratio(ours.perSecond, base.perSecond),
+          vsBaseline: `${ratio(ours.perSecond, base.perSecond)} batched baseline`,
           detail: `the server's workers (WEBHOOK_WORKERS=${liftedWorkers}, DATABASE_POOL_MAX=10, STRIPE_REQUESTS_PER_SECOND=10000, WEBHOOK_POLL_MS=${poll}) on the same ${customers.length} pre-loaded events: claim, Stripe read through the SDK and the Redis limiter, decision, ticketed write (config, audit row, inbox row), cache publish to Redis`,
-          target: verdict(ours.perSecond >= 0.6 * base.perSecond, '≥ 0.6× baseline'),
+          target: verdict(ours.perSecond >= 0.8 * base.perSecond, '≥ 0.8× the batched baseline'),
         });
       }
     }
