@@ -5,6 +5,7 @@ import {
   createFeatureReader,
   readTenantWithFeatures,
   type FeatureReader,
+  type TenantFeatures,
 } from '../src/feature-cache/index.js';
 import type { TenantFeatureState } from '../src/core/index.js';
 import { createPrometheusMetrics, noopMetrics, type BillingMetrics } from '../src/metrics/index.js';
@@ -323,6 +324,97 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
           timeout: 5_000,
         },
       );
+    });
+
+    /** Two instances on `namespace`: b holds an upgrade in its memory, and Redis holds it too. */
+    const upgradedEverywhere = async (namespace: string, tenantId: string) => {
+      const a = instance(namespace);
+      const b = instance(namespace);
+      await vi.waitFor(() => {
+        expect(a.reader.cacheState).toBe('closed');
+        expect(b.reader.cacheState).toBe('closed');
+      });
+      const upgraded = await write(tenantId, { sso: true, max_users: 50 });
+      await a.reader.publish([upgraded]);
+      await vi.waitFor(
+        async () => {
+          const local = b.reader.stats.localHits;
+          expect((await b.reader.getTenantFeatures(tenantId))?.version).toBe(upgraded.version);
+          expect(b.reader.stats.localHits).toBeGreaterThan(local);
+        },
+        { timeout: 20_000 },
+      );
+      return { a, b };
+    };
+    /** While Redis is frozen and `readers` have noticed: a downgrade written and published by `writer`. */
+    const downgradeWhileFrozen = async (
+      tenantId: string,
+      writer: FeatureReader,
+      readers: FeatureReader[],
+    ) => {
+      redis.pause();
+      try {
+        await vi.waitFor(() => readers.forEach((r) => expect(r.cacheState).toBe('open')), {
+          timeout: 20_000,
+        });
+        const downgraded = await write(tenantId, { sso: false, max_users: 5 });
+        // Reaches neither Redis nor the other instances: the writer remembers the tenant.
+        await writer.publish([downgraded]);
+        return downgraded;
+      } finally {
+        redis.resume();
+      }
+    };
+    /** Lookups every 20 ms from the moment Redis answers again, until `enough` says so (or 20 s). */
+    const sample = async (
+      lookups: Record<string, () => Promise<TenantFeatures | null>>,
+      enough: (ms: number) => boolean,
+    ) => {
+      const resumed = performance.now();
+      const answers: { ms: number; versions: Record<string, number | undefined> }[] = [];
+      for (;;) {
+        const names = Object.keys(lookups);
+        const read = await Promise.all(names.map((name) => lookups[name]!()));
+        const ms = performance.now() - resumed;
+        answers.push({ ms, versions: Object.fromEntries(names.map((n, i) => [n, read[i]?.version])) });
+        if (enough(ms) || ms > 20_000) return answers;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+
+    it('a downgrade written while Redis is frozen by an instance that then dies: once Redis answers again, the other instance never serves the old value, and one started afterwards has the new one within 1 s', async () => {
+      const { a, b } = await upgradedEverywhere('x5', 'acme');
+      const downgraded = await downgradeWhileFrozen('acme', a.reader, [a.reader, b.reader]);
+      // The writer is gone before it could repair Redis (its process was killed).
+      await a.cache.close();
+      const c = instance('x5');
+      let closedReads = 0;
+      const answers = await sample(
+        { b: () => b.reader.getTenantFeatures('acme'), c: () => c.reader.getTenantFeatures('acme') },
+        (ms) => {
+          if (b.reader.cacheState === 'closed') closedReads += 1;
+          return ms > 1_500 && closedReads >= 20;
+        },
+      );
+      // b went back to the cache (its answers after that are the recovered path's, not the outage's)…
+      expect(closedReads).toBeGreaterThanOrEqual(20);
+      // …and never answered the upgrade Redis still held when it came back.
+      expect(answers.filter((x) => x.versions.b !== downgraded.version)).toEqual([]);
+      expect(b.reader.stats.revalidated).toBeGreaterThan(0);
+      // c saw no outage and trusts Redis, which b's lookups repaired.
+      expect(answers.filter((x) => x.ms > 1_000 && x.versions.c !== downgraded.version)).toEqual([]);
+    });
+
+    it('a downgrade written while Redis is frozen: the writer repairs Redis as soon as it answers again, with no lookup of its own, so an instance started afterwards has the new value within 1 s', async () => {
+      const a = instance('x6');
+      await vi.waitFor(() => expect(a.reader.cacheState).toBe('closed'));
+      const upgraded = await write('globex', { sso: true, max_users: 50 });
+      await a.reader.publish([upgraded]);
+      const downgraded = await downgradeWhileFrozen('globex', a.reader, [a.reader]);
+      // From here a is left alone. c saw no outage and trusts what Redis holds.
+      const c = instance('x6');
+      const answers = await sample({ c: () => c.reader.getTenantFeatures('globex') }, (ms) => ms > 1_500);
+      expect(answers.filter((x) => x.ms > 1_000 && x.versions.c !== downgraded.version)).toEqual([]);
     });
 
     it('Redis frozen (SIGSTOP): one timeout opens the breaker, then lookups are fast database reads; resumed: the cache is used again', async () => {

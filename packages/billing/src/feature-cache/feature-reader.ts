@@ -40,6 +40,11 @@ export interface FeatureReaderStats {
   cacheErrors: number;
   /** Lookups and publishes that skipped the cache because it was down or the breaker was open. */
   bypassed: number;
+  /**
+   * Lookups answered from the database after an outage instead of from a shared entry that may
+   * predate a write made during it (see `createFeatureReader`, "Outages").
+   */
+  revalidated: number;
 }
 
 export interface FeatureReader {
@@ -142,9 +147,15 @@ const MAX_UNPUBLISHED = 100_000;
  *
  * Outages: while the cache connection is down or the breaker is open, lookups go straight to the
  * database (no timeout is waited per lookup) and skip the in-process tier, whose invalidations may
- * have been missed. When the cache returns, the in-process tier is dropped and every tenant written
- * meanwhile is evicted from the shared cache and announced to the other instances, so no reader is
- * left with a value older than a commit it could observe.
+ * have been missed. When the cache returns (a reconnect, or the breaker closing):
+ * - the in-process tier is dropped;
+ * - the writer evicts every tenant it wrote meanwhile from the shared cache and announces them to
+ *   the other instances, at once (the heartbeat notices the return; no lookup is needed);
+ * - for one shared-cache lifetime (`ttlSeconds`), a lookup the in-process tier cannot answer reads
+ *   the database instead of a shared entry and stores what it read there (replacing an older one),
+ *   since a shared entry may predate a write made during the outage whose writer is gone or has not
+ *   repaired yet. So an instance that saw the outage never serves a value older than a commit
+ *   made during it; one started after it relies on the writer's repair.
  */
 export function createFeatureReader(
   prisma: PrismaClient,
@@ -155,7 +166,14 @@ export function createFeatureReader(
   const namespace = options.namespace ?? 'features';
   const keyOf = (tenantId: string) => `${namespace}:${tenantId}`;
   const channel = `${namespace}:changes`;
-  const stats: FeatureReaderStats = { hits: 0, localHits: 0, misses: 0, cacheErrors: 0, bypassed: 0 };
+  const stats: FeatureReaderStats = {
+    hits: 0,
+    localHits: 0,
+    misses: 0,
+    cacheErrors: 0,
+    bypassed: 0,
+    revalidated: 0,
+  };
   const breaker: CircuitBreaker = createCircuitBreaker({ retryAfterMs: options.breakerRetryMs });
   const bus = cache.bus;
   const metrics = options.metrics ?? noopMetrics;
@@ -183,13 +201,23 @@ export function createFeatureReader(
   const unpublished = new Set<string>();
   let lostTrack = false;
   let repairing: Promise<void> | undefined;
+  /** The bus generation the cache was last seen answering in (undefined before the first time). */
+  let healthyGeneration: number | undefined;
+  let recoveriesSeen = breaker.recoveries;
+  /** Until this instant (ms), shared entries may predate a write made during an outage. */
+  let revalidateUntil = 0;
 
   if (bus && local && cache.ping) {
     const ping = cache.ping.bind(cache);
     // While closed, the PING notices a frozen Redis; while open, it is the breaker's probe once the
     // wait has passed, so the breaker closes when Redis is back even if no lookup comes to probe it.
+    // A PING that finds the cache back also notes the recovery and repairs what this instance wrote
+    // meanwhile, so the repair does not wait for this instance's next lookup or write.
     const heartbeat = setInterval(() => {
-      if ((!cache.available || cache.available()) && breaker.allow()) void safely(ping);
+      if ((!cache.available || cache.available()) && breaker.allow())
+        void safely(ping).then(() => {
+          if (breaker.state === 'closed') cacheUp();
+        });
     }, options.heartbeatMs ?? 1_000);
     // The heartbeat must never keep a process alive that has nothing else to do.
     heartbeat.unref();
@@ -228,8 +256,19 @@ export function createFeatureReader(
   function cacheUp(): boolean {
     if (cache.available && !cache.available()) return false;
     if (!breaker.allow()) return false;
+    noteRecovery();
     if (unpublished.size > 0 || lostTrack) void repair();
     return true;
+  }
+
+  /** The cache answers: a reconnect or a closed breaker since the last time means an outage ended. */
+  function noteRecovery() {
+    const generation = bus?.generation;
+    const reconnected = healthyGeneration !== undefined && generation !== healthyGeneration;
+    healthyGeneration = generation;
+    const recovered = breaker.recoveries !== recoveriesSeen;
+    recoveriesSeen = breaker.recoveries;
+    if (reconnected || recovered) revalidateUntil = Date.now() + ttl * 1000;
   }
 
   /** The in-process tier, or undefined when it cannot be trusted right now. */
@@ -305,6 +344,43 @@ export function createFeatureReader(
     return row ? toTenantFeatures(toState(row)) : null;
   }
 
+  /** The shared cache's entry for a tenant (undefined when it did not answer). */
+  async function sharedEntry(tenantId: string): Promise<TenantFeatures | null | undefined> {
+    if (cache.getDecoded) return safely(() => cache.getDecoded!(keyOf(tenantId), decodeEntry));
+    const raw = await safely(() => cache.get(keyOf(tenantId)));
+    return raw === undefined ? undefined : decodeEntry(raw ?? '');
+  }
+
+  /**
+   * A lookup after an outage: the database's value. A shared entry older than it (or one for a
+   * tenant the database no longer has) is replaced and announced, so in-process copies that other
+   * instances took from it are replaced too. The shared cache is read either way, so a half-open
+   * breaker's probe still reaches it.
+   */
+  async function revalidate(
+    tenantId: string,
+    tier: ReturnType<typeof localTier>,
+  ): Promise<TenantFeatures | null> {
+    stats.misses += 1;
+    stats.revalidated += 1;
+    const [shared, read] = await Promise.all([sharedEntry(tenantId), fromDatabase(tenantId)]);
+    const stale = read ? !shared || shared.version < read.version : Boolean(shared);
+    if (stale && shared !== undefined && breaker.state === 'closed') {
+      await safely(async () => {
+        if (read) await cache.setIfNewer(keyOf(tenantId), read.version, JSON.stringify(read), ttl);
+        else await cache.del(keyOf(tenantId));
+        // Only a replaced entry is news; a missing one was never copied by anyone.
+        if (shared) {
+          const message: ChangeMessage = read ? { put: [read] } : { drop: [tenantId] };
+          await bus?.publish(channel, JSON.stringify(message));
+        }
+        return true;
+      });
+    }
+    if (read && tier && breaker.state === 'closed') putLocal(read);
+    return read;
+  }
+
   async function getTenantFeatures(tenantId: string): Promise<TenantFeatures | null> {
     if (!cacheUp() || unpublished.has(tenantId)) {
       stats.bypassed += 1;
@@ -321,6 +397,7 @@ export function createFeatureReader(
       return hit;
     }
     if (tier) metrics.cacheMiss('local');
+    if (breaker.state === 'half-open' || Date.now() < revalidateUntil) return revalidate(tenantId, tier);
     // The in-process cache keeps what it parsed; Redis answers text, parsed once here.
     const features = cache.getDecoded
       ? await safely(() => cache.getDecoded!(keyOf(tenantId), decodeEntry))
