@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
+import { createCustomPlanService } from '../src/custom-plans/index.js';
 import {
   EXIT_OK,
   EXIT_PROBLEMS,
@@ -163,6 +164,33 @@ describe('entitlements as the plan source', () => {
       nativeOnly.id,
       (await env.stripe.products.listFeatures(nativeOnly.id)).data[0]!.id,
     );
+  });
+
+  it('a custom plan keeps its features: the base plan from Stripe Features, the overrides on top', async () => {
+    const tenantId = 'ent_custom';
+    await env.prisma.tenant.create({ data: { id: tenantId, name: tenantId } });
+    const customPlans = createCustomPlanService(env.stripe, env.prisma, {
+      stripeSync: env.stripeSync,
+      featureReader: env.featureSync.reader,
+    });
+    const plan = await customPlans.createCustomEnterprisePlan({
+      tenantId,
+      basePlanId: env.plans.pro.price.id,
+      priceCents: 99_900,
+      currency: 'usd',
+      recurringInterval: 'year',
+      overrides: { max_users: 500 },
+      planName: 'Custom for ent',
+      createCheckoutSession: false,
+    });
+    const expected = { ...PLAN_FIXTURES.pro.features, max_users: 500 };
+    expect(plan.features).toEqual(expected);
+    // Read back as the webhook path and the sync read it: no Stripe Feature is attached to it.
+    expect(await attachedKeys(plan.productId)).toEqual([]);
+    expect(await env.stripeSync.getPlanDefaultsFromStripe(plan.priceId)).toMatchObject({
+      custom: true,
+      features: expected,
+    });
   });
 });
 

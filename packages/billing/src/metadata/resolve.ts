@@ -25,6 +25,13 @@ export interface ProductFeatureSources {
 
 const FEATURE_METADATA_KEYS = ['features', 'featuresJson'];
 
+/** `custom: "true"` on the product or the price (the flag as the parsers read it, case-insensitive). */
+function isCustomPlan(product: ProductLike, price: PriceLike | null): boolean {
+  const flag = (object: ProductLike | PriceLike | null) =>
+    typeof object?.metadata?.custom === 'string' && object.metadata.custom.toLowerCase() === 'true';
+  return flag(product) || flag(price);
+}
+
 /** The product as the metadata parser should see it when its feature keys are not a source. */
 function withoutFeatureMetadata(product: ProductLike): ProductLike {
   if (!product.metadata) return product;
@@ -47,7 +54,9 @@ export function resolvePlanDefaults(
   catalog?: FeatureCatalog,
   sources: ProductFeatureSources = {},
 ): PlanDefaults {
-  const readMetadata = sources.metadata ?? true;
+  // A custom plan is a product this library wrote, its features in its metadata whatever the plan
+  // source (Stripe Features are attached to the products a team manages, not to per-tenant plans).
+  const readMetadata = (sources.metadata ?? true) || isCustomPlan(product, price);
   const fromProduct = parseProductMetadata(readMetadata ? product : withoutFeatureMetadata(product), catalog);
   const fromPrice = price ? parsePriceMetadata(price, catalog) : null;
   const features = new Map(Object.entries(fromProduct.features));
