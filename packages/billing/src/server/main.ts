@@ -7,6 +7,7 @@ import {
   type WebhookWorkers,
 } from '../webhooks/index.js';
 import { onInterrupt } from '../process/interrupts.js';
+import { repeatedErrorLog, WEBHOOK_CLAIM_MESSAGES } from '../process/repeated-errors.js';
 import { openProcessContext, redisWarningAtStart } from './process-context.js';
 import { buildMetricsServer, buildServer } from './app.js';
 
@@ -86,10 +87,13 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     return;
   }
   if (config.WEBHOOK_WORKERS > 0 && !stopping) {
+    // A database outage fails every poll: its first failure is logged whole, then a summary a minute.
+    const claimErrors = repeatedErrorLog(app.log, WEBHOOK_CLAIM_MESSAGES);
     workers = startWebhookWorkers(context.webhooks, {
       concurrency: config.WEBHOOK_WORKERS,
       pollIntervalMs: config.WEBHOOK_POLL_MS,
-      onError: (error) => app.log.error({ err: error }, 'webhook worker could not claim; retrying'),
+      onError: claimErrors.failed,
+      onClaimed: claimErrors.succeeded,
     });
   }
   // Usage alerts (USAGE_WEBHOOK_URL): delivered from the outbox; context.close() stops it.

@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { messageOf } from '../errors.js';
 import { onInterrupt } from '../process/interrupts.js';
+import { repeatedErrorLog, WEBHOOK_CLAIM_MESSAGES } from '../process/repeated-errors.js';
 import { openProcessContext, redisWarningAtStart } from './process-context.js';
 import { startWebhookWorkers } from '../webhooks/index.js';
 import { REDACT_PATHS } from './logging.js';
@@ -25,10 +26,13 @@ export async function workerMain(env: NodeJS.ProcessEnv = process.env): Promise<
   if (redisWarning) log.warn(redisWarning);
   // A worker process exists to process: WEBHOOK_WORKERS=0 (meant for `npm start`) still runs one loop.
   const concurrency = Math.max(1, config.WEBHOOK_WORKERS);
+  // A database outage fails every poll: its first failure is logged whole, then a summary a minute.
+  const claimErrors = repeatedErrorLog(log, WEBHOOK_CLAIM_MESSAGES);
   const workers = startWebhookWorkers(context.webhooks, {
     concurrency,
     pollIntervalMs: config.WEBHOOK_POLL_MS,
-    onError: (error) => log.error({ err: error }, 'webhook worker could not claim; retrying'),
+    onError: claimErrors.failed,
+    onClaimed: claimErrors.succeeded,
   });
   log.info({ concurrency, pollMs: config.WEBHOOK_POLL_MS }, 'webhook worker started');
   // Usage alerts (USAGE_WEBHOOK_URL) are delivered by every server and worker; context.close() stops it.

@@ -9,7 +9,10 @@ export interface WebhookWorkerOptions {
    * wake the pool at once.
    */
   pollIntervalMs?: number;
+  /** A claim statement or a slot failed (the database is down, or a bug); the pool carries on. */
   onError?: (error: unknown) => void;
+  /** A claim statement succeeded: the end of a run of `onError`s, if there was one (repeatedErrorLog). */
+  onClaimed?: () => void;
   onProcessed?: (outcome: ProcessedQueue) => void;
 }
 
@@ -121,6 +124,11 @@ export function startWebhookWorkers(
         report(error);
         if (!stopped) await idle(poll);
         continue;
+      }
+      try {
+        options.onClaimed?.();
+      } catch {
+        // A throwing logger must not end the pool.
       }
       for (const claim of claims) {
         if (running.size < concurrency) start(claim);

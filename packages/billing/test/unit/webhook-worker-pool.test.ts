@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ClaimedQueue } from '../../src/webhooks/inbox.js';
 import type { ProcessedQueue } from '../../src/webhooks/handler.js';
 import { startWebhookWorkers } from '../../src/webhooks/worker.js';
+import { repeatedErrorLog, WEBHOOK_CLAIM_MESSAGES } from '../../src/process/repeated-errors.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -118,5 +119,52 @@ describe('webhook worker pool (one dispatcher)', () => {
     await pool.stop();
     expect(errors.map((e) => (e as Error).message)).toEqual(['database down']);
     expect(fake.processed.sort()).toEqual(['cus_0', 'cus_1', 'cus_2']);
+  });
+
+  it('a database outage is one whole error, a summary a minute, then one line when claims work again (not a stack per poll)', async () => {
+    const lines: { level: string; fields: Record<string, unknown>; message: string }[] = [];
+    const record = (level: string) => (fields: object, message: string) =>
+      lines.push({ level, fields: fields as Record<string, unknown>, message });
+    // Each failed poll advances a fake clock by 500 ms: 241 of them span two minutes of outage.
+    let clock = 0;
+    const log = repeatedErrorLog(
+      { error: record('error'), warn: record('warn'), info: record('info') },
+      WEBHOOK_CLAIM_MESSAGES,
+      { now: () => clock },
+    );
+    let failures = 0;
+    const pipeline = {
+      async claimQueues(): Promise<ClaimedQueue[]> {
+        await tick();
+        if (failures === 241) return [];
+        failures += 1;
+        clock += 500;
+        throw new Error('Connection terminated unexpectedly');
+      },
+      processClaim: async () => ({}) as ProcessedQueue,
+      onAccepted: () => () => {},
+    };
+    const pool = startWebhookWorkers(pipeline, {
+      concurrency: 1,
+      pollIntervalMs: 1,
+      onError: log.failed,
+      onClaimed: log.succeeded,
+    });
+    await vi.waitFor(() => expect(lines.at(-1)?.level).toBe('info'));
+    await pool.stop();
+    expect(lines.map((l) => `${l.level}: ${l.message}`)).toEqual([
+      'error: webhook worker could not claim; retrying',
+      'warn: webhook worker still cannot claim; retrying',
+      'warn: webhook worker still cannot claim; retrying',
+      'info: webhook worker claims again',
+    ]);
+    expect((lines[0]!.fields.err as Error).message).toBe('Connection terminated unexpectedly');
+    expect(lines[1]!.fields).toEqual({
+      failures: 120,
+      failingForMs: 60_000,
+      lastError: 'Connection terminated unexpectedly',
+    });
+    expect(lines[2]!.fields).toMatchObject({ failures: 120, failingForMs: 120_000 });
+    expect(lines[3]!.fields).toEqual({ failures: 241, failedForMs: 120_000 });
   });
 });
