@@ -462,6 +462,30 @@ describe('endpoints', () => {
     expect(entries.some((e) => e.source === 'admin')).toBe(true);
   });
 
+  it('audit log of a deleted tenant: its rows stay readable, the deletion newest; an id never seen is 404', async () => {
+    const tenantId = 'adm_deleted';
+    await createTenant(env.prisma, tenantId);
+    const deleted = await app.inject({
+      method: 'DELETE',
+      url: `/api/admin/tenants/${tenantId}`,
+      headers: admin,
+    });
+    expect(deleted.statusCode).toBe(200);
+    const log = await app.inject({
+      method: 'GET',
+      url: `/api/admin/tenants/${tenantId}/audit-log`,
+      headers: admin,
+    });
+    expect(log.statusCode).toBe(200);
+    expect(log.json().entries[0]).toMatchObject({ action: 'tenant_deleted', actor: 'admin:ops' });
+    const never = await app.inject({
+      method: 'GET',
+      url: '/api/admin/tenants/adm_never_existed/audit-log',
+      headers: admin,
+    });
+    expect([never.statusCode, never.json().error.code]).toEqual([404, 'tenant_not_found']);
+  });
+
   it('audit log paginates newest first with a cursor', async () => {
     const tenantId = 'adm_paged';
     await createTenant(env.prisma, tenantId);

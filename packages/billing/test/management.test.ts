@@ -190,6 +190,22 @@ describe('tenant management', () => {
   });
 });
 
+describe('tenant search', () => {
+  it('matches %, _ and \\ literally, not as LIKE wildcards', async () => {
+    await createTenant(env.prisma, { id: 'mg-like-a', name: '100% plain' });
+    await createTenant(env.prisma, { id: 'mg-like-b', name: 'under_score' });
+    await createTenant(env.prisma, { id: 'mg-like-c', name: 'underXscore' });
+    await createTenant(env.prisma, { id: 'mg-like-d', name: 'back\\slash' });
+    const found = async (search: string) =>
+      (await listTenants(env.prisma, { search, limit: 100 })).tenants.map((t) => t.id);
+    expect(await found('under_s')).toEqual(['mg-like-b']);
+    expect(await found('0% P')).toEqual(['mg-like-a']);
+    expect(await found('1%n')).toEqual([]);
+    expect(await found('k\\s')).toEqual(['mg-like-d']);
+    expect(await found('underxscore')).toEqual(['mg-like-c']);
+  });
+});
+
 describe('manual overrides', () => {
   it('set and clear one feature; overrides survive plan changes as the merge strategies say', async () => {
     await createTenant(env.prisma, { id: 'mg-ov', name: 'Ov' });

@@ -622,6 +622,15 @@ describe('admin API: list and replay inbox events', () => {
       );
       const bad = await call('GET', '/api/admin/webhooks/events?status=lost', ADMIN);
       expect([bad.statusCode, bad.json().error.code]).toEqual([400, 'validation_error']);
+      // A cursor this list never handed out is refused, not read as "from the first page".
+      const forged = Buffer.from(JSON.stringify(['not a date', 'evt_x'])).toString('base64url');
+      for (const cursor of ['garbage', forged]) {
+        const refused = await call('GET', `/api/admin/webhooks/events?cursor=${cursor}`, ADMIN);
+        expect([refused.statusCode, refused.json().error.issues]).toEqual([
+          400,
+          [{ path: 'cursor', message: expect.any(String) }],
+        ]);
+      }
 
       const first = await call('GET', '/api/admin/webhooks/events?status=failed&limit=1', ADMIN);
       expect(first.statusCode).toBe(200);

@@ -506,6 +506,25 @@ describe('unknown tenants and other events', () => {
     expect((await env.deliver(event)).json).toMatchObject({ status: 'duplicate', action: 'unknown_tenant' });
   });
 
+  it('lists an unmatched event with the customer its inbox row recorded, whatever its reason says', async () => {
+    await env.prisma.processedStripeEvent.create({
+      data: {
+        eventId: 'evt_unmatched_column',
+        type: 'customer.subscription.updated',
+        status: 'ignored',
+        action: 'unknown_tenant',
+        customerId: 'cus_in_column',
+        queueKey: 'cus_in_column',
+        error: 'no tenant for this subscription',
+        stripeCreatedAt: new Date(),
+      },
+    });
+    const unmatched = await listUnmatchedEvents(env.prisma);
+    expect(unmatched).toContainEqual(
+      expect.objectContaining({ eventId: 'evt_unmatched_column', customerId: 'cus_in_column' }),
+    );
+  });
+
   it('records any other event type as ignored', async () => {
     await env.stripe.customers.create({ name: 'someone' });
     const event = env.lastEvent('customer.created');

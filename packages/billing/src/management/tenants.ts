@@ -283,7 +283,7 @@ export interface ListTenantsOptions {
   customPlan?: boolean;
   /** Tenants whose record or feature config changed at or after this instant. */
   updatedSince?: Date;
-  /** A substring of the id or name (case-insensitive), or an exact Stripe customer id. */
+  /** A substring of the id or name (case-insensitive; `%`, `_` and `\\` literal), or an exact Stripe customer id. */
   search?: string;
   /** Only these tenants (e.g. the drifting ones a reconcile check found). */
   ids?: readonly string[];
@@ -317,7 +317,9 @@ export async function listTenants(
         : { source: { not: 'custom' as const } }
       : {}),
   };
+  // Matched literally: Prisma's `contains` hands % and _ to LIKE as wildcards (`q=_` matched every tenant).
   const search = options.search?.trim();
+  const pattern = search?.replace(/[\\%_]/g, (c) => `\\${c}`);
   const where: Prisma.TenantWhereInput = {
     ...(options.cursor !== undefined ? { id: { gt: options.cursor } } : {}),
     ...(Object.keys(config).length > 0 ? { featureConfig: { is: config } } : {}),
@@ -333,8 +335,8 @@ export async function listTenants(
       search
         ? {
             OR: [
-              { id: { contains: search, mode: 'insensitive' as const } },
-              { name: { contains: search, mode: 'insensitive' as const } },
+              { id: { contains: pattern, mode: 'insensitive' as const } },
+              { name: { contains: pattern, mode: 'insensitive' as const } },
               { stripeCustomerId: search },
             ],
           }

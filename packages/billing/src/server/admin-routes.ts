@@ -179,13 +179,20 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
     requireAdmin(request);
     const { tenantId } = params(request);
     const query = parseOrThrow(auditLogQuery, request.query ?? {}, 'query');
-    const tenant = await prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } });
-    if (!tenant) throw new TenantNotFoundError(tenantId);
     const page = await listAuditEntries(prisma, {
       tenantId,
       limit: query.limit,
       ...(query.before !== undefined ? { before: query.before } : {}),
     });
+    // A deleted tenant's audit rows remain (its deletion is the last one): 404 only for an id with
+    // neither a tenant nor an audit trail.
+    if (page.entries.length === 0) {
+      const [tenant, audited] = await Promise.all([
+        prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } }),
+        prisma.featureAuditLog.findFirst({ where: { tenantId }, select: { id: true } }),
+      ]);
+      if (!tenant && !audited) throw new TenantNotFoundError(tenantId);
+    }
     // The tenant is the URL's; each entry need not repeat it.
     return {
       tenantId,

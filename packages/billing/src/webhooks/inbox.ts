@@ -1,4 +1,5 @@
 import type { PrismaClient } from '@packages/db';
+import { ValidationError } from '../errors.js';
 import { stateFromJson, type TenantRow } from '../tenant-store/index.js';
 import type { TenantFeatureState } from '../core/index.js';
 import type { VerifiedEvent } from './event.js';
@@ -415,7 +416,13 @@ export async function listWebhookEvents(
   options: ListInboxOptions = {},
 ): Promise<InboxPage> {
   const limit = Math.min(500, Math.max(1, Math.floor(options.limit ?? 50)));
-  const cursor = options.cursor ? decodeCursor(options.cursor) : null;
+  const cursor = options.cursor === undefined ? null : decodeCursor(options.cursor);
+  // A cursor we did not hand out would otherwise read as "no cursor": the first page, silently.
+  if (options.cursor !== undefined && !cursor) {
+    throw new ValidationError('cursor is not a nextCursor of this list', [
+      { path: 'cursor', message: 'must be the nextCursor of the previous page' },
+    ]);
+  }
   const rows = await prisma.processedStripeEvent.findMany({
     where: {
       ...(options.status ? { status: options.status } : {}),

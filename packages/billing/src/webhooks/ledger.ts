@@ -10,7 +10,6 @@ export interface UnmatchedEvent {
 }
 
 export const UNKNOWN_TENANT = 'unknown_tenant';
-const CUSTOMER_IN_REASON = /customer (\S+)/;
 
 /**
  * Events acknowledged without a tenant, newest first. Linking the customer to a tenant afterwards
@@ -29,7 +28,8 @@ export async function listUnmatchedEvents(
   return rows.map((row) => ({
     eventId: row.eventId,
     type: row.type,
-    customerId: row.error?.match(CUSTOMER_IN_REASON)?.[1] ?? null,
+    // The inbox's own column, written when the event was accepted (not parsed out of the reason).
+    customerId: row.customerId,
     stripeCreatedAt: row.stripeCreatedAt,
     receivedAt: row.receivedAt,
     attempts: row.attempts,
