@@ -141,8 +141,8 @@ export const configVariables = {
   DATABASE_CONNECT_TIMEOUT_MS: variable(
     withDefault(milliseconds(100, 600_000), DEFAULT_DATABASE_TIMEOUTS.connectMs),
   ),
-  // One statement, lock waits included (statement_timeout); the client gives up 1 s later if the
-  // server is too frozen to cancel it (query_timeout).
+  // One statement, lock waits included (statement_timeout); the client closes the connection 1 s
+  // later if the server is too frozen to cancel it.
   DATABASE_STATEMENT_TIMEOUT_MS: variable(
     withDefault(milliseconds(100, 3_600_000), DEFAULT_DATABASE_TIMEOUTS.statementMs),
   ),

@@ -18,8 +18,9 @@ export interface DatabaseTimeouts {
   connectMs: number;
   /**
    * One statement on the server (`statement_timeout`, lock waits included). The client gives up
-   * on an answer `QUERY_TIMEOUT_MARGIN_MS` later (`query_timeout`): the server's own cancel is the
-   * normal end, the client's is for a server too frozen to send it.
+   * on an answer `QUERY_TIMEOUT_MARGIN_MS` later by closing the connection (see
+   * `boundStatements`): the server's own cancel is the normal end, the client's is for a server too
+   * frozen (or too far away) to send it.
    */
   statementMs: number;
   /** A session idle inside a transaction is ended by the server (`idle_in_transaction_session_timeout`). */
@@ -35,12 +36,16 @@ export const DEFAULT_DATABASE_TIMEOUTS: DatabaseTimeouts = {
 
 export const QUERY_TIMEOUT_MARGIN_MS = 1_000;
 
-/** pg's settings for `timeouts`; the wait for a free pool connection is bounded by connect + statement. */
+/**
+ * pg's settings for `timeouts`; the wait for a free pool connection is bounded by connect + statement.
+ * No `query_timeout`: pg's own ends the caller's wait but hands the connection back with the
+ * statement still on its way, so a pool would give a frozen transaction to the next caller, whose
+ * COMMIT then commits what the failed one wrote (frozen-transaction.test.ts).
+ */
 export function pgTimeoutSettings(timeouts: DatabaseTimeouts) {
   return {
     connectionTimeoutMillis: timeouts.connectMs,
     statement_timeout: timeouts.statementMs,
-    query_timeout: timeouts.statementMs + QUERY_TIMEOUT_MARGIN_MS,
     idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
     // A peer that vanished without a FIN is noticed by the kernel, not only by the next timeout.
     keepAlive: true,
@@ -80,12 +85,15 @@ export function createPrismaClient(options: CreatePrismaOptions): PrismaHandle {
     options: `-c search_path="${schema}"`,
     ...(timeouts ? boundedPoolSettings(timeouts) : {}),
   });
+  const deadlineMs = timeouts ? timeouts.statementMs + QUERY_TIMEOUT_MARGIN_MS : null;
   pool.on('connect', (client) => {
     const original = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
       stats.queries += 1;
-      return original(...args);
+      return deadlineMs === null ? original(...args) : boundStatement(client, original, args, deadlineMs);
     };
+    // A connection closed by its deadline reports it to the statement; the event itself is expected.
+    client.on('error', () => {});
   });
   // An idle client that loses its server must not crash the process; the next query reconnects.
   pool.on('error', () => {});
@@ -100,6 +108,58 @@ export function createPrismaClient(options: CreatePrismaOptions): PrismaHandle {
       await pool.end();
     },
   };
+}
+
+/**
+ * Runs one statement of `client` with a client-side deadline: unanswered after `ms` (the server did
+ * not even send statement_timeout's cancel), the connection is closed, so the statement fails with
+ * "Connection terminated unexpectedly" and the pool drops the client instead of lending it again
+ * with the statement (and its transaction) still open on the server.
+ */
+function boundStatement(
+  client: pg.PoolClient,
+  run: (...args: unknown[]) => unknown,
+  args: unknown[],
+  ms: number,
+): unknown {
+  const timer = setTimeout(() => closeConnection(client), ms);
+  timer.unref();
+  const done = () => clearTimeout(timer);
+  const callback = args.at(-1);
+  if (typeof callback === 'function') {
+    return run(...args.slice(0, -1), (error: unknown, result: unknown) => {
+      done();
+      (callback as (error: unknown, result: unknown) => void)(error, result);
+    });
+  }
+  const result = run(...args);
+  if (result instanceof Promise) result.then(done, done);
+  // A Submittable (a cursor or a stream) ends on its own events: statement_timeout bounds it.
+  else done();
+  return result;
+}
+
+/** Closes a client's connection at once, whatever it is waiting for (pg's own way out of a stuck pipeline). */
+function closeConnection(client: pg.ClientBase): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+/**
+ * `statement()` on `client` (a client of its own, not a pool's) with the same client-side deadline:
+ * past `ms` the connection is closed and the statement fails. For the migrations' bookkeeping.
+ */
+export async function withStatementDeadline<T>(
+  client: pg.ClientBase,
+  ms: number,
+  statement: () => Promise<T>,
+): Promise<T> {
+  const timer = setTimeout(() => closeConnection(client), ms);
+  timer.unref();
+  try {
+    return await statement();
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -164,7 +164,10 @@ export async function dropSchema(connectionString: string, schema: string): Prom
   const client = new pg.Client({
     connectionString,
     connectionTimeoutMillis: DEFAULT_DATABASE_TIMEOUTS.connectMs,
-    query_timeout: DEFAULT_DATABASE_TIMEOUTS.statementMs,
+    // Bounded, but long enough to outlast a session of the schema's last user still holding a lock
+    // (the server ends one idle in a transaction after idleInTransactionMs). The client is ended
+    // right after, so pg's own client-side timeout leaves no connection to reuse.
+    query_timeout: DEFAULT_DATABASE_TIMEOUTS.idleInTransactionMs + DEFAULT_DATABASE_TIMEOUTS.statementMs,
   });
   await client.connect();
   try {

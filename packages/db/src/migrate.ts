@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { pgTimeoutSettings, type DatabaseTimeouts } from './client.js';
+import { QUERY_TIMEOUT_MARGIN_MS, withStatementDeadline, type DatabaseTimeouts } from './client.js';
 
 export const MIGRATIONS_DIR = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -106,12 +106,12 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult>
     }
   }
   // The bookkeeping statements below are quick; a server that stops answering fails them in time.
-  const bounded = (text: string, values?: unknown[]) =>
-    client.query({
-      text,
-      ...(values ? { values } : {}),
-      ...(timeouts ? { query_timeout: pgTimeoutSettings(timeouts).query_timeout } : {}),
-    } as pg.QueryConfig);
+  const bounded = (text: string, values?: unknown[]) => {
+    const statement = () => client.query({ text, ...(values ? { values } : {}) } as pg.QueryConfig);
+    return timeouts
+      ? withStatementDeadline(client, timeouts.statementMs + QUERY_TIMEOUT_MARGIN_MS, statement)
+      : statement();
+  };
   const result: MigrationResult = { applied: [], skipped: [] };
   try {
     await bounded(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
