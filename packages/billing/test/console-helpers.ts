@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../src/server/app.js';
+import { createUsageService, type UsageService } from '../src/usage/index.js';
 import { createStripeWebhookHandler, type StripeWebhookPipeline } from '../src/webhooks/index.js';
 import { setupAdminTestEnv, testAuthConfig, type AdminTestEnv } from './admin-helpers.js';
 import {
@@ -25,6 +26,8 @@ export interface ConsoleTestEnv {
   B: string;
   /** The server's webhook inbox (no workers: a replay is processed in the request). One try, then failed. */
   webhooks: StripeWebhookPipeline;
+  /** Metered features (the tenant page's usage panel); the catalog has no metered key until a test adds one. */
+  usage: UsageService;
   /** Stores a real, signed event about tenant `tenantId`'s subscription and lets its processing fail on Stripe 500s. */
   failedEvent(tenantId: string): Promise<string>;
   close(): Promise<void>;
@@ -49,7 +52,13 @@ export async function setupConsoleEnv(prefix: string): Promise<ConsoleTestEnv> {
         log: () => {},
       },
     );
+    const usage = createUsageService(env.prisma, {
+      featureReader: env.featureSync.reader,
+      checkCacheMs: 0,
+      sweepIntervalMs: 0,
+    });
     const app = await buildServer({
+      usage,
       prisma: env.prisma,
       stripe: env.stripe,
       featureSync: env.featureSync,
@@ -90,8 +99,10 @@ export async function setupConsoleEnv(prefix: string): Promise<ConsoleTestEnv> {
       A,
       B,
       webhooks,
+      usage,
       failedEvent,
       async close() {
+        usage.close();
         await app.close();
         await env.close();
       },

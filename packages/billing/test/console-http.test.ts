@@ -3,6 +3,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { buildServer } from '../src/server/app.js';
 import { createApiToken, revokeApiToken } from '../src/http/auth.js';
+import { addFeature, setFeatureOverride } from '../src/management/index.js';
 import { ADMIN_TOKEN, TENANT_A_TOKEN } from './admin-helpers.js';
 import { setupConsoleEnv } from './console-helpers.js';
 import { closeAfterAll } from './helpers/use-env.js';
@@ -527,5 +528,61 @@ describe('pages', () => {
     const res = await t.app.inject({ method: 'GET', url: '/admin/tenants/nope', headers: { cookie } });
     expect(res.statusCode).toBe(404);
     expect(res.body).toContain('Not found');
+  });
+});
+
+describe('usage panel', () => {
+  it('shows each metered key against its limit, and an admin resets a counter (audited), a tenant cannot', async () => {
+    const C = t.tenants[2]!.tenantId;
+    const reader = { featureReader: t.env.featureSync.reader };
+    await addFeature(t.env.prisma, {
+      key: 'console.calls',
+      type: 'number',
+      description: 'Calls',
+      usage: { reset: 'month', overage: 'reject' },
+    });
+    await setFeatureOverride(t.env.prisma, C, 'console.calls', 5, reader);
+    expect(await t.usage.track(C, 'console.calls', 6)).toMatchObject({ allowed: false, used: 0 });
+    expect(await t.usage.track(C, 'console.calls', 4)).toMatchObject({ allowed: true, used: 4 });
+    const admin = await session(ADMIN_TOKEN);
+    const page = await t.app.inject({
+      method: 'GET',
+      url: `/admin/tenants/${C}`,
+      headers: { cookie: admin.cookie },
+    });
+    const row =
+      /<tr>\s*<th scope="row">\s*<code>console\.calls<\/code>[\s\S]*?<\/tr>/.exec(page.body)?.[0] ?? '';
+    const cells = [...row.matchAll(/<td class="num">([^<]*)<\/td>/g)].map((m) => m[1]!.trim());
+    // Used, limit, remaining, reserved, overage.
+    expect(cells).toEqual(['4', '5', '1', '0', '0']);
+    expect(row).toContain('Reset usage console.calls');
+
+    const mine = await session(TENANT_A_TOKEN);
+    const own = await t.app.inject({
+      method: 'GET',
+      url: `/admin/tenants/${t.A}`,
+      headers: { cookie: mine.cookie },
+    });
+    expect(own.body).toContain('id="h-usage"');
+    expect(own.body).toContain('not entitled');
+    expect(own.body).not.toContain('Reset usage');
+    const reset = (cookie: string, csrf: string, tenant: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: `/admin/tenants/${tenant}/usage/reset`,
+        headers: { ...FORM, cookie },
+        payload: form({ key: 'console.calls', _csrf: csrf }),
+      });
+    expect((await reset(mine.cookie, mine.csrf, t.A)).statusCode).toBe(403);
+    expect((await reset(admin.cookie, '', C)).statusCode).toBe(403);
+    const done = await reset(admin.cookie, admin.csrf, C);
+    expect(done.statusCode).toBe(303);
+    expect(done.headers.location).toBe(`/admin/tenants/${C}`);
+    const [meter] = (await t.usage.getUsage(C)).meters.filter((m) => m.key === 'console.calls');
+    expect(meter).toMatchObject({ used: 0, remaining: 5 });
+    const audit = await t.env.prisma.featureAuditLog.findMany({
+      where: { tenantId: C, action: 'usage_set' },
+    });
+    expect(audit.map((a) => [a.actor, a.source])).toEqual([['admin:ops', 'admin']]);
   });
 });

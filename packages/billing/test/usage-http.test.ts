@@ -1,8 +1,11 @@
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import Fastify from 'fastify';
 import { createIsolatedDatabase } from '@packages/db';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runManageCli } from '../src/cli/manage.js';
 import { featureReaderFor } from '../src/feature-cache/registry.js';
+import { createExpressAdapter } from '../src/express.js';
 import { billingPlugin } from '../src/fastify.js';
 import {
   addFeature,
@@ -29,7 +32,7 @@ await addFeature(prisma, {
   description: 'API calls',
   usage: { reset: 'month', overage: 'reject' },
 });
-for (const id of ['h-a', 'h-b']) {
+for (const id of ['h-a', 'h-b', 'h-c']) {
   await createTenant(prisma, { id, name: id });
   await setFeatureOverride(prisma, id, 'api.calls', 3);
 }
@@ -124,7 +127,111 @@ describe('admin API', () => {
   });
 });
 
+describe('reservations over the admin API', () => {
+  const call = (url: string, token: string, payload: object = {}) =>
+    app.inject({ method: 'POST', url, headers: bearer(token), payload });
+
+  it('reserve, finalize below the hold, release; only the own tenant’s reservations', async () => {
+    // h-a has used 0 of 3 since the admin test reset it.
+    const held = await call('/api/admin/tenants/h-a/usage/reserve', TENANT_A_TOKEN, {
+      key: 'api.calls',
+      amount: 2,
+      ttlMs: 60_000,
+    });
+    expect(held.statusCode).toBe(200);
+    const reservation = held.json();
+    expect(reservation).toMatchObject({ allowed: true, reserved: 2, remaining: 1, id: expect.any(String) });
+    const tooMuch = await call('/api/admin/tenants/h-a/usage/reserve', TENANT_A_TOKEN, {
+      key: 'api.calls',
+      amount: 2,
+      ttlMs: 60_000,
+    });
+    expect(tooMuch.json()).toMatchObject({ allowed: false, id: null });
+    // Another tenant's path (admin token: allowed on h-b) does not reach h-a's reservation.
+    const foreign = await call(
+      `/api/admin/tenants/h-b/usage/reservations/${reservation.id}/finalize`,
+      ADMIN_TOKEN,
+      { amount: 1 },
+    );
+    expect(foreign.statusCode).toBe(404);
+    expect(foreign.json()).toMatchObject({ error: { code: 'reservation_not_found' } });
+    const final = await call(
+      `/api/admin/tenants/h-a/usage/reservations/${reservation.id}/finalize`,
+      TENANT_A_TOKEN,
+      { amount: 1 },
+    );
+    expect(final.json()).toMatchObject({ allowed: true, used: 1, reserved: 0, remaining: 2 });
+    const again = await call(
+      `/api/admin/tenants/h-a/usage/reservations/${reservation.id}/release`,
+      TENANT_A_TOKEN,
+    );
+    expect(again.json()).toMatchObject({ error: { code: 'reservation_not_found' } });
+
+    const second = (
+      await call('/api/admin/tenants/h-a/usage/reserve', TENANT_A_TOKEN, {
+        key: 'api.calls',
+        amount: 2,
+        ttlMs: 60_000,
+        idempotencyKey: 'r-1',
+      })
+    ).json();
+    const released = await call(
+      `/api/admin/tenants/h-a/usage/reservations/${second.id}/release`,
+      TENANT_A_TOKEN,
+    );
+    expect(released.json()).toMatchObject({ used: 1, reserved: 0, remaining: 2 });
+    const badTtl = await call('/api/admin/tenants/h-a/usage/reserve', TENANT_A_TOKEN, {
+      key: 'api.calls',
+      amount: 1,
+      ttlMs: 0,
+    });
+    expect(badTtl.json()).toMatchObject({ error: { code: 'validation_error' } });
+    const meters = (await usage.getUsage('h-a')).meters;
+    expect(meters.find((m) => m.key === 'api.calls')).toMatchObject({ used: 1, reserved: 0 });
+  });
+});
+
 describe('adapters for the host-resolved tenant', () => {
+  it('Express: usageTrack and usage, with and without express.json()', async () => {
+    const billing = createExpressAdapter({
+      usage,
+      resolveTenant: (req) => req.get('x-tenant'),
+      metrics: prometheus.metrics,
+    });
+    const host = express();
+    host.post('/raw/usage/track', billing.usageTrack);
+    host.use(express.json());
+    host.post('/api/billing/usage/track', billing.usageTrack);
+    host.get('/api/billing/usage', billing.usage);
+    const server = host.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => server.once('listening', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const post = (path: string, body: string, tenant?: string) =>
+      fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(tenant ? { 'x-tenant': tenant } : {}) },
+        body,
+      });
+    try {
+      const parsed = await post('/api/billing/usage/track', JSON.stringify({ key: 'api.calls' }), 'h-c');
+      expect(await parsed.json()).toMatchObject({ tenantId: 'h-c', allowed: true, used: 1 });
+      const raw = await post('/raw/usage/track', JSON.stringify({ key: 'api.calls', amount: 2 }), 'h-c');
+      expect(await raw.json()).toMatchObject({ allowed: true, used: 3, remaining: 0 });
+      const refused = await post('/raw/usage/track', JSON.stringify({ key: 'api.calls' }), 'h-c');
+      expect(await refused.json()).toMatchObject({ allowed: false, used: 3 });
+      expect((await post('/raw/usage/track', '{', 'h-c')).status).toBe(400);
+      const anonymous = await post('/api/billing/usage/track', JSON.stringify({ key: 'api.calls' }));
+      expect(anonymous.status).toBe(401);
+      const unknown = await post('/api/billing/usage/track', JSON.stringify({ key: 'nope' }), 'h-c');
+      expect(await unknown.json()).toMatchObject({ error: { code: 'unknown_feature' } });
+      const read = await fetch(`${base}/api/billing/usage`, { headers: { 'x-tenant': 'h-c' } });
+      const meters = ((await read.json()) as { meters: { key: string }[] }).meters;
+      expect(meters.find((m) => m.key === 'api.calls')).toMatchObject({ used: 3, remaining: 0 });
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it('Fastify: POST /api/billing/usage/track and GET /api/billing/usage', async () => {
     const host = Fastify();
     await host.register(billingPlugin, {
@@ -224,9 +331,14 @@ describe('npm run manage -- usage …', () => {
 });
 
 describe('Prometheus counters', () => {
-  it('counts tracks by outcome', async () => {
+  it('counts tracks by outcome, reservations, and the adapters’ requests', async () => {
     const text = await prometheus.registry.metrics();
     expect(text).toMatch(/billing_usage_tracks_total\{outcome="allowed"\} [1-9]/);
     expect(text).toMatch(/billing_usage_tracks_total\{outcome="refused"\} [1-9]/);
+    for (const outcome of ['reserved', 'refused', 'finalize', 'release'])
+      expect(text).toMatch(new RegExp(`billing_usage_reservations_total\\{outcome="${outcome}"\\} [1-9]`));
+    expect(text).toMatch(
+      /billing_http_request_duration_seconds_count\{[^}]*route="usage_track"[^}]*\} [1-9]/,
+    );
   });
 });

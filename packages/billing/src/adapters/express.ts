@@ -6,6 +6,8 @@ import {
   answerError,
   answerFeatureGuard,
   answerFeatureRead,
+  answerUsageRead,
+  answerUsageTrack,
   answerWebhook,
   errorAnswer,
   isJsonContentType,
@@ -36,6 +38,13 @@ export interface ExpressAdapter {
    * `express.json()` before it.
    */
   ofrep: RequestHandler;
+  /**
+   * `app.post('/api/billing/usage/track', billing.usageTrack)`: `{ key, amount?, idempotencyKey? }`
+   * tracked for the resolved tenant (metered features, docs/usage.md). With or without `express.json()`.
+   */
+  usageTrack: RequestHandler;
+  /** `app.get('/api/billing/usage', billing.usage)`: the resolved tenant's usage of every metered key. */
+  usage: RequestHandler;
 }
 
 export const EXPRESS_PARSED_BODY_HINT =
@@ -44,10 +53,30 @@ export const EXPRESS_PARSED_BODY_HINT =
   "or keep JSON parsing off that path (express.json({ type: (req) => req.url !== '/api/stripe/webhook' })).";
 
 export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAdapter {
-  const { metrics, logger, bodyLimit, webhookHandler, source, tenantOf, ofrep } = adapterParts(
+  const { metrics, logger, bodyLimit, webhookHandler, source, tenantOf, ofrep, usage } = adapterParts(
     options,
     'Express',
   );
+
+  /** Answers with `answer()`'s outcome (a thrown error in our shape), counted under `route`. */
+  function answered(route: string, answer: (req: Request) => Promise<HttpAnswer>): RequestHandler {
+    return (req, res, next) => {
+      const started = performance.now();
+      answer(req)
+        .catch((error: unknown) => answerError(error, logger))
+        .then((out) => {
+          metrics.httpRequest(req.method, route, out.status, performance.now() - started);
+          send(res, out);
+        })
+        .catch(next);
+    };
+  }
+
+  /** The JSON body: what `express.json()` left, else read here. */
+  async function jsonBody(req: Request): Promise<unknown> {
+    if (req.body !== undefined && !(isEmptyObject(req.body) && !req.readableEnded)) return req.body;
+    return readBody(req, bodyLimit);
+  }
 
   function send(res: Response, answer: HttpAnswer) {
     res.status(answer.status).set(answer.headers);
@@ -146,6 +175,16 @@ export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAda
         })
         .catch(next);
     },
+
+    usageTrack: answered('usage_track', async (req) => {
+      const tenantId = await tenantOf(req);
+      const body = await jsonBody(req);
+      if (body === 'too_large')
+        return errorAnswer(413, 'payload_too_large', `Request body is larger than ${bodyLimit} bytes`);
+      return answerUsageTrack(usage(), tenantId, body);
+    }),
+
+    usage: answered('usage', async (req) => answerUsageRead(usage(), await tenantOf(req))),
 
     requireFeature(key) {
       return (req: Request, res: Response, next: NextFunction) => {

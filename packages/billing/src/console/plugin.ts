@@ -15,6 +15,7 @@ import {
 } from '../http/auth.js';
 import { hasControlCharacter } from '../identifiers.js';
 import type { FeatureCatalog } from '../types.js';
+import type { UsageService } from '../usage/index.js';
 import type { StripeWebhookPipeline } from '../webhooks/index.js';
 import { field, parseFormBody, type FormBody } from './form.js';
 import type { Html } from './html.js';
@@ -46,6 +47,8 @@ export interface ConsoleDeps {
   readPrisma?: PrismaClient;
   /** The webhook inbox: a replay is handed to this process's workers (or processed in the request). */
   webhooks?: StripeWebhookPipeline;
+  /** Metered features: the tenant page shows the usage panel with it. */
+  usage?: UsageService;
   /** The webhook handler's payment grace policy, to show when a tenant's grace ends. */
   gracePeriodDays?: number;
 }

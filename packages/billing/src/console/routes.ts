@@ -206,9 +206,12 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
       (key) => catalog.get(key)?.deprecatedAt != null,
     );
     const graceDays = deps.gracePeriodDays ?? DEFAULT_GRACE_PERIOD_DAYS;
-    const [customPlans, audit] = admin
-      ? await Promise.all([customPlansOf(prisma, tenantId), listAuditEntries(prisma, { tenantId, limit: 5 })])
-      : [[], { entries: [] }];
+    const [customPlans, audit, usage] = await Promise.all([
+      admin ? customPlansOf(prisma, tenantId) : [],
+      admin ? listAuditEntries(prisma, { tenantId, limit: 5 }) : { entries: [] },
+      // No feature configuration yet: no limits, so no usage to show.
+      state && deps.usage ? deps.usage.getUsage(tenantId).then((u) => u.meters) : null,
+    ]);
     return kit.send(
       reply,
       tenantPage(kit.ctx(request), {
@@ -223,6 +226,7 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
         recentAudit: audit.entries,
         catalog: entries.filter((e) => e.deprecatedAt === null),
         canEditOverrides: true,
+        usage,
       }),
     );
   });
@@ -256,6 +260,15 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
       kind: 'ok',
       text: result.changed ? `Override ${key} cleared.` : `${key} had no override.`,
     });
+  });
+
+  app.post('/admin/tenants/:tenantId/usage/reset', async (request, reply) => {
+    const principal = kit.requireAdmin(request);
+    const tenantId = tenantIdOf(request);
+    const key = field(request.body as FormBody, 'key');
+    if (!deps.usage) throw new ConsoleHttpError(503, 'The usage service is not configured on this server.');
+    await deps.usage.resetUsage(tenantId, key, { actor: actorOf(principal.name), source: 'admin' });
+    return kit.redirect(reply, tenantPath(tenantId), { kind: 'ok', text: `Usage of ${key} reset to 0.` });
   });
 
   app.get('/admin/tenants/:tenantId/apply-plan', async (request, reply) => {

@@ -27,6 +27,20 @@ const trackBody = z
   .strict();
 const checkBody = z.object({ key: featureKeyParamSchema, amount: amount.optional() }).strict();
 const setBody = z.object({ used: amount }).strict();
+const reserveBody = z
+  .object({
+    key: featureKeyParamSchema,
+    amount,
+    ttlMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86_400_000),
+    idempotencyKey: z.string().min(1).max(255).optional(),
+  })
+  .strict();
+const finalizeBody = z.object({ amount }).strict();
+const reservationParam = z.object({ tenantId: tenantIdSchema, id: z.string().min(1).max(255) }).strict();
 const alertsQuery = z
   .object({ tenantId: tenantIdSchema.optional(), limit: z.coerce.number().int().min(1).max(500).optional() })
   .strict();
@@ -46,7 +60,11 @@ export const usageRoutes: FastifyPluginAsync<UsageRouteDeps> = async (app, deps)
   /** The path's tenant, when the caller may use it. */
   const ownTenant = (request: FastifyRequest): string => {
     const principal = authenticated(request);
-    const { tenantId } = parseOrThrow(tenantParam, request.params, 'path parameters');
+    const { tenantId } = parseOrThrow(
+      tenantParam,
+      { tenantId: (request.params as { tenantId?: unknown }).tenantId },
+      'path parameters',
+    );
     if (!canReadTenant(principal, tenantId)) throw forbidden(`This token may not use tenant "${tenantId}"`);
     return tenantId;
   };
@@ -69,6 +87,29 @@ export const usageRoutes: FastifyPluginAsync<UsageRouteDeps> = async (app, deps)
     const tenantId = ownTenant(request);
     const body = parseOrThrow(checkBody, request.body ?? {}, 'request body');
     return service().check(tenantId, body.key, body.amount ?? 1);
+  });
+
+  // Reservations: hold an amount now, charge what was used later (docs/usage.md, The service).
+  app.post('/api/admin/tenants/:tenantId/usage/reserve', async (request) => {
+    const tenantId = ownTenant(request);
+    const body = parseOrThrow(reserveBody, request.body ?? {}, 'request body');
+    return service().reserve(tenantId, body.key, body.amount, {
+      ttlMs: body.ttlMs,
+      ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}),
+    });
+  });
+
+  app.post('/api/admin/tenants/:tenantId/usage/reservations/:id/finalize', async (request) => {
+    ownTenant(request);
+    const { tenantId, id } = parseOrThrow(reservationParam, request.params, 'path parameters');
+    const body = parseOrThrow(finalizeBody, request.body ?? {}, 'request body');
+    return service().finalize(id, body.amount, { tenantId });
+  });
+
+  app.post('/api/admin/tenants/:tenantId/usage/reservations/:id/release', async (request) => {
+    ownTenant(request);
+    const { tenantId, id } = parseOrThrow(reservationParam, request.params, 'path parameters');
+    return service().release(id, { tenantId });
   });
 
   app.put('/api/admin/tenants/:tenantId/usage/:key', async (request) => {

@@ -2,6 +2,7 @@ export {
   createUsageService,
   type CountedUsage,
   type Reservation,
+  type SettleOptions,
   type TenantUsage,
   type TrackOptions,
   type UsageAnswer,

@@ -97,6 +97,11 @@ export interface TrackOptions {
   at?: Date;
 }
 
+export interface SettleOptions {
+  /** Only this tenant's reservation: another tenant's id is answered as not found (HTTP callers). */
+  tenantId?: string;
+}
+
 export interface UsageAuditOptions {
   actor?: string;
   source?: AuditSourceName;
@@ -155,8 +160,8 @@ export interface UsageService {
     amount: number,
     options: { ttlMs: number; idempotencyKey?: string },
   ): Promise<Reservation>;
-  finalize(reservationId: string, actualAmount: number): Promise<UsageAnswer>;
-  release(reservationId: string): Promise<UsageAnswer>;
+  finalize(reservationId: string, actualAmount: number, options?: SettleOptions): Promise<UsageAnswer>;
+  release(reservationId: string, options?: SettleOptions): Promise<UsageAnswer>;
   getUsage(tenantId: string): Promise<TenantUsage>;
   setUsage<K extends string>(
     tenantId: string,
@@ -308,10 +313,16 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
   }
 
   /** finalize / release: the reservation's tenant and key first (its limit is the tenant's now). */
-  async function settle(op: 'finalize' | 'release', reservationId: string, amount: number) {
+  async function settle(
+    op: 'finalize' | 'release',
+    reservationId: string,
+    amount: number,
+    o: SettleOptions = {},
+  ) {
     checkText(reservationId, 'reservationId');
     const owner = await reservationOwner(sql, reservationId);
-    if (!owner) throw new ReservationNotFoundError(reservationId);
+    if (!owner || (o.tenantId !== undefined && owner.tenantId !== o.tenantId))
+      throw new ReservationNotFoundError(reservationId);
     const l = await limitOf(owner.tenantId, owner.key);
     const result = await apply(op, owner.tenantId, owner.key, l, { amount, reservationId });
     if (result.status === 'not_found') throw new ReservationNotFoundError(reservationId);
@@ -432,8 +443,9 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
       return { ...answer(tenantId, key, l, result), id: result.reservationId };
     },
 
-    finalize: (reservationId, actualAmount) => settle('finalize', reservationId, checkAmount(actualAmount)),
-    release: (reservationId) => settle('release', reservationId, 0),
+    finalize: (reservationId, actualAmount, o) =>
+      settle('finalize', reservationId, checkAmount(actualAmount), o),
+    release: (reservationId, o) => settle('release', reservationId, 0, o),
 
     async getUsage(tenantId) {
       checkText(tenantId, 'tenantId');

@@ -3,6 +3,7 @@ import type { ApplyPlanResult } from '../../feature-sync/index.js';
 import type { FeatureRow, TenantFeatureState } from '../../core/index.js';
 import type { FeatureDefinition } from '../../types.js';
 import type { AuditEntry } from '../../audit/index.js';
+import type { UsageMeter } from '../../usage/index.js';
 import { html, type Html } from '../html.js';
 import type { CustomPlanRow } from '../queries.js';
 import { auditTimeline } from './audit.js';
@@ -21,6 +22,8 @@ export interface TenantPageData {
   catalog: FeatureDefinition[];
   /** Whether overrides can be changed on this server (the library service is wired). */
   canEditOverrides: boolean;
+  /** The tenant's metered keys (docs/usage.md); null when this server has no usage service. */
+  usage: UsageMeter[] | null;
 }
 
 const ORIGIN_LABEL: Record<FeatureRow['origin'], string> = {
@@ -140,7 +143,7 @@ export function tenantPage(ctx: PageContext, d: TenantPageData) {
         ${d.rows.length === 0 && html`<p class="muted">No features.</p>`}
       </section>
 
-      ${admin && adminForms(ctx, d, id)}
+      ${d.usage && d.usage.length > 0 && usagePanel(ctx, d.usage, id)} ${admin && adminForms(ctx, d, id)}
       ${
         admin &&
         html`<section aria-labelledby="h-audit">
@@ -150,6 +153,69 @@ export function tenantPage(ctx: PageContext, d: TenantPageData) {
         </section>`
       }`,
   );
+}
+
+/** Used against the limit in the current period, per metered key; an admin can reset a counter. */
+function usagePanel(ctx: PageContext, meters: UsageMeter[], id: string): Html {
+  const admin = isAdmin(ctx);
+  const amount = (n: number | null) => (n === null ? html`<span class="muted">unlimited</span>` : n);
+  return html`<section aria-labelledby="h-usage">
+    <h2 id="h-usage">Usage</h2>
+    ${dataTable({
+      className: 'usage',
+      columns: [
+        'Metered feature',
+        { label: 'Used', className: 'num' },
+        { label: 'Limit', className: 'num' },
+        { label: 'Remaining', className: 'num' },
+        { label: 'Reserved', className: 'num' },
+        { label: 'Overage', className: 'num' },
+        'Period',
+        admin && html`<span class="sr-only">Actions</span>`,
+      ],
+      rows: meters.map(
+        (m) =>
+          html`<tr>
+            <th scope="row">
+              <code>${m.key}</code>
+              ${m.overLimit ? html` <span class="badge warn">over the limit</span>` : ''}
+              ${m.entitled ? '' : html` <span class="badge">not entitled</span>`}
+              <div class="muted small">resets: ${m.reset}, overage: ${m.policy}</div>
+            </th>
+            <td class="num">${m.used}</td>
+            <td class="num">${m.entitled ? amount(m.limit) : 0}</td>
+            <td class="num">${amount(m.remaining)}</td>
+            <td class="num">${m.reserved}</td>
+            <td class="num">${m.overage}</td>
+            <td>
+              ${when(m.periodStart)} –
+              ${m.periodEnd ? when(m.periodEnd) : html`<span class="muted">open</span>`}
+            </td>
+            ${
+              admin &&
+              html`<td>
+                ${
+                  (m.used > 0 || m.overage > 0) &&
+                  html`<form
+                    method="post"
+                    action="/admin/tenants/${id}/usage/reset"
+                    data-confirm="Reset the usage of ${m.key} to 0 for this period?"
+                  >
+                    ${csrfField(ctx)}<input type="hidden" name="key" value="${m.key}" /><button
+                      type="submit"
+                      class="secondary"
+                      aria-label="Reset usage ${m.key}"
+                    >
+                      Reset
+                    </button>
+                  </form>`
+                }
+              </td>`
+            }
+          </tr>`,
+      ),
+    })}
+  </section>`;
 }
 
 function adminForms(ctx: PageContext, d: TenantPageData, id: string): Html {
