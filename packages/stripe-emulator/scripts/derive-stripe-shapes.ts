@@ -35,6 +35,9 @@ const ROOTS = [
   'ProductFeature',
   'DeletedProductFeature',
   'BillingPortal.Session',
+  'Billing.Meter',
+  'Billing.MeterEvent',
+  'Billing.MeterEventSummary',
 ];
 /** Nested types are followed this deep below a root; the emulator leaves deeper objects null. */
 const MAX_DEPTH = 4;

@@ -25,6 +25,8 @@ const LENGTHS: Record<string, number> = {
   feat_test: 32,
   prodft: 24,
   ent_test: 32,
+  mtr_test: 32,
+  mev: 24,
 };
 
 export function newId(prefix: string): string {

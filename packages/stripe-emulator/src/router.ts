@@ -5,6 +5,7 @@ import { customerRoutes } from './resources/customers.js';
 import { eventRoutes } from './resources/events.js';
 import { entitlementRoutes } from './resources/entitlements.js';
 import { invoiceRoutes } from './resources/invoices.js';
+import { meterRoutes } from './resources/meters.js';
 import { priceRoutes } from './resources/prices.js';
 import { productRoutes } from './resources/products.js';
 import { searchRoutes } from './resources/search.js';
@@ -22,6 +23,7 @@ export const ROUTES: Route[] = [
   ...eventRoutes,
   ...invoiceRoutes,
   ...entitlementRoutes,
+  ...meterRoutes,
 ];
 
 export interface RouteMatch {

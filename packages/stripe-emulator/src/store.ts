@@ -240,6 +240,12 @@ export class Store {
   readonly productFeatures = new Table<Obj>(this.next, { product: (r) => r.product });
   /** `{ id, customer, feature, created }`, kept in step with subscriptions by syncActiveEntitlements. */
   readonly activeEntitlements = new Table<Obj>(this.next, { customer: (e) => e.customer });
+  /** `billing.meter` objects. */
+  readonly meters = new Table<Obj>(this.next);
+  /** Meter events as received, with `meters`: the ids of the active meters that count them. */
+  readonly meterEvents = new Table<Obj>(this.next);
+  /** Meter event identifiers → when they were received (uniqueness over a rolling 24 hours). */
+  readonly meterEventIdentifiers = new Map<string, number>();
 
   reset(): void {
     for (const t of [
@@ -255,8 +261,11 @@ export class Store {
       this.features,
       this.productFeatures,
       this.activeEntitlements,
+      this.meters,
+      this.meterEvents,
     ]) {
       t.clear();
     }
+    this.meterEventIdentifiers.clear();
   }
 }
