@@ -26,8 +26,10 @@ import {
 import type { FeatureCatalog } from './types.js';
 import {
   createUsageAlertDispatcher,
+  createUsageMeterReporter,
   createUsageService,
   type UsageAlertDispatcher,
+  type UsageMeterReporter,
   type UsageService,
 } from './usage/index.js';
 import {
@@ -86,6 +88,11 @@ export interface BillingContext {
   usage: UsageService;
   /** With USAGE_WEBHOOK_URL: the alert outbox's deliverer (`npm start` and `npm run worker` start it). */
   usageAlerts?: UsageAlertDispatcher;
+  /**
+   * Reports the usage of keys with `usage.stripeMeter` to Stripe as meter events (`npm start` and
+   * `npm run worker` start it; a round without such keys costs no query).
+   */
+  usageMeters: UsageMeterReporter;
   auth: AuthConfig;
   /** CONSOLE_SESSION_SECRET; the admin console is disabled (503) without it. */
   consoleSecret?: string;
@@ -218,6 +225,13 @@ export async function createBillingContext(options: BillingContextOptions = {}):
             metrics,
           })
         : undefined;
+    const usageMeters = createUsageMeterReporter(db.prisma, {
+      stripe,
+      call: stripeSync.call,
+      pool: db.pool,
+      catalog: catalogSource,
+      metrics,
+    });
     // api_tokens hashes in memory, so an unknown token is refused without waiting on the database.
     const knownTokens = watchApiTokens(db.readPrisma);
     openTokens = knownTokens;
@@ -240,6 +254,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       customPlans,
       usage,
       ...(usageAlerts ? { usageAlerts } : {}),
+      usageMeters,
       auth,
       ...(env.CONSOLE_SESSION_SECRET ? { consoleSecret: env.CONSOLE_SESSION_SECRET } : {}),
       ...(graceDays !== undefined ? { gracePeriodDays: graceDays } : {}),
@@ -251,6 +266,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
           knownTokens.close();
           usage.close();
           await usageAlerts?.stop();
+          await usageMeters.stop();
           await openCache.close().catch(() => {});
           await openLimiter?.close().catch(() => {});
           if (ownsDb) await db.close();

@@ -22,6 +22,19 @@ export interface UsageRules {
   overage: UsageOveragePolicy;
   /** Alert thresholds, percent of the limit (default 80 and 100; docs/usage.md, Alerts). */
   thresholds?: number[];
+  /** The `event_name` of a Stripe Billing Meter the usage is reported to (docs/usage.md, Stripe meters). */
+  stripeMeter?: string;
+  /** What is reported to `stripeMeter`: every unit used (default) or only the overage. */
+  stripeMeterReport?: UsageMeterReport;
+}
+
+/** What a metered key reports to its Stripe meter. */
+export const USAGE_METER_REPORTS = ['usage', 'overage'] as const;
+export type UsageMeterReport = (typeof USAGE_METER_REPORTS)[number];
+
+/** What a key's counters report to Stripe (`used` or `overage`), or null when it has no Stripe meter. */
+export function meterReportOf(rules: UsageRules): UsageMeterReport | null {
+  return rules.stripeMeter ? (rules.stripeMeterReport ?? 'usage') : null;
 }
 
 /** Where alerts fire when a key names none. */
@@ -55,12 +68,30 @@ export function usageRulesIssues(
     )
   )
     issues.push({ path: `${path}.thresholds`, message: 'must be up to 10 whole percentages from 1 to 1000' });
-  const extra = Object.keys(u).filter((k) => k !== 'reset' && k !== 'overage' && k !== 'thresholds');
+  if (
+    u.stripeMeter !== undefined &&
+    !(typeof u.stripeMeter === 'string' && /^[A-Za-z0-9_.:-]{1,100}$/.test(u.stripeMeter))
+  )
+    issues.push({
+      path: `${path}.stripeMeter`,
+      message: 'must be a Stripe meter event_name (1 to 100 letters, digits, _ . : -)',
+    });
+  if (u.stripeMeterReport !== undefined) {
+    if (!USAGE_METER_REPORTS.includes(u.stripeMeterReport as UsageMeterReport))
+      issues.push({
+        path: `${path}.stripeMeterReport`,
+        message: `must be one of ${USAGE_METER_REPORTS.join(', ')}`,
+      });
+    else if (u.stripeMeter === undefined)
+      issues.push({ path: `${path}.stripeMeterReport`, message: 'needs stripeMeter' });
+  }
+  const known = ['reset', 'overage', 'thresholds', 'stripeMeter', 'stripeMeterReport'];
+  const extra = Object.keys(u).filter((k) => !known.includes(k));
   if (extra.length > 0) issues.push({ path, message: `unknown field(s): ${extra.join(', ')}` });
   return issues;
 }
 
-/** A valid `usage` setting as stored (only its two fields), or null when absent. */
+/** A valid `usage` setting as stored (only its known fields), or null when absent. */
 export function usageRulesOf(usage: unknown): UsageRules | null {
   if (!usage || typeof usage !== 'object') return null;
   const u = usage as Record<string, unknown>;
@@ -69,6 +100,11 @@ export function usageRulesOf(usage: unknown): UsageRules | null {
   const rules: UsageRules = { reset: u.reset as UsageReset, overage: u.overage as UsageOveragePolicy };
   if (Array.isArray(u.thresholds))
     rules.thresholds = [...new Set(u.thresholds as number[])].sort((a, b) => a - b);
+  if (typeof u.stripeMeter === 'string') {
+    rules.stripeMeter = u.stripeMeter;
+    if (USAGE_METER_REPORTS.includes(u.stripeMeterReport as UsageMeterReport))
+      rules.stripeMeterReport = u.stripeMeterReport as UsageMeterReport;
+  }
   return rules;
 }
 

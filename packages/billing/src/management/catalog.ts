@@ -70,6 +70,12 @@ const snapshot = (entry: CatalogEntry) => ({
           reset: entry.usage.reset,
           overage: entry.usage.overage,
           ...(entry.usage.thresholds ? { thresholds: entry.usage.thresholds } : {}),
+          ...(entry.usage.stripeMeter
+            ? {
+                stripeMeter: entry.usage.stripeMeter,
+                stripeMeterReport: entry.usage.stripeMeterReport ?? 'usage',
+              }
+            : {}),
         },
       }
     : {}),

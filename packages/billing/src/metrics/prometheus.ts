@@ -109,6 +109,12 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     labelNames: ['outcome'] as const,
     registers,
   });
+  const usageMeterEvents = new Counter({
+    name: `${p}usage_meter_events_total`,
+    help: 'Stripe meter events sent for metered usage by outcome (sent, duplicate, failed)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
   const evictions = new Counter({
     name: `${p}feature_cache_evictions_total`,
     help: 'Entries a feature cache tier evicted to stay within its memory budget, by tier',
@@ -203,6 +209,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     usageTracked: (outcome) => usageTracks.inc({ outcome }),
     usageReservation: (outcome) => usageReservations.inc({ outcome }),
     usageAlertDelivery: (outcome) => usageAlerts.inc({ outcome }),
+    usageMeterEvent: (outcome) => usageMeterEvents.inc({ outcome }),
   };
 
   let readInbox: (() => Promise<InboxDepth>) | undefined;

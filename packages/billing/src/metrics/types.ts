@@ -44,6 +44,8 @@ export interface BillingMetrics {
   usageReservation?(outcome: 'reserved' | 'refused' | 'finalize' | 'release'): void;
   /** An alert webhook delivery attempt: `delivered`, `failed` (retried later) or `dropped` (gave up). */
   usageAlertDelivery?(outcome: 'delivered' | 'failed' | 'dropped'): void;
+  /** A meter event sent to Stripe for a metered key's usage: `sent`, `duplicate` (sent before) or `failed`. */
+  usageMeterEvent?(outcome: 'sent' | 'duplicate' | 'failed'): void;
 }
 
 const ignore = () => {};
@@ -67,4 +69,5 @@ export const noopMetrics: BillingMetrics = Object.freeze({
   usageTracked: ignore,
   usageReservation: ignore,
   usageAlertDelivery: ignore,
+  usageMeterEvent: ignore,
 });

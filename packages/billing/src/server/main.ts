@@ -96,8 +96,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       onClaimed: claimErrors.succeeded,
     });
   }
-  // Usage alerts (USAGE_WEBHOOK_URL): delivered from the outbox; context.close() stops it.
+  // Usage alerts (USAGE_WEBHOOK_URL) and Stripe meter events: from their outboxes; context.close() stops them.
   if (!stopping) context.usageAlerts?.start();
+  if (!stopping) context.usageMeters.start();
   const graceMinutes = config.PAYMENT_GRACE_CHECK_MINUTES ?? DEFAULT_GRACE_CHECK_MINUTES;
   if (graceMinutes > 0 && !stopping) {
     grace = schedulePaymentGrace(context.prisma, context.featureSync, {

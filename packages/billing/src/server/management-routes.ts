@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { USAGE_OVERAGE_POLICIES, USAGE_RESETS } from '../core/index.js';
+import { USAGE_OVERAGE_POLICIES, USAGE_METER_REPORTS, USAGE_RESETS } from '../core/index.js';
 import { parseOrThrow } from '../custom-plans/validation.js';
 import {
   addFeature,
@@ -68,6 +68,8 @@ const usageRules = z
     reset: z.enum(USAGE_RESETS),
     overage: z.enum(USAGE_OVERAGE_POLICIES),
     thresholds: z.array(z.number().int()).optional(),
+    stripeMeter: z.string().optional(),
+    stripeMeterReport: z.enum(USAGE_METER_REPORTS).optional(),
   })
   .strict();
 const addFeatureBody = z

@@ -37,6 +37,7 @@ export async function workerMain(env: NodeJS.ProcessEnv = process.env): Promise<
   log.info({ concurrency, pollMs: config.WEBHOOK_POLL_MS }, 'webhook worker started');
   // Usage alerts (USAGE_WEBHOOK_URL) are delivered by every server and worker; context.close() stops it.
   context.usageAlerts?.start();
+  context.usageMeters.start();
   const removeHandlers = onInterrupt({
     onStop: (signal) => {
       log.info({ signal }, 'shutting down');

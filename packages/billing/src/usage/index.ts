@@ -21,3 +21,11 @@ export {
   type UsageAlertOptions,
   type UsageAlertRow,
 } from './alerts.js';
+export {
+  createUsageMeterReporter,
+  listUsageMeterReports,
+  meterEventIdentifier,
+  type UsageMeterReporter,
+  type UsageMeterReporterOptions,
+  type UsageMeterReportState,
+} from './stripe-meters.js';

@@ -5,6 +5,7 @@ import { databaseCatalog, isCatalogSource, type PlanCatalog } from '../catalog/r
 import {
   decideGrant,
   DEFAULT_USAGE_THRESHOLDS,
+  meterReportOf,
   meteredLimit,
   remainingOf,
   type UsageOveragePolicy,
@@ -296,6 +297,7 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
       reservationId: null,
       expiresAt: null,
       thresholds: recordAlerts && l.entitled ? (l.rules.thresholds ?? DEFAULT_USAGE_THRESHOLDS) : null,
+      stripe: meterReportOf(l.rules),
       ...fields,
     });
     if (result.status === 'conflict') throw new IdempotencyConflictError(fields.idempotencyKey ?? '');
@@ -359,7 +361,11 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
 
   async function write(tenantId: string, changes: { key: string; used: number }[], o: UsageAuditOptions) {
     const cat = await catalog();
-    const rows = changes.map((c) => ({ ...c, reset: cat.get(c.key)!.usage!.reset }));
+    const rows = changes.map((c) => ({
+      ...c,
+      reset: cat.get(c.key)!.usage!.reset,
+      stripe: meterReportOf(cat.get(c.key)!.usage!),
+    }));
     const written = await writeUsage(
       prisma,
       tenantId,

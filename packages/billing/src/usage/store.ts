@@ -1,4 +1,4 @@
-import type { UsageOveragePolicy, UsageReset } from '../core/index.js';
+import type { UsageMeterReport, UsageOveragePolicy, UsageReset } from '../core/index.js';
 import type { PrismaClient } from '@packages/db';
 import type { RunSql } from '../sql-runner.js';
 import { inTransaction } from '../tenant-store/index.js';
@@ -27,6 +27,8 @@ export interface ApplyRequest {
   expiresAt: Date | null;
   /** Alert thresholds (percent) whose crossing is recorded in the outbox; null: none. */
   thresholds?: readonly number[] | null;
+  /** The key reports to a Stripe meter: a grant marks the counter due for reporting. */
+  stripe?: UsageMeterReport | null;
 }
 
 export interface ApplyResult {
@@ -80,6 +82,7 @@ export async function applyUsage(sql: RunSql, requests: ApplyRequest[], now: Dat
     reservation_id: r.reservationId,
     expires_at: r.expiresAt?.toISOString() ?? null,
     thresholds: r.thresholds?.length ? `{${r.thresholds.join(',')}}` : null,
+    stripe: r.stripe ?? null,
   }));
   const rows = await sql<ApplyRow>(
     `SELECT i, status, allowed, granted, overage_added, used, reserved, overage, period_start, period_end,
@@ -201,7 +204,7 @@ export async function releaseExpired(
 export async function writeUsage(
   prisma: PrismaClient,
   tenantId: string,
-  changes: { key: string; reset: UsageReset; used: number }[],
+  changes: { key: string; reset: UsageReset; used: number; stripe: UsageMeterReport | null }[],
   who: { actor: string; source: string },
   now: Date,
 ): Promise<{ key: string; before: number; after: number; periodStart: Date }[] | null> {
@@ -212,8 +215,8 @@ export async function writeUsage(
     );
     if (tenant.length === 0) return null;
     const params = [tenantId, JSON.stringify(changes), now.toISOString()];
-    const periods = `SELECT k.key, k.used, p.ps, p.pe
-       FROM jsonb_to_recordset($2::jsonb) AS k(key text, reset text, used bigint)
+    const periods = `SELECT k.key, k.used, k.stripe, p.ps, p.pe
+       FROM jsonb_to_recordset($2::jsonb) AS k(key text, reset text, used bigint, stripe text)
        CROSS JOIN LATERAL usage_period($1, k.reset, $3::timestamptz) p`;
     await tx.$executeRawUnsafe(
       `INSERT INTO usage_counters (tenant_id, key, period_start, period_end, updated_at)
@@ -230,7 +233,15 @@ export async function writeUsage(
     const before = new Map(prior.map((p) => [p.key, p]));
     await tx.$executeRawUnsafe(
       `WITH k AS (${periods}), up AS (
-         UPDATE usage_counters c SET used = k.used, overage = 0, updated_at = $3::timestamptz
+         UPDATE usage_counters c SET used = k.used, overage = 0, updated_at = $3::timestamptz,
+           -- Stripe meters: what is reported follows the counter; a lowered counter lowers the mark
+           -- (nothing is taken back from Stripe), a raised one leaves the increase to report. A send
+           -- in flight is left to finish without moving the mark.
+           stripe_reported = CASE k.stripe WHEN 'overage' THEN 0
+                                           WHEN 'usage' THEN LEAST(c.stripe_reported, k.used)
+                                           ELSE c.stripe_reported END,
+           stripe_sending_to = CASE WHEN k.stripe IS NULL THEN c.stripe_sending_to END,
+           stripe_due = c.stripe_due OR COALESCE(k.stripe = 'usage' AND k.used > c.stripe_reported, false)
          FROM k WHERE c.tenant_id = $1 AND c.key = k.key AND c.period_start = k.ps
        )
        INSERT INTO feature_audit_logs (tenant_id, actor, source, action, before, after, created_at)

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { renderFeatureTypes } from '../../src/catalog/declaration.js';
 import { createFeatureCatalog } from '../../src/catalog/index.js';
-import { crossedThresholds, decideGrant, type UsageOveragePolicy } from '../../src/core/index.js';
+import {
+  crossedThresholds,
+  decideGrant,
+  meterReportOf,
+  usageRulesIssues,
+  usageRulesOf,
+  type UsageOveragePolicy,
+} from '../../src/core/index.js';
 import { readDoc, tableAfter } from './doc-tables.js';
 
 /** docs/usage.md "How much is granted", row by row through decideGrant (the rule `check` answers with). */
@@ -63,5 +70,29 @@ describe('typed keys: the generated declaration lists the metered keys', () => {
     expect(
       renderFeatureTypes(createFeatureCatalog([{ key: 'seats', type: 'number', description: 'S' }])),
     ).not.toContain('MeteredFeatureKeyTypes');
+  });
+});
+
+describe('usage rules: a Stripe meter', () => {
+  it('takes an event name and what to report; refuses a report mode without a meter', () => {
+    const rules = {
+      reset: 'month',
+      overage: 'allow',
+      stripeMeter: 'ai_tokens',
+      stripeMeterReport: 'overage',
+    };
+    expect(usageRulesIssues(rules, 'number')).toEqual([]);
+    expect(usageRulesOf(rules)).toEqual(rules);
+    expect(meterReportOf(usageRulesOf(rules)!)).toBe('overage');
+    expect(meterReportOf({ reset: 'month', overage: 'reject', stripeMeter: 'x' })).toBe('usage');
+    expect(meterReportOf({ reset: 'month', overage: 'reject' })).toBeNull();
+    expect(
+      usageRulesIssues({ reset: 'month', overage: 'allow', stripeMeterReport: 'overage' }, 'number'),
+    ).toEqual([{ path: 'usage.stripeMeterReport', message: 'needs stripeMeter' }]);
+    expect(
+      usageRulesIssues({ reset: 'month', overage: 'allow', stripeMeter: 'has space' }, 'number').map(
+        (i) => i.path,
+      ),
+    ).toEqual(['usage.stripeMeter']);
   });
 });

@@ -1,0 +1,317 @@
+import { createHash } from 'node:crypto';
+import type Stripe from 'stripe';
+import type { PrismaClient } from '@packages/db';
+import { databaseCatalog, isCatalogSource, type PlanCatalog } from '../catalog/registry.js';
+import { meterReportOf, type UsageMeterReport } from '../core/index.js';
+import { messageOf } from '../errors.js';
+import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
+import { sqlThroughPool, sqlThroughPrisma, type RunSql, type SqlPool } from '../sql-runner.js';
+import type { StripeCall } from '../stripe-sync/client.js';
+import { withStripePriority } from '../stripe-sync/priority.js';
+import type { FeatureCatalog } from '../types.js';
+
+/**
+ * Stripe Billing Meters (docs/usage.md, Stripe meters): the usage of keys with `usage.stripeMeter`
+ * is reported to Stripe as meter events. The counters are the outbox: usage_apply marks a counter
+ * `stripe_due` in the UPDATE that counts, and `stripe_reported` says how much of it Stripe has been
+ * sent, so one meter event carries every unit counted since the last (batched by counter, not one
+ * event per track) and the hot path writes nothing more.
+ *
+ * A round: one statement claims due counters (FOR UPDATE SKIP LOCKED, a lease in `stripe_next_at`)
+ * and fixes each one's range `[stripe_reported, stripe_sending_to)`; the sends happen after that
+ * commit, with no lock or connection held, each through the shared Stripe limiter with an
+ * `identifier` derived from the range; one statement records the outcomes. A process killed
+ * mid-send leaves the range claimed: the next round sends the same range under the same identifier,
+ * which Stripe refuses as a duplicate ("An event already exists with identifier …"), taken as sent.
+ */
+
+export interface UsageMeterReporterOptions {
+  stripe: Stripe;
+  /** The shared limiter, retries and error mapping: `stripeSync.call`. */
+  call: StripeCall;
+  pool?: SqlPool;
+  catalog?: PlanCatalog;
+  metrics?: BillingMetrics;
+  now?: () => Date;
+  /** How often due counters are looked for (default 1000 ms). */
+  pollMs?: number;
+  /** Counters claimed per round (default 100). */
+  batch?: number;
+  /** Meter events in flight at once (default 4). */
+  concurrency?: number;
+  /** How long a claimed counter is left to its reporter before another may send it (default 60 s). */
+  leaseMs?: number;
+  /** First retry delay after a failed send, doubled per attempt, capped at 1 hour (default 5 s). */
+  backoffMs?: number;
+}
+
+export interface UsageMeterReporter {
+  /** One round: claims due counters, sends their meter events, records the outcome. */
+  reportDue(): Promise<{ sent: number; failed: number }>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+interface Claimed {
+  tenant_id: string;
+  key: string;
+  period_start: Date | string;
+  period_end: Date | string | null;
+  reported: string | number;
+  sending_to: string | number;
+  attempts: number;
+  customer: string | null;
+}
+
+interface Meterable {
+  key: string;
+  mode: UsageMeterReport;
+  event: string;
+}
+
+/** The identifier of the meter event for units (from, to] of one counter: the same range, the same identifier. */
+export function meterEventIdentifier(
+  tenantId: string,
+  key: string,
+  periodStart: Date,
+  from: number,
+  to: number,
+): string {
+  const digest = createHash('sha256')
+    .update(`${tenantId}\u0000${key}\u0000${periodStart.toISOString()}\u0000${from}\u0000${to}`)
+    .digest('hex');
+  return `usage_${digest.slice(0, 48)}`;
+}
+
+const DUPLICATE = /An event already exists with identifier/;
+const PAST_LIMIT_S = 35 * 86_400 - 3_600;
+
+/** When the usage happened, as Stripe accepts it: now, but inside the counter's period and the last 35 days. */
+function eventTimestamp(now: Date, periodStart: Date, periodEnd: Date | null): number {
+  const n = Math.floor(now.getTime() / 1000);
+  let t = n;
+  if (periodEnd) t = Math.min(t, Math.floor(periodEnd.getTime() / 1000) - 1);
+  t = Math.max(t, Math.floor(periodStart.getTime() / 1000));
+  return Math.max(t, n - PAST_LIMIT_S);
+}
+
+export function createUsageMeterReporter(
+  prisma: PrismaClient,
+  options: UsageMeterReporterOptions,
+): UsageMeterReporter {
+  const sql: RunSql = options.pool ? sqlThroughPool(options.pool) : sqlThroughPrisma(prisma);
+  const catalogOption = options.catalog ?? databaseCatalog(prisma);
+  const metrics = options.metrics ?? noopMetrics;
+  const now = options.now ?? (() => new Date());
+  const leaseMs = options.leaseMs ?? 60_000;
+  const backoffMs = options.backoffMs ?? 5_000;
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+
+  async function meterable(): Promise<Meterable[]> {
+    const catalog: FeatureCatalog = isCatalogSource(catalogOption)
+      ? await catalogOption.current()
+      : (catalogOption ?? new Map());
+    const out: Meterable[] = [];
+    for (const def of catalog.values()) {
+      const mode = def.usage ? meterReportOf(def.usage) : null;
+      if (mode) out.push({ key: def.key, mode, event: def.usage!.stripeMeter! });
+    }
+    return out;
+  }
+
+  /** Leases due counters and fixes the range each will send (kept from an unfinished send). */
+  async function claim(keys: Meterable[], at: Date): Promise<Claimed[]> {
+    return sql<Claimed>(
+      `WITH k AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS k(key text, mode text)),
+       due AS (
+         SELECT c.tenant_id, c.key, c.period_start, k.mode FROM usage_counters c JOIN k ON k.key = c.key
+         WHERE c.stripe_due AND (c.stripe_next_at IS NULL OR c.stripe_next_at <= $2::timestamptz)
+         ORDER BY c.stripe_next_at NULLS FIRST LIMIT $3
+         FOR UPDATE OF c SKIP LOCKED)
+       UPDATE usage_counters c SET
+         stripe_sending_to = COALESCE(c.stripe_sending_to,
+                                      CASE WHEN due.mode = 'overage' THEN c.overage ELSE c.used END),
+         stripe_attempts = c.stripe_attempts + 1,
+         stripe_next_at = $2::timestamptz + make_interval(secs => $4::float8 / 1000)
+       FROM due
+       WHERE c.tenant_id = due.tenant_id AND c.key = due.key AND c.period_start = due.period_start
+       RETURNING c.tenant_id, c.key, c.period_start, c.period_end, c.stripe_reported AS reported,
+                 c.stripe_sending_to AS sending_to, c.stripe_attempts AS attempts,
+                 (SELECT t.stripe_customer_id FROM tenants t WHERE t.id = c.tenant_id) AS customer`,
+      [
+        JSON.stringify(keys.map((k) => ({ key: k.key, mode: k.mode }))),
+        at.toISOString(),
+        options.batch ?? 100,
+        leaseMs,
+      ],
+    );
+  }
+
+  type Outcome =
+    | { row: Claimed; to: number; mode: UsageMeterReport; ok: true }
+    | { row: Claimed; to: number; mode: UsageMeterReport; ok: false; error: string };
+
+  async function send(row: Claimed, meter: Meterable, at: Date): Promise<Outcome> {
+    const from = Number(row.reported);
+    const to = Number(row.sending_to);
+    const base = { row, to, mode: meter.mode };
+    // Nothing new (the counter was lowered by an operator since it became due): only the mark moves.
+    if (to <= from) return { ...base, ok: true };
+    if (!row.customer) return { ...base, ok: false, error: 'the tenant has no Stripe customer' };
+    const periodStart = new Date(row.period_start);
+    const identifier = meterEventIdentifier(row.tenant_id, row.key, periodStart, from, to);
+    try {
+      await options.call('billing.meterEvents.create', () =>
+        options.stripe.billing.meterEvents.create(
+          {
+            event_name: meter.event,
+            identifier,
+            timestamp: eventTimestamp(at, periodStart, row.period_end ? new Date(row.period_end) : null),
+            payload: { stripe_customer_id: row.customer!, value: String(to - from) },
+          },
+          // No Idempotency-Key of ours: a later round's timestamp differs, which Stripe would refuse
+          // under the same key; the identifier is what deduplicates the range.
+        ),
+      );
+      metrics.usageMeterEvent?.('sent');
+      return { ...base, ok: true };
+    } catch (error) {
+      if (DUPLICATE.test(messageOf(error))) {
+        metrics.usageMeterEvent?.('duplicate');
+        return { ...base, ok: true };
+      }
+      metrics.usageMeterEvent?.('failed');
+      return { ...base, ok: false, error: messageOf(error) };
+    }
+  }
+
+  async function record(outcomes: Outcome[], at: Date): Promise<void> {
+    const done = outcomes.filter((o) => o.ok);
+    const failed = outcomes.filter((o): o is Extract<Outcome, { ok: false }> => !o.ok);
+    const rows = (list: Outcome[]) =>
+      JSON.stringify(
+        list.map((o) => ({
+          tenant_id: o.row.tenant_id,
+          key: o.row.key,
+          ps: new Date(o.row.period_start).toISOString(),
+          sent_to: o.to,
+          mode: o.mode,
+          error: o.ok ? null : o.error.slice(0, 500),
+          retry_at: o.ok
+            ? null
+            : new Date(
+                at.getTime() + Math.min(backoffMs * 2 ** Math.max(0, o.row.attempts - 1), 3_600_000),
+              ).toISOString(),
+        })),
+      );
+    const values = `jsonb_to_recordset($1::jsonb) AS v(tenant_id text, key text, ps timestamptz, sent_to bigint,
+      mode text, error text, retry_at timestamptz)`;
+    // Only where this range is still the one in flight (an operator's reset abandons it).
+    if (done.length > 0)
+      await sql(
+        `UPDATE usage_counters c SET stripe_reported = GREATEST(c.stripe_reported, v.sent_to),
+           stripe_sending_to = NULL, stripe_attempts = 0, stripe_error = NULL, stripe_next_at = NULL,
+           stripe_due = (CASE WHEN v.mode = 'overage' THEN c.overage ELSE c.used END) > GREATEST(c.stripe_reported, v.sent_to)
+         FROM ${values}
+         WHERE c.tenant_id = v.tenant_id AND c.key = v.key AND c.period_start = v.ps
+           AND c.stripe_sending_to = v.sent_to`,
+        [rows(done)],
+      );
+    if (failed.length > 0)
+      await sql(
+        `UPDATE usage_counters c SET stripe_error = v.error, stripe_next_at = v.retry_at
+         FROM ${values}
+         WHERE c.tenant_id = v.tenant_id AND c.key = v.key AND c.period_start = v.ps
+           AND c.stripe_sending_to = v.sent_to`,
+        [rows(failed)],
+      );
+  }
+
+  async function reportDue(): Promise<{ sent: number; failed: number }> {
+    const keys = await meterable();
+    if (keys.length === 0) return { sent: 0, failed: 0 };
+    const byKey = new Map(keys.map((k) => [k.key, k]));
+    const at = now();
+    const claimed = await claim(keys, at);
+    if (claimed.length === 0) return { sent: 0, failed: 0 };
+    const outcomes: Outcome[] = [];
+    let next = 0;
+    // Background work: behind webhooks and admin actions when the shared budget is short.
+    await withStripePriority('low', () =>
+      Promise.all(
+        Array.from({ length: Math.min(concurrency, claimed.length) }, async () => {
+          while (next < claimed.length) {
+            const row = claimed[next++]!;
+            outcomes.push(await send(row, byKey.get(row.key)!, at));
+          }
+        }),
+      ),
+    );
+    await record(outcomes, now());
+    const failed = outcomes.filter((o) => !o.ok).length;
+    return { sent: outcomes.length - failed, failed };
+  }
+
+  return {
+    reportDue,
+    start() {
+      if (timer) return;
+      stopped = false;
+      const tick = () => {
+        round = reportDue()
+          .catch(() => undefined)
+          .finally(() => {
+            if (!stopped) timer = setTimeout(tick, options.pollMs ?? 1_000).unref();
+          });
+      };
+      timer = setTimeout(tick, 0).unref();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      await round;
+    },
+  };
+}
+
+/** A counter's reporting state, for the admin API and tests. */
+export interface UsageMeterReportState {
+  tenantId: string;
+  key: string;
+  periodStart: Date;
+  reported: number;
+  sendingTo: number | null;
+  due: boolean;
+  attempts: number;
+  nextAttemptAt: Date | null;
+  lastError: string | null;
+}
+
+export async function listUsageMeterReports(
+  prisma: PrismaClient,
+  options: { tenantId?: string; limit?: number } = {},
+): Promise<UsageMeterReportState[]> {
+  const rows = await prisma.usageCounter.findMany({
+    where: {
+      ...(options.tenantId ? { tenantId: options.tenantId } : {}),
+      OR: [{ stripeDue: true }, { stripeReported: { gt: 0 } }],
+    },
+    orderBy: [{ updatedAt: 'desc' }],
+    take: Math.min(Math.max(options.limit ?? 100, 1), 500),
+  });
+  return rows.map((r) => ({
+    tenantId: r.tenantId,
+    key: r.key,
+    periodStart: r.periodStart,
+    reported: Number(r.stripeReported),
+    sendingTo: r.stripeSendingTo === null ? null : Number(r.stripeSendingTo),
+    due: r.stripeDue,
+    attempts: r.stripeAttempts,
+    nextAttemptAt: r.stripeNextAt,
+    lastError: r.stripeError,
+  }));
+}
