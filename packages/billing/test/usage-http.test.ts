@@ -324,6 +324,22 @@ describe('npm run manage -- usage …', () => {
     ]);
     expect(JSON.parse(added.out)).toMatchObject({ usage: { reset: 'month', overage: 'allow' } });
     expect((await manage(['features', 'meter', 'exports', '--off'])).out).toContain('"usage": null');
+    const metered = await manage([
+      'features',
+      'meter',
+      'exports',
+      '--reset',
+      'month',
+      '--overage',
+      'allow',
+      '--stripe-meter',
+      'exports_made',
+      '--stripe-meter-report',
+      'overage',
+    ]);
+    expect(JSON.parse(metered.out)).toMatchObject({
+      usage: { reset: 'month', overage: 'allow', stripeMeter: 'exports_made', stripeMeterReport: 'overage' },
+    });
     const half = await manage(['features', 'meter', 'exports', '--reset', 'day']);
     expect(half.code).toBe(1);
     expect(half.err).toContain('validation_error');

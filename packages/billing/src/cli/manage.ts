@@ -20,8 +20,10 @@ import {
   type TenantManagementOptions,
 } from '../management/index.js';
 import {
+  USAGE_METER_REPORTS,
   USAGE_OVERAGE_POLICIES,
   USAGE_RESETS,
+  type UsageMeterReport,
   type UsageOveragePolicy,
   type UsageReset,
   type UsageRules,
@@ -82,14 +84,30 @@ function isoDate(raw: string): Date {
   return date;
 }
 
-/** --reset and --overage: both (a metered key), or neither; one alone is a usage error. */
-function usageOptions(reset?: UsageReset, overage?: UsageOveragePolicy): { usage?: UsageRules } {
-  if (reset === undefined && overage === undefined) return {};
+/**
+ * --reset and --overage: both (a metered key), or neither; one alone is a usage error. --stripe-meter
+ * (and --stripe-meter-report) report the key's usage to a Stripe meter (docs/usage.md).
+ */
+function usageOptions(o: {
+  reset?: UsageReset;
+  overage?: UsageOveragePolicy;
+  stripeMeter?: string;
+  stripeMeterReport?: UsageMeterReport;
+}): { usage?: UsageRules } {
+  const { reset, overage } = o;
+  if (reset === undefined && overage === undefined && o.stripeMeter === undefined) return {};
   if (reset === undefined || overage === undefined)
     throw new ValidationError('give both --reset and --overage to meter a key', [
       { path: reset === undefined ? 'reset' : 'overage', message: 'required with the other' },
     ]);
-  return { usage: { reset, overage } };
+  return {
+    usage: {
+      reset,
+      overage,
+      ...(o.stripeMeter !== undefined ? { stripeMeter: o.stripeMeter } : {}),
+      ...(o.stripeMeterReport !== undefined ? { stripeMeterReport: o.stripeMeterReport } : {}),
+    },
+  };
 }
 
 type Action = (context: ManageCliContext, who: TenantManagementOptions) => Promise<unknown>;
@@ -169,13 +187,15 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     .requiredOption('--description <text>', 'what the feature grants')
     .addOption(new Option('--reset <when>', 'meter it: when usage resets').choices(USAGE_RESETS))
     .addOption(new Option('--overage <policy>', 'meter it: beyond the limit').choices(USAGE_OVERAGE_POLICIES))
+    .option('--stripe-meter <event_name>', 'report its usage to this Stripe meter')
+    .addOption(
+      new Option('--stripe-meter-report <what>', 'every unit used, or only the overage').choices(
+        USAGE_METER_REPORTS,
+      ),
+    )
     .action((key: string, o) =>
       run((c, who) =>
-        addFeature(
-          c.prisma,
-          { key, type: o.type, description: o.description, ...usageOptions(o.reset, o.overage) },
-          who,
-        ),
+        addFeature(c.prisma, { key, type: o.type, description: o.description, ...usageOptions(o) }, who),
       ),
     );
   sub(features, 'meter')
@@ -183,11 +203,15 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     .argument('<key>')
     .addOption(new Option('--reset <when>', 'when usage resets').choices(USAGE_RESETS))
     .addOption(new Option('--overage <policy>', 'beyond the limit').choices(USAGE_OVERAGE_POLICIES))
+    .option('--stripe-meter <event_name>', 'report its usage to this Stripe meter')
+    .addOption(
+      new Option('--stripe-meter-report <what>', 'every unit used, or only the overage').choices(
+        USAGE_METER_REPORTS,
+      ),
+    )
     .option('--off', 'stop metering the key (counters stay)')
     .action((key: string, o) =>
-      run((c, who) =>
-        setFeatureUsage(c.prisma, key, o.off ? null : (usageOptions(o.reset, o.overage).usage ?? null), who),
-      ),
+      run((c, who) => setFeatureUsage(c.prisma, key, o.off ? null : (usageOptions(o).usage ?? null), who)),
     );
   sub(features, 'describe')
     .argument('<key>')
