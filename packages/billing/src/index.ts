@@ -132,7 +132,7 @@ export {
 } from './adapters/web.js';
 
 // OpenFeature: OFREP endpoints (also in the adapters and our server) and the flag evaluation they
-// share. The server provider, which loads @openfeature/server-sdk, is in src/openfeature/index.ts.
+// share. The server provider, which loads @openfeature/server-sdk, is '@packages/billing/openfeature'.
 export * from './openfeature/http.js';
 
 // Why a tenant has a value (now or at a past instant), from its config and the audit log

@@ -91,7 +91,15 @@ describe('the built package', { timeout: 180_000 }, () => {
 
   it('resolves every export to compiled JavaScript with declarations, types first', async () => {
     const subpaths = Object.keys(manifest.exports).filter((k) => k !== './package.json');
-    expect(subpaths.sort()).toEqual(['.', './express', './fastify', './server', './testing', './web']);
+    expect(subpaths.sort()).toEqual([
+      '.',
+      './express',
+      './fastify',
+      './openfeature',
+      './server',
+      './testing',
+      './web',
+    ]);
     for (const subpath of subpaths) {
       const conditions = manifest.exports[subpath] as Record<string, string>;
       // `source` (the TypeScript, for this repository's own tests) is stripped by `npm run pack`.
@@ -130,6 +138,20 @@ describe('the built package', { timeout: 180_000 }, () => {
         ).toEqual([]);
     }
     expect(await packagesLoadedBy('@packages/billing/server')).toContain('fastify');
+  });
+
+  it('only the openfeature subpath loads the optional peer @openfeature/server-sdk', async () => {
+    const openfeature = await packagesLoadedBy('@packages/billing/openfeature');
+    expect(openfeature).toContain('@openfeature/server-sdk');
+    for (const framework of FRAMEWORKS)
+      expect(openfeature.filter((p) => p.startsWith(framework))).toEqual([]);
+    for (const subpath of ['@packages/billing', '@packages/billing/web', '@packages/billing/server']) {
+      const loaded = await packagesLoadedBy(subpath);
+      expect(
+        loaded.filter((p) => p.startsWith('@openfeature/')),
+        subpath,
+      ).toEqual([]);
+    }
   });
 
   it('works from CommonJS through require (Node >= 20.19 loads ESM synchronously)', async () => {

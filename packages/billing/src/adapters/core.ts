@@ -7,6 +7,7 @@ import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import type { CatalogSource } from '../catalog/registry.js';
 import { hostAuthorizer, type OfrepOptions } from '../openfeature/ofrep.js';
 import type { AuthConfig } from '../http/auth.js';
+import { remainingFromUsage } from '../openfeature/usage.js';
 import type { FeatureCatalog } from '../types.js';
 import { errorResponse } from '../http/error-response.js';
 import type { UsageService } from '../usage/index.js';
@@ -250,6 +251,8 @@ export interface HostOfrepSettings {
   /** Known keys: `databaseCatalog(prisma)` or a fixed catalog (default: only the tenant's own keys). */
   catalog?: FeatureCatalog | CatalogSource;
   auth?: AuthConfig;
+  /** Metered keys evaluate to the amount left (one usage read per request; never a 304). */
+  usage?: Pick<UsageService, 'getUsage'>;
 }
 
 /** The OFREP options of a host adapter, from its options. */
@@ -260,6 +263,7 @@ export function hostOfrepOptions<Req>(
   return {
     features,
     ...(options.ofrep?.catalog ? { catalog: options.ofrep.catalog } : {}),
+    ...(options.ofrep?.usage ? { remainingFor: remainingFromUsage(options.ofrep.usage) } : {}),
     authorize: hostAuthorizer(options.ofrep?.auth, options.resolveTenant),
   };
 }

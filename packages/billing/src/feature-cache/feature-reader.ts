@@ -54,6 +54,12 @@ export interface FeatureReader {
   /** Called after a write commits: puts the committed version in every tier and tells the other instances. */
   publish(states: TenantFeatureState[]): Promise<void>;
   invalidate(...tenantIds: string[]): Promise<void>;
+  /**
+   * Calls `listener` for every change this reader learns of: a publish or invalidation made through
+   * it, and (with Redis) every other instance's change message. The same change can be reported
+   * twice (our own message comes back on the bus): compare versions. Returns the unsubscribe.
+   */
+  onChange?(listener: FeatureChangeListener): () => void;
   readonly stats: FeatureReaderStats;
   /** 'closed' while the shared cache is used; 'open' while lookups go straight to the database. */
   readonly cacheState?: 'closed' | 'open' | 'half-open';
@@ -129,6 +135,10 @@ function decodeEntry(raw: string): TenantFeatures | null {
   Object.freeze(features.features);
   return Object.freeze(features);
 }
+
+/** A change as a reader reports it: committed versions (`put`), or tenants to read again (`drop`). */
+export type FeatureChange = { put: TenantFeatures[] } | { drop: string[] };
+export type FeatureChangeListener = (change: FeatureChange) => void;
 
 /** What travels on the bus: committed versions to adopt, or tenants to forget. */
 type ChangeMessage = { put: TenantFeatures[] } | { drop: string[] };
@@ -233,6 +243,17 @@ export function createFeatureReader(
       });
   }
 
+  const listeners = new Set<FeatureChangeListener>();
+  function notify(change: FeatureChange) {
+    for (const listener of listeners) {
+      try {
+        listener(change);
+      } catch {
+        // A listener's failure is its own; the cache and the other listeners carry on.
+      }
+    }
+  }
+
   function applyMessage(raw: string) {
     if (!local) return;
     let message: ChangeMessage;
@@ -241,6 +262,7 @@ export function createFeatureReader(
     } catch {
       return;
     }
+    if (listeners.size > 0) notify(message);
     if ('put' in message) for (const entry of message.put) putLocal(entry);
     else for (const tenantId of message.drop) local.delete(tenantId);
   }
@@ -431,10 +453,15 @@ export function createFeatureReader(
       const value = resolved.features[key];
       return value === true || (typeof value === 'number' && value > 0);
     },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
     async publish(states) {
       if (states.length === 0) return;
       const entries = states.map(toTenantFeatures);
       for (const entry of entries) putLocal(entry);
+      if (listeners.size > 0) notify({ put: entries });
       if (!cacheUp()) {
         stats.bypassed += 1;
         remember(entries.map((e) => e.tenantId));
@@ -451,6 +478,7 @@ export function createFeatureReader(
     },
     async invalidate(...tenantIds) {
       for (const id of tenantIds) local?.delete(id);
+      if (listeners.size > 0) notify({ drop: tenantIds });
       if (!cacheUp()) {
         remember(tenantIds);
         return;

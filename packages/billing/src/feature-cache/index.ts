@@ -3,6 +3,8 @@ export {
   type FeatureReaderStats,
   type FeatureReader,
   type FeatureReaderOptions,
+  type FeatureChange,
+  type FeatureChangeListener,
   toTenantFeatures,
   createFeatureReader,
 } from './feature-reader.js';

@@ -26,3 +26,4 @@ export {
   type OfrepOptions,
   type OfrepRequest,
 } from './ofrep.js';
+export { remainingFromUsage } from './usage.js';
