@@ -315,3 +315,27 @@ export async function createManagementContext(
     },
   };
 }
+
+/**
+ * Stripe reads for a command that only reads plans (`manage preview`): STRIPE_SECRET_KEY,
+ * STRIPE_API_BASE and PLAN_SOURCE from `env`, plans checked against the database's catalog.
+ */
+export function createPlanReader(
+  prisma: PrismaClient,
+  options: { env?: NodeJS.ProcessEnv } = {},
+): StripeSyncService {
+  const env = options.env ?? process.env;
+  const config = parseBillingConfig({
+    STRIPE_SECRET_KEY: env.STRIPE_SECRET_KEY,
+    STRIPE_API_BASE: env.STRIPE_API_BASE,
+    PLAN_SOURCE: env.PLAN_SOURCE,
+  });
+  const stripe = new Stripe(config.STRIPE_SECRET_KEY, {
+    ...stripeConfigFromBase(config.STRIPE_API_BASE),
+    maxNetworkRetries: 2,
+  });
+  return createStripeSyncService(stripe, {
+    catalog: databaseCatalog(prisma),
+    planSource: config.PLAN_SOURCE,
+  });
+}

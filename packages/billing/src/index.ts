@@ -138,6 +138,9 @@ export * from './openfeature/http.js';
 // Why a tenant has a value (now or at a past instant), from its config and the audit log
 export * from './explain/index.js';
 
+// What a plan edit would do to its tenants, before it is made (nothing written)
+export * from './preview/index.js';
+
 // Metrics: an injected interface, and its Prometheus implementation
 export * from './metrics/index.js';
 

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createManagementContext, type ManagementContext } from '../context.js';
+import { createManagementContext, createPlanReader, type ManagementContext } from '../context.js';
 import {
   addFeature,
   clearFeatureOverride,
@@ -31,7 +31,8 @@ import {
 import { BillingError, ValidationError } from '../errors.js';
 import { createUsageService } from '../usage/index.js';
 import { explainFeature } from '../explain/index.js';
-import type { FeatureValue } from '../types.js';
+import { previewPlanChange, type PreviewPlanDeps, type ProposedPlan } from '../preview/index.js';
+import type { FeatureValue, MergeStrategy } from '../types.js';
 import {
   EXIT_OK,
   EXIT_USAGE,
@@ -53,6 +54,8 @@ import {
  */
 
 export type ManageCliContext = Pick<ManagementContext, 'prisma' | 'featureReader'> & {
+  /** Stripe reads for `preview` (default: from STRIPE_SECRET_KEY, STRIPE_API_BASE, PLAN_SOURCE). */
+  stripeSync?: PreviewPlanDeps['stripeSync'];
   embedded?: boolean;
   close?(): Promise<void>;
 };
@@ -76,6 +79,18 @@ function boolOption(raw: string): boolean {
   if (raw === 'true') return true;
   if (raw === 'false') return false;
   throw new InvalidArgumentError('must be true or false.');
+}
+
+function jsonObject(raw: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new InvalidArgumentError('must be a JSON object.');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new InvalidArgumentError('must be a JSON object.');
+  return value as Record<string, unknown>;
 }
 
 function isoDate(raw: string): Date {
@@ -249,6 +264,48 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     .addOption(new Option('--at <iso>', 'explain a past instant, from the audit log').argParser(isoDate))
     .action((id: string, key: string, o: { at?: Date }) =>
       run((c) => explainFeature(c.prisma, id, key, o.at ? { at: o.at } : {})),
+    );
+
+  sub(program, 'preview')
+    .description(
+      'what a plan edit would do before it is made: tenants that would change, each key before/after,\n' +
+        'metered keys over the new limit (nothing is written; reads Stripe: STRIPE_SECRET_KEY)',
+    )
+    .argument('<productOrPriceId>')
+    .addOption(
+      new Option('--metadata <json>', 'new metadata merged into the product or price ("" removes a key)')
+        .argParser(jsonObject)
+        .conflicts('features'),
+    )
+    .addOption(
+      new Option('--features <json>', 'the feature map the product or price grants').argParser(jsonObject),
+    )
+    .addOption(new Option('--merge-strategy <strategy>').choices(['merge', 'replace', 'preserve']))
+    .addOption(new Option('--limit <n>', 'tenants listed at most').argParser(wholeNumber))
+    .action(
+      (
+        id: string,
+        o: {
+          metadata?: Record<string, string>;
+          features?: Record<string, FeatureValue>;
+          mergeStrategy?: MergeStrategy;
+          limit?: number;
+        },
+      ) => {
+        if (!o.metadata && !o.features) program.error('preview needs --metadata or --features');
+        const proposed: ProposedPlan = o.metadata ? { metadata: o.metadata } : { features: o.features! };
+        run((c) =>
+          previewPlanChange(
+            { prisma: c.prisma, stripeSync: c.stripeSync ?? createPlanReader(c.prisma, { env: io.env }) },
+            id,
+            proposed,
+            {
+              ...(o.mergeStrategy ? { mergeStrategy: o.mergeStrategy } : {}),
+              ...(o.limit !== undefined ? { limit: o.limit } : {}),
+            },
+          ),
+        );
+      },
     );
   return program;
 }

@@ -46,6 +46,14 @@ export {
   type TrialNotice,
 } from './webhook-fold.js';
 export { decidePlanChange, isNoOp, type PlanChangeOptions, type PlanChangeSkip } from './plan-change.js';
+export {
+  keyChanges,
+  overLimitKeys,
+  previewTenantPlan,
+  type KeyChange,
+  type OverLimit,
+  type TenantPlanPreview,
+} from './plan-preview.js';
 export { matchCustomersToTenants, type CustomerMatch, type TenantRef } from './customer-match.js';
 export {
   compareSnapshots,

@@ -13,6 +13,7 @@ import type { FeatureSyncService } from '../feature-sync/index.js';
 import type { UsageService } from '../usage/index.js';
 import { explainRoutes } from './explain-routes.js';
 import { managementRoutes } from './management-routes.js';
+import { previewRoutes } from './preview-routes.js';
 import { usageRoutes } from './usage-routes.js';
 import { webhookAdminRoutes } from './webhook-admin-routes.js';
 import type { StripeWebhookPipeline } from '../webhooks/index.js';
@@ -99,6 +100,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
   await app.register(usageRoutes, deps);
   await app.register(webhookAdminRoutes, deps);
   await app.register(explainRoutes, deps);
+  await app.register(previewRoutes, deps);
 
   app.post('/api/admin/tenants/:tenantId/custom-plans', async (request, reply) => {
     const principal = requireAdmin(request);

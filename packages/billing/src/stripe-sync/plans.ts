@@ -296,7 +296,7 @@ export type PlanResolver = ReturnType<typeof createPlanResolver>;
  * Parses product + price metadata against `catalog`. A catalog source (the database's) is asked
  * again when the metadata names a key its copy lacks: another process may just have registered it.
  */
-async function parsePlan(
+export async function parsePlan(
   product: ProductLike,
   price: PriceLike | null,
   catalog: PlanCatalog,
