@@ -1,6 +1,7 @@
 import { cpus, loadavg } from 'node:os';
 import { benchCache } from './cache.js';
 import { benchExplain } from './explain.js';
+import { benchOpenFeature } from './openfeature.js';
 import { benchInbox } from './webhook-inbox.js';
 import { benchLookups } from './lookups.js';
 import { benchLookupsAtScale } from './lookups-scale.js';
@@ -15,7 +16,9 @@ import { benchWebhooks } from './webhook.js';
  *   BENCH_TENANTS=1000,10000   tenant counts for the full-sync rows
  *   BENCH_STRIPE_LATENCY_MS=150 latency the emulator adds to each request during the syncs
  *   BENCH_WEBHOOK_EVENTS=2000  events for the webhook row (BENCH_WEBHOOK_CONCURRENCY=16)
- *   BENCH_ONLY=sync,webhooks,lookups,cache,inbox,usage,explain,scale-lookups   (explain: explainFeature p99 over 1,000 audit rows, issue 22; usage: track/check vs bare pg, issue 21;
+ *   BENCH_ONLY=sync,webhooks,lookups,cache,inbox,usage,explain,scale-lookups,openfeature   (explain: explainFeature p99 over 1,000 audit rows, issue 22; usage: track/check vs bare pg, issue 21;
+ *                              openfeature: OFREP bulk c64 vs bare node:http, 304s, provider in process, change → event; needs
+ *                              DATABASE_URL (+ REDIS_URL for the change row), not in the default run: it starts two servers;
  *                              inbox: `npm start` processes, c64, needs Postgres + Redis; scale-lookups is not in
  *                              the default run: it seeds 251,000 tenants)
  *   BENCH_LOOKUP_TENANTS=1000,50000,200000  tenant counts of the scale-lookups rows
@@ -55,6 +58,7 @@ if (only.has('scale-lookups')) {
   rows.push(...(await benchLookupsAtScale(counts ? { tenantCounts: counts } : {})));
 }
 if (only.has('explain')) rows.push(...(await benchExplain()));
+if (only.has('openfeature')) rows.push(...(await benchOpenFeature()));
 const inboxRows = process.env.BENCH_INBOX_ROWS?.split(',');
 if (only.has('inbox'))
   rows.push(...(await benchInbox({ stripeLatencyMs, ...(inboxRows ? { rows: inboxRows } : {}) })));
