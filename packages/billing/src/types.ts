@@ -12,7 +12,20 @@ export interface FeatureDefinition {
   deprecatedAt?: Date | null;
   /** Set on metered number keys: usage is counted against the tenant's value (docs/usage.md). */
   usage?: UsageRules | null;
+  /** How a number key combines across a customer's items and subscriptions; absent means `max`. */
+  combine?: CombineRule;
+  /** What follows when usage is above a lowered limit; absent means `block_new`. */
+  overLimit?: OverLimitPolicy;
 }
+
+/** `max`: the highest grant wins (one plan's meaning); `sum`: grants add up (add-ons that add capacity). */
+export type CombineRule = 'max' | 'sum';
+
+/**
+ * Usage above a lowered limit: `block_new` keeps what exists and refuses new ones, `grace:<days>`
+ * allows new ones until the days have passed and then blocks, `allow` lets usage go on growing.
+ */
+export type OverLimitPolicy = 'block_new' | 'allow' | `grace:${number}`;
 
 /** Known feature keys; parsing and admin input reject anything else. */
 export type FeatureCatalog = ReadonlyMap<string, FeatureDefinition>;

@@ -1,6 +1,6 @@
 import { usageRulesIssues, usageRulesOf } from '../core/usage.js';
 import { ValidationError } from '../errors.js';
-import type { FeatureCatalog, FeatureDefinition } from '../types.js';
+import type { CombineRule, FeatureCatalog, FeatureDefinition, OverLimitPolicy } from '../types.js';
 
 /**
  * Dot-separated segments, each a letter followed by letters, digits or underscores: the spec's
@@ -37,6 +37,42 @@ export function featureKeyProblem(key: unknown): string | null {
   return null;
 }
 
+export const COMBINE_RULES: readonly CombineRule[] = ['max', 'sum'];
+
+/** `grace:<days>` allows at most a year, like the other day counts. */
+export const MAX_OVER_LIMIT_GRACE_DAYS = 365;
+
+/** Why `rule` is not a combine rule for a key of `type`, or null. Booleans are always OR'ed. */
+export function combineProblem(type: unknown, rule: unknown): string | null {
+  if (rule === undefined || rule === null) return null;
+  if (!(COMBINE_RULES as readonly unknown[]).includes(rule))
+    return 'has combine rule that is not "max" or "sum"';
+  if (type !== 'number' && rule !== 'max')
+    return 'is a boolean feature; only number features have a combine rule';
+  return null;
+}
+
+/** The days of a `grace:<days>` policy, or null for the other policies. */
+export function overLimitGraceDays(policy: OverLimitPolicy | undefined): number | null {
+  const match = /^grace:([0-9]{1,3})$/.exec(policy ?? '');
+  return match ? Number(match[1]) : null;
+}
+
+/** Why `policy` is not an over-limit policy for a key of `type`, or null. */
+export function overLimitProblem(type: unknown, policy: unknown): string | null {
+  if (policy === undefined || policy === null) return null;
+  const days = typeof policy === 'string' ? overLimitGraceDays(policy as OverLimitPolicy) : null;
+  const valid =
+    policy === 'block_new' ||
+    policy === 'allow' ||
+    (days !== null && days >= 1 && days <= MAX_OVER_LIMIT_GRACE_DAYS);
+  if (!valid)
+    return `has over-limit policy that is not "block_new", "allow" or "grace:<days>" (1 to ${MAX_OVER_LIMIT_GRACE_DAYS})`;
+  if (type !== 'number' && policy !== 'block_new')
+    return 'is a boolean feature; only number features have an over-limit policy';
+  return null;
+}
+
 /**
  * Builds a catalog from definitions, rejecting the whole set on any problem: a catalog with a
  * silently dropped key would make valid Stripe metadata fail later with a confusing error.
@@ -69,6 +105,11 @@ export function createFeatureCatalog(defs: readonly FeatureDefinition[]): Featur
       issues.push(...usageIssues.map((x) => ({ ...x, message: `feature "${key}" usage ${x.message}` })));
       return;
     }
+    const ruleProblem = combineProblem(def.type, def.combine) ?? overLimitProblem(def.type, def.overLimit);
+    if (ruleProblem !== null) {
+      issues.push({ path: `[${i}]`, message: `feature "${key}" ${ruleProblem}` });
+      return;
+    }
     if (catalog.has(key)) {
       issues.push({ path: `[${i}].key`, message: `duplicate feature key "${key}"` });
       return;
@@ -81,6 +122,9 @@ export function createFeatureCatalog(defs: readonly FeatureDefinition[]): Featur
         description: def.description,
         ...(def.deprecatedAt ? { deprecatedAt: def.deprecatedAt } : {}),
         ...(def.usage ? { usage: Object.freeze(usageRulesOf(def.usage)!) } : {}),
+        // Defaults are left out, so a catalog of plain keys reads exactly as before the rules existed.
+        ...(def.combine && def.combine !== 'max' ? { combine: def.combine } : {}),
+        ...(def.overLimit && def.overLimit !== 'block_new' ? { overLimit: def.overLimit } : {}),
       }),
     );
   });

@@ -1,5 +1,10 @@
 export {
+  COMBINE_RULES,
+  combineProblem,
   createFeatureCatalog,
+  MAX_OVER_LIMIT_GRACE_DAYS,
+  overLimitGraceDays,
+  overLimitProblem,
   DEFAULT_FEATURE_CATALOG,
   FEATURE_KEY_PATTERN,
   featureKeyProblem,

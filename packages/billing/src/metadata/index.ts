@@ -24,3 +24,14 @@ export {
   type ProductPlanMetadata,
   type StripeObjectLike,
 } from './types.js';
+export {
+  combineFeatureMaps,
+  combineRuleOf,
+  combineSubscriptions,
+  itemFeatures,
+  parsePlanUnits,
+  type CombinedPlan,
+  type ItemGrant,
+  type PlanUnits,
+  type SubscriptionGrants,
+} from './combine.js';
