@@ -15,6 +15,7 @@ import {
   listTenants,
   renameTenant,
   setFeatureOverride,
+  setFeatureRules,
   TenantAlreadyExistsError,
   TenantNotFoundError,
   UnknownFeatureError,
@@ -98,6 +99,73 @@ describe('feature catalog management', () => {
       where: { key: 'google.max_locations' },
     });
     expect(actions.map((a) => a.action)).toEqual(['feature_added', 'feature_described']);
+  });
+});
+
+describe('feature catalog rules (combine, over limit)', () => {
+  it('adds a number key with its rules; changes them later, audited; defaults are max and block_new', async () => {
+    const added = await addFeature(
+      env.prisma,
+      {
+        key: 'addon.projects',
+        type: 'number',
+        description: 'Projects',
+        combine: 'sum',
+        overLimit: 'grace:7',
+      },
+      { actor: 'test' },
+    );
+    expect(added).toMatchObject({ combine: 'sum', overLimit: 'grace:7' });
+    const plain = await addFeature(env.prisma, { key: 'addon.plain', type: 'number', description: 'P' });
+    expect(plain).toMatchObject({ combine: 'max', overLimit: 'block_new' });
+    const changed = await setFeatureRules(env.prisma, 'addon.projects', { overLimit: 'allow' });
+    expect(changed).toMatchObject({ combine: 'sum', overLimit: 'allow' });
+    // The same rules again change nothing and leave no audit row.
+    await setFeatureRules(env.prisma, 'addon.projects', { combine: 'sum' });
+    const audit = await env.prisma.featureCatalogAuditLog.findMany({
+      where: { key: 'addon.projects' },
+      orderBy: { id: 'asc' },
+    });
+    expect(audit.map((a) => [a.action, (a.after as { overLimit: string }).overLimit])).toEqual([
+      ['feature_added', 'grace:7'],
+      ['feature_rules_changed', 'allow'],
+    ]);
+  });
+
+  it('refuses bad rules and rules on boolean keys, writing nothing', async () => {
+    for (const overLimit of ['grace:0', 'grace:366', 'grace:x', 'block', ''])
+      await refusesWithoutWriting(
+        () =>
+          addFeature(env.prisma, {
+            key: 'addon.bad',
+            type: 'number',
+            description: 'd',
+            overLimit: overLimit as never,
+          }),
+        ValidationError,
+      );
+    await refusesWithoutWriting(
+      () =>
+        addFeature(env.prisma, {
+          key: 'addon.bad',
+          type: 'number',
+          description: 'd',
+          combine: 'min' as never,
+        }),
+      ValidationError,
+    );
+    await refusesWithoutWriting(
+      () => addFeature(env.prisma, { key: 'addon.flag', type: 'boolean', description: 'd', combine: 'sum' }),
+      ValidationError,
+    );
+    await refusesWithoutWriting(
+      () => setFeatureRules(env.prisma, 'sso', { overLimit: 'allow' }),
+      ValidationError,
+    );
+    await refusesWithoutWriting(
+      () => setFeatureRules(env.prisma, 'nope.key', { combine: 'sum' }),
+      FeatureNotFoundError,
+    );
   });
 });
 
@@ -310,6 +378,32 @@ describe('admin API', () => {
       payload: { description: 'x' },
     });
     expect([res.statusCode, res.json().error.code]).toEqual([404, 'feature_not_found']);
+    res = await app.inject({
+      method: 'POST',
+      url: '/api/admin/features',
+      headers: admin,
+      payload: { key: 'google.locations', type: 'number', description: 'Locations', combine: 'sum' },
+    });
+    expect(res.json()).toMatchObject({ combine: 'sum', overLimit: 'block_new' });
+    res = await app.inject({
+      method: 'PATCH',
+      url: '/api/admin/features/google.locations',
+      headers: admin,
+      payload: { overLimit: 'grace:14' },
+    });
+    expect(res.json()).toMatchObject({ description: 'Locations', combine: 'sum', overLimit: 'grace:14' });
+    res = await app.inject({
+      method: 'PATCH',
+      url: '/api/admin/features/google.locations',
+      headers: admin,
+      payload: { overLimit: 'sometimes' },
+    });
+    expect([res.statusCode, res.json().error.code]).toEqual([400, 'validation_error']);
+    res = await app.inject({ method: 'GET', url: '/api/admin/features', headers: admin });
+    expect(res.json().features.find((f: { key: string }) => f.key === 'google.locations')).toMatchObject({
+      combine: 'sum',
+      overLimit: 'grace:14',
+    });
 
     res = await app.inject({
       method: 'POST',

@@ -1,5 +1,5 @@
 import type { PrismaClient } from '@packages/db';
-import type { FeatureCatalog, FeatureDefinition } from '../types.js';
+import type { CombineRule, FeatureCatalog, FeatureDefinition, OverLimitPolicy } from '../types.js';
 import { createFeatureCatalog } from './feature-catalog.js';
 
 /**
@@ -15,6 +15,8 @@ export async function loadFeatureCatalog(prisma: PrismaClient): Promise<FeatureC
       description: row.description,
       deprecatedAt: row.deprecatedAt,
       usage: row.usage as FeatureDefinition['usage'],
+      combine: row.combine as CombineRule,
+      overLimit: row.overLimit as OverLimitPolicy,
     })),
   );
 }

@@ -7,6 +7,7 @@ import {
   deleteTenant,
   deprecateFeature,
   describeFeature,
+  setFeatureRules,
   getTenant,
   linkStripeCustomer,
   listFeatures,
@@ -208,9 +209,24 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
         USAGE_METER_REPORTS,
       ),
     )
+    .addOption(
+      new Option('--combine <rule>', 'number keys: across items and subscriptions').choices(['max', 'sum']),
+    )
+    .option('--over-limit <policy>', 'number keys: block_new, allow or grace:<days>')
     .action((key: string, o) =>
       run((c, who) =>
-        addFeature(c.prisma, { key, type: o.type, description: o.description, ...usageOptions(o) }, who),
+        addFeature(
+          c.prisma,
+          {
+            key,
+            type: o.type,
+            description: o.description,
+            ...usageOptions(o),
+            combine: o.combine,
+            overLimit: o.overLimit,
+          },
+          who,
+        ),
       ),
     );
   sub(features, 'meter')
@@ -227,6 +243,13 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     .option('--off', 'stop metering the key (counters stay)')
     .action((key: string, o) =>
       run((c, who) => setFeatureUsage(c.prisma, key, o.off ? null : (usageOptions(o).usage ?? null), who)),
+    );
+  sub(features, 'rules')
+    .argument('<key>')
+    .addOption(new Option('--combine <rule>', 'across items and subscriptions').choices(['max', 'sum']))
+    .option('--over-limit <policy>', 'block_new, allow or grace:<days>')
+    .action((key: string, o) =>
+      run((c, who) => setFeatureRules(c.prisma, key, { combine: o.combine, overLimit: o.overLimit }, who)),
     );
   sub(features, 'describe')
     .argument('<key>')

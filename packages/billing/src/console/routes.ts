@@ -16,7 +16,7 @@ import {
 import { parseProductMetadata } from '../metadata/index.js';
 import { reconcileTenants, type ReconcileResult } from '../reconcile/index.js';
 import { toState } from '../tenant-store/index.js';
-import type { FeatureMap } from '../types.js';
+import type { CombineRule, FeatureMap, OverLimitPolicy } from '../types.js';
 import { stripeIdSchema } from '../identifiers.js';
 import { listWebhookEvents, replayWebhookEvents, type ReplaySelection } from '../webhooks/index.js';
 import { field, fields, parseFeatureLines, parseFeatureValue, type FormBody } from './form.js';
@@ -461,6 +461,13 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
         key: field(body, 'key'),
         type: field(body, 'type') as 'boolean',
         description: field(body, 'description'),
+        // A boolean key has no rules: the form's defaults are not sent for it.
+        ...(field(body, 'type') === 'number'
+          ? {
+              combine: (field(body, 'combine') || undefined) as CombineRule | undefined,
+              overLimit: (field(body, 'overLimit') || undefined) as OverLimitPolicy | undefined,
+            }
+          : {}),
       },
       { actor: actorOf(principal.name) },
     );

@@ -1,10 +1,10 @@
 import { Prisma, type PrismaClient } from '@packages/db';
-import { featureKeyProblem } from '../catalog/index.js';
+import { combineProblem, featureKeyProblem, overLimitProblem } from '../catalog/index.js';
 import { usageRulesIssues, usageRulesOf, type UsageRules } from '../core/usage.js';
 import { invalidateDatabaseCatalog } from '../catalog/registry.js';
 import { FeatureAlreadyExistsError, FeatureNotFoundError } from '../errors.js';
 import { inTransaction, type Tx } from '../tenant-store/index.js';
-import type { AuditSourceName, FeatureDefinition } from '../types.js';
+import type { AuditSourceName, CombineRule, FeatureDefinition, OverLimitPolicy } from '../types.js';
 import { auditOf, isUniqueViolation, rejectIssues, type ManagementOptions } from './common.js';
 
 /**
@@ -17,6 +17,8 @@ export interface CatalogEntry extends FeatureDefinition {
   deprecatedAt: Date | null;
   /** Null unless the key is metered. */
   usage: UsageRules | null;
+  combine: CombineRule;
+  overLimit: OverLimitPolicy;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -27,6 +29,25 @@ export interface AddFeatureInput {
   description: string;
   /** Makes a number key metered: usage is counted against each tenant's value (docs/usage.md). */
   usage?: UsageRules | null;
+  /** Number keys: how grants combine across items and subscriptions (default `max`). */
+  combine?: CombineRule;
+  /** Number keys: what follows when usage is above a lowered limit (default `block_new`). */
+  overLimit?: OverLimitPolicy;
+}
+
+/** The rules of a number key that may change after it was added. */
+export interface FeatureRules {
+  combine?: CombineRule;
+  overLimit?: OverLimitPolicy;
+}
+
+function ruleIssues(type: unknown, rules: FeatureRules | undefined): { path: string; message: string }[] {
+  const combine = combineProblem(type, rules?.combine);
+  const overLimit = overLimitProblem(type, rules?.overLimit);
+  return [
+    ...(combine ? [{ path: 'combine', message: combine.replace(/^has /, '') }] : []),
+    ...(overLimit ? [{ path: 'overLimit', message: overLimit.replace(/^has /, '') }] : []),
+  ];
 }
 
 export const MAX_FEATURE_DESCRIPTION_LENGTH = 500;
@@ -46,6 +67,8 @@ type CatalogRow = {
   description: string;
   deprecatedAt: Date | null;
   usage: unknown;
+  combine: string;
+  overLimit: string;
   createdAt: Date;
   updatedAt: Date;
 };
@@ -56,6 +79,8 @@ const toEntry = (row: CatalogRow): CatalogEntry => ({
   description: row.description,
   deprecatedAt: row.deprecatedAt,
   usage: usageRulesOf(row.usage),
+  combine: row.combine as CombineRule,
+  overLimit: row.overLimit as OverLimitPolicy,
   createdAt: row.createdAt,
   updatedAt: row.updatedAt,
 });
@@ -79,6 +104,8 @@ const snapshot = (entry: CatalogEntry) => ({
         },
       }
     : {}),
+  combine: entry.combine,
+  overLimit: entry.overLimit,
 });
 
 async function audit(
@@ -105,7 +132,7 @@ async function audit(
 async function lockEntry(tx: Tx, key: string): Promise<CatalogEntry> {
   const rows = await tx.$queryRaw<CatalogRow[]>`
     SELECT key, type::text AS type, description, deprecated_at AS "deprecatedAt", usage,
-           created_at AS "createdAt", updated_at AS "updatedAt"
+           combine, over_limit AS "overLimit", created_at AS "createdAt", updated_at AS "updatedAt"
     FROM feature_catalog WHERE key = ${key} FOR UPDATE`;
   const row = rows[0];
   if (!row) throw new FeatureNotFoundError(key);
@@ -126,6 +153,7 @@ export async function addFeature(
       : [{ path: 'type', message: 'must be "boolean" or "number"' }]),
     ...descriptionIssues(input?.description),
     ...usageRulesIssues(input?.usage, input?.type),
+    ...ruleIssues(input?.type, input),
   ];
   rejectIssues('feature', issues);
   const usage = usageRulesOf(input.usage);
@@ -145,6 +173,8 @@ export async function addFeature(
             type: input.type,
             description: input.description.trim(),
             ...(usage ? { usage: { ...usage } } : {}),
+            ...(input.combine ? { combine: input.combine } : {}),
+            ...(input.overLimit ? { overLimit: input.overLimit } : {}),
           },
         }),
       );
@@ -211,6 +241,33 @@ export async function setFeatureUsage(
       }),
     );
     await audit(tx, key, who, next ? 'feature_metered' : 'feature_unmetered', before, after);
+    return after;
+  });
+  invalidateDatabaseCatalog(prisma);
+  return entry;
+}
+
+/**
+ * Changes a number key's combine rule and over-limit policy (only the ones given). A boolean key has
+ * neither; the type never changes. Unknown key → FeatureNotFoundError; a bad rule → ValidationError.
+ */
+export async function setFeatureRules(
+  prisma: PrismaClient,
+  key: string,
+  rules: FeatureRules,
+  options: ManagementOptions = {},
+): Promise<CatalogEntry> {
+  const who = auditOf(options);
+  const entry = await inTransaction(prisma, async (tx) => {
+    const before = await lockEntry(tx, key);
+    rejectIssues('feature rules', ruleIssues(before.type, rules));
+    const data = {
+      ...(rules.combine && rules.combine !== before.combine ? { combine: rules.combine } : {}),
+      ...(rules.overLimit && rules.overLimit !== before.overLimit ? { overLimit: rules.overLimit } : {}),
+    };
+    if (Object.keys(data).length === 0) return before;
+    const after = toEntry(await tx.featureCatalog.update({ where: { key }, data }));
+    await audit(tx, key, who, 'feature_rules_changed', before, after);
     return after;
   });
   invalidateDatabaseCatalog(prisma);

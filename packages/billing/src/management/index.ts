@@ -6,7 +6,9 @@ export {
   listFeatures,
   setFeatureUsage,
   MAX_FEATURE_DESCRIPTION_LENGTH,
+  setFeatureRules,
   type AddFeatureInput,
+  type FeatureRules,
   type CatalogEntry,
 } from './catalog.js';
 export { listTenantsOptions, type TenantListFilter } from './list-filter.js';

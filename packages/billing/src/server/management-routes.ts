@@ -9,6 +9,7 @@ import {
   deleteTenant,
   deprecateFeature,
   describeFeature,
+  setFeatureRules,
   getTenant,
   linkStripeCustomer,
   listFeatures,
@@ -21,6 +22,7 @@ import {
   unlinkStripeCustomer,
   type TenantManagementOptions,
 } from '../management/index.js';
+import type { OverLimitPolicy } from '../types.js';
 import { authenticated, forbidden, requireAdmin, type AdminRouteDeps } from './admin-routes.js';
 import { canReadTenant } from '../http/auth.js';
 import {
@@ -63,6 +65,8 @@ const createTenantBody = z
 const renameBody = z.object({ name: z.string() }).strict();
 const linkBody = z.object({ stripeCustomerId: z.string() }).strict();
 const overrideBody = z.object({ value: z.union([z.boolean(), z.number()]) }).strict();
+// The combine rule and over-limit policy are checked by the management functions, which say why a value is refused.
+const rules = { combine: z.enum(['max', 'sum']).optional(), overLimit: z.string().optional() };
 const usageRules = z
   .object({
     reset: z.enum(USAGE_RESETS),
@@ -78,14 +82,20 @@ const addFeatureBody = z
     type: z.enum(['boolean', 'number']),
     description: z.string(),
     usage: usageRules.nullable().optional(),
+    ...rules,
   })
   .strict();
 const changeFeatureBody = z
-  .object({ description: z.string().optional(), usage: usageRules.nullable().optional() })
+  .object({ description: z.string().optional(), usage: usageRules.nullable().optional(), ...rules })
   .strict()
-  .refine((b) => b.description !== undefined || b.usage !== undefined, {
-    message: 'give description, usage or both',
-  });
+  .refine(
+    (b) =>
+      b.description !== undefined ||
+      b.usage !== undefined ||
+      b.combine !== undefined ||
+      b.overLimit !== undefined,
+    { message: 'give description, usage, combine or overLimit' },
+  );
 
 export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps) => {
   const { prisma } = deps;
@@ -160,16 +170,23 @@ export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, 
   app.post('/api/admin/features', async (request, reply) => {
     const options = who(request);
     const body = parseOrThrow(addFeatureBody, request.body ?? {}, 'request body');
-    return reply.code(201).send(await addFeature(prisma, body, options));
+    return reply
+      .code(201)
+      .send(await addFeature(prisma, { ...body, overLimit: body.overLimit as OverLimitPolicy }, options));
   });
 
   app.patch('/api/admin/features/:key', async (request) => {
     const options = who(request);
     const { key } = parseOrThrow(keyParam, request.params, 'path parameters');
     const body = parseOrThrow(changeFeatureBody, request.body ?? {}, 'request body');
+    // Each change is its own audited step.
     let entry =
       body.description !== undefined ? await describeFeature(prisma, key, body.description, options) : null;
     if (body.usage !== undefined) entry = await setFeatureUsage(prisma, key, body.usage, options);
+    if (body.combine !== undefined || body.overLimit !== undefined) {
+      const rules = { combine: body.combine, overLimit: body.overLimit as OverLimitPolicy | undefined };
+      entry = await setFeatureRules(prisma, key, rules, options);
+    }
     return entry;
   });
 

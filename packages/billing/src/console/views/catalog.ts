@@ -7,6 +7,8 @@ export interface CatalogRow {
   type: string;
   description: string;
   deprecatedAt: Date | null;
+  combine?: string;
+  overLimit?: string;
 }
 
 export function catalogPage(ctx: PageContext, d: { rows: CatalogRow[] }) {
@@ -17,15 +19,17 @@ export function catalogPage(ctx: PageContext, d: { rows: CatalogRow[] }) {
       <p>
         The keys Stripe metadata, overrides and custom plans may use; anything else is refused. Keys are never
         removed or retyped (stored features and Stripe metadata may hold them): a deprecated key stays
-        readable, but new overrides refuse it.
+        readable, but new overrides refuse it. A number key combines across add-ons and subscriptions by
+        <code>max</code> or <code>sum</code>; its over-limit policy says what follows a downgrade below usage.
       </p>
       ${dataTable({
-        columns: ['Key', 'Type', 'Description', 'Status'],
+        columns: ['Key', 'Type', 'Combine / over limit', 'Description', 'Status'],
         rows: d.rows.map(
           (r) =>
             html`<tr>
               <th scope="row"><code>${r.key}</code></th>
               <td>${r.type}</td>
+              <td>${r.type === 'number' ? `${r.combine ?? 'max'} / ${r.overLimit ?? 'block_new'}` : '–'}</td>
               <td>
                 <form method="post" action="/admin/catalog/describe" class="inline">
                   ${csrfField(ctx)}
@@ -79,6 +83,17 @@ export function catalogPage(ctx: PageContext, d: { rows: CatalogRow[] }) {
                 <option>boolean</option>
                 <option>number</option>
               </select>
+            </div>
+            <div>
+              <label for="f-combine">Combine (numbers)</label
+              ><select id="f-combine" name="combine">
+                <option>max</option>
+                <option>sum</option>
+              </select>
+            </div>
+            <div>
+              <label for="f-over">Over limit (numbers)</label
+              ><input id="f-over" name="overLimit" placeholder="block_new, allow or grace:7" />
             </div>
           </div>
           <label for="f-desc">Description</label
