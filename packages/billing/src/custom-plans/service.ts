@@ -3,6 +3,7 @@ import type { PrismaClient } from '@packages/db';
 import { databaseCatalog, isCatalogSource } from '../catalog/registry.js';
 import { asFeatureMap, type TenantFeatureState } from '../core/index.js';
 import {
+  BillingError,
   CustomPlanError,
   messageOf,
   TenantNotFoundError,
@@ -93,6 +94,27 @@ export function createCustomPlanService(
     });
   };
   const steps = createStripeSteps(stripe, call);
+
+  /**
+   * What the customer's subscriptions grant once the plan item is on `priceId`: the custom plan with
+   * the add-on items it kept (and other subscriptions), as the switch's webhook will combine them.
+   * A failed read leaves the custom plan alone: the webhook brings the add-ons.
+   */
+  async function combinedAfterSwitch(
+    customerId: string,
+    priceId: string,
+    planFeatures: FeatureMap,
+  ): Promise<FeatureMap> {
+    const sync = await stripeSync();
+    if (!sync.getSubscriptionState) return planFeatures;
+    try {
+      const { active } = await sync.getSubscriptionState(customerId);
+      return active?.priceId === priceId ? active.plan.features : planFeatures;
+    } catch (error) {
+      if (error instanceof BillingError) return planFeatures;
+      throw error;
+    }
+  }
 
   const replay = createPlanReplay({
     stripe,
@@ -244,12 +266,16 @@ export function createCustomPlanService(
 
         step = 'tenant_update';
         await ledger.touch(lease);
+        const switched = input.switchSubscription && subscription !== null && customerId !== null;
+        const tenantFeatures = switched
+          ? await combinedAfterSwitch(customerId!, priceId, planFeatures)
+          : planFeatures;
         activated = await activateCustomPlan(
           prisma,
           lease,
           {
             tenantId: input.tenantId,
-            features: planFeatures,
+            features: tenantFeatures,
             overrides: input.overrides,
             bundle: base.bundle,
             scrapeIntervalHours: base.scrapeIntervalHours,

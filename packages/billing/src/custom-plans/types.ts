@@ -57,6 +57,14 @@ export interface CustomPlanStripeSync {
   getPlanDefaultsFromStripe(planId: string): Promise<PlanDefaults>;
   /** The customer's access-granting subscription (the one sync and webhooks pick) and its plan item. */
   getGrantingSubscription(customerId: string): Promise<GrantingSubscription | null>;
+  /**
+   * The customer's subscriptions combined (plan item, add-ons, other subscriptions): after a switch
+   * the tenant gets what a webhook would write. Without it the tenant gets the custom plan alone
+   * until the switch's webhook arrives.
+   */
+  getSubscriptionState?(customerId: string): Promise<{
+    active: { priceId: string; plan: { features: FeatureMap } } | null;
+  }>;
   /** Rate-limited, error-mapping wrapper for Stripe calls. */
   call?<T>(label: string, fn: () => Promise<T>): Promise<T>;
 }

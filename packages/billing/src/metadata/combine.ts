@@ -23,8 +23,8 @@ export function parsePlanUnits(product: StripeObjectLike): PlanUnits {
 }
 
 /** One item of a subscription: the plan its price resolves to, how it counts, and its quantity. */
-export interface ItemGrant extends PlanUnits {
-  plan: PlanDefaults;
+export interface ItemGrant<P extends PlanDefaults = PlanDefaults> extends PlanUnits {
+  plan: P;
   /** Stripe's item quantity; metered prices have none (counted as 1). */
   quantity?: number | null;
   /**
@@ -36,9 +36,9 @@ export interface ItemGrant extends PlanUnits {
 }
 
 /** One subscription of a customer and its items, in the customer's ranking order (best first). */
-export interface SubscriptionGrants {
+export interface SubscriptionGrants<P extends PlanDefaults = PlanDefaults> {
   status: string;
-  items: readonly ItemGrant[];
+  items: readonly ItemGrant<P>[];
 }
 
 const isPerUnit = (item: PlanUnits): boolean => item.addon || item.perUnit;
@@ -82,14 +82,29 @@ export function combineFeatureMaps(maps: readonly FeatureMap[], catalog?: Featur
   return toFeatureMap(out);
 }
 
+/**
+ * The plan item among `items` (in ranking order): the first that carries a plan and is no add-on,
+ * else the first that is no add-on, else the first.
+ */
+export function pickPlanItem<T>(
+  items: readonly T[],
+  traits: (item: T) => Pick<ItemGrant, 'addon' | 'carriesPlan'>,
+): T | undefined {
+  return (
+    items.find((i) => traits(i).carriesPlan && !traits(i).addon) ??
+    items.find((i) => !traits(i).addon) ??
+    items[0]
+  );
+}
+
 /** The plan item and everything that combined with it. */
-export interface CombinedPlan {
+export interface CombinedPlan<P extends PlanDefaults = PlanDefaults> {
   /** Index of the subscription holding the plan item, in the input order. */
   subscription: number;
   /** The plan item within that subscription. */
   item: number;
   /** The plan item's identity (product, price, bundle, interval) with the combined features. */
-  plan: PlanDefaults;
+  plan: P;
 }
 
 /**
@@ -99,20 +114,17 @@ export interface CombinedPlan {
  * ranking order, that carries a plan and is no add-on; else the first item that is no add-on; else
  * the first item. Null when no subscription grants access or none has an item.
  */
-export function combineSubscriptions(
-  subscriptions: readonly SubscriptionGrants[],
+export function combineSubscriptions<P extends PlanDefaults>(
+  subscriptions: readonly SubscriptionGrants<P>[],
   catalog?: FeatureCatalog,
-): CombinedPlan | null {
+): CombinedPlan<P> | null {
   const contributing = subscriptions
     .map((subscription, index) => ({ subscription, index }))
     .filter(({ subscription }) => grantsAccess(subscription.status));
   const candidates = contributing.flatMap(({ subscription, index }) =>
     subscription.items.map((item, at) => ({ item, subscription: index, at })),
   );
-  const chosen =
-    candidates.find((c) => c.item.carriesPlan && !c.item.addon) ??
-    candidates.find((c) => !c.item.addon) ??
-    candidates[0];
+  const chosen = pickPlanItem(candidates, (c) => c.item);
   if (!chosen) return null;
   // The plan item first, so a key whose type differs between products (no catalog) takes the plan's.
   const ordered = [chosen.item, ...candidates.filter((c) => c !== chosen).map((c) => c.item)];

@@ -30,6 +30,7 @@ export {
   combineSubscriptions,
   itemFeatures,
   parsePlanUnits,
+  pickPlanItem,
   type CombinedPlan,
   type ItemGrant,
   type PlanUnits,

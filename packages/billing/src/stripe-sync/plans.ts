@@ -32,7 +32,7 @@ export interface PlanResolverOptions {
   now?: () => number;
 }
 
-type StoredProduct = Omit<Stripe.Product, 'default_price'> & { default_price: string | null };
+export type StoredProduct = Omit<Stripe.Product, 'default_price'> & { default_price: string | null };
 type StoredPrice = Omit<Stripe.Price, 'product'> & { product: string };
 
 const idOf = (value: string | { id: string } | null | undefined): string | null =>

@@ -1,10 +1,18 @@
 import type Stripe from 'stripe';
 import { grantsAccess } from '../core/index.js';
+import { combineSubscriptions, parsePlanUnits, pickPlanItem, type ItemGrant } from '../metadata/index.js';
 import { BillingError, PlanNotFoundError } from '../errors.js';
-import type { PlanCatalog } from '../catalog/registry.js';
+import { isCatalogSource, type PlanCatalog } from '../catalog/registry.js';
+import type { FeatureCatalog } from '../types.js';
 import type { StripeCall } from './client.js';
 import { listByCreatedRanges } from './created-ranges.js';
-import { forEachPage, listAll, type PlanResolver, type StripePlanDefaults } from './plans.js';
+import {
+  forEachPage,
+  listAll,
+  type PlanResolver,
+  type StoredProduct,
+  type StripePlanDefaults,
+} from './plans.js';
 
 // Non-granting statuses are ranked too, so a customer left with only ended subscriptions is still
 // described by one deterministic choice: a subscription still open (unpaid, paused) says more about
@@ -44,27 +52,67 @@ const PLAN_METADATA_KEYS = ['bundle', 'features', 'featuresJson'];
 const productIdOf = (price: Stripe.Price): string =>
   typeof price.product === 'string' ? price.product : price.product.id;
 
+type ProductOf = (productId: string) => { metadata?: Record<string, string> | null } | undefined;
+
+function metadataOf(price: Stripe.Price, productOf: ProductOf): Record<string, string> | null {
+  const product = typeof price.product === 'object' ? price.product : productOf(price.product);
+  return product && 'metadata' in product ? (product.metadata ?? null) : null;
+}
+
 /**
- * The item that carries the plan. Add-ons (extra seats, usage prices) ride on the same
- * subscription, so the first item whose product has plan metadata (or, when the plan source reads
- * them, attached Stripe Features) wins; otherwise the first item.
+ * What picking the plan item needs to know about an item, read without resolving its plan (the
+ * custom-plan flow must find the item to switch even when a product's metadata is broken).
+ */
+function itemTraits(
+  item: Stripe.SubscriptionItem,
+  productOf: ProductOf,
+  hasAttachedFeatures: (productId: string) => boolean,
+): { addon: boolean; carriesPlan: boolean } {
+  if (!item.price) return { addon: false, carriesPlan: false };
+  const metadata = metadataOf(item.price, productOf);
+  return {
+    addon: metadata?.addon?.trim().toLowerCase() === 'true',
+    carriesPlan: carriesPlan(productIdOf(item.price), metadata, hasAttachedFeatures),
+  };
+}
+
+function carriesPlan(
+  productId: string,
+  metadata: Record<string, string> | null | undefined,
+  hasAttachedFeatures: (productId: string) => boolean,
+): boolean {
+  return (
+    hasAttachedFeatures(productId) ||
+    (metadata ? PLAN_METADATA_KEYS.some((key) => Object.hasOwn(metadata, key)) : false)
+  );
+}
+
+/**
+ * The item that carries the plan (its bundle, interval, product and price). Add-ons (`addon=true`)
+ * and extra prices ride on the same subscription, so the first item whose product has plan metadata
+ * (or, when the plan source reads them, attached Stripe Features) and is no add-on wins; else the
+ * first item that is no add-on; else the first item. Every item contributes features either way
+ * (see combineSubscriptions).
  */
 export function planItem(
   subscription: Stripe.Subscription,
-  productOf: (productId: string) => { metadata?: Record<string, string> | null } | undefined = () =>
-    undefined,
+  productOf: ProductOf = () => undefined,
   hasAttachedFeatures: (productId: string) => boolean = () => false,
 ): Stripe.SubscriptionItem | null {
   const items = subscription.items?.data ?? [];
-  const withPlan = items.find((item) => {
-    if (!item.price) return false;
-    if (hasAttachedFeatures(productIdOf(item.price))) return true;
-    const product =
-      typeof item.price.product === 'object' ? item.price.product : productOf(item.price.product);
-    const metadata = product && 'metadata' in product ? product.metadata : undefined;
-    return metadata ? PLAN_METADATA_KEYS.some((key) => Object.hasOwn(metadata, key)) : false;
-  });
-  return withPlan ?? items[0] ?? null;
+  return pickPlanItem(items, (item) => itemTraits(item, productOf, hasAttachedFeatures)) ?? null;
+}
+
+/** The plan item across a customer's granting subscriptions, in ranking order (the same rule). */
+function planItemAcross(
+  granting: readonly Stripe.Subscription[],
+  productOf: ProductOf,
+  hasAttachedFeatures: (productId: string) => boolean,
+): GrantingSubscription | null {
+  const candidates = granting.flatMap((subscription) =>
+    (subscription.items?.data ?? []).map((item) => ({ subscription, item })),
+  );
+  return pickPlanItem(candidates, (c) => itemTraits(c.item, productOf, hasAttachedFeatures)) ?? null;
 }
 
 const itemProductIds = (subscription: Stripe.Subscription): string[] =>
@@ -123,6 +171,20 @@ function hint(value: string | undefined): string | null {
   return trimmed ? trimmed : null;
 }
 
+/** The feature catalog the combine rules are read from (none: every number key combines by `max`). */
+async function featureCatalogOf(catalog: PlanCatalog): Promise<FeatureCatalog | undefined> {
+  return isCatalogSource(catalog) ? catalog.current() : catalog;
+}
+
+type ResolvedItem = Omit<ItemGrant<StripePlanDefaults>, 'quantity'>;
+
+/** A granting subscription, the plan item among its subscriptions, and their combined plan. */
+interface Combined {
+  subscription: Stripe.Subscription;
+  item: Stripe.SubscriptionItem;
+  plan: StripePlanDefaults;
+}
+
 export function createSubscriptionReader(
   stripe: Stripe,
   call: StripeCall,
@@ -132,35 +194,92 @@ export function createSubscriptionReader(
   listConcurrency = 1,
 ) {
   /**
-   * One list of the customer's subscriptions answers every question callers ask: which one grants
-   * access and which item carries its plan, and which one best describes the customer when none does.
+   * Resolves items to grants, once per price for the life of the returned function (a bulk walk
+   * meets the same few prices on thousands of subscriptions).
    */
-  async function readCustomer(customerId: string) {
-    // Subscription items embed the full price already; the product comes from the plan cache
-    // (Stripe caps expansion at 4 levels, so data.items.data.price.product is not allowed).
-    const subscriptions = await listAll(call, 'subscriptions.list', (page) =>
-      stripe.subscriptions.list({ ...page, customer: customerId, status: 'all' }),
-    );
-    // The ranking puts access-granting statuses first, so the best overall is the granting one if any.
-    const chosen = chooseSubscription(subscriptions);
-    if (!chosen || !grantsAccess(chosen.status)) return { chosen, granting: null };
-    const known = await plans.prefetchProducts(itemProductIds(chosen));
-    return {
-      chosen,
-      granting: {
-        subscription: chosen,
-        item: planItem(chosen, (id) => known.get(id), plans.hasAttachedFeatures),
-        known,
-      },
+  function itemResolver(known: ReadonlyMap<string, StoredProduct>) {
+    const byPrice = new Map<string, Promise<ResolvedItem>>();
+    const resolve = async (price: Stripe.Price): Promise<ResolvedItem> => {
+      const plan = await plans.planFromPrice(price, known, catalog);
+      const productId = productIdOf(price);
+      // planFromPrice fetched (and cached) a product the prefetch did not hold.
+      const metadata =
+        metadataOf(price, (id) => known.get(id)) ??
+        (await plans.prefetchProducts([productId])).get(productId)?.metadata;
+      return {
+        plan,
+        ...parsePlanUnits({ id: productId, metadata }),
+        carriesPlan: carriesPlan(productId, metadata, plans.hasAttachedFeatures),
+      };
+    };
+    return (price: Stripe.Price): Promise<ResolvedItem> => {
+      let resolved = byPrice.get(price.id);
+      if (!resolved) {
+        resolved = resolve(price);
+        byPrice.set(price.id, resolved);
+      }
+      return resolved;
     };
   }
 
+  /**
+   * Every item of `subscriptions` (ranked, best first) combined into one plan. `anyStatus` lets a
+   * customer without a granting subscription still be described by its best one (reports show
+   * which plan it was on); access is decided from the statuses elsewhere.
+   */
+  async function combine(
+    subscriptions: readonly Stripe.Subscription[],
+    resolveItem: (price: Stripe.Price) => Promise<ResolvedItem>,
+    anyStatus = false,
+  ): Promise<Combined | null> {
+    const priced = subscriptions.map((subscription) => ({
+      subscription,
+      items: (subscription.items?.data ?? []).filter((item) => item.price),
+    }));
+    const grants = await Promise.all(
+      priced.map(async ({ subscription, items }) => ({
+        status: anyStatus ? 'active' : subscription.status,
+        items: await Promise.all(
+          items.map(async (item) => ({ ...(await resolveItem(item.price)), quantity: item.quantity })),
+        ),
+      })),
+    );
+    const combined = combineSubscriptions(grants, await featureCatalogOf(catalog));
+    if (!combined) return null;
+    const { subscription, items } = priced[combined.subscription]!;
+    return { subscription, item: items[combined.item]!, plan: combined.plan };
+  }
+
+  /** A customer's subscriptions, ranked: the access-granting ones and the best of all. */
+  function rank(subscriptions: readonly Stripe.Subscription[]) {
+    const ranked = [...subscriptions].sort(compareSubscriptions);
+    return { ranked, granting: ranked.filter((s) => grantsAccess(s.status)), best: ranked[0] ?? null };
+  }
+
+  const productIdsOf = (subscriptions: readonly Stripe.Subscription[]) =>
+    subscriptions.flatMap(itemProductIds);
+
+  const listOfCustomer = (customerId: string) =>
+    listAll(call, 'subscriptions.list', (page) =>
+      stripe.subscriptions.list({ ...page, customer: customerId, status: 'all' }),
+    );
+
+  /** One list of the customer's subscriptions answers every question callers ask. */
+  async function readCustomer(customerId: string) {
+    // Subscription items embed the full price already; the product comes from the plan cache
+    // (Stripe caps expansion at 4 levels, so data.items.data.price.product is not allowed).
+    const subscriptions = await listOfCustomer(customerId);
+    const { granting, best } = rank(subscriptions);
+    const known = granting.length > 0 ? await plans.prefetchProducts(productIdsOf(granting)) : new Map();
+    return { granting, best, known };
+  }
+
   async function getSubscriptionState(customerId: string): Promise<SubscriptionState> {
-    const { chosen, granting } = await readCustomer(customerId);
-    if (!granting) return { active: null, mostRelevant: chosen };
-    const { subscription, item, known } = granting;
-    if (!item) throw new PlanNotFoundError(subscription.id);
-    const plan = await plans.planFromPrice(item.price, known, catalog);
+    const { granting, best, known } = await readCustomer(customerId);
+    if (granting.length === 0) return { active: null, mostRelevant: best };
+    const combined = await combine(granting, itemResolver(known));
+    if (!combined) throw new PlanNotFoundError(granting[0]!.id);
+    const { subscription, item, plan } = combined;
     const active = {
       subscription,
       customerId,
@@ -169,27 +288,35 @@ export function createSubscriptionReader(
       priceId: item.price.id,
       productId: plan.productId,
     };
-    return { active, mostRelevant: chosen };
+    return { active, mostRelevant: best };
   }
 
   const listPage = (page: { limit: number; starting_after?: string; created?: Stripe.RangeQueryParam }) =>
     stripe.subscriptions.list({ ...page, status: 'all', expand: ['data.customer'] });
 
-  /** One entry per customer: its chosen subscription, the plan resolved (products fetched in bulk). */
+  /**
+   * One entry per customer: its granting subscriptions combined into one plan (or, when none
+   * grants access, the best of the rest), products fetched in bulk and items resolved once per price.
+   */
   async function toEntries(byCustomer: Map<string, CustomerGroup>): Promise<CustomerSubscriptionEntry[]> {
-    const chosen = new Map<string, { subscription: Stripe.Subscription; grantsAccess: boolean }>();
+    // Per customer: the granting subscriptions (which combine), or else the best of the rest.
+    const chosen = new Map<string, { contributing: Stripe.Subscription[]; grantsAccess: boolean }>();
     for (const [customerId, group] of byCustomer) {
-      const granting = group.subscriptions.filter((s) => grantsAccess(s.status));
-      const subscription = chooseSubscription(granting.length > 0 ? granting : group.subscriptions);
-      if (subscription) chosen.set(customerId, { subscription, grantsAccess: granting.length > 0 });
+      const { granting, best } = rank(group.subscriptions);
+      if (best)
+        chosen.set(customerId, {
+          contributing: granting.length > 0 ? granting : [best],
+          grantsAccess: granting.length > 0,
+        });
     }
     // All products the chosen subscriptions need, in one products.list per 100 uncached ones.
     const known = await plans.prefetchProducts(
-      [...chosen.values()].flatMap((c) => itemProductIds(c.subscription)),
+      [...chosen.values()].flatMap((c) => productIdsOf(c.contributing)),
     );
+    const resolveItem = itemResolver(known);
 
     const entries: CustomerSubscriptionEntry[] = [];
-    for (const [customerId, { subscription, grantsAccess: granting }] of chosen) {
+    for (const [customerId, { contributing, grantsAccess: granting }] of chosen) {
       const group = byCustomer.get(customerId)!;
       let customer = group.customer;
       if (typeof customer === 'string') {
@@ -197,25 +324,27 @@ export function createSubscriptionReader(
       }
       // A deleted customer's subscriptions are all canceled; there is nobody to sync.
       if ((customer as Stripe.DeletedCustomer).deleted) continue;
-      const entry: CustomerSubscriptionEntry = {
+      let combined: Combined | null = null;
+      let error: BillingError | undefined;
+      try {
+        combined = await combine(contributing, resolveItem, !granting);
+        if (!combined) throw new PlanNotFoundError(contributing[0]!.id);
+      } catch (caught) {
+        // One product with broken metadata must not stop the walk for everybody else.
+        if (!(caught instanceof BillingError)) throw caught;
+        error = caught;
+      }
+      const subscription = combined?.subscription ?? contributing[0]!;
+      entries.push({
         customer: customer as Stripe.Customer,
         subscription,
         status: subscription.status,
         grantsAccess: granting,
-        plan: null,
+        plan: combined?.plan ?? null,
+        ...(error ? { error } : {}),
         tenantIdHint:
           hint((customer as Stripe.Customer).metadata?.tenantId) ?? hint(subscription.metadata?.tenantId),
-      };
-      try {
-        const item = planItem(subscription, (id) => known.get(id), plans.hasAttachedFeatures);
-        if (!item) throw new PlanNotFoundError(subscription.id);
-        entry.plan = await plans.planFromPrice(item.price, known, catalog);
-      } catch (error) {
-        // One product with broken metadata must not stop the walk for everybody else.
-        if (!(error instanceof BillingError)) throw error;
-        entry.error = error;
-      }
-      entries.push(entry);
+      });
     }
     return entries;
   }
@@ -223,10 +352,13 @@ export function createSubscriptionReader(
   return {
     getSubscriptionState,
 
-    /** The access-granting subscription and its plan item, without resolving (or judging) the plan's metadata. */
+    /**
+     * The access-granting subscription holding the plan item, and that item, without resolving (or
+     * judging) any plan's metadata: the custom-plan flow switches this item and leaves add-ons alone.
+     */
     async getGrantingSubscription(customerId: string): Promise<GrantingSubscription | null> {
-      const { granting } = await readCustomer(customerId);
-      return granting?.item ? { subscription: granting.subscription, item: granting.item } : null;
+      const { granting, known } = await readCustomer(customerId);
+      return planItemAcross(granting, (id) => known.get(id), plans.hasAttachedFeatures);
     },
 
     async getActiveSubscription(customerId: string): Promise<ActiveSubscription | null> {
@@ -239,7 +371,8 @@ export function createSubscriptionReader(
      * flight (disjoint `created` ranges, every page through the rate limiter), in the order one
      * cursor walk would give. `limit` caps the customers returned; it reads one page at a time and
      * stops on the page where the cap is passed, so a customer whose older subscriptions sit on a
-     * later page is judged on the ones seen.
+     * later page is judged on the ones seen. Each customer's granting subscriptions combine into
+     * one plan, as for a single customer's read.
      */
     async getCustomersWithSubscriptions(limit?: number): Promise<CustomerSubscriptionEntry[]> {
       const byCustomer = new Map<string, CustomerGroup>();
@@ -269,11 +402,13 @@ export function createSubscriptionReader(
      * as pages arrive (in no particular order) instead of all at the end: `onEntries` gets the
      * customers of each page, and the walk waits for it (so memory holds at most `listConcurrency`
      * pages). A customer whose subscriptions span pages is handed out again, with `supersedes`,
-     * only when a later page holds a better-ranked subscription; remembering who was handed out
-     * costs one small record per customer for the run.
+     * when a later page holds a better-ranked subscription, or a second granting one: granting
+     * subscriptions combine, so then the customer's subscriptions are read again whole (one list
+     * call, rare: several granting subscriptions created far apart) and later pages leave it be.
+     * Remembering who was handed out costs one small record per customer for the run.
      */
     async forEachCustomerPage(onEntries: (entries: CustomerSubscriptionEntry[]) => Promise<void>) {
-      const best = new Map<string, { id: string; status: Stripe.Subscription.Status; created: number }>();
+      const seen = new Map<string, { best: Ranked; granting: boolean; whole: boolean }>();
       await listByCreatedRanges(call, 'subscriptions.list', listPage, {
         concurrency: listConcurrency,
         onPage: async (page) => {
@@ -285,16 +420,35 @@ export function createSubscriptionReader(
             else groups.set(id, { customer: sub.customer, subscriptions: [sub] });
           }
           const superseding = new Set<string>();
+          const reread: string[] = [];
           for (const [customerId, group] of groups) {
-            const chosen = chooseSubscription(group.subscriptions)!;
-            const seen = best.get(customerId);
-            if (seen && compareSubscriptions(seen, chosen) <= 0) {
-              groups.delete(customerId);
+            const { granting, best } = rank(group.subscriptions);
+            const { id, status, created } = best!;
+            const record = { best: { id, status, created }, granting: granting.length > 0, whole: false };
+            const before = seen.get(customerId);
+            if (!before) {
+              seen.set(customerId, record);
               continue;
             }
-            if (seen) superseding.add(customerId);
-            best.set(customerId, { id: chosen.id, status: chosen.status, created: chosen.created });
+            if (before.whole) {
+              groups.delete(customerId);
+            } else if (before.granting && record.granting) {
+              // Set before any await: a page handled meanwhile sees the customer as read whole.
+              seen.set(customerId, { ...record, whole: true });
+              superseding.add(customerId);
+              reread.push(customerId);
+            } else if (compareSubscriptions(before.best, record.best) <= 0) {
+              groups.delete(customerId);
+            } else {
+              seen.set(customerId, record);
+              superseding.add(customerId);
+            }
           }
+          await Promise.all(
+            reread.map(async (customerId) => {
+              groups.get(customerId)!.subscriptions = await listOfCustomer(customerId);
+            }),
+          );
           if (groups.size === 0) return;
           const entries = await toEntries(groups);
           for (const entry of entries) if (superseding.has(entry.customer.id)) entry.supersedes = true;
