@@ -66,6 +66,14 @@ async function everyResponse(): Promise<Array<[string, unknown]>> {
   );
   await keep('subscriptions.list', stripe.subscriptions.list({ status: 'all' }));
   await keep('subscriptionItems.list', stripe.subscriptionItems.list({ subscription: sub.id }));
+  const { price: seats } = await makePlan(stripe, 'Seats', 100, 'seats');
+  const item = await keep(
+    'subscriptionItems.create',
+    stripe.subscriptionItems.create({ subscription: sub.id, price: seats.id, quantity: 2 }),
+  );
+  await keep('subscriptionItems.update', stripe.subscriptionItems.update(item.id, { quantity: 4 }));
+  await keep('subscriptionItems.retrieve', stripe.subscriptionItems.retrieve(item.id));
+  await keep('subscriptionItems.del', stripe.subscriptionItems.del(item.id));
   emu.setSubscriptionStatus(sub.id, 'active');
   emu.triggerTrialWillEnd(sub.id);
   const paid = emu.payInvoice(sub.id);

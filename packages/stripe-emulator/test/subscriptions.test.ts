@@ -100,6 +100,58 @@ describe('subscriptions', () => {
     expect(removed.items.data[0]!.quantity).toBe(3);
   });
 
+  it('the subscription items API adds, changes and removes items, each with an updated event', async () => {
+    const { basic, customer } = await setup();
+    const addon = await makePlan(stripe, 'Seats', 100);
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: basic.price.id }],
+    });
+    const added = await stripe.subscriptionItems.create({
+      subscription: sub.id,
+      price: addon.price.id,
+      quantity: 3,
+      metadata: { kind: 'seats' },
+    });
+    expect(added).toMatchObject({ object: 'subscription_item', subscription: sub.id, quantity: 3 });
+    expect(added.metadata).toEqual({ kind: 'seats' });
+    expect(added.price.id).toBe(addon.price.id);
+    expect(await stripe.subscriptionItems.retrieve(added.id)).toMatchObject({ id: added.id, quantity: 3 });
+
+    const changed = await stripe.subscriptionItems.update(added.id, { quantity: 5 });
+    expect(changed.quantity).toBe(5);
+    const updates = eventsOfType('customer.subscription.updated');
+    expect(updates).toHaveLength(2);
+    const last = updates[1]!;
+    const seatsOf = (s: Stripe.Subscription) => s.items.data.find((i) => i.id === added.id)?.quantity;
+    expect(seatsOf(last.data.object as Stripe.Subscription)).toBe(5);
+    expect(seatsOf(last.data.previous_attributes as Stripe.Subscription)).toBe(3);
+
+    const deleted = await stripe.subscriptionItems.del(added.id);
+    expect(deleted).toMatchObject({ id: added.id, object: 'subscription_item', deleted: true });
+    expect((await stripe.subscriptions.retrieve(sub.id)).items.data.map((i) => i.price.id)).toEqual([
+      basic.price.id,
+    ]);
+    expect(eventsOfType('customer.subscription.updated')).toHaveLength(3);
+
+    // Like Stripe: the last item cannot go, unknown ids are 404, and a price is required.
+    await expect(stripe.subscriptionItems.del(sub.items.data[0]!.id)).rejects.toMatchObject({
+      statusCode: 400,
+    });
+    await expect(stripe.subscriptionItems.retrieve('si_missing')).rejects.toMatchObject({
+      statusCode: 404,
+      code: 'resource_missing',
+    });
+    await expect(stripe.subscriptionItems.create({ subscription: sub.id })).rejects.toMatchObject({
+      statusCode: 400,
+      param: 'price',
+    });
+    await expect(
+      stripe.subscriptionItems.create({ subscription: sub.id, price: basic.price.id }),
+    ).rejects.toMatchObject({ statusCode: 400 });
+    expect(eventsOfType('customer.subscription.updated')).toHaveLength(3);
+  });
+
   it('does not emit events for no-op updates', async () => {
     const { basic, customer } = await setup();
     const sub = await stripe.subscriptions.create({

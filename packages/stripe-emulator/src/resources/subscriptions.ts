@@ -461,6 +461,61 @@ export function setSubscriptionStatus(ctx: Ctx, id: string, status: Subscription
   return event;
 }
 
+/** The subscription holding item `id` and the item (the items API addresses items directly). */
+function findItem(ctx: Ctx, id: string): { sub: SubscriptionRecord; item: SubscriptionItemRecord } {
+  for (const sub of ctx.store.subscriptions.values()) {
+    const item = sub.items.find((i) => i.id === id);
+    if (item) return { sub, item };
+  }
+  throw noSuchObject('subscription_item', id);
+}
+
+/** The item params the items API shares with `items[i]` of a subscription update. */
+function itemParams(params: Params, keys: readonly string[]): Params {
+  return Object.fromEntries(keys.filter((k) => params[k] !== undefined).map((k) => [k, params[k]]));
+}
+
+/**
+ * POST /v1/subscription_items: a new item on a subscription, through the same path as `items` on
+ * a subscription update (validation, customer.subscription.updated, active entitlements).
+ */
+function createItem(ctx: Ctx, params: Params): Obj {
+  const subId = str(params, 'subscription');
+  if (!subId) throw missingParam('subscription');
+  const sub = ctx.store.subscriptions.get(subId);
+  if (!sub) throw noSuchReference('subscription', subId, 'subscription');
+  if (!str(params, 'price')) throw missingParam('price');
+  const before = new Set(sub.items.map((i) => i.id));
+  updateSubscription(ctx, subId, { items: [itemParams(params, ['price', 'quantity', 'metadata'])] });
+  const created = findSubscription(ctx, subId).items.find((i) => !before.has(i.id))!;
+  return renderItem(ctx, findSubscription(ctx, subId), created);
+}
+
+function updateItem(ctx: Ctx, id: string, params: Params): Obj {
+  const { sub } = findItem(ctx, id);
+  updateSubscription(ctx, sub.id, {
+    items: [{ id, ...itemParams(params, ['price', 'quantity', 'metadata']) }],
+  });
+  const after = findSubscription(ctx, sub.id);
+  return renderItem(
+    ctx,
+    after,
+    after.items.find((i) => i.id === id)!,
+  );
+}
+
+function deleteItem(ctx: Ctx, id: string): Obj {
+  const { sub } = findItem(ctx, id);
+  if (sub.items.length === 1) {
+    throw invalidRequest(
+      'A subscription must have at least one active plan. To cancel a subscription, please use the cancel API endpoint on /v1/subscriptions.',
+      'id',
+    );
+  }
+  updateSubscription(ctx, sub.id, { items: [{ id, deleted: 'true' }] });
+  return { id, object: 'subscription_item', deleted: true };
+}
+
 export const subscriptionRoutes: Route[] = [
   {
     method: 'POST',
@@ -507,6 +562,29 @@ export const subscriptionRoutes: Route[] = [
         render: (s) => renderSubscription(ctx, s),
       });
     },
+  },
+  {
+    method: 'POST',
+    path: '/v1/subscription_items',
+    handler: ({ ctx, params }) => createItem(ctx, params),
+  },
+  {
+    method: 'GET',
+    path: '/v1/subscription_items/:id',
+    handler: ({ ctx, id }) => {
+      const { sub, item } = findItem(ctx, id);
+      return renderItem(ctx, sub, item);
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/subscription_items/:id',
+    handler: ({ ctx, id, params }) => updateItem(ctx, id, params),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/subscription_items/:id',
+    handler: ({ ctx, id }) => deleteItem(ctx, id),
   },
   {
     method: 'GET',
