@@ -1,3 +1,5 @@
+import type { OverLimitPolicy } from './types.js';
+
 /**
  * Typed feature keys. `FeatureKeyTypes` is empty here; a host runs `npm run generate-feature-types`,
  * which writes a declaration file that adds one property per catalog key (its value type) to this
@@ -51,6 +53,14 @@ export interface LimitCheck {
   limit: number;
   /** `limit - used`, never below 0. */
   remaining: number;
+  /**
+   * Only while `used` is above the limit (a downgrade lowered it below what exists): `true`, since
+   * when, the key's over-limit policy and, under `grace:<days>`, until when new ones are allowed.
+   */
+  overLimit?: true;
+  since?: Date;
+  policy?: OverLimitPolicy;
+  graceEndsAt?: Date;
 }
 
 /** The typed reading calls, shared by the feature-sync service and the adapters' checks. */

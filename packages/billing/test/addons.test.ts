@@ -2,6 +2,8 @@ import type Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
 import { databaseCatalog } from '../src/catalog/registry.js';
 import { createCustomPlanService } from '../src/custom-plans/index.js';
+import { createFeatureSyncService } from '../src/feature-sync/index.js';
+import { listOverLimits } from '../src/features/over-limit.js';
 import { setFeatureRules } from '../src/index.js';
 import { featureKeyOfLookupKey, type PlanSource } from '../src/plan-source/index.js';
 import { reconcileTenants } from '../src/reconcile/index.js';
@@ -240,5 +242,108 @@ describe('custom plans (PLAN_SOURCE=metadata: they write product metadata)', () 
     // The switch's webhook finds the tenant already where Stripe says it is.
     await env.deliver(env.lastEvent('customer.subscription.updated', sub.id));
     expect((await env.state(tenantId))?.features).toEqual(expected);
+  });
+});
+
+/** Polls `condition` every 10 ms for at most `timeoutMs`. */
+async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('over the limit after a downgrade (one key per policy)', () => {
+  const env = envs.metadata;
+  const tenantId = 't_downgrade';
+  // max_projects keeps the default block_new; max_users gets grace:7, max_scrapers allow.
+  const limits = (n: number) => ({ max_projects: n, max_users: n, max_scrapers: n });
+  const actions = async () =>
+    (await env.audits(tenantId)).map((a) => a.action).filter((a) => a.startsWith('over_limit'));
+
+  it('checkLimit says overLimit with since, each policy decides one more, start and end are audited and listed', async () => {
+    await setFeatureRules(env.prisma, 'max_users', { overLimit: 'grace:7' });
+    await setFeatureRules(env.prisma, 'max_scrapers', { overLimit: 'allow' });
+    const big = await product(env, 'metadata', 'Big', { bundle: 'big' }, limits(20));
+    const small = await product(env, 'metadata', 'Small', { bundle: 'small' }, limits(5));
+    const customerId = await env.createCustomer(tenantId);
+    const sub = await env.stripe.subscriptions.create({ customer: customerId, items: [{ price: big.id }] });
+    await env.deliver(env.lastEvent('customer.subscription.created', sub.id));
+    for (const key of Object.keys(limits(0)))
+      expect(await env.featureSync.checkLimit(tenantId, key, 10)).toEqual({
+        allowed: true,
+        limit: 20,
+        remaining: 10,
+      });
+
+    // Under the limit the usage is recorded without making the answer wait for it.
+    await until(
+      async () => (await env.prisma.tenantLimitUsage.count({ where: { tenantId } })) === 3,
+      'the usage records',
+    );
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: sub.items.data[0]!.id, price: small.id }],
+    });
+    await env.deliver(env.lastEvent('customer.subscription.updated', sub.id));
+    // Listed from the usage last reported, before any checkLimit saw it above the new limit.
+    expect(await listOverLimits(env.prisma, undefined, { tenantId })).toMatchObject([
+      { key: 'max_projects', used: 10, limit: 5, overLimit: true },
+      { key: 'max_scrapers', used: 10, limit: 5, overLimit: true },
+      { key: 'max_users', used: 10, limit: 5, overLimit: true },
+    ]);
+    expect((await listOverLimits(env.prisma, undefined, { tenantId }))[0]!.since).toBeUndefined();
+
+    const blocked = await env.featureSync.checkLimit(tenantId, 'max_projects', 10);
+    expect(blocked).toMatchObject({
+      allowed: false,
+      limit: 5,
+      remaining: 0,
+      overLimit: true,
+      policy: 'block_new',
+    });
+    const since = blocked.since!;
+    expect(since).toBeInstanceOf(Date);
+    const grace = await env.featureSync.checkLimit(tenantId, 'max_users', 10);
+    expect(grace).toMatchObject({ allowed: true, overLimit: true, policy: 'grace:7' });
+    expect(grace.graceEndsAt!.getTime() - grace.since!.getTime()).toBe(7 * 86_400_000);
+    expect(await env.featureSync.checkLimit(tenantId, 'max_scrapers', 11)).toMatchObject({
+      allowed: true,
+      overLimit: true,
+      policy: 'allow',
+    });
+    // Asked again, the start stays where it was.
+    expect((await env.featureSync.checkLimit(tenantId, 'max_projects', 10)).since).toEqual(since);
+    expect(await actions()).toEqual(['over_limit_started', 'over_limit_started', 'over_limit_started']);
+    expect(await listOverLimits(env.prisma, databaseCatalog(env.prisma), { tenantId })).toMatchObject([
+      { key: 'max_projects', allowed: false, since },
+      { key: 'max_scrapers', used: 11, allowed: true },
+      { key: 'max_users', allowed: true, policy: 'grace:7' },
+    ]);
+
+    // Eight days later (the start moved back), grace:7 blocks like block_new; a process that just
+    // started (its own tracker) reads the start from the database.
+    await env.prisma.$executeRaw`UPDATE tenant_limit_usage SET over_since = over_since - interval '8 days'
+      WHERE tenant_id = ${tenantId} AND key = 'max_users'`;
+    const later = createFeatureSyncService(env.prisma, env.stripeSync, {
+      featureReader: env.featureSync.reader,
+    });
+    expect(await later.checkLimit(tenantId, 'max_users', 10)).toMatchObject({
+      allowed: false,
+      overLimit: true,
+    });
+
+    // Usage back under the limit: the answer is the plain one at once, and the end is recorded.
+    expect(await env.featureSync.checkLimit(tenantId, 'max_projects', 4)).toEqual({
+      allowed: true,
+      limit: 5,
+      remaining: 1,
+    });
+    await until(async () => (await actions()).includes('over_limit_ended'), 'the end of the over-limit');
+    expect((await listOverLimits(env.prisma, undefined, { tenantId })).map((e) => e.key)).toEqual([
+      'max_scrapers',
+      'max_users',
+    ]);
   });
 });

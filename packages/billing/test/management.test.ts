@@ -399,6 +399,10 @@ describe('admin API', () => {
       payload: { overLimit: 'sometimes' },
     });
     expect([res.statusCode, res.json().error.code]).toEqual([400, 'validation_error']);
+    res = await app.inject({ method: 'GET', url: '/api/admin/over-limits?tenantId=mg-a', headers: admin });
+    expect([res.statusCode, res.json()]).toEqual([200, { overLimits: [] }]);
+    res = await app.inject({ method: 'GET', url: '/api/admin/over-limits', headers: bearer(TENANT_A_TOKEN) });
+    expect(res.statusCode).toBe(403);
     res = await app.inject({ method: 'GET', url: '/api/admin/features', headers: admin });
     expect(res.json().features.find((f: { key: string }) => f.key === 'google.locations')).toMatchObject({
       combine: 'sum',

@@ -386,6 +386,25 @@ describe('reconcile CLI', () => {
     expect(report.drift).toMatchObject([
       { tenantId: t0.tenantId, diff: { removed: ['sso'], changed: ['max_users'] } },
     ]);
+    expect(report.overLimits).toEqual([]);
+  });
+
+  it('lists usage above a limit (informational: the exit code stays the drift one)', async () => {
+    const t0 = tenants[0]!;
+    await env.prisma.tenantLimitUsage.create({
+      data: { tenantId: t0.tenantId, key: 'max_users', used: 9, limit: 25 },
+    });
+    try {
+      const json = await cli(['--json', '--tenant-id', t0.tenantId]);
+      expect(JSON.parse(json.stdout).overLimits).toMatchObject([
+        { tenantId: t0.tenantId, key: 'max_users', used: 9, limit: 6, overLimit: true, allowed: false },
+      ]);
+      expect((await cli(['--tenant-id', t0.tenantId])).stdout).toContain(
+        `over limit: tenant ${t0.tenantId} max_users 9 used of 6 (block_new)`,
+      );
+    } finally {
+      await env.prisma.tenantLimitUsage.deleteMany({ where: { tenantId: t0.tenantId } });
+    }
   });
 
   it('--fix corrects the drift, exits 0, and audits with actor cli', async () => {

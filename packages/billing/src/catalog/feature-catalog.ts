@@ -1,3 +1,4 @@
+import { graceDaysOf } from '../core/index.js';
 import { usageRulesIssues, usageRulesOf } from '../core/usage.js';
 import { ValidationError } from '../errors.js';
 import type { CombineRule, FeatureCatalog, FeatureDefinition, OverLimitPolicy } from '../types.js';
@@ -53,10 +54,7 @@ export function combineProblem(type: unknown, rule: unknown): string | null {
 }
 
 /** The days of a `grace:<days>` policy, or null for the other policies. */
-export function overLimitGraceDays(policy: OverLimitPolicy | undefined): number | null {
-  const match = /^grace:([0-9]{1,3})$/.exec(policy ?? '');
-  return match ? Number(match[1]) : null;
-}
+export const overLimitGraceDays = (policy: OverLimitPolicy | undefined): number | null => graceDaysOf(policy);
 
 /** Why `policy` is not an over-limit policy for a key of `type`, or null. */
 export function overLimitProblem(type: unknown, policy: unknown): string | null {

@@ -23,6 +23,8 @@ import {
   type ReconcileResult,
   type TenantDrift,
 } from '../reconcile/index.js';
+import { databaseCatalog } from '../catalog/registry.js';
+import { listOverLimits, type OverLimitEntry } from '../features/over-limit.js';
 
 export { EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE };
 /** Drift left over (check only, or a fix that failed) or tenants that could not be checked. */
@@ -105,14 +107,27 @@ export async function runReconcileCli(argv: readonly string[], io: ReconcileCliI
         progress.finish();
       }
       const code = result.interrupted ? EXIT_INTERRUPTED : exitCodeOf(result);
+      // Informational: usage above a lowered limit is the catalog policy's business, not drift.
+      const overLimits = await listOverLimits(context.prisma, databaseCatalog(context.prisma), {
+        ...(options.tenantId !== undefined ? { tenantId: options.tenantId } : {}),
+      });
       if (options.json)
         io.stdout.write(
-          `${JSON.stringify({ options: { fix: options.fix, tenantId: options.tenantId ?? null, limit: options.limit ?? null }, exitCode: code, ...result }, null, 2)}\n`,
+          `${JSON.stringify({ options: { fix: options.fix, tenantId: options.tenantId ?? null, limit: options.limit ?? null }, exitCode: code, ...result, overLimits }, null, 2)}\n`,
         );
-      else io.stdout.write(textReport(options, result));
+      else io.stdout.write(textReport(options, result) + overLimitLines(overLimits));
       return code;
     },
   );
+}
+
+function overLimitLines(entries: OverLimitEntry[]): string {
+  return entries
+    .map(
+      (e) =>
+        `over limit: tenant ${e.tenantId} ${e.key} ${e.used} used of ${e.limit} (${e.policy ?? 'block_new'}${e.since ? `, since ${e.since.toISOString()}` : ''})\n`,
+    )
+    .join('');
 }
 
 export function exitCodeOf(result: ReconcileResult): number {

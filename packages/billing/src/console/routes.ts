@@ -17,6 +17,8 @@ import { parseProductMetadata } from '../metadata/index.js';
 import { reconcileTenants, type ReconcileResult } from '../reconcile/index.js';
 import { toState } from '../tenant-store/index.js';
 import type { CombineRule, FeatureMap, OverLimitPolicy } from '../types.js';
+import { databaseCatalog } from '../catalog/registry.js';
+import { listOverLimits } from '../features/over-limit.js';
 import { stripeIdSchema } from '../identifiers.js';
 import { listWebhookEvents, replayWebhookEvents, type ReplaySelection } from '../webhooks/index.js';
 import { field, fields, parseFeatureLines, parseFeatureValue, type FormBody } from './form.js';
@@ -428,7 +430,8 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
     } catch (e) {
       error = messageOf(e);
     }
-    return kit.send(reply, driftPage(kit.ctx(request), { report, error, fixedNow: null }));
+    const overLimits = await listOverLimits(prisma, databaseCatalog(prisma));
+    return kit.send(reply, driftPage(kit.ctx(request), { report, error, fixedNow: null, overLimits }));
   });
 
   app.post('/admin/drift/fix', async (request, reply) => {

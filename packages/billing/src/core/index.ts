@@ -88,3 +88,4 @@ export {
   type UsageReset,
   type UsageRules,
 } from './usage.js';
+export { DEFAULT_OVER_LIMIT_POLICY, decideLimit, graceDaysOf, type LimitDecision } from './over-limit.js';

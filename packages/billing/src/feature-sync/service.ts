@@ -6,6 +6,7 @@ import { databaseCatalog, isCatalogSource, type CatalogSource } from '../catalog
 import { featureReaderFor } from '../feature-cache/registry.js';
 import type { FeatureChecks } from '../feature-keys.js';
 import { createFeatureChecks } from '../features/checks.js';
+import { createOverLimitTracker } from '../features/over-limit.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import type { FeatureCatalog } from '../types.js';
 import { createPlanApplier, type ApplyPlanDefaultsOptions, type ApplyPlanResult } from './apply.js';
@@ -95,7 +96,7 @@ export function createFeatureSyncService(
     // Loaded now, before any caller's transaction could be waiting on it.
     source.current().catch(() => {});
   }
-  const checks = createFeatureChecks(reader);
+  const checks = createFeatureChecks(reader, createOverLimitTracker(prisma, source));
   const metrics = options.metrics ?? noopMetrics;
   const applier = createPlanApplier({ prisma, stripeSync, reader, catalog: fixed });
   const syncAll = createBulkSync({

@@ -22,6 +22,8 @@ import {
   unlinkStripeCustomer,
   type TenantManagementOptions,
 } from '../management/index.js';
+import { databaseCatalog } from '../catalog/registry.js';
+import { listOverLimits } from '../features/over-limit.js';
 import type { OverLimitPolicy } from '../types.js';
 import { authenticated, forbidden, requireAdmin, type AdminRouteDeps } from './admin-routes.js';
 import { canReadTenant } from '../http/auth.js';
@@ -96,6 +98,7 @@ const changeFeatureBody = z
       b.overLimit !== undefined,
     { message: 'give description, usage, combine or overLimit' },
   );
+const overLimitQuery = z.object({ tenantId: z.string().optional() }).strict();
 
 export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps) => {
   const { prisma } = deps;
@@ -188,6 +191,13 @@ export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, 
       entry = await setFeatureRules(prisma, key, rules, options);
     }
     return entry;
+  });
+
+  // Tenants whose reported usage is above their current limit (a downgrade), with each key's policy.
+  app.get('/api/admin/over-limits', async (request) => {
+    requireAdmin(request);
+    const { tenantId } = parseOrThrow(overLimitQuery, request.query ?? {}, 'query');
+    return { overLimits: await listOverLimits(prisma, databaseCatalog(prisma), { tenantId }) };
   });
 
   app.post('/api/admin/features/:key/deprecate', async (request) => {

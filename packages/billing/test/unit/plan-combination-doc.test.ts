@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createFeatureCatalog, DEFAULT_FEATURE_CATALOG } from '../../src/catalog/feature-catalog.js';
-import { ACCESS_GRANTING_STATUSES } from '../../src/core/index.js';
+import { ACCESS_GRANTING_STATUSES, decideLimit, graceDaysOf } from '../../src/core/index.js';
 import { MetadataError } from '../../src/errors.js';
 import {
   combineSubscriptions,
@@ -8,7 +8,7 @@ import {
   type ItemGrant,
   type SubscriptionGrants,
 } from '../../src/metadata/index.js';
-import type { CombineRule, FeatureCatalog, FeatureMap } from '../../src/types.js';
+import type { CombineRule, FeatureCatalog, FeatureMap, OverLimitPolicy } from '../../src/types.js';
 import { codeSpans, readDoc, tableAfter } from './doc-tables.js';
 import { plan } from './state-builder.js';
 
@@ -135,5 +135,47 @@ describe('combineSubscriptions: the plan item', () => {
       },
     ]);
     expect(combined?.plan.features).toEqual({ beta: true, max_users: 8 });
+  });
+});
+
+describe('docs/metadata.md "Over the limit after a downgrade"', () => {
+  const rows = tableAfter(doc, '### Over the limit after a downgrade').map(([policy, , allowed]) => ({
+    policy: codeSpans(policy!)[0] as OverLimitPolicy,
+    allowed: allowed!,
+  }));
+  const since = new Date('2026-11-01T00:00:00Z');
+  const day = (n: number) => new Date(since.getTime() + n * 86_400_000);
+
+  it('documents the three policies, block_new as the default', () => {
+    expect(rows.map((r) => r.policy.replace(/:\d+$/, ''))).toEqual(['block_new', 'grace', 'allow']);
+    expect(decideLimit({ limit: 10, used: 12, since, now: since }).policy).toBe('block_new');
+  });
+
+  it.each(rows)('$policy: one more allowed $allowed', ({ policy, allowed }) => {
+    const at = (now: Date) => decideLimit({ limit: 10, used: 12, policy, since, now });
+    expect(at(day(1))).toMatchObject({ overLimit: true, since, policy, limit: 10, remaining: 0 });
+    const days = graceDaysOf(policy);
+    if (allowed === 'no') expect([at(day(0)).allowed, at(day(400)).allowed]).toEqual([false, false]);
+    if (allowed === 'yes') expect([at(day(0)).allowed, at(day(400)).allowed]).toEqual([true, true]);
+    if (allowed.startsWith('yes, until day')) {
+      expect(days).toBe(Number(/day (\d+)/.exec(allowed)![1]));
+      expect(at(day(days! - 1))).toMatchObject({ allowed: true, graceEndsAt: day(days!) });
+      expect(at(day(days!)).allowed).toBe(false);
+    }
+  });
+
+  it('at or under the limit the answer is as before: no over-limit fields, whatever the policy', () => {
+    for (const policy of rows.map((r) => r.policy)) {
+      expect(decideLimit({ limit: 10, used: 10, policy, since, now: since })).toEqual({
+        allowed: false,
+        limit: 10,
+        remaining: 0,
+      });
+      expect(decideLimit({ limit: 10, used: 3, policy, now: since })).toEqual({
+        allowed: true,
+        limit: 10,
+        remaining: 7,
+      });
+    }
   });
 });

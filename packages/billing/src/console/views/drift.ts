@@ -1,6 +1,7 @@
 import type { ReconcileResult, TenantDrift } from '../../reconcile/index.js';
 import { html } from '../html.js';
-import { csrfField, page, value, type PageContext } from './layout.js';
+import type { OverLimitEntry } from '../../features/over-limit.js';
+import { csrfField, page, value, when, type PageContext } from './layout.js';
 import { dataTable, figures } from './fragments.js';
 
 function driftDetails(d: TenantDrift) {
@@ -30,7 +31,12 @@ function driftDetails(d: TenantDrift) {
 
 export function driftPage(
   ctx: PageContext,
-  d: { report: ReconcileResult | null; error: string | null; fixedNow: ReconcileResult | null },
+  d: {
+    report: ReconcileResult | null;
+    error: string | null;
+    fixedNow: ReconcileResult | null;
+    overLimits?: OverLimitEntry[];
+  },
 ) {
   const r = d.report;
   return page(
@@ -113,6 +119,37 @@ export function driftPage(
             </ul>
           </details>`
         }`
-      }`,
+      }
+      ${d.overLimits && overLimitTable(d.overLimits)}`,
   );
+}
+
+/** Usage above a lowered limit: not drift (Stripe and the database agree), the catalog policy's business. */
+function overLimitTable(entries: OverLimitEntry[]) {
+  return html`<h2>Over the limit</h2>
+    <p>
+      Tenants whose reported usage (<code>checkLimit</code>) is above their current limit, and what each key's
+      over-limit policy lets them do.
+    </p>
+    ${
+      entries.length === 0
+        ? html`<p class="muted">No tenant is above a limit.</p>`
+        : dataTable({
+            columns: ['Tenant', 'Key', 'Used', 'Limit', 'Policy', 'Since', 'New ones'],
+            rows: entries.map(
+              (e) =>
+                html`<tr>
+                  <td><a href="/admin/tenants/${encodeURIComponent(e.tenantId)}">${e.tenantId}</a></td>
+                  <td><code>${e.key}</code></td>
+                  <td>${e.used}</td>
+                  <td>${e.limit}</td>
+                  <td><code>${e.policy ?? 'block_new'}</code></td>
+                  <td>${when(e.since)}</td>
+                  <td>
+                    ${e.allowed ? (e.graceEndsAt ? html`allowed until ${when(e.graceEndsAt)}` : 'allowed') : 'refused'}
+                  </td>
+                </tr>`,
+            ),
+          })
+    }`;
 }
