@@ -15,6 +15,7 @@ import { benchWebhooks } from './webhook.js';
  * Uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, embedded PGlite and memory otherwise.
  *   BENCH_TENANTS=1000,10000   tenant counts for the full-sync rows
  *   BENCH_STRIPE_LATENCY_MS=150 latency the emulator adds to each request during the syncs
+ *   BENCH_SYNC_ITEMS=1,2       items per subscription for the full-sync rows (default 1; 2 adds an add-on)
  *   BENCH_WEBHOOK_EVENTS=2000  events for the webhook row (BENCH_WEBHOOK_CONCURRENCY=16)
  *   BENCH_ONLY=sync,webhooks,lookups,cache,inbox,usage,explain,scale-lookups,openfeature   (explain: explainFeature p99 over 1,000 audit rows, issue 22; usage: track/check vs bare pg, issue 21;
  *                              openfeature: OFREP bulk c64 vs bare node:http, 304s, provider in process, change → event; needs
@@ -36,6 +37,10 @@ const only = new Set(
   (process.env.BENCH_ONLY ?? 'sync,webhooks,lookups,cache,inbox,usage,explain').split(','),
 );
 const stripeLatencyMs = Number(process.env.BENCH_STRIPE_LATENCY_MS ?? 150);
+const itemCounts = (process.env.BENCH_SYNC_ITEMS ?? '1')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const events = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 2000);
 const concurrency = Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 16);
 
@@ -48,7 +53,7 @@ console.log(
     `cache: ${process.env.REDIS_URL ? 'Redis (REDIS_URL)' : 'memory'}\n`,
 );
 const rows: BenchRow[] = [];
-if (only.has('sync')) rows.push(...(await benchSync({ tenantCounts, stripeLatencyMs })));
+if (only.has('sync')) rows.push(...(await benchSync({ tenantCounts, stripeLatencyMs, itemCounts })));
 if (only.has('webhooks')) rows.push(...(await benchWebhooks({ events, concurrency })));
 if (only.has('lookups')) rows.push(...(await benchLookups()));
 if (only.has('cache')) rows.push(...(await benchCache()));

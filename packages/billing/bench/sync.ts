@@ -22,6 +22,11 @@ export interface SyncBenchOptions {
   stripeLatencyMs?: number;
   /** The client-side Stripe budget (default 25 requests/second, the library's default). */
   requestsPerSecond?: number;
+  /**
+   * Items per subscription, one run each (default [1]): 2 adds an add-on item (`addon=true`,
+   * `max_projects` 5 per unit, quantity 3) to every subscription, so every plan is a combination.
+   */
+  itemCounts?: number[];
 }
 
 /**
@@ -34,102 +39,132 @@ export async function benchSync({
   tenantCounts = [1000, 10000],
   stripeLatencyMs = 150,
   requestsPerSecond = 25,
+  itemCounts = [1],
 }: SyncBenchOptions = {}): Promise<BenchRow[]> {
   const rows: BenchRow[] = [await benchWalkSimulated({ latencyMs: stripeLatencyMs, requestsPerSecond })];
-  for (const tenants of tenantCounts) {
-    const emu = await startEmulatorProcess();
-    const db = await createIsolatedDatabase();
+  for (const items of itemCounts)
+    for (const tenants of tenantCounts)
+      rows.push(...(await benchSyncOf(tenants, items, { stripeLatencyMs, requestsPerSecond })));
+  return rows;
+}
+
+/** One size of the full sync (see benchSync); rows are named `sync N` or `sync N (K items)`. */
+async function benchSyncOf(
+  tenants: number,
+  items: number,
+  { stripeLatencyMs, requestsPerSecond }: { stripeLatencyMs: number; requestsPerSecond: number },
+): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const label = items === 1 ? `sync ${tenants}` : `sync ${tenants} (${items} items)`;
+  const emu = await startEmulatorProcess();
+  const db = await createIsolatedDatabase();
+  try {
+    const stripe = new Stripe(emu.apiKey, { ...emu.stripeClientConfig(), maxNetworkRetries: 2 });
+    const seedStart = performance.now();
+    const plans = await seedPlans(stripe);
+    const addon = items > 1 ? await seedAddon(stripe) : null;
+    const seeded = await seedTenantsWithSubscriptions(stripe, db.prisma, tenants, {
+      plans,
+      prefix: 'bench',
+      concurrency: 16,
+      ...(addon ? { extraItemsFor: () => [{ price: addon, quantity: 3 }] } : {}),
+    });
+    rows.push({
+      benchmark: `${label}: seed (SDK, 16 parallel, no latency)`,
+      wallMs: Math.round(performance.now() - seedStart),
+      stripeRequests: (await emu.requestCounts()).total ?? 0,
+    });
+
+    await emu.injectLatency(stripeLatencyMs);
+    const stripeSync = createStripeSyncService(stripe, { requestsPerSecond });
+    // As the context builds it: the batch statements through the pg pool behind Prisma.
+    const sync = createFeatureSyncService(db.prisma, stripeSync, {
+      pool: db.pool,
+      cache: createMemoryCache({ maxEntries: tenants * 2 }),
+    });
+    let firstWriteMs = 0;
+    for (const phase of ['first sync', 'second sync (no changes)'] as const) {
+      await emu.resetRequestCounts();
+      const queriesBefore = db.stats.queries;
+      const started = performance.now();
+      const { result, peakRssMiB } = await withPeakMemory(() =>
+        sync.syncAllTenantsFromStripe({ keepResults: false }),
+      );
+      const wallMs = performance.now() - started;
+      const counts = await emu.requestCounts();
+      const { stripeMs } = result.summary;
+      const writeMs = wallMs - stripeMs;
+      const pages = counts.total ?? 0;
+      // The Stripe budget alone needs pages ÷ budget; the target allows 1.5× that plus the writes.
+      const budgetMs = (pages / requestsPerSecond) * 1000;
+      const limitMs = 1.5 * budgetMs + writeMs;
+      if (phase === 'first sync') firstWriteMs = writeMs;
+      rows.push({
+        benchmark: `${label}: ${phase}, ${stripeLatencyMs} ms Stripe latency, ${requestsPerSecond} req/s`,
+        wallMs: Math.round(wallMs),
+        stripeRequests: pages,
+        byEndpoint: formatCounts(counts),
+        dbRoundTrips: db.stats.queries - queriesBefore,
+        peakRssMiB,
+        updated: result.summary.updated,
+        unchanged: result.summary.unchanged,
+        failed: result.summary.failed.length,
+        detail:
+          `Stripe walk ${stripeMs} ms (pages ÷ budget = ${Math.round(budgetMs)} ms), write phase ${Math.round(writeMs)} ms` +
+          `; whole sync ${ratio(wallMs - writeMs, budgetMs)} of pages ÷ budget`,
+        target: verdict(
+          wallMs <= limitMs,
+          `whole ≤ 1.5 × pages ÷ budget + writes = ${Math.round(limitMs)} ms`,
+        ),
+      });
+    }
+
+    // The baseline: the very rows the first sync wrote, replayed by bare pg into a fresh schema.
+    const written = await readSyncedRows(db);
+    const baseDb = await createIsolatedDatabase({ poolMax: 1, readPoolMax: 1 });
+    const pool = rawPool(baseDb, 3);
     try {
-      const stripe = new Stripe(emu.apiKey, { ...emu.stripeClientConfig(), maxNetworkRetries: 2 });
-      const seedStart = performance.now();
-      const plans = await seedPlans(stripe);
-      const seeded = await seedTenantsWithSubscriptions(stripe, db.prisma, tenants, {
-        plans,
-        prefix: 'bench',
-        concurrency: 16,
+      await insertTenants(
+        pool,
+        seeded.map((t) => t.tenantId),
+      );
+      const base = await rawBatchedUpsert(pool, written, { chunk: 500, concurrency: 3 });
+      rows.push({
+        benchmark: `${label}: raw-SQL baseline (pg, unnest upsert + audit, 500/statement, 3 in flight)`,
+        wallMs: Math.round(base.wallMs),
+        dbRoundTrips: base.statements,
+        detail: `${written.length} rows`,
       });
       rows.push({
-        benchmark: `sync ${tenants}: seed (SDK, 16 parallel, no latency)`,
-        wallMs: Math.round(performance.now() - seedStart),
-        stripeRequests: (await emu.requestCounts()).total ?? 0,
+        benchmark: `${label}: first sync's write phase vs raw-SQL baseline`,
+        wallMs: Math.round(firstWriteMs),
+        vsBaseline: ratio(firstWriteMs, base.wallMs),
+        target: verdict(firstWriteMs <= 2 * base.wallMs, '≤ 2× baseline'),
       });
-
-      await emu.injectLatency(stripeLatencyMs);
-      const stripeSync = createStripeSyncService(stripe, { requestsPerSecond });
-      // As the context builds it: the batch statements through the pg pool behind Prisma.
-      const sync = createFeatureSyncService(db.prisma, stripeSync, {
-        pool: db.pool,
-        cache: createMemoryCache({ maxEntries: tenants * 2 }),
-      });
-      let firstWriteMs = 0;
-      for (const phase of ['first sync', 'second sync (no changes)'] as const) {
-        await emu.resetRequestCounts();
-        const queriesBefore = db.stats.queries;
-        const started = performance.now();
-        const { result, peakRssMiB } = await withPeakMemory(() =>
-          sync.syncAllTenantsFromStripe({ keepResults: false }),
-        );
-        const wallMs = performance.now() - started;
-        const counts = await emu.requestCounts();
-        const { stripeMs } = result.summary;
-        const writeMs = wallMs - stripeMs;
-        const pages = counts.total ?? 0;
-        // The Stripe budget alone needs pages ÷ budget; the target allows 1.5× that plus the writes.
-        const budgetMs = (pages / requestsPerSecond) * 1000;
-        const limitMs = 1.5 * budgetMs + writeMs;
-        if (phase === 'first sync') firstWriteMs = writeMs;
-        rows.push({
-          benchmark: `sync ${tenants}: ${phase}, ${stripeLatencyMs} ms Stripe latency, ${requestsPerSecond} req/s`,
-          wallMs: Math.round(wallMs),
-          stripeRequests: pages,
-          byEndpoint: formatCounts(counts),
-          dbRoundTrips: db.stats.queries - queriesBefore,
-          peakRssMiB,
-          updated: result.summary.updated,
-          unchanged: result.summary.unchanged,
-          failed: result.summary.failed.length,
-          detail:
-            `Stripe walk ${stripeMs} ms (pages ÷ budget = ${Math.round(budgetMs)} ms), write phase ${Math.round(writeMs)} ms` +
-            `; whole sync ${ratio(wallMs - writeMs, budgetMs)} of pages ÷ budget`,
-          target: verdict(
-            wallMs <= limitMs,
-            `whole ≤ 1.5 × pages ÷ budget + writes = ${Math.round(limitMs)} ms`,
-          ),
-        });
-      }
-
-      // The baseline: the very rows the first sync wrote, replayed by bare pg into a fresh schema.
-      const written = await readSyncedRows(db);
-      const baseDb = await createIsolatedDatabase({ poolMax: 1, readPoolMax: 1 });
-      const pool = rawPool(baseDb, 3);
-      try {
-        await insertTenants(
-          pool,
-          seeded.map((t) => t.tenantId),
-        );
-        const base = await rawBatchedUpsert(pool, written, { chunk: 500, concurrency: 3 });
-        rows.push({
-          benchmark: `sync ${tenants}: raw-SQL baseline (pg, unnest upsert + audit, 500/statement, 3 in flight)`,
-          wallMs: Math.round(base.wallMs),
-          dbRoundTrips: base.statements,
-          detail: `${written.length} rows`,
-        });
-        rows.push({
-          benchmark: `sync ${tenants}: first sync's write phase vs raw-SQL baseline`,
-          wallMs: Math.round(firstWriteMs),
-          vsBaseline: ratio(firstWriteMs, base.wallMs),
-          target: verdict(firstWriteMs <= 2 * base.wallMs, '≤ 2× baseline'),
-        });
-      } finally {
-        await pool.end();
-        await baseDb.close();
-      }
     } finally {
-      await db.close();
-      await emu.close();
+      await pool.end();
+      await baseDb.close();
     }
+  } finally {
+    await db.close();
+    await emu.close();
   }
   return rows;
+}
+
+/** An add-on every bench subscription can carry: 5 projects per unit. */
+async function seedAddon(stripe: Stripe): Promise<string> {
+  const product = await stripe.products.create({
+    name: 'Five projects',
+    metadata: { addon: 'true', featuresJson: '{"max_projects":5}' },
+  });
+  const price = await stripe.prices.create({
+    product: product.id,
+    currency: 'usd',
+    unit_amount: 500,
+    recurring: { interval: 'month' },
+  });
+  return price.id;
 }
 
 /**

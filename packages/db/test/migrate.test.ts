@@ -25,6 +25,7 @@ describe('migrations', () => {
       'feature_catalog_audit_logs',
       'processed_stripe_events',
       'tenant_feature_configs',
+      'tenant_limit_usage',
       'tenants',
       'usage_alerts',
       'usage_counters',

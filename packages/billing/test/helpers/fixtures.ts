@@ -140,6 +140,8 @@ export interface SeedTenantsOptions {
   link?: 'column' | 'metadata';
   /** Parallel SDK calls (default 16). */
   concurrency?: number;
+  /** More items on tenant i's subscription after its plan (add-ons, seats). */
+  extraItemsFor?: (index: number) => { price: string; quantity?: number }[];
 }
 
 /** Tenants in the database, each with a Stripe customer (metadata.tenantId) and an active subscription. */
@@ -168,7 +170,7 @@ export async function seedTenantsWithSubscriptions(
     const priceId = priceFor(i);
     const subscription = await stripe.subscriptions.create({
       customer: customer.id,
-      items: [{ price: priceId }],
+      items: [{ price: priceId }, ...(options.extraItemsFor?.(i) ?? [])],
       metadata: { tenantId },
     });
     return { tenantId, customerId: customer.id, subscriptionId: subscription.id, priceId };
