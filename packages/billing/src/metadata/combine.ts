@@ -62,21 +62,21 @@ export function combineRuleOf(catalog: FeatureCatalog | undefined, key: string):
 }
 
 /**
- * Several feature maps as one: a boolean is on when any map turns it on; numbers combine by their
- * key's rule (`max` or `sum`, capped at MAX_FEATURE_NUMBER). Without a catalog a key's type is the
- * one its first value has; a value of the other type for that key is ignored.
+ * Several feature maps as one: `true` wins (a boolean turned on; on a metered number key, unlimited),
+ * `false` only stands when nothing else grants the key, and numbers combine by their key's rule
+ * (`max` or `sum`, capped at MAX_FEATURE_NUMBER).
  */
 export function combineFeatureMaps(maps: readonly FeatureMap[], catalog?: FeatureCatalog): FeatureMap {
   const out = new Map<string, FeatureValue>();
   for (const map of maps) {
     for (const [key, value] of Object.entries(map)) {
       const seen = out.get(key);
-      if (seen === undefined) out.set(key, value);
-      else if (typeof seen !== typeof value) continue;
-      else if (typeof value === 'boolean') out.set(key, seen === true || value);
+      if (seen === undefined || seen === false) out.set(key, value);
+      else if (seen === true || value === false) continue;
+      else if (value === true) out.set(key, true);
       else if (combineRuleOf(catalog, key) === 'sum')
-        out.set(key, Math.min((seen as number) + value, MAX_FEATURE_NUMBER));
-      else out.set(key, Math.max(seen as number, value));
+        out.set(key, Math.min(seen + value, MAX_FEATURE_NUMBER));
+      else out.set(key, Math.max(seen, value));
     }
   }
   return toFeatureMap(out);

@@ -124,7 +124,7 @@ describe('combineSubscriptions: the plan item', () => {
     expect(combineSubscriptions([])).toBeNull();
   });
 
-  it('without a catalog, a key takes the type of the plan item and numbers keep the highest', () => {
+  it('true wins over numbers (a metered key granted unlimited); without a catalog numbers keep the highest', () => {
     const combined = combineSubscriptions([
       {
         status: 'active',
