@@ -74,6 +74,7 @@ describe('read pool', () => {
       id: 'initech',
       stripeCustomerId: 'cus_initech',
       state: null,
+      readTicket: 0n,
     });
     expect(await readTenantWithFeatures(db.readPrisma, 'nobody')).toBeNull();
   });

@@ -6,11 +6,14 @@ import { useFeatureSyncEnv } from './helpers/use-env.js';
 /**
  * The bulk sync walks Stripe page by page and writes batches while the walk goes on: results come
  * before the last page, the run can keep none of them in memory, and a customer whose better
- * subscription sits on a later page than its first one ends as one pass would leave it, counted once.
+ * subscription sits on a later page than its first one ends as one pass would leave it, counted once;
+ * so does one whose two granting subscriptions (a plan, an add-on bought later) sit pages apart.
  */
 const { env, plans, sync } = await useFeatureSyncEnv({ batchSize: 100, concurrency: 2 });
 let seeded: SeededTenant[];
 const split = { tenantId: 'split_tenant', customerId: '' };
+const addonLater = { tenantId: 'split_addon_tenant', customerId: '' };
+const addonFirst = { tenantId: 'split_addon_first_tenant', customerId: '' };
 
 beforeAll(async () => {
   // Oldest: the split customer's active subscription; newest: its canceled one. A newest-first walk
@@ -19,7 +22,31 @@ beforeAll(async () => {
   split.customerId = customer.id;
   await createTenant(env.prisma, split.tenantId, customer.id);
   await env.stripe.subscriptions.create({ customer: customer.id, items: [{ price: plans.pro.price.id }] });
+  // Oldest: a pro subscription; newest: a second one holding only an add-on. Both grant access and
+  // combine, though the walk meets the add-on pages before the plan.
+  const buyer = await env.stripe.customers.create({ name: 'Add-on later' });
+  addonLater.customerId = buyer.id;
+  await createTenant(env.prisma, addonLater.tenantId, buyer.id);
+  await env.stripe.subscriptions.create({ customer: buyer.id, items: [{ price: plans.pro.price.id }] });
+  const addon = await env.stripe.products.create({
+    name: 'SSO add-on',
+    metadata: { addon: 'true', features: 'sso' },
+  });
+  const addonPrice = await env.stripe.prices.create({
+    product: addon.id,
+    currency: 'usd',
+    unit_amount: 500,
+    recurring: { interval: 'month' },
+  });
+  // The other way round: the add-on subscription oldest, the plan newest, so the walk hands the
+  // plan out alone first, then meets the add-on and reads the customer whole.
+  const early = await env.stripe.customers.create({ name: 'Add-on first' });
+  addonFirst.customerId = early.id;
+  await createTenant(env.prisma, addonFirst.tenantId, early.id);
+  await env.stripe.subscriptions.create({ customer: early.id, items: [{ price: addonPrice.id }] });
   seeded = await seedTenantsWithSubscriptions(env.stripe, env.prisma, 450, { plans, prefix: 'stream' });
+  await env.stripe.subscriptions.create({ customer: early.id, items: [{ price: plans.pro.price.id }] });
+  await env.stripe.subscriptions.create({ customer: buyer.id, items: [{ price: addonPrice.id }] });
   const later = await env.stripe.subscriptions.create({
     customer: customer.id,
     items: [{ price: plans.enterprise.price.id }],
@@ -47,11 +74,12 @@ describe('streaming bulk sync', () => {
 
     expect(results).toEqual([]);
     expect(firstResultAt[0]).toBeLessThan(summary.stripeMs);
-    // 450 seeded + the split customer, each counted once, though the split one was reported twice.
-    expect(summary.processed).toBe(451);
-    expect(summary.updated).toBe(451);
-    expect(calls).toBe(452);
-    expect(streamed.size).toBe(451);
+    // 450 seeded + the three split customers, each counted once, though the canceled-first one and
+    // the plan-first one were reported twice (the add-on-first one was read whole before its first).
+    expect(summary.processed).toBe(453);
+    expect(summary.updated).toBe(453);
+    expect(calls).toBe(455);
+    expect(streamed.size).toBe(453);
     expect(streamed.get(split.customerId)).toMatchObject({
       tenantId: split.tenantId,
       success: true,
@@ -60,18 +88,27 @@ describe('streaming bulk sync', () => {
     const config = await env.prisma.tenantFeatureConfig.findUnique({ where: { tenantId: split.tenantId } });
     expect(config?.stripePriceId).toBe(plans.pro.price.id);
     expect(config?.accessActive).toBe(true);
+    for (const { tenantId } of [addonLater, addonFirst]) {
+      const combined = await env.prisma.tenantFeatureConfig.findUnique({ where: { tenantId } });
+      expect(combined).toMatchObject({ stripePriceId: plans.pro.price.id, accessActive: true });
+      expect(combined?.features).toEqual({ ...plans.pro.fixture.features, sso: true });
+    }
     const written = await env.prisma.tenantFeatureConfig.count({
       where: { tenantId: { in: seeded.map((t) => t.tenantId) } },
     });
     expect(written).toBe(450);
   });
 
-  it('a second run keeps the results by default, in walk order, every tenant up to date', async () => {
+  it('a second run keeps the results by default, in walk order; all up to date but the plan-first customer', async () => {
     const { results, summary } = await sync.syncAllTenantsFromStripe();
-    expect(summary.updated).toBe(0);
-    expect(summary.unchanged).toBe(451);
-    expect(results).toHaveLength(451);
-    expect(new Set(results.map((r) => r.customerId)).size).toBe(451);
-    expect(results.every((r) => r.reason === 'up_to_date')).toBe(true);
+    // Known limit: the plan-first customer is written without its add-on when its plan's page comes,
+    // and back with it when the add-on's page does (one walk cannot know a later page holds more).
+    expect(summary.updated).toBe(1);
+    expect(summary.unchanged).toBe(452);
+    expect(results).toHaveLength(453);
+    expect(new Set(results.map((r) => r.customerId)).size).toBe(453);
+    const moved = results.filter((r) => r.reason !== 'up_to_date');
+    expect(moved).toMatchObject([{ tenantId: addonFirst.tenantId, success: true }]);
+    expect(moved[0]!.after).toEqual({ ...plans.pro.fixture.features, sso: true });
   });
 });

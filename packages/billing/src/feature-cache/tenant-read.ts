@@ -8,6 +8,8 @@ export interface TenantWithFeatures {
   stripeCustomerId: string | null;
   /** Null when the tenant has no feature config row yet. */
   state: TenantFeatureState | null;
+  /** The config row's read ticket (0 without a row): the newest Stripe read its state reflects. */
+  readTicket: bigint;
 }
 
 /**
@@ -37,8 +39,8 @@ export async function readTenantsWithFeatures(
   sql: RunSql,
   where: { ids: string[]; customerIds: string[] },
 ): Promise<TenantWithFeatures[]> {
-  const rows = await sql<{ id: string; customer: string | null; config: unknown }>(
-    `SELECT t.id, t.stripe_customer_id AS customer, row_to_json(c) AS config
+  const rows = await sql<{ id: string; customer: string | null; config: unknown; ticket: string | null }>(
+    `SELECT t.id, t.stripe_customer_id AS customer, row_to_json(c) AS config, c.read_ticket::text AS ticket
        FROM tenants t LEFT JOIN tenant_feature_configs c ON c.tenant_id = t.id
       WHERE t.id = ANY($1::text[]) OR t.stripe_customer_id = ANY($2::text[])`,
     [where.ids, where.customerIds],
@@ -47,5 +49,6 @@ export async function readTenantsWithFeatures(
     id: row.id,
     stripeCustomerId: row.customer,
     state: row.config ? stateFromJson(row.config) : null,
+    readTicket: BigInt(row.ticket ?? 0),
   }));
 }

@@ -104,6 +104,7 @@ interface LoadedTenant {
   id: string;
   stripeCustomerId: string | null;
   state: TenantFeatureState | null;
+  readTicket: bigint;
 }
 
 /** Tenants per loading statement (array parameters: the size bounds the statement, not the bind count). */
@@ -253,7 +254,7 @@ export function createBulkSync(deps: {
       const decided = decideItem(
         item,
         tenant,
-        { force, mergeStrategy, observedAt },
+        { force, mergeStrategy, observedAt, readTicket },
         link && !dryRun ? 'write' : 'skip',
       );
       if (decided.result) return finish(index, { ...base, tenantId: tenant.id, ...decided.result });
@@ -299,7 +300,7 @@ export function createBulkSync(deps: {
   function decideItem(
     item: WorkItem,
     tenant: LoadedTenant,
-    change: { force: boolean; mergeStrategy: MergeStrategy; observedAt: Date },
+    change: { force: boolean; mergeStrategy: MergeStrategy; observedAt: Date; readTicket?: bigint },
     mode: 'skip' | 'write',
   ): {
     result?: Omit<SyncResult, 'tenantId' | 'customerId' | 'planId' | 'changed'> & { changed?: boolean };
@@ -326,10 +327,19 @@ export function createBulkSync(deps: {
       if (!(error instanceof BillingError)) throw error;
       return { result: { success: false, reason: error.code, error: error.message } };
     }
-    const changeOptions = { ...change, subscription: item.subscription ?? undefined };
+    const { readTicket, ...rest } = change;
+    const changeOptions = { ...rest, subscription: item.subscription ?? undefined };
     const decide = (current: TenantFeatureState | null) =>
       decidePlanChange(current, tenant.id, plan, changeOptions);
-    const decision = decide(tenant.state);
+    // A customer handed out again (a later page completed its picture) finds the row this run wrote
+    // for it: still at the run's ticket, no writer with a newer Stripe read has been there (each
+    // raises the ticket to its own), so the newer picture replaces the run's own earlier one. A
+    // re-decision after a conflict (`decide`) keeps the check: someone else wrote meanwhile.
+    const ownEarlierWrite =
+      item.supersedes === true && readTicket !== undefined && tenant.readTicket === readTicket;
+    const decision = ownEarlierWrite
+      ? decidePlanChange(tenant.state, tenant.id, plan, { ...changeOptions, observedAt: undefined })
+      : decide(tenant.state);
     if ('skip' in decision && mode === 'skip') {
       const before = tenant.state?.features ?? null;
       const ok = decision.skip === 'up_to_date';

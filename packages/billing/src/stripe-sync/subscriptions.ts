@@ -183,6 +183,8 @@ interface Combined {
   subscription: Stripe.Subscription;
   item: Stripe.SubscriptionItem;
   plan: StripePlanDefaults;
+  /** The plan item is an add-on: no granting subscription holds a plan. */
+  addonOnly: boolean;
 }
 
 export function createSubscriptionReader(
@@ -247,7 +249,8 @@ export function createSubscriptionReader(
     const combined = combineSubscriptions(grants, await featureCatalogOf(catalog));
     if (!combined) return null;
     const { subscription, items } = priced[combined.subscription]!;
-    return { subscription, item: items[combined.item]!, plan: combined.plan };
+    const addonOnly = grants[combined.subscription]!.items[combined.item]!.addon;
+    return { subscription, item: items[combined.item]!, plan: combined.plan, addonOnly };
   }
 
   /** A customer's subscriptions, ranked: the access-granting ones and the best of all. */
@@ -298,7 +301,11 @@ export function createSubscriptionReader(
    * One entry per customer: its granting subscriptions combined into one plan (or, when none
    * grants access, the best of the rest), products fetched in bulk and items resolved once per price.
    */
-  async function toEntries(byCustomer: Map<string, CustomerGroup>): Promise<CustomerSubscriptionEntry[]> {
+  async function toEntries(
+    byCustomer: Map<string, CustomerGroup>,
+    /** Gets the customers whose granting subscriptions hold only add-ons. */
+    addonOnly?: Set<string>,
+  ): Promise<CustomerSubscriptionEntry[]> {
     // Per customer: the granting subscriptions (which combine), or else the best of the rest.
     const chosen = new Map<string, { contributing: Stripe.Subscription[]; grantsAccess: boolean }>();
     for (const [customerId, group] of byCustomer) {
@@ -335,6 +342,7 @@ export function createSubscriptionReader(
         error = caught;
       }
       const subscription = combined?.subscription ?? contributing[0]!;
+      if (granting && combined?.addonOnly) addonOnly?.add(customerId);
       entries.push({
         customer: customer as Stripe.Customer,
         subscription,
@@ -405,7 +413,10 @@ export function createSubscriptionReader(
      * when a later page holds a better-ranked subscription, or a second granting one: granting
      * subscriptions combine, so then the customer's subscriptions are read again whole (one list
      * call, rare: several granting subscriptions created far apart) and later pages leave it be.
-     * Remembering who was handed out costs one small record per customer for the run.
+     * A customer whose granting subscriptions on a page hold only add-ons (an add-on bought after
+     * the plan, met first by a newest-first walk) is read whole before it is handed out at all, so
+     * its plan is not written without the base for a moment. Remembering who was handed out costs
+     * one small record per customer for the run.
      */
     async forEachCustomerPage(onEntries: (entries: CustomerSubscriptionEntry[]) => Promise<void>) {
       const seen = new Map<string, { best: Ranked; granting: boolean; whole: boolean }>();
@@ -450,7 +461,21 @@ export function createSubscriptionReader(
             }),
           );
           if (groups.size === 0) return;
-          const entries = await toEntries(groups);
+          const addonOnly = new Set<string>();
+          let entries = await toEntries(groups, addonOnly);
+          const incomplete = [...addonOnly].filter((id) => !seen.get(id)!.whole);
+          if (incomplete.length > 0) {
+            const whole = new Map<string, CustomerGroup>();
+            await Promise.all(
+              incomplete.map(async (customerId) => {
+                seen.get(customerId)!.whole = true;
+                const { customer } = groups.get(customerId)!;
+                whole.set(customerId, { customer, subscriptions: await listOfCustomer(customerId) });
+              }),
+            );
+            const replaced = new Map((await toEntries(whole)).map((e) => [e.customer.id, e]));
+            entries = entries.map((e) => replaced.get(e.customer.id) ?? e);
+          }
           for (const entry of entries) if (superseding.has(entry.customer.id)) entry.supersedes = true;
           await onEntries(entries);
         },
