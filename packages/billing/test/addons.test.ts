@@ -345,5 +345,11 @@ describe('over the limit after a downgrade (one key per policy)', () => {
       'max_scrapers',
       'max_users',
     ]);
+    // A key granted unlimited (`true`, as a metered number key may be) has no limit to be above.
+    await env.prisma.$executeRaw`UPDATE tenant_feature_configs
+      SET features = jsonb_set(features, '{max_scrapers}', 'true') WHERE tenant_id = ${tenantId}`;
+    expect((await listOverLimits(env.prisma, undefined, { tenantId })).map((e) => e.key)).toEqual([
+      'max_users',
+    ]);
   });
 });

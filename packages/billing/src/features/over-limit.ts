@@ -117,7 +117,10 @@ export interface OverLimitEntry extends LimitDecision {
   reportedAt: Date;
 }
 
-/** Every stored usage above the tenant's current limit (the effective features), by tenant and key. */
+/**
+ * Every stored usage above the tenant's current limit (the effective features), by tenant and key.
+ * An absent key is a limit of 0; a key granted `true` (unlimited) is never listed.
+ */
 export async function listOverLimits(
   prisma: PrismaClient,
   catalog: FeatureCatalog | CatalogSource | undefined,
@@ -131,6 +134,8 @@ export async function listOverLimits(
              AS "limit"
     FROM tenant_limit_usage u JOIN tenant_feature_configs c ON c.tenant_id = u.tenant_id
     WHERE (${options.tenantId ?? null}::text IS NULL OR u.tenant_id = ${options.tenantId ?? null}::text)
+      -- Granted unlimited (true on a metered number key, issue 21): no limit to be above.
+      AND c.features -> u.key IS DISTINCT FROM 'true'::jsonb
       AND u.used > CASE WHEN jsonb_typeof(c.features -> u.key) = 'number'
                         THEN (c.features ->> u.key)::float8 ELSE 0 END
     ORDER BY u.tenant_id, u.key`;
