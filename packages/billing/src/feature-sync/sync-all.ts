@@ -124,6 +124,9 @@ export function createBulkSync(deps: {
 }) {
   const { prisma, stripeSync, reader } = deps;
   const sql = deps.sql ?? sqlThroughPrisma(prisma);
+  // Plans already checked against the (fixed) catalog: the reader hands the customers of one plan
+  // and add-ons the same plan object, so a walk checks each once rather than once per tenant.
+  const validPlans = new WeakSet<StripePlanDefaults>();
 
   async function loadTenants(where: { ids: string[]; customerIds: string[] }): Promise<LoadedTenant[]> {
     const out: LoadedTenant[] = [];
@@ -322,7 +325,10 @@ export function createBulkSync(deps: {
     if (!item.grantsAccess) return { result: { success: false, reason: 'no_active_subscription' } };
     const plan = item.plan;
     try {
-      checkPlanAgainstCatalog(plan, deps.catalog);
+      if (!validPlans.has(plan)) {
+        checkPlanAgainstCatalog(plan, deps.catalog);
+        validPlans.add(plan);
+      }
     } catch (error) {
       if (!(error instanceof BillingError)) throw error;
       return { result: { success: false, reason: error.code, error: error.message } };

@@ -5,6 +5,7 @@ import { BillingError, PlanNotFoundError } from '../errors.js';
 import { isCatalogSource, type PlanCatalog } from '../catalog/registry.js';
 import type { FeatureCatalog } from '../types.js';
 import type { StripeCall } from './client.js';
+import { createTtlCache } from '../cache/lru.js';
 import { listByCreatedRanges } from './created-ranges.js';
 import {
   forEachPage,
@@ -178,6 +179,15 @@ async function featureCatalogOf(catalog: PlanCatalog): Promise<FeatureCatalog | 
 
 type ResolvedItem = Omit<ItemGrant<StripePlanDefaults>, 'quantity'>;
 
+/** A cache the reader's memos can live in: a Map, or a bounded LRU for a walk. */
+interface Memo<V> {
+  get(key: string): V | undefined;
+  set(key: string, value: V): unknown;
+}
+
+/** A combination by position: the plan item's subscription and item index, the combined plan. */
+type Shape = { subscription: number; item: number; plan: StripePlanDefaults; addonOnly: boolean } | null;
+
 /** A granting subscription, the plan item among its subscriptions, and their combined plan. */
 interface Combined {
   subscription: Stripe.Subscription;
@@ -196,11 +206,13 @@ export function createSubscriptionReader(
   listConcurrency = 1,
 ) {
   /**
-   * Resolves items to grants, once per price for the life of the returned function (a bulk walk
-   * meets the same few prices on thousands of subscriptions).
+   * Resolves items to grants, once per price in `byPrice` (a bulk walk meets the same few prices on
+   * thousands of subscriptions: it passes one for the whole walk).
    */
-  function itemResolver(known: ReadonlyMap<string, StoredProduct>) {
-    const byPrice = new Map<string, Promise<ResolvedItem>>();
+  function itemResolver(
+    known: ReadonlyMap<string, StoredProduct>,
+    byPrice: Memo<Promise<ResolvedItem>> = new Map(),
+  ) {
     const resolve = async (price: Stripe.Price): Promise<ResolvedItem> => {
       const plan = await plans.planFromPrice(price, known, catalog);
       const productId = productIdOf(price);
@@ -233,25 +245,60 @@ export function createSubscriptionReader(
     subscriptions: readonly Stripe.Subscription[],
     resolveItem: (price: Stripe.Price) => Promise<ResolvedItem>,
     anyStatus = false,
+    shapes?: Memo<Promise<Shape>>,
   ): Promise<Combined | null> {
     const priced = subscriptions.map((subscription) => ({
       subscription,
+      status: anyStatus ? 'active' : subscription.status,
       items: (subscription.items?.data ?? []).filter((item) => item.price),
     }));
-    const grants = await Promise.all(
-      priced.map(async ({ subscription, items }) => ({
-        status: anyStatus ? 'active' : subscription.status,
-        items: await Promise.all(
-          items.map(async (item) => ({ ...(await resolveItem(item.price)), quantity: item.quantity })),
-        ),
-      })),
-    );
-    const combined = combineSubscriptions(grants, await featureCatalogOf(catalog));
+    const work = async (): Promise<Shape> => {
+      const grants = await Promise.all(
+        priced.map(async ({ status, items }) => ({
+          status,
+          items: await Promise.all(
+            items.map(async (item) => ({ ...(await resolveItem(item.price)), quantity: item.quantity })),
+          ),
+        })),
+      );
+      const combined = combineSubscriptions(grants, await featureCatalogOf(catalog));
+      if (!combined) return null;
+      const addonOnly = grants[combined.subscription]!.items[combined.item]!.addon;
+      return { ...combined, addonOnly };
+    };
+    let shape: Promise<Shape>;
+    if (shapes) {
+      // Statuses, prices and quantities in ranking order decide the combination, nothing else.
+      const key = priced
+        .map(
+          ({ status, items }) =>
+            `${status}:${items.map((i) => `${i.price.id}*${i.quantity ?? ''}`).join(',')}`,
+        )
+        .join('|');
+      shape = shapes.get(key) ?? work();
+      shapes.set(key, shape);
+    } else shape = work();
+    const combined = await shape;
     if (!combined) return null;
     const { subscription, items } = priced[combined.subscription]!;
-    const addonOnly = grants[combined.subscription]!.items[combined.item]!.addon;
-    return { subscription, item: items[combined.item]!, plan: combined.plan, addonOnly };
+    return {
+      subscription,
+      item: items[combined.item]!,
+      plan: combined.plan,
+      addonOnly: combined.addonOnly,
+    };
   }
+
+  /**
+   * One bulk walk's memory: items resolved once per price, and one combination per shape of
+   * subscriptions (statuses, prices, quantities), so the thousands of customers on the same plan
+   * and add-ons share one combined plan instead of each combining its own. Bounded: a walk over
+   * per-tenant custom prices evicts instead of growing with the account.
+   */
+  const walkMemo = () => ({
+    items: createTtlCache<Promise<ResolvedItem>>({ ttlMs: 60_000, maxEntries: 1_000 }),
+    shapes: createTtlCache<Promise<Shape>>({ ttlMs: 60_000, maxEntries: 1_000 }),
+  });
 
   /** A customer's subscriptions, ranked: the access-granting ones and the best of all. */
   function rank(subscriptions: readonly Stripe.Subscription[]) {
@@ -303,6 +350,7 @@ export function createSubscriptionReader(
    */
   async function toEntries(
     byCustomer: Map<string, CustomerGroup>,
+    memo: ReturnType<typeof walkMemo>,
     /** Gets the customers whose granting subscriptions hold only add-ons. */
     addonOnly?: Set<string>,
   ): Promise<CustomerSubscriptionEntry[]> {
@@ -320,7 +368,7 @@ export function createSubscriptionReader(
     const known = await plans.prefetchProducts(
       [...chosen.values()].flatMap((c) => productIdsOf(c.contributing)),
     );
-    const resolveItem = itemResolver(known);
+    const resolveItem = itemResolver(known, memo.items);
 
     const entries: CustomerSubscriptionEntry[] = [];
     for (const [customerId, { contributing, grantsAccess: granting }] of chosen) {
@@ -334,7 +382,7 @@ export function createSubscriptionReader(
       let combined: Combined | null = null;
       let error: BillingError | undefined;
       try {
-        combined = await combine(contributing, resolveItem, !granting);
+        combined = await combine(contributing, resolveItem, !granting, memo.shapes);
         if (!combined) throw new PlanNotFoundError(contributing[0]!.id);
       } catch (caught) {
         // One product with broken metadata must not stop the walk for everybody else.
@@ -402,7 +450,10 @@ export function createSubscriptionReader(
           return byCustomer.size <= limit;
         });
       }
-      return toEntries(limit === undefined ? byCustomer : new Map([...byCustomer].slice(0, limit)));
+      return toEntries(
+        limit === undefined ? byCustomer : new Map([...byCustomer].slice(0, limit)),
+        walkMemo(),
+      );
     },
 
     /**
@@ -420,6 +471,7 @@ export function createSubscriptionReader(
      */
     async forEachCustomerPage(onEntries: (entries: CustomerSubscriptionEntry[]) => Promise<void>) {
       const seen = new Map<string, { best: Ranked; granting: boolean; whole: boolean }>();
+      const memo = walkMemo();
       await listByCreatedRanges(call, 'subscriptions.list', listPage, {
         concurrency: listConcurrency,
         onPage: async (page) => {
@@ -462,7 +514,7 @@ export function createSubscriptionReader(
           );
           if (groups.size === 0) return;
           const addonOnly = new Set<string>();
-          let entries = await toEntries(groups, addonOnly);
+          let entries = await toEntries(groups, memo, addonOnly);
           const incomplete = [...addonOnly].filter((id) => !seen.get(id)!.whole);
           if (incomplete.length > 0) {
             const whole = new Map<string, CustomerGroup>();
@@ -473,7 +525,7 @@ export function createSubscriptionReader(
                 whole.set(customerId, { customer, subscriptions: await listOfCustomer(customerId) });
               }),
             );
-            const replaced = new Map((await toEntries(whole)).map((e) => [e.customer.id, e]));
+            const replaced = new Map((await toEntries(whole, memo)).map((e) => [e.customer.id, e]));
             entries = entries.map((e) => replaced.get(e.customer.id) ?? e);
           }
           for (const entry of entries) if (superseding.has(entry.customer.id)) entry.supersedes = true;
