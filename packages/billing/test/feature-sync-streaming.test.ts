@@ -99,16 +99,24 @@ describe('streaming bulk sync', () => {
     expect(written).toBe(450);
   });
 
-  it('a second run keeps the results by default, in walk order; all up to date but the plan-first customer', async () => {
+  it('a second run keeps the results by default, in walk order; a downgrade waits for the end of the walk, the plan-first customer is not written', async () => {
+    // A real downgrade: it takes features away, so it is held until the walk ends, then written.
+    const down = seeded.find((t) => t.priceId !== plans.starter.price.id)!;
+    const sub = await env.stripe.subscriptions.retrieve(down.subscriptionId);
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: sub.items.data[0]!.id, price: plans.starter.price.id }],
+    });
     const { results, summary } = await sync.syncAllTenantsFromStripe();
-    // Known limit: the plan-first customer is written without its add-on when its plan's page comes,
-    // and back with it when the add-on's page does (one walk cannot know a later page holds more).
+    // The plan-first customer's first result (the plan without its add-on) waited too, and went
+    // when its add-on's page completed it: nothing written, up to date.
     expect(summary.updated).toBe(1);
     expect(summary.unchanged).toBe(452);
     expect(results).toHaveLength(453);
     expect(new Set(results.map((r) => r.customerId)).size).toBe(453);
     const moved = results.filter((r) => r.reason !== 'up_to_date');
-    expect(moved).toMatchObject([{ tenantId: addonFirst.tenantId, success: true }]);
-    expect(moved[0]!.after).toEqual({ ...plans.pro.fixture.features, sso: true });
+    expect(moved).toMatchObject([{ tenantId: down.tenantId, success: true, changed: true }]);
+    expect(moved[0]!.after).toEqual(plans.starter.fixture.features);
+    const audits = await env.prisma.featureAuditLog.count({ where: { tenantId: addonFirst.tenantId } });
+    expect(audits).toBe(2);
   });
 });

@@ -98,6 +98,20 @@ interface WorkItem {
   error?: BillingError;
   subscription: { id: string; status: string } | null;
   grantsAccess: boolean;
+  /** Deferred to the end of the walk and decided there: not deferred again. */
+  final?: boolean;
+}
+
+/** Whether `next` takes away anything `before` granted: a key gone, turned off, or a lower number. */
+function takesAway(before: FeatureMap, next: FeatureMap): boolean {
+  for (const [key, was] of Object.entries(before)) {
+    const now = next[key];
+    if (now === undefined || now === false) {
+      if (was !== false) return true;
+    } else if (was === true ? now !== true : typeof was === 'number' && typeof now === 'number' && now < was)
+      return true;
+  }
+  return false;
 }
 
 interface LoadedTenant {
@@ -202,6 +216,8 @@ export function createBulkSync(deps: {
     /** Tenants linked through a `tenantId` hint in this run, to the customer that claimed them. */
     linked: Map<string, string>;
     report: (item: WorkItem, result: SyncResult) => void;
+    /** Streaming only: holds an item back until the walk has ended (see processBatch). */
+    defer?: (item: WorkItem) => void;
   }
 
   /**
@@ -261,6 +277,21 @@ export function createBulkSync(deps: {
         link && !dryRun ? 'write' : 'skip',
       );
       if (decided.result) return finish(index, { ...base, tenantId: tenant.id, ...decided.result });
+      // Streaming: a customer's first result that takes plan features away from a configured tenant
+      // may be half a picture (an add-on's subscription on a page not read yet). It waits for the
+      // end of the walk, and is dropped if a later page completes the customer, so a tenant is not
+      // written without its add-on and back with it on every run. Upgrades and new tenants go now.
+      if (
+        ctx.defer &&
+        !item.supersedes &&
+        !item.final &&
+        tenant.state &&
+        takesAway(tenant.state.planFeatures, item.plan!.features)
+      ) {
+        reported.add(index);
+        ctx.defer(item);
+        return;
+      }
       if (dryRun)
         return finish(index, {
           ...base,
@@ -415,10 +446,14 @@ export function createBulkSync(deps: {
       // Pages are matched, decided and written in batches while the walk goes on; the walk waits
       // while `concurrency` batches are in flight, so at most a few batches and pages are held.
       const stop = new Error('sync aborted');
+      const deferred: WorkItem[] = [];
+      const completed = new Set<string>();
+      ctx.defer = (item) => deferred.push(item);
       try {
         await stream(async (entries) => {
           if (aborted()) throw stop;
           const items = numbered(entries.map(toWorkItem));
+          for (const item of items) if (item.supersedes) completed.add(item.customerId);
           total += items.filter((i) => !i.supersedes).length;
           await queue.push(items, aborted);
         });
@@ -427,6 +462,13 @@ export function createBulkSync(deps: {
         stoppedEarly = true;
       }
       stripeMs = Math.round(performance.now() - started);
+      // Batches still running may defer more: wait for them, then decide what no later page completed.
+      await queue.drain();
+      const left = deferred.filter((item) => !completed.has(item.customerId));
+      await queue.push(
+        left.map((item) => ({ ...item, final: true })),
+        aborted,
+      );
     }
     await queue.drain();
     for (const item of queue.left()) report(item, abortedResult(item));
