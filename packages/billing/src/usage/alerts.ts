@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { PrismaClient } from '@packages/db';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import { sqlThroughPool, sqlThroughPrisma, type RunSql, type SqlPool } from '../sql-runner.js';
+import { pollLoop } from '../process/poll-loop.js';
 
 /**
  * Usage alerts (docs/usage.md, Alerts): the outbox rows usage_apply writes when a track crosses a
@@ -142,9 +143,6 @@ export function createUsageAlertDispatcher(
   const timeoutMs = options.timeoutMs ?? 10_000;
   const maxAttempts = options.maxAttempts ?? 8;
   const backoffMs = options.backoffMs ?? 1_000;
-  let timer: NodeJS.Timeout | undefined;
-  let round: Promise<unknown> = Promise.resolve();
-  let stopped = false;
 
   async function claim(): Promise<UsageAlertRow[]> {
     const at = now();
@@ -213,24 +211,7 @@ export function createUsageAlertDispatcher(
 
   return {
     deliverDue,
-    start() {
-      if (timer) return;
-      stopped = false;
-      const tick = () => {
-        round = deliverDue()
-          .catch(() => 0)
-          .finally(() => {
-            if (!stopped) timer = setTimeout(tick, options.pollMs ?? 1_000).unref();
-          });
-      };
-      timer = setTimeout(tick, 0).unref();
-    },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      await round;
-    },
+    ...pollLoop(deliverDue, options.pollMs ?? 1_000),
   };
 }
 

@@ -9,6 +9,7 @@ import { sqlThroughPool, sqlThroughPrisma, type RunSql, type SqlPool } from '../
 import type { StripeCall } from '../stripe-sync/client.js';
 import { withStripePriority } from '../stripe-sync/priority.js';
 import type { FeatureCatalog } from '../types.js';
+import { pollLoop } from '../process/poll-loop.js';
 
 /**
  * Stripe Billing Meters (docs/usage.md, Stripe meters): the usage of keys with `usage.stripeMeter`
@@ -106,9 +107,6 @@ export function createUsageMeterReporter(
   const leaseMs = options.leaseMs ?? 60_000;
   const backoffMs = options.backoffMs ?? 5_000;
   const concurrency = Math.max(1, options.concurrency ?? 4);
-  let timer: NodeJS.Timeout | undefined;
-  let round: Promise<unknown> = Promise.resolve();
-  let stopped = false;
 
   async function meterable(): Promise<Meterable[]> {
     const catalog: FeatureCatalog = isCatalogSource(catalogOption)
@@ -257,24 +255,7 @@ export function createUsageMeterReporter(
 
   return {
     reportDue,
-    start() {
-      if (timer) return;
-      stopped = false;
-      const tick = () => {
-        round = reportDue()
-          .catch(() => undefined)
-          .finally(() => {
-            if (!stopped) timer = setTimeout(tick, options.pollMs ?? 1_000).unref();
-          });
-      };
-      timer = setTimeout(tick, 0).unref();
-    },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      await round;
-    },
+    ...pollLoop(reportDue, options.pollMs ?? 1_000),
   };
 }
 
