@@ -13,23 +13,35 @@ export interface InterruptHandlers {
   onForce(signal: NodeJS.Signals): void;
   signals?: NodeJS.Signals[];
   sameSignalMs?: number;
+  /** See LATE_COPY_MS. */
+  lateCopyMs?: number;
   now?: () => number;
 }
 
 export const SAME_SIGNAL_MS = 1000;
 
 /**
- * Installs the handlers; returns a function that removes them. Removed while the first signal's
- * window is still open (the work was done quickly), they stay until it closes: npm's forwarded copy
- * of the same Ctrl-C may still be on its way, and with no handler it would kill the process by the
- * signal (npm then reports no exit code) instead of letting it exit as it was about to.
+ * How long after the work is done copies of the signal that stopped it are still swallowed. npm
+ * forwards its copy from its own event loop, which on a loaded machine runs seconds late; a copy that
+ * found no handler would kill the process by the signal (npm then reports no exit code) instead of
+ * letting it exit as it was about to. The timer is unref'd, so it never keeps a process alive.
+ */
+export const LATE_COPY_MS = 30_000;
+
+/**
+ * Installs the handlers; returns a function that removes them. While the work runs, a signal within
+ * `sameSignalMs` of the first is the same request and a later one forces. Once removed after a
+ * signal, the handler stays `lateCopyMs` longer and ignores what arrives (the late copies of that
+ * signal); removed before any signal, it is gone at once.
  */
 export function onInterrupt(handlers: InterruptHandlers): () => void {
   const signals = handlers.signals ?? ['SIGINT', 'SIGTERM'];
   const window = handlers.sameSignalMs ?? SAME_SIGNAL_MS;
   const now = handlers.now ?? Date.now;
   let firstAt: number | null = null;
+  let done = false;
   const listener = (signal: NodeJS.Signals) => {
+    if (done) return;
     const t = now();
     if (firstAt === null) {
       firstAt = t;
@@ -43,9 +55,9 @@ export function onInterrupt(handlers: InterruptHandlers): () => void {
     for (const signal of signals) process.off(signal, listener);
   };
   return () => {
-    const open = firstAt === null ? 0 : window - (now() - firstAt);
-    // Unref'd: the wait never keeps a process alive that has nothing else to do.
-    if (open > 0) setTimeout(remove, open).unref();
-    else remove();
+    if (done) return;
+    done = true;
+    if (firstAt === null) return remove();
+    setTimeout(remove, handlers.lateCopyMs ?? LATE_COPY_MS).unref();
   };
 }
