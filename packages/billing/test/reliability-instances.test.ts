@@ -16,7 +16,7 @@ import {
   type SeededTenant,
 } from './helpers/fixtures.js';
 import { processEnv } from './helpers/env.js';
-import { freePort } from './helpers/ports.js';
+import { startServerProcess } from './helpers/server-process.js';
 
 /**
  * Issue 10 item 7: three `npm start` servers and two `npm run worker` processes (real child
@@ -27,7 +27,6 @@ import { freePort } from './helpers/ports.js';
  * reconcile finds no drift. As the issue sizes it: 200 tenants, over 2,000 deliveries.
  */
 const HAS_SERVICES = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL);
-const SERVER = fileURLToPath(new URL('../src/server/main.ts', import.meta.url));
 const WORKER = fileURLToPath(new URL('../src/server/worker-main.ts', import.meta.url));
 const TENANTS = 200;
 /** Plan changes per subscription (odd, so each ends on the other plan). */
@@ -40,12 +39,11 @@ interface Proc {
   port?: number;
 }
 
-/** Starts `entry`; resolves once `ready()` says so (a log line, or the server's health route). */
+/** Starts `entry`; resolves once `ready()` says so (a log line). Servers: startServerProcess. */
 function startProcess(
   entry: string,
   env: NodeJS.ProcessEnv,
   ready: (output: string) => Promise<boolean> | boolean,
-  port?: number,
 ): Promise<Proc> {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     env: { ...process.env, ...env },
@@ -60,19 +58,11 @@ function startProcess(
   return (async () => {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${entry} exited (${child.exitCode}):\n${output}`);
-      if (await ready(output)) return { child, output: () => output, ...(port ? { port } : {}) };
+      if (await ready(output)) return { child, output: () => output };
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   })();
 }
-
-const healthy = (port: number) => async () => {
-  try {
-    return (await fetch(`http://127.0.0.1:${port}/health/live`)).status === 200;
-  } catch {
-    return false;
-  }
-};
 
 /** Every child started, from the moment it is spawned: none outlives the file, even one still booting. */
 const spawned = new Set<ChildProcess>();
@@ -147,8 +137,7 @@ describe.skipIf(!HAS_SERVICES)(
     });
 
     const startServer = async () => {
-      const port = await freePort();
-      const proc = await startProcess(SERVER, { ...env, PORT: String(port) }, healthy(port), port);
+      const proc: Proc = await startServerProcess(env, { track: spawned });
       processes.push(proc);
       return proc;
     };

@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedDatabase, type Database } from '@packages/db';
 import { startStripeEmulator } from '@packages/stripe-emulator';
@@ -11,46 +10,19 @@ import {
   type UsageService,
 } from '../src/index.js';
 import { processEnv } from './helpers/env.js';
-import { freePort } from './helpers/ports.js';
+import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
 
 /**
  * Issue 21's exactness tests: three `npm start` servers (real child processes) and the library in
  * this process on one PostgreSQL schema, tracking over POST /api/admin/tenants/:id/usage/track.
  */
 const HAS_SERVICES = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL);
-const SERVER = fileURLToPath(new URL('../src/server/main.ts', import.meta.url));
 const TOKEN = 'usage-admin-token-0123456789abcdef';
 
-interface Server {
-  child: ChildProcess;
-  port: number;
-  output: () => string;
-}
+type Server = ServerProcess;
 
 const spawned = new Set<ChildProcess>();
-
-async function startServer(env: NodeJS.ProcessEnv): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  spawned.add(child);
-  let output = '';
-  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000));
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}):\n${output}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health/live`)).status === 200)
-        return { child, port, output: () => output };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const startServer = (env: NodeJS.ProcessEnv) => startServerProcess(env, { track: spawned });
 
 const kill = (child: ChildProcess) =>
   new Promise<void>((resolve) => {

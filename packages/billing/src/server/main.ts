@@ -75,6 +75,10 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   let address = `${host}:${port}`;
   try {
     await app.listen({ port, host });
+    // PORT=0 lets the OS choose the port: say which even when LOG_LEVEL hides Fastify's own line,
+    // since nothing else can tell the caller (a supervisor, a test) where to connect.
+    if (port === 0 && ['fatal', 'error', 'warn'].includes(config.LOG_LEVEL))
+      app.log.child({}, { level: 'info' }).info(`Server listening at ${app.listeningOrigin}`);
     address = `${config.METRICS_HOST}:${metricsPort}`;
     await metricsApp?.listen({ port: metricsPort, host: config.METRICS_HOST });
   } catch (error) {
