@@ -66,7 +66,7 @@ export interface WebhookTestEnv extends BillingTestEnv {
   lastEvent(type: string, objectId?: string): Stripe.Event;
   deliver(
     event: Stripe.Event | string,
-    options?: { timestamp?: number; secret?: string; url?: string },
+    options?: { timestamp?: number; secret?: string; url?: string; timeoutMs?: number },
   ): Promise<{ status: number; json: Record<string, unknown> }>;
   /**
    * Waits until each of these events (default: every event in the inbox) is finished — processed,

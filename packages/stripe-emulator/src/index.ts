@@ -58,7 +58,8 @@ export interface StripeEmulator {
   events(): Stripe.Event[];
   deliverEvent(
     eventId: string,
-    options?: { url?: string; timestamp?: number; secret?: string },
+    /** timeoutMs: how long this delivery waits for the answer (default 5 s, the endpoint's setting). */
+    options?: { url?: string; timestamp?: number; secret?: string; timeoutMs?: number },
   ): Promise<{ status: number; body: string }>;
   /** Delivers, in order, events not yet delivered successfully (one try each). */
   deliverPendingEvents(): Promise<Array<{ eventId: string; status: number }>>;

@@ -119,7 +119,7 @@ export class WebhookDispatcher {
 
   async deliver(
     eventId: string,
-    options: { url?: string; timestamp?: number; secret?: string } = {},
+    options: { url?: string; timestamp?: number; secret?: string; timeoutMs?: number } = {},
   ): Promise<DeliveryResult> {
     const event = this.store.events.get(eventId);
     if (!event) throw new Error(`No such event: '${eventId}'`);
@@ -136,7 +136,7 @@ export class WebhookDispatcher {
         Accept: '*/*; q=0.5, application/xml',
         'Cache-Control': 'no-cache',
       },
-      this.config.timeoutMs,
+      options.timeoutMs ?? this.config.timeoutMs,
     );
     if (result.status >= 200 && result.status < 300 && !this.delivered.has(eventId)) {
       this.delivered.add(eventId);
