@@ -87,8 +87,15 @@ export function checkPlanAgainstCatalog(plan: PlanDefaults, catalog: FeatureCata
   if (catalog) validateFeatureMap(plan.features, catalog, `plan ${plan.priceId ?? plan.productId}`);
 }
 
-const MAX_VERSION_RETRIES = 5;
-const MAX_TICKET_ROUNDS = 3;
+/**
+ * A lost round is never wasted work by nobody: a stale version or ticket means another writer's write
+ * committed in between. So these bounds only need to exceed the writers one tenant sees at once: of ten
+ * concurrent applies, one can lose up to nine rounds in a row, and with a bound of 3 it then failed
+ * with ConcurrencyError (feature-sync's concurrent-applies test, on a loaded machine) although every
+ * round it lost was another writer's progress.
+ */
+const MAX_VERSION_RETRIES = 10;
+const MAX_TICKET_ROUNDS = 10;
 
 /** Skip reasons that are a successful no-op rather than a refusal. */
 const SUCCESSFUL_SKIPS = new Set(['up_to_date']);
