@@ -4,7 +4,7 @@ import { databaseCatalog } from '../src/catalog/registry.js';
 import { createCustomPlanService } from '../src/custom-plans/index.js';
 import { createFeatureSyncService } from '../src/feature-sync/index.js';
 import { listOverLimits } from '../src/features/over-limit.js';
-import { setFeatureRules } from '../src/index.js';
+import { addFeature, createUsageService, setFeatureRules } from '../src/index.js';
 import { featureKeyOfLookupKey, type PlanSource } from '../src/plan-source/index.js';
 import { reconcileTenants } from '../src/reconcile/index.js';
 import type { FeatureMap } from '../src/types.js';
@@ -351,5 +351,126 @@ describe('over the limit after a downgrade (one key per policy)', () => {
     expect((await listOverLimits(env.prisma, undefined, { tenantId })).map((e) => e.key)).toEqual([
       'max_users',
     ]);
+  });
+});
+
+describe('metered keys over the limit after a downgrade (the same policies, counted usage)', () => {
+  const env = envs.metadata;
+  const tenantId = 't_metered_downgrade';
+  // One metered key per over-limit policy, each refusing beyond its limit by its overage rule.
+  const keys = { block: 'calls.blocked', grace: 'calls.grace', allow: 'calls.allowed' } as const;
+  const limits = (n: number) => ({ [keys.block]: n, [keys.grace]: n, [keys.allow]: n });
+  const actions = async () =>
+    (await env.audits(tenantId)).map((a) => a.action).filter((a) => a.startsWith('over_limit'));
+  const usageService = () =>
+    createUsageService(env.prisma, { featureReader: env.featureSync.reader, sweepIntervalMs: 0 });
+
+  it('getUsage and track say overLimit with since; block_new refuses, grace:<days> and allow let use go on; audited and listed', async () => {
+    const usage = { reset: 'never', overage: 'reject' } as const;
+    await addFeature(env.prisma, { key: keys.block, type: 'number', description: 'Calls', usage });
+    await addFeature(env.prisma, {
+      key: keys.grace,
+      type: 'number',
+      description: 'Calls',
+      usage: { reset: 'never', overage: 'cap' },
+      overLimit: 'grace:7',
+    });
+    await addFeature(env.prisma, {
+      key: keys.allow,
+      type: 'number',
+      description: 'Calls',
+      usage,
+      overLimit: 'allow',
+    });
+    const big = await product(env, 'metadata', 'Metered big', { bundle: 'mbig' }, limits(20));
+    const small = await product(env, 'metadata', 'Metered small', { bundle: 'msmall' }, limits(5));
+    const customerId = await env.createCustomer(tenantId);
+    const sub = await env.stripe.subscriptions.create({ customer: customerId, items: [{ price: big.id }] });
+    await env.deliver(env.lastEvent('customer.subscription.created', sub.id));
+    const meter = usageService();
+    for (const key of Object.values(keys)) {
+      const tracked = await meter.track(tenantId, key, 10);
+      expect(tracked).toMatchObject({ allowed: true, used: 10, limit: 20 });
+      expect(tracked.overLimit).toBeUndefined();
+    }
+
+    await env.stripe.subscriptions.update(sub.id, {
+      items: [{ id: sub.items.data[0]!.id, price: small.id }],
+    });
+    await env.deliver(env.lastEvent('customer.subscription.updated', sub.id));
+    const read = await meter.getUsage(tenantId);
+    const byKey = new Map(read.meters.map((m) => [m.key, m]));
+    expect(byKey.get(keys.block)).toMatchObject({
+      used: 10,
+      limit: 5,
+      overLimit: true,
+      overLimitPolicy: 'block_new',
+    });
+    expect(byKey.get(keys.grace)).toMatchObject({ overLimit: true, overLimitPolicy: 'grace:7' });
+    expect(byKey.get(keys.allow)).toMatchObject({ overLimit: true, overLimitPolicy: 'allow' });
+    const since = byKey.get(keys.block)!.since!;
+    expect(since).toBeInstanceOf(Date);
+    expect(byKey.get(keys.grace)!.graceEndsAt!.getTime() - byKey.get(keys.grace)!.since!.getTime()).toBe(
+      7 * 86_400_000,
+    );
+    expect(await actions()).toEqual(['over_limit_started', 'over_limit_started', 'over_limit_started']);
+
+    // block_new: refused (what is used stays); the overage rule alone would refuse the other two too.
+    expect(await meter.track(tenantId, keys.block, 1)).toMatchObject({
+      allowed: false,
+      granted: 0,
+      used: 10,
+      overLimit: true,
+      since,
+      overLimitPolicy: 'block_new',
+    });
+    expect(await meter.check(tenantId, keys.block, 1)).toMatchObject({ allowed: false, overLimit: true });
+    // grace:7 and allow: granted, beyond the limit, so counted as overage.
+    expect(await meter.check(tenantId, keys.grace, 2)).toMatchObject({ allowed: true, granted: 2 });
+    expect(await meter.track(tenantId, keys.grace, 2)).toMatchObject({
+      allowed: true,
+      granted: 2,
+      used: 12,
+      overage: 2,
+      overLimit: true,
+      overLimitPolicy: 'grace:7',
+    });
+    expect(await meter.track(tenantId, keys.allow, 1)).toMatchObject({
+      allowed: true,
+      used: 11,
+      overLimit: true,
+    });
+    expect(await actions()).toHaveLength(3);
+
+    // Listed as checkLimit's usage is: the admin API, the console's drift page and reconcile read this.
+    const listed = async () => listOverLimits(env.prisma, databaseCatalog(env.prisma), { tenantId });
+    // Usage moving while above the limit is recorded without the answer waiting for it.
+    const usedOf = async (key: string) => (await listed()).find((e) => e.key === key)?.used;
+    await until(
+      async () => (await usedOf(keys.grace)) === 12 && (await usedOf(keys.allow)) === 11,
+      'the usage recorded',
+    );
+    expect(await listed()).toMatchObject([
+      { key: keys.allow, used: 11, limit: 5, allowed: true, policy: 'allow' },
+      { key: keys.block, used: 10, limit: 5, allowed: false, since },
+      { key: keys.grace, used: 12, limit: 5, allowed: true, policy: 'grace:7' },
+    ]);
+
+    // Eight days on, grace:7 blocks like block_new (a fresh service reads the start from the database).
+    await env.prisma.$executeRaw`UPDATE tenant_limit_usage SET over_since = over_since - interval '8 days'
+      WHERE tenant_id = ${tenantId} AND key = ${keys.grace}`;
+    expect(await usageService().track(tenantId, keys.grace, 1)).toMatchObject({
+      allowed: false,
+      granted: 0,
+      used: 12,
+      overLimit: true,
+    });
+
+    // Back under the limit (an operator reset): the end is audited and the key leaves the list.
+    const reset = await meter.resetUsage(tenantId, keys.block);
+    expect(reset.meters.find((m) => m.key === keys.block)).toMatchObject({ used: 0, overLimit: false });
+    await until(async () => (await actions()).includes('over_limit_ended'), 'the end of the over-limit');
+    expect((await listed()).map((e) => e.key)).toEqual([keys.allow, keys.grace]);
+    meter.close();
   });
 });

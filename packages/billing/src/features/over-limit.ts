@@ -6,9 +6,10 @@ import type { FeatureCatalog, OverLimitPolicy } from '../types.js';
 
 /**
  * Usage above a lowered limit (docs/metadata.md, "Over the limit after a downgrade"). The host
- * reports usage through `checkLimit(tenantId, key, used)`; this records it in `tenant_limit_usage`
- * and remembers, per tenant and key, since when it is above the limit, auditing the start
- * (`over_limit_started`) and the end (`over_limit_ended`).
+ * reports usage through `checkLimit(tenantId, key, used)`, and the usage service reports what it
+ * counts for metered keys (src/usage); either way this records it in `tenant_limit_usage`,
+ * remembers, per tenant and key, since when it is above the limit, auditing the start
+ * (`over_limit_started`) and the end (`over_limit_ended`), and decides by the key's catalog policy.
  */
 export interface OverLimitTracker {
   check(tenantId: string, key: string, used: number, limit: number | null): Promise<LimitDecision>;
@@ -31,6 +32,7 @@ interface Seen {
 }
 
 const ACTOR = 'system:over-limit';
+const MAX_STORED = 2_147_483_647;
 
 export function createOverLimitTracker(
   prisma: PrismaClient,
@@ -53,7 +55,9 @@ export function createOverLimitTracker(
    * cleared when it ends) and an audit row when it starts or ends. Two processes seeing the start
    * at the same instant may both audit it.
    */
-  async function record(tenantId: string, key: string, used: number, limit: number): Promise<Date | null> {
+  async function record(tenantId: string, key: string, counted: number, limit: number): Promise<Date | null> {
+    // The table holds 32-bit counts; a metered counter past that is still above any limit (≤ 1e9).
+    const used = Math.min(counted, MAX_STORED);
     const rows = await prisma.$queryRaw<{ since: Date | null }[]>`
       WITH prev AS (
         SELECT over_since FROM tenant_limit_usage WHERE tenant_id = ${tenantId} AND key = ${key}
@@ -89,8 +93,18 @@ export function createOverLimitTracker(
       const policy = await policyOf(key);
       const id = `${tenantId}\u0000${key}`;
       const known = seen.get(id);
-      const unchanged = known && known.over === over && known.limit === max && (!over || known.used === used);
-      if (unchanged) return decideLimit({ limit, used, policy, since: known.since, now: at });
+      const same = known !== undefined && known.over === over && known.limit === max;
+      if (same && (!over || known.used === used))
+        return decideLimit({ limit, used, policy, since: known.since, now: at });
+      if (same && known.since) {
+        // Still above, from a start already recorded: the new usage is stored, not waited for.
+        seen.set(id, { ...known, used });
+        record(tenantId, key, used, max).catch((error: unknown) => {
+          seen.delete(id);
+          options.onError?.(error);
+        });
+        return decideLimit({ limit, used, policy, since: known.since, now: at });
+      }
       if (!over) {
         // The answer does not depend on the record (it ends an over-limit and keeps the usage): not awaited.
         seen.set(id, { over, limit: max, used, since: null });

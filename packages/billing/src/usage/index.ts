@@ -10,6 +10,7 @@ export {
   type UsageMeter,
   type UsageService,
   type UsageServiceOptions,
+  type OverLimitFields,
 } from './service.js';
 export {
   alertEvent,

@@ -5,6 +5,7 @@ import { databaseCatalog, isCatalogSource, type PlanCatalog } from '../catalog/r
 import {
   decideGrant,
   DEFAULT_USAGE_THRESHOLDS,
+  type LimitDecision,
   meterReportOf,
   meteredLimit,
   remainingOf,
@@ -22,12 +23,13 @@ import {
   ValidationError,
 } from '../errors.js';
 import { featureReaderFor } from '../feature-cache/registry.js';
+import { createOverLimitTracker, type OverLimitTracker } from '../features/over-limit.js';
 import type { CheckedKey, MeteredFeatureKey } from '../feature-keys.js';
 import type { FeatureReader } from '../feature-cache/index.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import { createRequestBatcher } from '../request-batcher.js';
 import { sqlThroughPool, sqlThroughPrisma, type RunSql, type SqlPool } from '../sql-runner.js';
-import type { AuditSourceName, FeatureCatalog } from '../types.js';
+import type { AuditSourceName, FeatureCatalog, OverLimitPolicy } from '../types.js';
 import {
   applyUsage,
   readCounters,
@@ -38,8 +40,23 @@ import {
   type ApplyResult,
 } from './store.js';
 
+/**
+ * Usage above the limit (a downgrade lowered it below what was used), as for `checkLimit`
+ * (docs/metadata.md, "Over the limit after a downgrade"): present only while above.
+ */
+export interface OverLimitFields {
+  /** Used beyond the limit: the key's over-limit policy decides whether more is allowed. */
+  overLimit?: true;
+  /** When usage was first seen above this limit. */
+  since?: Date;
+  /** The key's over-limit policy (catalog): `block_new`, `grace:<days>` or `allow`. */
+  overLimitPolicy?: OverLimitPolicy;
+  /** Under `grace:<days>`: further use is allowed until then. */
+  graceEndsAt?: Date;
+}
+
 /** The answer of `track`, `check`, `reserve` and `finalize` (docs/usage.md). */
-export interface UsageAnswer {
+export interface UsageAnswer extends OverLimitFields {
   tenantId: string;
   key: string;
   /** track: the amount was consumed (`cap`: some of it); check: it would be. */
@@ -70,7 +87,7 @@ export interface Reservation extends UsageAnswer {
   id: string | null;
 }
 
-export interface UsageMeter {
+export interface UsageMeter extends Omit<OverLimitFields, 'overLimit'> {
   key: string;
   reset: UsageReset;
   policy: UsageOveragePolicy;
@@ -80,7 +97,10 @@ export interface UsageMeter {
   remaining: number | null;
   overage: number;
   entitled: boolean;
-  /** Used beyond the limit (e.g. after a downgrade): further use is refused under `reject`. */
+  /**
+   * Used beyond the limit (e.g. after a downgrade): the key's over-limit policy decides whether
+   * further use is allowed where the overage rule would refuse it (`since`, `overLimitPolicy`).
+   */
   overLimit: boolean;
   periodStart: Date;
   periodEnd: Date | null;
@@ -132,6 +152,11 @@ export interface UsageServiceOptions {
    * context turns it on with USAGE_WEBHOOK_URL, and createUsageAlertDispatcher delivers them).
    */
   recordAlerts?: boolean;
+  /**
+   * Records usage above a lowered limit and decides by each key's over-limit policy, as `checkLimit`
+   * does (default: one over `prisma` and `catalog`).
+   */
+  overLimits?: OverLimitTracker;
 }
 
 /** A committed change of a counter, for the alert outbox. */
@@ -207,6 +232,7 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
   const checkCacheMs = options.checkCacheMs ?? 1_000;
   const onCounted = options.onCounted;
   const recordAlerts = options.recordAlerts ?? false;
+  const overLimits = options.overLimits ?? createOverLimitTracker(prisma, catalogOption, { now });
   // Group commit: a call made while every slot is busy waits, and the next free slot sends every
   // waiting call as one statement. Per-counter order is the order of arrival (the statement takes
   // them in input order under the counter's lock), so a hot counter costs one statement per batch.
@@ -249,7 +275,55 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
     return { rules, ...meteredLimit(features.features[key]) };
   }
 
-  function answer(tenantId: string, key: string, l: Limit, r: ApplyResult): UsageAnswer {
+  /** The counter as this process last saw it (at most `checkCacheMs` old, in its period), else read. */
+  async function counterOf(tenantId: string, key: string, reset: UsageReset, at: Date | null = null) {
+    const id = `${tenantId}\u0000${key}`;
+    const cached = at === null && checkCacheMs > 0 ? known.get(id) : undefined;
+    if (cached && !(cached.end && cached.end <= now())) return cached;
+    const [row] = await readCounters(sql, tenantId, [{ key, reset }], at ?? now());
+    const c = {
+      used: row!.used,
+      reserved: row!.reserved,
+      overage: row!.overage,
+      start: row!.periodStart,
+      end: row!.periodEnd,
+    };
+    if (at === null && checkCacheMs > 0) known.set(id, c);
+    return c;
+  }
+
+  /**
+   * What the counter says about the limit, through the tracker `checkLimit` uses: usage recorded in
+   * tenant_limit_usage, the start and end of an over-limit audited and listed, and the key's
+   * over-limit policy's decision. Null for an unlimited key, or one neither granted nor used.
+   */
+  async function overLimitOf(tenantId: string, key: string, l: Limit, used: number) {
+    if (l.limit === null || (!l.entitled && used === 0)) return null;
+    return overLimits.check(tenantId, key, used, l.limit);
+  }
+
+  /**
+   * Above a lowered limit the overage rules `reject` and `cap` refuse everything; the key's
+   * over-limit policy may let use go on (`grace:<days>` until the grace ends, `allow`), and such a
+   * request is applied under the overage rule `allow` (what is granted beyond the limit counts as
+   * overage). The default `block_new` costs nothing here: the counter is read for the others only.
+   */
+  async function overLimitAllows(tenantId: string, key: string, l: Limit, at: Date | null): Promise<boolean> {
+    if (!l.entitled || l.limit === null || l.rules.overage === 'allow') return false;
+    const policy = (await catalog()).get(key)?.overLimit;
+    if (policy === undefined || policy === 'block_new') return false;
+    const { used } = await counterOf(tenantId, key, l.rules.reset, at);
+    if (used <= l.limit) return false;
+    return (await overLimits.check(tenantId, key, used, l.limit)).allowed;
+  }
+
+  function answer(
+    tenantId: string,
+    key: string,
+    l: Limit,
+    r: ApplyResult,
+    over: LimitDecision | null,
+  ): UsageAnswer {
     return {
       tenantId,
       key,
@@ -264,6 +338,7 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
       periodStart: r.periodStart,
       resetsAt: r.periodEnd,
       replayed: r.status === 'duplicate',
+      ...overLimitFields(over),
     };
   }
 
@@ -284,13 +359,14 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
     l: Limit,
     fields: Partial<ApplyRequest> & { amount: number },
   ): Promise<ApplyResult> {
+    const overAllowed = op !== 'release' && (await overLimitAllows(tenantId, key, l, fields.at ?? null));
     const result = await batcher.request({
       op,
       tenantId,
       key,
       reset: l.rules.reset,
       // Not entitled: nothing may be consumed, whatever the key's overage policy.
-      policy: l.entitled ? l.rules.overage : 'reject',
+      policy: !l.entitled ? 'reject' : overAllowed ? 'allow' : l.rules.overage,
       limit: l.entitled ? l.limit : 0,
       at: null,
       idempotencyKey: null,
@@ -330,7 +406,13 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
     if (result.status === 'not_found') throw new ReservationNotFoundError(reservationId);
     if (result.status === 'expired') throw new ReservationExpiredError(reservationId);
     metrics.usageReservation?.(op);
-    return answer(owner.tenantId, owner.key, l, result);
+    return answer(
+      owner.tenantId,
+      owner.key,
+      l,
+      result,
+      await overLimitOf(owner.tenantId, owner.key, l, result.used),
+    );
   }
 
   async function meters(tenantId: string, only?: string): Promise<UsageMeter[]> {
@@ -340,23 +422,32 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
       .filter((d) => d.usage && (only === undefined || d.key === only))
       .map((d) => ({ key: d.key, reset: d.usage!.reset, policy: d.usage!.overage }));
     const rows = await readCounters(sql, tenantId, keys, now());
-    return rows.map((row, i) => {
-      const { entitled, limit } = meteredLimit(features.features[row.key]);
-      return {
-        key: row.key,
-        reset: keys[i]!.reset,
-        policy: keys[i]!.policy,
-        used: row.used,
-        reserved: row.reserved,
-        limit,
-        remaining: remainingOf(limit, row.used, row.reserved),
-        overage: row.overage,
-        entitled,
-        overLimit: limit !== null && row.used > limit,
-        periodStart: row.periodStart,
-        periodEnd: row.periodEnd,
-      };
-    });
+    return Promise.all(
+      rows.map(async (row, i) => {
+        const { entitled, limit } = meteredLimit(features.features[row.key]);
+        const over = await overLimitOf(
+          tenantId,
+          row.key,
+          { rules: cat.get(row.key)!.usage!, entitled, limit },
+          row.used,
+        );
+        return {
+          key: row.key,
+          reset: keys[i]!.reset,
+          policy: keys[i]!.policy,
+          used: row.used,
+          reserved: row.reserved,
+          limit,
+          remaining: remainingOf(limit, row.used, row.reserved),
+          overage: row.overage,
+          entitled,
+          overLimit: limit !== null && row.used > limit,
+          ...overLimitFields(over),
+          periodStart: row.periodStart,
+          periodEnd: row.periodEnd,
+        };
+      }),
+    );
   }
 
   async function write(tenantId: string, changes: { key: string; used: number }[], o: UsageAuditOptions) {
@@ -387,7 +478,7 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
         at: o.at ?? null,
         idempotencyKey: o.idempotencyKey ?? null,
       });
-      const out = answer(tenantId, key, l, result);
+      const out = answer(tenantId, key, l, result, await overLimitOf(tenantId, key, l, result.used));
       metrics.usageTracked?.(out.replayed ? 'replayed' : out.allowed ? 'allowed' : 'refused');
       return out;
     },
@@ -395,24 +486,17 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
     async check(tenantId, key, amount = 1) {
       checkAmount(amount);
       const l = await limitOf(tenantId, key);
-      let c = known.get(`${tenantId}\u0000${key}`);
-      if (!c || checkCacheMs <= 0) {
-        const [row] = await readCounters(sql, tenantId, [{ key, reset: l.rules.reset }], now());
-        c = {
-          used: row!.used,
-          reserved: row!.reserved,
-          overage: row!.overage,
-          start: row!.periodStart,
-          end: row!.periodEnd,
-        };
-        if (checkCacheMs > 0) known.set(`${tenantId}\u0000${key}`, c);
-      }
+      const c = await counterOf(tenantId, key, l.rules.reset);
+      const over = await overLimitOf(tenantId, key, l, c.used);
+      // Above a lowered limit the key's over-limit policy may allow what the overage rule refuses.
+      const overAllowed =
+        l.entitled && l.rules.overage !== 'allow' && over?.overLimit === true && over.allowed;
       const g = decideGrant({
         limit: l.entitled ? l.limit : 0,
         used: c.used,
         reserved: c.reserved,
         amount,
-        policy: l.entitled ? l.rules.overage : 'reject',
+        policy: !l.entitled ? 'reject' : overAllowed ? 'allow' : l.rules.overage,
       });
       return {
         tenantId,
@@ -428,6 +512,7 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
         periodStart: c.start,
         resetsAt: c.end,
         replayed: false,
+        ...overLimitFields(over),
       };
     },
 
@@ -446,7 +531,8 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
         expiresAt: new Date(now().getTime() + o.ttlMs),
       });
       metrics.usageReservation?.(result.reservationId ? 'reserved' : 'refused');
-      return { ...answer(tenantId, key, l, result), id: result.reservationId };
+      const over = await overLimitOf(tenantId, key, l, result.used);
+      return { ...answer(tenantId, key, l, result, over), id: result.reservationId };
     },
 
     finalize: (reservationId, actualAmount, o) =>
@@ -483,5 +569,16 @@ export function createUsageService(prisma: PrismaClient, options: UsageServiceOp
     close() {
       if (sweep) clearInterval(sweep);
     },
+  };
+}
+
+/** The over-limit fields of an answer, present only while usage is above the limit. */
+function overLimitFields(d: LimitDecision | null): OverLimitFields {
+  if (!d?.overLimit) return {};
+  return {
+    overLimit: true,
+    since: d.since,
+    overLimitPolicy: d.policy,
+    ...(d.graceEndsAt ? { graceEndsAt: d.graceEndsAt } : {}),
   };
 }

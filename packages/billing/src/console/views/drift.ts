@@ -128,8 +128,8 @@ export function driftPage(
 function overLimitTable(entries: OverLimitEntry[]) {
   return html`<h2>Over the limit</h2>
     <p>
-      Tenants whose reported usage (<code>checkLimit</code>) is above their current limit, and what each key's
-      over-limit policy lets them do.
+      Tenants whose reported usage (<code>checkLimit</code>, or a metered key's counter) is above their
+      current limit, and what each key's over-limit policy lets them do.
     </p>
     ${
       entries.length === 0
