@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncH
 import type { CheckedKey } from '../feature-keys.js';
 import type { TenantFeatureSource } from '../features/checks.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
+import { documented } from '../http/openapi.js';
 import { ofrepRoutes } from '../openfeature/fastify-routes.js';
 import type { StripeWebhookHandler } from '../webhooks/index.js';
 import {
@@ -62,7 +63,14 @@ export const billingPlugin: FastifyPluginAsync<BillingPluginOptions> = async (ap
       done(null, body);
     });
 
-    app.post(options.webhookPath ?? WEBHOOK_PATH, async (request, reply) => {
+    const webhookDoc = documented({
+      summary: 'Stripe webhook: a signed event, stored then processed',
+      tag: 'webhook',
+      auth: 'stripe-signature',
+      ok: { description: 'Received (queued) or processed: the event id, type and outcome' },
+      errors: [413, 415, 503],
+    });
+    app.post(options.webhookPath ?? WEBHOOK_PATH, webhookDoc, async (request, reply) => {
       // Only our buffer parser produces a Buffer; a body decoded by another parser (text/plain,
       // no content type) is not the byte-exact payload Stripe signed.
       if (!Buffer.isBuffer(request.body)) {
@@ -99,7 +107,13 @@ export const billingPlugin: FastifyPluginAsync<BillingPluginOptions> = async (ap
   if (options.features && options.resolveTenant) {
     const source = options.features;
     const resolve = options.resolveTenant;
-    app.get(options.featuresPath ?? FEATURES_PATH, async (request, reply) => {
+    const featuresDoc = documented({
+      summary: "The request's tenant's features (the host resolves the tenant)",
+      tag: 'features',
+      auth: 'none',
+      errors: [401, 404],
+    });
+    app.get(options.featuresPath ?? FEATURES_PATH, featuresDoc, async (request, reply) => {
       try {
         const tenantId = await resolve(request);
         if (tenantId) request.log.info({ tenantId }, 'tenant features read');
@@ -114,14 +128,24 @@ export const billingPlugin: FastifyPluginAsync<BillingPluginOptions> = async (ap
     const usage = options.usage;
     const resolve = options.resolveTenant;
     const path = options.usagePath ?? USAGE_PATH;
-    app.get(path, async (request, reply) => {
-      try {
-        return send(reply, await answerUsageRead(usage, await resolve(request)));
-      } catch (error) {
-        return send(reply, answerError(error, request.log));
-      }
+    const usageDoc = { tag: 'usage', auth: 'none', errors: [401, 404] } as const;
+    app.get(
+      path,
+      documented({ ...usageDoc, summary: "The request's tenant's metered keys" }),
+      async (request, reply) => {
+        try {
+          return send(reply, await answerUsageRead(usage, await resolve(request)));
+        } catch (error) {
+          return send(reply, answerError(error, request.log));
+        }
+      },
+    );
+    const trackDoc = documented({
+      ...usageDoc,
+      summary: "Count usage for the request's tenant",
+      errors: [400, 401, 404, 409],
     });
-    app.post(`${path}/track`, async (request, reply) => {
+    app.post(`${path}/track`, trackDoc, async (request, reply) => {
       try {
         return send(reply, await answerUsageTrack(usage, await resolve(request), request.body));
       } catch (error) {

@@ -24,6 +24,7 @@ import {
   type AuthConfig,
   type Principal,
 } from '../http/auth.js';
+import { documented } from '../http/openapi.js';
 
 // Owned by the admin API work: authenticated /api/admin/* endpoints.
 export interface AdminRouteDeps {
@@ -102,106 +103,161 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
   await app.register(explainRoutes, deps);
   await app.register(previewRoutes, deps);
 
-  app.post('/api/admin/tenants/:tenantId/custom-plans', async (request, reply) => {
-    const principal = requireAdmin(request);
-    const { tenantId } = params(request);
-    const body = parseOrThrow(customPlanBody, request.body ?? {}, 'request body');
-    const service = required(deps.customPlans, 'custom plan service');
-    const headerKey = request.headers['idempotency-key'];
-    if (headerKey !== undefined && body.idempotencyKey !== undefined && body.idempotencyKey !== headerKey) {
-      throw new ValidationError('Idempotency-Key header and body idempotencyKey differ', [
-        { path: 'idempotencyKey', message: 'differs from the Idempotency-Key header' },
-      ]);
-    }
-    if ('tenantId' in body && body.tenantId !== tenantId) {
-      throw new ValidationError('tenantId in the body differs from the URL', [
-        { path: 'tenantId', message: 'must match the URL' },
-      ]);
-    }
-    const result = await service.createCustomEnterprisePlan({
-      ...(body as object),
-      ...(typeof headerKey === 'string' ? { idempotencyKey: headerKey } : {}),
-      tenantId,
-      actor: `admin:${principal.name}`,
-    } as Parameters<CustomPlanService['createCustomEnterprisePlan']>[0]);
-    return reply.code(201).send(result);
-  });
+  app.post(
+    '/api/admin/tenants/:tenantId/custom-plans',
+    documented({
+      summary: 'Create a custom enterprise plan for the tenant',
+      tag: 'plans',
+      auth: 'admin',
+      params: tenantIdParam,
+      body: customPlanBody,
+      ok: { status: 201, description: 'The plan, its Stripe objects and checkout link' },
+      errors: [404, 409, 502, 503],
+    }),
+    async (request, reply) => {
+      const principal = requireAdmin(request);
+      const { tenantId } = params(request);
+      const body = parseOrThrow(customPlanBody, request.body ?? {}, 'request body');
+      const service = required(deps.customPlans, 'custom plan service');
+      const headerKey = request.headers['idempotency-key'];
+      if (headerKey !== undefined && body.idempotencyKey !== undefined && body.idempotencyKey !== headerKey) {
+        throw new ValidationError('Idempotency-Key header and body idempotencyKey differ', [
+          { path: 'idempotencyKey', message: 'differs from the Idempotency-Key header' },
+        ]);
+      }
+      if ('tenantId' in body && body.tenantId !== tenantId) {
+        throw new ValidationError('tenantId in the body differs from the URL', [
+          { path: 'tenantId', message: 'must match the URL' },
+        ]);
+      }
+      const result = await service.createCustomEnterprisePlan({
+        ...(body as object),
+        ...(typeof headerKey === 'string' ? { idempotencyKey: headerKey } : {}),
+        tenantId,
+        actor: `admin:${principal.name}`,
+      } as Parameters<CustomPlanService['createCustomEnterprisePlan']>[0]);
+      return reply.code(201).send(result);
+    },
+  );
 
-  app.post('/api/admin/tenants/:tenantId/apply-plan', async (request) => {
-    const principal = requireAdmin(request);
-    const { tenantId } = params(request);
-    const body = parseOrThrow(applyPlanBody, request.body ?? {}, 'request body');
-    const featureSync = required(deps.featureSync, 'feature sync service');
-    // The throwing variant, so an unknown tenant or plan is a 404 rather than a 200 with a reason.
-    return featureSync.applyPlanDefaultsToTenantOrThrow(tenantId, body.planId, {
-      ...(body.force !== undefined ? { force: body.force } : {}),
-      ...(body.mergeStrategy !== undefined ? { mergeStrategy: body.mergeStrategy } : {}),
-      ...(body.dryRun !== undefined ? { dryRun: body.dryRun } : {}),
-      actor: `admin:${principal.name}`,
-      source: 'admin',
-    });
-  });
+  app.post(
+    '/api/admin/tenants/:tenantId/apply-plan',
+    documented({
+      summary: "Apply a plan's features to the tenant",
+      tag: 'plans',
+      auth: 'admin',
+      params: tenantIdParam,
+      body: applyPlanBody,
+      errors: [404, 502, 503],
+    }),
+    async (request) => {
+      const principal = requireAdmin(request);
+      const { tenantId } = params(request);
+      const body = parseOrThrow(applyPlanBody, request.body ?? {}, 'request body');
+      const featureSync = required(deps.featureSync, 'feature sync service');
+      // The throwing variant, so an unknown tenant or plan is a 404 rather than a 200 with a reason.
+      return featureSync.applyPlanDefaultsToTenantOrThrow(tenantId, body.planId, {
+        ...(body.force !== undefined ? { force: body.force } : {}),
+        ...(body.mergeStrategy !== undefined ? { mergeStrategy: body.mergeStrategy } : {}),
+        ...(body.dryRun !== undefined ? { dryRun: body.dryRun } : {}),
+        actor: `admin:${principal.name}`,
+        source: 'admin',
+      });
+    },
+  );
 
-  app.post('/api/admin/sync', async (request) => {
-    const principal = requireAdmin(request);
-    const body = parseOrThrow(syncBody, request.body ?? {}, 'request body');
-    const featureSync = required(deps.featureSync, 'feature sync service');
-    return featureSync.syncAllTenantsFromStripe({
-      ...stripUndefined(body),
-      actor: `admin:${principal.name}`,
-      source: 'admin',
-    });
-  });
+  app.post(
+    '/api/admin/sync',
+    documented({
+      summary: 'Sync every tenant (or one) from Stripe',
+      tag: 'plans',
+      auth: 'admin',
+      body: syncBody,
+      errors: [502, 503],
+    }),
+    async (request) => {
+      const principal = requireAdmin(request);
+      const body = parseOrThrow(syncBody, request.body ?? {}, 'request body');
+      const featureSync = required(deps.featureSync, 'feature sync service');
+      return featureSync.syncAllTenantsFromStripe({
+        ...stripUndefined(body),
+        actor: `admin:${principal.name}`,
+        source: 'admin',
+      });
+    },
+  );
 
-  app.get('/api/admin/tenants/:tenantId/features', async (request) => {
-    const principal = authenticated(request);
-    const { tenantId } = params(request);
-    if (!canReadTenant(principal, tenantId)) throw forbidden(`This token may not read tenant "${tenantId}"`);
-    // Read from the database, not the cache: after an admin change this must show what was committed.
-    // One statement on the read pool, so it never waits behind webhook or sync transactions.
-    const tenant = await readTenantWithFeatures(deps.readPrisma ?? prisma, tenantId);
-    if (!tenant) throw new TenantNotFoundError(tenantId);
-    const state = tenant.state ?? emptyState(tenantId);
-    const view = { ...toTenantFeatures(state), configured: tenant.state !== null };
-    if (principal.role !== 'admin') return view;
-    // Admins also get what the effective map was computed from, to explain it.
-    return {
-      ...view,
-      planFeatures: state.planFeatures,
-      overrides: state.overrides,
-      stripeCustomerId: tenant.stripeCustomerId,
-      stripeProductId: state.stripeProductId,
-      stripePriceId: state.stripePriceId,
-      stripeSubscriptionId: state.stripeSubscriptionId,
-      updatedAt: state.updatedAt?.toISOString() ?? null,
-    };
-  });
+  app.get(
+    '/api/admin/tenants/:tenantId/features',
+    documented({
+      summary: "The tenant's features (admins also see plan and overrides)",
+      tag: 'tenants',
+      auth: 'token',
+      params: tenantIdParam,
+      errors: [404],
+    }),
+    async (request) => {
+      const principal = authenticated(request);
+      const { tenantId } = params(request);
+      if (!canReadTenant(principal, tenantId))
+        throw forbidden(`This token may not read tenant "${tenantId}"`);
+      // Read from the database, not the cache: after an admin change this must show what was committed.
+      // One statement on the read pool, so it never waits behind webhook or sync transactions.
+      const tenant = await readTenantWithFeatures(deps.readPrisma ?? prisma, tenantId);
+      if (!tenant) throw new TenantNotFoundError(tenantId);
+      const state = tenant.state ?? emptyState(tenantId);
+      const view = { ...toTenantFeatures(state), configured: tenant.state !== null };
+      if (principal.role !== 'admin') return view;
+      // Admins also get what the effective map was computed from, to explain it.
+      return {
+        ...view,
+        planFeatures: state.planFeatures,
+        overrides: state.overrides,
+        stripeCustomerId: tenant.stripeCustomerId,
+        stripeProductId: state.stripeProductId,
+        stripePriceId: state.stripePriceId,
+        stripeSubscriptionId: state.stripeSubscriptionId,
+        updatedAt: state.updatedAt?.toISOString() ?? null,
+      };
+    },
+  );
 
-  app.get('/api/admin/tenants/:tenantId/audit-log', async (request) => {
-    requireAdmin(request);
-    const { tenantId } = params(request);
-    const query = parseOrThrow(auditLogQuery, request.query ?? {}, 'query');
-    const page = await listAuditEntries(prisma, {
-      tenantId,
-      limit: query.limit,
-      ...(query.before !== undefined ? { before: query.before } : {}),
-    });
-    // A deleted tenant's audit rows remain (its deletion is the last one): 404 only for an id with
-    // neither a tenant nor an audit trail.
-    if (page.entries.length === 0) {
-      const [tenant, audited] = await Promise.all([
-        prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } }),
-        prisma.featureAuditLog.findFirst({ where: { tenantId }, select: { id: true } }),
-      ]);
-      if (!tenant && !audited) throw new TenantNotFoundError(tenantId);
-    }
-    // The tenant is the URL's; each entry need not repeat it.
-    return {
-      tenantId,
-      entries: page.entries.map(({ tenantId: _tenant, ...entry }) => entry),
-      nextCursor: page.nextCursor,
-    };
-  });
+  app.get(
+    '/api/admin/tenants/:tenantId/audit-log',
+    documented({
+      summary: "The tenant's audit log, newest first",
+      tag: 'tenants',
+      auth: 'admin',
+      params: tenantIdParam,
+      query: auditLogQuery,
+      errors: [404],
+    }),
+    async (request) => {
+      requireAdmin(request);
+      const { tenantId } = params(request);
+      const query = parseOrThrow(auditLogQuery, request.query ?? {}, 'query');
+      const page = await listAuditEntries(prisma, {
+        tenantId,
+        limit: query.limit,
+        ...(query.before !== undefined ? { before: query.before } : {}),
+      });
+      // A deleted tenant's audit rows remain (its deletion is the last one): 404 only for an id with
+      // neither a tenant nor an audit trail.
+      if (page.entries.length === 0) {
+        const [tenant, audited] = await Promise.all([
+          prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } }),
+          prisma.featureAuditLog.findFirst({ where: { tenantId }, select: { id: true } }),
+        ]);
+        if (!tenant && !audited) throw new TenantNotFoundError(tenantId);
+      }
+      // The tenant is the URL's; each entry need not repeat it.
+      return {
+        tenantId,
+        entries: page.entries.map(({ tenantId: _tenant, ...entry }) => entry),
+        nextCursor: page.nextCursor,
+      };
+    },
+  );
 };
 
 function unauthorized(message: string): HttpError {

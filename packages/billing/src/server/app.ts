@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
@@ -6,6 +7,7 @@ import type { KeyValueCache } from '../cache/index.js';
 import { consoleErrorPages, consolePlugin, type ConsoleDeps } from '../console/index.js';
 import { databaseCatalog } from '../catalog/registry.js';
 import { featureReaderFor } from '../feature-cache/registry.js';
+import { documented, openApiDocument, type RegisteredRoute } from '../http/openapi.js';
 import { noopMetrics, type BillingMetrics, type PrometheusMetrics } from '../metrics/index.js';
 import { ofrepRoutes } from '../openfeature/fastify-routes.js';
 import { tokenAuthorizer } from '../openfeature/http.js';
@@ -52,6 +54,8 @@ export async function buildServer(deps: ServerDeps, options: ServerOptions = {})
   });
   // Before any route: every plugin registered below inherits the one error shape.
   installErrorShape(app, consoleErrorPages);
+  // Before any route too: every route registered, with its declaration, for GET /api/openapi.json.
+  const routes = recordRoutes(app);
   const metrics = deps.metrics ?? noopMetrics;
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, never the raw URL: tenant ids in paths would make the label unbounded.
@@ -79,7 +83,35 @@ export async function buildServer(deps: ServerDeps, options: ServerOptions = {})
   if (deps.prometheus && (options.metricsRoute ?? 'admin') === 'admin') {
     await app.register(metricsRoutes, { prometheus: deps.prometheus, auth: deps.auth ?? { tokens: [] } });
   }
+  let document: unknown;
+  app.get(
+    OPENAPI_PATH,
+    documented({
+      summary: 'This document: every route of this server, generated from the route schemas',
+      tag: 'meta',
+      auth: 'none',
+      ok: { description: 'An OpenAPI 3.1 document' },
+    }),
+    // Built once, on the first request: every route is registered by then.
+    async () => (document ??= openApiDocument(routes, { title: 'stripe-entitlements', version: VERSION })),
+  );
   return app;
+}
+
+export const OPENAPI_PATH = '/api/openapi.json';
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Every route registered on `app` (and its plugins) from now on, as Fastify registers it. */
+export function recordRoutes(app: FastifyInstance): RegisteredRoute[] {
+  const routes: RegisteredRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) routes.push({ method, url: route.url, doc: route.config?.openapi });
+  });
+  return routes;
 }
 
 const unconfiguredWebhooks: StripeWebhookHandler = {

@@ -5,6 +5,7 @@ import { parseOrThrow } from '../custom-plans/validation.js';
 import { explainFeature } from '../explain/index.js';
 import { featureKeyParamSchema, tenantIdSchema } from '../identifiers.js';
 import { requireAdmin, type AdminRouteDeps } from './admin-routes.js';
+import { documented } from '../http/openapi.js';
 
 /** "Why does this tenant have this value?": registered inside adminRoutes (its token check and errors). */
 export interface ExplainRouteDeps extends AdminRouteDeps {
@@ -24,14 +25,25 @@ const explainQuery = z
   .strict();
 
 export const explainRoutes: FastifyPluginAsync<ExplainRouteDeps> = async (app, deps) => {
-  app.get('/api/admin/tenants/:tenantId/features/:key/explain', async (request) => {
-    requireAdmin(request);
-    const { tenantId, key } = parseOrThrow(explainParams, request.params, 'path parameters');
-    const { at } = parseOrThrow(explainQuery, request.query ?? {}, 'query');
-    return explainFeature(deps.readPrisma ?? deps.prisma, tenantId, key, {
-      ...(at ? { at } : {}),
-      ...(deps.stripe ? { stripe: deps.stripe } : {}),
-      ...(deps.gracePeriodDays !== undefined ? { gracePeriodDays: deps.gracePeriodDays } : {}),
-    });
-  });
+  app.get(
+    '/api/admin/tenants/:tenantId/features/:key/explain',
+    documented({
+      summary: 'Why the tenant has its value of a feature, now or at a past instant',
+      tag: 'explain',
+      auth: 'admin',
+      params: explainParams,
+      query: explainQuery,
+      errors: [404],
+    }),
+    async (request) => {
+      requireAdmin(request);
+      const { tenantId, key } = parseOrThrow(explainParams, request.params, 'path parameters');
+      const { at } = parseOrThrow(explainQuery, request.query ?? {}, 'query');
+      return explainFeature(deps.readPrisma ?? deps.prisma, tenantId, key, {
+        ...(at ? { at } : {}),
+        ...(deps.stripe ? { stripe: deps.stripe } : {}),
+        ...(deps.gracePeriodDays !== undefined ? { gracePeriodDays: deps.gracePeriodDays } : {}),
+      });
+    },
+  );
 };

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { readMigrations, type PrismaClient } from '@packages/db';
 import type { KeyValueCache } from '../cache/index.js';
 import { messageOf } from '../errors.js';
+import { documented } from '../http/openapi.js';
 
 /**
  * Liveness and readiness, for orchestrators and load balancers.
@@ -112,8 +113,30 @@ export const healthRoutes: FastifyPluginAsync<HealthDeps> = async (app, deps) =>
     });
   };
 
-  app.get('/health/live', async () => ({ status: 'ok' }));
-  app.get('/health/ready', readiness);
+  app.get(
+    '/health/live',
+    documented({ summary: 'Liveness: the process answers', tag: 'health', auth: 'none' }),
+    async () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/health/ready',
+    documented({
+      summary: 'Readiness: database (and Redis) answer',
+      tag: 'health',
+      auth: 'none',
+      errors: [503],
+    }),
+    readiness,
+  );
   // The route load balancers are usually pointed at: it means ready, not merely alive.
-  app.get('/health', readiness);
+  app.get(
+    '/health',
+    documented({
+      summary: 'Readiness (the route load balancers are pointed at)',
+      tag: 'health',
+      auth: 'none',
+      errors: [503],
+    }),
+    readiness,
+  );
 };

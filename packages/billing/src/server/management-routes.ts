@@ -34,6 +34,7 @@ import {
   tenantCursorSchema,
   tenantIdSchema,
 } from '../identifiers.js';
+import { documented } from '../http/openapi.js';
 
 /**
  * Admin API over the management library: tenants, manual overrides and the feature catalog.
@@ -109,100 +110,233 @@ export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, 
   });
   const tenantOf = (request: FastifyRequest) => parseOrThrow(tenantParam, request.params, 'path parameters');
 
-  app.get('/api/admin/tenants', async (request) => {
-    requireAdmin(request);
-    const q = parseOrThrow(listQuery, request.query ?? {}, 'query');
-    return listTenants(prisma, listTenantsOptions(q));
-  });
+  app.get(
+    '/api/admin/tenants',
+    documented({
+      summary: 'List tenants (filters, keyset pages)',
+      tag: 'tenants',
+      auth: 'admin',
+      query: listQuery,
+    }),
+    async (request) => {
+      requireAdmin(request);
+      const q = parseOrThrow(listQuery, request.query ?? {}, 'query');
+      return listTenants(prisma, listTenantsOptions(q));
+    },
+  );
 
-  app.post('/api/admin/tenants', async (request, reply) => {
-    const options = who(request);
-    const body = parseOrThrow(createTenantBody, request.body ?? {}, 'request body');
-    return reply.code(201).send(await createTenant(prisma, body, options));
-  });
+  app.post(
+    '/api/admin/tenants',
+    documented({
+      summary: 'Create a tenant',
+      tag: 'tenants',
+      auth: 'admin',
+      body: createTenantBody,
+      ok: { status: 201, description: 'The tenant' },
+      errors: [409],
+    }),
+    async (request, reply) => {
+      const options = who(request);
+      const body = parseOrThrow(createTenantBody, request.body ?? {}, 'request body');
+      return reply.code(201).send(await createTenant(prisma, body, options));
+    },
+  );
 
-  app.get('/api/admin/tenants/:tenantId', async (request) => {
-    const principal = authenticated(request);
-    const { tenantId } = tenantOf(request);
-    if (!canReadTenant(principal, tenantId)) throw forbidden(`This token may not read tenant "${tenantId}"`);
-    return getTenant(prisma, tenantId);
-  });
+  app.get(
+    '/api/admin/tenants/:tenantId',
+    documented({ summary: 'A tenant', tag: 'tenants', auth: 'token', params: tenantParam, errors: [404] }),
+    async (request) => {
+      const principal = authenticated(request);
+      const { tenantId } = tenantOf(request);
+      if (!canReadTenant(principal, tenantId))
+        throw forbidden(`This token may not read tenant "${tenantId}"`);
+      return getTenant(prisma, tenantId);
+    },
+  );
 
-  app.patch('/api/admin/tenants/:tenantId', async (request) => {
-    const options = who(request);
-    const { tenantId } = tenantOf(request);
-    const body = parseOrThrow(renameBody, request.body ?? {}, 'request body');
-    return renameTenant(prisma, tenantId, body.name, options);
-  });
+  app.patch(
+    '/api/admin/tenants/:tenantId',
+    documented({
+      summary: 'Rename a tenant',
+      tag: 'tenants',
+      auth: 'admin',
+      params: tenantParam,
+      body: renameBody,
+      errors: [404],
+    }),
+    async (request) => {
+      const options = who(request);
+      const { tenantId } = tenantOf(request);
+      const body = parseOrThrow(renameBody, request.body ?? {}, 'request body');
+      return renameTenant(prisma, tenantId, body.name, options);
+    },
+  );
 
-  app.delete('/api/admin/tenants/:tenantId', async (request) => {
-    const options = who(request);
-    return deleteTenant(prisma, tenantOf(request).tenantId, options);
-  });
+  app.delete(
+    '/api/admin/tenants/:tenantId',
+    documented({
+      summary: 'Delete a tenant',
+      tag: 'tenants',
+      auth: 'admin',
+      params: tenantParam,
+      errors: [404],
+    }),
+    async (request) => {
+      const options = who(request);
+      return deleteTenant(prisma, tenantOf(request).tenantId, options);
+    },
+  );
 
-  app.put('/api/admin/tenants/:tenantId/stripe-customer', async (request) => {
-    const options = who(request);
-    const { tenantId } = tenantOf(request);
-    const body = parseOrThrow(linkBody, request.body ?? {}, 'request body');
-    return linkStripeCustomer(prisma, tenantId, body.stripeCustomerId, options);
-  });
+  app.put(
+    '/api/admin/tenants/:tenantId/stripe-customer',
+    documented({
+      summary: "Link the tenant's Stripe customer",
+      tag: 'tenants',
+      auth: 'admin',
+      params: tenantParam,
+      body: linkBody,
+      errors: [404, 409],
+    }),
+    async (request) => {
+      const options = who(request);
+      const { tenantId } = tenantOf(request);
+      const body = parseOrThrow(linkBody, request.body ?? {}, 'request body');
+      return linkStripeCustomer(prisma, tenantId, body.stripeCustomerId, options);
+    },
+  );
 
-  app.delete('/api/admin/tenants/:tenantId/stripe-customer', async (request) => {
-    const options = who(request);
-    return unlinkStripeCustomer(prisma, tenantOf(request).tenantId, options);
-  });
+  app.delete(
+    '/api/admin/tenants/:tenantId/stripe-customer',
+    documented({
+      summary: "Unlink the tenant's Stripe customer",
+      tag: 'tenants',
+      auth: 'admin',
+      params: tenantParam,
+      errors: [404],
+    }),
+    async (request) => {
+      const options = who(request);
+      return unlinkStripeCustomer(prisma, tenantOf(request).tenantId, options);
+    },
+  );
 
-  app.put('/api/admin/tenants/:tenantId/overrides/:key', async (request) => {
-    const options = who(request);
-    const { tenantId, key } = parseOrThrow(overrideParam, request.params, 'path parameters');
-    const body = parseOrThrow(overrideBody, request.body ?? {}, 'request body');
-    return setFeatureOverride(prisma, tenantId, key, body.value, options);
-  });
+  app.put(
+    '/api/admin/tenants/:tenantId/overrides/:key',
+    documented({
+      summary: 'Set a manual override of a feature',
+      tag: 'overrides',
+      auth: 'admin',
+      params: overrideParam,
+      body: overrideBody,
+      errors: [404, 409],
+    }),
+    async (request) => {
+      const options = who(request);
+      const { tenantId, key } = parseOrThrow(overrideParam, request.params, 'path parameters');
+      const body = parseOrThrow(overrideBody, request.body ?? {}, 'request body');
+      return setFeatureOverride(prisma, tenantId, key, body.value, options);
+    },
+  );
 
-  app.delete('/api/admin/tenants/:tenantId/overrides/:key', async (request) => {
-    const options = who(request);
-    const { tenantId, key } = parseOrThrow(overrideParam, request.params, 'path parameters');
-    return clearFeatureOverride(prisma, tenantId, key, options);
-  });
+  app.delete(
+    '/api/admin/tenants/:tenantId/overrides/:key',
+    documented({
+      summary: 'Clear a manual override',
+      tag: 'overrides',
+      auth: 'admin',
+      params: overrideParam,
+      errors: [404, 409],
+    }),
+    async (request) => {
+      const options = who(request);
+      const { tenantId, key } = parseOrThrow(overrideParam, request.params, 'path parameters');
+      return clearFeatureOverride(prisma, tenantId, key, options);
+    },
+  );
 
-  app.get('/api/admin/features', async (request) => {
-    requireAdmin(request);
-    return { features: await listFeatures(prisma) };
-  });
+  app.get(
+    '/api/admin/features',
+    documented({ summary: 'The feature catalog', tag: 'catalog', auth: 'admin' }),
+    async (request) => {
+      requireAdmin(request);
+      return { features: await listFeatures(prisma) };
+    },
+  );
 
-  app.post('/api/admin/features', async (request, reply) => {
-    const options = who(request);
-    const body = parseOrThrow(addFeatureBody, request.body ?? {}, 'request body');
-    return reply
-      .code(201)
-      .send(await addFeature(prisma, { ...body, overLimit: body.overLimit as OverLimitPolicy }, options));
-  });
+  app.post(
+    '/api/admin/features',
+    documented({
+      summary: 'Register a feature key',
+      tag: 'catalog',
+      auth: 'admin',
+      body: addFeatureBody,
+      ok: { status: 201, description: 'The catalog entry' },
+      errors: [409],
+    }),
+    async (request, reply) => {
+      const options = who(request);
+      const body = parseOrThrow(addFeatureBody, request.body ?? {}, 'request body');
+      return reply
+        .code(201)
+        .send(await addFeature(prisma, { ...body, overLimit: body.overLimit as OverLimitPolicy }, options));
+    },
+  );
 
-  app.patch('/api/admin/features/:key', async (request) => {
-    const options = who(request);
-    const { key } = parseOrThrow(keyParam, request.params, 'path parameters');
-    const body = parseOrThrow(changeFeatureBody, request.body ?? {}, 'request body');
-    // Each change is its own audited step.
-    let entry =
-      body.description !== undefined ? await describeFeature(prisma, key, body.description, options) : null;
-    if (body.usage !== undefined) entry = await setFeatureUsage(prisma, key, body.usage, options);
-    if (body.combine !== undefined || body.overLimit !== undefined) {
-      const rules = { combine: body.combine, overLimit: body.overLimit as OverLimitPolicy | undefined };
-      entry = await setFeatureRules(prisma, key, rules, options);
-    }
-    return entry;
-  });
+  app.patch(
+    '/api/admin/features/:key',
+    documented({
+      summary: 'Describe a feature, or change its usage rules, combine rule or over-limit policy',
+      tag: 'catalog',
+      auth: 'admin',
+      params: keyParam,
+      body: changeFeatureBody,
+      errors: [404],
+    }),
+    async (request) => {
+      const options = who(request);
+      const { key } = parseOrThrow(keyParam, request.params, 'path parameters');
+      const body = parseOrThrow(changeFeatureBody, request.body ?? {}, 'request body');
+      // Each change is its own audited step.
+      let entry =
+        body.description !== undefined ? await describeFeature(prisma, key, body.description, options) : null;
+      if (body.usage !== undefined) entry = await setFeatureUsage(prisma, key, body.usage, options);
+      if (body.combine !== undefined || body.overLimit !== undefined) {
+        const rules = { combine: body.combine, overLimit: body.overLimit as OverLimitPolicy | undefined };
+        entry = await setFeatureRules(prisma, key, rules, options);
+      }
+      return entry;
+    },
+  );
 
   // Tenants whose reported usage is above their current limit (a downgrade), with each key's policy.
-  app.get('/api/admin/over-limits', async (request) => {
-    requireAdmin(request);
-    const { tenantId } = parseOrThrow(overLimitQuery, request.query ?? {}, 'query');
-    return { overLimits: await listOverLimits(prisma, databaseCatalog(prisma), { tenantId }) };
-  });
+  app.get(
+    '/api/admin/over-limits',
+    documented({
+      summary: "Tenants whose reported usage is above their current limit, with each key's policy",
+      tag: 'usage',
+      auth: 'admin',
+      query: overLimitQuery,
+    }),
+    async (request) => {
+      requireAdmin(request);
+      const { tenantId } = parseOrThrow(overLimitQuery, request.query ?? {}, 'query');
+      return { overLimits: await listOverLimits(prisma, databaseCatalog(prisma), { tenantId }) };
+    },
+  );
 
-  app.post('/api/admin/features/:key/deprecate', async (request) => {
-    const options = who(request);
-    const { key } = parseOrThrow(keyParam, request.params, 'path parameters');
-    return deprecateFeature(prisma, key, options);
-  });
+  app.post(
+    '/api/admin/features/:key/deprecate',
+    documented({
+      summary: 'Deprecate a feature key',
+      tag: 'catalog',
+      auth: 'admin',
+      params: keyParam,
+      errors: [404],
+    }),
+    async (request) => {
+      const options = who(request);
+      const { key } = parseOrThrow(keyParam, request.params, 'path parameters');
+      return deprecateFeature(prisma, key, options);
+    },
+  );
 };

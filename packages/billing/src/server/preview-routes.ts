@@ -5,6 +5,7 @@ import { HttpError } from '../http/error-response.js';
 import { stripeIdSchema } from '../identifiers.js';
 import { previewPlanChange, type ProposedPlan } from '../preview/index.js';
 import { requireAdmin, type AdminRouteDeps } from './admin-routes.js';
+import { documented } from '../http/openapi.js';
 
 /** "What would this plan edit do?": registered inside adminRoutes (its token check and errors). */
 const previewParams = z.object({ planId: stripeIdSchema }).strict();
@@ -24,21 +25,38 @@ const previewBody = z
   });
 
 export const previewRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps) => {
-  app.post('/api/admin/plans/:planId/preview', async (request) => {
-    requireAdmin(request);
-    const { planId } = parseOrThrow(previewParams, request.params, 'path parameters');
-    const body = parseOrThrow(previewBody, request.body ?? {}, 'request body');
-    if (!deps.featureSync)
-      throw new HttpError(503, 'not_configured', 'The feature sync service is not configured on this server');
-    const proposed: ProposedPlan = body.metadata ? { metadata: body.metadata } : { features: body.features! };
-    return previewPlanChange(
-      { prisma: deps.readPrisma ?? deps.prisma, stripeSync: deps.featureSync.stripeSync },
-      planId,
-      proposed,
-      {
-        ...(body.mergeStrategy ? { mergeStrategy: body.mergeStrategy } : {}),
-        ...(body.limit !== undefined ? { limit: body.limit } : {}),
-      },
-    );
-  });
+  app.post(
+    '/api/admin/plans/:planId/preview',
+    documented({
+      summary: 'What an edit of a product or price would do to its tenants (nothing written)',
+      tag: 'explain',
+      auth: 'admin',
+      params: previewParams,
+      body: previewBody,
+      errors: [404, 502, 503],
+    }),
+    async (request) => {
+      requireAdmin(request);
+      const { planId } = parseOrThrow(previewParams, request.params, 'path parameters');
+      const body = parseOrThrow(previewBody, request.body ?? {}, 'request body');
+      if (!deps.featureSync)
+        throw new HttpError(
+          503,
+          'not_configured',
+          'The feature sync service is not configured on this server',
+        );
+      const proposed: ProposedPlan = body.metadata
+        ? { metadata: body.metadata }
+        : { features: body.features! };
+      return previewPlanChange(
+        { prisma: deps.readPrisma ?? deps.prisma, stripeSync: deps.featureSync.stripeSync },
+        planId,
+        proposed,
+        {
+          ...(body.mergeStrategy ? { mergeStrategy: body.mergeStrategy } : {}),
+          ...(body.limit !== undefined ? { limit: body.limit } : {}),
+        },
+      );
+    },
+  );
 };

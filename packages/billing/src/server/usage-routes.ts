@@ -9,6 +9,7 @@ import { authenticated, forbidden, requireAdmin } from './admin-routes.js';
 import { canReadTenant } from '../http/auth.js';
 import { UsageAlertNotFoundError } from '../errors.js';
 import { listUsageAlerts, replayUsageAlert } from '../usage/index.js';
+import { documented } from '../http/openapi.js';
 
 /**
  * Usage of metered features (docs/usage.md) over the admin API. A tenant's own token may track,
@@ -73,76 +74,185 @@ export const usageRoutes: FastifyPluginAsync<UsageRouteDeps> = async (app, deps)
     source: 'admin' as const,
   });
 
-  app.get('/api/admin/tenants/:tenantId/usage', async (request) => service().getUsage(ownTenant(request)));
+  app.get(
+    '/api/admin/tenants/:tenantId/usage',
+    documented({
+      summary: 'Every metered key of the tenant this period',
+      tag: 'usage',
+      auth: 'token',
+      params: tenantParam,
+      errors: [404, 503],
+    }),
+    async (request) => service().getUsage(ownTenant(request)),
+  );
 
-  app.post('/api/admin/tenants/:tenantId/usage/track', async (request) => {
-    const tenantId = ownTenant(request);
-    const body = parseOrThrow(trackBody, request.body ?? {}, 'request body');
-    return service().track(tenantId, body.key, body.amount ?? 1, {
-      ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}),
-    });
-  });
+  app.post(
+    '/api/admin/tenants/:tenantId/usage/track',
+    documented({
+      summary: 'Count usage of a metered key',
+      tag: 'usage',
+      auth: 'token',
+      params: tenantParam,
+      body: trackBody,
+      errors: [404, 409, 503],
+    }),
+    async (request) => {
+      const tenantId = ownTenant(request);
+      const body = parseOrThrow(trackBody, request.body ?? {}, 'request body');
+      return service().track(tenantId, body.key, body.amount ?? 1, {
+        ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}),
+      });
+    },
+  );
 
-  app.post('/api/admin/tenants/:tenantId/usage/check', async (request) => {
-    const tenantId = ownTenant(request);
-    const body = parseOrThrow(checkBody, request.body ?? {}, 'request body');
-    return service().check(tenantId, body.key, body.amount ?? 1);
-  });
+  app.post(
+    '/api/admin/tenants/:tenantId/usage/check',
+    documented({
+      summary: 'Would this amount be allowed (nothing counted)',
+      tag: 'usage',
+      auth: 'token',
+      params: tenantParam,
+      body: checkBody,
+      errors: [404, 503],
+    }),
+    async (request) => {
+      const tenantId = ownTenant(request);
+      const body = parseOrThrow(checkBody, request.body ?? {}, 'request body');
+      return service().check(tenantId, body.key, body.amount ?? 1);
+    },
+  );
 
   // Reservations: hold an amount now, charge what was used later (docs/usage.md, The service).
-  app.post('/api/admin/tenants/:tenantId/usage/reserve', async (request) => {
-    const tenantId = ownTenant(request);
-    const body = parseOrThrow(reserveBody, request.body ?? {}, 'request body');
-    return service().reserve(tenantId, body.key, body.amount, {
-      ttlMs: body.ttlMs,
-      ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}),
-    });
-  });
+  app.post(
+    '/api/admin/tenants/:tenantId/usage/reserve',
+    documented({
+      summary: 'Reserve an amount of a metered key, held until finalized, released or expired',
+      tag: 'usage',
+      auth: 'token',
+      params: tenantParam,
+      body: reserveBody,
+      errors: [404, 409, 503],
+    }),
+    async (request) => {
+      const tenantId = ownTenant(request);
+      const body = parseOrThrow(reserveBody, request.body ?? {}, 'request body');
+      return service().reserve(tenantId, body.key, body.amount, {
+        ttlMs: body.ttlMs,
+        ...(body.idempotencyKey !== undefined ? { idempotencyKey: body.idempotencyKey } : {}),
+      });
+    },
+  );
 
-  app.post('/api/admin/tenants/:tenantId/usage/reservations/:id/finalize', async (request) => {
-    ownTenant(request);
-    const { tenantId, id } = parseOrThrow(reservationParam, request.params, 'path parameters');
-    const body = parseOrThrow(finalizeBody, request.body ?? {}, 'request body');
-    return service().finalize(id, body.amount, { tenantId });
-  });
+  app.post(
+    '/api/admin/tenants/:tenantId/usage/reservations/:id/finalize',
+    documented({
+      summary: 'Charge what a reservation actually used and end it',
+      tag: 'usage',
+      auth: 'token',
+      params: reservationParam,
+      body: finalizeBody,
+      errors: [404, 409, 503],
+    }),
+    async (request) => {
+      ownTenant(request);
+      const { tenantId, id } = parseOrThrow(reservationParam, request.params, 'path parameters');
+      const body = parseOrThrow(finalizeBody, request.body ?? {}, 'request body');
+      return service().finalize(id, body.amount, { tenantId });
+    },
+  );
 
-  app.post('/api/admin/tenants/:tenantId/usage/reservations/:id/release', async (request) => {
-    ownTenant(request);
-    const { tenantId, id } = parseOrThrow(reservationParam, request.params, 'path parameters');
-    return service().release(id, { tenantId });
-  });
+  app.post(
+    '/api/admin/tenants/:tenantId/usage/reservations/:id/release',
+    documented({
+      summary: 'Release a reservation without charging it',
+      tag: 'usage',
+      auth: 'token',
+      params: reservationParam,
+      errors: [404, 409, 503],
+    }),
+    async (request) => {
+      ownTenant(request);
+      const { tenantId, id } = parseOrThrow(reservationParam, request.params, 'path parameters');
+      return service().release(id, { tenantId });
+    },
+  );
 
-  app.put('/api/admin/tenants/:tenantId/usage/:key', async (request) => {
-    const options = who(request);
-    const { tenantId, key } = parseOrThrow(keyParam, request.params, 'path parameters');
-    const body = parseOrThrow(setBody, request.body ?? {}, 'request body');
-    return service().setUsage(tenantId, key, body.used, options);
-  });
+  app.put(
+    '/api/admin/tenants/:tenantId/usage/:key',
+    documented({
+      summary: "Set this period's usage of a key (audited)",
+      tag: 'usage',
+      auth: 'admin',
+      params: keyParam,
+      body: setBody,
+      errors: [404, 503],
+    }),
+    async (request) => {
+      const options = who(request);
+      const { tenantId, key } = parseOrThrow(keyParam, request.params, 'path parameters');
+      const body = parseOrThrow(setBody, request.body ?? {}, 'request body');
+      return service().setUsage(tenantId, key, body.used, options);
+    },
+  );
 
-  app.delete('/api/admin/tenants/:tenantId/usage', async (request) => {
-    const options = who(request);
-    const { tenantId } = parseOrThrow(tenantParam, request.params, 'path parameters');
-    return service().resetUsage(tenantId, undefined, options);
-  });
+  app.delete(
+    '/api/admin/tenants/:tenantId/usage',
+    documented({
+      summary: 'Reset every metered key of the tenant (audited)',
+      tag: 'usage',
+      auth: 'admin',
+      params: tenantParam,
+      errors: [404, 503],
+    }),
+    async (request) => {
+      const options = who(request);
+      const { tenantId } = parseOrThrow(tenantParam, request.params, 'path parameters');
+      return service().resetUsage(tenantId, undefined, options);
+    },
+  );
 
   // The alert outbox (USAGE_WEBHOOK_URL): what was sent, what is waiting, what failed; replayable.
-  app.get('/api/admin/usage-alerts', async (request) => {
-    requireAdmin(request);
-    const q = parseOrThrow(alertsQuery, request.query ?? {}, 'query');
-    return { alerts: await listUsageAlerts(deps.prisma, q) };
-  });
+  app.get(
+    '/api/admin/usage-alerts',
+    documented({ summary: 'The usage alert outbox', tag: 'usage', auth: 'admin', query: alertsQuery }),
+    async (request) => {
+      requireAdmin(request);
+      const q = parseOrThrow(alertsQuery, request.query ?? {}, 'query');
+      return { alerts: await listUsageAlerts(deps.prisma, q) };
+    },
+  );
 
-  app.post('/api/admin/usage-alerts/:id/replay', async (request) => {
-    requireAdmin(request);
-    const { id } = parseOrThrow(alertParam, request.params, 'path parameters');
-    const alert = await replayUsageAlert(deps.prisma, id);
-    if (!alert) throw new UsageAlertNotFoundError(id);
-    return alert;
-  });
+  app.post(
+    '/api/admin/usage-alerts/:id/replay',
+    documented({
+      summary: 'Send a usage alert again',
+      tag: 'usage',
+      auth: 'admin',
+      params: alertParam,
+      errors: [404],
+    }),
+    async (request) => {
+      requireAdmin(request);
+      const { id } = parseOrThrow(alertParam, request.params, 'path parameters');
+      const alert = await replayUsageAlert(deps.prisma, id);
+      if (!alert) throw new UsageAlertNotFoundError(id);
+      return alert;
+    },
+  );
 
-  app.delete('/api/admin/tenants/:tenantId/usage/:key', async (request) => {
-    const options = who(request);
-    const { tenantId, key } = parseOrThrow(keyParam, request.params, 'path parameters');
-    return service().resetUsage(tenantId, key, options);
-  });
+  app.delete(
+    '/api/admin/tenants/:tenantId/usage/:key',
+    documented({
+      summary: 'Reset one metered key of the tenant (audited)',
+      tag: 'usage',
+      auth: 'admin',
+      params: keyParam,
+      errors: [404, 503],
+    }),
+    async (request) => {
+      const options = who(request);
+      const { tenantId, key } = parseOrThrow(keyParam, request.params, 'path parameters');
+      return service().resetUsage(tenantId, key, options);
+    },
+  );
 };

@@ -5,6 +5,7 @@ import { WebhookEventNotFoundError } from '../errors.js';
 import { stripeIdSchema } from '../identifiers.js';
 import { listWebhookEvents, replayWebhookEvents } from '../webhooks/index.js';
 import { requireAdmin, type AdminRouteDeps } from './admin-routes.js';
+import { documented } from '../http/openapi.js';
 
 /** The webhook inbox over HTTP: list pending / failed / processed events, replay them. Admin only. */
 
@@ -33,36 +34,64 @@ const INLINE_REPLAY_CLAIMS = 100;
 export const webhookAdminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps) => {
   const read = deps.readPrisma ?? deps.prisma;
 
-  app.get('/api/admin/webhooks/events', async (request) => {
-    requireAdmin(request);
-    const query = parseOrThrow(listQuery, request.query ?? {}, 'query');
-    // One statement on the read pool (keyset page on received_at, event_id).
-    return listWebhookEvents(read, {
-      limit: query.limit,
-      ...(query.status ? { status: query.status } : {}),
-      ...(query.cursor ? { cursor: query.cursor } : {}),
-    });
-  });
+  app.get(
+    '/api/admin/webhooks/events',
+    documented({
+      summary: 'The webhook inbox: events by status, keyset pages',
+      tag: 'webhooks',
+      auth: 'admin',
+      query: listQuery,
+    }),
+    async (request) => {
+      requireAdmin(request);
+      const query = parseOrThrow(listQuery, request.query ?? {}, 'query');
+      // One statement on the read pool (keyset page on received_at, event_id).
+      return listWebhookEvents(read, {
+        limit: query.limit,
+        ...(query.status ? { status: query.status } : {}),
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+      });
+    },
+  );
 
-  app.post('/api/admin/webhooks/events/:eventId/replay', async (request) => {
-    const principal = requireAdmin(request);
-    const { eventId } = parseOrThrow(eventParam, request.params, 'path parameters');
-    const result = await replayWebhookEvents(deps.prisma, { eventIds: [eventId] });
-    if (result.replayed.length === 0) {
-      const known = await deps.prisma.processedStripeEvent.count({ where: { eventId } });
-      if (known === 0) throw new WebhookEventNotFoundError(eventId);
-    }
-    request.log.info({ actor: `admin:${principal.name}`, ...result }, 'webhook events replayed');
-    await deps.webhooks?.dispatch({ maxClaims: INLINE_REPLAY_CLAIMS });
-    return result;
-  });
+  app.post(
+    '/api/admin/webhooks/events/:eventId/replay',
+    documented({
+      summary: 'Replay one webhook event',
+      tag: 'webhooks',
+      auth: 'admin',
+      params: eventParam,
+      errors: [404],
+    }),
+    async (request) => {
+      const principal = requireAdmin(request);
+      const { eventId } = parseOrThrow(eventParam, request.params, 'path parameters');
+      const result = await replayWebhookEvents(deps.prisma, { eventIds: [eventId] });
+      if (result.replayed.length === 0) {
+        const known = await deps.prisma.processedStripeEvent.count({ where: { eventId } });
+        if (known === 0) throw new WebhookEventNotFoundError(eventId);
+      }
+      request.log.info({ actor: `admin:${principal.name}`, ...result }, 'webhook events replayed');
+      await deps.webhooks?.dispatch({ maxClaims: INLINE_REPLAY_CLAIMS });
+      return result;
+    },
+  );
 
-  app.post('/api/admin/webhooks/replay', async (request) => {
-    const principal = requireAdmin(request);
-    const body = parseOrThrow(replayBody, request.body ?? {}, 'request body');
-    const result = await replayWebhookEvents(deps.prisma, body);
-    request.log.info({ actor: `admin:${principal.name}`, ...result }, 'webhook events replayed');
-    await deps.webhooks?.dispatch({ maxClaims: INLINE_REPLAY_CLAIMS });
-    return result;
-  });
+  app.post(
+    '/api/admin/webhooks/replay',
+    documented({
+      summary: 'Replay events by id, or every failed one',
+      tag: 'webhooks',
+      auth: 'admin',
+      body: replayBody,
+    }),
+    async (request) => {
+      const principal = requireAdmin(request);
+      const body = parseOrThrow(replayBody, request.body ?? {}, 'request body');
+      const result = await replayWebhookEvents(deps.prisma, body);
+      request.log.info({ actor: `admin:${principal.name}`, ...result }, 'webhook events replayed');
+      await deps.webhooks?.dispatch({ maxClaims: INLINE_REPLAY_CLAIMS });
+      return result;
+    },
+  );
 };
