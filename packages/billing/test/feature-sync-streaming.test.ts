@@ -9,7 +9,8 @@ import { useFeatureSyncEnv } from './helpers/use-env.js';
  * subscription sits on a later page than its first one ends as one pass would leave it, counted once;
  * so does one whose two granting subscriptions (a plan, an add-on bought later) sit pages apart.
  */
-const { env, plans, sync } = await useFeatureSyncEnv({ batchSize: 100, concurrency: 2 });
+// At most 150 new tenants' first results wait for the end of the walk: the rest stream.
+const { env, plans, sync } = await useFeatureSyncEnv({ batchSize: 100, concurrency: 2, holdNewTenants: 150 });
 let seeded: SeededTenant[];
 const split = { tenantId: 'split_tenant', customerId: '' };
 const addonLater = { tenantId: 'split_addon_tenant', customerId: '' };
@@ -74,11 +75,12 @@ describe('streaming bulk sync', () => {
 
     expect(results).toEqual([]);
     expect(firstResultAt[0]).toBeLessThan(summary.stripeMs);
-    // 450 seeded + the three split customers, each counted once, though the canceled-first one and
-    // the plan-first one were reported twice (the add-on-first one was read whole before its first).
+    // 450 seeded + the three split customers, each counted once, though the canceled-first one was
+    // reported twice (the add-on-first one was read whole before its first; the plan-first one is a
+    // new tenant, its first result held until its add-on's page completed it).
     expect(summary.processed).toBe(453);
     expect(summary.updated).toBe(453);
-    expect(calls).toBe(455);
+    expect(calls).toBe(454);
     expect(streamed.size).toBe(453);
     expect(streamed.get(split.customerId)).toMatchObject({
       tenantId: split.tenantId,
@@ -93,13 +95,19 @@ describe('streaming bulk sync', () => {
       expect(combined).toMatchObject({ stripePriceId: plans.pro.price.id, accessActive: true });
       expect(combined?.features).toEqual({ ...plans.pro.fixture.features, sso: true });
     }
+    // Each new tenant's first write is the whole combination: one audit row.
+    const firstWrites = await env.prisma.featureAuditLog.findMany({
+      where: { tenantId: addonFirst.tenantId },
+    });
+    expect(firstWrites).toHaveLength(1);
+    expect(firstWrites[0]!.after).toMatchObject({ features: { ...plans.pro.fixture.features, sso: true } });
     const written = await env.prisma.tenantFeatureConfig.count({
       where: { tenantId: { in: seeded.map((t) => t.tenantId) } },
     });
     expect(written).toBe(450);
   });
 
-  it('a second run keeps the results by default, in walk order; a downgrade waits for the end of the walk, the plan-first customer is not written', async () => {
+  it('a second run keeps the results by default, in walk order; a downgrade waits for the end of the walk, the plan-first customer is not written again', async () => {
     // A real downgrade: it takes features away, so it is held until the walk ends, then written.
     const down = seeded.find((t) => t.priceId !== plans.starter.price.id)!;
     const sub = await env.stripe.subscriptions.retrieve(down.subscriptionId);
@@ -117,6 +125,6 @@ describe('streaming bulk sync', () => {
     expect(moved).toMatchObject([{ tenantId: down.tenantId, success: true, changed: true }]);
     expect(moved[0]!.after).toEqual(plans.starter.fixture.features);
     const audits = await env.prisma.featureAuditLog.count({ where: { tenantId: addonFirst.tenantId } });
-    expect(audits).toBe(2);
+    expect(audits).toBe(1);
   });
 });

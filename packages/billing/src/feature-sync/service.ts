@@ -31,6 +31,11 @@ export interface FeatureSyncOptions {
   concurrency?: number;
   batchSize?: number;
   /**
+   * New tenants (no config yet) whose first result a streaming full sync holds until its walk ends
+   * (default 1,000 at once; see createBulkSync): a later page may complete their customer.
+   */
+  holdNewTenants?: number;
+  /**
    * The pg pool behind `prisma` (`db.pool`): the bulk sync's write statements go straight through it,
    * skipping Prisma's per-query work, which grows with the size of their parameters (500 tenants'
    * configs each). Without it they go through `prisma`.
@@ -105,6 +110,7 @@ export function createFeatureSyncService(
     reader,
     concurrency: options.concurrency ?? 3,
     batchSize: options.batchSize,
+    holdNewTenants: options.holdNewTenants,
     ...(options.pool ? { sql: sqlThroughPool(options.pool) } : {}),
     catalog: fixed,
   });

@@ -132,6 +132,11 @@ export function createBulkSync(deps: {
   concurrency: number;
   /** Tenants per write statement (default 500). */
   batchSize?: number;
+  /**
+   * Streaming: new tenants (no config yet) whose first result is held until the walk ends, at most
+   * this many at once (default 1,000); past that a new tenant is written at once.
+   */
+  holdNewTenants?: number;
   catalog?: FeatureCatalog;
   /** Runs the tenant loading and write statements (default: through `prisma`). */
   sql?: RunSql;
@@ -216,8 +221,11 @@ export function createBulkSync(deps: {
     /** Tenants linked through a `tenantId` hint in this run, to the customer that claimed them. */
     linked: Map<string, string>;
     report: (item: WorkItem, result: SyncResult) => void;
-    /** Streaming only: holds an item back until the walk has ended (see processBatch). */
-    defer?: (item: WorkItem) => void;
+    /**
+     * Streaming only: holds an item back until the walk has ended (see processBatch); false when it
+     * cannot (a new tenant's, `holdNewTenants` being held already).
+     */
+    wait?: (item: WorkItem, newTenant: boolean) => boolean;
   }
 
   /**
@@ -277,19 +285,14 @@ export function createBulkSync(deps: {
         link && !dryRun ? 'write' : 'skip',
       );
       if (decided.result) return finish(index, { ...base, tenantId: tenant.id, ...decided.result });
-      // Streaming: a customer's first result that takes plan features away from a configured tenant
-      // may be half a picture (an add-on's subscription on a page not read yet). It waits for the
-      // end of the walk, and is dropped if a later page completes the customer, so a tenant is not
-      // written without its add-on and back with it on every run. Upgrades and new tenants go now.
-      if (
-        ctx.defer &&
-        !item.supersedes &&
-        !item.final &&
-        tenant.state &&
-        takesAway(tenant.state.planFeatures, item.plan!.features)
-      ) {
+      // Streaming: a customer's first result may be half a picture (an add-on's subscription on a
+      // page not read yet). One that takes plan features away from a configured tenant waits for
+      // the end of the walk, and is dropped if a later page completes the customer, so a tenant is
+      // not written without its add-on and back with it on every run; so does a new tenant's, up to
+      // `holdNewTenants` at once, so its first write is the whole combination. Upgrades go now.
+      const mayWait = tenant.state ? takesAway(tenant.state.planFeatures, item.plan!.features) : true;
+      if (ctx.wait && !item.supersedes && !item.final && mayWait && ctx.wait(item, tenant.state === null)) {
         reported.add(index);
-        ctx.defer(item);
         return;
       }
       if (dryRun)
@@ -448,12 +451,25 @@ export function createBulkSync(deps: {
       const stop = new Error('sync aborted');
       const deferred: WorkItem[] = [];
       const completed = new Set<string>();
-      ctx.defer = (item) => deferred.push(item);
+      // New tenants' first results, by customer: bounded, and emptied as later pages complete them.
+      const held = new Map<string, WorkItem>();
+      const maxHeld = deps.holdNewTenants ?? 1_000;
+      ctx.wait = (item, newTenant) => {
+        if (!newTenant) deferred.push(item);
+        else if (completed.has(item.customerId)) return true;
+        else if (held.size >= maxHeld) return false;
+        else held.set(item.customerId, item);
+        return true;
+      };
       try {
         await stream(async (entries) => {
           if (aborted()) throw stop;
           const items = numbered(entries.map(toWorkItem));
-          for (const item of items) if (item.supersedes) completed.add(item.customerId);
+          for (const item of items)
+            if (item.supersedes) {
+              completed.add(item.customerId);
+              held.delete(item.customerId);
+            }
           total += items.filter((i) => !i.supersedes).length;
           await queue.push(items, aborted);
         });
@@ -464,7 +480,7 @@ export function createBulkSync(deps: {
       stripeMs = Math.round(performance.now() - started);
       // Batches still running may defer more: wait for them, then decide what no later page completed.
       await queue.drain();
-      const left = deferred.filter((item) => !completed.has(item.customerId));
+      const left = [...deferred, ...held.values()].filter((item) => !completed.has(item.customerId));
       await queue.push(
         left.map((item) => ({ ...item, final: true })),
         aborted,

@@ -61,7 +61,9 @@ export async function useAdminApp(
 }
 
 /** A billing env with the three plans seeded and a feature sync publishing to its cache. */
-export async function useFeatureSyncEnv(options: { concurrency?: number; batchSize?: number } = {}) {
+export async function useFeatureSyncEnv(
+  options: { concurrency?: number; batchSize?: number; holdNewTenants?: number } = {},
+) {
   const env = await useBillingTestEnv();
   const plans = await seedPlans(env.stripe);
   const stripeSync = createStripeSyncService(env.stripe, { requestsPerSecond: 10_000 });
