@@ -165,6 +165,51 @@ describe('Stripe meter events', () => {
     expect(await billed(meters.calls, customer)).toBe(2);
   });
 
+  it('an operator’s reset while a send fails keeps the range: retried as it was, then the rest', async () => {
+    const customer = await tenant('sm-g', { 'api.calls': 100 });
+    await usage.track('sm-g', 'api.calls', 10);
+    emu.injectFault({ method: 'POST', path: '/v1/billing/meter_events', status: 500, count: 1 });
+    expect(await reporter().reportDue()).toEqual({ sent: 0, failed: 1 });
+    await usage.resetUsage('sm-g', 'api.calls');
+    await usage.track('sm-g', 'api.calls', 4);
+    const [failing] = await listUsageMeterReports(prisma, { tenantId: 'sm-g' });
+    expect(failing).toMatchObject({ reported: 0, sendingTo: 10, due: true });
+    clock += 60_000;
+    // The failed range first, under its identifier, then what was counted after the reset.
+    expect(await reporter().reportDue()).toEqual({ sent: 1, failed: 0 });
+    expect(await billed(meters.calls, customer)).toBe(10);
+    expect(await reporter().reportDue()).toEqual({ sent: 1, failed: 0 });
+    expect(await billed(meters.calls, customer)).toBe(14);
+    expect(await reporter().reportDue()).toEqual({ sent: 0, failed: 0 });
+  });
+
+  it('an operator’s reset while a send is in flight: the send is recorded, the same units are not sent twice', async () => {
+    const customer = await tenant('sm-h', { 'api.calls': 100 });
+    await usage.track('sm-h', 'api.calls', 6);
+    const hold = emu.holdRequests({ method: 'POST', path: '/v1/billing/meter_events' });
+    try {
+      const round = reporter().reportDue();
+      await expect.poll(() => hold.held, { timeout: 10_000 }).toBe(1);
+      await usage.resetUsage('sm-h', 'api.calls');
+      // As many units as the range in flight: a reused range would carry the same identifier.
+      await usage.track('sm-h', 'api.calls', 6);
+      hold.release();
+      expect(await round).toEqual({ sent: 1, failed: 0 });
+    } finally {
+      hold.release();
+    }
+    expect(await billed(meters.calls, customer)).toBe(6);
+    expect(await reporter().reportDue()).toEqual({ sent: 1, failed: 0 });
+    expect(await billed(meters.calls, customer)).toBe(12);
+    // Lowered by an operator to 2, then raised to 5: the raise (3) is owed, the lowering takes nothing back.
+    await usage.setUsage('sm-h', 'api.calls', 2);
+    await usage.setUsage('sm-h', 'api.calls', 5);
+    await reporter().reportDue();
+    expect(await billed(meters.calls, customer)).toBe(15);
+    const [state] = await listUsageMeterReports(prisma, { tenantId: 'sm-h' });
+    expect(state).toMatchObject({ reported: 15, due: false, sendingTo: null });
+  });
+
   it('a tenant without a Stripe customer waits, with the reason; an operator’s reset lowers what is reported', async () => {
     await tenant('sm-e', { 'api.calls': 100 }, false);
     await usage.track('sm-e', 'api.calls', 3);

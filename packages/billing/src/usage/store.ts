@@ -234,14 +234,12 @@ export async function writeUsage(
     await tx.$executeRawUnsafe(
       `WITH k AS (${periods}), up AS (
          UPDATE usage_counters c SET used = k.used, overage = 0, updated_at = $3::timestamptz,
-           -- Stripe meters: what is reported follows the counter; a lowered counter lowers the mark
-           -- (nothing is taken back from Stripe), a raised one leaves the increase to report. A send
-           -- in flight is left to finish without moving the mark.
-           stripe_reported = CASE k.stripe WHEN 'overage' THEN 0
-                                           WHEN 'usage' THEN LEAST(c.stripe_reported, k.used)
-                                           ELSE c.stripe_reported END,
-           stripe_sending_to = CASE WHEN k.stripe IS NULL THEN c.stripe_sending_to END,
-           stripe_due = c.stripe_due OR COALESCE(k.stripe = 'usage' AND k.used > c.stripe_reported, false)
+           -- Stripe meters: what is owed (stripe_offset + used, or + overage) never goes back: the
+           -- units taken off the counter move to the offset (they were used), a raise is owed on top.
+           -- The mark and a range in flight are left alone, so the send records as it would have.
+           stripe_offset = c.stripe_offset + CASE k.stripe WHEN 'usage' THEN GREATEST(c.used - k.used, 0)
+                                                           WHEN 'overage' THEN c.overage ELSE 0 END,
+           stripe_due = c.stripe_due OR COALESCE(k.stripe = 'usage' AND k.used > c.used, false)
          FROM k WHERE c.tenant_id = $1 AND c.key = k.key AND c.period_start = k.ps
        )
        INSERT INTO feature_audit_logs (tenant_id, actor, source, action, before, after, created_at)

@@ -130,7 +130,7 @@ export function createUsageMeterReporter(
          ORDER BY c.stripe_next_at NULLS FIRST LIMIT $3
          FOR UPDATE OF c SKIP LOCKED)
        UPDATE usage_counters c SET
-         stripe_sending_to = COALESCE(c.stripe_sending_to,
+         stripe_sending_to = COALESCE(c.stripe_sending_to, c.stripe_offset +
                                       CASE WHEN due.mode = 'overage' THEN c.overage ELSE c.used END),
          stripe_attempts = c.stripe_attempts + 1,
          stripe_next_at = $2::timestamptz + make_interval(secs => $4::float8 / 1000)
@@ -156,7 +156,7 @@ export function createUsageMeterReporter(
     const from = Number(row.reported);
     const to = Number(row.sending_to);
     const base = { row, to, mode: meter.mode };
-    // Nothing new (the counter was lowered by an operator since it became due): only the mark moves.
+    // Nothing new: only the mark moves.
     if (to <= from) return { ...base, ok: true };
     if (!row.customer) return { ...base, ok: false, error: 'the tenant has no Stripe customer' };
     const periodStart = new Date(row.period_start);
@@ -207,12 +207,14 @@ export function createUsageMeterReporter(
       );
     const values = `jsonb_to_recordset($1::jsonb) AS v(tenant_id text, key text, ps timestamptz, sent_to bigint,
       mode text, error text, retry_at timestamptz)`;
-    // Only where this range is still the one in flight (an operator's reset abandons it).
+    // Only where this range is still the one in flight (a lease that ran out may have let another
+    // reporter record it first). An operator's change leaves the range alone (writeUsage).
     if (done.length > 0)
       await sql(
         `UPDATE usage_counters c SET stripe_reported = GREATEST(c.stripe_reported, v.sent_to),
            stripe_sending_to = NULL, stripe_attempts = 0, stripe_error = NULL, stripe_next_at = NULL,
-           stripe_due = (CASE WHEN v.mode = 'overage' THEN c.overage ELSE c.used END) > GREATEST(c.stripe_reported, v.sent_to)
+           stripe_due = c.stripe_offset + (CASE WHEN v.mode = 'overage' THEN c.overage ELSE c.used END)
+                        > GREATEST(c.stripe_reported, v.sent_to)
          FROM ${values}
          WHERE c.tenant_id = v.tenant_id AND c.key = v.key AND c.period_start = v.ps
            AND c.stripe_sending_to = v.sent_to`,
