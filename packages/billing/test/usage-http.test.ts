@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
+import { Hono } from 'hono';
 import { createIsolatedDatabase } from '@packages/db';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runManageCli } from '../src/cli/manage.js';
@@ -277,6 +278,148 @@ describe('adapters for the host-resolved tenant', () => {
     const read = await web.usage(new Request('http://host/usage', { headers: { 'x-tenant': 'h-b' } }));
     const meters = ((await read.json()) as { meters: { key: string }[] }).meters;
     expect(meters.find((m) => m.key === 'api.calls')).toMatchObject({ used: 3, overLimit: false });
+  });
+});
+
+describe('reservations through the adapters, for the host-resolved tenant', () => {
+  /** A tenant with 10 api.calls; the other one of the pair owns a reservation the first must not settle. */
+  async function tenants(prefix: string) {
+    for (const id of [`${prefix}-1`, `${prefix}-2`]) {
+      await createTenant(prisma, { id, name: id });
+      await setFeatureOverride(prisma, id, 'api.calls', 10);
+    }
+    const foreign = await usage.reserve(`${prefix}-2`, 'api.calls', 1, { ttlMs: 60_000 });
+    return { tenant: `${prefix}-1`, other: `${prefix}-2`, foreign: foreign.id! };
+  }
+  const meterOf = async (tenant: string) =>
+    (await usage.getUsage(tenant)).meters.find((m) => m.key === 'api.calls');
+
+  /** The same story through each adapter: `send(path, body?, tenant?)` is a POST through its real HTTP path. */
+  async function story(
+    send: (path: string, body: string | null, tenant?: string) => Promise<{ status: number; json: unknown }>,
+    { tenant, other, foreign }: { tenant: string; other: string; foreign: string },
+  ) {
+    const held = await send(
+      '/reserve',
+      JSON.stringify({ key: 'api.calls', amount: 4, ttlMs: 60_000 }),
+      tenant,
+    );
+    expect(held).toMatchObject({ status: 200, json: { allowed: true, reserved: 4, remaining: 6 } });
+    const id = (held.json as { id: string }).id;
+    const refused = await send(
+      '/reserve',
+      JSON.stringify({ key: 'api.calls', amount: 7, ttlMs: 60_000 }),
+      tenant,
+    );
+    expect(refused).toMatchObject({ status: 200, json: { allowed: false, id: null } });
+    // Used 3 of the 4 held: 3 charged, 1 returned.
+    const finalized = await send(`/reservations/${id}/finalize`, JSON.stringify({ amount: 3 }), tenant);
+    expect(finalized).toMatchObject({ status: 200, json: { used: 3, reserved: 0, remaining: 7 } });
+    const again = await send(`/reservations/${id}/finalize`, JSON.stringify({ amount: 3 }), tenant);
+    expect(again).toMatchObject({ status: 404, json: { error: { code: 'reservation_not_found' } } });
+    const second = await send(
+      '/reserve',
+      JSON.stringify({ key: 'api.calls', amount: 2, ttlMs: 60_000 }),
+      tenant,
+    );
+    const released = await send(`/reservations/${(second.json as { id: string }).id}/release`, null, tenant);
+    expect(released).toMatchObject({ status: 200, json: { used: 3, reserved: 0, remaining: 7 } });
+    // Another tenant's hold is not found, for both; it stays held.
+    const theirs = await send(`/reservations/${foreign}/release`, null, tenant);
+    expect(theirs).toMatchObject({ status: 404, json: { error: { code: 'reservation_not_found' } } });
+    const theirsToo = await send(`/reservations/${foreign}/finalize`, JSON.stringify({ amount: 1 }), tenant);
+    expect(theirsToo.status).toBe(404);
+    expect(await meterOf(other)).toMatchObject({ used: 0, reserved: 1 });
+    const anonymous = await send('/reserve', JSON.stringify({ key: 'api.calls', amount: 1, ttlMs: 1 }));
+    expect(anonymous).toMatchObject({ status: 401, json: { error: { code: 'tenant_not_resolved' } } });
+    const noTtl = await send('/reserve', JSON.stringify({ key: 'api.calls', amount: 1 }), tenant);
+    expect(noTtl).toMatchObject({ status: 400, json: { error: { code: 'validation_error' } } });
+    const noAmount = await send(`/reservations/${foreign}/finalize`, JSON.stringify({}), tenant);
+    expect(noAmount).toMatchObject({ status: 400, json: { error: { code: 'validation_error' } } });
+    expect(await meterOf(tenant)).toMatchObject({ used: 3, reserved: 0 });
+  }
+
+  it('Express: usageReserve, usageFinalize and usageRelease on a port', async () => {
+    const billing = createExpressAdapter({ usage, resolveTenant: (req) => req.get('x-tenant') });
+    const host = express();
+    host.use(express.json());
+    host.post('/api/billing/usage/reserve', billing.usageReserve);
+    host.post('/api/billing/usage/reservations/:id/finalize', billing.usageFinalize);
+    host.post('/api/billing/usage/reservations/:id/release', billing.usageRelease);
+    const server = host.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => server.once('listening', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/billing/usage`;
+    try {
+      await story(
+        async (path, body, tenant) => {
+          const res = await fetch(`${base}${path}`, {
+            method: 'POST',
+            headers: {
+              ...(body !== null ? { 'content-type': 'application/json' } : {}),
+              ...(tenant ? { 'x-tenant': tenant } : {}),
+            },
+            ...(body !== null ? { body } : {}),
+          });
+          return { status: res.status, json: await res.json() };
+        },
+        await tenants('hr-x'),
+      );
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('Fastify: POST /api/billing/usage/reserve and /reservations/:id/finalize|release', async () => {
+    const host = Fastify();
+    await host.register(billingPlugin, {
+      usage,
+      resolveTenant: (request) => request.headers['x-tenant'] as string | undefined,
+    });
+    try {
+      await story(
+        async (path, body, tenant) => {
+          const res = await host.inject({
+            method: 'POST',
+            url: `/api/billing/usage${path}`,
+            headers: {
+              ...(body !== null ? { 'content-type': 'application/json' } : {}),
+              ...(tenant ? { 'x-tenant': tenant } : {}),
+            },
+            ...(body !== null ? { payload: body } : {}),
+          });
+          return { status: res.statusCode, json: res.json() };
+        },
+        await tenants('hr-f'),
+      );
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('web-standard: usageReserve, usageFinalize and usageRelease routed by Hono', async () => {
+    const web = createWebAdapter({ usage, resolveTenant: (request) => request.headers.get('x-tenant') });
+    const hono = new Hono();
+    hono.post('/api/billing/usage/reserve', (c) => web.usageReserve(c.req.raw));
+    hono.post('/api/billing/usage/reservations/:id/finalize', (c) =>
+      web.usageFinalize(c.req.raw, c.req.param('id')),
+    );
+    hono.post('/api/billing/usage/reservations/:id/release', (c) =>
+      web.usageRelease(c.req.raw, c.req.param('id')),
+    );
+    await story(
+      async (path, body, tenant) => {
+        const res = await hono.request(`http://host/api/billing/usage${path}`, {
+          method: 'POST',
+          headers: {
+            ...(body !== null ? { 'content-type': 'application/json' } : {}),
+            ...(tenant ? { 'x-tenant': tenant } : {}),
+          },
+          ...(body !== null ? { body } : {}),
+        });
+        return { status: res.status, json: await res.json() };
+      },
+      await tenants('hr-w'),
+    );
   });
 });
 

@@ -141,7 +141,24 @@ export async function answerFeatureRead(
 }
 
 /** What the usage routes call: `createUsageService(prisma)` or the context's `usage`. */
-export type UsageSource = Pick<UsageService, 'track' | 'getUsage'>;
+export type UsageSource = Pick<UsageService, 'track' | 'getUsage' | 'reserve' | 'finalize' | 'release'>;
+
+/** A usage route's JSON body (already parsed, or raw bytes / text; an empty body is `{}`), or the 400 refusing it. */
+function usageBody(body: unknown): { fields: Record<string, unknown> } | { refused: HttpAnswer } {
+  let value: unknown = body;
+  if (Buffer.isBuffer(body) || typeof body === 'string') {
+    const text = body.toString();
+    try {
+      value = text.trim() === '' ? {} : JSON.parse(text);
+    } catch {
+      return { refused: errorAnswer(400, 'invalid_json', 'The request body is not valid JSON') };
+    }
+  }
+  return { fields: (value ?? {}) as Record<string, unknown> };
+}
+const optionalString = (v: unknown) => v === undefined || typeof v === 'string';
+const idempotency = (b: Record<string, unknown>) =>
+  typeof b.idempotencyKey === 'string' ? { idempotencyKey: b.idempotencyKey } : {};
 
 /**
  * `POST …/usage/track` for the resolved tenant: `{ key, amount?, idempotencyKey? }` (JSON, already
@@ -153,25 +170,67 @@ export async function answerUsageTrack(
   body: unknown,
 ): Promise<HttpAnswer> {
   if (!tenantId) return tenantNotResolved();
-  let value: unknown = body;
-  if (Buffer.isBuffer(body) || typeof body === 'string') {
-    try {
-      value = JSON.parse(body.toString());
-    } catch {
-      return errorAnswer(400, 'invalid_json', 'The request body is not valid JSON');
-    }
-  }
-  const b = (value ?? {}) as { key?: unknown; amount?: unknown; idempotencyKey?: unknown };
+  const parsed = usageBody(body);
+  if ('refused' in parsed) return parsed.refused;
+  const b = parsed.fields;
   if (typeof b.key !== 'string' || (b.amount !== undefined && typeof b.amount !== 'number'))
     return errorAnswer(
       400,
       'validation_error',
       'Expected { key: string, amount?: number, idempotencyKey?: string }',
     );
-  const answer = await usage.track(tenantId, b.key, b.amount ?? 1, {
-    ...(typeof b.idempotencyKey === 'string' ? { idempotencyKey: b.idempotencyKey } : {}),
-  });
+  const answer = await usage.track(tenantId, b.key, b.amount ?? 1, idempotency(b));
   return { status: 200, body: answer, headers: {} };
+}
+
+/**
+ * `POST …/usage/reserve` for the resolved tenant: `{ key, amount, ttlMs, idempotencyKey? }` → 200 with
+ * the reservation (`id: null` and `allowed: false` when refused: an answer, not an error).
+ */
+export async function answerUsageReserve(
+  usage: UsageSource,
+  tenantId: string | null | undefined,
+  body: unknown,
+): Promise<HttpAnswer> {
+  if (!tenantId) return tenantNotResolved();
+  const parsed = usageBody(body);
+  if ('refused' in parsed) return parsed.refused;
+  const b = parsed.fields;
+  if (
+    typeof b.key !== 'string' ||
+    typeof b.amount !== 'number' ||
+    typeof b.ttlMs !== 'number' ||
+    !optionalString(b.idempotencyKey)
+  )
+    return errorAnswer(
+      400,
+      'validation_error',
+      'Expected { key: string, amount: number, ttlMs: number, idempotencyKey?: string }',
+    );
+  const answer = await usage.reserve(tenantId, b.key, b.amount, { ttlMs: b.ttlMs, ...idempotency(b) });
+  return { status: 200, body: answer, headers: {} };
+}
+
+/**
+ * `POST …/usage/reservations/:id/finalize` (`{ amount }`: what was used) and `…/release` (no body) for
+ * the resolved tenant: another tenant's reservation is `reservation_not_found`, as a settled one.
+ */
+export async function answerUsageSettle(
+  usage: UsageSource,
+  tenantId: string | null | undefined,
+  settle:
+    { op: 'finalize'; id: string | undefined; body: unknown } | { op: 'release'; id: string | undefined },
+): Promise<HttpAnswer> {
+  if (!tenantId) return tenantNotResolved();
+  if (!settle.id) return errorAnswer(400, 'validation_error', 'Expected the reservation id in the path');
+  if (settle.op === 'release')
+    return { status: 200, body: await usage.release(settle.id, { tenantId }), headers: {} };
+  const parsed = usageBody(settle.body);
+  if ('refused' in parsed) return parsed.refused;
+  const b = parsed.fields;
+  if (typeof b.amount !== 'number')
+    return errorAnswer(400, 'validation_error', 'Expected { amount: number }');
+  return { status: 200, body: await usage.finalize(settle.id, b.amount, { tenantId }), headers: {} };
 }
 
 /** `GET …/usage`: every metered key of the resolved tenant (used, limit, remaining, period, overLimit). */
@@ -236,7 +295,7 @@ export interface HostAdapterOptions<Req> {
   logger?: AdapterLogger;
   /** Largest webhook body accepted, in bytes (default 1 MiB, as our server). */
   bodyLimit?: number;
-  /** Needed by `usageTrack` and `usage` (metered features, docs/usage.md). */
+  /** Needed by the usage handlers: track, read, reserve, finalize, release (metered features, docs/usage.md). */
   usage?: UsageSource;
   /** The OFREP endpoints' settings (they also need `features`). */
   ofrep?: HostOfrepSettings;

@@ -7,6 +7,8 @@ import {
   answerFeatureGuard,
   answerFeatureRead,
   answerUsageRead,
+  answerUsageReserve,
+  answerUsageSettle,
   answerUsageTrack,
   answerWebhook,
   errorAnswer,
@@ -45,6 +47,12 @@ export interface ExpressAdapter {
   usageTrack: RequestHandler;
   /** `app.get('/api/billing/usage', billing.usage)`: the resolved tenant's usage of every metered key. */
   usage: RequestHandler;
+  /** `app.post('/api/billing/usage/reserve', billing.usageReserve)`: `{ key, amount, ttlMs, idempotencyKey? }` held for the resolved tenant. */
+  usageReserve: RequestHandler;
+  /** `app.post('/api/billing/usage/reservations/:id/finalize', billing.usageFinalize)`: `{ amount }` used of the hold `:id`. */
+  usageFinalize: RequestHandler;
+  /** `app.post('/api/billing/usage/reservations/:id/release', billing.usageRelease)`: the hold `:id` returned. */
+  usageRelease: RequestHandler;
 }
 
 export const EXPRESS_PARSED_BODY_HINT =
@@ -186,6 +194,26 @@ export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAda
 
     usage: answered('usage', async (req) => answerUsageRead(usage(), await tenantOf(req))),
 
+    usageReserve: answered('usage_reserve', async (req) => {
+      const tenantId = await tenantOf(req);
+      const body = await jsonBody(req);
+      if (body === 'too_large')
+        return errorAnswer(413, 'payload_too_large', `Request body is larger than ${bodyLimit} bytes`);
+      return answerUsageReserve(usage(), tenantId, body);
+    }),
+
+    usageFinalize: answered('usage_finalize', async (req) => {
+      const tenantId = await tenantOf(req);
+      const body = await jsonBody(req);
+      if (body === 'too_large')
+        return errorAnswer(413, 'payload_too_large', `Request body is larger than ${bodyLimit} bytes`);
+      return answerUsageSettle(usage(), tenantId, { op: 'finalize', id: pathId(req), body });
+    }),
+
+    usageRelease: answered('usage_release', async (req) =>
+      answerUsageSettle(usage(), await tenantOf(req), { op: 'release', id: pathId(req) }),
+    ),
+
     requireFeature(key) {
       return (req: Request, res: Response, next: NextFunction) => {
         (async () => answerFeatureGuard(source(), await tenantOf(req), key))()
@@ -196,6 +224,10 @@ export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAda
     },
   };
 }
+
+/** The `:id` of the route the handler is mounted at. */
+const pathId = (req: Request): string | undefined =>
+  typeof req.params.id === 'string' ? req.params.id : undefined;
 
 /** express.json() of Express 4 leaves `{}` on requests it did not parse; that is not a parsed webhook. */
 function isEmptyObject(value: unknown): boolean {

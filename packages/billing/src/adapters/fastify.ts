@@ -10,6 +10,8 @@ import {
   answerFeatureGuard,
   answerFeatureRead,
   answerUsageRead,
+  answerUsageReserve,
+  answerUsageSettle,
   answerUsageTrack,
   answerWebhook,
   errorAnswer,
@@ -40,7 +42,11 @@ export interface BillingPluginOptions {
    * caller is the resolved tenant, or a token from `ofrep.auth` (see HostOfrepSettings).
    */
   ofrep?: HostOfrepSettings;
-  /** With `resolveTenant`, registers `GET usagePath` and `POST usagePath/track` (metered features). */
+  /**
+   * With `resolveTenant`, registers for the resolved tenant (metered features): `GET usagePath`,
+   * `POST usagePath/track`, `POST usagePath/reserve`, `POST usagePath/reservations/:id/finalize` and
+   * `POST usagePath/reservations/:id/release`.
+   */
   usage?: UsageSource;
   /** Default `/api/billing/usage`. */
   usagePath?: string;
@@ -148,6 +154,29 @@ export const billingPlugin: FastifyPluginAsync<BillingPluginOptions> = async (ap
     app.post(`${path}/track`, trackDoc, async (request, reply) => {
       try {
         return send(reply, await answerUsageTrack(usage, await resolve(request), request.body));
+      } catch (error) {
+        return send(reply, answerError(error, request.log));
+      }
+    });
+    app.post(`${path}/reserve`, async (request, reply) => {
+      try {
+        return send(reply, await answerUsageReserve(usage, await resolve(request), request.body));
+      } catch (error) {
+        return send(reply, answerError(error, request.log));
+      }
+    });
+    app.post<{ Params: { id: string } }>(`${path}/reservations/:id/finalize`, async (request, reply) => {
+      try {
+        const settle = { op: 'finalize' as const, id: request.params.id, body: request.body };
+        return send(reply, await answerUsageSettle(usage, await resolve(request), settle));
+      } catch (error) {
+        return send(reply, answerError(error, request.log));
+      }
+    });
+    app.post<{ Params: { id: string } }>(`${path}/reservations/:id/release`, async (request, reply) => {
+      try {
+        const settle = { op: 'release' as const, id: request.params.id };
+        return send(reply, await answerUsageSettle(usage, await resolve(request), settle));
       } catch (error) {
         return send(reply, answerError(error, request.log));
       }

@@ -3,6 +3,8 @@ export {
   answerFeatureRead,
   answerFeatureGuard,
   answerUsageRead,
+  answerUsageReserve,
+  answerUsageSettle,
   answerUsageTrack,
   type AdapterLogger,
   type UsageSource,

@@ -6,6 +6,8 @@ import {
   answerFeatureGuard,
   answerFeatureRead,
   answerUsageRead,
+  answerUsageReserve,
+  answerUsageSettle,
   answerUsageTrack,
   answerWebhook,
   errorAnswer,
@@ -32,6 +34,12 @@ export interface WebAdapter {
   usageTrack(request: Request): Promise<Response>;
   /** `GET` the resolved tenant's usage of every metered key. */
   usage(request: Request): Promise<Response>;
+  /** `POST { key, amount, ttlMs, idempotencyKey? }`: hold an amount for the resolved tenant. */
+  usageReserve(request: Request): Promise<Response>;
+  /** `POST { amount }`: charge what was used of the hold `reservationId` (the route's `:id`), return the rest. */
+  usageFinalize(request: Request, reservationId: string): Promise<Response>;
+  /** `POST`: return the whole hold `reservationId` (the route's `:id`). */
+  usageRelease(request: Request, reservationId: string): Promise<Response>;
   /** Wraps a handler so it only runs when the request's tenant has `key` on; 403 otherwise. */
   requireFeature<K extends string>(
     key: CheckedKey<K>,
@@ -102,6 +110,25 @@ export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
 
     usage: (request) =>
       answered(request, 'usage', async () => answerUsageRead(usage(), await resolveTenant(request))),
+
+    usageReserve: (request) =>
+      answered(request, 'usage_reserve', async () =>
+        answerUsageReserve(usage(), await resolveTenant(request), await request.text()),
+      ),
+
+    usageFinalize: (request, id) =>
+      answered(request, 'usage_finalize', async () =>
+        answerUsageSettle(usage(), await resolveTenant(request), {
+          op: 'finalize',
+          id,
+          body: await request.text(),
+        }),
+      ),
+
+    usageRelease: (request, id) =>
+      answered(request, 'usage_release', async () =>
+        answerUsageSettle(usage(), await resolveTenant(request), { op: 'release', id }),
+      ),
 
     requireFeature(key) {
       return (handler) =>
