@@ -12,6 +12,8 @@ import {
   replayUsageAlert,
   setFeatureOverride,
 } from '../src/index.js';
+import { buildServer } from '../src/server.js';
+import { ADMIN_TOKEN, bearer, TENANT_A_TOKEN } from './admin-helpers.js';
 
 /**
  * Usage alerts (docs/usage.md, Alerts): recorded with the counter change that crossed the threshold,
@@ -142,5 +144,49 @@ describe('usage alerts', () => {
     const [alert] = await listUsageAlerts(prisma, { tenantId: 'al-b' });
     expect(alert).toMatchObject({ status: 'failed', attempts: 2 });
     expect(alert!.lastError).toBeTruthy();
+  });
+
+  it('the admin API lists the outbox by tenant and status and replays an alert, audited as the admin', async () => {
+    const app = await buildServer({
+      prisma,
+      usage,
+      auth: {
+        tokens: [
+          { name: 'ops', role: 'admin', token: ADMIN_TOKEN },
+          { name: 'tenant-a', role: 'tenant', tenantId: 'al-a', token: TENANT_A_TOKEN },
+        ],
+        prisma,
+      },
+    } as unknown as Parameters<typeof buildServer>[0]);
+    try {
+      const get = (url: string, token = ADMIN_TOKEN) =>
+        app.inject({ method: 'GET', url, headers: bearer(token) });
+      const failed = await get('/api/admin/usage-alerts?status=failed');
+      expect(failed.statusCode).toBe(200);
+      const alerts = failed.json<{ alerts: { id: number; tenantId: string; status: string }[] }>().alerts;
+      // al-b's two thresholds (80 and 100 %, crossed by one track), never delivered.
+      expect(alerts.map((a) => [a.tenantId, a.status])).toEqual([
+        ['al-b', 'failed'],
+        ['al-b', 'failed'],
+      ]);
+      expect((await get('/api/admin/usage-alerts?tenantId=al-a')).json().alerts).toHaveLength(2);
+      expect((await get('/api/admin/usage-alerts?status=nope')).statusCode).toBe(400);
+      expect((await get('/api/admin/usage-alerts', TENANT_A_TOKEN)).statusCode).toBe(403);
+
+      const replay = (id: number, token = ADMIN_TOKEN) =>
+        app.inject({ method: 'POST', url: `/api/admin/usage-alerts/${id}/replay`, headers: bearer(token) });
+      expect((await replay(alerts[0]!.id, TENANT_A_TOKEN)).statusCode).toBe(403);
+      const replayed = await replay(alerts[0]!.id);
+      expect(replayed.json()).toMatchObject({ id: alerts[0]!.id, status: 'pending', attempts: 0 });
+      expect((await replay(999_999)).json()).toMatchObject({ error: { code: 'usage_alert_not_found' } });
+      const audit = await prisma.featureAuditLog.findMany({ where: { action: 'usage_alert_replayed' } });
+      expect(audit.map((a) => [a.tenantId, a.actor, a.source])).toEqual([['al-b', 'admin:ops', 'admin']]);
+      expect(audit[0]!.before).toMatchObject({
+        usageAlert: { id: alerts[0]!.id, status: 'failed', attempts: 2 },
+      });
+      expect(audit[0]!.after).toMatchObject({ usageAlert: { status: 'pending', attempts: 0 } });
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -14,6 +14,8 @@ import {
 } from '../src/index.js';
 import { createStripeCaller, type StripeCall } from '../src/stripe-sync/client.js';
 import { createTokenBucket } from '../src/stripe-sync/limiter.js';
+import { buildServer } from '../src/server.js';
+import { ADMIN_TOKEN, bearer, TENANT_A_TOKEN } from './admin-helpers.js';
 
 /**
  * Stripe Billing Meters (docs/usage.md, Stripe meters): the usage of a key with `stripeMeter` reaches
@@ -225,6 +227,58 @@ describe('Stripe meter events', () => {
     await reporter().reportDue();
     // The 6 before the reset and the 2 after: both were used.
     expect(await billed(meters.calls, customer)).toBe(8);
+  });
+
+  it('the admin API shows each counter’s reporting: what Stripe was sent, what is pending, the last error', async () => {
+    const app = await buildServer({
+      prisma,
+      usage,
+      auth: {
+        tokens: [
+          { name: 'ops', role: 'admin', token: ADMIN_TOKEN },
+          { name: 'tenant-a', role: 'tenant', tenantId: 'sm-a', token: TENANT_A_TOKEN },
+        ],
+        prisma,
+      },
+    } as unknown as Parameters<typeof buildServer>[0]);
+    try {
+      const get = (url: string, token = ADMIN_TOKEN) =>
+        app.inject({ method: 'GET', url, headers: bearer(token) });
+      const sent = await get('/api/admin/usage-meter-reports?tenantId=sm-a');
+      expect(sent.statusCode).toBe(200);
+      const customer = (await prisma.tenant.findUnique({ where: { id: 'sm-a' } }))!.stripeCustomerId;
+      expect(sent.json().reports).toEqual([
+        expect.objectContaining({
+          key: 'api.calls',
+          meter: 'api_calls',
+          report: 'usage',
+          customer,
+          owed: 15,
+          reported: 15,
+          pending: 0,
+          sendingTo: null,
+          lastError: null,
+        }),
+      ]);
+      // Only what is left to send: sm-e, waiting for a Stripe customer.
+      const pending = (await get('/api/admin/usage-meter-reports?pending=true')).json().reports;
+      expect(pending).toEqual([
+        expect.objectContaining({
+          tenantId: 'sm-e',
+          customer: null,
+          owed: 3,
+          reported: 0,
+          pending: 3,
+          sendingTo: 3,
+          due: true,
+          lastError: 'the tenant has no Stripe customer',
+        }),
+      ]);
+      expect((await get('/api/admin/usage-meter-reports?pending=maybe')).statusCode).toBe(400);
+      expect((await get('/api/admin/usage-meter-reports', TENANT_A_TOKEN)).statusCode).toBe(403);
+    } finally {
+      await app.close();
+    }
   });
 
   it('a key whose stripeMeter is removed reports nothing more', async () => {

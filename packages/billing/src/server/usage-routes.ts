@@ -8,7 +8,12 @@ import { HttpError } from '../http/error-response.js';
 import { authenticated, forbidden, requireAdmin } from './admin-routes.js';
 import { canReadTenant } from '../http/auth.js';
 import { UsageAlertNotFoundError } from '../errors.js';
-import { listUsageAlerts, replayUsageAlert } from '../usage/index.js';
+import {
+  listUsageAlerts,
+  listUsageMeterReports,
+  replayUsageAlert,
+  USAGE_ALERT_STATUSES,
+} from '../usage/index.js';
 import { documented } from '../http/openapi.js';
 
 /**
@@ -42,10 +47,22 @@ const reserveBody = z
   .strict();
 const finalizeBody = z.object({ amount }).strict();
 const reservationParam = z.object({ tenantId: tenantIdSchema, id: z.string().min(1).max(255) }).strict();
+const listLimit = z.coerce.number().int().min(1).max(500).optional();
 const alertsQuery = z
-  .object({ tenantId: tenantIdSchema.optional(), limit: z.coerce.number().int().min(1).max(500).optional() })
+  .object({
+    tenantId: tenantIdSchema.optional(),
+    status: z.enum(USAGE_ALERT_STATUSES).optional(),
+    limit: listLimit,
+  })
   .strict();
 const alertParam = z.object({ id: z.coerce.number().int().min(1) }).strict();
+const meterReportsQuery = z
+  .object({
+    tenantId: tenantIdSchema.optional(),
+    pending: z.enum(['true', 'false']).optional(),
+    limit: listLimit,
+  })
+  .strict();
 
 export interface UsageRouteDeps {
   prisma: PrismaClient;
@@ -225,18 +242,40 @@ export const usageRoutes: FastifyPluginAsync<UsageRouteDeps> = async (app, deps)
   app.post(
     '/api/admin/usage-alerts/:id/replay',
     documented({
-      summary: 'Send a usage alert again',
+      summary: 'Send a usage alert again (audited)',
       tag: 'usage',
       auth: 'admin',
       params: alertParam,
       errors: [404],
     }),
     async (request) => {
-      requireAdmin(request);
+      const options = who(request);
       const { id } = parseOrThrow(alertParam, request.params, 'path parameters');
-      const alert = await replayUsageAlert(deps.prisma, id);
+      const alert = await replayUsageAlert(deps.prisma, id, options);
       if (!alert) throw new UsageAlertNotFoundError(id);
       return alert;
+    },
+  );
+
+  // Stripe meter reporting (usage.stripeMeter): per counter, what Stripe was sent, what is pending.
+  app.get(
+    '/api/admin/usage-meter-reports',
+    documented({
+      summary: 'Stripe meter reporting per counter: owed, sent, pending, last error',
+      tag: 'usage',
+      auth: 'admin',
+      query: meterReportsQuery,
+    }),
+    async (request) => {
+      requireAdmin(request);
+      const q = parseOrThrow(meterReportsQuery, request.query ?? {}, 'query');
+      return {
+        reports: await listUsageMeterReports(deps.prisma, {
+          ...(q.tenantId !== undefined ? { tenantId: q.tenantId } : {}),
+          ...(q.limit !== undefined ? { limit: q.limit } : {}),
+          pending: q.pending === 'true',
+        }),
+      };
     },
   );
 

@@ -215,25 +215,51 @@ export function createUsageAlertDispatcher(
   };
 }
 
-/** The outbox, newest first (admin API, console): one tenant's or everyone's. */
+export const USAGE_ALERT_STATUSES = ['pending', 'sending', 'delivered', 'failed'] as const;
+
+/** The outbox, newest first (admin API, console): one tenant's or everyone's, of one status or all. */
 export async function listUsageAlerts(
   prisma: PrismaClient,
-  options: { tenantId?: string; limit?: number } = {},
+  options: { tenantId?: string; status?: UsageAlertRow['status']; limit?: number } = {},
 ): Promise<UsageAlertRow[]> {
   const rows = await prisma.$queryRawUnsafe<SqlRow[]>(
-    `SELECT ${COLUMNS} FROM usage_alerts WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY id DESC LIMIT $2`,
+    `SELECT ${COLUMNS} FROM usage_alerts
+     WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR status = $2)
+     ORDER BY id DESC LIMIT $3`,
     options.tenantId ?? null,
+    options.status ?? null,
     Math.min(Math.max(options.limit ?? 100, 1), 500),
   );
   return rows.map(toRow);
 }
 
-/** Sends an alert again (a failed one, or a delivered one the host lost): due now, attempts reset. Null if unknown. */
-export async function replayUsageAlert(prisma: PrismaClient, id: number): Promise<UsageAlertRow | null> {
+/**
+ * Sends an alert again (a failed one, or a delivered one the host lost): due now, attempts reset.
+ * Null if unknown. With `actor`, the replay is a `usage_alert_replayed` row in the tenant's audit log,
+ * written in the same statement.
+ */
+export async function replayUsageAlert(
+  prisma: PrismaClient,
+  id: number,
+  who?: { actor: string; source: 'admin' | 'cli' },
+): Promise<UsageAlertRow | null> {
+  const snapshot = (t: string) =>
+    `jsonb_build_object('usageAlert', jsonb_build_object('id', ${t}.id, 'key', ${t}.key,
+       'threshold', ${t}.threshold, 'status', ${t}.status, 'attempts', ${t}.attempts))`;
   const rows = await prisma.$queryRawUnsafe<SqlRow[]>(
-    `UPDATE usage_alerts SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL
-     WHERE id = $1 RETURNING ${COLUMNS}`,
+    `WITH prior AS (SELECT * FROM usage_alerts WHERE id = $1 FOR UPDATE),
+     up AS (
+       UPDATE usage_alerts a SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL
+       FROM prior WHERE a.id = prior.id RETURNING a.*),
+     audit AS (
+       INSERT INTO feature_audit_logs (tenant_id, actor, source, action, before, after, created_at)
+       SELECT prior.tenant_id, $2, $3::"AuditSource", 'usage_alert_replayed', ${snapshot('prior')},
+              ${snapshot('up')}, (now() AT TIME ZONE 'UTC')::timestamp(3)
+       FROM prior JOIN up ON up.id = prior.id WHERE $2::text IS NOT NULL)
+     SELECT ${COLUMNS} FROM up`,
     id,
+    who?.actor ?? null,
+    who?.source ?? 'admin',
   );
   return rows[0] ? toRow(rows[0]) : null;
 }

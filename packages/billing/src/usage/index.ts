@@ -18,6 +18,7 @@ export {
   listUsageAlerts,
   replayUsageAlert,
   signUsagePayload,
+  USAGE_ALERT_STATUSES,
   type UsageAlertDispatcher,
   type UsageAlertOptions,
   type UsageAlertRow,

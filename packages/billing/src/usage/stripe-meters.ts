@@ -261,40 +261,97 @@ export function createUsageMeterReporter(
   };
 }
 
-/** A counter's reporting state, for the admin API and tests. */
+/** A counter's reporting state (admin API, console, tests). */
 export interface UsageMeterReportState {
   tenantId: string;
   key: string;
+  /** The meter's `event_name`; null when the key no longer reports to Stripe. */
+  meter: string | null;
+  /** What is reported: every unit used, or only the overage. */
+  report: UsageMeterReport | null;
+  /** The tenant's Stripe customer, the events' `stripe_customer_id`. */
+  customer: string | null;
   periodStart: Date;
+  periodEnd: Date | null;
+  /** Units owed to Stripe this period (`used`, or `overage`, plus what operators took off since). */
+  owed: number;
+  /** Units Stripe has been sent. */
   reported: number;
+  /** Owed and not sent yet (in flight included). */
+  pending: number;
+  /** The end of the range in flight or failing (sent as `reported`..`sendingTo`); null when none. */
   sendingTo: number | null;
   due: boolean;
   attempts: number;
   nextAttemptAt: Date | null;
   lastError: string | null;
+  updatedAt: Date;
 }
 
+interface ReportRow {
+  tenant_id: string;
+  key: string;
+  customer: string | null;
+  period_start: Date | string;
+  period_end: Date | string | null;
+  used: string | number;
+  overage: string | number;
+  stripe_offset: string | number;
+  stripe_reported: string | number;
+  stripe_sending_to: string | number | null;
+  stripe_due: boolean;
+  stripe_attempts: number;
+  stripe_next_at: Date | string | null;
+  stripe_error: string | null;
+  updated_at: Date | string;
+}
+
+/**
+ * Each counter with something reported or left to report, most recently changed first: one tenant's
+ * or everyone's, only those with something pending (`pending: true`) or all.
+ */
 export async function listUsageMeterReports(
   prisma: PrismaClient,
-  options: { tenantId?: string; limit?: number } = {},
+  options: { tenantId?: string; pending?: boolean; limit?: number; catalog?: PlanCatalog } = {},
 ): Promise<UsageMeterReportState[]> {
-  const rows = await prisma.usageCounter.findMany({
-    where: {
-      ...(options.tenantId ? { tenantId: options.tenantId } : {}),
-      OR: [{ stripeDue: true }, { stripeReported: { gt: 0 } }],
-    },
-    orderBy: [{ updatedAt: 'desc' }],
-    take: Math.min(Math.max(options.limit ?? 100, 1), 500),
+  const catalogOption = options.catalog ?? databaseCatalog(prisma);
+  const catalog: FeatureCatalog = isCatalogSource(catalogOption)
+    ? await catalogOption.current()
+    : (catalogOption ?? new Map());
+  const rows = await prisma.$queryRawUnsafe<ReportRow[]>(
+    `SELECT c.tenant_id, c.key, t.stripe_customer_id AS customer, c.period_start, c.period_end, c.used,
+            c.overage, c.stripe_offset, c.stripe_reported, c.stripe_sending_to, c.stripe_due,
+            c.stripe_attempts, c.stripe_next_at, c.stripe_error, c.updated_at
+     FROM usage_counters c JOIN tenants t ON t.id = c.tenant_id
+     WHERE ($1::text IS NULL OR c.tenant_id = $1)
+       AND (c.stripe_due OR (NOT $2::boolean AND c.stripe_reported > 0))
+     ORDER BY c.updated_at DESC, c.tenant_id, c.key LIMIT $3`,
+    options.tenantId ?? null,
+    options.pending ?? false,
+    Math.min(Math.max(options.limit ?? 100, 1), 500),
+  );
+  return rows.map((r) => {
+    const rules = catalog.get(r.key)?.usage;
+    const report = rules ? meterReportOf(rules) : null;
+    const reported = Number(r.stripe_reported);
+    const owed = Number(r.stripe_offset) + Number(report === 'overage' ? r.overage : r.used);
+    return {
+      tenantId: r.tenant_id,
+      key: r.key,
+      meter: report ? rules!.stripeMeter! : null,
+      report,
+      customer: r.customer,
+      periodStart: new Date(r.period_start),
+      periodEnd: r.period_end === null ? null : new Date(r.period_end),
+      owed,
+      reported,
+      pending: Math.max(0, owed - reported),
+      sendingTo: r.stripe_sending_to === null ? null : Number(r.stripe_sending_to),
+      due: r.stripe_due,
+      attempts: r.stripe_attempts,
+      nextAttemptAt: r.stripe_next_at === null ? null : new Date(r.stripe_next_at),
+      lastError: r.stripe_error,
+      updatedAt: new Date(r.updated_at),
+    };
   });
-  return rows.map((r) => ({
-    tenantId: r.tenantId,
-    key: r.key,
-    periodStart: r.periodStart,
-    reported: Number(r.stripeReported),
-    sendingTo: r.stripeSendingTo === null ? null : Number(r.stripeSendingTo),
-    due: r.stripeDue,
-    attempts: r.stripeAttempts,
-    nextAttemptAt: r.stripeNextAt,
-    lastError: r.stripeError,
-  }));
 }
