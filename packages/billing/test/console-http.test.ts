@@ -4,6 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { buildServer } from '../src/server/app.js';
 import { createApiToken, revokeApiToken } from '../src/http/auth.js';
 import { addFeature, setFeatureOverride } from '../src/management/index.js';
+import {
+  createUsageAlertDispatcher,
+  createUsageMeterReporter,
+  createUsageService,
+  listUsageAlerts,
+} from '../src/usage/index.js';
 import { ADMIN_TOKEN, TENANT_A_TOKEN } from './admin-helpers.js';
 import { setupConsoleEnv } from './console-helpers.js';
 import { closeAfterAll } from './helpers/use-env.js';
@@ -373,6 +379,7 @@ describe('tenant tokens', () => {
       ['/admin/drift/fix', { tenantId: t.A }],
       [`/admin/tenants/${t.A}/custom-plans`, { planName: 'x' }],
       ['/admin/inbox/replay', { status: 'failed' }],
+      [`/admin/tenants/${t.A}/usage/alerts/replay`, { alertId: '1' }],
     ] as const) {
       const res = await t.app.inject({
         method: 'POST',
@@ -582,6 +589,99 @@ describe('usage panel', () => {
     expect(meter).toMatchObject({ used: 0, remaining: 5 });
     const audit = await t.env.prisma.featureAuditLog.findMany({
       where: { tenantId: C, action: 'usage_set' },
+    });
+    expect(audit.map((a) => [a.actor, a.source])).toEqual([['admin:ops', 'admin']]);
+  });
+
+  it('an admin sees the tenant’s alert deliveries and replays one (CSRF, audited), and its Stripe meter reporting', async () => {
+    const C = t.tenants[2]!.tenantId;
+    const reader = { featureReader: t.env.featureSync.reader };
+    await addFeature(t.env.prisma, {
+      key: 'console.tokens',
+      type: 'number',
+      description: 'Tokens',
+      usage: { reset: 'month', overage: 'allow', stripeMeter: 'console_tokens' },
+    });
+    await setFeatureOverride(t.env.prisma, C, 'console.tokens', 10, reader);
+    const alerting = createUsageService(t.env.prisma, { ...reader, recordAlerts: true, sweepIntervalMs: 0 });
+    try {
+      await alerting.track(C, 'console.tokens', 9);
+    } finally {
+      alerting.close();
+    }
+    // The host's endpoint is down: the 80 % alert fails on its only attempt.
+    const down = createUsageAlertDispatcher(t.env.prisma, {
+      url: 'http://127.0.0.1:9/usage-alerts',
+      secret: 'whsec_console',
+      maxAttempts: 1,
+      timeoutMs: 2_000,
+    });
+    expect(await down.deliverDue()).toBe(0);
+    const [alert] = await listUsageAlerts(t.env.prisma, { tenantId: C });
+    expect(alert).toMatchObject({ key: 'console.tokens', threshold: 80, status: 'failed' });
+    // Stripe refuses the meter event once: the range waits, with Stripe's reason.
+    t.env.emu.injectFault({ method: 'POST', path: '/v1/billing/meter_events', status: 500, count: 1 });
+    const { stripeSync } = t.env.featureSync;
+    const reporter = createUsageMeterReporter(t.env.prisma, {
+      stripe: stripeSync.stripe,
+      call: stripeSync.call,
+    });
+    expect(await reporter.reportDue()).toMatchObject({ failed: 1 });
+
+    const admin = await session(ADMIN_TOKEN);
+    const page = await t.app.inject({
+      method: 'GET',
+      url: `/admin/tenants/${C}`,
+      headers: { cookie: admin.cookie },
+    });
+    const deliveries =
+      /<section aria-labelledby="h-usage-alerts">[\s\S]*?<\/section>/.exec(page.body)?.[0] ?? '';
+    expect(deliveries).toContain(`evt_usage_${alert!.id}`);
+    expect(deliveries).toContain('usage.threshold_reached');
+    expect(deliveries).toMatch(/<span class="badge warn">failed<\/span>/);
+    expect(deliveries).toContain(`Replay alert evt_usage_${alert!.id}`);
+    const meters = /<section aria-labelledby="h-usage-meters">[\s\S]*?<\/section>/.exec(page.body)?.[0] ?? '';
+    const row = /<tr class="failed">[\s\S]*?<\/tr>/.exec(meters)?.[0] ?? '';
+    expect(row).toContain('<code>console_tokens</code>');
+    // Owed, sent, pending; the range in flight and its try.
+    expect([...row.matchAll(/<td class="num">([^<]*)<\/td>/g)].map((m) => m[1]!.trim())).toEqual([
+      '9',
+      '0',
+      '9',
+    ]);
+    expect(row).toMatch(/units 1–9, try\s+1/);
+    expect(row).toMatch(/<span class="reason">[^<]+<\/span>/);
+
+    const mine = await session(TENANT_A_TOKEN);
+    const own = await t.app.inject({
+      method: 'GET',
+      url: `/admin/tenants/${t.A}`,
+      headers: { cookie: mine.cookie },
+    });
+    expect(own.body).not.toContain('h-usage-alerts');
+    expect(own.body).not.toContain('h-usage-meters');
+
+    const replay = (cookie: string, csrf: string, tenant: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: `/admin/tenants/${tenant}/usage/alerts/replay`,
+        headers: { ...FORM, cookie },
+        payload: form({ alertId: String(alert!.id), _csrf: csrf }),
+      });
+    expect((await replay(admin.cookie, '', C)).statusCode).toBe(403);
+    expect((await replay(mine.cookie, mine.csrf, C)).statusCode).toBe(403);
+    // Another tenant's page does not reach this tenant's alert.
+    expect((await replay(admin.cookie, admin.csrf, t.A)).statusCode).toBe(404);
+    expect((await listUsageAlerts(t.env.prisma, { tenantId: C }))[0]).toMatchObject({ status: 'failed' });
+    const done = await replay(admin.cookie, admin.csrf, C);
+    expect(done.statusCode).toBe(303);
+    expect(done.headers.location).toBe(`/admin/tenants/${C}`);
+    expect((await listUsageAlerts(t.env.prisma, { tenantId: C }))[0]).toMatchObject({
+      status: 'pending',
+      attempts: 0,
+    });
+    const audit = await t.env.prisma.featureAuditLog.findMany({
+      where: { tenantId: C, action: 'usage_alert_replayed' },
     });
     expect(audit.map((a) => [a.actor, a.source])).toEqual([['admin:ops', 'admin']]);
   });

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AUDIT_SOURCES, listAuditEntries } from '../audit/index.js';
 import { parseOrThrow } from '../custom-plans/validation.js';
-import { messageOf, TenantNotFoundError } from '../errors.js';
+import { messageOf, TenantNotFoundError, UsageAlertNotFoundError } from '../errors.js';
 import { DEFAULT_GRACE_PERIOD_DAYS, diffFeatures, emptyState, explainFeatures } from '../core/index.js';
 import {
   addFeature,
@@ -21,6 +21,7 @@ import { databaseCatalog } from '../catalog/registry.js';
 import { listOverLimits } from '../features/over-limit.js';
 import { stripeIdSchema } from '../identifiers.js';
 import { listWebhookEvents, replayWebhookEvents, type ReplaySelection } from '../webhooks/index.js';
+import { listUsageAlerts, listUsageMeterReports, replayUsageAlert } from '../usage/index.js';
 import { field, fields, parseFeatureLines, parseFeatureValue, type FormBody } from './form.js';
 import { ConsoleHttpError, type ConsoleKit } from './plugin.js';
 import { customPlansOf, knownBundles, tenantCounts, webhookFigures } from './queries.js';
@@ -38,6 +39,9 @@ const inboxQuery = z.object({
   cursor: z.string().max(2000).optional(),
 });
 const replayIds = z.array(stripeIdSchema).min(1, { error: 'select at least one event' }).max(1000);
+const alertId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+/** Usage alerts and meter reports shown on a tenant page. */
+const OUTBOX_ROWS = 20;
 const tenantParam = z.object({ tenantId: z.string().min(1).max(255) });
 const optional = z
   .string()
@@ -208,11 +212,14 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
       (key) => catalog.get(key)?.deprecatedAt != null,
     );
     const graceDays = deps.gracePeriodDays ?? DEFAULT_GRACE_PERIOD_DAYS;
-    const [customPlans, audit, usage] = await Promise.all([
+    const metered = entries.some((e) => e.usage);
+    const [customPlans, audit, usage, usageAlerts, meterReports] = await Promise.all([
       admin ? customPlansOf(prisma, tenantId) : [],
       admin ? listAuditEntries(prisma, { tenantId, limit: 5 }) : { entries: [] },
       // No feature configuration yet: no limits, so no usage to show.
       state && deps.usage ? deps.usage.getUsage(tenantId).then((u) => u.meters) : null,
+      admin && metered ? listUsageAlerts(read, { tenantId, limit: OUTBOX_ROWS }) : null,
+      admin && metered ? listUsageMeterReports(read, { tenantId, limit: OUTBOX_ROWS, catalog }) : [],
     ]);
     return kit.send(
       reply,
@@ -229,6 +236,8 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
         catalog: entries.filter((e) => e.deprecatedAt === null),
         canEditOverrides: true,
         usage,
+        usageAlerts,
+        meterReports,
       }),
     );
   });
@@ -271,6 +280,23 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
     if (!deps.usage) throw new ConsoleHttpError(503, 'The usage service is not configured on this server.');
     await deps.usage.resetUsage(tenantId, key, { actor: actorOf(principal.name), source: 'admin' });
     return kit.redirect(reply, tenantPath(tenantId), { kind: 'ok', text: `Usage of ${key} reset to 0.` });
+  });
+
+  app.post('/admin/tenants/:tenantId/usage/alerts/replay', async (request, reply) => {
+    const principal = kit.requireAdmin(request);
+    const tenantId = tenantIdOf(request);
+    const id = parseOrThrow(alertId, field(request.body as FormBody, 'alertId'), 'alertId');
+    // The tenant's own alerts only: another tenant's id is not found from this page.
+    const alert = await replayUsageAlert(prisma, id, {
+      actor: actorOf(principal.name),
+      source: 'admin',
+      tenantId,
+    });
+    if (!alert) throw new UsageAlertNotFoundError(id);
+    return kit.redirect(reply, tenantPath(tenantId), {
+      kind: 'ok',
+      text: `Alert evt_usage_${id} will be sent to the host again.`,
+    });
   });
 
   app.get('/admin/tenants/:tenantId/apply-plan', async (request, reply) => {

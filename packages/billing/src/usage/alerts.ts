@@ -235,19 +235,19 @@ export async function listUsageAlerts(
 
 /**
  * Sends an alert again (a failed one, or a delivered one the host lost): due now, attempts reset.
- * Null if unknown. With `actor`, the replay is a `usage_alert_replayed` row in the tenant's audit log,
- * written in the same statement.
+ * Null if unknown (or, with `tenantId`, another tenant's). With `actor`, the replay is a
+ * `usage_alert_replayed` row in the tenant's audit log, written in the same statement.
  */
 export async function replayUsageAlert(
   prisma: PrismaClient,
   id: number,
-  who?: { actor: string; source: 'admin' | 'cli' },
+  options: { actor?: string; source?: 'admin' | 'cli'; tenantId?: string } = {},
 ): Promise<UsageAlertRow | null> {
   const snapshot = (t: string) =>
     `jsonb_build_object('usageAlert', jsonb_build_object('id', ${t}.id, 'key', ${t}.key,
        'threshold', ${t}.threshold, 'status', ${t}.status, 'attempts', ${t}.attempts))`;
   const rows = await prisma.$queryRawUnsafe<SqlRow[]>(
-    `WITH prior AS (SELECT * FROM usage_alerts WHERE id = $1 FOR UPDATE),
+    `WITH prior AS (SELECT * FROM usage_alerts WHERE id = $1 AND ($4::text IS NULL OR tenant_id = $4) FOR UPDATE),
      up AS (
        UPDATE usage_alerts a SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL
        FROM prior WHERE a.id = prior.id RETURNING a.*),
@@ -258,8 +258,9 @@ export async function replayUsageAlert(
        FROM prior JOIN up ON up.id = prior.id WHERE $2::text IS NOT NULL)
      SELECT ${COLUMNS} FROM up`,
     id,
-    who?.actor ?? null,
-    who?.source ?? 'admin',
+    options.actor ?? null,
+    options.source ?? 'admin',
+    options.tenantId ?? null,
   );
   return rows[0] ? toRow(rows[0]) : null;
 }

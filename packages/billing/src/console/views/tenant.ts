@@ -3,12 +3,13 @@ import type { ApplyPlanResult } from '../../feature-sync/index.js';
 import type { FeatureRow, TenantFeatureState } from '../../core/index.js';
 import type { FeatureDefinition } from '../../types.js';
 import type { AuditEntry } from '../../audit/index.js';
-import type { UsageMeter } from '../../usage/index.js';
+import type { UsageAlertRow, UsageMeter, UsageMeterReportState } from '../../usage/index.js';
 import { html, type Html } from '../html.js';
 import type { CustomPlanRow } from '../queries.js';
 import { auditTimeline } from './audit.js';
 import { copyable, csrfField, isAdmin, page, value, when, type PageContext } from './layout.js';
 import { dataTable, figures } from './fragments.js';
+import { meterReportsPanel, usageAlertsPanel } from './usage-outbox.js';
 
 export interface TenantPageData {
   tenant: { id: string; name: string; stripeCustomerId: string | null };
@@ -24,6 +25,10 @@ export interface TenantPageData {
   canEditOverrides: boolean;
   /** The tenant's metered keys (docs/usage.md); null when this server has no usage service. */
   usage: UsageMeter[] | null;
+  /** Admins: the tenant's recent usage alerts (null: none shown, no key is metered). */
+  usageAlerts: UsageAlertRow[] | null;
+  /** Admins: the tenant's Stripe meter reporting per counter (shown when there is any). */
+  meterReports: UsageMeterReportState[];
 }
 
 const ORIGIN_LABEL: Record<FeatureRow['origin'], string> = {
@@ -143,7 +148,10 @@ export function tenantPage(ctx: PageContext, d: TenantPageData) {
         ${d.rows.length === 0 && html`<p class="muted">No features.</p>`}
       </section>
 
-      ${d.usage && d.usage.length > 0 && usagePanel(ctx, d.usage, id)} ${admin && adminForms(ctx, d, id)}
+      ${d.usage && d.usage.length > 0 && usagePanel(ctx, d.usage, id)}
+      ${admin && d.usageAlerts && usageAlertsPanel(ctx, d.usageAlerts, id)}
+      ${admin && d.meterReports.length > 0 && meterReportsPanel(d.meterReports)}
+      ${admin && adminForms(ctx, d, id)}
       ${
         admin &&
         html`<section aria-labelledby="h-audit">
