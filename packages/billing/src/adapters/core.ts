@@ -143,7 +143,7 @@ export async function answerFeatureRead(
 /** What the usage routes call: `createUsageService(prisma)` or the context's `usage`. */
 export type UsageSource = Pick<UsageService, 'track' | 'getUsage' | 'reserve' | 'finalize' | 'release'>;
 
-/** A usage route's JSON body (already parsed, or raw bytes / text; an empty body is `{}`), or the 400 refusing it. */
+/** A usage route's JSON body (parsed, or raw bytes / text; an empty body is `{}`), or the 400 refusing it. */
 function usageBody(body: unknown): { fields: Record<string, unknown> } | { refused: HttpAnswer } {
   let value: unknown = body;
   if (Buffer.isBuffer(body) || typeof body === 'string') {
@@ -295,7 +295,7 @@ export interface HostAdapterOptions<Req> {
   logger?: AdapterLogger;
   /** Largest webhook body accepted, in bytes (default 1 MiB, as our server). */
   bodyLimit?: number;
-  /** Needed by the usage handlers: track, read, reserve, finalize, release (metered features, docs/usage.md). */
+  /** Needed by the usage handlers: track, read, reserve, finalize, release (docs/usage.md). */
   usage?: UsageSource;
   /** The OFREP endpoints' settings (they also need `features`). */
   ofrep?: HostOfrepSettings;

@@ -47,11 +47,17 @@ export interface ExpressAdapter {
   usageTrack: RequestHandler;
   /** `app.get('/api/billing/usage', billing.usage)`: the resolved tenant's usage of every metered key. */
   usage: RequestHandler;
-  /** `app.post('/api/billing/usage/reserve', billing.usageReserve)`: `{ key, amount, ttlMs, idempotencyKey? }` held for the resolved tenant. */
+  /**
+   * `app.post('/api/billing/usage/reserve', billing.usageReserve)`: `{ key, amount, ttlMs,
+   * idempotencyKey? }` held for the resolved tenant.
+   */
   usageReserve: RequestHandler;
-  /** `app.post('/api/billing/usage/reservations/:id/finalize', billing.usageFinalize)`: `{ amount }` used of the hold `:id`. */
+  /**
+   * `app.post('/api/billing/usage/reservations/:id/finalize', billing.usageFinalize)`: `{ amount }`
+   * used of the hold `:id`, the rest returned.
+   */
   usageFinalize: RequestHandler;
-  /** `app.post('/api/billing/usage/reservations/:id/release', billing.usageRelease)`: the hold `:id` returned. */
+  /** `app.post('/api/billing/usage/reservations/:id/release', billing.usageRelease)`: hold `:id` returned. */
   usageRelease: RequestHandler;
 }
 

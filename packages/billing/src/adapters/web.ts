@@ -36,7 +36,7 @@ export interface WebAdapter {
   usage(request: Request): Promise<Response>;
   /** `POST { key, amount, ttlMs, idempotencyKey? }`: hold an amount for the resolved tenant. */
   usageReserve(request: Request): Promise<Response>;
-  /** `POST { amount }`: charge what was used of the hold `reservationId` (the route's `:id`), return the rest. */
+  /** `POST { amount }`: charge what was used of the hold `reservationId` (the route's `:id`). */
   usageFinalize(request: Request, reservationId: string): Promise<Response>;
   /** `POST`: return the whole hold `reservationId` (the route's `:id`). */
   usageRelease(request: Request, reservationId: string): Promise<Response>;

@@ -247,9 +247,11 @@ export async function replayUsageAlert(
     `jsonb_build_object('usageAlert', jsonb_build_object('id', ${t}.id, 'key', ${t}.key,
        'threshold', ${t}.threshold, 'status', ${t}.status, 'attempts', ${t}.attempts))`;
   const rows = await prisma.$queryRawUnsafe<SqlRow[]>(
-    `WITH prior AS (SELECT * FROM usage_alerts WHERE id = $1 AND ($4::text IS NULL OR tenant_id = $4) FOR UPDATE),
+    `WITH prior AS (
+       SELECT * FROM usage_alerts WHERE id = $1 AND ($4::text IS NULL OR tenant_id = $4) FOR UPDATE),
      up AS (
-       UPDATE usage_alerts a SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL
+       UPDATE usage_alerts a
+       SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL
        FROM prior WHERE a.id = prior.id RETURNING a.*),
      audit AS (
        INSERT INTO feature_audit_logs (tenant_id, actor, source, action, before, after, created_at)

@@ -39,7 +39,10 @@ export function usageAlertsPanel(ctx: PageContext, alerts: UsageAlertRow[], id: 
                   <td>
                     <span class="badge ${a.status === 'failed' ? 'warn' : ''}">${a.status}</span>
                     ${a.status === 'delivered' && html`<div class="muted small">${when(a.deliveredAt)}</div>`}
-                    ${a.status === 'pending' && html`<div class="muted small">due ${when(a.nextAttemptAt)}</div>`}
+                    ${
+                      a.status === 'pending' &&
+                      html`<div class="muted small">due ${when(a.nextAttemptAt)}</div>`
+                    }
                   </td>
                   <td class="num">${a.used} / ${a.limit}</td>
                   <td class="num">${a.attempts}</td>
