@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addFeature, setFeatureOverride } from '../src/management/index.js';
+import { createUsageAlertDispatcher, createUsageService, listUsageAlerts } from '../src/usage/index.js';
 import { ADMIN_TOKEN, TENANT_A_TOKEN } from './admin-helpers.js';
 import {
   chromiumPath,
@@ -165,6 +167,47 @@ describe.skipIf(!executablePath)('admin console in Chromium', { timeout: 60_000 
     );
     await page.goto(`${base}/admin/catalog`);
     await shot(page, 'catalog');
+    await page.close();
+  });
+
+  it('replays a usage alert the host never took, from the tenant page', async () => {
+    const reader = { featureReader: t.env.featureSync.reader };
+    await addFeature(t.env.prisma, {
+      key: 'web.calls',
+      type: 'number',
+      description: 'Calls',
+      usage: { reset: 'month', overage: 'reject' },
+    });
+    await setFeatureOverride(t.env.prisma, t.B, 'web.calls', 10, reader);
+    const alerting = createUsageService(t.env.prisma, { ...reader, recordAlerts: true, sweepIntervalMs: 0 });
+    try {
+      await alerting.track(t.B, 'web.calls', 8);
+    } finally {
+      alerting.close();
+    }
+    const down = createUsageAlertDispatcher(t.env.prisma, {
+      url: 'http://127.0.0.1:9/usage-alerts',
+      secret: 'whsec_console',
+      maxAttempts: 1,
+      timeoutMs: 2_000,
+    });
+    expect(await down.deliverDue()).toBe(0);
+    const [alert] = await listUsageAlerts(t.env.prisma, { tenantId: t.B });
+    const page = await browser.newPage();
+    page.on('dialog', (dialog) => void dialog.accept());
+    await page.goto(`${base}/admin/tenants/${t.B}`);
+    const row = page.locator('tr', { hasText: `evt_usage_${alert!.id}` });
+    expect(await row.locator('.badge').textContent()).toBe('failed');
+    await row.getByRole('button', { name: `Replay alert evt_usage_${alert!.id}` }).click();
+    await page.getByText(`Alert evt_usage_${alert!.id} will be sent to the host again.`).waitFor();
+    expect(
+      await page
+        .locator('tr', { hasText: `evt_usage_${alert!.id}` })
+        .locator('.badge')
+        .textContent(),
+    ).toBe('pending');
+    const latest = page.locator('.timeline > li').first();
+    expect(await latest.locator('strong').textContent()).toBe('usage_alert_replayed');
     await page.close();
   });
 
