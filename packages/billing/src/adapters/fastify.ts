@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { z } from 'zod';
 import type { CheckedKey } from '../feature-keys.js';
 import type { TenantFeatureSource } from '../features/checks.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
@@ -158,14 +159,33 @@ export const billingPlugin: FastifyPluginAsync<BillingPluginOptions> = async (ap
         return send(reply, answerError(error, request.log));
       }
     });
-    app.post(`${path}/reserve`, async (request, reply) => {
+    const reserveDoc = documented({
+      ...usageDoc,
+      summary: "Hold an amount for the request's tenant",
+      errors: [400, 401, 404, 409],
+    });
+    app.post(`${path}/reserve`, reserveDoc, async (request, reply) => {
       try {
         return send(reply, await answerUsageReserve(usage, await resolve(request), request.body));
       } catch (error) {
         return send(reply, answerError(error, request.log));
       }
     });
-    app.post<{ Params: { id: string } }>(`${path}/reservations/:id/finalize`, async (request, reply) => {
+    const reservation = z.object({ id: z.string().min(1) });
+    const finalizeDoc = documented({
+      ...usageDoc,
+      summary: "Charge what was used of one of the request's tenant's holds, return the rest",
+      params: reservation,
+      errors: [400, 401, 404, 409],
+    });
+    const releaseDoc = documented({
+      ...usageDoc,
+      summary: "Return one of the request's tenant's holds",
+      params: reservation,
+      errors: [400, 401, 404],
+    });
+    const settle = `${path}/reservations/:id`;
+    app.post<{ Params: { id: string } }>(`${settle}/finalize`, finalizeDoc, async (request, reply) => {
       try {
         const settle = { op: 'finalize' as const, id: request.params.id, body: request.body };
         return send(reply, await answerUsageSettle(usage, await resolve(request), settle));
@@ -173,7 +193,7 @@ export const billingPlugin: FastifyPluginAsync<BillingPluginOptions> = async (ap
         return send(reply, answerError(error, request.log));
       }
     });
-    app.post<{ Params: { id: string } }>(`${path}/reservations/:id/release`, async (request, reply) => {
+    app.post<{ Params: { id: string } }>(`${settle}/release`, releaseDoc, async (request, reply) => {
       try {
         const settle = { op: 'release' as const, id: request.params.id };
         return send(reply, await answerUsageSettle(usage, await resolve(request), settle));
