@@ -2,7 +2,6 @@ import Stripe from 'stripe';
 import { openDatabase } from '@packages/db';
 import { createMemoryCache } from '../src/cache/index.js';
 import { createFeatureReader } from '../src/feature-cache/index.js';
-import { registerFeatureReader } from '../src/feature-cache/registry.js';
 import { buildServer } from '../src/server/app.js';
 
 /**
@@ -14,10 +13,10 @@ const db = await openDatabase({
   databaseUrl: process.env.DATABASE_URL!,
   schema: process.env.DATABASE_SCHEMA!,
 });
-registerFeatureReader(db.prisma, createFeatureReader(db.readPrisma, createMemoryCache()));
 const app = await buildServer({
   prisma: db.prisma,
   readPrisma: db.readPrisma,
+  featureReader: createFeatureReader(db.readPrisma, createMemoryCache()),
   stripe: new Stripe('sk_test_unused'),
   webhookHandler: {
     handleWebhook: () => Promise.reject(new Error('no webhooks in this bench')),

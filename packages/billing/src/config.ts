@@ -426,3 +426,16 @@ export type StorageConfig = Pick<BillingConfig, (typeof STORAGE_VARIABLES)[numbe
 export function parseStorageConfig(env: NodeJS.ProcessEnv): StorageConfig {
   return parseBillingConfig(env, { only: STORAGE_VARIABLES });
 }
+
+/**
+ * CHECKOUT_SUCCESS_URL / CHECKOUT_CANCEL_URL of this process, checked as createBillingContext checks
+ * them (http(s) URLs, set together), or undefined when neither is set: the defaults of a custom plan
+ * service built without the composition root (the spec's `createCustomPlanService(stripe, prisma)`),
+ * which has no other way to learn them.
+ */
+export function checkoutUrlsFromProcessEnv(): { successUrl: string; cancelUrl: string } | undefined {
+  const config = parseBillingConfig(process.env, { only: ['CHECKOUT_SUCCESS_URL', 'CHECKOUT_CANCEL_URL'] });
+  return config.CHECKOUT_SUCCESS_URL && config.CHECKOUT_CANCEL_URL
+    ? { successUrl: config.CHECKOUT_SUCCESS_URL, cancelUrl: config.CHECKOUT_CANCEL_URL }
+    : undefined;
+}

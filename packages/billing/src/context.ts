@@ -11,7 +11,6 @@ import {
   type ConfigRequirements,
 } from './config.js';
 import { createFeatureReader, type FeatureReader } from './feature-cache/index.js';
-import { registerFeatureReader } from './feature-cache/registry.js';
 import { createFeatureSyncService, type FeatureSyncService } from './feature-sync/index.js';
 import { createPrometheusMetrics, type BillingMetrics, type PrometheusMetrics } from './metrics/index.js';
 import type { AuthConfig } from './http/auth.js';
@@ -180,8 +179,6 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       cacheMemoryBytes,
       metrics,
     });
-    // Services built later on this database without a reader of their own use this one (and its cache).
-    registerFeatureReader(db.prisma, featureSync.reader);
     const webhookSecret = env.STRIPE_WEBHOOK_SECRET;
     const graceDays = env.PAYMENT_GRACE_PERIOD_DAYS;
     const webhooks = createStripeWebhookHandler(stripe, db.prisma, featureSync, webhookSecret ?? '', {
@@ -205,9 +202,10 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       stripeSync,
       featureReader: featureSync.reader,
       catalog: catalogSource,
-      ...(env.CHECKOUT_SUCCESS_URL && env.CHECKOUT_CANCEL_URL
-        ? { checkoutBaseUrls: { successUrl: env.CHECKOUT_SUCCESS_URL, cancelUrl: env.CHECKOUT_CANCEL_URL } }
-        : {}),
+      checkoutBaseUrls:
+        env.CHECKOUT_SUCCESS_URL && env.CHECKOUT_CANCEL_URL
+          ? { successUrl: env.CHECKOUT_SUCCESS_URL, cancelUrl: env.CHECKOUT_CANCEL_URL }
+          : null,
     });
     const usage = createUsageService(db.prisma, {
       featureReader: featureSync.reader,
@@ -304,7 +302,6 @@ export async function createManagementContext(
   });
   const cache = createCacheFromEnv({ REDIS_URL: config.REDIS_URL });
   const featureReader = createFeatureReader(db.prisma, cache);
-  registerFeatureReader(db.prisma, featureReader);
   return {
     prisma: db.prisma,
     featureReader,

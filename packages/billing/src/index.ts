@@ -90,7 +90,12 @@ export {
 } from './core/index.js';
 
 // Feature resolution and caching
-export { createFeatureReader, type FeatureReader, type TenantFeatures } from './feature-cache/index.js';
+export {
+  createFeatureReader,
+  uncachedFeatureReader,
+  type FeatureReader,
+  type TenantFeatures,
+} from './feature-cache/index.js';
 export {
   createCacheFromEnv,
   createMemoryCache,
@@ -151,7 +156,6 @@ export { createApiToken, revokeApiToken, hashToken, parseAdminTokens, type AuthC
 // Managing tenants, overrides and the feature catalog (also over the admin API and the CLI)
 export * from './management/index.js';
 export { databaseCatalog, type CatalogSource } from './catalog/registry.js';
-export { featureReaderFor, registerFeatureReader } from './feature-cache/registry.js';
 export { createBillingContext, type BillingContext, type BillingContextOptions } from './context.js';
 export { lazyBillingContext, type LazyBillingContext } from './lazy-context.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runManageCli } from '../src/cli/manage.js';
-import { featureReaderFor } from '../src/feature-cache/registry.js';
+import { createMemoryCache } from '../src/cache/index.js';
+import { createFeatureReader } from '../src/feature-cache/index.js';
 import { ADMIN_TOKEN, bearer, captureStream } from './admin-helpers.js';
 import { createTenant } from './helpers/fixtures.js';
 import { useAdminApp, useAdminTestEnv } from './helpers/use-env.js';
@@ -68,7 +69,10 @@ describe('manage never prints a raw ESC', () => {
   it('an unknown tenant id with an escape sequence is shown escaped', async () => {
     const stdout = captureStream();
     const stderr = captureStream();
-    const context = { prisma: env.prisma, featureReader: featureReaderFor(env.prisma) };
+    const context = {
+      prisma: env.prisma,
+      featureReader: createFeatureReader(env.prisma, createMemoryCache()),
+    };
     const code = await runManageCli(['tenants', 'show', 'x\u001b[2J\u001b]0;pwned\u0007'], {
       context,
       env: {},

@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runManageCli, type ManageCliContext } from '../src/cli/manage.js';
 import { EXIT_USAGE, runMigrateCli } from '../src/cli/migrate-stripe-metadata-to-db.js';
-import { featureReaderFor } from '../src/feature-cache/registry.js';
+import { createMemoryCache } from '../src/cache/index.js';
+import { createFeatureReader } from '../src/feature-cache/index.js';
 import { captureStream } from './admin-helpers.js';
 import { createIsolatedDatabase, type Database } from '@packages/db';
 import { ensureBuilt } from './helpers/build.js';
@@ -16,7 +17,7 @@ let context: ManageCliContext;
 
 beforeAll(async () => {
   db = await createIsolatedDatabase();
-  context = { prisma: db.prisma, featureReader: featureReaderFor(db.prisma) };
+  context = { prisma: db.prisma, featureReader: createFeatureReader(db.prisma, createMemoryCache()) };
 });
 afterAll(async () => {
   await db?.close();

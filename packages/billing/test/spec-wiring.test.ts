@@ -2,6 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   addFeature,
   createCustomPlanService,
+  createFeatureReader,
+  createMemoryCache,
   createFeatureSyncService,
   createStripeSyncService,
   createStripeWebhookHandler,
@@ -12,7 +14,8 @@ import { useBillingTestEnv } from './helpers/use-env.js';
 
 /**
  * The spec's argument lists with no options behave like the wired context: the database's catalog
- * decides which keys exist, and services built apart on one database share one feature cache.
+ * decides which keys exist, and services built apart on one database read each other's commits at once
+ * (nothing is cached behind their backs: a cache is shared only by passing it).
  */
 
 const env = await useBillingTestEnv();
@@ -99,7 +102,7 @@ describe('database-facing services check plans against the database catalog', ()
   });
 });
 
-describe('services built apart on one database share one feature cache', () => {
+describe("services built apart on one database read each other's commits at once", () => {
   it('a custom plan is visible to a separately built feature service at once', async () => {
     await register(['platform.whiteLabel', 'platform.customIntegrations']);
     const stripeSync = createStripeSyncService(env.stripe);
@@ -107,7 +110,6 @@ describe('services built apart on one database share one feature cache', () => {
     const customPlanService = createCustomPlanService(env.stripe, env.prisma);
     await createTenant(env.prisma, { id: 'sw-3', name: 'Three' });
     await featureSync.applyPlanDefaultsToTenant('sw-3', proPriceId);
-    // Cached now.
     expect(await featureSync.isFeatureEnabled('sw-3', 'platform.whiteLabel')).toBe(false);
     await customPlanService.createCustomEnterprisePlan({
       tenantId: 'sw-3',
@@ -121,10 +123,10 @@ describe('services built apart on one database share one feature cache', () => {
     });
     expect(await featureSync.isFeatureEnabled('sw-3', 'platform.whiteLabel')).toBe(true);
     const other = createFeatureSyncService(env.prisma, createStripeSyncService(env.stripe));
-    expect(other.reader).toBe(featureSync.reader);
+    expect(await other.isFeatureEnabled('sw-3', 'platform.customIntegrations')).toBe(true);
   });
 
-  it('the webhook handler built the spec way publishes to that same cache', async () => {
+  it('the webhook handler built the spec way: its change is read at once by a service built apart', async () => {
     const stripeSync = createStripeSyncService(env.stripe);
     const featureSync = createFeatureSyncService(env.prisma, stripeSync);
     const secret = 'whsec_spec_wiring';
@@ -153,5 +155,30 @@ describe('services built apart on one database share one feature cache', () => {
     expect(
       await createFeatureSyncService(env.prisma, stripeSync).isFeatureEnabled('sw-4', 'twitter.alerts'),
     ).toBe(true);
+  });
+
+  it('a cache is shared by passing one reader: the custom plan service updates the cached value', async () => {
+    const reader = createFeatureReader(env.prisma, createMemoryCache());
+    const stripeSync = createStripeSyncService(env.stripe);
+    const featureSync = createFeatureSyncService(env.prisma, stripeSync, { featureReader: reader });
+    const customPlanService = createCustomPlanService(env.stripe, env.prisma, { featureReader: reader });
+    await createTenant(env.prisma, { id: 'sw-5', name: 'Five' });
+    await featureSync.applyPlanDefaultsToTenant('sw-5', proPriceId);
+    // Cached now: a read that went around the reader would not see the custom plan below.
+    expect(await featureSync.isFeatureEnabled('sw-5', 'platform.whiteLabel')).toBe(false);
+    const misses = reader.stats.misses;
+    await customPlanService.createCustomEnterprisePlan({
+      tenantId: 'sw-5',
+      basePlanId: proPriceId,
+      priceCents: 120000,
+      currency: 'usd',
+      recurringInterval: 'month',
+      overrides: { 'platform.whiteLabel': true },
+      planName: 'Five Custom',
+      createCheckoutSession: false,
+    });
+    expect(await featureSync.isFeatureEnabled('sw-5', 'platform.whiteLabel')).toBe(true);
+    // Served from the cache the custom plan service published to, not read again.
+    expect(reader.stats.misses).toBe(misses);
   });
 });

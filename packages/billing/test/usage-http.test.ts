@@ -5,7 +5,8 @@ import { Hono } from 'hono';
 import { createIsolatedDatabase } from '@packages/db';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runManageCli } from '../src/cli/manage.js';
-import { featureReaderFor } from '../src/feature-cache/registry.js';
+import { createMemoryCache } from '../src/cache/index.js';
+import { createFeatureReader } from '../src/feature-cache/index.js';
 import { createExpressAdapter } from '../src/express.js';
 import { billingPlugin } from '../src/fastify.js';
 import {
@@ -428,7 +429,7 @@ describe('npm run manage -- usage …', () => {
     const stdout = captureStream();
     const stderr = captureStream();
     const code = await runManageCli(argv, {
-      context: { prisma, featureReader: featureReaderFor(prisma) },
+      context: { prisma, featureReader: createFeatureReader(prisma, createMemoryCache()) },
       env: {},
       stdout,
       stderr,

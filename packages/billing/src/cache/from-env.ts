@@ -4,7 +4,7 @@ import { createRedisCache, type RedisCacheOptions } from './redis-cache.js';
 
 /** Redis when REDIS_URL is set, in-memory (within `memoryBytes`, default 128 MiB) otherwise. */
 export function createCacheFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
+  env: { REDIS_URL?: string },
   options: RedisCacheOptions & { memoryBytes?: number } = {},
 ): KeyValueCache {
   const { memoryBytes, ...redis } = options;

@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
 import { databaseCatalog, isCatalogSource } from '../catalog/registry.js';
+import { checkoutUrlsFromProcessEnv } from '../config.js';
 import { asFeatureMap, type TenantFeatureState } from '../core/index.js';
 import {
   BillingError,
@@ -10,13 +11,12 @@ import {
   UnknownFeatureError,
   ValidationError,
 } from '../errors.js';
-import { featureReaderFor } from '../feature-cache/registry.js';
 import { createStripeSyncService, mapStripeError, type GrantingSubscription } from '../stripe-sync/index.js';
+import { uncachedFeatureReader } from '../feature-cache/index.js';
 import type { FeatureMap } from '../types.js';
 import { storedCheckout, type StoredCheckout } from './checkout.js';
 import { archiveCreated, stepError } from './compensation.js';
 import { deriveKey, keyFor } from './idempotency.js';
-import { checkoutUrlsFromEnv } from './checkout-defaults.js';
 import { ensureTenantCustomer } from './customer.js';
 import { checkoutUrls, defaultLinkUrls, linkMode, parseInput, parseShape } from './input.js';
 import { assertSameRequest, createCustomPlanLedger } from './ledger.js';
@@ -65,10 +65,13 @@ export function createCustomPlanService(
 
   // The database's catalog unless one is given: the same one every service on this database reads.
   const catalog = options.catalog ?? databaseCatalog(prisma);
-  const featureReader = options.featureReader ?? featureReaderFor(prisma);
-  // Built without URLs (the spec's two-argument form): the deployment's configured defaults.
+  const featureReader = options.featureReader ?? uncachedFeatureReader(prisma);
+  // Built without URLs (the spec's two-argument form): this process's configured defaults. Null: none
+  // (the composition root passes what it parsed, so nothing is read behind its back).
   const checkoutBaseUrls = (): CheckoutUrls | undefined =>
-    options.checkoutBaseUrls ?? checkoutUrlsFromEnv(process.env);
+    options.checkoutBaseUrls === undefined
+      ? checkoutUrlsFromProcessEnv()
+      : (options.checkoutBaseUrls ?? undefined);
   if (isCatalogSource(catalog)) catalog.current().catch(() => {});
   /** Overrides checked against the catalog, asked again once if it lacks a key (another process may just have added it). */
   const parseChecked = async (raw: CreateCustomPlanInput) => {

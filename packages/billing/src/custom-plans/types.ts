@@ -74,14 +74,17 @@ export interface CustomPlanServiceOptions {
   stripeSync?: CustomPlanStripeSync;
   /**
    * Gets the committed tenant state after a plan is applied, so cached reads see it at once.
-   * Defaults to the reader registered for this database (`featureReaderFor(prisma)`), the one a
-   * `createFeatureSyncService(prisma, …)` without a cache of its own also uses.
+   * Pass the one every service of the deployment reads through (createBillingContext does); without
+   * it, nothing is cached to update (uncachedFeatureReader: every reader built apart reads the row).
    */
   featureReader?: FeatureReader;
   /** Defaults to the `feature_catalog` table (`databaseCatalog(prisma)`, shared per database). */
   catalog?: FeatureCatalog | CatalogSource;
-  /** Used when a link is made without explicit URLs (default: CHECKOUT_SUCCESS_URL / CHECKOUT_CANCEL_URL). */
-  checkoutBaseUrls?: { successUrl: string; cancelUrl: string };
+  /**
+   * Used when a link is made without explicit URLs. Unset: CHECKOUT_SUCCESS_URL / CHECKOUT_CANCEL_URL
+   * of this process; null: none (a link then needs URLs of its own).
+   */
+  checkoutBaseUrls?: { successUrl: string; cancelUrl: string } | null;
   /**
    * A pending row younger than this is assumed to belong to a call still running (409); an older one
    * is a crashed attempt and is resumed. Default 3 minutes (`DEFAULT_IN_PROGRESS_WINDOW_MS`).

@@ -9,3 +9,4 @@ export {
   createFeatureReader,
 } from './feature-reader.js';
 export { readTenantWithFeatures, readTenantsWithFeatures, type TenantWithFeatures } from './tenant-read.js';
+export { uncachedFeatureReader } from './uncached.js';

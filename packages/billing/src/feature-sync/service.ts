@@ -1,9 +1,13 @@
 import type { PrismaClient } from '@packages/db';
 import { createMemoryCache, type KeyValueCache } from '../cache/index.js';
-import { createFeatureReader, type FeatureReader, type TenantFeatures } from '../feature-cache/index.js';
+import {
+  createFeatureReader,
+  uncachedFeatureReader,
+  type FeatureReader,
+  type TenantFeatures,
+} from '../feature-cache/index.js';
 import { withStripePriority, type StripeSyncService } from '../stripe-sync/index.js';
 import { databaseCatalog, isCatalogSource, type CatalogSource } from '../catalog/registry.js';
-import { featureReaderFor } from '../feature-cache/registry.js';
 import type { FeatureChecks } from '../feature-keys.js';
 import { createFeatureChecks } from '../features/checks.js';
 import { createOverLimitTracker } from '../features/over-limit.js';
@@ -77,8 +81,8 @@ export function createFeatureSyncService(
   stripeSync: StripeSyncService,
   options: FeatureSyncOptions = {},
 ): FeatureSyncService {
-  // Without a cache of its own, the reader registered for this database: services built apart on
-  // one database (the spec's argument lists) then read each other's committed writes at once.
+  // Without a cache or reader of its own, an uncached one: services built apart on one database (the
+  // spec's argument lists) then read each other's committed writes at once.
   const reader =
     options.featureReader ??
     (options.cache || options.cacheNamespace
@@ -87,7 +91,7 @@ export function createFeatureSyncService(
           metrics: options.metrics,
           localMaxBytes: options.cacheMemoryBytes,
         })
-      : featureReaderFor(prisma));
+      : uncachedFeatureReader(prisma));
   const source = options.catalog === undefined ? databaseCatalog(prisma) : options.catalog;
   const fixed = isCatalogSource(source) ? undefined : source;
   // Plans are read against the database's catalog (a reader built without one accepts any key).

@@ -2,7 +2,6 @@ import type { PrismaClient } from '@packages/db';
 import { featureKeyProblem } from '../catalog/index.js';
 import { restrictFeatures, usageRulesOf, type TenantFeatureState, type UsageRules } from '../core/index.js';
 import { DeprecatedFeatureError, TenantNotFoundError, UnknownFeatureError } from '../errors.js';
-import { featureReaderFor } from '../feature-cache/registry.js';
 import { featureValueProblem } from '../metadata/values.js';
 import { inTransaction, updateTenantFeatures, wroteVersion, type Tx } from '../tenant-store/index.js';
 import type { FeatureMap, FeatureValue } from '../types.js';
@@ -93,7 +92,8 @@ async function writeOverride(
   });
   if (outcome.status === 'tenant_not_found') throw new TenantNotFoundError(tenantId);
   if (wroteVersion(outcome))
-    await (options.featureReader ?? featureReaderFor(prisma)).publish([outcome.after]);
+    // Without a reader there is no cache of ours to update: every reader built apart reads the row.
+    await options.featureReader?.publish([outcome.after]);
   const state = outcome.status === 'skipped' ? outcome.state : outcome.after;
   return {
     tenantId,

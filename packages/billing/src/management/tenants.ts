@@ -1,6 +1,5 @@
 import type { Prisma, PrismaClient, TenantFeatureConfig } from '@packages/db';
 import { CustomerAlreadyLinkedError, TenantAlreadyExistsError, TenantNotFoundError } from '../errors.js';
-import { featureReaderFor } from '../feature-cache/registry.js';
 import { auditSnapshot, inTransaction, toState, type Tx } from '../tenant-store/index.js';
 import type { AuditSourceName, FeatureMap } from '../types.js';
 import {
@@ -257,7 +256,7 @@ export async function deleteTenant(
     );
     await tx.tenant.delete({ where: { id: tenantId } });
   });
-  await (options.featureReader ?? featureReaderFor(prisma)).invalidate(tenantId);
+  await options.featureReader?.invalidate(tenantId);
   return { tenantId, deleted: true };
 }
 

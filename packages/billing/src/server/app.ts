@@ -6,7 +6,7 @@ import { billingPlugin } from '../adapters/fastify.js';
 import type { KeyValueCache } from '../cache/index.js';
 import { consoleErrorPages, consolePlugin, type ConsoleDeps } from '../console/index.js';
 import { databaseCatalog } from '../catalog/registry.js';
-import { featureReaderFor } from '../feature-cache/registry.js';
+import { uncachedFeatureReader, type FeatureReader } from '../feature-cache/index.js';
 import { documented, openApiDocument, type RegisteredRoute } from '../http/openapi.js';
 import { noopMetrics, type BillingMetrics, type PrometheusMetrics } from '../metrics/index.js';
 import { ofrepRoutes } from '../openfeature/fastify-routes.js';
@@ -25,6 +25,8 @@ export interface ServerDeps extends AdminRouteDeps, ConsoleDeps {
   webhookHandler: StripeWebhookHandler;
   /** Readiness pings it when it is Redis. */
   cache?: KeyValueCache;
+  /** What OFREP evaluates through (default: featureSync's reader, else an uncached one). */
+  featureReader?: FeatureReader;
   /** Longest a readiness check may take (default 2000 ms). */
   healthCheckTimeoutMs?: number;
   /** Counts HTTP requests and webhook outcomes; without it nothing is counted. */
@@ -71,7 +73,10 @@ export async function buildServer(deps: ServerDeps, options: ServerOptions = {})
   await app.register(adminRoutes, deps);
   // OFREP: the admin API's tokens (admin = any tenant, tenant = its own), the cached reader. A server
   // built without a database (a webhook-only stub) has no features to evaluate, so no OFREP routes.
-  const reader = deps.featureSync?.reader ?? (deps.prisma ? featureReaderFor(deps.prisma) : undefined);
+  const reader =
+    deps.featureReader ??
+    deps.featureSync?.reader ??
+    (deps.prisma ? uncachedFeatureReader(deps.readPrisma ?? deps.prisma) : undefined);
   if (reader) {
     await app.register(ofrepRoutes, {
       features: reader,

@@ -22,10 +22,9 @@ import {
   UnknownFeatureError,
   ValidationError,
 } from '../errors.js';
-import { featureReaderFor } from '../feature-cache/registry.js';
 import { createOverLimitTracker, type OverLimitTracker } from '../features/over-limit.js';
 import type { CheckedKey, MeteredFeatureKey } from '../feature-keys.js';
-import type { FeatureReader } from '../feature-cache/index.js';
+import { uncachedFeatureReader, type FeatureReader } from '../feature-cache/index.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import { createRequestBatcher } from '../request-batcher.js';
 import { sqlThroughPool, sqlThroughPrisma, type RunSql, type SqlPool } from '../sql-runner.js';
@@ -225,7 +224,7 @@ function checkText(value: unknown, path: string): string {
 
 export function createUsageService(prisma: PrismaClient, options: UsageServiceOptions = {}): UsageService {
   const sql: RunSql = options.pool ? sqlThroughPool(options.pool) : sqlThroughPrisma(prisma);
-  const reader = options.featureReader ?? featureReaderFor(prisma);
+  const reader = options.featureReader ?? uncachedFeatureReader(prisma);
   const catalogOption = options.catalog ?? databaseCatalog(prisma);
   const metrics = options.metrics ?? noopMetrics;
   const now = options.now ?? (() => new Date());
