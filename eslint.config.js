@@ -111,4 +111,25 @@ export default defineConfig(
       ],
     },
   },
+  {
+    // One way to each table: routes (HTTP, console, adapters, OFREP) call services and stores; the
+    // statements live in store modules named for what they hold (tenant-store/, audit/, webhooks/inbox…).
+    files: [
+      'packages/billing/src/server/*-routes.ts',
+      'packages/billing/src/console/routes.ts',
+      'packages/billing/src/adapters/**/*.ts',
+      'packages/billing/src/openfeature/ofrep.ts',
+    ],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'MemberExpression[object.name=/^(prisma|readPrisma|read|tx)$/], MemberExpression[object.property.name=/^(prisma|readPrisma)$/][property.name!=/^(prisma|readPrisma)$/]',
+          message:
+            'Routes do not query the database: call a service or a store function (tenant-store/, audit/, webhooks/, management/).',
+        },
+      ],
+    },
+  },
 );

@@ -1,1 +1,8 @@
-export { AUDIT_SOURCES, listAuditEntries, type AuditEntry, type AuditPage, type AuditQuery } from './list.js';
+export {
+  AUDIT_SOURCES,
+  listAuditEntries,
+  listTenantAuditEntries,
+  type AuditEntry,
+  type AuditPage,
+  type AuditQuery,
+} from './list.js';

@@ -1,4 +1,5 @@
 import type { Prisma, PrismaClient } from '@packages/db';
+import { TenantNotFoundError } from '../errors.js';
 import type { AuditSourceName } from '../types.js';
 
 export const AUDIT_SOURCES = [
@@ -71,4 +72,25 @@ export async function listAuditEntries(prisma: PrismaClient, query: AuditQuery):
     })),
     nextCursor: rows.length > query.limit && last ? last.id.toString() : null,
   };
+}
+
+/**
+ * One tenant's history, as listAuditEntries. An empty first page is told apart: a deleted tenant's
+ * rows remain (its deletion is the last one), so only an id with neither a tenant nor an audit trail
+ * is TenantNotFoundError.
+ */
+export async function listTenantAuditEntries(
+  prisma: PrismaClient,
+  tenantId: string,
+  query: Omit<AuditQuery, 'tenantId'>,
+): Promise<AuditPage> {
+  const page = await listAuditEntries(prisma, { ...query, tenantId });
+  if (page.entries.length === 0) {
+    const [tenant, audited] = await Promise.all([
+      prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } }),
+      prisma.featureAuditLog.findFirst({ where: { tenantId }, select: { id: true } }),
+    ]);
+    if (!tenant && !audited) throw new TenantNotFoundError(tenantId);
+  }
+  return page;
 }

@@ -15,16 +15,21 @@ import {
 } from '../management/index.js';
 import { parseProductMetadata } from '../metadata/index.js';
 import { reconcileTenants, type ReconcileResult } from '../reconcile/index.js';
-import { toState } from '../tenant-store/index.js';
+import { knownBundles, readTenantState, tenantCounts } from '../tenant-store/index.js';
+import { customPlansOf } from '../custom-plans/index.js';
 import type { CombineRule, FeatureMap, OverLimitPolicy } from '../types.js';
 import { databaseCatalog } from '../catalog/registry.js';
 import { listOverLimits } from '../features/over-limit.js';
 import { stripeIdSchema } from '../identifiers.js';
-import { listWebhookEvents, replayWebhookEvents, type ReplaySelection } from '../webhooks/index.js';
+import {
+  listWebhookEvents,
+  replayWebhookEvents,
+  webhookFigures,
+  type ReplaySelection,
+} from '../webhooks/index.js';
 import { listUsageAlerts, listUsageMeterReports, replayUsageAlert } from '../usage/index.js';
 import { field, fields, parseFeatureLines, parseFeatureValue, type FormBody } from './form.js';
 import { ConsoleHttpError, type ConsoleKit } from './plugin.js';
-import { customPlansOf, knownBundles, tenantCounts, webhookFigures } from './queries.js';
 import { applyPreviewPage, tenantPage } from './views/tenant.js';
 import { auditPage } from './views/audit.js';
 import { catalogPage } from './views/catalog.js';
@@ -175,12 +180,9 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
     const principal = kit.principal(request);
     const tenantId = tenantIdOf(request);
     // Read from the database, not the cache: after a change this must show what was committed.
-    const tenant = await prisma.tenant.findUnique({
-      where: { id: tenantId },
-      include: { featureConfig: true },
-    });
-    if (!tenant) throw new TenantNotFoundError(tenantId);
-    const state = tenant.featureConfig ? toState(tenant.featureConfig) : null;
+    const stored = await readTenantState(prisma, tenantId);
+    if (!stored) throw new TenantNotFoundError(tenantId);
+    const { tenant, state } = stored;
     const admin = principal.role === 'admin';
     const entries = await listFeatures(prisma);
     const catalog = new Map(entries.map((e) => [e.key, e]));

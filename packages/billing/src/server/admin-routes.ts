@@ -6,7 +6,7 @@ import type { CustomPlanService } from '../custom-plans/index.js';
 import { parseOrThrow } from '../custom-plans/validation.js';
 import { TenantNotFoundError, ValidationError } from '../errors.js';
 import { errorResponse, HttpError } from '../http/error-response.js';
-import { listAuditEntries } from '../audit/index.js';
+import { listTenantAuditEntries } from '../audit/index.js';
 import { readTenantWithFeatures, toTenantFeatures } from '../feature-cache/index.js';
 import { auditCursorSchema, planRefSchema, tenantIdSchema } from '../identifiers.js';
 import type { FeatureSyncService } from '../feature-sync/index.js';
@@ -236,20 +236,11 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
       requireAdmin(request);
       const { tenantId } = params(request);
       const query = parseOrThrow(auditLogQuery, request.query ?? {}, 'query');
-      const page = await listAuditEntries(prisma, {
-        tenantId,
+      // A deleted tenant's history stays readable; 404 only for an id with neither tenant nor history.
+      const page = await listTenantAuditEntries(prisma, tenantId, {
         limit: query.limit,
         ...(query.before !== undefined ? { before: query.before } : {}),
       });
-      // A deleted tenant's audit rows remain (its deletion is the last one): 404 only for an id with
-      // neither a tenant nor an audit trail.
-      if (page.entries.length === 0) {
-        const [tenant, audited] = await Promise.all([
-          prisma.tenant.findUnique({ where: { id: tenantId }, select: { id: true } }),
-          prisma.featureAuditLog.findFirst({ where: { tenantId }, select: { id: true } }),
-        ]);
-        if (!tenant && !audited) throw new TenantNotFoundError(tenantId);
-      }
       // The tenant is the URL's; each entry need not repeat it.
       return {
         tenantId,

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { parseOrThrow } from '../custom-plans/validation.js';
-import { WebhookEventNotFoundError } from '../errors.js';
 import { stripeIdSchema } from '../identifiers.js';
-import { listWebhookEvents, replayWebhookEvents } from '../webhooks/index.js';
+import { listWebhookEvents, replayWebhookEvent, replayWebhookEvents } from '../webhooks/index.js';
 import { requireAdmin, type AdminRouteDeps } from './admin-routes.js';
 import { documented } from '../http/openapi.js';
 
@@ -66,11 +65,7 @@ export const webhookAdminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app
     async (request) => {
       const principal = requireAdmin(request);
       const { eventId } = parseOrThrow(eventParam, request.params, 'path parameters');
-      const result = await replayWebhookEvents(deps.prisma, { eventIds: [eventId] });
-      if (result.replayed.length === 0) {
-        const known = await deps.prisma.processedStripeEvent.count({ where: { eventId } });
-        if (known === 0) throw new WebhookEventNotFoundError(eventId);
-      }
+      const result = await replayWebhookEvent(deps.prisma, eventId);
       request.log.info({ actor: `admin:${principal.name}`, ...result }, 'webhook events replayed');
       await deps.webhooks?.dispatch({ maxClaims: INLINE_REPLAY_CLAIMS });
       return result;

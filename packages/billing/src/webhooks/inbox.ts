@@ -1,5 +1,5 @@
 import type { PrismaClient } from '@packages/db';
-import { ValidationError } from '../errors.js';
+import { ValidationError, WebhookEventNotFoundError } from '../errors.js';
 import { stateFromJson, type TenantRow } from '../tenant-store/index.js';
 import type { TenantFeatureState } from '../core/index.js';
 import type { VerifiedEvent } from './event.js';
@@ -507,6 +507,14 @@ export async function replayWebhookEvents(
   const replayed = rows.map((r) => r.event_id).sort();
   const done = new Set(replayed);
   return { replayed, notReplayable: (ids ?? []).filter((id) => !done.has(id)) };
+}
+
+/** Replays one event by id (the admin route); WebhookEventNotFoundError when no such event was received. */
+export async function replayWebhookEvent(prisma: PrismaClient, eventId: string): Promise<ReplayResult> {
+  const result = await replayWebhookEvents(prisma, { eventIds: [eventId] });
+  if (result.replayed.length === 0 && (await prisma.processedStripeEvent.count({ where: { eventId } })) === 0)
+    throw new WebhookEventNotFoundError(eventId);
+  return result;
 }
 
 export interface InboxStats {

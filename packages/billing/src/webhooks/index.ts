@@ -17,9 +17,11 @@ export {
   type EnforcePaymentGraceResult,
 } from './grace.js';
 export { listUnmatchedEvents, type UnmatchedEvent } from './ledger.js';
+export { webhookFigures, type WebhookFigures } from './inbox-figures.js';
 export {
   inboxStats,
   listWebhookEvents,
+  replayWebhookEvent,
   replayWebhookEvents,
   type ClaimedQueue,
   type InboxEvent,

@@ -1,6 +1,7 @@
 import type { PlanStatistics, StripeSyncStats } from '../../stripe-sync/index.js';
 import { html } from '../html.js';
-import type { TenantCounts, WebhookFigures } from '../queries.js';
+import type { TenantCounts } from '../../tenant-store/index.js';
+import type { WebhookFigures } from '../../webhooks/index.js';
 import { page, when, type PageContext } from './layout.js';
 import { dataTable, figures, type Figure } from './fragments.js';
 

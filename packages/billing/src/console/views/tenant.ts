@@ -5,7 +5,7 @@ import type { FeatureDefinition } from '../../types.js';
 import type { AuditEntry } from '../../audit/index.js';
 import type { UsageAlertRow, UsageMeter, UsageMeterReportState } from '../../usage/index.js';
 import { html, type Html } from '../html.js';
-import type { CustomPlanRow } from '../queries.js';
+import type { CustomPlanRow } from '../../custom-plans/index.js';
 import { auditTimeline } from './audit.js';
 import { copyable, csrfField, isAdmin, page, value, when, type PageContext } from './layout.js';
 import { dataTable, figures } from './fragments.js';
