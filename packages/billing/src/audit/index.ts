@@ -1,3 +1,4 @@
+export { recordAudit, type AuditRow } from './write.js';
 export {
   AUDIT_SOURCES,
   listAuditEntries,

@@ -1,4 +1,5 @@
 import type { PrismaClient } from '@packages/db';
+import { recordAudit } from '../audit/index.js';
 import { CustomerAlreadyLinkedError } from '../errors.js';
 import { inTransaction } from '../tenant-store/index.js';
 import type { CustomPlanStripeSteps } from './stripe-steps.js';
@@ -26,15 +27,13 @@ export async function ensureTenantCustomer(
       data: { stripeCustomerId: customer.id },
     });
     if (linked.count === 1) {
-      await tx.featureAuditLog.create({
-        data: {
-          tenantId: tenant.id,
-          actor,
-          source: 'custom_plan',
-          action: 'stripe_customer_linked',
-          before: { name: tenant.name, stripeCustomerId: null },
-          after: { name: tenant.name, stripeCustomerId: customer.id },
-        },
+      await recordAudit(tx, {
+        tenantId: tenant.id,
+        actor,
+        source: 'custom_plan',
+        action: 'stripe_customer_linked',
+        before: { name: tenant.name, stripeCustomerId: null },
+        after: { name: tenant.name, stripeCustomerId: customer.id },
       });
       return customer.id;
     }

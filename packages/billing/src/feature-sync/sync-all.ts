@@ -16,7 +16,7 @@ import type {
 } from '../stripe-sync/index.js';
 import type { AuditSourceName, FeatureCatalog, FeatureMap, MergeStrategy } from '../types.js';
 import { checkPlanAgainstCatalog } from './apply.js';
-import { writeInBatches, type BatchWriteItem, type BatchWriteOutcome } from './batch-write.js';
+import { writeInBatches, type BatchWriteItem, type BatchWriteOutcome } from '../tenant-store/index.js';
 import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
 import { takeReadTicket } from '../tenant-store/index.js';
 

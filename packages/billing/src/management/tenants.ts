@@ -1,4 +1,5 @@
 import type { Prisma, PrismaClient, TenantFeatureConfig } from '@packages/db';
+import { recordAudit } from '../audit/index.js';
 import { CustomerAlreadyLinkedError, TenantAlreadyExistsError, TenantNotFoundError } from '../errors.js';
 import { auditSnapshot, inTransaction, toState, type Tx } from '../tenant-store/index.js';
 import type { AuditSourceName, FeatureMap } from '../types.js';
@@ -64,16 +65,7 @@ async function writeAudit(
   before: object | null,
   after: object | null,
 ): Promise<void> {
-  await tx.featureAuditLog.create({
-    data: {
-      tenantId,
-      actor: who.actor,
-      source: who.source,
-      action,
-      before: before ? (before as Prisma.InputJsonValue) : undefined,
-      after: after ? (after as Prisma.InputJsonValue) : undefined,
-    },
-  });
+  await recordAudit(tx, { tenantId, actor: who.actor, source: who.source, action, before, after });
 }
 
 async function lockTenantRow(tx: Tx, tenantId: string): Promise<TenantRecord> {

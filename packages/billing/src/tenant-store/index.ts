@@ -24,3 +24,9 @@ export {
   type TicketedWrite,
   type TicketedWriteResult,
 } from './ticketed-write.js';
+export {
+  writeInBatches,
+  type BatchWriteItem,
+  type BatchWriteOutcome,
+  type BatchWriteOptions,
+} from './batch-write.js';

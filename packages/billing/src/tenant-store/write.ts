@@ -1,4 +1,4 @@
-import type { Prisma, TenantFeatureConfig } from '@packages/db';
+import type { TenantFeatureConfig } from '@packages/db';
 import {
   AUDITED_FIELDS,
   emptyState,
@@ -6,6 +6,7 @@ import {
   type Decision,
   type TenantFeatureState,
 } from '../core/index.js';
+import { recordAudit } from '../audit/write.js';
 import { ConcurrencyError } from '../errors.js';
 import type { AuditSourceName } from '../types.js';
 import { auditSnapshot, toRowData, toState } from './state-row.js';
@@ -95,16 +96,14 @@ export async function updateTenantFeatures(
     written = updated[0]!;
   }
   if (changed) {
-    await tx.featureAuditLog.create({
-      data: {
-        tenantId,
-        actor: audit.actor,
-        source: audit.source,
-        action: decision.action,
-        before: before ? (auditSnapshot(before) as Prisma.InputJsonValue) : undefined,
-        after: auditSnapshot(next),
-        stripeEventId: audit.stripeEventId ?? null,
-      },
+    await recordAudit(tx, {
+      tenantId,
+      actor: audit.actor,
+      source: audit.source,
+      action: decision.action,
+      before: before ? auditSnapshot(before) : null,
+      after: auditSnapshot(next),
+      stripeEventId: audit.stripeEventId ?? null,
     });
   }
   return {

@@ -9,13 +9,10 @@ import {
   type PlanChangeSkip,
   type TenantFeatureState,
 } from '../core/index.js';
-import {
-  AUDITED_FIELDS,
-  auditSnapshot,
-  SET_CONFIG_FROM_EXCLUDED,
-  toState,
-  type AuditContext,
-} from '../tenant-store/index.js';
+import { AUDITED_FIELDS } from '../core/index.js';
+import { SET_CONFIG_FROM_EXCLUDED } from './config-upsert.js';
+import { auditSnapshot, toState } from './state-row.js';
+import type { AuditContext } from './write.js';
 
 /** One tenant for the batched writer: the state it was decided from and how to decide again. */
 export interface BatchWriteItem {
