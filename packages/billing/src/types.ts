@@ -1,5 +1,3 @@
-import type { UsageRules } from './core/usage.js';
-
 /** A feature flag is either on/off or a numeric limit. */
 export type FeatureValue = boolean | number;
 export type FeatureMap = Record<string, FeatureValue>;
@@ -46,4 +44,23 @@ export interface PlanDefaults {
   custom: boolean;
   /** Set on custom (per-tenant) prices: the only tenant the plan is meant for. */
   tenantId: string | null;
+}
+
+/** When a metered key's counter starts again from zero (core/usage.ts USAGE_RESETS). */
+export type UsageReset = 'billing_period' | 'month' | 'day' | 'never';
+/** What a request beyond the limit does (core/usage.ts USAGE_OVERAGE_POLICIES). */
+export type UsageOveragePolicy = 'reject' | 'cap' | 'allow';
+/** What a metered key reports to its Stripe meter (core/usage.ts USAGE_METER_REPORTS). */
+export type UsageMeterReport = 'usage' | 'overage';
+
+/** A metered key's settings in the feature catalog (`usage` of a number key). */
+export interface UsageRules {
+  reset: UsageReset;
+  overage: UsageOveragePolicy;
+  /** Alert thresholds, percent of the limit (default 80 and 100; docs/usage.md, Alerts). */
+  thresholds?: number[];
+  /** The `event_name` of a Stripe Billing Meter the usage is reported to (docs/usage.md, Stripe meters). */
+  stripeMeter?: string;
+  /** What is reported to `stripeMeter`: every unit used (default) or only the overage. */
+  stripeMeterReport?: UsageMeterReport;
 }

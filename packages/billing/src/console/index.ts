@@ -1,2 +1,3 @@
-export { consoleErrorPages, consolePlugin, type ConsoleDeps } from './plugin.js';
+export { consoleErrorPages, consolePlugin } from './plugin.js';
+export type { ConsoleDeps } from './kit.js';
 export { createSessionKeys, MIN_SECRET_LENGTH, type ConsoleSession, type SessionKeys } from './session.js';

@@ -1,24 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { PrismaClient } from '@packages/db';
-import type { CustomPlanService } from '../custom-plans/index.js';
-import type { FeatureSyncService } from '../feature-sync/index.js';
-import { errorResponse } from '../http/error-response.js';
-import type { ErrorPages } from '../server/error-shape.js';
-import {
-  authenticateToken,
-  authenticateTokenHash,
-  hashToken,
-  type AuthConfig,
-  type Principal,
-} from '../http/auth.js';
+import { errorResponse, HttpError, type ErrorPages } from '../http/error-response.js';
+import { authenticateToken, authenticateTokenHash, hashToken, type Principal } from '../http/auth.js';
 import { hasControlCharacter } from '../identifiers.js';
-import type { FeatureCatalog } from '../types.js';
-import type { UsageService } from '../usage/index.js';
-import type { StripeWebhookPipeline } from '../webhooks/index.js';
 import { field, parseFormBody, type FormBody } from './form.js';
-import type { Html } from './html.js';
 import { consoleRoutes } from './routes.js';
 import {
   createSessionKeys,
@@ -28,37 +14,11 @@ import {
   parseCookies,
   SESSION_COOKIE,
   sessionCookie,
-  type ConsoleSession,
   type SessionKeys,
 } from './session.js';
-import { errorPage, type Flash, type PageContext } from './views/layout.js';
+import { errorPage, type Flash } from './views/layout.js';
+import type { ConsoleDeps, ConsoleKit } from './kit.js';
 import { loginPage } from './views/login.js';
-
-export interface ConsoleDeps {
-  prisma: PrismaClient;
-  featureSync?: FeatureSyncService;
-  customPlans?: CustomPlanService;
-  /** The admin API's token configuration; without it nobody can sign in. */
-  auth?: AuthConfig;
-  /** CONSOLE_SESSION_SECRET (≥ 32 characters); without it the console answers 503. */
-  consoleSecret?: string;
-  catalog?: FeatureCatalog;
-  /** Reads (lists, pages) go here when set: the read pool, so they never queue behind writes. */
-  readPrisma?: PrismaClient;
-  /** The webhook inbox: a replay is handed to this process's workers (or processed in the request). */
-  webhooks?: StripeWebhookPipeline;
-  /** Metered features: the tenant page shows the usage panel with it. */
-  usage?: UsageService;
-  /** The webhook handler's payment grace policy, to show when a tenant's grace ends. */
-  gracePeriodDays?: number;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    consoleSession?: ConsoleSession;
-    consolePrincipal?: Principal;
-  }
-}
 
 const FLASH_COOKIE = 'entitlements_console_flash';
 const ASSETS: Record<string, { file: string; type: string }> = {
@@ -85,27 +45,6 @@ export const consoleErrorPages: ErrorPages = {
     return { headers: { ...SECURITY_HEADERS, 'cache-control': 'no-store' }, html: page.value };
   },
 };
-
-/** An HTTP error the console renders as a page. */
-export class ConsoleHttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** What the route handlers get besides the request: rendering, flashing and role checks. */
-export interface ConsoleKit {
-  deps: ConsoleDeps;
-  ctx(request: FastifyRequest): PageContext;
-  send(reply: FastifyReply, page: Html, status?: number): FastifyReply;
-  /** Post/redirect/get with a one-time message for the next page. */
-  redirect(reply: FastifyReply, location: string, flash?: Flash): FastifyReply;
-  requireAdmin(request: FastifyRequest): Principal;
-  principal(request: FastifyRequest): Principal;
-}
 
 /**
  * The admin console under /admin: server-rendered pages over the same services as the admin API,
@@ -172,12 +111,12 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
       return reply.code(303).header('location', location).send();
     },
     principal(request) {
-      if (!request.consolePrincipal) throw new ConsoleHttpError(401, 'Not signed in');
+      if (!request.consolePrincipal) throw new HttpError(401, 'unauthorized', 'Not signed in');
       return request.consolePrincipal;
     },
     requireAdmin(request) {
       const p = kit.principal(request);
-      if (p.role !== 'admin') throw new ConsoleHttpError(403, 'This page needs an admin token.');
+      if (p.role !== 'admin') throw new HttpError(403, 'forbidden', 'This page needs an admin token.');
       return p;
     },
   };
@@ -187,8 +126,9 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
     const path = request.url.split('?')[0]!;
     if (path.startsWith('/admin/assets/')) return;
     if (!keys)
-      throw new ConsoleHttpError(
+      throw new HttpError(
         503,
+        'not_configured',
         'The console is disabled: set CONSOLE_SESSION_SECRET (at least 32 characters).',
       );
     if (path === '/admin/login') return;
@@ -202,12 +142,12 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
           .header('location', `/admin/login?next=${encodeURIComponent(request.url)}`)
           .send();
       }
-      throw new ConsoleHttpError(401, 'Your session has ended; sign in again.');
+      throw new HttpError(401, 'unauthorized', 'Your session has ended; sign in again.');
     }
     request.consoleSession = session;
     request.consolePrincipal = principal;
     if (principal.role === 'tenant' && !tenantMay(request, principal))
-      throw new ConsoleHttpError(403, 'A tenant token may only view its own tenant.');
+      throw new HttpError(403, 'forbidden', 'A tenant token may only view its own tenant.');
   });
 
   // The synchronizer token: every state-changing request must carry this session's token, which a
@@ -218,24 +158,23 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
     const session = request.consoleSession;
     const presented = (request.body as FormBody | undefined)?._csrf;
     if (!session || !keys || !keys.csrfValid(session.sid, presented))
-      throw new ConsoleHttpError(
+      throw new HttpError(
         403,
+        'forbidden',
         'The form was not accepted (missing or invalid CSRF token). Reload the page and try again.',
       );
   });
 
   app.setErrorHandler((error, request, reply) => {
-    const { status, body } =
-      error instanceof ConsoleHttpError
-        ? { status: error.statusCode, body: { error: { message: error.message } } }
-        : errorResponse(error);
+    // The API's one error shape and status table, rendered as a page.
+    const { status, body } = errorResponse(error);
     if (status >= 500) request.log.error({ err: error }, 'console request failed');
     return kit.send(reply, errorPage(kit.ctx(request), status, body.error.message), status);
   });
 
   app.get('/admin/assets/:name', async (request, reply) => {
     const asset = assets.get((request.params as { name: string }).name);
-    if (!asset) throw new ConsoleHttpError(404, 'No such asset');
+    if (!asset) throw new HttpError(404, 'not_found', 'No such asset');
     return reply.type(asset.type).header('cache-control', 'public, max-age=300').send(asset.body);
   });
 
@@ -263,11 +202,12 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
     // the form carries the token of the nonce this console set with the form (a cross-site page
     // can read neither).
     if (!fromThisSite(request))
-      throw new ConsoleHttpError(403, 'Sign-in is only accepted from the console itself.');
+      throw new HttpError(403, 'forbidden', 'Sign-in is only accepted from the console itself.');
     const nonce = keys!.opened(parseCookies(request.headers.cookie).get(LOGIN_COOKIE));
     if (!nonce || !keys!.csrfValid(`login:${nonce}`, body?._csrf))
-      throw new ConsoleHttpError(
+      throw new HttpError(
         403,
+        'forbidden',
         'The sign-in form has expired or is not ours; reload the page and try again.',
       );
     const token = field(body, 'token');

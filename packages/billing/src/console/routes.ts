@@ -29,7 +29,8 @@ import {
 } from '../webhooks/index.js';
 import { listUsageAlerts, listUsageMeterReports, replayUsageAlert } from '../usage/index.js';
 import { field, fields, parseFeatureLines, parseFeatureValue, type FormBody } from './form.js';
-import { ConsoleHttpError, type ConsoleKit } from './plugin.js';
+import { HttpError } from '../http/error-response.js';
+import type { ConsoleKit } from './kit.js';
 import { applyPreviewPage, tenantPage } from './views/tenant.js';
 import { auditPage } from './views/audit.js';
 import { catalogPage } from './views/catalog.js';
@@ -92,7 +93,11 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
   const read = deps.readPrisma ?? prisma;
   const featureSync = () => {
     if (!deps.featureSync)
-      throw new ConsoleHttpError(503, 'The feature sync service is not configured on this server.');
+      throw new HttpError(
+        503,
+        'not_configured',
+        'The feature sync service is not configured on this server.',
+      );
     return deps.featureSync;
   };
   // The reader whose cache the services publish to after a write (the management default otherwise).
@@ -279,7 +284,8 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
     const principal = kit.requireAdmin(request);
     const tenantId = tenantIdOf(request);
     const key = field(request.body as FormBody, 'key');
-    if (!deps.usage) throw new ConsoleHttpError(503, 'The usage service is not configured on this server.');
+    if (!deps.usage)
+      throw new HttpError(503, 'not_configured', 'The usage service is not configured on this server.');
     await deps.usage.resetUsage(tenantId, key, { actor: actorOf(principal.name), source: 'admin' });
     return kit.redirect(reply, tenantPath(tenantId), { kind: 'ok', text: `Usage of ${key} reset to 0.` });
   });
@@ -368,7 +374,7 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
     const tenantId = tenantIdOf(request);
     const body = request.body as FormBody;
     if (!deps.customPlans)
-      throw new ConsoleHttpError(503, 'The custom plan service is not configured on this server.');
+      throw new HttpError(503, 'not_configured', 'The custom plan service is not configured on this server.');
     const priceText = field(body, 'priceCents');
     const result = await deps.customPlans.createCustomEnterprisePlan({
       tenantId,

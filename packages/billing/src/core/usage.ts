@@ -1,4 +1,6 @@
-import type { FeatureValue } from '../types.js';
+import type { FeatureValue, UsageMeterReport, UsageOveragePolicy, UsageReset, UsageRules } from '../types.js';
+
+export type { UsageMeterReport, UsageOveragePolicy, UsageReset, UsageRules };
 
 /*
  * The rules of metered features (docs/usage.md), as plain functions: which catalog settings are
@@ -9,28 +11,22 @@ import type { FeatureValue } from '../types.js';
  */
 
 /** When a metered key's counter starts again from zero. */
-export const USAGE_RESETS = ['billing_period', 'month', 'day', 'never'] as const;
-export type UsageReset = (typeof USAGE_RESETS)[number];
+export const USAGE_RESETS = [
+  'billing_period',
+  'month',
+  'day',
+  'never',
+] as const satisfies readonly UsageReset[];
 
 /** What a request beyond the limit does. */
-export const USAGE_OVERAGE_POLICIES = ['reject', 'cap', 'allow'] as const;
-export type UsageOveragePolicy = (typeof USAGE_OVERAGE_POLICIES)[number];
-
-/** A metered key's settings in the feature catalog (`usage` of a number key). */
-export interface UsageRules {
-  reset: UsageReset;
-  overage: UsageOveragePolicy;
-  /** Alert thresholds, percent of the limit (default 80 and 100; docs/usage.md, Alerts). */
-  thresholds?: number[];
-  /** The `event_name` of a Stripe Billing Meter the usage is reported to (docs/usage.md, Stripe meters). */
-  stripeMeter?: string;
-  /** What is reported to `stripeMeter`: every unit used (default) or only the overage. */
-  stripeMeterReport?: UsageMeterReport;
-}
+export const USAGE_OVERAGE_POLICIES = [
+  'reject',
+  'cap',
+  'allow',
+] as const satisfies readonly UsageOveragePolicy[];
 
 /** What a metered key reports to its Stripe meter. */
-export const USAGE_METER_REPORTS = ['usage', 'overage'] as const;
-export type UsageMeterReport = (typeof USAGE_METER_REPORTS)[number];
+export const USAGE_METER_REPORTS = ['usage', 'overage'] as const satisfies readonly UsageMeterReport[];
 
 /** What a key's counters report to Stripe (`used` or `overage`), or null when it has no Stripe meter. */
 export function meterReportOf(rules: UsageRules): UsageMeterReport | null {

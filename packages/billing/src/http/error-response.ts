@@ -107,3 +107,11 @@ function body(
 ): ApiErrorBody {
   return { error: { code, message, ...(issues ? { issues } : {}) } };
 }
+
+/** How a browser's part of the server (the console) answers its 404 and 405: as pages, not JSON. */
+export interface ErrorPages {
+  /** Paths under this prefix are a browser's (the console's): their 404 and 405 are pages, not JSON. */
+  prefix: string;
+  /** The whole answer: headers and an HTML document. */
+  render(status: number, message: string): { headers: Record<string, string>; html: string };
+}

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { PrismaClient } from '@packages/db';
 import { emptyState } from '../core/index.js';
 import type { CustomPlanService } from '../custom-plans/index.js';
 import { parseOrThrow } from '../custom-plans/validation.js';
@@ -9,45 +8,16 @@ import { errorResponse, HttpError } from '../http/error-response.js';
 import { listTenantAuditEntries } from '../audit/index.js';
 import { readTenantWithFeatures, toTenantFeatures } from '../feature-cache/index.js';
 import { auditCursorSchema, planRefSchema, tenantIdSchema } from '../identifiers.js';
-import type { FeatureSyncService } from '../feature-sync/index.js';
-import type { UsageService } from '../usage/index.js';
 import { explainRoutes } from './explain-routes.js';
 import { managementRoutes } from './management-routes.js';
 import { previewRoutes } from './preview-routes.js';
 import { usageRoutes } from './usage-routes.js';
 import { webhookAdminRoutes } from './webhook-admin-routes.js';
-import type { StripeWebhookPipeline } from '../webhooks/index.js';
-import {
-  authenticateToken,
-  bearerToken,
-  canReadTenant,
-  type AuthConfig,
-  type Principal,
-} from '../http/auth.js';
+import { authenticateToken, bearerToken, canReadTenant } from '../http/auth.js';
+import { authenticated, forbidden, requireAdmin, unauthorized, type AdminRouteDeps } from './admin-access.js';
+
+export type { AdminRouteDeps } from './admin-access.js';
 import { documented } from '../http/openapi.js';
-
-// Owned by the admin API work: authenticated /api/admin/* endpoints.
-export interface AdminRouteDeps {
-  prisma: PrismaClient;
-  /** Read pool for GET routes, so they never queue behind webhook or sync writes (default `prisma`). */
-  readPrisma?: PrismaClient;
-  /** Needed by apply-plan and sync; those answer 503 without it. */
-  featureSync?: FeatureSyncService;
-  /** Needed by custom-plans; answers 503 without it. */
-  customPlans?: CustomPlanService;
-  /** Without it every admin request is refused (401): the API fails closed, never open. */
-  auth?: AuthConfig;
-  /** The webhook inbox: replays are handed to its workers (or processed in the request when none runs). */
-  webhooks?: StripeWebhookPipeline;
-  /** Metered features (docs/usage.md); the usage routes answer 503 without it. */
-  usage?: UsageService;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal?: Principal;
-  }
-}
 
 const tenantIdParam = z.object({ tenantId: tenantIdSchema });
 const mergeStrategy = z.enum(['merge', 'replace', 'preserve']);
@@ -250,26 +220,6 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
     },
   );
 };
-
-function unauthorized(message: string): HttpError {
-  return new HttpError(401, 'unauthorized', message, { 'www-authenticate': 'Bearer realm="admin"' });
-}
-
-export function forbidden(message: string): HttpError {
-  return new HttpError(403, 'forbidden', message);
-}
-
-export function authenticated(request: FastifyRequest): Principal {
-  // The onRequest hook guarantees it; this keeps the types honest if a route ever escapes the hook.
-  if (!request.principal) throw unauthorized('Missing bearer token');
-  return request.principal;
-}
-
-export function requireAdmin(request: FastifyRequest): Principal {
-  const principal = authenticated(request);
-  if (principal.role !== 'admin') throw forbidden('This endpoint needs an admin token');
-  return principal;
-}
 
 function params(request: FastifyRequest): { tenantId: string } {
   return parseOrThrow(tenantIdParam, request.params, 'path parameters');

@@ -8,7 +8,9 @@ import type {
   FastifyServerOptions,
 } from 'fastify';
 import type { HttpErrorCode } from '../error-codes.js';
-import { errorResponse } from '../http/error-response.js';
+import { errorResponse, type ErrorPages } from '../http/error-response.js';
+
+export type { ErrorPages } from '../http/error-response.js';
 
 /**
  * One error shape, `{ "error": { "code", "message" } }`, for every response the server sends:
@@ -92,13 +94,6 @@ function routeTable(app: FastifyInstance): (method: string, path: string) => str
 }
 
 /** Installs the not-found and error handlers on the root instance; call before registering routes. */
-export interface ErrorPages {
-  /** Paths under this prefix are a browser's (the console's): their 404 and 405 are pages, not JSON. */
-  prefix: string;
-  /** The whole answer: headers and an HTML document. */
-  render(status: number, message: string): { headers: Record<string, string>; html: string };
-}
-
 export function installErrorShape(app: FastifyInstance, pages?: ErrorPages): void {
   const otherMethods = routeTable(app);
   const pageFor = (path: string) =>

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { parseOrThrow } from '../custom-plans/validation.js';
 import { explainFeature } from '../explain/index.js';
 import { featureKeyParamSchema, tenantIdSchema } from '../identifiers.js';
-import { requireAdmin, type AdminRouteDeps } from './admin-routes.js';
+import { requireAdmin, type AdminRouteDeps } from './admin-access.js';
 import { documented } from '../http/openapi.js';
 
 /** "Why does this tenant have this value?": registered inside adminRoutes (its token check and errors). */

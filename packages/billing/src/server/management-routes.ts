@@ -25,7 +25,7 @@ import {
 import { databaseCatalog } from '../catalog/registry.js';
 import { listOverLimits } from '../features/over-limit.js';
 import type { OverLimitPolicy } from '../types.js';
-import { authenticated, forbidden, requireAdmin, type AdminRouteDeps } from './admin-routes.js';
+import { authenticated, forbidden, requireAdmin, type AdminRouteDeps } from './admin-access.js';
 import { canReadTenant } from '../http/auth.js';
 import {
   bundleSchema,

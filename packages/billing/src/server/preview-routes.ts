@@ -4,7 +4,7 @@ import { parseOrThrow } from '../custom-plans/validation.js';
 import { HttpError } from '../http/error-response.js';
 import { stripeIdSchema } from '../identifiers.js';
 import { previewPlanChange, type ProposedPlan } from '../preview/index.js';
-import { requireAdmin, type AdminRouteDeps } from './admin-routes.js';
+import { requireAdmin, type AdminRouteDeps } from './admin-access.js';
 import { documented } from '../http/openapi.js';
 
 /** "What would this plan edit do?": registered inside adminRoutes (its token check and errors). */

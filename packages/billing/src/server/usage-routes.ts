@@ -5,7 +5,7 @@ import { parseOrThrow } from '../custom-plans/validation.js';
 import { featureKeyParamSchema, tenantIdSchema } from '../identifiers.js';
 import type { UsageService } from '../usage/index.js';
 import { HttpError } from '../http/error-response.js';
-import { authenticated, forbidden, requireAdmin } from './admin-routes.js';
+import { authenticated, forbidden, requireAdmin } from './admin-access.js';
 import { canReadTenant } from '../http/auth.js';
 import { UsageAlertNotFoundError } from '../errors.js';
 import {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { parseOrThrow } from '../custom-plans/validation.js';
 import { stripeIdSchema } from '../identifiers.js';
 import { listWebhookEvents, replayWebhookEvent, replayWebhookEvents } from '../webhooks/index.js';
-import { requireAdmin, type AdminRouteDeps } from './admin-routes.js';
+import { requireAdmin, type AdminRouteDeps } from './admin-access.js';
 import { documented } from '../http/openapi.js';
 
 /** The webhook inbox over HTTP: list pending / failed / processed events, replay them. Admin only. */

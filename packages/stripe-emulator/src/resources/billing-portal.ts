@@ -4,7 +4,7 @@ import { newId } from '../ids.js';
 import { paginate } from '../list.js';
 import { applyMetadata, arr, int, obj, oneOf, str, type Params } from '../params.js';
 import type { Obj } from '../store.js';
-import { liveCustomer } from './customers.js';
+import { liveCustomer } from './customer-lookup.js';
 import { updateSubscriptionItems } from './subscriptions.js';
 
 /**

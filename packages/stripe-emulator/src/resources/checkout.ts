@@ -5,7 +5,7 @@ import { newId } from '../ids.js';
 import { listOf, paginate } from '../list.js';
 import { applyMetadata, arr, int, nullableStr, obj, oneOf, str, type Params } from '../params.js';
 import type { Obj } from '../store.js';
-import { liveCustomer } from './customers.js';
+import { liveCustomer } from './customer-lookup.js';
 import { createSubscription } from './subscriptions.js';
 
 interface LineItemRecord {

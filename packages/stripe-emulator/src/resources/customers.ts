@@ -6,14 +6,11 @@ import { paginate } from '../list.js';
 import { applyMetadata, nullableStr, str, type Params } from '../params.js';
 import type { Obj } from '../store.js';
 import { cancelSubscriptionRecord } from './subscriptions.js';
+import { liveCustomer } from './customer-lookup.js';
+
+export { liveCustomer } from './customer-lookup.js';
 
 const NULLABLE_FIELDS = ['description', 'email', 'name', 'phone'] as const;
-
-/** A live (not deleted) customer, or undefined. */
-export function liveCustomer(ctx: Ctx, id: string): Obj | undefined {
-  const c = ctx.store.customers.get(id);
-  return c && !c.deleted ? c : undefined;
-}
 
 /** What Stripe returns wherever a deleted customer is referenced or retrieved. */
 export function deletedCustomerStub(id: string): Obj {

@@ -5,7 +5,7 @@ import { newId } from '../ids.js';
 import { listOf, paginate } from '../list.js';
 import { applyMetadata, arr, bool, int, nullableStr, obj, oneOf, str, type Params } from '../params.js';
 import type { Obj, SubscriptionItemRecord, SubscriptionRecord } from '../store.js';
-import { liveCustomer } from './customers.js';
+import { liveCustomer } from './customer-lookup.js';
 import { syncActiveEntitlements } from './entitlements.js';
 
 export const SUBSCRIPTION_STATUSES = [
