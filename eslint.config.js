@@ -23,6 +23,92 @@ const NODE_IO_MODULES = [
   'os',
 ];
 
+/**
+ * The layers of packages/billing/src, top to bottom (README "Architecture"): an import may only go
+ * down or sideways, so an arrow up fails `npm test`. Entries are top-level folders or files of src/.
+ * The pure core (layer 1's core/) has its own, stricter rule below.
+ */
+export const LAYERS = [
+  // 4. Entry points: the CLI, the server, the console, host adapters, the public faces, the composition root.
+  [
+    'cli',
+    'demo',
+    'server',
+    'console',
+    'adapters',
+    'index',
+    'express',
+    'fastify',
+    'web',
+    'testing',
+    'openfeature',
+    'lazy-context',
+    'context',
+  ],
+  // 3. Flows: what happens to a tenant (webhooks, syncs, custom plans, reconcile, management, usage, …).
+  [
+    'webhooks',
+    'feature-sync',
+    'custom-plans',
+    'reconcile',
+    'management',
+    'usage',
+    'preview',
+    'explain',
+    'entitlements-migration',
+    'features',
+  ],
+  // 2. Stores, Stripe reads, caches and the HTTP error shape the flows stand on.
+  [
+    'tenant-store',
+    'audit',
+    'catalog',
+    'feature-cache',
+    'cache',
+    'stripe-sync',
+    'plan-source',
+    'metadata',
+    'http',
+    'metrics',
+    'process',
+    'config',
+    'feature-keys',
+    'request-batcher',
+    'sql-runner',
+    'bounded-concurrency',
+    'database-errors',
+  ],
+  // 1. The pure core and the plain values everything shares.
+  ['core', 'types', 'errors', 'error-codes', 'identifiers'],
+];
+
+function layerBoundaries() {
+  const src = 'packages/billing/src';
+  // A file at depth d under src/ reaches a top-level entry as './x' (d = 0) or as d times '../'.
+  return LAYERS.slice(1).flatMap((names, index) => {
+    const above = [...new Set(LAYERS.slice(0, index + 1).flat())];
+    return [0, 1, 2, 3].map((depth) => ({
+      files: names.map((name) =>
+        depth === 0 ? `${src}/${name}.ts` : `${src}/${name}/${'*/'.repeat(depth - 1)}*.ts`,
+      ),
+      ignores: [`${src}/core/**`],
+      rules: {
+        'no-restricted-imports': [
+          'error',
+          {
+            patterns: [
+              {
+                regex: `^${'\\.\\./'.repeat(depth) || '\\./'}(${above.join('|')})(/|\\.js$)`,
+                message: `Layers import downward only (README, Architecture): this file may not import ${above.join(', ')}.`,
+              },
+            ],
+          },
+        ],
+      },
+    }));
+  });
+}
+
 export default defineConfig(
   {
     ignores: [
@@ -132,4 +218,6 @@ export default defineConfig(
       ],
     },
   },
+
+  ...layerBoundaries(),
 );

@@ -1,5 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+// @ts-expect-error: the lint configuration is plain JavaScript without declarations
+import { LAYERS } from '../../../../eslint.config.js';
 
 // The README's architecture tree names every folder of packages/billing/src and nothing that is not
 // there, so a new folder (or a removed one) cannot leave the map behind.
@@ -19,5 +21,23 @@ describe('README architecture tree', () => {
       .map((entry) => entry.name)
       .sort();
     expect(listed).toEqual(folders);
+  });
+
+  it("places every folder and file of src/ in exactly one layer, as the README's layer table says", () => {
+    const layers = LAYERS as string[][];
+    const entries = readdirSync(new URL('packages/billing/src/', repo), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() || entry.name.endsWith('.ts'))
+      .map((entry) => entry.name.replace(/\.ts$/, ''));
+    const placed = layers.flat();
+    // A new folder or file outside every layer would escape the lint boundary.
+    expect([...new Set(placed)].sort()).toEqual([...new Set(entries)].sort());
+    expect(placed).toHaveLength(new Set(placed).size);
+    const readme = readFileSync(new URL('README.md', repo), 'utf8');
+    const rows = [...readme.matchAll(/^\| (\d)\. [^|]+\| (.+) \|$/gm)].map((m) => ({
+      layer: Number(m[1]),
+      names: [...new Set([...m[2]!.matchAll(/`([a-z-]+)(?:\.ts)?`/g)].map((n) => n[1]!))].sort(),
+    }));
+    expect(rows.map((r) => r.layer)).toEqual([4, 3, 2, 1]);
+    expect(rows.map((r) => r.names)).toEqual(layers.map((names) => [...names].sort()));
   });
 });
