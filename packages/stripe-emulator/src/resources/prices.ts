@@ -16,7 +16,7 @@ import {
   type Params,
 } from '../params.js';
 import type { Obj } from '../store.js';
-import { createProduct } from './products.js';
+import { insertProduct } from './product-record.js';
 
 const INTERVALS = ['day', 'week', 'month', 'year'] as const;
 const TAX_BEHAVIORS = ['exclusive', 'inclusive', 'unspecified'] as const;
@@ -103,7 +103,12 @@ export function createPrice(ctx: Ctx, params: Params, paramPrefix = ''): Obj {
 
   const transferLookupKey = lookupKey ? claimLookupKey(ctx, lookupKey, transfer) : () => {};
   // Validation is complete; from here on the request changes state.
-  const product = productId ?? createProduct(ctx, productData!, p('product_data')).id;
+  let product = productId;
+  if (!product) {
+    const created = insertProduct(ctx, productData!, p('product_data'));
+    ctx.events.emit('product.created', created, null, ctx.request);
+    product = created.id as string;
+  }
   const price: Obj = {
     id: newId('price'),
     object: 'price',

@@ -1,47 +1,19 @@
 import type { Ctx, Route } from '../context.js';
 import { invalidRequest, noSuchObject, noSuchReference } from '../errors.js';
 import { previousAttributes } from '../events.js';
-import { newId } from '../ids.js';
 import { paginate } from '../list.js';
-import { applyMetadata, bool, nullableStr, obj, requireStr, str, strArray, type Params } from '../params.js';
+import { applyMetadata, bool, nullableStr, obj, str, strArray, type Params } from '../params.js';
 import type { Obj } from '../store.js';
 import { createPrice } from './prices.js';
+import { insertProduct } from './product-record.js';
 
 export function findProduct(ctx: Ctx, id: string): Obj | undefined {
   return ctx.store.products.get(id);
 }
 
 export function createProduct(ctx: Ctx, params: Params, paramPrefix = ''): Obj {
-  const p = (k: string) => (paramPrefix ? `${paramPrefix}[${k}]` : k);
-  const name = requireStr(params, 'name', p('name'));
-  const id = str(params, 'id', p('id')) || newId('prod');
-  if (ctx.store.products.has(id)) {
-    throw invalidRequest(`Product already exists.`, p('id'), 'resource_already_exists');
-  }
-  const now = ctx.store.clock.now();
-  const product: Obj = {
-    id,
-    object: 'product',
-    active: bool(params, 'active', p('active')) ?? true,
-    created: now,
-    default_price: null,
-    description: nullableStr(params, 'description', p('description')) ?? null,
-    images: strArray(params, 'images') ?? [],
-    livemode: false,
-    marketing_features: [],
-    metadata: applyMetadata({}, params),
-    name,
-    package_dimensions: null,
-    shippable: null,
-    statement_descriptor: nullableStr(params, 'statement_descriptor', p('statement_descriptor')) ?? null,
-    tax_code: nullableStr(params, 'tax_code', p('tax_code')) ?? null,
-    tax_details: null,
-    type: 'service',
-    unit_label: nullableStr(params, 'unit_label', p('unit_label')) ?? null,
-    updated: now,
-    url: nullableStr(params, 'url', p('url')) ?? null,
-  };
-  ctx.store.products.insert(product);
+  const product = insertProduct(ctx, params, paramPrefix);
+  const id = product.id as string;
   const defaultPriceData = obj(params, 'default_price_data');
   if (defaultPriceData) {
     let price: Obj;
