@@ -1,4 +1,5 @@
 export { decodeVersioned, type CacheBus, type KeyValueCache } from './key-value-cache.js';
+export { createNoCache } from './no-cache.js';
 export { createMemoryCache, DEFAULT_CACHE_MEMORY_MB, type MemoryCacheOptions } from './memory-cache.js';
 export { createRedisCache, type RedisCacheOptions } from './redis-cache.js';
 export { createCacheFromEnv } from './from-env.js';

@@ -1,16 +1,6 @@
 import type { PrismaClient } from '@packages/db';
-import type { KeyValueCache } from '../cache/index.js';
+import { createNoCache } from '../cache/index.js';
 import { createFeatureReader, type FeatureReader } from './feature-reader.js';
-
-/** A cache that holds nothing: every lookup through it is a read of the committed row. */
-const holdsNothing: KeyValueCache = {
-  kind: 'memory',
-  get: async () => null,
-  set: async () => {},
-  setIfNewer: async () => false,
-  del: async () => {},
-  close: async () => {},
-};
 
 /**
  * The reader of a service built without one (the spec's argument lists, such as
@@ -20,5 +10,5 @@ const holdsNothing: KeyValueCache = {
  * through `createBillingContext`, or give each the same `featureReader`.
  */
 export function uncachedFeatureReader(prisma: PrismaClient): FeatureReader {
-  return createFeatureReader(prisma, holdsNothing);
+  return createFeatureReader(prisma, createNoCache());
 }
