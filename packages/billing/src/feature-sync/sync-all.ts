@@ -124,6 +124,268 @@ interface LoadedTenant {
 /** Tenants per loading statement (array parameters: the size bounds the statement, not the bind count). */
 const LOAD_CHUNK = 5000;
 
+/** What the bulk sync's steps share: the database, Stripe, the cache to publish to, the catalog. */
+interface BulkSyncRun {
+  prisma: PrismaClient;
+  stripeSync: StripeSyncService;
+  reader: FeatureReader;
+  sql: RunSql;
+  catalog?: FeatureCatalog;
+  /**
+   * Plans already checked against the (fixed) catalog: the reader hands the customers of one plan
+   * and add-ons the same plan object, so a walk checks each once rather than once per tenant.
+   */
+  validPlans: WeakSet<StripePlanDefaults>;
+}
+
+async function loadTenants(
+  sql: RunSql,
+  where: { ids: string[]; customerIds: string[] },
+): Promise<LoadedTenant[]> {
+  const out: LoadedTenant[] = [];
+  const chunks = Math.max(
+    Math.ceil(where.ids.length / LOAD_CHUNK),
+    Math.ceil(where.customerIds.length / LOAD_CHUNK),
+  );
+  for (let i = 0; i < chunks; i += 1) {
+    const rows = await readTenantsWithFeatures(sql, {
+      ids: where.ids.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK),
+      customerIds: where.customerIds.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK),
+    });
+    out.push(...rows);
+  }
+  return out;
+}
+
+async function collectItems(
+  run: BulkSyncRun,
+  options: SyncAllOptions,
+): Promise<{ items: WorkItem[]; early: SyncResult[] }> {
+  if (options.tenantId === undefined) {
+    const entries = await run.stripeSync.getCustomersWithSubscriptions(options.limit);
+    return {
+      early: [],
+      items: entries.map((e) => ({
+        customerId: e.customer.id,
+        tenantIdHint: e.tenantIdHint,
+        plan: e.plan,
+        error: e.error,
+        subscription: { id: e.subscription.id, status: e.status },
+        grantsAccess: e.grantsAccess,
+      })),
+    };
+  }
+  const tenantId = options.tenantId;
+  const tenant = await run.prisma.tenant.findUnique({
+    where: { id: tenantId },
+    select: { stripeCustomerId: true },
+  });
+  const skip = (reason: SyncSkipReason): SyncResult => ({
+    tenantId,
+    customerId: tenant?.stripeCustomerId ?? '',
+    planId: null,
+    success: false,
+    changed: false,
+    reason,
+  });
+  if (!tenant) return { items: [], early: [skip('tenant_not_found')] };
+  if (!tenant.stripeCustomerId) return { items: [], early: [skip('no_customer')] };
+  const customerId = tenant.stripeCustomerId;
+  try {
+    const active = await run.stripeSync.getActiveSubscription(customerId);
+    if (!active) return { items: [], early: [skip('no_active_subscription')] };
+    const subscription = { id: active.subscription.id, status: active.status };
+    return {
+      early: [],
+      items: [{ customerId, tenantIdHint: tenantId, plan: active.plan, subscription, grantsAccess: true }],
+    };
+  } catch (error) {
+    if (!(error instanceof BillingError)) throw error;
+    return {
+      early: [],
+      items: [
+        { customerId, tenantIdHint: tenantId, plan: null, error, subscription: null, grantsAccess: true },
+      ],
+    };
+  }
+}
+
+/** What one batch of items needs beyond the items: the run's options, its clock and how to report. */
+interface BatchContext {
+  options: SyncAllOptions;
+  observedAt: Date;
+  readTicket: bigint | undefined;
+  /** Tenants linked through a `tenantId` hint in this run, to the customer that claimed them. */
+  linked: Map<string, string>;
+  report: (item: WorkItem, result: SyncResult) => void;
+  /**
+   * Streaming only: holds an item back until the walk has ended (see processBatch); false when it
+   * cannot (a new tenant's, `holdNewTenants` being held already).
+   */
+  wait?: (item: WorkItem, newTenant: boolean) => boolean;
+}
+
+/**
+ * Matches one batch of customers to tenants (one loading statement), decides each and writes
+ * those that change in one statement. Matching is per batch with the run's `linked` map, so an
+ * unbound tenant named by two customers' hints goes to the first that claims it, as in one pass.
+ */
+async function processBatch(run: BulkSyncRun, items: WorkItem[], ctx: BatchContext): Promise<void> {
+  const { options, observedAt, readTicket, linked, report } = ctx;
+  const {
+    force = false,
+    mergeStrategy = 'merge',
+    dryRun = false,
+    actor = 'system',
+    source = 'sync',
+  } = options;
+  const tenants = await loadTenants(run.sql, {
+    ids: [...new Set(items.flatMap((i) => (i.tenantIdHint ? [i.tenantIdHint] : [])))],
+    customerIds: items.map((i) => i.customerId),
+  });
+  const match = matchCustomersToTenants(items, tenants);
+  const reported = new Set<number>();
+  const finish = (index: number, result: SyncResult) => {
+    reported.add(index);
+    report(items[index]!, result);
+  };
+  const writes: BatchWriteItem[] = [];
+  const writeMeta: Array<{
+    index: number;
+    base: { customerId: string; planId: string | null; changed: boolean };
+    before: FeatureMap | null;
+  }> = [];
+  items.forEach((item, index) => {
+    let m = match[index]!;
+    // An earlier batch of this run linked the tenant to another customer: the same answer one pass gives.
+    const tenantId = 'skip' in m ? m.tenantId : m.tenant.id;
+    const claimedBy = tenantId === null ? undefined : linked.get(tenantId);
+    if (
+      claimedBy !== undefined &&
+      claimedBy !== item.customerId &&
+      ('link' in m ? m.link : m.skip === 'customer_mismatch')
+    )
+      m = { skip: 'duplicate_customer', tenantId };
+    else if ('link' in m && m.link) linked.set(m.tenant.id, item.customerId);
+    const base = {
+      customerId: item.customerId,
+      planId: item.plan?.priceId ?? item.plan?.productId ?? null,
+      changed: false,
+    };
+    if ('skip' in m) return finish(index, { ...base, tenantId: m.tenantId, success: false, reason: m.skip });
+    const { tenant, link } = m;
+    const decided = decideItem(
+      run,
+      item,
+      tenant,
+      { force, mergeStrategy, observedAt, readTicket },
+      link && !dryRun ? 'write' : 'skip',
+    );
+    if (decided.result) return finish(index, { ...base, tenantId: tenant.id, ...decided.result });
+    // Streaming: a customer's first result may be half a picture (an add-on's subscription on a
+    // page not read yet). One that takes plan features away from a configured tenant waits for
+    // the end of the walk, and is dropped if a later page completes the customer, so a tenant is
+    // not written without its add-on and back with it on every run; so does a new tenant's, up to
+    // `holdNewTenants` at once, so its first write is the whole combination. Upgrades go now.
+    const mayWait = tenant.state ? takesAway(tenant.state.planFeatures, item.plan!.features) : true;
+    if (ctx.wait && !item.supersedes && !item.final && mayWait && ctx.wait(item, tenant.state === null)) {
+      reported.add(index);
+      return;
+    }
+    if (dryRun)
+      return finish(index, {
+        ...base,
+        tenantId: tenant.id,
+        ...dryRunResult(tenant.state, decided.decision!),
+      });
+    writes.push({
+      tenantId: tenant.id,
+      state: tenant.state,
+      decide: decided.decide!,
+      decided: decided.decision!,
+      ...(link ? { linkCustomerId: item.customerId } : {}),
+    });
+    writeMeta.push({ index, base, before: tenant.state?.features ?? null });
+  });
+  if (writes.length === 0) return;
+  await writeInBatches(run.prisma, writes, {
+    audit: { actor, source },
+    readTicket,
+    batchSize: writes.length,
+    concurrency: 1,
+    sql: run.sql,
+    signal: options.signal,
+    afterCommit: (states) => run.reader.publish(states),
+    onOutcome: (w, outcome) => {
+      const { index, base, before } = writeMeta[w]!;
+      finish(index, { ...base, tenantId: writes[w]!.tenantId, ...outcomeResult(outcome, before) });
+    },
+  });
+  // Tenants of a write the abort stopped before it started.
+  items.forEach((item, index) => {
+    if (!reported.has(index)) report(item, abortedResult(item));
+  });
+}
+
+/**
+ * The decision for one matched tenant: a final result (a skip, a failure, or up to date), or the
+ * decision to write. `mode` 'skip' reports a skip as final; 'write' (a link to store) writes anyway.
+ */
+function decideItem(
+  run: BulkSyncRun,
+  item: WorkItem,
+  tenant: LoadedTenant,
+  change: { force: boolean; mergeStrategy: MergeStrategy; observedAt: Date; readTicket?: bigint },
+  mode: 'skip' | 'write',
+): {
+  result?: Omit<SyncResult, 'tenantId' | 'customerId' | 'planId' | 'changed'> & { changed?: boolean };
+  decision?: ReturnType<typeof decidePlanChange>;
+  decide?: BatchWriteItem['decide'];
+} {
+  if (item.error || !item.plan) {
+    const error = item.error;
+    return {
+      result: {
+        success: false,
+        reason: error?.code ?? 'plan_not_found',
+        error: error?.message ?? 'plan not resolved',
+      },
+    };
+  }
+  // Revoking access belongs to the subscription lifecycle (webhooks, grace periods); a bulk
+  // reconcile that mass-revoked on a bad read would be far worse than one that lags.
+  if (!item.grantsAccess) return { result: { success: false, reason: 'no_active_subscription' } };
+  const plan = item.plan;
+  try {
+    if (!run.validPlans.has(plan)) {
+      checkPlanAgainstCatalog(plan, run.catalog);
+      run.validPlans.add(plan);
+    }
+  } catch (error) {
+    if (!(error instanceof BillingError)) throw error;
+    return { result: { success: false, reason: error.code, error: error.message } };
+  }
+  const { readTicket, ...rest } = change;
+  const changeOptions = { ...rest, subscription: item.subscription ?? undefined };
+  const decide = (current: TenantFeatureState | null) =>
+    decidePlanChange(current, tenant.id, plan, changeOptions);
+  // A customer handed out again (a later page completed its picture) finds the row this run wrote
+  // for it: still at the run's ticket, no writer with a newer Stripe read has been there (each
+  // raises the ticket to its own), so the newer picture replaces the run's own earlier one. A
+  // re-decision after a conflict (`decide`) keeps the check: someone else wrote meanwhile.
+  const ownEarlierWrite =
+    item.supersedes === true && readTicket !== undefined && tenant.readTicket === readTicket;
+  const decision = ownEarlierWrite
+    ? decidePlanChange(tenant.state, tenant.id, plan, { ...changeOptions, observedAt: undefined })
+    : decide(tenant.state);
+  if ('skip' in decision && mode === 'skip') {
+    const before = tenant.state?.features ?? null;
+    const ok = decision.skip === 'up_to_date';
+    return { result: { success: ok, reason: syncSkip(decision.skip), before, after: before } };
+  }
+  return { decision, decide };
+}
+
 export function createBulkSync(deps: {
   prisma: PrismaClient;
   stripeSync: StripeSyncService;
@@ -141,252 +403,15 @@ export function createBulkSync(deps: {
   /** Runs the tenant loading and write statements (default: through `prisma`). */
   sql?: RunSql;
 }) {
-  const { prisma, stripeSync, reader } = deps;
-  const sql = deps.sql ?? sqlThroughPrisma(prisma);
-  // Plans already checked against the (fixed) catalog: the reader hands the customers of one plan
-  // and add-ons the same plan object, so a walk checks each once rather than once per tenant.
-  const validPlans = new WeakSet<StripePlanDefaults>();
-
-  async function loadTenants(where: { ids: string[]; customerIds: string[] }): Promise<LoadedTenant[]> {
-    const out: LoadedTenant[] = [];
-    const chunks = Math.max(
-      Math.ceil(where.ids.length / LOAD_CHUNK),
-      Math.ceil(where.customerIds.length / LOAD_CHUNK),
-    );
-    for (let i = 0; i < chunks; i += 1) {
-      const rows = await readTenantsWithFeatures(sql, {
-        ids: where.ids.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK),
-        customerIds: where.customerIds.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK),
-      });
-      out.push(...rows);
-    }
-    return out;
-  }
-
-  async function collectItems(options: SyncAllOptions): Promise<{ items: WorkItem[]; early: SyncResult[] }> {
-    if (options.tenantId === undefined) {
-      const entries = await stripeSync.getCustomersWithSubscriptions(options.limit);
-      return {
-        early: [],
-        items: entries.map((e) => ({
-          customerId: e.customer.id,
-          tenantIdHint: e.tenantIdHint,
-          plan: e.plan,
-          error: e.error,
-          subscription: { id: e.subscription.id, status: e.status },
-          grantsAccess: e.grantsAccess,
-        })),
-      };
-    }
-    const tenantId = options.tenantId;
-    const tenant = await prisma.tenant.findUnique({
-      where: { id: tenantId },
-      select: { stripeCustomerId: true },
-    });
-    const skip = (reason: SyncSkipReason): SyncResult => ({
-      tenantId,
-      customerId: tenant?.stripeCustomerId ?? '',
-      planId: null,
-      success: false,
-      changed: false,
-      reason,
-    });
-    if (!tenant) return { items: [], early: [skip('tenant_not_found')] };
-    if (!tenant.stripeCustomerId) return { items: [], early: [skip('no_customer')] };
-    const customerId = tenant.stripeCustomerId;
-    try {
-      const active = await stripeSync.getActiveSubscription(customerId);
-      if (!active) return { items: [], early: [skip('no_active_subscription')] };
-      const subscription = { id: active.subscription.id, status: active.status };
-      return {
-        early: [],
-        items: [{ customerId, tenantIdHint: tenantId, plan: active.plan, subscription, grantsAccess: true }],
-      };
-    } catch (error) {
-      if (!(error instanceof BillingError)) throw error;
-      return {
-        early: [],
-        items: [
-          { customerId, tenantIdHint: tenantId, plan: null, error, subscription: null, grantsAccess: true },
-        ],
-      };
-    }
-  }
-
-  /** What one batch of items needs beyond the items: the run's options, its clock and how to report. */
-  interface BatchContext {
-    options: SyncAllOptions;
-    observedAt: Date;
-    readTicket: bigint | undefined;
-    /** Tenants linked through a `tenantId` hint in this run, to the customer that claimed them. */
-    linked: Map<string, string>;
-    report: (item: WorkItem, result: SyncResult) => void;
-    /**
-     * Streaming only: holds an item back until the walk has ended (see processBatch); false when it
-     * cannot (a new tenant's, `holdNewTenants` being held already).
-     */
-    wait?: (item: WorkItem, newTenant: boolean) => boolean;
-  }
-
-  /**
-   * Matches one batch of customers to tenants (one loading statement), decides each and writes
-   * those that change in one statement. Matching is per batch with the run's `linked` map, so an
-   * unbound tenant named by two customers' hints goes to the first that claims it, as in one pass.
-   */
-  async function processBatch(items: WorkItem[], ctx: BatchContext): Promise<void> {
-    const { options, observedAt, readTicket, linked, report } = ctx;
-    const {
-      force = false,
-      mergeStrategy = 'merge',
-      dryRun = false,
-      actor = 'system',
-      source = 'sync',
-    } = options;
-    const tenants = await loadTenants({
-      ids: [...new Set(items.flatMap((i) => (i.tenantIdHint ? [i.tenantIdHint] : [])))],
-      customerIds: items.map((i) => i.customerId),
-    });
-    const match = matchCustomersToTenants(items, tenants);
-    const reported = new Set<number>();
-    const finish = (index: number, result: SyncResult) => {
-      reported.add(index);
-      report(items[index]!, result);
-    };
-    const writes: BatchWriteItem[] = [];
-    const writeMeta: Array<{
-      index: number;
-      base: { customerId: string; planId: string | null; changed: boolean };
-      before: FeatureMap | null;
-    }> = [];
-    items.forEach((item, index) => {
-      let m = match[index]!;
-      // An earlier batch of this run linked the tenant to another customer: the same answer one pass gives.
-      const tenantId = 'skip' in m ? m.tenantId : m.tenant.id;
-      const claimedBy = tenantId === null ? undefined : linked.get(tenantId);
-      if (
-        claimedBy !== undefined &&
-        claimedBy !== item.customerId &&
-        ('link' in m ? m.link : m.skip === 'customer_mismatch')
-      )
-        m = { skip: 'duplicate_customer', tenantId };
-      else if ('link' in m && m.link) linked.set(m.tenant.id, item.customerId);
-      const base = {
-        customerId: item.customerId,
-        planId: item.plan?.priceId ?? item.plan?.productId ?? null,
-        changed: false,
-      };
-      if ('skip' in m)
-        return finish(index, { ...base, tenantId: m.tenantId, success: false, reason: m.skip });
-      const { tenant, link } = m;
-      const decided = decideItem(
-        item,
-        tenant,
-        { force, mergeStrategy, observedAt, readTicket },
-        link && !dryRun ? 'write' : 'skip',
-      );
-      if (decided.result) return finish(index, { ...base, tenantId: tenant.id, ...decided.result });
-      // Streaming: a customer's first result may be half a picture (an add-on's subscription on a
-      // page not read yet). One that takes plan features away from a configured tenant waits for
-      // the end of the walk, and is dropped if a later page completes the customer, so a tenant is
-      // not written without its add-on and back with it on every run; so does a new tenant's, up to
-      // `holdNewTenants` at once, so its first write is the whole combination. Upgrades go now.
-      const mayWait = tenant.state ? takesAway(tenant.state.planFeatures, item.plan!.features) : true;
-      if (ctx.wait && !item.supersedes && !item.final && mayWait && ctx.wait(item, tenant.state === null)) {
-        reported.add(index);
-        return;
-      }
-      if (dryRun)
-        return finish(index, {
-          ...base,
-          tenantId: tenant.id,
-          ...dryRunResult(tenant.state, decided.decision!),
-        });
-      writes.push({
-        tenantId: tenant.id,
-        state: tenant.state,
-        decide: decided.decide!,
-        decided: decided.decision!,
-        ...(link ? { linkCustomerId: item.customerId } : {}),
-      });
-      writeMeta.push({ index, base, before: tenant.state?.features ?? null });
-    });
-    if (writes.length === 0) return;
-    await writeInBatches(prisma, writes, {
-      audit: { actor, source },
-      readTicket,
-      batchSize: writes.length,
-      concurrency: 1,
-      sql,
-      signal: options.signal,
-      afterCommit: (states) => reader.publish(states),
-      onOutcome: (w, outcome) => {
-        const { index, base, before } = writeMeta[w]!;
-        finish(index, { ...base, tenantId: writes[w]!.tenantId, ...outcomeResult(outcome, before) });
-      },
-    });
-    // Tenants of a write the abort stopped before it started.
-    items.forEach((item, index) => {
-      if (!reported.has(index)) report(item, abortedResult(item));
-    });
-  }
-
-  /**
-   * The decision for one matched tenant: a final result (a skip, a failure, or up to date), or the
-   * decision to write. `mode` 'skip' reports a skip as final; 'write' (a link to store) writes anyway.
-   */
-  function decideItem(
-    item: WorkItem,
-    tenant: LoadedTenant,
-    change: { force: boolean; mergeStrategy: MergeStrategy; observedAt: Date; readTicket?: bigint },
-    mode: 'skip' | 'write',
-  ): {
-    result?: Omit<SyncResult, 'tenantId' | 'customerId' | 'planId' | 'changed'> & { changed?: boolean };
-    decision?: ReturnType<typeof decidePlanChange>;
-    decide?: BatchWriteItem['decide'];
-  } {
-    if (item.error || !item.plan) {
-      const error = item.error;
-      return {
-        result: {
-          success: false,
-          reason: error?.code ?? 'plan_not_found',
-          error: error?.message ?? 'plan not resolved',
-        },
-      };
-    }
-    // Revoking access belongs to the subscription lifecycle (webhooks, grace periods); a bulk
-    // reconcile that mass-revoked on a bad read would be far worse than one that lags.
-    if (!item.grantsAccess) return { result: { success: false, reason: 'no_active_subscription' } };
-    const plan = item.plan;
-    try {
-      if (!validPlans.has(plan)) {
-        checkPlanAgainstCatalog(plan, deps.catalog);
-        validPlans.add(plan);
-      }
-    } catch (error) {
-      if (!(error instanceof BillingError)) throw error;
-      return { result: { success: false, reason: error.code, error: error.message } };
-    }
-    const { readTicket, ...rest } = change;
-    const changeOptions = { ...rest, subscription: item.subscription ?? undefined };
-    const decide = (current: TenantFeatureState | null) =>
-      decidePlanChange(current, tenant.id, plan, changeOptions);
-    // A customer handed out again (a later page completed its picture) finds the row this run wrote
-    // for it: still at the run's ticket, no writer with a newer Stripe read has been there (each
-    // raises the ticket to its own), so the newer picture replaces the run's own earlier one. A
-    // re-decision after a conflict (`decide`) keeps the check: someone else wrote meanwhile.
-    const ownEarlierWrite =
-      item.supersedes === true && readTicket !== undefined && tenant.readTicket === readTicket;
-    const decision = ownEarlierWrite
-      ? decidePlanChange(tenant.state, tenant.id, plan, { ...changeOptions, observedAt: undefined })
-      : decide(tenant.state);
-    if ('skip' in decision && mode === 'skip') {
-      const before = tenant.state?.features ?? null;
-      const ok = decision.skip === 'up_to_date';
-      return { result: { success: ok, reason: syncSkip(decision.skip), before, after: before } };
-    }
-    return { decision, decide };
-  }
+  const { prisma, stripeSync } = deps;
+  const run: BulkSyncRun = {
+    prisma,
+    stripeSync,
+    reader: deps.reader,
+    sql: deps.sql ?? sqlThroughPrisma(prisma),
+    catalog: deps.catalog,
+    validPlans: new WeakSet<StripePlanDefaults>(),
+  };
 
   return async function syncAllTenantsFromStripe(
     options: SyncAllOptions = {},
@@ -433,14 +458,14 @@ export function createBulkSync(deps: {
     };
     const ctx: BatchContext = { options, observedAt, readTicket, linked: new Map(), report };
     const queue = createBatchQueue(deps.batchSize ?? 500, deps.concurrency, (items) =>
-      processBatch(items, ctx),
+      processBatch(run, items, ctx),
     );
     const aborted = () => options.signal?.aborted === true;
 
     let stripeMs: number;
     const stream = stripeSync.forEachCustomerPage?.bind(stripeSync);
     if (options.tenantId !== undefined || options.limit !== undefined || !stream) {
-      const { items, early } = await collectItems(options);
+      const { items, early } = await collectItems(run, options);
       stripeMs = Math.round(performance.now() - started);
       total = items.length + early.length;
       for (const result of early) report(null, result);
