@@ -202,7 +202,7 @@ export default defineConfig(
     // statements live in store modules named for what they hold (tenant-store/, audit/, webhooks/inbox…).
     files: [
       'packages/billing/src/server/*-routes.ts',
-      'packages/billing/src/console/routes.ts',
+      'packages/billing/src/console/*routes.ts',
       'packages/billing/src/adapters/**/*.ts',
       'packages/billing/src/openfeature/ofrep.ts',
     ],

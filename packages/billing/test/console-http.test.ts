@@ -364,6 +364,8 @@ describe('tenant tokens', () => {
       '/admin/drift',
       '/admin/catalog',
       `/admin/tenants/${t.A}/apply-plan?planId=x`,
+      '/admin/plans',
+      `/admin/plans?planId=${t.plans.starter.product.id}`,
     ]) {
       const r = await t.app.inject({ method: 'GET', url, headers: { cookie } });
       expect(r.statusCode, url).toBe(403);
@@ -380,6 +382,11 @@ describe('tenant tokens', () => {
       [`/admin/tenants/${t.A}/custom-plans`, { planName: 'x' }],
       ['/admin/inbox/replay', { status: 'failed' }],
       [`/admin/tenants/${t.A}/usage/alerts/replay`, { alertId: '1' }],
+      ['/admin/plans/preview', { planId: t.plans.starter.product.id, metadata: 'a=b' }],
+      [
+        '/admin/plans/edit',
+        { planId: t.plans.starter.product.id, metadata: '{"a":"b"}', seen: '0'.repeat(32) },
+      ],
     ] as const) {
       const res = await t.app.inject({
         method: 'POST',
@@ -471,6 +478,8 @@ describe('pages', () => {
       '/admin/drift',
       '/admin/catalog',
       `/admin/tenants/${t.A}/apply-plan?planId=${t.plans.pro.price.id}`,
+      '/admin/plans',
+      `/admin/plans?planId=${t.plans.pro.price.id}`,
     ]) {
       const res = await t.app.inject({ method: 'GET', url, headers: { cookie } });
       expect(res.statusCode, url).toBe(200);
@@ -684,5 +693,149 @@ describe('usage panel', () => {
       where: { tenantId: C, action: 'usage_alert_replayed' },
     });
     expect(audit.map((a) => [a.actor, a.source])).toEqual([['admin:ops', 'admin']]);
+  });
+});
+
+describe('plan edit with a preview', () => {
+  const starter = () => t.plans.starter.product.id;
+  const entities = (s: string) =>
+    s
+      .replaceAll('&quot;', '"')
+      .replaceAll('&#39;', "'")
+      .replaceAll('&lt;', '<')
+      .replaceAll('&gt;', '>')
+      .replaceAll('&amp;', '&');
+  /** A page's text, tags out and white space collapsed. */
+  const textOf = (body: string) =>
+    entities(body.replace(/<[^>]+>/g, ' '))
+      .replace(/\s+/g, ' ')
+      .replace(/ :/g, ':')
+      .trim();
+  const hidden = (body: string, name: string) =>
+    entities(new RegExp(`name="${name}" value="([^"]*)"`).exec(body)?.[1] ?? '');
+  const lines = (metadata: Record<string, string>) =>
+    Object.entries(metadata)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n');
+  const stripeMetadata = async () => (await t.env.stripe.products.retrieve(starter())).metadata;
+  const starterMeta = () => t.plans.starter.fixture.productMetadata;
+
+  it('shows which tenants an edit changes and who would go over a metered limit, and saves it to Stripe only when confirmed', async () => {
+    await addFeature(t.env.prisma, {
+      key: 'plan.calls',
+      type: 'number',
+      description: 'Calls',
+      usage: { reset: 'never', overage: 'reject' },
+    });
+    const admin = await session(ADMIN_TOKEN);
+    const get = (url: string) => t.app.inject({ method: 'GET', url, headers: { cookie: admin.cookie } });
+    const confirm = (fields: Record<string, string>) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/admin/plans/edit',
+        headers: { ...FORM, cookie: admin.cookie },
+        payload: form(fields),
+      });
+    const preview = async (metadata: Record<string, string>) => {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/admin/plans/preview',
+        headers: { ...FORM, cookie: admin.cookie },
+        payload: form({ planId: starter(), metadata: lines(metadata), _csrf: admin.csrf }),
+      });
+      expect(res.statusCode).toBe(200);
+      return res;
+    };
+    try {
+      // The plans tenants are on link to their edit, which starts from the product's metadata in Stripe.
+      const list = await get('/admin/plans');
+      expect(list.statusCode).toBe(200);
+      expect(list.body).toContain(`href="/admin/plans?planId=${starter()}"`);
+      const edit = await get(`/admin/plans?planId=${starter()}`);
+      expect(entities(edit.body)).toContain('featuresJson={"max_projects":3,"max_users":5}');
+
+      // Tenant A is the one starter tenant: the preview names it with each key before → after.
+      const raised = { ...starterMeta(), featuresJson: '{"max_projects":4,"max_users":5,"plan.calls":10}' };
+      const first = await preview(raised);
+      const text = textOf(first.body);
+      expect(text).toContain('Nothing has been written yet');
+      expect(text).toContain(
+        `Tenants that would change Tenant Changes (before → after) ${t.A} max_projects: 3 → 4 plan.calls: — → 10`,
+      );
+      expect(text).toMatch(/Would change\s*1/);
+      expect(text).not.toContain('over a metered limit Tenant');
+
+      // Not without the session's CSRF token, and not written meanwhile.
+      const fields = {
+        planId: starter(),
+        metadata: hidden(first.body, 'metadata'),
+        seen: hidden(first.body, 'seen'),
+      };
+      expect(JSON.parse(fields.metadata)).toEqual(raised);
+      expect((await confirm(fields)).statusCode).toBe(403);
+      expect(await stripeMetadata()).toEqual(starterMeta());
+      const saved = await confirm({ ...fields, _csrf: admin.csrf });
+      expect(saved.statusCode).toBe(303);
+      expect(saved.headers.location).toBe(`/admin/plans?planId=${starter()}`);
+      expect(await stripeMetadata()).toEqual(raised);
+      // The change reaches the tenant as product.updated would carry it.
+      await t.env.featureSync.syncAllTenantsFromStripe({ actor: 'test', source: 'sync', force: true });
+      expect((await t.env.featureSync.reader.getTenantFeatures(t.A))?.features).toMatchObject({
+        max_projects: 4,
+        'plan.calls': 10,
+      });
+
+      // With 8 calls used, lowering the limit to 5 puts tenant A over it.
+      expect(await t.usage.track(t.A, 'plan.calls', 8)).toMatchObject({ allowed: true, used: 8 });
+      const lowered = { ...raised, featuresJson: '{"max_projects":4,"max_users":5,"plan.calls":5}' };
+      const second = await preview(lowered);
+      expect(textOf(second.body)).toContain(
+        `Tenants that would be over a metered limit Tenant Key Used this period Limit before Limit after ${t.A} plan.calls 8 10 5`,
+      );
+      expect(textOf(second.body)).toMatch(/Over a metered limit\s*1/);
+
+      // Stripe's metadata changed after the preview: the confirm saves nothing and shows a fresh preview.
+      await t.env.stripe.products.update(starter(), { metadata: { note: 'edited elsewhere' } });
+      const stale = await confirm({
+        planId: starter(),
+        metadata: hidden(second.body, 'metadata'),
+        seen: hidden(second.body, 'seen'),
+        _csrf: admin.csrf,
+      });
+      expect(stale.statusCode).toBe(409);
+      expect(await stripeMetadata()).toEqual({ ...raised, note: 'edited elsewhere' });
+      const again = stale;
+      expect(textOf(again.body)).toContain('was changed in Stripe after your preview; nothing was saved');
+      // The fresh preview removes the key the other edit added, since the operator's metadata lacks it.
+      expect(textOf(again.body)).toMatch(
+        /Metadata changes Key Before After featuresJson .* note edited elsewhere —/,
+      );
+    } finally {
+      await t.env.stripe.products.update(starter(), {
+        metadata: { ...starterMeta(), note: '' },
+      });
+      t.env.featureSync.stripeSync.invalidatePlan(starter());
+      await t.env.featureSync.syncAllTenantsFromStripe({ actor: 'test', source: 'sync', force: true });
+    }
+  });
+
+  it('refuses a malformed edit and writes nothing', async () => {
+    const admin = await session(ADMIN_TOKEN);
+    const bad = await t.app.inject({
+      method: 'POST',
+      url: '/admin/plans/preview',
+      headers: { ...FORM, cookie: admin.cookie },
+      payload: form({ planId: starter(), metadata: 'bundle=starter\nno equals sign', _csrf: admin.csrf }),
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('Line 2 of the metadata is not key=value');
+    const forged = await t.app.inject({
+      method: 'POST',
+      url: '/admin/plans/edit',
+      headers: { ...FORM, cookie: admin.cookie },
+      payload: form({ planId: starter(), metadata: '{"bundle":"x"}', seen: 'nope', _csrf: admin.csrf }),
+    });
+    expect(forged.statusCode).toBe(400);
+    expect(await stripeMetadata()).toEqual(starterMeta());
   });
 });

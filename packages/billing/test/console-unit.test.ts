@@ -4,6 +4,12 @@ import { explainFeatures } from '../src/core/index.js';
 import { diffSnapshots } from '../src/console/diff.js';
 import { parseFeatureLines, parseFormBody } from '../src/console/form.js';
 import { html, raw } from '../src/console/html.js';
+import {
+  metadataChanges,
+  metadataDigest,
+  metadataLines,
+  parseMetadataLines,
+} from '../src/console/metadata-edit.js';
 import { createSessionKeys } from '../src/console/session.js';
 import { ValidationError } from '../src/errors.js';
 
@@ -141,5 +147,38 @@ describe('form parsing', () => {
     });
     expect(() => parseFeatureLines('max_users')).toThrow(ValidationError);
     expect(() => parseFeatureLines('sso=maybe')).toThrow(ValidationError);
+  });
+});
+
+describe('plan metadata edits', () => {
+  it('reads key=value lines (the value is everything after the first =) and refuses others', () => {
+    expect(parseMetadataLines('bundle=pro\n\n featuresJson = {"a":1,"b":"x=y"} \r\nempty=')).toEqual({
+      bundle: 'pro',
+      featuresJson: '{"a":1,"b":"x=y"}',
+      empty: '',
+    });
+    expect(() => parseMetadataLines('bundle=pro\nno equals')).toThrow(/Line 2 of the metadata/);
+    expect(() => parseMetadataLines('=x')).toThrow(ValidationError);
+    expect(() => parseMetadataLines('a=1\na=2')).toThrow(/"a" is given twice/);
+  });
+
+  it('sends Stripe only the difference: changed and new keys, removed keys as ""', () => {
+    const current = { bundle: 'pro', features: 'sso', note: 'x' };
+    expect(metadataChanges(current, { bundle: 'pro', features: 'sso,api', extra: '1' })).toEqual({
+      features: 'sso,api',
+      extra: '1',
+      note: '',
+    });
+    // An emptied key is removed; an empty key the object lacks is no change.
+    expect(metadataChanges(current, { ...current, note: '', absent: '' })).toEqual({ note: '' });
+    expect(metadataChanges(current, { ...current })).toEqual({});
+  });
+
+  it('round-trips the edit form and tells metadata apart by digest, whatever the key order', () => {
+    const metadata = { b: '2', a: '1=1' };
+    expect(metadataLines(metadata)).toBe('a=1=1\nb=2');
+    expect(parseMetadataLines(metadataLines(metadata))).toEqual(metadata);
+    expect(metadataDigest({ a: '1=1', b: '2' })).toBe(metadataDigest(metadata));
+    expect(metadataDigest({ a: '1', b: '2' })).not.toBe(metadataDigest(metadata));
   });
 });

@@ -211,6 +211,41 @@ describe.skipIf(!executablePath)('admin console in Chromium', { timeout: 60_000 
     await page.close();
   });
 
+  it('previews a plan edit, with the tenants it changes, then saves it to Stripe', async () => {
+    const starter = t.plans.starter.product.id;
+    const page = await browser.newPage();
+    page.on('dialog', (dialog) => void dialog.accept());
+    try {
+      await page.goto(`${base}/admin`);
+      await page.getByRole('link', { name: 'Plans', exact: true }).click();
+      await page.getByRole('link', { name: `Edit product ${starter}` }).click();
+      const metadata = page.getByLabel(/^Metadata, one/);
+      const current = await metadata.inputValue();
+      expect(current).toContain('featuresJson={"max_projects":3,"max_users":5}');
+      await metadata.fill(current.replace('"max_projects":3', '"max_projects":7'));
+      await page.getByRole('button', { name: 'Preview the change' }).click();
+      const changed = page
+        .locator('table', { has: page.locator('caption', { hasText: 'Tenants that would change' }) })
+        .locator('tbody tr');
+      await expect.poll(() => changed.count()).toBe(1);
+      expect((await changed.textContent())?.replace(/\s+/g, ' ')).toContain(`${t.A} max_projects: 3 → 7`);
+      // Nothing is written before the operator confirms.
+      expect((await t.env.stripe.products.retrieve(starter)).metadata.featuresJson).toBe(
+        '{"max_projects":3,"max_users":5}',
+      );
+      await shot(page, 'plan-preview');
+      await page.getByRole('button', { name: 'Save in Stripe' }).click();
+      await page.getByText(`${starter} saved in Stripe`).waitFor();
+      expect((await t.env.stripe.products.retrieve(starter)).metadata.featuresJson).toBe(
+        '{"max_projects":7,"max_users":5}',
+      );
+    } finally {
+      await t.env.stripe.products.update(starter, { metadata: t.plans.starter.fixture.productMetadata });
+      t.env.featureSync.stripeSync.invalidatePlan(starter);
+      await page.close();
+    }
+  });
+
   it('shows a tenant token its own tenant read-only and nothing else', async () => {
     const page = await browser.newPage();
     await page.goto(`${base}/admin`);

@@ -5,6 +5,7 @@ import { errorResponse, HttpError, type ErrorPages } from '../http/error-respons
 import { authenticateToken, authenticateTokenHash, hashToken, type Principal } from '../http/auth.js';
 import { hasControlCharacter } from '../identifiers.js';
 import { field, parseFormBody, type FormBody } from './form.js';
+import { planRoutes } from './plan-routes.js';
 import { consoleRoutes } from './routes.js';
 import {
   createSessionKeys,
@@ -233,6 +234,7 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
   });
 
   await consoleRoutes(app, kit);
+  await planRoutes(app, kit);
 };
 
 /** The only pages a tenant token may open: its own tenant (read-only), the landing redirect and sign-out. */

@@ -43,3 +43,27 @@ export async function knownBundles(prisma: PrismaClient): Promise<string[]> {
   });
   return rows.map((r) => r.bundle!).filter(Boolean);
 }
+
+export interface PlanInUse {
+  productId: string;
+  priceId: string | null;
+  bundle: string | null;
+  tenants: number;
+}
+
+/** The products and prices tenants are on (from their configs), most tenants first. */
+export async function plansInUse(prisma: PrismaClient): Promise<PlanInUse[]> {
+  const rows = await prisma.tenantFeatureConfig.groupBy({
+    by: ['stripeProductId', 'stripePriceId', 'bundle'],
+    where: { stripeProductId: { not: null } },
+    _count: { _all: true },
+  });
+  return rows
+    .map((r) => ({
+      productId: r.stripeProductId!,
+      priceId: r.stripePriceId,
+      bundle: r.bundle,
+      tenants: r._count._all,
+    }))
+    .sort((a, b) => b.tenants - a.tenants || a.productId.localeCompare(b.productId));
+}

@@ -1,5 +1,5 @@
 export { inTransaction, type Tx } from './transaction.js';
-export { knownBundles, tenantCounts, type TenantCounts } from './figures.js';
+export { knownBundles, plansInUse, tenantCounts, type PlanInUse, type TenantCounts } from './figures.js';
 export { auditSnapshot, toRowData, toState } from './state-row.js';
 export { CONFIG_UPSERT_COLUMNS, SET_CONFIG_FROM_EXCLUDED } from './config-upsert.js';
 // The pure step every writer applies lives in the core; re-exported for the writers that import the store.

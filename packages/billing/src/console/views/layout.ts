@@ -11,7 +11,7 @@ export interface PageContext {
   section?: Section;
 }
 
-export type Section = 'overview' | 'tenants' | 'audit' | 'inbox' | 'drift' | 'catalog';
+export type Section = 'overview' | 'tenants' | 'audit' | 'inbox' | 'drift' | 'catalog' | 'plans';
 export interface Flash {
   kind: 'ok' | 'error';
   text: string;
@@ -26,6 +26,7 @@ const NAV: Array<[Section, string, string]> = [
   ['inbox', 'Webhook inbox', '/admin/inbox'],
   ['drift', 'Drift', '/admin/drift'],
   ['catalog', 'Catalog', '/admin/catalog'],
+  ['plans', 'Plans', '/admin/plans'],
 ];
 
 export function page(ctx: PageContext, title: string, body: Html): Html {
