@@ -127,6 +127,8 @@ describe('OFREP bulk evaluation', () => {
     expect(first.status).toBe(200);
     const etag = first.headers.get('etag')!;
     expect(etag).toMatch(/^W\/".+"$/);
+    // The kept answer is sent as serialised JSON: still JSON to the client.
+    expect(first.headers.get('content-type')).toMatch(/^application\/json/);
     const body = await first.json();
     expect(body.flags.map((f: { key: string }) => f.key)).toEqual([...catalog.keys()].sort());
     const byKey = Object.fromEntries(

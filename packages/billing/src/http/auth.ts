@@ -216,10 +216,8 @@ export async function authenticateTokenHash(
   const presented = Buffer.from(tokenHashHex, 'hex');
   let found: Principal | null = null;
   for (const [index, entry] of config.tokens.entries()) {
-    const expectedHex =
-      entry.tokenHash?.toLowerCase() ?? (entry.token !== undefined ? hashToken(entry.token) : null);
-    if (expectedHex === null || !HEX_SHA256.test(expectedHex)) continue;
-    const expected = Buffer.from(expectedHex, 'hex');
+    const expected = expectedHashOf(entry);
+    if (expected === null) continue;
     if (timingSafeEqual(presented, expected) && found === null) {
       found = {
         name: entry.name ?? `config-token-${index}`,
@@ -238,6 +236,23 @@ export async function authenticateTokenHash(
   if (!timingSafeEqual(presented, Buffer.from(row.tokenHash, 'hex'))) return null;
   if (row.role !== 'admin' && row.role !== 'tenant') return null;
   return validPrincipal({ name: row.name, role: row.role, tenantId: row.tenantId, source: 'database' });
+}
+
+/**
+ * A configured token's sha256, worked out once per entry rather than on every request (an entry
+ * given as a plain token was hashed per request and per entry). Keyed by the entry and what it
+ * holds, so an entry changed in place is hashed again.
+ */
+const entryHashes = new WeakMap<TokenEntry, { of: string | undefined; hash: Buffer | null }>();
+
+function expectedHashOf(entry: TokenEntry): Buffer | null {
+  const of = entry.tokenHash ?? entry.token;
+  const kept = entryHashes.get(entry);
+  if (kept && kept.of === of) return kept.hash;
+  const hex = entry.tokenHash?.toLowerCase() ?? (entry.token !== undefined ? hashToken(entry.token) : null);
+  const hash = hex !== null && HEX_SHA256.test(hex) ? Buffer.from(hex, 'hex') : null;
+  entryHashes.set(entry, { of, hash });
+  return hash;
 }
 
 /** False only when the in-memory set proves no live row has this hash (no database round trip then). */

@@ -67,5 +67,6 @@ function ofrepRequest(request: FastifyRequest): OfrepRequest {
 
 function send(reply: FastifyReply, answer: OfrepAnswer): FastifyReply {
   reply.code(answer.status).headers(answer.headers);
+  if (answer.json !== undefined) return reply.type('application/json; charset=utf-8').send(answer.json);
   return answer.body === null ? reply.send() : reply.send(answer.body);
 }

@@ -5,7 +5,13 @@ import type { TenantFeatureSource } from '../features/checks.js';
 import { isTenantId } from '../identifiers.js';
 import { authenticateToken, bearerToken, type AuthConfig } from '../http/auth.js';
 import type { FeatureCatalog } from '../types.js';
-import { evaluateAll, evaluateFlag, isNotFound, type RemainingOf } from './evaluation.js';
+import {
+  evaluateAll,
+  evaluateFlag,
+  isNotFound,
+  type FlagEvaluation,
+  type RemainingOf,
+} from './evaluation.js';
 
 /**
  * OFREP, the OpenFeature Remote Evaluation Protocol (open-feature/protocol, service/openapi.yaml),
@@ -60,6 +66,8 @@ export interface OfrepAnswer {
   headers: Record<string, string>;
   /** null for a 304, which has no body. */
   body: unknown;
+  /** `body` already serialised (a kept bulk answer): send it as is, as `application/json`. */
+  json?: string;
 }
 
 export interface OfrepRequest {
@@ -210,18 +218,61 @@ export async function answerOfrepBulk(options: OfrepOptions, request: OfrepReque
     const context = await contextOf(options, request);
     if (!('tenantId' in context)) return context;
     const { tenant, catalog, remaining } = await read(options, context.tenantId);
-    const etag = etagOf(context.tenantId, tenant, catalog, remaining !== undefined);
-    const headers = { etag, 'cache-control': 'private, no-cache' };
-    // Metered values move without a version change, so their answers are never 304.
-    if (remaining === undefined && matches(request.header('if-none-match'), etag)) {
-      return { status: 304, headers, body: null };
+    // Metered values move without a version change, so their answers are never 304 and never reused.
+    if (remaining !== undefined) {
+      const etag = etagOf(context.tenantId, tenant, catalog, true);
+      const flags = evaluateAll(tenant, catalog, remaining);
+      const body = { flags, metadata: { version: tenant?.version ?? 0 } };
+      return { status: 200, headers: { etag, 'cache-control': 'private, no-cache' }, body };
     }
-    const flags = evaluateAll(tenant, catalog, remaining);
-    return { status: 200, headers, body: { flags, metadata: { version: tenant?.version ?? 0 } } };
+    const answer = bulkAnswerOf(context.tenantId, tenant, catalog);
+    if (matches(request.header('if-none-match'), answer.etag)) {
+      return { status: 304, headers: answer.headers, body: null };
+    }
+    return { status: 200, headers: answer.headers, body: answer.body, json: answer.json };
   } catch (error) {
     request.logError?.(error);
     return generalError();
   }
+}
+
+interface BulkAnswer {
+  tenantId: string;
+  catalog: FeatureCatalog | undefined;
+  etag: string;
+  headers: Record<string, string>;
+  body: { flags: FlagEvaluation[]; metadata: { version: number } };
+  json: string;
+}
+
+/**
+ * A tenant's bulk answer is a function of the cached tenant object and the catalog object alone:
+ * both are replaced, never changed, when what they hold changes (a new version, a reloaded
+ * catalog). So each cached tenant keeps its evaluated and serialised answer and its ETag, and a
+ * request for an unchanged tenant costs no evaluation, no hash and no serialisation. Held weakly:
+ * an answer goes when its tenant leaves the cache.
+ */
+const bulkAnswers = new WeakMap<TenantFeatures, BulkAnswer>();
+
+function bulkAnswerOf(
+  tenantId: string,
+  tenant: TenantFeatures | null,
+  catalog: FeatureCatalog | undefined,
+): BulkAnswer {
+  const kept = tenant ? bulkAnswers.get(tenant) : undefined;
+  if (kept && kept.catalog === catalog && kept.tenantId === tenantId) return kept;
+  const etag = etagOf(tenantId, tenant, catalog, false);
+  const body = { flags: evaluateAll(tenant, catalog), metadata: { version: tenant?.version ?? 0 } };
+  const answer: BulkAnswer = {
+    tenantId,
+    catalog,
+    etag,
+    headers: { etag, 'cache-control': 'private, no-cache' },
+    body,
+    json: JSON.stringify(body),
+  };
+  if (tenant) bulkAnswers.set(tenant, answer);
+  return answer;
 }
 
 /**
