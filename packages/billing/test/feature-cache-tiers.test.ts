@@ -11,6 +11,7 @@ import type { TenantFeatureState } from '../src/core/index.js';
 import { createPrometheusMetrics, noopMetrics, type BillingMetrics } from '../src/metrics/index.js';
 import { inTransaction, updateTenantFeatures } from '../src/tenant-store/index.js';
 import { noCache } from './helpers/no-cache.js';
+import { startFreezableProxy } from './helpers/frozen-postgres.js';
 import { HAS_REDIS_SERVER, startOwnRedis, type OwnRedis } from './helpers/redis-server.js';
 
 /**
@@ -216,6 +217,99 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
       const local = b.reader.stats.localHits;
       await b.reader.getTenantFeatures('acme');
       expect(b.reader.stats.localHits).toBe(local + 1);
+    });
+
+    it('an in-process copy lives as long as the entry it copies (past the 60 s of old), and no longer', async () => {
+      let clock = 1_000_000;
+      const cache = createRedisCache(redis.url, { keyPrefix: 'tiers:', commandTimeoutMs: 1_000 });
+      caches.push(cache);
+      // The in-process tier's clock moves by hand; Redis's entries live 300 s of real time.
+      const reader = createFeatureReader(db.readPrisma, cache, { namespace: 'life1', now: () => clock });
+      await vi.waitFor(() => expect(reader.cacheState).toBe('closed'));
+      await write('acme', { sso: true, max_users: 3 });
+      await vi.waitFor(
+        async () => {
+          await reader.getTenantFeatures('acme');
+          expect(reader.stats.localHits).toBeGreaterThan(0);
+        },
+        { timeout: 20_000 },
+      );
+      const copied = reader.stats.localHits;
+      clock += 120_000;
+      expect((await reader.getTenantFeatures('acme'))?.features).toEqual({ sso: true, max_users: 3 });
+      expect(reader.stats.localHits).toBe(copied + 1);
+      // Past the shared cache's lifetime (300 s from the database read) the copy is gone: Redis answers.
+      clock += 181_000;
+      const hits = reader.stats.hits;
+      await reader.getTenantFeatures('acme');
+      expect(reader.stats.localHits).toBe(copied + 1);
+      expect(reader.stats.hits).toBe(hits + 1);
+    });
+
+    it('a change nobody announced is seen once the Redis entry the in-process copy was taken from expires, not a lifetime later', async () => {
+      const cacheOf = () => {
+        const cache = createRedisCache(redis.url, { keyPrefix: 'tiers:', commandTimeoutMs: 1_000 });
+        caches.push(cache);
+        return cache;
+      };
+      // The filler writes Redis entries that live 1 s; the reader keeps copies up to 300 s.
+      const filler = createFeatureReader(db.readPrisma, cacheOf(), { namespace: 'life2', ttlSeconds: 1 });
+      const reader = createFeatureReader(db.readPrisma, cacheOf(), { namespace: 'life2' });
+      await vi.waitFor(() => expect(reader.cacheState).toBe('closed'));
+      await write('globex', { sso: true });
+      await vi.waitFor(
+        async () => {
+          await filler.getTenantFeatures('globex');
+          expect((await reader.getTenantFeatures('globex'))?.features).toEqual({ sso: true });
+          expect(reader.stats.localHits).toBeGreaterThan(0);
+        },
+        { timeout: 20_000 },
+      );
+      // Written with no publish (a writer that died before announcing it, or a hand edit).
+      const started = performance.now();
+      await write('globex', { sso: false });
+      await vi.waitFor(
+        async () => expect((await reader.getTenantFeatures('globex'))?.features).toEqual({ sso: false }),
+        { timeout: 10_000, interval: 20 },
+      );
+      // About the second the Redis entry had left, on a loaded machine a little more.
+      expect(performance.now() - started).toBeLessThan(5_000);
+    });
+
+    it('a change channel that stops delivering (its connection stalls, no reconnect) stops the in-process tier within about a heartbeat and a command timeout', async () => {
+      const proxy = await startFreezableProxy(redis.url);
+      try {
+        const writer = instance('stall');
+        const cache = createRedisCache(proxy.url, { keyPrefix: 'tiers:', commandTimeoutMs: 500 });
+        caches.push(cache);
+        const reader = createFeatureReader(db.readPrisma, cache, {
+          namespace: 'stall',
+          breakerRetryMs: 100,
+          heartbeatMs: 200,
+        });
+        await vi.waitFor(() => expect(reader.cacheState).toBe('closed'));
+        await writer.reader.publish([await write('initech', { sso: true })]);
+        await vi.waitFor(
+          async () => {
+            expect((await reader.getTenantFeatures('initech'))?.features).toEqual({ sso: true });
+            expect(reader.stats.localHits).toBeGreaterThan(0);
+          },
+          { timeout: 20_000 },
+        );
+        // Only the subscribed connection stalls: commands still answer, messages no longer arrive.
+        proxy.freeze((sent) => /SUBSCRIBE/i.test(sent));
+        const started = performance.now();
+        await writer.reader.publish([await write('initech', { sso: false })]);
+        await vi.waitFor(
+          async () => expect((await reader.getTenantFeatures('initech'))?.features).toEqual({ sso: false }),
+          { timeout: 10_000, interval: 20 },
+        );
+        // heartbeat 200 ms + PING timeout 500 ms, then the lookup skips the in-process tier.
+        expect(performance.now() - started).toBeLessThan(5_000);
+        proxy.thaw();
+      } finally {
+        await proxy.close();
+      }
     });
 
     it('metrics count each read once per tier it consulted: local, redis, database', async () => {

@@ -18,12 +18,21 @@ export interface KeyValueCache {
    * as read-only, since later hits share it. Absent on Redis, whose values cross the network as text.
    */
   getDecoded?<T>(key: string, decode: (raw: string) => T): Promise<T | null>;
+  /**
+   * `get` plus how long the entry has left to live, read atomically (Redis: GET and PTTL in one
+   * script), so a copy taken of it can expire with it. `ttlMs` is null for an entry without expiry.
+   */
+  getWithTtl?(key: string): Promise<{ raw: string; ttlMs: number | null } | null>;
   del(...keys: string[]): Promise<void>;
   /** Called with a count whenever entries are evicted to stay within the cache's memory budget (in-process cache). */
   onEvict?(listener: (count: number) => void): void;
   /** Entries held and their estimated bytes (in-process cache). */
   size?(): { entries: number; bytes: number };
-  /** A round trip that proves the cache answers (Redis PING); absent where there is nothing to prove. */
+  /**
+   * A round trip that proves the cache answers (Redis PING, on the command connection and on the
+   * bus's subscribed one, so a bus that stopped delivering is noticed too); absent where there is
+   * nothing to prove.
+   */
   ping?(): Promise<void>;
   /**
    * False while the cache is known to be unreachable (its connection is down). Checked before every

@@ -16,6 +16,12 @@ end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
 return 1`;
 
+/** The entry and its remaining lifetime in ms, atomically (a replace in between would pair them wrongly). */
+const GET_WITH_TTL_LUA = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+return {raw, redis.call('PTTL', KEYS[1])}`;
+
 /**
  * Redis as the shared cache tier, plus a pub/sub bus on a second connection (a subscribed
  * connection can issue no other command). Both connections report their state through
@@ -75,6 +81,12 @@ export function createRedisCache(url: string, options: RedisCacheOptions = {}): 
     async get(key) {
       return redis.get(key);
     },
+    async getWithTtl(key) {
+      const found = (await redis.eval(GET_WITH_TTL_LUA, 1, key)) as [string, number] | null;
+      if (!found) return null;
+      // PTTL is -1 for a key without expiry (-2, gone, cannot follow the GET inside one script).
+      return { raw: found[0], ttlMs: found[1] >= 0 ? found[1] : null };
+    },
     async set(key, value, ttlSeconds) {
       await redis.set(key, value, 'EX', Math.max(1, Math.round(ttlSeconds)));
     },
@@ -93,7 +105,10 @@ export function createRedisCache(url: string, options: RedisCacheOptions = {}): 
       if (keys.length > 0) await redis.del(...keys);
     },
     async ping() {
-      await redis.ping();
+      // The subscribed connection answers PING too: a bus whose connection stalled (a half-open
+      // socket that never reconnects, so the generation never moves) fails here like a frozen Redis,
+      // and the in-process copies its messages keep correct are no longer trusted.
+      await Promise.all([redis.ping(), subscriber?.ping()]);
     },
     async close() {
       redis.disconnect();

@@ -71,14 +71,22 @@ export interface FeatureReaderOptions {
   namespace?: string;
   /**
    * In-process tier in front of a shared (Redis) cache: memory budget, optional entry bound and
-   * lifetime. Kept correct by the change messages every writer publishes; the TTL only bounds what a
-   * lost message could leave. The budget (default 128 MiB, FEATURE_CACHE_MEMORY_MB) is counted in
-   * estimated bytes per tenant (`estimateFeaturesBytes`), so it holds every active tenant of a
+   * lifetime. Kept correct by the change messages every writer publishes; the lifetime only bounds
+   * what a lost message could leave. The budget (default 128 MiB, FEATURE_CACHE_MEMORY_MB) is counted
+   * in estimated bytes per tenant (`estimateFeaturesBytes`), so it holds every active tenant of a
    * deployment whose tenants fit, however many there are; least recently read go first beyond it.
    */
   localMaxBytes?: number;
   localMaxEntries?: number;
+  /**
+   * Longest life of an in-process copy (default `ttlSeconds`). A copy never outlives what it was
+   * taken from: one read from Redis expires when that Redis entry does (its PTTL, read with it), one
+   * read from the database or published `ttlSeconds` after that read, like the Redis entry written
+   * with it. So the copies add nothing to the shared cache's bound on a lost change message.
+   */
   localTtlSeconds?: number;
+  /** Clock of the in-process tier's lifetimes, in milliseconds (tests move it by hand). */
+  now?: () => number;
   /** How long the cache is skipped after a failed command before one lookup probes it again (default 1 s). */
   breakerRetryMs?: number;
   /**
@@ -187,13 +195,15 @@ export function createFeatureReader(
   const breaker: CircuitBreaker = createCircuitBreaker({ retryAfterMs: options.breakerRetryMs });
   const bus = cache.bus;
   const metrics = options.metrics ?? noopMetrics;
+  const localTtlMs = Math.min(options.localTtlSeconds ?? ttl, ttl) * 1000;
   const local = bus
     ? createTtlCache<TenantFeatures>({
         maxBytes: options.localMaxBytes ?? DEFAULT_CACHE_MEMORY_MB * 1024 * 1024,
         sizeOf: estimateFeaturesBytes,
         maxEntries: options.localMaxEntries,
         onEvict: () => metrics.cacheEviction?.('local'),
-        ttlMs: (options.localTtlSeconds ?? Math.min(ttl, 60)) * 1000,
+        ttlMs: localTtlMs,
+        now: options.now,
       })
     : undefined;
   if (local) {
@@ -267,11 +277,15 @@ export function createFeatureReader(
     else for (const tenantId of message.drop) local.delete(tenantId);
   }
 
-  function putLocal(entry: TenantFeatures) {
-    if (!local) return;
+  /**
+   * Keeps a committed version in process, for `ttlMs` at most (what the entry it was copied from has
+   * left; by default a full lifetime, for a value just read from the database or published).
+   */
+  function putLocal(entry: TenantFeatures, ttlMs = localTtlMs) {
+    if (!local || ttlMs <= 0) return;
     const current = local.get(entry.tenantId);
     if (current && current.version > entry.version) return;
-    local.set(entry.tenantId, Object.freeze(entry));
+    local.set(entry.tenantId, Object.freeze(entry), { ttl: Math.min(ttlMs, localTtlMs) });
   }
 
   /** True when the shared cache may be used now; false sends the caller to the database. */
@@ -420,14 +434,22 @@ export function createFeatureReader(
     }
     if (tier) metrics.cacheMiss('local');
     if (breaker.state === 'half-open' || Date.now() < revalidateUntil) return revalidate(tenantId, tier);
-    // The in-process cache keeps what it parsed; Redis answers text, parsed once here.
-    const features = cache.getDecoded
-      ? await safely(() => cache.getDecoded!(keyOf(tenantId), decodeEntry))
-      : decodeEntry((await safely(() => cache.get(keyOf(tenantId)))) ?? '');
+    // The in-process cache keeps what it parsed; Redis answers text, parsed once here, with the
+    // entry's remaining lifetime when an in-process copy is taken, so the copy expires with it.
+    let features: TenantFeatures | null | undefined;
+    let ttlLeftMs: number | null = null;
+    if (cache.getDecoded) features = await safely(() => cache.getDecoded!(keyOf(tenantId), decodeEntry));
+    else if (tier && cache.getWithTtl) {
+      const found = await safely(() => cache.getWithTtl!(keyOf(tenantId)));
+      features = found ? decodeEntry(found.raw) : null;
+      ttlLeftMs = found?.ttlMs ?? null;
+    } else features = decodeEntry((await safely(() => cache.get(keyOf(tenantId)))) ?? '');
     if (features) {
       stats.hits += 1;
       metrics.cacheHit('redis');
-      if (tier) putLocal(features);
+      // A cache that cannot tell an entry's remaining life gets the default 60 s of old (at most).
+      if (tier)
+        putLocal(features, ttlLeftMs ?? (cache.getWithTtl ? localTtlMs : Math.min(localTtlMs, 60_000)));
       return features;
     }
     stats.misses += 1;

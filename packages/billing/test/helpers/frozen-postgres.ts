@@ -9,7 +9,11 @@ export interface FreezableProxy {
   /** DATABASE_URL with the proxy's host and port in place of the server's. */
   url: string;
   port: number;
-  freeze(): void;
+  /**
+   * Freezes every connection, or with `only` the open ones whose client has sent text it accepts
+   * (the first 4 KB the client sent; e.g. a Redis connection that subscribed).
+   */
+  freeze(only?: (sent: string) => boolean): void;
   thaw(): void;
   close(): Promise<void>;
 }
@@ -19,10 +23,16 @@ export async function startFreezableProxy(databaseUrl: string): Promise<Freezabl
   const targetPort = Number(target.port || 5432);
   let frozen = false;
   const pairs = new Set<[Socket, Socket]>();
+  const sent = new WeakMap<Socket, string>();
   const server = createServer((client) => {
     const upstream = connect(targetPort, target.hostname);
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
+    sent.set(client, '');
+    client.on('data', (chunk: Buffer) => {
+      const so = sent.get(client) ?? '';
+      if (so.length < 4096) sent.set(client, so + chunk.toString('latin1'));
+    });
     const end = () => {
       pairs.delete(pair);
       client.destroy();
@@ -44,9 +54,10 @@ export async function startFreezableProxy(databaseUrl: string): Promise<Freezabl
   return {
     url: url.toString(),
     port,
-    freeze() {
-      frozen = true;
+    freeze(only) {
+      frozen = !only;
       for (const [a, b] of pairs) {
+        if (only && !only(sent.get(a) ?? '')) continue;
         // pipe() resumes a paused source on drain; unpiping first keeps the data where it is.
         a.unpipe(b);
         b.unpipe(a);
