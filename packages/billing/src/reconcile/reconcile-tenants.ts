@@ -165,7 +165,6 @@ export function reconcileTenants(
 
 async function reconcileAll(deps: ReconcileDeps, options: ReconcileOptions): Promise<ReconcileResult> {
   const started = performance.now();
-  const { prisma } = deps;
   const stripeSync = deps.featureSync.stripeSync;
   const requestsBefore = stripeSync.stats.stripeRequests;
   const graceMs = gracePeriodMs(options.gracePeriodDays);
@@ -192,133 +191,157 @@ async function reconcileAll(deps: ReconcileDeps, options: ReconcileOptions): Pro
 
   const readTruth = (customerId: string) => readSubscriptionTruth(stripeSync, customerId);
 
+  const run: ReconcileRun = { deps, options, result, stripeSync, actor, readTruth, factsFor, stopped };
   const candidates =
-    options.tenantId !== undefined ? await singleCandidate(options.tenantId) : await walkCandidates();
-
-  async function singleCandidate(tenantId: string): Promise<Candidate[]> {
-    const row = await prisma.tenant.findUnique({
-      where: { id: tenantId },
-      select: { id: true, stripeCustomerId: true, featureConfig: true },
-    });
-    if (!row) {
-      result.failed.push({
-        tenantId,
-        customerId: null,
-        phase: 'check',
-        code: 'tenant_not_found',
-        error: `Tenant "${tenantId}" does not exist`,
-      });
-      return [];
-    }
-    const state = row.featureConfig ? toState(row.featureConfig) : null;
-    if (!row.stripeCustomerId) {
-      result.skipped.push({ tenantId, customerId: null, reason: 'unlinked' });
-      return [];
-    }
-    return [{ tenantId, customerId: row.stripeCustomerId, link: false, state, truth: null }];
-  }
-
-  async function loadAllTenants(): Promise<LoadedTenant[]> {
-    const out: LoadedTenant[] = [];
-    let cursor: string | undefined;
-    for (;;) {
-      const rows = await prisma.tenant.findMany({
-        select: { id: true, stripeCustomerId: true, featureConfig: true },
-        orderBy: { id: 'asc' },
-        take: PAGE,
-        ...(cursor !== undefined ? { cursor: { id: cursor }, skip: 1 } : {}),
-      });
-      for (const row of rows)
-        out.push({
-          id: row.id,
-          stripeCustomerId: row.stripeCustomerId,
-          state: row.featureConfig ? toState(row.featureConfig) : null,
-        });
-      if (rows.length < PAGE) return out;
-      cursor = rows.at(-1)!.id;
-    }
-  }
-
-  async function walkCandidates(): Promise<Candidate[]> {
-    // Stripe first: the walk is all-or-nothing (it throws rather than return a partial list), so a
-    // failed read can never be mistaken for "these customers have no subscription".
-    const entries = await stripeSync.getCustomersWithSubscriptions(options.limit);
-    const tenants = await loadAllTenants();
-    const out: Candidate[] = [];
-    const candidate = (tenant: LoadedTenant, entry: CustomerSubscriptionEntry, link: boolean): Candidate => ({
-      tenantId: tenant.id,
-      customerId: entry.customer.id,
-      link,
-      state: tenant.state,
-      truth: entry.error ? null : truthFromCustomerEntry(entry),
-      ...(entry.error ? { error: entry.error } : {}),
-    });
-
-    // Same matching as the bulk sync (a tenant bound by stripe_customer_id belongs to that customer
-    // whatever another customer's metadata says); bound customers first, as in the sync's report.
-    const matches = matchCustomersToTenants(
-      entries.map((e) => ({ customerId: e.customer.id, tenantIdHint: e.tenantIdHint })),
-      tenants,
-    );
-    const claimed = new Set<string>();
-    for (const pass of [false, true]) {
-      entries.forEach((entry, i) => {
-        const m = matches[i]!;
-        if ('tenant' in m) {
-          if (m.link !== pass) return;
-          claimed.add(m.tenant.id);
-          out.push(candidate(m.tenant, entry, m.link));
-        } else if (pass) {
-          result.skipped.push({
-            tenantId: entry.tenantIdHint,
-            customerId: entry.customer.id,
-            reason: m.skip,
-          });
-        }
-      });
-    }
-
-    // A partial walk proves nothing about the customers it did not reach.
-    if (options.limit !== undefined) return out;
-    for (const tenant of tenants) {
-      if (claimed.has(tenant.id) || tenant.state === null) continue;
-      if (tenant.stripeCustomerId === null) {
-        result.skipped.push({ tenantId: tenant.id, customerId: null, reason: 'unlinked' });
-        continue;
-      }
-      // Linked, but the walk (status=all) saw no subscription: none left, or the customer was deleted.
-      out.push({
-        tenantId: tenant.id,
-        customerId: tenant.stripeCustomerId,
-        link: false,
-        state: tenant.state,
-        truth: NO_SUBSCRIPTION,
-      });
-    }
-    return out;
-  }
-
-  // ---- Check ----
+    options.tenantId !== undefined ? await singleCandidate(run, options.tenantId) : await walkCandidates(run);
   // A Ctrl-C during the walk interrupts the run even when no tenant is left to check.
   stopped();
+  const drifting = await checkCandidates(run, candidates);
+  if (options.fix) await fixDrifting(run, drifting);
+  result.stripeRequests = stripeSync.stats.stripeRequests - requestsBefore;
+  result.durationMs = Math.round(performance.now() - started);
+  return result;
+}
+
+/** What the reconcile's steps share: the services, the options, the result being filled, the clock. */
+interface ReconcileRun {
+  deps: ReconcileDeps;
+  options: ReconcileOptions;
+  result: ReconcileResult;
+  stripeSync: ReconcileDeps['featureSync']['stripeSync'];
+  actor: string;
+  readTruth: (customerId: string) => ReturnType<typeof readSubscriptionTruth>;
+  factsFor: (tenantId: string) => ReturnType<typeof reconcileFacts>;
+  /** True once the run's signal has aborted (and marks the result interrupted). */
+  stopped: () => boolean;
+}
+
+async function singleCandidate(run: ReconcileRun, tenantId: string): Promise<Candidate[]> {
+  const row = await run.deps.prisma.tenant.findUnique({
+    where: { id: tenantId },
+    select: { id: true, stripeCustomerId: true, featureConfig: true },
+  });
+  if (!row) {
+    run.result.failed.push({
+      tenantId,
+      customerId: null,
+      phase: 'check',
+      code: 'tenant_not_found',
+      error: `Tenant "${tenantId}" does not exist`,
+    });
+    return [];
+  }
+  const state = row.featureConfig ? toState(row.featureConfig) : null;
+  if (!row.stripeCustomerId) {
+    run.result.skipped.push({ tenantId, customerId: null, reason: 'unlinked' });
+    return [];
+  }
+  return [{ tenantId, customerId: row.stripeCustomerId, link: false, state, truth: null }];
+}
+
+async function loadAllTenants(prisma: PrismaClient): Promise<LoadedTenant[]> {
+  const out: LoadedTenant[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const rows = await prisma.tenant.findMany({
+      select: { id: true, stripeCustomerId: true, featureConfig: true },
+      orderBy: { id: 'asc' },
+      take: PAGE,
+      ...(cursor !== undefined ? { cursor: { id: cursor }, skip: 1 } : {}),
+    });
+    for (const row of rows)
+      out.push({
+        id: row.id,
+        stripeCustomerId: row.stripeCustomerId,
+        state: row.featureConfig ? toState(row.featureConfig) : null,
+      });
+    if (rows.length < PAGE) return out;
+    cursor = rows.at(-1)!.id;
+  }
+}
+
+async function walkCandidates(run: ReconcileRun): Promise<Candidate[]> {
+  // Stripe first: the walk is all-or-nothing (it throws rather than return a partial list), so a
+  // failed read can never be mistaken for "these customers have no subscription".
+  const entries = await run.stripeSync.getCustomersWithSubscriptions(run.options.limit);
+  const tenants = await loadAllTenants(run.deps.prisma);
+  const out: Candidate[] = [];
+  const candidate = (tenant: LoadedTenant, entry: CustomerSubscriptionEntry, link: boolean): Candidate => ({
+    tenantId: tenant.id,
+    customerId: entry.customer.id,
+    link,
+    state: tenant.state,
+    truth: entry.error ? null : truthFromCustomerEntry(entry),
+    ...(entry.error ? { error: entry.error } : {}),
+  });
+
+  // Same matching as the bulk sync (a tenant bound by stripe_customer_id belongs to that customer
+  // whatever another customer's metadata says); bound customers first, as in the sync's report.
+  const matches = matchCustomersToTenants(
+    entries.map((e) => ({ customerId: e.customer.id, tenantIdHint: e.tenantIdHint })),
+    tenants,
+  );
+  const claimed = new Set<string>();
+  for (const pass of [false, true]) {
+    entries.forEach((entry, i) => {
+      const m = matches[i]!;
+      if ('tenant' in m) {
+        if (m.link !== pass) return;
+        claimed.add(m.tenant.id);
+        out.push(candidate(m.tenant, entry, m.link));
+      } else if (pass) {
+        run.result.skipped.push({
+          tenantId: entry.tenantIdHint,
+          customerId: entry.customer.id,
+          reason: m.skip,
+        });
+      }
+    });
+  }
+
+  // A partial walk proves nothing about the customers it did not reach.
+  if (run.options.limit !== undefined) return out;
+  for (const tenant of tenants) {
+    if (claimed.has(tenant.id) || tenant.state === null) continue;
+    if (tenant.stripeCustomerId === null) {
+      run.result.skipped.push({ tenantId: tenant.id, customerId: null, reason: 'unlinked' });
+      continue;
+    }
+    // Linked, but the walk (status=all) saw no subscription: none left, or the customer was deleted.
+    out.push({
+      tenantId: tenant.id,
+      customerId: tenant.stripeCustomerId,
+      link: false,
+      state: tenant.state,
+      truth: NO_SUBSCRIPTION,
+    });
+  }
+  return out;
+}
+
+/** Compares each candidate with what Stripe says; the drifting ones are returned for the fix. */
+async function checkCandidates(
+  run: ReconcileRun,
+  candidates: Candidate[],
+): Promise<Array<{ drift: TenantDrift; candidate: Candidate }>> {
   const drifting: Array<{ drift: TenantDrift; candidate: Candidate }> = [];
   let done = 0;
   for (const c of candidates) {
     // The check needs no I/O when the walk already read the truth: yield now and then, so a
     // Ctrl-C handler runs (and stops the run) however many tenants there are.
     if (done % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
-    if (stopped()) break;
+    if (run.stopped()) break;
     done += 1;
-    options.onProgress?.({ phase: 'check', done, total: candidates.length, tenantId: c.tenantId });
+    run.options.onProgress?.({ phase: 'check', done, total: candidates.length, tenantId: c.tenantId });
     let truth = c.truth;
     try {
       if (c.error) throw c.error;
-      truth ??= await readTruth(c.customerId!);
+      truth ??= await run.readTruth(c.customerId!);
     } catch (error) {
       if (!(error instanceof BillingError)) throw error;
       // Broken plan metadata or a plan Stripe cannot resolve: report, never guess.
-      result.checked += 1;
-      result.failed.push({
+      run.result.checked += 1;
+      run.result.failed.push({
         tenantId: c.tenantId,
         customerId: c.customerId,
         phase: 'check',
@@ -327,40 +350,46 @@ async function reconcileAll(deps: ReconcileDeps, options: ReconcileOptions): Pro
       });
       continue;
     }
-    const decided = expectedPatch(c.state, truth, factsFor(c.tenantId));
+    const decided = expectedPatch(c.state, truth, run.factsFor(c.tenantId));
     if ('skip' in decided && decided.skip !== 'no_config') {
-      result.skipped.push({ tenantId: c.tenantId, customerId: c.customerId, reason: decided.skip });
+      run.result.skipped.push({ tenantId: c.tenantId, customerId: c.customerId, reason: decided.skip });
       continue;
     }
-    result.checked += 1;
+    run.result.checked += 1;
     if ('skip' in decided) {
-      result.inSync += 1;
+      run.result.inSync += 1;
       continue;
     }
     const expected = snapshotOf({ ...(c.state ?? emptyState(c.tenantId)), ...decided.patch });
     const actual = c.state ? snapshotOf(c.state) : null;
     const diff = compareSnapshots(expected, actual);
     if (!diff) {
-      result.inSync += 1;
+      run.result.inSync += 1;
       continue;
     }
     const drift: TenantDrift = { tenantId: c.tenantId, customerId: c.customerId, expected, actual, diff };
-    result.drift.push(drift);
+    run.result.drift.push(drift);
     drifting.push({ drift, candidate: c });
   }
+  return drifting;
+}
 
-  // ---- Fix ----
-  if (options.fix) {
+/** Fixes each drifting tenant through the one write path (an audit row each). */
+async function fixDrifting(
+  run: ReconcileRun,
+  drifting: Array<{ drift: TenantDrift; candidate: Candidate }>,
+): Promise<void> {
+  if (run.options.fix) {
     let fixedDone = 0;
     for (const { drift, candidate } of drifting) {
-      if (stopped()) break;
+      if (run.stopped()) break;
       fixedDone += 1;
       try {
-        drift.fix = await fixOne(candidate);
-        if (drift.fix === 'applied') result.fixed += 1;
+        drift.fix = await fixOne(run, candidate);
+        if (drift.fix === 'applied') run.result.fixed += 1;
       } catch (error) {
         drift.fix = 'failed';
-        result.failed.push({
+        run.result.failed.push({
           tenantId: candidate.tenantId,
           customerId: candidate.customerId,
           phase: 'fix',
@@ -368,7 +397,7 @@ async function reconcileAll(deps: ReconcileDeps, options: ReconcileOptions): Pro
           error: messageOf(error),
         });
       }
-      options.onProgress?.({
+      run.options.onProgress?.({
         phase: 'fix',
         done: fixedDone,
         total: drifting.length,
@@ -376,61 +405,57 @@ async function reconcileAll(deps: ReconcileDeps, options: ReconcileOptions): Pro
       });
     }
   }
+}
 
-  async function fixOne(c: Candidate): Promise<'applied' | 'already_in_sync' | 'skipped'> {
-    // Stripe is read before any transaction opens and with no lock held; order safety comes from the
-    // moment the read began: a tenant written at or after it holds a picture at least as new as
-    // ours (a webhook, the grace cron), and is left alone rather than overwritten.
-    // One round trip: the tenant and a read ticket, taken before the read (see raiseReadTicket below).
-    const { tenant, ticket } = await readForTicketedWrite(prisma, c.tenantId);
-    if (!tenant)
-      throw new BillingError('tenant_not_found', `Tenant "${c.tenantId}" was deleted during the reconcile`);
-    const customerId = tenant.stripeCustomerId ?? (c.link ? c.customerId : null);
-    if (!customerId) return 'skipped';
-    const observedAt = new Date();
-    const truth = await readTruth(customerId);
-    const outcome: UpdateOutcome = await inTransaction(prisma, async (tx) => {
-      if (c.link && tenant.stripeCustomerId === null) {
-        await tx.tenant.updateMany({
-          where: { id: c.tenantId, stripeCustomerId: null },
-          data: { stripeCustomerId: customerId },
-        });
-      }
-      const result = await updateTenantFeatures(
-        tx,
-        c.tenantId,
-        (current, row) => {
-          // Re-pointed to another customer since we looked: what we read is about someone else.
-          if (row.stripeCustomerId !== null && row.stripeCustomerId !== customerId)
-            return { skip: 'customer_mismatch' };
-          const decided = expectedPatch(current, truth, factsFor(c.tenantId));
-          if ('skip' in decided) return decided;
-          if (current?.updatedAt && current.updatedAt.getTime() >= observedAt.getTime()) {
-            const wouldChange = (Object.keys(decided.patch) as (keyof TenantFeaturePatch)[]).some(
-              (key) => !sameValue(current[key], decided.patch[key]),
-            );
-            return wouldChange ? { skip: 'stale_read' } : { skip: 'already_in_sync' };
-          }
-          return { patch: decided.patch, action: 'reconcile' };
-        },
-        { actor, source: 'sync' },
-      );
-      // A webhook whose Stripe read began before ours must not overwrite this fix afterwards.
-      if (wroteVersion(result)) await raiseReadTicket(tx, c.tenantId, ticket);
-      return result;
-    });
-    if (outcome.status === 'tenant_not_found')
-      throw new BillingError('tenant_not_found', `Tenant "${c.tenantId}" was deleted during the reconcile`);
-    if (outcome.status === 'skipped')
-      return outcome.reason === 'no_config' || outcome.reason === 'already_in_sync'
-        ? 'already_in_sync'
-        : 'skipped';
-    // After commit only, as every writer does: a version that rolled back must never reach the cache.
-    if (wroteVersion(outcome)) await deps.featureSync.reader.publish([outcome.after]);
-    return outcome.status === 'updated' ? 'applied' : 'already_in_sync';
-  }
-
-  result.stripeRequests = stripeSync.stats.stripeRequests - requestsBefore;
-  result.durationMs = Math.round(performance.now() - started);
-  return result;
+async function fixOne(run: ReconcileRun, c: Candidate): Promise<'applied' | 'already_in_sync' | 'skipped'> {
+  // Stripe is read before any transaction opens and with no lock held; order safety comes from the
+  // moment the read began: a tenant written at or after it holds a picture at least as new as
+  // ours (a webhook, the grace cron), and is left alone rather than overwritten.
+  // One round trip: the tenant and a read ticket, taken before the read (see raiseReadTicket below).
+  const { tenant, ticket } = await readForTicketedWrite(run.deps.prisma, c.tenantId);
+  if (!tenant)
+    throw new BillingError('tenant_not_found', `Tenant "${c.tenantId}" was deleted during the reconcile`);
+  const customerId = tenant.stripeCustomerId ?? (c.link ? c.customerId : null);
+  if (!customerId) return 'skipped';
+  const observedAt = new Date();
+  const truth = await run.readTruth(customerId);
+  const outcome: UpdateOutcome = await inTransaction(run.deps.prisma, async (tx) => {
+    if (c.link && tenant.stripeCustomerId === null) {
+      await tx.tenant.updateMany({
+        where: { id: c.tenantId, stripeCustomerId: null },
+        data: { stripeCustomerId: customerId },
+      });
+    }
+    const result = await updateTenantFeatures(
+      tx,
+      c.tenantId,
+      (current, row) => {
+        // Re-pointed to another customer since we looked: what we read is about someone else.
+        if (row.stripeCustomerId !== null && row.stripeCustomerId !== customerId)
+          return { skip: 'customer_mismatch' };
+        const decided = expectedPatch(current, truth, run.factsFor(c.tenantId));
+        if ('skip' in decided) return decided;
+        if (current?.updatedAt && current.updatedAt.getTime() >= observedAt.getTime()) {
+          const wouldChange = (Object.keys(decided.patch) as (keyof TenantFeaturePatch)[]).some(
+            (key) => !sameValue(current[key], decided.patch[key]),
+          );
+          return wouldChange ? { skip: 'stale_read' } : { skip: 'already_in_sync' };
+        }
+        return { patch: decided.patch, action: 'reconcile' };
+      },
+      { actor: run.actor, source: 'sync' },
+    );
+    // A webhook whose Stripe read began before ours must not overwrite this fix afterwards.
+    if (wroteVersion(result)) await raiseReadTicket(tx, c.tenantId, ticket);
+    return result;
+  });
+  if (outcome.status === 'tenant_not_found')
+    throw new BillingError('tenant_not_found', `Tenant "${c.tenantId}" was deleted during the reconcile`);
+  if (outcome.status === 'skipped')
+    return outcome.reason === 'no_config' || outcome.reason === 'already_in_sync'
+      ? 'already_in_sync'
+      : 'skipped';
+  // After commit only, as every writer does: a version that rolled back must never reach the cache.
+  if (wroteVersion(outcome)) await run.deps.featureSync.reader.publish([outcome.after]);
+  return outcome.status === 'updated' ? 'applied' : 'already_in_sync';
 }
