@@ -216,6 +216,10 @@ describe('OFREP in host apps', () => {
     expect((await call('/ofrep/v1/evaluate/flags', A, {})).status).toBe(401);
     const all = await call('/ofrep/v1/evaluate/flags', A, admin);
     expect(all.status).toBe(200);
+    // Each host sends the kept, already serialised answer as JSON.
+    expect(all.headers.get('content-type')).toMatch(/^application\/json/);
+    const flags = ((await all.json()) as { flags: { key: string; value: unknown }[] }).flags;
+    expect(flags.find((f) => f.key === 'max_users')?.value).toBe(PLAN_FIXTURES.starter.features.max_users);
     const etag = all.headers.get('etag')!;
     const again = await call('/ofrep/v1/evaluate/flags', A, { ...admin, 'if-none-match': etag });
     expect(again.status).toBe(304);

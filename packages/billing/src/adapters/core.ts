@@ -23,6 +23,8 @@ export interface HttpAnswer {
   status: number;
   body: unknown;
   headers: Record<string, string>;
+  /** `body` already serialised (OFREP's kept bulk answer): sent as is, as `application/json`. */
+  json?: string;
 }
 
 /** Any pino-style logger (Fastify's `request.log`, pino, a console wrapper). */

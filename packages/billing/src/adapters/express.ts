@@ -95,6 +95,7 @@ export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAda
   function send(res: Response, answer: HttpAnswer) {
     res.status(answer.status).set(answer.headers);
     if (answer.body === null) res.end();
+    else if (answer.json !== undefined) res.type('application/json').send(answer.json);
     else res.json(answer.body);
   }
 

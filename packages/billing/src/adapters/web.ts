@@ -201,5 +201,9 @@ export function createWebAdapter(options: WebAdapterOptions): WebAdapter {
 export function toResponse(answer: HttpAnswer): Response {
   // A 304 (OFREP's unchanged flags) has no body at all.
   if (answer.body === null) return new Response(null, { status: answer.status, headers: answer.headers });
+  if (answer.json !== undefined) {
+    const headers = { ...answer.headers, 'content-type': 'application/json' };
+    return new Response(answer.json, { status: answer.status, headers });
+  }
   return Response.json(answer.body, { status: answer.status, headers: answer.headers });
 }
