@@ -44,11 +44,16 @@ describe('memory cache sized by memory', () => {
     for (let i = 0; i < 20; i += 1) await cache.set(`k${i}`, value, 60);
     const { entries, bytes } = cache.size!();
     expect(bytes).toBeLessThanOrEqual(20_000);
-    // About 4 kB an entry (the string and the parsed value kept beside it): four fit.
-    expect(entries).toBe(4);
-    expect(evicted.reduce((a, b) => a + b, 0)).toBe(16);
+    // About 3 kB an entry (the one-byte string and the parsed value kept beside it): six fit.
+    expect(entries).toBe(6);
+    expect(evicted.reduce((a, b) => a + b, 0)).toBe(14);
     expect(await cache.get('k19')).toBe(value);
     expect(await cache.get('k0')).toBeNull();
+    // A string with a character beyond Latin-1 takes two bytes a character: three fit.
+    const wide = `${'x'.repeat(999)}€`;
+    for (let i = 0; i < 20; i += 1) await cache.set(`w${i}`, wide, 60);
+    expect(cache.size!().entries).toBe(3);
+    expect(await cache.get('w19')).toBe(wide);
   });
 
   it('getDecoded parses a stored value once; a new value is parsed again', async () => {
