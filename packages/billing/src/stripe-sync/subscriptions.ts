@@ -197,6 +197,216 @@ interface Combined {
   addonOnly: boolean;
 }
 
+/** What the subscription reader stands on: the SDK, the rate-limited call, plan resolution, the catalog. */
+interface ReaderDeps {
+  stripe: Stripe;
+  call: StripeCall;
+  plans: PlanResolver;
+  catalog: PlanCatalog;
+}
+
+/**
+ * Resolves items to grants, once per price in `byPrice` (a bulk walk meets the same few prices on
+ * thousands of subscriptions: it passes one for the whole walk).
+ */
+function itemResolver(
+  r: ReaderDeps,
+  known: ReadonlyMap<string, StoredProduct>,
+  byPrice: Memo<Promise<ResolvedItem>> = new Map(),
+) {
+  const resolve = async (price: Stripe.Price): Promise<ResolvedItem> => {
+    const plan = await r.plans.planFromPrice(price, known, r.catalog);
+    const productId = productIdOf(price);
+    // planFromPrice fetched (and cached) a product the prefetch did not hold.
+    const metadata =
+      metadataOf(price, (id) => known.get(id)) ??
+      (await r.plans.prefetchProducts([productId])).get(productId)?.metadata;
+    return {
+      plan,
+      ...parsePlanUnits({ id: productId, metadata }),
+      carriesPlan: carriesPlan(productId, metadata, r.plans.hasAttachedFeatures),
+    };
+  };
+  return (price: Stripe.Price): Promise<ResolvedItem> => {
+    let resolved = byPrice.get(price.id);
+    if (!resolved) {
+      resolved = resolve(price);
+      byPrice.set(price.id, resolved);
+    }
+    return resolved;
+  };
+}
+
+/**
+ * Every item of `subscriptions` (ranked, best first) combined into one plan. `anyStatus` lets a
+ * customer without a granting subscription still be described by its best one (reports show
+ * which plan it was on); access is decided from the statuses elsewhere.
+ */
+async function combine(
+  r: ReaderDeps,
+  subscriptions: readonly Stripe.Subscription[],
+  resolveItem: (price: Stripe.Price) => Promise<ResolvedItem>,
+  anyStatus = false,
+  shapes?: Memo<Promise<Shape>>,
+): Promise<Combined | null> {
+  const priced = subscriptions.map((subscription) => ({
+    subscription,
+    status: anyStatus ? 'active' : subscription.status,
+    items: (subscription.items?.data ?? []).filter((item) => item.price),
+  }));
+  const work = async (): Promise<Shape> => {
+    const grants = await Promise.all(
+      priced.map(async ({ status, items }) => ({
+        status,
+        items: await Promise.all(
+          items.map(async (item) => ({ ...(await resolveItem(item.price)), quantity: item.quantity })),
+        ),
+      })),
+    );
+    const combined = combineSubscriptions(grants, await featureCatalogOf(r.catalog));
+    if (!combined) return null;
+    const addonOnly = grants[combined.subscription]!.items[combined.item]!.addon;
+    return { ...combined, addonOnly };
+  };
+  let shape: Promise<Shape>;
+  if (shapes) {
+    // Statuses, prices and quantities in ranking order decide the combination, nothing else.
+    const key = priced
+      .map(
+        ({ status, items }) => `${status}:${items.map((i) => `${i.price.id}*${i.quantity ?? ''}`).join(',')}`,
+      )
+      .join('|');
+    shape = shapes.get(key) ?? work();
+    shapes.set(key, shape);
+  } else shape = work();
+  const combined = await shape;
+  if (!combined) return null;
+  const { subscription, items } = priced[combined.subscription]!;
+  return {
+    subscription,
+    item: items[combined.item]!,
+    plan: combined.plan,
+    addonOnly: combined.addonOnly,
+  };
+}
+
+/**
+ * One bulk walk's memory: items resolved once per price, and one combination per shape of
+ * subscriptions (statuses, prices, quantities), so the thousands of customers on the same plan
+ * and add-ons share one combined plan instead of each combining its own. Bounded: a walk over
+ * per-tenant custom prices evicts instead of growing with the account.
+ */
+const walkMemo = () => ({
+  items: createTtlCache<Promise<ResolvedItem>>({ ttlMs: 60_000, maxEntries: 1_000 }),
+  shapes: createTtlCache<Promise<Shape>>({ ttlMs: 60_000, maxEntries: 1_000 }),
+});
+
+/** A customer's subscriptions, ranked: the access-granting ones and the best of all. */
+function rank(subscriptions: readonly Stripe.Subscription[]) {
+  const ranked = [...subscriptions].sort(compareSubscriptions);
+  return { ranked, granting: ranked.filter((s) => grantsAccess(s.status)), best: ranked[0] ?? null };
+}
+
+const productIdsOf = (subscriptions: readonly Stripe.Subscription[]) => subscriptions.flatMap(itemProductIds);
+
+const listOfCustomer = (r: ReaderDeps, customerId: string) =>
+  listAll(r.call, 'subscriptions.list', (page) =>
+    r.stripe.subscriptions.list({ ...page, customer: customerId, status: 'all' }),
+  );
+
+/** One list of the customer's subscriptions answers every question callers ask. */
+async function readCustomer(r: ReaderDeps, customerId: string) {
+  // Subscription items embed the full price already; the product comes from the plan cache
+  // (Stripe caps expansion at 4 levels, so data.items.data.price.product is not allowed).
+  const subscriptions = await listOfCustomer(r, customerId);
+  const { granting, best } = rank(subscriptions);
+  const known = granting.length > 0 ? await r.plans.prefetchProducts(productIdsOf(granting)) : new Map();
+  return { granting, best, known };
+}
+
+async function getSubscriptionState(r: ReaderDeps, customerId: string): Promise<SubscriptionState> {
+  const { granting, best, known } = await readCustomer(r, customerId);
+  if (granting.length === 0) return { active: null, mostRelevant: best };
+  const combined = await combine(r, granting, itemResolver(r, known));
+  if (!combined) throw new PlanNotFoundError(granting[0]!.id);
+  const { subscription, item, plan } = combined;
+  const active = {
+    subscription,
+    customerId,
+    status: subscription.status,
+    plan,
+    priceId: item.price.id,
+    productId: plan.productId,
+  };
+  return { active, mostRelevant: best };
+}
+
+const listPageOf =
+  (r: ReaderDeps) => (page: { limit: number; starting_after?: string; created?: Stripe.RangeQueryParam }) =>
+    r.stripe.subscriptions.list({ ...page, status: 'all', expand: ['data.customer'] });
+
+/**
+ * One entry per customer: its granting subscriptions combined into one plan (or, when none
+ * grants access, the best of the rest), products fetched in bulk and items resolved once per price.
+ */
+async function toEntries(
+  r: ReaderDeps,
+  byCustomer: Map<string, CustomerGroup>,
+  memo: ReturnType<typeof walkMemo>,
+  /** Gets the customers whose granting subscriptions hold only add-ons. */
+  addonOnly?: Set<string>,
+): Promise<CustomerSubscriptionEntry[]> {
+  // Per customer: the granting subscriptions (which combine), or else the best of the rest.
+  const chosen = new Map<string, { contributing: Stripe.Subscription[]; grantsAccess: boolean }>();
+  for (const [customerId, group] of byCustomer) {
+    const { granting, best } = rank(group.subscriptions);
+    if (best)
+      chosen.set(customerId, {
+        contributing: granting.length > 0 ? granting : [best],
+        grantsAccess: granting.length > 0,
+      });
+  }
+  // All products the chosen subscriptions need, in one products.list per 100 uncached ones.
+  const known = await r.plans.prefetchProducts(
+    [...chosen.values()].flatMap((c) => productIdsOf(c.contributing)),
+  );
+  const resolveItem = itemResolver(r, known, memo.items);
+
+  const entries: CustomerSubscriptionEntry[] = [];
+  for (const [customerId, { contributing, grantsAccess: granting }] of chosen) {
+    const group = byCustomer.get(customerId)!;
+    let customer = group.customer;
+    if (typeof customer === 'string') {
+      customer = await r.call('customers.retrieve', () => r.stripe.customers.retrieve(customerId));
+    }
+    // A deleted customer's subscriptions are all canceled; there is nobody to sync.
+    if ((customer as Stripe.DeletedCustomer).deleted) continue;
+    let combined: Combined | null = null;
+    let error: BillingError | undefined;
+    try {
+      combined = await combine(r, contributing, resolveItem, !granting, memo.shapes);
+      if (!combined) throw new PlanNotFoundError(contributing[0]!.id);
+    } catch (caught) {
+      // One product with broken metadata must not stop the walk for everybody else.
+      if (!(caught instanceof BillingError)) throw caught;
+      error = caught;
+    }
+    const subscription = combined?.subscription ?? contributing[0]!;
+    if (granting && combined?.addonOnly) addonOnly?.add(customerId);
+    entries.push({
+      customer: customer as Stripe.Customer,
+      subscription,
+      status: subscription.status,
+      grantsAccess: granting,
+      plan: combined?.plan ?? null,
+      ...(error ? { error } : {}),
+      tenantIdHint:
+        hint((customer as Stripe.Customer).metadata?.tenantId) ?? hint(subscription.metadata?.tenantId),
+    });
+  }
+  return entries;
+}
+
 export function createSubscriptionReader(
   stripe: Stripe,
   call: StripeCall,
@@ -205,220 +415,22 @@ export function createSubscriptionReader(
   /** Pages of the bulk walk in flight at once (see listByCreatedRanges). */
   listConcurrency = 1,
 ) {
-  /**
-   * Resolves items to grants, once per price in `byPrice` (a bulk walk meets the same few prices on
-   * thousands of subscriptions: it passes one for the whole walk).
-   */
-  function itemResolver(
-    known: ReadonlyMap<string, StoredProduct>,
-    byPrice: Memo<Promise<ResolvedItem>> = new Map(),
-  ) {
-    const resolve = async (price: Stripe.Price): Promise<ResolvedItem> => {
-      const plan = await plans.planFromPrice(price, known, catalog);
-      const productId = productIdOf(price);
-      // planFromPrice fetched (and cached) a product the prefetch did not hold.
-      const metadata =
-        metadataOf(price, (id) => known.get(id)) ??
-        (await plans.prefetchProducts([productId])).get(productId)?.metadata;
-      return {
-        plan,
-        ...parsePlanUnits({ id: productId, metadata }),
-        carriesPlan: carriesPlan(productId, metadata, plans.hasAttachedFeatures),
-      };
-    };
-    return (price: Stripe.Price): Promise<ResolvedItem> => {
-      let resolved = byPrice.get(price.id);
-      if (!resolved) {
-        resolved = resolve(price);
-        byPrice.set(price.id, resolved);
-      }
-      return resolved;
-    };
-  }
-
-  /**
-   * Every item of `subscriptions` (ranked, best first) combined into one plan. `anyStatus` lets a
-   * customer without a granting subscription still be described by its best one (reports show
-   * which plan it was on); access is decided from the statuses elsewhere.
-   */
-  async function combine(
-    subscriptions: readonly Stripe.Subscription[],
-    resolveItem: (price: Stripe.Price) => Promise<ResolvedItem>,
-    anyStatus = false,
-    shapes?: Memo<Promise<Shape>>,
-  ): Promise<Combined | null> {
-    const priced = subscriptions.map((subscription) => ({
-      subscription,
-      status: anyStatus ? 'active' : subscription.status,
-      items: (subscription.items?.data ?? []).filter((item) => item.price),
-    }));
-    const work = async (): Promise<Shape> => {
-      const grants = await Promise.all(
-        priced.map(async ({ status, items }) => ({
-          status,
-          items: await Promise.all(
-            items.map(async (item) => ({ ...(await resolveItem(item.price)), quantity: item.quantity })),
-          ),
-        })),
-      );
-      const combined = combineSubscriptions(grants, await featureCatalogOf(catalog));
-      if (!combined) return null;
-      const addonOnly = grants[combined.subscription]!.items[combined.item]!.addon;
-      return { ...combined, addonOnly };
-    };
-    let shape: Promise<Shape>;
-    if (shapes) {
-      // Statuses, prices and quantities in ranking order decide the combination, nothing else.
-      const key = priced
-        .map(
-          ({ status, items }) =>
-            `${status}:${items.map((i) => `${i.price.id}*${i.quantity ?? ''}`).join(',')}`,
-        )
-        .join('|');
-      shape = shapes.get(key) ?? work();
-      shapes.set(key, shape);
-    } else shape = work();
-    const combined = await shape;
-    if (!combined) return null;
-    const { subscription, items } = priced[combined.subscription]!;
-    return {
-      subscription,
-      item: items[combined.item]!,
-      plan: combined.plan,
-      addonOnly: combined.addonOnly,
-    };
-  }
-
-  /**
-   * One bulk walk's memory: items resolved once per price, and one combination per shape of
-   * subscriptions (statuses, prices, quantities), so the thousands of customers on the same plan
-   * and add-ons share one combined plan instead of each combining its own. Bounded: a walk over
-   * per-tenant custom prices evicts instead of growing with the account.
-   */
-  const walkMemo = () => ({
-    items: createTtlCache<Promise<ResolvedItem>>({ ttlMs: 60_000, maxEntries: 1_000 }),
-    shapes: createTtlCache<Promise<Shape>>({ ttlMs: 60_000, maxEntries: 1_000 }),
-  });
-
-  /** A customer's subscriptions, ranked: the access-granting ones and the best of all. */
-  function rank(subscriptions: readonly Stripe.Subscription[]) {
-    const ranked = [...subscriptions].sort(compareSubscriptions);
-    return { ranked, granting: ranked.filter((s) => grantsAccess(s.status)), best: ranked[0] ?? null };
-  }
-
-  const productIdsOf = (subscriptions: readonly Stripe.Subscription[]) =>
-    subscriptions.flatMap(itemProductIds);
-
-  const listOfCustomer = (customerId: string) =>
-    listAll(call, 'subscriptions.list', (page) =>
-      stripe.subscriptions.list({ ...page, customer: customerId, status: 'all' }),
-    );
-
-  /** One list of the customer's subscriptions answers every question callers ask. */
-  async function readCustomer(customerId: string) {
-    // Subscription items embed the full price already; the product comes from the plan cache
-    // (Stripe caps expansion at 4 levels, so data.items.data.price.product is not allowed).
-    const subscriptions = await listOfCustomer(customerId);
-    const { granting, best } = rank(subscriptions);
-    const known = granting.length > 0 ? await plans.prefetchProducts(productIdsOf(granting)) : new Map();
-    return { granting, best, known };
-  }
-
-  async function getSubscriptionState(customerId: string): Promise<SubscriptionState> {
-    const { granting, best, known } = await readCustomer(customerId);
-    if (granting.length === 0) return { active: null, mostRelevant: best };
-    const combined = await combine(granting, itemResolver(known));
-    if (!combined) throw new PlanNotFoundError(granting[0]!.id);
-    const { subscription, item, plan } = combined;
-    const active = {
-      subscription,
-      customerId,
-      status: subscription.status,
-      plan,
-      priceId: item.price.id,
-      productId: plan.productId,
-    };
-    return { active, mostRelevant: best };
-  }
-
-  const listPage = (page: { limit: number; starting_after?: string; created?: Stripe.RangeQueryParam }) =>
-    stripe.subscriptions.list({ ...page, status: 'all', expand: ['data.customer'] });
-
-  /**
-   * One entry per customer: its granting subscriptions combined into one plan (or, when none
-   * grants access, the best of the rest), products fetched in bulk and items resolved once per price.
-   */
-  async function toEntries(
-    byCustomer: Map<string, CustomerGroup>,
-    memo: ReturnType<typeof walkMemo>,
-    /** Gets the customers whose granting subscriptions hold only add-ons. */
-    addonOnly?: Set<string>,
-  ): Promise<CustomerSubscriptionEntry[]> {
-    // Per customer: the granting subscriptions (which combine), or else the best of the rest.
-    const chosen = new Map<string, { contributing: Stripe.Subscription[]; grantsAccess: boolean }>();
-    for (const [customerId, group] of byCustomer) {
-      const { granting, best } = rank(group.subscriptions);
-      if (best)
-        chosen.set(customerId, {
-          contributing: granting.length > 0 ? granting : [best],
-          grantsAccess: granting.length > 0,
-        });
-    }
-    // All products the chosen subscriptions need, in one products.list per 100 uncached ones.
-    const known = await plans.prefetchProducts(
-      [...chosen.values()].flatMap((c) => productIdsOf(c.contributing)),
-    );
-    const resolveItem = itemResolver(known, memo.items);
-
-    const entries: CustomerSubscriptionEntry[] = [];
-    for (const [customerId, { contributing, grantsAccess: granting }] of chosen) {
-      const group = byCustomer.get(customerId)!;
-      let customer = group.customer;
-      if (typeof customer === 'string') {
-        customer = await call('customers.retrieve', () => stripe.customers.retrieve(customerId));
-      }
-      // A deleted customer's subscriptions are all canceled; there is nobody to sync.
-      if ((customer as Stripe.DeletedCustomer).deleted) continue;
-      let combined: Combined | null = null;
-      let error: BillingError | undefined;
-      try {
-        combined = await combine(contributing, resolveItem, !granting, memo.shapes);
-        if (!combined) throw new PlanNotFoundError(contributing[0]!.id);
-      } catch (caught) {
-        // One product with broken metadata must not stop the walk for everybody else.
-        if (!(caught instanceof BillingError)) throw caught;
-        error = caught;
-      }
-      const subscription = combined?.subscription ?? contributing[0]!;
-      if (granting && combined?.addonOnly) addonOnly?.add(customerId);
-      entries.push({
-        customer: customer as Stripe.Customer,
-        subscription,
-        status: subscription.status,
-        grantsAccess: granting,
-        plan: combined?.plan ?? null,
-        ...(error ? { error } : {}),
-        tenantIdHint:
-          hint((customer as Stripe.Customer).metadata?.tenantId) ?? hint(subscription.metadata?.tenantId),
-      });
-    }
-    return entries;
-  }
-
+  const r: ReaderDeps = { stripe, call, plans, catalog };
+  const listPage = listPageOf(r);
   return {
-    getSubscriptionState,
+    getSubscriptionState: (customerId: string) => getSubscriptionState(r, customerId),
 
     /**
      * The access-granting subscription holding the plan item, and that item, without resolving (or
      * judging) any plan's metadata: the custom-plan flow switches this item and leaves add-ons alone.
      */
     async getGrantingSubscription(customerId: string): Promise<GrantingSubscription | null> {
-      const { granting, known } = await readCustomer(customerId);
-      return planItemAcross(granting, (id) => known.get(id), plans.hasAttachedFeatures);
+      const { granting, known } = await readCustomer(r, customerId);
+      return planItemAcross(granting, (id) => known.get(id), r.plans.hasAttachedFeatures);
     },
 
     async getActiveSubscription(customerId: string): Promise<ActiveSubscription | null> {
-      return (await getSubscriptionState(customerId)).active;
+      return (await getSubscriptionState(r, customerId)).active;
     },
 
     /**
@@ -442,15 +454,16 @@ export function createSubscriptionReader(
       };
       if (limit === undefined) {
         addPage(
-          await listByCreatedRanges(call, 'subscriptions.list', listPage, { concurrency: listConcurrency }),
+          await listByCreatedRanges(r.call, 'subscriptions.list', listPage, { concurrency: listConcurrency }),
         );
       } else {
-        await forEachPage(call, 'subscriptions.list', listPage, (page) => {
+        await forEachPage(r.call, 'subscriptions.list', listPage, (page) => {
           addPage(page);
           return byCustomer.size <= limit;
         });
       }
       return toEntries(
+        r,
         limit === undefined ? byCustomer : new Map([...byCustomer].slice(0, limit)),
         walkMemo(),
       );
@@ -472,7 +485,7 @@ export function createSubscriptionReader(
     async forEachCustomerPage(onEntries: (entries: CustomerSubscriptionEntry[]) => Promise<void>) {
       const seen = new Map<string, { best: Ranked; granting: boolean; whole: boolean }>();
       const memo = walkMemo();
-      await listByCreatedRanges(call, 'subscriptions.list', listPage, {
+      await listByCreatedRanges(r.call, 'subscriptions.list', listPage, {
         concurrency: listConcurrency,
         onPage: async (page) => {
           const groups = new Map<string, CustomerGroup>();
@@ -509,12 +522,12 @@ export function createSubscriptionReader(
           }
           await Promise.all(
             reread.map(async (customerId) => {
-              groups.get(customerId)!.subscriptions = await listOfCustomer(customerId);
+              groups.get(customerId)!.subscriptions = await listOfCustomer(r, customerId);
             }),
           );
           if (groups.size === 0) return;
           const addonOnly = new Set<string>();
-          let entries = await toEntries(groups, memo, addonOnly);
+          let entries = await toEntries(r, groups, memo, addonOnly);
           const incomplete = [...addonOnly].filter((id) => !seen.get(id)!.whole);
           if (incomplete.length > 0) {
             const whole = new Map<string, CustomerGroup>();
@@ -522,10 +535,10 @@ export function createSubscriptionReader(
               incomplete.map(async (customerId) => {
                 seen.get(customerId)!.whole = true;
                 const { customer } = groups.get(customerId)!;
-                whole.set(customerId, { customer, subscriptions: await listOfCustomer(customerId) });
+                whole.set(customerId, { customer, subscriptions: await listOfCustomer(r, customerId) });
               }),
             );
-            const replaced = new Map((await toEntries(whole, memo)).map((e) => [e.customer.id, e]));
+            const replaced = new Map((await toEntries(r, whole, memo)).map((e) => [e.customer.id, e]));
             entries = entries.map((e) => replaced.get(e.customer.id) ?? e);
           }
           for (const entry of entries) if (superseding.has(entry.customer.id)) entry.supersedes = true;
