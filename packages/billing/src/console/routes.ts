@@ -110,6 +110,7 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
         ...(deps.gracePeriodDays !== undefined ? { gracePeriodDays: deps.gracePeriodDays } : {}),
       },
     );
+  const shared: ConsoleShared = { deps, prisma, read, featureSync, readerOption, reconcile };
 
   app.get('/admin', async (request, reply) => {
     const principal = kit.principal(request);
@@ -181,6 +182,25 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
     );
   });
 
+  tenantRoutes(app, kit, shared);
+  planRoutes(app, kit, shared);
+  operationsRoutes(app, kit, shared);
+  catalogRoutes(app, kit, shared);
+}
+
+/** What every group of console routes shares: the services, the read pool and the service checks. */
+interface ConsoleShared {
+  deps: ConsoleKit['deps'];
+  prisma: ConsoleKit['deps']['prisma'];
+  read: ConsoleKit['deps']['prisma'];
+  featureSync: () => NonNullable<ConsoleKit['deps']['featureSync']>;
+  readerOption: () => { featureReader?: NonNullable<ConsoleKit['deps']['featureSync']>['reader'] };
+  reconcile: (options: Parameters<typeof reconcileTenants>[1]) => ReturnType<typeof reconcileTenants>;
+}
+
+/** A tenant's page and what it changes there: overrides, usage counters, alert replays. */
+function tenantRoutes(app: FastifyInstance, kit: ConsoleKit, shared: ConsoleShared): void {
+  const { deps, prisma, read, readerOption } = shared;
   app.get('/admin/tenants/:tenantId', async (request, reply) => {
     const principal = kit.principal(request);
     const tenantId = tenantIdOf(request);
@@ -306,7 +326,11 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
       text: `Alert evt_usage_${id} will be sent to the host again.`,
     });
   });
+}
 
+/** Applying a plan and creating a custom plan for a tenant. */
+function planRoutes(app: FastifyInstance, kit: ConsoleKit, shared: ConsoleShared): void {
+  const { deps, featureSync } = shared;
   app.get('/admin/tenants/:tenantId/apply-plan', async (request, reply) => {
     const principal = kit.requireAdmin(request);
     const tenantId = tenantIdOf(request);
@@ -395,7 +419,11 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
       ...(result.checkoutUrl ? { link: result.checkoutUrl } : {}),
     });
   });
+}
 
+/** The audit log, the webhook inbox and drift. */
+function operationsRoutes(app: FastifyInstance, kit: ConsoleKit, shared: ConsoleShared): void {
+  const { deps, prisma, read, reconcile } = shared;
   app.get('/admin/audit', async (request, reply) => {
     kit.requireAdmin(request);
     const q = parseOrThrow(auditQuery, request.query ?? {}, 'query');
@@ -483,7 +511,11 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
       text: `${scope}: ${result.fixed} fixed${failed.length > 0 ? `, ${failed.length} failed (${failed.map((f) => `${f.tenantId}: ${f.error}`).join('; ')})` : ''}.`,
     });
   });
+}
 
+/** The feature catalog. */
+function catalogRoutes(app: FastifyInstance, kit: ConsoleKit, shared: ConsoleShared): void {
+  const { prisma } = shared;
   app.get('/admin/catalog', async (request, reply) => {
     kit.requireAdmin(request);
     return kit.send(reply, catalogPage(kit.ctx(request), { rows: await listFeatures(prisma) }));
