@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { errorResponse, HttpError, type ErrorPages } from '../http/error-response.js';
 import { authenticateToken, authenticateTokenHash, hashToken, type Principal } from '../http/auth.js';
 import { hasControlCharacter } from '../identifiers.js';
@@ -179,6 +179,19 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
     return reply.type(asset.type).header('cache-control', 'public, max-age=300').send(asset.body);
   });
 
+  signInRoutes(app, kit, keys, sessions);
+  await consoleRoutes(app, kit);
+  await planRoutes(app, kit);
+};
+
+/** Sign-in (a token for a server-side session, CSRF-checked by a nonce cookie) and sign-out. */
+function signInRoutes(
+  app: FastifyInstance,
+  kit: ConsoleKit,
+  keys: SessionKeys | null,
+  sessions: ReturnType<typeof createSessionStore>,
+): void {
+  const { deps } = kit;
   /** The sign-in form with a fresh nonce: its signed copy in a cookie, its CSRF token in the form. */
   const signInForm = (request: FastifyRequest, reply: FastifyReply, next: string, error?: string) => {
     const nonce = randomBytes(16).toString('base64url');
@@ -232,10 +245,7 @@ export const consolePlugin: FastifyPluginAsync<ConsoleDeps> = async (app, deps) 
     reply.header('set-cookie', sessionCookie('', { secure: secure(request), maxAgeSeconds: 0 }));
     return reply.code(303).header('location', '/admin/login').send();
   });
-
-  await consoleRoutes(app, kit);
-  await planRoutes(app, kit);
-};
+}
 
 /** The only pages a tenant token may open: its own tenant (read-only), the landing redirect and sign-out. */
 function tenantMay(request: FastifyRequest, principal: Principal): boolean {

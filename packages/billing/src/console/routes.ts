@@ -183,7 +183,7 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
   });
 
   tenantRoutes(app, kit, shared);
-  planRoutes(app, kit, shared);
+  tenantPlanRoutes(app, kit, shared);
   operationsRoutes(app, kit, shared);
   catalogRoutes(app, kit, shared);
 }
@@ -329,7 +329,7 @@ function tenantRoutes(app: FastifyInstance, kit: ConsoleKit, shared: ConsoleShar
 }
 
 /** Applying a plan and creating a custom plan for a tenant. */
-function planRoutes(app: FastifyInstance, kit: ConsoleKit, shared: ConsoleShared): void {
+function tenantPlanRoutes(app: FastifyInstance, kit: ConsoleKit, shared: ConsoleShared): void {
   const { deps, featureSync } = shared;
   app.get('/admin/tenants/:tenantId/apply-plan', async (request, reply) => {
     const principal = kit.requireAdmin(request);
