@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { USAGE_OVERAGE_POLICIES, USAGE_METER_REPORTS, USAGE_RESETS } from '../core/index.js';
 import { parseOrThrow } from '../custom-plans/validation.js';
@@ -102,14 +102,24 @@ const changeFeatureBody = z
 const overLimitQuery = z.object({ tenantId: z.string().optional() }).strict();
 
 export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps) => {
-  const { prisma } = deps;
   const who = (request: FastifyRequest): TenantManagementOptions => ({
     actor: `admin:${requireAdmin(request).name}`,
     source: 'admin',
     ...(deps.featureSync ? { featureReader: deps.featureSync.reader } : {}),
   });
   const tenantOf = (request: FastifyRequest) => parseOrThrow(tenantParam, request.params, 'path parameters');
+  tenantManagementRoutes(app, deps, who, tenantOf);
+  catalogManagementRoutes(app, deps, who);
+};
 
+/** Tenants: list, create, read, rename, delete, link a Stripe customer, overrides. */
+function tenantManagementRoutes(
+  app: FastifyInstance,
+  deps: AdminRouteDeps,
+  who: (request: FastifyRequest) => TenantManagementOptions,
+  tenantOf: (request: FastifyRequest) => z.output<typeof tenantParam>,
+): void {
+  const { prisma } = deps;
   app.get(
     '/api/admin/tenants',
     documented({
@@ -253,7 +263,15 @@ export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, 
       return clearFeatureOverride(prisma, tenantId, key, options);
     },
   );
+}
 
+/** The feature catalog and the tenants over a lowered limit. */
+function catalogManagementRoutes(
+  app: FastifyInstance,
+  deps: AdminRouteDeps,
+  who: (request: FastifyRequest) => TenantManagementOptions,
+): void {
+  const { prisma } = deps;
   app.get(
     '/api/admin/features',
     documented({ summary: 'The feature catalog', tag: 'catalog', auth: 'admin' }),
@@ -339,4 +357,4 @@ export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, 
       return deprecateFeature(prisma, key, options);
     },
   );
-};
+}

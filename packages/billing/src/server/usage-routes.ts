@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { PrismaClient } from '@packages/db';
 import { z } from 'zod';
 import { parseOrThrow } from '../custom-plans/validation.js';
@@ -90,7 +90,21 @@ export const usageRoutes: FastifyPluginAsync<UsageRouteDeps> = async (app, deps)
     actor: `admin:${requireAdmin(request).name}`,
     source: 'admin' as const,
   });
+  const shared = { service, ownTenant, who };
+  counterRoutes(app, deps, shared);
+  outboxRoutes(app, deps, shared);
+};
 
+/** What the usage route groups share: the service (503 without it), the path's tenant, the acting admin. */
+interface UsageRouteKit {
+  service: () => UsageService;
+  ownTenant: (request: FastifyRequest) => string;
+  who: (request: FastifyRequest) => { actor: string; source: 'admin' };
+}
+
+/** A tenant's counters: read, track, check, reserve / finalize / release, set and reset. */
+function counterRoutes(app: FastifyInstance, deps: UsageRouteDeps, kit: UsageRouteKit): void {
+  const { service, ownTenant, who } = kit;
   app.get(
     '/api/admin/tenants/:tenantId/usage',
     documented({
@@ -227,7 +241,11 @@ export const usageRoutes: FastifyPluginAsync<UsageRouteDeps> = async (app, deps)
       return service().resetUsage(tenantId, undefined, options);
     },
   );
+}
 
+/** The alert outbox and the Stripe meter reporting, for operators. */
+function outboxRoutes(app: FastifyInstance, deps: UsageRouteDeps, kit: UsageRouteKit): void {
+  const { service, who } = kit;
   // The alert outbox (USAGE_WEBHOOK_URL): what was sent, what is waiting, what failed; replayable.
   app.get(
     '/api/admin/usage-alerts',
@@ -294,4 +312,4 @@ export const usageRoutes: FastifyPluginAsync<UsageRouteDeps> = async (app, deps)
       return service().resetUsage(tenantId, key, options);
     },
   );
-};
+}
