@@ -96,9 +96,13 @@ describe('database-facing services check plans against the database catalog', ()
     await env.prisma.featureCatalog.create({
       data: { key: 'platform.freshKey', type: 'boolean', description: 'added elsewhere' },
     });
-    // The refresh on a miss is rate-limited to once a second.
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
-    expect(await featureSync.applyPlanDefaultsToTenant('sw-2', product.id)).toMatchObject({ success: true });
+    // The refresh on a miss is rate-limited to once a second: within a few, the new key is known.
+    await expect
+      .poll(async () => (await featureSync.applyPlanDefaultsToTenant('sw-2', product.id)).success, {
+        timeout: 10_000,
+        interval: 250,
+      })
+      .toBe(true);
   });
 });
 
