@@ -23,6 +23,7 @@ import { benchWebhooks } from './webhook.js';
  *                              inbox: `npm start` processes, c64, needs Postgres + Redis; scale-lookups is not in
  *                              the default run: it seeds 251,000 tenants)
  *   BENCH_LOOKUP_TENANTS=1000,50000,200000  tenant counts of the scale-lookups rows
+ *   BENCH_INBOX_WORKERS=N     the budget row's WEBHOOK_WORKERS (default: the server's own default)
  *   BENCH_INBOX_ROWS=ingest,budget,lifted,zero  inbox row groups (default all): ingest at c64, processing
  *                              at the default budget (+ reads during it, burst, RSS), processing with the
  *                              budget lifted at 150 ms, processing at zero latency vs a bare-pg worker
@@ -66,7 +67,13 @@ if (only.has('explain')) rows.push(...(await benchExplain()));
 if (only.has('openfeature')) rows.push(...(await benchOpenFeature()));
 const inboxRows = process.env.BENCH_INBOX_ROWS?.split(',');
 if (only.has('inbox'))
-  rows.push(...(await benchInbox({ stripeLatencyMs, ...(inboxRows ? { rows: inboxRows } : {}) })));
+  rows.push(
+    ...(await benchInbox({
+      stripeLatencyMs,
+      ...(inboxRows ? { rows: inboxRows } : {}),
+      ...(process.env.BENCH_INBOX_WORKERS ? { workers: Number(process.env.BENCH_INBOX_WORKERS) } : {}),
+    })),
+  );
 printTable(rows.map(normalize));
 console.log(`\nload average at the end: ${load()}`);
 

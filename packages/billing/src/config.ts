@@ -213,6 +213,7 @@ export const configVariables = {
   ),
   // Webhook workers inside `npm start`: customer queues processed at once (0 = none in this process;
   // then run `npm run worker` elsewhere, or the route processes each event before answering).
+  // Unset: enough to keep the Stripe budget busy (defaultWebhookWorkers).
   WEBHOOK_WORKERS: variable(
     withDefault(wholeNumber(256, 'must be a whole number from 0 (no in-process worker) to 256'), 4),
   ),
@@ -362,6 +363,12 @@ export function parseBillingConfig(
       config.DATABASE_SCHEMA ??= 'public';
     }
   }
+  if (
+    (env.WEBHOOK_WORKERS === undefined || env.WEBHOOK_WORKERS === '') &&
+    !failed('STRIPE_REQUESTS_PER_SECOND') &&
+    config.STRIPE_REQUESTS_PER_SECOND !== undefined
+  )
+    config.WEBHOOK_WORKERS = defaultWebhookWorkers(config.STRIPE_REQUESTS_PER_SECOND);
   if (!failed('CHECKOUT_SUCCESS_URL') && !failed('CHECKOUT_CANCEL_URL')) {
     if (!config.CHECKOUT_SUCCESS_URL !== !config.CHECKOUT_CANCEL_URL) {
       const missing = config.CHECKOUT_SUCCESS_URL ? 'CHECKOUT_CANCEL_URL' : 'CHECKOUT_SUCCESS_URL';
@@ -438,4 +445,15 @@ export function checkoutUrlsFromProcessEnv(): { successUrl: string; cancelUrl: s
   return config.CHECKOUT_SUCCESS_URL && config.CHECKOUT_CANCEL_URL
     ? { successUrl: config.CHECKOUT_SUCCESS_URL, cancelUrl: config.CHECKOUT_CANCEL_URL }
     : undefined;
+}
+
+/**
+ * Worker slots that keep a Stripe budget busy: each customer's processing waits on about one Stripe
+ * read, so the slots needed are budget × latency; sized for 300 ms (live Stripe's slow end) with half
+ * again for the database work around each read, and never fewer than 4 or more than 64. 25/s (test
+ * mode, the default) gives 12 slots, 100/s (live) 45. Four slots held only 85 % of a 25/s budget at
+ * 150 ms latency (4 ÷ 0.15 s is barely 26/s before any database work).
+ */
+export function defaultWebhookWorkers(requestsPerSecond: number): number {
+  return Math.min(64, Math.max(4, Math.ceil(requestsPerSecond * 0.3 * 1.5)));
 }
