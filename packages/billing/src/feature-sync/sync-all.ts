@@ -163,17 +163,7 @@ async function collectItems(
 ): Promise<{ items: WorkItem[]; early: SyncResult[] }> {
   if (options.tenantId === undefined) {
     const entries = await run.stripeSync.getCustomersWithSubscriptions(options.limit);
-    return {
-      early: [],
-      items: entries.map((e) => ({
-        customerId: e.customer.id,
-        tenantIdHint: e.tenantIdHint,
-        plan: e.plan,
-        error: e.error,
-        subscription: { id: e.subscription.id, status: e.status },
-        grantsAccess: e.grantsAccess,
-      })),
-    };
+    return { early: [], items: entries.map(toWorkItem) };
   }
   const tenantId = options.tenantId;
   const tenant = await run.prisma.tenant.findUnique({
