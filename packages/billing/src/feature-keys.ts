@@ -1,4 +1,4 @@
-import type { OverLimitPolicy } from './types.js';
+import type { LimitDecision } from './core/index.js';
 
 /**
  * Typed feature keys. `FeatureKeyTypes` is empty here; a host runs `npm run generate-feature-types`,
@@ -47,21 +47,7 @@ export type CheckedKey<K extends string, Allowed extends string = FeatureKey> = 
     : Allowed;
 
 /** What `checkLimit` answers: whether `used` is still below the tenant's limit, and by how much. */
-export interface LimitCheck {
-  allowed: boolean;
-  /** The tenant's limit; 0 when its plan does not grant the feature. */
-  limit: number;
-  /** `limit - used`, never below 0. */
-  remaining: number;
-  /**
-   * Only while `used` is above the limit (a downgrade lowered it below what exists): `true`, since
-   * when, the key's over-limit policy and, under `grace:<days>`, until when new ones are allowed.
-   */
-  overLimit?: true;
-  since?: Date;
-  policy?: OverLimitPolicy;
-  graceEndsAt?: Date;
-}
+export type LimitCheck = LimitDecision;
 
 /** The typed reading calls, shared by the feature-sync service and the adapters' checks. */
 export interface FeatureChecks {

@@ -3,6 +3,7 @@ import type { PrismaClient } from '@packages/db';
 import type { CustomPlanService } from '../custom-plans/index.js';
 import type { FeatureSyncService } from '../feature-sync/index.js';
 import type { AuthConfig, Principal } from '../http/auth.js';
+import { HttpError } from '../http/error-response.js';
 import type { FeatureCatalog } from '../types.js';
 import type { UsageService } from '../usage/index.js';
 import type { StripeWebhookPipeline } from '../webhooks/index.js';
@@ -46,4 +47,11 @@ export interface ConsoleKit {
   redirect(reply: FastifyReply, location: string, flash?: Flash): FastifyReply;
   requireAdmin(request: FastifyRequest): Principal;
   principal(request: FastifyRequest): Principal;
+}
+
+/** The feature sync service the console's plan pages need: 503 on a server built without it. */
+export function requireFeatureSync(deps: ConsoleDeps): FeatureSyncService {
+  if (!deps.featureSync)
+    throw new HttpError(503, 'not_configured', 'The feature sync service is not configured on this server.');
+  return deps.featureSync;
 }

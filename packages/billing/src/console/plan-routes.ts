@@ -13,9 +13,8 @@ import {
   parseMetadataLines,
   type Metadata,
 } from './metadata-edit.js';
-import { HttpError } from '../http/error-response.js';
 import { plansInUse } from '../tenant-store/index.js';
-import type { ConsoleKit } from './kit.js';
+import { requireFeatureSync, type ConsoleKit } from './kit.js';
 import { planEditPage, planPreviewPage, type EditedObject } from './views/plans.js';
 import { query, type Flash } from './views/layout.js';
 
@@ -57,15 +56,7 @@ const confirmForm = z.object({
 export async function planRoutes(app: FastifyInstance, kit: ConsoleKit): Promise<void> {
   const { deps } = kit;
   const read = deps.readPrisma ?? deps.prisma;
-  const featureSync = (): FeatureSyncService => {
-    if (!deps.featureSync)
-      throw new HttpError(
-        503,
-        'not_configured',
-        'The feature sync service is not configured on this server.',
-      );
-    return deps.featureSync;
-  };
+  const featureSync = () => requireFeatureSync(deps);
 
   /** The product or price as Stripe has it now (never the plan cache: an edit starts from today's metadata). */
   const retrieve = async (id: string): Promise<EditedObject> => {

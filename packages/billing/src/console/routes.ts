@@ -30,7 +30,7 @@ import {
 import { listUsageAlerts, listUsageMeterReports, replayUsageAlert } from '../usage/index.js';
 import { field, fields, parseFeatureLines, parseFeatureValue, type FormBody } from './form.js';
 import { HttpError } from '../http/error-response.js';
-import type { ConsoleKit } from './kit.js';
+import { requireFeatureSync, type ConsoleKit } from './kit.js';
 import { applyPreviewPage, tenantPage } from './views/tenant.js';
 import { auditPage } from './views/audit.js';
 import { catalogPage } from './views/catalog.js';
@@ -91,16 +91,8 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
   const { deps } = kit;
   const { prisma } = deps;
   const read = deps.readPrisma ?? prisma;
-  const featureSync = () => {
-    if (!deps.featureSync)
-      throw new HttpError(
-        503,
-        'not_configured',
-        'The feature sync service is not configured on this server.',
-      );
-    return deps.featureSync;
-  };
-  // The reader whose cache the services publish to after a write (the management default otherwise).
+  const featureSync = () => requireFeatureSync(deps);
+  // The reader whose cache the services publish to after a write (none otherwise: nothing to update).
   const readerOption = () => (deps.featureSync ? { featureReader: deps.featureSync.reader } : {});
   const reconcile = (options: Parameters<typeof reconcileTenants>[1]) =>
     reconcileTenants(

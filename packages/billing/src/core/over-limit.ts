@@ -10,10 +10,12 @@ export function graceDaysOf(policy: string | undefined): number | null {
   return match ? Number(match[1]) : null;
 }
 
-/** A limit check as the host sees it; the over-limit fields only while usage is above the limit. */
+/** A limit check as the host sees it (`checkLimit`'s answer); the over-limit fields only while usage is above the limit. */
 export interface LimitDecision {
   allowed: boolean;
+  /** The tenant's limit; 0 when its plan does not grant the feature. */
   limit: number;
+  /** `limit - used`, never below 0. */
   remaining: number;
   /** Usage is above the limit (a downgrade lowered it below what exists). */
   overLimit?: true;
