@@ -379,31 +379,29 @@ async function fixDrifting(
   run: ReconcileRun,
   drifting: Array<{ drift: TenantDrift; candidate: Candidate }>,
 ): Promise<void> {
-  if (run.options.fix) {
-    let fixedDone = 0;
-    for (const { drift, candidate } of drifting) {
-      if (run.stopped()) break;
-      fixedDone += 1;
-      try {
-        drift.fix = await fixOne(run, candidate);
-        if (drift.fix === 'applied') run.result.fixed += 1;
-      } catch (error) {
-        drift.fix = 'failed';
-        run.result.failed.push({
-          tenantId: candidate.tenantId,
-          customerId: candidate.customerId,
-          phase: 'fix',
-          code: codeOf(error),
-          error: messageOf(error),
-        });
-      }
-      run.options.onProgress?.({
-        phase: 'fix',
-        done: fixedDone,
-        total: drifting.length,
+  let fixedDone = 0;
+  for (const { drift, candidate } of drifting) {
+    if (run.stopped()) break;
+    fixedDone += 1;
+    try {
+      drift.fix = await fixOne(run, candidate);
+      if (drift.fix === 'applied') run.result.fixed += 1;
+    } catch (error) {
+      drift.fix = 'failed';
+      run.result.failed.push({
         tenantId: candidate.tenantId,
+        customerId: candidate.customerId,
+        phase: 'fix',
+        code: codeOf(error),
+        error: messageOf(error),
       });
     }
+    run.options.onProgress?.({
+      phase: 'fix',
+      done: fixedDone,
+      total: drifting.length,
+      tenantId: candidate.tenantId,
+    });
   }
 }
 
