@@ -8,7 +8,7 @@ import {
 } from '../core/index.js';
 import type { SyncReason, SyncSkipReason } from '../error-codes.js';
 import { BillingError, messageOf } from '../errors.js';
-import { readTenantsWithFeatures, type FeatureReader } from '../feature-cache/index.js';
+import type { FeatureReader } from '../feature-cache/index.js';
 import type {
   CustomerSubscriptionEntry,
   StripePlanDefaults,
@@ -16,9 +16,17 @@ import type {
 } from '../stripe-sync/index.js';
 import type { AuditSourceName, FeatureCatalog, FeatureMap, MergeStrategy } from '../types.js';
 import { checkPlanAgainstCatalog } from './apply.js';
-import { writeInBatches, type BatchWriteItem, type BatchWriteOutcome } from '../tenant-store/index.js';
+import {
+  readTenantsForSync,
+  stampSyncHashes,
+  takeReadTicket,
+  writeInBatches,
+  type BatchWriteItem,
+  type BatchWriteOutcome,
+  type SyncLoadedTenant,
+} from '../tenant-store/index.js';
 import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
-import { takeReadTicket } from '../tenant-store/index.js';
+import { createSyncHasher } from './sync-hash.js';
 
 export interface SyncAllOptions {
   force?: boolean;
@@ -100,6 +108,8 @@ interface WorkItem {
   grantsAccess: boolean;
   /** Deferred to the end of the walk and decided there: not deferred again. */
   final?: boolean;
+  /** What Stripe implies for the tenant, hashed (sync-hash.ts); undefined when not comparable. */
+  hash?: string;
 }
 
 /** Whether `next` takes away anything `before` granted: a key gone, turned off, or a lower number. */
@@ -114,12 +124,7 @@ function takesAway(before: FeatureMap, next: FeatureMap): boolean {
   return false;
 }
 
-interface LoadedTenant {
-  id: string;
-  stripeCustomerId: string | null;
-  state: TenantFeatureState | null;
-  readTicket: bigint;
-}
+type LoadedTenant = SyncLoadedTenant;
 
 /** Tenants per loading statement (array parameters: the size bounds the statement, not the bind count). */
 const LOAD_CHUNK = 5000;
@@ -140,21 +145,36 @@ interface BulkSyncRun {
 
 async function loadTenants(
   sql: RunSql,
-  where: { ids: string[]; customerIds: string[] },
+  where: { ids: string[]; customerIds: string[]; hashes: Array<string | null> },
 ): Promise<LoadedTenant[]> {
   const out: LoadedTenant[] = [];
   const chunks = Math.max(
     Math.ceil(where.ids.length / LOAD_CHUNK),
     Math.ceil(where.customerIds.length / LOAD_CHUNK),
   );
+  const part = <T>(list: T[], i: number) => list.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK);
   for (let i = 0; i < chunks; i += 1) {
-    const rows = await readTenantsWithFeatures(sql, {
-      ids: where.ids.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK),
-      customerIds: where.customerIds.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK),
+    const rows = await readTenantsForSync(sql, {
+      ids: part(where.ids, i),
+      customerIds: part(where.customerIds, i),
+      hashes: part(where.hashes, i),
     });
     out.push(...rows);
   }
   return out;
+}
+
+/** Whether the plan passes the catalog check (memoised per plan object for the run). */
+function planUsable(run: BulkSyncRun, plan: StripePlanDefaults): boolean {
+  if (run.validPlans.has(plan)) return true;
+  try {
+    checkPlanAgainstCatalog(plan, run.catalog);
+  } catch (error) {
+    if (!(error instanceof BillingError)) throw error;
+    return false;
+  }
+  run.validPlans.add(plan);
+  return true;
 }
 
 async function collectItems(
@@ -208,6 +228,8 @@ interface BatchContext {
   /** Tenants linked through a `tenantId` hint in this run, to the customer that claimed them. */
   linked: Map<string, string>;
   report: (item: WorkItem, result: SyncResult) => void;
+  /** The run's sync hash of an item (none with `force`, which decides every tenant afresh). */
+  hash?: ReturnType<typeof createSyncHasher>;
   /**
    * Streaming only: holds an item back until the walk has ended (see processBatch); false when it
    * cannot (a new tenant's, `holdNewTenants` being held already).
@@ -229,9 +251,15 @@ async function processBatch(run: BulkSyncRun, items: WorkItem[], ctx: BatchConte
     actor = 'system',
     source = 'sync',
   } = options;
+  if (ctx.hash)
+    for (const item of items)
+      if (!item.error && item.plan && item.grantsAccess && planUsable(run, item.plan))
+        item.hash = ctx.hash({ plan: item.plan, subscription: item.subscription, grantsAccess: true });
   const tenants = await loadTenants(run.sql, {
     ids: [...new Set(items.flatMap((i) => (i.tenantIdHint ? [i.tenantIdHint] : [])))],
     customerIds: items.map((i) => i.customerId),
+    // A customer handed out again is decided on its row as this run left it (decideItem): no shortcut.
+    hashes: items.map((i) => (i.supersedes ? null : (i.hash ?? null))),
   });
   const match = matchCustomersToTenants(items, tenants);
   const reported = new Set<number>();
@@ -240,6 +268,7 @@ async function processBatch(run: BulkSyncRun, items: WorkItem[], ctx: BatchConte
     report(items[index]!, result);
   };
   const writes: BatchWriteItem[] = [];
+  const stamps: Array<{ tenantId: string; hash: string; version: number }> = [];
   const writeMeta: Array<{
     index: number;
     base: { customerId: string; planId: string | null; changed: boolean };
@@ -264,6 +293,10 @@ async function processBatch(run: BulkSyncRun, items: WorkItem[], ctx: BatchConte
     };
     if ('skip' in m) return finish(index, { ...base, tenantId: m.tenantId, success: false, reason: m.skip });
     const { tenant, link } = m;
+    // Its stored hash says Stripe implies what it implied when the row was last synced, and nobody
+    // wrote the row since: the decision would be the same no-op, so it is neither read nor decided.
+    if (tenant.unchanged && !link)
+      return finish(index, { ...base, tenantId: tenant.id, success: true, reason: 'up_to_date' });
     const decided = decideItem(
       run,
       item,
@@ -271,7 +304,12 @@ async function processBatch(run: BulkSyncRun, items: WorkItem[], ctx: BatchConte
       { force, mergeStrategy, observedAt, readTicket },
       link && !dryRun ? 'write' : 'skip',
     );
-    if (decided.result) return finish(index, { ...base, tenantId: tenant.id, ...decided.result });
+    if (decided.result) {
+      // (A customer handed out again sent no hash to compare: its row may hold this very one.)
+      if (decided.result.reason === 'up_to_date' && item.hash && !item.supersedes && tenant.state && !dryRun)
+        stamps.push({ tenantId: tenant.id, hash: item.hash, version: tenant.state.version });
+      return finish(index, { ...base, tenantId: tenant.id, ...decided.result });
+    }
     // Streaming: a customer's first result may be half a picture (an add-on's subscription on a
     // page not read yet). One that takes plan features away from a configured tenant waits for
     // the end of the walk, and is dropped if a later page completes the customer, so a tenant is
@@ -294,9 +332,12 @@ async function processBatch(run: BulkSyncRun, items: WorkItem[], ctx: BatchConte
       decide: decided.decide!,
       decided: decided.decision!,
       ...(link ? { linkCustomerId: item.customerId } : {}),
+      ...(item.hash ? { syncHash: item.hash } : {}),
     });
     writeMeta.push({ index, base, before: tenant.state?.features ?? null });
   });
+  // Up-to-date tenants learn their hash once (rows from before hashes, or written by a webhook).
+  await stampSyncHashes(run.sql, stamps);
   if (writes.length === 0) return;
   await writeInBatches(run.prisma, writes, {
     audit: { actor, source },
@@ -446,7 +487,14 @@ export function createBulkSync(deps: {
       options.onResult?.(result);
       options.onProgress?.({ done, total, tenantId: result.tenantId });
     };
-    const ctx: BatchContext = { options, observedAt, readTicket, linked: new Map(), report };
+    const ctx: BatchContext = {
+      options,
+      observedAt,
+      readTicket,
+      linked: new Map(),
+      report,
+      ...(options.force ? {} : { hash: createSyncHasher(options.mergeStrategy ?? 'merge') }),
+    };
     const queue = createBatchQueue(deps.batchSize ?? 500, deps.concurrency, (items) =>
       processBatch(run, items, ctx),
     );

@@ -25,6 +25,11 @@ export interface BatchWriteItem {
   decided?: Decision<PlanChangeSkip>;
   /** Record this Stripe customer on the tenant if it has none yet (same statement as the config). */
   linkCustomerId?: string;
+  /**
+   * The bulk sync's hash of what Stripe implied (feature-sync/sync-hash.ts), stored with the new
+   * version so the next sync knows the tenant unchanged without reading it; unset stores NULL.
+   */
+  syncHash?: string;
 }
 
 export type BatchWriteOutcome =
@@ -273,6 +278,7 @@ async function executeBatch(
       before: r.before ? auditSnapshot(r.before) : null,
       after: n ? auditSnapshot(n) : null,
       link_customer: r.item.linkCustomerId ?? null,
+      sync_hash: r.item.syncHash ?? null,
     };
   });
   const result = await sql<{
@@ -289,7 +295,8 @@ async function executeBatch(
          subscription_status text, access_active boolean, payment_failed_at timestamp(3),
          last_payment_at timestamp(3), trial_ends_at timestamp(3), current_period_start timestamp(3),
          current_period_end timestamp(3), last_stripe_event_at timestamp(3),
-         last_stripe_event_id text, audit boolean, action text, before jsonb, after jsonb, link_customer text)
+         last_stripe_event_id text, audit boolean, action text, before jsonb, after jsonb, link_customer text,
+         sync_hash text)
      ),
      present AS (
        SELECT t.id FROM tenants t JOIN input i ON i.tenant_id = t.id
@@ -306,19 +313,20 @@ async function executeBatch(
          stripe_product_id, stripe_price_id, stripe_subscription_id, subscription_status, access_active,
          payment_failed_at, last_payment_at, trial_ends_at, current_period_start, current_period_end, version,
          last_stripe_event_at,
-         last_stripe_event_id, updated_at, created_at, read_ticket)
+         last_stripe_event_id, updated_at, created_at, read_ticket, sync_hash, sync_hash_version)
        SELECT i.tenant_id, i.features, i.plan_features, i.overrides, i.scrape_interval_hours, i.bundle, i.source,
               i.stripe_product_id, i.stripe_price_id, i.stripe_subscription_id, i.subscription_status,
               i.access_active, i.payment_failed_at, i.last_payment_at, i.trial_ends_at, i.current_period_start,
               i.current_period_end, i.new_version,
               i.last_stripe_event_at, i.last_stripe_event_id, $2::timestamp(3), $2::timestamp(3),
-              COALESCE($6::bigint, 0)
+              COALESCE($6::bigint, 0), i.sync_hash, i.new_version
          FROM input i JOIN present p ON p.id = i.tenant_id
         WHERE i.write
         -- In tenant order, as the ticketed write: two statements sharing configs never deadlock.
         ORDER BY i.tenant_id
        ON CONFLICT (tenant_id) DO UPDATE SET ${SET_CONFIG_FROM_EXCLUDED},
-         read_ticket = GREATEST(c.read_ticket, EXCLUDED.read_ticket)
+         read_ticket = GREATEST(c.read_ticket, EXCLUDED.read_ticket),
+         sync_hash = EXCLUDED.sync_hash, sync_hash_version = EXCLUDED.sync_hash_version
         WHERE c.version = EXCLUDED.version - 1
           AND c.version = (SELECT i2.expected_version FROM input i2 WHERE i2.tenant_id = c.tenant_id)
        RETURNING c.tenant_id, c.version, c.updated_at

@@ -30,3 +30,4 @@ export {
   type BatchWriteOutcome,
   type BatchWriteOptions,
 } from './batch-write.js';
+export { readTenantsForSync, stampSyncHashes, type SyncLoadedTenant } from './sync-hash.js';
