@@ -145,6 +145,22 @@ describe('a sync that finds nothing to do', () => {
     expect(config?.planFeatures).not.toEqual({});
   });
 
+  it('keepResults: N keeps at most N results of tenants that need a look and counts the rest', async () => {
+    const changed = seeded.slice(20, 24).map((t) => t.tenantId);
+    await env.prisma.$executeRawUnsafe(
+      `UPDATE tenant_feature_configs SET plan_features = '{}', features = '{}' WHERE tenant_id = ANY($1::text[])`,
+      changed,
+    );
+    const { results, summary } = await sync.syncAllTenantsFromStripe({ keepResults: 2 });
+    expect(summary).toMatchObject({ processed: 40, updated: 4, resultsOmitted: 38 });
+    expect(results).toHaveLength(2);
+    expect(results.every((r) => r.reason !== 'up_to_date')).toBe(true);
+    // Nothing to look at: nothing kept, every tenant counted.
+    const quiet = await sync.syncAllTenantsFromStripe({ keepResults: 1000 });
+    expect(quiet.summary).toMatchObject({ processed: 40, updated: 0, resultsOmitted: 39 });
+    expect(quiet.results).toMatchObject([{ reason: 'custom_config' }]);
+  });
+
   it('force decides every tenant afresh', async () => {
     const { results } = await sync.syncAllTenantsFromStripe({ force: true });
     expect(results).toHaveLength(40);

@@ -1,6 +1,11 @@
 import { Command, Option } from 'commander';
 import { diffFeatures } from '../core/index.js';
-import type { SyncAllOptions, SyncResult, SyncSummary } from '../feature-sync/index.js';
+import {
+  LISTED_SYNC_RESULTS,
+  type SyncAllOptions,
+  type SyncResult,
+  type SyncSummary,
+} from '../feature-sync/index.js';
 import type { FeatureMap, MergeStrategy } from '../types.js';
 import {
   EXIT_INTERRUPTED,
@@ -104,6 +109,8 @@ export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): 
         ...(io.signal ? { signal: io.signal } : {}),
         actor: 'cli',
         source: 'cli',
+        // Bounded however large the account: the tenants that need a look, the rest counted.
+        keepResults: LISTED_SYNC_RESULTS,
         onProgress: ({ done, total, tenantId }) => progress.update(done, total, tenantId),
       };
       let outcome: { results: SyncResult[]; summary: SyncSummary };
@@ -191,6 +198,14 @@ function textReport(
     }
   }
   const s = outcome.summary;
+  if (s.resultsOmitted) {
+    const listed = outcome.results.length;
+    const beyond = s.processed - s.unchanged - listed;
+    if (beyond > 0)
+      lines.push(
+        `… and ${beyond} more tenants to look at, not listed (the first ${listed} are; see the summary)`,
+      );
+  }
   if (lines.length > 0) lines.push('');
   if (interrupted) lines.push('Interrupted: the summary covers only the tenants processed before Ctrl-C.');
   lines.push(`Summary${options.dryRun ? ' (dry run, nothing written)' : ''}`);

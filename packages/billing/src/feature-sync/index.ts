@@ -4,5 +4,5 @@ export {
   type ApplyPlanDefaultsOptions,
   type ApplyPlanResult,
 } from './apply.js';
-export type { SyncAllOptions, SyncResult, SyncSummary } from './sync-all.js';
+export { LISTED_SYNC_RESULTS, type SyncAllOptions, type SyncResult, type SyncSummary } from './sync-all.js';
 export { type FeatureSyncOptions, type FeatureSyncService, createFeatureSyncService } from './service.js';

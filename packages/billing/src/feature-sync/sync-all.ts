@@ -28,6 +28,12 @@ import {
 import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
 import { createSyncHasher } from './sync-hash.js';
 
+/**
+ * Results the CLI and the admin route keep and show of a full sync: the tenants that need a look
+ * (changed, skipped, failed), at most this many; the summary counts every tenant.
+ */
+export const LISTED_SYNC_RESULTS = 1_000;
+
 export interface SyncAllOptions {
   force?: boolean;
   mergeStrategy?: MergeStrategy;
@@ -53,9 +59,12 @@ export interface SyncAllOptions {
   /**
    * Keep every result for the returned `results` (default true, what small runs and the spec's
    * examples read). False returns `results: []`, so memory stays bounded however many tenants
-   * there are: read them through `onResult` instead.
+   * there are: read them through `onResult` instead. A number N keeps at most N results of tenants
+   * that need a look (changed, skipped, failed: not `up_to_date`), in walk order, and counts the
+   * rest in `summary.resultsOmitted`: what the CLI and the admin route answer with (1,000), so a
+   * large account's run neither holds nor sends every tenant's before/after.
    */
-  keepResults?: boolean;
+  keepResults?: boolean | number;
 }
 
 export interface SyncResult {
@@ -93,6 +102,11 @@ export interface SyncSummary {
   stripeMs: number;
   /** True when the run was stopped through `signal` before every tenant was handled. */
   aborted: boolean;
+  /**
+   * Only with `keepResults` a number: tenants whose result is not in `results` (up to date, or past
+   * the cap); they are counted above all the same.
+   */
+  resultsOmitted?: number;
 }
 
 interface WorkItem {
@@ -451,6 +465,10 @@ export function createBulkSync(deps: {
     const requestsBefore = stripeSync.stats.stripeRequests;
     const dryRun = options.dryRun ?? false;
     const keep = options.keepResults ?? true;
+    // How many results to keep, and whether an up-to-date one is worth a place.
+    const cap = keep === true ? Infinity : keep === false ? 0 : Math.max(0, keep);
+    const worthKeeping = (r: SyncResult) => keep === true || r.reason !== 'up_to_date';
+    let omitted = 0;
 
     // Taken before Stripe is read: a tenant that a webhook (or any other writer) changes after this
     // moment holds a picture at least as new as the walk's, and the write (re-decided under the
@@ -476,13 +494,15 @@ export function createBulkSync(deps: {
       if (result.reason === 'aborted') stoppedEarly = true;
       const replaced = item?.supersedes === true ? tally.replace(item.customerId, result) : tally.add(result);
       if (!replaced) done += 1;
-      if (keep) {
+      if (cap > 0) {
         const at = replaced ? keptAt.get(result.customerId) : undefined;
         if (at !== undefined) kept[at]!.result = result;
-        else {
+        else if (worthKeeping(result) && kept.length < cap) {
           if (item) keptAt.set(result.customerId, kept.length);
           kept.push({ seq: item?.seq ?? -1, result });
-        }
+          // The customer's first result was left out, this one is in.
+          if (replaced) omitted -= 1;
+        } else if (!replaced) omitted += 1;
       }
       options.onResult?.(result);
       options.onProgress?.({ done, total, tenantId: result.tenantId });
@@ -558,7 +578,12 @@ export function createBulkSync(deps: {
     );
     return {
       results: kept.sort((a, b) => a.seq - b.seq).map((k) => k.result),
-      summary: { ...summary, stripeMs, aborted: stoppedEarly },
+      summary: {
+        ...summary,
+        stripeMs,
+        aborted: stoppedEarly,
+        ...(typeof keep === 'number' ? { resultsOmitted: omitted } : {}),
+      },
     };
   };
 }

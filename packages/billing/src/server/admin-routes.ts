@@ -7,6 +7,7 @@ import { TenantNotFoundError, ValidationError } from '../errors.js';
 import { errorResponse, HttpError } from '../http/error-response.js';
 import { listTenantAuditEntries } from '../audit/index.js';
 import { readTenantWithFeatures, toTenantFeatures } from '../feature-cache/index.js';
+import { LISTED_SYNC_RESULTS } from '../feature-sync/index.js';
 import { auditCursorSchema, planRefSchema, tenantIdSchema } from '../identifiers.js';
 import { explainRoutes } from './explain-routes.js';
 import { managementRoutes } from './management-routes.js';
@@ -151,6 +152,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
       const featureSync = required(deps.featureSync, 'feature sync service');
       return featureSync.syncAllTenantsFromStripe({
         ...stripUndefined(body),
+        // Bounded: the tenants that need a look, counted in summary.resultsOmitted past the cap.
+        keepResults: LISTED_SYNC_RESULTS,
         actor: `admin:${principal.name}`,
         source: 'admin',
       });
