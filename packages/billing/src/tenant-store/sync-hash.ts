@@ -37,17 +37,23 @@ export async function readTenantsForSync(
        SELECT DISTINCT ON (customer) customer, hash
          FROM unnest($2::text[], $3::text[]) AS s(customer, hash)
         ORDER BY customer, hash NULLS FIRST
+     ),
+     -- Two index lookups: with "id = ANY(..) OR stripe_customer_id = ANY(..)" the planner scans
+     -- the whole table, once per batch, so a sync's loading grew with tenants × batches.
+     wanted AS (
+       SELECT id, stripe_customer_id FROM tenants WHERE id = ANY($1::text[])
+       UNION
+       SELECT id, stripe_customer_id FROM tenants WHERE stripe_customer_id = ANY($2::text[])
      )
      SELECT t.id, t.stripe_customer_id AS customer,
             CASE WHEN m.unchanged THEN NULL ELSE row_to_json(c) END AS config,
             c.read_ticket::text AS ticket, COALESCE(m.unchanged, false) AS unchanged
-       FROM tenants t
+       FROM wanted t
        LEFT JOIN tenant_feature_configs c ON c.tenant_id = t.id
        LEFT JOIN sent s ON s.customer = t.stripe_customer_id
        CROSS JOIN LATERAL (
          SELECT c.sync_hash = s.hash AND c.sync_hash_version = c.version AS unchanged
-       ) m
-      WHERE t.id = ANY($1::text[]) OR t.stripe_customer_id = ANY($2::text[])`,
+       ) m`,
     [where.ids, where.customerIds, where.hashes],
   );
   return rows.map((row) => ({
