@@ -712,32 +712,53 @@ function createBatchQueue(size: number, concurrency: number, process: (items: Wo
 
 /** The run's summary, counted as results come (a replaced result is taken back out first). */
 function createTally() {
-  const results = new Map<string, SyncResult>();
+  // One small number per customer, so a run over a million customers holds a map of numbers, not of
+  // results: whether it counted as processed, and its kind (see codeOf).
+  const results = new Map<string, number>();
+  const reasons: SyncReason[] = [];
   const summary = summarize([], 0, 0);
-  const count = (r: SyncResult, sign: 1 | -1) => {
-    if (r.reason !== 'aborted') summary.processed += sign;
-    if (r.error !== undefined) {
-      if (sign > 0) summary.failed.push({ tenantId: r.tenantId, customerId: r.customerId, error: r.error });
+  const codeOf = (r: SyncResult): number => {
+    let kind = 0;
+    if (r.error !== undefined) kind = 1;
+    else if (r.success && r.changed) kind = 2;
+    else if (r.success) kind = 3;
+    else if (r.reason) {
+      let at = reasons.indexOf(r.reason);
+      if (at < 0) at = reasons.push(r.reason) - 1;
+      kind = 4 + at;
+    }
+    return kind * 2 + (r.reason === 'aborted' ? 0 : 1);
+  };
+  const count = (code: number, sign: 1 | -1, customerId: string, r?: SyncResult) => {
+    summary.processed += (code & 1) * sign;
+    const kind = code >> 1;
+    if (kind === 1) {
+      if (r) summary.failed.push({ tenantId: r.tenantId, customerId, error: r.error! });
       else {
-        const at = summary.failed.findIndex((f) => f.customerId === r.customerId);
+        const at = summary.failed.findIndex((f) => f.customerId === customerId);
         if (at >= 0) summary.failed.splice(at, 1);
       }
-    } else if (r.success && r.changed) summary.updated += sign;
-    else if (r.success) summary.unchanged += sign;
-    else if (r.reason) summary.skipped[r.reason] = (summary.skipped[r.reason] ?? 0) + sign;
+    } else if (kind === 2) summary.updated += sign;
+    else if (kind === 3) summary.unchanged += sign;
+    else if (kind >= 4) {
+      const reason = reasons[kind - 4]!;
+      summary.skipped[reason] = (summary.skipped[reason] ?? 0) + sign;
+    }
   };
   return {
     add(r: SyncResult): boolean {
-      count(r, 1);
-      if (r.customerId) results.set(r.customerId, lean(r));
+      const code = codeOf(r);
+      count(code, 1, r.customerId, r);
+      if (r.customerId) results.set(r.customerId, code);
       return false;
     },
     /** Counts `r` in place of the customer's earlier result; false when there was none. */
     replace(customerId: string, r: SyncResult): boolean {
       const previous = results.get(customerId);
-      if (previous) count(previous, -1);
-      count(r, 1);
-      results.set(customerId, lean(r));
+      if (previous !== undefined) count(previous, -1, customerId);
+      const code = codeOf(r);
+      count(code, 1, customerId, r);
+      results.set(customerId, code);
       return previous !== undefined;
     },
     summary(stripeRequests: number, durationMs: number): SyncSummary {
@@ -745,19 +766,6 @@ function createTally() {
         if (n === 0) delete summary.skipped[reason as SyncReason];
       return { ...summary, stripeRequests, durationMs: Math.round(durationMs) };
     },
-  };
-}
-
-/** What the tally keeps of a result to take it back out: no feature maps. */
-function lean(r: SyncResult): SyncResult {
-  return {
-    tenantId: r.tenantId,
-    customerId: r.customerId,
-    planId: null,
-    success: r.success,
-    changed: r.changed,
-    ...(r.reason !== undefined ? { reason: r.reason } : {}),
-    ...(r.error !== undefined ? { error: r.error } : {}),
   };
 }
 
