@@ -1,7 +1,7 @@
 import Stripe from 'stripe';
 import { openDatabase, type Database, type PrismaClient } from '@packages/db';
 import { createCacheFromEnv, type KeyValueCache } from './cache/index.js';
-import { databaseCatalog } from './catalog/registry.js';
+import { databaseCatalog, type CatalogSource } from './catalog/registry.js';
 import { createCustomPlanService, type CustomPlanService } from './custom-plans/index.js';
 import {
   databaseTimeouts,
@@ -207,26 +207,10 @@ export async function createBillingContext(options: BillingContextOptions = {}):
           ? { successUrl: env.CHECKOUT_SUCCESS_URL, cancelUrl: env.CHECKOUT_CANCEL_URL }
           : null,
     });
-    const usage = createUsageService(db.prisma, {
-      featureReader: featureSync.reader,
-      catalog: catalogSource,
-      pool: db.pool,
-      metrics,
-      recordAlerts: Boolean(env.USAGE_WEBHOOK_URL),
-    });
-    const usageAlerts =
-      env.USAGE_WEBHOOK_URL && env.USAGE_WEBHOOK_SECRET
-        ? createUsageAlertDispatcher(db.prisma, {
-            url: env.USAGE_WEBHOOK_URL,
-            secret: env.USAGE_WEBHOOK_SECRET,
-            pool: db.pool,
-            metrics,
-          })
-        : undefined;
-    const usageMeters = createUsageMeterReporter(db.prisma, {
+    const { usage, usageAlerts, usageMeters } = createUsageServices(env, db, {
       stripe,
-      call: stripeSync.call,
-      pool: db.pool,
+      stripeSync,
+      featureReader: featureSync.reader,
       catalog: catalogSource,
       metrics,
     });
@@ -279,6 +263,45 @@ export async function createBillingContext(options: BillingContextOptions = {}):
     if (ownsDb) await db.close().catch(() => {});
     throw error;
   }
+}
+
+/** The metered-usage services: counting, the alert outbox's deliverer (with USAGE_WEBHOOK_URL) and the meter reporter. */
+function createUsageServices(
+  env: BillingEnv,
+  db: Database,
+  shared: {
+    stripe: Stripe;
+    stripeSync: StripeSyncService;
+    featureReader: FeatureReader;
+    catalog: CatalogSource;
+    metrics: BillingMetrics;
+  },
+): Pick<BillingContext, 'usage' | 'usageAlerts' | 'usageMeters'> {
+  const { stripe, stripeSync, featureReader, catalog, metrics } = shared;
+  const usage = createUsageService(db.prisma, {
+    featureReader,
+    catalog,
+    pool: db.pool,
+    metrics,
+    recordAlerts: Boolean(env.USAGE_WEBHOOK_URL),
+  });
+  const usageAlerts =
+    env.USAGE_WEBHOOK_URL && env.USAGE_WEBHOOK_SECRET
+      ? createUsageAlertDispatcher(db.prisma, {
+          url: env.USAGE_WEBHOOK_URL,
+          secret: env.USAGE_WEBHOOK_SECRET,
+          pool: db.pool,
+          metrics,
+        })
+      : undefined;
+  const usageMeters = createUsageMeterReporter(db.prisma, {
+    stripe,
+    call: stripeSync.call,
+    pool: db.pool,
+    catalog,
+    metrics,
+  });
+  return { usage, usageAlerts, usageMeters };
 }
 
 /** What the management CLI needs: the database and the feature cache to refresh; no Stripe. */

@@ -66,123 +66,23 @@ export const EXPRESS_PARSED_BODY_HINT =
   "app.post('/api/stripe/webhook', billing.webhook); app.use(express.json()); " +
   "or keep JSON parsing off that path (express.json({ type: (req) => req.url !== '/api/stripe/webhook' })).";
 
+type ExpressParts = ReturnType<typeof adapterParts<Request>>;
+
 export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAdapter {
-  const { metrics, logger, bodyLimit, webhookHandler, source, tenantOf, ofrep, usage } = adapterParts(
-    options,
-    'Express',
-  );
-
-  /** Answers with `answer()`'s outcome (a thrown error in our shape), counted under `route`. */
-  function answered(route: string, answer: (req: Request) => Promise<HttpAnswer>): RequestHandler {
-    return (req, res, next) => {
-      const started = performance.now();
-      answer(req)
-        .catch((error: unknown) => answerError(error, logger))
-        .then((out) => {
-          metrics.httpRequest(req.method, route, out.status, performance.now() - started);
-          send(res, out);
-        })
-        .catch(next);
-    };
-  }
-
-  /** The JSON body: what `express.json()` left, else read here. */
-  async function jsonBody(req: Request): Promise<unknown> {
-    if (req.body !== undefined && !(isEmptyObject(req.body) && !req.readableEnded)) return req.body;
-    return readBody(req, bodyLimit);
-  }
-
-  function send(res: Response, answer: HttpAnswer) {
-    res.status(answer.status).set(answer.headers);
-    if (answer.body === null) res.end();
-    else if (answer.json !== undefined) res.type('application/json').send(answer.json);
-    else res.json(answer.body);
-  }
-
-  async function ofrepAnswer(req: Request, endpoint: NonNullable<ReturnType<typeof ofrepEndpoint>>) {
-    let body: unknown = req.body;
-    if (body === undefined || (isEmptyObject(body) && !req.readableEnded)) {
-      const read = await readBody(req, bodyLimit);
-      if (read === 'too_large') {
-        return errorAnswer(413, 'payload_too_large', `Request body is larger than ${bodyLimit} bytes`);
-      }
-      body = read;
-    }
-    const request = {
-      header: (name: string) => req.get(name),
-      body,
-      raw: req,
-      logError: (error: unknown) => logger.error({ err: error }, 'OFREP evaluation failed'),
-    };
-    return endpoint.bulk
-      ? answerOfrepBulk(ofrep(), request)
-      : answerOfrepFlag(ofrep(), endpoint.key, request);
-  }
-
-  async function webhookAnswer(req: Request): Promise<HttpAnswer> {
-    const handler = webhookHandler();
-    const signature = req.headers['stripe-signature'];
-    // Whatever a body parser left: a Buffer (express.raw), a string (express.text), an object
-    // (express.json: too late), or nothing, when the stream is still ours to read.
-    let body: unknown = req.body;
-    if (body === undefined || (isEmptyObject(body) && !req.readableEnded)) {
-      if (!isJsonContentType(req.headers['content-type'])) {
-        metrics.webhookRejected('unsupported_media_type');
-        return errorAnswer(415, 'unsupported_media_type', 'Stripe webhooks are sent as application/json');
-      }
-      if (req.readableEnded) {
-        metrics.webhookRejected('body_already_read');
-        return errorAnswer(
-          400,
-          'body_already_read',
-          'The request stream was consumed before the Stripe webhook middleware ran. ' +
-            EXPRESS_PARSED_BODY_HINT,
-        );
-      }
-      const read = await readBody(req, bodyLimit);
-      if (read === 'too_large') {
-        metrics.webhookRejected('payload_too_large');
-        return errorAnswer(413, 'payload_too_large', `Request body is larger than ${bodyLimit} bytes`);
-      }
-      body = read;
-    }
-    return answerWebhook(handler, body, signature, {
-      metrics,
-      logger,
-      parsedBodyHint: EXPRESS_PARSED_BODY_HINT,
-    });
-  }
+  const parts = adapterParts(options, 'Express');
+  const { metrics, logger, source, tenantOf } = parts;
+  const answered = answeredWith(parts);
 
   return {
-    // Errors of the services become our answer; what fails after that (sending it) goes to Express's
-    // error handling through next, never to an unhandled rejection.
-    webhook(req, res, next) {
-      const started = performance.now();
-      webhookAnswer(req)
-        .catch((error: unknown) => answerError(error, logger))
-        .then((answer) => {
-          metrics.httpRequest(req.method, 'stripe_webhook', answer.status, performance.now() - started);
-          send(res, answer);
-        })
-        .catch(next);
-    },
+    webhook: answered('stripe_webhook', (req) => webhookAnswer(parts, req)),
 
-    features(req, res, next) {
-      const started = performance.now();
-      (async () => answerFeatureRead(source(), await tenantOf(req)))()
-        .catch((error: unknown) => answerError(error, logger))
-        .then((answer) => {
-          metrics.httpRequest(req.method, 'tenant_features', answer.status, performance.now() - started);
-          send(res, answer);
-        })
-        .catch(next);
-    },
+    features: answered('tenant_features', async (req) => answerFeatureRead(source(), await tenantOf(req))),
 
     ofrep(req, res, next) {
       const endpoint = req.method === 'POST' ? ofrepEndpoint(req.path) : null;
       if (!endpoint) return next();
       const started = performance.now();
-      ofrepAnswer(req, endpoint)
+      ofrepAnswer(parts, req, endpoint)
         .catch((error: unknown) => answerError(error, logger))
         .then((answer) => {
           metrics.httpRequest(req.method, 'ofrep', answer.status, performance.now() - started);
@@ -191,6 +91,51 @@ export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAda
         .catch(next);
     },
 
+    ...usageHandlers(parts, answered),
+
+    requireFeature(key) {
+      return (req: Request, res: Response, next: NextFunction) => {
+        (async () => answerFeatureGuard(source(), await tenantOf(req), key))()
+          .catch((error: unknown) => answerError(error, logger))
+          .then((answer) => (answer ? send(res, answer) : next()))
+          .catch(next);
+      };
+    },
+  };
+}
+
+type Answered = (route: string, answer: (req: Request) => Promise<HttpAnswer>) => RequestHandler;
+
+/**
+ * A handler answering with `answer()`'s outcome (a thrown error in our shape), counted under
+ * `route`. Errors of the services become our answer; what fails after that (sending it) goes to
+ * Express's error handling through next, never to an unhandled rejection.
+ */
+function answeredWith({ metrics, logger }: ExpressParts): Answered {
+  return (route, answer) => (req, res, next) => {
+    const started = performance.now();
+    answer(req)
+      .catch((error: unknown) => answerError(error, logger))
+      .then((out) => {
+        metrics.httpRequest(req.method, route, out.status, performance.now() - started);
+        send(res, out);
+      })
+      .catch(next);
+  };
+}
+
+/** The metered-usage routes: track, read, reserve, finalize, release. */
+function usageHandlers(
+  { bodyLimit, tenantOf, usage }: ExpressParts,
+  answered: Answered,
+): Pick<ExpressAdapter, 'usageTrack' | 'usage' | 'usageReserve' | 'usageFinalize' | 'usageRelease'> {
+  /** The JSON body: what `express.json()` left, else read here. */
+  async function jsonBody(req: Request): Promise<unknown> {
+    if (req.body !== undefined && !(isEmptyObject(req.body) && !req.readableEnded)) return req.body;
+    return readBody(req, bodyLimit);
+  }
+
+  return {
     usageTrack: answered('usage_track', async (req) => {
       const tenantId = await tenantOf(req);
       const body = await jsonBody(req);
@@ -220,16 +165,73 @@ export function createExpressAdapter(options: ExpressAdapterOptions): ExpressAda
     usageRelease: answered('usage_release', async (req) =>
       answerUsageSettle(usage(), await tenantOf(req), { op: 'release', id: pathId(req) }),
     ),
-
-    requireFeature(key) {
-      return (req: Request, res: Response, next: NextFunction) => {
-        (async () => answerFeatureGuard(source(), await tenantOf(req), key))()
-          .catch((error: unknown) => answerError(error, logger))
-          .then((answer) => (answer ? send(res, answer) : next()))
-          .catch(next);
-      };
-    },
   };
+}
+
+function send(res: Response, answer: HttpAnswer) {
+  res.status(answer.status).set(answer.headers);
+  if (answer.body === null) res.end();
+  else if (answer.json !== undefined) res.type('application/json').send(answer.json);
+  else res.json(answer.body);
+}
+
+async function ofrepAnswer(
+  { bodyLimit, logger, ofrep }: ExpressParts,
+  req: Request,
+  endpoint: NonNullable<ReturnType<typeof ofrepEndpoint>>,
+) {
+  let body: unknown = req.body;
+  if (body === undefined || (isEmptyObject(body) && !req.readableEnded)) {
+    const read = await readBody(req, bodyLimit);
+    if (read === 'too_large') {
+      return errorAnswer(413, 'payload_too_large', `Request body is larger than ${bodyLimit} bytes`);
+    }
+    body = read;
+  }
+  const request = {
+    header: (name: string) => req.get(name),
+    body,
+    raw: req,
+    logError: (error: unknown) => logger.error({ err: error }, 'OFREP evaluation failed'),
+  };
+  return endpoint.bulk ? answerOfrepBulk(ofrep(), request) : answerOfrepFlag(ofrep(), endpoint.key, request);
+}
+
+async function webhookAnswer(
+  { webhookHandler, metrics, logger, bodyLimit }: ExpressParts,
+  req: Request,
+): Promise<HttpAnswer> {
+  const handler = webhookHandler();
+  const signature = req.headers['stripe-signature'];
+  // Whatever a body parser left: a Buffer (express.raw), a string (express.text), an object
+  // (express.json: too late), or nothing, when the stream is still ours to read.
+  let body: unknown = req.body;
+  if (body === undefined || (isEmptyObject(body) && !req.readableEnded)) {
+    if (!isJsonContentType(req.headers['content-type'])) {
+      metrics.webhookRejected('unsupported_media_type');
+      return errorAnswer(415, 'unsupported_media_type', 'Stripe webhooks are sent as application/json');
+    }
+    if (req.readableEnded) {
+      metrics.webhookRejected('body_already_read');
+      return errorAnswer(
+        400,
+        'body_already_read',
+        'The request stream was consumed before the Stripe webhook middleware ran. ' +
+          EXPRESS_PARSED_BODY_HINT,
+      );
+    }
+    const read = await readBody(req, bodyLimit);
+    if (read === 'too_large') {
+      metrics.webhookRejected('payload_too_large');
+      return errorAnswer(413, 'payload_too_large', `Request body is larger than ${bodyLimit} bytes`);
+    }
+    body = read;
+  }
+  return answerWebhook(handler, body, signature, {
+    metrics,
+    logger,
+    parsedBodyHint: EXPRESS_PARSED_BODY_HINT,
+  });
 }
 
 /** The `:id` of the route the handler is mounted at. */

@@ -109,10 +109,11 @@ export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, 
   });
   const tenantOf = (request: FastifyRequest) => parseOrThrow(tenantParam, request.params, 'path parameters');
   tenantManagementRoutes(app, deps, who, tenantOf);
+  overrideManagementRoutes(app, deps, who);
   catalogManagementRoutes(app, deps, who);
 };
 
-/** Tenants: list, create, read, rename, delete, link a Stripe customer, overrides. */
+/** Tenants: list, create, read, rename, delete, link a Stripe customer. */
 function tenantManagementRoutes(
   app: FastifyInstance,
   deps: AdminRouteDeps,
@@ -229,7 +230,15 @@ function tenantManagementRoutes(
       return unlinkStripeCustomer(prisma, tenantOf(request).tenantId, options);
     },
   );
+}
 
+/** A tenant's manual overrides of a feature: set and clear. */
+function overrideManagementRoutes(
+  app: FastifyInstance,
+  deps: AdminRouteDeps,
+  who: (request: FastifyRequest) => TenantManagementOptions,
+): void {
+  const { prisma } = deps;
   app.put(
     '/api/admin/tenants/:tenantId/overrides/:key',
     documented({

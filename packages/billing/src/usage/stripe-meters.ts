@@ -10,6 +10,13 @@ import type { StripeCall } from '../stripe-sync/client.js';
 import { withStripePriority } from '../stripe-sync/priority.js';
 import type { FeatureCatalog } from '../types.js';
 import { pollLoop } from '../process/poll-loop.js';
+import {
+  claimDueCounters,
+  recordMeterOutcomes,
+  type Claimed,
+  type Meterable,
+  type MeterOutcome,
+} from './stripe-meter-outbox.js';
 
 /**
  * Stripe Billing Meters (docs/usage.md, Stripe meters): the usage of keys with `usage.stripeMeter`
@@ -51,23 +58,6 @@ export interface UsageMeterReporter {
   reportDue(): Promise<{ sent: number; failed: number }>;
   start(): void;
   stop(): Promise<void>;
-}
-
-interface Claimed {
-  tenant_id: string;
-  key: string;
-  period_start: Date | string;
-  period_end: Date | string | null;
-  reported: string | number;
-  sending_to: string | number;
-  attempts: number;
-  customer: string | null;
-}
-
-interface Meterable {
-  key: string;
-  mode: UsageMeterReport;
-  event: string;
 }
 
 /** The identifier of the meter event for units (from, to] of one counter: the same range, the same identifier. */
@@ -120,39 +110,7 @@ export function createUsageMeterReporter(
     return out;
   }
 
-  /** Leases due counters and fixes the range each will send (kept from an unfinished send). */
-  async function claim(keys: Meterable[], at: Date): Promise<Claimed[]> {
-    return sql<Claimed>(
-      `WITH k AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS k(key text, mode text)),
-       due AS (
-         SELECT c.tenant_id, c.key, c.period_start, k.mode FROM usage_counters c JOIN k ON k.key = c.key
-         WHERE c.stripe_due AND (c.stripe_next_at IS NULL OR c.stripe_next_at <= $2::timestamptz)
-         ORDER BY c.stripe_next_at NULLS FIRST LIMIT $3
-         FOR UPDATE OF c SKIP LOCKED)
-       UPDATE usage_counters c SET
-         stripe_sending_to = COALESCE(c.stripe_sending_to, c.stripe_offset +
-                                      CASE WHEN due.mode = 'overage' THEN c.overage ELSE c.used END),
-         stripe_attempts = c.stripe_attempts + 1,
-         stripe_next_at = $2::timestamptz + make_interval(secs => $4::float8 / 1000)
-       FROM due
-       WHERE c.tenant_id = due.tenant_id AND c.key = due.key AND c.period_start = due.period_start
-       RETURNING c.tenant_id, c.key, c.period_start, c.period_end, c.stripe_reported AS reported,
-                 c.stripe_sending_to AS sending_to, c.stripe_attempts AS attempts,
-                 (SELECT t.stripe_customer_id FROM tenants t WHERE t.id = c.tenant_id) AS customer`,
-      [
-        JSON.stringify(keys.map((k) => ({ key: k.key, mode: k.mode }))),
-        at.toISOString(),
-        options.batch ?? 100,
-        leaseMs,
-      ],
-    );
-  }
-
-  type Outcome =
-    | { row: Claimed; to: number; mode: UsageMeterReport; ok: true }
-    | { row: Claimed; to: number; mode: UsageMeterReport; ok: false; error: string };
-
-  async function send(row: Claimed, meter: Meterable, at: Date): Promise<Outcome> {
+  async function send(row: Claimed, meter: Meterable, at: Date): Promise<MeterOutcome> {
     const from = Number(row.reported);
     const to = Number(row.sending_to);
     const base = { row, to, mode: meter.mode };
@@ -186,58 +144,14 @@ export function createUsageMeterReporter(
     }
   }
 
-  async function record(outcomes: Outcome[], at: Date): Promise<void> {
-    const done = outcomes.filter((o) => o.ok);
-    const failed = outcomes.filter((o): o is Extract<Outcome, { ok: false }> => !o.ok);
-    const rows = (list: Outcome[]) =>
-      JSON.stringify(
-        list.map((o) => ({
-          tenant_id: o.row.tenant_id,
-          key: o.row.key,
-          ps: new Date(o.row.period_start).toISOString(),
-          sent_to: o.to,
-          mode: o.mode,
-          error: o.ok ? null : o.error.slice(0, 500),
-          retry_at: o.ok
-            ? null
-            : new Date(
-                at.getTime() + Math.min(backoffMs * 2 ** Math.max(0, o.row.attempts - 1), 3_600_000),
-              ).toISOString(),
-        })),
-      );
-    const values = `jsonb_to_recordset($1::jsonb) AS v(tenant_id text, key text, ps timestamptz, sent_to bigint,
-      mode text, error text, retry_at timestamptz)`;
-    // Only where this range is still the one in flight (a lease that ran out may have let another
-    // reporter record it first). An operator's change leaves the range alone (writeUsage).
-    if (done.length > 0)
-      await sql(
-        `UPDATE usage_counters c SET stripe_reported = GREATEST(c.stripe_reported, v.sent_to),
-           stripe_sending_to = NULL, stripe_attempts = 0, stripe_error = NULL, stripe_next_at = NULL,
-           stripe_due = c.stripe_offset + (CASE WHEN v.mode = 'overage' THEN c.overage ELSE c.used END)
-                        > GREATEST(c.stripe_reported, v.sent_to)
-         FROM ${values}
-         WHERE c.tenant_id = v.tenant_id AND c.key = v.key AND c.period_start = v.ps
-           AND c.stripe_sending_to = v.sent_to`,
-        [rows(done)],
-      );
-    if (failed.length > 0)
-      await sql(
-        `UPDATE usage_counters c SET stripe_error = v.error, stripe_next_at = v.retry_at
-         FROM ${values}
-         WHERE c.tenant_id = v.tenant_id AND c.key = v.key AND c.period_start = v.ps
-           AND c.stripe_sending_to = v.sent_to`,
-        [rows(failed)],
-      );
-  }
-
   async function reportDue(): Promise<{ sent: number; failed: number }> {
     const keys = await meterable();
     if (keys.length === 0) return { sent: 0, failed: 0 };
     const byKey = new Map(keys.map((k) => [k.key, k]));
     const at = now();
-    const claimed = await claim(keys, at);
+    const claimed = await claimDueCounters(sql, keys, at, { batch: options.batch ?? 100, leaseMs });
     if (claimed.length === 0) return { sent: 0, failed: 0 };
-    const outcomes: Outcome[] = [];
+    const outcomes: MeterOutcome[] = [];
     let next = 0;
     // Background work: behind webhooks and admin actions when the shared budget is short.
     await withStripePriority('low', () =>
@@ -250,7 +164,7 @@ export function createUsageMeterReporter(
         }),
       ),
     );
-    await record(outcomes, now());
+    await recordMeterOutcomes(sql, outcomes, now(), backoffMs);
     const failed = outcomes.filter((o) => !o.ok).length;
     return { sent: outcomes.length - failed, failed };
   }

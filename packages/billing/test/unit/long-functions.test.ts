@@ -25,10 +25,6 @@ const STILL_LONG: Record<string, number> = {
   buildProgram: 204,
   createCustomPlanLedger: 173,
   adminRoutes: 167,
-  createExpressAdapter: 165,
-  createUsageMeterReporter: 164,
-  createBillingContext: 154,
-  tenantManagementRoutes: 151,
 };
 
 describe('function length', () => {
