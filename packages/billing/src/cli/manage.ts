@@ -136,7 +136,20 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     )
     .option('--actor <name>', 'name recorded in the audit rows', 'cli');
   const sub = (parent: Command, name: string) => withIo(parent.command(name), io);
+  tenantCommands(program, sub, run);
+  overrideCommands(program, sub, run);
+  featureCommands(program, sub, run);
+  usageCommands(program, sub, run);
+  explainCommand(program, sub, run);
+  previewCommand(program, sub, run, io);
+  return program;
+}
 
+type Sub = (parent: Command, name: string) => Command;
+type Run = (action: Action) => void;
+
+/** `manage tenants …`: list, show, create, rename, link, unlink, delete. */
+function tenantCommands(program: Command, sub: Sub, run: Run): void {
   const tenants = sub(program, 'tenants').description('tenants and their Stripe customer link');
   sub(tenants, 'list')
     .description('list tenants (sorted by id, one page)')
@@ -181,7 +194,10 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     .argument('<tenantId>')
     .description('delete the tenant with its config and custom plans (its audit rows stay)')
     .action((id: string) => run((c, who) => deleteTenant(c.prisma, id, who)));
+}
 
+/** `manage overrides …`: set and clear one tenant's manual override of a key. */
+function overrideCommands(program: Command, sub: Sub, run: Run): void {
   const overrides = sub(program, 'overrides').description("one tenant's manual feature overrides");
   sub(overrides, 'set')
     .argument('<tenantId>')
@@ -194,7 +210,10 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     .argument('<tenantId>')
     .argument('<key>')
     .action((id: string, key: string) => run((c, who) => clearFeatureOverride(c.prisma, id, key, who)));
+}
 
+/** `manage features …`: the catalog (list, add, meter, rules, describe, deprecate). */
+function featureCommands(program: Command, sub: Sub, run: Run): void {
   const features = sub(program, 'features').description('the feature catalog');
   sub(features, 'list').action(() => run((c) => listFeatures(c.prisma)));
   sub(features, 'add')
@@ -257,6 +276,13 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     .action((key: string, description: string) =>
       run((c, who) => describeFeature(c.prisma, key, description, who)),
     );
+  sub(features, 'deprecate')
+    .argument('<key>')
+    .action((key: string) => run((c, who) => deprecateFeature(c.prisma, key, who)));
+}
+
+/** `manage usage …`: show, set and reset one tenant's usage of metered keys. */
+function usageCommands(program: Command, sub: Sub, run: Run): void {
   const usage = sub(program, 'usage').description("one tenant's usage of metered features (docs/usage.md)");
   const usageOf = (c: ManageCliContext) =>
     createUsageService(c.prisma, { featureReader: c.featureReader, sweepIntervalMs: 0 });
@@ -276,10 +302,10 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     .argument('<tenantId>')
     .argument('[key]')
     .action((id: string, key: string | undefined) => run((c, who) => usageOf(c).resetUsage(id, key, who)));
-  sub(features, 'deprecate')
-    .argument('<key>')
-    .action((key: string) => run((c, who) => deprecateFeature(c.prisma, key, who)));
+}
 
+/** `manage explain`: why a tenant has its value of a feature. */
+function explainCommand(program: Command, sub: Sub, run: Run): void {
   sub(program, 'explain')
     .description('why a tenant has its value of a feature: plan, override, access, the change behind it')
     .argument('<tenantId>')
@@ -288,7 +314,10 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
     .action((id: string, key: string, o: { at?: Date }) =>
       run((c) => explainFeature(c.prisma, id, key, o.at ? { at: o.at } : {})),
     );
+}
 
+/** `manage preview`: what a plan edit would do, before it is made. */
+function previewCommand(program: Command, sub: Sub, run: Run, io: ManageCliIo): void {
   sub(program, 'preview')
     .description(
       'what a plan edit would do before it is made: tenants that would change, each key before/after,\n' +
@@ -330,7 +359,6 @@ function buildProgram(io: ManageCliIo, run: (action: Action) => void): Command {
         );
       },
     );
-  return program;
 }
 
 /** The whole command minus process wiring; returns the exit code. */

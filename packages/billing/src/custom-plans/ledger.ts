@@ -95,91 +95,8 @@ export function createCustomPlanLedger(
 
     stripeKeyFor,
 
-    /**
-     * The pending row for this key (new or resumed) and the Stripe idempotency-key base for this
-     * attempt. Stripe replays a key's first response for 24 h, errors included, so an attempt after
-     * a failure must use fresh Stripe keys: failed rows are renamed `<key>#failed:<id>`, and the
-     * number of those gives the attempt its own suffix.
-     */
-    async claim(key, input, features) {
-      for (let tries = 0; tries < 3; tries += 1) {
-        const existing = await prisma.customPlan.findUnique({ where: { idempotencyKey: key } });
-        if (existing) {
-          assertSameRequest(existing, input);
-          if (existing.status === 'active') return { done: existing, stripeKey: await stripeKeyFor(key) };
-          if (existing.status === 'pending') {
-            if (now().getTime() - existing.updatedAt.getTime() < inProgressWindowMs) {
-              throw new CustomPlanError(
-                'custom_plan_in_progress',
-                `Custom plan ${existing.id} for this request is still being created; retry shortly`,
-                'pending',
-              );
-            }
-            // Take the stale row over atomically: without this, concurrent retries would all resume
-            // it, and the ones that lose the activation would archive the Stripe objects they share
-            // (same idempotency keys) with the one that won.
-            const at = now();
-            const { count } = await prisma.customPlan.updateMany({
-              where: { id: existing.id, status: 'pending', updatedAt: existing.updatedAt },
-              data: { updatedAt: at },
-            });
-            if (count === 1)
-              return {
-                row: { ...existing, updatedAt: at },
-                stripeKey: await stripeKeyFor(key),
-                lease: { rowId: existing.id, at },
-              };
-            continue;
-          }
-          // A failed row that still holds the key (e.g. the rename itself failed): free the key and go again.
-          await prisma.customPlan.updateMany({
-            where: { id: existing.id, status: 'failed' },
-            data: { idempotencyKey: failedKey(key, existing.id) },
-          });
-          continue;
-        }
-        // ON CONFLICT DO NOTHING instead of catching a unique violation: a concurrent call with the
-        // same key simply loses, and no failed statement is sent (the embedded database drops its
-        // connection after one).
-        const id = randomUUID();
-        // By the service clock, which is what other attempts judge staleness by.
-        const at = now();
-        const { count } = await prisma.customPlan.createMany({
-          data: [
-            {
-              id,
-              tenantId: input.tenantId,
-              basePlanId: input.basePlanId,
-              planName: input.planName,
-              status: 'pending',
-              priceCents: input.priceCents,
-              currency: input.currency,
-              interval: input.recurringInterval,
-              features,
-              overrides: input.overrides,
-              idempotencyKey: key,
-              createdAt: at,
-              updatedAt: at,
-            },
-          ],
-          skipDuplicates: true,
-        });
-        // Counted only now that this attempt holds the key: an attempt that failed a moment ago is
-        // then already renamed and counted, so its Stripe keys are never reused with new parameters.
-        if (count === 1) {
-          return {
-            row: await prisma.customPlan.findUniqueOrThrow({ where: { id } }),
-            stripeKey: await stripeKeyFor(key),
-            lease: { rowId: id, at },
-          };
-        }
-      }
-      throw new CustomPlanError(
-        'custom_plan_in_progress',
-        'Custom plan row for this request keeps changing; retry shortly',
-        'pending',
-      );
-    },
+    claim: (key, input, features) =>
+      claimRow(prisma, { now, inProgressWindowMs, stripeKeyFor }, key, input, features),
 
     touch,
 
@@ -225,6 +142,99 @@ export function createCustomPlanLedger(
         .catch(() => {});
     },
   };
+}
+
+/**
+ * The pending row for this key (new or resumed) and the Stripe idempotency-key base for this
+ * attempt. Stripe replays a key's first response for 24 h, errors included, so an attempt after
+ * a failure must use fresh Stripe keys: failed rows are renamed `<key>#failed:<id>`, and the
+ * number of those gives the attempt its own suffix.
+ */
+async function claimRow(
+  prisma: PrismaClient,
+  deps: { now: () => Date; inProgressWindowMs: number; stripeKeyFor: (key: string) => Promise<string> },
+  key: string,
+  input: ParsedInput,
+  features: FeatureMap,
+): Promise<Claim> {
+  const { now, inProgressWindowMs, stripeKeyFor } = deps;
+  for (let tries = 0; tries < 3; tries += 1) {
+    const existing = await prisma.customPlan.findUnique({ where: { idempotencyKey: key } });
+    if (existing) {
+      assertSameRequest(existing, input);
+      if (existing.status === 'active') return { done: existing, stripeKey: await stripeKeyFor(key) };
+      if (existing.status === 'pending') {
+        if (now().getTime() - existing.updatedAt.getTime() < inProgressWindowMs) {
+          throw new CustomPlanError(
+            'custom_plan_in_progress',
+            `Custom plan ${existing.id} for this request is still being created; retry shortly`,
+            'pending',
+          );
+        }
+        // Take the stale row over atomically: without this, concurrent retries would all resume
+        // it, and the ones that lose the activation would archive the Stripe objects they share
+        // (same idempotency keys) with the one that won.
+        const at = now();
+        const { count } = await prisma.customPlan.updateMany({
+          where: { id: existing.id, status: 'pending', updatedAt: existing.updatedAt },
+          data: { updatedAt: at },
+        });
+        if (count === 1)
+          return {
+            row: { ...existing, updatedAt: at },
+            stripeKey: await stripeKeyFor(key),
+            lease: { rowId: existing.id, at },
+          };
+        continue;
+      }
+      // A failed row that still holds the key (e.g. the rename itself failed): free the key and go again.
+      await prisma.customPlan.updateMany({
+        where: { id: existing.id, status: 'failed' },
+        data: { idempotencyKey: failedKey(key, existing.id) },
+      });
+      continue;
+    }
+    // ON CONFLICT DO NOTHING instead of catching a unique violation: a concurrent call with the
+    // same key simply loses, and no failed statement is sent (the embedded database drops its
+    // connection after one).
+    const id = randomUUID();
+    // By the service clock, which is what other attempts judge staleness by.
+    const at = now();
+    const { count } = await prisma.customPlan.createMany({
+      data: [
+        {
+          id,
+          tenantId: input.tenantId,
+          basePlanId: input.basePlanId,
+          planName: input.planName,
+          status: 'pending',
+          priceCents: input.priceCents,
+          currency: input.currency,
+          interval: input.recurringInterval,
+          features,
+          overrides: input.overrides,
+          idempotencyKey: key,
+          createdAt: at,
+          updatedAt: at,
+        },
+      ],
+      skipDuplicates: true,
+    });
+    // Counted only now that this attempt holds the key: an attempt that failed a moment ago is
+    // then already renamed and counted, so its Stripe keys are never reused with new parameters.
+    if (count === 1) {
+      return {
+        row: await prisma.customPlan.findUniqueOrThrow({ where: { id } }),
+        stripeKey: await stripeKeyFor(key),
+        lease: { rowId: id, at },
+      };
+    }
+  }
+  throw new CustomPlanError(
+    'custom_plan_in_progress',
+    'Custom plan row for this request keeps changing; retry shortly',
+    'pending',
+  );
 }
 
 /**

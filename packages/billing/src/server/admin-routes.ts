@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { emptyState } from '../core/index.js';
 import type { CustomPlanService } from '../custom-plans/index.js';
@@ -55,8 +55,6 @@ const auditLogQuery = z
   .strict();
 
 export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps) => {
-  const { prisma } = deps;
-
   // onRequest runs before the body is parsed: an unauthenticated caller costs no parsing at all.
   app.addHook('onRequest', async (request) => {
     const token = bearerToken(request.headers.authorization);
@@ -73,7 +71,12 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
   await app.register(webhookAdminRoutes, deps);
   await app.register(explainRoutes, deps);
   await app.register(previewRoutes, deps);
+  planRoutes(app, deps);
+  tenantReadRoutes(app, deps);
+};
 
+/** Plans: a custom enterprise plan, a plan's features applied to a tenant, a sync from Stripe. */
+function planRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
   app.post(
     '/api/admin/tenants/:tenantId/custom-plans',
     documented({
@@ -159,7 +162,11 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
       });
     },
   );
+}
 
+/** A tenant's features (its own token may read them) and its audit log. */
+function tenantReadRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
+  const { prisma } = deps;
   app.get(
     '/api/admin/tenants/:tenantId/features',
     documented({
@@ -222,7 +229,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
       };
     },
   );
-};
+}
 
 function params(request: FastifyRequest): { tenantId: string } {
   return parseOrThrow(tenantIdParam, request.params, 'path parameters');

@@ -22,9 +22,6 @@ const STILL_LONG: Record<string, number> = {
   createFeatureReader: 339,
   createPlanResolver: 242,
   createPrometheusMetrics: 220,
-  buildProgram: 204,
-  createCustomPlanLedger: 173,
-  adminRoutes: 167,
 };
 
 describe('function length', () => {
