@@ -46,6 +46,50 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
   const registers = [registry];
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: p });
 
+  // Registered in this order, which is the order of the exposition text.
+  const webhook = webhookMetrics(p, registers);
+  const stripe = stripeMetrics(p, registers);
+  const cache = cacheMetrics(p, registers);
+  const usage = usageMetrics(p, registers);
+  const sync = syncMetrics(p, registers);
+  const http = new Histogram({
+    name: `${p}http_request_duration_seconds`,
+    help: 'HTTP requests by method, route pattern and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: SECONDS,
+    registers,
+  });
+  const metrics: BillingMetrics = {
+    ...webhook,
+    ...stripe,
+    ...cache,
+    ...sync,
+    httpRequest: (method, route, status, ms) =>
+      http.observe({ method, route, status: String(status) }, ms / 1000),
+    ...usage,
+  };
+
+  return {
+    metrics,
+    registry,
+    observeInbox: inboxObserver(p, registers),
+    render: () => registry.metrics(),
+    get contentType() {
+      return registry.contentType;
+    },
+  };
+}
+
+type Registers = Registry[];
+
+/** Webhook deliveries by type and outcome, refusals by code, and the processing lag. */
+function webhookMetrics(
+  p: string,
+  registers: Registers,
+): Pick<
+  BillingMetrics,
+  'webhookReceived' | 'webhookProcessed' | 'webhookDuplicate' | 'webhookFailed' | 'webhookRejected'
+> {
   const webhooks = new Counter({
     name: `${p}webhooks_total`,
     help: 'Stripe webhook deliveries by event type and outcome (received, processed, duplicate, failed)',
@@ -65,6 +109,24 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     buckets: LAG_SECONDS,
     registers,
   });
+  return {
+    webhookReceived: (type) => webhooks.inc({ type, outcome: 'received' }),
+    webhookProcessed: (type, lagMs) => {
+      webhooks.inc({ type, outcome: 'processed' });
+      // A clock ahead of Stripe's would give a negative lag; it means "no measurable lag".
+      lag.observe({ type }, Math.max(0, lagMs) / 1000);
+    },
+    webhookDuplicate: (type) => webhooks.inc({ type, outcome: 'duplicate' }),
+    webhookFailed: (type) => webhooks.inc({ type, outcome: 'failed' }),
+    webhookRejected: (code) => rejected.inc({ code }),
+  };
+}
+
+/** Stripe call attempts and their duration, the rate limiter's waits, failed attempts by code. */
+function stripeMetrics(
+  p: string,
+  registers: Registers,
+): Pick<BillingMetrics, 'stripeRequest' | 'rateLimiterWait' | 'stripeError'> {
   const stripeRequests = new Histogram({
     name: `${p}stripe_request_duration_seconds`,
     help: 'Stripe API call attempts and their duration, by operation',
@@ -85,34 +147,22 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     labelNames: ['operation', 'code'] as const,
     registers,
   });
+  return {
+    stripeRequest: (operation, ms) => stripeRequests.observe({ operation }, ms / 1000),
+    rateLimiterWait: (operation, ms) => limiterWait.observe({ operation }, ms / 1000),
+    stripeError: (operation, code) => stripeErrors.inc({ operation, code }),
+  };
+}
+
+/** The feature cache tiers: reads by result, evictions, the hit ratio and each tier's size. */
+function cacheMetrics(
+  p: string,
+  registers: Registers,
+): Pick<BillingMetrics, 'cacheHit' | 'cacheMiss' | 'cacheEviction' | 'observeCacheSize'> {
   const cache = new Counter({
     name: `${p}feature_cache_requests_total`,
     help: 'Feature reads by cache tier and result (hit, miss)',
     labelNames: ['tier', 'result'] as const,
-    registers,
-  });
-  const usageTracks = new Counter({
-    name: `${p}usage_tracks_total`,
-    help: 'Usage tracks by outcome (allowed, refused, replayed)',
-    labelNames: ['outcome'] as const,
-    registers,
-  });
-  const usageReservations = new Counter({
-    name: `${p}usage_reservations_total`,
-    help: 'Usage reservations by outcome (reserved, refused, finalize, release)',
-    labelNames: ['outcome'] as const,
-    registers,
-  });
-  const usageAlerts = new Counter({
-    name: `${p}usage_alert_deliveries_total`,
-    help: 'Usage alert webhook delivery attempts by outcome (delivered, failed, dropped)',
-    labelNames: ['outcome'] as const,
-    registers,
-  });
-  const usageMeterEvents = new Counter({
-    name: `${p}usage_meter_events_total`,
-    help: 'Stripe meter events sent for metered usage by outcome (sent, duplicate, failed)',
-    labelNames: ['outcome'] as const,
     registers,
   });
   const evictions = new Counter({
@@ -157,6 +207,53 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     'Estimated bytes held by an in-process feature cache tier (its budget is FEATURE_CACHE_MEMORY_MB)',
     'bytes',
   );
+  return {
+    cacheHit: (tier) => cache.inc({ tier, result: 'hit' }),
+    cacheMiss: (tier) => cache.inc({ tier, result: 'miss' }),
+    cacheEviction: (tier) => evictions.inc({ tier }),
+    observeCacheSize: (tier, read) => void cacheSizes.set(tier, read),
+  };
+}
+
+/** Metered usage: tracks, reservations, alert deliveries and Stripe meter events, by outcome. */
+function usageMetrics(
+  p: string,
+  registers: Registers,
+): Pick<BillingMetrics, 'usageTracked' | 'usageReservation' | 'usageAlertDelivery' | 'usageMeterEvent'> {
+  const usageTracks = new Counter({
+    name: `${p}usage_tracks_total`,
+    help: 'Usage tracks by outcome (allowed, refused, replayed)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const usageReservations = new Counter({
+    name: `${p}usage_reservations_total`,
+    help: 'Usage reservations by outcome (reserved, refused, finalize, release)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const usageAlerts = new Counter({
+    name: `${p}usage_alert_deliveries_total`,
+    help: 'Usage alert webhook delivery attempts by outcome (delivered, failed, dropped)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const usageMeterEvents = new Counter({
+    name: `${p}usage_meter_events_total`,
+    help: 'Stripe meter events sent for metered usage by outcome (sent, duplicate, failed)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  return {
+    usageTracked: (outcome) => usageTracks.inc({ outcome }),
+    usageReservation: (outcome) => usageReservations.inc({ outcome }),
+    usageAlertDelivery: (outcome) => usageAlerts.inc({ outcome }),
+    usageMeterEvent: (outcome) => usageMeterEvents.inc({ outcome }),
+  };
+}
+
+/** Bulk sync runs by result, the tenants they changed and how long they took. */
+function syncMetrics(p: string, registers: Registers): Pick<BillingMetrics, 'syncRun'> {
   const syncRuns = new Counter({
     name: `${p}sync_runs_total`,
     help: 'Bulk sync runs by result (ok, failures, aborted)',
@@ -174,47 +271,20 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
     registers,
   });
-  const http = new Histogram({
-    name: `${p}http_request_duration_seconds`,
-    help: 'HTTP requests by method, route pattern and status code',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: SECONDS,
-    registers,
-  });
-
-  const metrics: BillingMetrics = {
-    webhookReceived: (type) => webhooks.inc({ type, outcome: 'received' }),
-    webhookProcessed: (type, lagMs) => {
-      webhooks.inc({ type, outcome: 'processed' });
-      // A clock ahead of Stripe's would give a negative lag; it means "no measurable lag".
-      lag.observe({ type }, Math.max(0, lagMs) / 1000);
-    },
-    webhookDuplicate: (type) => webhooks.inc({ type, outcome: 'duplicate' }),
-    webhookFailed: (type) => webhooks.inc({ type, outcome: 'failed' }),
-    webhookRejected: (code) => rejected.inc({ code }),
-    stripeRequest: (operation, ms) => stripeRequests.observe({ operation }, ms / 1000),
-    rateLimiterWait: (operation, ms) => limiterWait.observe({ operation }, ms / 1000),
-    stripeError: (operation, code) => stripeErrors.inc({ operation, code }),
-    cacheHit: (tier) => cache.inc({ tier, result: 'hit' }),
-    cacheMiss: (tier) => cache.inc({ tier, result: 'miss' }),
-    cacheEviction: (tier) => evictions.inc({ tier }),
-    observeCacheSize: (tier, read) => void cacheSizes.set(tier, read),
+  return {
     syncRun: (result) => {
       syncRuns.inc({ result: result.aborted ? 'aborted' : result.failed > 0 ? 'failures' : 'ok' });
       tenantsChanged.inc(result.tenantsChanged);
       syncDuration.observe(result.durationMs / 1000);
     },
-    httpRequest: (method, route, status, ms) =>
-      http.observe({ method, route, status: String(status) }, ms / 1000),
-    usageTracked: (outcome) => usageTracks.inc({ outcome }),
-    usageReservation: (outcome) => usageReservations.inc({ outcome }),
-    usageAlertDelivery: (outcome) => usageAlerts.inc({ outcome }),
-    usageMeterEvent: (outcome) => usageMeterEvents.inc({ outcome }),
   };
+}
 
+/** PrometheusMetrics.observeInbox: the inbox gauges, registered on the first call. */
+function inboxObserver(p: string, registers: Registers): PrometheusMetrics['observeInbox'] {
   let readInbox: (() => Promise<InboxDepth>) | undefined;
   let inboxGauges = false;
-  function observeInbox(read: () => Promise<InboxDepth>) {
+  return function observeInbox(read: () => Promise<InboxDepth>) {
     readInbox = read;
     if (inboxGauges) return;
     inboxGauges = true;
@@ -248,15 +318,5 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
         if (d) this.set(d.oldestPendingMs / 1000);
       },
     });
-  }
-
-  return {
-    metrics,
-    registry,
-    observeInbox,
-    render: () => registry.metrics(),
-    get contentType() {
-      return registry.contentType;
-    },
   };
 }
