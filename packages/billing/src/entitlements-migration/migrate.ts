@@ -3,7 +3,7 @@ import { BillingError } from '../errors.js';
 import { parseProductMetadata } from '../metadata/index.js';
 import { ENTITLEMENT_VALUE_KEY } from '../plan-source/index.js';
 import type { StripeCall } from '../stripe-sync/client.js';
-import { forEachPage, listAll } from '../stripe-sync/plans.js';
+import { forEachPage, listAll } from '../stripe-sync/list-pages.js';
 import type { FeatureCatalog } from '../types.js';
 import {
   planEntitlementMigration,

@@ -13,7 +13,8 @@ import { PlanNotFoundError, StripeNotFoundError, ValidationError } from '../erro
 import { resolvePlanDefaults, validateFeatureMap, type ProductLike } from '../metadata/index.js';
 import { readsEntitlementFeatures, readsMetadataFeatures } from '../plan-source/index.js';
 import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
-import { listAll, parsePlan } from '../stripe-sync/plans.js';
+import { listAll } from '../stripe-sync/list-pages.js';
+import { parsePlan } from '../stripe-sync/plans.js';
 import type { StripeSyncService } from '../stripe-sync/index.js';
 import { stateFromJson } from '../tenant-store/index.js';
 import type { FeatureCatalog, FeatureMap, MergeStrategy, PlanDefaults } from '../types.js';

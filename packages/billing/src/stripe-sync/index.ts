@@ -9,7 +9,8 @@ export {
 export { currentStripePriority, withStripePriority, type StripePriority } from './priority.js';
 export { createTtlCache, type TtlCache } from '../cache/lru.js';
 export { createSingleFlight } from './single-flight.js';
-export { listAll, forEachPage, type StripePlanDefaults } from './plans.js';
+export { listAll, forEachPage } from './list-pages.js';
+export { type StripePlanDefaults } from './plans.js';
 export {
   listByCreatedRanges,
   type CreatedRange,

@@ -13,7 +13,8 @@ import type { BillingMetrics } from '../metrics/index.js';
 import type { FeatureCatalog } from '../types.js';
 import { createStripeCaller, type StripeCall, type StripeSyncStats } from './client.js';
 import { createTokenBucket, type TokenBucket } from './limiter.js';
-import { createPlanResolver, forEachPage, type PlanResolver, type StripePlanDefaults } from './plans.js';
+import { forEachPage } from './list-pages.js';
+import { createPlanResolver, type PlanResolver, type StripePlanDefaults } from './plans.js';
 import {
   createSubscriptionReader,
   type ActiveSubscription,

@@ -7,13 +7,9 @@ import type { FeatureCatalog } from '../types.js';
 import type { StripeCall } from './client.js';
 import { createTtlCache } from '../cache/lru.js';
 import { listByCreatedRanges } from './created-ranges.js';
-import {
-  forEachPage,
-  listAll,
-  type PlanResolver,
-  type StoredProduct,
-  type StripePlanDefaults,
-} from './plans.js';
+import { forEachPage, listAll } from './list-pages.js';
+import type { StoredProduct } from './plan-objects.js';
+import type { PlanResolver, StripePlanDefaults } from './plans.js';
 
 // Non-granting statuses are ranked too, so a customer left with only ended subscriptions is still
 // described by one deterministic choice: a subscription still open (unpaid, paused) says more about

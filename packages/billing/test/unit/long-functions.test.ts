@@ -20,8 +20,6 @@ import {
 const STILL_LONG: Record<string, number> = {
   createUsageService: 348,
   createFeatureReader: 339,
-  createPlanResolver: 242,
-  createPrometheusMetrics: 220,
 };
 
 describe('function length', () => {
