@@ -1,5 +1,5 @@
+export { createUsageService, type UsageServiceOptions } from './service.js';
 export {
-  createUsageService,
   type CountedUsage,
   type Reservation,
   type SettleOptions,
@@ -9,9 +9,8 @@ export {
   type UsageAuditOptions,
   type UsageMeter,
   type UsageService,
-  type UsageServiceOptions,
   type OverLimitFields,
-} from './service.js';
+} from './service-types.js';
 export {
   alertEvent,
   createUsageAlertDispatcher,

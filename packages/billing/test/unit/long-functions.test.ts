@@ -18,7 +18,6 @@ import {
  */
 /** Functions still being split (issue 25), at their length when this test came: none may grow. */
 const STILL_LONG: Record<string, number> = {
-  createUsageService: 348,
   createFeatureReader: 339,
 };
 
