@@ -1,34 +1,17 @@
 import type { PrismaClient } from '@packages/db';
-import {
-  createCircuitBreaker,
-  decodeVersioned,
-  createTtlCache,
-  DEFAULT_CACHE_MEMORY_MB,
-  type CircuitBreaker,
-  type KeyValueCache,
-} from '../cache/index.js';
+import type { KeyValueCache } from '../cache/index.js';
 import type { TenantFeatureState } from '../core/index.js';
-import { toState } from '../tenant-store/index.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
-import { createRequestBatcher } from '../request-batcher.js';
-import type { FeatureMap } from '../types.js';
-
-/** What the application reads to decide what a tenant may do. */
-export interface TenantFeatures {
-  tenantId: string;
-  features: FeatureMap;
-  bundle: string | null;
-  scrapeIntervalHours: number | null;
-  accessActive: boolean;
-  subscriptionStatus: string | null;
-  source: TenantFeatureState['source'];
-  version: number;
-  /**
-   * Keys whose value is a tenant override rather than the plan's (sorted); OpenFeature answers
-   * carry it as the value's source. Absent on entries cached before it was added: read as none.
-   */
-  overridden?: string[];
-}
+import { createCacheHealth } from './cache-health.js';
+import { createFeatureLookup } from './feature-lookup.js';
+import { createLocalTier } from './local-tier.js';
+import {
+  toTenantFeatures,
+  type ChangeMessage,
+  type FeatureChange,
+  type FeatureChangeListener,
+  type TenantFeatures,
+} from './tenant-features.js';
 
 export interface FeatureReaderStats {
   /** Lookups answered by a cache tier (in-process or shared). */
@@ -110,50 +93,6 @@ export interface FeatureReaderOptions {
   databaseReads?: number;
 }
 
-export function toTenantFeatures(state: TenantFeatureState): TenantFeatures {
-  return {
-    tenantId: state.tenantId,
-    features: state.features,
-    bundle: state.bundle,
-    scrapeIntervalHours: state.scrapeIntervalHours,
-    accessActive: state.accessActive,
-    subscriptionStatus: state.subscriptionStatus,
-    source: state.source,
-    version: state.version,
-    overridden: Object.keys(state.overrides).sort(),
-  };
-}
-
-/**
- * Estimated heap bytes of one cached TenantFeatures: the object and its fields, and per feature its
- * key (two bytes a character) and its slot. Measured against the heap in bench/lookups.ts; errs high.
- */
-export function estimateFeaturesBytes(entry: TenantFeatures): number {
-  let bytes = 240 + 2 * entry.tenantId.length + 2 * (entry.bundle?.length ?? 0);
-  // Values are booleans and numbers, held inline.
-  for (const key in entry.features) bytes += 48 + 2 * key.length;
-  return bytes;
-}
-
-/** A cached entry as the in-process cache keeps it once parsed: frozen, since every hit shares it. */
-function decodeEntry(raw: string): TenantFeatures | null {
-  const versioned = decodeVersioned(raw);
-  if (!versioned) return null;
-  const features = JSON.parse(versioned.value) as TenantFeatures;
-  Object.freeze(features.features);
-  return Object.freeze(features);
-}
-
-/** A change as a reader reports it: committed versions (`put`), or tenants to read again (`drop`). */
-export type FeatureChange = { put: TenantFeatures[] } | { drop: string[] };
-export type FeatureChangeListener = (change: FeatureChange) => void;
-
-/** What travels on the bus: committed versions to adopt, or tenants to forget. */
-type ChangeMessage = { put: TenantFeatures[] } | { drop: string[] };
-
-/** Tenants whose publish could not reach the shared cache are remembered up to this many. */
-const MAX_UNPUBLISHED = 100_000;
-
 /**
  * Cached feature resolution in up to three tiers: in-process (only in front of a shared cache),
  * the shared cache (Redis, or an in-process LRU without REDIS_URL), then the database's read pool.
@@ -192,62 +131,16 @@ export function createFeatureReader(
     bypassed: 0,
     revalidated: 0,
   };
-  const breaker: CircuitBreaker = createCircuitBreaker({ retryAfterMs: options.breakerRetryMs });
   const bus = cache.bus;
   const metrics = options.metrics ?? noopMetrics;
-  const localTtlMs = Math.min(options.localTtlSeconds ?? ttl, ttl) * 1000;
-  const local = bus
-    ? createTtlCache<TenantFeatures>({
-        maxBytes: options.localMaxBytes ?? DEFAULT_CACHE_MEMORY_MB * 1024 * 1024,
-        sizeOf: estimateFeaturesBytes,
-        maxEntries: options.localMaxEntries,
-        onEvict: () => metrics.cacheEviction?.('local'),
-        ttlMs: localTtlMs,
-        now: options.now,
-      })
-    : undefined;
-  if (local) {
-    metrics.observeCacheSize?.('local', () => ({ entries: local.size, bytes: local.calculatedSize }));
-  } else {
-    cache.onEvict?.((count) => {
-      for (let i = 0; i < count; i++) metrics.cacheEviction?.('redis');
-    });
-    const size = cache.size?.bind(cache);
-    if (size) metrics.observeCacheSize?.('redis', size);
-  }
-  /** The in-process tier is usable only once subscribed, and only for the connection generation it was filled in. */
-  let subscribed = false;
-  let localEpoch = { generation: -1, recoveries: 0 };
-  const unpublished = new Set<string>();
-  let lostTrack = false;
-  let repairing: Promise<void> | undefined;
-  /** The bus generation the cache was last seen answering in (undefined before the first time). */
-  let healthyGeneration: number | undefined;
-  let recoveriesSeen = breaker.recoveries;
-  /** Until this instant (ms), shared entries may predate a write made during an outage. */
-  let revalidateUntil = 0;
-
-  if (bus && local && cache.ping) {
-    const ping = cache.ping.bind(cache);
-    // While closed, the PING notices a frozen Redis; while open, it is the breaker's probe once the
-    // wait has passed, so the breaker closes when Redis is back even if no lookup comes to probe it.
-    // A PING that finds the cache back also notes the recovery and repairs what this instance wrote
-    // meanwhile, so the repair does not wait for this instance's next lookup or write.
-    const heartbeat = setInterval(() => {
-      if ((!cache.available || cache.available()) && breaker.allow())
-        void safely(ping).then(() => {
-          if (breaker.state === 'closed') cacheUp();
-        });
-    }, options.heartbeatMs ?? 1_000);
-    // The heartbeat must never keep a process alive that has nothing else to do.
-    heartbeat.unref();
-  }
+  const localTier = createLocalTier(cache, ttl, metrics, options);
+  const { local, putLocal } = localTier;
+  const health = createCacheHealth(cache, local, { keyOf, channel, ttl, stats }, options);
+  const { breaker, cacheUp, safely, remember } = health;
   if (bus && local) {
     bus
       .subscribe(channel, (raw) => applyMessage(raw))
-      .then(() => {
-        subscribed = true;
-      })
+      .then(() => health.subscribed())
       .catch(() => {
         // Without the subscription the in-process tier stays off; lookups use the shared cache.
       });
@@ -277,191 +170,16 @@ export function createFeatureReader(
     else for (const tenantId of message.drop) local.delete(tenantId);
   }
 
-  /**
-   * Keeps a committed version in process, for `ttlMs` at most (what the entry it was copied from has
-   * left; by default a full lifetime, for a value just read from the database or published).
-   */
-  function putLocal(entry: TenantFeatures, ttlMs = localTtlMs) {
-    if (!local || ttlMs <= 0) return;
-    const current = local.get(entry.tenantId);
-    if (current && current.version > entry.version) return;
-    local.set(entry.tenantId, Object.freeze(entry), { ttl: Math.min(ttlMs, localTtlMs) });
-  }
-
-  /** True when the shared cache may be used now; false sends the caller to the database. */
-  function cacheUp(): boolean {
-    if (cache.available && !cache.available()) return false;
-    if (!breaker.allow()) return false;
-    noteRecovery();
-    if (unpublished.size > 0 || lostTrack) void repair();
-    return true;
-  }
-
-  /** The cache answers: a reconnect or a closed breaker since the last time means an outage ended. */
-  function noteRecovery() {
-    const generation = bus?.generation;
-    const reconnected = healthyGeneration !== undefined && generation !== healthyGeneration;
-    healthyGeneration = generation;
-    const recovered = breaker.recoveries !== recoveriesSeen;
-    recoveriesSeen = breaker.recoveries;
-    if (reconnected || recovered) revalidateUntil = Date.now() + ttl * 1000;
-  }
-
-  /** The in-process tier, or undefined when it cannot be trusted right now. */
-  function localTier() {
-    if (!local || !bus || !subscribed) return undefined;
-    const epoch = { generation: bus.generation, recoveries: breaker.recoveries };
-    if (epoch.generation !== localEpoch.generation || epoch.recoveries !== localEpoch.recoveries) {
-      // A connection dropped or the breaker was open: change messages may have been missed.
-      local.clear();
-      localEpoch = epoch;
-    }
-    return local;
-  }
-
-  async function safely<T>(op: () => Promise<T>): Promise<T | undefined> {
-    const startedIn = breaker.recoveries;
-    try {
-      const result = await op();
-      breaker.success();
-      return result;
-    } catch {
-      stats.cacheErrors += 1;
-      // A command that was sent before the cache recovered (and timed out during the outage) is old
-      // news; only failures of commands sent since the last recovery reopen the breaker.
-      if (breaker.recoveries === startedIn) breaker.failure();
-      return undefined;
-    }
-  }
-
-  function remember(tenantIds: string[]) {
-    for (const id of tenantIds) {
-      if (unpublished.size >= MAX_UNPUBLISHED) lostTrack = true;
-      else unpublished.add(id);
-    }
-  }
-
-  /** After an outage: evict what was written meanwhile from the shared cache and tell every instance. */
-  function repair(): Promise<void> {
-    repairing ??= (async () => {
-      const ids = [...unpublished];
-      const lost = lostTrack;
-      if (ids.length > 0) {
-        const ok = await safely(async () => {
-          await cache.del(...ids.map(keyOf));
-          await bus?.publish(channel, JSON.stringify({ drop: ids } satisfies ChangeMessage));
-          return true;
-        });
-        if (ok) for (const id of ids) unpublished.delete(id);
-      }
-      // Too many writes to list: nothing better than letting the shared entries expire.
-      if (lost) lostTrack = false;
-    })().finally(() => {
-      repairing = undefined;
-    });
-    return repairing;
-  }
-
-  const configs = createRequestBatcher({
-    maxInFlight: options.databaseReads ?? 4,
-    run: async (tenantIds: string[]) => {
-      const rows = await prisma.tenantFeatureConfig.findMany({
-        where: { tenantId: { in: [...new Set(tenantIds)] } },
-      });
-      const byTenant = new Map(rows.map((row) => [row.tenantId, row]));
-      return tenantIds.map((id) => byTenant.get(id) ?? null);
-    },
+  const getTenantFeatures = createFeatureLookup(prisma, cache, {
+    keyOf,
+    channel,
+    ttl,
+    stats,
+    metrics,
+    localTier,
+    health,
+    databaseReads: options.databaseReads,
   });
-
-  async function fromDatabase(tenantId: string): Promise<TenantFeatures | null> {
-    const row = await configs.request(tenantId);
-    if (row) metrics.cacheHit('database');
-    else metrics.cacheMiss('database');
-    return row ? toTenantFeatures(toState(row)) : null;
-  }
-
-  /** The shared cache's entry for a tenant (undefined when it did not answer). */
-  async function sharedEntry(tenantId: string): Promise<TenantFeatures | null | undefined> {
-    if (cache.getDecoded) return safely(() => cache.getDecoded!(keyOf(tenantId), decodeEntry));
-    const raw = await safely(() => cache.get(keyOf(tenantId)));
-    return raw === undefined ? undefined : decodeEntry(raw ?? '');
-  }
-
-  /**
-   * A lookup after an outage: the database's value. A shared entry older than it (or one for a
-   * tenant the database no longer has) is replaced and announced, so in-process copies that other
-   * instances took from it are replaced too. The shared cache is read either way, so a half-open
-   * breaker's probe still reaches it.
-   */
-  async function revalidate(
-    tenantId: string,
-    tier: ReturnType<typeof localTier>,
-  ): Promise<TenantFeatures | null> {
-    stats.misses += 1;
-    stats.revalidated += 1;
-    const [shared, read] = await Promise.all([sharedEntry(tenantId), fromDatabase(tenantId)]);
-    const stale = read ? !shared || shared.version < read.version : Boolean(shared);
-    if (stale && shared !== undefined && breaker.state === 'closed') {
-      await safely(async () => {
-        if (read) await cache.setIfNewer(keyOf(tenantId), read.version, JSON.stringify(read), ttl);
-        else await cache.del(keyOf(tenantId));
-        // Only a replaced entry is news; a missing one was never copied by anyone.
-        if (shared) {
-          const message: ChangeMessage = read ? { put: [read] } : { drop: [tenantId] };
-          await bus?.publish(channel, JSON.stringify(message));
-        }
-        return true;
-      });
-    }
-    if (read && tier && breaker.state === 'closed') putLocal(read);
-    return read;
-  }
-
-  async function getTenantFeatures(tenantId: string): Promise<TenantFeatures | null> {
-    if (!cacheUp() || unpublished.has(tenantId)) {
-      stats.bypassed += 1;
-      stats.misses += 1;
-      return fromDatabase(tenantId);
-    }
-    // The probe of a half-open breaker must reach the shared cache: its outcome closes or reopens it.
-    const tier = breaker.state === 'half-open' ? undefined : localTier();
-    const hit = tier?.get(tenantId);
-    if (hit) {
-      stats.hits += 1;
-      stats.localHits += 1;
-      metrics.cacheHit('local');
-      return hit;
-    }
-    if (tier) metrics.cacheMiss('local');
-    if (breaker.state === 'half-open' || Date.now() < revalidateUntil) return revalidate(tenantId, tier);
-    // The in-process cache keeps what it parsed; Redis answers text, parsed once here, with the
-    // entry's remaining lifetime when an in-process copy is taken, so the copy expires with it.
-    let features: TenantFeatures | null | undefined;
-    let ttlLeftMs: number | null = null;
-    if (cache.getDecoded) features = await safely(() => cache.getDecoded!(keyOf(tenantId), decodeEntry));
-    else if (tier && cache.getWithTtl) {
-      const found = await safely(() => cache.getWithTtl!(keyOf(tenantId)));
-      features = found ? decodeEntry(found.raw) : null;
-      ttlLeftMs = found?.ttlMs ?? null;
-    } else features = decodeEntry((await safely(() => cache.get(keyOf(tenantId)))) ?? '');
-    if (features) {
-      stats.hits += 1;
-      metrics.cacheHit('redis');
-      // A cache that cannot tell an entry's remaining life gets the default 60 s of old (at most).
-      if (tier)
-        putLocal(features, ttlLeftMs ?? (cache.getWithTtl ? localTtlMs : Math.min(localTtlMs, 60_000)));
-      return features;
-    }
-    stats.misses += 1;
-    metrics.cacheMiss('redis');
-    const read = await fromDatabase(tenantId);
-    if (!read) return null;
-    if (breaker.state === 'closed') {
-      await safely(() => cache.setIfNewer(keyOf(tenantId), read.version, JSON.stringify(read), ttl));
-      if (tier) putLocal(read);
-    }
-    return read;
-  }
 
   return {
     stats,

@@ -1,12 +1,14 @@
 export {
-  type TenantFeatures,
   type FeatureReaderStats,
   type FeatureReader,
   type FeatureReaderOptions,
+  createFeatureReader,
+} from './feature-reader.js';
+export {
+  type TenantFeatures,
   type FeatureChange,
   type FeatureChangeListener,
   toTenantFeatures,
-  createFeatureReader,
-} from './feature-reader.js';
+} from './tenant-features.js';
 export { readTenantWithFeatures, readTenantsWithFeatures, type TenantWithFeatures } from './tenant-read.js';
 export { uncachedFeatureReader } from './uncached.js';

@@ -16,15 +16,9 @@ import {
  * split into named groups of closures that take what they share as parameters.
  * `node scripts/long-functions.mjs` prints the same list.
  */
-/** Functions still being split (issue 25), at their length when this test came: none may grow. */
-const STILL_LONG: Record<string, number> = {
-  createFeatureReader: 339,
-};
-
 describe('function length', () => {
   it(`no function in ${SOURCE_ROOTS.join(', ')} is over ${LINE_LIMIT} lines`, () => {
-    const over = longFunctions().filter((fn) => !(fn.lines <= (STILL_LONG[fn.name] ?? 0)));
-    expect(over.map(describeFunction)).toEqual([]);
+    expect(longFunctions().map(describeFunction)).toEqual([]);
   });
 
   it('the checker measures declarations, arrow functions, methods and function expressions', () => {
