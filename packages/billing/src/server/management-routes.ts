@@ -113,11 +113,14 @@ export const managementRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, 
   catalogManagementRoutes(app, deps, who);
 };
 
+/** The management options of a request: the caller as the audit actor (managementRoutes). */
+type Who = (request: FastifyRequest) => TenantManagementOptions;
+
 /** Tenants: list, create, read, rename, delete, link a Stripe customer. */
 function tenantManagementRoutes(
   app: FastifyInstance,
   deps: AdminRouteDeps,
-  who: (request: FastifyRequest) => TenantManagementOptions,
+  who: Who,
   tenantOf: (request: FastifyRequest) => z.output<typeof tenantParam>,
 ): void {
   const { prisma } = deps;
@@ -233,11 +236,7 @@ function tenantManagementRoutes(
 }
 
 /** A tenant's manual overrides of a feature: set and clear. */
-function overrideManagementRoutes(
-  app: FastifyInstance,
-  deps: AdminRouteDeps,
-  who: (request: FastifyRequest) => TenantManagementOptions,
-): void {
+function overrideManagementRoutes(app: FastifyInstance, deps: AdminRouteDeps, who: Who): void {
   const { prisma } = deps;
   app.put(
     '/api/admin/tenants/:tenantId/overrides/:key',
@@ -275,11 +274,7 @@ function overrideManagementRoutes(
 }
 
 /** The feature catalog and the tenants over a lowered limit. */
-function catalogManagementRoutes(
-  app: FastifyInstance,
-  deps: AdminRouteDeps,
-  who: (request: FastifyRequest) => TenantManagementOptions,
-): void {
+function catalogManagementRoutes(app: FastifyInstance, deps: AdminRouteDeps, who: Who): void {
   const { prisma } = deps;
   app.get(
     '/api/admin/features',
