@@ -464,11 +464,6 @@ export function createBulkSync(deps: {
     const started = performance.now();
     const requestsBefore = stripeSync.stats.stripeRequests;
     const dryRun = options.dryRun ?? false;
-    const keep = options.keepResults ?? true;
-    // How many results to keep, and whether an up-to-date one is worth a place.
-    const cap = keep === true ? Infinity : keep === false ? 0 : Math.max(0, keep);
-    const worthKeeping = (r: SyncResult) => keep === true || r.reason !== 'up_to_date';
-    let omitted = 0;
 
     // Taken before Stripe is read: a tenant that a webhook (or any other writer) changes after this
     // moment holds a picture at least as new as the walk's, and the write (re-decided under the
@@ -479,33 +474,12 @@ export function createBulkSync(deps: {
     // this walk cannot overwrite its result afterwards (tenant-store/ticketed-write.ts).
     const readTicket = dryRun ? undefined : await takeReadTicket(prisma);
 
-    const tally = createTally();
-    const kept: Array<{ seq: number; result: SyncResult }> = [];
+    const results = createSyncResults(options);
+    const { progress, report } = results;
     let nextSeq = 0;
     const numbered = (items: WorkItem[]) => {
       for (const item of items) item.seq = nextSeq++;
       return items;
-    };
-    const keptAt = new Map<string, number>();
-    let total = 0;
-    let done = 0;
-    let stoppedEarly = false;
-    const report = (item: WorkItem | null, result: SyncResult) => {
-      if (result.reason === 'aborted') stoppedEarly = true;
-      const replaced = item?.supersedes === true ? tally.replace(item.customerId, result) : tally.add(result);
-      if (!replaced) done += 1;
-      if (cap > 0) {
-        const at = replaced ? keptAt.get(result.customerId) : undefined;
-        if (at !== undefined) kept[at]!.result = result;
-        else if (worthKeeping(result) && kept.length < cap) {
-          if (item) keptAt.set(result.customerId, kept.length);
-          kept.push({ seq: item?.seq ?? -1, result });
-          // The customer's first result was left out, this one is in.
-          if (replaced) omitted -= 1;
-        } else if (!replaced) omitted += 1;
-      }
-      options.onResult?.(result);
-      options.onProgress?.({ done, total, tenantId: result.tenantId });
     };
     const ctx: BatchContext = {
       options,
@@ -525,7 +499,7 @@ export function createBulkSync(deps: {
     if (options.tenantId !== undefined || options.limit !== undefined || !stream) {
       const { items, early } = await collectItems(run, options);
       stripeMs = Math.round(performance.now() - started);
-      total = items.length + early.length;
+      progress.total = items.length + early.length;
       for (const result of early) report(null, result);
       await queue.push(numbered(items), aborted);
     } else {
@@ -553,12 +527,12 @@ export function createBulkSync(deps: {
               completed.add(item.customerId);
               held.delete(item.customerId);
             }
-          total += items.filter((i) => !i.supersedes).length;
+          progress.total += items.filter((i) => !i.supersedes).length;
           await queue.push(items, aborted);
         });
       } catch (error) {
         if (error !== stop) throw error;
-        stoppedEarly = true;
+        progress.stoppedEarly = true;
       }
       stripeMs = Math.round(performance.now() - started);
       // Batches still running may defer more: wait for them, then decide what no later page completed.
@@ -572,20 +546,66 @@ export function createBulkSync(deps: {
     await queue.drain();
     for (const item of queue.left()) report(item, abortedResult(item));
 
-    const summary = tally.summary(
+    return results.finish(
       stripeSync.stats.stripeRequests - requestsBefore,
       performance.now() - started,
+      stripeMs,
     );
+  };
+}
+
+/**
+ * A run's results as they come in: counted in the summary's tally (a customer's later result
+ * replacing its first), kept in walk order up to `keepResults` (up-to-date ones only when all are
+ * kept), and reported to `onResult` / `onProgress`.
+ */
+function createSyncResults(options: SyncAllOptions) {
+  const keep = options.keepResults ?? true;
+  // How many results to keep, and whether an up-to-date one is worth a place.
+  const cap = keep === true ? Infinity : keep === false ? 0 : Math.max(0, keep);
+  const worthKeeping = (r: SyncResult) => keep === true || r.reason !== 'up_to_date';
+  let omitted = 0;
+  const tally = createTally();
+  const kept: Array<{ seq: number; result: SyncResult }> = [];
+  const keptAt = new Map<string, number>();
+  /** Customers to decide (grows as the walk goes on), and whether the run stopped before the end. */
+  const progress = { total: 0, stoppedEarly: false };
+  let done = 0;
+  const report = (item: WorkItem | null, result: SyncResult) => {
+    if (result.reason === 'aborted') progress.stoppedEarly = true;
+    const replaced = item?.supersedes === true ? tally.replace(item.customerId, result) : tally.add(result);
+    if (!replaced) done += 1;
+    if (cap > 0) {
+      const at = replaced ? keptAt.get(result.customerId) : undefined;
+      if (at !== undefined) kept[at]!.result = result;
+      else if (worthKeeping(result) && kept.length < cap) {
+        if (item) keptAt.set(result.customerId, kept.length);
+        kept.push({ seq: item?.seq ?? -1, result });
+        // The customer's first result was left out, this one is in.
+        if (replaced) omitted -= 1;
+      } else if (!replaced) omitted += 1;
+    }
+    options.onResult?.(result);
+    options.onProgress?.({ done, total: progress.total, tenantId: result.tenantId });
+  };
+
+  function finish(
+    stripeRequests: number,
+    durationMs: number,
+    stripeMs: number,
+  ): { results: SyncResult[]; summary: SyncSummary } {
     return {
       results: kept.sort((a, b) => a.seq - b.seq).map((k) => k.result),
       summary: {
-        ...summary,
+        ...tally.summary(stripeRequests, durationMs),
         stripeMs,
-        aborted: stoppedEarly,
+        aborted: progress.stoppedEarly,
         ...(typeof keep === 'number' ? { resultsOmitted: omitted } : {}),
       },
     };
-  };
+  }
+
+  return { progress, report, finish };
 }
 
 function toWorkItem(e: CustomerSubscriptionEntry): WorkItem {
