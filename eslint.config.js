@@ -24,73 +24,29 @@ const NODE_IO_MODULES = [
 ];
 
 /**
- * The layers of packages/billing/src, top to bottom (README "Architecture"): an import may only go
- * down or sideways, so an arrow up fails `npm test`. Entries are top-level folders or files of src/.
- * The pure core (layer 1's core/) has its own, stricter rule below.
+ * The layers of packages/billing/src, top to bottom (README "Architecture"), one folder each: an import
+ * may only go down or sideways, so an arrow up fails `npm test`. Entries are the top-level folders and
+ * files of src/: layer 4 is src/entry/ plus the package's public faces (src/*.ts, what package.json
+ * exports). The pure core (src/core/) has its own, stricter rule below.
  */
 export const LAYERS = [
-  // 4. Entry points: the CLI, the server, the console, host adapters, the public faces, the composition root.
-  [
-    'cli',
-    'demo',
-    'server',
-    'console',
-    'adapters',
-    'index',
-    'express',
-    'fastify',
-    'web',
-    'testing',
-    'openfeature',
-    'lazy-context',
-    'context',
-  ],
+  // 4. Entry points: the CLI, the server, the console, host adapters, OFREP, the composition root, the public faces.
+  ['entry', 'index', 'express', 'fastify', 'web', 'server', 'testing', 'openfeature'],
   // 3. Flows: what happens to a tenant (webhooks, syncs, custom plans, reconcile, management, usage, …).
-  [
-    'webhooks',
-    'feature-sync',
-    'custom-plans',
-    'reconcile',
-    'management',
-    'usage',
-    'preview',
-    'explain',
-    'entitlements-migration',
-    'features',
-  ],
-  // 2. Stores, Stripe reads, caches and the HTTP error shape the flows stand on.
-  [
-    'tenant-store',
-    'audit',
-    'catalog',
-    'feature-cache',
-    'cache',
-    'stripe-sync',
-    'plan-source',
-    'metadata',
-    'http',
-    'metrics',
-    'process',
-    'config',
-    'feature-keys',
-    'request-batcher',
-    'sql-runner',
-    'bounded-concurrency',
-    'database-errors',
-  ],
+  ['flows'],
+  // 2. Stores, Stripe reads, caches, config and the HTTP error shape the flows stand on.
+  ['io'],
   // 1. The pure core and the plain values everything shares.
-  ['core', 'types', 'errors', 'error-codes', 'identifiers'],
+  ['core'],
 ];
 
 function layerBoundaries() {
   const src = 'packages/billing/src';
-  // A file at depth d under src/ reaches a top-level entry as './x' (d = 0) or as d times '../'.
-  return LAYERS.slice(1).flatMap((names, index) => {
-    const above = [...new Set(LAYERS.slice(0, index + 1).flat())];
-    return [0, 1, 2, 3].map((depth) => ({
-      files: names.map((name) =>
-        depth === 0 ? `${src}/${name}.ts` : `${src}/${name}/${'*/'.repeat(depth - 1)}*.ts`,
-      ),
+  // A file at depth d under its layer's folder reaches src/ as d times '../'.
+  return LAYERS.slice(1).flatMap(([folder], index) => {
+    const above = LAYERS.slice(0, index + 1).flat();
+    return [1, 2, 3, 4].map((depth) => ({
+      files: [`${src}/${folder}/${'*/'.repeat(depth - 1)}*.ts`],
       ignores: [`${src}/core/**`],
       rules: {
         'no-restricted-imports': [
@@ -98,8 +54,8 @@ function layerBoundaries() {
           {
             patterns: [
               {
-                regex: `^${'\\.\\./'.repeat(depth) || '\\./'}(${above.join('|')})(/|\\.js$)`,
-                message: `Layers import downward only (README, Architecture): this file may not import ${above.join(', ')}.`,
+                regex: `^${'\\.\\./'.repeat(depth)}(${above.join('|')})(/|\\.js$)`,
+                message: `Layers import downward only (README, Architecture): src/${folder}/ may not import ${above.join(', ')}.`,
               },
             ],
           },
@@ -158,7 +114,7 @@ export default defineConfig(
   },
   {
     // The admin console's script runs in the browser.
-    files: ['packages/billing/src/console/assets/**/*.js'],
+    files: ['packages/billing/src/entry/console/assets/**/*.js'],
     languageOptions: {
       globals: { document: 'readonly', window: 'readonly', navigator: 'readonly', setTimeout: 'readonly' },
     },
@@ -188,9 +144,8 @@ export default defineConfig(
           patterns: [
             { group: ['@prisma/*'], message: 'The core does no I/O.' },
             {
-              regex: '^\\.\\./(?!types\\.js$)',
-              message:
-                'The core imports nothing outside src/core/ (but the plain types in src/types.ts); other folders import the core.',
+              regex: '^\\.\\./',
+              message: 'The core imports nothing outside src/core/; the other layers import the core.',
             },
           ],
         },
@@ -201,10 +156,10 @@ export default defineConfig(
     // One way to each table: routes (HTTP, console, adapters, OFREP) call services and stores; the
     // statements live in store modules named for what they hold (tenant-store/, audit/, webhooks/inbox…).
     files: [
-      'packages/billing/src/server/*-routes.ts',
-      'packages/billing/src/console/*routes.ts',
-      'packages/billing/src/adapters/**/*.ts',
-      'packages/billing/src/openfeature/ofrep.ts',
+      'packages/billing/src/entry/server/*-routes.ts',
+      'packages/billing/src/entry/console/*routes.ts',
+      'packages/billing/src/entry/adapters/**/*.ts',
+      'packages/billing/src/entry/openfeature/ofrep.ts',
     ],
     rules: {
       'no-restricted-syntax': [

@@ -40,7 +40,9 @@ await rename(path.join(work, 'tsc/stripe-emulator/src'), path.join(out, 'stripe-
 await cp(path.join(root, 'packages/db/prisma/migrations'), path.join(out, 'prisma/migrations'), {
   recursive: true,
 });
-await cp(path.join(billing, 'src/console/assets'), path.join(out, 'console/assets'), { recursive: true });
+await cp(path.join(billing, 'src/entry/console/assets'), path.join(out, 'entry/console/assets'), {
+  recursive: true,
+});
 
 const folded = {
   '@packages/db': path.join(out, 'db/index.js'),

@@ -4,7 +4,7 @@
 // 1. npm run pack: tarball size and file count.
 // 2. npm install of release/*.tgz into a fresh app in the OS temp dir (npm's cache as it is).
 // 3. Cold start of `serve` until GET /health/live answers: the installed bin (compiled JavaScript)
-//    against this checkout's previous way, `node --import tsx src/server/main.ts`; alternated, median of N.
+//    against this checkout's previous way, `node --import tsx src/entry/server/main.ts`; alternated, median of N.
 // 4. One CLI call (`db status` against DATABASE_URL): compiled bin vs tsx, alternated, median of N.
 // 5. Peak RSS (VmHWM) of `serve` idle, 5 s after it answered.
 import { spawn, spawnSync } from 'node:child_process';
@@ -72,8 +72,11 @@ const ways = {
   compiled: (args) => [compiledBin, args],
   tsx: (args) =>
     args[0] === 'serve'
-      ? [process.execPath, ['--import', 'tsx', path.join(root, 'packages/billing/src/server/main.ts')]]
-      : [process.execPath, ['--import', 'tsx', path.join(root, 'packages/billing/src/cli/main.ts'), ...args]],
+      ? [process.execPath, ['--import', 'tsx', path.join(root, 'packages/billing/src/entry/server/main.ts')]]
+      : [
+          process.execPath,
+          ['--import', 'tsx', path.join(root, 'packages/billing/src/entry/cli/main.ts'), ...args],
+        ],
 };
 
 const freePort = () =>

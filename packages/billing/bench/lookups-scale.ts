@@ -5,9 +5,9 @@ import {
   createRedisCache,
   DEFAULT_CACHE_MEMORY_MB,
   type KeyValueCache,
-} from '../src/cache/index.js';
-import { createFeatureReader, type FeatureReader } from '../src/feature-cache/index.js';
-import { noopMetrics } from '../src/metrics/index.js';
+} from '../src/io/cache/index.js';
+import { createFeatureReader, type FeatureReader } from '../src/io/feature-cache/index.js';
+import { noopMetrics } from '../src/io/metrics/index.js';
 import { seedConfiguredTenants } from './cache.js';
 import { percentile, runConcurrently, verdict, type BenchRow } from './stats.js';
 

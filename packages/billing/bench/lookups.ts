@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createIsolatedDatabase } from '@packages/db';
-import { createMemoryCache, createRedisCache, type KeyValueCache } from '../src/cache/index.js';
-import { createFeatureReader } from '../src/feature-cache/index.js';
+import { createMemoryCache, createRedisCache, type KeyValueCache } from '../src/io/cache/index.js';
+import { createFeatureReader } from '../src/io/feature-cache/index.js';
 import { noCache } from '../test/helpers/no-cache.js';
 import { runConcurrently, percentile, type BenchRow } from './stats.js';
 

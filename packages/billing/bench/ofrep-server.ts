@@ -1,8 +1,8 @@
 import Stripe from 'stripe';
 import { openDatabase } from '@packages/db';
-import { createMemoryCache } from '../src/cache/index.js';
-import { createFeatureReader } from '../src/feature-cache/index.js';
-import { buildServer } from '../src/server/app.js';
+import { createMemoryCache } from '../src/io/cache/index.js';
+import { createFeatureReader } from '../src/io/feature-cache/index.js';
+import { buildServer } from '../src/entry/server/app.js';
 
 /**
  * Our server for the OFREP rows (BENCH_ONLY=openfeature): buildServer as `serve` builds it (its

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
-import { forEachBounded } from '../src/bounded-concurrency.js';
+import { forEachBounded } from '../src/io/bounded-concurrency.js';
 import { freePort } from '../test/helpers/ports.js';
 
 export interface ServerProcess {

@@ -27,7 +27,7 @@ import { benchWebhooks } from './webhook.js';
  *   BENCH_INBOX_ROWS=ingest,budget,lifted,zero  inbox row groups (default all): ingest at c64, processing
  *                              at the default budget (+ reads during it, burst, RSS), processing with the
  *                              budget lifted at 150 ms, processing at zero latency vs a bare-pg worker
- *   BENCH_COMPARE_SERVER=/other/checkout/packages/billing/src/server/main.ts  the ingest, lifted and zero rows
+ *   BENCH_COMPARE_SERVER=/other/checkout/packages/billing/src/entry/server/main.ts  the ingest, lifted and zero rows
  *                              against that server too, in the same run (before/after on a noisy machine)
  */
 const tenantCounts = (process.env.BENCH_TENANTS ?? '1000,10000')

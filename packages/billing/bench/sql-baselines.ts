@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Database } from '@packages/db';
-import { forEachBounded } from '../src/bounded-concurrency.js';
+import { forEachBounded } from '../src/io/bounded-concurrency.js';
 
 /** A bare `pg` pool on a database's schema: the raw-SQL side of the benchmarks' ratios. */
 export function rawPool(db: Database, max: number): pg.Pool {

@@ -1,5 +1,5 @@
 /** Small helpers shared by the benchmarks: percentiles, timing, memory sampling, table printing. */
-import { forEachBounded } from '../src/bounded-concurrency.js';
+import { forEachBounded } from '../src/io/bounded-concurrency.js';
 
 export function percentile(sortedMs: number[], p: number): number {
   if (sortedMs.length === 0) return 0;

@@ -4,7 +4,7 @@ import { createIsolatedDatabase, type Database } from '@packages/db';
 import { startStripeEmulator } from '@packages/stripe-emulator';
 import { seedPlans, seedTenantsWithSubscriptions, type SeededTenant } from '../test/helpers/fixtures.js';
 import { processEnv } from '../test/helpers/env.js';
-import { defaultWebhookWorkers } from '../src/config.js';
+import { defaultWebhookWorkers } from '../src/io/config.js';
 import { ADMIN_TOKEN, probeReads } from './cache.js';
 import { compiledEntry, postAll, startHttpProcess, type ServerProcess } from './processes.js';
 import { percentile, printTable, ratio, verdict, type BenchRow } from './stats.js';
@@ -14,8 +14,8 @@ import { percentile, printTable, ratio, verdict, type BenchRow } from './stats.j
 // rather than measured.
 const serverEntry = () =>
   process.env.BENCH_SERVER === 'tsx'
-    ? fileURLToPath(new URL('../src/server/main.ts', import.meta.url))
-    : compiledEntry('server/main');
+    ? fileURLToPath(new URL('../src/entry/server/main.ts', import.meta.url))
+    : compiledEntry('entry/server/main');
 const RAW_INGEST = fileURLToPath(new URL('./raw-ingest-server.ts', import.meta.url));
 const RAW_WORKER = fileURLToPath(new URL('./raw-process-worker.ts', import.meta.url));
 
@@ -62,7 +62,7 @@ export async function benchInbox({
   rows: which = ['ingest', 'budget', 'lifted', 'zero'],
 }: InboxBenchOptions = {}): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  // The server under test, and with BENCH_COMPARE_SERVER (another checkout's src/server/main.ts)
+  // The server under test, and with BENCH_COMPARE_SERVER (another checkout's src/entry/server/main.ts)
   // the same ingest and processing rows against that one too, in the same run: before/after on a
   // noisy machine.
   const SERVER = serverEntry();

@@ -2,12 +2,12 @@ import { pathToFileURL } from 'node:url';
 import Stripe from 'stripe';
 import { createIsolatedDatabase } from '@packages/db';
 import { startStripeEmulator } from '@packages/stripe-emulator';
-import { createCacheFromEnv } from '../src/cache/index.js';
-import { createFeatureReader } from '../src/feature-cache/index.js';
-import { createFeatureSyncService } from '../src/feature-sync/index.js';
-import { buildServer } from '../src/server/app.js';
-import { createStripeSyncService } from '../src/stripe-sync/index.js';
-import { createStripeWebhookHandler } from '../src/webhooks/index.js';
+import { createCacheFromEnv } from '../src/io/cache/index.js';
+import { createFeatureReader } from '../src/io/feature-cache/index.js';
+import { createFeatureSyncService } from '../src/flows/feature-sync/index.js';
+import { buildServer } from '../src/entry/server/app.js';
+import { createStripeSyncService } from '../src/io/stripe-sync/index.js';
+import { createStripeWebhookHandler } from '../src/flows/webhooks/index.js';
 import { seedPlans, seedTenantsWithSubscriptions } from '../test/helpers/fixtures.js';
 import { percentile, printTable, runConcurrently, type BenchRow } from './stats.js';
 

@@ -1,4 +1,4 @@
 #!/usr/bin/env node
 // Compiled JavaScript (npm run build); the same command is `stripe-entitlements migrate-stripe-metadata-to-db`.
-const { runAsProcess } = await import('../dist/cli/migrate-stripe-metadata-to-db.js');
+const { runAsProcess } = await import('../dist/entry/cli/migrate-stripe-metadata-to-db.js');
 await runAsProcess();

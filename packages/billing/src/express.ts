@@ -5,5 +5,5 @@ export {
   EXPRESS_PARSED_BODY_HINT,
   type ExpressAdapter,
   type ExpressAdapterOptions,
-} from './adapters/express.js';
-export type { AdapterLogger, HostAdapterOptions, HttpAnswer, TenantResolver } from './adapters/core.js';
+} from './entry/adapters/express.js';
+export type { AdapterLogger, HostAdapterOptions, HttpAnswer, TenantResolver } from './entry/adapters/core.js';

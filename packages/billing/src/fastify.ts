@@ -8,7 +8,7 @@ export {
   type BillingPluginOptions,
   type FastifyGuardOptions,
   type FastifyGuards,
-} from './adapters/fastify.js';
-export type { AdapterLogger, HostAdapterOptions, HttpAnswer, TenantResolver } from './adapters/core.js';
+} from './entry/adapters/fastify.js';
+export type { AdapterLogger, HostAdapterOptions, HttpAnswer, TenantResolver } from './entry/adapters/core.js';
 // OFREP routes as a Fastify plugin (the host adapter above registers them too).
-export { ofrepRoutes } from './openfeature/fastify-routes.js';
+export { ofrepRoutes } from './entry/openfeature/fastify-routes.js';

@@ -1,8 +1,8 @@
 // Public API of @packages/billing. Everything a host application needs is exported here;
 // deep imports into src/ are not part of the contract.
 
-export * from './errors.js';
-export * from './error-codes.js';
+export * from './core/errors.js';
+export * from './core/error-codes.js';
 export type {
   FeatureValue,
   FeatureMap,
@@ -11,7 +11,7 @@ export type {
   MergeStrategy,
   AuditSourceName,
   PlanDefaults,
-} from './types.js';
+} from './core/types.js';
 
 // Stripe → plan metadata
 export {
@@ -21,7 +21,7 @@ export {
   validateFeatureMap,
   buildProductMetadata,
   buildPriceMetadata,
-} from './metadata/index.js';
+} from './io/metadata/index.js';
 export {
   DEFAULT_FEATURE_CATALOG,
   FEATURE_KEY_PATTERN,
@@ -30,7 +30,7 @@ export {
   featureKeyProblem,
   isValidFeatureKey,
   loadFeatureCatalog,
-} from './catalog/index.js';
+} from './io/catalog/index.js';
 export {
   mergePlanIntoTenant,
   restrictFeatures,
@@ -46,7 +46,7 @@ export {
   featuresFromEntitlements,
   type PlanSource,
   type EntitlementFeatureLike,
-} from './plan-source/index.js';
+} from './io/plan-source/index.js';
 
 // Services
 export {
@@ -59,7 +59,7 @@ export {
   type StripeSyncService,
   type StripeSyncOptions,
   type PlanStatistics,
-} from './stripe-sync/index.js';
+} from './io/stripe-sync/index.js';
 export {
   createFeatureSyncService,
   type FeatureSyncService,
@@ -69,18 +69,18 @@ export {
   type SyncAllOptions,
   type SyncResult,
   type SyncSummary,
-} from './feature-sync/index.js';
+} from './flows/feature-sync/index.js';
 export {
   createCustomPlanService,
   type CustomPlanService,
   type CreateCustomPlanInput,
   type CustomPlanResult,
-} from './custom-plans/index.js';
-export * from './webhooks/index.js';
-export { reconcileTenants, type ReconcileResult, type ReconcileOptions } from './reconcile/index.js';
+} from './flows/custom-plans/index.js';
+export * from './flows/webhooks/index.js';
+export { reconcileTenants, type ReconcileResult, type ReconcileOptions } from './flows/reconcile/index.js';
 
 // Metered features: usage counted against the tenants' limits (docs/usage.md)
-export * from './usage/index.js';
+export * from './flows/usage/index.js';
 export {
   USAGE_OVERAGE_POLICIES,
   USAGE_RESETS,
@@ -95,14 +95,14 @@ export {
   uncachedFeatureReader,
   type FeatureReader,
   type TenantFeatures,
-} from './feature-cache/index.js';
+} from './io/feature-cache/index.js';
 export {
   createCacheFromEnv,
   createMemoryCache,
   createRedisCache,
   type KeyValueCache,
-} from './cache/index.js';
-export { updateTenantFeatures, inTransaction, type UpdateOutcome } from './tenant-store/index.js';
+} from './io/cache/index.js';
+export { updateTenantFeatures, inTransaction, type UpdateOutcome } from './io/tenant-store/index.js';
 
 // Typed feature keys (augmented by the file `generate-feature-types` writes) and limit checks
 export type {
@@ -114,7 +114,7 @@ export type {
   CheckedKey,
   FeatureChecks,
   LimitCheck,
-} from './feature-keys.js';
+} from './io/feature-keys.js';
 
 // What every host adapter shares, and the web-standard one (no framework types). The Express and
 // Fastify adapters are at '@packages/billing/express' and '/fastify', so importing the core
@@ -127,37 +127,43 @@ export {
   type HostAdapterOptions,
   type HttpAnswer,
   type TenantResolver,
-} from './adapters/core.js';
-export { createFeatureChecks, type TenantFeatureSource } from './features/checks.js';
+} from './entry/adapters/core.js';
+export { createFeatureChecks, type TenantFeatureSource } from './flows/features/checks.js';
 export {
   createWebAdapter,
   type WebAdapter,
   type WebAdapterOptions,
   type WebHandler,
-} from './adapters/web.js';
+} from './entry/adapters/web.js';
 
 // OpenFeature: OFREP endpoints (also in the adapters and our server) and the flag evaluation they
 // share. The server provider, which loads @openfeature/server-sdk, is '@packages/billing/openfeature'.
-export * from './openfeature/http.js';
+export * from './entry/openfeature/http.js';
 
 // Why a tenant has a value (now or at a past instant), from its config and the audit log
-export * from './explain/index.js';
+export * from './flows/explain/index.js';
 
 // What a plan edit would do to its tenants, before it is made (nothing written)
-export * from './preview/index.js';
+export * from './flows/preview/index.js';
 
 // Metrics: an injected interface, and its Prometheus implementation
-export * from './metrics/index.js';
+export * from './io/metrics/index.js';
 
 // Admin API tokens and the one HTTP error shape (the Fastify server itself is at '@packages/billing/server')
-export { errorResponse, HttpError, type ApiErrorBody } from './http/error-response.js';
-export { createApiToken, revokeApiToken, hashToken, parseAdminTokens, type AuthConfig } from './http/auth.js';
+export { errorResponse, HttpError, type ApiErrorBody } from './io/http/error-response.js';
+export {
+  createApiToken,
+  revokeApiToken,
+  hashToken,
+  parseAdminTokens,
+  type AuthConfig,
+} from './io/http/auth.js';
 
 // Managing tenants, overrides and the feature catalog (also over the admin API and the CLI)
-export * from './management/index.js';
-export { databaseCatalog, type CatalogSource } from './catalog/registry.js';
-export { createBillingContext, type BillingContext, type BillingContextOptions } from './context.js';
-export { lazyBillingContext, type LazyBillingContext } from './lazy-context.js';
+export * from './flows/management/index.js';
+export { databaseCatalog, type CatalogSource } from './io/catalog/registry.js';
+export { createBillingContext, type BillingContext, type BillingContextOptions } from './entry/context.js';
+export { lazyBillingContext, type LazyBillingContext } from './entry/lazy-context.js';
 
 // The database: opened from DATABASE_URL / DATABASE_SCHEMA (else an embedded PGlite), our migrations
 // and their runner, and the generated Prisma client (built and shipped; no `prisma generate`).

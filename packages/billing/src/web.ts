@@ -5,6 +5,6 @@ export {
   type WebAdapter,
   type WebAdapterOptions,
   type WebHandler,
-} from './adapters/web.js';
-export { createFeatureChecks, type TenantFeatureSource } from './features/checks.js';
-export type { AdapterLogger, HostAdapterOptions, HttpAnswer, TenantResolver } from './adapters/core.js';
+} from './entry/adapters/web.js';
+export { createFeatureChecks, type TenantFeatureSource } from './flows/features/checks.js';
+export type { AdapterLogger, HostAdapterOptions, HttpAnswer, TenantResolver } from './entry/adapters/core.js';

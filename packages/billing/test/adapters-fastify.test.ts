@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseBillingEnv } from '../src/context.js';
+import { parseBillingEnv } from '../src/entry/context.js';
 import { billingPlugin, createFastifyGuards } from '../src/fastify.js';
 import { createPrometheusMetrics } from '../src/index.js';
 import { buildMetricsServer, buildServer } from '../src/server.js';

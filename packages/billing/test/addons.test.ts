@@ -1,13 +1,13 @@
 import type Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
-import { databaseCatalog } from '../src/catalog/registry.js';
-import { createCustomPlanService } from '../src/custom-plans/index.js';
-import { createFeatureSyncService } from '../src/feature-sync/index.js';
-import { listOverLimits } from '../src/features/over-limit.js';
+import { databaseCatalog } from '../src/io/catalog/registry.js';
+import { createCustomPlanService } from '../src/flows/custom-plans/index.js';
+import { createFeatureSyncService } from '../src/flows/feature-sync/index.js';
+import { listOverLimits } from '../src/flows/features/over-limit.js';
 import { addFeature, createUsageService, setFeatureRules } from '../src/index.js';
-import { featureKeyOfLookupKey, type PlanSource } from '../src/plan-source/index.js';
-import { reconcileTenants } from '../src/reconcile/index.js';
-import type { FeatureMap } from '../src/types.js';
+import { featureKeyOfLookupKey, type PlanSource } from '../src/io/plan-source/index.js';
+import { reconcileTenants } from '../src/flows/reconcile/index.js';
+import type { FeatureMap } from '../src/core/types.js';
 import { useWebhookTestEnv } from './helpers/use-env.js';
 import type { WebhookTestEnv } from './webhook-helpers.js';
 

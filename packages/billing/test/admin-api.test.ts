@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createApiToken, hashToken, revokeApiToken } from '../src/http/auth.js';
+import { createApiToken, hashToken, revokeApiToken } from '../src/io/http/auth.js';
 import {
   ADMIN_TOKEN,
   bearer,
@@ -403,14 +403,14 @@ describe('endpoints', () => {
   });
 
   it('Stripe authentication failure → 502', async () => {
-    const { createStripeSyncService } = await import('../src/stripe-sync/index.js');
-    const { createFeatureSyncService } = await import('../src/feature-sync/index.js');
+    const { createStripeSyncService } = await import('../src/io/stripe-sync/index.js');
+    const { createFeatureSyncService } = await import('../src/flows/feature-sync/index.js');
     const badStripe = env.newStripeClient({ apiKey: 'sk_test_wrong', maxNetworkRetries: 0 });
     const badSync = createFeatureSyncService(
       env.prisma,
       createStripeSyncService(badStripe, { maxRetries: 0 }),
     );
-    const { buildServer } = await import('../src/server/app.js');
+    const { buildServer } = await import('../src/entry/server/app.js');
     const badApp = await buildServer({
       prisma: env.prisma,
       stripe: badStripe,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../src/errors.js';
-import { authenticateToken, bearerToken, hashToken, parseAdminTokens } from '../src/http/auth.js';
+import { ValidationError } from '../src/core/errors.js';
+import { authenticateToken, bearerToken, hashToken, parseAdminTokens } from '../src/io/http/auth.js';
 
 const TOKEN = 'correct-horse-battery-staple-42';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { CustomPlanService } from '../src/custom-plans/index.js';
-import { CustomPlanError } from '../src/errors.js';
-import type { BillingErrorCode } from '../src/error-codes.js';
-import { buildServer } from '../src/server/app.js';
+import type { CustomPlanService } from '../src/flows/custom-plans/index.js';
+import { CustomPlanError } from '../src/core/errors.js';
+import type { BillingErrorCode } from '../src/core/error-codes.js';
+import { buildServer } from '../src/entry/server/app.js';
 import { ADMIN_TOKEN, bearer, testAuthConfig } from './admin-helpers.js';
 import { createTenant } from './helpers/fixtures.js';
 import { useAdminApp, useAdminTestEnv } from './helpers/use-env.js';

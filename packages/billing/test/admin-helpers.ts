@@ -1,17 +1,17 @@
 import type { FastifyInstance } from 'fastify';
-import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
+import { DEFAULT_FEATURE_CATALOG } from '../src/io/catalog/index.js';
 import type { Prisma } from '@packages/db';
 import {
   createCustomPlanService,
   type CreateCustomPlanInput,
   type CustomPlanService,
-} from '../src/custom-plans/index.js';
-import { createFeatureReader } from '../src/feature-cache/index.js';
-import { createFeatureSyncService, type FeatureSyncService } from '../src/feature-sync/index.js';
-import { buildServer } from '../src/server/app.js';
-import type { AuthConfig } from '../src/http/auth.js';
-import type { FeatureMap } from '../src/types.js';
-import { createStripeSyncService, type StripeSyncService } from '../src/stripe-sync/index.js';
+} from '../src/flows/custom-plans/index.js';
+import { createFeatureReader } from '../src/io/feature-cache/index.js';
+import { createFeatureSyncService, type FeatureSyncService } from '../src/flows/feature-sync/index.js';
+import { buildServer } from '../src/entry/server/app.js';
+import type { AuthConfig } from '../src/io/http/auth.js';
+import type { FeatureMap } from '../src/core/types.js';
+import { createStripeSyncService, type StripeSyncService } from '../src/io/stripe-sync/index.js';
 import { setupBillingTestEnv, type BillingTestEnv } from './helpers/env.js';
 import { createTenant } from './helpers/fixtures.js';
 

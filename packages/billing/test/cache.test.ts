@@ -6,10 +6,10 @@ import {
   createMemoryCache,
   createRedisCache,
   type KeyValueCache,
-} from '../src/cache/index.js';
-import { createFeatureReader } from '../src/feature-cache/index.js';
-import { createPrometheusMetrics } from '../src/metrics/index.js';
-import { inTransaction, updateTenantFeatures } from '../src/tenant-store/index.js';
+} from '../src/io/cache/index.js';
+import { createFeatureReader } from '../src/io/feature-cache/index.js';
+import { createPrometheusMetrics } from '../src/io/metrics/index.js';
+import { inTransaction, updateTenantFeatures } from '../src/io/tenant-store/index.js';
 
 const redisUrl = process.env.REDIS_URL;
 

@@ -4,7 +4,7 @@ import {
   CHECKOUT_MIN_REMAINING_MS,
   decideCheckoutReplay,
   storedUrlIfLive,
-} from '../src/custom-plans/checkout.js';
+} from '../src/flows/custom-plans/checkout.js';
 
 /** The pure rules for handing a custom plan's checkout link out again. */
 

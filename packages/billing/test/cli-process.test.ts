@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EXIT_FAILED, runMigrateCli } from '../src/cli/migrate-stripe-metadata-to-db.js';
-import { EXIT_DRIFT, runReconcileCli } from '../src/cli/reconcile.js';
+import { EXIT_FAILED, runMigrateCli } from '../src/entry/cli/migrate-stripe-metadata-to-db.js';
+import { EXIT_DRIFT, runReconcileCli } from '../src/entry/cli/reconcile.js';
 import { captureStream } from './admin-helpers.js';
 import { seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
 import { useAdminTestEnv } from './helpers/use-env.js';

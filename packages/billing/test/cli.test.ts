@@ -8,9 +8,9 @@ import {
   EXIT_USAGE,
   runMigrateCli,
   type MigrateCliContext,
-} from '../src/cli/migrate-stripe-metadata-to-db.js';
-import { createFeatureSyncService } from '../src/feature-sync/index.js';
-import { renderBar } from '../src/cli/progress.js';
+} from '../src/entry/cli/migrate-stripe-metadata-to-db.js';
+import { createFeatureSyncService } from '../src/flows/feature-sync/index.js';
+import { renderBar } from '../src/entry/cli/progress.js';
 import { captureStream } from './admin-helpers.js';
 import { seedPlan, seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
 import { useAdminTestEnv } from './helpers/use-env.js';
@@ -184,8 +184,8 @@ describe('migrate-stripe-metadata-to-db', () => {
   });
 
   it('a bad Stripe key → exit 2', async () => {
-    const { createStripeSyncService } = await import('../src/stripe-sync/index.js');
-    const { createFeatureSyncService } = await import('../src/feature-sync/index.js');
+    const { createStripeSyncService } = await import('../src/io/stripe-sync/index.js');
+    const { createFeatureSyncService } = await import('../src/flows/feature-sync/index.js');
     const badStripe = env.newStripeClient({ apiKey: 'sk_test_wrong', maxNetworkRetries: 0 });
     const featureSync = createFeatureSyncService(
       env.prisma,

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../src/server/app.js';
-import { createUsageService, type UsageService } from '../src/usage/index.js';
-import { createStripeWebhookHandler, type StripeWebhookPipeline } from '../src/webhooks/index.js';
+import { buildServer } from '../src/entry/server/app.js';
+import { createUsageService, type UsageService } from '../src/flows/usage/index.js';
+import { createStripeWebhookHandler, type StripeWebhookPipeline } from '../src/flows/webhooks/index.js';
 import { setupAdminTestEnv, testAuthConfig, type AdminTestEnv } from './admin-helpers.js';
 import {
   seedPlans,

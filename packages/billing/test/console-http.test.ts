@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { buildServer } from '../src/server/app.js';
-import { createApiToken, revokeApiToken } from '../src/http/auth.js';
-import { addFeature, setFeatureOverride } from '../src/management/index.js';
+import { buildServer } from '../src/entry/server/app.js';
+import { createApiToken, revokeApiToken } from '../src/io/http/auth.js';
+import { addFeature, setFeatureOverride } from '../src/flows/management/index.js';
 import {
   createUsageAlertDispatcher,
   createUsageMeterReporter,
   createUsageService,
   listUsageAlerts,
-} from '../src/usage/index.js';
+} from '../src/flows/usage/index.js';
 import { ADMIN_TOKEN, TENANT_A_TOKEN } from './admin-helpers.js';
 import { setupConsoleEnv } from './console-helpers.js';
 import { closeAfterAll } from './helpers/use-env.js';

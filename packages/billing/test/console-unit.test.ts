@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
+import { DEFAULT_FEATURE_CATALOG } from '../src/io/catalog/index.js';
 import { explainFeatures } from '../src/core/index.js';
-import { diffSnapshots } from '../src/console/diff.js';
-import { parseFeatureLines, parseFormBody } from '../src/console/form.js';
-import { html, raw } from '../src/console/html.js';
+import { diffSnapshots } from '../src/entry/console/diff.js';
+import { parseFeatureLines, parseFormBody } from '../src/entry/console/form.js';
+import { html, raw } from '../src/entry/console/html.js';
 import {
   metadataChanges,
   metadataDigest,
   metadataLines,
   parseMetadataLines,
-} from '../src/console/metadata-edit.js';
-import { createSessionKeys } from '../src/console/session.js';
-import { ValidationError } from '../src/errors.js';
+} from '../src/entry/console/metadata-edit.js';
+import { createSessionKeys } from '../src/entry/console/session.js';
+import { ValidationError } from '../src/core/errors.js';
 
 describe('html template', () => {
   it('escapes every interpolated value unless it is already Html', () => {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addFeature, setFeatureOverride } from '../src/management/index.js';
-import { createUsageAlertDispatcher, createUsageService, listUsageAlerts } from '../src/usage/index.js';
+import { addFeature, setFeatureOverride } from '../src/flows/management/index.js';
+import { createUsageAlertDispatcher, createUsageService, listUsageAlerts } from '../src/flows/usage/index.js';
 import { ADMIN_TOKEN, TENANT_A_TOKEN } from './admin-helpers.js';
 import {
   chromiumPath,

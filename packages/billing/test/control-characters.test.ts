@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { runManageCli } from '../src/cli/manage.js';
-import { createMemoryCache } from '../src/cache/index.js';
-import { createFeatureReader } from '../src/feature-cache/index.js';
+import { runManageCli } from '../src/entry/cli/manage.js';
+import { createMemoryCache } from '../src/io/cache/index.js';
+import { createFeatureReader } from '../src/io/feature-cache/index.js';
 import { ADMIN_TOKEN, bearer, captureStream } from './admin-helpers.js';
 import { createTenant } from './helpers/fixtures.js';
 import { useAdminApp, useAdminTestEnv } from './helpers/use-env.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
-import { listByCreatedRanges, type RangePageParams, type StripeCall } from '../src/stripe-sync/index.js';
+import { listByCreatedRanges, type RangePageParams, type StripeCall } from '../src/io/stripe-sync/index.js';
 
 interface Item {
   id: string;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
-import { createCustomPlanService, type CreateCustomPlanInput } from '../src/custom-plans/index.js';
-import type { CustomPlanError } from '../src/errors.js';
-import { createFeatureReader, type FeatureReader } from '../src/feature-cache/index.js';
-import { createStripeSyncService } from '../src/stripe-sync/index.js';
+import { DEFAULT_FEATURE_CATALOG } from '../src/io/catalog/index.js';
+import { createCustomPlanService, type CreateCustomPlanInput } from '../src/flows/custom-plans/index.js';
+import type { CustomPlanError } from '../src/core/errors.js';
+import { createFeatureReader, type FeatureReader } from '../src/io/feature-cache/index.js';
+import { createStripeSyncService } from '../src/io/stripe-sync/index.js';
 import { countOf, newTenant as newTenantIn, pendingPlanRow } from './admin-helpers.js';
 import type { RequestHold } from '@packages/stripe-emulator';
 import { seedPlans } from './helpers/fixtures.js';

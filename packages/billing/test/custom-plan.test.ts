@@ -1,14 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
-import { createCustomPlanService, type CreateCustomPlanInput } from '../src/custom-plans/index.js';
+import { DEFAULT_FEATURE_CATALOG } from '../src/io/catalog/index.js';
+import { createCustomPlanService, type CreateCustomPlanInput } from '../src/flows/custom-plans/index.js';
 import {
   CustomPlanError,
   PlanNotFoundError,
   TenantNotFoundError,
   UnknownFeatureError,
   ValidationError,
-} from '../src/errors.js';
-import { resolvePlanDefaults } from '../src/metadata/index.js';
+} from '../src/core/errors.js';
+import { resolvePlanDefaults } from '../src/io/metadata/index.js';
 import { countOf, newTenant as newTenantIn, pendingPlanRow } from './admin-helpers.js';
 import { whileAuditInsertsFail } from './helpers/db-faults.js';
 import { seedPlans } from './helpers/fixtures.js';

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dropSchema, openDatabase, type Database } from '@packages/db';
-import { createBillingContext } from '../src/context.js';
-import { ValidationError } from '../src/errors.js';
+import { createBillingContext } from '../src/entry/context.js';
+import { ValidationError } from '../src/core/errors.js';
 import { finished } from './helpers/child-process.js';
 
 /** DATABASE_SCHEMA and `?schema=` select the schema wherever a database is opened. */
@@ -94,7 +94,7 @@ describe('the billing context honours DATABASE_SCHEMA', () => {
 
 describe('entry points report a bad schema in one line', () => {
   it('npm run db:migrate with DATABASE_SCHEMA=Bad-Name', { timeout: 60_000 }, async () => {
-    const result = await run(['packages/billing/src/cli/main.ts', 'db', 'migrate'], {
+    const result = await run(['packages/billing/src/entry/cli/main.ts', 'db', 'migrate'], {
       PATH: process.env.PATH,
       DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/test',
       DATABASE_SCHEMA: 'Bad-Name',
@@ -107,7 +107,7 @@ describe('entry points report a bad schema in one line', () => {
 
   it.skipIf(!url)('npm run db:migrate applies into DATABASE_SCHEMA', { timeout: 60_000 }, async () => {
     const schema = freshSchema();
-    const result = await run(['packages/billing/src/cli/main.ts', 'db', 'migrate'], {
+    const result = await run(['packages/billing/src/entry/cli/main.ts', 'db', 'migrate'], {
       PATH: process.env.PATH,
       DATABASE_URL: url,
       DATABASE_SCHEMA: schema,
@@ -119,7 +119,7 @@ describe('entry points report a bad schema in one line', () => {
   });
 
   it('npm run demo with DEMO_SCHEMA=Bad-Name', { timeout: 60_000 }, async () => {
-    const result = await run(['packages/billing/src/demo/main.ts'], {
+    const result = await run(['packages/billing/src/entry/demo/main.ts'], {
       PATH: process.env.PATH,
       DEMO_SCHEMA: 'Bad-Name',
     });

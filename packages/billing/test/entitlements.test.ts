@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
-import { createCustomPlanService } from '../src/custom-plans/index.js';
+import { DEFAULT_FEATURE_CATALOG } from '../src/io/catalog/index.js';
+import { createCustomPlanService } from '../src/flows/custom-plans/index.js';
 import {
   EXIT_OK,
   EXIT_PROBLEMS,
   runEntitlementsMigrationCli,
-} from '../src/cli/migrate-metadata-to-entitlements.js';
+} from '../src/entry/cli/migrate-metadata-to-entitlements.js';
 import { restrictFeatures } from '../src/core/index.js';
-import { reconcileTenants } from '../src/reconcile/index.js';
-import { createStripeSyncService } from '../src/stripe-sync/index.js';
-import type { PlanSource } from '../src/plan-source/index.js';
+import { reconcileTenants } from '../src/flows/reconcile/index.js';
+import { createStripeSyncService } from '../src/io/stripe-sync/index.js';
+import type { PlanSource } from '../src/io/plan-source/index.js';
 import { captureStream } from './admin-helpers.js';
 import { PLAN_FIXTURES, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
 import { useWebhookTestEnv } from './helpers/use-env.js';

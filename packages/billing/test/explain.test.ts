@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildServer } from '../src/server/app.js';
+import { buildServer } from '../src/entry/server/app.js';
 import { explainFeature, setFeatureOverride } from '../src/index.js';
-import { runManageCli } from '../src/cli/manage.js';
+import { runManageCli } from '../src/entry/cli/manage.js';
 import { ADMIN_TOKEN, captureStream } from './admin-helpers.js';
 import { closeAfterAll, useWebhookTestEnv } from './helpers/use-env.js';
 

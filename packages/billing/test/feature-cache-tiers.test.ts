@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createIsolatedDatabase, type Database } from '@packages/db';
-import { createRedisCache, type KeyValueCache } from '../src/cache/index.js';
+import { createRedisCache, type KeyValueCache } from '../src/io/cache/index.js';
 import {
   createFeatureReader,
   readTenantWithFeatures,
   type FeatureReader,
   type TenantFeatures,
-} from '../src/feature-cache/index.js';
+} from '../src/io/feature-cache/index.js';
 import type { TenantFeatureState } from '../src/core/index.js';
-import { createPrometheusMetrics, noopMetrics, type BillingMetrics } from '../src/metrics/index.js';
-import { inTransaction, updateTenantFeatures } from '../src/tenant-store/index.js';
+import { createPrometheusMetrics, noopMetrics, type BillingMetrics } from '../src/io/metrics/index.js';
+import { inTransaction, updateTenantFeatures } from '../src/io/tenant-store/index.js';
 import { noCache } from './helpers/no-cache.js';
 import { startFreezableProxy } from './helpers/frozen-postgres.js';
 import { HAS_REDIS_SERVER, startOwnRedis, type OwnRedis } from './helpers/redis-server.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { restrictFeatures } from '../src/core/index.js';
-import { createFeatureSyncService } from '../src/feature-sync/index.js';
-import type { StripeSyncService } from '../src/stripe-sync/index.js';
-import { enforcePaymentGrace } from '../src/webhooks/index.js';
+import { createFeatureSyncService } from '../src/flows/feature-sync/index.js';
+import type { StripeSyncService } from '../src/io/stripe-sync/index.js';
+import { enforcePaymentGrace } from '../src/flows/webhooks/index.js';
 import { PLAN_FIXTURES } from './helpers/fixtures.js';
 import { useWebhookTestEnv } from './helpers/use-env.js';
 

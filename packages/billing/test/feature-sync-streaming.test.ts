@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { SyncResult } from '../src/feature-sync/index.js';
+import type { SyncResult } from '../src/flows/feature-sync/index.js';
 import { createTenant, seedTenantsWithSubscriptions, type SeededTenant } from './helpers/fixtures.js';
 import { useFeatureSyncEnv } from './helpers/use-env.js';
 

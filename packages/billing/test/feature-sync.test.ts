@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { PlanNotFoundError, TenantNotFoundError } from '../src/errors.js';
-import { createFeatureReader } from '../src/feature-cache/index.js';
-import { createFeatureCatalog, DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
-import { applyPlanInTransaction, createFeatureSyncService } from '../src/feature-sync/index.js';
-import { inTransaction } from '../src/tenant-store/index.js';
-import type { FeatureMap, MergeStrategy } from '../src/types.js';
+import { PlanNotFoundError, TenantNotFoundError } from '../src/core/errors.js';
+import { createFeatureReader } from '../src/io/feature-cache/index.js';
+import { createFeatureCatalog, DEFAULT_FEATURE_CATALOG } from '../src/io/catalog/index.js';
+import { applyPlanInTransaction, createFeatureSyncService } from '../src/flows/feature-sync/index.js';
+import { inTransaction } from '../src/io/tenant-store/index.js';
+import type { FeatureMap, MergeStrategy } from '../src/core/types.js';
 import { createTenant, PLAN_FIXTURES } from './helpers/fixtures.js';
 import { useFeatureSyncEnv } from './helpers/use-env.js';
 

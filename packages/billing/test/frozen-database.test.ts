@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '@packages/db';
-import { createBillingContext, type BillingContext } from '../src/context.js';
-import { buildServer } from '../src/server/app.js';
-import { createApiToken } from '../src/http/auth.js';
+import { createBillingContext, type BillingContext } from '../src/entry/context.js';
+import { buildServer } from '../src/entry/server/app.js';
+import { createApiToken } from '../src/io/http/auth.js';
 import { setupBillingTestEnv, processEnv, type BillingTestEnv } from './helpers/env.js';
 import { watched } from './helpers/child-process.js';
 import { startFreezableProxy, startSilentListener, type FreezableProxy } from './helpers/frozen-postgres.js';
@@ -140,8 +140,8 @@ describe('start-up against a PostgreSQL that accepts and never answers', () => {
   // The bound runs from the connection attempt (the listener accepting it) to the exit: loading the
   // process (tsx) before it takes anything from 2 to 30 s on a loaded machine and is not the wait.
   it.each([
-    ['npm start', 'server/main.ts'],
-    ['npm run worker', 'server/worker-main.ts'],
+    ['npm start', 'entry/server/main.ts'],
+    ['npm run worker', 'entry/server/worker-main.ts'],
   ])(
     '%s exits 1 within the connect timeout with one line naming DATABASE_URL',
     async (_name, script) => {
@@ -169,7 +169,7 @@ describe('start-up against a PostgreSQL that accepts and never answers', () => {
 
   it('npm run reconcile honours SIGTERM while it waits on the database', async () => {
     // A connect timeout far longer than the test: only the signal can end the wait.
-    const { run, silent } = await startAgainstSilence('cli/reconcile.ts', {
+    const { run, silent } = await startAgainstSilence('entry/cli/reconcile.ts', {
       DATABASE_CONNECT_TIMEOUT_MS: '600000',
     });
     try {

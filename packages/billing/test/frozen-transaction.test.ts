@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedDatabase, openDatabase, type Database } from '@packages/db';
-import { isDatabaseUnavailable } from '../src/database-errors.js';
+import { isDatabaseUnavailable } from '../src/io/database-errors.js';
 import { startFreezableProxy, type FreezableProxy } from './helpers/frozen-postgres.js';
 
 /**

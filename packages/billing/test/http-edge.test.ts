@@ -1,9 +1,9 @@
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createPrismaClient } from '@packages/db';
-import { createRedisCache } from '../src/cache/index.js';
-import { buildServer } from '../src/server/app.js';
-import { createStripeWebhookHandler } from '../src/webhooks/index.js';
+import { createRedisCache } from '../src/io/cache/index.js';
+import { buildServer } from '../src/entry/server/app.js';
+import { createStripeWebhookHandler } from '../src/flows/webhooks/index.js';
 import { ADMIN_TOKEN, bearer } from './admin-helpers.js';
 import { useAdminApp, useAdminTestEnv } from './helpers/use-env.js';
 

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runManageCli, type ManageCliContext } from '../src/cli/manage.js';
-import { EXIT_USAGE, runMigrateCli } from '../src/cli/migrate-stripe-metadata-to-db.js';
-import { createMemoryCache } from '../src/cache/index.js';
-import { createFeatureReader } from '../src/feature-cache/index.js';
+import { runManageCli, type ManageCliContext } from '../src/entry/cli/manage.js';
+import { EXIT_USAGE, runMigrateCli } from '../src/entry/cli/migrate-stripe-metadata-to-db.js';
+import { createMemoryCache } from '../src/io/cache/index.js';
+import { createFeatureReader } from '../src/io/feature-cache/index.js';
 import { captureStream } from './admin-helpers.js';
 import { createIsolatedDatabase, type Database } from '@packages/db';
 import { ensureBuilt } from './helpers/build.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { diffFeatures, featuresEqual, mergePlanIntoTenant, restrictFeatures } from '../src/core/index.js';
-import type { FeatureMap } from '../src/types.js';
+import type { FeatureMap } from '../src/core/types.js';
 
 const current = {
   features: { sso: true, max_users: 50, white_label: true, bulk_export: true },

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
+import { DEFAULT_FEATURE_CATALOG } from '../src/io/catalog/index.js';
 import { featuresEqual, mergePlanIntoTenant } from '../src/core/index.js';
-import { MetadataError, UnknownFeatureError, ValidationError } from '../src/errors.js';
+import { MetadataError, UnknownFeatureError, ValidationError } from '../src/core/errors.js';
 import {
   MAX_FEATURE_NUMBER,
   buildPriceMetadata,
@@ -11,8 +11,8 @@ import {
   parseProductMetadata,
   resolvePlanDefaults,
   validateFeatureMap,
-} from '../src/metadata/index.js';
-import type { FeatureMap } from '../src/types.js';
+} from '../src/io/metadata/index.js';
+import type { FeatureMap } from '../src/core/types.js';
 
 const catalog = DEFAULT_FEATURE_CATALOG;
 const catalogKeys = [...catalog.keys()];

@@ -2,8 +2,12 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { PrismaClient } from '@packages/db';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FEATURE_CATALOG, createFeatureCatalog, loadFeatureCatalog } from '../src/catalog/index.js';
-import { MetadataError, UnknownFeatureError, ValidationError } from '../src/errors.js';
+import {
+  DEFAULT_FEATURE_CATALOG,
+  createFeatureCatalog,
+  loadFeatureCatalog,
+} from '../src/io/catalog/index.js';
+import { MetadataError, UnknownFeatureError, ValidationError } from '../src/core/errors.js';
 import {
   buildPriceMetadata,
   buildProductMetadata,
@@ -11,8 +15,8 @@ import {
   parseProductMetadata,
   resolvePlanDefaults,
   validateFeatureMap,
-} from '../src/metadata/index.js';
-import type { FeatureDefinition } from '../src/types.js';
+} from '../src/io/metadata/index.js';
+import type { FeatureDefinition } from '../src/core/types.js';
 
 const catalog = DEFAULT_FEATURE_CATALOG;
 

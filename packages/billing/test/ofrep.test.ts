@@ -7,7 +7,7 @@ import { createExpressAdapter } from '../src/express.js';
 import { billingPlugin } from '../src/fastify.js';
 import { createWebAdapter, databaseCatalog, setFeatureOverride } from '../src/index.js';
 import { restrictedFeatures } from '../src/core/index.js';
-import { inTransaction, updateTenantFeatures } from '../src/tenant-store/index.js';
+import { inTransaction, updateTenantFeatures } from '../src/io/tenant-store/index.js';
 import { ADMIN_TOKEN, TENANT_A_TOKEN, testAuthConfig } from './admin-helpers.js';
 import { PLAN_FIXTURES, seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
 import { useAdminApp, useAdminTestEnv } from './helpers/use-env.js';

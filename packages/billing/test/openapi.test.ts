@@ -1,8 +1,8 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { describe, expect, it } from 'vitest';
-import { errorStatuses, isApiRoute, openApiPath } from '../src/http/openapi.js';
+import { errorStatuses, isApiRoute, openApiPath } from '../src/io/http/openapi.js';
 import { createPrometheusMetrics, createUsageService } from '../src/index.js';
-import { buildServer, OPENAPI_PATH } from '../src/server/app.js';
+import { buildServer, OPENAPI_PATH } from '../src/entry/server/app.js';
 import { ADMIN_TOKEN, testAuthConfig } from './admin-helpers.js';
 import { closeAfterAll, useAdminTestEnv } from './helpers/use-env.js';
 

@@ -8,9 +8,9 @@ import {
   type TrackingEventDetails,
 } from '@openfeature/server-sdk';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createCacheFromEnv } from '../src/cache/index.js';
+import { createCacheFromEnv } from '../src/io/cache/index.js';
 import { addFeature, createUsageService, databaseCatalog, setFeatureOverride } from '../src/index.js';
-import { createFeatureReader } from '../src/feature-cache/index.js';
+import { createFeatureReader } from '../src/io/feature-cache/index.js';
 import { BillingProvider } from '../src/openfeature.js';
 import { PLAN_FIXTURES, seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
 import { useAdminTestEnv } from './helpers/use-env.js';

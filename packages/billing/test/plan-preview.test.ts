@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runManageCli } from '../src/cli/manage.js';
+import { runManageCli } from '../src/entry/cli/manage.js';
 import {
   addFeature,
   createUsageService,

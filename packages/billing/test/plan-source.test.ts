@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FEATURE_CATALOG, createFeatureCatalog } from '../src/catalog/index.js';
-import { EntitlementFeatureError } from '../src/errors.js';
-import { resolvePlanDefaults } from '../src/metadata/index.js';
+import { DEFAULT_FEATURE_CATALOG, createFeatureCatalog } from '../src/io/catalog/index.js';
+import { EntitlementFeatureError } from '../src/core/errors.js';
+import { resolvePlanDefaults } from '../src/io/metadata/index.js';
 import {
   featuresFromEntitlements,
   readsEntitlementFeatures,
   readsMetadataFeatures,
   type EntitlementFeatureLike,
   type PlanSource,
-} from '../src/plan-source/index.js';
-import type { FeatureCatalog, FeatureDefinition } from '../src/types.js';
+} from '../src/io/plan-source/index.js';
+import type { FeatureCatalog, FeatureDefinition } from '../src/core/types.js';
 
 const catalog = DEFAULT_FEATURE_CATALOG;
 let n = 0;

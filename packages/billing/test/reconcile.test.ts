@@ -1,14 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createBillingContext } from '../src/context.js';
+import { createBillingContext } from '../src/entry/context.js';
 import {
   EXIT_DRIFT,
   EXIT_OK,
   EXIT_USAGE,
   runReconcileCli,
   type ReconcileCliContext,
-} from '../src/cli/reconcile.js';
+} from '../src/entry/cli/reconcile.js';
 import { restrictFeatures } from '../src/core/index.js';
-import { reconcileTenants, type ReconcileOptions } from '../src/reconcile/index.js';
+import { reconcileTenants, type ReconcileOptions } from '../src/flows/reconcile/index.js';
 import { captureStream } from './admin-helpers.js';
 import {
   PLAN_FIXTURES,

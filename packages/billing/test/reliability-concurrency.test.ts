@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
 import { restrictFeatures } from '../src/core/index.js';
-import { reconcileTenants } from '../src/reconcile/index.js';
+import { reconcileTenants } from '../src/flows/reconcile/index.js';
 import { PLAN_FIXTURES, type PlanName } from './helpers/fixtures.js';
 import { useWebhookTestEnv } from './helpers/use-env.js';
 

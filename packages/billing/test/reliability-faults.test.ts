@@ -1,13 +1,13 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { createPrismaClient } from '@packages/db';
-import { createMemoryCache, createRedisCache, type KeyValueCache } from '../src/cache/index.js';
-import { StripeRateLimitError } from '../src/errors.js';
-import { createFeatureReader } from '../src/feature-cache/index.js';
-import { createFeatureSyncService } from '../src/feature-sync/index.js';
-import { reconcileTenants } from '../src/reconcile/index.js';
-import { buildServer } from '../src/server/app.js';
-import { createStripeSyncService } from '../src/stripe-sync/index.js';
-import { createStripeWebhookHandler } from '../src/webhooks/index.js';
+import { createMemoryCache, createRedisCache, type KeyValueCache } from '../src/io/cache/index.js';
+import { StripeRateLimitError } from '../src/core/errors.js';
+import { createFeatureReader } from '../src/io/feature-cache/index.js';
+import { createFeatureSyncService } from '../src/flows/feature-sync/index.js';
+import { reconcileTenants } from '../src/flows/reconcile/index.js';
+import { buildServer } from '../src/entry/server/app.js';
+import { createStripeSyncService } from '../src/io/stripe-sync/index.js';
+import { createStripeWebhookHandler } from '../src/flows/webhooks/index.js';
 import { PLAN_FIXTURES, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
 import { useWebhookTestEnv } from './helpers/use-env.js';
 

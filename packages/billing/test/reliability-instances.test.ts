@@ -5,10 +5,10 @@ import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedDatabase, type Database } from '@packages/db';
 import { startStripeEmulator } from '@packages/stripe-emulator';
-import { createMemoryCache } from '../src/cache/index.js';
-import { createFeatureSyncService } from '../src/feature-sync/index.js';
-import { reconcileTenants } from '../src/reconcile/index.js';
-import { createStripeSyncService } from '../src/stripe-sync/index.js';
+import { createMemoryCache } from '../src/io/cache/index.js';
+import { createFeatureSyncService } from '../src/flows/feature-sync/index.js';
+import { reconcileTenants } from '../src/flows/reconcile/index.js';
+import { createStripeSyncService } from '../src/io/stripe-sync/index.js';
 import {
   mapConcurrent,
   seedPlans,
@@ -27,7 +27,7 @@ import { startServerProcess } from './helpers/server-process.js';
  * reconcile finds no drift. As the issue sizes it: 200 tenants, over 2,000 deliveries.
  */
 const HAS_SERVICES = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL);
-const WORKER = fileURLToPath(new URL('../src/server/worker-main.ts', import.meta.url));
+const WORKER = fileURLToPath(new URL('../src/entry/server/worker-main.ts', import.meta.url));
 const TENANTS = 200;
 /** Plan changes per subscription (odd, so each ends on the other plan). */
 const PLAN_FLIPS = 7;

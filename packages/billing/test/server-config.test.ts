@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseBillingConfig, parseStorageConfig } from '../src/config.js';
-import { parseBillingEnv } from '../src/context.js';
-import { ValidationError } from '../src/errors.js';
+import { parseBillingConfig, parseStorageConfig } from '../src/io/config.js';
+import { parseBillingEnv } from '../src/entry/context.js';
+import { ValidationError } from '../src/core/errors.js';
 
 /** Configuration the server and CLIs start from: bad values are refused at startup, not at request time. */
 

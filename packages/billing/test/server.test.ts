@@ -3,10 +3,10 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedDatabase, type Database } from '@packages/db';
-import { createBillingContext, parseBillingEnv, stripeConfigFromBase } from '../src/context.js';
-import { ValidationError } from '../src/errors.js';
-import { buildServer, type ServerDeps } from '../src/server/app.js';
-import type { StripeWebhookHandler } from '../src/webhooks/index.js';
+import { createBillingContext, parseBillingEnv, stripeConfigFromBase } from '../src/entry/context.js';
+import { ValidationError } from '../src/core/errors.js';
+import { buildServer, type ServerDeps } from '../src/entry/server/app.js';
+import type { StripeWebhookHandler } from '../src/flows/webhooks/index.js';
 import { startStripeEmulator } from '@packages/stripe-emulator';
 import { seedPlans } from './helpers/fixtures.js';
 import { watched } from './helpers/child-process.js';
@@ -227,8 +227,8 @@ describe('createBillingContext', () => {
 // tests run at the same time: much of a child's life is waiting (the emulator's latency, a shutdown).
 // The two tests about the server without workers read one run of it. Assertions use the test's own
 // `expect`, as concurrent tests must.
-describe.concurrent('npm start (src/server/main.ts)', () => {
-  const mainPath = fileURLToPath(new URL('../src/server/main.ts', import.meta.url));
+describe.concurrent('npm start (src/entry/server/main.ts)', () => {
+  const mainPath = fileURLToPath(new URL('../src/entry/server/main.ts', import.meta.url));
 
   function startMain(env: NodeJS.ProcessEnv) {
     const childEnv: NodeJS.ProcessEnv = { ...process.env, ALLOW_EMBEDDED_DATABASE: 'true', ...env };

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { parseBillingConfig } from '../src/config.js';
+import { parseBillingConfig } from '../src/io/config.js';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   createRedisTokenBucket,
@@ -7,7 +7,7 @@ import {
   withStripePriority,
   currentStripePriority,
   type TokenBucket,
-} from '../src/stripe-sync/index.js';
+} from '../src/io/stripe-sync/index.js';
 
 /** A clock that only moves when someone sleeps: the in-process bucket's order, without real waiting. */
 function virtualClock() {

@@ -7,7 +7,7 @@ import {
   StripeAuthenticationError,
   StripeNotFoundError,
   StripeServerError,
-} from '../src/errors.js';
+} from '../src/core/errors.js';
 import {
   chooseSubscription,
   createStripeSyncService,
@@ -15,8 +15,8 @@ import {
   isRetryable,
   mapStripeError,
   type StripeSyncService,
-} from '../src/stripe-sync/index.js';
-import { noopMetrics } from '../src/metrics/index.js';
+} from '../src/io/stripe-sync/index.js';
+import { noopMetrics } from '../src/io/metrics/index.js';
 import { startTestStripe, type TestStripe } from './helpers/env.js';
 import { mapConcurrent, PLAN_FIXTURES, seedPlan, seedPlans } from './helpers/fixtures.js';
 import { closeAfterAll } from './helpers/use-env.js';

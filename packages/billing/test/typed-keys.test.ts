@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedDatabase, type Database } from '@packages/db';
-import { createFeatureCatalog } from '../src/catalog/index.js';
-import { renderFeatureTypes } from '../src/catalog/declaration.js';
-import { runGenerateFeatureTypes } from '../src/cli/generate-feature-types.js';
+import { createFeatureCatalog } from '../src/io/catalog/index.js';
+import { renderFeatureTypes } from '../src/io/catalog/declaration.js';
+import { runGenerateFeatureTypes } from '../src/entry/cli/generate-feature-types.js';
 
 const run = promisify(execFile);
 const fixture = fileURLToPath(new URL('./fixtures/typed-keys/', import.meta.url));
@@ -22,7 +22,7 @@ function io() {
   };
 }
 
-/** Compiles only the named fixture files (the library side is src/feature-keys.ts, types only). */
+/** Compiles only the named fixture files (the library side is src/io/feature-keys.ts, types only). */
 async function compile(dir: string, name: string, files: string[]): Promise<{ ok: boolean; output: string }> {
   const config = join(dir, `${name}.tsconfig.json`);
   await writeFile(config, JSON.stringify({ extends: '../tsconfig.json', files }));

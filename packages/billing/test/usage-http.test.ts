@@ -4,9 +4,9 @@ import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { createIsolatedDatabase } from '@packages/db';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runManageCli } from '../src/cli/manage.js';
-import { createMemoryCache } from '../src/cache/index.js';
-import { createFeatureReader } from '../src/feature-cache/index.js';
+import { runManageCli } from '../src/entry/cli/manage.js';
+import { createMemoryCache } from '../src/io/cache/index.js';
+import { createFeatureReader } from '../src/io/feature-cache/index.js';
 import { createExpressAdapter } from '../src/express.js';
 import { billingPlugin } from '../src/fastify.js';
 import {

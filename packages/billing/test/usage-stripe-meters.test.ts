@@ -12,8 +12,8 @@ import {
   setFeatureOverride,
   setFeatureUsage,
 } from '../src/index.js';
-import { createStripeCaller, type StripeCall } from '../src/stripe-sync/client.js';
-import { createTokenBucket } from '../src/stripe-sync/limiter.js';
+import { createStripeCaller, type StripeCall } from '../src/io/stripe-sync/client.js';
+import { createTokenBucket } from '../src/io/stripe-sync/limiter.js';
 import { buildServer } from '../src/server.js';
 import { ADMIN_TOKEN, bearer, TENANT_A_TOKEN } from './admin-helpers.js';
 

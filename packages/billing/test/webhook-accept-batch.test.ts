@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsolatedDatabase, type Database } from '@packages/db';
-import { createAcceptBatcher } from '../src/webhooks/accept-batcher.js';
+import { createAcceptBatcher } from '../src/flows/webhooks/accept-batcher.js';
 import {
   acceptEvent,
   acceptEvents,
@@ -8,9 +8,9 @@ import {
   sqlThroughPrisma,
   type AcceptInput,
   type AcceptOutcome,
-} from '../src/webhooks/inbox.js';
+} from '../src/flows/webhooks/inbox.js';
 
-// Group commit of the inbox (src/webhooks/accept-batcher.ts) against the real database: deliveries
+// Group commit of the inbox (src/flows/webhooks/accept-batcher.ts) against the real database: deliveries
 // that arrive while an insert is in flight share one statement, with the outcome each would have had
 // alone, and a failed statement is retried delivery by delivery so only the one at fault fails.
 

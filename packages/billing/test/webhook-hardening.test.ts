@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { restrictFeatures } from '../src/core/index.js';
-import { enforcePaymentGrace } from '../src/webhooks/index.js';
+import { enforcePaymentGrace } from '../src/flows/webhooks/index.js';
 import { whileAuditInsertsFail } from './helpers/db-faults.js';
 import { PLAN_FIXTURES, seedPlan } from './helpers/fixtures.js';
 import { startExtraServer } from './webhook-helpers.js';

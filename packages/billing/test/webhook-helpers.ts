@@ -1,21 +1,21 @@
 import type { FastifyInstance } from 'fastify';
 import type Stripe from 'stripe';
 import { type TenantFeatureState } from '../src/core/index.js';
-import { createFeatureReader } from '../src/feature-cache/index.js';
-import { createFeatureSyncService, type FeatureSyncService } from '../src/feature-sync/index.js';
-import { buildServer, type ServerOptions } from '../src/server/app.js';
+import { createFeatureReader } from '../src/io/feature-cache/index.js';
+import { createFeatureSyncService, type FeatureSyncService } from '../src/flows/feature-sync/index.js';
+import { buildServer, type ServerOptions } from '../src/entry/server/app.js';
 import {
   createStripeSyncService,
   type StripeSyncOptions,
   type StripeSyncService,
-} from '../src/stripe-sync/index.js';
-import { toState } from '../src/tenant-store/index.js';
+} from '../src/io/stripe-sync/index.js';
+import { toState } from '../src/io/tenant-store/index.js';
 import {
   createStripeWebhookHandler,
   type StripeWebhookHandlerOptions,
   type StripeWebhookPipeline,
   type TrialWillEndInfo,
-} from '../src/webhooks/index.js';
+} from '../src/flows/webhooks/index.js';
 import { setupBillingTestEnv, type BillingTestEnv } from './helpers/env.js';
 import { seedPlans, type PlanName, type SeededPlans } from './helpers/fixtures.js';
 

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createPrometheusMetrics } from '../src/metrics/index.js';
-import { reconcileTenants } from '../src/reconcile/index.js';
-import { buildServer } from '../src/server/app.js';
-import type { SubscriptionState } from '../src/stripe-sync/index.js';
+import { createPrometheusMetrics } from '../src/io/metrics/index.js';
+import { reconcileTenants } from '../src/flows/reconcile/index.js';
+import { buildServer } from '../src/entry/server/app.js';
+import type { SubscriptionState } from '../src/io/stripe-sync/index.js';
 import {
   createStripeWebhookHandler,
   inboxStats,
@@ -15,7 +15,7 @@ import {
   type StripeWebhookPipeline,
   type WebhookFeatureSync,
   type WebhookWorkers,
-} from '../src/webhooks/index.js';
+} from '../src/flows/webhooks/index.js';
 import { PLAN_FIXTURES } from './helpers/fixtures.js';
 import { startExtraServer } from './webhook-helpers.js';
 import { useWebhookTestEnv } from './helpers/use-env.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { reconcileTenants } from '../src/reconcile/index.js';
-import { auditSnapshot, toState } from '../src/tenant-store/index.js';
+import { reconcileTenants } from '../src/flows/reconcile/index.js';
+import { auditSnapshot, toState } from '../src/io/tenant-store/index.js';
 import { seedPlan } from './helpers/fixtures.js';
 import { useWebhookTestEnv } from './helpers/use-env.js';
 

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { decodeVersioned } from '../src/cache/index.js';
+import { decodeVersioned } from '../src/io/cache/index.js';
 import { restrictFeatures } from '../src/core/index.js';
 import {
   enforcePaymentGrace,
   listUnmatchedEvents,
   schedulePaymentGrace,
   type EnforcePaymentGraceResult,
-} from '../src/webhooks/index.js';
-import { DEFAULT_FEATURE_CATALOG } from '../src/catalog/index.js';
-import { createCustomPlanService } from '../src/custom-plans/index.js';
+} from '../src/flows/webhooks/index.js';
+import { DEFAULT_FEATURE_CATALOG } from '../src/io/catalog/index.js';
+import { createCustomPlanService } from '../src/flows/custom-plans/index.js';
 import { PLAN_FIXTURES, seedPlan } from './helpers/fixtures.js';
 import { startExtraServer } from './webhook-helpers.js';
 import { useWebhookTestEnv } from './helpers/use-env.js';

@@ -1,4 +1,4 @@
-import type { FeatureMap, FeatureValue } from '../types.js';
+import type { FeatureMap, FeatureValue } from './types.js';
 
 /**
  * A feature map read back from a JSON column: only boolean and number values are features, so

@@ -1,4 +1,4 @@
-import type { FeatureCatalog, FeatureMap, FeatureValue } from '../types.js';
+import type { FeatureCatalog, FeatureMap, FeatureValue } from './types.js';
 
 /** Where a tenant's value of one feature comes from. */
 export type FeatureOrigin = 'override' | 'plan' | 'price' | 'kept';

@@ -1,4 +1,4 @@
-import type { FeatureMap, MergeStrategy } from '../types.js';
+import type { FeatureMap, MergeStrategy } from './types.js';
 import { combineFeatures, copyFeatures } from './feature-map.js';
 
 /** The three feature maps a tenant's config keeps, as far as merging a plan into it is concerned. */

@@ -1,4 +1,4 @@
-import type { OverLimitPolicy } from '../types.js';
+import type { OverLimitPolicy } from './types.js';
 
 /** What follows usage above a lowered limit when the catalog says nothing. */
 export const DEFAULT_OVER_LIMIT_POLICY: OverLimitPolicy = 'block_new';

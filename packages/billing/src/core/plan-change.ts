@@ -1,4 +1,4 @@
-import type { MergeStrategy, PlanDefaults } from '../types.js';
+import type { MergeStrategy, PlanDefaults } from './types.js';
 import { isHeldConfig } from './held-config.js';
 import { planPatch } from './plan-patch.js';
 import { sameValue } from './same-value.js';

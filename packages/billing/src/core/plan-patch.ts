@@ -1,4 +1,4 @@
-import type { MergeStrategy, PlanDefaults } from '../types.js';
+import type { MergeStrategy, PlanDefaults } from './types.js';
 import { mergePlanIntoTenant } from './merge.js';
 import { restrictFeatures } from './restriction.js';
 import type { TenantFeaturePatch, TenantFeatureState } from './tenant-state.js';

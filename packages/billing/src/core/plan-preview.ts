@@ -1,4 +1,4 @@
-import type { FeatureMap, FeatureValue, MergeStrategy, PlanDefaults } from '../types.js';
+import type { FeatureMap, FeatureValue, MergeStrategy, PlanDefaults } from './types.js';
 import { meteredLimit } from './usage.js';
 import { decidePlanChange, type PlanChangeSkip } from './plan-change.js';
 import type { TenantFeatureState } from './tenant-state.js';

@@ -1,4 +1,4 @@
-import type { PlanDefaults } from '../types.js';
+import type { PlanDefaults } from './types.js';
 import { type EventFacts, watermark } from './event-facts.js';
 import { isHeldConfig } from './held-config.js';
 import { planPatch } from './plan-patch.js';

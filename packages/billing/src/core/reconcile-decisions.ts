@@ -1,4 +1,4 @@
-import type { FeatureMap } from '../types.js';
+import type { FeatureMap } from './types.js';
 import type { EventFacts } from './event-facts.js';
 import { diffFeatures } from './feature-map.js';
 import { decideFromTruth } from './subscription-decision.js';

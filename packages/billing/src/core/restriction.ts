@@ -1,4 +1,4 @@
-import type { FeatureMap } from '../types.js';
+import type { FeatureMap } from './types.js';
 import { featureMapOf } from './feature-map.js';
 import type { TenantFeatureState } from './tenant-state.js';
 

@@ -1,4 +1,4 @@
-import type { PlanDefaults } from '../types.js';
+import type { PlanDefaults } from './types.js';
 import { toDate } from './unix-time.js';
 
 /** What Stripe says *now* about the customer, read after the tenant row was locked. */

@@ -1,4 +1,4 @@
-import type { FeatureMap } from '../types.js';
+import type { FeatureMap } from './types.js';
 
 export type ConfigSource = 'plan' | 'custom' | 'manual';
 

@@ -1,4 +1,4 @@
-import type { FeatureValue, UsageMeterReport, UsageOveragePolicy, UsageReset, UsageRules } from '../types.js';
+import type { FeatureValue, UsageMeterReport, UsageOveragePolicy, UsageReset, UsageRules } from './types.js';
 
 export type { UsageMeterReport, UsageOveragePolicy, UsageReset, UsageRules };
 

@@ -44,7 +44,7 @@ export interface TrialNotice {
 
 /**
  * How one event type is handled for a tenant: which Stripe facts it needs and what it decides from
- * them. One per event type (`src/webhooks/events/`); the fold runs them in order.
+ * them. One per event type (`src/flows/webhooks/events/`); the fold runs them in order.
  */
 export interface TenantEventRule {
   /** A subscription event: "something changed for this customer", decided from the truth alone. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
 import { createIsolatedDatabase, type Database, type PrismaClient } from '@packages/db';
 import { startStripeEmulator } from '@packages/stripe-emulator';
-import { createCacheFromEnv, type KeyValueCache } from '../../src/cache/index.js';
+import { createCacheFromEnv, type KeyValueCache } from '../../src/io/cache/index.js';
 
 export type StripeEmulator = Awaited<ReturnType<typeof startStripeEmulator>>;
 

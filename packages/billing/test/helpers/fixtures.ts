@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
-import type { FeatureMap } from '../../src/types.js';
+import type { FeatureMap } from '../../src/core/types.js';
 
 export interface PlanFixture {
   name: string;

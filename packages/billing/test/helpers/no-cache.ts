@@ -1,2 +1,2 @@
 // A shared cache that never holds anything: every lookup through it is a database read.
-export { createNoCache as noCache } from '../../src/cache/index.js';
+export { createNoCache as noCache } from '../../src/io/cache/index.js';

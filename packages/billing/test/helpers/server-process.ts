@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const SERVER = fileURLToPath(new URL('../../src/server/main.ts', import.meta.url));
+const SERVER = fileURLToPath(new URL('../../src/entry/server/main.ts', import.meta.url));
 
 /** A `npm start` server run from the sources as a child process, once it listens. */
 export interface ServerProcess {
@@ -12,7 +12,7 @@ export interface ServerProcess {
 }
 
 /**
- * Starts src/server/main.ts with `env` on PORT=0 and resolves with the port it says it listens on.
+ * Starts src/entry/server/main.ts with `env` on PORT=0 and resolves with the port it says it listens on.
  * The OS picks the port at bind time, so two suites on one machine never collide: a port found free
  * beforehand (and bound a moment later) can be taken by another suite's server in between, and the
  * health check then reaches that server (with its own tokens) instead of this one.

@@ -3,8 +3,8 @@ import { afterAll, beforeEach } from 'vitest';
 import { buildAdminApp, setupAdminTestEnv, testAuthConfig, type AdminTestEnv } from '../admin-helpers.js';
 import { setupWebhookTestEnv, type WebhookTestEnv, type WebhookTestEnvOptions } from '../webhook-helpers.js';
 import { setupBillingTestEnv, type BillingTestEnv, type BillingTestEnvOptions } from './env.js';
-import { createFeatureSyncService } from '../../src/feature-sync/index.js';
-import { createStripeSyncService } from '../../src/stripe-sync/index.js';
+import { createFeatureSyncService } from '../../src/flows/feature-sync/index.js';
+import { createStripeSyncService } from '../../src/io/stripe-sync/index.js';
 import { seedPlans } from './fixtures.js';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { forEachBounded } from '../../src/bounded-concurrency.js';
+import { forEachBounded } from '../../src/io/bounded-concurrency.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 

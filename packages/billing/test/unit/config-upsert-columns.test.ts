@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_UPSERT_COLUMNS } from '../../src/tenant-store/config-upsert.js';
+import { CONFIG_UPSERT_COLUMNS } from '../../src/io/tenant-store/config-upsert.js';
 
 /**
  * The one column list both config upserts overwrite (ticketed write, batched sync write) is every

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDatabaseUnavailable } from '../../src/database-errors.js';
+import { isDatabaseUnavailable } from '../../src/io/database-errors.js';
 
 /** The errors pg, Prisma and its pg adapter raise when PostgreSQL does not answer, as they arrive. */
 describe('isDatabaseUnavailable', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createFeatureCatalog, DEFAULT_FEATURE_CATALOG } from '../../src/catalog/feature-catalog.js';
-import { EntitlementFeatureError } from '../../src/errors.js';
-import { featuresFromEntitlements, type EntitlementFeatureLike } from '../../src/plan-source/index.js';
-import type { FeatureCatalog } from '../../src/types.js';
+import { createFeatureCatalog, DEFAULT_FEATURE_CATALOG } from '../../src/io/catalog/feature-catalog.js';
+import { EntitlementFeatureError } from '../../src/core/errors.js';
+import { featuresFromEntitlements, type EntitlementFeatureLike } from '../../src/io/plan-source/index.js';
+import type { FeatureCatalog } from '../../src/core/types.js';
 import { codeSpans, documentedText, readDoc, tableAfter } from './doc-tables.js';
 
 /**

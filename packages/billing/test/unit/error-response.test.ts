@@ -26,8 +26,8 @@ import {
   WebhookEventNotFoundError,
   WebhookPayloadError,
   WebhookSignatureError,
-} from '../../src/errors.js';
-import { errorResponse, HttpError } from '../../src/http/error-response.js';
+} from '../../src/core/errors.js';
+import { errorResponse, HttpError } from '../../src/io/http/error-response.js';
 
 // Every library error answers the status of its kind, in the one error shape.
 describe('errorResponse: status on the error kind', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { onInterrupt } from '../../src/process/interrupts.js';
+import { onInterrupt } from '../../src/io/process/interrupts.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

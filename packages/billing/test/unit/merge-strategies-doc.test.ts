@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { mergePlanIntoTenant } from '../../src/core/index.js';
-import type { FeatureMap } from '../../src/types.js';
+import type { FeatureMap } from '../../src/core/types.js';
 
 /**
  * docs/metadata.md's "Merge strategies" table, row by row: its example through mergePlanIntoTenant,

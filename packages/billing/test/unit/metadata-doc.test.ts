@@ -1,14 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FEATURE_CATALOG } from '../../src/catalog/feature-catalog.js';
-import { MetadataError } from '../../src/errors.js';
-import { parsePriceMetadata, parseProductMetadata, resolvePlanDefaults } from '../../src/metadata/index.js';
+import { DEFAULT_FEATURE_CATALOG } from '../../src/io/catalog/feature-catalog.js';
+import { MetadataError } from '../../src/core/errors.js';
+import {
+  parsePriceMetadata,
+  parseProductMetadata,
+  resolvePlanDefaults,
+} from '../../src/io/metadata/index.js';
 import {
   PLAN_SOURCES,
   readsEntitlementFeatures,
   readsMetadataFeatures,
   type PlanSource,
-} from '../../src/plan-source/index.js';
-import type { FeatureCatalog, FeatureMap } from '../../src/types.js';
+} from '../../src/io/plan-source/index.js';
+import type { FeatureCatalog, FeatureMap } from '../../src/core/types.js';
 import { codeSpans, documentedText, readDoc, tableAfter } from './doc-tables.js';
 
 /**

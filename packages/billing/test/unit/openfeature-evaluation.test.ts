@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createFeatureCatalog } from '../../src/catalog/index.js';
-import type { TenantFeatures } from '../../src/feature-cache/index.js';
-import { evaluateAll, evaluateFlag, OFREP_ERROR_CODES } from '../../src/openfeature/http.js';
+import { createFeatureCatalog } from '../../src/io/catalog/index.js';
+import type { TenantFeatures } from '../../src/io/feature-cache/index.js';
+import { evaluateAll, evaluateFlag, OFREP_ERROR_CODES } from '../../src/entry/openfeature/http.js';
 import { readDoc, tableAfter } from './doc-tables.js';
 
 const catalog = createFeatureCatalog([

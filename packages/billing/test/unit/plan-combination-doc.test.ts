@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { createFeatureCatalog, DEFAULT_FEATURE_CATALOG } from '../../src/catalog/feature-catalog.js';
+import { createFeatureCatalog, DEFAULT_FEATURE_CATALOG } from '../../src/io/catalog/feature-catalog.js';
 import { ACCESS_GRANTING_STATUSES, decideLimit, graceDaysOf } from '../../src/core/index.js';
-import { MetadataError } from '../../src/errors.js';
+import { MetadataError } from '../../src/core/errors.js';
 import {
   combineSubscriptions,
   parsePlanUnits,
   type ItemGrant,
   type SubscriptionGrants,
-} from '../../src/metadata/index.js';
-import type { CombineRule, FeatureCatalog, FeatureMap, OverLimitPolicy } from '../../src/types.js';
+} from '../../src/io/metadata/index.js';
+import type { CombineRule, FeatureCatalog, FeatureMap, OverLimitPolicy } from '../../src/core/types.js';
 import { codeSpans, readDoc, tableAfter } from './doc-tables.js';
 import { plan } from './state-builder.js';
 

@@ -11,9 +11,9 @@ import { describe, expect, it } from 'vitest';
 const src = fileURLToPath(new URL('../../src/', import.meta.url));
 const PURE_ROOTS = [
   ...readdirSync(join(src, 'core')).map((f) => `core/${f}`),
-  ...readdirSync(join(src, 'metadata')).map((f) => `metadata/${f}`),
-  'plan-source/index.ts',
-  ...readdirSync(join(src, 'webhooks/events')).map((f) => `webhooks/events/${f}`),
+  ...readdirSync(join(src, 'io/metadata')).map((f) => `io/metadata/${f}`),
+  'io/plan-source/index.ts',
+  ...readdirSync(join(src, 'flows/webhooks/events')).map((f) => `flows/webhooks/events/${f}`),
 ];
 
 /** Every module `file` imports at run time, followed through relative imports. */

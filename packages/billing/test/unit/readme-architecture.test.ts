@@ -1,10 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: the lint configuration is plain JavaScript without declarations
 import { LAYERS } from '../../../../eslint.config.js';
 
-// The README's architecture tree names every folder of packages/billing/src and nothing that is not
-// there, so a new folder (or a removed one) cannot leave the map behind.
+// The README's architecture tree names every folder of packages/billing/src (the layer folders and the
+// folders inside them) and nothing that is not there, so a new folder (or a removed one) cannot leave
+// the map behind.
 const repo = new URL('../../../../', import.meta.url);
 
 describe('README architecture tree', () => {
@@ -15,10 +18,12 @@ describe('README architecture tree', () => {
       section.indexOf('```') + 3,
       section.indexOf('```', section.indexOf('```') + 3),
     );
-    const listed = [...tree.matchAll(/^\s+src\/([a-z-]+)\/\s/gm)].map((m) => m[1]!).sort();
-    const folders = readdirSync(new URL('packages/billing/src/', repo), { withFileTypes: true })
+    const listed = [...tree.matchAll(/^\s+src\/((?:[a-z-]+\/)?[a-z-]+)\/\s/gm)].map((m) => m[1]!).sort();
+    const src = fileURLToPath(new URL('packages/billing/src/', repo));
+    const folders = readdirSync(src, { withFileTypes: true, recursive: true })
       .filter((entry) => entry.isDirectory())
-      .map((entry) => entry.name)
+      .map((entry) => relative(src, join(entry.parentPath, entry.name)))
+      .filter((folder) => folder.split('/').length <= 2 && !folder.startsWith('core/'))
       .sort();
     expect(listed).toEqual(folders);
   });

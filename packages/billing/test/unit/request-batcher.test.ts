@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRequestBatcher } from '../../src/request-batcher.js';
+import { createRequestBatcher } from '../../src/io/request-batcher.js';
 
 /** A `run` whose batches stay open until released, recording what each batch held. */
 function gatedRun() {

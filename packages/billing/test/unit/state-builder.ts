@@ -5,7 +5,7 @@ import {
   type SubscriptionTruth,
   type TenantFeatureState,
 } from '../../src/core/index.js';
-import type { PlanDefaults } from '../../src/types.js';
+import type { PlanDefaults } from '../../src/core/types.js';
 
 /**
  * Builders for the pure core's unit tests: a tenant as the services see it, a plan, Stripe's

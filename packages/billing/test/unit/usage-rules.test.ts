@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { renderFeatureTypes } from '../../src/catalog/declaration.js';
-import { createFeatureCatalog } from '../../src/catalog/index.js';
+import { renderFeatureTypes } from '../../src/io/catalog/declaration.js';
+import { createFeatureCatalog } from '../../src/io/catalog/index.js';
 import {
   crossedThresholds,
   decideGrant,

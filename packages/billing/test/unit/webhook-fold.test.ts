@@ -8,7 +8,7 @@ import {
   type StripeFacts,
   type TenantFeatureState,
 } from '../../src/core/index.js';
-import { EVENT_HANDLERS, handlerOf, type HandledEventType } from '../../src/webhooks/events/index.js';
+import { EVENT_HANDLERS, handlerOf, type HandledEventType } from '../../src/flows/webhooks/events/index.js';
 import { days, granting, plan, tenantState, T0 } from './state-builder.js';
 
 /** A claimed event of `type` with the rule the worker would use for it. */

@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { ClaimedQueue } from '../../src/webhooks/inbox.js';
-import type { ProcessedQueue } from '../../src/webhooks/handler.js';
-import { startWebhookWorkers } from '../../src/webhooks/worker.js';
-import { repeatedErrorLog, WEBHOOK_CLAIM_MESSAGES } from '../../src/process/repeated-errors.js';
+import type { ClaimedQueue } from '../../src/flows/webhooks/inbox.js';
+import type { ProcessedQueue } from '../../src/flows/webhooks/handler.js';
+import { startWebhookWorkers } from '../../src/flows/webhooks/worker.js';
+import { repeatedErrorLog, WEBHOOK_CLAIM_MESSAGES } from '../../src/io/process/repeated-errors.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
