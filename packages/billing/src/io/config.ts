@@ -39,17 +39,17 @@ function httpUrl(message: string) {
   return z.url({ protocol: /^https?$/, error: message });
 }
 
-function wholeNumber(max: number, message: string) {
+function wholeNumber(min: number, max: number, message: string) {
   return z
     .string()
     .regex(/^\d{1,9}$/, message)
     .transform(Number)
-    .refine((n) => n <= max, message);
+    .refine((n) => n >= min && n <= max, message);
 }
 
 function milliseconds(min: number, max: number) {
   const message = `must be a whole number of milliseconds from ${min} to ${max}`;
-  return wholeNumber(max, message).refine((n) => n >= min, message);
+  return wholeNumber(min, max, message);
 }
 
 /** The database timeouts of a parsed configuration, as openDatabase takes them. */
@@ -116,22 +116,10 @@ export const configVariables = {
   // Connections per process: the write pool (webhook and sync writes, transactions) and the read
   // pool (feature lookups, admin reads). Several processes on one PostgreSQL share max_connections.
   DATABASE_POOL_MAX: variable(
-    withDefault(
-      wholeNumber(1000, 'must be a whole number of connections from 1 to 1000').refine(
-        (n) => n >= 1,
-        'must be a whole number of connections from 1 to 1000',
-      ),
-      10,
-    ),
+    withDefault(wholeNumber(1, 1000, 'must be a whole number of connections from 1 to 1000'), 10),
   ),
   DATABASE_READ_POOL_MAX: variable(
-    withDefault(
-      wholeNumber(1000, 'must be a whole number of connections from 1 to 1000').refine(
-        (n) => n >= 1,
-        'must be a whole number of connections from 1 to 1000',
-      ),
-      5,
-    ),
+    withDefault(wholeNumber(1, 1000, 'must be a whole number of connections from 1 to 1000'), 5),
   ),
   // Bounds on every wait on PostgreSQL (both pools and the start-up connect), so a frozen or
   // partitioned server fails requests with 503 and start-up with one line instead of hanging them.
@@ -180,13 +168,13 @@ export const configVariables = {
     secret: true,
   }),
   PAYMENT_GRACE_PERIOD_DAYS: variable(
-    optional(wholeNumber(365, 'must be a whole number of days from 0 to 365')),
+    optional(wholeNumber(0, 365, 'must be a whole number of days from 0 to 365')),
   ),
   // How often `npm start` restricts tenants whose payment grace ran out (0 turns it off, e.g. when a
   // separate cron calls enforcePaymentGrace). A week is far longer than any useful interval, and
   // well inside what a Node timer can hold.
   PAYMENT_GRACE_CHECK_MINUTES: variable(
-    optional(wholeNumber(10_080, 'must be a whole number of minutes from 0 (off) to 10080 (a week)')),
+    optional(wholeNumber(0, 10_080, 'must be a whole number of minutes from 0 (off) to 10080 (a week)')),
   ),
   // Stripe requests per second for the whole deployment: one bucket in Redis shared by every server
   // and worker when REDIS_URL is set, else per process. Stripe allows 25/s in test mode, 100/s live.
@@ -203,58 +191,28 @@ export const configVariables = {
   // Memory budget of the in-process feature cache in MiB: the tier in front of Redis, or the whole
   // cache without REDIS_URL. Entries are counted by estimated size; least recently read go beyond it.
   FEATURE_CACHE_MEMORY_MB: variable(
-    withDefault(
-      wholeNumber(65_536, 'must be a whole number of MiB from 1 to 65536').refine(
-        (n) => n >= 1,
-        'must be a whole number of MiB from 1 to 65536',
-      ),
-      128,
-    ),
+    withDefault(wholeNumber(1, 65_536, 'must be a whole number of MiB from 1 to 65536'), 128),
   ),
   // Webhook workers inside `npm start`: customer queues processed at once (0 = none in this process;
   // then run `npm run worker` elsewhere, or the route processes each event before answering).
   // Unset: enough to keep the Stripe budget busy (defaultWebhookWorkers).
   WEBHOOK_WORKERS: variable(
-    withDefault(wholeNumber(256, 'must be a whole number from 0 (no in-process worker) to 256'), 4),
+    withDefault(wholeNumber(0, 256, 'must be a whole number from 0 (no in-process worker) to 256'), 4),
   ),
   // How often an idle worker looks for due events (retries, leases of a killed worker, events
   // accepted by another process); events accepted by the same process wake it at once.
-  WEBHOOK_POLL_MS: variable(
-    withDefault(
-      wholeNumber(60_000, 'must be a whole number of milliseconds from 10 to 60000').refine(
-        (n) => n >= 10,
-        'must be a whole number of milliseconds from 10 to 60000',
-      ),
-      250,
-    ),
-  ),
+  WEBHOOK_POLL_MS: variable(withDefault(milliseconds(10, 60_000), 250)),
   // How long a worker's claim holds its events: a killed worker's events are taken over once it
   // runs out, so it must outlast one processing (a Stripe read with its retries, one write).
-  WEBHOOK_LEASE_MS: variable(
-    withDefault(
-      wholeNumber(3_600_000, 'must be a whole number of milliseconds from 1000 to 3600000').refine(
-        (n) => n >= 1000,
-        'must be a whole number of milliseconds from 1000 to 3600000',
-      ),
-      60_000,
-    ),
-  ),
+  WEBHOOK_LEASE_MS: variable(withDefault(milliseconds(1000, 3_600_000), 60_000)),
   // Processing tries before an event is marked failed (kept, listed and replayable by an admin).
-  WEBHOOK_MAX_ATTEMPTS: variable(
-    withDefault(
-      wholeNumber(100, 'must be a whole number from 1 to 100').refine(
-        (n) => n >= 1,
-        'must be a whole number from 1 to 100',
-      ),
-      8,
-    ),
-  ),
+  WEBHOOK_MAX_ATTEMPTS: variable(withDefault(wholeNumber(1, 100, 'must be a whole number from 1 to 100'), 8)),
   // Signs the admin console's session cookies; every instance behind one address needs the same value.
   CONSOLE_SESSION_SECRET: variable(
     optional(z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)')),
     { secret: true },
   ),
-  PORT: variable(withDefault(wholeNumber(65_535, 'must be a whole number from 0 to 65535'), 3000)),
+  PORT: variable(withDefault(wholeNumber(0, 65_535, 'must be a whole number from 0 to 65535'), 3000)),
   HOST: variable(
     withDefault(
       z.string().regex(/^[^\s/]{1,253}$/, 'must be a host name or IP address to listen on'),
@@ -266,14 +224,7 @@ export const configVariables = {
   ),
   // With METRICS_PORT, GET /metrics moves to a listener of its own without a token (keep that
   // address private); without it, /metrics is on the main port and needs an admin token.
-  METRICS_PORT: variable(
-    optional(
-      wholeNumber(65_535, 'must be a whole number from 1 to 65535').refine(
-        (n) => n >= 1,
-        'must be a whole number from 1 to 65535',
-      ),
-    ),
-  ),
+  METRICS_PORT: variable(optional(wholeNumber(1, 65_535, 'must be a whole number from 1 to 65535'))),
   METRICS_HOST: variable(
     withDefault(
       z.string().regex(/^[^\s/]{1,253}$/, 'must be a host name or IP address to listen on'),
