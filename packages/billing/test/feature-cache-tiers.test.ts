@@ -14,6 +14,10 @@ import { noCache } from './helpers/no-cache.js';
 import { startFreezableProxy } from './helpers/frozen-postgres.js';
 import { HAS_REDIS_SERVER, startOwnRedis, type OwnRedis } from './helpers/redis-server.js';
 
+// Waits on connections and breakers are bounded generously: on a loaded 2-core machine a Redis
+// connect or a heartbeat can take well over vi.waitFor's 1 s default.
+const WAIT = { timeout: 20_000, interval: 20 };
+
 /**
  * The read side under load and outages: the read pool, the in-process tier kept correct across
  * instances by Redis pub/sub, and the breaker that sends lookups to the database while Redis is
@@ -185,7 +189,7 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
     it('a write published on one instance replaces the other instance’s in-process copy within 100 ms', async () => {
       const a = instance('x1');
       const b = instance('x1');
-      await vi.waitFor(() => expect(a.reader.cacheState).toBe('closed'));
+      await vi.waitFor(() => expect(a.reader.cacheState).toBe('closed'), WAIT);
       await a.reader.publish([await write('acme', { sso: false })]);
       // b: first lookup fills its in-process tier, the second is served from it.
       expect((await b.reader.getTenantFeatures('acme'))?.features).toEqual({ sso: false });
@@ -225,7 +229,7 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
       caches.push(cache);
       // The in-process tier's clock moves by hand; Redis's entries live 300 s of real time.
       const reader = createFeatureReader(db.readPrisma, cache, { namespace: 'life1', now: () => clock });
-      await vi.waitFor(() => expect(reader.cacheState).toBe('closed'));
+      await vi.waitFor(() => expect(reader.cacheState).toBe('closed'), WAIT);
       await write('acme', { sso: true, max_users: 3 });
       await vi.waitFor(
         async () => {
@@ -255,7 +259,7 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
       // The filler writes Redis entries that live 1 s; the reader keeps copies up to 300 s.
       const filler = createFeatureReader(db.readPrisma, cacheOf(), { namespace: 'life2', ttlSeconds: 1 });
       const reader = createFeatureReader(db.readPrisma, cacheOf(), { namespace: 'life2' });
-      await vi.waitFor(() => expect(reader.cacheState).toBe('closed'));
+      await vi.waitFor(() => expect(reader.cacheState).toBe('closed'), WAIT);
       await write('globex', { sso: true });
       await vi.waitFor(
         async () => {
@@ -287,7 +291,7 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
           breakerRetryMs: 100,
           heartbeatMs: 200,
         });
-        await vi.waitFor(() => expect(reader.cacheState).toBe('closed'));
+        await vi.waitFor(() => expect(reader.cacheState).toBe('closed'), WAIT);
         await writer.reader.publish([await write('initech', { sso: true })]);
         await vi.waitFor(
           async () => {
@@ -329,7 +333,7 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
       };
       const ra = recorder();
       const a = createFeatureReader(db.readPrisma, cacheOf(), { namespace: 'm1', metrics: ra.metrics });
-      await vi.waitFor(() => expect(a.cacheState).toBe('closed'));
+      await vi.waitFor(() => expect(a.cacheState).toBe('closed'), WAIT);
       await write('globex', { api_access: true, max_users: 42 });
       // First read: nothing cached, so Redis misses and the database answers.
       await a.getTenantFeatures('globex');
@@ -350,7 +354,7 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
       // Another instance finds what the first one put in Redis.
       const rb = recorder();
       const b = createFeatureReader(db.readPrisma, cacheOf(), { namespace: 'm1', metrics: rb.metrics });
-      await vi.waitFor(() => expect(b.cacheState).toBe('closed'));
+      await vi.waitFor(() => expect(b.cacheState).toBe('closed'), WAIT);
       await b.getTenantFeatures('globex');
       expect(rb.calls.filter((c) => !c.endsWith(':local'))).toEqual(['hit:redis']);
     });
@@ -365,7 +369,7 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
         localMaxBytes: 1_024,
         metrics: prometheus.metrics,
       });
-      await vi.waitFor(() => expect(reader.cacheState).toBe('closed'));
+      await vi.waitFor(() => expect(reader.cacheState).toBe('closed'), WAIT);
       for (const id of ['acme', 'globex', 'initech']) await write(id, { sso: true, max_users: 7 });
       await vi.waitFor(
         async () => {
@@ -387,13 +391,13 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
     it('Redis stopped: lookups go to the database at once with the committed value; restarted: the breaker closes and nothing stale is served', async () => {
       const a = instance('x2');
       const b = instance('x2');
-      await vi.waitFor(() => expect(b.reader.cacheState).toBe('closed'));
+      await vi.waitFor(() => expect(b.reader.cacheState).toBe('closed'), WAIT);
       await a.reader.publish([await write('globex', { sso: false })]);
       expect((await b.reader.getTenantFeatures('globex'))?.features).toEqual({ sso: false });
       expect((await b.reader.getTenantFeatures('globex'))?.features).toEqual({ sso: false });
 
       await redis.stop();
-      await vi.waitFor(() => expect(b.reader.cacheState).toBe('open'));
+      await vi.waitFor(() => expect(b.reader.cacheState).toBe('open'), WAIT);
       // A write during the outage: its publish cannot reach Redis or b.
       const during = await write('globex', { sso: true });
       await a.reader.publish([during]);
@@ -428,7 +432,7 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
       await vi.waitFor(() => {
         expect(a.reader.cacheState).toBe('closed');
         expect(b.reader.cacheState).toBe('closed');
-      });
+      }, WAIT);
       const upgraded = await write(tenantId, { sso: true, max_users: 50 });
       await a.reader.publish([upgraded]);
       await vi.waitFor(
@@ -502,7 +506,7 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
 
     it('a downgrade written while Redis is frozen: the writer repairs Redis as soon as it answers again, with no lookup of its own, so an instance started afterwards has the new value within 1 s', async () => {
       const a = instance('x6');
-      await vi.waitFor(() => expect(a.reader.cacheState).toBe('closed'));
+      await vi.waitFor(() => expect(a.reader.cacheState).toBe('closed'), WAIT);
       const upgraded = await write('globex', { sso: true, max_users: 50 });
       await a.reader.publish([upgraded]);
       const downgraded = await downgradeWhileFrozen('globex', a.reader, [a.reader]);
@@ -514,7 +518,7 @@ describe.skipIf(OWN_REDIS_SKIP !== '')(
 
     it('Redis frozen (SIGSTOP): one timeout opens the breaker, then lookups are fast database reads; resumed: the cache is used again', async () => {
       const a = instance('x3');
-      await vi.waitFor(() => expect(a.reader.cacheState).toBe('closed'));
+      await vi.waitFor(() => expect(a.reader.cacheState).toBe('closed'), WAIT);
       const v1 = await write('initech', { sso: true });
       await a.reader.publish([v1]);
       expect((await a.reader.getTenantFeatures('initech'))?.version).toBe(v1.version);

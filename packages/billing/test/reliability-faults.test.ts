@@ -11,6 +11,10 @@ import { createStripeWebhookHandler } from '../src/flows/webhooks/index.js';
 import { PLAN_FIXTURES, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
 import { useWebhookTestEnv } from './helpers/use-env.js';
 
+// Waits on connections and breakers are bounded generously: on a loaded 2-core machine a Redis
+// connect or a heartbeat can take well over vi.waitFor's 1 s default.
+const WAIT = { timeout: 20_000, interval: 20 };
+
 /**
  * Faults are real wherever the setup allows it: Stripe errors come from the emulator over HTTP,
  * database failures from inside Postgres (a trigger that raises, or that terminates the backends
@@ -366,13 +370,13 @@ describe('Redis outages', () => {
       });
       const { featureSync, reader } = retryingServices({ cache: redis });
       // Until its connection is up the reader goes to the database; wait so the hit below is a cache hit.
-      await vi.waitFor(() => expect(reader.cacheState).toBe('closed'));
+      await vi.waitFor(() => expect(reader.cacheState).toBe('closed'), WAIT);
       await featureSync.syncAllTenantsFromStripe({ limit: 3 });
       const tenantId = (await env.prisma.tenantFeatureConfig.findFirstOrThrow()).tenantId;
       await featureSync.getTenantFeatures(tenantId);
       expect(reader.stats.hits).toBe(1);
       await redis.close();
-      await vi.waitFor(() => expect(reader.cacheState).toBe('open'));
+      await vi.waitFor(() => expect(reader.cacheState).toBe('open'), WAIT);
       const after = await featureSync.getTenantFeatures(tenantId);
       expect(after?.tenantId).toBe(tenantId);
       expect(reader.stats.cacheErrors + reader.stats.bypassed).toBeGreaterThan(0);
@@ -421,7 +425,7 @@ describe('Redis outages', () => {
     await vi.waitFor(async () => {
       expect(await featureSync.isFeatureEnabled(t.tenantId, 'sso')).toBe(true);
       expect(reader.cacheState).toBe('closed');
-    });
+    }, WAIT);
     expect(await featureSync.isFeatureEnabled(t.tenantId, 'sso')).toBe(true);
     expect(await featureSync.isFeatureEnabled(t.tenantId, 'sso')).toBe(true);
     expect(reader.stats.hits).toBeGreaterThan(0);

@@ -150,7 +150,8 @@ describe('webhook worker pool (one dispatcher)', () => {
       onError: log.failed,
       onClaimed: log.succeeded,
     });
-    await vi.waitFor(() => expect(lines.at(-1)?.level).toBe('info'));
+    // 242 real polls a millisecond apart: well past vi.waitFor's 1 s default on a loaded machine.
+    await vi.waitFor(() => expect(lines.at(-1)?.level).toBe('info'), { timeout: 30_000 });
     await pool.stop();
     expect(lines.map((l) => `${l.level}: ${l.message}`)).toEqual([
       'error: webhook worker could not claim; retrying',
