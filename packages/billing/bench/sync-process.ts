@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createBillingContext } from '../src/context.js';
-import type { SyncSummary } from '../src/feature-sync/index.js';
+import { createBillingContext } from '../src/entry/context.js';
+import type { SyncSummary } from '../src/flows/feature-sync/index.js';
 
 /** What one full sync in a process of its own measured (see runSyncProcess). */
 export interface SyncProcessReport {

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { setFeatureOverride } from '../src/management/index.js';
+import { setFeatureOverride } from '../src/flows/management/index.js';
 import { seedTenantsWithSubscriptions, type SeededTenant } from './helpers/fixtures.js';
 import { useFeatureSyncEnv } from './helpers/use-env.js';
 

@@ -1,8 +1,8 @@
 import Stripe from 'stripe';
 import { openDatabase, type Database, type PrismaClient } from '@packages/db';
-import { createCacheFromEnv, type KeyValueCache } from './cache/index.js';
-import { databaseCatalog, type CatalogSource } from './catalog/registry.js';
-import { createCustomPlanService, type CustomPlanService } from './custom-plans/index.js';
+import { createCacheFromEnv, type KeyValueCache } from '../io/cache/index.js';
+import { databaseCatalog, type CatalogSource } from '../io/catalog/registry.js';
+import { createCustomPlanService, type CustomPlanService } from '../flows/custom-plans/index.js';
 import {
   databaseTimeouts,
   parseBillingConfig,

@@ -1,12 +1,12 @@
 import { Command, Option } from 'commander';
-import { diffFeatures } from '../core/index.js';
+import { diffFeatures } from '../../core/index.js';
 import {
   LISTED_SYNC_RESULTS,
   type SyncAllOptions,
   type SyncResult,
   type SyncSummary,
-} from '../feature-sync/index.js';
-import type { FeatureMap, MergeStrategy } from '../types.js';
+} from '../../flows/feature-sync/index.js';
+import type { FeatureMap, MergeStrategy } from '../../core/types.js';
 import {
   EXIT_INTERRUPTED,
   EXIT_OK,

@@ -1,10 +1,10 @@
 import type Stripe from 'stripe';
-import { BillingError } from '../errors.js';
-import { parseProductMetadata } from '../metadata/index.js';
-import { ENTITLEMENT_VALUE_KEY } from '../plan-source/index.js';
-import type { StripeCall } from '../stripe-sync/client.js';
-import { forEachPage, listAll } from '../stripe-sync/list-pages.js';
-import type { FeatureCatalog } from '../types.js';
+import { BillingError } from '../../core/errors.js';
+import { parseProductMetadata } from '../../io/metadata/index.js';
+import { ENTITLEMENT_VALUE_KEY } from '../../io/plan-source/index.js';
+import type { StripeCall } from '../../io/stripe-sync/client.js';
+import { forEachPage, listAll } from '../../io/stripe-sync/list-pages.js';
+import type { FeatureCatalog } from '../../core/types.js';
 import {
   planEntitlementMigration,
   type MigrationAction,

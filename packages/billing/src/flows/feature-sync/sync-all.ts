@@ -5,10 +5,10 @@ import {
   matchCustomersToTenants,
   type PlanChangeSkip,
   type TenantFeatureState,
-} from '../core/index.js';
-import type { SyncReason, SyncSkipReason } from '../error-codes.js';
-import { BillingError, messageOf } from '../errors.js';
-import type { FeatureReader } from '../feature-cache/index.js';
+} from '../../core/index.js';
+import type { SyncReason, SyncSkipReason } from '../../core/error-codes.js';
+import { BillingError, messageOf } from '../../core/errors.js';
+import type { FeatureReader } from '../../io/feature-cache/index.js';
 import type {
   CustomerSubscriptionEntry,
   StripePlanDefaults,
@@ -24,8 +24,8 @@ import {
   type BatchWriteItem,
   type BatchWriteOutcome,
   type SyncLoadedTenant,
-} from '../tenant-store/index.js';
-import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
+} from '../../io/tenant-store/index.js';
+import { sqlThroughPrisma, type RunSql } from '../../io/sql-runner.js';
 import { createSyncHasher } from './sync-hash.js';
 
 /**

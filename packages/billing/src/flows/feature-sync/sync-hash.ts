@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { MergeStrategy, PlanDefaults } from '../types.js';
+import type { MergeStrategy, PlanDefaults } from '../../core/types.js';
 
 /**
  * Raised whenever what the hash covers or how it is decided changes: every stored hash then

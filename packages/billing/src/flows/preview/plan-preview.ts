@@ -8,16 +8,16 @@ import {
   type OverLimit,
   type PlanChangeSkip,
   type TenantPlanPreview,
-} from '../core/index.js';
-import { PlanNotFoundError, StripeNotFoundError, ValidationError } from '../errors.js';
-import { resolvePlanDefaults, validateFeatureMap, type ProductLike } from '../metadata/index.js';
-import { readsEntitlementFeatures, readsMetadataFeatures } from '../plan-source/index.js';
-import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
-import { listAll } from '../stripe-sync/list-pages.js';
-import { parsePlan } from '../stripe-sync/plans.js';
-import type { StripeSyncService } from '../stripe-sync/index.js';
-import { stateFromJson } from '../tenant-store/index.js';
-import type { FeatureCatalog, FeatureMap, MergeStrategy, PlanDefaults } from '../types.js';
+} from '../../core/index.js';
+import { PlanNotFoundError, StripeNotFoundError, ValidationError } from '../../core/errors.js';
+import { resolvePlanDefaults, validateFeatureMap, type ProductLike } from '../../io/metadata/index.js';
+import { readsEntitlementFeatures, readsMetadataFeatures } from '../../io/plan-source/index.js';
+import { sqlThroughPrisma, type RunSql } from '../../io/sql-runner.js';
+import { listAll } from '../../io/stripe-sync/list-pages.js';
+import { parsePlan } from '../../io/stripe-sync/plans.js';
+import type { StripeSyncService } from '../../io/stripe-sync/index.js';
+import { stateFromJson } from '../../io/tenant-store/index.js';
+import type { FeatureCatalog, FeatureMap, MergeStrategy, PlanDefaults } from '../../core/types.js';
 
 /**
  * A proposed edit of the product or price named: new `metadata`, merged into the object's as

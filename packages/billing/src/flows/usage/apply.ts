@@ -1,5 +1,10 @@
-import { DEFAULT_USAGE_THRESHOLDS, meterReportOf, remainingOf, type LimitDecision } from '../core/index.js';
-import { IdempotencyConflictError } from '../errors.js';
+import {
+  DEFAULT_USAGE_THRESHOLDS,
+  meterReportOf,
+  remainingOf,
+  type LimitDecision,
+} from '../../core/index.js';
+import { IdempotencyConflictError } from '../../core/errors.js';
 import { overLimitFields, type UsageAnswer } from './service-types.js';
 import type { Limit, UsageLimits, UsageParts } from './limits.js';
 import type { ApplyRequest, ApplyResult } from './store.js';

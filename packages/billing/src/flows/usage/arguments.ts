@@ -1,4 +1,4 @@
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../../core/errors.js';
 
 /** Checks of what callers pass the usage service: amounts and identifiers. */
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ReservationExpiredError, ReservationNotFoundError, ValidationError } from '../errors.js';
+import { ReservationExpiredError, ReservationNotFoundError, ValidationError } from '../../core/errors.js';
 import type { SettleOptions, UsageService } from './service-types.js';
 import { checkAmount, checkText } from './arguments.js';
 import type { UsageApplier } from './apply.js';

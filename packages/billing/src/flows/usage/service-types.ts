@@ -1,6 +1,6 @@
-import type { CheckedKey, MeteredFeatureKey } from '../feature-keys.js';
-import type { OverLimitPolicy, AuditSourceName } from '../types.js';
-import type { LimitDecision, UsageOveragePolicy, UsageReset } from '../core/index.js';
+import type { CheckedKey, MeteredFeatureKey } from '../../io/feature-keys.js';
+import type { OverLimitPolicy, AuditSourceName } from '../../core/types.js';
+import type { LimitDecision, UsageOveragePolicy, UsageReset } from '../../core/index.js';
 
 /** The usage service's interface, the shapes it answers in and the options its calls take (docs/usage.md). */
 

@@ -1,5 +1,5 @@
-import type { UsageMeterReport } from '../core/index.js';
-import type { RunSql } from '../sql-runner.js';
+import type { UsageMeterReport } from '../../core/index.js';
+import type { RunSql } from '../../io/sql-runner.js';
 
 /**
  * The Stripe meter reporter's outbox statements (stripe-meters.ts): the counters are the outbox, so

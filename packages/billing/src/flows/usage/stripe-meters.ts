@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import type { PrismaClient } from '@packages/db';
-import { databaseCatalog, isCatalogSource, type PlanCatalog } from '../catalog/registry.js';
-import { meterReportOf, type UsageMeterReport } from '../core/index.js';
-import { messageOf } from '../errors.js';
-import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
-import { sqlThroughPool, sqlThroughPrisma, type RunSql, type SqlPool } from '../sql-runner.js';
-import type { StripeCall } from '../stripe-sync/client.js';
-import { withStripePriority } from '../stripe-sync/priority.js';
-import type { FeatureCatalog } from '../types.js';
-import { pollLoop } from '../process/poll-loop.js';
+import { databaseCatalog, isCatalogSource, type PlanCatalog } from '../../io/catalog/registry.js';
+import { meterReportOf, type UsageMeterReport } from '../../core/index.js';
+import { messageOf } from '../../core/errors.js';
+import { noopMetrics, type BillingMetrics } from '../../io/metrics/index.js';
+import { sqlThroughPool, sqlThroughPrisma, type RunSql, type SqlPool } from '../../io/sql-runner.js';
+import type { StripeCall } from '../../io/stripe-sync/client.js';
+import { withStripePriority } from '../../io/stripe-sync/priority.js';
+import type { FeatureCatalog } from '../../core/types.js';
+import { pollLoop } from '../../io/process/poll-loop.js';
 import {
   claimDueCounters,
   recordMeterOutcomes,

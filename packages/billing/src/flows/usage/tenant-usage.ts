@@ -1,5 +1,5 @@
-import { meterReportOf, meteredLimit, remainingOf } from '../core/index.js';
-import { TenantNotFoundError } from '../errors.js';
+import { meterReportOf, meteredLimit, remainingOf } from '../../core/index.js';
+import { TenantNotFoundError } from '../../core/errors.js';
 import {
   overLimitFields,
   type UsageAuditOptions,

@@ -1,6 +1,6 @@
 import type { PrismaClient } from '@packages/db';
 import type { KeyValueCache } from '../cache/index.js';
-import type { TenantFeatureState } from '../core/index.js';
+import type { TenantFeatureState } from '../../core/index.js';
 import { noopMetrics, type BillingMetrics } from '../metrics/index.js';
 import { createCacheHealth } from './cache-health.js';
 import { createFeatureLookup } from './feature-lookup.js';

@@ -1,6 +1,6 @@
 import { decodeVersioned } from '../cache/index.js';
-import type { TenantFeatureState } from '../core/index.js';
-import type { FeatureMap } from '../types.js';
+import type { TenantFeatureState } from '../../core/index.js';
+import type { FeatureMap } from '../../core/types.js';
 
 /** A tenant's features as the reader caches and answers them, and the change messages that carry them. */
 

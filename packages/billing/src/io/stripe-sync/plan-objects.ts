@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import { createTtlCache } from '../cache/lru.js';
-import { PlanNotFoundError } from '../errors.js';
+import { PlanNotFoundError } from '../../core/errors.js';
 import type { StripeCall, StripeSyncStats } from './client.js';
 import { listAll } from './list-pages.js';
 import { createSingleFlight } from './single-flight.js';

@@ -1,4 +1,4 @@
-import type { TenantFeatureState } from '../core/index.js';
+import type { TenantFeatureState } from '../../core/index.js';
 import type { RunSql } from '../sql-runner.js';
 import { stateFromJson } from './ticketed-write.js';
 
