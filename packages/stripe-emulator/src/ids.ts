@@ -2,11 +2,19 @@ import { randomBytes } from 'node:crypto';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
+/** Random bytes drawn 64 KiB at a time: one system call per thousands of ids, not one per id. */
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+
 /** Random base62 suffix; Stripe ids are opaque, only the prefix carries meaning. */
 export function randomSuffix(length: number): string {
-  const bytes = randomBytes(length);
+  if (poolAt + length > pool.length) {
+    pool = randomBytes(Math.max(65_536, length));
+    poolAt = 0;
+  }
   let out = '';
-  for (let i = 0; i < length; i++) out += ALPHABET[bytes[i]! % ALPHABET.length];
+  for (let i = 0; i < length; i++) out += ALPHABET[pool[poolAt + i]! % ALPHABET.length];
+  poolAt += length;
   return out;
 }
 

@@ -13,6 +13,14 @@ export function listOf<T>(url: string, data: T[], hasMore = false): ListObject<T
   return { object: 'list', url, has_more: hasMore, data };
 }
 
+/** Responses built from fresh copies only, which the server may expand and send without copying again. */
+const owned = new WeakSet<object>();
+
+/** True for a response no stored object shares a part with (see paginate). */
+export function isFreshResponse(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && owned.has(body);
+}
+
 /**
  * `created=123` or `created[gte]=...` style range filter, accepted by most Stripe lists, as inclusive
  * bounds (`gt` / `lt` become `gte + 1` / `lte - 1`: created is whole seconds).
@@ -56,7 +64,8 @@ export function parseLimit(params: Params): number {
  * the filter still marks a valid position, as in Stripe. The walk starts where the
  * cursor or the `created` range puts it and stops once it has one row past the page,
  * over the whole table or over `scope` (an index group, e.g. one customer's rows),
- * so a page costs the rows it visits, not the table's size.
+ * so a page costs the rows it visits, not the table's size. `render` must answer a structure that
+ * shares nothing with the store (every render here copies): the page is sent without another copy.
  */
 export function paginate<T extends Obj>(
   table: Table<T>,
@@ -109,5 +118,7 @@ export function paginate<T extends Obj>(
   const page = rows.slice(0, limit);
   if (endingBefore) page.reverse();
   const render = opts.render ?? ((row: T) => structuredClone(row));
-  return listOf(opts.url, page.map(render), hasMore);
+  const answer = listOf(opts.url, page.map(render), hasMore);
+  owned.add(answer);
+  return answer;
 }

@@ -6,6 +6,7 @@ import { applyExpand, validateExpand } from './expand.js';
 import type { FaultSpec } from './faults.js';
 import { header, parseForm, readBody, sendJson } from './http-util.js';
 import { newId } from './ids.js';
+import { isFreshResponse } from './list.js';
 import { expireIfDue } from './resources/checkout.js';
 import { matchRoute, normalisePath } from './router.js';
 import { API_VERSION } from './version.js';
@@ -129,7 +130,9 @@ async function handleApi(
   try {
     const ctx = core.ctx({ id: requestId, idempotency_key: idempotencyKey ?? null });
     validateExpand(params.expand, core.options.maxExpandDepth);
-    const result = structuredClone(match.route.handler({ ctx, params, id: match.id, subId: match.subId }));
+    const answer = match.route.handler({ ctx, params, id: match.id, subId: match.subId });
+    // A handler may answer a stored object, which expansion would then change: copy all but fresh pages.
+    const result = isFreshResponse(answer) ? answer : structuredClone(answer);
     body = applyExpand(ctx, result, params.expand, core.options.maxExpandDepth);
   } catch (err) {
     const apiError =

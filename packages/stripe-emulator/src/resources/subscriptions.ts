@@ -90,7 +90,8 @@ export function renderSubscription(ctx: Ctx, sub: SubscriptionRecord): Obj {
     sub.items.map((i) => renderItem(ctx, sub, i)),
   ) as Obj;
   items.total_count = sub.items.length;
-  return { ...structuredClone(sub), items };
+  const { items: _records, ...fields } = sub;
+  return { ...structuredClone(fields), items };
 }
 
 function findSubscription(ctx: Ctx, id: string): SubscriptionRecord {
