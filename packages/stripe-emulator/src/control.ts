@@ -4,6 +4,7 @@ import type { FaultSpec, RequestMatch } from './faults.js';
 import { completeCheckout, payInvoice, setStatus, triggerTrialWillEnd } from './helpers.js';
 import { header, parseForm, sendJson } from './http-util.js';
 import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from './resources/subscriptions.js';
+import { seedCustomers, type SeedCustomer } from './seed.js';
 
 type Json = Record<string, unknown>;
 
@@ -64,6 +65,18 @@ export async function handleControl(
       case 'POST /reset':
         core.reset();
         return sendJson(res, 200, { ok: true });
+      case 'POST /customers': {
+        if (!Array.isArray(body.customers)) throw new Error('customers must be an array');
+        const events = boolOf(body.events);
+        const perSecond = num(body.perSecond);
+        const seeded = seedCustomers(core, body.customers as SeedCustomer[], {
+          ...(events === undefined ? {} : { events }),
+          ...(perSecond === undefined ? {} : { perSecond }),
+        });
+        return sendJson(res, 200, { data: seeded });
+      }
+      case 'GET /stats':
+        return sendJson(res, 200, core.stats());
       case 'GET /requests':
         return sendJson(res, 200, core.counts.snapshot());
       case 'DELETE /requests':

@@ -34,6 +34,22 @@ export class EmulatorCore {
     return { store: this.store, events: this.events, baseUrl: this.baseUrl, request };
   }
 
+  /** Object counts and the process's memory, for sizing benchmarks. */
+  stats(): { objects: Record<string, number>; rssBytes: number; heapUsedBytes: number } {
+    const { store } = this;
+    const memory = process.memoryUsage();
+    return {
+      objects: {
+        customers: store.customers.size,
+        subscriptions: store.subscriptions.size,
+        invoices: store.invoices.size,
+        events: store.events.size,
+      },
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+    };
+  }
+
   /** Clears objects, events, counts, faults and idempotency keys; the webhook endpoint config stays. */
   reset(): void {
     this.store.reset();

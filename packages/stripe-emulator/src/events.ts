@@ -31,9 +31,25 @@ export class EventLog {
     /** How many endpoints will receive the event; Stripe reports it as `pending_webhooks`. */
     private pendingWebhooks: () => number,
     private onEvent: (event: Obj) => void,
+    /** False for a log that records nothing (see muted). */
+    private readonly recording = true,
   ) {}
 
+  /**
+   * A log that builds each event and keeps none (no events list entry, no delivery): for bulk
+   * fixtures, whose objects stand for an account's history older than the 30 days of events Stripe keeps.
+   */
+  muted(): EventLog {
+    return new EventLog(
+      this.store,
+      () => 0,
+      () => {},
+      false,
+    );
+  }
+
   emit(type: string, object: unknown, previous?: Obj | null, request: RequestRef = NO_REQUEST): Obj {
+    if (!this.recording) return { object: 'event', type, data: { object } };
     const data: Obj = { object: structuredClone(object) };
     if (previous) data.previous_attributes = structuredClone(previous);
     const event = {

@@ -17,7 +17,7 @@ export function deletedCustomerStub(id: string): Obj {
   return { id, object: 'customer', deleted: true };
 }
 
-function createCustomer(ctx: Ctx, params: Params): Obj {
+export function createCustomer(ctx: Ctx, params: Params): Obj {
   const customer: Obj = {
     id: newId('cus'),
     object: 'customer',
