@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { SeedCustomer, SeededCustomer, SeedOptions } from '@packages/stripe-emulator';
 
 const CLI = fileURLToPath(new URL('../../stripe-emulator/src/cli.ts', import.meta.url));
 
@@ -40,6 +41,16 @@ export async function startEmulatorProcess() {
     injectLatency: (ms: number) => control('POST', '/latency', { ms }),
     requestCounts: () => control('GET', '/requests') as Promise<Record<string, number>>,
     resetRequestCounts: () => control('DELETE', '/requests'),
+    /** Customers and their subscriptions in one request, through the API's own code (see the emulator's README). */
+    seedCustomers: async (customers: SeedCustomer[], options: SeedOptions = {}) =>
+      ((await control('POST', '/customers', { customers, ...options })) as { data: SeededCustomer[] }).data,
+    /** Object counts and the emulator process's RSS and heap. */
+    stats: () =>
+      control('GET', '/stats') as Promise<{
+        objects: Record<string, number>;
+        rssBytes: number;
+        heapUsedBytes: number;
+      }>,
     close: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -48,3 +59,5 @@ export async function startEmulatorProcess() {
       }),
   };
 }
+
+export type EmulatorProcess = Awaited<ReturnType<typeof startEmulatorProcess>>;
