@@ -44,12 +44,13 @@ export async function startEmulatorProcess() {
     /** Customers and their subscriptions in one request, through the API's own code (see the emulator's README). */
     seedCustomers: async (customers: SeedCustomer[], options: SeedOptions = {}) =>
       ((await control('POST', '/customers', { customers, ...options })) as { data: SeededCustomer[] }).data,
-    /** Object counts and the emulator process's RSS and heap. */
+    /** Object counts and the emulator process's RSS, heap and CPU time. */
     stats: () =>
       control('GET', '/stats') as Promise<{
         objects: Record<string, number>;
         rssBytes: number;
         heapUsedBytes: number;
+        cpuMs: number;
       }>,
     close: () =>
       new Promise<void>((resolve) => {

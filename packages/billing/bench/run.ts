@@ -1,5 +1,6 @@
 import { cpus, loadavg } from 'node:os';
 import { benchCache } from './cache.js';
+import { benchEmulatorScale } from './emulator-scale.js';
 import { benchExplain } from './explain.js';
 import { benchOpenFeature } from './openfeature.js';
 import { benchInbox } from './webhook-inbox.js';
@@ -23,6 +24,8 @@ import { benchWebhooks } from './webhook.js';
  *                              inbox: `npm start` processes, c64, needs Postgres + Redis; scale-lookups is not in
  *                              the default run: it seeds 251,000 tenants)
  *   BENCH_LOOKUP_TENANTS=1000,50000,200000  tenant counts of the scale-lookups rows
+ *   BENCH_ONLY=emulator        the Stripe emulator's own costs (bulk vs SDK seeding, RSS per subscription, the
+ *                              full walk), not in the default run; BENCH_EMULATOR_SUBSCRIPTIONS=10000,100000 its sizes
  *   BENCH_INBOX_WORKERS=N     the budget row's WEBHOOK_WORKERS (default: the server's own default)
  *   BENCH_INBOX_ROWS=ingest,budget,lifted,zero  inbox row groups (default all): ingest at c64, processing
  *                              at the default budget (+ reads during it, burst, RSS), processing with the
@@ -62,6 +65,10 @@ if (only.has('usage')) rows.push(...(await benchUsage()));
 if (only.has('scale-lookups')) {
   const counts = process.env.BENCH_LOOKUP_TENANTS?.split(',').map(Number);
   rows.push(...(await benchLookupsAtScale(counts ? { tenantCounts: counts } : {})));
+}
+if (only.has('emulator')) {
+  const counts = process.env.BENCH_EMULATOR_SUBSCRIPTIONS?.split(',').map(Number);
+  rows.push(...(await benchEmulatorScale(counts ? { counts } : {})));
 }
 if (only.has('explain')) rows.push(...(await benchExplain()));
 if (only.has('openfeature')) rows.push(...(await benchOpenFeature()));

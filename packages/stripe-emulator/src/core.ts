@@ -34,10 +34,11 @@ export class EmulatorCore {
     return { store: this.store, events: this.events, baseUrl: this.baseUrl, request };
   }
 
-  /** Object counts and the process's memory, for sizing benchmarks. */
-  stats(): { objects: Record<string, number>; rssBytes: number; heapUsedBytes: number } {
+  /** Object counts and the process's memory and CPU time, for sizing benchmarks. */
+  stats(): { objects: Record<string, number>; rssBytes: number; heapUsedBytes: number; cpuMs: number } {
     const { store } = this;
     const memory = process.memoryUsage();
+    const cpu = process.cpuUsage();
     return {
       objects: {
         customers: store.customers.size,
@@ -47,6 +48,7 @@ export class EmulatorCore {
       },
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
     };
   }
 

@@ -135,8 +135,10 @@ describe('bulk seeding (seedCustomers, POST /_emulator/customers)', () => {
     const stats = (await (await fetch(`${emu.url}/_emulator/stats`)).json()) as {
       objects: Record<string, number>;
       rssBytes: number;
+      cpuMs: number;
     };
     expect(stats.objects).toMatchObject({ customers: 1, subscriptions: 1 });
     expect(stats.rssBytes).toBeGreaterThan(0);
+    expect(stats.cpuMs).toBeGreaterThan(0);
   });
 });
