@@ -246,6 +246,8 @@ export class Store {
   readonly meterEvents = new Table<Obj>(this.next);
   /** Meter event identifiers → when they were received (uniqueness over a rolling 24 hours). */
   readonly meterEventIdentifiers = new Map<string, number>();
+  /** Subscription item id → its subscription's id (the items API addresses items directly). */
+  readonly subscriptionOfItem = new Map<string, string>();
 
   reset(): void {
     for (const t of [
@@ -267,5 +269,6 @@ export class Store {
       t.clear();
     }
     this.meterEventIdentifiers.clear();
+    this.subscriptionOfItem.clear();
   }
 }

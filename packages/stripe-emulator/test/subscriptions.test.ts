@@ -133,6 +133,7 @@ describe('subscriptions', () => {
       basic.price.id,
     ]);
     expect(eventsOfType('customer.subscription.updated')).toHaveLength(3);
+    await expect(stripe.subscriptionItems.retrieve(added.id)).rejects.toMatchObject({ statusCode: 404 });
 
     // Like Stripe: the last item cannot go, unknown ids are 404, and a price is required.
     await expect(stripe.subscriptionItems.del(sub.items.data[0]!.id)).rejects.toMatchObject({
@@ -150,6 +151,10 @@ describe('subscriptions', () => {
       stripe.subscriptionItems.create({ subscription: sub.id, price: basic.price.id }),
     ).rejects.toMatchObject({ statusCode: 400 });
     expect(eventsOfType('customer.subscription.updated')).toHaveLength(3);
+    // An item added through subscriptions.update is addressable by the items API too.
+    const viaUpdate = await stripe.subscriptions.update(sub.id, { items: [{ price: addon.price.id }] });
+    const other = viaUpdate.items.data.find((i) => i.price.id === addon.price.id)!;
+    expect(await stripe.subscriptionItems.retrieve(other.id)).toMatchObject({ subscription: sub.id });
   });
 
   it('does not emit events for no-op updates', async () => {

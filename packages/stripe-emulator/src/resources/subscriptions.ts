@@ -273,6 +273,7 @@ export function createSubscription(ctx: Ctx, params: Params): Obj {
     trial_start: trialEnd ? now : null,
   };
   ctx.store.subscriptions.insert(sub);
+  for (const item of items) ctx.store.subscriptionOfItem.set(item.id, id);
   const rendered = renderSubscription(ctx, sub);
   ctx.events.emit('customer.subscription.created', rendered, null, ctx.request);
   syncActiveEntitlements(ctx, customerId);
@@ -404,6 +405,8 @@ function updateSubscription(ctx: Ctx, id: string, params: Params): Obj {
   if (currencies.size > 1)
     throw invalidRequest('All prices on a subscription must have the same `currency`.', 'items');
 
+  for (const item of sub.items) ctx.store.subscriptionOfItem.delete(item.id);
+  for (const item of next.items) ctx.store.subscriptionOfItem.set(item.id, sub.id);
   Object.assign(sub, next);
   const after = renderSubscription(ctx, sub);
   const prev = previousAttributes(before, after);
@@ -464,11 +467,11 @@ export function setSubscriptionStatus(ctx: Ctx, id: string, status: Subscription
 
 /** The subscription holding item `id` and the item (the items API addresses items directly). */
 function findItem(ctx: Ctx, id: string): { sub: SubscriptionRecord; item: SubscriptionItemRecord } {
-  for (const sub of ctx.store.subscriptions.values()) {
-    const item = sub.items.find((i) => i.id === id);
-    if (item) return { sub, item };
-  }
-  throw noSuchObject('subscription_item', id);
+  const subId = ctx.store.subscriptionOfItem.get(id);
+  const sub = subId === undefined ? undefined : ctx.store.subscriptions.get(subId);
+  const item = sub?.items.find((i) => i.id === id);
+  if (!sub || !item) throw noSuchObject('subscription_item', id);
+  return { sub, item };
 }
 
 /** The item params the items API shares with `items[i]` of a subscription update. */
