@@ -1,9 +1,13 @@
 import { pathToFileURL } from 'node:url';
 import Stripe from 'stripe';
 import { createIsolatedDatabase, type Database } from '@packages/db';
-import { createMemoryCache } from '../src/cache/index.js';
-import { createFeatureSyncService } from '../src/feature-sync/index.js';
-import { createStripeSyncService, createTokenBucket, listByCreatedRanges } from '../src/stripe-sync/index.js';
+import { createMemoryCache } from '../src/io/cache/index.js';
+import { createFeatureSyncService } from '../src/flows/feature-sync/index.js';
+import {
+  createStripeSyncService,
+  createTokenBucket,
+  listByCreatedRanges,
+} from '../src/io/stripe-sync/index.js';
 import { seedPlans } from '../test/helpers/fixtures.js';
 import { startEmulatorProcess } from './emulator-process.js';
 import { seedTenantsInBulk } from './seed-tenants.js';
