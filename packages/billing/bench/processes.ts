@@ -10,6 +10,8 @@ export interface ServerProcess {
   url: string;
   /** The process's peak resident set so far (VmHWM), in MiB. */
   peakRssMiB(): number;
+  /** CPU time (user + system) the process has used so far, in ms. */
+  cpuMs(): number;
   kill(): Promise<void>;
 }
 
@@ -35,13 +37,20 @@ export function compiledEntry(name: string): string {
   return entry;
 }
 
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
 /**
  * Starts `node <entry>` (`node --import tsx <entry>` for TypeScript) with PORT set, and waits until
- * GET /health/live answers.
+ * GET /health/live answers. With BENCH_CPU_PROF=<dir> the process runs under `--cpu-prof` and is
+ * stopped with SIGTERM, again 1.5 s later if still running (an exit writes the profile into <dir>;
+ * SIGKILL after 20 s).
  */
 export async function startHttpProcess(entry: string, env: NodeJS.ProcessEnv): Promise<ServerProcess> {
   const port = await freePort();
-  const args = entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry];
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const args = [...profile, ...(entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry])];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -68,11 +77,21 @@ export async function startHttpProcess(entry: string, env: NodeJS.ProcessEnv): P
       const kib = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
       return Math.round(kib / 1024);
     },
+    cpuMs() {
+      // Fields 14 and 15 (utime, stime) after the parenthesised command name.
+      const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+    },
     kill: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
-        child.kill('SIGKILL');
+        if (!profileDir) return void child.kill('SIGKILL');
+        // A second SIGTERM after the first one's window forces the exit (the server's onForce).
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGTERM'), 1_500).unref();
+        setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
       }),
   };
 }

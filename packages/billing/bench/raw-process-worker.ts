@@ -256,3 +256,5 @@ http
     if (process.env.BASELINE_MODE === 'batched') void dispatch();
     else for (let i = 0; i < Number(process.env.BASELINE_WORKERS ?? 64); i += 1) void loop();
   });
+// A graceful exit on SIGTERM (the bench's BENCH_CPU_PROF writes the profile on exit).
+process.on('SIGTERM', () => process.exit(0));

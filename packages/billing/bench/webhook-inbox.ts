@@ -132,21 +132,24 @@ export async function benchInbox({
     if (wanted('ingest')) {
       const ids = new Set(Array.from({ length: ingestEvents }, (_, i) => flip(seeded[i % tenants]!, i)));
       const bodies = payloadsOf(ids);
-      const measured: { label: string; result: Awaited<ReturnType<typeof postAll>> }[] = [];
+      /** The deliveries, and the CPU the process under test spent on them (ms per delivery). */
+      const ingest = async (proc: ServerProcess, path: string) => {
+        const cpuBefore = proc.cpuMs();
+        const result = await postAll(`${proc.url}${path}`, bodies, concurrency, sign);
+        return { result, cpuPerEvent: (proc.cpuMs() - cpuBefore) / bodies.length };
+      };
+      const measured: { label: string; result: Awaited<ReturnType<typeof ingest>> }[] = [];
       emu.injectLatency(60_000);
       for (const { label, entry } of servers) {
         const db = await newDatabase(seeded);
         const server = await start(entry, serverEnv(db, { WEBHOOK_WORKERS: '1' }));
-        measured.push({
-          label,
-          result: await postAll(`${server.url}/api/stripe/webhook`, bodies, concurrency, sign),
-        });
+        measured.push({ label, result: await ingest(server, '/api/stripe/webhook') });
         await server.kill();
       }
       emu.clearFaults();
       // The baselines: group-committed into the same inbox table (the reference), and one INSERT
       // per delivery (the first baseline, for comparison).
-      const baselines: { mode: 'group' | 'single'; result: Awaited<ReturnType<typeof postAll>> }[] = [];
+      const baselines: { mode: 'group' | 'single'; result: Awaited<ReturnType<typeof ingest>> }[] = [];
       for (const mode of ['group', 'single'] as const) {
         const baseDb = await newDatabase();
         const raw = await start(RAW_INGEST, {
@@ -156,12 +159,15 @@ export async function benchInbox({
           BASELINE_POOL_MAX: '10',
           BASELINE_MODE: mode,
         });
-        baselines.push({ mode, result: await postAll(`${raw.url}/`, bodies, concurrency, sign) });
+        baselines.push({ mode, result: await ingest(raw, '/') });
         await raw.kill();
       }
       const rateOf = (result: { wallMs: number }) => (bodies.length / result.wallMs) * 1000;
-      const reference = rateOf(baselines[0]!.result);
-      for (const { mode, result } of baselines) {
+      const reference = rateOf(baselines[0]!.result.result);
+      const referenceCpu = baselines[0]!.result.cpuPerEvent;
+      const cpuNote = (cpu: number) => `; CPU ${cpu.toFixed(3)} ms/event`;
+      for (const { mode, result: ingested } of baselines) {
+        const { result } = ingested;
         rows.push({
           benchmark: `webhook ingest (verified, recorded, 2xx), c${concurrency}: ${
             mode === 'group' ? 'bare group-commit baseline' : 'bare per-request baseline'
@@ -172,11 +178,12 @@ export async function benchInbox({
           ...(mode === 'single' ? { vsBaseline: ratio(rateOf(result), reference) } : {}),
           detail:
             mode === 'group'
-              ? `bare node:http + HMAC check; deliveries that arrive while 1 statement is in flight go together in the next multi-row INSERT … ON CONFLICT DO NOTHING into processed_stripe_events (pg pool 10); ${bodies.length} events, non-2xx ${result.non2xx}`
-              : `bare node:http + HMAC check + one INSERT … ON CONFLICT DO NOTHING per delivery (pg pool 10); ${bodies.length} events, non-2xx ${result.non2xx}`,
+              ? `bare node:http + HMAC check; deliveries that arrive while 1 statement is in flight go together in the next multi-row INSERT … ON CONFLICT DO NOTHING into processed_stripe_events (pg pool 10); ${bodies.length} events, non-2xx ${result.non2xx}${cpuNote(ingested.cpuPerEvent)}`
+              : `bare node:http + HMAC check + one INSERT … ON CONFLICT DO NOTHING per delivery (pg pool 10); ${bodies.length} events, non-2xx ${result.non2xx}${cpuNote(ingested.cpuPerEvent)}`,
         });
       }
-      for (const { label, result } of measured) {
+      for (const { label, result: ingested } of measured) {
+        const { result } = ingested;
         const rate = rateOf(result);
         rows.push({
           benchmark: `webhook ingest (verified, recorded, 2xx), c${concurrency}: ${label}`,
@@ -184,7 +191,7 @@ export async function benchInbox({
           'p50 ms': percentile(result.latencies, 50),
           'p99 ms': percentile(result.latencies, 99),
           vsBaseline: `${ratio(rate, reference)} group-commit baseline`,
-          detail: `${bodies.length} events over ${tenants} tenants, non-2xx ${result.non2xx}; answered 'queued'`,
+          detail: `${bodies.length} events over ${tenants} tenants, non-2xx ${result.non2xx}; answered 'queued'${cpuNote(ingested.cpuPerEvent)} (${ratio(ingested.cpuPerEvent, referenceCpu)} the group-commit baseline's)`,
           target: verdict(
             rate >= 1500 && rate >= 0.8 * reference,
             '≥ 1,500/s and ≥ 0.8× the group-commit baseline',
@@ -370,13 +377,16 @@ export async function benchInbox({
         const proc = await start(entry, env(db));
         const ids = new Set(customers.map((t, i) => flip(t, i + round)));
         const stripeBefore = emu.requestCounts().total ?? 0;
+        const cpuBefore = proc.cpuMs();
         const due = await preload(db, ids, 1000);
         const ms = await drained(db, ids, due);
+        const cpuPerEvent = (proc.cpuMs() - cpuBefore) / ids.size;
         await proc.kill();
         return {
           ms,
           perSecond: (ids.size / ms) * 1000,
           stripe: (emu.requestCounts().total ?? 0) - stripeBefore,
+          cpuPerEvent,
         };
       };
       emu.clearFaults();
@@ -398,7 +408,7 @@ export async function benchInbox({
         wallMs: Math.round(base.ms),
         'ops/s': Math.round(base.perSecond),
         stripeRequests: base.stripe,
-        detail: `bench/raw-process-worker.ts BASELINE_MODE=batched, bare pg pool of 10: one claim statement takes as many rows as there are free slots (of ${liftedWorkers}), each claimed event's GET /v1/subscriptions?customer= over bare HTTP at once, writes group-committed (config upserts + audit rows + inbox rows of every write ready while one statement is in flight, in the next one); ${customers.length} pre-loaded events (events/s from their due time to the last processed_at)`,
+        detail: `bench/raw-process-worker.ts BASELINE_MODE=batched, bare pg pool of 10: one claim statement takes as many rows as there are free slots (of ${liftedWorkers}), each claimed event's GET /v1/subscriptions?customer= over bare HTTP at once, writes group-committed (config upserts + audit rows + inbox rows of every write ready while one statement is in flight, in the next one); ${customers.length} pre-loaded events (events/s from their due time to the last processed_at); CPU ${base.cpuPerEvent.toFixed(3)} ms/event`,
       });
       rows.push({
         benchmark: `webhook processing, zero Stripe latency, ${liftedWorkers} loops: bare per-row baseline`,
@@ -406,7 +416,7 @@ export async function benchInbox({
         'ops/s': Math.round(loops.perSecond),
         stripeRequests: loops.stripe,
         vsBaseline: ratio(loops.perSecond, base.perSecond),
-        detail: `bench/raw-process-worker.ts: ${liftedWorkers} loops, bare pg pool of 10; per event one claim statement (UPDATE … FOR UPDATE SKIP LOCKED), one GET /v1/subscriptions?customer= over bare HTTP, one statement writing config + audit row + inbox row`,
+        detail: `bench/raw-process-worker.ts: ${liftedWorkers} loops, bare pg pool of 10; per event one claim statement (UPDATE … FOR UPDATE SKIP LOCKED), one GET /v1/subscriptions?customer= over bare HTTP, one statement writing config + audit row + inbox row; CPU ${loops.cpuPerEvent.toFixed(3)} ms/event`,
       });
       for (const [i, { label, entry }] of servers.entries()) {
         const ours = await measure(entry, (db) => lifted(db, { WEBHOOK_POLL_MS: poll }), 4 + i);
@@ -416,7 +426,7 @@ export async function benchInbox({
           'ops/s': Math.round(ours.perSecond),
           stripeRequests: ours.stripe,
           vsBaseline: `${ratio(ours.perSecond, base.perSecond)} batched baseline`,
-          detail: `the server's workers (WEBHOOK_WORKERS=${liftedWorkers}, DATABASE_POOL_MAX=10, STRIPE_REQUESTS_PER_SECOND=10000, WEBHOOK_POLL_MS=${poll}) on the same ${customers.length} pre-loaded events: claim, Stripe read through the SDK and the Redis limiter, decision, ticketed write (config, audit row, inbox row), cache publish to Redis`,
+          detail: `the server's workers (WEBHOOK_WORKERS=${liftedWorkers}, DATABASE_POOL_MAX=10, STRIPE_REQUESTS_PER_SECOND=10000, WEBHOOK_POLL_MS=${poll}) on the same ${customers.length} pre-loaded events: claim, Stripe read through the SDK and the Redis limiter, decision, ticketed write (config, audit row, inbox row), cache publish to Redis; CPU ${ours.cpuPerEvent.toFixed(3)} ms/event (${ratio(ours.cpuPerEvent, base.cpuPerEvent)} the batched baseline's)`,
           target: verdict(ours.perSecond >= 0.8 * base.perSecond, '≥ 0.8× the batched baseline'),
         });
       }
