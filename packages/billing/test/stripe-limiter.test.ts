@@ -101,6 +101,38 @@ describe.skipIf(!process.env.REDIS_URL)('Redis bucket: one budget for every proc
     expect(order).toHaveLength(12);
   });
 
+  it('the takes waiting in one process share a round: 200 concurrent takes cost a few script calls, not 200', async () => {
+    const redis = connect();
+    let evals = 0;
+    const counted = {
+      eval: (...args: Parameters<Redis['eval']>) => {
+        evals += 1;
+        return redis.eval(...args);
+      },
+    };
+    const bucket = createRedisTokenBucket({
+      redis: counted,
+      key: key(),
+      ratePerSecond: 10_000,
+      fallback: createTokenBucket({ ratePerSecond: 10_000 }),
+    });
+    await Promise.all(Array.from({ length: 200 }, () => bucket.take()));
+    // The first take goes alone; the 199 made while it was in flight go together in the next round.
+    expect(evals).toBeLessThanOrEqual(3);
+  });
+
+  it('a round of high takes answers each caller its own wait: 30 takes at 20/s from one process take about 1.5 s', async () => {
+    const bucket = instance(connect(), key(), 20);
+    const started = performance.now();
+    const done: number[] = [];
+    await Promise.all(
+      Array.from({ length: 30 }, () => bucket.take().then(() => void done.push(performance.now() - started))),
+    );
+    // 1 burst token + 29 at 20/s = 1,450 ms, spread over that time rather than all at once.
+    expect(Math.max(...done)).toBeGreaterThanOrEqual(1_350);
+    expect(done.filter((ms) => ms < 500).length).toBeLessThanOrEqual(12);
+  });
+
   it('a Redis that does not answer: the take falls back to the local bucket within the timeout, never blocks', async () => {
     const dead = new Redis({ port: 1, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: false });
     dead.on('error', () => {});

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { createRequestBatcher } from '../request-batcher.js';
 import { checkRate, createTokenBucket, defaultSleep, type TokenBucket } from './limiter.js';
 import type { StripePriority } from './priority.js';
 
@@ -7,36 +8,54 @@ import type { StripePriority } from './priority.js';
  * One token bucket per Stripe account for the whole deployment, in Redis: every server and worker
  * process takes its tokens from the same bucket, so their sum stays within the budget.
  *
- * One atomic script per token, on Redis's own clock (TIME: no skew between hosts):
- * - `high` reserves: the bucket may go negative, the answer is how long to wait for the reserved
- *   token (one round trip, FIFO across processes);
- * - `low` only takes a token that is there now and no `high` reservation is pending (a marker each
- *   `high` take refreshes); otherwise it is told when to ask again. So webhook work is served first
- *   whenever it waits, in every process, and bulk work uses what is left.
+ * One atomic script per round, on Redis's own clock (TIME: no skew between hosts), for the `n` takes
+ * of one priority that are waiting in this process:
+ * - `high` reserves all `n`: the bucket may go negative, the answer is how long each caller waits
+ *   for its reserved token (FIFO across processes), exactly what `n` single takes in a row would
+ *   have answered;
+ * - `low` only takes tokens that are there now and no `high` reservation is pending (a marker each
+ *   `high` take refreshes); the answer grants the first `granted` callers and tells the others when
+ *   to ask again. So webhook work is served first whenever it waits, in every process, and bulk
+ *   work uses what is left.
  */
 const TAKE_LUA = `
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local high = ARGV[3] == 'high'
+local n = tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1]) or capacity
 local ts = tonumber(state[2]) or now
 tokens = math.min(capacity, tokens + (now - ts) * rate / 1000)
-local wait = 0
+local answer = {}
 if high then
-  tokens = tokens - 1
-  if tokens < 0 then wait = math.ceil(-tokens * 1000 / rate) end
-  redis.call('SET', KEYS[2], '1', 'PX', math.max(wait, 0) + math.ceil(1000 / rate) + 50)
-elseif tokens >= 1 and redis.call('EXISTS', KEYS[2]) == 0 then
-  tokens = tokens - 1
+  local last = 0
+  for i = 1, n do
+    tokens = tokens - 1
+    local wait = 0
+    if tokens < 0 then wait = math.ceil(-tokens * 1000 / rate) end
+    answer[i] = wait
+    last = wait
+  end
+  redis.call('SET', KEYS[2], '1', 'PX', last + math.ceil(1000 / rate) + 50)
 else
-  wait = -math.max(math.ceil((1 - tokens) * 1000 / rate), math.ceil(1000 / rate))
+  local granted = 0
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    while granted < n and tokens >= 1 do
+      tokens = tokens - 1
+      granted = granted + 1
+    end
+  end
+  local retry = -math.max(math.ceil((1 - tokens) * 1000 / rate), math.ceil(1000 / rate))
+  for i = 1, n do
+    if i <= granted then answer[i] = 0 else answer[i] = retry end
+  end
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], 60000)
-return wait`;
+return answer`;
 
 /**
  * The one command the bucket sends (an ioredis `Redis` or `Cluster` has it). Named structurally so
@@ -61,6 +80,16 @@ export interface RedisTokenBucketOptions {
   onFallback?: (error: unknown) => void;
 }
 
+/** Takes of one priority in one script round, at most. */
+const MAX_TAKES_PER_ROUND = 256;
+
+/**
+ * Group commit for the takes: a take made while this process's round of its priority is in flight
+ * waits for it, and the takes waiting when it returns go together in the next round (one Redis round
+ * trip for all of them instead of one each). A lone take goes at once, so an idle process pays what
+ * it paid before; under load (a worker pool's slots each reading Stripe) the round trips per Stripe
+ * request shrink towards zero.
+ */
 export function createRedisTokenBucket(options: RedisTokenBucketOptions): TokenBucket {
   const rate = options.ratePerSecond;
   checkRate(rate);
@@ -70,7 +99,8 @@ export function createRedisTokenBucket(options: RedisTokenBucketOptions): TokenB
   const keys = [options.key, `${options.key}:high`];
   let degraded = false;
 
-  async function ask(priority: StripePriority): Promise<number> {
+  /** One round for `n` takes: each caller's wait (see TAKE_LUA; negative = ask again after −wait). */
+  async function ask(priority: StripePriority, n: number): Promise<number[]> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -80,20 +110,42 @@ export function createRedisTokenBucket(options: RedisTokenBucketOptions): TokenB
     });
     try {
       const answer = await Promise.race([
-        options.redis.eval(TAKE_LUA, 2, keys[0]!, keys[1]!, String(rate), String(capacity), priority),
+        options.redis.eval(
+          TAKE_LUA,
+          2,
+          keys[0]!,
+          keys[1]!,
+          String(rate),
+          String(capacity),
+          priority,
+          String(n),
+        ),
         timeout,
       ]);
-      return Number(answer);
+      if (!Array.isArray(answer) || answer.length !== n)
+        throw new Error(`rate limiter: unexpected answer from Redis (${String(answer)})`);
+      return answer.map(Number);
     } finally {
       clearTimeout(timer);
     }
   }
 
+  const rounds = {
+    high: createRequestBatcher<void, number>({
+      run: (takes) => ask('high', takes.length),
+      maxBatch: MAX_TAKES_PER_ROUND,
+    }),
+    low: createRequestBatcher<void, number>({
+      run: (takes) => ask('low', takes.length),
+      maxBatch: MAX_TAKES_PER_ROUND,
+    }),
+  };
+
   async function take(priority: StripePriority = 'high'): Promise<void> {
     for (;;) {
       let wait: number;
       try {
-        wait = await ask(priority);
+        wait = await rounds[priority].request();
         degraded = false;
       } catch (error) {
         if (!degraded) {
