@@ -9,7 +9,7 @@ export interface SqlPool {
 }
 
 export const sqlThroughPrisma =
-  (prisma: PrismaClient): RunSql =>
+  (prisma: Pick<PrismaClient, '$queryRawUnsafe'>): RunSql =>
   <Row>(sql: string, values: unknown[]) =>
     prisma.$queryRawUnsafe<Row[]>(sql, ...values);
 

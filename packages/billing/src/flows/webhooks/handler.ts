@@ -114,12 +114,14 @@ export function createStripeWebhookHandler(
   const log = options.log ?? defaultLog;
   const metrics = options.metrics ?? noopMetrics;
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  // The hot statements (accept, claim, write) go straight through the pg pool when there is one.
+  const sql = options.pool ? sqlThroughPool(options.pool) : sqlThroughPrisma(prisma);
   const accept = createAccept({
     stripe,
     webhookSecret,
     toleranceSeconds: options.toleranceSeconds ?? 300,
     // Concurrent deliveries share one INSERT (group commit); each still answers after its row committed.
-    inbox: createAcceptBatcher(options.pool ? sqlThroughPool(options.pool) : sqlThroughPrisma(prisma)),
+    inbox: createAcceptBatcher(sql),
     metrics,
     log,
   });
@@ -128,6 +130,7 @@ export function createStripeWebhookHandler(
     processor: createQueueProcessor({
       stripe,
       prisma,
+      sql,
       featureSync,
       graceMs: gracePeriodMs(options.paymentFailurePolicy?.gracePeriodDays),
       now: options.now ?? (() => new Date()),
@@ -139,7 +142,7 @@ export function createStripeWebhookHandler(
     metrics,
     log,
   });
-  const settle = { prisma, run, leaseMs, sleep: options.sleep ?? defaultSleep };
+  const settle = { prisma, sql, run, leaseMs, sleep: options.sleep ?? defaultSleep };
   /** Wake-ups of the worker pools attached in this process. */
   const workers = new Set<() => void>();
 
@@ -159,7 +162,7 @@ export function createStripeWebhookHandler(
   async function processPending(opts: { maxClaims?: number } = {}): Promise<number> {
     let claims = 0;
     while (claims < (opts.maxClaims ?? Infinity)) {
-      const claim = await claimQueue(prisma, { leaseMs });
+      const claim = await claimQueue(sql, { leaseMs });
       if (!claim) break;
       await run(claim);
       claims += 1;
@@ -172,10 +175,10 @@ export function createStripeWebhookHandler(
     acceptWebhook: (payload, signature) => receive(payload, signature, false),
     receiveWebhook: (payload, signature) => receive(payload, signature, workers.size === 0),
     async processNext() {
-      const claim = await claimQueue(prisma, { leaseMs });
+      const claim = await claimQueue(sql, { leaseMs });
       return claim ? run(claim) : null;
     },
-    claimQueues: (maxQueues) => claimQueues(prisma, { leaseMs, maxQueues }),
+    claimQueues: (maxQueues) => claimQueues(sql, { leaseMs, maxQueues }),
     processClaim: (claim, opts) => run(claim, opts?.afterCommit),
     processPending,
     onAccepted(wake) {

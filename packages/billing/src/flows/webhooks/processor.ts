@@ -1,13 +1,16 @@
 import type { AfterCommit, ClaimContext, QueueOutcome } from './claim-context.js';
 import { processCustomerClaim } from './customer-claim.js';
 import { handlerOf } from './events/index.js';
-import type { ClaimedQueue } from './inbox.js';
+import type { ClaimedQueue, RunSql } from './inbox.js';
 import { processPlanEvent } from './plan-events.js';
 import { createStripeFactReader } from './stripe-facts.js';
 import { createWebhookWrites } from './writes.js';
 
 /** What a pipeline passes in; the Stripe reader and the grouped writes are built here. */
-export type ProcessorDeps = Omit<ClaimContext, 'reads' | 'writes'>;
+export type ProcessorDeps = Omit<ClaimContext, 'reads' | 'writes'> & {
+  /** What the grouped writes go through (the pg pool behind `prisma` when there is one). */
+  sql: RunSql;
+};
 
 /**
  * Processes claimed queues: a product or price event on its own (plan-events.ts), a customer's
@@ -15,10 +18,11 @@ export type ProcessorDeps = Omit<ClaimContext, 'reads' | 'writes'>;
  * claim of the pipeline.
  */
 export function createQueueProcessor(deps: ProcessorDeps) {
+  const { sql, ...rest } = deps;
   const ctx: ClaimContext = {
-    ...deps,
+    ...rest,
     reads: createStripeFactReader(deps.stripe, deps.featureSync.stripeSync),
-    writes: createWebhookWrites(deps.prisma, deps.featureSync),
+    writes: createWebhookWrites(deps.prisma, sql, deps.featureSync),
   };
   return {
     /**

@@ -3,7 +3,7 @@ import type { WebhookResult } from './accept.js';
 import type { EventOutcome } from './claim-context.js';
 import type { ProcessedQueue } from './claim-runner.js';
 import type { VerifiedEvent } from './event.js';
-import { claimQueue, readLedgerRow, type ClaimedQueue } from './inbox.js';
+import { claimQueue, readLedgerRow, type ClaimedQueue, type RunSql } from './inbox.js';
 import { UNKNOWN_TENANT } from './ledger.js';
 
 function resultOf(e: EventOutcome): WebhookResult {
@@ -26,6 +26,7 @@ function resultOf(e: EventOutcome): WebhookResult {
 export async function settleHere(
   options: {
     prisma: PrismaClient;
+    sql: RunSql;
     run: (claim: ClaimedQueue) => Promise<ProcessedQueue>;
     leaseMs: number;
     sleep: (ms: number) => Promise<void>;
@@ -36,7 +37,7 @@ export async function settleHere(
   const { prisma, leaseMs } = options;
   const deadline = Date.now() + leaseMs * 2;
   for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
-    const claim = await claimQueue(prisma, { queueKey, leaseMs });
+    const claim = await claimQueue(options.sql, { queueKey, leaseMs });
     if (claim) {
       const outcome = await options.run(claim);
       if (outcome.kind === 'failed' && outcome.eventIds.includes(event.id)) throw new Error(outcome.error);

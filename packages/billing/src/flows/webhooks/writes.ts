@@ -1,9 +1,9 @@
 import type { PrismaClient } from '@packages/db';
-import type { TenantFeatureState } from '../../core/index.js';
-import { createRequestBatcher } from '../../io/request-batcher.js';
+import type { TenantFeatureState } from '../core/index.js';
+import { createRequestBatcher } from '../request-batcher.js';
+import type { RunSql } from '../sql-runner.js';
 import {
   readTenantState,
-  writeTicketed,
   writeTicketedMany,
   type TicketedWrite,
   type TicketedWriteResult,
@@ -35,13 +35,18 @@ export interface WebhookWrites {
   publish(state: TenantFeatureState): Promise<void>;
 }
 
-export function createWebhookWrites(prisma: PrismaClient, featureSync: WebhookFeatureSync): WebhookWrites {
+/** `sql`: what the write statements go through (the pg pool when there is one; Prisma re-reads a changed config). */
+export function createWebhookWrites(
+  prisma: PrismaClient,
+  sql: RunSql,
+  featureSync: WebhookFeatureSync,
+): WebhookWrites {
   // Group commit for the ticketed writes: a write that finds two write statements running waits,
   // and the writes waiting when one finishes go out together (one per tenant per statement). An
   // idle pipeline writes at once, alone; a failed combined statement is retried write by write.
   const writes = createRequestBatcher<TicketedWrite, TicketedWriteResult>({
-    run: (batch) => writeTicketedMany(prisma, batch),
-    runAlone: (write) => writeTicketed(prisma, write),
+    run: (batch) => writeTicketedMany(sql, batch),
+    runAlone: async (write) => (await writeTicketedMany(sql, [write]))[0]!,
     keyOf: (write) => write.tenantId,
     maxInFlight: 2,
     maxBatch: 64,

@@ -1,6 +1,7 @@
-import { Prisma, type PrismaClient } from '@packages/db';
-import { type FoldStep, type TenantFeatureState } from '../../core/index.js';
-import type { AuditSourceName } from '../../core/types.js';
+import type { Prisma, PrismaClient } from '@packages/db';
+import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
+import { type FoldStep, type TenantFeatureState } from '../core/index.js';
+import type { AuditSourceName } from '../types.js';
 import { SET_CONFIG_FROM_EXCLUDED } from './config-upsert.js';
 import { auditSnapshot } from './state-row.js';
 import type { TenantRow } from './write.js';
@@ -58,7 +59,7 @@ interface WriteRow {
   leased: boolean;
   written: boolean;
   current_version: number | null;
-  current_ticket: bigint | null;
+  current_ticket: bigint | string | null;
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -103,6 +104,73 @@ export async function writeTicketed(
   return (await writeTicketedMany(prisma, [write], now))[0]!;
 }
 
+/** $1 the writes, $2 the inbox rows to finish, $3 the audit rows (JSON arrays), $4 the time written. */
+const WRITE_TICKETED_SQL = `
+    WITH w AS (
+      SELECT * FROM jsonb_to_recordset($1::jsonb)
+        AS w(i int, tenant_id text, ticket bigint, expected_version int, config_row jsonb, link text, actor text,
+             source text, n_events int)
+    ), ev AS (
+      SELECT * FROM jsonb_to_recordset($2::jsonb)
+        AS r(i int, event_id text, status text, action text, tenant_id text, error text)
+    ), tenant AS (
+      SELECT id FROM tenants WHERE id IN (SELECT tenant_id FROM w) ORDER BY id FOR UPDATE
+    ), lease AS (
+      SELECT e.event_id, ev.i FROM processed_stripe_events e
+      JOIN ev ON ev.event_id = e.event_id JOIN w ON w.i = ev.i
+      WHERE e.status = 'processing' AND e.claim_ticket = w.ticket
+      ORDER BY e.event_id
+      FOR UPDATE OF e
+    ), locked AS (
+      -- Aggregates read their CTE to the end: every lock is taken before anything is written.
+      SELECT (SELECT array_agg(id) FROM tenant) AS tenants,
+             (SELECT jsonb_object_agg(i::text, n) FROM (SELECT i, count(*) AS n FROM lease GROUP BY i) l) AS leases
+    ), ok AS (
+      SELECT w.*, COALESCE(w.tenant_id = ANY(locked.tenants), false) AS tenant_exists,
+             COALESCE((locked.leases ->> w.i::text)::int, 0) = w.n_events AS leased
+      FROM w CROSS JOIN locked
+    ), link AS (
+      UPDATE tenants t SET stripe_customer_id = ok.link, updated_at = $4::timestamp(3)
+      FROM ok
+      WHERE t.id = ok.tenant_id AND t.stripe_customer_id IS NULL AND ok.link IS NOT NULL
+        AND ok.tenant_exists AND ok.leased
+      RETURNING t.id
+    ), upd AS (
+      INSERT INTO tenant_feature_configs
+      SELECT (jsonb_populate_record(NULL::tenant_feature_configs, ok.config_row)).*
+      FROM ok WHERE ok.config_row IS NOT NULL AND ok.tenant_exists AND ok.leased
+      -- In tenant order, as the bulk sync's batch write: two statements sharing configs never deadlock.
+      ORDER BY ok.tenant_id
+      ON CONFLICT (tenant_id) DO UPDATE SET ${SET_CONFIG_FROM_EXCLUDED},
+        read_ticket = EXCLUDED.read_ticket
+      -- EXCLUDED.version is the decided-from version + 1.
+      WHERE tenant_feature_configs.version = EXCLUDED.version - 1
+        AND tenant_feature_configs.read_ticket < EXCLUDED.read_ticket
+      RETURNING tenant_id
+    ), audit AS (
+      INSERT INTO feature_audit_logs (tenant_id, actor, source, action, before, after, stripe_event_id, created_at)
+      SELECT ok.tenant_id, ok.actor, ok.source::"AuditSource", a.action, a.before, a.after, a.stripe_event_id,
+             $4::timestamp(3)
+      FROM jsonb_to_recordset($3::jsonb)
+        AS a(i int, n int, action text, before jsonb, after jsonb, stripe_event_id text)
+      JOIN ok ON ok.i = a.i
+      WHERE ok.tenant_id IN (SELECT tenant_id FROM upd)
+      ORDER BY a.i, a.n
+    ), done AS (
+      UPDATE processed_stripe_events e
+      SET status = r.status::"EventStatus", action = r.action, tenant_id = r.tenant_id, error = r.error,
+          processed_at = $4::timestamp(3), locked_until = NULL, next_attempt_at = NULL,
+          last_error = NULL
+      FROM ev r JOIN ok ON ok.i = r.i
+      WHERE e.event_id = r.event_id AND ok.leased
+        AND (ok.config_row IS NULL OR ok.tenant_id IN (SELECT tenant_id FROM upd))
+      RETURNING e.event_id
+    )
+    SELECT ok.i, ok.tenant_exists, ok.leased, ok.tenant_id IN (SELECT tenant_id FROM upd) AS written,
+           cur.version AS current_version, cur.read_ticket AS current_ticket
+    FROM ok LEFT JOIN tenant_feature_configs cur ON cur.tenant_id = ok.tenant_id
+    ORDER BY ok.i`;
+
 /**
  * Several tenants' ticketed writes in one statement (a worker pool's writes that are ready at the
  * same moment): each write is checked, applied or refused exactly as `writeTicketed` does it on
@@ -110,12 +178,15 @@ export async function writeTicketed(
  * write does not hold the others back. The statement is atomic, so an error (not a refusal) fails
  * every write in it: callers retry them one by one. At most one write per tenant per statement.
  * Tenant rows are locked in id order, so two such statements cannot deadlock each other.
+ * `db`: Prisma (or a transaction of it), or a RunSql such as the pg pool's (`sqlThroughPool`, the
+ * webhook worker's: Prisma's per-statement work grows with the size of the parameters).
  */
 export async function writeTicketedMany(
-  prisma: PrismaClient | Prisma.TransactionClient,
+  db: PrismaClient | Prisma.TransactionClient | RunSql,
   writes: TicketedWrite[],
   now: Date = new Date(),
 ): Promise<TicketedWriteResult[]> {
+  const sql = typeof db === 'function' ? db : sqlThroughPrisma(db);
   if (new Set(writes.map((w) => w.tenantId)).size !== writes.length)
     throw new Error('writeTicketedMany: at most one write per tenant');
   const nexts = writes.map((w) =>
@@ -152,72 +223,12 @@ export async function writeTicketedMany(
       error: e.error ?? null,
     })),
   );
-  const at = now.toISOString();
-  const rows = await prisma.$queryRaw<WriteRow[]>`
-    WITH w AS (
-      SELECT * FROM jsonb_to_recordset(${JSON.stringify(head)}::jsonb)
-        AS w(i int, tenant_id text, ticket bigint, expected_version int, config_row jsonb, link text, actor text,
-             source text, n_events int)
-    ), ev AS (
-      SELECT * FROM jsonb_to_recordset(${JSON.stringify(finished)}::jsonb)
-        AS r(i int, event_id text, status text, action text, tenant_id text, error text)
-    ), tenant AS (
-      SELECT id FROM tenants WHERE id IN (SELECT tenant_id FROM w) ORDER BY id FOR UPDATE
-    ), lease AS (
-      SELECT e.event_id, ev.i FROM processed_stripe_events e
-      JOIN ev ON ev.event_id = e.event_id JOIN w ON w.i = ev.i
-      WHERE e.status = 'processing' AND e.claim_ticket = w.ticket
-      ORDER BY e.event_id
-      FOR UPDATE OF e
-    ), locked AS (
-      -- Aggregates read their CTE to the end: every lock is taken before anything is written.
-      SELECT (SELECT array_agg(id) FROM tenant) AS tenants,
-             (SELECT jsonb_object_agg(i::text, n) FROM (SELECT i, count(*) AS n FROM lease GROUP BY i) l) AS leases
-    ), ok AS (
-      SELECT w.*, COALESCE(w.tenant_id = ANY(locked.tenants), false) AS tenant_exists,
-             COALESCE((locked.leases ->> w.i::text)::int, 0) = w.n_events AS leased
-      FROM w CROSS JOIN locked
-    ), link AS (
-      UPDATE tenants t SET stripe_customer_id = ok.link, updated_at = ${at}::timestamp(3)
-      FROM ok
-      WHERE t.id = ok.tenant_id AND t.stripe_customer_id IS NULL AND ok.link IS NOT NULL
-        AND ok.tenant_exists AND ok.leased
-      RETURNING t.id
-    ), upd AS (
-      INSERT INTO tenant_feature_configs
-      SELECT (jsonb_populate_record(NULL::tenant_feature_configs, ok.config_row)).*
-      FROM ok WHERE ok.config_row IS NOT NULL AND ok.tenant_exists AND ok.leased
-      -- In tenant order, as the bulk sync's batch write: two statements sharing configs never deadlock.
-      ORDER BY ok.tenant_id
-      ON CONFLICT (tenant_id) DO UPDATE SET ${Prisma.raw(SET_CONFIG_FROM_EXCLUDED)},
-        read_ticket = EXCLUDED.read_ticket
-      -- EXCLUDED.version is the decided-from version + 1.
-      WHERE tenant_feature_configs.version = EXCLUDED.version - 1
-        AND tenant_feature_configs.read_ticket < EXCLUDED.read_ticket
-      RETURNING tenant_id
-    ), audit AS (
-      INSERT INTO feature_audit_logs (tenant_id, actor, source, action, before, after, stripe_event_id, created_at)
-      SELECT ok.tenant_id, ok.actor, ok.source::"AuditSource", a.action, a.before, a.after, a.stripe_event_id,
-             ${at}::timestamp(3)
-      FROM jsonb_to_recordset(${JSON.stringify(audits)}::jsonb)
-        AS a(i int, n int, action text, before jsonb, after jsonb, stripe_event_id text)
-      JOIN ok ON ok.i = a.i
-      WHERE ok.tenant_id IN (SELECT tenant_id FROM upd)
-      ORDER BY a.i, a.n
-    ), done AS (
-      UPDATE processed_stripe_events e
-      SET status = r.status::"EventStatus", action = r.action, tenant_id = r.tenant_id, error = r.error,
-          processed_at = ${at}::timestamp(3), locked_until = NULL, next_attempt_at = NULL,
-          last_error = NULL
-      FROM ev r JOIN ok ON ok.i = r.i
-      WHERE e.event_id = r.event_id AND ok.leased
-        AND (ok.config_row IS NULL OR ok.tenant_id IN (SELECT tenant_id FROM upd))
-      RETURNING e.event_id
-    )
-    SELECT ok.i, ok.tenant_exists, ok.leased, ok.tenant_id IN (SELECT tenant_id FROM upd) AS written,
-           cur.version AS current_version, cur.read_ticket AS current_ticket
-    FROM ok LEFT JOIN tenant_feature_configs cur ON cur.tenant_id = ok.tenant_id
-    ORDER BY ok.i`;
+  const rows = await sql<WriteRow>(WRITE_TICKETED_SQL, [
+    JSON.stringify(head),
+    JSON.stringify(finished),
+    JSON.stringify(audits),
+    now.toISOString(),
+  ]);
   return rows.map((result): TicketedWriteResult => {
     const write = writes[result.i]!;
     const next = nexts[result.i] ?? null;
@@ -225,7 +236,8 @@ export async function writeTicketedMany(
     if (!result.tenant_exists) return { status: 'tenant_not_found' };
     if (next === null) return { status: 'written', state: null };
     if (result.written) return { status: 'written', state: next };
-    const ticket = result.current_ticket ?? 0n;
+    // bigint through Prisma, a decimal string through pg.
+    const ticket = BigInt(result.current_ticket ?? 0);
     if (ticket >= write.ticket) return { status: 'stale_ticket', readTicket: ticket };
     return { status: 'stale_version', version: result.current_version ?? 0 };
   });
