@@ -92,11 +92,27 @@ function listSubscriptions(customerId: string): Promise<Sub[]> {
   });
 }
 
+/**
+ * A claimed row whose Stripe read failed is handed back at once (the claim only takes `pending`
+ * rows, so without this a transient error would leave it `processing` for good and the bench would
+ * wait for it forever).
+ */
+const RELEASE = `UPDATE processed_stripe_events SET status = 'pending', locked_until = NULL WHERE event_id = $1`;
+
+async function readOrRelease(row: { event_id: string; customer_id: string }): Promise<Sub[]> {
+  try {
+    return await listSubscriptions(row.customer_id);
+  } catch (error) {
+    await pool.query(RELEASE, [row.event_id]);
+    throw error;
+  }
+}
+
 async function processOne(): Promise<boolean> {
   const claimed = await pool.query<{ event_id: string; customer_id: string; tenant_id: string }>(CLAIM);
   const row = claimed.rows[0];
   if (!row) return false;
-  const subs = await listSubscriptions(row.customer_id);
+  const subs = await readOrRelease(row);
   const sub = subs.find((s) => s.status === 'active' || s.status === 'trialing' || s.status === 'past_due');
   const chosen = sub ?? subs[0];
   const priceId = chosen?.items.data[0]?.price.id ?? null;
@@ -194,7 +210,7 @@ function flushWrites(): void {
 
 async function processClaimed(row: { event_id: string; customer_id: string; tenant_id: string }) {
   try {
-    const subs = await listSubscriptions(row.customer_id);
+    const subs = await readOrRelease(row);
     const sub = subs.find((s) => s.status === 'active' || s.status === 'trialing' || s.status === 'past_due');
     const chosen = sub ?? subs[0];
     const priceId = chosen?.items.data[0]?.price.id ?? null;

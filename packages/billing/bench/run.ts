@@ -30,7 +30,9 @@ import { benchWebhooks } from './webhook.js';
  *   BENCH_INBOX_ROWS=ingest,budget,lifted,zero  inbox row groups (default all): ingest at c64, processing
  *                              at the default budget (+ reads during it, burst, RSS), processing with the
  *                              budget lifted at 150 ms, processing at zero latency vs a bare-pg worker
- *   BENCH_COMPARE_SERVER=/other/checkout/packages/billing/src/entry/server/main.ts  the ingest, lifted and zero rows
+ *   BENCH_INBOX_ROUNDS=N      the ingest and zero rows alternate the reference baseline and the server N
+ *                              times (default 1) and report medians: the ratio is the median of the rounds'
+ *   BENCH_COMPARE_SERVER=/other/checkout/packages/billing/src/server/main.ts  the ingest, lifted and zero rows
  *                              against that server too, in the same run (before/after on a noisy machine)
  */
 const tenantCounts = (process.env.BENCH_TENANTS ?? '1000,10000')
@@ -79,6 +81,7 @@ if (only.has('inbox'))
       stripeLatencyMs,
       ...(inboxRows ? { rows: inboxRows } : {}),
       ...(process.env.BENCH_INBOX_WORKERS ? { workers: Number(process.env.BENCH_INBOX_WORKERS) } : {}),
+      ...(process.env.BENCH_INBOX_ROUNDS ? { rounds: Number(process.env.BENCH_INBOX_ROUNDS) } : {}),
     })),
   );
 printTable(rows.map(normalize));
