@@ -320,7 +320,7 @@ export async function benchInbox({
 
     // 3. Processing with the budget lifted (STRIPE_REQUESTS_PER_SECOND at its maximum), same
     //    latency: how many customers per second the workers get through when only Stripe's latency
-    //    and the database bound them. Target: ≥ 250 customers/s.
+    //    and the database bound them. Target: ≥ 300 customers/s (issue 26).
     const liftedWorkers = 64;
     const lifted = (db: Database, extra: NodeJS.ProcessEnv = {}) =>
       serverEnv(db, {
@@ -330,12 +330,12 @@ export async function benchInbox({
         ...extra,
       });
     if (wanted('lifted')) {
-      for (const { label, entry } of servers) {
+      const measureLifted = async (entry: string, round: number) => {
         const db = await newDatabase(seeded);
         const server = await start(entry, lifted(db));
         emu.injectLatency(stripeLatencyMs);
         const customers = seeded.slice(0, liftedCustomers);
-        const eventIds = new Set(customers.map((t, i) => flip(t, i + 1)));
+        const eventIds = new Set(customers.map((t, i) => flip(t, i + 1 + round)));
         const bodies = payloadsOf(eventIds);
         const stripeBefore = emu.requestCounts().total ?? 0;
         const started = performance.now();
@@ -343,19 +343,35 @@ export async function benchInbox({
         await untilProcessed(db, eventIds);
         const wallMs = performance.now() - started;
         const lag = await processingLags(db, eventIds);
-        const perSecond = (eventIds.size / wallMs) * 1000;
-        rows.push({
-          benchmark: `webhook processing, ${stripeLatencyMs} ms Stripe latency, budget lifted, ${liftedWorkers} workers, c${concurrency}: ${label}`,
-          wallMs: Math.round(wallMs),
-          'ops/s': Number(perSecond.toFixed(1)),
-          'p50 ms': percentile(lag, 50),
-          'p99 ms': percentile(lag, 99),
-          stripeRequests: (emu.requestCounts().total ?? 0) - stripeBefore,
-          detail: `${eventIds.size} customers, one event each (customers/s, from the first delivery to the last processed); p50/p99 = processing lag; STRIPE_REQUESTS_PER_SECOND=10000, DATABASE_POOL_MAX=10; non-2xx ${delivery.non2xx}`,
-          target: verdict(perSecond >= 250, '≥ 250 customers/s'),
-        });
         await server.kill();
         emu.clearFaults();
+        return {
+          wallMs,
+          perSecond: (eventIds.size / wallMs) * 1000,
+          p50: percentile(lag, 50),
+          p99: percentile(lag, 99),
+          stripe: (emu.requestCounts().total ?? 0) - stripeBefore,
+          customers: eventIds.size,
+          non2xx: delivery.non2xx,
+        };
+      };
+      // With BENCH_INBOX_ROUNDS, the servers alternate and the medians are reported.
+      const results = servers.map(() => [] as Awaited<ReturnType<typeof measureLifted>>[]);
+      for (let round = 0; round < rounds; round += 1)
+        for (const [k, { entry }] of servers.entries()) results[k]!.push(await measureLifted(entry, round));
+      for (const [k, { label }] of servers.entries()) {
+        const all = results[k]!;
+        const perSecond = median(all.map((r) => r.perSecond));
+        rows.push({
+          benchmark: `webhook processing, ${stripeLatencyMs} ms Stripe latency, budget lifted, ${liftedWorkers} workers, c${concurrency}: ${label}`,
+          wallMs: Math.round(median(all.map((r) => r.wallMs))),
+          'ops/s': Number(perSecond.toFixed(1)),
+          'p50 ms': median(all.map((r) => r.p50)),
+          'p99 ms': median(all.map((r) => r.p99)),
+          stripeRequests: Math.round(median(all.map((r) => r.stripe))),
+          detail: `${all[0]!.customers} customers, one event each (customers/s, from the first delivery to the last processed); p50/p99 = processing lag; STRIPE_REQUESTS_PER_SECOND=10000, DATABASE_POOL_MAX=10; non-2xx ${all.reduce((n, r) => n + r.non2xx, 0)}${rounds > 1 ? `; medians of ${rounds} rounds (${all.map((r) => r.perSecond.toFixed(1)).join(', ')})` : ''}`,
+          target: verdict(perSecond >= 300, '≥ 300 customers/s'),
+        });
       }
     }
 
