@@ -1,7 +1,7 @@
 import type { PrismaClient } from '@packages/db';
-import type { TenantFeatureState } from '../core/index.js';
-import { createRequestBatcher } from '../request-batcher.js';
-import type { RunSql } from '../sql-runner.js';
+import type { TenantFeatureState } from '../../core/index.js';
+import { createRequestBatcher } from '../../io/request-batcher.js';
+import type { RunSql } from '../../io/sql-runner.js';
 import {
   readTenantState,
   writeTicketedMany,

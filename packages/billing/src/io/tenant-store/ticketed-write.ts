@@ -1,7 +1,7 @@
 import type { Prisma, PrismaClient } from '@packages/db';
 import { sqlThroughPrisma, type RunSql } from '../sql-runner.js';
-import { type FoldStep, type TenantFeatureState } from '../core/index.js';
-import type { AuditSourceName } from '../types.js';
+import { type FoldStep, type TenantFeatureState } from '../../core/index.js';
+import type { AuditSourceName } from '../../core/types.js';
 import { SET_CONFIG_FROM_EXCLUDED } from './config-upsert.js';
 import { auditSnapshot } from './state-row.js';
 import type { TenantRow } from './write.js';
