@@ -32,7 +32,7 @@ import { benchWebhooks } from './webhook.js';
  *                              budget lifted at 150 ms, processing at zero latency vs a bare-pg worker
  *   BENCH_INBOX_ROUNDS=N      the ingest and zero rows alternate the reference baseline and the server N
  *                              times (default 1) and report medians: the ratio is the median of the rounds'
- *   BENCH_COMPARE_SERVER=/other/checkout/packages/billing/src/server/main.ts  the ingest, lifted and zero rows
+ *   BENCH_COMPARE_SERVER=/other/checkout/packages/billing/src/entry/server/main.ts  the ingest, lifted and zero rows
  *                              against that server too, in the same run (before/after on a noisy machine)
  */
 const tenantCounts = (process.env.BENCH_TENANTS ?? '1000,10000')
