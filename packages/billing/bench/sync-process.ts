@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { oneShotEnv } from '../src/entry/cli/common.js';
 import { createBillingContext } from '../src/entry/context.js';
 import type { SyncSummary } from '../src/flows/feature-sync/index.js';
 
@@ -99,16 +100,18 @@ const emptySummary = (): SyncSummary => ({
 });
 
 async function child(config: SyncProcessConfig): Promise<SyncProcessReport> {
+  // As the CLI builds it (oneShotEnv sizes the cache for a one-shot command), in a cache namespace
+  // of its own so that other jobs on this Redis never read the benchmark's tenants.
   const context = await createBillingContext({
-    env: {
+    env: oneShotEnv({
       DATABASE_URL: config.databaseUrl,
       DATABASE_SCHEMA: config.schema,
       STRIPE_SECRET_KEY: config.stripeSecretKey,
       STRIPE_API_BASE: config.stripeApiBase,
       STRIPE_REQUESTS_PER_SECOND: String(config.requestsPerSecond),
       ...(config.redisUrl ? { REDIS_URL: config.redisUrl } : {}),
-    },
-    cacheNamespace: `bench-sync-${config.schema}`,
+    }),
+    cacheNamespace: `bench-sync-${new URL(config.databaseUrl).pathname.slice(1)}-${config.schema}`,
   });
   try {
     // The service calls `pool.query` on every statement: timed from here on.

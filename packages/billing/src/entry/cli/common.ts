@@ -143,7 +143,17 @@ export function exitWhenDone(code: number): void {
  */
 export async function createContextFromEnv(env: NodeJS.ProcessEnv): Promise<BillingContext> {
   const { createBillingContext } = await import('../context.js');
-  return createBillingContext({ env });
+  return createBillingContext({ env: oneShotEnv(env) });
+}
+
+/**
+ * A one-shot command's environment: it never reads a feature through its own cache, so its
+ * in-process tier only costs memory (a bulk sync publishing 100,000 tenants filled ~40 MiB of it for
+ * nothing). 1 MiB unless FEATURE_CACHE_MEMORY_MB says otherwise; its writes still reach Redis and,
+ * through the change messages, every server's tier.
+ */
+export function oneShotEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return env.FEATURE_CACHE_MEMORY_MB?.trim() ? env : { ...env, FEATURE_CACHE_MEMORY_MB: '1' };
 }
 
 /**
