@@ -41,8 +41,10 @@ export async function readSyncedRows(db: Database): Promise<ConfigRow[]> {
               c.stripe_product_id, c.stripe_price_id, c.stripe_subscription_id, c.subscription_status,
               c.access_active, a.after
          FROM tenant_feature_configs c
-         LEFT JOIN LATERAL (SELECT after FROM feature_audit_logs l WHERE l.tenant_id = c.tenant_id
-                             ORDER BY id DESC LIMIT 1) a ON true
+         -- Each tenant's newest audit row in one pass (a lateral lookup per row scanned the audit
+         -- table per tenant: 20 minutes at 100,000 tenants).
+         LEFT JOIN (SELECT DISTINCT ON (tenant_id) tenant_id, after FROM feature_audit_logs
+                     ORDER BY tenant_id, id DESC) a ON a.tenant_id = c.tenant_id
         ORDER BY c.tenant_id`,
     );
     return rows;

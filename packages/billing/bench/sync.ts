@@ -62,6 +62,11 @@ async function benchSyncOf(
   { stripeLatencyMs, requestsPerSecond }: { stripeLatencyMs: number; requestsPerSecond: number },
 ): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
+  // Each row on stderr as it is measured too: a long run (100k tenants) loses nothing if stopped.
+  const push = (row: BenchRow) => {
+    console.error(`[bench] ${JSON.stringify(row)}`);
+    rows.push(row);
+  };
   const label = items === 1 ? `sync ${tenants}` : `sync ${tenants} (${items} items)`;
   const emu = await startEmulatorProcess();
   // A database of its own on PostgreSQL: the server then counts the time its statements take.
@@ -77,7 +82,7 @@ async function benchSyncOf(
       prefix: 'bench',
       ...(addon ? { extraItemsFor: () => [{ price: addon, quantity: 3 }] } : {}),
     });
-    rows.push({
+    push({
       benchmark: `${label}: seed (emulator bulk endpoint, 5,000 per request; plans through the SDK)`,
       wallMs: Math.round(performance.now() - seedStart),
       stripeRequests: (await emu.requestCounts()).total ?? 0,
@@ -128,7 +133,7 @@ async function benchSyncOf(
         firstDbMs = dbBusyMs;
       }
       const rssTarget = verdict(run.peakRssMiB <= 400, 'peak RSS ≤ 400 MiB');
-      rows.push({
+      push({
         benchmark: `${label}: ${phase}, ${stripeLatencyMs} ms Stripe latency, ${requestsPerSecond} req/s`,
         wallMs: Math.round(wallMs),
         stripeRequests: pages,
@@ -166,13 +171,13 @@ async function benchSyncOf(
       // Its connections exit so that the server reports their time.
       await pool.end();
       const baseDbMs = baseOwn ? (await settledActiveMs(baseOwn)) - baseActive : base.wallMs;
-      rows.push({
+      push({
         benchmark: `${label}: raw-SQL baseline (pg, unnest upsert + audit, 500/statement, 3 in flight)`,
         wallMs: Math.round(base.wallMs),
         dbRoundTrips: base.statements,
         detail: `${written.length} rows; database time ${Math.round(baseDbMs)} ms`,
       });
-      rows.push({
+      push({
         benchmark: `${label}: first sync's database time vs raw-SQL baseline's`,
         wallMs: firstDbMs,
         vsBaseline: ratio(firstDbMs, baseDbMs),
