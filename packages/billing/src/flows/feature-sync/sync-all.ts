@@ -159,23 +159,20 @@ interface BulkSyncRun {
 
 async function loadTenants(
   sql: RunSql,
-  where: { ids: string[]; customerIds: string[]; hashes: Array<string | null> },
+  where: { customerIds: string[]; hints: Array<string | null>; hashes: Array<string | null> },
 ): Promise<LoadedTenant[]> {
   const out: LoadedTenant[] = [];
-  const chunks = Math.max(
-    Math.ceil(where.ids.length / LOAD_CHUNK),
-    Math.ceil(where.customerIds.length / LOAD_CHUNK),
-  );
-  const part = <T>(list: T[], i: number) => list.slice(i * LOAD_CHUNK, (i + 1) * LOAD_CHUNK);
-  for (let i = 0; i < chunks; i += 1) {
+  const part = <T>(list: T[], i: number) => list.slice(i, i + LOAD_CHUNK);
+  for (let i = 0; i < where.customerIds.length; i += LOAD_CHUNK) {
     const rows = await readTenantsForSync(sql, {
-      ids: part(where.ids, i),
       customerIds: part(where.customerIds, i),
+      hints: part(where.hints, i),
       hashes: part(where.hashes, i),
     });
     out.push(...rows);
   }
-  return out;
+  // A tenant may come back from two chunks (bound in one, hinted in another): once is enough.
+  return [...new Map(out.map((t) => [t.id, t])).values()];
 }
 
 /** Whether the plan passes the catalog check (memoised per plan object for the run). */
@@ -270,8 +267,8 @@ async function processBatch(run: BulkSyncRun, items: WorkItem[], ctx: BatchConte
       if (!item.error && item.plan && item.grantsAccess && planUsable(run, item.plan))
         item.hash = ctx.hash({ plan: item.plan, subscription: item.subscription, grantsAccess: true });
   const tenants = await loadTenants(run.sql, {
-    ids: [...new Set(items.flatMap((i) => (i.tenantIdHint ? [i.tenantIdHint] : [])))],
     customerIds: items.map((i) => i.customerId),
+    hints: items.map((i) => i.tenantIdHint),
     // A customer handed out again is decided on its row as this run left it (decideItem): no shortcut.
     hashes: items.map((i) => (i.supersedes ? null : (i.hash ?? null))),
   });

@@ -16,15 +16,16 @@ export interface SyncLoadedTenant {
 }
 
 /**
- * Every tenant whose id is in `ids` or whose Stripe customer is in `customerIds`, in one statement,
- * as readTenantsWithFeatures loads them, with each customer's sync hash compared on the way
- * (`hashes[i]` belongs to `customerIds[i]`; null: compare nothing). A tenant bound to a customer
+ * Every tenant bound to a customer of `customerIds`, and for each customer bound to none the tenant
+ * its `hints[i]` names (what matchCustomersToTenants needs: a bound tenant wins over any hint), in
+ * one statement, as readTenantsWithFeatures loads them, with each customer's sync hash compared on
+ * the way (`hints[i]`, `hashes[i]` belong to `customerIds[i]`; null: none). A tenant bound to a customer
  * whose hash matches the row's `sync_hash`, stored at the row's current `version`, comes back
  * without its config: a no-change sync reads ids and a flag instead of every tenant's features.
  */
 export async function readTenantsForSync(
   sql: RunSql,
-  where: { ids: string[]; customerIds: string[]; hashes: Array<string | null> },
+  where: { customerIds: string[]; hints: Array<string | null>; hashes: Array<string | null> },
 ): Promise<SyncLoadedTenant[]> {
   const rows = await sql<{
     id: string;
@@ -35,16 +36,22 @@ export async function readTenantsForSync(
   }>(
     `WITH sent AS (
        SELECT DISTINCT ON (customer) customer, hash
-         FROM unnest($2::text[], $3::text[]) AS s(customer, hash)
+         FROM unnest($1::text[], $3::text[]) AS s(customer, hash)
         ORDER BY customer, hash NULLS FIRST
      ),
-     -- Two index lookups: with "id = ANY(..) OR stripe_customer_id = ANY(..)" the planner scans
-     -- the whole table, once per batch, so a sync's loading grew with tenants × batches.
-     wanted AS (
-       SELECT id, stripe_customer_id FROM tenants WHERE id = ANY($1::text[])
-       UNION
-       SELECT id, stripe_customer_id FROM tenants WHERE stripe_customer_id = ANY($2::text[])
-     )
+     -- Index lookups only: "id = ANY(..) OR stripe_customer_id = ANY(..)" made the planner scan the
+     -- whole table once per batch, so a sync's loading grew with tenants × batches. A hint is
+     -- looked up only for a customer bound to no tenant (most are bound: one probe, not two).
+     by_customer AS (
+       SELECT id, stripe_customer_id FROM tenants WHERE stripe_customer_id = ANY($1::text[])
+     ),
+     by_hint AS (
+       SELECT t.id, t.stripe_customer_id
+         FROM unnest($1::text[], $2::text[]) AS h(customer, hint)
+         JOIN tenants t ON t.id = h.hint
+        WHERE NOT EXISTS (SELECT 1 FROM by_customer b WHERE b.stripe_customer_id = h.customer)
+     ),
+     wanted AS (SELECT * FROM by_customer UNION SELECT * FROM by_hint)
      SELECT t.id, t.stripe_customer_id AS customer,
             CASE WHEN m.unchanged THEN NULL ELSE row_to_json(c) END AS config,
             c.read_ticket::text AS ticket, COALESCE(m.unchanged, false) AS unchanged
@@ -54,7 +61,7 @@ export async function readTenantsForSync(
        CROSS JOIN LATERAL (
          SELECT c.sync_hash = s.hash AND c.sync_hash_version = c.version AS unchanged
        ) m`,
-    [where.ids, where.customerIds, where.hashes],
+    [where.customerIds, where.hints, where.hashes],
   );
   return rows.map((row) => ({
     id: row.id,
