@@ -1,5 +1,5 @@
 import type { PrismaClient } from '@packages/db';
-import type { SeedTenantsOptions, SeededTenant } from '../test/helpers/fixtures.js';
+import { priceChooser, type SeedTenantsOptions, type SeededTenant } from '../test/helpers/fixtures.js';
 import type { EmulatorProcess } from './emulator-process.js';
 
 /**
@@ -17,14 +17,7 @@ export async function seedTenantsInBulk(
   options: Omit<SeedTenantsOptions, 'concurrency'> & { chunk?: number; perSecond?: number } = {},
 ): Promise<SeededTenant[]> {
   const prefix = options.prefix ?? 'tenant';
-  const planList = options.plans ? Object.values(options.plans) : [];
-  const priceFor =
-    options.priceFor ??
-    ((i: number) => {
-      const plan = planList[i % Math.max(1, planList.length)];
-      if (!plan) throw new Error('seedTenantsInBulk needs `plans` or `priceFor`');
-      return plan.price.id;
-    });
+  const priceFor = priceChooser(options, 'seedTenantsInBulk');
   const chunk = options.chunk ?? 5000;
   const perSecond = options.perSecond ?? 1000;
   const link = options.link ?? 'column';

@@ -144,6 +144,22 @@ export interface SeedTenantsOptions {
   extraItemsFor?: (index: number) => { price: string; quantity?: number }[];
 }
 
+/** The price tenant i subscribes to: `priceFor`, or the plans round-robin. */
+export function priceChooser(
+  options: Pick<SeedTenantsOptions, 'plans' | 'priceFor'>,
+  caller: string,
+): (i: number) => string {
+  const planList = options.plans ? Object.values(options.plans) : [];
+  return (
+    options.priceFor ??
+    ((i: number) => {
+      const plan = planList[i % Math.max(1, planList.length)];
+      if (!plan) throw new Error(`${caller} needs \`plans\` or \`priceFor\``);
+      return plan.price.id;
+    })
+  );
+}
+
 /** Tenants in the database, each with a Stripe customer (metadata.tenantId) and an active subscription. */
 export async function seedTenantsWithSubscriptions(
   stripe: Stripe,
@@ -152,14 +168,7 @@ export async function seedTenantsWithSubscriptions(
   options: SeedTenantsOptions = {},
 ): Promise<SeededTenant[]> {
   const prefix = options.prefix ?? 'tenant';
-  const planList = options.plans ? Object.values(options.plans) : [];
-  const priceFor =
-    options.priceFor ??
-    ((i: number) => {
-      const plan = planList[i % Math.max(1, planList.length)];
-      if (!plan) throw new Error('seedTenantsWithSubscriptions needs `plans` or `priceFor`');
-      return plan.price.id;
-    });
+  const priceFor = priceChooser(options, 'seedTenantsWithSubscriptions');
   const seeded = await mapConcurrent(n, options.concurrency ?? 16, async (i) => {
     const tenantId = `${prefix}_${String(i).padStart(6, '0')}`;
     const customer = await stripe.customers.create({
