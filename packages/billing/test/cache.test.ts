@@ -96,6 +96,28 @@ describe.each(caches)('%s cache: setIfNewer', (_name, make) => {
     await cache.del('k');
     expect(await cache.get('k')).toBeNull();
   });
+
+  it('setManyIfNewer: one call for many keys, each keeps its newest version, in order within the call', async () => {
+    expect(await cache.setIfNewer('m:a', 5, 'a5', 60)).toBe(true);
+    const stored = await cache.setManyIfNewer!(
+      [
+        { key: 'm:a', version: 4, value: 'a4' },
+        { key: 'm:b', version: 1, value: 'b1' },
+        { key: 'm:b', version: 3, value: 'b3' },
+        { key: 'm:b', version: 2, value: 'b2' },
+        { key: 'm:a', version: 5, value: 'a5 again' },
+      ],
+      60,
+    );
+    expect(stored).toEqual([false, true, true, false, true]);
+    expect(await cache.get('m:a')).toBe('5|a5 again');
+    expect(await cache.get('m:b')).toBe('3|b3');
+    const entry = await cache.getWithTtl?.('m:b');
+    if (entry) expect(entry.ttlMs).toBeGreaterThan(50_000);
+    if (entry) expect(entry.ttlMs).toBeLessThanOrEqual(60_000);
+    expect(await cache.setManyIfNewer!([], 60)).toEqual([]);
+    await cache.del('m:a', 'm:b');
+  });
 });
 
 describe('feature reader', () => {
@@ -151,6 +173,22 @@ describe('feature reader', () => {
     const read = await reader.getTenantFeatures('acme');
     expect(read?.version).toBe(newer.version);
     expect(read?.features).toEqual({ api_access: true });
+  });
+
+  it('a publish of several tenants stores each one newer-wins, in one batch', async () => {
+    const writer = createFeatureReader(db.prisma, cache, { namespace: 'r5' });
+    const older = await setFeatures({ api_access: false });
+    const newer = await setFeatures({ api_access: true });
+    await writer.publish([newer]);
+    // A stale state of acme beside the first state of a tenant the cache has never held.
+    await writer.publish([older, { ...older, tenantId: 'beta', version: 1 }]);
+    // A reader of its own: what it finds is the shared cache's, not the writer's in-process copy.
+    const reader = createFeatureReader(db.prisma, cache, { namespace: 'r5' });
+    expect((await reader.getTenantFeatures('acme'))?.version).toBe(newer.version);
+    expect((await reader.getTenantFeatures('acme'))?.features).toEqual({ api_access: true });
+    // beta exists only in the cache: a miss would read the database, which has no such tenant.
+    expect((await reader.getTenantFeatures('beta'))?.version).toBe(1);
+    expect(reader.stats.misses).toBe(0);
   });
 
   it('without Redis, hits share one parsed, frozen value; evictions, hit ratio and bytes are in /metrics', async () => {

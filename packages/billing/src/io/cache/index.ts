@@ -1,4 +1,9 @@
-export { decodeVersioned, type CacheBus, type KeyValueCache } from './key-value-cache.js';
+export {
+  decodeVersioned,
+  type CacheBus,
+  type KeyValueCache,
+  type VersionedEntry,
+} from './key-value-cache.js';
 export { createNoCache } from './no-cache.js';
 export { createMemoryCache, DEFAULT_CACHE_MEMORY_MB, type MemoryCacheOptions } from './memory-cache.js';
 export { createRedisCache, type RedisCacheOptions } from './redis-cache.js';

@@ -13,6 +13,12 @@ export interface KeyValueCache {
    */
   setIfNewer(key: string, version: number, value: string, ttlSeconds: number): Promise<boolean>;
   /**
+   * `setIfNewer` for many entries in one command (Redis: one script for the whole batch instead of
+   * one per entry), applied in order, so of two entries for one key the higher version stays. One
+   * result per entry: whether it was stored. Absent: callers fall back to `setIfNewer` per entry.
+   */
+  setManyIfNewer?(entries: readonly VersionedEntry[], ttlSeconds: number): Promise<boolean[]>;
+  /**
    * `get`, then `decode` of the raw value, where the cache can keep what `decode` made of it (the
    * in-process cache does): a hit then costs no parse. `decode` must be pure and its result treated
    * as read-only, since later hits share it. Absent on Redis, whose values cross the network as text.
@@ -54,6 +60,13 @@ export interface CacheBus {
    * lost, so an in-process copy made before the bump may be stale and must be dropped.
    */
   readonly generation: number;
+}
+
+/** One entry of `setManyIfNewer`. */
+export interface VersionedEntry {
+  key: string;
+  version: number;
+  value: string;
 }
 
 /** Entries written by setIfNewer are stored as "<version>|<value>". */

@@ -46,6 +46,12 @@ export function createMemoryCache(options: MemoryCacheOptions = {}): KeyValueCac
   });
   const put = (key: string, raw: string, ttlSeconds: number) =>
     entries.set(key, { raw }, { ttl: Math.max(1, ttlSeconds * 1000) });
+  const setIfNewer = (key: string, version: number, value: string, ttlSeconds: number) => {
+    const current = decodeVersioned(entries.get(key)?.raw ?? null);
+    if (current && current.version > version) return false;
+    put(key, `${version}|${value}`, ttlSeconds);
+    return true;
+  };
   return {
     kind: 'memory',
     async get(key) {
@@ -61,10 +67,10 @@ export function createMemoryCache(options: MemoryCacheOptions = {}): KeyValueCac
       put(key, value, ttlSeconds);
     },
     async setIfNewer(key, version, value, ttlSeconds) {
-      const current = decodeVersioned(entries.get(key)?.raw ?? null);
-      if (current && current.version > version) return false;
-      put(key, `${version}|${value}`, ttlSeconds);
-      return true;
+      return setIfNewer(key, version, value, ttlSeconds);
+    },
+    async setManyIfNewer(batch, ttlSeconds) {
+      return batch.map((e) => setIfNewer(e.key, e.version, e.value, ttlSeconds));
     },
     async del(...keys) {
       for (const key of keys) entries.delete(key);

@@ -16,11 +16,33 @@ end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
 return 1`;
 
+/**
+ * SET_IF_NEWER_LUA for every key of the call: ARGV[1] the lifetime in seconds, then a version and a
+ * value per key. Keys are handled in order, so a later entry for the same key wins only if newer.
+ */
+const SET_MANY_IF_NEWER_LUA = `
+local results = {}
+for i, key in ipairs(KEYS) do
+  local version = ARGV[2 * i]
+  local stored = 1
+  local current = redis.call('GET', key)
+  if current then
+    local v = tonumber(string.match(current, '^(%-?%d+)|'))
+    if v and v > tonumber(version) then stored = 0 end
+  end
+  if stored == 1 then redis.call('SET', key, version .. '|' .. ARGV[2 * i + 1], 'EX', ARGV[1]) end
+  results[i] = stored
+end
+return results`;
+
 /** The entry and its remaining lifetime in ms, atomically (a replace in between would pair them wrongly). */
 const GET_WITH_TTL_LUA = `
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
 return {raw, redis.call('PTTL', KEYS[1])}`;
+
+/** The script defined as a command: the key count, the keys, then ARGV (ioredis prefixes the keys). */
+type SetManyCommand = (...args: Array<string | number>) => Promise<number[]>;
 
 /**
  * Redis as the shared cache tier, plus a pub/sub bus on a second connection (a subscribed
@@ -38,6 +60,9 @@ export function createRedisCache(url: string, options: RedisCacheOptions = {}): 
     retryStrategy: (times: number) => Math.min(times * 200, 2_000),
   };
   const redis = new Redis(url, { ...connectionOptions, keyPrefix, enableAutoPipelining: true });
+  // Sent as EVALSHA (the script's text once per connection), ioredis loading it again on NOSCRIPT.
+  redis.defineCommand('setManyIfNewer', { lua: SET_MANY_IF_NEWER_LUA });
+  const setMany = (redis as unknown as { setManyIfNewer: SetManyCommand }).setManyIfNewer.bind(redis);
   let subscriber: Redis | undefined;
   const handlers = new Map<string, (message: string) => void>();
   let generation = 0;
@@ -100,6 +125,15 @@ export function createRedisCache(url: string, options: RedisCacheOptions = {}): 
         String(Math.max(1, Math.round(ttlSeconds))),
       );
       return result === 1;
+    },
+    async setManyIfNewer(entries, ttlSeconds) {
+      if (entries.length === 0) return [];
+      const args: Array<string | number> = [entries.length];
+      for (const e of entries) args.push(e.key);
+      args.push(String(Math.max(1, Math.round(ttlSeconds))));
+      for (const e of entries) args.push(String(e.version), e.value);
+      const results = await setMany(...args);
+      return results.map((r) => r === 1);
     },
     async del(...keys) {
       if (keys.length > 0) await redis.del(...keys);

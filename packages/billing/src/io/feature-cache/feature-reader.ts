@@ -208,10 +208,20 @@ export function createFeatureReader(
         return;
       }
       const ok = await safely(async () => {
-        await Promise.all(
-          entries.map((e) => cache.setIfNewer(keyOf(e.tenantId), e.version, JSON.stringify(e), ttl)),
-        );
-        await bus?.publish(channel, JSON.stringify({ put: entries } satisfies ChangeMessage));
+        // Each entry serialised once, for its cache value and for the change message, whose text
+        // is what JSON.stringify({ put: entries }) would write.
+        const values = entries.map((e) => JSON.stringify(e));
+        if (cache.setManyIfNewer) {
+          await cache.setManyIfNewer(
+            entries.map((e, i) => ({ key: keyOf(e.tenantId), version: e.version, value: values[i]! })),
+            ttl,
+          );
+        } else {
+          await Promise.all(
+            entries.map((e, i) => cache.setIfNewer(keyOf(e.tenantId), e.version, values[i]!, ttl)),
+          );
+        }
+        await bus?.publish(channel, `{"put":[${values.join(',')}]}`);
         return true;
       });
       if (!ok) remember(entries.map((e) => e.tenantId));
