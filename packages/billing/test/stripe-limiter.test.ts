@@ -121,6 +121,41 @@ describe.skipIf(!process.env.REDIS_URL)('Redis bucket: one budget for every proc
     expect(evals).toBeLessThanOrEqual(3);
   });
 
+  it('a round names the script by its SHA-1, and sends the text again when Redis has forgotten it', async () => {
+    const redis = connect();
+    const sent: string[] = [];
+    const counted = {
+      eval: (...args: Parameters<Redis['eval']>) => {
+        sent.push('eval');
+        return redis.eval(...args);
+      },
+      evalsha: (...args: Parameters<Redis['evalsha']>) => {
+        sent.push('evalsha');
+        return redis.evalsha(...args);
+      },
+    };
+    const bucket = createRedisTokenBucket({
+      redis: counted,
+      key: key(),
+      ratePerSecond: 10_000,
+      fallback: createTokenBucket({ ratePerSecond: 10_000 }),
+      onFallback: (error) => {
+        throw error;
+      },
+    });
+    await bucket.take();
+    await bucket.take();
+    // A restarted Redis knows no script: the next round still takes its token from Redis.
+    await redis.script('FLUSH');
+    await bucket.take();
+    await bucket.take();
+    // Every round asked by SHA-1 first; the text went only after a NOSCRIPT (at most once per
+    // flush: another process on this Redis may have cached the script again meanwhile).
+    expect(sent.filter((c) => c === 'evalsha')).toHaveLength(4);
+    expect(sent.filter((c) => c === 'eval').length).toBeLessThanOrEqual(2);
+    sent.forEach((c, i) => c === 'eval' && expect(sent[i - 1]).toBe('evalsha'));
+  });
+
   it('a round of high takes answers each caller its own wait: 30 takes at 20/s from one process take about 1.5 s', async () => {
     const bucket = instance(connect(), key(), 20);
     const started = performance.now();
