@@ -153,6 +153,33 @@ describe('plan cache', () => {
     expect(sync.stats.cacheMisses).toBeGreaterThan(0);
   });
 
+  it('parses a plan once while its product and price stay the same, again once either changes', async () => {
+    const sync = createStripeSyncService(env.stripe, fast);
+    const product = await env.stripe.products.create({ name: 'Parsed', metadata: { features: 'sso' } });
+    const price = await env.stripe.prices.create({
+      product: product.id,
+      currency: 'usd',
+      unit_amount: 700,
+      recurring: { interval: 'month' },
+      metadata: { features: '{"max_users":3}' },
+    });
+    const first = await sync.getPlanDefaultsFromStripe(price.id);
+    // The same object: the second resolution reused the first one's parse.
+    expect(await sync.getPlanDefaultsFromStripe(price.id)).toBe(first);
+    expect(first.features).toEqual({ sso: true, max_users: 3 });
+
+    await env.stripe.prices.update(price.id, { metadata: { features: '{"max_users":4}' } });
+    sync.invalidatePlan();
+    const afterPriceEdit = await sync.getPlanDefaultsFromStripe(price.id);
+    expect(afterPriceEdit.features).toEqual({ sso: true, max_users: 4 });
+
+    await env.stripe.products.update(product.id, { name: 'Parsed again' });
+    sync.invalidatePlan(product.id);
+    const afterRename = await sync.getPlanDefaultsFromStripe(price.id);
+    expect(afterRename.productName).toBe('Parsed again');
+    expect(afterRename).not.toBe(afterPriceEdit);
+  });
+
   it('customers read at once on a cold product share one products.list', async () => {
     const sync = createStripeSyncService(env.stripe, fast);
     const customers: string[] = [];

@@ -16,6 +16,7 @@ import {
   type PlanSource,
 } from '../plan-source/index.js';
 import type { FeatureCatalog, PlanDefaults } from '../../core/types.js';
+import { createTtlCache } from '../cache/lru.js';
 import type { StripeCall, StripeSyncStats } from './client.js';
 import {
   createPlanObjectCache,
@@ -64,6 +65,15 @@ export function createPlanResolver(
     readsEntitlements,
   });
   const { storePrice, getProduct, getPrice, getPriceByLookupKey, getAttachedFeatures } = objects;
+  // Parsing a plan's metadata costs more than the subscription read that brought it, and a webhook
+  // worker meets the same few plans on every customer: a parse is kept for the same product and
+  // price (their fields the parse reads) against the same catalog copy and attached Features. A
+  // plan object is shared by its readers, as the bulk sync's per-price memo shares it.
+  const parsed = createTtlCache<ParsedPlan>({
+    ttlMs: options.ttlMs,
+    maxEntries: options.maxEntries,
+    now: options.now,
+  });
 
   async function resolve(
     product: StoredProduct,
@@ -71,11 +81,17 @@ export function createPlanResolver(
     catalog: PlanCatalog,
   ): Promise<StripePlanDefaults> {
     const attachedFeatures = readsEntitlements ? await getAttachedFeatures(product.id) : null;
+    const known = isCatalogSource(catalog) ? await catalog.current() : catalog;
+    const key = parseKey(product, price);
+    const hit = parsed.get(key);
+    if (hit && hit.known === known && hit.attached === attachedFeatures) return hit.plan;
     const plan = await parsePlan(product, price, catalog, {
       metadata: readsMetadataFeatures(source),
       attached: attachedFeatures,
     });
-    return { ...plan, active: product.active && (price?.active ?? true) };
+    const resolved = { ...plan, active: product.active && (price?.active ?? true) };
+    parsed.set(key, { known, attached: attachedFeatures, plan: resolved });
+    return resolved;
   }
 
   async function resolveById(planId: string, catalog: PlanCatalog): Promise<StripePlanDefaults> {
@@ -155,6 +171,27 @@ export function createPlanResolver(
 }
 
 export type PlanResolver = ReturnType<typeof createPlanResolver>;
+
+/** A parsed plan and what it was parsed against (compared by identity: a new copy parses again). */
+interface ParsedPlan {
+  known: FeatureCatalog | undefined;
+  attached: readonly EntitlementFeatureLike[] | null;
+  plan: StripePlanDefaults;
+}
+
+/** Every field of the product and price that `resolve` reads, so an edit in Stripe is a new key. */
+function parseKey(product: StoredProduct, price: StoredPrice | null): string {
+  return JSON.stringify([
+    product.id,
+    product.name,
+    product.active,
+    product.metadata,
+    price?.id ?? null,
+    price?.lookup_key ?? null,
+    price?.active ?? null,
+    price?.metadata ?? null,
+  ]);
+}
 
 /**
  * Parses product + price metadata against `catalog`. A catalog source (the database's) is asked
