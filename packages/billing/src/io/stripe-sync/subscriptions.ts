@@ -403,6 +403,59 @@ async function toEntries(
   return entries;
 }
 
+/**
+ * What the streaming walk remembers of every customer it handed out, for the whole run: one number
+ * per customer (a Map of strings to numbers, ~100 bytes a customer with the id itself, where a record
+ * holding the best subscription's id cost ~250; a heap grows to a few times what it holds, so this
+ * is most of what a walk over a million customers costs). The number packs the ranking of the best
+ * subscription met so far (status rank, then newest `created`; smaller ranks better) and two flags:
+ * whether that subscription grants access, and whether the customer was read whole (later pages
+ * leave it be). The subscription's id is not kept: two subscriptions that tie on status and
+ * `created` are told apart by their ids, so a tie is settled by reading the customer whole.
+ */
+function createSeenCustomers() {
+  // `created` is a Unix time in seconds; the span leaves room for milliseconds too.
+  const SPAN = 2 ** 42;
+  const keyOf = (s: Ranked) =>
+    (STATUS_RANK[s.status] ?? 10) * SPAN +
+    (SPAN - 1 - Math.min(SPAN - 1, Math.max(0, Math.floor(s.created))));
+  const pack = (key: number, granting: boolean, whole: boolean) =>
+    key * 4 + (granting ? 2 : 0) + (whole ? 1 : 0);
+  const seen = new Map<string, number>();
+  const isWhole = (customerId: string) => (seen.get(customerId) ?? 0) % 2 === 1;
+  return {
+    /**
+     * A page's best subscription of a customer: 'new' (first met: hand it out), 'drop' (an earlier
+     * page's was at least as good, or the customer was read whole), 'supersede' (this one ranks
+     * better: hand it out again) or 'reread' (a second granting subscription, which combines with
+     * the first, or a tie: read the customer's subscriptions whole and hand that out again).
+     */
+    meet(customerId: string, best: Ranked, granting: boolean): 'new' | 'drop' | 'supersede' | 'reread' {
+      const key = keyOf(best);
+      const before = seen.get(customerId);
+      if (before === undefined) {
+        seen.set(customerId, pack(key, granting, false));
+        return 'new';
+      }
+      const beforeKey = Math.floor(before / 4);
+      if (before % 2 === 1) return 'drop';
+      if ((before % 4 >= 2 && granting) || beforeKey === key) {
+        // Set before any await: a page handled meanwhile sees the customer as read whole.
+        seen.set(customerId, pack(key, granting, true));
+        return 'reread';
+      }
+      if (beforeKey < key) return 'drop';
+      seen.set(customerId, pack(key, granting, false));
+      return 'supersede';
+    },
+    isWhole,
+    markWhole(customerId: string) {
+      const before = seen.get(customerId);
+      if (before !== undefined && !isWhole(customerId)) seen.set(customerId, before + 1);
+    },
+  };
+}
+
 export function createSubscriptionReader(
   stripe: Stripe,
   call: StripeCall,
@@ -476,10 +529,11 @@ export function createSubscriptionReader(
      * A customer whose granting subscriptions on a page hold only add-ons (an add-on bought after
      * the plan, met first by a newest-first walk) is read whole before it is handed out at all, so
      * its plan is not written without the base for a moment. Remembering who was handed out costs
-     * one small record per customer for the run.
+     * one number per customer for the run (createSeenCustomers); two subscriptions of a customer on
+     * different pages that tie on status and `created` make it read whole too.
      */
     async forEachCustomerPage(onEntries: (entries: CustomerSubscriptionEntry[]) => Promise<void>) {
-      const seen = new Map<string, { best: Ranked; granting: boolean; whole: boolean }>();
+      const seen = createSeenCustomers();
       const memo = walkMemo();
       await listByCreatedRanges(r.call, 'subscriptions.list', listPage, {
         concurrency: listConcurrency,
@@ -495,26 +549,10 @@ export function createSubscriptionReader(
           const reread: string[] = [];
           for (const [customerId, group] of groups) {
             const { granting, best } = rank(group.subscriptions);
-            const { id, status, created } = best!;
-            const record = { best: { id, status, created }, granting: granting.length > 0, whole: false };
-            const before = seen.get(customerId);
-            if (!before) {
-              seen.set(customerId, record);
-              continue;
-            }
-            if (before.whole) {
-              groups.delete(customerId);
-            } else if (before.granting && record.granting) {
-              // Set before any await: a page handled meanwhile sees the customer as read whole.
-              seen.set(customerId, { ...record, whole: true });
-              superseding.add(customerId);
-              reread.push(customerId);
-            } else if (compareSubscriptions(before.best, record.best) <= 0) {
-              groups.delete(customerId);
-            } else {
-              seen.set(customerId, record);
-              superseding.add(customerId);
-            }
+            const verdict = seen.meet(customerId, best!, granting.length > 0);
+            if (verdict === 'drop') groups.delete(customerId);
+            else if (verdict !== 'new') superseding.add(customerId);
+            if (verdict === 'reread') reread.push(customerId);
           }
           await Promise.all(
             reread.map(async (customerId) => {
@@ -524,12 +562,12 @@ export function createSubscriptionReader(
           if (groups.size === 0) return;
           const addonOnly = new Set<string>();
           let entries = await toEntries(r, groups, memo, addonOnly);
-          const incomplete = [...addonOnly].filter((id) => !seen.get(id)!.whole);
+          const incomplete = [...addonOnly].filter((id) => !seen.isWhole(id));
           if (incomplete.length > 0) {
             const whole = new Map<string, CustomerGroup>();
             await Promise.all(
               incomplete.map(async (customerId) => {
-                seen.get(customerId)!.whole = true;
+                seen.markWhole(customerId);
                 const { customer } = groups.get(customerId)!;
                 whole.set(customerId, { customer, subscriptions: await listOfCustomer(r, customerId) });
               }),
