@@ -140,9 +140,6 @@ function takesAway(before: FeatureMap, next: FeatureMap): boolean {
 
 type LoadedTenant = SyncLoadedTenant;
 
-/** Tenants per loading statement (array parameters: the size bounds the statement, not the bind count). */
-const LOAD_CHUNK = 5000;
-
 /** What the bulk sync's steps share: the database, Stripe, the cache to publish to, the catalog. */
 interface BulkSyncRun {
   prisma: PrismaClient;
@@ -155,24 +152,6 @@ interface BulkSyncRun {
    * and add-ons the same plan object, so a walk checks each once rather than once per tenant.
    */
   validPlans: WeakSet<StripePlanDefaults>;
-}
-
-async function loadTenants(
-  sql: RunSql,
-  where: { customerIds: string[]; hints: Array<string | null>; hashes: Array<string | null> },
-): Promise<LoadedTenant[]> {
-  const out: LoadedTenant[] = [];
-  const part = <T>(list: T[], i: number) => list.slice(i, i + LOAD_CHUNK);
-  for (let i = 0; i < where.customerIds.length; i += LOAD_CHUNK) {
-    const rows = await readTenantsForSync(sql, {
-      customerIds: part(where.customerIds, i),
-      hints: part(where.hints, i),
-      hashes: part(where.hashes, i),
-    });
-    out.push(...rows);
-  }
-  // A tenant may come back from two chunks (bound in one, hinted in another): once is enough.
-  return [...new Map(out.map((t) => [t.id, t])).values()];
 }
 
 /** Whether the plan passes the catalog check (memoised per plan object for the run). */
@@ -266,7 +245,8 @@ async function processBatch(run: BulkSyncRun, items: WorkItem[], ctx: BatchConte
     for (const item of items)
       if (!item.error && item.plan && item.grantsAccess && planUsable(run, item.plan))
         item.hash = ctx.hash({ plan: item.plan, subscription: item.subscription, grantsAccess: true });
-  const tenants = await loadTenants(run.sql, {
+  // One statement for the batch (array parameters: its size bounds the statement, not the bind count).
+  const tenants = await readTenantsForSync(run.sql, {
     customerIds: items.map((i) => i.customerId),
     hints: items.map((i) => i.tenantIdHint),
     // A customer handed out again is decided on its row as this run left it (decideItem): no shortcut.
