@@ -109,6 +109,21 @@ describe('listByCreatedRanges', () => {
     expect(list.stats.requests).toBeLessThanOrEqual(100 + 16);
   });
 
+  it("asks for a walk's next page before handing a page on, so the consumer's work overlaps the request", async () => {
+    // 250 objects: three pages, one walk (a list this short is not split).
+    const list = fakeList(createdFrom(Array.from({ length: 250 }, () => 0)), seeded(3));
+    const askedWhenHanded: number[] = [];
+    await listByCreatedRanges(passThrough, 'things.list', list.page, {
+      concurrency: 1,
+      onPage: async () => {
+        askedWhenHanded.push(list.stats.requests);
+      },
+    });
+    // Pages 1 and 2 were handed on with the next one asked for already; the last has none after it.
+    expect(askedWhenHanded).toEqual([2, 3, 3]);
+    expect(list.stats.requests).toBe(3);
+  });
+
   it('rejects with the first failure and starts no page after it', async () => {
     const created = createdFrom(Array.from({ length: 2_000 }, (_, i) => (i % 50 === 0 ? 1 : 0)));
     const list = fakeList(created, seeded(11));

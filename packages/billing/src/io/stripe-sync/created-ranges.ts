@@ -25,9 +25,10 @@ export interface CreatedRangeWalkOptions<T = unknown> {
   pagesPerRange?: number;
   /**
    * Hands each page to this as it arrives instead of keeping it (the walk then returns nothing):
-   * pages come in no particular order, and the walk that read a page waits for its promise before
-   * asking for the next one, so a slow consumer holds the walk back (at most `concurrency` pages
-   * waiting) instead of letting pages pile up in memory.
+   * pages come in no particular order. A walk asks for its next page before it hands a page on, and
+   * waits for the promise before asking for the one after, so the consumer's work overlaps the
+   * next request while a slow consumer still holds the walk back (at most two pages per walk held,
+   * one handed on and one arrived) instead of letting pages pile up in memory.
    */
   onPage?: (items: T[]) => Promise<void>;
 }
@@ -94,31 +95,44 @@ export async function listByCreatedRanges<T extends { id: string; created: numbe
     return [{ range: { gte, lt: boundary }, items: [] }];
   }
 
+  const fetchPage = (segment: Segment<T>) => {
+    const { range, cursor } = segment;
+    const params: RangePageParams = {
+      limit: PAGE,
+      ...(cursor ? { starting_after: cursor } : {}),
+      ...(range.gte !== undefined || range.lt !== undefined ? { created: { ...range } } : {}),
+    };
+    const next = call(label, () => page(params));
+    // Awaited below, maybe only after `onPage`: a failure meanwhile is not an unhandled rejection.
+    next.catch(() => {});
+    return next;
+  };
+
   async function walk(segment: Segment<T>): Promise<void> {
+    let next = fetchPage(segment);
     for (;;) {
-      if (failure) return;
-      const { range, cursor } = segment;
-      const params: RangePageParams = {
-        limit: PAGE,
-        ...(cursor ? { starting_after: cursor } : {}),
-        ...(range.gte !== undefined || range.lt !== undefined ? { created: { ...range } } : {}),
-      };
-      const list = await call(label, () => page(params));
+      const list = await next;
       pagesRead += 1;
+      const last = list.data.at(-1);
+      const more = list.has_more && last !== undefined && !failure;
+      if (more) {
+        segment.cursor = last.id;
+        if (pagesRead >= pagesBeforeSplit && open < concurrency) {
+          const older = split(segment, list.data, concurrency - open);
+          // Right after their parent: every object in them is older than the parent's, newer than the next range's.
+          segments.splice(segments.indexOf(segment) + 1, 0, ...older);
+          open += older.length;
+          for (const range of older) start(range);
+        }
+        // The next page is asked for before this one is handed on, so the consumer's work on it
+        // overlaps the request's latency instead of adding to it.
+        next = fetchPage(segment);
+      }
       if (options.onPage) await options.onPage(list.data);
       else segment.items.push(...list.data);
-      const last = list.data.at(-1);
-      if (!list.has_more || !last) {
+      if (!more) {
         open -= 1;
         return;
-      }
-      segment.cursor = last.id;
-      if (pagesRead >= pagesBeforeSplit && open < concurrency) {
-        const older = split(segment, list.data, concurrency - open);
-        // Right after their parent: every object in them is older than the parent's, newer than the next range's.
-        segments.splice(segments.indexOf(segment) + 1, 0, ...older);
-        open += older.length;
-        for (const range of older) start(range);
       }
     }
   }
