@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { oneShotEnv } from '../src/entry/cli/common.js';
-import { createBillingContext } from '../src/entry/context.js';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { SyncSummary } from '../src/flows/feature-sync/index.js';
+import { compiledEntry } from './processes.js';
 
 /** What one full sync in a process of its own measured (see runSyncProcess). */
 export interface SyncProcessReport {
@@ -18,6 +17,10 @@ export interface SyncProcessReport {
   rssStartMiB: number;
   /** The process's peak RSS (VmHWM), context and sync included. */
   peakRssMiB: number;
+  /** The process's CPU time (user + system) during the sync. */
+  cpuMs: number;
+  /** The largest V8 heap in use seen during the sync (sampled every 100 ms). */
+  peakHeapMiB: number;
 }
 
 export interface SyncProcessConfig {
@@ -29,20 +32,37 @@ export interface SyncProcessConfig {
   redisUrl?: string;
   /** Build the context and close it, no sync: what starting a process costs the database. */
   startOnly?: boolean;
+  /**
+   * Write a V8 heap snapshot into this directory once this many tenants have a result (the bench's
+   * BENCH_SYNC_HEAP=<dir>, at 90 % of the tenants: the walk's memory near its largest).
+   */
+  heapSnapshot?: { dir: string; atDone: number };
 }
 
-const SELF = fileURLToPath(import.meta.url);
+const CHILD = fileURLToPath(new URL('./sync-process-child.mjs', import.meta.url));
 
 /**
  * A full sync run the way `migrate-stripe-metadata-to-db` runs it: a fresh process that builds the
  * billing context from its environment (pools, cache, Stripe budget) and syncs every tenant with
- * `keepResults: false`. The process is the sync's alone, so its peak RSS is the sync's, not the
- * benchmark's (which holds the seeding's leftovers), and a bound on it can be read off directly.
+ * `keepResults: false` (bench/sync-process-child.mjs). The process is the sync's alone, so its peak
+ * RSS is the sync's, not the benchmark's (which holds the seeding's leftovers), and a bound on it can
+ * be read off directly. It runs the compiled package in `dist/`, as the CLI does (a build older than
+ * the sources is refused: `npm run build`; or BENCH_SYNC_DIST=<a copy of dist/>); BENCH_SERVER=tsx runs the sources under tsx instead
+ * (~60 MiB more RSS: the compiler and the sources' text). BENCH_CPU_PROF=<dir>: it writes a CPU
+ * profile there, as the inbox rows' processes do.
  */
 export function runSyncProcess(config: SyncProcessConfig): Promise<SyncProcessReport> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SELF], {
+  const tsx = process.env.BENCH_SERVER === 'tsx';
+  // dist/entry/context.js → dist/ (compiledEntry refuses a build older than the sources);
+  // BENCH_SYNC_DIST=<dir>: a copy of a build taken before the sources were edited, run as it is.
+  const modules = tsx
+    ? fileURLToPath(new URL('../src', import.meta.url))
+    : (process.env.BENCH_SYNC_DIST ?? dirname(dirname(compiledEntry('entry/context'))));
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const profile = profileDir && !config.startOnly ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const child = spawn(process.execPath, [...profile, ...(tsx ? ['--import', 'tsx'] : []), CHILD], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, BENCH_SYNC_PROCESS: JSON.stringify(config) },
+    env: { ...process.env, BENCH_SYNC_PROCESS: JSON.stringify({ ...config, modules }) },
   });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -78,67 +98,4 @@ export function timePool<P extends { query: (...args: never[]) => Promise<unknow
     },
   };
   return { pool: timed as unknown as P, figures: () => ({ busyMs, statements }) };
-}
-
-const mib = (bytes: number) => Math.round(bytes / 1024 / 1024);
-
-function peakRssMiB(): number {
-  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-  return kb ? Math.round(Number(kb) / 1024) : mib(process.memoryUsage().rss);
-}
-
-const emptySummary = (): SyncSummary => ({
-  processed: 0,
-  updated: 0,
-  unchanged: 0,
-  skipped: {},
-  failed: [],
-  stripeRequests: 0,
-  durationMs: 0,
-  stripeMs: 0,
-  aborted: false,
-});
-
-async function child(config: SyncProcessConfig): Promise<SyncProcessReport> {
-  // As the CLI builds it (oneShotEnv sizes the cache for a one-shot command), in a cache namespace
-  // of its own so that other jobs on this Redis never read the benchmark's tenants.
-  const context = await createBillingContext({
-    env: oneShotEnv({
-      DATABASE_URL: config.databaseUrl,
-      DATABASE_SCHEMA: config.schema,
-      STRIPE_SECRET_KEY: config.stripeSecretKey,
-      STRIPE_API_BASE: config.stripeApiBase,
-      STRIPE_REQUESTS_PER_SECOND: String(config.requestsPerSecond),
-      ...(config.redisUrl ? { REDIS_URL: config.redisUrl } : {}),
-    }),
-    cacheNamespace: `bench-sync-${new URL(config.databaseUrl).pathname.slice(1)}-${config.schema}`,
-  });
-  try {
-    // The service calls `pool.query` on every statement: timed from here on.
-    const pool = context.db.pool as unknown as { query: (...args: unknown[]) => Promise<unknown> };
-    const timed = timePool({ query: pool.query.bind(pool) });
-    pool.query = timed.pool.query;
-    const rssStartMiB = mib(process.memoryUsage().rss);
-    const started = performance.now();
-    const { summary } = config.startOnly
-      ? { summary: emptySummary() }
-      : await context.featureSync.syncAllTenantsFromStripe({ keepResults: false });
-    const wallMs = performance.now() - started;
-    return {
-      summary,
-      wallMs: Math.round(wallMs),
-      dbBusyMs: Math.round(timed.figures().busyMs),
-      statements: timed.figures().statements,
-      rssStartMiB,
-      peakRssMiB: peakRssMiB(),
-    };
-  } finally {
-    await context.close();
-  }
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const report = await child(JSON.parse(process.env.BENCH_SYNC_PROCESS ?? '{}') as SyncProcessConfig);
-  process.stdout.write(`${JSON.stringify(report)}\n`);
-  process.exit(0);
 }

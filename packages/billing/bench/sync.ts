@@ -99,9 +99,12 @@ async function benchSyncOf(
       requestsPerSecond,
       ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
     };
+    // BENCH_SYNC_HEAP=<dir>: each sync's process writes a heap snapshot at 90 % of the tenants.
+    const heapDir = process.env.BENCH_SYNC_HEAP;
+    const heapSnapshot = heapDir ? { heapSnapshot: { dir: heapDir, atDone: Math.floor(tenants * 0.9) } } : {};
     const runSync = db.embedded
       ? inProcessSync(db, emu, requestsPerSecond, tenants)
-      : () => runSyncProcess(processConfig);
+      : () => runSyncProcess({ ...processConfig, ...heapSnapshot });
     // What a process's start (migrations check, catalog) costs the database, taken off each sync's.
     let startupDbMs = 0;
     if (own) {
@@ -114,7 +117,9 @@ async function benchSyncOf(
     for (const phase of ['first sync', 'second sync (no changes)'] as const) {
       await emu.resetRequestCounts();
       const activeBefore = own ? await settledActiveMs(own) : 0;
+      const emuCpuBefore = (await emu.stats()).cpuMs;
       const run = await runSync();
+      const emuCpuMs = (await emu.stats()).cpuMs - emuCpuBefore;
       // The server's count when it has one (the sync's process has exited, so its backends reported).
       const dbBusyMs = own
         ? Math.max(0, Math.round((await settledActiveMs(own)) - activeBefore - startupDbMs))
@@ -147,7 +152,8 @@ async function benchSyncOf(
           `Stripe walk ${stripeMs} ms = ${ratio(stripeMs, budgetMs)} of pages ÷ budget (${Math.round(budgetMs)} ms)` +
           `; write phase after the walk ${Math.round(writeMs)} ms; database time ${dbBusyMs} ms${own ? ` (server, the process's statements less its start-up's ${Math.round(startupDbMs)} ms; client-side ${run.dbBusyMs} ms)` : ''}` +
           (first ? '' : ` = ${ratio(dbBusyMs, firstDbMs)} of the first sync's`) +
-          `; RSS ${run.rssStartMiB} MiB before the sync`,
+          `; RSS ${run.rssStartMiB} MiB before the sync, V8 heap peak ${run.peakHeapMiB} MiB` +
+          `; CPU: the sync's process ${run.cpuMs} ms, the emulator's ${Math.round(emuCpuMs)} ms = ${(emuCpuMs / Math.max(1, pages)).toFixed(1)} ms a page`,
         target: first
           ? `${verdict(wallMs <= limitMs, `whole ≤ 1.3 × pages ÷ budget + write phase = ${Math.round(limitMs)} ms`)}; ${rssTarget}`
           : `${verdict(dbBusyMs <= 0.25 * firstDbMs, "database time ≤ 25 % of the first sync's")}; ${rssTarget}`,
@@ -225,12 +231,16 @@ function inProcessSync(
   return async () => {
     const before = timed.figures();
     const rssStartMiB = Math.round(process.memoryUsage().rss / 1024 / 1024);
+    const cpuBefore = process.cpuUsage();
     const started = performance.now();
     const { result, peakRssMiB } = await withPeakMemory(() =>
       sync.syncAllTenantsFromStripe({ keepResults: false }),
     );
     const after = timed.figures();
+    const cpu = process.cpuUsage(cpuBefore);
     return {
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      peakHeapMiB: Math.round(process.memoryUsage().heapUsed / 1024 / 1024),
       summary: result.summary,
       wallMs: Math.round(performance.now() - started),
       dbBusyMs: Math.round(after.busyMs - before.busyMs),
