@@ -6,6 +6,7 @@ import { isCatalogSource, type PlanCatalog } from '../catalog/registry.js';
 import type { FeatureCatalog } from '../../core/types.js';
 import type { StripeCall } from './client.js';
 import { createTtlCache } from '../cache/lru.js';
+import { createIdMap } from '../id-map.js';
 import { listByCreatedRanges } from './created-ranges.js';
 import { forEachPage, listAll } from './list-pages.js';
 import type { StoredProduct } from './plan-objects.js';
@@ -405,9 +406,9 @@ async function toEntries(
 
 /**
  * What the streaming walk remembers of every customer it handed out, for the whole run: one number
- * per customer (a Map of strings to numbers, ~100 bytes a customer with the id itself, where a record
- * holding the best subscription's id cost ~250; a heap grows to a few times what it holds, so this
- * is most of what a walk over a million customers costs). The number packs the ranking of the best
+ * per customer, in an IdMap (~45 bytes a customer outside the collected heap, where a record holding
+ * the best subscription's id cost ~250 inside it, multiplied by the collector's headroom: most of
+ * what a walk over a million customers cost). The number packs the ranking of the best
  * subscription met so far (status rank, then newest `created`; smaller ranks better) and two flags:
  * whether that subscription grants access, and whether the customer was read whole (later pages
  * leave it be). The subscription's id is not kept: two subscriptions that tie on status and
@@ -421,7 +422,7 @@ function createSeenCustomers() {
     (SPAN - 1 - Math.min(SPAN - 1, Math.max(0, Math.floor(s.created))));
   const pack = (key: number, granting: boolean, whole: boolean) =>
     key * 4 + (granting ? 2 : 0) + (whole ? 1 : 0);
-  const seen = new Map<string, number>();
+  const seen = createIdMap();
   const isWhole = (customerId: string) => (seen.get(customerId) ?? 0) % 2 === 1;
   return {
     /**
