@@ -1,19 +1,11 @@
 import type { PrismaClient } from '@packages/db';
 
-/**
- * Runs one parameterised statement ($1, $2, …) and returns its rows. `name` (optional) prepares it
- * once per connection under that name, for a statement sent hundreds of times in a run (the bulk
- * sync's per-batch statements): later executions skip parsing and planning. A runner that cannot
- * prepare (Prisma's) ignores it. One name, one text.
- */
-export type RunSql = <Row>(sql: string, values: unknown[], options?: { name?: string }) => Promise<Row[]>;
+/** Runs one parameterised statement ($1, $2, …) and returns its rows. */
+export type RunSql = <Row>(sql: string, values: unknown[]) => Promise<Row[]>;
 
 /** A pg pool (or client): what `Database.pool` is. */
 export interface SqlPool {
-  query(
-    sql: string | { text: string; values: unknown[]; name?: string },
-    values?: unknown[],
-  ): Promise<{ rows: unknown[] }>;
+  query(sql: string, values: unknown[]): Promise<{ rows: unknown[] }>;
 }
 
 export const sqlThroughPrisma =
@@ -29,8 +21,5 @@ export const sqlThroughPrisma =
  */
 export const sqlThroughPool =
   (pool: SqlPool): RunSql =>
-  async <Row>(sql: string, values: unknown[], options?: { name?: string }) =>
-    (options?.name
-      ? await pool.query({ text: sql, values, name: options.name })
-      : await pool.query(sql, values)
-    ).rows as Row[];
+  async <Row>(sql: string, values: unknown[]) =>
+    (await pool.query(sql, values)).rows as Row[];

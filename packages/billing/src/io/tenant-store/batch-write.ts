@@ -351,8 +351,6 @@ async function executeBatch(
       audit.stripeEventId ?? null,
       readTicket === undefined ? null : String(readTicket),
     ],
-    // Prepared once per connection: a bulk sync sends it once per 500 tenants.
-    { name: 'batch_write_configs_v1' },
   );
   const out = emptyResult();
   for (const row of result) {

@@ -39,7 +39,7 @@ export async function readTenantsForSync(
     config: unknown;
     ticket: string | null;
     unchanged: boolean;
-  }>(LOAD_FOR_SYNC, [customerIds, where.hints, hashes], { name: 'sync_load_tenants_v2' });
+  }>(LOAD_FOR_SYNC, [customerIds, where.hints, hashes]);
   const byId = new Map<string, SyncLoadedTenant>();
   for (const row of rows)
     byId.set(row.id, {
@@ -55,8 +55,7 @@ export async function readTenantsForSync(
 /**
  * One pass over the customers, index lookups only: the tenant bound to the customer, else (only
  * then: most customers are bound, one probe rather than two) the tenant its hint names, then that
- * tenant's config, its hash compared where it stands. Prepared once per connection (RunSql's
- * `name`): at 500 customers a statement, parsing and planning were a fifth of its time.
+ * tenant's config, its hash compared where it stands.
  */
 const LOAD_FOR_SYNC = `
   SELECT COALESCE(t.id, h.id) AS id, COALESCE(t.stripe_customer_id, h.stripe_customer_id) AS customer,
@@ -88,6 +87,5 @@ export async function stampSyncHashes(
        FROM unnest($1::text[], $2::text[], $3::int[]) AS u(tenant_id, hash, version)
       WHERE c.tenant_id = u.tenant_id AND c.version = u.version`,
     [rows.map((r) => r.tenantId), rows.map((r) => r.hash), rows.map((r) => r.version)],
-    { name: 'sync_stamp_hashes' },
   );
 }
