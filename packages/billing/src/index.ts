@@ -69,7 +69,14 @@ export {
   type SyncAllOptions,
   type SyncResult,
   type SyncSummary,
+  createSyncRuns,
+  type SyncRuns,
+  type SyncRunsOptions,
+  type SyncRunRequest,
+  type SyncRunPage,
+  type FinishedSyncRun,
 } from './flows/feature-sync/index.js';
+export type { SyncRunRecord, SyncRunStatus } from './io/sync-runs/store.js';
 export {
   createCustomPlanService,
   type CustomPlanService,

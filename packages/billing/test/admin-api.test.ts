@@ -42,7 +42,7 @@ function endpoints(tenantId: string): Record<EndpointName, Call> {
       url: `/api/admin/tenants/${tenantId}/apply-plan`,
       payload: { planId: plans.starter.price.id, dryRun: true },
     },
-    sync: { method: 'POST', url: '/api/admin/sync', payload: { dryRun: true } },
+    sync: { method: 'POST', url: '/api/admin/sync?wait=true', payload: { dryRun: true } },
     features: { method: 'GET', url: `/api/admin/tenants/${tenantId}/features` },
     auditLog: { method: 'GET', url: `/api/admin/tenants/${tenantId}/audit-log` },
   };
@@ -264,7 +264,7 @@ describe('endpoints', () => {
 
   it('unknown tenant → 404 on every tenant endpoint', async () => {
     for (const call of Object.values(endpoints('nobody'))) {
-      if (call.url === '/api/admin/sync') continue;
+      if (call.url.startsWith('/api/admin/sync')) continue;
       const res = await inject(call, admin);
       expect(res.statusCode, call.url).toBe(404);
       expect(res.json().error.code).toBe('tenant_not_found');
@@ -420,7 +420,7 @@ describe('endpoints', () => {
     try {
       const res = await badApp.inject({
         method: 'POST',
-        url: '/api/admin/sync',
+        url: '/api/admin/sync?wait=true',
         headers: admin,
         payload: {},
       });
@@ -436,13 +436,14 @@ describe('endpoints', () => {
     const before = await env.prisma.featureAuditLog.count();
     const res = await app.inject({
       method: 'POST',
-      url: '/api/admin/sync',
+      url: '/api/admin/sync?wait=true',
       headers: admin,
       payload: { dryRun: true },
     });
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body.summary).toMatchObject({ processed: expect.any(Number), failed: [] });
+    expect(body).toMatchObject({ runId: expect.any(String), status: 'succeeded' });
     expect(Array.isArray(body.results)).toBe(true);
     expect(await env.prisma.featureAuditLog.count()).toBe(before);
     expect(fresh.id).toBe('adm_sync_probe');
@@ -452,7 +453,7 @@ describe('endpoints', () => {
     const tenantId = A;
     const res = await app.inject({
       method: 'POST',
-      url: '/api/admin/sync',
+      url: '/api/admin/sync?wait=true',
       headers: admin,
       payload: { tenantId },
     });

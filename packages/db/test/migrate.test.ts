@@ -24,6 +24,8 @@ describe('migrations', () => {
       'feature_catalog',
       'feature_catalog_audit_logs',
       'processed_stripe_events',
+      'sync_run_results',
+      'sync_runs',
       'tenant_feature_configs',
       'tenant_limit_usage',
       'tenants',

@@ -19,6 +19,8 @@ export const BILLING_ERROR_CODES = [
   'tenant_exists',
   'feature_not_found',
   'event_not_found',
+  'sync_run_not_found',
+  'sync_in_progress',
   'feature_exists',
   'customer_already_linked',
   'concurrent_update',

@@ -218,6 +218,28 @@ export class WebhookEventNotFoundError extends BillingError {
   }
 }
 
+/** Admin API: a sync run id that no run has (never started, or pruned). */
+export class SyncRunNotFoundError extends BillingError {
+  override readonly kind = 'not_found';
+  constructor(readonly runId: string) {
+    super('sync_run_not_found', `No sync run "${runId}" (never started, or older than the retention)`);
+  }
+}
+
+/** A full sync was asked for while another is running (on any instance): names that run. */
+export class SyncInProgressError extends BillingError {
+  override readonly kind = 'conflict';
+  constructor(
+    readonly runId: string,
+    readonly startedAt: string,
+  ) {
+    super(
+      'sync_in_progress',
+      `A full sync is already running: run ${runId}, started ${startedAt}; follow it at GET /api/admin/sync/runs/${runId}`,
+    );
+  }
+}
+
 export class TenantAlreadyExistsError extends BillingError {
   override readonly kind = 'conflict';
   constructor(readonly tenantId: string) {

@@ -11,7 +11,13 @@ import {
   type ConfigRequirements,
 } from '../io/config.js';
 import { createFeatureReader, type FeatureReader } from '../io/feature-cache/index.js';
-import { createFeatureSyncService, type FeatureSyncService } from '../flows/feature-sync/index.js';
+import {
+  createFeatureSyncService,
+  createSyncRuns,
+  type FeatureSyncService,
+  type SyncRuns,
+} from '../flows/feature-sync/index.js';
+import { sqlThroughPool, sqlThroughPrisma } from '../io/sql-runner.js';
 import { createPrometheusMetrics, type BillingMetrics, type PrometheusMetrics } from '../io/metrics/index.js';
 import type { AuthConfig } from '../io/http/auth.js';
 import { watchApiTokens, type KnownTokenHashes } from '../io/http/known-tokens.js';
@@ -75,6 +81,11 @@ export interface BillingContext {
   catalog: FeatureCatalog;
   stripeSync: StripeSyncService;
   featureSync: FeatureSyncService;
+  /**
+   * Bulk sync runs recorded in `sync_runs` (POST /api/admin/sync): any instance answers for a run,
+   * one full sync at a time across them. close() aborts this process's runs and records them.
+   */
+  syncRuns: SyncRuns;
   /** Without STRIPE_WEBHOOK_SECRET every call fails with a configuration error (HTTP 500). */
   webhookHandler: StripeWebhookHandler;
   /**
@@ -179,6 +190,10 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       cacheMemoryBytes,
       metrics,
     });
+    const syncRuns = createSyncRuns(featureSync, {
+      sql: sqlThroughPool(db.pool),
+      readSql: sqlThroughPrisma(db.readPrisma),
+    });
     const webhookSecret = env.STRIPE_WEBHOOK_SECRET;
     const graceDays = env.PAYMENT_GRACE_PERIOD_DAYS;
     const webhooks = createStripeWebhookHandler(stripe, db.prisma, featureSync, webhookSecret ?? '', {
@@ -231,6 +246,7 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       catalog,
       stripeSync,
       featureSync,
+      syncRuns,
       webhookHandler,
       webhooks,
       customPlans,
@@ -245,6 +261,8 @@ export async function createBillingContext(options: BillingContextOptions = {}):
       close() {
         // Idempotent: a signal handler and a finally block may both call it.
         closed ??= (async () => {
+          // First: a run stopped here records how it ended while the database is still open.
+          await syncRuns.close();
           knownTokens.close();
           usage.close();
           await usageAlerts?.stop();

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { PrismaClient } from '@packages/db';
 import type { CustomPlanService } from '../../flows/custom-plans/index.js';
-import type { FeatureSyncService } from '../../flows/feature-sync/index.js';
+import type { FeatureSyncService, SyncRuns } from '../../flows/feature-sync/index.js';
 import type { AuthConfig, Principal } from '../../io/http/auth.js';
 import { HttpError } from '../../io/http/error-response.js';
 import type { UsageService } from '../../flows/usage/index.js';
@@ -19,6 +19,13 @@ export interface AdminRouteDeps {
   readPrisma?: PrismaClient;
   /** Needed by apply-plan and sync; those answer 503 without it. */
   featureSync?: FeatureSyncService;
+  /**
+   * Bulk sync runs (POST /api/admin/sync, /api/admin/sync/runs/*); default: built over `featureSync`
+   * and `prisma` / `readPrisma`, stopped when the server closes.
+   */
+  syncRuns?: SyncRuns;
+  /** Longest wait of `POST /api/admin/sync?wait=true` before it answers 202 (default 25 s). */
+  syncWaitMs?: number;
   /** Needed by custom-plans; answers 503 without it. */
   customPlans?: CustomPlanService;
   /** Without it every admin request is refused (401): the API fails closed, never open. */

@@ -7,13 +7,13 @@ import { TenantNotFoundError, ValidationError } from '../../core/errors.js';
 import { errorResponse, HttpError } from '../../io/http/error-response.js';
 import { listTenantAuditEntries } from '../../io/audit/index.js';
 import { readTenantWithFeatures, toTenantFeatures } from '../../io/feature-cache/index.js';
-import { LISTED_SYNC_RESULTS } from '../../flows/feature-sync/index.js';
 import { auditCursorSchema, planRefSchema, tenantIdSchema } from '../../io/identifiers.js';
 import { explainRoutes } from './explain-routes.js';
 import { managementRoutes } from './management-routes.js';
 import { previewRoutes } from './preview-routes.js';
 import { usageRoutes } from './usage-routes.js';
 import { webhookAdminRoutes } from './webhook-admin-routes.js';
+import { syncRunRoutes } from './sync-run-routes.js';
 import { authenticateToken, bearerToken, canReadTenant } from '../../io/http/auth.js';
 import { authenticated, forbidden, requireAdmin, unauthorized, type AdminRouteDeps } from './admin-access.js';
 
@@ -29,16 +29,6 @@ const applyPlanBody = z
     force: z.boolean().optional(),
     mergeStrategy: mergeStrategy.optional(),
     dryRun: z.boolean().optional(),
-  })
-  .strict();
-
-const syncBody = z
-  .object({
-    dryRun: z.boolean().optional(),
-    force: z.boolean().optional(),
-    mergeStrategy: mergeStrategy.optional(),
-    limit: z.number().int().positive().max(1_000_000).optional(),
-    tenantId: tenantIdSchema.optional(),
   })
   .strict();
 
@@ -71,11 +61,12 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, deps)
   await app.register(webhookAdminRoutes, deps);
   await app.register(explainRoutes, deps);
   await app.register(previewRoutes, deps);
+  await app.register(syncRunRoutes, deps);
   planRoutes(app, deps);
   tenantReadRoutes(app, deps);
 };
 
-/** Plans: a custom enterprise plan, a plan's features applied to a tenant, a sync from Stripe. */
+/** Plans: a custom enterprise plan, a plan's features applied to a tenant (the sync: sync-run-routes.ts). */
 function planRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
   app.post(
     '/api/admin/tenants/:tenantId/custom-plans',
@@ -134,29 +125,6 @@ function planRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
         ...(body.force !== undefined ? { force: body.force } : {}),
         ...(body.mergeStrategy !== undefined ? { mergeStrategy: body.mergeStrategy } : {}),
         ...(body.dryRun !== undefined ? { dryRun: body.dryRun } : {}),
-        actor: `admin:${principal.name}`,
-        source: 'admin',
-      });
-    },
-  );
-
-  app.post(
-    '/api/admin/sync',
-    documented({
-      summary: 'Sync every tenant (or one) from Stripe',
-      tag: 'plans',
-      auth: 'admin',
-      body: syncBody,
-      errors: [502, 503],
-    }),
-    async (request) => {
-      const principal = requireAdmin(request);
-      const body = parseOrThrow(syncBody, request.body ?? {}, 'request body');
-      const featureSync = required(deps.featureSync, 'feature sync service');
-      return featureSync.syncAllTenantsFromStripe({
-        ...stripUndefined(body),
-        // Bounded: the tenants that need a look, counted in summary.resultsOmitted past the cap.
-        keepResults: LISTED_SYNC_RESULTS,
         actor: `admin:${principal.name}`,
         source: 'admin',
       });
@@ -238,10 +206,6 @@ function params(request: FastifyRequest): { tenantId: string } {
 function required<T>(service: T | undefined, what: string): T {
   if (!service) throw new HttpError(503, 'not_configured', `The ${what} is not configured on this server`);
   return service;
-}
-
-function stripUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
 function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply) {

@@ -54,9 +54,9 @@ export interface SyncAllOptions {
   /**
    * Each tenant's result as soon as it is final, while the walk goes on (CLI progress, a stream to
    * a file). A customer whose subscriptions span Stripe pages may get a second result that replaces
-   * the first (see `forEachCustomerPage`).
+   * the first (see `forEachCustomerPage`): `replaces` is then true.
    */
-  onResult?: (result: SyncResult) => void;
+  onResult?: (result: SyncResult, replaces: boolean) => void;
   /**
    * Keep every result for the returned `results` (default true, what small runs and the spec's
    * examples read). False returns `results: []`, so memory stays bounded however many tenants
@@ -563,7 +563,7 @@ function createSyncResults(options: SyncAllOptions) {
         if (replaced) omitted -= 1;
       } else if (!replaced) omitted += 1;
     }
-    options.onResult?.(result);
+    options.onResult?.(result, item?.supersedes === true);
     options.onProgress?.({ done, total: progress.total, tenantId: result.tenantId });
   };
 
