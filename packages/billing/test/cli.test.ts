@@ -70,6 +70,46 @@ describe('migrate-stripe-metadata-to-db', () => {
     expect(await auditCount()).toBe(0);
   });
 
+  it('--dry-run --json-lines writes each tenant as a JSON line as it is decided, then a summary line', async () => {
+    const stdout = captureStream();
+    let linesWhenSyncReturned = -1;
+    // The real service; the wrapper notes how much was printed before the sync returned.
+    const watching: MigrateCliContext = {
+      featureSync: {
+        syncAllTenantsFromStripe: async (options) => {
+          const outcome = await env.featureSync.syncAllTenantsFromStripe(options);
+          linesWhenSyncReturned = stdout.text.split('\n').filter(Boolean).length;
+          expect(outcome.results).toEqual([]);
+          return outcome;
+        },
+      },
+    };
+    const code = await runMigrateCli(['--dry-run', '--json-lines'], {
+      context: watching,
+      stdout,
+      stderr: captureStream(),
+    });
+    expect(code).toBe(EXIT_OK);
+    const lines = stdout.text
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(linesWhenSyncReturned).toBe(5);
+    expect(lines).toHaveLength(6);
+    expect(lines.slice(0, 5).every((l) => l.type === 'result' && l.changed === true)).toBe(true);
+    const first = lines.find((l) => l.tenantId === tenants[0]!.tenantId);
+    expect(first.diff.added).toMatchObject({ api_access: true });
+    expect(lines[5]).toMatchObject({
+      type: 'summary',
+      dryRun: true,
+      interrupted: false,
+      summary: { processed: 5, updated: 5, failed: [] },
+    });
+    expect(lines[5].results).toBeUndefined();
+    expect(await configCount()).toBe(0);
+    expect((await run(['--json', '--json-lines'])).code).toBe(EXIT_USAGE);
+  });
+
   it('--limit caps the customers processed', async () => {
     const { code, stdout } = await run(['--limit', '2', '--json']);
     expect(code).toBe(EXIT_OK);
@@ -194,6 +234,17 @@ describe('migrate-stripe-metadata-to-db', () => {
     const { code, stderr } = await run([], { context: { featureSync } });
     expect(code).toBe(EXIT_USAGE);
     expect(stderr).toMatch(/Configuration error/);
+    // --json-lines: the failure is one more line a line reader can parse.
+    const lines = await run(['--json-lines'], { context: { featureSync } });
+    expect(lines.code).toBe(EXIT_USAGE);
+    expect(
+      lines.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { type: 'error', error: { code: 'stripe_authentication_failed', message: expect.any(String) } },
+    ]);
   });
 
   it('progress: plain lines off a terminal, a redrawn bar on one', async () => {

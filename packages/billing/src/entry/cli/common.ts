@@ -80,7 +80,8 @@ export interface RunFailure {
   label: string;
   /** Exit code of a failure that is not a configuration problem. */
   exitCode: number;
-  json: boolean;
+  /** The error as a JSON document on stdout too; `lines`: as one `{"type":"error",…}` line. */
+  json: boolean | 'lines';
 }
 
 /**
@@ -109,7 +110,12 @@ export async function runWithContext<Context extends { close?(): Promise<void> }
     const configProblem = error instanceof StripeAuthenticationError || error instanceof ValidationError;
     if (failure.json) {
       const code = error instanceof BillingError ? error.code : 'internal_error';
-      io.stdout.write(`${JSON.stringify({ error: { code, message: messageOf(error) } }, null, 2)}\n`);
+      const answer = { error: { code, message: messageOf(error) } };
+      io.stdout.write(
+        failure.json === 'lines'
+          ? `${JSON.stringify({ type: 'error', ...answer })}\n`
+          : `${JSON.stringify(answer, null, 2)}\n`,
+      );
     }
     io.stderr.write(
       `${configProblem ? 'Configuration error' : failure.label}: ${terminalSafe(messageOf(error))}\n`,

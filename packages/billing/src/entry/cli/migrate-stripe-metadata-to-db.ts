@@ -55,6 +55,7 @@ interface ParsedOptions {
   limit?: number;
   mergeStrategy: MergeStrategy;
   json: boolean;
+  jsonLines: boolean;
 }
 
 function buildProgram(io: MigrateCliIo): Command {
@@ -74,7 +75,14 @@ function buildProgram(io: MigrateCliIo): Command {
         .choices(['merge', 'replace', 'preserve'])
         .default('merge'),
     )
-    .option('--json', 'print one JSON document instead of text', false);
+    .addOption(
+      new Option('--json', 'print one JSON document instead of text').default(false).conflicts('jsonLines'),
+    )
+    .option(
+      '--json-lines',
+      'print each tenant that needs a look as one JSON line as soon as it is decided, then a summary line',
+      false,
+    );
 }
 
 /**
@@ -95,9 +103,10 @@ export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): 
   return runWithContext(
     io,
     createContextFromEnv,
-    { label: 'Sync failed', exitCode: EXIT_FAILED, json: options.json },
+    { label: 'Sync failed', exitCode: EXIT_FAILED, json: options.jsonLines ? 'lines' : options.json },
     async (context) => {
-      if (options.dryRun && !options.json) io.stdout.write('Dry run: nothing will be written.\n');
+      if (options.dryRun && !options.json && !options.jsonLines)
+        io.stdout.write('Dry run: nothing will be written.\n');
       const progress = createProgress(io.stderr, { isTTY: io.isTTY ?? false, columns: io.columns });
       const syncOptions: SyncAllOptions = {
         dryRun: options.dryRun,
@@ -109,8 +118,12 @@ export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): 
         ...(io.signal ? { signal: io.signal } : {}),
         actor: 'cli',
         source: 'cli',
-        // Bounded however large the account: the tenants that need a look, the rest counted.
-        keepResults: LISTED_SYNC_RESULTS,
+        // Bounded however large the account: the tenants that need a look, the rest counted; with
+        // --json-lines none at all, each is written out as it comes.
+        keepResults: options.jsonLines ? false : LISTED_SYNC_RESULTS,
+        ...(options.jsonLines
+          ? { onResult: (result, replaces) => io.stdout.write(resultLine(result, replaces)) }
+          : {}),
         onProgress: ({ done, total, tenantId }) => progress.update(done, total, tenantId),
       };
       let outcome: { results: SyncResult[]; summary: SyncSummary };
@@ -120,7 +133,10 @@ export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): 
         progress.finish();
       }
       const interrupted = io.signal?.aborted ?? false;
-      if (options.json) {
+      if (options.jsonLines) {
+        const { results: _none, ...last } = jsonReport(options, outcome, interrupted);
+        io.stdout.write(`${JSON.stringify({ type: 'summary', ...last })}\n`);
+      } else if (options.json) {
         io.stdout.write(`${JSON.stringify(jsonReport(options, outcome, interrupted), null, 2)}\n`);
       } else {
         io.stdout.write(textReport(options, outcome, interrupted));
@@ -149,6 +165,22 @@ function featureDiff(before: FeatureMap | null | undefined, after: FeatureMap | 
     removed: Object.fromEntries(d.removed.map((k) => [k, b[k]])),
     changed: Object.fromEntries(d.changed.map((k) => [k, { from: b[k], to: a[k] }])),
   };
+}
+
+/**
+ * --json-lines: one tenant that needs a look (changed, skipped, failed; not up to date), with its
+ * diff when it changes; `replaces: true` when it replaces the same customer's earlier line (its
+ * subscriptions span Stripe pages), and an up-to-date result is written then too, so the earlier
+ * line can be taken back.
+ */
+function resultLine(result: SyncResult, replaces: boolean): string {
+  if (result.reason === 'up_to_date' && !replaces) return '';
+  return `${JSON.stringify({
+    type: 'result',
+    ...result,
+    ...(result.changed ? { diff: featureDiff(result.before, result.after) } : {}),
+    ...(replaces ? { replaces: true } : {}),
+  })}\n`;
 }
 
 function jsonReport(
