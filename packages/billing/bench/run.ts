@@ -8,6 +8,7 @@ import { benchLookups } from './lookups.js';
 import { benchLookupsAtScale } from './lookups-scale.js';
 import { printTable, type BenchRow } from './stats.js';
 import { benchSync } from './sync.js';
+import { benchSyncRuns } from './sync-runs.js';
 import { benchUsage } from './usage.js';
 import { benchWebhooks } from './webhook.js';
 
@@ -26,6 +27,8 @@ import { benchWebhooks } from './webhook.js';
  *   BENCH_LOOKUP_TENANTS=1000,50000,200000  tenant counts of the scale-lookups rows
  *   BENCH_ONLY=emulator        the Stripe emulator's own costs (bulk vs SDK seeding, RSS per subscription, the
  *                              full walk), not in the default run; BENCH_EMULATOR_SUBSCRIPTIONS=10000,100000 its sizes
+ *   BENCH_ONLY=sync-runs       a sync recorded as a run (results stored, heartbeats) vs the bare sync, first and
+ *                              no-change, not in the default run; BENCH_RUN_TENANTS=10000 BENCH_RUN_ROUNDS=3
  *   BENCH_INBOX_WORKERS=N     the budget row's WEBHOOK_WORKERS (default: the server's own default)
  *   BENCH_INBOX_ROWS=ingest,budget,lifted,zero  inbox row groups (default all): ingest at c64, processing
  *                              at the default budget (+ reads during it, burst, RSS), processing with the
@@ -73,6 +76,7 @@ if (only.has('emulator')) {
   rows.push(...(await benchEmulatorScale(counts ? { counts } : {})));
 }
 if (only.has('explain')) rows.push(...(await benchExplain()));
+if (only.has('sync-runs')) rows.push(...(await benchSyncRuns()));
 if (only.has('openfeature')) rows.push(...(await benchOpenFeature()));
 const inboxRows = process.env.BENCH_INBOX_ROWS?.split(',');
 if (only.has('inbox'))
