@@ -9,7 +9,8 @@ import {
   runMigrateCli,
   type MigrateCliContext,
 } from '../src/entry/cli/migrate-stripe-metadata-to-db.js';
-import { createFeatureSyncService } from '../src/flows/feature-sync/index.js';
+import { createFeatureSyncService, createSyncRuns } from '../src/flows/feature-sync/index.js';
+import { sqlThroughPool } from '../src/io/sql-runner.js';
 import { renderBar } from '../src/entry/cli/progress.js';
 import { captureStream } from './admin-helpers.js';
 import { seedPlan, seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
@@ -300,6 +301,48 @@ describe('migrate-stripe-metadata-to-db', () => {
 
     const before = await run([], { signal: AbortSignal.abort() });
     expect(before.code).toBe(EXIT_INTERRUPTED);
+  });
+});
+
+describe('migrate-stripe-metadata-to-db as a sync run (a context with syncRuns, as the CLI builds it)', () => {
+  const runs = createSyncRuns(env.featureSync, { sql: sqlThroughPool(env.db.pool) });
+  const recorded: MigrateCliContext = { featureSync: env.featureSync, syncRuns: runs };
+
+  it('records the run (actor cli), prints its id on stderr, and reports as the bare sync does', async () => {
+    const bareRun = await run(['--dry-run', '--json']);
+    const bare = JSON.parse(bareRun.stdout);
+    const { code, stdout, stderr } = await run(['--dry-run', '--json'], { context: recorded });
+    // (An earlier test left a tenant on a broken plan: both exit 1 for it.)
+    expect(code).toBe(bareRun.code);
+    const [latest] = await runs.list(1);
+    expect(latest).toMatchObject({
+      status: 'succeeded',
+      actor: 'cli',
+      options: { dryRun: true, source: 'cli' },
+    });
+    expect(stderr).toContain(`sync run ${latest!.id}`);
+    const report = JSON.parse(stdout);
+    const { durationMs: _d, stripeMs: _s, ...counts } = bare.summary;
+    expect(report.summary).toMatchObject(counts);
+    // The same tenants (a run lists them in the order decided, the bare sync in walk order).
+    const customers = (r: { results: { customerId: string }[] }) => r.results.map((x) => x.customerId).sort();
+    expect(customers(report)).toEqual(customers(bare));
+    expect(report.results.length).toBeGreaterThan(0);
+  });
+
+  it('a full sync while another runs (any instance): exit 1 naming that run', async () => {
+    const hold = env.emu.holdRequests({ method: 'GET', path: '/v1/subscriptions' });
+    try {
+      const other = await runs.start({ actor: 'admin:ops', source: 'admin', dryRun: true });
+      await vi.waitFor(() => expect(hold.held).toBeGreaterThan(0), { timeout: 10_000 });
+      const { code, stderr } = await run(['--dry-run'], { context: recorded });
+      expect(code).toBe(EXIT_FAILED);
+      expect(stderr).toContain(`A full sync is already running: run ${other.runId}`);
+      hold.release();
+      expect((await other.finished).status).toBe('succeeded');
+    } finally {
+      hold.release();
+    }
   });
 });
 

@@ -232,10 +232,13 @@ export class SyncInProgressError extends BillingError {
   constructor(
     readonly runId: string,
     readonly startedAt: string,
+    readonly heartbeatAt: string,
+    staleAfterMs: number,
   ) {
     super(
       'sync_in_progress',
-      `A full sync is already running: run ${runId}, started ${startedAt}; follow it at GET /api/admin/sync/runs/${runId}`,
+      `A full sync is already running: run ${runId}, started ${startedAt}, last heartbeat ${heartbeatAt} ` +
+        `(a run silent for ${Math.round(staleAfterMs / 1000)} s counts as abandoned); follow it at GET /api/admin/sync/runs/${runId}`,
     );
   }
 }

@@ -4,6 +4,7 @@ import {
   LISTED_SYNC_RESULTS,
   type SyncAllOptions,
   type SyncResult,
+  type SyncRuns,
   type SyncSummary,
 } from '../../flows/feature-sync/index.js';
 import type { FeatureMap, MergeStrategy } from '../../core/types.js';
@@ -37,6 +38,12 @@ export interface MigrateCliContext {
       options?: SyncAllOptions,
     ): Promise<{ results: SyncResult[]; summary: SyncSummary }>;
   };
+  /**
+   * When present (a BillingContext's), the sync is recorded as a sync run: the admin API shows it,
+   * and a full sync does not start while another runs anywhere. Without it (tests' injected
+   * contexts), the sync runs bare.
+   */
+  syncRuns?: Pick<SyncRuns, 'start' | 'results'>;
   close?(): Promise<void>;
 }
 
@@ -128,7 +135,9 @@ export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): 
       };
       let outcome: { results: SyncResult[]; summary: SyncSummary };
       try {
-        outcome = await context.featureSync.syncAllTenantsFromStripe(syncOptions);
+        outcome = context.syncRuns
+          ? await syncAsRun(context.syncRuns, syncOptions, io)
+          : await context.featureSync.syncAllTenantsFromStripe(syncOptions);
       } finally {
         progress.finish();
       }
@@ -148,6 +157,29 @@ export async function runMigrateCli(argv: readonly string[], io: MigrateCliIo): 
       return outcome.summary.failed.length > 0 ? EXIT_FAILED : EXIT_OK;
     },
   );
+}
+
+/**
+ * The sync as a recorded run: the same options and callbacks, the same outcome (the run's first
+ * LISTED_SYNC_RESULTS results read back from its pages, unless --json-lines kept none).
+ */
+async function syncAsRun(
+  runs: Pick<SyncRuns, 'start' | 'results'>,
+  sync: SyncAllOptions,
+  io: MigrateCliIo,
+): Promise<{ results: SyncResult[]; summary: SyncSummary }> {
+  const { keepResults, actor = 'cli', source = 'cli', ...options } = sync;
+  const { runId, finished } = await runs.start({ ...options, actor, source });
+  io.stderr.write(`sync run ${runId} (GET /api/admin/sync/runs/${runId})\n`);
+  const outcome = await finished;
+  if (outcome.status === 'failed') throw outcome.error;
+  if (outcome.status === 'abandoned' || !outcome.summary)
+    throw new Error(`sync run ${runId} was taken over by another instance (its heartbeat went stale)`);
+  if (keepResults === false) return { results: [], summary: outcome.summary };
+  const page = await runs.results(runId, { limit: LISTED_SYNC_RESULTS });
+  const results = page.results.map(({ seq: _seq, ...result }) => result);
+  const resultsOmitted = Math.max(0, outcome.summary.processed - results.length);
+  return { results, summary: { ...outcome.summary, resultsOmitted } };
 }
 
 type Diff = {

@@ -127,7 +127,7 @@ export const syncRunRoutes: FastifyPluginAsync<AdminRouteDeps> = async (app, dep
   app.get(
     '/api/admin/sync/runs/:runId/results',
     documented({
-      summary: "A page of a sync run's results in walk order, and the cursor of the next",
+      summary: "A page of a sync run's results in the order decided, and the cursor of the next",
       tag: 'plans',
       auth: 'admin',
       params: runParam,

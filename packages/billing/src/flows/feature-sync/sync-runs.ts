@@ -27,6 +27,11 @@ export interface SyncRunRequest {
   includeUpToDate?: boolean;
   actor: string;
   source: AuditSourceName;
+  /** Also handed each result (after the run has taken it): the CLI's --json-lines. */
+  onResult?: SyncAllOptions['onResult'];
+  onProgress?: SyncAllOptions['onProgress'];
+  /** Stops the run as POST …/abort does (the CLI's Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 export interface SyncRunsOptions {
@@ -72,7 +77,7 @@ export interface SyncRuns {
   start(request: SyncRunRequest): Promise<{ runId: string; finished: Promise<FinishedSyncRun> }>;
   get(runId: string): Promise<SyncRunRecord>;
   list(limit: number): Promise<SyncRunRecord[]>;
-  /** Results after `cursor` (a page's `nextCursor`) in walk order; stable while the run goes on. */
+  /** Results after `cursor` (a page's `nextCursor`) in the order decided; stable while the run goes on. */
   results(runId: string, page: { cursor?: string; limit: number }): Promise<SyncRunPage>;
   /**
    * Asks the run to stop, on whichever instance runs it (at once on this one, at its next heartbeat
@@ -108,12 +113,19 @@ export function createSyncRuns(
     timer.unref?.();
     let outcome: FinishedSyncRun;
     try {
+      const { onResult, onProgress, signal } = request;
       const { summary } = await featureSync.syncAllTenantsFromStripe({
         ...syncOptions(request),
         keepResults: false,
-        signal: controller.signal,
-        onResult: writer.add,
-        onProgress: writer.onProgress,
+        signal: signal ? AbortSignal.any([controller.signal, signal]) : controller.signal,
+        onResult: (result, replaces) => {
+          writer.add(result, replaces);
+          onResult?.(result, replaces);
+        },
+        onProgress: (progress) => {
+          writer.onProgress(progress);
+          onProgress?.(progress);
+        },
       });
       // Every result is stored before the run reads as finished.
       await writer.drain();
@@ -164,7 +176,10 @@ export function createSyncRuns(
         },
         timing,
       );
-      if (!claim.claimed) throw new SyncInProgressError(claim.running.id, claim.running.startedAt);
+      if (!claim.claimed) {
+        const { id, startedAt, heartbeatAt } = claim.running;
+        throw new SyncInProgressError(id, startedAt, heartbeatAt, timing.staleAfterMs);
+      }
       const controller = new AbortController();
       const writer = createSyncRunWriter({
         runId,
@@ -226,7 +241,7 @@ export function createSyncRuns(
 }
 
 function syncOptions(request: SyncRunRequest): SyncAllOptions {
-  const { includeUpToDate: _kept, ...rest } = request;
+  const { includeUpToDate: _kept, onResult: _r, onProgress: _p, signal: _s, ...rest } = request;
   return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
 }
 

@@ -239,7 +239,7 @@ export async function listSyncRuns(
 }
 
 /**
- * A page of a run's results after `afterSeq`, in walk order, with the run's state read in the same
+ * A page of a run's results after `afterSeq`, in the order decided, with the run's state read in the same
  * statement (so "finished, and this is the last page" is one consistent answer). Null for no run.
  */
 export async function readSyncRunResults(
