@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { EXIT_FAILED, runMigrateCli } from '../src/entry/cli/migrate-stripe-metadata-to-db.js';
 import { EXIT_DRIFT, runReconcileCli } from '../src/entry/cli/reconcile.js';
+import { createSyncRuns } from '../src/flows/feature-sync/index.js';
+import { sqlThroughPool } from '../src/io/sql-runner.js';
 import { captureStream } from './admin-helpers.js';
 import { seedPlans, seedTenantsWithSubscriptions } from './helpers/fixtures.js';
 import { useAdminTestEnv } from './helpers/use-env.js';
@@ -83,6 +85,43 @@ describe('Ctrl-C in the middle of a run prints the partial summary', () => {
       env.emu.clearFaults();
     }
   });
+});
+
+describe('a sync run whose process dies (kill -9)', () => {
+  // The child must share the test's database to leave a row in it: real PostgreSQL only.
+  it.skipIf(!process.env.DATABASE_URL)(
+    'stops beating: its row reads abandoned once the heartbeat is stale, and the next full sync starts',
+    { timeout: 120_000 },
+    async () => {
+      // A stale bound of 2 s instead of 60 s: the same rule, read sooner.
+      const runs = createSyncRuns(env.featureSync, { sql: sqlThroughPool(env.db.pool), staleAfterMs: 2_000 });
+      const hold = env.emu.holdRequests({ method: 'GET', path: '/v1/subscriptions' });
+      try {
+        const run = npm(['run', '-s', 'migrate-stripe-metadata-to-db', '--', '--dry-run']);
+        const dead = await vi.waitFor(
+          async () => {
+            const [latest] = await runs.list(1);
+            expect(latest).toMatchObject({ status: 'running', actor: 'cli' });
+            expect(hold.held).toBeGreaterThan(0);
+            return latest!;
+          },
+          { timeout: 60_000, interval: 100 },
+        );
+        process.kill(-run.child.pid!, 'SIGKILL');
+        await run.done;
+        await vi.waitFor(async () => expect((await runs.get(dead.id)).status).toBe('abandoned'), {
+          timeout: 10_000,
+          interval: 200,
+        });
+        hold.release();
+        const next = await runs.start({ actor: 'test', source: 'sync', dryRun: true });
+        expect((await next.finished).status).toBe('succeeded');
+        expect(await runs.get(dead.id)).toMatchObject({ status: 'abandoned', summary: null });
+      } finally {
+        hold.release();
+      }
+    },
+  );
 });
 
 describe('one rule for an unknown --tenant-id: a failure (exit 1) in both CLIs', () => {
