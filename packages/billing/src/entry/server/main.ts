@@ -57,7 +57,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     stopping = true;
     app.log.info({ signal }, 'shutting down');
     try {
-      await Promise.all([app.close(), metricsApp?.close()]);
+      // Sync runs are stopped (and recorded aborted) at once, not after the requests drain: a
+      // `?wait=true` request waiting on one then answers now rather than holding the close 25 s.
+      await Promise.all([context.syncRuns.close(), app.close(), metricsApp?.close()]);
       // A grace run or a worker's claim in progress finishes before the database it writes to is closed.
       await Promise.all([grace?.stop(), workers?.stop()]);
     } finally {
