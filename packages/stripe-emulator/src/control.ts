@@ -93,6 +93,7 @@ export async function handleControl(
         if (retryAfter !== undefined) fault.retryAfterSeconds = retryAfter;
         const shouldRetry = boolOf(body.shouldRetry);
         if (shouldRetry !== undefined) fault.shouldRetry = shouldRetry;
+        if (boolOf(body.eachRequest)) fault.eachRequest = true;
         core.faults.inject(fault);
         return sendJson(res, 200, { ok: true });
       }

@@ -14,10 +14,19 @@ export interface FaultSpec extends RequestMatch {
    * (true for 429, absent for 5xx) lets the SDK's retry logic kick in.
    */
   shouldRetry?: boolean;
+  /**
+   * Every distinct request (method, path with its query, idempotency key) meets this fault once,
+   * however many are in flight at once; `count` is ignored and the fault stays until cleared. Two
+   * such faults in a row make each request fail twice and then pass, so a test's counts do not
+   * depend on which of two concurrent requests reached the emulator first.
+   */
+  eachRequest?: boolean;
 }
 
 interface ActiveFault extends FaultSpec {
   remaining: number;
+  /** With `eachRequest`: the requests that met it. */
+  met?: Set<string>;
 }
 
 function matches(match: RequestMatch, method: string, path: string, pattern: string | undefined): boolean {
@@ -78,7 +87,11 @@ export class Faults {
   }
 
   inject(fault: FaultSpec): void {
-    this.faults.push({ ...fault, remaining: fault.count ?? 1 });
+    this.faults.push({
+      ...fault,
+      remaining: fault.eachRequest ? Infinity : (fault.count ?? 1),
+      ...(fault.eachRequest ? { met: new Set<string>() } : {}),
+    });
   }
 
   /** `injectLatency(0)` without a match removes all latency rules. */
@@ -96,10 +109,24 @@ export class Faults {
     for (const hold of [...this.holds]) this.release(hold);
   }
 
-  /** Consumes one use of the first matching fault, oldest first. */
-  take(method: string, path: string, pattern?: string): FaultSpec | undefined {
-    const fault = this.faults.find((f) => f.remaining > 0 && matches(f, method, path, pattern));
+  /**
+   * Consumes one use of the first matching fault, oldest first. `requestKey` names the request for
+   * `eachRequest` faults (one it already met is passed over).
+   */
+  take(
+    method: string,
+    path: string,
+    pattern?: string,
+    requestKey = `${method} ${path}`,
+  ): FaultSpec | undefined {
+    const fault = this.faults.find(
+      (f) => f.remaining > 0 && matches(f, method, path, pattern) && !f.met?.has(requestKey),
+    );
     if (!fault) return undefined;
+    if (fault.met) {
+      fault.met.add(requestKey);
+      return fault;
+    }
     fault.remaining -= 1;
     if (fault.remaining <= 0) this.faults = this.faults.filter((f) => f !== fault);
     return fault;
@@ -110,7 +137,10 @@ export class Faults {
   }
 
   pending(): Array<Omit<FaultSpec, 'path'> & { path?: string; remaining: number }> {
-    return this.faults.map((f) => ({ ...f, path: f.path instanceof RegExp ? String(f.path) : f.path }));
+    return this.faults.map(({ met: _met, ...f }) => ({
+      ...f,
+      path: f.path instanceof RegExp ? String(f.path) : f.path,
+    }));
   }
 }
 

@@ -94,7 +94,12 @@ async function handleApi(
   await core.faults.waitIfHeld(method, pathname, pattern);
   const latency = core.faults.latencyFor(method, pathname, pattern);
   if (latency > 0) await sleep(latency);
-  const fault = core.faults.take(method, pathname, pattern);
+  const fault = core.faults.take(
+    method,
+    pathname,
+    pattern,
+    `${method} ${url.pathname}${url.search} ${idempotencyKey ?? ''}`,
+  );
   if (fault) return fail(faultError(fault));
 
   const authError = authenticate(req, core.options.apiKey);

@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { client, useEmulator } from './support.js';
 
 const { emu, stripe } = await useEmulator();
@@ -70,6 +70,28 @@ describe('fault injection', () => {
     after.push('products');
     await customers;
     expect(after).toEqual(['products', 'customers']);
+  });
+
+  it('eachRequest: every distinct request meets the fault once, however many are in flight', async () => {
+    emu.injectFault({ status: 429, eachRequest: true, path: '/v1/customers' });
+    emu.injectFault({ status: 500, eachRequest: true, path: '/v1/customers' });
+    const attempt = (limit: number) =>
+      stripe.customers.list({ limit }).then(
+        () => 200,
+        (error: Stripe.errors.StripeError) => error.statusCode,
+      );
+    // Both first attempts reach the emulator together: each meets the 429 (a count of faults would
+    // hand one the 429 and the other the 500).
+    const hold = emu.holdRequests({ path: '/v1/customers' });
+    const first = [attempt(1), attempt(2)];
+    await vi.waitFor(() => expect(hold.held).toBe(2), { timeout: 10_000 });
+    hold.release();
+    expect(await Promise.all(first)).toEqual([429, 429]);
+    expect(await Promise.all([attempt(1), attempt(2)])).toEqual([500, 500]);
+    expect(await Promise.all([attempt(1), attempt(2)])).toEqual([200, 200]);
+    // Another query is another request: it meets both again.
+    expect(await attempt(3)).toBe(429);
+    expect(emu.requestCounts()['GET /v1/customers']).toBe(7);
   });
 
   it('holds matching requests until released, counted on arrival', async () => {
