@@ -230,7 +230,7 @@ export async function benchInbox({
     if (wanted('budget')) {
       const db = await newDatabase(seeded);
       // The server's default settings unless BENCH_INBOX_WORKERS says otherwise: its workers are sized
-      // from the budget (defaultWebhookWorkers, 12 at 25/s).
+      // from the budget (defaultWebhookWorkers, 25 at 25/s).
       const server = await start(
         SERVER,
         serverEnv(db, workers === undefined ? {} : { WEBHOOK_WORKERS: String(workers) }),

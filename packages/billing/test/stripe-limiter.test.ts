@@ -203,10 +203,10 @@ describe('configuration', () => {
     expect(() => parseBillingConfig({ ...base, [name]: value })).toThrow(new RegExp(`${name} must be`));
   });
 
-  it('defaults: 25 Stripe requests/s, workers sized to keep it busy (12), 250 ms polling, 8 tries', () => {
+  it('defaults: 25 Stripe requests/s, workers sized to keep it busy (25), 250 ms polling, 8 tries', () => {
     expect(parseBillingConfig(base)).toMatchObject({
       STRIPE_REQUESTS_PER_SECOND: 25,
-      WEBHOOK_WORKERS: 12,
+      WEBHOOK_WORKERS: 25,
       WEBHOOK_POLL_MS: 250,
       WEBHOOK_MAX_ATTEMPTS: 8,
     });
@@ -216,8 +216,9 @@ describe('configuration', () => {
       STRIPE_REQUESTS_PER_SECOND: 2.5,
       WEBHOOK_WORKERS: 0,
     });
-    // Unset, the workers follow the budget: budget × 300 ms × 1.5, from 4 to 64.
-    expect(parseBillingConfig({ ...base, STRIPE_REQUESTS_PER_SECOND: '100' }).WEBHOOK_WORKERS).toBe(45);
+    // Unset, the workers follow the budget: budget × 1 s, from 4 to 64.
+    expect(parseBillingConfig({ ...base, STRIPE_REQUESTS_PER_SECOND: '40' }).WEBHOOK_WORKERS).toBe(40);
+    expect(parseBillingConfig({ ...base, STRIPE_REQUESTS_PER_SECOND: '100' }).WEBHOOK_WORKERS).toBe(64);
     expect(parseBillingConfig({ ...base, STRIPE_REQUESTS_PER_SECOND: '2.5' }).WEBHOOK_WORKERS).toBe(4);
     expect(parseBillingConfig({ ...base, STRIPE_REQUESTS_PER_SECOND: '10000' }).WEBHOOK_WORKERS).toBe(64);
     expect(parseBillingConfig({ ...base, WEBHOOK_WORKERS: '7' }).WEBHOOK_WORKERS).toBe(7);

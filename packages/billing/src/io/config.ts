@@ -400,11 +400,12 @@ export function checkoutUrlsFromProcessEnv(): { successUrl: string; cancelUrl: s
 
 /**
  * Worker slots that keep a Stripe budget busy: each customer's processing waits on about one Stripe
- * read, so the slots needed are budget × latency; sized for 300 ms (live Stripe's slow end) with half
- * again for the database work around each read, and never fewer than 4 or more than 64. 25/s (test
- * mode, the default) gives 12 slots, 100/s (live) 45. Four slots held only 85 % of a 25/s budget at
- * 150 ms latency (4 ÷ 0.15 s is barely 26/s before any database work).
+ * read, so the slots needed are budget × the time one customer takes (its claim, the limiter's
+ * round, the read, the write). Sized for one second, never fewer than 4 or more than 64: 25/s (test
+ * mode, the default) gives 25 slots, 100/s (live) 64. On a busy 2-core machine a customer took
+ * 555 ms at 150 ms Stripe latency, so the 12 slots of a 300 ms × 1.5 sizing held 86–94 % of a 25/s
+ * budget where 25 held 96–97 % (docs/benchmarks.md); a slot waiting for a token costs only its lease.
  */
 export function defaultWebhookWorkers(requestsPerSecond: number): number {
-  return Math.min(64, Math.max(4, Math.ceil(requestsPerSecond * 0.3 * 1.5)));
+  return Math.min(64, Math.max(4, Math.ceil(requestsPerSecond)));
 }
