@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import type { BillingMetrics } from '../../io/metrics/index.js';
 import type { AcceptBatcher } from './accept-batcher.js';
-import { refsOf, verifyDelivery, type VerifiedEvent } from './event.js';
+import { refsOf, verifyEvent, type VerifiedEvent } from './event.js';
 import { handlerOf } from './events/index.js';
 import type { WebhookLog } from './handler-types.js';
 
@@ -42,7 +42,7 @@ export function createAccept(options: {
 }): (payload: Buffer | string, signature: string | undefined) => Promise<Accepted> {
   const { inbox, metrics, log } = options;
   return async (payload, signature) => {
-    const { event, text } = verifyDelivery(
+    const event = verifyEvent(
       options.stripe,
       payload,
       signature,
@@ -54,7 +54,6 @@ export function createAccept(options: {
     const customerId = handled ? queueCustomerOf(event) : null;
     const outcome = await inbox.accept({
       event,
-      body: text,
       customerId,
       ...(handled ? {} : { ignoredAction: 'unhandled_event_type' }),
     });

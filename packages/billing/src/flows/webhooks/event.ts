@@ -44,23 +44,12 @@ export function verifyEvent(
   secret: string,
   toleranceSeconds: number,
 ): VerifiedEvent {
-  return verifyDelivery(stripe, payload, signature, secret, toleranceSeconds).event;
-}
-
-/** `verifyEvent`, plus the body's text as signed and parsed (what the inbox can store as it is). */
-export function verifyDelivery(
-  stripe: Stripe,
-  payload: Buffer | string,
-  signature: string | undefined,
-  secret: string,
-  toleranceSeconds: number,
-): { event: VerifiedEvent; text: string } {
   if (payload.length === 0) throw new WebhookPayloadError('Empty webhook body');
   if (!signature) throw new WebhookSignatureError('Missing Stripe-Signature header');
   let raw: unknown;
-  // Decoded once here, as the SDK would (it decodes a Buffer twice: to check, then to parse).
-  const text = typeof payload === 'string' ? payload : utf8.decode(payload);
   try {
+    // Decoded once here, as the SDK would (it decodes a Buffer twice: to check, then to parse).
+    const text = typeof payload === 'string' ? payload : utf8.decode(payload);
     raw = stripe.webhooks.constructEvent(text, signature, secret, toleranceSeconds);
   } catch (error) {
     if (isSignatureFailure(error)) {
@@ -86,7 +75,7 @@ export function verifyDelivery(
     throw new WebhookPayloadError(`Webhook body is not a Stripe event: ${issues}`);
   }
   const { id, type, created, data } = parsed.data;
-  return { event: { id, type, created: new Date(created * 1000), object: data.object }, text };
+  return { id, type, created: new Date(created * 1000), object: data.object };
 }
 
 function signatureTimestamp(header: string): number | null {

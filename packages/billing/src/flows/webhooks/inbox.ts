@@ -30,12 +30,6 @@ export type AcceptOutcome =
 
 export interface AcceptInput {
   event: VerifiedEvent;
-  /**
-   * The delivery's text, as verified and parsed into `event`: the stored payload is then cut from it
-   * by PostgreSQL instead of serialising `event` again, where the two read back the same
-   * (`storableAsSent`); otherwise, and without it, `event` is serialised.
-   */
-  body?: string;
   customerId: string | null;
   /** Finished at once (an event type the handler does not act on): stored `ignored` with this action. */
   ignoredAction?: string;
@@ -63,14 +57,10 @@ const ACCEPT_SQL = `
     (event_id, type, status, action, stripe_created_at, attempts, payload, customer_id, queue_key,
      next_attempt_at, processed_at)
   SELECT r.event_id, r.type, r.status::"EventStatus", r.action, r.stripe_created_at::timestamp(3),
-         r.attempts, r.stored, r.customer_id, r.queue_key, now(), r.processed_at::timestamp(3)
-  FROM (
-    SELECT r.*, COALESCE(r.payload, jsonb_build_object('id', r.event_id, 'type', r.type,
-             'created', r.body -> 'created', 'object', r.body -> 'data' -> 'object')) AS stored
-    FROM jsonb_to_recordset($1::jsonb) AS r(
-      event_id text, type text, status text, action text, stripe_created_at text, attempts int,
-      payload jsonb, body jsonb, customer_id text, queue_key text, processed_at text)
-  ) r
+         r.attempts, r.payload, r.customer_id, r.queue_key, now(), r.processed_at::timestamp(3)
+  FROM jsonb_to_recordset($1::jsonb) AS r(
+    event_id text, type text, status text, action text, stripe_created_at text, attempts int,
+    payload jsonb, customer_id text, queue_key text, processed_at text)
   -- One order for every statement: two that upsert the same events (two servers, redeliveries) lock
   -- their rows in the same order and wait for each other instead of deadlocking.
   ORDER BY r.event_id
@@ -100,34 +90,26 @@ export async function acceptEvents(sql: RunSql, inputs: AcceptInput[]): Promise<
     else distinct.set(input.event.id, { input, deliveries: 1 });
   }
   const now = new Date().toISOString();
-  // Each record is serialised without its payload, which is spliced in as JSON text: the delivery's
-  // own body where it reads back the same (PostgreSQL cuts the payload from it), else `event` serialised.
   const records = [...distinct.values()].map(
-    ({ input: { event, body, customerId, ignoredAction }, deliveries }) => {
-      const record = JSON.stringify({
-        event_id: event.id,
+    ({ input: { event, customerId, ignoredAction }, deliveries }) => ({
+      event_id: event.id,
+      type: event.type,
+      status: ignoredAction === undefined ? 'pending' : 'ignored',
+      action: ignoredAction ?? null,
+      stripe_created_at: event.created.toISOString(),
+      attempts: deliveries,
+      payload: {
+        id: event.id,
         type: event.type,
-        status: ignoredAction === undefined ? 'pending' : 'ignored',
-        action: ignoredAction ?? null,
-        stripe_created_at: event.created.toISOString(),
-        attempts: deliveries,
-        customer_id: customerId,
-        queue_key: customerId ?? event.id,
-        processed_at: ignoredAction === undefined ? null : now,
-      });
-      const payload =
-        body !== undefined && storableAsSent(body)
-          ? `"body":${body}`
-          : `"payload":${storable({
-              id: event.id,
-              type: event.type,
-              created: Math.floor(event.created.getTime() / 1000),
-              object: event.object,
-            } satisfies StoredEvent)}`;
-      return `${record.slice(0, -1)},${payload}}`;
-    },
+        created: Math.floor(event.created.getTime() / 1000),
+        object: event.object,
+      } satisfies StoredEvent,
+      customer_id: customerId,
+      queue_key: customerId ?? event.id,
+      processed_at: ignoredAction === undefined ? null : now,
+    }),
   );
-  const rows = await sql<AcceptedRow>(ACCEPT_SQL, [`[${records.join(',')}]`]);
+  const rows = await sql<AcceptedRow>(ACCEPT_SQL, [storable(records)]);
   const byId = new Map(rows.map((row) => [row.event_id, row]));
   const answered = new Set<string>();
   return inputs.map(({ event }) => {
@@ -150,25 +132,6 @@ export async function acceptEvents(sql: RunSql, inputs: AcceptInput[]): Promise<
 function storable(value: unknown): string {
   return JSON.stringify(value).replace(/(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/g, '$1\\ufffd');
 }
-
-/**
- * Whether a verified body (JSON that JSON.parse accepted) can go to jsonb as it is and read back as
- * what parsing and serialising it would have stored. Not when it holds any \u escape (jsonb refuses
- * an escaped NUL or lone surrogate, which `storable` replaces, and decodes others only in a UTF-8
- * database), nor when a number could leave the range of a double (JSON.parse makes it Infinity,
- * which serialises as null, where jsonb keeps the digits): an exponent of three digits or more, 300
- * digits before the point. Everything else reads back through JSON.parse as the same value (numbers
- * beyond a double's precision too; a later duplicate key wins in both). The tests also match inside
- * strings, which only costs the slower path.
- */
-export function storableAsSent(body: string): boolean {
-  if (body.includes('\\u')) return false;
-  // The cheap test first: most bodies hold no three-digit exponent or 300-digit run anywhere.
-  return !MAYBE_OUT_OF_RANGE.test(body) || !OUT_OF_RANGE.test(body);
-}
-const MAYBE_OUT_OF_RANGE = /[eE][+-]?\d{3}|\d{300}/;
-// A number token follows `:`, `[` or `,` (and whitespace); so may a match inside a string.
-const OUT_OF_RANGE = /[:,[]\s*-?\d+(?:\.\d+)?[eE][+-]?\d{3}|[:,[]\s*-?\d{300}/;
 
 export interface ClaimedEvent {
   eventId: string;
