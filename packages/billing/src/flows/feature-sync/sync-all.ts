@@ -677,14 +677,19 @@ function createBatchQueue(size: number, concurrency: number, process: (items: Wo
   async function flush(stop: () => boolean, all: boolean) {
     while (buffer.length >= size || (all && buffer.length > 0)) {
       if (failure) throw failure.error;
-      while (inFlight.size >= limit) await Promise.race(inFlight);
+      // A customer handed out again replaces its earlier result: its batch starts only once every
+      // batch started before it (where that earlier result may be) has finished, so the two are
+      // reported, counted and written in walk order. Rare: only customers spanning pages.
+      const next = buffer.slice(0, size);
+      const limitNow = next.some((item) => item.supersedes) ? 1 : limit;
+      while (inFlight.size >= limitNow) await Promise.race(inFlight);
       if (stopped || stop()) {
         stopped = true;
         leftOver.push(...buffer);
         buffer = [];
         return;
       }
-      start(buffer.slice(0, size));
+      start(next);
       buffer = buffer.slice(size);
     }
   }
