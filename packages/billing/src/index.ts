@@ -84,7 +84,13 @@ export {
   type CustomPlanResult,
 } from './flows/custom-plans/index.js';
 export * from './flows/webhooks/index.js';
-export { reconcileTenants, type ReconcileResult, type ReconcileOptions } from './flows/reconcile/index.js';
+export {
+  LISTED_RECONCILE_RESULTS,
+  reconcileTenants,
+  type ReconcileResult,
+  type ReconcileOptions,
+  type ReconcileVerdict,
+} from './flows/reconcile/index.js';
 
 // Metered features: usage counted against the tenants' limits (docs/usage.md)
 export * from './flows/usage/index.js';

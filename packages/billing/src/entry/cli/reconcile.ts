@@ -18,6 +18,7 @@ import {
 } from './common.js';
 import { createProgress } from './progress.js';
 import {
+  LISTED_RECONCILE_RESULTS,
   reconcileTenants,
   type ReconcileDeps,
   type ReconcileResult,
@@ -49,6 +50,7 @@ interface ParsedOptions {
   tenantId?: string;
   limit?: number;
   json: boolean;
+  jsonLines: boolean;
 }
 
 function buildProgram(io: ReconcileCliIo): Command {
@@ -67,7 +69,15 @@ function buildProgram(io: ReconcileCliIo): Command {
       new Option('--tenant-id <id>', 'only this tenant').argParser(tenantIdArgument).conflicts('limit'),
     )
     .addOption(new Option('--limit <n>', 'at most this many Stripe customers').argParser(positiveInteger))
-    .option('--json', 'print one JSON document instead of text', false);
+    .addOption(new Option('--json', 'print one JSON document instead of text').default(false))
+    .addOption(
+      new Option(
+        '--json-lines',
+        'print each tenant that drifts, fails or is skipped as one JSON line as it is found, then a summary line',
+      )
+        .default(false)
+        .conflicts('json'),
+    );
 }
 
 /** The command minus process wiring: parses user arguments, reconciles, reports, returns the exit code. */
@@ -79,24 +89,30 @@ export async function runReconcileCli(argv: readonly string[], io: ReconcileCliI
   return runWithContext(
     io,
     createContextFromEnv,
-    { label: 'Reconcile failed', exitCode: EXIT_DRIFT, json: options.json },
+    { label: 'Reconcile failed', exitCode: EXIT_DRIFT, json: options.jsonLines ? 'lines' : options.json },
     async (context) => {
-      const newProgress = () => createProgress(io.stderr, { isTTY: io.isTTY ?? false, columns: io.columns });
-      const progress = newProgress();
-      let phase: 'check' | 'fix' = 'check';
+      const progress = createProgress(io.stderr, { isTTY: io.isTTY ?? false, columns: io.columns });
+      const line = (value: unknown) => io.stdout.write(`${JSON.stringify(value)}\n`);
+      // One bar over the tenants checked; fixes run between checks and show in its label.
+      const checked = { done: 0, total: 0 };
       let result: ReconcileResult;
       try {
         result = await reconcileTenants(context, {
           fix: options.fix,
           actor: 'cli',
+          // Bounded however large the account: the first drifts, failures and skips, the rest counted.
+          keepResults: LISTED_RECONCILE_RESULTS,
           ...(io.signal ? { signal: io.signal } : {}),
           onProgress: (p) => {
-            if (p.phase !== phase) {
-              progress.finish();
-              phase = p.phase;
-            }
-            progress.update(p.done, p.total, `${p.phase} ${p.tenantId ?? ''}`.trim());
+            if (p.phase === 'check') Object.assign(checked, { done: p.done, total: p.total });
+            progress.update(checked.done, checked.total, `${p.phase} ${p.tenantId ?? ''}`.trim());
           },
+          ...(options.jsonLines
+            ? {
+                // In-sync tenants are not listed, unless the verdict withdraws an earlier line's.
+                onResult: (v) => (v.status !== 'in_sync' || v.replaces) && line({ type: 'verdict', ...v }),
+              }
+            : {}),
           ...(options.tenantId !== undefined ? { tenantId: options.tenantId } : {}),
           ...(options.limit !== undefined ? { limit: options.limit } : {}),
           ...(context.env?.PAYMENT_GRACE_PERIOD_DAYS !== undefined
@@ -111,11 +127,26 @@ export async function runReconcileCli(argv: readonly string[], io: ReconcileCliI
       const overLimits = await listOverLimits(context.prisma, databaseCatalog(context.prisma), {
         ...(options.tenantId !== undefined ? { tenantId: options.tenantId } : {}),
       });
+      const optionsReport = {
+        fix: options.fix,
+        tenantId: options.tenantId ?? null,
+        limit: options.limit ?? null,
+      };
       if (options.json)
         io.stdout.write(
-          `${JSON.stringify({ options: { fix: options.fix, tenantId: options.tenantId ?? null, limit: options.limit ?? null }, exitCode: code, ...result, overLimits }, null, 2)}\n`,
+          `${JSON.stringify({ options: optionsReport, exitCode: code, ...result, overLimits }, null, 2)}\n`,
         );
-      else io.stdout.write(textReport(options, result) + overLimitLines(overLimits));
+      else if (options.jsonLines) {
+        for (const entry of overLimits) line({ type: 'over_limit', ...entry });
+        const { drift: _d, failed, skipped: _s, omitted: _o, ...counts } = result;
+        line({
+          type: 'summary',
+          options: optionsReport,
+          exitCode: code,
+          ...counts,
+          failed: failed.length + (result.omitted?.failed ?? 0),
+        });
+      } else io.stdout.write(textReport(options, result) + overLimitLines(overLimits));
       return code;
     },
   );
@@ -131,9 +162,8 @@ function overLimitLines(entries: OverLimitEntry[]): string {
 }
 
 export function exitCodeOf(result: ReconcileResult): number {
-  if (result.failed.length > 0) return EXIT_DRIFT;
-  const remaining = result.drift.filter((d) => d.fix !== 'applied' && d.fix !== 'already_in_sync');
-  return remaining.length > 0 ? EXIT_DRIFT : EXIT_OK;
+  const failed = result.failed.length + (result.omitted?.failed ?? 0);
+  return failed > 0 || result.driftLeft > 0 ? EXIT_DRIFT : EXIT_OK;
 }
 
 function driftLines(d: TenantDrift, fixing: boolean): string[] {
@@ -153,35 +183,32 @@ function driftLines(d: TenantDrift, fixing: boolean): string[] {
 
 function textReport(options: ParsedOptions, r: ReconcileResult): string {
   const lines = r.drift.flatMap((d) => driftLines(d, options.fix));
+  const omitted = r.omitted ?? { drift: 0, failed: 0, skipped: 0 };
+  if (omitted.drift > 0)
+    lines.push(`… and ${omitted.drift} more drifting tenants, not listed (the first ${r.drift.length} are)`);
   if (lines.length > 0) lines.push('');
   if (r.interrupted) lines.push('Interrupted: the summary covers only the tenants handled before Ctrl-C.');
-  const skipped = new Map<string, number>();
-  for (const s of r.skipped) skipped.set(s.reason, (skipped.get(s.reason) ?? 0) + 1);
+  const skipped = Object.entries(r.skippedByReason).sort(([a], [b]) => (a < b ? -1 : 1));
+  const skippedTotal = skipped.reduce((n, [, count]) => n + count, 0);
   lines.push(`Summary${options.fix ? '' : ' (check only; --fix to correct)'}`);
   lines.push(`  checked: ${r.checked}`);
   lines.push(`  in sync: ${r.inSync}`);
-  lines.push(`  drift: ${r.drift.length}`);
+  lines.push(`  drift: ${r.drifting}`);
   if (options.fix) lines.push(`  fixed: ${r.fixed}`);
   lines.push(
-    `  skipped: ${r.skipped.length}${
-      skipped.size > 0
-        ? ` (${[...skipped]
-            .sort(([a], [b]) => (a < b ? -1 : 1))
-            .map(([k, n]) => `${k}: ${n}`)
-            .join(', ')})`
-        : ''
-    }`,
+    `  skipped: ${skippedTotal}${skipped.length > 0 ? ` (${skipped.map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''}`,
   );
-  lines.push(`  failed: ${r.failed.length}`);
+  lines.push(`  failed: ${r.failed.length + omitted.failed}`);
   for (const f of r.failed)
     lines.push(
       `    - tenant ${f.tenantId ?? '?'} (${f.customerId ?? 'no customer'}) [${f.phase}] ${f.code}: ${f.error}`,
     );
+  if (omitted.failed > 0) lines.push(`    … and ${omitted.failed} more, not listed`);
   lines.push(`  stripe requests: ${r.stripeRequests}, duration: ${r.durationMs} ms`);
   return `${lines.join('\n')}\n`;
 }
 
-/** Process wiring: Ctrl-C once stops between tenants and prints the partial report; twice exits at once. */
+/** Process wiring: Ctrl-C once stops between batches and fixes and prints the partial report; twice exits at once. */
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
   return withInterrupts((signal) => runReconcileCli(argv, processIo(signal)));
 }

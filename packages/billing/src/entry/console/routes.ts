@@ -14,7 +14,11 @@ import {
   setFeatureOverride,
 } from '../../flows/management/index.js';
 import { parseProductMetadata } from '../../io/metadata/index.js';
-import { reconcileTenants, type ReconcileResult } from '../../flows/reconcile/index.js';
+import {
+  LISTED_RECONCILE_RESULTS,
+  reconcileTenants,
+  type ReconcileResult,
+} from '../../flows/reconcile/index.js';
 import { knownBundles, readTenantState, tenantCounts } from '../../io/tenant-store/index.js';
 import { customPlansOf } from '../../flows/custom-plans/index.js';
 import type { CombineRule, FeatureMap, OverLimitPolicy } from '../../core/types.js';
@@ -98,6 +102,8 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
     reconcileTenants(
       { prisma, featureSync: featureSync() },
       {
+        // Bounded however large the account: the first drifts, failures and skips, the rest counted.
+        keepResults: LISTED_RECONCILE_RESULTS,
         ...options,
         ...(deps.gracePeriodDays !== undefined ? { gracePeriodDays: deps.gracePeriodDays } : {}),
       },
@@ -146,7 +152,8 @@ export async function consoleRoutes(app: FastifyInstance, kit: ConsoleKit): Prom
       // Drift is not stored: it is what a reconcile check finds now (one walk of Stripe's customers).
       const report = await reconcile({});
       ids = report.drift.map((d) => d.tenantId);
-      driftNote = `Reconcile check: ${report.drift.length} of ${report.checked} checked tenants drift from Stripe (${report.stripeRequests} Stripe requests).`;
+      const listed = report.omitted?.drift ? ` (the first ${report.drift.length} are listed)` : '';
+      driftNote = `Reconcile check: ${report.drifting} of ${report.checked} checked tenants drift from Stripe${listed} (${report.stripeRequests} Stripe requests).`;
     }
     const access = blank(q.access);
     const custom = blank(q.custom);
@@ -497,7 +504,7 @@ function operationsRoutes(app: FastifyInstance, kit: ConsoleKit, shared: Console
       ...(tenantId ? { tenantId } : {}),
     });
     const failed = result.failed.filter((f) => f.phase === 'fix');
-    const scope = tenantId ? `Tenant ${tenantId}` : `${result.drift.length} drifting tenants`;
+    const scope = tenantId ? `Tenant ${tenantId}` : `${result.drifting} drifting tenants`;
     return kit.redirect(reply, '/admin/drift', {
       kind: failed.length > 0 ? 'error' : 'ok',
       text: `${scope}: ${result.fixed} fixed${failed.length > 0 ? `, ${failed.length} failed (${failed.map((f) => `${f.tenantId}: ${f.error}`).join('; ')})` : ''}.`,

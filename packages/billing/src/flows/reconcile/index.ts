@@ -1,4 +1,5 @@
 export {
+  LISTED_RECONCILE_RESULTS,
   reconcileTenants,
   type ReconcileDeps,
   type ReconcileFailure,
@@ -7,5 +8,6 @@ export {
   type ReconcileResult,
   type ReconcileSkip,
   type ReconcileSnapshot,
+  type ReconcileVerdict,
   type TenantDrift,
 } from './reconcile-tenants.js';

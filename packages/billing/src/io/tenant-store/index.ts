@@ -31,3 +31,8 @@ export {
   type BatchWriteOptions,
 } from './batch-write.js';
 export { readTenantsForSync, stampSyncHashes, type SyncLoadedTenant } from './sync-hash.js';
+export {
+  pageConfiguredTenants,
+  readConfiguredTenants,
+  type ConfiguredTenantRef,
+} from './configured-pages.js';

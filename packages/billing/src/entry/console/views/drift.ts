@@ -39,6 +39,8 @@ export function driftPage(
   },
 ) {
   const r = d.report;
+  const omitted = r?.omitted ?? { drift: 0, failed: 0, skipped: 0 };
+  const skippedTotal = r ? Object.values(r.skippedByReason).reduce((n, k) => n + k, 0) : 0;
   return page(
     { ...ctx, section: 'drift' },
     'Drift',
@@ -54,9 +56,9 @@ export function driftPage(
         html`${figures([
           ['Checked', r.checked],
           ['In sync', r.inSync],
-          ['Drifting', r.drift.length, r.drift.length > 0 ? 'alert' : null],
-          ['Failed', r.failed.length],
-          ['Skipped', r.skipped.length],
+          ['Drifting', r.drifting, r.drifting > 0 ? 'alert' : null],
+          ['Failed', r.failed.length + omitted.failed],
+          ['Skipped', skippedTotal],
           ['Stripe requests', r.stripeRequests],
         ])}
         ${
@@ -64,10 +66,14 @@ export function driftPage(
             ? html`<form
                   method="post"
                   action="/admin/drift/fix"
-                  data-confirm="Fix all ${r.drift.length} drifting tenants?"
+                  data-confirm="Fix all ${r.drifting} drifting tenants?"
                 >
                   ${csrfField(ctx)}<button type="submit">Fix all drifting tenants</button>
                 </form>
+                ${
+                  omitted.drift > 0 &&
+                  html`<p class="muted">The first ${r.drift.length} of ${r.drifting} are listed.</p>`
+                }
                 ${dataTable({
                   columns: ['Tenant', 'Differences', html`<span class="sr-only">Actions</span>`],
                   rows: r.drift.map(
@@ -113,7 +119,9 @@ export function driftPage(
         ${
           r.skipped.length > 0 &&
           html`<details>
-            <summary>${r.skipped.length} skipped</summary>
+            <summary>
+              ${skippedTotal} skipped${omitted.skipped > 0 ? ` (the first ${r.skipped.length} listed)` : ''}
+            </summary>
             <ul>
               ${r.skipped.map((s) => html`<li>${s.tenantId ?? s.customerId}: ${s.reason}</li>`)}
             </ul>
