@@ -6,6 +6,7 @@ import { benchOpenFeature } from './openfeature.js';
 import { benchInbox } from './webhook-inbox.js';
 import { benchLookups } from './lookups.js';
 import { benchLookupsAtScale } from './lookups-scale.js';
+import { benchReconcile } from './reconcile.js';
 import { printTable, type BenchRow } from './stats.js';
 import { benchSync } from './sync.js';
 import { benchSyncRuns } from './sync-runs.js';
@@ -25,6 +26,10 @@ import { benchWebhooks } from './webhook.js';
  *                              inbox: `npm start` processes, c64, needs Postgres + Redis; scale-lookups is not in
  *                              the default run: it seeds 251,000 tenants)
  *   BENCH_LOOKUP_TENANTS=1000,50000,200000  tenant counts of the scale-lookups rows
+ *   BENCH_ONLY=reconcile       the reconcile check over every tenant in a process of its own (peak RSS, wall vs
+ *                              pages ÷ budget), not in the default run; needs DATABASE_URL. BENCH_RECONCILE_TENANTS=10000,100000
+ *                              its sizes; BENCH_RECONCILE_COMPARE=/other/checkout/packages/billing/src/flows/reconcile/index.ts
+ *                              the same check through that code too, in the same run
  *   BENCH_ONLY=emulator        the Stripe emulator's own costs (bulk vs SDK seeding, RSS per subscription, the
  *                              full walk), not in the default run; BENCH_EMULATOR_SUBSCRIPTIONS=10000,100000 its sizes
  *   BENCH_ONLY=sync-runs       a sync recorded as a run (results stored, heartbeats) vs the bare sync, first and
@@ -74,6 +79,16 @@ if (only.has('scale-lookups')) {
 if (only.has('emulator')) {
   const counts = process.env.BENCH_EMULATOR_SUBSCRIPTIONS?.split(',').map(Number);
   rows.push(...(await benchEmulatorScale(counts ? { counts } : {})));
+}
+if (only.has('reconcile')) {
+  const counts = process.env.BENCH_RECONCILE_TENANTS?.split(',').map(Number);
+  rows.push(
+    ...(await benchReconcile({
+      stripeLatencyMs,
+      ...(counts ? { tenantCounts: counts } : {}),
+      ...(process.env.BENCH_RECONCILE_COMPARE ? { compareModule: process.env.BENCH_RECONCILE_COMPARE } : {}),
+    })),
+  );
 }
 if (only.has('explain')) rows.push(...(await benchExplain()));
 if (only.has('sync-runs')) rows.push(...(await benchSyncRuns()));

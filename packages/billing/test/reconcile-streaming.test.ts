@@ -335,4 +335,23 @@ describe('streaming reconcile: the end of the walk', () => {
       expected: { bundle: 'pro', accessActive: true },
     });
   });
+
+  it('an unbound tenant named by two customers in different batches goes to the first; the other is a duplicate', async () => {
+    await createTenant(env.prisma, 'rs_dup');
+    await env.prisma.tenantFeatureConfig.create({ data: { tenantId: 'rs_dup', features: {} } });
+    const customers: string[] = [];
+    for (const name of ['Dup A', 'Dup B']) {
+      const c = await env.stripe.customers.create({ name, metadata: { tenantId: 'rs_dup' } });
+      await env.stripe.subscriptions.create({ customer: c.id, items: [{ price: env.plans.pro.price.id }] });
+      customers.push(c.id);
+    }
+    const verdicts: ReconcileVerdict[] = [];
+    // One customer per batch: the second customer's batch cannot see the first's match in its own.
+    await reconcile({ batchSize: 1, onResult: (v) => v.tenantId === 'rs_dup' && verdicts.push(v) });
+    // The walk is newest first: B claims the tenant (drifting: nothing stored yet), A is the duplicate.
+    expect(verdicts.map((v) => [v.customerId, v.status, v.reason ?? null])).toEqual([
+      [customers[1], 'drift', null],
+      [customers[0], 'skipped', 'duplicate_customer'],
+    ]);
+  });
 });
