@@ -8,10 +8,18 @@ import { LISTED_RECONCILE_RESULTS } from '../src/flows/reconcile/index.js';
 /** What one run in a process of its own measured (see runReconcileProcess). */
 export interface ReconcileProcessReport {
   wallMs: number;
+  /** Until the Stripe walk ended (undefined for code that does not report it). */
+  stripeMs?: number;
   /** RSS once the context was built, before the run. */
   rssStartMiB: number;
   /** The process's peak RSS (VmHWM), context and run included. */
   peakRssMiB: number;
+  /**
+   * The heap still in use right after a full collection, taken once when 90 % of `tenants` had
+   * been checked: what the run holds then (records per customer, batches, pages), without the
+   * garbage a peak RSS also counts.
+   */
+  liveHeapMiB?: number;
   checked: number;
   drifting: number;
   listed: number;
@@ -25,6 +33,8 @@ export interface ReconcileProcessConfig {
   stripeSecretKey: string;
   requestsPerSecond: number;
   redisUrl?: string;
+  /** Tenants the run will check (for the live-heap sample). */
+  tenants: number;
   /** 'sync': the full sync that configures every tenant first (the reconcile then has something to check). */
   mode: 'reconcile' | 'sync';
   /**
@@ -43,7 +53,7 @@ const OWN_MODULE = fileURLToPath(new URL('../src/flows/reconcile/index.ts', impo
  * list. The process is the run's alone, so its peak RSS is the reconcile's.
  */
 export function runReconcileProcess(config: ReconcileProcessConfig): Promise<ReconcileProcessReport> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SELF], {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', SELF], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, BENCH_RECONCILE_PROCESS: JSON.stringify(config) },
   });
@@ -69,7 +79,13 @@ function peakRssMiB(): number {
 type Reconcile = (
   deps: unknown,
   options: Record<string, unknown>,
-) => Promise<{ checked: number; drift: unknown[]; drifting?: number; stripeRequests: number }>;
+) => Promise<{
+  checked: number;
+  drift: unknown[];
+  drifting?: number;
+  stripeRequests: number;
+  stripeMs?: number;
+}>;
 
 async function child(config: ReconcileProcessConfig): Promise<ReconcileProcessReport> {
   const context = await createBillingContext({
@@ -101,11 +117,22 @@ async function child(config: ReconcileProcessConfig): Promise<ReconcileProcessRe
     const module = (await import(pathToFileURL(config.reconcileModule ?? OWN_MODULE).href)) as {
       reconcileTenants: Reconcile;
     };
-    const result = await module.reconcileTenants(context, { keepResults: LISTED_RECONCILE_RESULTS });
+    let liveHeapMiB: number | undefined;
+    const result = await module.reconcileTenants(context, {
+      keepResults: LISTED_RECONCILE_RESULTS,
+      onProgress: (p: { phase: string; done: number }) => {
+        const gc = (globalThis as { gc?: () => void }).gc;
+        if (liveHeapMiB !== undefined || p.phase !== 'check' || p.done < 0.9 * config.tenants || !gc) return;
+        gc();
+        liveHeapMiB = mib(process.memoryUsage().heapUsed);
+      },
+    });
     return {
       wallMs: Math.round(performance.now() - started),
+      ...(result.stripeMs !== undefined ? { stripeMs: result.stripeMs } : {}),
       rssStartMiB,
       peakRssMiB: peakRssMiB(),
+      ...(liveHeapMiB !== undefined ? { liveHeapMiB } : {}),
       checked: result.checked,
       drifting: result.drifting ?? result.drift.length,
       listed: result.drift.length,

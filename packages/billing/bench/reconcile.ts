@@ -67,6 +67,7 @@ async function benchReconcileOf(
       requestsPerSecond: options.requestsPerSecond,
       ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
       mode: 'reconcile',
+      tenants,
     };
     const configured = await runReconcileProcess({ ...config, mode: 'sync', requestsPerSecond: 10_000 });
     await db.prisma.$executeRawUnsafe(
@@ -100,7 +101,10 @@ async function benchReconcileOf(
           : `wall ${ratio(run.wallMs, ownWallMs)}, RSS ${ratio(run.peakRssMiB, ownRssMiB)} of this checkout's`,
         detail:
           `checked ${run.checked}, drifting ${run.drifting} (listed ${run.listed}); pages ÷ budget ${Math.round(budgetMs)} ms` +
-          `; RSS ${run.rssStartMiB} MiB before the run; configuring sync ${configured.wallMs} ms (peak ${configured.peakRssMiB} MiB)`,
+          (run.stripeMs !== undefined
+            ? `; Stripe walk ${run.stripeMs} ms = ${ratio(run.stripeMs, budgetMs)} of it`
+            : '') +
+          `; RSS ${run.rssStartMiB} MiB before the run, live heap ${run.liveHeapMiB ?? '?'} MiB at 90 % checked; configuring sync ${configured.wallMs} ms (peak ${configured.peakRssMiB} MiB)`,
         ...(own
           ? {
               target: `${verdict(run.wallMs <= 1.3 * budgetMs, 'whole ≤ 1.3 × pages ÷ budget')}; ${verdict(run.peakRssMiB <= 400, 'peak RSS ≤ 400 MiB')}`,

@@ -7,7 +7,12 @@ import {
 } from '../src/flows/reconcile/index.js';
 import type { StripeSyncService } from '../src/io/stripe-sync/index.js';
 import { captureStream } from './admin-helpers.js';
-import { createTenant, seedTenantsWithSubscriptions, type SeededTenant } from './helpers/fixtures.js';
+import {
+  createTenant,
+  mapConcurrent,
+  seedTenantsWithSubscriptions,
+  type SeededTenant,
+} from './helpers/fixtures.js';
 import { useWebhookTestEnv } from './helpers/use-env.js';
 
 /**
@@ -169,18 +174,10 @@ describe('streaming reconcile', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    // The split customer's first verdict (a drift on half its subscriptions), then the one that
-    // replaces it: in sync, printed because it withdraws the drift. No other in-sync tenant is.
-    expect(lines.filter((l) => l.type === 'verdict' && l.status === 'drift')).toHaveLength(7);
-    expect(lines.filter((l) => l.type === 'verdict' && l.status === 'in_sync')).toEqual([
-      {
-        type: 'verdict',
-        status: 'in_sync',
-        tenantId: split.tenantId,
-        customerId: split.customerId,
-        replaces: true,
-      },
-    ]);
+    // One line per drifting tenant (the CLI's batches of 500 hold both of the split customer's
+    // pictures, judged once on the later one); in-sync tenants are not printed.
+    expect(lines.filter((l) => l.type === 'verdict' && l.status === 'drift')).toHaveLength(6);
+    expect(lines.filter((l) => l.type === 'verdict' && l.status === 'in_sync')).toEqual([]);
     expect(lines.at(-1)).toMatchObject({
       type: 'summary',
       exitCode: EXIT_DRIFT,
@@ -353,5 +350,42 @@ describe('streaming reconcile: the end of the walk', () => {
       [customers[1], 'drift', null],
       [customers[0], 'skipped', 'duplicate_customer'],
     ]);
+  });
+
+  it('a customer whose two pictures fall in one batch is judged once, on the later one, even when only its hint names the tenant', async () => {
+    // An unbound tenant named by its customer's metadata; the customer's active subscription is
+    // older than the next 100 subscriptions, its canceled one newer: two pages, one batch.
+    await createTenant(env.prisma, 'rs_hinted');
+    const customer = await env.stripe.customers.create({
+      name: 'Hinted',
+      metadata: { tenantId: 'rs_hinted' },
+    });
+    await env.stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: env.plans.pro.price.id }],
+    });
+    await mapConcurrent(100, 8, async () => {
+      const other = await env.stripe.customers.create({ name: 'Filler' });
+      await env.stripe.subscriptions.create({
+        customer: other.id,
+        items: [{ price: env.plans.starter.price.id }],
+      });
+    });
+    const later = await env.stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: env.plans.enterprise.price.id }],
+    });
+    env.emu.setSubscriptionStatus(later.id, 'canceled');
+    const verdicts: ReconcileVerdict[] = [];
+    const result = await reconcile({
+      batchSize: 10_000,
+      onResult: (v) => v.customerId === customer.id && verdicts.push(v),
+    });
+    // Judged on its active pro subscription, linked through the hint: no config yet, so drifting.
+    expect(verdicts).toMatchObject([
+      { status: 'drift', tenantId: 'rs_hinted', drift: { expected: { bundle: 'pro', accessActive: true } } },
+    ]);
+    expect(verdicts[0]!.replaces).toBeUndefined();
+    expect(result.skippedByReason.duplicate_customer ?? 0).toBe(1);
   });
 });

@@ -120,7 +120,7 @@ export async function checkEntries(
   run: ReconcileRun,
   entries: readonly CustomerSubscriptionEntry[],
 ): Promise<void> {
-  const items = entries.filter((e) => run.results.accepts(e.customer.id, e.supersedes === true));
+  const items = latestPictures(run, entries);
   if (items.length === 0 || run.stopped()) return;
   const tenants = await readTenantsForSync(run.sql, {
     customerIds: items.map((e) => e.customer.id),
@@ -158,6 +158,28 @@ export async function checkEntries(
   });
   run.progress.total += candidates.filter((c) => !c.replaces).length;
   await judgeAndFix(run, candidates);
+}
+
+/**
+ * The entries to judge, one per customer: a customer's first entry, or a later page's better
+ * picture of one judged before (see ReconcileResults.accepts). When both pictures of a customer
+ * fall in one batch, the later one is judged alone, as the customer's first.
+ */
+function latestPictures(
+  run: ReconcileRun,
+  entries: readonly CustomerSubscriptionEntry[],
+): CustomerSubscriptionEntry[] {
+  const latest = new Map<string, CustomerSubscriptionEntry>();
+  for (const entry of entries) {
+    const id = entry.customer.id;
+    const supersedes = entry.supersedes === true;
+    if (!run.results.accepts(id, supersedes)) continue;
+    const before = latest.get(id);
+    // Handed out after the customer's better picture (pages are handed out concurrently): older.
+    if (before && !supersedes) continue;
+    latest.set(id, before && !before.supersedes ? { ...entry, supersedes: false } : entry);
+  }
+  return [...latest.values()];
 }
 
 /** A match as one pass over the whole walk gives it, with the tenants earlier batches claimed. */

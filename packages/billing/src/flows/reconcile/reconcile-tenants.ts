@@ -75,8 +75,13 @@ async function reconcileAll(deps: ReconcileDeps, options: ReconcileOptions): Pro
   };
   if (options.freshPlans !== false) stripeSync.invalidatePlan();
 
-  if (options.tenantId !== undefined) await checkOne(run, options.tenantId);
-  else await checkAll(run);
+  const walkEnded = () => {
+    results.result.stripeMs = Math.round(performance.now() - started);
+  };
+  if (options.tenantId !== undefined) {
+    await checkOne(run, options.tenantId);
+    walkEnded();
+  } else await checkAll(run, walkEnded);
   // A Ctrl-C during the walk interrupts the run even when no tenant was left to check.
   run.stopped();
   const result = results.finish();
@@ -117,7 +122,7 @@ async function checkOne(run: ReconcileRun, tenantId: string): Promise<void> {
  * walk, the tenants it never named. A walk that fails rejects the run once the batches under way
  * have finished; no "never named" verdict is drawn from a partial walk.
  */
-async function checkAll(run: ReconcileRun): Promise<void> {
+async function checkAll(run: ReconcileRun, walkEnded: () => void): Promise<void> {
   const queue = createBatchQueue(run.options.batchSize ?? DEFAULT_BATCH, (batch) => checkEntries(run, batch));
   const stream = run.stripeSync.forEachCustomerPage?.bind(run.stripeSync);
   const stop = new Error('reconcile stopped');
@@ -131,6 +136,7 @@ async function checkAll(run: ReconcileRun): Promise<void> {
         await queue.push(entries);
       });
     }
+    walkEnded();
     await queue.drain();
   } catch (error) {
     await queue.settle();

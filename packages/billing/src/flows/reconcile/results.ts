@@ -33,6 +33,7 @@ export function createReconcileResults(options: ReconcileOptions) {
     ...(keep === true ? {} : { omitted: { drift: 0, failed: 0, skipped: 0 } }),
     stripeRequests: 0,
     durationMs: 0,
+    stripeMs: 0,
     interrupted: false,
   };
   const reasons: ReconcileSkipReason[] = [];

@@ -134,6 +134,11 @@ export interface ReconcileResult {
   omitted?: { drift: number; failed: number; skipped: number };
   stripeRequests: number;
   durationMs: number;
+  /**
+   * Of durationMs, the time until the Stripe walk ended (batches are judged while it goes on, so
+   * the rest is the checking and fixing left after the last page, and the unnamed tenants' pages).
+   */
+  stripeMs: number;
   /** True when `signal` stopped the run before every tenant was handled. */
   interrupted: boolean;
 }
