@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import {
+  LISTED_MIGRATION_RESULTS,
   migrateMetadataToEntitlements,
   type EntitlementMigrationDeps,
   type EntitlementMigrationResult,
@@ -63,11 +64,13 @@ export async function runEntitlementsMigrationCli(
         { stripe: context.stripe, call: context.stripeSync.call, catalog: context.catalog },
         {
           apply: options.apply,
+          // Bounded however many products custom plans made: the first actions and problems, all counted.
+          keepResults: LISTED_MIGRATION_RESULTS,
           onApplied: options.json ? undefined : (action) => io.stdout.write(`${describe(action, true)}\n`),
         },
       );
       io.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : textReport(result));
-      return result.problems.length > 0 ? EXIT_PROBLEMS : EXIT_OK;
+      return result.problemCount > 0 ? EXIT_PROBLEMS : EXIT_OK;
     },
   );
 }
@@ -82,22 +85,24 @@ function describe(action: MigrationAction, done: boolean): string {
 
 function textReport(result: EntitlementMigrationResult): string {
   const lines: string[] = [];
+  const omitted = result.omitted ?? { actions: 0, problems: 0 };
   if (!result.applied) for (const action of result.actions) lines.push(describe(action, false));
+  if (!result.applied && omitted.actions > 0) lines.push(`… and ${omitted.actions} more actions, not listed`);
   for (const problem of result.problems)
     lines.push(
       `problem: ${problem.productId}${problem.lookupKey ? ` ${problem.lookupKey}` : ''}: ${problem.reason}`,
     );
+  if (omitted.problems > 0) lines.push(`… and ${omitted.problems} more problems, not listed`);
   if (lines.length > 0) lines.push('');
-  const creates = result.actions.filter((a) => a.kind === 'create_feature').length;
   const verb = result.applied ? '' : 'would be ';
   lines.push(`Summary${result.applied ? '' : ' (dry run, nothing created)'}`);
   lines.push(
     `  products read: ${result.products}, with metadata features: ${result.productsWithMetadataFeatures}`,
   );
-  lines.push(`  Features ${verb}created: ${creates}`);
-  lines.push(`  attachments ${verb}created: ${result.actions.length - creates}`);
+  lines.push(`  Features ${verb}created: ${result.featuresToCreate}`);
+  lines.push(`  attachments ${verb}created: ${result.attachmentsToCreate}`);
   lines.push(`  already attached: ${result.alreadyAttached}`);
-  lines.push(`  problems: ${result.problems.length}`);
+  lines.push(`  problems: ${result.problemCount}`);
   return `${lines.join('\n')}\n`;
 }
 

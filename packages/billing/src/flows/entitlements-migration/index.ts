@@ -7,6 +7,7 @@ export {
   type MigrationProduct,
 } from './plan.js';
 export {
+  LISTED_MIGRATION_RESULTS,
   migrateMetadataToEntitlements,
   type EntitlementMigrationDeps,
   type EntitlementMigrationOptions,

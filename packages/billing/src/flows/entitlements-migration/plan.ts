@@ -54,9 +54,13 @@ export function planEntitlementMigration(
   existing: readonly EntitlementFeatureLike[],
   attachedByProduct: ReadonlyMap<string, readonly EntitlementFeatureLike[]>,
   catalog: FeatureCatalog,
+  /**
+   * lookup_keys whose creation an earlier call planned: planning page after page with one set gives
+   * the plan one call over every product gives (each Feature created once, before its first attach).
+   */
+  planned: Set<string> = new Set(),
 ): MigrationPlan {
   const byLookupKey = new Map(existing.map((f) => [f.lookup_key, f]));
-  const planned = new Set<string>();
   const actions: MigrationAction[] = [];
   const problems: MigrationProblem[] = [];
   let alreadyAttached = 0;
