@@ -189,13 +189,15 @@ function claim(
   match: CustomerMatch<SyncLoadedTenant>,
 ): CustomerMatch<SyncLoadedTenant> {
   const tenantId = 'skip' in match ? match.tenantId : match.tenant.id;
-  const claimedBy = tenantId === null ? undefined : run.claimed.get(tenantId);
+  const linkedTo = tenantId === null ? undefined : run.linked.get(tenantId);
   // Linked (or, after a fix stored the link, bound) to another customer of this run's walk.
-  const linkedElsewhere = claimedBy !== undefined && claimedBy !== '' && claimedBy !== customerId;
+  const linkedElsewhere = linkedTo !== undefined && linkedTo !== customerId;
   if (linkedElsewhere && ('link' in match ? match.link : match.skip === 'customer_mismatch'))
     return { skip: 'duplicate_customer', tenantId };
-  if ('tenant' in match && !run.claimed.has(match.tenant.id))
-    run.claimed.set(match.tenant.id, match.link ? customerId : '');
+  if ('tenant' in match) {
+    run.claimed.set(match.tenant.id, 1);
+    if (match.link && linkedTo === undefined) run.linked.set(match.tenant.id, customerId);
+  }
   return match;
 }
 
@@ -215,7 +217,7 @@ export async function checkUnnamed(run: ReconcileRun): Promise<void> {
     after = page.at(-1)!.id;
     const linked: string[] = [];
     for (const tenant of page) {
-      if (run.claimed.has(tenant.id)) continue;
+      if (run.claimed.get(tenant.id) !== undefined) continue;
       if (tenant.stripeCustomerId === null)
         run.results.report({ status: 'skipped', tenantId: tenant.id, customerId: null, reason: 'unlinked' });
       else if (!run.results.judged(tenant.stripeCustomerId)) linked.push(tenant.id);

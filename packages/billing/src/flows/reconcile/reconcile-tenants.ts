@@ -4,6 +4,7 @@ import {
   withStripePriority,
   type CustomerSubscriptionEntry,
 } from '../../io/stripe-sync/index.js';
+import { createIdMap } from '../../io/id-map.js';
 import { sqlThroughPrisma } from '../../io/sql-runner.js';
 import { toState } from '../../io/tenant-store/index.js';
 import { checkEntries, checkUnnamed, judgeAndFix } from './check.js';
@@ -36,8 +37,8 @@ const QUEUED_BATCHES = 2;
  * Stripe is walked once, and each page's customers are matched to their tenants in batches (one
  * loading statement per batch), judged and fixed while the walk goes on; the configured tenants no
  * customer named are found at the end, page by page in the database. So the check costs
- * O(customers / 100) Stripe requests, and memory holds a few batches and pages plus one short
- * record per customer and per matched tenant, never the account. A fix re-reads the customer's
+ * O(customers / 100) Stripe requests, and memory holds a few batches and pages plus a number per
+ * customer and per matched tenant (typed arrays outside the collected heap), never the account. A fix re-reads the customer's
  * subscriptions first (no transaction or lock is held across a Stripe call), then writes in a short
  * transaction only if nobody wrote the tenant since that read began: a webhook that commits while
  * the reconcile runs is never overwritten with an older picture.
@@ -70,7 +71,8 @@ async function reconcileAll(deps: ReconcileDeps, options: ReconcileOptions): Pro
       if (options.signal?.aborted) results.result.interrupted = true;
       return results.result.interrupted;
     },
-    claimed: new Map(),
+    claimed: createIdMap(),
+    linked: new Map(),
     progress: { checked: 0, total: 0, drifting: 0, fixes: 0 },
   };
   if (options.freshPlans !== false) stripeSync.invalidatePlan();
