@@ -12,6 +12,25 @@ const DRIFT_FIX_TRIED = 2;
 const FAILED = 3;
 const SKIPPED = 4;
 
+const listOf = (v: ReconcileVerdict): ListName | null =>
+  v.status === 'drift'
+    ? 'drift'
+    : v.status === 'failed'
+      ? 'failed'
+      : v.status === 'skipped'
+        ? 'skipped'
+        : null;
+
+const entryOf = (v: ReconcileVerdict, list: ListName) =>
+  list === 'drift'
+    ? v.drift!
+    : list === 'failed'
+      ? v.failure!
+      : { tenantId: v.tenantId, customerId: v.customerId, reason: v.reason! };
+
+const listOfCode = (code: number): ListName | null =>
+  code === IN_SYNC ? null : code === FAILED ? 'failed' : code >= SKIPPED ? 'skipped' : 'drift';
+
 /**
  * A reconcile's results as verdicts come in: counted, kept up to `keepResults` per list (in the
  * order found), streamed to `onResult`. A customer handed out again by the walk (a better-ranked
@@ -48,20 +67,6 @@ export function createReconcileResults(options: ReconcileOptions) {
   };
   const removed: Record<ListName, Set<number>> = { drift: new Set(), failed: new Set(), skipped: new Set() };
 
-  const listOf = (v: ReconcileVerdict): ListName | null =>
-    v.status === 'drift'
-      ? 'drift'
-      : v.status === 'failed'
-        ? 'failed'
-        : v.status === 'skipped'
-          ? 'skipped'
-          : null;
-  const entryOf = (v: ReconcileVerdict, list: ListName) =>
-    list === 'drift'
-      ? v.drift!
-      : list === 'failed'
-        ? v.failure!
-        : { tenantId: v.tenantId, customerId: v.customerId, reason: v.reason! };
   const codeOf = (v: ReconcileVerdict): number => {
     if (v.status === 'in_sync') return IN_SYNC;
     if (v.status === 'drift') return v.drift!.fix === undefined ? DRIFT : DRIFT_FIX_TRIED;
@@ -70,8 +75,6 @@ export function createReconcileResults(options: ReconcileOptions) {
     if (at < 0) at = reasons.push(v.reason!) - 1;
     return SKIPPED + at;
   };
-  const listOfCode = (code: number): ListName | null =>
-    code === IN_SYNC ? null : code === FAILED ? 'failed' : code >= SKIPPED ? 'skipped' : 'drift';
 
   const count = (code: number, v: ReconcileVerdict | null, sign: 1 | -1) => {
     if (code === IN_SYNC) result.inSync += sign;
