@@ -142,3 +142,20 @@ export async function postAll(
   latencies.sort((a, b) => a - b);
   return { latencies, wallMs, non2xx };
 }
+
+/**
+ * What a bench child process reports: its stdout's last line, parsed as JSON once it exits 0; a
+ * non-zero exit rejects with everything it printed, named after `what`.
+ */
+export function lastJsonLineOf<T>(child: ChildProcess, what: string): Promise<T> {
+  let out = '';
+  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`${what} exited ${code}: ${out}`));
+      resolve(JSON.parse(line) as T);
+    });
+  });
+}

@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { oneShotEnv } from '../src/entry/cli/common.js';
 import { createBillingContext } from '../src/entry/context.js';
 import { LISTED_RECONCILE_RESULTS } from '../src/flows/reconcile/index.js';
+import { lastJsonLineOf } from './processes.js';
 
 /** What one run in a process of its own measured (see runReconcileProcess). */
 export interface ReconcileProcessReport {
@@ -57,16 +58,7 @@ export function runReconcileProcess(config: ReconcileProcessConfig): Promise<Rec
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, BENCH_RECONCILE_PROCESS: JSON.stringify(config) },
   });
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`reconcile process exited ${code}: ${out}`));
-      resolve(JSON.parse(line) as ReconcileProcessReport);
-    });
-  });
+  return lastJsonLineOf<ReconcileProcessReport>(child, 'reconcile process');
 }
 
 const mib = (bytes: number) => Math.round(bytes / 1024 / 1024);

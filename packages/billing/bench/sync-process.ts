@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SyncSummary } from '../src/flows/feature-sync/index.js';
-import { compiledEntry } from './processes.js';
+import { compiledEntry, lastJsonLineOf } from './processes.js';
 
 /** What one full sync in a process of its own measured (see runSyncProcess). */
 export interface SyncProcessReport {
@@ -64,16 +64,7 @@ export function runSyncProcess(config: SyncProcessConfig): Promise<SyncProcessRe
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, BENCH_SYNC_PROCESS: JSON.stringify({ ...config, modules }) },
   });
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`sync process exited ${code}: ${out}`));
-      resolve(JSON.parse(line) as SyncProcessReport);
-    });
-  });
+  return lastJsonLineOf<SyncProcessReport>(child, 'sync process');
 }
 
 /**
